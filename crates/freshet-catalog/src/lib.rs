@@ -1,1 +1,309 @@
-//! placeholder
+//! The catalog: durable metadata for streams (shards with their lineage, tags, settings) in an
+//! embedded SQLite database. Every mutation is one transaction, so a crash leaves either the old or
+//! the new state; the streams service orders catalog and log changes so that the next start can
+//! finish or undo whatever was in flight (see `StreamStatus::Creating` / `Deleting`).
+
+mod rows;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::str::FromStr;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+pub use rows::{ShardRow, StreamRow};
+
+#[derive(thiserror::Error, Debug)]
+#[non_exhaustive]
+pub enum CatalogError {
+    #[error("catalog database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("a stream named {0} already exists")]
+    NameTaken(String),
+    #[error("corrupt catalog value in {field}: {value}")]
+    Corrupt { field: &'static str, value: String },
+}
+
+pub type Result<T> = std::result::Result<T, CatalogError>;
+
+/// A stream as stored: its row, its shards in index order and its tags.
+#[derive(Clone, Debug)]
+pub struct StoredStream {
+    pub stream: StreamRow,
+    pub shards: Vec<ShardRow>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Clone)]
+pub struct Catalog {
+    pool: SqlitePool,
+}
+
+impl Catalog {
+    /// Opens (creating if needed) the catalog database at `path` and applies migrations.
+    pub async fn open(path: &Path) -> Result<Catalog> {
+        // synchronous=FULL: a committed catalog change must survive power loss just like an
+        // acknowledged record does.
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        migrate(&pool).await?;
+        Ok(Catalog { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Inserts a new stream with its shards and tags in one transaction and returns its uid.
+    /// Uids are never reused, so a stream recreated under an old name never sees old data.
+    pub async fn create_stream(
+        &self,
+        stream: &StreamRow,
+        shards: &[ShardRow],
+        tags: &BTreeMap<String, String>,
+    ) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let taken = sqlx::query("SELECT 1 FROM streams WHERE name = ?")
+            .bind(&stream.name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if taken.is_some() {
+            return Err(CatalogError::NameTaken(stream.name.clone()));
+        }
+        let uid: i64 = sqlx::query(
+            "INSERT INTO streams (name, status, mode, created_ms, retention_hours, encryption_type,
+               key_id, shard_level_metrics, max_record_size_kib, next_shard_index, warm_throughput_mibps)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING uid",
+        )
+        .bind(&stream.name)
+        .bind(&stream.status)
+        .bind(&stream.mode)
+        .bind(stream.created_ms)
+        .bind(stream.retention_hours)
+        .bind(&stream.encryption_type)
+        .bind(&stream.key_id)
+        .bind(serde_json::to_string(&stream.shard_level_metrics).unwrap_or_default())
+        .bind(stream.max_record_size_kib)
+        .bind(stream.next_shard_index)
+        .bind(stream.warm_throughput_mibps)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        let uid = uid as u64;
+        for shard in shards {
+            insert_shard(&mut tx, uid, shard).await?;
+        }
+        for (key, value) in tags {
+            sqlx::query("INSERT INTO tags (stream_uid, key, value) VALUES (?, ?, ?)")
+                .bind(uid as i64)
+                .bind(key)
+                .bind(value)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(uid)
+    }
+
+    /// Writes every mutable column of a stream row (status, mode, retention, encryption, ...).
+    pub async fn update_stream(&self, stream: &StreamRow) -> Result<()> {
+        sqlx::query(
+            "UPDATE streams SET status = ?, mode = ?, retention_hours = ?, encryption_type = ?,
+               key_id = ?, shard_level_metrics = ?, max_record_size_kib = ?, next_shard_index = ?,
+               warm_throughput_mibps = ?
+             WHERE uid = ?",
+        )
+        .bind(&stream.status)
+        .bind(&stream.mode)
+        .bind(stream.retention_hours)
+        .bind(&stream.encryption_type)
+        .bind(&stream.key_id)
+        .bind(serde_json::to_string(&stream.shard_level_metrics).unwrap_or_default())
+        .bind(stream.max_record_size_kib)
+        .bind(stream.next_shard_index)
+        .bind(stream.warm_throughput_mibps)
+        .bind(stream.uid as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces a stream's whole tag set.
+    pub async fn set_tags(&self, uid: u64, tags: &BTreeMap<String, String>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM tags WHERE stream_uid = ?")
+            .bind(uid as i64)
+            .execute(&mut *tx)
+            .await?;
+        for (key, value) in tags {
+            sqlx::query("INSERT INTO tags (stream_uid, key, value) VALUES (?, ?, ?)")
+                .bind(uid as i64)
+                .bind(key)
+                .bind(value)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes a stream and everything that hangs off it.
+    pub async fn delete_stream(&self, uid: u64) -> Result<()> {
+        sqlx::query("DELETE FROM streams WHERE uid = ?")
+            .bind(uid as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every stream with its shards and tags, in name order.
+    pub async fn load_streams(&self) -> Result<Vec<StoredStream>> {
+        let streams = sqlx::query("SELECT * FROM streams ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::with_capacity(streams.len());
+        for row in streams {
+            let stream = StreamRow::from_row(&row)?;
+            let shards = sqlx::query("SELECT * FROM shards WHERE stream_uid = ? ORDER BY shard_index")
+                .bind(stream.uid as i64)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(ShardRow::from_row)
+                .collect::<Result<Vec<_>>>()?;
+            let tags = sqlx::query("SELECT key, value FROM tags WHERE stream_uid = ?")
+                .bind(stream.uid as i64)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
+                .collect::<Result<BTreeMap<String, String>>>()?;
+            out.push(StoredStream {
+                stream,
+                shards,
+                tags,
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn get_setting(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get(0)?),
+            None => None,
+        })
+    }
+
+    pub async fn put_setting(&self, key: &str, value: &[u8]) -> Result<()> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn get_policy(&self, arn: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT policy FROM resource_policies WHERE resource_arn = ?")
+            .bind(arn)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get(0)?),
+            None => None,
+        })
+    }
+
+    /// Stores (`Some`) or removes (`None`) the resource policy attached to an ARN.
+    pub async fn set_policy(&self, arn: &str, policy: Option<&str>) -> Result<()> {
+        match policy {
+            Some(policy) => {
+                sqlx::query("INSERT INTO resource_policies (resource_arn, policy) VALUES (?, ?) ON CONFLICT(resource_arn) DO UPDATE SET policy = excluded.policy")
+                    .bind(arn)
+                    .bind(policy)
+                    .execute(&self.pool)
+                    .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM resource_policies WHERE resource_arn = ?")
+                    .bind(arn)
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops every policy whose ARN starts with `prefix` (a stream's ARN and its consumers').
+    pub async fn delete_policies_under(&self, prefix: &str) -> Result<()> {
+        sqlx::query("DELETE FROM resource_policies WHERE substr(resource_arn, 1, length(?)) = ?")
+            .bind(prefix)
+            .bind(prefix)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Schema versions, applied in order; `PRAGMA user_version` records how many have run. A schema
+/// change is a new entry here, never an edit of an old one.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_streams.sql")];
+
+async fn migrate(pool: &SqlitePool) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    let applied: i64 = sqlx::query("PRAGMA user_version")
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(applied.max(0) as usize) {
+        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        sqlx::raw_sql(&format!("PRAGMA user_version = {}", version + 1))
+            .execute(&mut *tx)
+            .await?;
+        tracing::info!(version = version + 1, "catalog schema migrated");
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn insert_shard(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    uid: u64,
+    shard: &ShardRow,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO shards (stream_uid, shard_index, hash_start, hash_end, parent_index,
+           adjacent_parent_index, created_ms, closed_next_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(uid as i64)
+    .bind(shard.index as i64)
+    .bind(shard.hash_start.to_string())
+    .bind(shard.hash_end.to_string())
+    .bind(shard.parent_index.map(i64::from))
+    .bind(shard.adjacent_parent_index.map(i64::from))
+    .bind(shard.created_ms)
+    .bind(shard.closed_next_offset.map(|o| o as i64))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub(crate) fn parse_u128(field: &'static str, value: String) -> Result<u128> {
+    u128::from_str(&value).map_err(|_| CatalogError::Corrupt { field, value })
+}
+
+#[cfg(test)]
+mod tests;

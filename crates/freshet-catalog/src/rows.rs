@@ -1,0 +1,80 @@
+//! The stored shapes of catalog rows and their decoding from SQLite rows.
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::{CatalogError, Result, parse_u128};
+
+/// A stream's stored descriptor. Status, mode and encryption type hold the AWS enum strings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamRow {
+    pub uid: u64,
+    pub name: String,
+    pub status: String,
+    pub mode: String,
+    pub created_ms: i64,
+    pub retention_hours: i64,
+    pub encryption_type: String,
+    pub key_id: Option<String>,
+    pub shard_level_metrics: Vec<String>,
+    pub max_record_size_kib: i64,
+    pub next_shard_index: i64,
+    pub warm_throughput_mibps: Option<i64>,
+}
+
+/// A shard: its hash-key range, lineage and, once closed, the log offset after its last record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShardRow {
+    pub index: u32,
+    pub hash_start: u128,
+    pub hash_end: u128,
+    pub parent_index: Option<u32>,
+    pub adjacent_parent_index: Option<u32>,
+    pub created_ms: i64,
+    pub closed_next_offset: Option<u64>,
+}
+
+impl StreamRow {
+    pub(crate) fn from_row(row: &SqliteRow) -> Result<StreamRow> {
+        let metrics: String = row.try_get("shard_level_metrics")?;
+        let shard_level_metrics =
+            serde_json::from_str(&metrics).map_err(|_| CatalogError::Corrupt {
+                field: "shard_level_metrics",
+                value: metrics.clone(),
+            })?;
+        Ok(StreamRow {
+            uid: row.try_get::<i64, _>("uid")? as u64,
+            name: row.try_get("name")?,
+            status: row.try_get("status")?,
+            mode: row.try_get("mode")?,
+            created_ms: row.try_get("created_ms")?,
+            retention_hours: row.try_get("retention_hours")?,
+            encryption_type: row.try_get("encryption_type")?,
+            key_id: row.try_get("key_id")?,
+            shard_level_metrics,
+            max_record_size_kib: row.try_get("max_record_size_kib")?,
+            next_shard_index: row.try_get("next_shard_index")?,
+            warm_throughput_mibps: row.try_get("warm_throughput_mibps")?,
+        })
+    }
+}
+
+impl ShardRow {
+    pub(crate) fn from_row(row: &SqliteRow) -> Result<ShardRow> {
+        Ok(ShardRow {
+            index: row.try_get::<i64, _>("shard_index")? as u32,
+            hash_start: parse_u128("hash_start", row.try_get("hash_start")?)?,
+            hash_end: parse_u128("hash_end", row.try_get("hash_end")?)?,
+            parent_index: row
+                .try_get::<Option<i64>, _>("parent_index")?
+                .map(|v| v as u32),
+            adjacent_parent_index: row
+                .try_get::<Option<i64>, _>("adjacent_parent_index")?
+                .map(|v| v as u32),
+            created_ms: row.try_get("created_ms")?,
+            closed_next_offset: row
+                .try_get::<Option<i64>, _>("closed_next_offset")?
+                .map(|v| v as u64),
+        })
+    }
+}

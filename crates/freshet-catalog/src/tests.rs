@@ -1,0 +1,122 @@
+use super::*;
+
+fn stream(name: &str) -> StreamRow {
+    StreamRow {
+        uid: 0,
+        name: name.to_string(),
+        status: "CREATING".into(),
+        mode: "PROVISIONED".into(),
+        created_ms: 1_700_000_000_000,
+        retention_hours: 24,
+        encryption_type: "NONE".into(),
+        key_id: None,
+        shard_level_metrics: vec![],
+        max_record_size_kib: 1024,
+        next_shard_index: 2,
+        warm_throughput_mibps: None,
+    }
+}
+
+fn shards() -> Vec<ShardRow> {
+    vec![
+        ShardRow {
+            index: 0,
+            hash_start: 0,
+            hash_end: u128::MAX / 2,
+            parent_index: None,
+            adjacent_parent_index: None,
+            created_ms: 1,
+            closed_next_offset: None,
+        },
+        ShardRow {
+            index: 1,
+            hash_start: u128::MAX / 2 + 1,
+            hash_end: u128::MAX,
+            parent_index: None,
+            adjacent_parent_index: None,
+            created_ms: 1,
+            closed_next_offset: Some(7),
+        },
+    ]
+}
+
+#[tokio::test]
+async fn stream_round_trips_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    let catalog = Catalog::open(&path).await.unwrap();
+    let tags = BTreeMap::from([("team".to_string(), "data".to_string())]);
+    let uid = catalog
+        .create_stream(&stream("orders"), &shards(), &tags)
+        .await
+        .unwrap();
+    let mut row = stream("orders");
+    row.uid = uid;
+    row.status = "ACTIVE".into();
+    row.shard_level_metrics = vec!["IncomingBytes".into()];
+    catalog.update_stream(&row).await.unwrap();
+    catalog.close().await;
+
+    let catalog = Catalog::open(&path).await.unwrap();
+    let loaded = catalog.load_streams().await.unwrap();
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(loaded[0].stream, row);
+    assert_eq!(loaded[0].shards, shards());
+    assert_eq!(loaded[0].tags, tags);
+}
+
+#[tokio::test]
+async fn duplicate_names_are_rejected_and_uids_never_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(&dir.path().join("c.db")).await.unwrap();
+    let first = catalog
+        .create_stream(&stream("a"), &[], &BTreeMap::new())
+        .await
+        .unwrap();
+    let err = catalog
+        .create_stream(&stream("a"), &[], &BTreeMap::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CatalogError::NameTaken(name) if name == "a"));
+    catalog.delete_stream(first).await.unwrap();
+    let second = catalog
+        .create_stream(&stream("a"), &shards(), &BTreeMap::new())
+        .await
+        .unwrap();
+    assert!(second > first);
+    let loaded = catalog.load_streams().await.unwrap();
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(loaded[0].stream.uid, second);
+}
+
+#[tokio::test]
+async fn tags_settings_and_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(&dir.path().join("c.db")).await.unwrap();
+    let uid = catalog
+        .create_stream(&stream("t"), &[], &BTreeMap::new())
+        .await
+        .unwrap();
+    let tags = BTreeMap::from([("k".to_string(), "v".to_string())]);
+    catalog.set_tags(uid, &tags).await.unwrap();
+    assert_eq!(catalog.load_streams().await.unwrap()[0].tags, tags);
+    catalog.set_tags(uid, &BTreeMap::new()).await.unwrap();
+    assert!(catalog.load_streams().await.unwrap()[0].tags.is_empty());
+
+    assert_eq!(catalog.get_setting("secret").await.unwrap(), None);
+    catalog.put_setting("secret", b"abc").await.unwrap();
+    catalog.put_setting("secret", b"xyz").await.unwrap();
+    assert_eq!(
+        catalog.get_setting("secret").await.unwrap(),
+        Some(b"xyz".to_vec())
+    );
+
+    catalog.set_policy("arn:x/s", Some("{}")).await.unwrap();
+    catalog.set_policy("arn:x/s/consumer/c", Some("{}")).await.unwrap();
+    assert_eq!(
+        catalog.get_policy("arn:x/s").await.unwrap().as_deref(),
+        Some("{}")
+    );
+    catalog.delete_policies_under("arn:x/s").await.unwrap();
+    assert_eq!(catalog.get_policy("arn:x/s/consumer/c").await.unwrap(), None);
+}
