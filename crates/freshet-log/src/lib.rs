@@ -1,1 +1,347 @@
-//! placeholder
+//! Durable per-shard logs: append-only, segmented record files with group commit, sparse offset and
+//! time indexes, retention by whole segments, an in-memory cache of recent records and a tail
+//! notifier. It knows nothing of AWS: the caller maps sequence numbers to `(shard, offset)`.
+//!
+//! Layout under `LogConfig::dir`: one directory per shard log (`s{stream:016x}-{shard:08}`), holding
+//! segment files named by their first offset (`{base:020}.log`) and, for sealed segments, an index
+//! file (`{base:020}.index`). Formats: see `frame` (records) and `index` (index files).
+//!
+//! Durability: one writer thread per `Log` owns every write. It batches all queued appends (from all
+//! shards), writes them, fsyncs each touched file once and only then acknowledges them and makes them
+//! visible to readers (`writer`). Readers never wait on the writer (`shard`).
+
+mod cache;
+mod error;
+mod frame;
+mod index;
+mod segment;
+mod shard;
+mod writer;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+use tokio::sync::{oneshot, watch};
+
+pub use error::LogError;
+pub use frame::{MAX_DATA_BYTES, MAX_PARTITION_KEY_BYTES};
+
+use shard::ShardShared;
+use writer::{Command, Registry, Writer};
+
+/// Settings of a `Log`.
+#[derive(Clone, Debug)]
+pub struct LogConfig {
+    /// Root data directory of the logs, e.g. `./data/log`.
+    pub dir: PathBuf,
+    pub fsync: FsyncPolicy,
+    /// A segment is rolled once it reaches this size (checked after each commit, so it may exceed
+    /// it by one commit's worth of records).
+    pub segment_bytes: u64,
+    /// One sparse index entry every this many bytes of a segment.
+    pub index_interval_bytes: u32,
+    /// Budget of the per-shard cache of recent records (data + key + 64 bytes per record); 0 turns
+    /// the cache off.
+    pub cache_bytes_per_shard: usize,
+}
+
+impl LogConfig {
+    /// The defaults: fsync always, 128 MiB segments, an index entry per 4 KiB, 8 MiB cache per shard.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        LogConfig {
+            dir: dir.into(),
+            fsync: FsyncPolicy::default(),
+            segment_bytes: 128 << 20,
+            index_interval_bytes: 4096,
+            cache_bytes_per_shard: 8 << 20,
+        }
+    }
+}
+
+/// When appended records are fsynced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// Before an append is acknowledged (group commit amortizes it across concurrent appends).
+    #[default]
+    Always,
+    /// At most once per interval; appends are acknowledged and readable once written to the OS.
+    Interval(Duration),
+    /// Never on the append path (only when a segment is sealed and at close); acknowledged once
+    /// written to the OS.
+    Never,
+}
+
+/// One shard's log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShardLogId {
+    pub stream: u64,
+    pub shard: u32,
+}
+
+impl fmt::Display for ShardLogId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&shard::dir_name(*self))
+    }
+}
+
+/// A record to append.
+#[derive(Clone, Debug)]
+pub struct NewRecord {
+    pub partition_key: String,
+    pub explicit_hash_key: Option<u128>,
+    pub data: Bytes,
+}
+
+/// A stored record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub offset: u64,
+    pub arrival_ms: i64,
+    pub partition_key: String,
+    pub explicit_hash_key: Option<u128>,
+    pub data: Bytes,
+}
+
+/// Where an append batch went: offsets `first_offset..first_offset + n`, all with `arrival_ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    pub first_offset: u64,
+    pub arrival_ms: i64,
+}
+
+/// Counters since open, for benchmarks and durability tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogStats {
+    /// Append calls acknowledged.
+    pub appends: u64,
+    /// Records in those appends.
+    pub records: u64,
+    /// Group commits (writer rounds that wrote something).
+    pub batches: u64,
+    /// File and directory fsyncs.
+    pub fsyncs: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct StatsCounters {
+    appends: AtomicU64,
+    records: AtomicU64,
+    batches: AtomicU64,
+    fsyncs: AtomicU64,
+}
+
+/// A handle to the logs under one directory; cheap to clone, shared by all tasks.
+#[derive(Clone)]
+pub struct Log {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    commands: mpsc::Sender<Command>,
+    registry: Registry,
+    stats: Arc<StatsCounters>,
+}
+
+impl Log {
+    /// Creates the directory if needed, recovers every shard log under it (truncating torn tails)
+    /// and starts the writer thread. Blocking; call it before serving or via `spawn_blocking`.
+    pub fn open(cfg: LogConfig) -> Result<Log, LogError> {
+        if cfg.index_interval_bytes == 0 || cfg.segment_bytes == 0 {
+            return Err(LogError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "segment_bytes and index_interval_bytes must be positive",
+            )));
+        }
+        std::fs::create_dir_all(&cfg.dir)?;
+        let mut shards = HashMap::new();
+        for entry in std::fs::read_dir(&cfg.dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.ends_with(writer::DELETING_SUFFIX) {
+                // A remove_shard cut short by a crash: finish it.
+                std::fs::remove_dir_all(entry.path())?;
+                tracing::info!(dir = name, "finished interrupted shard log removal");
+                continue;
+            }
+            let Some(id) = shard::parse_dir_name(name) else {
+                continue;
+            };
+            let state = shard::recover(
+                &entry.path(),
+                id,
+                cfg.index_interval_bytes,
+                cfg.cache_bytes_per_shard,
+            )?;
+            shards.insert(id, Arc::new(ShardShared::new(state)));
+        }
+        shard::sync_dir(&cfg.dir)?;
+        let registry: Registry = Arc::new(RwLock::new(shards));
+        let stats = Arc::new(StatsCounters::default());
+        let writer = Writer::new(
+            writer::Settings {
+                root: cfg.dir,
+                fsync: cfg.fsync,
+                segment_bytes: cfg.segment_bytes,
+                index_interval: cfg.index_interval_bytes,
+                cache_bytes: cfg.cache_bytes_per_shard,
+            },
+            registry.clone(),
+            stats.clone(),
+        );
+        let (commands, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("freshet-log-writer".into())
+            .spawn(move || writer.run(rx))?;
+        Ok(Log {
+            inner: Arc::new(Inner {
+                commands,
+                registry,
+                stats,
+            }),
+        })
+    }
+
+    /// Creates an empty shard log (idempotent). Durable when it returns: the new directory and its
+    /// parent are fsynced. Blocks until the writer thread has done it.
+    pub fn create_shard(&self, id: ShardLogId) -> Result<(), LogError> {
+        self.control(|reply| Command::Create { id, reply })
+    }
+
+    /// Deletes a shard log and its files (idempotent). Blocks until the writer thread has done it.
+    pub fn remove_shard(&self, id: ShardLogId) -> Result<(), LogError> {
+        self.control(|reply| Command::Remove { id, reply })
+    }
+
+    /// The shard logs that exist, in order.
+    pub fn shards(&self) -> Vec<ShardLogId> {
+        let mut ids: Vec<ShardLogId> = self.inner.registry.read().keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Appends records to one shard atomically as one batch: consecutive offsets, one arrival time,
+    /// all or nothing (also across a crash). Resolves once durable: fsynced under
+    /// `FsyncPolicy::Always`, written to the OS otherwise. Dropping the future does not cancel the
+    /// append once it has been polled.
+    pub async fn append(
+        &self,
+        id: ShardLogId,
+        records: Vec<NewRecord>,
+    ) -> Result<Appended, LogError> {
+        for r in &records {
+            if r.partition_key.len() > MAX_PARTITION_KEY_BYTES {
+                return Err(LogError::InvalidRecord(format!(
+                    "partition key of {} bytes exceeds {MAX_PARTITION_KEY_BYTES}",
+                    r.partition_key.len()
+                )));
+            }
+            if r.data.len() > MAX_DATA_BYTES {
+                return Err(LogError::InvalidRecord(format!(
+                    "data of {} bytes exceeds {MAX_DATA_BYTES}",
+                    r.data.len()
+                )));
+            }
+        }
+        let (reply, done) = oneshot::channel();
+        self.inner
+            .commands
+            .send(Command::Append { id, records, reply })
+            .map_err(|_| LogError::Closed)?;
+        done.await.map_err(|_| LogError::Closed)?
+    }
+
+    /// Durable records with offset >= `from` (or from the trim horizon, if `from` is below it), at
+    /// most `max_records` of them and, beyond the first, at most `max_bytes` of record data in all.
+    /// May return fewer records than exist (it stops at a few segments); empty only at the tip.
+    pub fn read(
+        &self,
+        id: ShardLogId,
+        from: u64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Record>, LogError> {
+        self.shard(id)?.read(from, max_records, max_bytes)
+    }
+
+    /// (first retained offset = trim horizon, next offset to be assigned). Empty log: (0, 0).
+    pub fn bounds(&self, id: ShardLogId) -> Result<(u64, u64), LogError> {
+        Ok(self.shard(id)?.bounds())
+    }
+
+    /// The smallest retained offset whose arrival_ms >= `ts_ms`, or the next offset if there is none.
+    pub fn offset_at_time(&self, id: ShardLogId, ts_ms: i64) -> Result<u64, LogError> {
+        self.shard(id)?.offset_at_time(ts_ms)
+    }
+
+    /// arrival_ms of the newest durable retained record, if any (for MillisBehindLatest).
+    pub fn last_arrival_ms(&self, id: ShardLogId) -> Result<Option<i64>, LogError> {
+        Ok(self.shard(id)?.last_arrival_ms())
+    }
+
+    /// Retention: deletes whole segments, oldest first, whose newest record arrived before
+    /// `cutoff_ms`; returns the bytes freed. The active segment is rolled first when it is the only
+    /// thing left and entirely expired, so the trim horizon then equals the next offset.
+    pub fn trim_before(&self, id: ShardLogId, cutoff_ms: i64) -> Result<u64, LogError> {
+        self.control(|reply| Command::Trim {
+            id,
+            cutoff_ms,
+            reply,
+        })
+    }
+
+    /// A receiver of the shard's durable next offset; it changes whenever new records become
+    /// readable. It closes when the shard log is removed.
+    pub fn subscribe(&self, id: ShardLogId) -> Result<watch::Receiver<u64>, LogError> {
+        Ok(self.shard(id)?.tail.subscribe())
+    }
+
+    /// Commits and fsyncs everything and stops the writer thread. Later appends and control calls
+    /// fail with `LogError::Closed`; reads keep working. Closing twice is fine.
+    pub async fn close(&self) -> Result<(), LogError> {
+        let (reply, done) = oneshot::channel();
+        if self.inner.commands.send(Command::Close { reply }).is_err() {
+            return Ok(());
+        }
+        done.await.unwrap_or(Ok(()))
+    }
+
+    pub fn stats(&self) -> LogStats {
+        let s = &self.inner.stats;
+        LogStats {
+            appends: s.appends.load(Relaxed),
+            records: s.records.load(Relaxed),
+            batches: s.batches.load(Relaxed),
+            fsyncs: s.fsyncs.load(Relaxed),
+        }
+    }
+
+    fn shard(&self, id: ShardLogId) -> Result<Arc<ShardShared>, LogError> {
+        self.inner
+            .registry
+            .read()
+            .get(&id)
+            .cloned()
+            .ok_or(LogError::ShardNotFound(id))
+    }
+
+    /// Sends a control command and blocks for its answer (a std channel, so it also works from
+    /// inside a runtime, where it still blocks the calling thread for about one commit).
+    fn control<T>(
+        &self,
+        make: impl FnOnce(mpsc::SyncSender<Result<T, LogError>>) -> Command,
+    ) -> Result<T, LogError> {
+        let (reply, done) = mpsc::sync_channel(1);
+        self.inner
+            .commands
+            .send(make(reply))
+            .map_err(|_| LogError::Closed)?;
+        done.recv().map_err(|_| LogError::Closed)?
+    }
+}

@@ -1,0 +1,686 @@
+//! The one writer thread of a `Log` and its group commit. Every change to a shard log passes through
+//! here, so the write side of each shard has a single owner and needs no lock.
+//!
+//! A round: block for one command, drain whatever else is queued, encode each append into its shard's
+//! buffer, write each touched shard's buffer with one positional write, fsync every touched file
+//! (in parallel when there are several), then publish: update the readers' view, wake tailing readers
+//! and complete the appends. So one fsync covers every append that queued up while the previous fsync
+//! ran, and an append is acknowledged only once it is durable (under `FsyncPolicy::Always`).
+//! Control commands (create, remove, trim, close) first commit what is staged, which keeps them
+//! ordered with the appends around them.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::time::Instant;
+
+use parking_lot::RwLock;
+use tokio::sync::oneshot;
+
+use crate::frame::{self, FrameFields};
+use crate::index::{self, IndexEntry};
+use crate::segment::{self, Segment};
+use crate::shard::{self, ShardShared};
+use crate::{Appended, FsyncPolicy, LogError, NewRecord, Record, ShardLogId, StatsCounters};
+
+pub(crate) type Registry = Arc<RwLock<HashMap<ShardLogId, Arc<ShardShared>>>>;
+
+pub(crate) enum Command {
+    Append {
+        id: ShardLogId,
+        records: Vec<NewRecord>,
+        reply: oneshot::Sender<Result<Appended, LogError>>,
+    },
+    Create {
+        id: ShardLogId,
+        reply: SyncSender<Result<(), LogError>>,
+    },
+    Remove {
+        id: ShardLogId,
+        reply: SyncSender<Result<(), LogError>>,
+    },
+    Trim {
+        id: ShardLogId,
+        cutoff_ms: i64,
+        reply: SyncSender<Result<u64, LogError>>,
+    },
+    Close {
+        reply: oneshot::Sender<Result<(), LogError>>,
+    },
+}
+
+pub(crate) struct Settings {
+    pub root: PathBuf,
+    pub fsync: FsyncPolicy,
+    pub segment_bytes: u64,
+    pub index_interval: u32,
+    pub cache_bytes: usize,
+}
+
+/// A round stops draining the queue after this many commands or staged bytes, bounding the latency
+/// and memory of one commit under a flood of appends.
+const MAX_ROUND_COMMANDS: usize = 4096;
+const MAX_ROUND_BYTES: usize = 16 << 20;
+/// Threads one round may use to fsync files in parallel.
+const MAX_SYNC_THREADS: usize = 16;
+
+/// The write position of a shard's active segment.
+#[derive(Clone, Copy, Debug)]
+struct Tip {
+    len: u64,
+    next: u64,
+    last_arrival_ms: Option<i64>,
+    last_index_pos: Option<u64>,
+}
+
+#[derive(Default)]
+struct Staged {
+    buf: Vec<u8>,
+    entries: Vec<IndexEntry>,
+    records: Vec<Record>,
+    replies: Vec<(oneshot::Sender<Result<Appended, LogError>>, Appended)>,
+    first_arrival_ms: Option<i64>,
+}
+
+struct WriterShard {
+    shared: Arc<ShardShared>,
+    dir: PathBuf,
+    active: Arc<File>,
+    /// What readers can see: the state after the last successful commit.
+    committed: Tip,
+    /// Including what is staged in this round.
+    staged_tip: Tip,
+    staged: Staged,
+    in_round: bool,
+    /// Set after a failed fsync: the file's durable state is then unknown (the kernel may have
+    /// dropped the dirty pages), so the shard takes no more writes until the log is reopened and
+    /// recovery establishes what is really on disk.
+    failed: Option<String>,
+}
+
+impl WriterShard {
+    fn new(shared: Arc<ShardShared>, dir: PathBuf) -> Self {
+        let (active, committed) = {
+            let st = shared.state.read();
+            let seg = st
+                .segments
+                .last()
+                .expect("recovery leaves at least one segment");
+            let tip = Tip {
+                len: seg.len,
+                next: seg.next,
+                last_arrival_ms: st.last_arrival_ms(),
+                last_index_pos: seg.index.last().map(|e| e.pos),
+            };
+            (seg.file.clone(), tip)
+        };
+        WriterShard {
+            shared,
+            dir,
+            active,
+            committed,
+            staged_tip: committed,
+            staged: Staged::default(),
+            in_round: false,
+            failed: None,
+        }
+    }
+
+    /// Fails everything staged and rewinds to the committed tip.
+    fn fail_staged(&mut self, err: &io::Error) {
+        for (reply, _) in self.staged.replies.drain(..) {
+            let _ = reply.send(Err(LogError::Io(io::Error::new(
+                err.kind(),
+                err.to_string(),
+            ))));
+        }
+        self.staged.buf.clear();
+        self.staged.entries.clear();
+        self.staged.records.clear();
+        self.staged.first_arrival_ms = None;
+        self.staged_tip = self.committed;
+    }
+}
+
+pub(crate) struct Writer {
+    settings: Settings,
+    shards: HashMap<ShardLogId, WriterShard>,
+    registry: Registry,
+    stats: Arc<StatsCounters>,
+    round: Vec<ShardLogId>,
+    round_bytes: usize,
+    /// Shards written since their last fsync (only under Interval and Never).
+    unsynced: HashSet<ShardLogId>,
+    last_sync: Instant,
+}
+
+impl Writer {
+    pub fn new(settings: Settings, registry: Registry, stats: Arc<StatsCounters>) -> Self {
+        let shards = registry
+            .read()
+            .iter()
+            .map(|(id, shared)| {
+                (
+                    *id,
+                    WriterShard::new(shared.clone(), shard::shard_dir(&settings.root, *id)),
+                )
+            })
+            .collect();
+        Writer {
+            settings,
+            shards,
+            registry,
+            stats,
+            round: Vec::new(),
+            round_bytes: 0,
+            unsynced: HashSet::new(),
+            last_sync: Instant::now(),
+        }
+    }
+
+    pub fn run(mut self, rx: Receiver<Command>) {
+        loop {
+            let first = match self.interval_deadline() {
+                Some(deadline) => {
+                    match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                        Ok(cmd) => cmd,
+                        Err(RecvTimeoutError::Timeout) => {
+                            self.sync_unsynced();
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+                None => match rx.recv() {
+                    Ok(cmd) => cmd,
+                    Err(_) => break,
+                },
+            };
+            if !self.round_from(first, &rx) {
+                return;
+            }
+        }
+        // Every Log handle is gone: finish as close() would.
+        if let Err(e) = self.shutdown() {
+            tracing::error!(error = %e, "log shutdown after last handle dropped failed");
+        }
+    }
+
+    /// Handles `first` and whatever else is queued, then commits. False once closed.
+    fn round_from(&mut self, first: Command, rx: &Receiver<Command>) -> bool {
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(cmd) = next.take() {
+            match cmd {
+                Command::Append { id, records, reply } => self.stage(id, records, reply),
+                Command::Close { reply } => {
+                    let _ = reply.send(self.shutdown());
+                    return false;
+                }
+                Command::Create { id, reply } => {
+                    self.commit();
+                    let _ = reply.send(self.create(id));
+                }
+                Command::Remove { id, reply } => {
+                    self.commit();
+                    let _ = reply.send(self.remove(id));
+                }
+                Command::Trim {
+                    id,
+                    cutoff_ms,
+                    reply,
+                } => {
+                    self.commit();
+                    let _ = reply.send(self.trim(id, cutoff_ms));
+                }
+            }
+            taken += 1;
+            if taken < MAX_ROUND_COMMANDS && self.round_bytes < MAX_ROUND_BYTES {
+                next = rx.try_recv().ok();
+            }
+        }
+        self.commit();
+        true
+    }
+
+    fn interval_deadline(&self) -> Option<Instant> {
+        match self.settings.fsync {
+            FsyncPolicy::Interval(d) if !self.unsynced.is_empty() => Some(self.last_sync + d),
+            _ => None,
+        }
+    }
+
+    /// Encodes one append batch into its shard's buffer.
+    fn stage(
+        &mut self,
+        id: ShardLogId,
+        records: Vec<NewRecord>,
+        reply: oneshot::Sender<Result<Appended, LogError>>,
+    ) {
+        let Some(ws) = self.shards.get_mut(&id) else {
+            let _ = reply.send(Err(LogError::ShardNotFound(id)));
+            return;
+        };
+        if let Some(reason) = &ws.failed {
+            let _ = reply.send(Err(LogError::ShardFailed {
+                shard: id,
+                reason: reason.clone(),
+            }));
+            return;
+        }
+        // Arrival times never go backwards within a shard, even if the wall clock does, so the
+        // time index stays sorted and AT_TIMESTAMP lookups stay a binary search.
+        let arrival_ms = now_ms().max(ws.staged_tip.last_arrival_ms.unwrap_or(i64::MIN));
+        let appended = Appended {
+            first_offset: ws.staged_tip.next,
+            arrival_ms,
+        };
+        if records.is_empty() {
+            let _ = reply.send(Ok(appended));
+            return;
+        }
+        let keep_records = self.settings.cache_bytes > 0;
+        let before = ws.staged.buf.len();
+        let n = records.len();
+        for (i, r) in records.into_iter().enumerate() {
+            let offset = appended.first_offset + i as u64;
+            let pos = ws.committed.len + ws.staged.buf.len() as u64;
+            if index::needs_entry(
+                ws.staged_tip.last_index_pos,
+                pos,
+                self.settings.index_interval,
+            ) {
+                ws.staged.entries.push(IndexEntry {
+                    offset,
+                    pos,
+                    arrival_ms,
+                });
+                ws.staged_tip.last_index_pos = Some(pos);
+            }
+            frame::encode(
+                &mut ws.staged.buf,
+                &FrameFields {
+                    offset,
+                    arrival_ms,
+                    partition_key: &r.partition_key,
+                    explicit_hash_key: r.explicit_hash_key,
+                    data: &r.data,
+                    batch_end: i + 1 == n,
+                },
+            );
+            if keep_records {
+                ws.staged.records.push(Record {
+                    offset,
+                    arrival_ms,
+                    partition_key: r.partition_key,
+                    explicit_hash_key: r.explicit_hash_key,
+                    data: r.data,
+                });
+            }
+        }
+        ws.staged.first_arrival_ms.get_or_insert(arrival_ms);
+        ws.staged_tip.next += n as u64;
+        ws.staged_tip.last_arrival_ms = Some(arrival_ms);
+        ws.staged_tip.len = ws.committed.len + ws.staged.buf.len() as u64;
+        ws.staged.replies.push((reply, appended));
+        self.round_bytes += ws.staged.buf.len() - before;
+        if !ws.in_round {
+            ws.in_round = true;
+            self.round.push(id);
+        }
+    }
+
+    /// Writes, fsyncs and publishes everything staged in this round.
+    fn commit(&mut self) {
+        if self.round.is_empty() {
+            return;
+        }
+        let round = std::mem::take(&mut self.round);
+        self.round_bytes = 0;
+        self.stats.batches.fetch_add(1, Relaxed);
+
+        let mut written = Vec::with_capacity(round.len());
+        for id in &round {
+            let Some(ws) = self.shards.get_mut(id) else {
+                continue;
+            };
+            ws.in_round = false;
+            match ws.active.write_all_at(&ws.staged.buf, ws.committed.len) {
+                Ok(()) => written.push(*id),
+                Err(e) => {
+                    tracing::error!(shard = %id, error = %e, "log write failed");
+                    ws.fail_staged(&e);
+                    // Cut off whatever part of the buffer reached the file, so the next frame
+                    // follows the last committed one.
+                    if let Err(e2) = ws.active.set_len(ws.committed.len) {
+                        ws.failed =
+                            Some(format!("write failed ({e}) and could not be undone ({e2})"));
+                    }
+                }
+            }
+        }
+
+        let sync_now = match self.settings.fsync {
+            FsyncPolicy::Always => true,
+            FsyncPolicy::Interval(d) => self.last_sync.elapsed() >= d,
+            FsyncPolicy::Never => false,
+        };
+        self.unsynced.extend(written.iter().copied());
+        if sync_now {
+            self.sync_unsynced();
+        }
+
+        for id in written {
+            let Some(ws) = self.shards.get_mut(&id) else {
+                continue;
+            };
+            if ws.failed.is_some() {
+                continue;
+            }
+            publish(ws, &self.stats);
+            let full = ws.committed.len >= self.settings.segment_bytes;
+            // A failed roll leaves the active segment in place; the next commit tries again.
+            if let Err(e) = if full { self.roll(id) } else { Ok(()) } {
+                tracing::error!(shard = %id, error = %e, "segment roll failed");
+            }
+        }
+    }
+
+    /// Fsyncs every file written since its last fsync. A shard whose fsync fails is failed for good
+    /// (see `WriterShard::failed`), together with anything of it still unacknowledged.
+    fn sync_unsynced(&mut self) {
+        if self.unsynced.is_empty() {
+            return;
+        }
+        let ids: Vec<ShardLogId> = self
+            .unsynced
+            .drain()
+            .filter(|id| self.shards.contains_key(id))
+            .collect();
+        let files: Vec<Arc<File>> = ids
+            .iter()
+            .map(|id| self.shards[id].active.clone())
+            .collect();
+        let results = sync_files(&files);
+        self.stats.fsyncs.fetch_add(files.len() as u64, Relaxed);
+        self.last_sync = Instant::now();
+        for (id, result) in ids.iter().zip(results) {
+            if let Err(e) = result {
+                tracing::error!(shard = %id, error = %e, "fsync failed; shard stops taking writes");
+                if let Some(ws) = self.shards.get_mut(id) {
+                    ws.fail_staged(&e);
+                    ws.failed = Some(format!("fsync failed: {e}"));
+                }
+            }
+        }
+    }
+
+    /// Seals the active segment (fsynced, index file written) and starts a new one at the next
+    /// offset. Runs between commits, so nothing is staged and a batch never spans two segments.
+    fn roll(&mut self, id: ShardLogId) -> Result<(), LogError> {
+        let Some(ws) = self.shards.get_mut(&id) else {
+            return Err(LogError::ShardNotFound(id));
+        };
+        // Sealed segments must be whole even under Interval/Never: recovery only repairs the tail of
+        // the active segment, so a torn sealed one would leave a hole in the offsets.
+        if self.unsynced.remove(&id) {
+            self.stats.fsyncs.fetch_add(1, Relaxed);
+            if let Err(e) = ws.active.sync_data() {
+                ws.failed = Some(format!("fsync failed: {e}"));
+                return Err(e.into());
+            }
+        }
+        let (summary, old_path) = {
+            let st = ws.shared.state.read();
+            let seg = st
+                .segments
+                .last()
+                .expect("a shard always has an active segment");
+            (seg.summary(), seg.path.clone())
+        };
+        if summary.next == summary.base {
+            return Ok(()); // nothing to seal; the new segment would have the same name
+        }
+        index::write_index_file(&segment::index_path(&old_path), &summary)?;
+        let new_base = ws.committed.next;
+        let path: Arc<std::path::Path> = ws.dir.join(segment::log_file_name(new_base)).into();
+        let file = Arc::new(shard::open_segment_file(&path, true)?);
+        if let Err(e) = shard::sync_dir(&ws.dir) {
+            // Leave no half-made segment behind: recovery would take it for the active one.
+            let _ = std::fs::remove_file(&path);
+            return Err(e.into());
+        }
+        self.stats.fsyncs.fetch_add(2, Relaxed);
+        {
+            let mut st = ws.shared.state.write();
+            if let Some(last) = st.segments.last_mut() {
+                last.sealed = true;
+            }
+            st.segments.push(Segment {
+                base: new_base,
+                next: new_base,
+                len: 0,
+                first_arrival_ms: 0,
+                last_arrival_ms: 0,
+                index: Vec::new(),
+                file: file.clone(),
+                path,
+                sealed: false,
+            });
+        }
+        ws.active = file;
+        ws.committed.len = 0;
+        ws.committed.last_index_pos = None;
+        ws.staged_tip = ws.committed;
+        tracing::info!(shard = %id, sealed_base = summary.base, new_base, "segment rolled");
+        Ok(())
+    }
+
+    fn trim(&mut self, id: ShardLogId, cutoff_ms: i64) -> Result<u64, LogError> {
+        let expired = |s: &Segment| s.is_empty() || s.last_arrival_ms < cutoff_ms;
+        let roll_active = {
+            let Some(ws) = self.shards.get(&id) else {
+                return Err(LogError::ShardNotFound(id));
+            };
+            let st = ws.shared.state.read();
+            let (active, sealed) = st
+                .segments
+                .split_last()
+                .expect("a shard always has an active segment");
+            // The active segment is never deleted; when it alone holds only expired records, it is
+            // rolled first so retention can take it as a sealed one.
+            sealed.iter().all(expired) && !active.is_empty() && active.last_arrival_ms < cutoff_ms
+        };
+        if roll_active {
+            self.roll(id)?;
+        }
+        let Some(ws) = self.shards.get(&id) else {
+            return Err(LogError::ShardNotFound(id));
+        };
+        let (removed, horizon) = {
+            let mut st = ws.shared.state.write();
+            let k = st
+                .segments
+                .iter()
+                .take_while(|s| s.sealed && expired(s))
+                .count();
+            let removed: Vec<Segment> = st.segments.drain(..k).collect();
+            let horizon = st.horizon();
+            st.cache.drop_before(horizon);
+            (removed, horizon)
+        };
+        if removed.is_empty() {
+            return Ok(0);
+        }
+        // Oldest first, so a crash part-way leaves a contiguous run of segments.
+        let mut freed = 0;
+        for seg in &removed {
+            freed += remove_file_len(&seg.path)?;
+            freed += remove_file_len(&segment::index_path(&seg.path))?;
+        }
+        shard::sync_dir(&ws.dir)?;
+        self.stats.fsyncs.fetch_add(1, Relaxed);
+        tracing::info!(shard = %id, segments = removed.len(), freed, horizon, "retention deleted segments");
+        Ok(freed)
+    }
+
+    fn create(&mut self, id: ShardLogId) -> Result<(), LogError> {
+        if self.shards.contains_key(&id) {
+            return Ok(());
+        }
+        let dir = shard::shard_dir(&self.settings.root, id);
+        std::fs::create_dir_all(&dir)?;
+        shard::sync_dir(&self.settings.root)?;
+        // Recovery of a fresh directory creates its first segment and fsyncs the directory; of a
+        // directory left by a crashed create, it repairs what is there.
+        let state = shard::recover(
+            &dir,
+            id,
+            self.settings.index_interval,
+            self.settings.cache_bytes,
+        )?;
+        let shared = Arc::new(ShardShared::new(state));
+        self.shards
+            .insert(id, WriterShard::new(shared.clone(), dir));
+        self.registry.write().insert(id, shared);
+        tracing::info!(shard = %id, "shard log created");
+        Ok(())
+    }
+
+    fn remove(&mut self, id: ShardLogId) -> Result<(), LogError> {
+        self.registry.write().remove(&id);
+        self.shards.remove(&id);
+        self.unsynced.remove(&id);
+        let root = &self.settings.root;
+        let dir = shard::shard_dir(root, id);
+        if !dir.exists() {
+            return Ok(());
+        }
+        // Rename first (atomic), so a crash mid-delete leaves a directory that open() finishes
+        // deleting rather than a shard log with a hole in it.
+        let doomed = root.join(format!("{}{DELETING_SUFFIX}", shard::dir_name(id)));
+        if doomed.exists() {
+            std::fs::remove_dir_all(&doomed)?;
+        }
+        std::fs::rename(&dir, &doomed)?;
+        shard::sync_dir(root)?;
+        std::fs::remove_dir_all(&doomed)?;
+        shard::sync_dir(root)?;
+        tracing::info!(shard = %id, "shard log removed");
+        Ok(())
+    }
+
+    fn shutdown(&mut self) -> Result<(), LogError> {
+        self.commit();
+        let failed_before: HashSet<ShardLogId> = self
+            .shards
+            .iter()
+            .filter(|(_, ws)| ws.failed.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        self.sync_unsynced();
+        let newly_failed = self
+            .shards
+            .iter()
+            .find(|(id, ws)| ws.failed.is_some() && !failed_before.contains(id));
+        match newly_failed {
+            Some((id, ws)) => Err(LogError::ShardFailed {
+                shard: *id,
+                reason: ws.failed.clone().unwrap_or_default(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+pub(crate) const DELETING_SUFFIX: &str = ".deleting";
+
+/// Makes the staged batch visible to readers, wakes tailing readers and acknowledges the appends.
+fn publish(ws: &mut WriterShard, stats: &StatsCounters) {
+    ws.committed = ws.staged_tip;
+    let tip = ws.committed;
+    let staged = &mut ws.staged;
+    staged.buf.clear();
+    let records = staged.records.len();
+    {
+        let mut st = ws.shared.state.write();
+        let st = &mut *st;
+        if let Some(seg) = st.segments.last_mut() {
+            if seg.is_empty() {
+                seg.first_arrival_ms = staged.first_arrival_ms.unwrap_or_default();
+            }
+            seg.index.append(&mut staged.entries);
+            seg.len = tip.len;
+            seg.next = tip.next;
+            seg.last_arrival_ms = tip.last_arrival_ms.unwrap_or_default();
+        }
+        st.next = tip.next;
+        for r in staged.records.drain(..) {
+            st.cache.push(r);
+        }
+    }
+    staged.first_arrival_ms = None;
+    ws.shared.tail.send_replace(tip.next);
+    stats.records.fetch_add(records as u64, Relaxed);
+    stats
+        .appends
+        .fetch_add(staged.replies.len() as u64, Relaxed);
+    for (reply, appended) in staged.replies.drain(..) {
+        // The appender may have stopped waiting; the records are durable all the same.
+        let _ = reply.send(Ok(appended));
+    }
+}
+
+/// fdatasync of each file, in parallel when there are several: on most devices concurrent flushes
+/// cost little more than one, so a round touching many shards does not pay for them in series.
+fn sync_files(files: &[Arc<File>]) -> Vec<io::Result<()>> {
+    if files.len() <= 1 {
+        return files.iter().map(|f| f.sync_data()).collect();
+    }
+    let per_thread = files.len().div_ceil(MAX_SYNC_THREADS);
+    let mut chunks = files.chunks(per_thread);
+    let first = chunks.next().unwrap_or_default();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = chunks
+            .map(|chunk| {
+                let spawned = std::thread::Builder::new()
+                    .name("freshet-log-fsync".into())
+                    .spawn_scoped(s, move || {
+                        chunk.iter().map(|f| f.sync_data()).collect::<Vec<_>>()
+                    });
+                (chunk, spawned)
+            })
+            .collect();
+        let mut results: Vec<io::Result<()>> = first.iter().map(|f| f.sync_data()).collect();
+        for (chunk, spawned) in handles {
+            match spawned.map(|h| h.join()) {
+                Ok(Ok(r)) => results.extend(r),
+                // No thread to spare (or it died): do this chunk here.
+                Ok(Err(_)) | Err(_) => results.extend(chunk.iter().map(|f| f.sync_data())),
+            }
+        }
+        results
+    })
+}
+
+/// Removes a file and returns its length; a file already gone counts as zero.
+fn remove_file_len(path: &std::path::Path) -> io::Result<u64> {
+    let len = match std::fs::metadata(path) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    std::fs::remove_file(path)?;
+    Ok(len)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
