@@ -1,1 +1,158 @@
-//! placeholder
+//! The HTTP edge of Freshet: one listener for every API. It authenticates (SigV4), decodes AWS
+//! JSON 1.1 and CBOR bodies, checks them against the service model, hands typed requests to the
+//! services, and encodes answers and AWS error envelopes. Services never see HTTP; the edge
+//! never decides semantics.
+
+pub mod cbor;
+pub mod error;
+mod kinesis;
+mod server;
+pub mod shape;
+pub mod sigv4;
+pub mod tls;
+pub mod validate;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::response::Response;
+use freshet_streams::StreamsService;
+use http::{HeaderValue, Method, Request, StatusCode, header};
+use serde_json::Value;
+
+pub use error::ApiError;
+pub use kinesis::Format;
+pub use server::serve;
+pub use sigv4::Credentials;
+
+/// Largest request body accepted: a 10 MiB record, base64-encoded, with room for its envelope.
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+const CBOR_CONTENT_TYPE: &str = "application/x-amz-cbor-1.1";
+
+pub struct Edge {
+    pub streams: StreamsService,
+    pub credentials: Credentials,
+    request_ids: AtomicU64,
+    boot: u64,
+}
+
+impl Edge {
+    pub fn new(streams: StreamsService, credentials: Credentials) -> Arc<Edge> {
+        let boot = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        Arc::new(Edge {
+            streams,
+            credentials,
+            request_ids: AtomicU64::new(0),
+            boot,
+        })
+    }
+
+    /// A request id in AWS's UUID shape, unique for this process.
+    fn request_id(&self) -> String {
+        let n = self.request_ids.fetch_add(1, Ordering::Relaxed);
+        let hex = format!("{:016x}{:016x}", self.boot, n);
+        format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+    }
+}
+
+/// The router for every API on the edge port.
+pub fn router(edge: Arc<Edge>) -> Router {
+    Router::new().fallback(handle).with_state(edge)
+}
+
+async fn handle(State(edge): State<Arc<Edge>>, req: Request<Body>) -> Response {
+    let request_id = edge.request_id();
+    let format = match req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+        Some(ct) if ct.contains("cbor") => Format::Cbor,
+        _ => Format::Json,
+    };
+    let result = match (req.method(), req.headers().contains_key("x-amz-target")) {
+        (&Method::POST, true) => call(&edge, req, format).await,
+        (&Method::GET, false) if req.uri().path() == "/health" => {
+            return plain(StatusCode::OK, "ok\n");
+        }
+        _ => Err(ApiError::unknown_operation()),
+    };
+    let (status, body) = match result {
+        Ok(body) => (StatusCode::OK, body),
+        Err(e) => (e.status, error_body(&e, format)),
+    };
+    let content_type = match format {
+        Format::Json => JSON_CONTENT_TYPE,
+        Format::Cbor => CBOR_CONTENT_TYPE,
+    };
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(id) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-amzn-requestid", id);
+    }
+    response
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response {
+    let mut response = Response::new(Body::from(text));
+    *response.status_mut() = status;
+    response
+}
+
+async fn call(edge: &Edge, req: Request<Body>, format: Format) -> Result<Vec<u8>, ApiError> {
+    let (parts, body) = req.into_parts();
+    let body: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::serialization(format!("Request body exceeds {MAX_BODY_BYTES} bytes.")))?;
+    if !edge.credentials.is_empty() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        sigv4::verify(&edge.credentials, &parts, &body, now)?;
+    }
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let model = shape::kinesis();
+    let op = match target.split_once('.') {
+        Some((prefix, op)) if prefix == model.target_prefix && model.operations.contains_key(op) => op,
+        _ => return Err(ApiError::unknown_operation()),
+    };
+    let mut document: Value = match format {
+        Format::Json => serde_json::from_slice(&body).map_err(|_| ApiError {
+            status: StatusCode::BAD_REQUEST,
+            aws_type: "SerializationException",
+            message: None,
+        })?,
+        Format::Cbor => cbor::decode_request(&body)?,
+    };
+    if !document.is_object() {
+        return Err(ApiError::serialization("Start of structure or map expected.".into()));
+    }
+    if let Some(input) = model.operations.get(op).and_then(|o| o.input.as_deref()) {
+        validate::check_request(model, input, &mut document)?;
+    }
+    kinesis::dispatch(&edge.streams, op, document, format).await
+}
+
+fn error_body(e: &ApiError, format: Format) -> Vec<u8> {
+    let mut doc = serde_json::Map::new();
+    doc.insert("__type".into(), Value::String(e.aws_type.to_string()));
+    if let Some(message) = &e.message {
+        doc.insert("message".into(), Value::String(message.clone()));
+    }
+    let doc = Value::Object(doc);
+    match format {
+        Format::Json => serde_json::to_vec(&doc).unwrap_or_default(),
+        Format::Cbor => cbor::encode(shape::kinesis(), None, &doc),
+    }
+}

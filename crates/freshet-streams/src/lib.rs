@@ -1,1 +1,19 @@
-//! placeholder
+//! Kinesis Data Streams semantics: streams, shards, records, iterators, tags and settings, over
+//! the durable log (`freshet-log`) and the catalog (`freshet-catalog`). No HTTP types here: the
+//! edge decodes requests into `model` types and encodes what these operations return.
+
+pub mod arn;
+pub mod config;
+pub mod error;
+pub mod hash_key;
+pub mod iterator;
+pub mod model;
+mod ops;
+mod paging;
+pub mod sequence;
+mod service;
+mod state;
+
+pub use config::StreamsConfig;
+pub use error::{Result, StreamsError};
+pub use service::StreamsService;

@@ -1,1 +1,203 @@
-fn main() {}
+//! The `freshet` binary: `freshet serve` runs every API on one port over embedded storage.
+
+mod settings;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use freshet_catalog::Catalog;
+use freshet_edge::{Credentials, Edge};
+use freshet_log::{Log, LogConfig};
+use freshet_streams::{StreamsConfig, StreamsService};
+use serde::Serialize;
+use settings::Settings;
+
+#[derive(Parser)]
+#[command(name = "freshet", version, about = "A self-hosted, Kinesis-compatible streaming platform", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the Kinesis APIs (default 127.0.0.1:4566) over embedded durable storage (./data).
+    Serve(ServeArgs),
+}
+
+/// Flags override the config file and FRESHET_* variables; only flags that are given count.
+#[derive(clap::Args, Serialize)]
+struct ServeArgs {
+    /// TOML config file (see freshet.example.toml).
+    #[arg(long, short)]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:4566 (port 0 picks a free port).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listen: Option<String>,
+    /// Directory for all durable data.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_dir: Option<PathBuf>,
+    /// When acknowledged writes are fsynced: always | interval:MS | never.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fsync: Option<String>,
+    /// Write the bound address to this file once listening.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ready_file: Option<PathBuf>,
+    /// Region shown in ARNs.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region: Option<String>,
+    /// Log filter (tracing env-filter syntax).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log: Option<String>,
+    #[command(flatten)]
+    streams: StreamsFlags,
+    #[command(flatten)]
+    auth: AuthFlags,
+    #[command(flatten)]
+    tls: TlsFlags,
+}
+
+#[derive(clap::Args, Serialize)]
+struct StreamsFlags {
+    /// How long a new stream stays CREATING.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    create_delay_ms: Option<u64>,
+    /// How long a deleted stream stays DELETING.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delete_delay_ms: Option<u64>,
+    /// How long a changed stream stays UPDATING.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    update_delay_ms: Option<u64>,
+    /// Open shards allowed in the account.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard_limit: Option<u32>,
+}
+
+#[derive(clap::Args, Serialize)]
+struct AuthFlags {
+    /// Require SigV4 signatures by this access key (with --secret-access-key).
+    #[arg(long, requires = "secret_access_key")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_key_id: Option<String>,
+    #[arg(long, requires = "access_key_id")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_access_key: Option<String>,
+}
+
+#[derive(clap::Args, Serialize)]
+struct TlsFlags {
+    /// PEM certificate chain for TLS (with --tls-key).
+    #[arg(long = "tls-cert", requires = "key")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cert: Option<PathBuf>,
+    /// PEM private key for TLS.
+    #[arg(long = "tls-key", requires = "cert")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<PathBuf>,
+    /// Serve TLS with a generated self-signed certificate.
+    #[arg(long = "tls-self-signed")]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    self_signed: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let settings = Settings::load(args.config.as_ref(), &args)?;
+            let filter = tracing_subscriber::EnvFilter::try_new(&settings.log).context("invalid log filter")?;
+            tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(serve(settings))
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let data_dir = &settings.data_dir;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let mut log_config = LogConfig::new(data_dir.join("log"));
+    log_config.fsync = settings.fsync_policy()?;
+    log_config.segment_bytes = settings.streams.segment_mib.max(1) << 20;
+    let log = tokio::task::spawn_blocking(move || Log::open(log_config)).await??;
+    let catalog = Catalog::open(&data_dir.join("catalog.db")).await?;
+    let s = &settings.streams;
+    let config = StreamsConfig {
+        region: settings.region.clone(),
+        account_id: settings.account_id.clone(),
+        create_delay: Duration::from_millis(s.create_delay_ms),
+        delete_delay: Duration::from_millis(s.delete_delay_ms),
+        update_delay: Duration::from_millis(s.update_delay_ms),
+        shard_limit: s.shard_limit,
+        on_demand_stream_limit: s.on_demand_stream_limit,
+        retention_interval: Duration::from_secs(s.retention_check_secs.max(1)),
+    };
+    let streams = StreamsService::open(config, catalog, log).await?;
+    streams.spawn_background();
+
+    let credentials = match (&settings.auth.access_key_id, &settings.auth.secret_access_key) {
+        (Some(id), Some(secret)) => Credentials::new([(id.clone(), secret.clone())]),
+        _ => Credentials::default(),
+    };
+    let tls = match (&settings.tls.cert, &settings.tls.key, settings.tls.self_signed) {
+        (Some(cert), Some(key), _) => Some(freshet_edge::tls::from_pem_files(cert, key)?),
+        (_, _, true) => Some(freshet_edge::tls::self_signed()?),
+        _ => None,
+    };
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("binding {}", settings.listen))?;
+    let bound = listener.local_addr()?;
+    tracing::info!(
+        addr = %bound,
+        data_dir = %data_dir.display(),
+        fsync = %settings.fsync,
+        tls = tls.is_some(),
+        sigv4 = !credentials.is_empty(),
+        "freshet listening"
+    );
+    if let Some(path) = &settings.ready_file {
+        // Written whole then renamed, so a watcher never reads a half-written address.
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, bound.to_string())?;
+        std::fs::rename(&tmp, path)?;
+    }
+    let edge = Edge::new(streams.clone(), credentials);
+    freshet_edge::serve(listener, tls, freshet_edge::router(Arc::clone(&edge)), shutdown_signal()).await?;
+    tracing::info!("draining finished; closing storage");
+    drop(edge);
+    streams.close().await?;
+    tracing::info!("freshet stopped cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for SIGTERM");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; shutting down"),
+    }
+}

@@ -1,0 +1,189 @@
+//! The service model, loaded from the botocore JSON that ships in `models/`: operations and
+//! the shapes of their inputs and outputs. It drives request validation (AWS's exact
+//! constraint messages) and the CBOR codec (which members are blobs and timestamps), so the
+//! wire contract lives in one authoritative place instead of being restated by hand.
+
+use std::collections::HashMap;
+
+use regex::Regex;
+use serde_json::Value;
+
+#[derive(Debug)]
+pub enum Shape {
+    Structure {
+        /// Members in model order, which is the order AWS reports validation errors in.
+        members: Vec<(String, String)>,
+        required: Vec<String>,
+    },
+    List {
+        member: String,
+        min: Option<i64>,
+        max: Option<i64>,
+    },
+    Map {
+        key: String,
+        value: String,
+        min: Option<i64>,
+        max: Option<i64>,
+    },
+    String {
+        min: Option<i64>,
+        max: Option<i64>,
+        pattern: Option<(String, Regex)>,
+        enumeration: Option<Vec<String>>,
+    },
+    Integer {
+        min: Option<i64>,
+        max: Option<i64>,
+    },
+    Long {
+        min: Option<i64>,
+        max: Option<i64>,
+    },
+    Boolean,
+    Blob {
+        min: Option<i64>,
+        max: Option<i64>,
+    },
+    Timestamp,
+}
+
+#[derive(Debug)]
+pub struct Operation {
+    pub input: Option<String>,
+    pub output: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Model {
+    pub target_prefix: String,
+    pub operations: HashMap<String, Operation>,
+    pub shapes: HashMap<String, Shape>,
+}
+
+#[derive(thiserror::Error, Debug)]
+#[error("invalid service model: {0}")]
+pub struct ModelError(String);
+
+impl Model {
+    pub fn parse(json: &str) -> Result<Model, ModelError> {
+        let doc: Value = serde_json::from_str(json).map_err(|e| ModelError(e.to_string()))?;
+        let target_prefix = doc["metadata"]["targetPrefix"]
+            .as_str()
+            .ok_or_else(|| ModelError("metadata.targetPrefix missing".into()))?
+            .to_string();
+        let shape_name = |v: &Value| v["shape"].as_str().map(str::to_string);
+        let operations = doc["operations"]
+            .as_object()
+            .ok_or_else(|| ModelError("operations missing".into()))?
+            .iter()
+            .map(|(name, op)| {
+                (
+                    name.clone(),
+                    Operation {
+                        input: shape_name(&op["input"]),
+                        output: shape_name(&op["output"]),
+                    },
+                )
+            })
+            .collect();
+        let mut shapes = HashMap::new();
+        for (name, s) in doc["shapes"]
+            .as_object()
+            .ok_or_else(|| ModelError("shapes missing".into()))?
+        {
+            let min = s["min"].as_i64();
+            let max = s["max"].as_i64();
+            let shape = match s["type"].as_str().unwrap_or_default() {
+                "structure" => Shape::Structure {
+                    members: s["members"]
+                        .as_object()
+                        .map(|m| {
+                            m.iter()
+                                .filter_map(|(k, v)| Some((k.clone(), shape_name(v)?)))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    required: s["required"]
+                        .as_array()
+                        .map(|r| r.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                        .unwrap_or_default(),
+                },
+                "list" => Shape::List {
+                    member: shape_name(&s["member"]).ok_or_else(|| ModelError(format!("{name}: list member")))?,
+                    min,
+                    max,
+                },
+                "map" => Shape::Map {
+                    key: shape_name(&s["key"]).ok_or_else(|| ModelError(format!("{name}: map key")))?,
+                    value: shape_name(&s["value"]).ok_or_else(|| ModelError(format!("{name}: map value")))?,
+                    min,
+                    max,
+                },
+                "string" => Shape::String {
+                    min,
+                    max,
+                    pattern: match s["pattern"].as_str() {
+                        Some(p) => {
+                            // AWS patterns must match the whole value.
+                            let anchored = format!("^(?:{})$", p.trim_start_matches('^'));
+                            let re = Regex::new(&anchored).map_err(|e| ModelError(format!("{name}: {e}")))?;
+                            Some((p.to_string(), re))
+                        }
+                        None => None,
+                    },
+                    enumeration: s["enum"]
+                        .as_array()
+                        .map(|e| e.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()),
+                },
+                "integer" => Shape::Integer { min, max },
+                "long" => Shape::Long { min, max },
+                "boolean" => Shape::Boolean,
+                "blob" => Shape::Blob { min, max },
+                "timestamp" => Shape::Timestamp,
+                // Event streams and errors are structures too; anything else is unused here.
+                other => return Err(ModelError(format!("{name}: unsupported type {other}"))),
+            };
+            shapes.insert(name.clone(), shape);
+        }
+        Ok(Model {
+            target_prefix,
+            operations,
+            shapes,
+        })
+    }
+
+    pub fn shape(&self, name: &str) -> Option<&Shape> {
+        self.shapes.get(name)
+    }
+}
+
+/// The Kinesis model, parsed once.
+pub fn kinesis() -> &'static Model {
+    static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+    MODEL.get_or_init(|| {
+        Model::parse(include_str!("../models/kinesis-2013-12-02.json"))
+            .expect("the embedded Kinesis model is valid (checked by tests)")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinesis_model_loads_with_every_operation() {
+        let model = kinesis();
+        assert_eq!(model.target_prefix, "Kinesis_20131202");
+        assert!(model.operations.len() >= 39, "{}", model.operations.len());
+        for op in model.operations.values() {
+            for shape in op.input.iter().chain(&op.output) {
+                assert!(model.shape(shape).is_some(), "{shape}");
+            }
+        }
+        let Some(Shape::Structure { members, .. }) = model.shape("PutRecordInput") else {
+            panic!("PutRecordInput is a structure")
+        };
+        assert_eq!(members[0].0, "StreamName");
+    }
+}

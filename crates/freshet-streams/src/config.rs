@@ -1,0 +1,36 @@
+//! Settings of the Data Streams service (filled from the binary's settings tree).
+
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct StreamsConfig {
+    /// Region and account that appear in ARNs and error messages.
+    pub region: String,
+    pub account_id: String,
+    /// How long a stream stays CREATING / DELETING / UPDATING, so that waiters observe the
+    /// transitions as they do on AWS. Zero makes the change complete before the call returns.
+    pub create_delay: Duration,
+    pub delete_delay: Duration,
+    pub update_delay: Duration,
+    /// Open shards allowed in the account (DescribeLimits' ShardLimit).
+    pub shard_limit: u32,
+    /// On-demand streams allowed in the account.
+    pub on_demand_stream_limit: u32,
+    /// How often retention deletes expired segments.
+    pub retention_interval: Duration,
+}
+
+impl Default for StreamsConfig {
+    fn default() -> Self {
+        StreamsConfig {
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+            create_delay: Duration::from_millis(100),
+            delete_delay: Duration::from_millis(100),
+            update_delay: Duration::from_millis(100),
+            shard_limit: 1000,
+            on_demand_stream_limit: 50,
+            retention_interval: Duration::from_secs(60),
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The operations of the Data Streams API, one module per family.
+
+pub mod admin;
+pub mod records;
+pub mod settings;
+pub mod shards;
+pub mod tags;

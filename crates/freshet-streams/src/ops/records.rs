@@ -1,0 +1,408 @@
+//! The data plane: PutRecord, PutRecords, GetShardIterator, GetRecords.
+
+use std::sync::Arc;
+
+use freshet_log::NewRecord;
+
+use crate::arn::shard_index;
+use crate::error::{Result, StreamsError};
+use crate::hash_key::partition_hash;
+use crate::iterator::{ITERATOR_TTL_MS, ShardIterator};
+use crate::model::*;
+use crate::sequence::SequenceNumber;
+use crate::service::{StreamsService, now_ms};
+use crate::state::{STATUS_ACTIVE, STATUS_UPDATING, ShardState, Stream, StreamState};
+
+/// AWS's per-request caps for PutRecords (5 MiB, raised with the stream's record size) and
+/// GetRecords (10 MiB, 10,000 records).
+const PUT_RECORDS_MAX_BYTES: usize = 5 * 1024 * 1024;
+const GET_RECORDS_MAX_BYTES: usize = 10 * 1024 * 1024;
+const GET_RECORDS_DEFAULT_LIMIT: i64 = 10_000;
+
+impl StreamsService {
+    pub async fn put_record(&self, input: PutRecordInput) -> Result<PutRecordOutput> {
+        let stream = self.find_readable(&input.stream)?;
+        let state = stream.snapshot();
+        check_record_size(&state, input.data.0.len(), &input.partition_key)?;
+        let key = hash_key(input.explicit_hash_key.as_deref(), &input.partition_key)?;
+        if let Some(seq) = &input.sequence_number_for_ordering {
+            // Our numbers always grow within a shard, which is the ordering this field asks for;
+            // it only has to be a number we could have issued.
+            if SequenceNumber::parse(seq).is_none() {
+                return Err(StreamsError::InvalidArgument(format!(
+                    "ExclusiveMinimumSequenceNumber {seq} used in PutRecord on stream {} under account {} is invalid.",
+                    stream.name,
+                    self.config().account_id
+                )));
+            }
+        }
+        let shard = self.route(&stream, &state, key)?;
+        let appended = self
+            .inner
+            .log
+            .append(
+                shard.log,
+                vec![NewRecord {
+                    partition_key: input.partition_key,
+                    explicit_hash_key: input.explicit_hash_key.as_ref().map(|_| key),
+                    data: input.data.0,
+                }],
+            )
+            .await?;
+        Ok(PutRecordOutput {
+            shard_id: shard.id(),
+            sequence_number: shard.sequence(appended.first_offset).to_string(),
+            encryption_type: state.encryption_type(),
+        })
+    }
+
+    pub async fn put_records(&self, input: PutRecordsInput) -> Result<PutRecordsOutput> {
+        let stream = self.find_readable(&input.stream)?;
+        let state = stream.snapshot();
+        let max_total = PUT_RECORDS_MAX_BYTES.max(state.row.max_record_size_kib as usize * 1024);
+        let mut total = 0usize;
+        // Checked in full before anything is written: a request with a bad record writes nothing.
+        let mut routed: Vec<(usize, Option<u128>, u32)> = Vec::with_capacity(input.records.len());
+        for (i, r) in input.records.iter().enumerate() {
+            check_record_size(&state, r.data.0.len(), &r.partition_key)?;
+            total += r.data.0.len() + r.partition_key.len();
+            let key = hash_key(r.explicit_hash_key.as_deref(), &r.partition_key)?;
+            let shard = self.route(&stream, &state, key)?;
+            routed.push((i, r.explicit_hash_key.as_ref().map(|_| key), shard.row.index));
+        }
+        if total > max_total {
+            return Err(StreamsError::InvalidArgument(format!(
+                "Records size exceeds {} MB limit",
+                max_total / (1024 * 1024)
+            )));
+        }
+
+        // One append per shard, all submitted together so the log commits them in one batch.
+        let mut by_shard: Vec<(u32, Vec<usize>, Vec<NewRecord>)> = Vec::new();
+        let mut records: Vec<Option<PutRecordsRequestEntry>> = input.records.into_iter().map(Some).collect();
+        for (i, ehk, shard) in routed {
+            let Some(entry) = records[i].take() else { continue };
+            let record = NewRecord {
+                partition_key: entry.partition_key,
+                explicit_hash_key: ehk,
+                data: entry.data.0,
+            };
+            match by_shard.iter_mut().find(|(s, _, _)| *s == shard) {
+                Some((_, positions, batch)) => {
+                    positions.push(i);
+                    batch.push(record);
+                }
+                None => by_shard.push((shard, vec![i], vec![record])),
+            }
+        }
+        let log = &self.inner.log;
+        let appends = by_shard.into_iter().map(|(shard, positions, batch)| {
+            let id = freshet_log::ShardLogId { stream: stream.uid, shard };
+            async move { (shard, positions, log.append(id, batch).await) }
+        });
+        let results = futures_util::future::join_all(appends).await;
+
+        let mut out: Vec<PutRecordsResultEntry> = (0..records.len())
+            .map(|_| PutRecordsResultEntry {
+                sequence_number: None,
+                shard_id: None,
+                error_code: None,
+                error_message: None,
+            })
+            .collect();
+        let mut failed = 0;
+        for (shard_index, positions, result) in results {
+            let Some(shard) = state.shard(shard_index) else { continue };
+            match result {
+                Ok(appended) => {
+                    for (n, &i) in positions.iter().enumerate() {
+                        out[i].shard_id = Some(shard.id());
+                        out[i].sequence_number =
+                            Some(shard.sequence(appended.first_offset + n as u64).to_string());
+                    }
+                }
+                Err(error) => {
+                    // Reported per record, as AWS reports its internal failures in PutRecords.
+                    tracing::error!(stream = %stream.name, shard = %shard.id(), %error, "append failed");
+                    for &i in &positions {
+                        failed += 1;
+                        out[i].error_code = Some("InternalFailure".into());
+                        out[i].error_message = Some("Internal service failure.".into());
+                    }
+                }
+            }
+        }
+        Ok(PutRecordsOutput {
+            failed_record_count: failed,
+            records: out,
+            encryption_type: state.encryption_type(),
+        })
+    }
+
+    pub fn get_shard_iterator(&self, input: GetShardIteratorInput) -> Result<GetShardIteratorOutput> {
+        let stream = self.find_readable(&input.stream)?;
+        let state = stream.snapshot();
+        let account = &self.config().account_id;
+        let missing_shard = || {
+            StreamsError::ResourceNotFound(format!(
+                "Shard {} in stream {} under account {account} does not exist",
+                input.shard_id, stream.name
+            ))
+        };
+        let index = shard_index(&input.shard_id).ok_or_else(missing_shard)?;
+        let shard = state.shard(index).ok_or_else(missing_shard)?;
+        let kind = input.shard_iterator_type.as_str();
+        let with_seq = matches!(kind, "AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER");
+        let either_or = |has: &str| {
+            StreamsError::InvalidArgument(format!(
+                "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber. Request specified {kind} and {has} StartingSequenceNumber."
+            ))
+        };
+        let (horizon, next) = self.shard_window(&state, shard)?;
+        let offset = match (kind, &input.starting_sequence_number) {
+            (_, Some(_)) if !with_seq => return Err(either_or("also a")),
+            (_, None) if with_seq => return Err(either_or("no")),
+            ("TRIM_HORIZON", None) => horizon,
+            ("LATEST", None) => next,
+            ("AT_TIMESTAMP", None) => {
+                let ts = input.timestamp.ok_or_else(|| {
+                    StreamsError::InvalidArgument(
+                        "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.".into(),
+                    )
+                })?;
+                self.inner.log.offset_at_time(shard.log, ts.as_millis())?.max(horizon)
+            }
+            (_, Some(text)) => {
+                let invalid = |why: &str| {
+                    StreamsError::InvalidArgument(format!(
+                        "StartingSequenceNumber {text} used in GetShardIterator on shard {} in stream {} under account {account} is invalid{why}.",
+                        shard.id(),
+                        stream.name
+                    ))
+                };
+                let seq = SequenceNumber::parse(text).ok_or_else(|| invalid(""))?;
+                if seq.shard_index() != index {
+                    return Err(StreamsError::InvalidArgument(format!(
+                        "Invalid StartingSequenceNumber. It encodes {}, while it was used in a call to a shard with {}",
+                        crate::arn::shard_id(seq.shard_index()),
+                        shard.id()
+                    )));
+                }
+                if seq.shard_created_ms() != shard.row.created_ms {
+                    return Err(invalid(" because it did not come from this stream"));
+                }
+                let at = if kind == "AT_SEQUENCE_NUMBER" { seq.offset() } else { seq.offset() + 1 };
+                if seq.offset() >= next {
+                    return Err(invalid(""));
+                }
+                at.max(horizon)
+            }
+            _ => return Err(either_or("no")),
+        };
+        Ok(GetShardIteratorOutput {
+            shard_iterator: self.iterator(&stream, shard, offset),
+        })
+    }
+
+    pub fn get_records(&self, input: GetRecordsInput) -> Result<GetRecordsOutput> {
+        let it = self
+            .inner
+            .iterators
+            .decode(&input.shard_iterator)
+            .ok_or_else(|| StreamsError::InvalidArgument("Invalid ShardIterator.".into()))?;
+        let now = now_ms();
+        if now - it.issued_ms > ITERATOR_TTL_MS {
+            return Err(StreamsError::ExpiredIterator(format!(
+                "Iterator expired. The iterator was created at time {} while right now it is {} which is further in the future than the tolerated delay of {ITERATOR_TTL_MS} milliseconds.",
+                amz_time(it.issued_ms),
+                amz_time(now)
+            )));
+        }
+        let stream = self.inner.streams.read().by_uid.get(&it.stream_uid).cloned();
+        let account = &self.config().account_id;
+        let stream = match stream {
+            Some(s) if matches!(s.status().as_str(), STATUS_ACTIVE | STATUS_UPDATING) => s,
+            _ => {
+                return Err(StreamsError::ResourceNotFound(format!(
+                    "Shard {} in a stream under account {account} does not exist",
+                    crate::arn::shard_id(it.shard_index)
+                )));
+            }
+        };
+        if let Some(arn) = &input.stream_arn {
+            if *arn != stream.arn {
+                return Err(StreamsError::InvalidArgument(format!(
+                    "StreamARN {arn} does not match the stream of the shard iterator."
+                )));
+            }
+        }
+        let state = stream.snapshot();
+        let shard = state.shard(it.shard_index).ok_or_else(|| {
+            StreamsError::ResourceNotFound(format!(
+                "Shard {} in stream {} under account {account} does not exist",
+                crate::arn::shard_id(it.shard_index),
+                stream.name
+            ))
+        })?;
+        let limit = input.limit.unwrap_or(GET_RECORDS_DEFAULT_LIMIT).max(1) as usize;
+        let (horizon, next) = self.shard_window(&state, shard)?;
+        let from = it.offset.max(horizon);
+        let records = self
+            .inner
+            .log
+            .read(shard.log, from, limit, GET_RECORDS_MAX_BYTES)?;
+        let after = records.last().map_or(from, |r| r.offset + 1);
+        let millis_behind_latest = if after >= next {
+            0
+        } else {
+            records
+                .last()
+                .map_or(0, |r| (now - r.arrival_ms).max(0))
+        };
+        let encryption = (state.row.encryption_type != "NONE").then(|| state.row.encryption_type.clone());
+        let out: Vec<Record> = records
+            .into_iter()
+            .map(|r| Record {
+                sequence_number: shard.sequence(r.offset).to_string(),
+                approximate_arrival_timestamp: Timestamp::from_millis(r.arrival_ms),
+                data: Blob(r.data),
+                partition_key: r.partition_key,
+                encryption_type: encryption.clone(),
+            })
+            .collect();
+        let closed_and_drained = shard.row.closed_next_offset.is_some_and(|end| after >= end);
+        let (next_shard_iterator, child_shards) = if closed_and_drained {
+            (None, Some(child_shards(&state, shard)))
+        } else {
+            (Some(self.iterator(&stream, shard, after)), None)
+        };
+        Ok(GetRecordsOutput {
+            records: out,
+            next_shard_iterator,
+            millis_behind_latest,
+            child_shards,
+        })
+    }
+
+    /// The open shard that owns a hash key. Open shards tile the hash space, so this only fails
+    /// if the catalog is damaged.
+    fn route<'a>(&self, stream: &Stream, state: &'a StreamState, key: u128) -> Result<&'a ShardState> {
+        state.route(key).ok_or_else(|| {
+            StreamsError::ResourceNotFound(format!(
+                "No open shard of stream {} under account {} owns hash key {key}.",
+                stream.name,
+                self.config().account_id
+            ))
+        })
+    }
+
+    /// The offsets a reader may see now: from the trim horizon (the first record still within
+    /// the retention period) to the next offset to be written.
+    fn shard_window(&self, state: &StreamState, shard: &ShardState) -> Result<(u64, u64)> {
+        let log = &self.inner.log;
+        let (first, next) = log.bounds(shard.log)?;
+        let cutoff = now_ms() - state.row.retention_hours * 3_600_000;
+        let horizon = match log.read(shard.log, first, 1, 1)?.first() {
+            Some(r) if r.arrival_ms < cutoff => log.offset_at_time(shard.log, cutoff)?,
+            _ => first,
+        };
+        Ok((horizon.min(next), next))
+    }
+
+    fn iterator(&self, stream: &Arc<Stream>, shard: &ShardState, offset: u64) -> String {
+        self.inner.iterators.encode(&ShardIterator {
+            stream_uid: stream.uid,
+            shard_index: shard.row.index,
+            offset,
+            issued_ms: now_ms(),
+        })
+    }
+}
+
+fn child_shards(state: &StreamState, parent: &ShardState) -> Vec<ChildShard> {
+    state
+        .shards
+        .iter()
+        .filter(|c| {
+            c.row.parent_index == Some(parent.row.index)
+                || c.row.adjacent_parent_index == Some(parent.row.index)
+        })
+        .map(|c| ChildShard {
+            shard_id: c.id(),
+            parent_shards: c
+                .row
+                .parent_index
+                .into_iter()
+                .chain(c.row.adjacent_parent_index)
+                .map(crate::arn::shard_id)
+                .collect(),
+            hash_key_range: HashKeyRange {
+                starting_hash_key: c.range.start.to_string(),
+                ending_hash_key: c.range.end.to_string(),
+            },
+        })
+        .collect()
+}
+
+/// A record's size counts its data and its partition key, against the stream's maximum.
+fn check_record_size(state: &StreamState, data_len: usize, partition_key: &str) -> Result<()> {
+    let max = state.row.max_record_size_kib as usize * 1024;
+    let size = data_len + partition_key.len();
+    if size > max {
+        return Err(StreamsError::InvalidArgument(format!(
+            "Record size {size} bytes exceeds the maximum record size of {} KiB for stream {}.",
+            state.row.max_record_size_kib, state.row.name
+        )));
+    }
+    Ok(())
+}
+
+fn hash_key(explicit: Option<&str>, partition_key: &str) -> Result<u128> {
+    match explicit {
+        Some(text) => text.parse::<u128>().map_err(|_| {
+            StreamsError::InvalidArgument(format!(
+                "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was {text}"
+            ))
+        }),
+        None => Ok(partition_hash(partition_key)),
+    }
+}
+
+/// AWS's time format in iterator errors: `Thu Jan 22 01:22:02 UTC 2015`.
+fn amz_time(ms: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm) for the proleptic Gregorian calendar.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + (month <= 2) as i64;
+    format!(
+        "{} {} {:02} {:02}:{:02}:{:02} UTC {}",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(month - 1) as usize],
+        day,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        year
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn amz_time_matches_aws_format() {
+        assert_eq!(super::amz_time(1_421_889_722_000), "Thu Jan 22 01:22:02 UTC 2015");
+        assert_eq!(super::amz_time(0), "Thu Jan 01 00:00:00 UTC 1970");
+        assert_eq!(super::amz_time(951_782_400_000), "Tue Feb 29 00:00:00 UTC 2000");
+    }
+}

@@ -1,0 +1,312 @@
+//! The Data Streams service: owns the log, the catalog and the in-memory view, recovers
+//! half-finished changes at start, and runs status transitions and retention in the background.
+//! The operations themselves live in `ops/`, one module per family.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use freshet_catalog::{Catalog, StreamRow};
+use freshet_log::Log;
+use parking_lot::RwLock;
+use rand::RngCore;
+
+use crate::arn::{stream_arn, stream_name_from_arn};
+use crate::config::StreamsConfig;
+use crate::error::{Result, StreamsError};
+use crate::iterator::IteratorCodec;
+use crate::model::StreamRef;
+use crate::state::{STATUS_ACTIVE, STATUS_CREATING, STATUS_DELETING, STATUS_UPDATING, Stream};
+
+const ITERATOR_KEY_SETTING: &str = "iterator-key";
+
+#[derive(Clone)]
+pub struct StreamsService {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub config: StreamsConfig,
+    pub catalog: Catalog,
+    pub log: Log,
+    pub iterators: IteratorCodec,
+    pub streams: RwLock<Registry>,
+}
+
+/// Every known stream, by name (ordered, for ListStreams) and by uid (for iterators).
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub by_name: BTreeMap<String, Arc<Stream>>,
+    pub by_uid: HashMap<u64, Arc<Stream>>,
+}
+
+impl Registry {
+    pub fn insert(&mut self, stream: Arc<Stream>) {
+        self.by_uid.insert(stream.uid, stream.clone());
+        self.by_name.insert(stream.name.clone(), stream);
+    }
+
+    pub fn remove(&mut self, stream: &Stream) {
+        self.by_uid.remove(&stream.uid);
+        if self.by_name.get(&stream.name).is_some_and(|s| s.uid == stream.uid) {
+            self.by_name.remove(&stream.name);
+        }
+    }
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl StreamsService {
+    /// Opens the service over a log and a catalog, finishing whatever a crash interrupted:
+    /// CREATING streams get their shard logs and become ACTIVE, DELETING streams are removed,
+    /// UPDATING streams (whose change is already committed) become ACTIVE.
+    pub async fn open(config: StreamsConfig, catalog: Catalog, log: Log) -> Result<StreamsService> {
+        let key = match catalog.get_setting(ITERATOR_KEY_SETTING).await? {
+            Some(key) if key.len() == 32 => key,
+            _ => {
+                let mut key = vec![0u8; 32];
+                rand::thread_rng().fill_bytes(&mut key);
+                catalog.put_setting(ITERATOR_KEY_SETTING, &key).await?;
+                key
+            }
+        };
+        let mut key_bytes = [0u8; 32];
+        key_bytes.copy_from_slice(&key);
+        let service = StreamsService {
+            inner: Arc::new(Inner {
+                iterators: IteratorCodec::new(key_bytes),
+                config,
+                catalog,
+                log,
+                streams: RwLock::new(Registry::default()),
+            }),
+        };
+        service.recover().await?;
+        Ok(service)
+    }
+
+    async fn recover(&self) -> Result<()> {
+        let inner = &self.inner;
+        let stored = inner.catalog.load_streams().await?;
+        let mut known_logs = std::collections::HashSet::new();
+        for s in stored {
+            let arn = stream_arn(&inner.config.region, &inner.config.account_id, &s.stream.name);
+            let stream = Stream::new(arn, s.stream, s.shards, s.tags);
+            let status = stream.status();
+            if status == STATUS_DELETING {
+                self.finish_delete(&stream).await?;
+                continue;
+            }
+            for shard in &stream.state.read().shards {
+                inner.log.create_shard(shard.log)?;
+                known_logs.insert(shard.log);
+            }
+            if status == STATUS_CREATING || status == STATUS_UPDATING {
+                tracing::info!(stream = %stream.name, %status, "finishing interrupted change");
+                self.set_status(&stream, STATUS_ACTIVE).await?;
+            }
+            inner.streams.write().insert(stream);
+        }
+        // Logs with no catalog entry belong to streams whose deletion committed in the catalog
+        // before the crash (or whose creation never committed): nothing can read them.
+        for id in inner.log.shards() {
+            if !known_logs.contains(&id) {
+                tracing::info!(stream_uid = id.stream, shard = id.shard, "removing orphaned shard log");
+                inner.log.remove_shard(id)?;
+            }
+        }
+        let count = inner.streams.read().by_name.len();
+        tracing::info!(streams = count, "data streams recovered");
+        Ok(())
+    }
+
+    /// Starts the background retention sweeper; it ends when the last service handle is dropped.
+    pub fn spawn_background(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let interval = self.inner.config.retention_interval;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                StreamsService { inner }.enforce_retention();
+            }
+        });
+    }
+
+    /// Deletes whole log segments that are entirely older than each stream's retention period.
+    pub fn enforce_retention(&self) {
+        let streams: Vec<Arc<Stream>> = self.inner.streams.read().by_uid.values().cloned().collect();
+        let now = now_ms();
+        for stream in streams {
+            let state = stream.snapshot();
+            let cutoff = now - state.row.retention_hours * 3_600_000;
+            for shard in &state.shards {
+                match self.inner.log.trim_before(shard.log, cutoff) {
+                    Ok(0) => {}
+                    Ok(freed) => tracing::info!(stream = %stream.name, shard = %shard.id(), freed, "retention deleted expired segments"),
+                    Err(error) => tracing::warn!(stream = %stream.name, shard = %shard.id(), %error, "retention failed"),
+                }
+            }
+        }
+    }
+
+    /// Flushes and closes the log and the catalog for a clean shutdown.
+    pub async fn close(&self) -> Result<()> {
+        self.inner.log.close().await?;
+        self.inner.catalog.close().await;
+        Ok(())
+    }
+
+    pub(crate) fn config(&self) -> &StreamsConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn arn(&self, name: &str) -> String {
+        stream_arn(&self.inner.config.region, &self.inner.config.account_id, name)
+    }
+
+    pub(crate) fn not_found(&self, name: &str) -> StreamsError {
+        StreamsError::ResourceNotFound(format!(
+            "Stream {name} under account {} not found.",
+            self.inner.config.account_id
+        ))
+    }
+
+    pub(crate) fn not_active(&self, stream: &Stream, status: &str) -> StreamsError {
+        StreamsError::ResourceInUse(format!(
+            "Stream {} under account {} not ACTIVE, instead in state {status}",
+            stream.name, self.inner.config.account_id
+        ))
+    }
+
+    /// The stream name a request addresses, by `StreamName` or `StreamARN`.
+    pub(crate) fn resolve_name(&self, r: &StreamRef) -> Result<String> {
+        let from_arn = match &r.stream_arn {
+            Some(arn) => Some(
+                stream_name_from_arn(arn, &self.inner.config.region, &self.inner.config.account_id)
+                    .ok_or_else(|| {
+                        StreamsError::ResourceNotFound(format!(
+                            "Stream {arn} under account {} not found.",
+                            self.inner.config.account_id
+                        ))
+                    })?
+                    .to_string(),
+            ),
+            None => None,
+        };
+        match (&r.stream_name, from_arn) {
+            (Some(name), Some(arn_name)) if *name != arn_name => Err(StreamsError::InvalidArgument(
+                format!("StreamARN {} does not match StreamName {name}.", r.stream_arn.as_deref().unwrap_or_default()),
+            )),
+            (Some(name), _) => Ok(name.clone()),
+            (None, Some(arn_name)) => Ok(arn_name),
+            (None, None) => Err(StreamsError::InvalidArgument(
+                "Either StreamName or StreamARN should be provided.".into(),
+            )),
+        }
+    }
+
+    /// The stream a request addresses, whatever its status.
+    pub(crate) fn find(&self, r: &StreamRef) -> Result<Arc<Stream>> {
+        let name = self.resolve_name(r)?;
+        self.find_by_name(&name)
+    }
+
+    pub(crate) fn find_by_name(&self, name: &str) -> Result<Arc<Stream>> {
+        self.inner
+            .streams
+            .read()
+            .by_name
+            .get(name)
+            .cloned()
+            .ok_or_else(|| self.not_found(name))
+    }
+
+    /// The stream, which must accept data-plane calls (ACTIVE or UPDATING).
+    pub(crate) fn find_readable(&self, r: &StreamRef) -> Result<Arc<Stream>> {
+        let stream = self.find(r)?;
+        match stream.status().as_str() {
+            STATUS_ACTIVE | STATUS_UPDATING => Ok(stream),
+            _ => Err(self.not_found(&stream.name)),
+        }
+    }
+
+    /// Commits a changed stream row to the catalog, then publishes it.
+    pub(crate) async fn commit_row(&self, stream: &Stream, row: StreamRow) -> Result<()> {
+        self.inner.catalog.update_stream(&row).await?;
+        stream.state.write().row = row;
+        Ok(())
+    }
+
+    pub(crate) async fn set_status(&self, stream: &Stream, status: &str) -> Result<()> {
+        let mut row = stream.state.read().row.clone();
+        row.status = status.to_string();
+        self.commit_row(stream, row).await
+    }
+
+    /// Applies an administrative change to an ACTIVE stream: the change is committed with the
+    /// stream UPDATING, and the stream returns to ACTIVE after the configured delay (at once when
+    /// the delay is zero), as AWS streams do.
+    pub(crate) async fn update_active<F>(&self, stream: &Arc<Stream>, change: F) -> Result<()>
+    where
+        F: FnOnce(&mut StreamRow) -> Result<()>,
+    {
+        // Held across the catalog commit on purpose: see `Stream::admin`.
+        let _admin = stream.admin.lock().await;
+        let mut row = stream.state.read().row.clone();
+        if row.status != STATUS_ACTIVE {
+            return Err(self.not_active(stream, &row.status));
+        }
+        change(&mut row)?;
+        let delay = self.inner.config.update_delay;
+        if delay.is_zero() {
+            return self.commit_row(stream, row).await;
+        }
+        row.status = STATUS_UPDATING.to_string();
+        self.commit_row(stream, row).await?;
+        self.after(delay, stream.clone(), |service, stream| async move {
+            let _admin = stream.admin.lock().await;
+            service.set_status(&stream, STATUS_ACTIVE).await
+        });
+        Ok(())
+    }
+
+    /// Runs a status transition later, logging (not losing) a failure: the next start repairs
+    /// any transition that did not happen.
+    pub(crate) fn after<F, Fut>(&self, delay: Duration, stream: Arc<Stream>, step: F)
+    where
+        F: FnOnce(StreamsService, Arc<Stream>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<()>> + Send,
+    {
+        let service = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let name = stream.name.clone();
+            if let Err(error) = step(service, stream).await {
+                tracing::error!(stream = %name, %error, "stream status transition failed");
+            }
+        });
+    }
+
+    /// Removes a DELETING stream's data, then its catalog entry, then its in-memory entry. A
+    /// crash in between leaves a DELETING row (finished at the next start) or orphaned logs
+    /// (removed at the next start).
+    pub(crate) async fn finish_delete(&self, stream: &Stream) -> Result<()> {
+        let shards: Vec<_> = stream.state.read().shards.iter().map(|s| s.log).collect();
+        for id in shards {
+            self.inner.log.remove_shard(id)?;
+        }
+        self.inner.catalog.delete_policies_under(&stream.arn).await?;
+        self.inner.catalog.delete_stream(stream.uid).await?;
+        self.inner.streams.write().remove(stream);
+        tracing::info!(stream = %stream.name, "stream deleted");
+        Ok(())
+    }
+}

@@ -1,0 +1,152 @@
+//! The in-memory view of the catalog that every request reads: streams by name and by uid, each
+//! with its shards. The catalog is the durable truth; this view is loaded from it at start and
+//! changed only after the catalog has committed a change.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use freshet_catalog::{ShardRow, StreamRow};
+use freshet_log::ShardLogId;
+use parking_lot::RwLock;
+
+use crate::arn::shard_id;
+use crate::hash_key::HashKeyRange;
+use crate::model;
+use crate::sequence::SequenceNumber;
+
+pub const STATUS_CREATING: &str = "CREATING";
+pub const STATUS_ACTIVE: &str = "ACTIVE";
+pub const STATUS_UPDATING: &str = "UPDATING";
+pub const STATUS_DELETING: &str = "DELETING";
+
+pub const MODE_PROVISIONED: &str = "PROVISIONED";
+pub const MODE_ON_DEMAND: &str = "ON_DEMAND";
+
+pub struct Stream {
+    pub uid: u64,
+    pub name: String,
+    pub arn: String,
+    pub state: RwLock<StreamState>,
+    /// Serializes the administrative changes of one stream: each one reads the state, commits
+    /// the new state to the catalog (an await) and publishes it, and two of them interleaving
+    /// would lose one. Data-plane calls never take it.
+    pub admin: tokio::sync::Mutex<()>,
+}
+
+#[derive(Clone)]
+pub struct StreamState {
+    pub row: StreamRow,
+    pub shards: Vec<ShardState>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Clone)]
+pub struct ShardState {
+    pub row: ShardRow,
+    pub range: HashKeyRange,
+    pub log: ShardLogId,
+}
+
+impl ShardState {
+    pub fn new(stream_uid: u64, row: ShardRow) -> ShardState {
+        ShardState {
+            range: HashKeyRange {
+                start: row.hash_start,
+                end: row.hash_end,
+            },
+            log: ShardLogId {
+                stream: stream_uid,
+                shard: row.index,
+            },
+            row,
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.row.closed_next_offset.is_none()
+    }
+
+    pub fn id(&self) -> String {
+        shard_id(self.row.index)
+    }
+
+    pub fn sequence(&self, offset: u64) -> SequenceNumber {
+        SequenceNumber::new(self.row.created_ms, self.row.index, offset)
+    }
+
+    /// The shard as DescribeStream and ListShards show it.
+    pub fn describe(&self) -> model::Shard {
+        model::Shard {
+            shard_id: self.id(),
+            parent_shard_id: self.row.parent_index.map(shard_id),
+            adjacent_parent_shard_id: self.row.adjacent_parent_index.map(shard_id),
+            hash_key_range: model::HashKeyRange {
+                starting_hash_key: self.range.start.to_string(),
+                ending_hash_key: self.range.end.to_string(),
+            },
+            sequence_number_range: model::SequenceNumberRange {
+                starting_sequence_number: self.sequence(0).to_string(),
+                ending_sequence_number: self
+                    .row
+                    .closed_next_offset
+                    .map(|next| self.sequence(next.saturating_sub(1).max(0)).to_string()),
+            },
+        }
+    }
+}
+
+impl Stream {
+    pub fn new(arn: String, row: StreamRow, shards: Vec<ShardRow>, tags: BTreeMap<String, String>) -> Arc<Stream> {
+        let uid = row.uid;
+        Arc::new(Stream {
+            uid,
+            name: row.name.clone(),
+            arn,
+            state: RwLock::new(StreamState {
+                row,
+                shards: shards.into_iter().map(|s| ShardState::new(uid, s)).collect(),
+                tags,
+            }),
+            admin: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn snapshot(&self) -> StreamState {
+        self.state.read().clone()
+    }
+
+    pub fn status(&self) -> String {
+        self.state.read().row.status.clone()
+    }
+}
+
+impl StreamState {
+    pub fn open_shard_count(&self) -> usize {
+        self.shards.iter().filter(|s| s.is_open()).count()
+    }
+
+    pub fn shard(&self, index: u32) -> Option<&ShardState> {
+        self.shards.iter().find(|s| s.row.index == index)
+    }
+
+    pub fn encryption_type(&self) -> String {
+        self.row.encryption_type.clone()
+    }
+
+    pub fn mode_details(&self) -> model::StreamModeDetails {
+        model::StreamModeDetails {
+            stream_mode: self.row.mode.clone(),
+        }
+    }
+
+    pub fn enhanced_monitoring(&self) -> Vec<model::EnhancedMetrics> {
+        vec![model::EnhancedMetrics {
+            shard_level_metrics: self.row.shard_level_metrics.clone(),
+        }]
+    }
+
+    /// The open shard whose hash-key range holds `key`.
+    pub fn route(&self, key: u128) -> Option<&ShardState> {
+        self.shards.iter().find(|s| s.is_open() && s.range.contains(key))
+    }
+}

@@ -1,0 +1,150 @@
+//! One settings tree for the binary, layered: built-in defaults → TOML file → `FRESHET_*`
+//! environment variables (nested keys joined with `__`, e.g. `FRESHET_STREAMS__SHARD_LIMIT`) →
+//! command-line flags. `freshet.example.toml` documents every key.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use freshet_log::FsyncPolicy;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Address of the edge listener.
+    pub listen: SocketAddr,
+    /// Everything durable lives under this directory.
+    pub data_dir: PathBuf,
+    /// `always` (ack after fsync), `interval:MS`, or `never`.
+    pub fsync: String,
+    /// Region and account shown in ARNs.
+    pub region: String,
+    pub account_id: String,
+    /// When set, the bound address is written here once the server listens (for tests and
+    /// supervisors that start it on port 0).
+    pub ready_file: Option<PathBuf>,
+    /// `tracing` filter, e.g. `info` or `freshet_log=debug,info`.
+    pub log: String,
+    pub streams: StreamsSettings,
+    pub auth: AuthSettings,
+    pub tls: TlsSettings,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StreamsSettings {
+    pub create_delay_ms: u64,
+    pub delete_delay_ms: u64,
+    pub update_delay_ms: u64,
+    pub shard_limit: u32,
+    pub on_demand_stream_limit: u32,
+    pub retention_check_secs: u64,
+    pub segment_mib: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthSettings {
+    /// With both set, every request must carry a valid SigV4 signature by this key.
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TlsSettings {
+    /// PEM certificate chain and private key; when both are set the listener speaks TLS.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Serve TLS with a freshly generated self-signed certificate.
+    pub self_signed: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4566)),
+            data_dir: PathBuf::from("./data"),
+            fsync: "always".into(),
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+            ready_file: None,
+            log: "info".into(),
+            streams: StreamsSettings::default(),
+            auth: AuthSettings::default(),
+            tls: TlsSettings::default(),
+        }
+    }
+}
+
+impl Default for StreamsSettings {
+    fn default() -> Self {
+        StreamsSettings {
+            create_delay_ms: 100,
+            delete_delay_ms: 100,
+            update_delay_ms: 100,
+            shard_limit: 1000,
+            on_demand_stream_limit: 50,
+            retention_check_secs: 60,
+            segment_mib: 128,
+        }
+    }
+}
+
+impl Settings {
+    /// Layers the sources; `overrides` holds only the flags given on the command line.
+    pub fn load(config_file: Option<&PathBuf>, overrides: impl Serialize) -> anyhow::Result<Settings> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = config_file {
+            if !path.exists() {
+                bail!("config file {} does not exist", path.display());
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment
+            .merge(Env::prefixed("FRESHET_").split("__"))
+            .merge(Serialized::defaults(overrides));
+        let settings: Settings = figment.extract().context("invalid settings")?;
+        settings.fsync_policy()?;
+        Ok(settings)
+    }
+
+    pub fn fsync_policy(&self) -> anyhow::Result<FsyncPolicy> {
+        match self.fsync.as_str() {
+            "always" => Ok(FsyncPolicy::Always),
+            "never" => Ok(FsyncPolicy::Never),
+            other => match other.strip_prefix("interval:").map(str::parse::<u64>) {
+                Some(Ok(ms)) => Ok(FsyncPolicy::Interval(Duration::from_millis(ms))),
+                _ => bail!("fsync must be always, never or interval:MS (got {other:?})"),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.toml");
+        std::fs::write(&file, "fsync = \"never\"\n[streams]\nshard_limit = 7\ncreate_delay_ms = 5\n").unwrap();
+        let overrides = serde_json::json!({"streams": {"create_delay_ms": 0}});
+        let s = Settings::load(Some(&file), overrides).unwrap();
+        assert_eq!(s.fsync_policy().unwrap(), FsyncPolicy::Never);
+        assert_eq!(s.streams.shard_limit, 7);
+        assert_eq!(s.streams.create_delay_ms, 0);
+        assert_eq!(s.listen.port(), 4566);
+    }
+
+    #[test]
+    fn bad_fsync_is_refused() {
+        let err = Settings::load(None, serde_json::json!({"fsync": "sometimes"})).unwrap_err();
+        assert!(err.to_string().contains("fsync"));
+    }
+}
