@@ -293,7 +293,9 @@ def test_iterator_at_timestamp(kinesis, stream_name):
     start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5)
     put_n(kinesis, stream_name, 2, prefix="early")
     early = read_shard(kinesis, stream_name, SHARD0)
-    time.sleep(0.05)  # arrival timestamps have millisecond resolution
+    # boto3 sends timestamps as whole epoch seconds, so the late records must land in a later
+    # second than the early ones for a timestamp between them to be expressible.
+    time.sleep(1.05 - time.time() % 1)
     put_n(kinesis, stream_name, 2, prefix="late")
     late = read_shard(kinesis, stream_name, SHARD0)[2:]
     assert early[-1]["ApproximateArrivalTimestamp"] < late[0]["ApproximateArrivalTimestamp"]

@@ -102,10 +102,10 @@ impl StreamsService {
                 self.finish_delete(&stream).await?;
                 continue;
             }
-            for shard in &stream.state.read().shards {
-                inner.log.create_shard(shard.log)?;
-                known_logs.insert(shard.log);
-            }
+            let ids: Vec<_> = stream.state.read().shards.iter().map(|s| s.log).collect();
+            known_logs.extend(ids.iter().copied());
+            self.on_log(move |log| ids.into_iter().try_for_each(|id| log.create_shard(id)))
+                .await?;
             if status == STATUS_CREATING || status == STATUS_UPDATING {
                 tracing::info!(stream = %stream.name, %status, "finishing interrupted change");
                 self.set_status(&stream, STATUS_ACTIVE).await?;
@@ -117,7 +117,7 @@ impl StreamsService {
         for id in inner.log.shards() {
             if !known_logs.contains(&id) {
                 tracing::info!(stream_uid = id.stream, shard = id.shard, "removing orphaned shard log");
-                inner.log.remove_shard(id)?;
+                self.on_log(move |log| log.remove_shard(id)).await?;
             }
         }
         let count = inner.streams.read().by_name.len();
@@ -135,13 +135,19 @@ impl StreamsService {
             loop {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { return };
-                StreamsService { inner }.enforce_retention();
+                StreamsService { inner }.enforce_retention().await;
             }
         });
     }
 
     /// Deletes whole log segments that are entirely older than each stream's retention period.
-    pub fn enforce_retention(&self) {
+    pub async fn enforce_retention(&self) {
+        let service = self.clone();
+        // Trimming waits for the log's writer thread, so it runs off the async workers.
+        let _ = tokio::task::spawn_blocking(move || service.trim_expired()).await;
+    }
+
+    fn trim_expired(&self) {
         let streams: Vec<Arc<Stream>> = self.inner.streams.read().by_uid.values().cloned().collect();
         let now = now_ms();
         for stream in streams {
@@ -295,14 +301,26 @@ impl StreamsService {
         });
     }
 
+    /// Runs log administration (shard creation and removal), which waits for the log's writer
+    /// thread, off the async workers.
+    pub(crate) async fn on_log<F>(&self, f: F) -> Result<()>
+    where
+        F: FnOnce(&Log) -> std::result::Result<(), freshet_log::LogError> + Send + 'static,
+    {
+        let log = self.inner.log.clone();
+        tokio::task::spawn_blocking(move || f(&log))
+            .await
+            .map_err(|e| freshet_log::LogError::Io(std::io::Error::other(e)))??;
+        Ok(())
+    }
+
     /// Removes a DELETING stream's data, then its catalog entry, then its in-memory entry. A
     /// crash in between leaves a DELETING row (finished at the next start) or orphaned logs
     /// (removed at the next start).
     pub(crate) async fn finish_delete(&self, stream: &Stream) -> Result<()> {
         let shards: Vec<_> = stream.state.read().shards.iter().map(|s| s.log).collect();
-        for id in shards {
-            self.inner.log.remove_shard(id)?;
-        }
+        self.on_log(move |log| shards.into_iter().try_for_each(|id| log.remove_shard(id)))
+            .await?;
         self.inner.catalog.delete_policies_under(&stream.arn).await?;
         self.inner.catalog.delete_stream(stream.uid).await?;
         self.inner.streams.write().remove(stream);

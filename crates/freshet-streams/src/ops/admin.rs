@@ -89,9 +89,9 @@ impl StreamsService {
             Err(e) => return Err(e.into()),
         };
         let stream = crate::state::Stream::new(self.arn(&name), row, shards, tags);
-        for shard in &stream.state.read().shards {
-            self.inner.log.create_shard(shard.log)?;
-        }
+        let ids: Vec<_> = stream.state.read().shards.iter().map(|s| s.log).collect();
+        self.on_log(move |log| ids.into_iter().try_for_each(|id| log.create_shard(id)))
+            .await?;
         self.inner.streams.write().insert(stream.clone());
         tracing::info!(stream = %name, shards = shard_count, "stream created");
         let delay = self.config().create_delay;

@@ -218,16 +218,18 @@ impl StreamsService {
                 amz_time(now)
             )));
         }
-        let stream = self.inner.streams.read().by_uid.get(&it.stream_uid).cloned();
         let account = &self.config().account_id;
-        let stream = match stream {
-            Some(s) if matches!(s.status().as_str(), STATUS_ACTIVE | STATUS_UPDATING) => s,
-            _ => {
-                return Err(StreamsError::ResourceNotFound(format!(
-                    "Shard {} in a stream under account {account} does not exist",
-                    crate::arn::shard_id(it.shard_index)
-                )));
-            }
+        let shard_gone = || {
+            StreamsError::ResourceNotFound(format!(
+                "Shard {} in stream {} under account {account} does not exist",
+                crate::arn::shard_id(it.shard_index),
+                it.stream_name
+            ))
+        };
+        // The uid tells a stream from a later one of the same name, whose shards are others.
+        let stream = match self.inner.streams.read().by_uid.get(&it.stream_uid) {
+            Some(s) if matches!(s.status().as_str(), STATUS_ACTIVE | STATUS_UPDATING) => s.clone(),
+            _ => return Err(shard_gone()),
         };
         if let Some(arn) = &input.stream_arn {
             if *arn != stream.arn {
@@ -237,13 +239,7 @@ impl StreamsService {
             }
         }
         let state = stream.snapshot();
-        let shard = state.shard(it.shard_index).ok_or_else(|| {
-            StreamsError::ResourceNotFound(format!(
-                "Shard {} in stream {} under account {account} does not exist",
-                crate::arn::shard_id(it.shard_index),
-                stream.name
-            ))
-        })?;
+        let shard = state.shard(it.shard_index).ok_or_else(shard_gone)?;
         let limit = input.limit.unwrap_or(GET_RECORDS_DEFAULT_LIMIT).max(1) as usize;
         let (horizon, next) = self.shard_window(&state, shard)?;
         let from = it.offset.max(horizon);
@@ -311,6 +307,7 @@ impl StreamsService {
 
     fn iterator(&self, stream: &Arc<Stream>, shard: &ShardState, offset: u64) -> String {
         self.inner.iterators.encode(&ShardIterator {
+            stream_name: stream.name.clone(),
             stream_uid: stream.uid,
             shard_index: shard.row.index,
             offset,

@@ -59,7 +59,7 @@ impl StreamsService {
         })
         .await?;
         if !increase {
-            self.enforce_retention();
+            self.enforce_retention().await;
         }
         Ok(Empty {})
     }

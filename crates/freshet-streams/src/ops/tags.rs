@@ -12,7 +12,7 @@ use crate::state::{STATUS_ACTIVE, STATUS_UPDATING, Stream};
 /// AWS allows 50 tags on a stream.
 const MAX_TAGS: usize = 50;
 
-/// AWS's tag character rules: Unicode letters, digits, white space and `_ . / = + - % @`.
+/// AWS's tag character rules: Unicode letters, digits, white space and `_ . / = + - % @ :`.
 fn valid_tag_text(s: &str) -> bool {
     s.chars()
         .all(|c| c.is_alphanumeric() || c.is_whitespace() || "_./=+-%@:".contains(c))
@@ -21,7 +21,7 @@ fn valid_tag_text(s: &str) -> bool {
 pub(crate) fn check_tags(tags: &BTreeMap<String, String>) -> Result<()> {
     if tags.iter().any(|(k, v)| !valid_tag_text(k) || !valid_tag_text(v)) {
         return Err(StreamsError::InvalidArgument(
-            "Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - % @.".into(),
+            "Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - % @ :.".into(),
         ));
     }
     if tags.keys().any(|k| k.to_ascii_lowercase().starts_with("aws:")) {
