@@ -173,13 +173,14 @@ impl Catalog {
         let mut out = Vec::with_capacity(streams.len());
         for row in streams {
             let stream = StreamRow::from_row(&row)?;
-            let shards = sqlx::query("SELECT * FROM shards WHERE stream_uid = ? ORDER BY shard_index")
-                .bind(stream.uid as i64)
-                .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .map(ShardRow::from_row)
-                .collect::<Result<Vec<_>>>()?;
+            let shards =
+                sqlx::query("SELECT * FROM shards WHERE stream_uid = ? ORDER BY shard_index")
+                    .bind(stream.uid as i64)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(ShardRow::from_row)
+                    .collect::<Result<Vec<_>>>()?;
             let tags = sqlx::query("SELECT key, value FROM tags WHERE stream_uid = ?")
                 .bind(stream.uid as i64)
                 .fetch_all(&self.pool)

@@ -112,11 +112,17 @@ async fn tags_settings_and_policies() {
     );
 
     catalog.set_policy("arn:x/s", Some("{}")).await.unwrap();
-    catalog.set_policy("arn:x/s/consumer/c", Some("{}")).await.unwrap();
+    catalog
+        .set_policy("arn:x/s/consumer/c", Some("{}"))
+        .await
+        .unwrap();
     assert_eq!(
         catalog.get_policy("arn:x/s").await.unwrap().as_deref(),
         Some("{}")
     );
     catalog.delete_policies_under("arn:x/s").await.unwrap();
-    assert_eq!(catalog.get_policy("arn:x/s/consumer/c").await.unwrap(), None);
+    assert_eq!(
+        catalog.get_policy("arn:x/s/consumer/c").await.unwrap(),
+        None
+    );
 }

@@ -48,7 +48,11 @@ fn to_json(v: Cbor) -> Json {
                 Cbor::Float(f) => f,
                 _ => return Json::Null,
             };
-            let seconds = if epoch.abs() >= MILLIS_THRESHOLD { epoch / 1000.0 } else { epoch };
+            let seconds = if epoch.abs() >= MILLIS_THRESHOLD {
+                epoch / 1000.0
+            } else {
+                epoch
+            };
             Number::from_f64(seconds).map_or(Json::Null, Json::Number)
         }
         Cbor::Tag(_, inner) => to_json(*inner),
@@ -88,14 +92,20 @@ fn to_cbor(model: &Model, shape: Option<&str>, v: &Json) -> Cbor {
         (Some(Shape::Structure { members, .. }), Json::Object(map)) => Cbor::Map(
             map.iter()
                 .map(|(k, v)| {
-                    let member = members.iter().find(|(m, _)| m == k).map(|(_, s)| s.as_str());
+                    let member = members
+                        .iter()
+                        .find(|(m, _)| m == k)
+                        .map(|(_, s)| s.as_str());
                     (Cbor::Text(k.clone()), to_cbor(model, member, v))
                 })
                 .collect(),
         ),
-        (Some(Shape::List { member, .. }), Json::Array(items)) => {
-            Cbor::Array(items.iter().map(|i| to_cbor(model, Some(member), i)).collect())
-        }
+        (Some(Shape::List { member, .. }), Json::Array(items)) => Cbor::Array(
+            items
+                .iter()
+                .map(|i| to_cbor(model, Some(member), i))
+                .collect(),
+        ),
         (Some(Shape::Map { value, .. }), Json::Object(map)) => Cbor::Map(
             map.iter()
                 .map(|(k, v)| (Cbor::Text(k.clone()), to_cbor(model, Some(value), v)))
@@ -109,7 +119,9 @@ fn to_cbor(model: &Model, shape: Option<&str>, v: &Json) -> Cbor {
             _ => Cbor::Float(n.as_f64().unwrap_or(0.0)),
         },
         (_, Json::String(s)) => Cbor::Text(s.clone()),
-        (_, Json::Array(items)) => Cbor::Array(items.iter().map(|i| to_cbor(model, None, i)).collect()),
+        (_, Json::Array(items)) => {
+            Cbor::Array(items.iter().map(|i| to_cbor(model, None, i)).collect())
+        }
         (_, Json::Object(map)) => Cbor::Map(
             map.iter()
                 .map(|(k, v)| (Cbor::Text(k.clone()), to_cbor(model, None, v)))
@@ -137,8 +149,14 @@ mod tests {
             (Cbor::Text("StreamName".into()), Cbor::Text("s".into())),
             (Cbor::Text("Data".into()), Cbor::Bytes(b"hello".to_vec())),
             (Cbor::Text("PartitionKey".into()), Cbor::Text("k".into())),
-            (Cbor::Text("Timestamp".into()), Cbor::Tag(1, Box::new(Cbor::Integer(1_700_000_000_123i64.into())))),
-            (Cbor::Text("Seconds".into()), Cbor::Tag(1, Box::new(Cbor::Float(1_700_000_000.5)))),
+            (
+                Cbor::Text("Timestamp".into()),
+                Cbor::Tag(1, Box::new(Cbor::Integer(1_700_000_000_123i64.into()))),
+            ),
+            (
+                Cbor::Text("Seconds".into()),
+                Cbor::Tag(1, Box::new(Cbor::Float(1_700_000_000.5))),
+            ),
         ]);
         let json = decode_request(&cbor_bytes(&req)).unwrap();
         assert_eq!(json["Data"], json!("aGVsbG8="));
@@ -162,12 +180,26 @@ mod tests {
         let bytes = encode(kinesis(), Some("GetRecordsOutput"), &out);
         let expected: Vec<u8> = [
             &[0xa2][..],
-            &[0x67], b"Records", &[0x81, 0xa4],
-            &[0x6e], b"SequenceNumber", &[0x61], b"1",
-            &[0x78, 0x1b], b"ApproximateArrivalTimestamp", &[0xc1, 0x19, 0x05, 0xdc],
-            &[0x64], b"Data", &[0x42, 0x00, 0x01],
-            &[0x6c], b"PartitionKey", &[0x61], b"k",
-            &[0x72], b"MillisBehindLatest", &[0x00],
+            &[0x67],
+            b"Records",
+            &[0x81, 0xa4],
+            &[0x6e],
+            b"SequenceNumber",
+            &[0x61],
+            b"1",
+            &[0x78, 0x1b],
+            b"ApproximateArrivalTimestamp",
+            &[0xc1, 0x19, 0x05, 0xdc],
+            &[0x64],
+            b"Data",
+            &[0x42, 0x00, 0x01],
+            &[0x6c],
+            b"PartitionKey",
+            &[0x61],
+            b"k",
+            &[0x72],
+            b"MillisBehindLatest",
+            &[0x00],
         ]
         .concat();
         assert_eq!(bytes, expected);

@@ -24,7 +24,8 @@ fn output<T: Serialize>(format: Format, op: &str, value: &T) -> Result<Vec<u8>, 
     match format {
         Format::Json => serde_json::to_vec(value).map_err(|e| ApiError::internal(e.to_string())),
         Format::Cbor => {
-            let json = serde_json::to_value(value).map_err(|e| ApiError::internal(e.to_string()))?;
+            let json =
+                serde_json::to_value(value).map_err(|e| ApiError::internal(e.to_string()))?;
             let model = kinesis();
             let shape = model.operations.get(op).and_then(|o| o.output.as_deref());
             Ok(cbor::encode(model, shape, &json))
@@ -33,7 +34,12 @@ fn output<T: Serialize>(format: Format, op: &str, value: &T) -> Result<Vec<u8>, 
 }
 
 /// Runs one operation whose body has already been checked against the model.
-pub async fn dispatch(svc: &StreamsService, op: &str, body: Value, format: Format) -> Result<Vec<u8>, ApiError> {
+pub async fn dispatch(
+    svc: &StreamsService,
+    op: &str,
+    body: Value,
+    format: Format,
+) -> Result<Vec<u8>, ApiError> {
     macro_rules! run {
         (async $method:ident) => {
             output(format, op, &svc.$method(input(body)?).await?)

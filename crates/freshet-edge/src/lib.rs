@@ -59,7 +59,14 @@ impl Edge {
     fn request_id(&self) -> String {
         let n = self.request_ids.fetch_add(1, Ordering::Relaxed);
         let hex = format!("{:016x}{:016x}", self.boot, n);
-        format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+        format!(
+            "{}-{}-{}-{}-{}",
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        )
     }
 }
 
@@ -70,7 +77,11 @@ pub fn router(edge: Arc<Edge>) -> Router {
 
 async fn handle(State(edge): State<Arc<Edge>>, req: Request<Body>) -> Response {
     let request_id = edge.request_id();
-    let format = match req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+    let format = match req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
         Some(ct) if ct.contains("cbor") => Format::Cbor,
         _ => Format::Json,
     };
@@ -109,7 +120,9 @@ async fn call(edge: &Edge, req: Request<Body>, format: Format) -> Result<Vec<u8>
     let (parts, body) = req.into_parts();
     let body: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
-        .map_err(|_| ApiError::serialization(format!("Request body exceeds {MAX_BODY_BYTES} bytes.")))?;
+        .map_err(|_| {
+            ApiError::serialization(format!("Request body exceeds {MAX_BODY_BYTES} bytes."))
+        })?;
     if !edge.credentials.is_empty() {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -124,7 +137,11 @@ async fn call(edge: &Edge, req: Request<Body>, format: Format) -> Result<Vec<u8>
         .unwrap_or_default();
     let model = shape::kinesis();
     let op = match target.split_once('.') {
-        Some((prefix, op)) if prefix == model.target_prefix && model.operations.contains_key(op) => op,
+        Some((prefix, op))
+            if prefix == model.target_prefix && model.operations.contains_key(op) =>
+        {
+            op
+        }
         _ => return Err(ApiError::unknown_operation()),
     };
     let mut document: Value = match format {
@@ -136,7 +153,9 @@ async fn call(edge: &Edge, req: Request<Body>, format: Format) -> Result<Vec<u8>
         Format::Cbor => cbor::decode_request(&body)?,
     };
     if !document.is_object() {
-        return Err(ApiError::serialization("Start of structure or map expected.".into()));
+        return Err(ApiError::serialization(
+            "Start of structure or map expected.".into(),
+        ));
     }
     if let Some(input) = model.operations.get(op).and_then(|o| o.input.as_deref()) {
         validate::check_request(model, input, &mut document)?;

@@ -61,7 +61,8 @@ pub async fn serve(
                             return;
                         }
                     };
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let conn =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     if let Err(error) = watcher.watch(conn.into_owned()).await {
                         tracing::debug!(%peer, %error, "connection ended with an error");
                     }

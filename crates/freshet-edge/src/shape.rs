@@ -106,17 +106,24 @@ impl Model {
                         .unwrap_or_default(),
                     required: s["required"]
                         .as_array()
-                        .map(|r| r.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                        .map(|r| {
+                            r.iter()
+                                .filter_map(|v| v.as_str().map(str::to_string))
+                                .collect()
+                        })
                         .unwrap_or_default(),
                 },
                 "list" => Shape::List {
-                    member: shape_name(&s["member"]).ok_or_else(|| ModelError(format!("{name}: list member")))?,
+                    member: shape_name(&s["member"])
+                        .ok_or_else(|| ModelError(format!("{name}: list member")))?,
                     min,
                     max,
                 },
                 "map" => Shape::Map {
-                    key: shape_name(&s["key"]).ok_or_else(|| ModelError(format!("{name}: map key")))?,
-                    value: shape_name(&s["value"]).ok_or_else(|| ModelError(format!("{name}: map value")))?,
+                    key: shape_name(&s["key"])
+                        .ok_or_else(|| ModelError(format!("{name}: map key")))?,
+                    value: shape_name(&s["value"])
+                        .ok_or_else(|| ModelError(format!("{name}: map value")))?,
                     min,
                     max,
                 },
@@ -127,14 +134,17 @@ impl Model {
                         Some(p) => {
                             // AWS patterns must match the whole value.
                             let anchored = format!("^(?:{})$", p.trim_start_matches('^'));
-                            let re = Regex::new(&anchored).map_err(|e| ModelError(format!("{name}: {e}")))?;
+                            let re = Regex::new(&anchored)
+                                .map_err(|e| ModelError(format!("{name}: {e}")))?;
                             Some((p.to_string(), re))
                         }
                         None => None,
                     },
-                    enumeration: s["enum"]
-                        .as_array()
-                        .map(|e| e.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()),
+                    enumeration: s["enum"].as_array().map(|e| {
+                        e.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    }),
                 },
                 "integer" => Shape::Integer { min, max },
                 "long" => Shape::Long { min, max },

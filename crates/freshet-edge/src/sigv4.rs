@@ -47,15 +47,29 @@ fn incomplete(msg: impl Into<String>) -> ApiError {
 }
 
 /// Checks a request's signature against the configured keys.
-pub fn verify(creds: &Credentials, parts: &Parts, body: &[u8], now_secs: i64) -> Result<(), ApiError> {
+pub fn verify(
+    creds: &Credentials,
+    parts: &Parts,
+    body: &[u8],
+    now_secs: i64,
+) -> Result<(), ApiError> {
     let query = parts.uri.query().unwrap_or("");
     let params = parse_query(query);
-    let header_auth = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let signed = match (header_auth, params.iter().any(|(k, _)| k == "X-Amz-Signature")) {
+    let header_auth = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let signed = match (
+        header_auth,
+        params.iter().any(|(k, _)| k == "X-Amz-Signature"),
+    ) {
         (Some(auth), _) => from_header(auth, parts)?,
         (None, true) => from_query(&params)?,
         (None, false) => {
-            return Err(ApiError::client("MissingAuthenticationTokenException", "Missing Authentication Token"));
+            return Err(ApiError::client(
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            ));
         }
     };
     let Some(secret) = creds.keys.get(signed.access_key) else {
@@ -68,11 +82,16 @@ pub fn verify(creds: &Credentials, parts: &Parts, body: &[u8], now_secs: i64) ->
         if (now_secs - t).abs() > MAX_SKEW_SECS && !signed.presigned {
             return Err(ApiError::client(
                 "InvalidSignatureException",
-                format!("Signature expired: {} is more than 5 minutes away from the server time.", signed.amz_date),
+                format!(
+                    "Signature expired: {} is more than 5 minutes away from the server time.",
+                    signed.amz_date
+                ),
             ));
         }
     } else {
-        return Err(incomplete("Date must be in ISO-8601 'basic format'. Got '".to_string() + &signed.amz_date + "'."));
+        return Err(incomplete(
+            "Date must be in ISO-8601 'basic format'. Got '".to_string() + &signed.amz_date + "'.",
+        ));
     }
 
     let mut canonical_headers = String::new();
@@ -100,7 +119,11 @@ pub fn verify(creds: &Credentials, parts: &Parts, body: &[u8], now_secs: i64) ->
         canonical_headers.push_str(&value);
         canonical_headers.push('\n');
     }
-    let payload_hash = match parts.headers.get("x-amz-content-sha256").and_then(|v| v.to_str().ok()) {
+    let payload_hash = match parts
+        .headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+    {
         Some(h) => h.to_string(),
         None if signed.presigned && body.is_empty() => hex::encode(Sha256::digest(b"")),
         None => hex::encode(Sha256::digest(body)),
@@ -117,7 +140,11 @@ pub fn verify(creds: &Credentials, parts: &Parts, body: &[u8], now_secs: i64) ->
         .collect::<Vec<_>>()
         .join("&");
     let path = parts.uri.path();
-    let canonical_uri = if path.is_empty() { "/".to_string() } else { uri_encode(path, false) };
+    let canonical_uri = if path.is_empty() {
+        "/".to_string()
+    } else {
+        uri_encode(path, false)
+    };
     let canonical_request = format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
         parts.method.as_str(),
@@ -134,7 +161,10 @@ pub fn verify(creds: &Credentials, parts: &Parts, body: &[u8], now_secs: i64) ->
         hex::encode(Sha256::digest(canonical_request.as_bytes()))
     );
     let scope_parts: Vec<&str> = signed.scope.split('/').collect();
-    let (region, service) = (scope_parts.get(1).copied().unwrap_or(""), scope_parts.get(2).copied().unwrap_or(""));
+    let (region, service) = (
+        scope_parts.get(1).copied().unwrap_or(""),
+        scope_parts.get(2).copied().unwrap_or(""),
+    );
     let mut key = hmac(format!("AWS4{secret}").as_bytes(), signed.date.as_bytes());
     key = hmac(&key, region.as_bytes());
     key = hmac(&key, service.as_bytes());
@@ -166,7 +196,11 @@ fn from_header<'a>(auth: &'a str, parts: &Parts) -> Result<Signed<'a>, ApiError>
             signature = Some(v);
         }
     }
-    let missing = |what: &str| incomplete(format!("Authorization header requires '{what}' parameter. Authorization={auth}"));
+    let missing = |what: &str| {
+        incomplete(format!(
+            "Authorization header requires '{what}' parameter. Authorization={auth}"
+        ))
+    };
     let credential = credential.ok_or_else(|| missing("Credential"))?;
     let signed_headers = signed_headers.ok_or_else(|| missing("SignedHeaders"))?;
     let signature = signature.ok_or_else(|| missing("Signature"))?;
@@ -176,19 +210,39 @@ fn from_header<'a>(auth: &'a str, parts: &Parts) -> Result<Signed<'a>, ApiError>
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| incomplete(format!("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization={auth}")))?
         .to_string();
-    split_credential(credential, amz_date, signed_headers, signature.to_string(), false)
+    split_credential(
+        credential,
+        amz_date,
+        signed_headers,
+        signature.to_string(),
+        false,
+    )
 }
 
 fn from_query(params: &[(String, String)]) -> Result<Signed<'_>, ApiError> {
-    let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let missing = |name: &str| incomplete(format!("Query-string authentication requires the {name} parameter."));
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let missing = |name: &str| {
+        incomplete(format!(
+            "Query-string authentication requires the {name} parameter."
+        ))
+    };
     if get("X-Amz-Algorithm") != Some(ALGORITHM) {
         return Err(missing("X-Amz-Algorithm"));
     }
     let credential = get("X-Amz-Credential").ok_or_else(|| missing("X-Amz-Credential"))?;
-    let amz_date = get("X-Amz-Date").ok_or_else(|| missing("X-Amz-Date"))?.to_string();
-    let signed_headers = get("X-Amz-SignedHeaders").ok_or_else(|| missing("X-Amz-SignedHeaders"))?;
-    let signature = get("X-Amz-Signature").ok_or_else(|| missing("X-Amz-Signature"))?.to_string();
+    let amz_date = get("X-Amz-Date")
+        .ok_or_else(|| missing("X-Amz-Date"))?
+        .to_string();
+    let signed_headers =
+        get("X-Amz-SignedHeaders").ok_or_else(|| missing("X-Amz-SignedHeaders"))?;
+    let signature = get("X-Amz-Signature")
+        .ok_or_else(|| missing("X-Amz-Signature"))?
+        .to_string();
     if let (Some(expires), Some(t)) = (get("X-Amz-Expires"), parse_amz_date(&amz_date)) {
         let expires: i64 = expires.parse().unwrap_or(0);
         let now = std::time::SystemTime::now()
@@ -196,7 +250,10 @@ fn from_query(params: &[(String, String)]) -> Result<Signed<'_>, ApiError> {
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
         if now > t + expires {
-            return Err(ApiError::client("InvalidSignatureException", "Signature expired: the presigned request has expired."));
+            return Err(ApiError::client(
+                "InvalidSignatureException",
+                "Signature expired: the presigned request has expired.",
+            ));
         }
     }
     split_credential(credential, amz_date, signed_headers, signature, true)
@@ -209,19 +266,26 @@ fn split_credential<'a>(
     signature: String,
     presigned: bool,
 ) -> Result<Signed<'a>, ApiError> {
-    let (access_key, scope) = credential
-        .split_once('/')
-        .ok_or_else(|| incomplete(format!("Credential should be scoped to a valid region. Credential={credential}")))?;
+    let (access_key, scope) = credential.split_once('/').ok_or_else(|| {
+        incomplete(format!(
+            "Credential should be scoped to a valid region. Credential={credential}"
+        ))
+    })?;
     let date = scope.split('/').next().unwrap_or("");
     if scope.split('/').count() != 4 || !scope.ends_with("/aws4_request") {
-        return Err(incomplete(format!("Credential should be scoped with a valid terminator: 'aws4_request'. Credential={credential}")));
+        return Err(incomplete(format!(
+            "Credential should be scoped with a valid terminator: 'aws4_request'. Credential={credential}"
+        )));
     }
     Ok(Signed {
         access_key,
         scope: scope.to_string(),
         date,
         amz_date,
-        signed_headers: signed_headers.split(';').map(str::to_ascii_lowercase).collect(),
+        signed_headers: signed_headers
+            .split(';')
+            .map(str::to_ascii_lowercase)
+            .collect(),
         signature,
         presigned,
     })
@@ -259,7 +323,10 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'%' => match s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            b'%' => match s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 Some(b) => {
                     out.push(b);
                     i += 3;
@@ -280,7 +347,9 @@ fn uri_encode(s: &str, encode_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b'/' if !encode_slash => out.push('/'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -314,7 +383,10 @@ mod tests {
     /// The worked example of the AWS SigV4 documentation ("GET /?Action=ListUsers" on IAM).
     #[test]
     fn aws_documentation_example_verifies() {
-        let creds = Credentials::new([("AKIDEXAMPLE".to_string(), "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_string())]);
+        let creds = Credentials::new([(
+            "AKIDEXAMPLE".to_string(),
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_string(),
+        )]);
         let req = http::Request::builder()
             .method("GET")
             .uri("https://iam.amazonaws.com/?Action=ListUsers&Version=2010-05-08")
@@ -328,9 +400,21 @@ mod tests {
         let now = parse_amz_date("20150830T123600Z").unwrap();
         verify(&creds, &parts, b"", now).unwrap();
 
-        let err = verify(&Credentials::new([("AKIDEXAMPLE".to_string(), "wrong".to_string())]), &parts, b"", now).unwrap_err();
+        let err = verify(
+            &Credentials::new([("AKIDEXAMPLE".to_string(), "wrong".to_string())]),
+            &parts,
+            b"",
+            now,
+        )
+        .unwrap_err();
         assert_eq!(err.aws_type, "InvalidSignatureException");
-        let err = verify(&Credentials::new([("OTHER".to_string(), "x".to_string())]), &parts, b"", now).unwrap_err();
+        let err = verify(
+            &Credentials::new([("OTHER".to_string(), "x".to_string())]),
+            &parts,
+            b"",
+            now,
+        )
+        .unwrap_err();
         assert_eq!(err.aws_type, "UnrecognizedClientException");
         let err = verify(&creds, &parts, b"", now + 3600).unwrap_err();
         assert_eq!(err.aws_type, "InvalidSignatureException");
@@ -338,8 +422,18 @@ mod tests {
 
     #[test]
     fn unsigned_requests_are_refused() {
-        let (parts, ()) = http::Request::builder().uri("/").body(()).unwrap().into_parts();
-        let err = verify(&Credentials::new([("a".into(), "b".into())]), &parts, b"", 0).unwrap_err();
+        let (parts, ()) = http::Request::builder()
+            .uri("/")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let err = verify(
+            &Credentials::new([("a".into(), "b".into())]),
+            &parts,
+            b"",
+            0,
+        )
+        .unwrap_err();
         assert_eq!(err.aws_type, "MissingAuthenticationTokenException");
     }
 

@@ -10,7 +10,10 @@ use tokio_rustls::TlsAcceptor;
 #[derive(thiserror::Error, Debug)]
 pub enum TlsError {
     #[error("reading {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("no private key found in {0}")]
     NoKey(String),
     #[error("generating a self-signed certificate: {0}")]
@@ -46,17 +49,23 @@ pub fn from_pem_files(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> 
 
 /// An acceptor with a fresh self-signed certificate for `localhost` and `127.0.0.1`.
 pub fn self_signed() -> Result<TlsAcceptor, TlsError> {
-    let generated = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])?;
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])?;
     let cert = generated.cert.der().clone();
     let key = PrivateKeyDer::Pkcs8(generated.key_pair.serialize_der().into());
     acceptor(vec![cert], key)
 }
 
-fn acceptor(certs: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<TlsAcceptor, TlsError> {
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+fn acceptor(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<TlsAcceptor, TlsError> {
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }

@@ -39,9 +39,15 @@ fn scalar_mismatch(v: &Value, target: &str) -> ApiError {
     match v {
         Value::Array(_) => type_error("Start of list found where not expected"),
         Value::Object(_) => type_error("Start of structure or map found where not expected."),
-        Value::Bool(_) => type_error(format!("class java.lang.Boolean can not be converted to {target}")),
-        Value::Number(_) => type_error(format!("class java.math.BigDecimal can not be converted to {target}")),
-        Value::String(_) => type_error(format!("class java.lang.String can not be converted to {target}")),
+        Value::Bool(_) => type_error(format!(
+            "class java.lang.Boolean can not be converted to {target}"
+        )),
+        Value::Number(_) => type_error(format!(
+            "class java.math.BigDecimal can not be converted to {target}"
+        )),
+        Value::String(_) => type_error(format!(
+            "class java.lang.String can not be converted to {target}"
+        )),
         Value::Null => type_error("Unexpected null"),
     }
 }
@@ -68,7 +74,9 @@ fn check_type(model: &Model, shape_name: &str, v: &mut Value) -> Result<(), ApiE
         Shape::List { member, .. } => {
             let Value::Array(items) = v else {
                 return Err(match v {
-                    Value::Object(_) => type_error("Start of structure or map found where not expected."),
+                    Value::Object(_) => {
+                        type_error("Start of structure or map found where not expected.")
+                    }
                     _ => type_error("Expected list or null"),
                 });
             };
@@ -95,7 +103,11 @@ fn check_type(model: &Model, shape_name: &str, v: &mut Value) -> Result<(), ApiE
             }
         }
         Shape::Integer { .. } | Shape::Long { .. } => {
-            let target = if matches!(shape, Shape::Integer { .. }) { "an Integer" } else { "an Long" };
+            let target = if matches!(shape, Shape::Integer { .. }) {
+                "an Integer"
+            } else {
+                "an Long"
+            };
             match v {
                 Value::Number(n) if n.is_i64() || n.is_u64() => {}
                 Value::Number(n) => {
@@ -168,7 +180,11 @@ fn show(model: &Model, shape: &str, v: &Value) -> String {
         }
         (Some(Shape::List { member, .. }), Value::Array(items)) => format!(
             "'[{}]'",
-            items.iter().map(|i| show_bare(model, member, i)).collect::<Vec<_>>().join(", ")
+            items
+                .iter()
+                .map(|i| show_bare(model, member, i))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         (Some(Shape::Map { value, .. }), Value::Object(map)) => format!(
             "'{{{}}}'",
@@ -199,18 +215,30 @@ fn show_bare(model: &Model, shape: &str, v: &Value) -> String {
 fn scalar_rules(shape: &Shape) -> Vec<String> {
     let mut rules = Vec::new();
     match shape {
-        Shape::String { min, max, pattern, enumeration } => {
+        Shape::String {
+            min,
+            max,
+            pattern,
+            enumeration,
+        } => {
             if let Some(e) = enumeration {
-                rules.push(format!("Member must satisfy enum value set: [{}]", e.join(", ")));
+                rules.push(format!(
+                    "Member must satisfy enum value set: [{}]",
+                    e.join(", ")
+                ));
             }
             if let Some(m) = max {
                 rules.push(format!("Member must have length less than or equal to {m}"));
             }
             if let Some(m) = min {
-                rules.push(format!("Member must have length greater than or equal to {m}"));
+                rules.push(format!(
+                    "Member must have length greater than or equal to {m}"
+                ));
             }
             if let Some((p, _)) = pattern {
-                rules.push(format!("Member must satisfy regular expression pattern: {p}"));
+                rules.push(format!(
+                    "Member must satisfy regular expression pattern: {p}"
+                ));
             }
         }
         Shape::Integer { min, max } | Shape::Long { min, max } => {
@@ -218,7 +246,9 @@ fn scalar_rules(shape: &Shape) -> Vec<String> {
                 rules.push(format!("Member must have value less than or equal to {m}"));
             }
             if let Some(m) = min {
-                rules.push(format!("Member must have value greater than or equal to {m}"));
+                rules.push(format!(
+                    "Member must have value greater than or equal to {m}"
+                ));
             }
         }
         _ => {}
@@ -230,29 +260,46 @@ fn scalar_rules(shape: &Shape) -> Vec<String> {
 fn scalar_violations(shape: &Shape, v: &Value) -> Vec<String> {
     let mut out = Vec::new();
     match (shape, v) {
-        (Shape::String { min, max, pattern, enumeration }, Value::String(s)) => {
+        (
+            Shape::String {
+                min,
+                max,
+                pattern,
+                enumeration,
+            },
+            Value::String(s),
+        ) => {
             let len = s.chars().count() as i64;
             if let Some((p, re)) = pattern {
                 if !re.is_match(s) {
-                    out.push(format!("Member must satisfy regular expression pattern: {p}"));
+                    out.push(format!(
+                        "Member must satisfy regular expression pattern: {p}"
+                    ));
                 }
             }
             if let Some(m) = min.filter(|m| len < *m) {
-                out.push(format!("Member must have length greater than or equal to {m}"));
+                out.push(format!(
+                    "Member must have length greater than or equal to {m}"
+                ));
             }
             if let Some(m) = max.filter(|m| len > *m) {
                 out.push(format!("Member must have length less than or equal to {m}"));
             }
             if let Some(e) = enumeration {
                 if !e.iter().any(|x| x == s) {
-                    out.push(format!("Member must satisfy enum value set: [{}]", e.join(", ")));
+                    out.push(format!(
+                        "Member must satisfy enum value set: [{}]",
+                        e.join(", ")
+                    ));
                 }
             }
         }
         (Shape::Integer { min, max } | Shape::Long { min, max }, Value::Number(n)) => {
             let x = n.as_i64().unwrap_or(i64::MAX);
             if let Some(m) = min.filter(|m| x < *m) {
-                out.push(format!("Member must have value greater than or equal to {m}"));
+                out.push(format!(
+                    "Member must have value greater than or equal to {m}"
+                ));
             }
             if let Some(m) = max.filter(|m| x > *m) {
                 out.push(format!("Member must have value less than or equal to {m}"));
@@ -261,7 +308,9 @@ fn scalar_violations(shape: &Shape, v: &Value) -> Vec<String> {
         (Shape::Blob { min, max }, Value::String(s)) => {
             let len = BASE64.decode(s).map(|b| b.len()).unwrap_or(0) as i64;
             if let Some(m) = min.filter(|m| len < *m) {
-                out.push(format!("Member must have length greater than or equal to {m}"));
+                out.push(format!(
+                    "Member must have length greater than or equal to {m}"
+                ));
             }
             if let Some(m) = max.filter(|m| len > *m) {
                 out.push(format!("Member must have length less than or equal to {m}"));
@@ -272,10 +321,20 @@ fn scalar_violations(shape: &Shape, v: &Value) -> Vec<String> {
     out
 }
 
-fn check_constraints(model: &Model, shape_name: &str, v: &Value, path: &str, errors: &mut Vec<String>) {
-    let Some(shape) = model.shape(shape_name) else { return };
+fn check_constraints(
+    model: &Model,
+    shape_name: &str,
+    v: &Value,
+    path: &str,
+    errors: &mut Vec<String>,
+) {
+    let Some(shape) = model.shape(shape_name) else {
+        return;
+    };
     let mut push = |msg: String, shown: String| {
-        errors.push(format!("Value {shown} at '{path}' failed to satisfy constraint: {msg}"));
+        errors.push(format!(
+            "Value {shown} at '{path}' failed to satisfy constraint: {msg}"
+        ));
     };
     match shape {
         Shape::Structure { members, required } => {
@@ -298,46 +357,87 @@ fn check_constraints(model: &Model, shape_name: &str, v: &Value, path: &str, err
             let Value::Array(items) = v else { return };
             let len = items.len() as i64;
             if let Some(m) = min.filter(|m| len < *m) {
-                push(format!("Member must have length greater than or equal to {m}"), show(model, shape_name, v));
+                push(
+                    format!("Member must have length greater than or equal to {m}"),
+                    show(model, shape_name, v),
+                );
             }
             if let Some(m) = max.filter(|m| len > *m) {
-                push(format!("Member must have length less than or equal to {m}"), show(model, shape_name, v));
+                push(
+                    format!("Member must have length less than or equal to {m}"),
+                    show(model, shape_name, v),
+                );
             }
             match model.shape(member) {
                 Some(Shape::Structure { .. }) => {
                     for (i, item) in items.iter().enumerate() {
-                        check_constraints(model, member, item, &format!("{path}.{}.member", i + 1), errors);
+                        check_constraints(
+                            model,
+                            member,
+                            item,
+                            &format!("{path}.{}.member", i + 1),
+                            errors,
+                        );
                     }
                 }
                 // Constraints on scalar list members are reported once, for the whole list.
                 Some(member_shape) => {
-                    if items.iter().any(|i| !scalar_violations(member_shape, i).is_empty()) {
+                    if items
+                        .iter()
+                        .any(|i| !scalar_violations(member_shape, i).is_empty())
+                    {
                         let rules = scalar_rules(member_shape).join(", ");
-                        push(format!("Member must satisfy constraint: [{rules}]"), show(model, shape_name, v));
+                        push(
+                            format!("Member must satisfy constraint: [{rules}]"),
+                            show(model, shape_name, v),
+                        );
                     }
                 }
                 None => {}
             }
         }
-        Shape::Map { key, value, min, max } => {
+        Shape::Map {
+            key,
+            value,
+            min,
+            max,
+        } => {
             let Value::Object(map) = v else { return };
             let len = map.len() as i64;
             if let Some(m) = min.filter(|m| len < *m) {
-                push(format!("Member must have length greater than or equal to {m}"), show(model, shape_name, v));
+                push(
+                    format!("Member must have length greater than or equal to {m}"),
+                    show(model, shape_name, v),
+                );
             }
             if let Some(m) = max.filter(|m| len > *m) {
-                push(format!("Member must have length less than or equal to {m}"), show(model, shape_name, v));
+                push(
+                    format!("Member must have length less than or equal to {m}"),
+                    show(model, shape_name, v),
+                );
             }
             if let Some(key_shape) = model.shape(key) {
-                if map.keys().any(|k| !scalar_violations(key_shape, &Value::String(k.clone())).is_empty()) {
+                if map
+                    .keys()
+                    .any(|k| !scalar_violations(key_shape, &Value::String(k.clone())).is_empty())
+                {
                     let rules = scalar_rules(key_shape).join(", ");
-                    push(format!("Map keys must satisfy constraint: [{rules}]"), show(model, shape_name, v));
+                    push(
+                        format!("Map keys must satisfy constraint: [{rules}]"),
+                        show(model, shape_name, v),
+                    );
                 }
             }
             if let Some(value_shape) = model.shape(value) {
-                if map.values().any(|val| !scalar_violations(value_shape, val).is_empty()) {
+                if map
+                    .values()
+                    .any(|val| !scalar_violations(value_shape, val).is_empty())
+                {
                     let rules = scalar_rules(value_shape).join(", ");
-                    push(format!("Map value must satisfy constraint: [{rules}]"), show(model, shape_name, v));
+                    push(
+                        format!("Map value must satisfy constraint: [{rules}]"),
+                        show(model, shape_name, v),
+                    );
                 }
             }
         }
@@ -365,18 +465,30 @@ mod tests {
         assert_eq!(err.aws_type, "ValidationException");
         assert_eq!(
             err.message.as_deref(),
-            Some("2 validation errors detected: Value 'a b' at 'streamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+; Value null at 'partitionKey' failed to satisfy constraint: Member must not be null")
+            Some(
+                "2 validation errors detected: Value 'a b' at 'streamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+; Value null at 'partitionKey' failed to satisfy constraint: Member must not be null"
+            )
         );
     }
 
     #[test]
     fn ranges_lengths_and_enums() {
-        let err = check("CreateStreamInput", json!({"StreamName": "", "ShardCount": 0})).unwrap_err();
+        let err = check(
+            "CreateStreamInput",
+            json!({"StreamName": "", "ShardCount": 0}),
+        )
+        .unwrap_err();
         assert_eq!(
             err.message.as_deref(),
-            Some("3 validation errors detected: Value '' at 'streamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+; Value '' at 'streamName' failed to satisfy constraint: Member must have length greater than or equal to 1; Value '0' at 'shardCount' failed to satisfy constraint: Member must have value greater than or equal to 1")
+            Some(
+                "3 validation errors detected: Value '' at 'streamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+; Value '' at 'streamName' failed to satisfy constraint: Member must have length greater than or equal to 1; Value '0' at 'shardCount' failed to satisfy constraint: Member must have value greater than or equal to 1"
+            )
         );
-        let err = check("GetShardIteratorInput", json!({"StreamName": "s", "ShardId": "x", "ShardIteratorType": "NOPE"})).unwrap_err();
+        let err = check(
+            "GetShardIteratorInput",
+            json!({"StreamName": "s", "ShardId": "x", "ShardIteratorType": "NOPE"}),
+        )
+        .unwrap_err();
         assert!(err.message.unwrap().contains("Value 'NOPE' at 'shardIteratorType' failed to satisfy constraint: Member must satisfy enum value set: [AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, TRIM_HORIZON, LATEST, AT_TIMESTAMP]"));
     }
 
@@ -385,27 +497,55 @@ mod tests {
         let err = check("PutRecordsInput", json!({"StreamName": "s", "Records": [{"Data": "", "PartitionKey": "k"}, {"Data": ""}]})).unwrap_err();
         assert_eq!(
             err.message.as_deref(),
-            Some("1 validation error detected: Value null at 'records.2.member.partitionKey' failed to satisfy constraint: Member must not be null")
+            Some(
+                "1 validation error detected: Value null at 'records.2.member.partitionKey' failed to satisfy constraint: Member must not be null"
+            )
         );
-        let err = check("EnableEnhancedMonitoringInput", json!({"StreamName": "s", "ShardLevelMetrics": ["Bad"]})).unwrap_err();
+        let err = check(
+            "EnableEnhancedMonitoringInput",
+            json!({"StreamName": "s", "ShardLevelMetrics": ["Bad"]}),
+        )
+        .unwrap_err();
         assert!(err.message.unwrap().starts_with("1 validation error detected: Value '[Bad]' at 'shardLevelMetrics' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: ["));
     }
 
     #[test]
     fn wrong_types_are_serialization_errors() {
-        let err = check("CreateStreamInput", json!({"StreamName": "s", "ShardCount": "1"})).unwrap_err();
+        let err = check(
+            "CreateStreamInput",
+            json!({"StreamName": "s", "ShardCount": "1"}),
+        )
+        .unwrap_err();
         assert_eq!(err.aws_type, "SerializationException");
-        assert_eq!(err.message.as_deref(), Some("class java.lang.String can not be converted to an Integer"));
-        let err = check("PutRecordInput", json!({"StreamName": "s", "PartitionKey": "k", "Data": "abc"})).unwrap_err();
+        assert_eq!(
+            err.message.as_deref(),
+            Some("class java.lang.String can not be converted to an Integer")
+        );
+        let err = check(
+            "PutRecordInput",
+            json!({"StreamName": "s", "PartitionKey": "k", "Data": "abc"}),
+        )
+        .unwrap_err();
         assert_eq!(err.aws_type, "SerializationException");
-        assert!(err.message.unwrap().contains("Base64 encoded length is expected a multiple of 4"));
+        assert!(
+            err.message
+                .unwrap()
+                .contains("Base64 encoded length is expected a multiple of 4")
+        );
         let err = check("PutRecordsInput", json!({"Records": {}})).unwrap_err();
-        assert_eq!(err.message.as_deref(), Some("Start of structure or map found where not expected."));
+        assert_eq!(
+            err.message.as_deref(),
+            Some("Start of structure or map found where not expected.")
+        );
     }
 
     #[test]
     fn nulls_are_absent_and_fractions_truncate() {
-        let body = check("CreateStreamInput", json!({"StreamName": "s", "ShardCount": 2.7, "Tags": null, "Extra": 1})).unwrap();
+        let body = check(
+            "CreateStreamInput",
+            json!({"StreamName": "s", "ShardCount": 2.7, "Tags": null, "Extra": 1}),
+        )
+        .unwrap();
         assert_eq!(body, json!({"StreamName": "s", "ShardCount": 2}));
     }
 }

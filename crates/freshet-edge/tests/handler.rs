@@ -45,7 +45,9 @@ impl Harness {
             .map(|v| v.to_str().unwrap().to_string())
             .unwrap_or_default();
         assert!(resp.headers().contains_key("x-amzn-requestid"));
-        let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
         (status, ct, body.to_vec())
     }
 
@@ -86,17 +88,27 @@ fn field<'a>(map: &'a Cbor, key: &str) -> &'a Cbor {
 #[tokio::test]
 async fn json_put_and_get_round_trip() {
     let h = harness(Credentials::default()).await;
-    let (status, _) = h.json("CreateStream", json!({"StreamName": "s", "ShardCount": 2})).await;
+    let (status, _) = h
+        .json("CreateStream", json!({"StreamName": "s", "ShardCount": 2}))
+        .await;
     assert_eq!(status, StatusCode::OK);
     let (status, put) = h
-        .json("PutRecord", json!({"StreamName": "s", "Data": "aGVsbG8=", "PartitionKey": "a"}))
+        .json(
+            "PutRecord",
+            json!({"StreamName": "s", "Data": "aGVsbG8=", "PartitionKey": "a"}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{put}");
     let shard = put["ShardId"].as_str().unwrap();
     let (_, it) = h
-        .json("GetShardIterator", json!({"StreamName": "s", "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON"}))
+        .json(
+            "GetShardIterator",
+            json!({"StreamName": "s", "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON"}),
+        )
         .await;
-    let (status, got) = h.json("GetRecords", json!({"ShardIterator": it["ShardIterator"]})).await;
+    let (status, got) = h
+        .json("GetRecords", json!({"ShardIterator": it["ShardIterator"]}))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(got["Records"][0]["Data"], "aGVsbG8=");
     assert_eq!(got["Records"][0]["SequenceNumber"], put["SequenceNumber"]);
@@ -109,7 +121,13 @@ async fn cbor_requests_get_cbor_answers_with_bytes_and_millisecond_timestamps() 
     let h = harness(Credentials::default()).await;
     let text = |s: &str| Cbor::Text(s.into());
     let (status, _) = h
-        .cbor("CreateStream", Cbor::Map(vec![(text("StreamName"), text("c")), (text("ShardCount"), Cbor::Integer(1.into()))]))
+        .cbor(
+            "CreateStream",
+            Cbor::Map(vec![
+                (text("StreamName"), text("c")),
+                (text("ShardCount"), Cbor::Integer(1.into())),
+            ]),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = h
@@ -130,12 +148,21 @@ async fn cbor_requests_get_cbor_answers_with_bytes_and_millisecond_timestamps() 
                 (text("StreamName"), text("c")),
                 (text("ShardId"), text("shardId-000000000000")),
                 (text("ShardIteratorType"), text("AT_TIMESTAMP")),
-                (text("Timestamp"), Cbor::Tag(1, Box::new(Cbor::Integer(1_000_000_000_000i64.into())))),
+                (
+                    text("Timestamp"),
+                    Cbor::Tag(1, Box::new(Cbor::Integer(1_000_000_000_000i64.into()))),
+                ),
             ]),
         )
         .await;
     let (status, got) = h
-        .cbor("GetRecords", Cbor::Map(vec![(text("ShardIterator"), field(&it, "ShardIterator").clone())]))
+        .cbor(
+            "GetRecords",
+            Cbor::Map(vec![(
+                text("ShardIterator"),
+                field(&it, "ShardIterator").clone(),
+            )]),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let record = &field(&got, "Records").as_array().unwrap()[0];
@@ -149,7 +176,10 @@ async fn cbor_requests_get_cbor_answers_with_bytes_and_millisecond_timestamps() 
     }
 
     let (status, err) = h
-        .cbor("DescribeStream", Cbor::Map(vec![(text("StreamName"), text("missing"))]))
+        .cbor(
+            "DescribeStream",
+            Cbor::Map(vec![(text("StreamName"), text("missing"))]),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(field(&err, "__type"), &text("ResourceNotFoundException"));
@@ -172,7 +202,12 @@ async fn protocol_errors_have_aws_envelopes() {
     let body: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(body["__type"], "SerializationException");
 
-    let (status, body) = h.json("CreateStream", json!({"StreamName": "bad name!", "ShardCount": 1})).await;
+    let (status, body) = h
+        .json(
+            "CreateStream",
+            json!({"StreamName": "bad name!", "ShardCount": 1}),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["__type"], "ValidationException");
     assert_eq!(
@@ -180,12 +215,20 @@ async fn protocol_errors_have_aws_envelopes() {
         "1 validation error detected: Value 'bad name!' at 'streamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
     );
     let (_, listed) = h.json("ListStreams", json!({})).await;
-    assert_eq!(listed["StreamNames"], json!([]), "a rejected create writes nothing");
+    assert_eq!(
+        listed["StreamNames"],
+        json!([]),
+        "a rejected create writes nothing"
+    );
 }
 
 #[tokio::test]
 async fn unsigned_requests_are_refused_when_keys_are_configured() {
-    let h = harness(Credentials::new([("AKID".to_string(), "SECRET".to_string())])).await;
+    let h = harness(Credentials::new([(
+        "AKID".to_string(),
+        "SECRET".to_string(),
+    )]))
+    .await;
     let (status, body) = h.json("ListStreams", json!({})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["__type"], "MissingAuthenticationTokenException");

@@ -23,9 +23,7 @@ pub fn shard_id(index: u32) -> String {
 
 /// The index in a shard id. AWS accepts the bare number too (`7`, `shardId-7`).
 pub fn shard_index(shard_id: &str) -> Option<u32> {
-    let digits = shard_id
-        .strip_prefix("shardId-")
-        .unwrap_or(shard_id);
+    let digits = shard_id.strip_prefix("shardId-").unwrap_or(shard_id);
     if digits.is_empty() || digits.len() > 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -40,11 +38,24 @@ mod tests {
     fn arns_round_trip() {
         let arn = stream_arn("us-east-1", "000000000000", "orders");
         assert_eq!(arn, "arn:aws:kinesis:us-east-1:000000000000:stream/orders");
-        assert_eq!(stream_name_from_arn(&arn, "us-east-1", "000000000000"), Some("orders"));
-        assert_eq!(stream_name_from_arn(&arn, "eu-west-1", "000000000000"), None);
-        assert_eq!(stream_name_from_arn(&arn, "us-east-1", "111111111111"), None);
         assert_eq!(
-            stream_name_from_arn("arn:aws:kinesis:us-east-1:000000000000:stream/s/consumer/c:1", "us-east-1", "000000000000"),
+            stream_name_from_arn(&arn, "us-east-1", "000000000000"),
+            Some("orders")
+        );
+        assert_eq!(
+            stream_name_from_arn(&arn, "eu-west-1", "000000000000"),
+            None
+        );
+        assert_eq!(
+            stream_name_from_arn(&arn, "us-east-1", "111111111111"),
+            None
+        );
+        assert_eq!(
+            stream_name_from_arn(
+                "arn:aws:kinesis:us-east-1:000000000000:stream/s/consumer/c:1",
+                "us-east-1",
+                "000000000000"
+            ),
             None
         );
     }

@@ -25,7 +25,11 @@ impl HashKeyRange {
         } else {
             // 2^128 / n without overflowing: (2^128 - 1) / n, adjusted when n divides 2^128.
             let w = u128::MAX / n as u128;
-            if (u128::MAX % n as u128) == n as u128 - 1 { w + 1 } else { w }
+            if (u128::MAX % n as u128) == n as u128 - 1 {
+                w + 1
+            } else {
+                w
+            }
         };
         (0..n)
             .map(|i| {
@@ -54,12 +58,27 @@ mod tests {
     #[test]
     fn matches_aws_layouts() {
         let two = HashKeyRange::even(2);
-        assert_eq!(two[0].end.to_string(), "170141183460469231731687303715884105727");
-        assert_eq!(two[1].start.to_string(), "170141183460469231731687303715884105728");
+        assert_eq!(
+            two[0].end.to_string(),
+            "170141183460469231731687303715884105727"
+        );
+        assert_eq!(
+            two[1].start.to_string(),
+            "170141183460469231731687303715884105728"
+        );
         let three = HashKeyRange::even(3);
-        assert_eq!(three[0].end.to_string(), "113427455640312821154458202477256070484");
+        assert_eq!(
+            three[0].end.to_string(),
+            "113427455640312821154458202477256070484"
+        );
         assert_eq!(three[2].end, u128::MAX);
-        assert_eq!(HashKeyRange::even(1), vec![HashKeyRange { start: 0, end: u128::MAX }]);
+        assert_eq!(
+            HashKeyRange::even(1),
+            vec![HashKeyRange {
+                start: 0,
+                end: u128::MAX
+            }]
+        );
     }
 
     #[test]

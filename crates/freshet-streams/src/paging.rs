@@ -18,7 +18,11 @@ struct Envelope<T> {
 }
 
 pub fn encode<T: Serialize>(payload: T) -> String {
-    let json = serde_json::to_vec(&Envelope { t: now_ms(), p: payload }).unwrap_or_default();
+    let json = serde_json::to_vec(&Envelope {
+        t: now_ms(),
+        p: payload,
+    })
+    .unwrap_or_default();
     BASE64.encode(json)
 }
 
@@ -45,8 +49,14 @@ mod tests {
         let token = encode(("s", 3u32));
         let back: (String, u32) = decode(&token).unwrap();
         assert_eq!(back, ("s".to_string(), 3));
-        assert!(matches!(decode::<(String, u32)>("%%%"), Err(StreamsError::InvalidArgument(_))));
+        assert!(matches!(
+            decode::<(String, u32)>("%%%"),
+            Err(StreamsError::InvalidArgument(_))
+        ));
         let stale = BASE64.encode(br#"{"t":0,"p":1}"#);
-        assert!(matches!(decode::<u32>(&stale), Err(StreamsError::ExpiredNextToken(_))));
+        assert!(matches!(
+            decode::<u32>(&stale),
+            Err(StreamsError::ExpiredNextToken(_))
+        ));
     }
 }

@@ -48,7 +48,11 @@ impl Registry {
 
     pub fn remove(&mut self, stream: &Stream) {
         self.by_uid.remove(&stream.uid);
-        if self.by_name.get(&stream.name).is_some_and(|s| s.uid == stream.uid) {
+        if self
+            .by_name
+            .get(&stream.name)
+            .is_some_and(|s| s.uid == stream.uid)
+        {
             self.by_name.remove(&stream.name);
         }
     }
@@ -95,7 +99,11 @@ impl StreamsService {
         let stored = inner.catalog.load_streams().await?;
         let mut known_logs = std::collections::HashSet::new();
         for s in stored {
-            let arn = stream_arn(&inner.config.region, &inner.config.account_id, &s.stream.name);
+            let arn = stream_arn(
+                &inner.config.region,
+                &inner.config.account_id,
+                &s.stream.name,
+            );
             let stream = Stream::new(arn, s.stream, s.shards, s.tags);
             let status = stream.status();
             if status == STATUS_DELETING {
@@ -116,7 +124,11 @@ impl StreamsService {
         // before the crash (or whose creation never committed): nothing can read them.
         for id in inner.log.shards() {
             if !known_logs.contains(&id) {
-                tracing::info!(stream_uid = id.stream, shard = id.shard, "removing orphaned shard log");
+                tracing::info!(
+                    stream_uid = id.stream,
+                    shard = id.shard,
+                    "removing orphaned shard log"
+                );
                 self.on_log(move |log| log.remove_shard(id)).await?;
             }
         }
@@ -148,7 +160,8 @@ impl StreamsService {
     }
 
     fn trim_expired(&self) {
-        let streams: Vec<Arc<Stream>> = self.inner.streams.read().by_uid.values().cloned().collect();
+        let streams: Vec<Arc<Stream>> =
+            self.inner.streams.read().by_uid.values().cloned().collect();
         let now = now_ms();
         for stream in streams {
             let state = stream.snapshot();
@@ -156,8 +169,12 @@ impl StreamsService {
             for shard in &state.shards {
                 match self.inner.log.trim_before(shard.log, cutoff) {
                     Ok(0) => {}
-                    Ok(freed) => tracing::info!(stream = %stream.name, shard = %shard.id(), freed, "retention deleted expired segments"),
-                    Err(error) => tracing::warn!(stream = %stream.name, shard = %shard.id(), %error, "retention failed"),
+                    Ok(freed) => {
+                        tracing::info!(stream = %stream.name, shard = %shard.id(), freed, "retention deleted expired segments")
+                    }
+                    Err(error) => {
+                        tracing::warn!(stream = %stream.name, shard = %shard.id(), %error, "retention failed")
+                    }
                 }
             }
         }
@@ -175,7 +192,11 @@ impl StreamsService {
     }
 
     pub(crate) fn arn(&self, name: &str) -> String {
-        stream_arn(&self.inner.config.region, &self.inner.config.account_id, name)
+        stream_arn(
+            &self.inner.config.region,
+            &self.inner.config.account_id,
+            name,
+        )
     }
 
     pub(crate) fn not_found(&self, name: &str) -> StreamsError {
@@ -196,21 +217,28 @@ impl StreamsService {
     pub(crate) fn resolve_name(&self, r: &StreamRef) -> Result<String> {
         let from_arn = match &r.stream_arn {
             Some(arn) => Some(
-                stream_name_from_arn(arn, &self.inner.config.region, &self.inner.config.account_id)
-                    .ok_or_else(|| {
-                        StreamsError::ResourceNotFound(format!(
-                            "Stream {arn} under account {} not found.",
-                            self.inner.config.account_id
-                        ))
-                    })?
-                    .to_string(),
+                stream_name_from_arn(
+                    arn,
+                    &self.inner.config.region,
+                    &self.inner.config.account_id,
+                )
+                .ok_or_else(|| {
+                    StreamsError::ResourceNotFound(format!(
+                        "Stream {arn} under account {} not found.",
+                        self.inner.config.account_id
+                    ))
+                })?
+                .to_string(),
             ),
             None => None,
         };
         match (&r.stream_name, from_arn) {
-            (Some(name), Some(arn_name)) if *name != arn_name => Err(StreamsError::InvalidArgument(
-                format!("StreamARN {} does not match StreamName {name}.", r.stream_arn.as_deref().unwrap_or_default()),
-            )),
+            (Some(name), Some(arn_name)) if *name != arn_name => {
+                Err(StreamsError::InvalidArgument(format!(
+                    "StreamARN {} does not match StreamName {name}.",
+                    r.stream_arn.as_deref().unwrap_or_default()
+                )))
+            }
             (Some(name), _) => Ok(name.clone()),
             (None, Some(arn_name)) => Ok(arn_name),
             (None, None) => Err(StreamsError::InvalidArgument(
@@ -321,7 +349,10 @@ impl StreamsService {
         let shards: Vec<_> = stream.state.read().shards.iter().map(|s| s.log).collect();
         self.on_log(move |log| shards.into_iter().try_for_each(|id| log.remove_shard(id)))
             .await?;
-        self.inner.catalog.delete_policies_under(&stream.arn).await?;
+        self.inner
+            .catalog
+            .delete_policies_under(&stream.arn)
+            .await?;
         self.inner.catalog.delete_stream(stream.uid).await?;
         self.inner.streams.write().remove(stream);
         tracing::info!(stream = %stream.name, "stream deleted");

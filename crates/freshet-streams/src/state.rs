@@ -96,7 +96,12 @@ impl ShardState {
 }
 
 impl Stream {
-    pub fn new(arn: String, row: StreamRow, shards: Vec<ShardRow>, tags: BTreeMap<String, String>) -> Arc<Stream> {
+    pub fn new(
+        arn: String,
+        row: StreamRow,
+        shards: Vec<ShardRow>,
+        tags: BTreeMap<String, String>,
+    ) -> Arc<Stream> {
         let uid = row.uid;
         Arc::new(Stream {
             uid,
@@ -104,7 +109,10 @@ impl Stream {
             arn,
             state: RwLock::new(StreamState {
                 row,
-                shards: shards.into_iter().map(|s| ShardState::new(uid, s)).collect(),
+                shards: shards
+                    .into_iter()
+                    .map(|s| ShardState::new(uid, s))
+                    .collect(),
                 tags,
             }),
             admin: tokio::sync::Mutex::new(()),
@@ -147,6 +155,8 @@ impl StreamState {
 
     /// The open shard whose hash-key range holds `key`.
     pub fn route(&self, key: u128) -> Option<&ShardState> {
-        self.shards.iter().find(|s| s.is_open() && s.range.contains(key))
+        self.shards
+            .iter()
+            .find(|s| s.is_open() && s.range.contains(key))
     }
 }

@@ -119,8 +119,12 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let settings = Settings::load(args.config.as_ref(), &args)?;
-            let filter = tracing_subscriber::EnvFilter::try_new(&settings.log).context("invalid log filter")?;
-            tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+            let filter = tracing_subscriber::EnvFilter::try_new(&settings.log)
+                .context("invalid log filter")?;
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .init();
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?
@@ -131,7 +135,8 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let data_dir = &settings.data_dir;
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let mut log_config = LogConfig::new(data_dir.join("log"));
     log_config.fsync = settings.fsync_policy()?;
     log_config.segment_bytes = settings.streams.segment_mib.max(1) << 20;
@@ -151,11 +156,18 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let streams = StreamsService::open(config, catalog, log).await?;
     streams.spawn_background();
 
-    let credentials = match (&settings.auth.access_key_id, &settings.auth.secret_access_key) {
+    let credentials = match (
+        &settings.auth.access_key_id,
+        &settings.auth.secret_access_key,
+    ) {
         (Some(id), Some(secret)) => Credentials::new([(id.clone(), secret.clone())]),
         _ => Credentials::default(),
     };
-    let tls = match (&settings.tls.cert, &settings.tls.key, settings.tls.self_signed) {
+    let tls = match (
+        &settings.tls.cert,
+        &settings.tls.key,
+        settings.tls.self_signed,
+    ) {
         (Some(cert), Some(key), _) => Some(freshet_edge::tls::from_pem_files(cert, key)?),
         (_, _, true) => Some(freshet_edge::tls::self_signed()?),
         _ => None,
@@ -179,7 +191,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         std::fs::rename(&tmp, path)?;
     }
     let edge = Edge::new(streams.clone(), credentials);
-    freshet_edge::serve(listener, tls, freshet_edge::router(Arc::clone(&edge)), shutdown_signal()).await?;
+    freshet_edge::serve(
+        listener,
+        tls,
+        freshet_edge::router(Arc::clone(&edge)),
+        shutdown_signal(),
+    )
+    .await?;
     tracing::info!("draining finished; closing storage");
     drop(edge);
     streams.close().await?;

@@ -97,7 +97,10 @@ impl Default for StreamsSettings {
 
 impl Settings {
     /// Layers the sources; `overrides` holds only the flags given on the command line.
-    pub fn load(config_file: Option<&PathBuf>, overrides: impl Serialize) -> anyhow::Result<Settings> {
+    pub fn load(
+        config_file: Option<&PathBuf>,
+        overrides: impl Serialize,
+    ) -> anyhow::Result<Settings> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(path) = config_file {
             if !path.exists() {
@@ -133,7 +136,11 @@ mod tests {
     fn layers_apply_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("f.toml");
-        std::fs::write(&file, "fsync = \"never\"\n[streams]\nshard_limit = 7\ncreate_delay_ms = 5\n").unwrap();
+        std::fs::write(
+            &file,
+            "fsync = \"never\"\n[streams]\nshard_limit = 7\ncreate_delay_ms = 5\n",
+        )
+        .unwrap();
         let overrides = serde_json::json!({"streams": {"create_delay_ms": 0}});
         let s = Settings::load(Some(&file), overrides).unwrap();
         assert_eq!(s.fsync_policy().unwrap(), FsyncPolicy::Never);

@@ -77,7 +77,9 @@ impl StreamsService {
             encryption_type: "NONE".into(),
             key_id: None,
             shard_level_metrics: vec![],
-            max_record_size_kib: input.max_record_size_kib.unwrap_or(DEFAULT_MAX_RECORD_SIZE_KIB),
+            max_record_size_kib: input
+                .max_record_size_kib
+                .unwrap_or(DEFAULT_MAX_RECORD_SIZE_KIB),
             next_shard_index: shard_count,
             warm_throughput_mibps: input.warm_throughput_mibps,
         };
@@ -162,7 +164,10 @@ impl StreamsService {
         })
     }
 
-    pub fn describe_stream_summary(&self, input: StreamOnlyInput) -> Result<DescribeStreamSummaryOutput> {
+    pub fn describe_stream_summary(
+        &self,
+        input: StreamOnlyInput,
+    ) -> Result<DescribeStreamSummaryOutput> {
         let stream = self.find(&input.stream)?;
         let state = stream.snapshot();
         Ok(DescribeStreamSummaryOutput {
@@ -188,12 +193,16 @@ impl StreamsService {
     }
 
     pub fn list_streams(&self, input: ListStreamsInput) -> Result<ListStreamsOutput> {
-        let limit = input.limit.unwrap_or(LIST_STREAMS_DEFAULT_LIMIT).clamp(1, LIST_STREAMS_DEFAULT_LIMIT) as usize;
+        let limit = input
+            .limit
+            .unwrap_or(LIST_STREAMS_DEFAULT_LIMIT)
+            .clamp(1, LIST_STREAMS_DEFAULT_LIMIT) as usize;
         let after: Option<String> = match &input.next_token {
             Some(token) => {
                 if input.exclusive_start_stream_name.is_some() {
                     return Err(StreamsError::InvalidArgument(
-                        "NextToken and ExclusiveStartStreamName cannot be provided together.".into(),
+                        "NextToken and ExclusiveStartStreamName cannot be provided together."
+                            .into(),
                     ));
                 }
                 Some(paging::decode(token)?)

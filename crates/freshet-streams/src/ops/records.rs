@@ -68,7 +68,11 @@ impl StreamsService {
             total += r.data.0.len() + r.partition_key.len();
             let key = hash_key(r.explicit_hash_key.as_deref(), &r.partition_key)?;
             let shard = self.route(&stream, &state, key)?;
-            routed.push((i, r.explicit_hash_key.as_ref().map(|_| key), shard.row.index));
+            routed.push((
+                i,
+                r.explicit_hash_key.as_ref().map(|_| key),
+                shard.row.index,
+            ));
         }
         if total > max_total {
             return Err(StreamsError::InvalidArgument(format!(
@@ -79,9 +83,12 @@ impl StreamsService {
 
         // One append per shard, all submitted together so the log commits them in one batch.
         let mut by_shard: Vec<(u32, Vec<usize>, Vec<NewRecord>)> = Vec::new();
-        let mut records: Vec<Option<PutRecordsRequestEntry>> = input.records.into_iter().map(Some).collect();
+        let mut records: Vec<Option<PutRecordsRequestEntry>> =
+            input.records.into_iter().map(Some).collect();
         for (i, ehk, shard) in routed {
-            let Some(entry) = records[i].take() else { continue };
+            let Some(entry) = records[i].take() else {
+                continue;
+            };
             let record = NewRecord {
                 partition_key: entry.partition_key,
                 explicit_hash_key: ehk,
@@ -97,7 +104,10 @@ impl StreamsService {
         }
         let log = &self.inner.log;
         let appends = by_shard.into_iter().map(|(shard, positions, batch)| {
-            let id = freshet_log::ShardLogId { stream: stream.uid, shard };
+            let id = freshet_log::ShardLogId {
+                stream: stream.uid,
+                shard,
+            };
             async move { (shard, positions, log.append(id, batch).await) }
         });
         let results = futures_util::future::join_all(appends).await;
@@ -112,7 +122,9 @@ impl StreamsService {
             .collect();
         let mut failed = 0;
         for (shard_index, positions, result) in results {
-            let Some(shard) = state.shard(shard_index) else { continue };
+            let Some(shard) = state.shard(shard_index) else {
+                continue;
+            };
             match result {
                 Ok(appended) => {
                     for (n, &i) in positions.iter().enumerate() {
@@ -139,7 +151,10 @@ impl StreamsService {
         })
     }
 
-    pub fn get_shard_iterator(&self, input: GetShardIteratorInput) -> Result<GetShardIteratorOutput> {
+    pub fn get_shard_iterator(
+        &self,
+        input: GetShardIteratorInput,
+    ) -> Result<GetShardIteratorOutput> {
         let stream = self.find_readable(&input.stream)?;
         let state = stream.snapshot();
         let account = &self.config().account_id;
@@ -170,7 +185,10 @@ impl StreamsService {
                         "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.".into(),
                     )
                 })?;
-                self.inner.log.offset_at_time(shard.log, ts.as_millis())?.max(horizon)
+                self.inner
+                    .log
+                    .offset_at_time(shard.log, ts.as_millis())?
+                    .max(horizon)
             }
             (_, Some(text)) => {
                 let invalid = |why: &str| {
@@ -191,7 +209,11 @@ impl StreamsService {
                 if seq.shard_created_ms() != shard.row.created_ms {
                     return Err(invalid(" because it did not come from this stream"));
                 }
-                let at = if kind == "AT_SEQUENCE_NUMBER" { seq.offset() } else { seq.offset() + 1 };
+                let at = if kind == "AT_SEQUENCE_NUMBER" {
+                    seq.offset()
+                } else {
+                    seq.offset() + 1
+                };
                 if seq.offset() >= next {
                     return Err(invalid(""));
                 }
@@ -251,11 +273,10 @@ impl StreamsService {
         let millis_behind_latest = if after >= next {
             0
         } else {
-            records
-                .last()
-                .map_or(0, |r| (now - r.arrival_ms).max(0))
+            records.last().map_or(0, |r| (now - r.arrival_ms).max(0))
         };
-        let encryption = (state.row.encryption_type != "NONE").then(|| state.row.encryption_type.clone());
+        let encryption =
+            (state.row.encryption_type != "NONE").then(|| state.row.encryption_type.clone());
         let out: Vec<Record> = records
             .into_iter()
             .map(|r| Record {
@@ -282,7 +303,12 @@ impl StreamsService {
 
     /// The open shard that owns a hash key. Open shards tile the hash space, so this only fails
     /// if the catalog is damaged.
-    fn route<'a>(&self, stream: &Stream, state: &'a StreamState, key: u128) -> Result<&'a ShardState> {
+    fn route<'a>(
+        &self,
+        stream: &Stream,
+        state: &'a StreamState,
+        key: u128,
+    ) -> Result<&'a ShardState> {
         state.route(key).ok_or_else(|| {
             StreamsError::ResourceNotFound(format!(
                 "No open shard of stream {} under account {} owns hash key {key}.",
@@ -368,7 +394,9 @@ fn hash_key(explicit: Option<&str>, partition_key: &str) -> Result<u128> {
 /// AWS's time format in iterator errors: `Thu Jan 22 01:22:02 UTC 2015`.
 fn amz_time(ms: i64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
@@ -398,8 +426,14 @@ fn amz_time(ms: i64) -> String {
 mod tests {
     #[test]
     fn amz_time_matches_aws_format() {
-        assert_eq!(super::amz_time(1_421_889_722_000), "Thu Jan 22 01:22:02 UTC 2015");
+        assert_eq!(
+            super::amz_time(1_421_889_722_000),
+            "Thu Jan 22 01:22:02 UTC 2015"
+        );
         assert_eq!(super::amz_time(0), "Thu Jan 01 00:00:00 UTC 1970");
-        assert_eq!(super::amz_time(951_782_400_000), "Tue Feb 29 00:00:00 UTC 2000");
+        assert_eq!(
+            super::amz_time(951_782_400_000),
+            "Tue Feb 29 00:00:00 UTC 2000"
+        );
     }
 }

@@ -86,20 +86,34 @@ impl StreamsService {
         Ok(Empty {})
     }
 
-    pub async fn enable_enhanced_monitoring(&self, input: MonitoringInput) -> Result<EnhancedMonitoringOutput> {
+    pub async fn enable_enhanced_monitoring(
+        &self,
+        input: MonitoringInput,
+    ) -> Result<EnhancedMonitoringOutput> {
         self.change_monitoring(input, true).await
     }
 
-    pub async fn disable_enhanced_monitoring(&self, input: MonitoringInput) -> Result<EnhancedMonitoringOutput> {
+    pub async fn disable_enhanced_monitoring(
+        &self,
+        input: MonitoringInput,
+    ) -> Result<EnhancedMonitoringOutput> {
         self.change_monitoring(input, false).await
     }
 
-    async fn change_monitoring(&self, input: MonitoringInput, enable: bool) -> Result<EnhancedMonitoringOutput> {
+    async fn change_monitoring(
+        &self,
+        input: MonitoringInput,
+        enable: bool,
+    ) -> Result<EnhancedMonitoringOutput> {
         let stream = self.find(&input.stream)?;
         let named: Vec<&str> = if input.shard_level_metrics.iter().any(|m| m == "ALL") {
             ALL_METRICS.to_vec()
         } else {
-            input.shard_level_metrics.iter().map(String::as_str).collect()
+            input
+                .shard_level_metrics
+                .iter()
+                .map(String::as_str)
+                .collect()
         };
         let mut current = Vec::new();
         let mut desired = Vec::new();
@@ -145,9 +159,9 @@ impl StreamsService {
     }
 
     pub async fn update_max_record_size(&self, input: UpdateMaxRecordSizeInput) -> Result<Empty> {
-        let arn = input.stream_arn.ok_or_else(|| {
-            StreamsError::InvalidArgument("StreamARN must be provided.".into())
-        })?;
+        let arn = input
+            .stream_arn
+            .ok_or_else(|| StreamsError::InvalidArgument("StreamARN must be provided.".into()))?;
         let stream = self.find_arn(&arn)?;
         self.update_active(&stream, |row| {
             row.max_record_size_kib = input.max_record_size_kib;
@@ -186,7 +200,8 @@ impl StreamsService {
 
     pub async fn put_resource_policy(&self, input: PutResourcePolicyInput) -> Result<Empty> {
         let stream = self.find_arn(&input.resource_arn)?;
-        if serde_json::from_str::<serde_json::Value>(&input.policy).map_or(true, |v| !v.is_object()) {
+        if serde_json::from_str::<serde_json::Value>(&input.policy).map_or(true, |v| !v.is_object())
+        {
             return Err(StreamsError::InvalidArgument(
                 "The policy document is not valid JSON.".into(),
             ));
@@ -194,11 +209,17 @@ impl StreamsService {
         if stream.status() != STATUS_ACTIVE {
             return Err(self.not_active(&stream, &stream.status()));
         }
-        self.inner.catalog.set_policy(&stream.arn, Some(&input.policy)).await?;
+        self.inner
+            .catalog
+            .set_policy(&stream.arn, Some(&input.policy))
+            .await?;
         Ok(Empty {})
     }
 
-    pub async fn get_resource_policy(&self, input: ResourceArnInput) -> Result<GetResourcePolicyOutput> {
+    pub async fn get_resource_policy(
+        &self,
+        input: ResourceArnInput,
+    ) -> Result<GetResourcePolicyOutput> {
         let stream = self.find_arn(&input.resource_arn)?;
         let policy = self.inner.catalog.get_policy(&stream.arn).await?;
         // AWS answers an empty policy document when none is attached.
@@ -234,16 +255,24 @@ impl StreamsService {
         })
     }
 
-    pub async fn update_account_settings(&self, input: UpdateAccountSettingsInput) -> Result<AccountSettingsOutput> {
+    pub async fn update_account_settings(
+        &self,
+        input: UpdateAccountSettingsInput,
+    ) -> Result<AccountSettingsOutput> {
         let now = Timestamp::from_millis(now_ms());
-        let previous = self.describe_account_settings().await?.minimum_throughput_billing_commitment;
+        let previous = self
+            .describe_account_settings()
+            .await?
+            .minimum_throughput_billing_commitment;
         let commitment = match input.minimum_throughput_billing_commitment.status.as_str() {
             "ENABLED" => MinimumThroughputBillingCommitment {
                 status: "ENABLED".into(),
                 started_at: previous.started_at.or(Some(now)),
                 ended_at: None,
                 // AWS commits an account for at least 24 hours.
-                earliest_allowed_end_at: Some(Timestamp(previous.started_at.unwrap_or(now).0 + 86_400.0)),
+                earliest_allowed_end_at: Some(Timestamp(
+                    previous.started_at.unwrap_or(now).0 + 86_400.0,
+                )),
             },
             _ => {
                 if let Some(end) = previous.earliest_allowed_end_at {
@@ -262,7 +291,10 @@ impl StreamsService {
             }
         };
         let raw = serde_json::to_vec(&commitment).unwrap_or_default();
-        self.inner.catalog.put_setting(ACCOUNT_SETTINGS_KEY, &raw).await?;
+        self.inner
+            .catalog
+            .put_setting(ACCOUNT_SETTINGS_KEY, &raw)
+            .await?;
         Ok(AccountSettingsOutput {
             minimum_throughput_billing_commitment: commitment,
         })

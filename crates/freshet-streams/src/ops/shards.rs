@@ -62,7 +62,9 @@ impl StreamsService {
             }
         }
         let after = match &filter {
-            Some((kind, Some(id), _)) if kind == "AFTER_SHARD_ID" => Some(after.unwrap_or(0).max(*id)),
+            Some((kind, Some(id), _)) if kind == "AFTER_SHARD_ID" => {
+                Some(after.unwrap_or(0).max(*id))
+            }
             _ => after,
         };
         let horizon_ms = crate::service::now_ms() - state.row.retention_hours * 3_600_000;
@@ -70,7 +72,11 @@ impl StreamsService {
             .shards
             .iter()
             .filter(|s| after.is_none_or(|a| s.row.index > a))
-            .filter(|s| filter.as_ref().is_none_or(|f| passes(&state, s, f, horizon_ms)));
+            .filter(|s| {
+                filter
+                    .as_ref()
+                    .is_none_or(|f| passes(&state, s, f, horizon_ms))
+            });
         let page: Vec<&ShardState> = matching.by_ref().take(max).collect();
         let more = matching.next().is_some();
         let next_token = match (more, page.last()) {

@@ -19,12 +19,18 @@ fn valid_tag_text(s: &str) -> bool {
 }
 
 pub(crate) fn check_tags(tags: &BTreeMap<String, String>) -> Result<()> {
-    if tags.iter().any(|(k, v)| !valid_tag_text(k) || !valid_tag_text(v)) {
+    if tags
+        .iter()
+        .any(|(k, v)| !valid_tag_text(k) || !valid_tag_text(v))
+    {
         return Err(StreamsError::InvalidArgument(
             "Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - % @ :.".into(),
         ));
     }
-    if tags.keys().any(|k| k.to_ascii_lowercase().starts_with("aws:")) {
+    if tags
+        .keys()
+        .any(|k| k.to_ascii_lowercase().starts_with("aws:"))
+    {
         return Err(StreamsError::InvalidArgument(
             "Some tags contain the reserved prefix 'aws:'. Tag keys starting with 'aws:' are reserved for AWS use.".into(),
         ));
@@ -48,13 +54,19 @@ impl StreamsService {
         self.remove_tags(&stream, &input.tag_keys).await
     }
 
-    pub fn list_tags_for_stream(&self, input: ListTagsForStreamInput) -> Result<ListTagsForStreamOutput> {
+    pub fn list_tags_for_stream(
+        &self,
+        input: ListTagsForStreamInput,
+    ) -> Result<ListTagsForStreamOutput> {
         let stream = self.find(&input.stream)?;
         let tags = stream.state.read().tags.clone();
         let limit = input.limit.unwrap_or(MAX_TAGS as i64).max(1) as usize;
-        let mut iter = tags
-            .into_iter()
-            .filter(|(k, _)| input.exclusive_start_tag_key.as_ref().is_none_or(|start| k > start));
+        let mut iter = tags.into_iter().filter(|(k, _)| {
+            input
+                .exclusive_start_tag_key
+                .as_ref()
+                .is_none_or(|start| k > start)
+        });
         let page: Vec<Tag> = iter
             .by_ref()
             .take(limit)
@@ -76,11 +88,17 @@ impl StreamsService {
         self.remove_tags(&stream, &input.tag_keys).await
     }
 
-    pub fn list_tags_for_resource(&self, input: ResourceArnInput) -> Result<ListTagsForResourceOutput> {
+    pub fn list_tags_for_resource(
+        &self,
+        input: ResourceArnInput,
+    ) -> Result<ListTagsForResourceOutput> {
         let stream = self.find_arn(&input.resource_arn)?;
         let tags = stream.state.read().tags.clone();
         Ok(ListTagsForResourceOutput {
-            tags: tags.into_iter().map(|(key, value)| Tag { key, value }).collect(),
+            tags: tags
+                .into_iter()
+                .map(|(key, value)| Tag { key, value })
+                .collect(),
         })
     }
 

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite: unit, property and handler tests (cargo), the Rust SDK and CBOR
+# end-to-end tests, and the boto3 / AWS CLI end-to-end suite against the real binary.
+# Idempotent: installs only what is missing; reuses the build cache in $CARGO_TARGET_DIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/freshet-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "python test clients"
+if ! python3 -c 'import boto3, botocore, pytest' 2>/dev/null \
+   || ! python3 -c 'import botocore, os, sys; sys.exit(0 if os.path.exists(os.path.join(os.path.dirname(botocore.__file__), "data/kinesis")) else 1)'; then
+  python3 -m pip install --quiet -r tests/e2e/requirements.txt
+fi
+command -v aws >/dev/null 2>&1 || python3 -m pip install --quiet awscli
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "build"
+cargo build --workspace --quiet
+
+step "cargo tests (unit, property, handler, SDK and CBOR end-to-end)"
+export FRESHET_BIN="$CARGO_TARGET_DIR/debug/freshet"
+cargo test --workspace --quiet
+
+step "boto3 and AWS CLI end-to-end tests"
+python3 -m pytest tests/e2e -q -p no:cacheprovider
