@@ -14,7 +14,6 @@
 //! nothing across a crash: recovery truncates the active segment back to the end of the last batch
 //! whose final frame is intact, so a half-written batch (never acknowledged) disappears entirely.
 //! Other flag bits must be zero; a future format that needs them bumps the version byte instead.
-//! (The brief's draft had a `has_ehk` byte at this position; the flags byte is that byte, widened.)
 
 use bytes::Bytes;
 

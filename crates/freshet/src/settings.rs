@@ -150,6 +150,20 @@ mod tests {
     }
 
     #[test]
+    fn example_config_is_the_defaults() {
+        let example = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../freshet.example.toml"
+        ));
+        let s = Settings::load(Some(&example), serde_json::json!({})).unwrap();
+        let d = Settings::default();
+        assert_eq!(s.listen, d.listen);
+        assert_eq!(s.fsync, d.fsync);
+        assert_eq!(s.streams.shard_limit, d.streams.shard_limit);
+        assert_eq!(s.streams.segment_mib, d.streams.segment_mib);
+    }
+
+    #[test]
     fn bad_fsync_is_refused() {
         let err = Settings::load(None, serde_json::json!({"fsync": "sometimes"})).unwrap_err();
         assert!(err.to_string().contains("fsync"));
