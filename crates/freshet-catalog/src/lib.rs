@@ -137,6 +137,52 @@ impl Catalog {
         Ok(())
     }
 
+    /// Commits one resharding step in one transaction: the stream row (status, next shard index),
+    /// the parents closed at their final log offsets, and the new child shards.
+    pub async fn reshard(
+        &self,
+        stream: &StreamRow,
+        closed: &[(u32, u64)],
+        children: &[ShardRow],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE streams SET status = ?, next_shard_index = ? WHERE uid = ?")
+            .bind(&stream.status)
+            .bind(stream.next_shard_index)
+            .bind(stream.uid as i64)
+            .execute(&mut *tx)
+            .await?;
+        for (index, next_offset) in closed {
+            sqlx::query(
+                "UPDATE shards SET closed_next_offset = ? WHERE stream_uid = ? AND shard_index = ?",
+            )
+            .bind(*next_offset as i64)
+            .bind(stream.uid as i64)
+            .bind(*index as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for shard in children {
+            insert_shard(&mut tx, stream.uid, shard).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets closed shards whose records have all expired.
+    pub async fn delete_shards(&self, uid: u64, indexes: &[u32]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for index in indexes {
+            sqlx::query("DELETE FROM shards WHERE stream_uid = ? AND shard_index = ?")
+                .bind(uid as i64)
+                .bind(*index as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Replaces a stream's whole tag set.
     pub async fn set_tags(&self, uid: u64, tags: &BTreeMap<String, String>) -> Result<()> {
         let mut tx = self.pool.begin().await?;

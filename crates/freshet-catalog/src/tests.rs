@@ -126,3 +126,41 @@ async fn tags_settings_and_policies() {
         None
     );
 }
+
+#[tokio::test]
+async fn reshard_closes_parents_and_adds_children_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(&dir.path().join("c.db")).await.unwrap();
+    let mut row = stream("r");
+    row.uid = catalog
+        .create_stream(&row, &shards(), &BTreeMap::new())
+        .await
+        .unwrap();
+    row.next_shard_index = 3;
+    row.status = "UPDATING".into();
+    let child = ShardRow {
+        index: 2,
+        hash_start: 0,
+        hash_end: u128::MAX / 2,
+        parent_index: Some(0),
+        adjacent_parent_index: None,
+        created_ms: 2,
+        closed_next_offset: None,
+    };
+    catalog
+        .reshard(&row, &[(0, 42)], &[child.clone()])
+        .await
+        .unwrap();
+    let loaded = &catalog.load_streams().await.unwrap()[0];
+    assert_eq!(loaded.stream.next_shard_index, 3);
+    assert_eq!(loaded.stream.status, "UPDATING");
+    assert_eq!(loaded.shards[0].closed_next_offset, Some(42));
+    assert_eq!(loaded.shards[2], child);
+
+    catalog.delete_shards(row.uid, &[0]).await.unwrap();
+    let loaded = &catalog.load_streams().await.unwrap()[0];
+    assert_eq!(
+        loaded.shards.iter().map(|s| s.index).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+}

@@ -80,8 +80,11 @@ pub async fn dispatch(
         "DeleteResourcePolicy" => run!(async delete_resource_policy),
         "DescribeAccountSettings" => output(format, op, &svc.describe_account_settings().await?),
         "UpdateAccountSettings" => run!(async update_account_settings),
-        // Resharding, enhanced fan-out and consumers are tracked as their own issue; until
-        // then these answer as an unknown operation, and the README's table says so.
+        "SplitShard" => run!(async split_shard),
+        "MergeShards" => run!(async merge_shards),
+        "UpdateShardCount" => run!(async update_shard_count),
+        // Enhanced fan-out and consumers are tracked as their own issue; until then these
+        // answer as an unknown operation, and the README's table says so.
         _ => Err(ApiError::unknown_operation()),
     }
 }

@@ -16,6 +16,8 @@ pub struct StreamsConfig {
     pub shard_limit: u32,
     /// On-demand streams allowed in the account.
     pub on_demand_stream_limit: u32,
+    /// UpdateShardCount calls allowed per stream in a rolling 24 hours (AWS: 10).
+    pub shard_count_updates_per_day: u32,
     /// How often retention deletes expired segments.
     pub retention_interval: Duration,
 }
@@ -30,6 +32,7 @@ impl Default for StreamsConfig {
             update_delay: Duration::from_millis(100),
             shard_limit: 1000,
             on_demand_stream_limit: 50,
+            shard_count_updates_per_day: 10,
             retention_interval: Duration::from_secs(60),
         }
     }

@@ -552,3 +552,40 @@ pub struct AccountSettingsOutput {
 /// Operations whose successful answer is an empty JSON object.
 #[derive(Debug, Serialize)]
 pub struct Empty {}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SplitShardInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    pub shard_to_split: String,
+    pub new_starting_hash_key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MergeShardsInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    pub shard_to_merge: String,
+    pub adjacent_shard_to_merge: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateShardCountInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    pub target_shard_count: i64,
+    pub scaling_type: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateShardCountOutput {
+    pub stream_name: String,
+    pub current_shard_count: i64,
+    pub target_shard_count: i64,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: String,
+}

@@ -1,8 +1,13 @@
 //! Sequence numbers: where they are made and taken apart.
 //!
 //! A sequence number is a 128-bit value written in decimal, laid out (most significant first) as
-//! `version:4 | shard_created_ms:44 | shard_index:16 | offset:64`. The shard and the record's
-//! log offset are read straight out of it, with no lookup. Numbers grow strictly within a shard
+//! `version:4 | shard_created_ms:44 | shard_index:16 | position:64`. The position counts the log
+//! records before and including the one named: the record at log offset `o` has position `o + 1`,
+//! and position 0 is the shard's starting sequence number, which names no record but the start.
+//! So every number is also a boundary between records — reading AFTER it starts at log offset
+//! `position` — which gives a continuation number even before any record was delivered
+//! (SubscribeToShard) and an ending number for a shard closed without records. The shard and the
+//! log offset are read straight out of a number, with no lookup. Numbers grow strictly within a shard
 //! (the offset grows), and a child shard, always created later than its parents, has a larger
 //! creation time and so larger numbers than any parent record, as AWS guarantees after resharding.
 //! With version 1 in the top nibble every number has 38 decimal digits.
@@ -21,14 +26,21 @@ pub const MAX_SHARD_INDEX: u32 = (1 << SHARD_BITS) - 1;
 pub struct SequenceNumber(u128);
 
 impl SequenceNumber {
-    pub fn new(shard_created_ms: i64, shard_index: u32, offset: u64) -> SequenceNumber {
+    /// The number of the record at log offset `offset`.
+    pub fn record(shard_created_ms: i64, shard_index: u32, offset: u64) -> SequenceNumber {
+        Self::boundary(shard_created_ms, shard_index, offset + 1)
+    }
+
+    /// The number that reading AFTER resumes at log offset `position`; `boundary(.., 0)` is the
+    /// shard's starting sequence number.
+    pub fn boundary(shard_created_ms: i64, shard_index: u32, position: u64) -> SequenceNumber {
         let ms = (shard_created_ms.max(0) as u128) & ((1 << MS_BITS) - 1);
         let shard = (shard_index & MAX_SHARD_INDEX) as u128;
         SequenceNumber(
             (VERSION << (MS_BITS + SHARD_BITS + OFFSET_BITS))
                 | (ms << (SHARD_BITS + OFFSET_BITS))
                 | (shard << OFFSET_BITS)
-                | offset as u128,
+                | position as u128,
         )
     }
 
@@ -50,7 +62,19 @@ impl SequenceNumber {
         ((self.0 >> OFFSET_BITS) & MAX_SHARD_INDEX as u128) as u32
     }
 
-    pub fn offset(self) -> u64 {
+    /// The log offset a reader positioned AT this number starts from.
+    pub fn at_offset(self) -> u64 {
+        self.position().saturating_sub(1)
+    }
+
+    /// The log offset a reader positioned AFTER this number starts from.
+    pub fn after_offset(self) -> u64 {
+        self.position()
+    }
+
+    /// Records up to and including this one: a number is issued (or a boundary that exists) only
+    /// if its position is at most the shard's next offset.
+    pub fn position(self) -> u64 {
         self.0 as u64
     }
 }
@@ -68,29 +92,38 @@ mod tests {
 
     proptest! {
         #[test]
-        fn round_trips(ms in 0i64..(1 << 44), shard in 0u32..=MAX_SHARD_INDEX, offset: u64) {
-            let seq = SequenceNumber::new(ms, shard, offset);
+        fn round_trips(ms in 0i64..(1 << 44), shard in 0u32..=MAX_SHARD_INDEX, offset in 0..u64::MAX) {
+            let seq = SequenceNumber::record(ms, shard, offset);
             let parsed = SequenceNumber::parse(&seq.to_string()).unwrap();
             prop_assert_eq!(parsed, seq);
             prop_assert_eq!(parsed.shard_created_ms(), ms);
             prop_assert_eq!(parsed.shard_index(), shard);
-            prop_assert_eq!(parsed.offset(), offset);
+            prop_assert_eq!(parsed.at_offset(), offset);
+            prop_assert_eq!(parsed.after_offset(), offset + 1);
             prop_assert_eq!(seq.to_string().len(), 38);
         }
 
         #[test]
-        fn ordered_by_offset_within_a_shard(ms in 0i64..(1 << 44), shard in 0u32..100, a: u64, b: u64) {
-            let (x, y) = (SequenceNumber::new(ms, shard, a), SequenceNumber::new(ms, shard, b));
+        fn ordered_by_offset_within_a_shard(ms in 0i64..(1 << 44), shard in 0u32..100, a in 0..u64::MAX, b in 0..u64::MAX) {
+            let (x, y) = (SequenceNumber::record(ms, shard, a), SequenceNumber::record(ms, shard, b));
             prop_assert_eq!(a.cmp(&b), x.cmp(&y));
             prop_assert_eq!(a.cmp(&b), x.to_string().cmp(&y.to_string()));
         }
 
         #[test]
         fn children_sort_after_parents(ms in 0i64..(1 << 43), parent: u32, child: u32, pa: u64, cb: u64) {
-            let parent = SequenceNumber::new(ms, parent & MAX_SHARD_INDEX, pa);
-            let child = SequenceNumber::new(ms + 1, child & MAX_SHARD_INDEX, cb);
+            let parent = SequenceNumber::boundary(ms, parent & MAX_SHARD_INDEX, pa);
+            let child = SequenceNumber::boundary(ms + 1, child & MAX_SHARD_INDEX, cb);
             prop_assert!(child > parent);
         }
+    }
+
+    #[test]
+    fn the_start_precedes_every_record() {
+        let start = SequenceNumber::boundary(5, 1, 0);
+        assert!(start < SequenceNumber::record(5, 1, 0));
+        assert_eq!(start.at_offset(), 0);
+        assert_eq!(start.after_offset(), 0);
     }
 
     #[test]

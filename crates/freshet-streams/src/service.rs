@@ -153,19 +153,65 @@ impl StreamsService {
     }
 
     /// Deletes whole log segments that are entirely older than each stream's retention period.
+    /// Closed shards whose every record has expired are then forgotten, as AWS drops them from
+    /// the stream's shard list.
     pub async fn enforce_retention(&self) {
         let service = self.clone();
         // Trimming waits for the log's writer thread, so it runs off the async workers.
-        let _ = tokio::task::spawn_blocking(move || service.trim_expired()).await;
+        let expired = tokio::task::spawn_blocking(move || service.trim_expired())
+            .await
+            .unwrap_or_default();
+        for (stream, shards) in expired {
+            if let Err(error) = self.forget_shards(&stream, &shards).await {
+                tracing::warn!(stream = %stream.name, %error, "removing expired closed shards failed");
+            }
+        }
     }
 
-    fn trim_expired(&self) {
+    async fn forget_shards(&self, stream: &Arc<Stream>, indexes: &[u32]) -> Result<()> {
+        // Held across the catalog commit: see `Stream::admin`.
+        let _admin = stream.admin.lock().await;
+        self.inner
+            .catalog
+            .delete_shards(stream.uid, indexes)
+            .await?;
+        stream
+            .state
+            .write()
+            .shards
+            .retain(|s| !indexes.contains(&s.row.index));
+        let ids: Vec<_> = indexes
+            .iter()
+            .map(|&shard| freshet_log::ShardLogId {
+                stream: stream.uid,
+                shard,
+            })
+            .collect();
+        self.on_log(move |log| ids.into_iter().try_for_each(|id| log.remove_shard(id)))
+            .await?;
+        tracing::info!(stream = %stream.name, shards = indexes.len(), "expired closed shards removed");
+        Ok(())
+    }
+
+    /// Trims every shard's log to its retention period; returns the closed shards that have
+    /// nothing left to read.
+    fn trim_expired(&self) -> Vec<(Arc<Stream>, Vec<u32>)> {
         let streams: Vec<Arc<Stream>> =
             self.inner.streams.read().by_uid.values().cloned().collect();
         let now = now_ms();
+        let mut expired = Vec::new();
         for stream in streams {
             let state = stream.snapshot();
             let cutoff = now - state.row.retention_hours * 3_600_000;
+            let gone: Vec<u32> = state
+                .shards
+                .iter()
+                .filter(|s| state.closed_at(s).is_some_and(|t| t < cutoff))
+                .map(|s| s.row.index)
+                .collect();
+            if !gone.is_empty() {
+                expired.push((stream.clone(), gone));
+            }
             for shard in &state.shards {
                 match self.inner.log.trim_before(shard.log, cutoff) {
                     Ok(0) => {}
@@ -178,6 +224,7 @@ impl StreamsService {
                 }
             }
         }
+        expired
     }
 
     /// Flushes and closes the log and the catalog for a clean shutdown.

@@ -31,6 +31,13 @@ pub struct Stream {
     /// the new state to the catalog (an await) and publishes it, and two of them interleaving
     /// would lose one. Data-plane calls never take it.
     pub admin: tokio::sync::Mutex<()>,
+    /// Puts hold it shared from routing until their append is durable; resharding holds it
+    /// exclusively while it closes shards, so a parent's final offset is final: no put routed
+    /// to a parent can land after the parent's ending sequence number.
+    pub gate: tokio::sync::RwLock<()>,
+    /// When UpdateShardCount last ran (for AWS's per-day limit; not persisted, as a restart
+    /// resets the window harmlessly).
+    pub scalings: parking_lot::Mutex<std::collections::VecDeque<i64>>,
 }
 
 #[derive(Clone)]
@@ -70,8 +77,14 @@ impl ShardState {
         shard_id(self.row.index)
     }
 
+    /// The sequence number of the record at `offset`.
     pub fn sequence(&self, offset: u64) -> SequenceNumber {
-        SequenceNumber::new(self.row.created_ms, self.row.index, offset)
+        SequenceNumber::record(self.row.created_ms, self.row.index, offset)
+    }
+
+    /// The sequence number that reading AFTER resumes at `position`.
+    pub fn boundary(&self, position: u64) -> SequenceNumber {
+        SequenceNumber::boundary(self.row.created_ms, self.row.index, position)
     }
 
     /// The shard as DescribeStream and ListShards show it.
@@ -85,11 +98,12 @@ impl ShardState {
                 ending_hash_key: self.range.end.to_string(),
             },
             sequence_number_range: model::SequenceNumberRange {
-                starting_sequence_number: self.sequence(0).to_string(),
+                starting_sequence_number: self.boundary(0).to_string(),
+                // The last record's number, or the start for a shard closed without records.
                 ending_sequence_number: self
                     .row
                     .closed_next_offset
-                    .map(|next| self.sequence(next.saturating_sub(1).max(0)).to_string()),
+                    .map(|next| self.boundary(next).to_string()),
             },
         }
     }
@@ -116,6 +130,8 @@ impl Stream {
                 tags,
             }),
             admin: tokio::sync::Mutex::new(()),
+            gate: tokio::sync::RwLock::new(()),
+            scalings: parking_lot::Mutex::new(Default::default()),
         })
     }
 
@@ -151,6 +167,20 @@ impl StreamState {
         vec![model::EnhancedMetrics {
             shard_level_metrics: self.row.shard_level_metrics.clone(),
         }]
+    }
+
+    /// When a shard stopped taking records: the creation time of its children, if it is closed.
+    pub fn closed_at(&self, shard: &ShardState) -> Option<i64> {
+        shard.row.closed_next_offset?;
+        self.shards
+            .iter()
+            .filter(|c| {
+                c.row.parent_index == Some(shard.row.index)
+                    || c.row.adjacent_parent_index == Some(shard.row.index)
+            })
+            .map(|c| c.row.created_ms)
+            .min()
+            .or(Some(shard.row.created_ms))
     }
 
     /// The open shard whose hash-key range holds `key`.

@@ -42,6 +42,7 @@ pub struct StreamsSettings {
     pub update_delay_ms: u64,
     pub shard_limit: u32,
     pub on_demand_stream_limit: u32,
+    pub shard_count_updates_per_day: u32,
     pub retention_check_secs: u64,
     pub segment_mib: u64,
 }
@@ -89,6 +90,7 @@ impl Default for StreamsSettings {
             update_delay_ms: 100,
             shard_limit: 1000,
             on_demand_stream_limit: 50,
+            shard_count_updates_per_day: 10,
             retention_check_secs: 60,
             segment_mib: 128,
         }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod records;
+pub mod reshard;
 pub mod settings;
 pub mod shards;
 pub mod tags;

@@ -22,6 +22,8 @@ const GET_RECORDS_DEFAULT_LIMIT: i64 = 10_000;
 impl StreamsService {
     pub async fn put_record(&self, input: PutRecordInput) -> Result<PutRecordOutput> {
         let stream = self.find_readable(&input.stream)?;
+        // Held until the append is durable: see `Stream::gate`.
+        let _gate = stream.gate.read().await;
         let state = stream.snapshot();
         check_record_size(&state, input.data.0.len(), &input.partition_key)?;
         let key = hash_key(input.explicit_hash_key.as_deref(), &input.partition_key)?;
@@ -58,6 +60,8 @@ impl StreamsService {
 
     pub async fn put_records(&self, input: PutRecordsInput) -> Result<PutRecordsOutput> {
         let stream = self.find_readable(&input.stream)?;
+        // Held until the appends are durable: see `Stream::gate`.
+        let _gate = stream.gate.read().await;
         let state = stream.snapshot();
         let max_total = PUT_RECORDS_MAX_BYTES.max(state.row.max_record_size_kib as usize * 1024);
         let mut total = 0usize;
@@ -209,14 +213,15 @@ impl StreamsService {
                 if seq.shard_created_ms() != shard.row.created_ms {
                     return Err(invalid(" because it did not come from this stream"));
                 }
-                let at = if kind == "AT_SEQUENCE_NUMBER" {
-                    seq.offset()
-                } else {
-                    seq.offset() + 1
-                };
-                if seq.offset() >= next {
+                // Only numbers already issued (or boundaries that exist) can position a reader.
+                if seq.position() > next {
                     return Err(invalid(""));
                 }
+                let at = if kind == "AT_SEQUENCE_NUMBER" {
+                    seq.at_offset()
+                } else {
+                    seq.after_offset()
+                };
                 at.max(horizon)
             }
             _ => return Err(either_or("no")),

@@ -118,26 +118,11 @@ fn check_filter(f: &ShardFilter) -> Result<(String, Option<u32>, Option<i64>)> {
     Ok((f.kind.clone(), shard, ts))
 }
 
-/// When a shard stopped taking records: the creation time of its children, if it has any.
-fn closed_at(state: &StreamState, shard: &ShardState) -> Option<i64> {
-    shard.row.closed_next_offset?;
-    state
-        .shards
-        .iter()
-        .filter(|c| {
-            c.row.parent_index == Some(shard.row.index)
-                || c.row.adjacent_parent_index == Some(shard.row.index)
-        })
-        .map(|c| c.row.created_ms)
-        .min()
-        .or(Some(shard.row.created_ms))
-}
-
 /// Whether a shard was open at `t`. Shards without parents were there from the stream's start,
 /// so they count as open at any time before their closing.
 fn open_at(state: &StreamState, shard: &ShardState, t: i64) -> bool {
     let started = shard.row.parent_index.is_none() || shard.row.created_ms <= t;
-    started && closed_at(state, shard).is_none_or(|end| end > t)
+    started && state.closed_at(shard).is_none_or(|end| end > t)
 }
 
 fn passes(
@@ -149,9 +134,11 @@ fn passes(
     match kind.as_str() {
         "AT_LATEST" => shard.is_open(),
         "AT_TRIM_HORIZON" => open_at(state, shard, horizon_ms),
-        "FROM_TRIM_HORIZON" => closed_at(state, shard).is_none_or(|end| end > horizon_ms),
+        "FROM_TRIM_HORIZON" => state.closed_at(shard).is_none_or(|end| end > horizon_ms),
         "AT_TIMESTAMP" => open_at(state, shard, ts.unwrap_or(0)),
-        "FROM_TIMESTAMP" => closed_at(state, shard).is_none_or(|end| end > ts.unwrap_or(0)),
+        "FROM_TIMESTAMP" => state
+            .closed_at(shard)
+            .is_none_or(|end| end > ts.unwrap_or(0)),
         // AFTER_SHARD_ID narrows by index, handled before filtering.
         _ => true,
     }
