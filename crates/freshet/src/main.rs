@@ -151,6 +151,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         update_delay: Duration::from_millis(s.update_delay_ms),
         shard_limit: s.shard_limit,
         on_demand_stream_limit: s.on_demand_stream_limit,
+        shard_count_updates_per_day: s.shard_count_updates_per_day,
         retention_interval: Duration::from_secs(s.retention_check_secs.max(1)),
     };
     let streams = StreamsService::open(config, catalog, log).await?;
