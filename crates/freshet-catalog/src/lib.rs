@@ -12,7 +12,7 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-pub use rows::{ShardRow, StreamRow};
+pub use rows::{ConsumerRow, ShardRow, StreamRow};
 
 #[derive(thiserror::Error, Debug)]
 #[non_exhaustive]
@@ -33,6 +33,7 @@ pub struct StoredStream {
     pub stream: StreamRow,
     pub shards: Vec<ShardRow>,
     pub tags: BTreeMap<String, String>,
+    pub consumers: Vec<ConsumerRow>,
 }
 
 #[derive(Clone)]
@@ -169,6 +170,32 @@ impl Catalog {
         Ok(())
     }
 
+    /// Inserts or replaces a consumer of a stream.
+    pub async fn put_consumer(&self, uid: u64, consumer: &ConsumerRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO consumers (stream_uid, name, created_ms, status, tags) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT(stream_uid, name) DO UPDATE SET created_ms = excluded.created_ms,
+               status = excluded.status, tags = excluded.tags",
+        )
+        .bind(uid as i64)
+        .bind(&consumer.name)
+        .bind(consumer.created_ms)
+        .bind(&consumer.status)
+        .bind(serde_json::to_string(&consumer.tags).unwrap_or_default())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_consumer(&self, uid: u64, name: &str) -> Result<()> {
+        sqlx::query("DELETE FROM consumers WHERE stream_uid = ? AND name = ?")
+            .bind(uid as i64)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Forgets closed shards whose records have all expired.
     pub async fn delete_shards(&self, uid: u64, indexes: &[u32]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
@@ -234,10 +261,20 @@ impl Catalog {
                 .iter()
                 .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
                 .collect::<Result<BTreeMap<String, String>>>()?;
+            let consumers = sqlx::query(
+                "SELECT * FROM consumers WHERE stream_uid = ? ORDER BY created_ms, name",
+            )
+            .bind(stream.uid as i64)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(ConsumerRow::from_row)
+            .collect::<Result<Vec<_>>>()?;
             out.push(StoredStream {
                 stream,
                 shards,
                 tags,
+                consumers,
             });
         }
         Ok(out)
@@ -307,7 +344,10 @@ impl Catalog {
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many have run. A schema
 /// change is a new entry here, never an edit of an old one.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_streams.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_streams.sql"),
+    include_str!("../migrations/0002_consumers.sql"),
+];
 
 async fn migrate(pool: &SqlitePool) -> Result<()> {
     let mut tx = pool.begin().await?;

@@ -34,6 +34,30 @@ pub struct ShardRow {
     pub closed_next_offset: Option<u64>,
 }
 
+/// A registered consumer (enhanced fan-out) of a stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConsumerRow {
+    pub name: String,
+    pub created_ms: i64,
+    pub status: String,
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+impl ConsumerRow {
+    pub(crate) fn from_row(row: &SqliteRow) -> Result<ConsumerRow> {
+        let tags: String = row.try_get("tags")?;
+        Ok(ConsumerRow {
+            name: row.try_get("name")?,
+            created_ms: row.try_get("created_ms")?,
+            status: row.try_get("status")?,
+            tags: serde_json::from_str(&tags).map_err(|_| CatalogError::Corrupt {
+                field: "consumers.tags",
+                value: tags.clone(),
+            })?,
+        })
+    }
+}
+
 impl StreamRow {
     pub(crate) fn from_row(row: &SqliteRow) -> Result<StreamRow> {
         let metrics: String = row.try_get("shard_level_metrics")?;

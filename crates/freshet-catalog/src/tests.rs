@@ -164,3 +164,46 @@ async fn reshard_closes_parents_and_adds_children_atomically() {
         vec![1, 2]
     );
 }
+
+#[tokio::test]
+async fn consumers_round_trip_and_go_with_their_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(&dir.path().join("c.db")).await.unwrap();
+    let uid = catalog
+        .create_stream(&stream("s"), &shards(), &BTreeMap::new())
+        .await
+        .unwrap();
+    let mut consumer = ConsumerRow {
+        name: "app".into(),
+        created_ms: 5,
+        status: "CREATING".into(),
+        tags: BTreeMap::from([("k".to_string(), "v".to_string())]),
+    };
+    catalog.put_consumer(uid, &consumer).await.unwrap();
+    consumer.status = "ACTIVE".into();
+    catalog.put_consumer(uid, &consumer).await.unwrap();
+    assert_eq!(
+        catalog.load_streams().await.unwrap()[0].consumers,
+        vec![consumer]
+    );
+    catalog.delete_consumer(uid, "app").await.unwrap();
+    assert!(
+        catalog.load_streams().await.unwrap()[0]
+            .consumers
+            .is_empty()
+    );
+    catalog
+        .put_consumer(
+            uid,
+            &ConsumerRow {
+                name: "b".into(),
+                created_ms: 1,
+                status: "ACTIVE".into(),
+                tags: BTreeMap::new(),
+            },
+        )
+        .await
+        .unwrap();
+    catalog.delete_stream(uid).await.unwrap();
+    assert!(catalog.load_streams().await.unwrap().is_empty());
+}

@@ -1,7 +1,7 @@
 //! The Kinesis Data Streams operations at the edge: each `X-Amz-Target` operation name decoded
 //! into its typed request, handed to the streams service, and its typed answer encoded back.
 
-use freshet_streams::StreamsService;
+use freshet_streams::{StreamsService, Subscription};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -21,20 +21,50 @@ fn input<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
 }
 
 fn output<T: Serialize>(format: Format, op: &str, value: &T) -> Result<Vec<u8>, ApiError> {
+    let model = kinesis();
+    encode(
+        format,
+        model.operations.get(op).and_then(|o| o.output.as_deref()),
+        value,
+    )
+}
+
+/// Encodes a value of a model shape in the request's format.
+pub fn encode<T: Serialize>(
+    format: Format,
+    shape: Option<&str>,
+    value: &T,
+) -> Result<Vec<u8>, ApiError> {
     match format {
         Format::Json => serde_json::to_vec(value).map_err(|e| ApiError::internal(e.to_string())),
         Format::Cbor => {
             let json =
                 serde_json::to_value(value).map_err(|e| ApiError::internal(e.to_string()))?;
-            let model = kinesis();
-            let shape = model.operations.get(op).and_then(|o| o.output.as_deref());
-            Ok(cbor::encode(model, shape, &json))
+            Ok(cbor::encode(kinesis(), shape, &json))
         }
     }
 }
 
+/// What an operation answers: a body, or (SubscribeToShard) a stream of events.
+pub enum Reply {
+    Body(Vec<u8>),
+    Events(Subscription),
+}
+
 /// Runs one operation whose body has already been checked against the model.
 pub async fn dispatch(
+    svc: &StreamsService,
+    op: &str,
+    body: Value,
+    format: Format,
+) -> Result<Reply, ApiError> {
+    if op == "SubscribeToShard" {
+        return Ok(Reply::Events(svc.subscribe_to_shard(input(body)?).await?));
+    }
+    answer(svc, op, body, format).await.map(Reply::Body)
+}
+
+async fn answer(
     svc: &StreamsService,
     op: &str,
     body: Value,
@@ -83,8 +113,10 @@ pub async fn dispatch(
         "SplitShard" => run!(async split_shard),
         "MergeShards" => run!(async merge_shards),
         "UpdateShardCount" => run!(async update_shard_count),
-        // Enhanced fan-out and consumers are tracked as their own issue; until then these
-        // answer as an unknown operation, and the README's table says so.
+        "RegisterStreamConsumer" => run!(async register_stream_consumer),
+        "DeregisterStreamConsumer" => run!(async deregister_stream_consumer),
+        "DescribeStreamConsumer" => run!(describe_stream_consumer),
+        "ListStreamConsumers" => run!(list_stream_consumers),
         _ => Err(ApiError::unknown_operation()),
     }
 }

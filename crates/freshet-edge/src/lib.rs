@@ -5,6 +5,7 @@
 
 pub mod cbor;
 pub mod error;
+pub mod eventstream;
 mod kinesis;
 mod server;
 pub mod shape;
@@ -24,7 +25,7 @@ use http::{HeaderValue, Method, Request, StatusCode, header};
 use serde_json::Value;
 
 pub use error::ApiError;
-pub use kinesis::Format;
+pub use kinesis::{Format, Reply};
 pub use server::serve;
 pub use sigv4::Credentials;
 
@@ -33,6 +34,7 @@ const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const CBOR_CONTENT_TYPE: &str = "application/x-amz-cbor-1.1";
+const EVENT_STREAM_CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
 
 pub struct Edge {
     pub streams: StreamsService,
@@ -92,15 +94,20 @@ async fn handle(State(edge): State<Arc<Edge>>, req: Request<Body>) -> Response {
         }
         _ => Err(ApiError::unknown_operation()),
     };
-    let (status, body) = match result {
-        Ok(body) => (StatusCode::OK, body),
-        Err(e) => (e.status, error_body(&e, format)),
-    };
     let content_type = match format {
         Format::Json => JSON_CONTENT_TYPE,
         Format::Cbor => CBOR_CONTENT_TYPE,
     };
-    let mut response = Response::new(Body::from(body));
+    let (status, body, content_type) = match result {
+        Ok(Reply::Body(body)) => (StatusCode::OK, Body::from(body), content_type),
+        Ok(Reply::Events(subscription)) => (
+            StatusCode::OK,
+            event_body(subscription, format),
+            EVENT_STREAM_CONTENT_TYPE,
+        ),
+        Err(e) => (e.status, Body::from(error_body(&e, format)), content_type),
+    };
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -116,7 +123,52 @@ fn plain(status: StatusCode, text: &'static str) -> Response {
     response
 }
 
-async fn call(edge: &Edge, req: Request<Body>, format: Format) -> Result<Vec<u8>, ApiError> {
+/// A SubscribeToShard answer: the `initial-response` event, then one event per batch of records,
+/// and an exception message if the subscription fails; the body ends when the subscription does.
+fn event_body(subscription: freshet_streams::Subscription, format: Format) -> Body {
+    let content_type = match format {
+        Format::Json => JSON_CONTENT_TYPE,
+        Format::Cbor => CBOR_CONTENT_TYPE,
+    };
+    let initial = kinesis::encode(format, None, &serde_json::json!({})).unwrap_or_default();
+    let first = eventstream::event("initial-response", content_type, &initial);
+    let events = futures_util::stream::unfold(Some(subscription.events), move |rx| async move {
+        let mut rx = rx?;
+        let message = match rx.recv().await? {
+            Ok(event) => match kinesis::encode(format, Some("SubscribeToShardEvent"), &event) {
+                Ok(payload) => eventstream::event("SubscribeToShardEvent", content_type, &payload),
+                Err(e) => exception_message(&e, format, content_type),
+            },
+            Err(e) => {
+                let e = ApiError::from(e);
+                let message = exception_message(&e, format, content_type);
+                // An exception is the last message of a stream.
+                return Some((Ok::<_, std::convert::Infallible>(message), None));
+            }
+        };
+        Some((Ok(message), Some(rx)))
+    });
+    let stream = futures_util::StreamExt::chain(
+        futures_util::stream::once(async move { Ok(first) }),
+        events,
+    );
+    Body::from_stream(stream)
+}
+
+fn exception_message(e: &ApiError, format: Format, content_type: &str) -> Bytes {
+    // Event-stream exceptions use the modelled exception names (InternalFailure's is
+    // InternalFailureException).
+    let kind = if e.aws_type == "InternalFailure" {
+        "InternalFailureException"
+    } else {
+        e.aws_type
+    };
+    let payload = kinesis::encode(format, None, &serde_json::json!({"message": e.message}))
+        .unwrap_or_default();
+    eventstream::exception(kind, content_type, &payload)
+}
+
+async fn call(edge: &Edge, req: Request<Body>, format: Format) -> Result<Reply, ApiError> {
     let (parts, body) = req.into_parts();
     let body: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await

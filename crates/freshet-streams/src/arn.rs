@@ -16,6 +16,25 @@ pub fn stream_name_from_arn<'a>(arn: &'a str, region: &str, account: &str) -> Op
     (!name.is_empty() && !name.contains('/')).then_some(name)
 }
 
+/// `<stream ARN>/consumer/<name>:<creation epoch seconds>`, AWS's consumer ARN.
+pub fn consumer_arn(stream_arn: &str, name: &str, created_ms: i64) -> String {
+    format!("{stream_arn}/consumer/{name}:{}", created_ms / 1000)
+}
+
+/// The stream name, consumer name and creation seconds in a consumer ARN of this region and
+/// account.
+pub fn consumer_from_arn<'a>(
+    arn: &'a str,
+    region: &str,
+    account: &str,
+) -> Option<(&'a str, &'a str, i64)> {
+    let (stream_part, rest) = arn.split_once("/consumer/")?;
+    let stream = stream_name_from_arn(stream_part, region, account)?;
+    let (name, created) = rest.rsplit_once(':')?;
+    let created = created.parse().ok()?;
+    (!name.is_empty() && !name.contains('/')).then_some((stream, name, created))
+}
+
 /// `shardId-000000000007` for index 7.
 pub fn shard_id(index: u32) -> String {
     format!("shardId-{index:012}")
@@ -53,6 +72,32 @@ mod tests {
         assert_eq!(
             stream_name_from_arn(
                 "arn:aws:kinesis:us-east-1:000000000000:stream/s/consumer/c:1",
+                "us-east-1",
+                "000000000000"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn consumer_arns_round_trip() {
+        let stream = stream_arn("us-east-1", "000000000000", "orders");
+        let arn = consumer_arn(&stream, "app", 1_700_000_000_999);
+        assert_eq!(
+            arn,
+            "arn:aws:kinesis:us-east-1:000000000000:stream/orders/consumer/app:1700000000"
+        );
+        assert_eq!(
+            consumer_from_arn(&arn, "us-east-1", "000000000000"),
+            Some(("orders", "app", 1_700_000_000))
+        );
+        assert_eq!(
+            consumer_from_arn(&stream, "us-east-1", "000000000000"),
+            None
+        );
+        assert_eq!(
+            consumer_from_arn(
+                &format!("{stream}/consumer/app"),
                 "us-east-1",
                 "000000000000"
             ),

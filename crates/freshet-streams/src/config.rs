@@ -16,6 +16,8 @@ pub struct StreamsConfig {
     pub shard_limit: u32,
     /// On-demand streams allowed in the account.
     pub on_demand_stream_limit: u32,
+    /// Registered consumers allowed per stream (AWS: 20).
+    pub consumers_per_stream: u32,
     /// UpdateShardCount calls allowed per stream in a rolling 24 hours (AWS: 10).
     pub shard_count_updates_per_day: u32,
     /// How often retention deletes expired segments.
@@ -33,6 +35,7 @@ impl Default for StreamsConfig {
             shard_limit: 1000,
             on_demand_stream_limit: 50,
             shard_count_updates_per_day: 10,
+            consumers_per_stream: 20,
             retention_interval: Duration::from_secs(60),
         }
     }

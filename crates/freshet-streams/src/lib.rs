@@ -16,4 +16,5 @@ mod state;
 
 pub use config::StreamsConfig;
 pub use error::{Result, StreamsError};
+pub use ops::subscribe::Subscription;
 pub use service::StreamsService;

@@ -589,3 +589,103 @@ pub struct UpdateShardCountOutput {
     #[serde(rename = "StreamARN")]
     pub stream_arn: String,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RegisterStreamConsumerInput {
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: String,
+    pub consumer_name: String,
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+/// Names a consumer by stream ARN and name, or by its own ARN.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConsumerRef {
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    pub consumer_name: Option<String>,
+    #[serde(rename = "ConsumerARN")]
+    pub consumer_arn: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Consumer {
+    pub consumer_name: String,
+    #[serde(rename = "ConsumerARN")]
+    pub consumer_arn: String,
+    pub consumer_status: String,
+    pub consumer_creation_timestamp: Timestamp,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RegisterStreamConsumerOutput {
+    pub consumer: Consumer,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConsumerDescription {
+    pub consumer_name: String,
+    #[serde(rename = "ConsumerARN")]
+    pub consumer_arn: String,
+    pub consumer_status: String,
+    pub consumer_creation_timestamp: Timestamp,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeStreamConsumerOutput {
+    pub consumer_description: ConsumerDescription,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListStreamConsumersInput {
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: String,
+    pub next_token: Option<String>,
+    pub max_results: Option<i64>,
+    pub stream_creation_timestamp: Option<Timestamp>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListStreamConsumersOutput {
+    pub consumers: Vec<Consumer>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartingPosition {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub sequence_number: Option<String>,
+    pub timestamp: Option<Timestamp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SubscribeToShardInput {
+    #[serde(rename = "ConsumerARN")]
+    pub consumer_arn: String,
+    pub shard_id: String,
+    pub starting_position: StartingPosition,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SubscribeToShardEvent {
+    pub records: Vec<Record>,
+    pub continuation_sequence_number: String,
+    pub millis_behind_latest: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub child_shards: Option<Vec<ChildShard>>,
+}

@@ -31,6 +31,9 @@ pub(crate) struct Inner {
     pub log: Log,
     pub iterators: IteratorCodec,
     pub streams: RwLock<Registry>,
+    /// Active SubscribeToShard pushes, by consumer ARN and shard.
+    pub subscriptions: parking_lot::Mutex<HashMap<(String, u32), crate::ops::subscribe::Slot>>,
+    pub subscription_ids: std::sync::atomic::AtomicU64,
 }
 
 /// Every known stream, by name (ordered, for ListStreams) and by uid (for iterators).
@@ -88,6 +91,8 @@ impl StreamsService {
                 catalog,
                 log,
                 streams: RwLock::new(Registry::default()),
+                subscriptions: parking_lot::Mutex::new(HashMap::new()),
+                subscription_ids: std::sync::atomic::AtomicU64::new(0),
             }),
         };
         service.recover().await?;
@@ -104,7 +109,7 @@ impl StreamsService {
                 &inner.config.account_id,
                 &s.stream.name,
             );
-            let stream = Stream::new(arn, s.stream, s.shards, s.tags);
+            let stream = Stream::new(arn, s.stream, s.shards, s.tags, s.consumers);
             let status = stream.status();
             if status == STATUS_DELETING {
                 self.finish_delete(&stream).await?;
@@ -114,6 +119,7 @@ impl StreamsService {
             known_logs.extend(ids.iter().copied());
             self.on_log(move |log| ids.into_iter().try_for_each(|id| log.create_shard(id)))
                 .await?;
+            self.recover_consumers(&stream).await?;
             if status == STATUS_CREATING || status == STATUS_UPDATING {
                 tracing::info!(stream = %stream.name, %status, "finishing interrupted change");
                 self.set_status(&stream, STATUS_ACTIVE).await?;
@@ -402,6 +408,7 @@ impl StreamsService {
             .await?;
         self.inner.catalog.delete_stream(stream.uid).await?;
         self.inner.streams.write().remove(stream);
+        stream.reshaped.notify_waiters();
         tracing::info!(stream = %stream.name, "stream deleted");
         Ok(())
     }

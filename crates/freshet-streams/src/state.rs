@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use freshet_catalog::{ShardRow, StreamRow};
+use freshet_catalog::{ConsumerRow, ShardRow, StreamRow};
 use freshet_log::ShardLogId;
 use parking_lot::RwLock;
 
@@ -38,6 +38,8 @@ pub struct Stream {
     /// When UpdateShardCount last ran (for AWS's per-day limit; not persisted, as a restart
     /// resets the window harmlessly).
     pub scalings: parking_lot::Mutex<std::collections::VecDeque<i64>>,
+    /// Woken when shards close or the stream goes away, so push subscribers notice at once.
+    pub reshaped: tokio::sync::Notify,
 }
 
 #[derive(Clone)]
@@ -45,6 +47,7 @@ pub struct StreamState {
     pub row: StreamRow,
     pub shards: Vec<ShardState>,
     pub tags: BTreeMap<String, String>,
+    pub consumers: Vec<ConsumerRow>,
 }
 
 #[derive(Clone)]
@@ -115,6 +118,7 @@ impl Stream {
         row: StreamRow,
         shards: Vec<ShardRow>,
         tags: BTreeMap<String, String>,
+        consumers: Vec<ConsumerRow>,
     ) -> Arc<Stream> {
         let uid = row.uid;
         Arc::new(Stream {
@@ -128,10 +132,12 @@ impl Stream {
                     .map(|s| ShardState::new(uid, s))
                     .collect(),
                 tags,
+                consumers,
             }),
             admin: tokio::sync::Mutex::new(()),
             gate: tokio::sync::RwLock::new(()),
             scalings: parking_lot::Mutex::new(Default::default()),
+            reshaped: tokio::sync::Notify::new(),
         })
     }
 

@@ -43,6 +43,7 @@ pub struct StreamsSettings {
     pub shard_limit: u32,
     pub on_demand_stream_limit: u32,
     pub shard_count_updates_per_day: u32,
+    pub consumers_per_stream: u32,
     pub retention_check_secs: u64,
     pub segment_mib: u64,
 }
@@ -91,6 +92,7 @@ impl Default for StreamsSettings {
             shard_limit: 1000,
             on_demand_stream_limit: 50,
             shard_count_updates_per_day: 10,
+            consumers_per_stream: 20,
             retention_check_secs: 60,
             segment_mib: 128,
         }

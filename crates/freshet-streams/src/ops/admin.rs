@@ -90,7 +90,7 @@ impl StreamsService {
             Err(CatalogError::NameTaken(_)) => return Err(self.in_use(&name)),
             Err(e) => return Err(e.into()),
         };
-        let stream = crate::state::Stream::new(self.arn(&name), row, shards, tags);
+        let stream = crate::state::Stream::new(self.arn(&name), row, shards, tags, Vec::new());
         let ids: Vec<_> = stream.state.read().shards.iter().map(|s| s.log).collect();
         self.on_log(move |log| ids.into_iter().try_for_each(|id| log.create_shard(id)))
             .await?;
@@ -118,6 +118,14 @@ impl StreamsService {
             }
             if status == STATUS_CREATING {
                 return Err(self.not_active(&stream, &status));
+            }
+            let consumers = stream.state.read().consumers.len();
+            if consumers > 0 && input.enforce_consumer_deletion != Some(true) {
+                return Err(StreamsError::ResourceInUse(format!(
+                    "Stream {} under account {} has {consumers} registered consumer(s); deregister them or set EnforceConsumerDeletion.",
+                    stream.name,
+                    self.config().account_id
+                )));
             }
             self.set_status(&stream, STATUS_DELETING).await?;
         }
@@ -182,7 +190,7 @@ impl StreamsService {
                 encryption_type: state.encryption_type(),
                 key_id: state.row.key_id.clone(),
                 open_shard_count: state.open_shard_count() as i64,
-                consumer_count: 0,
+                consumer_count: state.consumers.len() as i64,
                 warm_throughput: state.row.warm_throughput_mibps.map(|mibps| WarmThroughput {
                     target_mibps: Some(mibps),
                     current_mibps: Some(mibps),

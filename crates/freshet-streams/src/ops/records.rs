@@ -13,6 +13,16 @@ use crate::sequence::SequenceNumber;
 use crate::service::{StreamsService, now_ms};
 use crate::state::{STATUS_ACTIVE, STATUS_UPDATING, ShardState, Stream, StreamState};
 
+/// Records read from a shard, and where reading continues.
+pub(crate) struct Batch {
+    pub records: Vec<Record>,
+    /// The log offset after the last record returned.
+    pub after: u64,
+    pub millis_behind_latest: i64,
+    /// Set when the shard is closed and has nothing more to read.
+    pub child_shards: Option<Vec<ChildShard>>,
+}
+
 /// AWS's per-request caps for PutRecords (5 MiB, raised with the stream's record size) and
 /// GetRecords (10 MiB, 10,000 records).
 const PUT_RECORDS_MAX_BYTES: usize = 5 * 1024 * 1024;
@@ -170,21 +180,48 @@ impl StreamsService {
         };
         let index = shard_index(&input.shard_id).ok_or_else(missing_shard)?;
         let shard = state.shard(index).ok_or_else(missing_shard)?;
-        let kind = input.shard_iterator_type.as_str();
+        let offset = self.start_offset(
+            &stream,
+            &state,
+            shard,
+            "GetShardIterator",
+            &input.shard_iterator_type,
+            input.starting_sequence_number.as_deref(),
+            input.timestamp,
+        )?;
+        Ok(GetShardIteratorOutput {
+            shard_iterator: self.iterator(&stream, shard, offset),
+        })
+    }
+
+    /// Where a reader starts in a shard, for GetShardIterator and SubscribeToShard alike: the
+    /// iterator type with its sequence number or timestamp, checked as AWS checks them.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn start_offset(
+        &self,
+        stream: &Stream,
+        state: &StreamState,
+        shard: &ShardState,
+        api: &str,
+        kind: &str,
+        starting_sequence_number: Option<&str>,
+        timestamp: Option<Timestamp>,
+    ) -> Result<u64> {
+        let account = &self.config().account_id;
         let with_seq = matches!(kind, "AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER");
         let either_or = |has: &str| {
             StreamsError::InvalidArgument(format!(
                 "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber. Request specified {kind} and {has} StartingSequenceNumber."
             ))
         };
-        let (horizon, next) = self.shard_window(&state, shard)?;
-        let offset = match (kind, &input.starting_sequence_number) {
+        let (horizon, next) = self.shard_window(state, shard)?;
+        let offset = match (kind, starting_sequence_number) {
             (_, Some(_)) if !with_seq => return Err(either_or("also a")),
             (_, None) if with_seq => return Err(either_or("no")),
             ("TRIM_HORIZON", None) => horizon,
             ("LATEST", None) => next,
             ("AT_TIMESTAMP", None) => {
-                let ts = input.timestamp.ok_or_else(|| {
+                let ts = timestamp.ok_or_else(|| {
                     StreamsError::InvalidArgument(
                         "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.".into(),
                     )
@@ -197,13 +234,13 @@ impl StreamsService {
             (_, Some(text)) => {
                 let invalid = |why: &str| {
                     StreamsError::InvalidArgument(format!(
-                        "StartingSequenceNumber {text} used in GetShardIterator on shard {} in stream {} under account {account} is invalid{why}.",
+                        "StartingSequenceNumber {text} used in {api} on shard {} in stream {} under account {account} is invalid{why}.",
                         shard.id(),
                         stream.name
                     ))
                 };
                 let seq = SequenceNumber::parse(text).ok_or_else(|| invalid(""))?;
-                if seq.shard_index() != index {
+                if seq.shard_index() != shard.row.index {
                     return Err(StreamsError::InvalidArgument(format!(
                         "Invalid StartingSequenceNumber. It encodes {}, while it was used in a call to a shard with {}",
                         crate::arn::shard_id(seq.shard_index()),
@@ -226,9 +263,7 @@ impl StreamsService {
             }
             _ => return Err(either_or("no")),
         };
-        Ok(GetShardIteratorOutput {
-            shard_iterator: self.iterator(&stream, shard, offset),
-        })
+        Ok(offset)
     }
 
     pub fn get_records(&self, input: GetRecordsInput) -> Result<GetRecordsOutput> {
@@ -268,21 +303,43 @@ impl StreamsService {
         let state = stream.snapshot();
         let shard = state.shard(it.shard_index).ok_or_else(shard_gone)?;
         let limit = input.limit.unwrap_or(GET_RECORDS_DEFAULT_LIMIT).max(1) as usize;
-        let (horizon, next) = self.shard_window(&state, shard)?;
-        let from = it.offset.max(horizon);
-        let records = self
-            .inner
-            .log
-            .read(shard.log, from, limit, GET_RECORDS_MAX_BYTES)?;
+        let batch = self.read_batch(&state, shard, it.offset, limit, GET_RECORDS_MAX_BYTES)?;
+        let next_shard_iterator = match batch.child_shards {
+            Some(_) => None,
+            None => Some(self.iterator(&stream, shard, batch.after)),
+        };
+        Ok(GetRecordsOutput {
+            records: batch.records,
+            next_shard_iterator,
+            millis_behind_latest: batch.millis_behind_latest,
+            child_shards: batch.child_shards,
+        })
+    }
+
+    /// Reads the next records of a shard from `from` (moved up to the trim horizon), as
+    /// GetRecords and SubscribeToShard deliver them.
+    pub(crate) fn read_batch(
+        &self,
+        state: &StreamState,
+        shard: &ShardState,
+        from: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Batch> {
+        let (horizon, next) = self.shard_window(state, shard)?;
+        let from = from.max(horizon);
+        let records = self.inner.log.read(shard.log, from, limit, max_bytes)?;
         let after = records.last().map_or(from, |r| r.offset + 1);
         let millis_behind_latest = if after >= next {
             0
         } else {
-            records.last().map_or(0, |r| (now - r.arrival_ms).max(0))
+            records
+                .last()
+                .map_or(0, |r| (now_ms() - r.arrival_ms).max(0))
         };
         let encryption =
             (state.row.encryption_type != "NONE").then(|| state.row.encryption_type.clone());
-        let out: Vec<Record> = records
+        let records = records
             .into_iter()
             .map(|r| Record {
                 sequence_number: shard.sequence(r.offset).to_string(),
@@ -292,17 +349,13 @@ impl StreamsService {
                 encryption_type: encryption.clone(),
             })
             .collect();
-        let closed_and_drained = shard.row.closed_next_offset.is_some_and(|end| after >= end);
-        let (next_shard_iterator, child_shards) = if closed_and_drained {
-            (None, Some(child_shards(&state, shard)))
-        } else {
-            (Some(self.iterator(&stream, shard, after)), None)
-        };
-        Ok(GetRecordsOutput {
-            records: out,
-            next_shard_iterator,
+        // A closed shard read to its end points the reader at its children, as AWS does.
+        let drained = shard.row.closed_next_offset.is_some_and(|end| after >= end);
+        Ok(Batch {
+            records,
+            after,
             millis_behind_latest,
-            child_shards,
+            child_shards: drained.then(|| child_shards(state, shard)),
         })
     }
 

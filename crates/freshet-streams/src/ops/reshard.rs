@@ -346,6 +346,7 @@ impl StreamsService {
                 .map(|s| ShardState::new(stream.uid, s))
                 .collect();
         }
+        stream.reshaped.notify_waiters();
         tracing::info!(stream = %stream.name, closed = closed.len(), opened = new_rows.len(), "stream resharded");
         if !delay.is_zero() {
             self.after(delay, stream.clone(), |service, stream| async move {
