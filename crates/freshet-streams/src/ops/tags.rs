@@ -4,10 +4,31 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::arn::consumer_from_arn;
 use crate::error::{Result, StreamsError};
 use crate::model::*;
 use crate::service::StreamsService;
 use crate::state::{STATUS_ACTIVE, STATUS_UPDATING, Stream};
+
+/// Something that carries tags: a stream, or one of its consumers.
+enum Tagged {
+    Stream(Arc<Stream>),
+    Consumer(Arc<Stream>, String),
+}
+
+impl Tagged {
+    fn stream(&self) -> &Arc<Stream> {
+        match self {
+            Tagged::Stream(s) | Tagged::Consumer(s, _) => s,
+        }
+    }
+}
+
+fn remove(tags: &mut BTreeMap<String, String>, keys: &[String]) {
+    for key in keys {
+        tags.remove(key);
+    }
+}
 
 /// AWS allows 50 tags on a stream.
 const MAX_TAGS: usize = 50;
@@ -46,12 +67,14 @@ pub(crate) fn check_tags(tags: &BTreeMap<String, String>) -> Result<()> {
 impl StreamsService {
     pub async fn add_tags_to_stream(&self, input: AddTagsToStreamInput) -> Result<Empty> {
         let stream = self.find(&input.stream)?;
-        self.add_tags(&stream, input.tags).await
+        self.change_tags(Tagged::Stream(stream), |tags| tags.extend(input.tags))
+            .await
     }
 
     pub async fn remove_tags_from_stream(&self, input: RemoveTagsFromStreamInput) -> Result<Empty> {
         let stream = self.find(&input.stream)?;
-        self.remove_tags(&stream, &input.tag_keys).await
+        self.change_tags(Tagged::Stream(stream), |tags| remove(tags, &input.tag_keys))
+            .await
     }
 
     pub fn list_tags_for_stream(
@@ -79,21 +102,22 @@ impl StreamsService {
     }
 
     pub async fn tag_resource(&self, input: TagResourceInput) -> Result<Empty> {
-        let stream = self.find_arn(&input.resource_arn)?;
-        self.add_tags(&stream, input.tags).await
+        let resource = self.tagged(&input.resource_arn)?;
+        self.change_tags(resource, |tags| tags.extend(input.tags))
+            .await
     }
 
     pub async fn untag_resource(&self, input: UntagResourceInput) -> Result<Empty> {
-        let stream = self.find_arn(&input.resource_arn)?;
-        self.remove_tags(&stream, &input.tag_keys).await
+        let resource = self.tagged(&input.resource_arn)?;
+        self.change_tags(resource, |tags| remove(tags, &input.tag_keys))
+            .await
     }
 
     pub fn list_tags_for_resource(
         &self,
         input: ResourceArnInput,
     ) -> Result<ListTagsForResourceOutput> {
-        let stream = self.find_arn(&input.resource_arn)?;
-        let tags = stream.state.read().tags.clone();
+        let tags = self.tags_of(&self.tagged(&input.resource_arn)?)?;
         Ok(ListTagsForResourceOutput {
             tags: tags
                 .into_iter()
@@ -110,28 +134,58 @@ impl StreamsService {
         })
     }
 
-    async fn add_tags(&self, stream: &Arc<Stream>, new: BTreeMap<String, String>) -> Result<Empty> {
-        // Held across the catalog commit: see `Stream::admin`.
-        let _admin = stream.admin.lock().await;
-        self.check_taggable(stream)?;
-        let mut tags = stream.state.read().tags.clone();
-        tags.extend(new);
-        check_tags(&tags)?;
-        self.inner.catalog.set_tags(stream.uid, &tags).await?;
-        stream.state.write().tags = tags;
-        Ok(Empty {})
+    /// The stream or consumer a resource ARN names.
+    fn tagged(&self, arn: &str) -> Result<Tagged> {
+        let c = self.config();
+        if consumer_from_arn(arn, &c.region, &c.account_id).is_some() {
+            let (stream, name) = self.find_consumer(&ConsumerRef {
+                stream_arn: None,
+                consumer_name: None,
+                consumer_arn: Some(arn.to_string()),
+            })?;
+            return Ok(Tagged::Consumer(stream, name));
+        }
+        Ok(Tagged::Stream(self.find_arn(arn)?))
     }
 
-    async fn remove_tags(&self, stream: &Arc<Stream>, keys: &[String]) -> Result<Empty> {
+    fn tags_of(&self, resource: &Tagged) -> Result<BTreeMap<String, String>> {
+        Ok(match resource {
+            Tagged::Stream(stream) => stream.state.read().tags.clone(),
+            Tagged::Consumer(stream, name) => self.consumer_row(stream, name)?.tags,
+        })
+    }
+
+    async fn change_tags<F>(&self, resource: Tagged, change: F) -> Result<Empty>
+    where
+        F: FnOnce(&mut BTreeMap<String, String>),
+    {
+        let stream = resource.stream().clone();
         // Held across the catalog commit: see `Stream::admin`.
         let _admin = stream.admin.lock().await;
-        self.check_taggable(stream)?;
-        let mut tags = stream.state.read().tags.clone();
-        for key in keys {
-            tags.remove(key);
+        self.check_taggable(&stream)?;
+        let mut tags = self.tags_of(&resource)?;
+        change(&mut tags);
+        check_tags(&tags)?;
+        match resource {
+            Tagged::Stream(_) => {
+                self.inner.catalog.set_tags(stream.uid, &tags).await?;
+                stream.state.write().tags = tags;
+            }
+            Tagged::Consumer(_, name) => {
+                let mut row = self.consumer_row(&stream, &name)?;
+                row.tags = tags;
+                self.inner.catalog.put_consumer(stream.uid, &row).await?;
+                if let Some(c) = stream
+                    .state
+                    .write()
+                    .consumers
+                    .iter_mut()
+                    .find(|c| c.name == name)
+                {
+                    *c = row;
+                }
+            }
         }
-        self.inner.catalog.set_tags(stream.uid, &tags).await?;
-        stream.state.write().tags = tags;
         Ok(Empty {})
     }
 
