@@ -20,6 +20,8 @@ pub struct StreamsConfig {
     pub consumers_per_stream: u32,
     /// UpdateShardCount calls allowed per stream in a rolling 24 hours (AWS: 10).
     pub shard_count_updates_per_day: u32,
+    /// How ON_DEMAND streams split and merge shards by themselves.
+    pub on_demand: crate::autoscale::OnDemandPolicy,
     /// How often retention deletes expired segments.
     pub retention_interval: Duration,
 }
@@ -36,6 +38,7 @@ impl Default for StreamsConfig {
             on_demand_stream_limit: 50,
             shard_count_updates_per_day: 10,
             consumers_per_stream: 20,
+            on_demand: Default::default(),
             retention_interval: Duration::from_secs(60),
         }
     }

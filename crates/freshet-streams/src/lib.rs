@@ -3,6 +3,7 @@
 //! edge decodes requests into `model` types and encodes what these operations return.
 
 pub mod arn;
+mod autoscale;
 pub mod config;
 pub mod error;
 pub mod hash_key;
@@ -14,6 +15,7 @@ pub mod sequence;
 mod service;
 mod state;
 
+pub use autoscale::OnDemandPolicy;
 pub use config::StreamsConfig;
 pub use error::{Result, StreamsError};
 pub use ops::subscribe::Subscription;

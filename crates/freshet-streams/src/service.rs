@@ -143,8 +143,21 @@ impl StreamsService {
         Ok(())
     }
 
-    /// Starts the background retention sweeper; it ends when the last service handle is dropped.
+    /// Starts the background retention sweeper and the on-demand scaler; they end when the last
+    /// service handle is dropped.
     pub fn spawn_background(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let interval = self.inner.config.on_demand.interval;
+        tokio::spawn(async move {
+            let mut scaler = crate::autoscale::Scaler::default();
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                StreamsService { inner }.autoscale(&mut scaler).await;
+            }
+        });
         let weak = Arc::downgrade(&self.inner);
         let interval = self.inner.config.retention_interval;
         tokio::spawn(async move {

@@ -55,6 +55,9 @@ pub struct ShardState {
     pub row: ShardRow,
     pub range: HashKeyRange,
     pub log: ShardLogId,
+    /// Bytes (data and partition keys) accepted since the shard opened, shared by every
+    /// snapshot of the shard: the on-demand scaler's measure of load.
+    pub written: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl ShardState {
@@ -69,6 +72,7 @@ impl ShardState {
                 shard: row.index,
             },
             row,
+            written: Arc::default(),
         }
     }
 

@@ -153,6 +153,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         on_demand_stream_limit: s.on_demand_stream_limit,
         shard_count_updates_per_day: s.shard_count_updates_per_day,
         consumers_per_stream: s.consumers_per_stream,
+        on_demand: s.on_demand.policy(),
         retention_interval: Duration::from_secs(s.retention_check_secs.max(1)),
     };
     let streams = StreamsService::open(config, catalog, log).await?;

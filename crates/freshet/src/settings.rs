@@ -46,6 +46,46 @@ pub struct StreamsSettings {
     pub consumers_per_stream: u32,
     pub retention_check_secs: u64,
     pub segment_mib: u64,
+    pub on_demand: OnDemandSettings,
+}
+
+/// How ON_DEMAND streams scale themselves (see `freshet_streams::OnDemandPolicy`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OnDemandSettings {
+    pub interval_ms: u64,
+    pub split_bytes_per_sec: f64,
+    pub split_records_per_sec: f64,
+    pub merge_fraction: f64,
+    pub cold_intervals: u32,
+    pub min_shards: usize,
+}
+
+impl Default for OnDemandSettings {
+    fn default() -> Self {
+        let p = freshet_streams::OnDemandPolicy::default();
+        OnDemandSettings {
+            interval_ms: p.interval.as_millis() as u64,
+            split_bytes_per_sec: p.split_bytes_per_sec,
+            split_records_per_sec: p.split_records_per_sec,
+            merge_fraction: p.merge_fraction,
+            cold_intervals: p.cold_intervals,
+            min_shards: p.min_shards,
+        }
+    }
+}
+
+impl OnDemandSettings {
+    pub fn policy(&self) -> freshet_streams::OnDemandPolicy {
+        freshet_streams::OnDemandPolicy {
+            interval: Duration::from_millis(self.interval_ms.max(10)),
+            split_bytes_per_sec: self.split_bytes_per_sec,
+            split_records_per_sec: self.split_records_per_sec,
+            merge_fraction: self.merge_fraction,
+            cold_intervals: self.cold_intervals,
+            min_shards: self.min_shards,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -95,6 +135,7 @@ impl Default for StreamsSettings {
             consumers_per_stream: 20,
             retention_check_secs: 60,
             segment_mib: 128,
+            on_demand: OnDemandSettings::default(),
         }
     }
 }

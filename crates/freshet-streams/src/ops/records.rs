@@ -1,6 +1,7 @@
 //! The data plane: PutRecord, PutRecords, GetShardIterator, GetRecords.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use freshet_log::NewRecord;
 
@@ -49,6 +50,7 @@ impl StreamsService {
             }
         }
         let shard = self.route(&stream, &state, key)?;
+        let size = input.data.0.len() + input.partition_key.len();
         let appended = self
             .inner
             .log
@@ -61,6 +63,7 @@ impl StreamsService {
                 }],
             )
             .await?;
+        shard.written.fetch_add(size as u64, Ordering::Relaxed);
         Ok(PutRecordOutput {
             shard_id: shard.id(),
             sequence_number: shard.sequence(appended.first_offset).to_string(),
@@ -103,6 +106,11 @@ impl StreamsService {
             let Some(entry) = records[i].take() else {
                 continue;
             };
+            shard_bytes(
+                &state,
+                shard,
+                entry.data.0.len() + entry.partition_key.len(),
+            );
             let record = NewRecord {
                 partition_key: entry.partition_key,
                 explicit_hash_key: ehk,
@@ -423,6 +431,14 @@ fn child_shards(state: &StreamState, parent: &ShardState) -> Vec<ChildShard> {
             },
         })
         .collect()
+}
+
+/// Counts accepted bytes toward a shard's load (an append that then fails is counted too; the
+/// scaler only needs the rate's order of magnitude).
+fn shard_bytes(state: &StreamState, shard: u32, size: usize) {
+    if let Some(s) = state.shard(shard) {
+        s.written.fetch_add(size as u64, Ordering::Relaxed);
+    }
 }
 
 /// A record's size counts its data and its partition key, against the stream's maximum.

@@ -339,11 +339,22 @@ impl StreamsService {
         self.inner.catalog.reshard(&row, &closed, &new_rows).await?;
         {
             let mut live = stream.state.write();
+            let meters: std::collections::HashMap<u32, _> = live
+                .shards
+                .iter()
+                .map(|s| (s.row.index, s.written.clone()))
+                .collect();
             live.row = row;
             live.shards = plan
                 .shards
                 .into_iter()
-                .map(|s| ShardState::new(stream.uid, s))
+                .map(|s| {
+                    let mut shard = ShardState::new(stream.uid, s);
+                    if let Some(meter) = meters.get(&shard.row.index) {
+                        shard.written = meter.clone();
+                    }
+                    shard
+                })
                 .collect();
         }
         stream.reshaped.notify_waiters();
