@@ -148,7 +148,7 @@ async fn reshard_closes_parents_and_adds_children_atomically() {
         closed_next_offset: None,
     };
     catalog
-        .reshard(&row, &[(0, 42)], &[child.clone()])
+        .reshard(&row, &[(0, 42)], std::slice::from_ref(&child))
         .await
         .unwrap();
     let loaded = &catalog.load_streams().await.unwrap()[0];

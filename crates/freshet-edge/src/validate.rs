@@ -144,7 +144,7 @@ fn check_type(model: &Model, shape_name: &str, v: &mut Value) -> Result<(), ApiE
 
 fn check_base64(s: &str) -> Result<(), ApiError> {
     let bad = |why: String| type_error(format!("'{s}' can not be converted to a Blob: {why}"));
-    if s.len() % 4 != 0 {
+    if !s.len().is_multiple_of(4) {
         return Err(bad(format!(
             "Base64 encoded length is expected a multiple of 4 bytes but found: {}",
             s.len()
@@ -270,12 +270,12 @@ fn scalar_violations(shape: &Shape, v: &Value) -> Vec<String> {
             Value::String(s),
         ) => {
             let len = s.chars().count() as i64;
-            if let Some((p, re)) = pattern {
-                if !re.is_match(s) {
-                    out.push(format!(
-                        "Member must satisfy regular expression pattern: {p}"
-                    ));
-                }
+            if let Some((p, re)) = pattern
+                && !re.is_match(s)
+            {
+                out.push(format!(
+                    "Member must satisfy regular expression pattern: {p}"
+                ));
             }
             if let Some(m) = min.filter(|m| len < *m) {
                 out.push(format!(
@@ -285,13 +285,13 @@ fn scalar_violations(shape: &Shape, v: &Value) -> Vec<String> {
             if let Some(m) = max.filter(|m| len > *m) {
                 out.push(format!("Member must have length less than or equal to {m}"));
             }
-            if let Some(e) = enumeration {
-                if !e.iter().any(|x| x == s) {
-                    out.push(format!(
-                        "Member must satisfy enum value set: [{}]",
-                        e.join(", ")
-                    ));
-                }
+            if let Some(e) = enumeration
+                && !e.iter().any(|x| x == s)
+            {
+                out.push(format!(
+                    "Member must satisfy enum value set: [{}]",
+                    e.join(", ")
+                ));
             }
         }
         (Shape::Integer { min, max } | Shape::Long { min, max }, Value::Number(n)) => {
@@ -381,19 +381,18 @@ fn check_constraints(
                     }
                 }
                 // Constraints on scalar list members are reported once, for the whole list.
-                Some(member_shape) => {
+                Some(member_shape)
                     if items
                         .iter()
-                        .any(|i| !scalar_violations(member_shape, i).is_empty())
-                    {
-                        let rules = scalar_rules(member_shape).join(", ");
-                        push(
-                            format!("Member must satisfy constraint: [{rules}]"),
-                            show(model, shape_name, v),
-                        );
-                    }
+                        .any(|i| !scalar_violations(member_shape, i).is_empty()) =>
+                {
+                    let rules = scalar_rules(member_shape).join(", ");
+                    push(
+                        format!("Member must satisfy constraint: [{rules}]"),
+                        show(model, shape_name, v),
+                    );
                 }
-                None => {}
+                _ => {}
             }
         }
         Shape::Map {
@@ -416,29 +415,27 @@ fn check_constraints(
                     show(model, shape_name, v),
                 );
             }
-            if let Some(key_shape) = model.shape(key) {
-                if map
+            if let Some(key_shape) = model.shape(key)
+                && map
                     .keys()
                     .any(|k| !scalar_violations(key_shape, &Value::String(k.clone())).is_empty())
-                {
-                    let rules = scalar_rules(key_shape).join(", ");
-                    push(
-                        format!("Map keys must satisfy constraint: [{rules}]"),
-                        show(model, shape_name, v),
-                    );
-                }
+            {
+                let rules = scalar_rules(key_shape).join(", ");
+                push(
+                    format!("Map keys must satisfy constraint: [{rules}]"),
+                    show(model, shape_name, v),
+                );
             }
-            if let Some(value_shape) = model.shape(value) {
-                if map
+            if let Some(value_shape) = model.shape(value)
+                && map
                     .values()
                     .any(|val| !scalar_violations(value_shape, val).is_empty())
-                {
-                    let rules = scalar_rules(value_shape).join(", ");
-                    push(
-                        format!("Map value must satisfy constraint: [{rules}]"),
-                        show(model, shape_name, v),
-                    );
-                }
+            {
+                let rules = scalar_rules(value_shape).join(", ");
+                push(
+                    format!("Map value must satisfy constraint: [{rules}]"),
+                    show(model, shape_name, v),
+                );
             }
         }
         _ => {

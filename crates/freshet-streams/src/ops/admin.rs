@@ -144,10 +144,10 @@ impl StreamsService {
         let stream = self.find(&input.stream)?;
         let state = stream.snapshot();
         let limit = input.limit.unwrap_or(DESCRIBE_DEFAULT_LIMIT).max(1) as usize;
-        let after = match &input.exclusive_start_shard_id {
-            Some(id) => Some(shard_index(id).unwrap_or(0)),
-            None => None,
-        };
+        let after = input
+            .exclusive_start_shard_id
+            .as_ref()
+            .map(|id| shard_index(id).unwrap_or(0));
         let mut shards = state
             .shards
             .iter()

@@ -131,10 +131,10 @@ impl StreamsService {
     ) -> Result<ListStreamConsumersOutput> {
         let stream = self.find_arn(&input.stream_arn)?;
         let state = stream.snapshot();
-        if let Some(ts) = input.stream_creation_timestamp {
-            if ts.as_millis() / 1000 != state.row.created_ms / 1000 {
-                return Err(self.not_found(&stream.name));
-            }
+        if let Some(ts) = input.stream_creation_timestamp
+            && ts.as_millis() / 1000 != state.row.created_ms / 1000
+        {
+            return Err(self.not_found(&stream.name));
         }
         let after = match &input.next_token {
             Some(token) => {

@@ -301,12 +301,12 @@ impl StreamsService {
             Some(s) if matches!(s.status().as_str(), STATUS_ACTIVE | STATUS_UPDATING) => s.clone(),
             _ => return Err(shard_gone()),
         };
-        if let Some(arn) = &input.stream_arn {
-            if *arn != stream.arn {
-                return Err(StreamsError::InvalidArgument(format!(
-                    "StreamARN {arn} does not match the stream of the shard iterator."
-                )));
-            }
+        if let Some(arn) = &input.stream_arn
+            && *arn != stream.arn
+        {
+            return Err(StreamsError::InvalidArgument(format!(
+                "StreamARN {arn} does not match the stream of the shard iterator."
+            )));
         }
         let state = stream.snapshot();
         let shard = state.shard(it.shard_index).ok_or_else(shard_gone)?;

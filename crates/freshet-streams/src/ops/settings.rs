@@ -275,12 +275,13 @@ impl StreamsService {
                 )),
             },
             _ => {
-                if let Some(end) = previous.earliest_allowed_end_at {
-                    if previous.status == "ENABLED" && end.0 > now.0 {
-                        return Err(StreamsError::InvalidArgument(
-                            "The minimum throughput billing commitment cannot be disabled before its earliest allowed end time.".into(),
-                        ));
-                    }
+                if let Some(end) = previous.earliest_allowed_end_at
+                    && previous.status == "ENABLED"
+                    && end.0 > now.0
+                {
+                    return Err(StreamsError::InvalidArgument(
+                        "The minimum throughput billing commitment cannot be disabled before its earliest allowed end time.".into(),
+                    ));
                 }
                 MinimumThroughputBillingCommitment {
                     status: "DISABLED".into(),
