@@ -49,6 +49,9 @@ pub struct LogConfig {
     /// Budget of the per-shard cache of recent records (data + key + 64 bytes per record); 0 turns
     /// the cache off.
     pub cache_bytes_per_shard: usize,
+    /// Faults to inject into the writer's next writes and fsyncs (this crate's unit tests only).
+    #[cfg(test)]
+    pub(crate) faults: writer::faults::Injector,
 }
 
 impl LogConfig {
@@ -60,6 +63,8 @@ impl LogConfig {
             segment_bytes: 128 << 20,
             index_interval_bytes: 4096,
             cache_bytes_per_shard: 8 << 20,
+            #[cfg(test)]
+            faults: Default::default(),
         }
     }
 }
@@ -191,6 +196,8 @@ impl Log {
                 segment_bytes: cfg.segment_bytes,
                 index_interval: cfg.index_interval_bytes,
                 cache_bytes: cfg.cache_bytes_per_shard,
+                #[cfg(test)]
+                faults: cfg.faults.clone(),
             },
             registry.clone(),
             stats.clone(),

@@ -60,6 +60,47 @@ pub(crate) struct Settings {
     pub segment_bytes: u64,
     pub index_interval: u32,
     pub cache_bytes: usize,
+    #[cfg(test)]
+    pub faults: faults::Injector,
+}
+
+/// Fault injection for the write path, compiled into this crate's unit tests only: each queued
+/// fault replaces the next segment write or fsync with a failure.
+#[cfg(test)]
+pub(crate) mod faults {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Fault {
+        /// The write fails with ENOSPC before anything reaches the file.
+        NoSpace,
+        /// Half the bytes reach the file, then the write fails.
+        ShortWrite,
+        /// The fsync fails with EIO.
+        SyncError,
+    }
+
+    #[derive(Clone, Debug, Default)]
+    pub struct Injector(Arc<Mutex<VecDeque<Fault>>>);
+
+    impl Injector {
+        pub fn push(&self, fault: Fault) {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push_back(fault);
+        }
+
+        /// Takes the next fault if it is one of `kinds`.
+        pub fn take(&self, kinds: &[Fault]) -> Option<Fault> {
+            let mut q = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            match q.front() {
+                Some(f) if kinds.contains(f) => q.pop_front(),
+                _ => None,
+            }
+        }
+    }
 }
 
 /// A round stops draining the queue after this many commands or staged bytes, bounding the latency
@@ -350,7 +391,25 @@ impl Writer {
                 continue;
             };
             ws.in_round = false;
-            match ws.active.write_all_at(&ws.staged.buf, ws.committed.len) {
+            #[cfg(test)]
+            let injected = self
+                .settings
+                .faults
+                .take(&[faults::Fault::NoSpace, faults::Fault::ShortWrite])
+                .map(|fault| {
+                    if fault == faults::Fault::ShortWrite {
+                        let half = ws.staged.buf.len() / 2;
+                        let _ = ws
+                            .active
+                            .write_all_at(&ws.staged.buf[..half], ws.committed.len);
+                    }
+                    Err(io::Error::from_raw_os_error(28))
+                });
+            #[cfg(not(test))]
+            let injected: Option<io::Result<()>> = None;
+            let result = injected
+                .unwrap_or_else(|| ws.active.write_all_at(&ws.staged.buf, ws.committed.len));
+            match result {
                 Ok(()) => written.push(*id),
                 Err(e) => {
                     tracing::error!(shard = %id, error = %e, "log write failed");
@@ -406,7 +465,18 @@ impl Writer {
             .iter()
             .map(|id| self.shards[id].active.clone())
             .collect();
-        let results = sync_files(&files);
+        #[allow(unused_mut)]
+        let mut results = sync_files(&files);
+        #[cfg(test)]
+        if self
+            .settings
+            .faults
+            .take(&[faults::Fault::SyncError])
+            .is_some()
+            && let Some(first) = results.first_mut()
+        {
+            *first = Err(io::Error::from_raw_os_error(5));
+        }
         self.stats.fsyncs.fetch_add(files.len() as u64, Relaxed);
         self.last_sync = Instant::now();
         for (id, result) in ids.iter().zip(results) {
@@ -683,4 +753,86 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod fault_tests {
+    use super::faults::Fault;
+    use crate::{Log, LogConfig, LogError, NewRecord, ShardLogId};
+
+    const ID: ShardLogId = ShardLogId {
+        stream: 1,
+        shard: 0,
+    };
+
+    fn record(n: u8) -> Vec<NewRecord> {
+        vec![NewRecord {
+            partition_key: "k".into(),
+            explicit_hash_key: None,
+            data: bytes::Bytes::from(vec![n; 100]),
+        }]
+    }
+
+    fn open(dir: &std::path::Path) -> (Log, super::faults::Injector) {
+        let cfg = LogConfig::new(dir);
+        let faults = cfg.faults.clone();
+        let log = Log::open(cfg).unwrap();
+        log.create_shard(ID).unwrap();
+        (log, faults)
+    }
+
+    fn datas(log: &Log) -> Vec<u8> {
+        log.read(ID, 0, 100, usize::MAX)
+            .unwrap()
+            .iter()
+            .map(|r| r.data[0])
+            .collect()
+    }
+
+    /// ENOSPC and short writes fail only that append; nothing is acknowledged that is not on
+    /// disk, the torn bytes are cut off, and the next append succeeds at the right offset.
+    #[tokio::test]
+    async fn failed_and_short_writes_fail_the_append_and_leave_no_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, faults) = open(dir.path());
+        assert_eq!(log.append(ID, record(1)).await.unwrap().first_offset, 0);
+        for fault in [Fault::NoSpace, Fault::ShortWrite] {
+            faults.push(fault);
+            let err = log.append(ID, record(9)).await.unwrap_err();
+            assert!(matches!(err, LogError::Io(_)), "{err}");
+            assert_eq!(log.bounds(ID).unwrap(), (0, 1));
+        }
+        assert_eq!(log.append(ID, record(2)).await.unwrap().first_offset, 1);
+        assert_eq!(datas(&log), vec![1, 2]);
+        log.close().await.unwrap();
+        let log = Log::open(LogConfig::new(dir.path())).unwrap();
+        assert_eq!(
+            datas(&log),
+            vec![1, 2],
+            "the torn write left nothing behind after recovery"
+        );
+    }
+
+    /// After a failed fsync the kernel may have dropped the data, so the append is refused and
+    /// the shard takes no writes until the log is reopened; what was durable before survives.
+    #[tokio::test]
+    async fn failed_fsync_refuses_the_append_and_stops_the_shard_until_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, faults) = open(dir.path());
+        log.append(ID, record(1)).await.unwrap();
+        faults.push(Fault::SyncError);
+        assert!(log.append(ID, record(9)).await.is_err());
+        assert!(
+            log.append(ID, record(3)).await.is_err(),
+            "the shard is failed"
+        );
+        assert_eq!(datas(&log), vec![1]);
+        drop(log);
+        let log = Log::open(LogConfig::new(dir.path())).unwrap();
+        let next = log.append(ID, record(4)).await.unwrap().first_offset;
+        let after = datas(&log);
+        assert_eq!(after.first(), Some(&1));
+        assert_eq!(after.last(), Some(&4));
+        assert_eq!(next as usize, after.len() - 1);
+    }
 }
