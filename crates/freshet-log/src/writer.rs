@@ -391,24 +391,7 @@ impl Writer {
                 continue;
             };
             ws.in_round = false;
-            #[cfg(test)]
-            let injected = self
-                .settings
-                .faults
-                .take(&[faults::Fault::NoSpace, faults::Fault::ShortWrite])
-                .map(|fault| {
-                    if fault == faults::Fault::ShortWrite {
-                        let half = ws.staged.buf.len() / 2;
-                        let _ = ws
-                            .active
-                            .write_all_at(&ws.staged.buf[..half], ws.committed.len);
-                    }
-                    Err(io::Error::from_raw_os_error(28))
-                });
-            #[cfg(not(test))]
-            let injected: Option<io::Result<()>> = None;
-            let result = injected
-                .unwrap_or_else(|| ws.active.write_all_at(&ws.staged.buf, ws.committed.len));
+            let result = write_staged(&self.settings, ws);
             match result {
                 Ok(()) => written.push(*id),
                 Err(e) => {
@@ -704,6 +687,26 @@ fn publish(ws: &mut WriterShard, stats: &StatsCounters) {
         // The appender may have stopped waiting; the records are durable all the same.
         let _ = reply.send(Ok(appended));
     }
+}
+
+/// Writes a shard's staged frames after its committed tip with one positional write (in unit
+/// tests, possibly failing as injected).
+fn write_staged(settings: &Settings, ws: &WriterShard) -> io::Result<()> {
+    #[cfg(test)]
+    if let Some(fault) = settings
+        .faults
+        .take(&[faults::Fault::NoSpace, faults::Fault::ShortWrite])
+    {
+        if fault == faults::Fault::ShortWrite {
+            let half = ws.staged.buf.len() / 2;
+            ws.active
+                .write_all_at(&ws.staged.buf[..half], ws.committed.len)?;
+        }
+        return Err(io::Error::from_raw_os_error(28));
+    }
+    #[cfg(not(test))]
+    let _ = settings;
+    ws.active.write_all_at(&ws.staged.buf, ws.committed.len)
 }
 
 /// fdatasync of each file, in parallel when there are several: on most devices concurrent flushes
