@@ -9,61 +9,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aws_sdk_kinesis::Client;
-use aws_sdk_kinesis::config::{Credentials, Region};
 use aws_sdk_kinesis::error::ProvideErrorMetadata;
 use aws_sdk_kinesis::primitives::{Blob, DateTime};
 use aws_sdk_kinesis::types::{
     PutRecordsRequestEntry, Record, ShardIteratorType, StreamMode, StreamModeDetails, StreamStatus,
 };
-use common::{Server, now_millis, stream_arn, stream_name};
+use common::{
+    Server, client, client_with_keys, create_provisioned, now_millis, stream_arn, stream_name,
+    wait_active,
+};
 
 type Result<T = ()> = anyhow::Result<T>;
 
 /// Largest hash key, 2^128 - 1: the shards of a stream cover 0..=MAX_HASH_KEY between them.
 const MAX_HASH_KEY: u128 = u128::MAX;
-
-fn client(server: &Server) -> Client {
-    client_with_keys(server, "AKID", "SECRET")
-}
-
-/// An SDK client over plain HTTP, without aws-config: endpoint, region and static keys only.
-fn client_with_keys(server: &Server, access_key_id: &str, secret: &str) -> Client {
-    let config = aws_sdk_kinesis::Config::builder()
-        .endpoint_url(server.endpoint())
-        .region(Region::new(common::REGION))
-        .credentials_provider(Credentials::new(access_key_id, secret, None, None, "test"))
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    Client::from_conf(config)
-}
-
-async fn create_provisioned(client: &Client, name: &str, shards: i32) -> Result {
-    client
-        .create_stream()
-        .stream_name(name)
-        .shard_count(shards)
-        .send()
-        .await?;
-    wait_active(client, name).await
-}
-
-async fn wait_active(client: &Client, name: &str) -> Result {
-    for _ in 0..200 {
-        let out = client
-            .describe_stream_summary()
-            .stream_name(name)
-            .send()
-            .await?;
-        let summary = out
-            .stream_description_summary()
-            .expect("DescribeStreamSummary has a summary");
-        if summary.stream_status() == &StreamStatus::Active {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    anyhow::bail!("stream {name} did not become ACTIVE in 10 s")
-}
 
 /// Kinesis sequence numbers are decimal strings of up to 128 bits and more: compare as numbers.
 fn cmp_sequence(a: &str, b: &str) -> Ordering {
