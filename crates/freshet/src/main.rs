@@ -26,6 +26,8 @@ struct Cli {
 enum Command {
     /// Serve the Kinesis APIs (default 127.0.0.1:4566) over embedded durable storage (./data).
     Serve(ServeArgs),
+    /// Drive a Kinesis endpoint (Freshet or any other) with load and report throughput and latency.
+    Bench(freshet_bench::BenchArgs),
 }
 
 /// Flags override the config file and FRESHET_* variables; only flags that are given count.
@@ -130,6 +132,11 @@ fn main() -> anyhow::Result<()> {
                 .build()?
                 .block_on(serve(settings))
         }
+        Command::Bench(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(freshet_bench::run(args))
+            .map(drop),
     }
 }
 
