@@ -517,14 +517,7 @@ def test_second_subscription_is_refused_then_takes_over_after_five_seconds(kines
     assert not other_shard.ended and not other_consumer.ended and other_shard.records() == []
 
 
-@pytest.mark.parametrize("delete_delay_ms", [
-    300,
-    pytest.param(0, marks=pytest.mark.xfail(strict=True, reason=(
-        "server: with --delete-delay-ms 0 DeregisterStreamConsumer drops the consumer row before "
-        "end_subscriptions() computes the consumer ARN (consumer_arn_of falls back to creation time 0), "
-        "so no subscription matches; they end only at their next wake-up (the 5 s heartbeat) with "
-        "ResourceNotFoundException"))),
-], ids=["delete-delay-300ms", "delete-delay-0"])
+@pytest.mark.parametrize("delete_delay_ms", [300, 0], ids=["delete-delay-300ms", "delete-delay-0"])
 def test_deregistering_the_consumer_ends_its_subscriptions(server_factory, delete_delay_ms, subscriptions):
     srv = server_factory(delete_delay_ms=delete_delay_ms)
     client = srv.client()

@@ -87,6 +87,8 @@ impl StreamsService {
 
     pub async fn deregister_stream_consumer(&self, input: ConsumerRef) -> Result<Empty> {
         let (stream, name) = self.find_consumer(&input)?;
+        // Taken before the consumer's record goes, which the ARN's creation time comes from.
+        let arn = self.consumer_arn_of(&stream, &name);
         {
             // Held across the catalog commit: see `Stream::admin`.
             let _admin = stream.admin.lock().await;
@@ -103,7 +105,7 @@ impl StreamsService {
                 });
             }
         }
-        self.end_subscriptions(&self.consumer_arn_of(&stream, &name));
+        self.end_subscriptions(&arn);
         Ok(Empty {})
     }
 
