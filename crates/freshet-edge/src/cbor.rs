@@ -89,14 +89,13 @@ fn to_cbor(model: &Model, shape: Option<&str>, v: &Json) -> Cbor {
             let millis = (n.as_f64().unwrap_or(0.0) * 1000.0).round() as i64;
             Cbor::Tag(1, Box::new(Cbor::Integer(millis.into())))
         }
+        // Members in the model's order, as AWS writes them.
         (Some(Shape::Structure { members, .. }), Json::Object(map)) => Cbor::Map(
-            map.iter()
-                .map(|(k, v)| {
-                    let member = members
-                        .iter()
-                        .find(|(m, _)| m == k)
-                        .map(|(_, s)| s.as_str());
-                    (Cbor::Text(k.clone()), to_cbor(model, member, v))
+            members
+                .iter()
+                .filter_map(|(name, shape)| {
+                    let v = map.get(name)?;
+                    Some((Cbor::Text(name.clone()), to_cbor(model, Some(shape), v)))
                 })
                 .collect(),
         ),

@@ -65,8 +65,50 @@ pub struct Model {
 #[error("invalid service model: {0}")]
 pub struct ModelError(String);
 
+/// The member names of every structure shape in document order. serde_json's maps sort their
+/// keys, and the order matters: AWS lists validation errors in the model's member order.
+fn member_orders(json: &str) -> Result<HashMap<String, Vec<String>>, ModelError> {
+    use serde::de::{IgnoredAny, MapAccess, Visitor};
+
+    struct Names(Vec<String>);
+    impl<'de> serde::Deserialize<'de> for Names {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Names;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Names, A::Error> {
+                    let mut names = Vec::new();
+                    while let Some((k, IgnoredAny)) = map.next_entry::<String, IgnoredAny>()? {
+                        names.push(k);
+                    }
+                    Ok(Names(names))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+    #[derive(serde::Deserialize)]
+    struct ShapeMembers {
+        members: Option<Names>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        shapes: HashMap<String, ShapeMembers>,
+    }
+    let doc: Doc = serde_json::from_str(json).map_err(|e| ModelError(e.to_string()))?;
+    Ok(doc
+        .shapes
+        .into_iter()
+        .filter_map(|(name, s)| Some((name, s.members?.0)))
+        .collect())
+}
+
 impl Model {
     pub fn parse(json: &str) -> Result<Model, ModelError> {
+        let orders = member_orders(json)?;
         let doc: Value = serde_json::from_str(json).map_err(|e| ModelError(e.to_string()))?;
         let target_prefix = doc["metadata"]["targetPrefix"]
             .as_str()
@@ -96,11 +138,12 @@ impl Model {
             let max = s["max"].as_i64();
             let shape = match s["type"].as_str().unwrap_or_default() {
                 "structure" => Shape::Structure {
-                    members: s["members"]
-                        .as_object()
-                        .map(|m| {
-                            m.iter()
-                                .filter_map(|(k, v)| Some((k.clone(), shape_name(v)?)))
+                    members: orders
+                        .get(name)
+                        .map(|order| {
+                            order
+                                .iter()
+                                .filter_map(|k| Some((k.clone(), shape_name(&s["members"][k])?)))
                                 .collect()
                         })
                         .unwrap_or_default(),
