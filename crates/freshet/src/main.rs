@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the Kinesis APIs (default 127.0.0.1:4566) over embedded durable storage (./data).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Drive a Kinesis endpoint (Freshet or any other) with load and report throughput and latency.
     Bench(freshet_bench::BenchArgs),
 }
@@ -120,7 +120,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            let settings = Settings::load(args.config.as_ref(), &args)?;
+            let settings = Settings::load(args.config.as_ref(), &*args)?;
             let filter = tracing_subscriber::EnvFilter::try_new(&settings.log)
                 .context("invalid log filter")?;
             tracing_subscriber::fmt()
