@@ -103,14 +103,7 @@ impl Catalog {
         for shard in shards {
             insert_shard(&mut tx, uid, shard).await?;
         }
-        for (key, value) in tags {
-            sqlx::query("INSERT INTO tags (stream_uid, key, value) VALUES (?, ?, ?)")
-                .bind(uid as i64)
-                .bind(key)
-                .bind(value)
-                .execute(&mut *tx)
-                .await?;
-        }
+        insert_tags(&mut tx, uid, tags).await?;
         tx.commit().await?;
         Ok(uid)
     }
@@ -217,14 +210,7 @@ impl Catalog {
             .bind(uid as i64)
             .execute(&mut *tx)
             .await?;
-        for (key, value) in tags {
-            sqlx::query("INSERT INTO tags (stream_uid, key, value) VALUES (?, ?, ?)")
-                .bind(uid as i64)
-                .bind(key)
-                .bind(value)
-                .execute(&mut *tx)
-                .await?;
-        }
+        insert_tags(&mut tx, uid, tags).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -363,6 +349,22 @@ async fn migrate(pool: &SqlitePool) -> Result<()> {
         tracing::info!(version = version + 1, "catalog schema migrated");
     }
     tx.commit().await?;
+    Ok(())
+}
+
+async fn insert_tags(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    uid: u64,
+    tags: &BTreeMap<String, String>,
+) -> Result<()> {
+    for (key, value) in tags {
+        sqlx::query("INSERT INTO tags (stream_uid, key, value) VALUES (?, ?, ?)")
+            .bind(uid as i64)
+            .bind(key)
+            .bind(value)
+            .execute(&mut **tx)
+            .await?;
+    }
     Ok(())
 }
 

@@ -297,6 +297,21 @@ fn scalar_rules(shape: &Shape) -> Vec<String> {
     rules
 }
 
+/// AWS's messages for a length (of a string, blob, list or map) outside its bounds.
+fn length_violations(len: usize, min: Option<i64>, max: Option<i64>) -> Vec<String> {
+    let len = len as i64;
+    let mut out = Vec::new();
+    if let Some(m) = min.filter(|m| len < *m) {
+        out.push(format!(
+            "Member must have length greater than or equal to {m}"
+        ));
+    }
+    if let Some(m) = max.filter(|m| len > *m) {
+        out.push(format!("Member must have length less than or equal to {m}"));
+    }
+    out
+}
+
 /// The constraint messages a scalar value violates.
 fn scalar_violations(shape: &Shape, v: &Value) -> Vec<String> {
     let mut out = Vec::new();
@@ -310,7 +325,6 @@ fn scalar_violations(shape: &Shape, v: &Value) -> Vec<String> {
             },
             Value::String(s),
         ) => {
-            let len = s.chars().count() as i64;
             if let Some((p, re)) = pattern
                 && !re.is_match(s)
             {
@@ -318,14 +332,7 @@ fn scalar_violations(shape: &Shape, v: &Value) -> Vec<String> {
                     "Member must satisfy regular expression pattern: {p}"
                 ));
             }
-            if let Some(m) = min.filter(|m| len < *m) {
-                out.push(format!(
-                    "Member must have length greater than or equal to {m}"
-                ));
-            }
-            if let Some(m) = max.filter(|m| len > *m) {
-                out.push(format!("Member must have length less than or equal to {m}"));
-            }
+            out.extend(length_violations(s.chars().count(), *min, *max));
             if let Some(e) = enumeration
                 && !e.iter().any(|x| x == s)
             {
@@ -347,15 +354,7 @@ fn scalar_violations(shape: &Shape, v: &Value) -> Vec<String> {
             }
         }
         (Shape::Blob { min, max }, Value::String(s)) => {
-            let len = base64_decoded_len(s) as i64;
-            if let Some(m) = min.filter(|m| len < *m) {
-                out.push(format!(
-                    "Member must have length greater than or equal to {m}"
-                ));
-            }
-            if let Some(m) = max.filter(|m| len > *m) {
-                out.push(format!("Member must have length less than or equal to {m}"));
-            }
+            out.extend(length_violations(base64_decoded_len(s), *min, *max));
         }
         _ => {}
     }
@@ -413,18 +412,8 @@ fn check_constraints(
         }
         Shape::List { member, min, max } => {
             let Value::Array(items) = v else { return };
-            let len = items.len() as i64;
-            if let Some(m) = min.filter(|m| len < *m) {
-                push(
-                    format!("Member must have length greater than or equal to {m}"),
-                    show(model, shape_name, v),
-                );
-            }
-            if let Some(m) = max.filter(|m| len > *m) {
-                push(
-                    format!("Member must have length less than or equal to {m}"),
-                    show(model, shape_name, v),
-                );
+            for msg in length_violations(items.len(), *min, *max) {
+                push(msg, show(model, shape_name, v));
             }
             match model.shape(member) {
                 Some(Shape::Structure { .. }) => {
@@ -454,18 +443,8 @@ fn check_constraints(
             max,
         } => {
             let Value::Object(map) = v else { return };
-            let len = map.len() as i64;
-            if let Some(m) = min.filter(|m| len < *m) {
-                push(
-                    format!("Member must have length greater than or equal to {m}"),
-                    show(model, shape_name, v),
-                );
-            }
-            if let Some(m) = max.filter(|m| len > *m) {
-                push(
-                    format!("Member must have length less than or equal to {m}"),
-                    show(model, shape_name, v),
-                );
+            for msg in length_violations(map.len(), *min, *max) {
+                push(msg, show(model, shape_name, v));
             }
             if let Some(key_shape) = model.shape(key)
                 && map

@@ -252,14 +252,15 @@ impl StreamsService {
             return Ok(());
         };
         row.status = status.to_string();
+        self.save_consumer(stream, row).await
+    }
+
+    /// Commits a changed consumer to the catalog, then publishes it; the caller holds the
+    /// stream's admin lock.
+    pub(crate) async fn save_consumer(&self, stream: &Stream, row: ConsumerRow) -> Result<()> {
         self.inner.catalog.put_consumer(stream.uid, &row).await?;
-        if let Some(c) = stream
-            .state
-            .write()
-            .consumers
-            .iter_mut()
-            .find(|c| c.name == name)
-        {
+        let mut state = stream.state.write();
+        if let Some(c) = state.consumers.iter_mut().find(|c| c.name == row.name) {
             *c = row;
         }
         Ok(())

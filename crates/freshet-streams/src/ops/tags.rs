@@ -174,16 +174,7 @@ impl StreamsService {
             Tagged::Consumer(_, name) => {
                 let mut row = self.consumer_row(&stream, &name)?;
                 row.tags = tags;
-                self.inner.catalog.put_consumer(stream.uid, &row).await?;
-                if let Some(c) = stream
-                    .state
-                    .write()
-                    .consumers
-                    .iter_mut()
-                    .find(|c| c.name == name)
-                {
-                    *c = row;
-                }
+                self.save_consumer(&stream, row).await?;
             }
         }
         Ok(Empty {})
