@@ -121,6 +121,20 @@ run_server() { # name start-command...
   stop_server
 }
 
+# The machine's limit for durable writes: sequential 1 MiB writes, each followed by fdatasync,
+# on the same file system as the data directories.
+if ! command -v fio >/dev/null 2>&1; then
+  log "installing fio"
+  apt-get install -y -qq fio >&2 || log "fio unavailable: no disk baseline"
+fi
+if command -v fio >/dev/null 2>&1; then
+  FIO_DIR="$(mktemp -d /var/tmp/freshet-fio.XXXXXX)"
+  DIRS+=("$FIO_DIR")
+  log "disk baseline: fio sequential write, 1 MiB blocks, fdatasync after each"
+  fio --name=durable-seq --directory="$FIO_DIR" --rw=write --bs=1M --size=512M --fdatasync=1 \
+    --output-format=json >"$RESULTS/fio.json"
+fi
+
 run_server freshet-always start_freshet always
 run_server freshet-never start_freshet never
 run_server kinesalite start_kinesalite
@@ -182,6 +196,14 @@ print("|---" * (len(cpu_columns) + 5) + "|")
 for label, (p, g) in data.items():
     cpu = " | ".join(cell(fmt, f(p, g)) for _, f, fmt in cpu_columns)
     print(f"| {label} | {p['records']:,} | {p['secs']:.1f} | {cpu} | {g['records']:,} | {g['secs']:.1f} |")
+fio = results / "fio.json"
+if fio.exists():
+    job = json.loads(fio.read_text())["jobs"][0]["write"]
+    disk_mb = job["bw_bytes"] / 1e6
+    p = data["freshet, fsync=always"][0]
+    print()
+    print(f"Disk baseline (fio, sequential 1 MiB writes with fdatasync each): {disk_mb:.1f} MB/s; "
+          f"freshet's durable put payload rate is {p['mb_per_sec'] / disk_mb * 100:.0f}% of it.")
 print()
 if not any(r["errors"] or r["failed_records"] for pg in data.values() for r in pg):
     print("No request errors and no failed records in any run.")
