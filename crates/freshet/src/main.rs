@@ -145,7 +145,33 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Every shard keeps its active segment file open, so a server with thousands of shards needs
+/// more file descriptors than the usual soft limit of 1,024: raise the soft limit to the hard one.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the `rlimit` passed to them, which
+    // lives on this stack frame for the whole call.
+    let raised = unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && {
+            let wanted = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            limit.rlim_cur >= limit.rlim_max || libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0
+        }
+    };
+    if raised {
+        tracing::debug!(limit = limit.rlim_max, "open file limit raised");
+    } else {
+        tracing::warn!(soft = limit.rlim_cur, "could not raise the open file limit");
+    }
+}
+
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    raise_open_file_limit();
     let data_dir = &settings.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
