@@ -3,22 +3,11 @@
 
 use freshet_streams::{StreamsService, Subscription};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::cbor;
+use crate::codec::{Format, encode, typed};
 use crate::error::ApiError;
 use crate::shape::kinesis;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Json,
-    Cbor,
-}
-
-fn input<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
-    serde_json::from_value(body).map_err(|e| ApiError::serialization(e.to_string()))
-}
 
 fn output<T: Serialize>(format: Format, op: &str, value: &T) -> Result<Vec<u8>, ApiError> {
     let model = kinesis();
@@ -27,22 +16,6 @@ fn output<T: Serialize>(format: Format, op: &str, value: &T) -> Result<Vec<u8>, 
         model.operations.get(op).and_then(|o| o.output.as_deref()),
         value,
     )
-}
-
-/// Encodes a value of a model shape in the request's format.
-pub fn encode<T: Serialize>(
-    format: Format,
-    shape: Option<&str>,
-    value: &T,
-) -> Result<Vec<u8>, ApiError> {
-    match format {
-        Format::Json => serde_json::to_vec(value).map_err(|e| ApiError::internal(e.to_string())),
-        Format::Cbor => {
-            let json =
-                serde_json::to_value(value).map_err(|e| ApiError::internal(e.to_string()))?;
-            Ok(cbor::encode(kinesis(), shape, &json))
-        }
-    }
 }
 
 /// What an operation answers: a body, or (SubscribeToShard) a stream of events.
@@ -59,7 +32,7 @@ pub async fn dispatch(
     format: Format,
 ) -> Result<Reply, ApiError> {
     if op == "SubscribeToShard" {
-        return Ok(Reply::Events(svc.subscribe_to_shard(input(body)?).await?));
+        return Ok(Reply::Events(svc.subscribe_to_shard(typed(body)?).await?));
     }
     answer(svc, op, body, format).await.map(Reply::Body)
 }
@@ -72,10 +45,10 @@ async fn answer(
 ) -> Result<Vec<u8>, ApiError> {
     macro_rules! run {
         (async $method:ident) => {
-            output(format, op, &svc.$method(input(body)?).await?)
+            output(format, op, &svc.$method(typed(body)?).await?)
         };
         ($method:ident) => {
-            output(format, op, &svc.$method(input(body)?)?)
+            output(format, op, &svc.$method(typed(body)?)?)
         };
     }
     match op {

@@ -4,6 +4,7 @@
 //! never decides semantics.
 
 pub mod cbor;
+pub mod codec;
 pub mod error;
 pub mod eventstream;
 mod kinesis;
@@ -24,8 +25,9 @@ use freshet_streams::StreamsService;
 use http::{HeaderValue, Method, Request, StatusCode, header};
 use serde_json::Value;
 
+pub use codec::Format;
 pub use error::ApiError;
-pub use kinesis::{Format, Reply};
+pub use kinesis::Reply;
 pub use server::serve;
 pub use sigv4::Credentials;
 
@@ -130,12 +132,12 @@ fn event_body(subscription: freshet_streams::Subscription, format: Format) -> Bo
         Format::Json => JSON_CONTENT_TYPE,
         Format::Cbor => CBOR_CONTENT_TYPE,
     };
-    let initial = kinesis::encode(format, None, &serde_json::json!({})).unwrap_or_default();
+    let initial = codec::encode(format, None, &serde_json::json!({})).unwrap_or_default();
     let first = eventstream::event("initial-response", content_type, &initial);
     let events = futures_util::stream::unfold(Some(subscription.events), move |rx| async move {
         let mut rx = rx?;
         let message = match rx.recv().await? {
-            Ok(event) => match kinesis::encode(format, Some("SubscribeToShardEvent"), &event) {
+            Ok(event) => match codec::encode(format, Some("SubscribeToShardEvent"), &event) {
                 Ok(payload) => eventstream::event("SubscribeToShardEvent", content_type, &payload),
                 Err(e) => exception_message(&e, format, content_type),
             },
@@ -163,8 +165,8 @@ fn exception_message(e: &ApiError, format: Format, content_type: &str) -> Bytes 
     } else {
         e.aws_type
     };
-    let payload = kinesis::encode(format, None, &serde_json::json!({"message": e.message}))
-        .unwrap_or_default();
+    let payload =
+        codec::encode(format, None, &serde_json::json!({"message": e.message})).unwrap_or_default();
     eventstream::exception(kind, content_type, &payload)
 }
 
@@ -196,22 +198,7 @@ async fn call(edge: &Edge, req: Request<Body>, format: Format) -> Result<Reply, 
         }
         _ => return Err(ApiError::unknown_operation()),
     };
-    let mut document: Value = match format {
-        Format::Json => serde_json::from_slice(&body).map_err(|_| ApiError {
-            status: StatusCode::BAD_REQUEST,
-            aws_type: "SerializationException",
-            message: None,
-        })?,
-        Format::Cbor => cbor::decode_request(&body)?,
-    };
-    if !document.is_object() {
-        return Err(ApiError::serialization(
-            "Start of structure or map expected.".into(),
-        ));
-    }
-    if let Some(input) = model.operations.get(op).and_then(|o| o.input.as_deref()) {
-        validate::check_request(model, input, &mut document)?;
-    }
+    let document = codec::decode_request(model, op, format, &body)?;
     kinesis::dispatch(&edge.streams, op, document, format).await
 }
 
