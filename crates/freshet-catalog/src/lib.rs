@@ -12,7 +12,7 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-pub use rows::{ConsumerRow, ShardRow, StreamRow};
+pub use rows::{ConsumerRow, DeliveryStreamRow, ShardRow, StreamRow};
 
 #[derive(thiserror::Error, Debug)]
 #[non_exhaustive]
@@ -317,6 +317,90 @@ impl Catalog {
         Ok(())
     }
 
+    /// Inserts a delivery stream and returns its uid (never reused).
+    pub async fn create_delivery_stream(
+        &self,
+        name: &str,
+        created_ms: i64,
+        doc: &str,
+    ) -> Result<u64> {
+        let inserted = sqlx::query(
+            "INSERT INTO delivery_streams (name, created_ms, doc) VALUES (?, ?, ?)
+             ON CONFLICT(name) DO NOTHING RETURNING uid",
+        )
+        .bind(name)
+        .bind(created_ms)
+        .bind(doc)
+        .fetch_optional(&self.pool)
+        .await?;
+        match inserted {
+            Some(row) => Ok(row.try_get::<i64, _>(0)? as u64),
+            None => Err(CatalogError::NameTaken(name.to_string())),
+        }
+    }
+
+    pub async fn update_delivery_stream(&self, uid: u64, doc: &str) -> Result<()> {
+        sqlx::query("UPDATE delivery_streams SET doc = ? WHERE uid = ?")
+            .bind(doc)
+            .bind(uid as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a delivery stream with its checkpoints.
+    pub async fn delete_delivery_stream(&self, uid: u64) -> Result<()> {
+        sqlx::query("DELETE FROM delivery_streams WHERE uid = ?")
+            .bind(uid as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every delivery stream, oldest first.
+    pub async fn load_delivery_streams(&self) -> Result<Vec<DeliveryStreamRow>> {
+        let rows = sqlx::query(
+            "SELECT uid, name, created_ms, doc FROM delivery_streams ORDER BY uid",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let uid = row.try_get::<i64, _>(0)? as u64;
+            let checkpoints = sqlx::query(
+                "SELECT source, position FROM delivery_checkpoints WHERE stream_uid = ?",
+            )
+            .bind(uid as i64)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|c| Ok((c.try_get(0)?, c.try_get(1)?)))
+            .collect::<Result<BTreeMap<String, String>>>()?;
+            out.push(DeliveryStreamRow {
+                uid,
+                name: row.try_get(1)?,
+                created_ms: row.try_get(2)?,
+                doc: row.try_get(3)?,
+                checkpoints,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records where delivery of one source resumes; durable when it returns.
+    pub async fn put_checkpoint(&self, uid: u64, source: &str, position: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO delivery_checkpoints (stream_uid, source, position) VALUES (?, ?, ?)
+             ON CONFLICT(stream_uid, source) DO UPDATE SET position = excluded.position",
+        )
+        .bind(uid as i64)
+        .bind(source)
+        .bind(position)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Drops every policy whose ARN starts with `prefix` (a stream's ARN and its consumers').
     pub async fn delete_policies_under(&self, prefix: &str) -> Result<()> {
         sqlx::query("DELETE FROM resource_policies WHERE substr(resource_arn, 1, length(?)) = ?")
@@ -333,6 +417,7 @@ impl Catalog {
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_streams.sql"),
     include_str!("../migrations/0002_consumers.sql"),
+    include_str!("../migrations/0003_delivery_streams.sql"),
 ];
 
 async fn migrate(pool: &SqlitePool) -> Result<()> {

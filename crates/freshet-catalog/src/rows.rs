@@ -1,5 +1,7 @@
 //! The stored shapes of catalog rows and their decoding from SQLite rows.
 
+use std::collections::BTreeMap;
+
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -101,4 +103,15 @@ impl ShardRow {
                 .map(|v| v as u64),
         })
     }
+}
+
+/// A Firehose delivery stream as stored: `doc` is its configuration (JSON owned by the firehose
+/// service) and `checkpoints` maps each source to the position its delivery resumes from.
+#[derive(Clone, Debug)]
+pub struct DeliveryStreamRow {
+    pub uid: u64,
+    pub name: String,
+    pub created_ms: i64,
+    pub doc: String,
+    pub checkpoints: BTreeMap<String, String>,
 }

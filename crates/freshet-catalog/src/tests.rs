@@ -207,3 +207,44 @@ async fn consumers_round_trip_and_go_with_their_stream() {
     catalog.delete_stream(uid).await.unwrap();
     assert!(catalog.load_streams().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn delivery_streams_and_checkpoints_round_trip_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let catalog = Catalog::open(&path).await.unwrap();
+    let a = catalog
+        .create_delivery_stream("a", 7, r#"{"v":1}"#)
+        .await
+        .unwrap();
+    assert!(matches!(
+        catalog.create_delivery_stream("a", 8, "{}").await,
+        Err(CatalogError::NameTaken(_))
+    ));
+    let b = catalog.create_delivery_stream("b", 9, "{}").await.unwrap();
+    assert!(b > a);
+    catalog.update_delivery_stream(a, r#"{"v":2}"#).await.unwrap();
+    catalog.put_checkpoint(a, "log", "10").await.unwrap();
+    catalog.put_checkpoint(a, "log", "25").await.unwrap();
+    catalog.put_checkpoint(b, "shardId-000000000000", "3").await.unwrap();
+    catalog.close().await;
+
+    let catalog = Catalog::open(&path).await.unwrap();
+    let rows = catalog.load_delivery_streams().await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0].name.as_str(), rows[0].created_ms), ("a", 7));
+    assert_eq!(rows[0].doc, r#"{"v":2}"#);
+    assert_eq!(rows[0].checkpoints["log"], "25");
+    catalog.delete_delivery_stream(a).await.unwrap();
+    let rows = catalog.load_delivery_streams().await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].checkpoints["shardId-000000000000"], "3");
+    // A recreated name gets a new uid, so old checkpoints can never apply to it.
+    let again = catalog.create_delivery_stream("a", 10, "{}").await.unwrap();
+    assert!(again > b);
+    assert!(
+        catalog.load_delivery_streams().await.unwrap()[1]
+            .checkpoints
+            .is_empty()
+    );
+}
