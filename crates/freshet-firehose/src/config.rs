@@ -1,0 +1,633 @@
+//! Destination configurations as the API carries them: parsed from Create/Update requests,
+//! merged by UpdateDestination, checked for what Freshet supports, stored in the catalog and
+//! described back with AWS's defaults filled in.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::compress::Compression;
+use crate::error::{FirehoseError, Result};
+use crate::prefix::Prefixes;
+
+const MIB: u64 = 1 << 20;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BufferingHints {
+    #[serde(rename = "SizeInMBs", skip_serializing_if = "Option::is_none")]
+    pub size_in_mbs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval_in_seconds: Option<u64>,
+}
+
+/// The buffer thresholds a destination flushes at, whichever comes first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Thresholds {
+    pub bytes: u64,
+    pub interval_ms: u64,
+}
+
+impl BufferingHints {
+    /// AWS's defaults for S3 and HTTP endpoints: 5 MiB or 300 seconds.
+    fn thresholds(hints: Option<BufferingHints>) -> Thresholds {
+        let hints = hints.unwrap_or_default();
+        Thresholds {
+            bytes: hints.size_in_mbs.unwrap_or(5) * MIB,
+            interval_ms: hints.interval_in_seconds.unwrap_or(300) * 1000,
+        }
+    }
+
+    fn described(hints: Option<BufferingHints>) -> Value {
+        let t = BufferingHints::thresholds(hints);
+        json!({"SizeInMBs": t.bytes / MIB, "IntervalInSeconds": t.interval_ms / 1000})
+    }
+}
+
+/// An S3 destination: `ExtendedS3DestinationConfiguration`, the older
+/// `S3DestinationConfiguration`, or the S3 part of an HTTP endpoint destination.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct S3Config {
+    #[serde(rename = "RoleARN", default)]
+    pub role_arn: String,
+    #[serde(rename = "BucketARN", default)]
+    pub bucket_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_output_prefix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buffering_hints: Option<BufferingHints>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compression_format: Option<Compression>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_configuration: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_watch_logging_options: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processing_configuration: Option<Value>,
+    #[serde(rename = "S3BackupMode", skip_serializing_if = "Option::is_none")]
+    pub s3_backup_mode: Option<String>,
+    #[serde(rename = "S3BackupConfiguration", skip_serializing_if = "Option::is_none")]
+    pub s3_backup: Option<Box<S3Config>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_format_conversion_configuration: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dynamic_partitioning_configuration: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_extension: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_time_zone: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EndpointConfig {
+    #[serde(default)]
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CommonAttribute {
+    pub attribute_name: String,
+    pub attribute_value: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RequestConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub common_attributes: Option<Vec<CommonAttribute>>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RetryOptions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_in_seconds: Option<u64>,
+}
+
+/// `HttpEndpointDestinationConfiguration`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HttpConfig {
+    #[serde(default)]
+    pub endpoint_configuration: EndpointConfig,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buffering_hints: Option<BufferingHints>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_watch_logging_options: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_configuration: Option<RequestConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processing_configuration: Option<Value>,
+    #[serde(rename = "RoleARN", skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_options: Option<RetryOptions>,
+    #[serde(rename = "S3BackupMode", skip_serializing_if = "Option::is_none")]
+    pub s3_backup_mode: Option<String>,
+    #[serde(rename = "S3Configuration", default)]
+    pub s3: S3Config,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secrets_manager_configuration: Option<Value>,
+}
+
+/// A delivery stream's one destination.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Destination {
+    /// `plain` marks one created through the deprecated `S3DestinationConfiguration`, which
+    /// AWS describes under both names.
+    S3 { config: S3Config, plain: bool },
+    Http(HttpConfig),
+}
+
+/// The destination members of CreateDeliveryStream that Freshet does not deliver to yet.
+pub const UNSUPPORTED_DESTINATIONS: &[&str] = &[
+    "RedshiftDestinationConfiguration",
+    "ElasticsearchDestinationConfiguration",
+    "AmazonopensearchserviceDestinationConfiguration",
+    "SplunkDestinationConfiguration",
+    "AmazonOpenSearchServerlessDestinationConfiguration",
+    "SnowflakeDestinationConfiguration",
+    "IcebergDestinationConfiguration",
+];
+
+/// The same for UpdateDestination.
+pub const UNSUPPORTED_UPDATES: &[&str] = &[
+    "RedshiftDestinationUpdate",
+    "ElasticsearchDestinationUpdate",
+    "AmazonopensearchserviceDestinationUpdate",
+    "SplunkDestinationUpdate",
+    "AmazonOpenSearchServerlessDestinationUpdate",
+    "SnowflakeDestinationUpdate",
+    "IcebergDestinationUpdate",
+];
+
+fn invalid(message: impl Into<String>) -> FirehoseError {
+    FirehoseError::InvalidArgument(message.into())
+}
+
+fn enabled(feature: &Option<Value>) -> bool {
+    feature
+        .as_ref()
+        .and_then(|v| v.get("Enabled"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(value: Value) -> Result<T> {
+    serde_json::from_value(value).map_err(|e| FirehoseError::Validation(e.to_string()))
+}
+
+impl S3Config {
+    pub fn bucket(&self) -> &str {
+        self.bucket_arn
+            .rsplit_once(":::")
+            .map(|(_, b)| b)
+            .unwrap_or(&self.bucket_arn)
+    }
+
+    pub fn thresholds(&self) -> Thresholds {
+        BufferingHints::thresholds(self.buffering_hints)
+    }
+
+    pub fn compression(&self) -> Compression {
+        self.compression_format.unwrap_or_default()
+    }
+
+    /// The object-name extension: `FileExtension` if set, else the compression's.
+    pub fn extension(&self) -> &str {
+        self.file_extension
+            .as_deref()
+            .unwrap_or(self.compression().extension())
+    }
+
+    pub fn prefixes(&self) -> Result<Prefixes> {
+        Prefixes::new(self.prefix.as_deref(), self.error_output_prefix.as_deref())
+            .map_err(|e| invalid(e.to_string()))
+    }
+
+    pub fn backup_enabled(&self) -> bool {
+        self.s3_backup_mode.as_deref() == Some("Enabled")
+    }
+
+    /// Refuses what Freshet cannot do as AWS documents it, with AWS's InvalidArgumentException.
+    fn check(&self, what: &str) -> Result<()> {
+        if self.bucket_arn.is_empty() || self.role_arn.is_empty() {
+            return Err(invalid(format!("{what} requires RoleARN and BucketARN.")));
+        }
+        self.prefixes()?;
+        if enabled(&self.processing_configuration) {
+            return Err(invalid(
+                "Data transformation (ProcessingConfiguration) is not supported by Freshet yet.",
+            ));
+        }
+        if enabled(&self.data_format_conversion_configuration) {
+            return Err(invalid(
+                "Record format conversion (DataFormatConversionConfiguration) is not supported by Freshet yet.",
+            ));
+        }
+        if enabled(&self.dynamic_partitioning_configuration) {
+            return Err(invalid(
+                "Dynamic partitioning is not supported by Freshet yet.",
+            ));
+        }
+        if self
+            .encryption_configuration
+            .as_ref()
+            .is_some_and(|e| e.get("KMSEncryptionConfig").is_some())
+        {
+            return Err(invalid(
+                "KMSEncryptionConfig (SSE-KMS for delivered objects) is not supported by Freshet yet.",
+            ));
+        }
+        if self
+            .custom_time_zone
+            .as_deref()
+            .is_some_and(|z| !z.is_empty() && z != "UTC")
+        {
+            return Err(invalid(
+                "CustomTimeZone other than UTC is not supported by Freshet yet.",
+            ));
+        }
+        if let Some(backup) = &self.s3_backup {
+            backup.check("S3BackupConfiguration")?;
+        }
+        if self.backup_enabled() && self.s3_backup.is_none() {
+            return Err(invalid(
+                "S3BackupConfiguration is required when S3BackupMode is Enabled.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The `S3DestinationDescription` / `ExtendedS3DestinationDescription` form: the
+    /// configuration with AWS's defaults filled in.
+    fn describe(&self, extended: bool) -> Value {
+        let mut d = match serde_json::to_value(self) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        d.insert(
+            "BufferingHints".into(),
+            BufferingHints::described(self.buffering_hints),
+        );
+        d.insert(
+            "CompressionFormat".into(),
+            serde_json::to_value(self.compression()).unwrap_or(Value::Null),
+        );
+        d.entry("EncryptionConfiguration")
+            .or_insert_with(|| json!({"NoEncryptionConfig": "NoEncryption"}));
+        d.entry("CloudWatchLoggingOptions")
+            .or_insert_with(|| json!({"Enabled": false}));
+        d.remove("S3BackupConfiguration");
+        if extended {
+            d.entry("S3BackupMode").or_insert_with(|| json!("Disabled"));
+            if let Some(backup) = &self.s3_backup {
+                d.insert("S3BackupDescription".into(), backup.describe(false));
+            }
+        } else {
+            for extended_only in [
+                "ProcessingConfiguration",
+                "S3BackupMode",
+                "DataFormatConversionConfiguration",
+                "DynamicPartitioningConfiguration",
+                "FileExtension",
+                "CustomTimeZone",
+            ] {
+                d.remove(extended_only);
+            }
+        }
+        Value::Object(d)
+    }
+}
+
+impl HttpConfig {
+    pub fn thresholds(&self) -> Thresholds {
+        BufferingHints::thresholds(self.buffering_hints)
+    }
+
+    /// How long a failing batch is retried before it goes to the S3 error output (AWS: 300 s).
+    pub fn retry_ms(&self) -> u64 {
+        self.retry_options
+            .and_then(|r| r.duration_in_seconds)
+            .unwrap_or(300)
+            * 1000
+    }
+
+    pub fn gzip(&self) -> bool {
+        self.request_configuration
+            .as_ref()
+            .and_then(|r| r.content_encoding.as_deref())
+            == Some("GZIP")
+    }
+
+    pub fn backup_all(&self) -> bool {
+        self.s3_backup_mode.as_deref() == Some("AllData")
+    }
+
+    fn check(&self) -> Result<()> {
+        // The model's pattern (checked at the edge) already demands https://.
+        reqwest::Url::parse(&self.endpoint_configuration.url)
+            .map_err(|e| invalid(format!("Invalid EndpointConfiguration.Url: {e}")))?;
+        if enabled(&self.processing_configuration) {
+            return Err(invalid(
+                "Data transformation (ProcessingConfiguration) is not supported by Freshet yet.",
+            ));
+        }
+        if enabled(&self.secrets_manager_configuration) {
+            return Err(invalid(
+                "SecretsManagerConfiguration is not supported by Freshet yet.",
+            ));
+        }
+        self.s3.check("S3Configuration")
+    }
+
+    fn describe(&self) -> Value {
+        let mut d = match serde_json::to_value(self) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        // The access key is write-only, as in AWS.
+        let mut endpoint = json!({"Url": self.endpoint_configuration.url});
+        if let Some(name) = &self.endpoint_configuration.name {
+            endpoint["Name"] = json!(name);
+        }
+        d.insert("EndpointConfiguration".into(), endpoint);
+        d.insert(
+            "BufferingHints".into(),
+            BufferingHints::described(self.buffering_hints),
+        );
+        let mut request = serde_json::to_value(self.request_configuration.clone().unwrap_or_default())
+            .unwrap_or_else(|_| json!({}));
+        if request.get("ContentEncoding").is_none() {
+            request["ContentEncoding"] = json!("NONE");
+        }
+        d.insert("RequestConfiguration".into(), request);
+        d.insert(
+            "RetryOptions".into(),
+            json!({"DurationInSeconds": self.retry_ms() / 1000}),
+        );
+        d.entry("S3BackupMode")
+            .or_insert_with(|| json!("FailedDataOnly"));
+        d.entry("CloudWatchLoggingOptions")
+            .or_insert_with(|| json!({"Enabled": false}));
+        d.remove("S3Configuration");
+        d.insert("S3DestinationDescription".into(), self.s3.describe(false));
+        Value::Object(d)
+    }
+}
+
+impl Destination {
+    /// The destination of a CreateDeliveryStream request (its raw members), checked.
+    pub fn from_create(request: &Map<String, Value>) -> Result<Destination> {
+        let given: Vec<&str> = [
+            "S3DestinationConfiguration",
+            "ExtendedS3DestinationConfiguration",
+            "HttpEndpointDestinationConfiguration",
+        ]
+        .into_iter()
+        .chain(UNSUPPORTED_DESTINATIONS.iter().copied())
+        .filter(|k| request.get(*k).is_some_and(|v| !v.is_null()))
+        .collect();
+        let destination = match given.as_slice() {
+            [] => {
+                return Err(invalid(
+                    "Exactly one destination configuration must be specified.",
+                ));
+            }
+            [one] => *one,
+            _ => {
+                return Err(invalid(
+                    "Only one destination configuration can be specified.",
+                ));
+            }
+        };
+        let value = request.get(destination).cloned().unwrap_or(Value::Null);
+        let d = match destination {
+            "S3DestinationConfiguration" => Destination::S3 {
+                config: parse(value)?,
+                plain: true,
+            },
+            "ExtendedS3DestinationConfiguration" => Destination::S3 {
+                config: parse(value)?,
+                plain: false,
+            },
+            "HttpEndpointDestinationConfiguration" => Destination::Http(parse(value)?),
+            other => {
+                return Err(invalid(format!(
+                    "{other} is not supported by Freshet yet; supported destinations are ExtendedS3DestinationConfiguration, S3DestinationConfiguration and HttpEndpointDestinationConfiguration."
+                )));
+            }
+        };
+        d.check()?;
+        Ok(d)
+    }
+
+    pub fn check(&self) -> Result<()> {
+        match self {
+            Destination::S3 { config, .. } => config.check("ExtendedS3DestinationConfiguration"),
+            Destination::Http(h) => h.check(),
+        }
+    }
+
+    /// UpdateDestination: an update of the same kind is merged into the configuration (nested
+    /// S3 settings member by member); one of another kind replaces it and must be complete.
+    pub fn update(&self, request: &Map<String, Value>) -> Result<Destination> {
+        let given: Vec<&str> = [
+            "S3DestinationUpdate",
+            "ExtendedS3DestinationUpdate",
+            "HttpEndpointDestinationUpdate",
+        ]
+        .into_iter()
+        .chain(UNSUPPORTED_UPDATES.iter().copied())
+        .filter(|k| request.get(*k).is_some_and(|v| !v.is_null()))
+        .collect();
+        let kind = match given.as_slice() {
+            [] => return Ok(self.clone()),
+            [one] => *one,
+            _ => {
+                return Err(invalid(
+                    "Only one destination update can be specified.",
+                ));
+            }
+        };
+        let mut update = request.get(kind).cloned().unwrap_or(Value::Null);
+        rename(&mut update, "S3BackupUpdate", "S3BackupConfiguration");
+        rename(&mut update, "S3Update", "S3Configuration");
+        let d = match (kind, self) {
+            ("S3DestinationUpdate" | "ExtendedS3DestinationUpdate", Destination::S3 { config, plain }) => {
+                Destination::S3 {
+                    config: parse(merged(config, update)?)?,
+                    plain: *plain && kind == "S3DestinationUpdate",
+                }
+            }
+            ("S3DestinationUpdate" | "ExtendedS3DestinationUpdate", _) => Destination::S3 {
+                config: parse(update)?,
+                plain: kind == "S3DestinationUpdate",
+            },
+            ("HttpEndpointDestinationUpdate", Destination::Http(h)) => {
+                Destination::Http(parse(merged(h, update)?)?)
+            }
+            ("HttpEndpointDestinationUpdate", _) => Destination::Http(parse(update)?),
+            (other, _) => {
+                return Err(invalid(format!(
+                    "{other} is not supported by Freshet yet."
+                )));
+            }
+        };
+        d.check()?;
+        Ok(d)
+    }
+
+    /// The `DestinationDescription` (without its DestinationId).
+    pub fn describe(&self) -> Map<String, Value> {
+        let mut d = Map::new();
+        match self {
+            Destination::S3 { config, plain } => {
+                d.insert(
+                    "ExtendedS3DestinationDescription".into(),
+                    config.describe(true),
+                );
+                if *plain {
+                    d.insert("S3DestinationDescription".into(), config.describe(false));
+                }
+            }
+            Destination::Http(h) => {
+                d.insert("HttpEndpointDestinationDescription".into(), h.describe());
+            }
+        }
+        d
+    }
+}
+
+fn rename(value: &mut Value, from: &str, to: &str) {
+    if let Some(map) = value.as_object_mut() {
+        if let Some(v) = map.remove(from) {
+            map.insert(to.to_string(), v);
+        }
+        for child in map.values_mut() {
+            rename(child, from, to);
+        }
+    }
+}
+
+/// `base` with the members of `update` laid over it; nested S3 configurations merge too.
+fn merged<T: Serialize>(base: &T, update: Value) -> Result<Value> {
+    let mut base = serde_json::to_value(base).map_err(|e| FirehoseError::Corrupt(e.to_string()))?;
+    overlay(&mut base, update);
+    Ok(base)
+}
+
+fn overlay(base: &mut Value, update: Value) {
+    match (base.as_object_mut(), update) {
+        (Some(base), Value::Object(update)) => {
+            for (key, value) in update {
+                let nested = matches!(key.as_str(), "S3BackupConfiguration" | "S3Configuration");
+                match base.get_mut(&key) {
+                    Some(existing) if nested => overlay(existing, value),
+                    _ => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (_, update) => *base = update,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    const ROLE: &str = "arn:aws:iam::000000000000:role/firehose";
+
+    #[test]
+    fn s3_is_described_with_aws_defaults() {
+        let d = Destination::from_create(
+            &request(json!({"ExtendedS3DestinationConfiguration": {
+                "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::b", "Prefix": "p/"}})),
+        )
+        .unwrap();
+        let desc = &d.describe()["ExtendedS3DestinationDescription"];
+        assert_eq!(desc["BufferingHints"], json!({"SizeInMBs": 5, "IntervalInSeconds": 300}));
+        assert_eq!(desc["CompressionFormat"], "UNCOMPRESSED");
+        assert_eq!(desc["EncryptionConfiguration"], json!({"NoEncryptionConfig": "NoEncryption"}));
+        assert_eq!(desc["S3BackupMode"], "Disabled");
+        assert_eq!(desc["Prefix"], "p/");
+        let Destination::S3 { config, .. } = &d else { panic!() };
+        assert_eq!(config.bucket(), "b");
+        assert_eq!(config.thresholds(), Thresholds { bytes: 5 << 20, interval_ms: 300_000 });
+    }
+
+    #[test]
+    fn one_supported_destination_is_required() {
+        let none = Destination::from_create(&request(json!({}))).unwrap_err();
+        assert!(matches!(none, FirehoseError::InvalidArgument(_)));
+        let redshift = Destination::from_create(
+            &request(json!({"RedshiftDestinationConfiguration": {}})),
+        )
+        .unwrap_err();
+        assert!(redshift.to_string().contains("not supported"));
+        let processing = Destination::from_create(
+            &request(json!({"ExtendedS3DestinationConfiguration": {
+                "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::b",
+                "ProcessingConfiguration": {"Enabled": true, "Processors": []}}})),
+        )
+        .unwrap_err();
+        assert_eq!(processing.aws_type(), "InvalidArgumentException");
+    }
+
+    #[test]
+    fn http_endpoints_hide_the_access_key() {
+        let r = request(json!({"HttpEndpointDestinationConfiguration": {
+            "EndpointConfiguration": {"Url": "https://127.0.0.1:1/x", "AccessKey": "k"},
+            "S3Configuration": {"RoleARN": ROLE, "BucketARN": "arn:aws:s3:::b"}}}));
+        let d = Destination::from_create(&r).unwrap();
+        let desc = &d.describe()["HttpEndpointDestinationDescription"];
+        assert_eq!(desc["EndpointConfiguration"], json!({"Url": "https://127.0.0.1:1/x"}));
+        assert_eq!(desc["S3BackupMode"], "FailedDataOnly");
+        assert_eq!(desc["RetryOptions"], json!({"DurationInSeconds": 300}));
+        assert_eq!(desc["RequestConfiguration"]["ContentEncoding"], "NONE");
+        assert_eq!(desc["S3DestinationDescription"]["BucketARN"], "arn:aws:s3:::b");
+    }
+
+    #[test]
+    fn updates_merge_into_the_same_kind_and_replace_another() {
+        let d = Destination::from_create(
+            &request(json!({"ExtendedS3DestinationConfiguration": {
+                "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::b", "Prefix": "p/",
+                "CompressionFormat": "GZIP", "S3BackupMode": "Enabled",
+                "S3BackupConfiguration": {"RoleARN": ROLE, "BucketARN": "arn:aws:s3:::backup"}}})),
+        )
+        .unwrap();
+        let u = d
+            .update(
+                &request(json!({"ExtendedS3DestinationUpdate": {
+                    "Prefix": "q/", "S3BackupUpdate": {"Prefix": "bk/"}}})),
+            )
+            .unwrap();
+        let Destination::S3 { config, .. } = &u else { panic!() };
+        assert_eq!(config.prefix.as_deref(), Some("q/"));
+        assert_eq!(config.compression(), Compression::Gzip);
+        let backup = config.s3_backup.as_ref().unwrap();
+        assert_eq!((backup.bucket(), backup.prefix.as_deref()), ("backup", Some("bk/")));
+        // Another kind must be complete.
+        let incomplete = d.update(
+            &request(json!({"HttpEndpointDestinationUpdate": {"EndpointConfiguration": {"Url": "https://x"}}})),
+        );
+        assert!(incomplete.is_err());
+    }
+}

@@ -1,0 +1,18 @@
+//! Firehose delivery streams: the `Firehose_20150804` API over a durable input log per
+//! delivery stream (or a Kinesis data stream as the source), and delivery workers that buffer,
+//! compress and write to S3-compatible storage or HTTP endpoints, at least once.
+
+pub mod compress;
+pub mod config;
+pub mod error;
+mod metrics;
+pub mod model;
+pub mod prefix;
+mod service;
+pub mod sink;
+mod source;
+mod worker;
+
+pub use error::{FirehoseError, Result};
+pub use service::{FirehoseConfig, FirehoseService};
+pub use sink::{S3Endpoint, S3Target};

@@ -1,0 +1,85 @@
+//! Per delivery stream counters under Firehose's CloudWatch metric names, rendered in the
+//! Prometheus text format on `/metrics` (dots become underscores, the stream is a label).
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+macro_rules! metrics {
+    ($($field:ident => $name:literal, $kind:literal;)*) => {
+        #[derive(Default, Debug)]
+        pub struct Metrics {
+            $(pub $field: AtomicU64,)*
+        }
+
+        impl Metrics {
+            /// Appends this stream's metrics to a Prometheus exposition.
+            pub fn render(&self, stream: &str, out: &mut String) {
+                $(
+                    let _ = writeln!(
+                        out,
+                        "firehose_{}{{DeliveryStreamName=\"{}\"}} {}",
+                        $name.replace('.', "_"),
+                        stream.replace('\\', "\\\\").replace('"', "\\\""),
+                        self.$field.load(Relaxed)
+                    );
+                )*
+            }
+
+            /// `# TYPE` lines, once per exposition.
+            pub fn render_types(out: &mut String) {
+                $(
+                    let _ = writeln!(out, "# TYPE firehose_{} {}", $name.replace('.', "_"), $kind);
+                )*
+            }
+        }
+    };
+}
+
+metrics! {
+    incoming_records => "IncomingRecords", "counter";
+    incoming_bytes => "IncomingBytes", "counter";
+    incoming_put_requests => "IncomingPutRequests", "counter";
+    throttled_records => "ThrottledRecords", "counter";
+    backlog_bytes => "BacklogBytes", "gauge";
+    s3_records => "DeliveryToS3.Records", "counter";
+    s3_bytes => "DeliveryToS3.Bytes", "counter";
+    s3_objects => "DeliveryToS3.ObjectCount", "counter";
+    s3_success => "DeliveryToS3.Success", "gauge";
+    s3_freshness_secs => "DeliveryToS3.DataFreshness", "gauge";
+    http_records => "DeliveryToHttpEndpoint.Records", "counter";
+    http_bytes => "DeliveryToHttpEndpoint.Bytes", "counter";
+    http_success => "DeliveryToHttpEndpoint.Success", "gauge";
+    http_freshness_secs => "DeliveryToHttpEndpoint.DataFreshness", "gauge";
+    backup_records => "BackupToS3.Records", "counter";
+    backup_bytes => "BackupToS3.Bytes", "counter";
+    kinesis_records => "DataReadFromKinesisStream.Records", "counter";
+    kinesis_bytes => "DataReadFromKinesisStream.Bytes", "counter";
+}
+
+impl Metrics {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Relaxed);
+    }
+
+    pub fn set(gauge: &AtomicU64, v: u64) {
+        gauge.store(v, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_firehose_names_with_the_stream_label() {
+        let m = Metrics::default();
+        Metrics::add(&m.incoming_records, 3);
+        Metrics::add(&m.s3_records, 2);
+        let mut out = String::new();
+        Metrics::render_types(&mut out);
+        m.render("a\"b", &mut out);
+        assert!(out.contains("# TYPE firehose_IncomingRecords counter\n"));
+        assert!(out.contains("firehose_IncomingRecords{DeliveryStreamName=\"a\\\"b\"} 3\n"));
+        assert!(out.contains("firehose_DeliveryToS3_Records{DeliveryStreamName=\"a\\\"b\"} 2\n"));
+    }
+}

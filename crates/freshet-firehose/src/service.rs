@@ -1,0 +1,771 @@
+//! The Firehose control and data plane over the catalog (delivery stream documents and
+//! checkpoints) and a log of its own (one durable input log per DirectPut delivery stream).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use freshet_catalog::{Catalog, CatalogError};
+use freshet_log::{Log, NewRecord, ShardLogId};
+use freshet_streams::StreamsService;
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Destination;
+use crate::error::{FirehoseError, Result};
+use crate::metrics::Metrics;
+use crate::model::*;
+use crate::sink::{HttpSender, ObjectWriter, S3Target};
+use crate::source::{KinesisSource, LOG_SOURCE, LogSource, Source};
+use crate::worker::{Plan, Sinks, Worker};
+
+pub struct FirehoseConfig {
+    pub region: String,
+    pub account_id: String,
+    pub s3: S3Target,
+    /// PEM certificates HTTP endpoint delivery trusts besides the system's roots.
+    pub http_ca_pem: Option<Vec<u8>>,
+    /// How long a new delivery stream stays CREATING.
+    pub create_delay: Duration,
+    /// Undelivered bytes per delivery stream beyond which puts get ServiceUnavailableException.
+    pub max_backlog_bytes: u64,
+    /// Delivery streams allowed in the account.
+    pub stream_limit: usize,
+}
+
+const DESTINATION_ID: &str = "destinationId-000000000001";
+const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+const MAX_TAGS: usize = 50;
+
+/// What the catalog stores for a delivery stream.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Doc {
+    kind: String,
+    status: String,
+    version_id: u64,
+    updated_ms: Option<i64>,
+    direct_put: Option<Value>,
+    kinesis: Option<KinesisDoc>,
+    destination: Destination,
+    encryption: Option<EncryptionDoc>,
+    tags: BTreeMap<String, Option<String>>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct KinesisDoc {
+    arn: String,
+    role_arn: String,
+    start_ms: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct EncryptionDoc {
+    key_type: String,
+    key_arn: Option<String>,
+    status: String,
+}
+
+struct Entry {
+    uid: u64,
+    name: String,
+    arn: String,
+    created_ms: i64,
+    doc: Mutex<Doc>,
+    /// Serializes control-plane changes of this stream.
+    admin: tokio::sync::Mutex<()>,
+    plan: watch::Sender<Arc<Plan>>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Entry {
+    fn log_id(&self) -> ShardLogId {
+        ShardLogId {
+            stream: self.uid,
+            shard: 0,
+        }
+    }
+
+    fn doc(&self) -> Doc {
+        self.doc.lock().clone()
+    }
+}
+
+#[derive(Clone)]
+pub struct FirehoseService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: FirehoseConfig,
+    catalog: Catalog,
+    log: Log,
+    streams: StreamsService,
+    sinks: Arc<Sinks>,
+    registry: RwLock<BTreeMap<String, Arc<Entry>>>,
+}
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+fn invalid(message: impl Into<String>) -> FirehoseError {
+    FirehoseError::InvalidArgument(message.into())
+}
+
+fn to_doc(doc: &Doc) -> Result<String> {
+    serde_json::to_string(doc).map_err(|e| FirehoseError::Corrupt(e.to_string()))
+}
+
+impl FirehoseService {
+    /// Opens the service over its catalog tables and log, finishing whatever a crash cut short
+    /// (creations, deletions), and starts every delivery worker from its checkpoint.
+    pub async fn open(
+        config: FirehoseConfig,
+        catalog: Catalog,
+        log: Log,
+        streams: StreamsService,
+    ) -> Result<FirehoseService> {
+        let http = HttpSender::new(config.http_ca_pem.as_deref())
+            .map_err(|e| FirehoseError::Corrupt(e.to_string()))?;
+        let sinks = Arc::new(Sinks {
+            objects: ObjectWriter::new(config.s3.clone()),
+            http,
+        });
+        let svc = FirehoseService {
+            inner: Arc::new(Inner {
+                config,
+                catalog,
+                log,
+                streams,
+                sinks,
+                registry: RwLock::new(BTreeMap::new()),
+            }),
+        };
+        svc.recover().await?;
+        Ok(svc)
+    }
+
+    async fn recover(&self) -> Result<()> {
+        let rows = self.inner.catalog.load_delivery_streams().await?;
+        let mut live = BTreeSet::new();
+        for row in rows {
+            let mut doc: Doc =
+                serde_json::from_str(&row.doc).map_err(|e| FirehoseError::Corrupt(e.to_string()))?;
+            let id = ShardLogId {
+                stream: row.uid,
+                shard: 0,
+            };
+            if doc.status == "DELETING" {
+                self.remove_log(id).await?;
+                self.inner.catalog.delete_delivery_stream(row.uid).await?;
+                tracing::info!(stream = row.name, "finished interrupted delivery stream deletion");
+                continue;
+            }
+            if doc.kind == "DirectPut" {
+                self.create_log(id).await?;
+                live.insert(id);
+            }
+            if doc.status == "CREATING" {
+                doc.status = "ACTIVE".into();
+                self.inner
+                    .catalog
+                    .update_delivery_stream(row.uid, &to_doc(&doc)?)
+                    .await?;
+            }
+            let entry = self.entry(row.uid, row.name.clone(), row.created_ms, doc);
+            self.inner
+                .registry
+                .write()
+                .insert(row.name.clone(), entry.clone());
+            self.start_worker(&entry, row.checkpoints)?;
+        }
+        for id in self.inner.log.shards() {
+            if !live.contains(&id) {
+                tracing::info!(log = %id, "removing orphaned delivery stream log");
+                self.remove_log(id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn arn(&self, name: &str) -> String {
+        format!(
+            "arn:aws:firehose:{}:{}:deliverystream/{name}",
+            self.inner.config.region, self.inner.config.account_id
+        )
+    }
+
+    fn entry(&self, uid: u64, name: String, created_ms: i64, doc: Doc) -> Arc<Entry> {
+        let arn = self.arn(&name);
+        let plan = Arc::new(Plan {
+            name: name.clone(),
+            arn: arn.clone(),
+            version_id: doc.version_id,
+            destination: doc.destination.clone(),
+        });
+        Arc::new(Entry {
+            uid,
+            name,
+            arn,
+            created_ms,
+            doc: Mutex::new(doc),
+            admin: tokio::sync::Mutex::new(()),
+            plan: watch::Sender::new(plan),
+            worker: Mutex::new(None),
+            metrics: Arc::new(Metrics::default()),
+        })
+    }
+
+    fn start_worker(&self, entry: &Arc<Entry>, checkpoints: BTreeMap<String, String>) -> Result<()> {
+        let doc = entry.doc();
+        let source = match &doc.kinesis {
+            Some(k) => Source::Kinesis(Box::new(KinesisSource::new(
+                self.inner.streams.clone(),
+                k.arn.clone(),
+                k.start_ms,
+                checkpoints,
+            ))),
+            None => {
+                let next = checkpoints
+                    .get(LOG_SOURCE)
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0);
+                Source::Log(LogSource::new(self.inner.log.clone(), entry.log_id(), next)?)
+            }
+        };
+        let worker = Worker {
+            uid: entry.uid,
+            catalog: self.inner.catalog.clone(),
+            sinks: self.inner.sinks.clone(),
+            metrics: entry.metrics.clone(),
+            plan: entry.plan.subscribe(),
+            source,
+        };
+        *entry.worker.lock() = Some(tokio::spawn(worker.run()));
+        Ok(())
+    }
+
+    async fn create_log(&self, id: ShardLogId) -> Result<()> {
+        let log = self.inner.log.clone();
+        tokio::task::spawn_blocking(move || log.create_shard(id))
+            .await
+            .map_err(|e| FirehoseError::Corrupt(e.to_string()))??;
+        Ok(())
+    }
+
+    async fn remove_log(&self, id: ShardLogId) -> Result<()> {
+        let log = self.inner.log.clone();
+        tokio::task::spawn_blocking(move || log.remove_shard(id))
+            .await
+            .map_err(|e| FirehoseError::Corrupt(e.to_string()))??;
+        Ok(())
+    }
+
+    fn get(&self, name: &str) -> Result<Arc<Entry>> {
+        self.inner.registry.read().get(name).cloned().ok_or_else(|| {
+            FirehoseError::ResourceNotFound(format!(
+                "Firehose {name} under account {} not found.",
+                self.inner.config.account_id
+            ))
+        })
+    }
+
+    async fn save(&self, entry: &Entry, doc: Doc) -> Result<()> {
+        self.inner
+            .catalog
+            .update_delivery_stream(entry.uid, &to_doc(&doc)?)
+            .await?;
+        *entry.doc.lock() = doc;
+        Ok(())
+    }
+
+    pub async fn create_delivery_stream(
+        &self,
+        input: CreateDeliveryStreamInput,
+    ) -> Result<CreateDeliveryStreamOutput> {
+        let name = input.delivery_stream_name;
+        let kind = input
+            .delivery_stream_type
+            .unwrap_or_else(|| "DirectPut".into());
+        let kinesis = match (kind.as_str(), input.kinesis_stream_source_configuration) {
+            ("DirectPut", None) => None,
+            ("DirectPut", Some(_)) => {
+                return Err(invalid(
+                    "KinesisStreamSourceConfiguration is only allowed with DeliveryStreamType KinesisStreamAsSource.",
+                ));
+            }
+            ("KinesisStreamAsSource", Some(k)) => {
+                let summary = json!({"StreamARN": k.kinesis_stream_arn});
+                let exists = serde_json::from_value(summary)
+                    .ok()
+                    .map(|i| self.inner.streams.describe_stream_summary(i));
+                if !matches!(exists, Some(Ok(_))) {
+                    return Err(invalid(format!(
+                        "Kinesis stream {} does not exist.",
+                        k.kinesis_stream_arn
+                    )));
+                }
+                Some(KinesisDoc {
+                    arn: k.kinesis_stream_arn,
+                    role_arn: k.role_arn,
+                    start_ms: now_ms(),
+                })
+            }
+            ("KinesisStreamAsSource", None) => {
+                return Err(invalid(
+                    "KinesisStreamSourceConfiguration is required for DeliveryStreamType KinesisStreamAsSource.",
+                ));
+            }
+            (other, _) => {
+                return Err(invalid(format!(
+                    "DeliveryStreamType {other} is not supported by Freshet yet."
+                )));
+            }
+        };
+        for source in ["MSKSourceConfiguration", "DatabaseSourceConfiguration"] {
+            if input.rest.get(source).is_some_and(|v| !v.is_null()) {
+                return Err(invalid(format!("{source} is not supported by Freshet yet.")));
+            }
+        }
+        let encryption = match input.delivery_stream_encryption_configuration_input {
+            Some(_) if kinesis.is_some() => {
+                return Err(invalid(
+                    "Server-side encryption is not supported for delivery streams of type KinesisStreamAsSource.",
+                ));
+            }
+            Some(e) => Some(encryption(e)?),
+            None => None,
+        };
+        let destination = Destination::from_create(&input.rest)?;
+        let tags = input.tags.unwrap_or_default();
+        if tags.len() > MAX_TAGS {
+            return Err(FirehoseError::LimitExceeded(format!(
+                "A delivery stream can have at most {MAX_TAGS} tags."
+            )));
+        }
+        if self.inner.registry.read().contains_key(&name) {
+            return Err(self.in_use(&name));
+        }
+        if self.inner.registry.read().len() >= self.inner.config.stream_limit {
+            return Err(FirehoseError::LimitExceeded(format!(
+                "You have already consumed your firehose quota of {} hoses. Firehose names: {name}",
+                self.inner.config.stream_limit
+            )));
+        }
+        let doc = Doc {
+            kind,
+            status: "CREATING".into(),
+            version_id: 1,
+            updated_ms: None,
+            direct_put: input.direct_put_source_configuration,
+            kinesis,
+            destination,
+            encryption,
+            tags: tags.into_iter().map(|t| (t.key, t.value)).collect(),
+        };
+        let created_ms = now_ms();
+        let uid = match self
+            .inner
+            .catalog
+            .create_delivery_stream(&name, created_ms, &to_doc(&doc)?)
+            .await
+        {
+            Ok(uid) => uid,
+            Err(CatalogError::NameTaken(_)) => return Err(self.in_use(&name)),
+            Err(e) => return Err(e.into()),
+        };
+        let entry = self.entry(uid, name.clone(), created_ms, doc.clone());
+        if doc.kind == "DirectPut" {
+            self.create_log(entry.log_id()).await?;
+        }
+        self.inner
+            .registry
+            .write()
+            .insert(name.clone(), entry.clone());
+        tracing::info!(stream = name, kind = doc.kind, "delivery stream created");
+        let svc = self.clone();
+        let delay = self.inner.config.create_delay;
+        let activate = async move {
+            tokio::time::sleep(delay).await;
+            let _admin = entry.admin.lock().await;
+            let mut doc = entry.doc();
+            if doc.status != "CREATING" {
+                return;
+            }
+            doc.status = "ACTIVE".into();
+            if let Err(error) = svc.save(&entry, doc).await {
+                tracing::error!(%error, stream = entry.name, "cannot activate delivery stream");
+                return;
+            }
+            if let Err(error) = svc.start_worker(&entry, BTreeMap::new()) {
+                tracing::error!(%error, stream = entry.name, "cannot start delivery");
+            }
+        };
+        if delay.is_zero() {
+            activate.await;
+        } else {
+            tokio::spawn(activate);
+        }
+        Ok(CreateDeliveryStreamOutput {
+            delivery_stream_arn: self.arn(&name),
+        })
+    }
+
+    fn in_use(&self, name: &str) -> FirehoseError {
+        FirehoseError::ResourceInUse(format!(
+            "Firehose {name} under accountId {} already exists",
+            self.inner.config.account_id
+        ))
+    }
+
+    pub async fn delete_delivery_stream(&self, input: DeleteDeliveryStreamInput) -> Result<Empty> {
+        let entry = self.get(&input.delivery_stream_name)?;
+        let _admin = entry.admin.lock().await;
+        let mut doc = entry.doc();
+        doc.status = "DELETING".into();
+        self.save(&entry, doc.clone()).await?;
+        if let Some(worker) = entry.worker.lock().take() {
+            worker.abort();
+        }
+        if doc.kind == "DirectPut" {
+            self.remove_log(entry.log_id()).await?;
+        }
+        self.inner.catalog.delete_delivery_stream(entry.uid).await?;
+        self.inner.registry.write().remove(&entry.name);
+        tracing::info!(stream = entry.name, "delivery stream deleted");
+        Ok(Empty {})
+    }
+
+    pub fn describe_delivery_stream(&self, input: DescribeDeliveryStreamInput) -> Result<Value> {
+        let entry = self.get(&input.delivery_stream_name)?;
+        let doc = entry.doc();
+        let source = match &doc.kinesis {
+            Some(k) => json!({"KinesisStreamSourceDescription": {
+                "KinesisStreamARN": k.arn, "RoleARN": k.role_arn,
+                "DeliveryStartTimestamp": k.start_ms as f64 / 1000.0}}),
+            None => json!({"DirectPutSourceDescription":
+                doc.direct_put.clone().unwrap_or_else(|| json!({}))}),
+        };
+        let encryption = match &doc.encryption {
+            Some(e) => {
+                let mut v = json!({"KeyType": e.key_type, "Status": e.status});
+                if let Some(arn) = &e.key_arn {
+                    v["KeyARN"] = json!(arn);
+                }
+                v
+            }
+            None => json!({"Status": "DISABLED"}),
+        };
+        let mut destination = doc.destination.describe();
+        destination.insert("DestinationId".into(), json!(DESTINATION_ID));
+        let skip = input.exclusive_start_destination_id.as_deref() == Some(DESTINATION_ID)
+            || input.limit == Some(0);
+        let destinations = if skip {
+            vec![]
+        } else {
+            vec![Value::Object(destination)]
+        };
+        let mut d = json!({
+            "DeliveryStreamName": entry.name,
+            "DeliveryStreamARN": entry.arn,
+            "DeliveryStreamStatus": doc.status,
+            "DeliveryStreamEncryptionConfiguration": encryption,
+            "DeliveryStreamType": doc.kind,
+            "VersionId": doc.version_id.to_string(),
+            "CreateTimestamp": entry.created_ms as f64 / 1000.0,
+            "Source": source,
+            "Destinations": destinations,
+            "HasMoreDestinations": false,
+        });
+        if let Some(updated) = doc.updated_ms {
+            d["LastUpdateTimestamp"] = json!(updated as f64 / 1000.0);
+        }
+        Ok(json!({ "DeliveryStreamDescription": d }))
+    }
+
+    pub fn list_delivery_streams(
+        &self,
+        input: ListDeliveryStreamsInput,
+    ) -> Result<ListDeliveryStreamsOutput> {
+        let limit = input.limit.unwrap_or(10).clamp(1, 10_000) as usize;
+        let registry = self.inner.registry.read();
+        let names: Vec<String> = registry
+            .values()
+            .filter(|e| {
+                input
+                    .delivery_stream_type
+                    .as_ref()
+                    .is_none_or(|t| *t == e.doc.lock().kind)
+            })
+            .map(|e| e.name.clone())
+            .filter(|n| {
+                input
+                    .exclusive_start_delivery_stream_name
+                    .as_ref()
+                    .is_none_or(|start| n > start)
+            })
+            .collect();
+        Ok(ListDeliveryStreamsOutput {
+            has_more_delivery_streams: names.len() > limit,
+            delivery_stream_names: names.into_iter().take(limit).collect(),
+        })
+    }
+
+    pub async fn update_destination(&self, input: UpdateDestinationInput) -> Result<Empty> {
+        let entry = self.get(&input.delivery_stream_name)?;
+        let _admin = entry.admin.lock().await;
+        let mut doc = entry.doc();
+        if input.current_delivery_stream_version_id != doc.version_id.to_string() {
+            return Err(FirehoseError::ConcurrentModification(format!(
+                "Cannot update firehose: {} since the current version id: {} and specified version id: {} do not match",
+                entry.name, doc.version_id, input.current_delivery_stream_version_id
+            )));
+        }
+        if input.destination_id != DESTINATION_ID {
+            return Err(invalid(format!(
+                "Destination Id {} not found for firehose {}.",
+                input.destination_id, entry.name
+            )));
+        }
+        if doc.status != "ACTIVE" {
+            return Err(FirehoseError::ResourceInUse(format!(
+                "Firehose {} is not in the ACTIVE state.",
+                entry.name
+            )));
+        }
+        doc.destination = doc.destination.update(&input.rest)?;
+        doc.version_id += 1;
+        doc.updated_ms = Some(now_ms());
+        self.save(&entry, doc.clone()).await?;
+        entry.plan.send_replace(Arc::new(Plan {
+            name: entry.name.clone(),
+            arn: entry.arn.clone(),
+            version_id: doc.version_id,
+            destination: doc.destination,
+        }));
+        tracing::info!(stream = entry.name, version = doc.version_id, "delivery stream destination updated");
+        Ok(Empty {})
+    }
+
+    pub async fn put_record(&self, input: PutRecordInput) -> Result<PutRecordOutput> {
+        let (ids, encrypted) = self
+            .put(&input.delivery_stream_name, vec![input.record.data.0])
+            .await?;
+        Ok(PutRecordOutput {
+            record_id: ids.into_iter().next().unwrap_or_default(),
+            encrypted,
+        })
+    }
+
+    pub async fn put_record_batch(&self, input: PutRecordBatchInput) -> Result<PutRecordBatchOutput> {
+        let total: usize = input.records.iter().map(|r| r.data.0.len()).sum();
+        if total > MAX_BATCH_BYTES {
+            return Err(invalid(format!(
+                "Records size exceeds {} MB limit",
+                MAX_BATCH_BYTES >> 20
+            )));
+        }
+        let data = input.records.into_iter().map(|r| r.data.0).collect();
+        let (ids, encrypted) = self.put(&input.delivery_stream_name, data).await?;
+        Ok(PutRecordBatchOutput {
+            failed_put_count: 0,
+            encrypted,
+            request_responses: ids
+                .into_iter()
+                .map(|id| PutRecordBatchResponseEntry {
+                    record_id: Some(id),
+                    ..Default::default()
+                })
+                .collect(),
+        })
+    }
+
+    /// Appends records to the delivery stream's log; acknowledged once durable there.
+    async fn put(&self, name: &str, data: Vec<bytes::Bytes>) -> Result<(Vec<String>, bool)> {
+        let entry = self.get(name)?;
+        let (kind, encrypted) = {
+            let doc = entry.doc.lock();
+            let encrypted = doc.encryption.as_ref().is_some_and(|e| e.status == "ENABLED");
+            (doc.kind.clone(), encrypted)
+        };
+        if kind != "DirectPut" {
+            return Err(invalid(
+                "This operation is not permitted on KinesisStreamAsSource delivery stream type.",
+            ));
+        }
+        let n = data.len() as u64;
+        let bytes: u64 = data.iter().map(|d| d.len() as u64).sum();
+        let m = &entry.metrics;
+        Metrics::add(&m.incoming_put_requests, 1);
+        if m.backlog_bytes.load(std::sync::atomic::Ordering::Relaxed) + bytes
+            > self.inner.config.max_backlog_bytes
+        {
+            Metrics::add(&m.throttled_records, n);
+            return Err(FirehoseError::ServiceUnavailable("Slow down.".into()));
+        }
+        let records = data
+            .into_iter()
+            .map(|data| NewRecord {
+                partition_key: String::new(),
+                explicit_hash_key: None,
+                data,
+            })
+            .collect();
+        let appended = self
+            .inner
+            .log
+            .append(entry.log_id(), records)
+            .await
+            .map_err(|error| {
+                tracing::warn!(%error, stream = name, "delivery stream append failed");
+                FirehoseError::ServiceUnavailable(
+                    "The delivery stream cannot store records right now; retry later.".into(),
+                )
+            })?;
+        Metrics::add(&m.incoming_records, n);
+        Metrics::add(&m.incoming_bytes, bytes);
+        Metrics::add(&m.backlog_bytes, bytes);
+        let ids = (0..n)
+            .map(|i| {
+                format!(
+                    "{:016x}{:016x}{:016x}",
+                    entry.uid,
+                    appended.first_offset + i,
+                    appended.arrival_ms
+                )
+            })
+            .collect();
+        Ok((ids, encrypted))
+    }
+
+    pub async fn tag_delivery_stream(&self, input: TagDeliveryStreamInput) -> Result<Empty> {
+        let entry = self.get(&input.delivery_stream_name)?;
+        let _admin = entry.admin.lock().await;
+        let mut doc = entry.doc();
+        for tag in input.tags {
+            doc.tags.insert(tag.key, tag.value);
+        }
+        if doc.tags.len() > MAX_TAGS {
+            return Err(FirehoseError::LimitExceeded(format!(
+                "A delivery stream can have at most {MAX_TAGS} tags."
+            )));
+        }
+        self.save(&entry, doc).await?;
+        Ok(Empty {})
+    }
+
+    pub async fn untag_delivery_stream(&self, input: UntagDeliveryStreamInput) -> Result<Empty> {
+        let entry = self.get(&input.delivery_stream_name)?;
+        let _admin = entry.admin.lock().await;
+        let mut doc = entry.doc();
+        for key in &input.tag_keys {
+            doc.tags.remove(key);
+        }
+        self.save(&entry, doc).await?;
+        Ok(Empty {})
+    }
+
+    pub fn list_tags_for_delivery_stream(
+        &self,
+        input: ListTagsForDeliveryStreamInput,
+    ) -> Result<ListTagsForDeliveryStreamOutput> {
+        let entry = self.get(&input.delivery_stream_name)?;
+        let limit = input.limit.unwrap_or(50).clamp(1, 50) as usize;
+        let doc = entry.doc();
+        let tags: Vec<Tag> = doc
+            .tags
+            .into_iter()
+            .filter(|(k, _)| {
+                input
+                    .exclusive_start_tag_key
+                    .as_ref()
+                    .is_none_or(|start| k > start)
+            })
+            .map(|(key, value)| Tag { key, value })
+            .collect();
+        Ok(ListTagsForDeliveryStreamOutput {
+            has_more_tags: tags.len() > limit,
+            tags: tags.into_iter().take(limit).collect(),
+        })
+    }
+
+    pub async fn start_delivery_stream_encryption(
+        &self,
+        input: StartEncryptionInput,
+    ) -> Result<Empty> {
+        let entry = self.get(&input.delivery_stream_name)?;
+        let _admin = entry.admin.lock().await;
+        let mut doc = entry.doc();
+        if doc.kind != "DirectPut" {
+            return Err(invalid(
+                "Server-side encryption is not supported for delivery streams of type KinesisStreamAsSource.",
+            ));
+        }
+        let requested = input
+            .delivery_stream_encryption_configuration_input
+            .unwrap_or(EncryptionInput {
+                key_arn: None,
+                key_type: "AWS_OWNED_CMK".into(),
+            });
+        doc.encryption = Some(encryption(requested)?);
+        self.save(&entry, doc).await?;
+        Ok(Empty {})
+    }
+
+    pub async fn stop_delivery_stream_encryption(&self, input: DeliveryStreamRef) -> Result<Empty> {
+        let entry = self.get(&input.delivery_stream_name)?;
+        let _admin = entry.admin.lock().await;
+        let mut doc = entry.doc();
+        if doc.kind != "DirectPut" {
+            return Err(invalid(
+                "Server-side encryption is not supported for delivery streams of type KinesisStreamAsSource.",
+            ));
+        }
+        if let Some(e) = doc.encryption.as_mut() {
+            e.status = "DISABLED".into();
+        }
+        self.save(&entry, doc).await?;
+        Ok(Empty {})
+    }
+
+    /// Prometheus exposition of every delivery stream's metrics.
+    pub fn render_metrics(&self, out: &mut String) {
+        Metrics::render_types(out);
+        for entry in self.inner.registry.read().values() {
+            entry.metrics.render(&entry.name, out);
+        }
+    }
+
+    /// Stops the delivery workers and closes the log (everything acknowledged is already
+    /// durable; undelivered records are delivered after the next start).
+    pub async fn close(&self) -> Result<()> {
+        for entry in self.inner.registry.read().values() {
+            if let Some(worker) = entry.worker.lock().take() {
+                worker.abort();
+            }
+        }
+        self.inner.log.close().await?;
+        Ok(())
+    }
+}
+
+fn encryption(input: EncryptionInput) -> Result<EncryptionDoc> {
+    match (input.key_type.as_str(), &input.key_arn) {
+        ("CUSTOMER_MANAGED_CMK", None) => Err(invalid(
+            "KeyARN is required when KeyType is CUSTOMER_MANAGED_CMK.",
+        )),
+        ("AWS_OWNED_CMK", Some(_)) => Err(invalid(
+            "KeyARN must not be specified when KeyType is AWS_OWNED_CMK.",
+        )),
+        _ => Ok(EncryptionDoc {
+            key_type: input.key_type,
+            key_arn: input.key_arn,
+            status: "ENABLED".into(),
+        }),
+    }
+}

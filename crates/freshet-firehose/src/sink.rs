@@ -1,0 +1,285 @@
+//! Where delivered bytes go: S3 objects (an S3-compatible endpoint, or files under the data
+//! directory when none is configured) and HTTP endpoints speaking Firehose's HTTP delivery
+//! contract. A sink call is one attempt; retrying is the delivery worker's job.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::path::Path as ObjectPath;
+use parking_lot::Mutex;
+use serde::Deserialize;
+
+use crate::config::HttpConfig;
+
+/// Where S3 destinations write.
+#[derive(Clone, Debug)]
+pub enum S3Target {
+    /// `<dir>/<bucket>/<key>`, each object fsynced before it counts as delivered.
+    Local(PathBuf),
+    Remote(S3Endpoint),
+}
+
+#[derive(Clone, Debug)]
+pub struct S3Endpoint {
+    pub url: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// `bucket.host` addressing instead of `host/bucket`.
+    pub virtual_hosted: bool,
+}
+
+#[derive(thiserror::Error, Debug)]
+pub enum SinkError {
+    #[error("S3 write failed: {0}")]
+    S3(String),
+    #[error("cannot set up the HTTP client: {0}")]
+    Setup(String),
+    /// An HTTP endpoint attempt failed; `code` is the Firehose error code for error records.
+    #[error("{code}: {message}")]
+    Http { code: &'static str, message: String },
+}
+
+pub struct ObjectWriter {
+    target: S3Target,
+    stores: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
+}
+
+impl ObjectWriter {
+    pub fn new(target: S3Target) -> ObjectWriter {
+        ObjectWriter {
+            target,
+            stores: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Writes one whole object; done means durable at the destination.
+    pub async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), SinkError> {
+        match &self.target {
+            S3Target::Local(dir) => {
+                let path = local_path(dir, bucket, key);
+                tokio::task::spawn_blocking(move || write_durably(&path, &body))
+                    .await
+                    .map_err(|e| SinkError::S3(e.to_string()))?
+                    .map_err(|e| SinkError::S3(e.to_string()))
+            }
+            S3Target::Remote(endpoint) => {
+                let store = self.store(endpoint, bucket)?;
+                store
+                    .put(&ObjectPath::from(key), Bytes::from(body).into())
+                    .await
+                    .map(drop)
+                    .map_err(|e| SinkError::S3(e.to_string()))
+            }
+        }
+    }
+
+    fn store(&self, endpoint: &S3Endpoint, bucket: &str) -> Result<Arc<dyn ObjectStore>, SinkError> {
+        let mut stores = self.stores.lock();
+        if let Some(store) = stores.get(bucket) {
+            return Ok(store.clone());
+        }
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(&endpoint.url)
+            .with_region(&endpoint.region)
+            .with_bucket_name(bucket)
+            .with_access_key_id(&endpoint.access_key_id)
+            .with_secret_access_key(&endpoint.secret_access_key)
+            .with_allow_http(endpoint.url.starts_with("http://"))
+            .with_virtual_hosted_style_request(endpoint.virtual_hosted)
+            .build()
+            .map_err(|e| SinkError::S3(e.to_string()))?;
+        let store: Arc<dyn ObjectStore> = Arc::new(store);
+        stores.insert(bucket.to_string(), store.clone());
+        Ok(store)
+    }
+}
+
+/// The file for a key; `.`/`..` segments (legal in S3 keys) are escaped so a key can never
+/// leave its bucket's directory.
+fn local_path(dir: &Path, bucket: &str, key: &str) -> PathBuf {
+    let mut path = dir.join(bucket);
+    for segment in key.split('/') {
+        match segment {
+            "" => {}
+            "." => path.push("%2E"),
+            ".." => path.push("%2E%2E"),
+            s => path.push(s),
+        }
+    }
+    path
+}
+
+/// Write to a temporary name, fsync, rename into place and fsync the directory: the object
+/// appears whole or not at all, and survives power loss once this returns.
+fn write_durably(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    let parent = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other("object path has no parent"))?;
+    std::fs::create_dir_all(parent)?;
+    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(body)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(parent)?.sync_all()
+}
+
+/// One HTTP endpoint delivery request.
+pub struct HttpRequest<'a> {
+    pub config: &'a HttpConfig,
+    /// The same across retries of one batch, so endpoints can drop duplicates.
+    pub request_id: &'a str,
+    pub timestamp_ms: i64,
+    pub source_arn: &'a str,
+    pub records: &'a [Bytes],
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HttpResponseBody {
+    request_id: Option<String>,
+}
+
+pub struct HttpSender {
+    client: reqwest::Client,
+}
+
+impl HttpSender {
+    /// `extra_roots` are PEM certificates trusted besides the system's (for private CAs).
+    pub fn new(extra_roots: Option<&[u8]>) -> Result<HttpSender, SinkError> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(pem) = extra_roots {
+            for cert in reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| SinkError::Setup(e.to_string()))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        Ok(HttpSender {
+            client: builder
+                .build()
+                .map_err(|e| SinkError::Setup(e.to_string()))?,
+        })
+    }
+
+    /// One attempt: only a 200 whose JSON body echoes the request id is success.
+    pub async fn send(&self, req: &HttpRequest<'_>) -> Result<(), SinkError> {
+        let records: Vec<serde_json::Value> = req
+            .records
+            .iter()
+            .map(|r| serde_json::json!({"data": BASE64.encode(r)}))
+            .collect();
+        let body = serde_json::to_vec(&serde_json::json!({
+            "requestId": req.request_id,
+            "timestamp": req.timestamp_ms,
+            "records": records,
+        }))
+        .map_err(|e| http_error("HttpEndpoint.InternalError", e))?;
+        let endpoint = &req.config.endpoint_configuration;
+        let mut request = self
+            .client
+            .post(&endpoint.url)
+            .header("Content-Type", "application/json")
+            .header("X-Amz-Firehose-Protocol-Version", "1.0")
+            .header("X-Amz-Firehose-Request-Id", req.request_id)
+            .header("X-Amz-Firehose-Source-Arn", req.source_arn);
+        if let Some(key) = &endpoint.access_key {
+            request = request.header("X-Amz-Firehose-Access-Key", key);
+        }
+        if let Some(attributes) = req
+            .config
+            .request_configuration
+            .as_ref()
+            .and_then(|r| r.common_attributes.as_ref())
+        {
+            let map: serde_json::Map<String, serde_json::Value> = attributes
+                .iter()
+                .map(|a| (a.attribute_name.clone(), a.attribute_value.clone().into()))
+                .collect();
+            let header = serde_json::json!({"commonAttributes": map}).to_string();
+            request = request.header("X-Amz-Firehose-Common-Attributes", header);
+        }
+        let body = if req.config.gzip() {
+            request = request.header("Content-Encoding", "gzip");
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(&body)
+                .map_err(|e| http_error("HttpEndpoint.InternalError", e))?;
+            gz.finish()
+                .map_err(|e| http_error("HttpEndpoint.InternalError", e))?
+        } else {
+            body
+        };
+        let response = request.body(body).send().await.map_err(|e| {
+            if e.is_timeout() {
+                http_error("HttpEndpoint.RequestTimeout", e)
+            } else {
+                http_error("HttpEndpoint.ConnectionFailed", e)
+            }
+        })?;
+        let status = response.status();
+        let text = response
+            .bytes()
+            .await
+            .map_err(|e| http_error("HttpEndpoint.InvalidResponseFromDestination", e))?;
+        if status != reqwest::StatusCode::OK {
+            return Err(SinkError::Http {
+                code: "HttpEndpoint.DestinationException",
+                message: format!(
+                    "The endpoint answered {status}: {}",
+                    String::from_utf8_lossy(&text[..text.len().min(512)])
+                ),
+            });
+        }
+        let parsed: Option<HttpResponseBody> = serde_json::from_slice(&text).ok();
+        match parsed.and_then(|b| b.request_id) {
+            Some(id) if id == req.request_id => Ok(()),
+            _ => Err(SinkError::Http {
+                code: "HttpEndpoint.InvalidResponseFromDestination",
+                message: "The response did not carry the request's requestId.".into(),
+            }),
+        }
+    }
+}
+
+fn http_error(code: &'static str, e: impl std::fmt::Display) -> SinkError {
+    SinkError::Http {
+        code,
+        message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_keys_cannot_escape_their_bucket() {
+        let p = local_path(Path::new("/d"), "b", "../../etc/./x//y");
+        assert_eq!(p, PathBuf::from("/d/b/%2E%2E/%2E%2E/etc/%2E/x/y"));
+    }
+
+    #[tokio::test]
+    async fn local_objects_are_written_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = ObjectWriter::new(S3Target::Local(dir.path().to_path_buf()));
+        w.put("bucket", "a/b/c.gz", b"hello".to_vec()).await.unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("bucket/a/b/c.gz")).unwrap(),
+            b"hello"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("bucket/a/b"))
+            .unwrap()
+            .collect();
+        assert_eq!(leftovers.len(), 1);
+    }
+}
