@@ -1,16 +1,20 @@
-//! `get` mode: one reader per shard drains the stream from TRIM_HORIZON with GetRecords until it
-//! has caught up (an empty batch with MillisBehindLatest 0) or the shard is closed and read.
+//! GetRecords readers, one per shard. In `get` mode they drain the stream from TRIM_HORIZON until
+//! caught up (an empty batch with MillisBehindLatest 0) or the shard is closed and read; in `e2e`
+//! and `mixed` they follow the tail from LATEST until told to stop.
 
-use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use bytes::Bytes;
 use indicatif::ProgressBar;
 use serde::Deserialize;
 use serde_json::json;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::client::Kinesis;
+use crate::stamp::{self, Data};
 use crate::stats::Tally;
 
 const GET_LIMIT: u32 = 10_000;
@@ -41,9 +45,9 @@ struct ShardIteratorOutput {
 }
 
 #[derive(Deserialize)]
-struct GetRecordsOutput<'a> {
-    #[serde(rename = "Records", borrow)]
-    records: Vec<Record<'a>>,
+struct GetRecordsOutput {
+    #[serde(rename = "Records")]
+    records: Vec<Record>,
     #[serde(rename = "NextShardIterator", default)]
     next: Option<String>,
     #[serde(rename = "MillisBehindLatest", default)]
@@ -51,9 +55,9 @@ struct GetRecordsOutput<'a> {
 }
 
 #[derive(Deserialize)]
-struct Record<'a> {
-    #[serde(rename = "Data", borrow)]
-    data: Cow<'a, str>,
+pub struct Record {
+    #[serde(rename = "Data")]
+    pub data: Data,
 }
 
 /// Every shard of the stream, following NextToken.
@@ -74,6 +78,22 @@ pub async fn list_shards(kinesis: &Kinesis, stream: &str) -> anyhow::Result<Vec<
     }
 }
 
+/// Where a reader starts and when it stops.
+#[derive(Clone)]
+pub enum Follow {
+    /// From TRIM_HORIZON until caught up (the `get` mode).
+    Drain,
+    /// From LATEST, polling the tail until `stop` turns true. After an empty batch the reader
+    /// sleeps `idle` before the next call; after a batch with records it asks again at once, as
+    /// the KCL does. The KCL's idle time defaults to 1 s or more and AWS allows five GetRecords
+    /// per second per shard, so on AWS a poller's latency is a client policy; a millisecond here
+    /// measures the server instead.
+    Tail {
+        idle: Duration,
+        stop: watch::Receiver<bool>,
+    },
+}
+
 /// Drains every shard concurrently and returns the combined tally.
 pub async fn consume(
     kinesis: &Kinesis,
@@ -82,18 +102,66 @@ pub async fn consume(
     progress: ProgressBar,
 ) -> anyhow::Result<Tally> {
     let started = Instant::now();
+    let received = Arc::new(AtomicU64::new(0));
+    let readers = start_readers(
+        kinesis,
+        stream,
+        Follow::Drain,
+        deadline.map(|d| started + d),
+        progress,
+        received,
+    )
+    .await?;
+    join_readers(readers).await
+}
+
+/// Opens a reader on every shard (for `Follow::Tail` the LATEST iterator is taken here, so
+/// records put after this returns are seen) and starts them.
+pub async fn start_readers(
+    kinesis: &Kinesis,
+    stream: &str,
+    follow: Follow,
+    deadline: Option<Instant>,
+    progress: ProgressBar,
+    received: Arc<AtomicU64>,
+) -> anyhow::Result<Vec<JoinHandle<anyhow::Result<Tally>>>> {
     let shards = list_shards(kinesis, stream).await?;
+    let iterator_type = match follow {
+        Follow::Drain => "TRIM_HORIZON",
+        Follow::Tail { .. } => "LATEST",
+    };
     let mut readers = Vec::with_capacity(shards.len());
     for shard in shards {
+        let input = json!({
+            "StreamName": stream,
+            "ShardId": shard,
+            "ShardIteratorType": iterator_type,
+        });
+        let out: ShardIteratorOutput = kinesis
+            .call_json("GetShardIterator", &input)
+            .await
+            .with_context(|| format!("GetShardIterator for {shard}"))?;
+        // No iterator: a closed shard with nothing left to read.
+        let Some(iterator) = out.iterator else {
+            continue;
+        };
         let reader = ShardReader {
             kinesis: kinesis.clone(),
-            stream: stream.to_owned(),
             shard,
-            deadline: deadline.map(|d| started + d),
+            iterator,
+            follow: follow.clone(),
+            deadline,
             progress: progress.clone(),
+            received: Arc::clone(&received),
         };
         readers.push(tokio::spawn(reader.run()));
     }
+    Ok(readers)
+}
+
+pub async fn join_readers(
+    readers: Vec<JoinHandle<anyhow::Result<Tally>>>,
+) -> anyhow::Result<Tally> {
     let mut total = Tally::new();
     for reader in readers {
         total.merge(reader.await.context("reader task panicked")??);
@@ -103,36 +171,29 @@ pub async fn consume(
 
 struct ShardReader {
     kinesis: Kinesis,
-    stream: String,
     shard: String,
+    iterator: String,
+    follow: Follow,
     deadline: Option<Instant>,
     progress: ProgressBar,
+    received: Arc<AtomicU64>,
 }
 
 impl ShardReader {
-    async fn run(self) -> anyhow::Result<Tally> {
+    async fn run(mut self) -> anyhow::Result<Tally> {
         let mut tally = Tally::new();
-        let input = json!({
-            "StreamName": self.stream,
-            "ShardId": self.shard,
-            "ShardIteratorType": "TRIM_HORIZON",
-        });
-        let out: ShardIteratorOutput = self
-            .kinesis
-            .call_json("GetShardIterator", &input)
-            .await
-            .with_context(|| format!("GetShardIterator for {}", self.shard))?;
-        let Some(mut iterator) = out.iterator else {
-            return Ok(tally);
-        };
         let (mut consecutive_errors, mut empty_batches) = (0, 0);
+        let mut iterator = std::mem::take(&mut self.iterator);
         loop {
-            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            if self.deadline.is_some_and(|d| Instant::now() >= d) || self.stopped() {
                 break;
             }
-            let body = json!({ "ShardIterator": iterator, "Limit": GET_LIMIT }).to_string();
+            let body = self
+                .kinesis
+                .wire()
+                .encode(&json!({ "ShardIterator": iterator, "Limit": GET_LIMIT }));
             let sent = Instant::now();
-            let reply = self.kinesis.call("GetRecords", Bytes::from(body)).await;
+            let reply = self.kinesis.call("GetRecords", body).await;
             tally.latency(sent.elapsed());
             let reply = match reply {
                 Ok(reply) => reply,
@@ -151,46 +212,94 @@ impl ShardReader {
                     continue;
                 }
             };
+            let now = stamp::unix_nanos();
             consecutive_errors = 0;
-            let out: GetRecordsOutput = serde_json::from_slice(&reply)
-                .with_context(|| format!("unparseable GetRecords response on {}", self.shard))?;
+            let out: GetRecordsOutput = self
+                .kinesis
+                .decode("GetRecords", &reply)
+                .with_context(|| format!("GetRecords on {}", self.shard))?;
             let n = out.records.len() as u64;
-            tally.records += n;
-            tally.bytes += out
-                .records
-                .iter()
-                .map(|r| decoded_len(&r.data))
-                .sum::<u64>();
+            for record in &out.records {
+                tally.receipt(&record.data, now);
+            }
+            self.received.fetch_add(n, Ordering::Relaxed);
             self.progress.inc(n);
-            empty_batches = if n == 0 { empty_batches + 1 } else { 0 };
-            let caught_up = n == 0 && out.millis_behind == 0;
-            match out.next {
-                Some(next) if !caught_up && empty_batches < MAX_EMPTY_BATCHES => iterator = next,
-                // No next iterator: the shard is closed and fully read.
-                _ => break,
+            let Some(next) = out.next else {
+                break; // the shard is closed and fully read
+            };
+            iterator = next;
+            match &mut self.follow {
+                Follow::Drain => {
+                    empty_batches = if n == 0 { empty_batches + 1 } else { 0 };
+                    let caught_up = n == 0 && out.millis_behind == 0;
+                    if caught_up || empty_batches >= MAX_EMPTY_BATCHES {
+                        break;
+                    }
+                }
+                Follow::Tail { idle, stop } => {
+                    if n == 0 {
+                        let idle = *idle;
+                        tokio::select! {
+                            () = tokio::time::sleep(idle) => {}
+                            _ = stop.changed() => {}
+                        }
+                    }
+                }
             }
         }
         Ok(tally)
     }
-}
 
-/// Length of the bytes a padded standard base64 string decodes to, without decoding it.
-fn decoded_len(b64: &str) -> u64 {
-    let padding = b64.bytes().rev().take_while(|&b| b == b'=').count();
-    (b64.len() / 4 * 3).saturating_sub(padding) as u64
+    fn stopped(&self) -> bool {
+        match &self.follow {
+            Follow::Drain => false,
+            Follow::Tail { stop, .. } => *stop.borrow(),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::Engine;
-    use base64::engine::general_purpose::STANDARD;
 
+    /// A GetRecords response as the server writes it in CBOR: Data a byte string, the arrival
+    /// time a tag-1 timestamp (which the reader must skip).
     #[test]
-    fn decoded_len_matches_decoding() {
-        for n in 0..20 {
-            let raw = vec![7u8; n];
-            assert_eq!(decoded_len(&STANDARD.encode(&raw)), n as u64);
-        }
+    fn cbor_get_records_responses_parse() {
+        use ciborium::Value as Cbor;
+        let mut payload = stamp::encode(77).to_vec();
+        payload.extend_from_slice(b"rest");
+        let record = Cbor::Map(vec![
+            (Cbor::Text("SequenceNumber".into()), Cbor::Text("1".into())),
+            (
+                Cbor::Text("ApproximateArrivalTimestamp".into()),
+                Cbor::Tag(1, Box::new(Cbor::Integer(1_700_000_000_000i64.into()))),
+            ),
+            (Cbor::Text("Data".into()), Cbor::Bytes(payload)),
+            (Cbor::Text("PartitionKey".into()), Cbor::Text("k".into())),
+        ]);
+        let doc = Cbor::Map(vec![
+            (Cbor::Text("Records".into()), Cbor::Array(vec![record])),
+            (
+                Cbor::Text("NextShardIterator".into()),
+                Cbor::Text("it".into()),
+            ),
+            (
+                Cbor::Text("MillisBehindLatest".into()),
+                Cbor::Integer(0.into()),
+            ),
+        ]);
+        let mut body = Vec::new();
+        ciborium::ser::into_writer(&doc, &mut body).unwrap();
+        let out: GetRecordsOutput = crate::client::Wire::Cbor.decode(&body).unwrap();
+        assert_eq!(out.records.len(), 1);
+        assert_eq!(
+            out.records[0].data,
+            Data {
+                len: 16,
+                stamp: Some(77)
+            }
+        );
+        assert_eq!(out.next.as_deref(), Some("it"));
     }
 }

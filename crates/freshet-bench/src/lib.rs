@@ -1,31 +1,42 @@
 //! A load generator for Kinesis Data Streams endpoints (Freshet or any other, e.g. kinesalite): it
-//! speaks the real AWS JSON 1.1 wire API over pooled HTTP/1.1 keep-alive connections and reports
-//! throughput, per-request latency and, given the server's pid, records per server CPU-second.
+//! speaks the real AWS wire API (JSON 1.1, or the Java SDK's CBOR with `--cbor`) over pooled
+//! HTTP/1.1 keep-alive connections (or h2c with `--http2`) and reports throughput, latency and,
+//! given the server's pid, records per server CPU-second.
 //!
 //! `put` runs concurrent PutRecords producers (`put`); `get` drains every shard from TRIM_HORIZON
-//! (`get`). The run ends with a human summary and one `RESULT {json}` line for scripts.
+//! (`get`); `e2e` puts at a fixed rate while GetRecords pollers and SubscribeToShard subscribers
+//! read every shard, measuring put→receipt latency per record on each path; `mixed` runs `put`
+//! with pollers following the tail (`e2e`). An endpoint `nats://HOST:PORT` runs `put` and `e2e`
+//! against NATS JetStream instead (`nats`), for comparison. The run ends with a human summary and
+//! one `RESULT {json}` line for scripts.
 
 mod client;
 mod cpu;
+mod e2e;
+mod eventstream;
 mod get;
+mod nats;
 mod put;
+mod stamp;
 mod stats;
+mod subscribe;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-pub use client::{CallError, Kinesis};
+pub use client::{CallError, Kinesis, Wire};
 use stats::Tally;
 
 /// The largest record Kinesis accepts (1 MiB) and the most records per PutRecords call.
 const MAX_RECORD_SIZE: usize = 1 << 20;
 const MAX_BATCH: usize = 500;
-/// `put` runs this long when neither --duration nor --records is given.
+/// `put`, `e2e` and `mixed` run this long when neither --duration nor --records is given.
 const DEFAULT_PUT_DURATION: Duration = Duration::from_secs(10);
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -35,6 +46,11 @@ pub enum Mode {
     Put,
     /// Drain every shard from TRIM_HORIZON with GetRecords, one reader per shard.
     Get,
+    /// Put at --rate while a GetRecords poller and a SubscribeToShard subscriber per shard read
+    /// from LATEST; reports put→receipt latency for each path.
+    E2e,
+    /// `put` at full speed while a GetRecords poller per shard follows the tail; reports both.
+    Mixed,
 }
 
 #[derive(clap::Args, Clone, Debug)]
@@ -42,30 +58,45 @@ pub struct BenchArgs {
     /// What to measure.
     #[arg(value_enum)]
     pub mode: Mode,
-    /// Kinesis endpoint (plain HTTP; requests are not SigV4-signed).
+    /// Kinesis endpoint (plain HTTP; requests are not SigV4-signed), or nats://HOST:PORT for the
+    /// NATS JetStream peer (`put` and `e2e` only).
     #[arg(long, default_value = "http://127.0.0.1:4566")]
     pub endpoint: String,
     /// Stream to write to or read from.
     #[arg(long, default_value = "freshet-bench")]
     pub stream: String,
-    /// Shard count used when `put` has to create the stream.
+    /// Shard count used when the stream has to be created.
     #[arg(long, default_value_t = 4)]
     pub shards: u32,
-    /// Payload bytes per record (random data).
+    /// Payload bytes per record (random data; the first 12 carry the send time).
     #[arg(long, default_value_t = 1024)]
     pub record_size: usize,
-    /// Records per PutRecords request.
-    #[arg(long, default_value_t = 500)]
-    pub batch: usize,
-    /// Concurrent producers (each with its own request in flight).
-    #[arg(long, default_value_t = 4)]
-    pub concurrency: usize,
-    /// Run time, e.g. 10s, 500ms, 2m (`put` defaults to 10s; for `get` it caps the drain).
+    /// Records per PutRecords request [default: 500; e2e: 1].
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Concurrent producers, each with one request in flight [default: 4; e2e: 64, the most
+    /// requests the fixed-rate schedule may have in flight].
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// e2e: records put per second, over all producers.
+    #[arg(long, default_value_t = 1000.0)]
+    pub rate: f64,
+    /// e2e and mixed: a GetRecords poller's sleep after an empty batch (none after a full one).
+    #[arg(long, default_value = "1ms", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+    /// Run time, e.g. 10s, 500ms, 2m (`put`, `e2e`, `mixed` default to 10s; for `get` it caps
+    /// the drain).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Total records to put (instead of a duration).
+    /// Total records to put (instead of a duration; `put` and `mixed`).
     #[arg(long)]
     pub records: Option<u64>,
+    /// HTTP/2 with prior knowledge (h2c) instead of HTTP/1.1.
+    #[arg(long)]
+    pub http2: bool,
+    /// CBOR bodies (`application/x-amz-cbor-1.1`, blobs as byte strings), as the Java SDK sends.
+    #[arg(long)]
+    pub cbor: bool,
     /// Server process whose CPU time (/proc/PID/stat) is measured across the run.
     #[arg(long)]
     pub server_pid: Option<u32>,
@@ -83,15 +114,30 @@ pub struct LatencyMs {
     pub max: f64,
 }
 
+impl LatencyMs {
+    fn from_us(h: &Histogram<u64>) -> Self {
+        let ms = |us: u64| us as f64 / 1000.0;
+        LatencyMs {
+            p50: ms(h.value_at_quantile(0.50)),
+            p90: ms(h.value_at_quantile(0.90)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+        }
+    }
+}
+
 #[derive(Serialize, Clone, Debug)]
 pub struct BenchResult {
     pub mode: Mode,
     pub endpoint: String,
     pub stream: String,
+    pub wire: Wire,
+    pub http2: bool,
     pub record_size: usize,
     pub batch: usize,
     pub concurrency: usize,
-    /// Records acknowledged (put: FailedRecordCount subtracted) or read (get).
+    /// Records acknowledged (put, e2e, mixed: FailedRecordCount subtracted) or read (get).
     pub records: u64,
     /// Payload bytes of those records.
     pub bytes: u64,
@@ -100,7 +146,7 @@ pub struct BenchResult {
     /// Payload megabytes (10^6 bytes) per second.
     pub mb_per_sec: f64,
     pub requests: u64,
-    /// Per-request latency.
+    /// Per-request latency (PutRecords, or GetRecords in `get`).
     pub latency_ms: LatencyMs,
     /// Requests that failed as a whole, by error kind.
     pub errors: BTreeMap<String, u64>,
@@ -109,50 +155,245 @@ pub struct BenchResult {
     /// Records refused inside successful PutRecords responses, by ErrorCode.
     pub failed_records: BTreeMap<String, u64>,
     pub server_cpu_secs: Option<f64>,
+    /// `records` per server CPU-second (in `mixed`, put records only: see `read`).
     pub records_per_server_cpu_sec: Option<f64>,
     /// CPU seconds this load generator used, for judging whether the client was the bottleneck.
     pub client_cpu_secs: Option<f64>,
+    /// `mixed`: what the tail-following pollers read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read: Option<ReadReport>,
+    /// `e2e`: put→receipt latency on each read path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub e2e: Option<E2eReport>,
 }
 
-/// Runs one benchmark, prints the summary and the `RESULT {json}` line to stdout, and returns it.
-pub async fn run(args: BenchArgs) -> anyhow::Result<BenchResult> {
+/// The readers' side of a `mixed` run.
+#[derive(Serialize, Clone, Debug)]
+pub struct ReadReport {
+    pub records: u64,
+    pub bytes: u64,
+    pub records_per_sec: f64,
+    pub mb_per_sec: f64,
+    pub requests: u64,
+    /// Per-GetRecords latency.
+    pub latency_ms: LatencyMs,
+    /// Put→receipt latency per record.
+    pub receipt_latency_ms: LatencyMs,
+    /// (put + read records) per server CPU-second.
+    pub total_records_per_server_cpu_sec: Option<f64>,
+    pub errors: BTreeMap<String, u64>,
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct E2eReport {
+    /// The --rate asked for (records/s); `records_per_sec` is what was achieved.
+    pub target_rate: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub get_records: Option<PathReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscribe_to_shard: Option<PathReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jetstream_consumer: Option<PathReport>,
+}
+
+/// One read path of an `e2e` run.
+#[derive(Serialize, Clone, Debug)]
+pub struct PathReport {
+    /// Records received that this run put (stamped).
+    pub records: u64,
+    /// Acknowledged puts that this path had not received when the run ended.
+    pub missing: u64,
+    /// Records received without this run's stamp.
+    pub unstamped: u64,
+    /// Put→receipt latency per record.
+    pub latency_ms: LatencyMs,
+    /// Requests (GetRecords calls, subscriptions) and their failures.
+    pub requests: u64,
+    pub errors: BTreeMap<String, u64>,
+}
+
+impl PathReport {
+    fn new(acked: u64, tally: &Tally) -> Self {
+        let stamped = tally.receipt_us.len();
+        PathReport {
+            records: stamped,
+            missing: acked.saturating_sub(stamped),
+            unstamped: tally.unstamped,
+            latency_ms: LatencyMs::from_us(&tally.receipt_us),
+            requests: tally.requests,
+            errors: tally.errors.clone(),
+        }
+    }
+}
+
+/// What a run measured, before it is turned into a result.
+enum Measured {
+    Plain(Box<Tally>),
+    Mixed {
+        put: Box<Tally>,
+        read: Box<Tally>,
+    },
+    E2e {
+        put: Box<Tally>,
+        paths: Vec<(&'static str, Tally)>,
+    },
+}
+
+/// The argument values after mode-specific defaults.
+struct Resolved {
+    batch: usize,
+    concurrency: usize,
+    deadline: Option<Duration>,
+}
+
+fn resolve(args: &BenchArgs) -> anyhow::Result<Resolved> {
+    let paced = args.mode == Mode::E2e;
+    let batch = args.batch.unwrap_or(if paced { 1 } else { MAX_BATCH });
+    let concurrency = args.concurrency.unwrap_or(if paced { 64 } else { 4 });
     anyhow::ensure!(
-        (1..=MAX_BATCH).contains(&args.batch),
+        (1..=MAX_BATCH).contains(&batch),
         "--batch must be 1..={MAX_BATCH}"
     );
     anyhow::ensure!(
         (1..=MAX_RECORD_SIZE).contains(&args.record_size),
         "--record-size must be 1..={MAX_RECORD_SIZE}"
     );
-    anyhow::ensure!(args.concurrency >= 1, "--concurrency must be at least 1");
+    anyhow::ensure!(concurrency >= 1, "--concurrency must be at least 1");
     anyhow::ensure!(args.shards >= 1, "--shards must be at least 1");
-    let kinesis = Kinesis::new(&args.endpoint)?;
-
-    if args.mode == Mode::Put {
-        put::ensure_stream(&kinesis, &args.stream, args.shards).await?;
+    if paced {
+        anyhow::ensure!(
+            args.rate.is_finite() && args.rate > 0.0,
+            "--rate must be a positive number"
+        );
+        anyhow::ensure!(
+            args.record_size >= stamp::STAMP_LEN,
+            "e2e needs --record-size of at least {} (the send stamp)",
+            stamp::STAMP_LEN
+        );
+        anyhow::ensure!(
+            args.records.is_none(),
+            "e2e runs for --duration, not --records"
+        );
     }
     let deadline = match (args.mode, args.duration, args.records) {
-        (Mode::Put, None, None) => Some(DEFAULT_PUT_DURATION),
+        (Mode::Get, duration, _) => duration,
+        (Mode::E2e, duration, _) => Some(duration.unwrap_or(DEFAULT_PUT_DURATION)),
+        (_, None, None) => Some(DEFAULT_PUT_DURATION),
         (_, duration, _) => duration,
     };
-    let progress = progress_bar(&args, deadline);
+    Ok(Resolved {
+        batch,
+        concurrency,
+        deadline,
+    })
+}
+
+/// Runs one benchmark, prints the summary and the `RESULT {json}` line to stdout, and returns it.
+pub async fn run(args: BenchArgs) -> anyhow::Result<BenchResult> {
+    let resolved = resolve(&args)?;
+    let nats = args.endpoint.starts_with("nats://");
+    let wire = if args.cbor { Wire::Cbor } else { Wire::Json };
+
+    // Set-up (stream, consumers) happens before the clocks start.
+    let kinesis = if nats {
+        None
+    } else {
+        let kinesis = Kinesis::new(&args.endpoint, args.http2, wire)?;
+        if args.mode != Mode::Get {
+            put::ensure_stream(&kinesis, &args.stream, args.shards).await?;
+        }
+        Some(kinesis)
+    };
+    let jetstream = if nats {
+        if matches!(args.mode, Mode::Get | Mode::Mixed) {
+            bail!("a nats:// endpoint supports the put and e2e modes only");
+        }
+        Some(nats::JetStream::connect(&args.endpoint, &args.stream, args.shards).await?)
+    } else {
+        None
+    };
+    let progress = progress_bar(&args, resolved.deadline);
+    let plan = Arc::new(put::PutPlan {
+        batch: resolved.batch,
+        deadline: resolved.deadline,
+        records: args.records,
+    });
+    let rate_duration = resolved.deadline.unwrap_or(DEFAULT_PUT_DURATION);
 
     let cpu_before = args.server_pid.map(cpu::process_cpu_secs).transpose()?;
     let client_cpu_before = cpu::process_cpu_secs(std::process::id()).ok();
     let started = Instant::now();
-    let tally = match args.mode {
-        Mode::Put => {
-            let plan = Arc::new(put::PutPlan {
+    let measured = match (&kinesis, &jetstream, args.mode) {
+        (Some(k), _, Mode::Put) => {
+            let senders = (0..resolved.concurrency)
+                .map(|_| put::KinesisSender::new(k, &args.stream, args.record_size))
+                .collect();
+            Measured::Plain(Box::new(
+                put::produce(senders, plan, progress.clone()).await?,
+            ))
+        }
+        (Some(k), _, Mode::Get) => Measured::Plain(Box::new(
+            get::consume(k, &args.stream, resolved.deadline, progress.clone()).await?,
+        )),
+        (Some(k), _, Mode::Mixed) => {
+            let senders = (0..resolved.concurrency)
+                .map(|_| put::KinesisSender::new(k, &args.stream, args.record_size))
+                .collect();
+            let (put, read) = e2e::mixed(
+                k,
+                &args.stream,
+                senders,
+                plan,
+                args.poll_interval,
+                progress.clone(),
+            )
+            .await?;
+            Measured::Mixed {
+                put: Box::new(put),
+                read: Box::new(read),
+            }
+        }
+        (Some(k), _, Mode::E2e) => {
+            let plan = e2e::PacedPlan {
                 stream: args.stream.clone(),
                 record_size: args.record_size,
-                batch: args.batch,
-                concurrency: args.concurrency,
-                deadline,
-                records: args.records,
-            });
-            put::produce(&kinesis, plan, progress.clone()).await?
+                batch: resolved.batch,
+                rate: args.rate,
+                duration: rate_duration,
+                workers: resolved.concurrency,
+                poll_idle: args.poll_interval,
+            };
+            let t = e2e::e2e(k, plan, progress.clone()).await?;
+            Measured::E2e {
+                put: Box::new(t.put),
+                paths: vec![("get_records", t.polled), ("subscribe_to_shard", t.pushed)],
+            }
         }
-        Mode::Get => get::consume(&kinesis, &args.stream, deadline, progress.clone()).await?,
+        (None, Some(js), Mode::Put) => {
+            let senders = (0..resolved.concurrency)
+                .map(|_| js.sender(args.record_size))
+                .collect();
+            Measured::Plain(Box::new(
+                put::produce(senders, plan, progress.clone()).await?,
+            ))
+        }
+        (None, Some(js), Mode::E2e) => {
+            let t = nats::e2e(
+                js,
+                resolved.concurrency,
+                args.record_size,
+                resolved.batch,
+                args.rate,
+                rate_duration,
+                progress.clone(),
+            )
+            .await?;
+            Measured::E2e {
+                put: Box::new(t.put),
+                paths: vec![("jetstream_consumer", t.consumed)],
+            }
+        }
+        _ => bail!("{:?} is not supported against {}", args.mode, args.endpoint),
     };
     let secs = started.elapsed().as_secs_f64();
     let server_cpu_secs = match (args.server_pid, cpu_before) {
@@ -165,50 +406,88 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<BenchResult> {
         .and_then(|before| Some(cpu::process_cpu_secs(std::process::id()).ok()? - before));
     progress.finish_and_clear();
 
-    let mut result = BenchResult::from_tally(&args, tally, secs, server_cpu_secs);
+    let mut result = BenchResult::new(&args, &resolved, measured, secs, server_cpu_secs);
     result.client_cpu_secs = client_cpu_secs;
     println!("{}", result.summary());
     println!(
         "RESULT {}",
-        serde_json::to_string(&result).expect("the result serialises")
+        serde_json::to_string(&result).context("serialising the result")?
     );
     Ok(result)
 }
 
 impl BenchResult {
-    fn from_tally(args: &BenchArgs, tally: Tally, secs: f64, server_cpu_secs: Option<f64>) -> Self {
-        let h = &tally.latency_us;
-        let ms = |us: u64| us as f64 / 1000.0;
-        let latency_ms = LatencyMs {
-            p50: ms(h.value_at_quantile(0.50)),
-            p90: ms(h.value_at_quantile(0.90)),
-            p99: ms(h.value_at_quantile(0.99)),
-            p999: ms(h.value_at_quantile(0.999)),
-            max: ms(h.max()),
-        };
+    fn new(
+        args: &BenchArgs,
+        resolved: &Resolved,
+        measured: Measured,
+        secs: f64,
+        server_cpu_secs: Option<f64>,
+    ) -> Self {
         let per_sec = |x: f64| if secs > 0.0 { x / secs } else { 0.0 };
+        let per_cpu = |records: u64| {
+            server_cpu_secs
+                .filter(|&c| c > 0.0)
+                .map(|c| records as f64 / c)
+        };
+        let (tally, read, e2e) = match measured {
+            Measured::Plain(t) => (*t, None, None),
+            Measured::Mixed { put, read } => {
+                let report = ReadReport {
+                    records: read.records,
+                    bytes: read.bytes,
+                    records_per_sec: per_sec(read.records as f64),
+                    mb_per_sec: per_sec(read.bytes as f64 / 1e6),
+                    requests: read.requests,
+                    latency_ms: LatencyMs::from_us(&read.latency_us),
+                    receipt_latency_ms: LatencyMs::from_us(&read.receipt_us),
+                    total_records_per_server_cpu_sec: per_cpu(put.records + read.records),
+                    errors: read.errors.clone(),
+                };
+                (*put, Some(report), None)
+            }
+            Measured::E2e { put, paths } => {
+                let mut report = E2eReport {
+                    target_rate: args.rate,
+                    get_records: None,
+                    subscribe_to_shard: None,
+                    jetstream_consumer: None,
+                };
+                for (name, t) in paths {
+                    let path = Some(PathReport::new(put.records, &t));
+                    match name {
+                        "get_records" => report.get_records = path,
+                        "subscribe_to_shard" => report.subscribe_to_shard = path,
+                        _ => report.jetstream_consumer = path,
+                    }
+                }
+                (*put, None, Some(report))
+            }
+        };
         BenchResult {
             mode: args.mode,
             endpoint: args.endpoint.clone(),
             stream: args.stream.clone(),
+            wire: if args.cbor { Wire::Cbor } else { Wire::Json },
+            http2: args.http2,
             record_size: args.record_size,
-            batch: args.batch,
-            concurrency: args.concurrency,
+            batch: resolved.batch,
+            concurrency: resolved.concurrency,
             records: tally.records,
             bytes: tally.bytes,
             secs,
             records_per_sec: per_sec(tally.records as f64),
             mb_per_sec: per_sec(tally.bytes as f64 / 1e6),
             requests: tally.requests,
-            latency_ms,
+            latency_ms: LatencyMs::from_us(&tally.latency_us),
             errors: tally.errors,
             error_samples: tally.error_samples,
             failed_records: tally.failed_records,
             server_cpu_secs,
-            records_per_server_cpu_sec: server_cpu_secs
-                .filter(|&c| c > 0.0)
-                .map(|c| tally.records as f64 / c),
+            records_per_server_cpu_sec: per_cpu(tally.records),
             client_cpu_secs: None,
+            read,
+            e2e,
         }
     }
 
@@ -218,7 +497,7 @@ impl BenchResult {
             "{mode:?} {stream} at {endpoint}: {records} records ({mb:.1} MB) in {secs:.2} s \
              over {requests} requests\n  \
              throughput: {rps:.0} records/s, {mbps:.2} MB/s\n  \
-             latency ms: p50 {p50:.2}  p90 {p90:.2}  p99 {p99:.2}  p99.9 {p999:.2}  max {max:.2}",
+             request latency ms: {latency}",
             mode = self.mode,
             stream = self.stream,
             endpoint = self.endpoint,
@@ -228,11 +507,7 @@ impl BenchResult {
             requests = self.requests,
             rps = self.records_per_sec,
             mbps = self.mb_per_sec,
-            p50 = self.latency_ms.p50,
-            p90 = self.latency_ms.p90,
-            p99 = self.latency_ms.p99,
-            p999 = self.latency_ms.p999,
-            max = self.latency_ms.max,
+            latency = quantiles(&self.latency_ms),
         );
         if let Some(cpu) = self.server_cpu_secs {
             s.push_str(&format!("\n  server CPU: {cpu:.2} s"));
@@ -252,8 +527,57 @@ impl BenchResult {
         for (code, count) in &self.failed_records {
             s.push_str(&format!("\n  failed records: {count} × {code}"));
         }
+        if let Some(r) = &self.read {
+            s.push_str(&format!(
+                "\n  read (GetRecords following the tail): {} records, {:.0} records/s, {:.2} MB/s \
+                 over {} requests\n    put→read latency ms: {}",
+                r.records,
+                r.records_per_sec,
+                r.mb_per_sec,
+                r.requests,
+                quantiles(&r.receipt_latency_ms)
+            ));
+            if let Some(total) = r.total_records_per_server_cpu_sec {
+                s.push_str(&format!(
+                    "\n    {total:.0} records (put + read) per server CPU-second"
+                ));
+            }
+            for (kind, count) in &r.errors {
+                s.push_str(&format!("\n    read errors: {count} × {kind}"));
+            }
+        }
+        if let Some(e) = &self.e2e {
+            s.push_str(&format!("\n  target rate: {:.0} records/s", e.target_rate));
+            let paths = [
+                ("put→GetRecords", &e.get_records),
+                ("put→SubscribeToShard", &e.subscribe_to_shard),
+                ("put→JetStream consumer", &e.jetstream_consumer),
+            ];
+            for (name, path) in paths {
+                let Some(p) = path else { continue };
+                s.push_str(&format!(
+                    "\n  {name}: {} records ({} missing, {} unstamped) over {} requests\n    \
+                     latency ms: {}",
+                    p.records,
+                    p.missing,
+                    p.unstamped,
+                    p.requests,
+                    quantiles(&p.latency_ms)
+                ));
+                for (kind, count) in &p.errors {
+                    s.push_str(&format!("\n    errors: {count} × {kind}"));
+                }
+            }
+        }
         s
     }
+}
+
+fn quantiles(l: &LatencyMs) -> String {
+    format!(
+        "p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+        l.p50, l.p90, l.p99, l.p999, l.max
+    )
 }
 
 fn progress_bar(args: &BenchArgs, deadline: Option<Duration>) -> ProgressBar {
@@ -261,7 +585,7 @@ fn progress_bar(args: &BenchArgs, deadline: Option<Duration>) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = match (args.mode, args.records) {
-        (Mode::Put, Some(n)) => ProgressBar::new(n).with_style(
+        (Mode::Put | Mode::Mixed, Some(n)) => ProgressBar::new(n).with_style(
             ProgressStyle::with_template(
                 "{bar:40} {human_pos}/{human_len} records ({per_sec}) {elapsed}",
             )

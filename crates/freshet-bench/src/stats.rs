@@ -6,6 +6,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use crate::client::CallError;
+use crate::stamp::{self, Data};
 
 /// At most this many distinct error messages are kept per error kind, for the report.
 const SAMPLES_PER_KIND: usize = 3;
@@ -21,6 +22,10 @@ pub struct Tally {
     pub error_samples: BTreeMap<String, Vec<String>>,
     /// Per-request latency in microseconds.
     pub latency_us: Histogram<u64>,
+    /// Readers only: put→receipt latency of the stamped records read, in microseconds.
+    pub receipt_us: Histogram<u64>,
+    /// Readers only: records read that carry no stamp (not put by this bench).
+    pub unstamped: u64,
 }
 
 impl Tally {
@@ -32,7 +37,22 @@ impl Tally {
             failed_records: BTreeMap::new(),
             errors: BTreeMap::new(),
             error_samples: BTreeMap::new(),
-            latency_us: Histogram::new(3).expect("3 significant figures is valid"),
+            latency_us: histogram(),
+            receipt_us: histogram(),
+            unstamped: 0,
+        }
+    }
+
+    /// Counts one record a reader received at `now` (unix nanos).
+    pub fn receipt(&mut self, data: &Data, now: u64) {
+        self.records += 1;
+        self.bytes += data.len;
+        match data.stamp {
+            // Auto-resizing histogram: recording cannot fail for a u64 value.
+            Some(sent) => {
+                let _ = self.receipt_us.record(stamp::latency_us(sent, now));
+            }
+            None => self.unstamped += 1,
         }
     }
 
@@ -73,5 +93,58 @@ impl Tally {
             }
         }
         let _ = self.latency_us.add(&other.latency_us);
+        let _ = self.receipt_us.add(&other.receipt_us);
+        self.unstamped += other.unstamped;
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new(3).expect("3 significant figures is valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipts_are_counted_and_merged() {
+        let base = 1_000_000_000_000;
+        let mut a = Tally::new();
+        // 100 records read 1..=100 ms after they were sent, and one record from elsewhere.
+        for ms in 1..=100u64 {
+            let data = Data {
+                len: 10,
+                stamp: Some(base),
+            };
+            a.receipt(&data, base + ms * 1_000_000);
+        }
+        a.receipt(
+            &Data {
+                len: 5,
+                stamp: None,
+            },
+            base,
+        );
+        let mut b = Tally::new();
+        b.receipt(
+            &Data {
+                len: 10,
+                stamp: Some(base),
+            },
+            base + 500_000_000,
+        );
+        a.merge(b);
+
+        assert_eq!(a.records, 102);
+        assert_eq!(a.bytes, 1_015);
+        assert_eq!(a.unstamped, 1);
+        assert_eq!(a.receipt_us.len(), 101);
+        // Three significant figures: quantiles are exact to 0.1%.
+        let p50 = a.receipt_us.value_at_quantile(0.5);
+        assert!((50_000..=51_100).contains(&p50), "p50 {p50}");
+        assert!(a.receipt_us.max() >= 499_000, "max {}", a.receipt_us.max());
+        assert_eq!(a.receipt_us.min(), 1_000);
+        // Request latency is a separate histogram: receipts do not count as requests.
+        assert_eq!(a.requests, 0);
     }
 }
