@@ -1,6 +1,7 @@
 //! AWS error responses: the one place where a failure becomes `__type`, `message` and an HTTP
 //! status. Service errors arrive typed (`StreamsError`) and are mapped here, nowhere else.
 
+use freshet_firehose::FirehoseError;
 use freshet_streams::StreamsError;
 use http::StatusCode;
 
@@ -54,5 +55,20 @@ impl From<StreamsError> for ApiError {
             return ApiError::internal("Internal service failure.");
         }
         ApiError::client(e.aws_type(), e.to_string())
+    }
+}
+
+impl From<FirehoseError> for ApiError {
+    fn from(e: FirehoseError) -> ApiError {
+        if e.is_internal() {
+            tracing::error!(error = %e, "internal failure");
+            return ApiError::internal("Internal service failure.");
+        }
+        let mut error = ApiError::client(e.aws_type(), e.to_string());
+        if matches!(e, FirehoseError::ServiceUnavailable(_)) {
+            // Backpressure: SDKs retry a 503 with backoff.
+            error.status = StatusCode::SERVICE_UNAVAILABLE;
+        }
+        error
     }
 }

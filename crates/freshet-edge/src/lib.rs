@@ -7,6 +7,7 @@ pub mod cbor;
 pub mod codec;
 pub mod error;
 pub mod eventstream;
+mod firehose;
 mod kinesis;
 mod server;
 pub mod shape;
@@ -21,6 +22,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::response::Response;
+use freshet_firehose::FirehoseService;
 use freshet_streams::StreamsService;
 use http::{HeaderValue, Method, Request, StatusCode, header};
 use serde_json::Value;
@@ -34,25 +36,33 @@ pub use sigv4::Credentials;
 /// Largest request body accepted: a 10 MiB record, base64-encoded, with room for its envelope.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
+const FIREHOSE_TARGET_PREFIX: &str = "Firehose_20150804.";
 const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const CBOR_CONTENT_TYPE: &str = "application/x-amz-cbor-1.1";
 const EVENT_STREAM_CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
 
 pub struct Edge {
     pub streams: StreamsService,
+    /// None serves Kinesis only (Firehose targets are unknown operations).
+    pub firehose: Option<FirehoseService>,
     pub credentials: Credentials,
     request_ids: AtomicU64,
     boot: u64,
 }
 
 impl Edge {
-    pub fn new(streams: StreamsService, credentials: Credentials) -> Arc<Edge> {
+    pub fn new(
+        streams: StreamsService,
+        firehose: Option<FirehoseService>,
+        credentials: Credentials,
+    ) -> Arc<Edge> {
         let boot = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
         Arc::new(Edge {
             streams,
+            firehose,
             credentials,
             request_ids: AtomicU64::new(0),
             boot,
@@ -81,18 +91,27 @@ pub fn router(edge: Arc<Edge>) -> Router {
 
 async fn handle(State(edge): State<Arc<Edge>>, req: Request<Body>) -> Response {
     let request_id = edge.request_id();
+    let target = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok());
+    let firehose = target.is_some_and(|t| t.starts_with(FIREHOSE_TARGET_PREFIX));
     let format = match req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
     {
-        Some(ct) if ct.contains("cbor") => Format::Cbor,
+        // Firehose speaks JSON only.
+        Some(ct) if ct.contains("cbor") && !firehose => Format::Cbor,
         _ => Format::Json,
     };
-    let result = match (req.method(), req.headers().contains_key("x-amz-target")) {
+    let result = match (req.method(), target.is_some()) {
         (&Method::POST, true) => call(&edge, req, format).await,
         (&Method::GET, false) if req.uri().path() == "/health" => {
             return plain(StatusCode::OK, "ok\n");
+        }
+        (&Method::GET, false) if req.uri().path() == "/metrics" => {
+            return metrics(&edge);
         }
         _ => Err(ApiError::unknown_operation()),
     };
@@ -116,6 +135,20 @@ async fn handle(State(edge): State<Arc<Edge>>, req: Request<Body>) -> Response {
     if let Ok(id) = HeaderValue::from_str(&request_id) {
         headers.insert("x-amzn-requestid", id);
     }
+    response
+}
+
+/// Prometheus text exposition of the services' metrics.
+fn metrics(edge: &Edge) -> Response {
+    let mut text = String::new();
+    if let Some(firehose) = &edge.firehose {
+        firehose.render_metrics(&mut text);
+    }
+    let mut response = Response::new(Body::from(text));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
     response
 }
 
@@ -189,17 +222,25 @@ async fn call(edge: &Edge, req: Request<Body>, format: Format) -> Result<Reply, 
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let model = shape::kinesis();
-    let op = match target.split_once('.') {
-        Some((prefix, op))
-            if prefix == model.target_prefix && model.operations.contains_key(op) =>
-        {
-            op
-        }
-        _ => return Err(ApiError::unknown_operation()),
+    let (prefix, op) = target
+        .split_once('.')
+        .ok_or_else(ApiError::unknown_operation)?;
+    let firehose = match &edge.firehose {
+        Some(svc) if prefix == FIREHOSE_TARGET_PREFIX.trim_end_matches('.') => Some(svc),
+        _ => None,
     };
+    let model = match firehose {
+        Some(_) => shape::firehose(),
+        None => shape::kinesis(),
+    };
+    if prefix != model.target_prefix || !model.operations.contains_key(op) {
+        return Err(ApiError::unknown_operation());
+    }
     let document = codec::decode_request(model, op, format, &body)?;
-    kinesis::dispatch(&edge.streams, op, document, format).await
+    match firehose {
+        Some(svc) => firehose::dispatch(svc, op, document).await.map(Reply::Body),
+        None => kinesis::dispatch(&edge.streams, op, document, format).await,
+    }
 }
 
 fn error_body(e: &ApiError, format: Format) -> Vec<u8> {

@@ -125,6 +125,11 @@ fn check_type(model: &Model, shape_name: &str, v: &mut Value) -> Result<(), ApiE
             }
             _ => return Err(scalar_mismatch(v, "an Boolean")),
         },
+        Shape::Double => {
+            if !v.is_number() {
+                return Err(scalar_mismatch(v, "a Double"));
+            }
+        }
         Shape::Blob { .. } => {
             let Value::String(s) = v else {
                 return Err(scalar_mismatch(v, "a Blob"));

@@ -15,6 +15,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use freshet_catalog::Catalog;
 use freshet_edge::{Credentials, Edge};
+use freshet_firehose::{FirehoseConfig, FirehoseService, S3Endpoint, S3Target};
 use freshet_log::{Log, LogConfig};
 use freshet_streams::{StreamsConfig, StreamsService};
 use serde::Serialize;
@@ -122,6 +123,9 @@ struct TlsFlags {
 }
 
 fn main() -> anyhow::Result<()> {
+    // One TLS crypto provider for every client and server in the process (ring, which the
+    // edge's rustls already uses).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
@@ -194,8 +198,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         on_demand: s.on_demand.policy(),
         retention_interval: Duration::from_secs(s.retention_check_secs.max(1)),
     };
-    let streams = StreamsService::open(config, catalog, log).await?;
+    let streams = StreamsService::open(config, catalog.clone(), log).await?;
     streams.spawn_background();
+    let firehose = open_firehose(&settings, catalog, streams.clone()).await?;
 
     let credentials = match (
         &settings.auth.access_key_id,
@@ -231,7 +236,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         std::fs::write(&tmp, bound.to_string())?;
         std::fs::rename(&tmp, path)?;
     }
-    let edge = Edge::new(streams.clone(), credentials);
+    let edge = Edge::new(streams.clone(), Some(firehose.clone()), credentials);
     freshet_edge::serve(
         listener,
         tls,
@@ -241,9 +246,48 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     .await?;
     tracing::info!("draining finished; closing storage");
     drop(edge);
+    firehose.close().await?;
     streams.close().await?;
     tracing::info!("freshet stopped cleanly");
     Ok(())
+}
+
+/// Firehose keeps its own log (its own group commit and orphan cleanup) beside the streams'.
+async fn open_firehose(
+    settings: &Settings,
+    catalog: Catalog,
+    streams: StreamsService,
+) -> anyhow::Result<FirehoseService> {
+    let f = &settings.firehose;
+    let mut log_config = LogConfig::new(settings.data_dir.join("firehose-log"));
+    log_config.fsync = settings.fsync_policy()?;
+    let log = tokio::task::spawn_blocking(move || Log::open(log_config)).await??;
+    let s3 = match &f.s3.endpoint {
+        Some(url) => S3Target::Remote(S3Endpoint {
+            url: url.clone(),
+            region: f.s3.region.clone(),
+            access_key_id: f.s3.access_key_id.clone(),
+            secret_access_key: f.s3.secret_access_key.clone(),
+            virtual_hosted: f.s3.virtual_hosted_style,
+        }),
+        None => S3Target::Local(settings.data_dir.join("s3")),
+    };
+    let http_ca_pem = match &f.http_ca_file {
+        Some(path) => Some(
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let config = FirehoseConfig {
+        region: settings.region.clone(),
+        account_id: settings.account_id.clone(),
+        s3,
+        http_ca_pem,
+        create_delay: Duration::from_millis(f.create_delay_ms),
+        max_backlog_bytes: f.max_backlog_mib.max(1) << 20,
+        stream_limit: f.stream_limit,
+    };
+    Ok(FirehoseService::open(config, catalog, log, streams).await?)
 }
 
 async fn shutdown_signal() {

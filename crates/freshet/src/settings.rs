@@ -30,8 +30,61 @@ pub struct Settings {
     /// `tracing` filter, e.g. `info` or `freshet_log=debug,info`.
     pub log: String,
     pub streams: StreamsSettings,
+    pub firehose: FirehoseSettings,
     pub auth: AuthSettings,
     pub tls: TlsSettings,
+}
+
+/// Firehose delivery: where S3 destinations write and what HTTP endpoints trust.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FirehoseSettings {
+    /// How long a new delivery stream stays CREATING.
+    pub create_delay_ms: u64,
+    /// Delivery streams allowed in the account.
+    pub stream_limit: usize,
+    /// Undelivered MiB per delivery stream before puts are refused with
+    /// ServiceUnavailableException.
+    pub max_backlog_mib: u64,
+    /// PEM file of extra CA certificates trusted for HTTP endpoint delivery.
+    pub http_ca_file: Option<PathBuf>,
+    pub s3: S3Settings,
+}
+
+/// An S3-compatible endpoint for S3 destinations; without `endpoint`, objects are written under
+/// `<data_dir>/s3/<bucket>/`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct S3Settings {
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub virtual_hosted_style: bool,
+}
+
+impl Default for FirehoseSettings {
+    fn default() -> Self {
+        FirehoseSettings {
+            create_delay_ms: 100,
+            stream_limit: 5000,
+            max_backlog_mib: 1024,
+            http_ca_file: None,
+            s3: S3Settings::default(),
+        }
+    }
+}
+
+impl Default for S3Settings {
+    fn default() -> Self {
+        S3Settings {
+            endpoint: None,
+            region: "us-east-1".into(),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            virtual_hosted_style: false,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -117,6 +170,7 @@ impl Default for Settings {
             ready_file: None,
             log: "info".into(),
             streams: StreamsSettings::default(),
+            firehose: FirehoseSettings::default(),
             auth: AuthSettings::default(),
             tls: TlsSettings::default(),
         }
