@@ -59,7 +59,8 @@ class FreshetServer:
     """One `freshet serve` process bound to an ephemeral port on 127.0.0.1."""
 
     def __init__(self, data_dir: Path, work_dir: Path, *, create_delay_ms=0, delete_delay_ms=0,
-                 update_delay_ms=0, access_key_id=None, secret_access_key=None, extra_args=()):
+                 update_delay_ms=0, access_key_id=None, secret_access_key=None, extra_args=(),
+                 env=None):
         self.data_dir = Path(data_dir)
         self.work_dir = Path(work_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -70,6 +71,8 @@ class FreshetServer:
         self.access_key_id = access_key_id
         self.secret_access_key = secret_access_key
         self.extra_args = list(extra_args)
+        # Firehose delivery streams become ACTIVE at once unless a test asks otherwise.
+        self.env = {"FRESHET_FIREHOSE__CREATE_DELAY_MS": str(create_delay_ms), **(env or {})}
         self.proc: subprocess.Popen | None = None
         self.address: str | None = None
         self.starts = 0
@@ -103,7 +106,7 @@ class FreshetServer:
         log.write(f"\n===== start #{self.starts}: {' '.join(self.command())}\n".encode())
         log.flush()
         self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env={**os.environ, "RUST_BACKTRACE": "1"})
+                                     stdin=subprocess.DEVNULL, env={**os.environ, "RUST_BACKTRACE": "1", **self.env})
         log.close()
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -177,14 +180,15 @@ class FreshetServer:
 
 
 def make_client(endpoint: str, *, access_key: str = "AKIDDUMMY", secret_key: str = "dummysecret",
-                validate: bool = True, timeout: float = 30.0, unsigned: bool = False):
+                validate: bool = True, timeout: float = 30.0, unsigned: bool = False,
+                service: str = "kinesis"):
     cfg = dict(retries={"max_attempts": 0}, parameter_validation=validate,
                connect_timeout=5, read_timeout=timeout)
     if unsigned:
         from botocore import UNSIGNED
         cfg["signature_version"] = UNSIGNED
     return boto3.session.Session().client(
-        "kinesis", endpoint_url=endpoint, region_name=REGION,
+        service, endpoint_url=endpoint, region_name=REGION,
         aws_access_key_id=access_key, aws_secret_access_key=secret_key,
         config=Config(**cfg),
     )

@@ -251,11 +251,16 @@ impl HttpSender {
     }
 }
 
-fn http_error(code: &'static str, e: impl std::fmt::Display) -> SinkError {
-    SinkError::Http {
-        code,
-        message: e.to_string(),
+/// The error with its causes (reqwest's own message omits them: "error sending request").
+fn http_error(code: &'static str, e: impl std::error::Error) -> SinkError {
+    let mut message = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        message.push_str(": ");
+        message.push_str(&c.to_string());
+        cause = c.source();
     }
+    SinkError::Http { code, message }
 }
 
 #[cfg(test)]

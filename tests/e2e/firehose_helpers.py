@@ -1,0 +1,160 @@
+"""Real parts for the Firehose end-to-end tests: an S3-compatible server (moto_server) and an
+HTTPS endpoint that follows Firehose's documented HTTP delivery contract."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+ROLE = "arn:aws:iam::000000000000:role/firehose"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout=30.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+def local_objects(data_dir: Path, bucket: str) -> dict[str, bytes]:
+    """Objects the embedded S3 target wrote: key -> bytes."""
+    root = Path(data_dir) / "s3" / bucket
+    out = {}
+    if root.exists():
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and ".tmp-" not in path.name:
+                out[str(path.relative_to(root))] = path.read_bytes()
+    return out
+
+
+class MotoS3:
+    """moto_server on 127.0.0.1 with a bucket API reachable through boto3."""
+
+    def __init__(self, work: Path):
+        exe = shutil.which("moto_server")
+        if exe is None:
+            pytest.skip("moto_server is not installed")
+        self.port = free_port()
+        self.log = open(work / "moto.log", "wb")
+        self.proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(self.port)],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.s3 = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                               aws_access_key_id="testing", aws_secret_access_key="testing",
+                               config=Config(s3={"addressing_style": "path"}))
+
+        def up():
+            try:
+                self.s3.list_buckets()
+                return True
+            except Exception:
+                return False
+
+        wait_until(up, timeout=30, what="moto_server")
+
+    def objects(self, bucket: str) -> dict[str, bytes]:
+        out = {}
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for o in page.get("Contents", []):
+                out[o["Key"]] = self.s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+        return out
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+
+
+def self_signed_cert(work: Path) -> tuple[Path, Path]:
+    cert, key = work / "endpoint.pem", work / "endpoint.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    # An end-entity certificate (webpki refuses a CA certificate as a server's).
+                    "-addext", "basicConstraints=critical,CA:FALSE",
+                    "-addext", "extendedKeyUsage=serverAuth",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+class FirehoseEndpoint:
+    """An HTTPS receiver written to Firehose's HTTP endpoint delivery contract: it checks the
+    headers and body shape, answers 200 with the request id, and can be told to fail."""
+
+    def __init__(self, work: Path, access_key="secret-key"):
+        self.cert, key = self_signed_cert(work)
+        self.access_key = access_key
+        self.requests: list[dict] = []
+        self.fail_next = 0
+        self.fail_always = False
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                body = gzip.decompress(raw) if self.headers.get("Content-Encoding") == "gzip" else raw
+                doc = json.loads(body)
+                entry = {"headers": {k.lower(): v for k, v in self.headers.items()}, "body": doc,
+                         "records": [base64.b64decode(r["data"]) for r in doc["records"]]}
+                with outer.lock:
+                    outer.requests.append(entry)
+                    fail = outer.fail_always or outer.fail_next > 0
+                    if outer.fail_next > 0:
+                        outer.fail_next -= 1
+                    entry["ok"] = not fail
+                if fail:
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                answer = json.dumps({"requestId": doc["requestId"],
+                                     "timestamp": int(time.time() * 1000)}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert, key)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self.server.server_address[1]}/ingest"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def delivered(self) -> list[bytes]:
+        """Records of successful requests, in order."""
+        with self.lock:
+            return [rec for r in self.requests if r["ok"] for rec in r["records"]]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
