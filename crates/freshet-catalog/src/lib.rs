@@ -359,11 +359,10 @@ impl Catalog {
 
     /// Every delivery stream, oldest first.
     pub async fn load_delivery_streams(&self) -> Result<Vec<DeliveryStreamRow>> {
-        let rows = sqlx::query(
-            "SELECT uid, name, created_ms, doc FROM delivery_streams ORDER BY uid",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows =
+            sqlx::query("SELECT uid, name, created_ms, doc FROM delivery_streams ORDER BY uid")
+                .fetch_all(&self.pool)
+                .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let uid = row.try_get::<i64, _>(0)? as u64;

@@ -223,10 +223,16 @@ async fn delivery_streams_and_checkpoints_round_trip_across_reopen() {
     ));
     let b = catalog.create_delivery_stream("b", 9, "{}").await.unwrap();
     assert!(b > a);
-    catalog.update_delivery_stream(a, r#"{"v":2}"#).await.unwrap();
+    catalog
+        .update_delivery_stream(a, r#"{"v":2}"#)
+        .await
+        .unwrap();
     catalog.put_checkpoint(a, "log", "10").await.unwrap();
     catalog.put_checkpoint(a, "log", "25").await.unwrap();
-    catalog.put_checkpoint(b, "shardId-000000000000", "3").await.unwrap();
+    catalog
+        .put_checkpoint(b, "shardId-000000000000", "3")
+        .await
+        .unwrap();
     catalog.close().await;
 
     let catalog = Catalog::open(&path).await.unwrap();

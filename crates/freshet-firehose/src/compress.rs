@@ -52,7 +52,8 @@ impl Compression {
                 let options = zip::write::SimpleFileOptions::default()
                     .compression_method(zip::CompressionMethod::Deflated)
                     .large_file(data.len() >= u32::MAX as usize);
-                zip.start_file(entry, options).map_err(std::io::Error::other)?;
+                zip.start_file(entry, options)
+                    .map_err(std::io::Error::other)?;
                 zip.write_all(data)?;
                 Ok(zip.finish().map_err(std::io::Error::other)?.into_inner())
             }
@@ -65,9 +66,7 @@ impl Compression {
                 let mut out = Vec::with_capacity(data.len() / 2 + 64);
                 let mut encoder = snap::raw::Encoder::new();
                 for block in data.chunks(HADOOP_BLOCK) {
-                    let compressed = encoder
-                        .compress_vec(block)
-                        .map_err(std::io::Error::other)?;
+                    let compressed = encoder.compress_vec(block).map_err(std::io::Error::other)?;
                     out.extend_from_slice(&(block.len() as u32).to_be_bytes());
                     out.extend_from_slice(&(compressed.len() as u32).to_be_bytes());
                     out.extend_from_slice(&compressed);
@@ -153,7 +152,10 @@ mod tests {
 
     #[test]
     fn uncompressed_is_the_content_and_extensions_follow_aws() {
-        assert_eq!(Compression::Uncompressed.apply(b"abc", "x").unwrap(), b"abc");
+        assert_eq!(
+            Compression::Uncompressed.apply(b"abc", "x").unwrap(),
+            b"abc"
+        );
         assert_eq!(Compression::Gzip.extension(), ".gz");
         assert_eq!(Compression::Uncompressed.extension(), "");
     }

@@ -68,7 +68,10 @@ pub struct S3Config {
     pub processing_configuration: Option<Value>,
     #[serde(rename = "S3BackupMode", skip_serializing_if = "Option::is_none")]
     pub s3_backup_mode: Option<String>,
-    #[serde(rename = "S3BackupConfiguration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "S3BackupConfiguration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub s3_backup: Option<Box<S3Config>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_format_conversion_configuration: Option<Value>,
@@ -145,8 +148,11 @@ pub struct HttpConfig {
 pub enum Destination {
     /// `plain` marks one created through the deprecated `S3DestinationConfiguration`, which
     /// AWS describes under both names.
-    S3 { config: S3Config, plain: bool },
-    Http(HttpConfig),
+    S3 {
+        config: Box<S3Config>,
+        plain: bool,
+    },
+    Http(Box<HttpConfig>),
 }
 
 /// The destination members of CreateDeliveryStream that Freshet does not deliver to yet.
@@ -366,8 +372,9 @@ impl HttpConfig {
             "BufferingHints".into(),
             BufferingHints::described(self.buffering_hints),
         );
-        let mut request = serde_json::to_value(self.request_configuration.clone().unwrap_or_default())
-            .unwrap_or_else(|_| json!({}));
+        let mut request =
+            serde_json::to_value(self.request_configuration.clone().unwrap_or_default())
+                .unwrap_or_else(|_| json!({}));
         if request.get("ContentEncoding").is_none() {
             request["ContentEncoding"] = json!("NONE");
         }
@@ -414,14 +421,14 @@ impl Destination {
         let value = request.get(destination).cloned().unwrap_or(Value::Null);
         let d = match destination {
             "S3DestinationConfiguration" => Destination::S3 {
-                config: parse(value)?,
+                config: Box::new(parse(value)?),
                 plain: true,
             },
             "ExtendedS3DestinationConfiguration" => Destination::S3 {
-                config: parse(value)?,
+                config: Box::new(parse(value)?),
                 plain: false,
             },
-            "HttpEndpointDestinationConfiguration" => Destination::Http(parse(value)?),
+            "HttpEndpointDestinationConfiguration" => Destination::Http(Box::new(parse(value)?)),
             other => {
                 return Err(invalid(format!(
                     "{other} is not supported by Freshet yet; supported destinations are ExtendedS3DestinationConfiguration, S3DestinationConfiguration and HttpEndpointDestinationConfiguration."
@@ -455,33 +462,30 @@ impl Destination {
             [] => return Ok(self.clone()),
             [one] => *one,
             _ => {
-                return Err(invalid(
-                    "Only one destination update can be specified.",
-                ));
+                return Err(invalid("Only one destination update can be specified."));
             }
         };
         let mut update = request.get(kind).cloned().unwrap_or(Value::Null);
         rename(&mut update, "S3BackupUpdate", "S3BackupConfiguration");
         rename(&mut update, "S3Update", "S3Configuration");
         let d = match (kind, self) {
-            ("S3DestinationUpdate" | "ExtendedS3DestinationUpdate", Destination::S3 { config, plain }) => {
-                Destination::S3 {
-                    config: parse(merged(config, update)?)?,
-                    plain: *plain && kind == "S3DestinationUpdate",
-                }
-            }
+            (
+                "S3DestinationUpdate" | "ExtendedS3DestinationUpdate",
+                Destination::S3 { config, plain },
+            ) => Destination::S3 {
+                config: Box::new(parse(merged(config, update)?)?),
+                plain: *plain && kind == "S3DestinationUpdate",
+            },
             ("S3DestinationUpdate" | "ExtendedS3DestinationUpdate", _) => Destination::S3 {
-                config: parse(update)?,
+                config: Box::new(parse(update)?),
                 plain: kind == "S3DestinationUpdate",
             },
             ("HttpEndpointDestinationUpdate", Destination::Http(h)) => {
-                Destination::Http(parse(merged(h, update)?)?)
+                Destination::Http(Box::new(parse(merged(h, update)?)?))
             }
-            ("HttpEndpointDestinationUpdate", _) => Destination::Http(parse(update)?),
+            ("HttpEndpointDestinationUpdate", _) => Destination::Http(Box::new(parse(update)?)),
             (other, _) => {
-                return Err(invalid(format!(
-                    "{other} is not supported by Freshet yet."
-                )));
+                return Err(invalid(format!("{other} is not supported by Freshet yet.")));
             }
         };
         d.check()?;
@@ -556,37 +560,47 @@ mod tests {
 
     #[test]
     fn s3_is_described_with_aws_defaults() {
-        let d = Destination::from_create(
-            &request(json!({"ExtendedS3DestinationConfiguration": {
-                "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::b", "Prefix": "p/"}})),
-        )
+        let d = Destination::from_create(&request(json!({"ExtendedS3DestinationConfiguration": {
+                "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::b", "Prefix": "p/"}})))
         .unwrap();
         let desc = &d.describe()["ExtendedS3DestinationDescription"];
-        assert_eq!(desc["BufferingHints"], json!({"SizeInMBs": 5, "IntervalInSeconds": 300}));
+        assert_eq!(
+            desc["BufferingHints"],
+            json!({"SizeInMBs": 5, "IntervalInSeconds": 300})
+        );
         assert_eq!(desc["CompressionFormat"], "UNCOMPRESSED");
-        assert_eq!(desc["EncryptionConfiguration"], json!({"NoEncryptionConfig": "NoEncryption"}));
+        assert_eq!(
+            desc["EncryptionConfiguration"],
+            json!({"NoEncryptionConfig": "NoEncryption"})
+        );
         assert_eq!(desc["S3BackupMode"], "Disabled");
         assert_eq!(desc["Prefix"], "p/");
-        let Destination::S3 { config, .. } = &d else { panic!() };
+        let Destination::S3 { config, .. } = &d else {
+            panic!()
+        };
         assert_eq!(config.bucket(), "b");
-        assert_eq!(config.thresholds(), Thresholds { bytes: 5 << 20, interval_ms: 300_000 });
+        assert_eq!(
+            config.thresholds(),
+            Thresholds {
+                bytes: 5 << 20,
+                interval_ms: 300_000
+            }
+        );
     }
 
     #[test]
     fn one_supported_destination_is_required() {
         let none = Destination::from_create(&request(json!({}))).unwrap_err();
         assert!(matches!(none, FirehoseError::InvalidArgument(_)));
-        let redshift = Destination::from_create(
-            &request(json!({"RedshiftDestinationConfiguration": {}})),
-        )
-        .unwrap_err();
+        let redshift =
+            Destination::from_create(&request(json!({"RedshiftDestinationConfiguration": {}})))
+                .unwrap_err();
         assert!(redshift.to_string().contains("not supported"));
-        let processing = Destination::from_create(
-            &request(json!({"ExtendedS3DestinationConfiguration": {
+        let processing =
+            Destination::from_create(&request(json!({"ExtendedS3DestinationConfiguration": {
                 "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::b",
-                "ProcessingConfiguration": {"Enabled": true, "Processors": []}}})),
-        )
-        .unwrap_err();
+                "ProcessingConfiguration": {"Enabled": true, "Processors": []}}})))
+            .unwrap_err();
         assert_eq!(processing.aws_type(), "InvalidArgumentException");
     }
 
@@ -597,33 +611,40 @@ mod tests {
             "S3Configuration": {"RoleARN": ROLE, "BucketARN": "arn:aws:s3:::b"}}}));
         let d = Destination::from_create(&r).unwrap();
         let desc = &d.describe()["HttpEndpointDestinationDescription"];
-        assert_eq!(desc["EndpointConfiguration"], json!({"Url": "https://127.0.0.1:1/x"}));
+        assert_eq!(
+            desc["EndpointConfiguration"],
+            json!({"Url": "https://127.0.0.1:1/x"})
+        );
         assert_eq!(desc["S3BackupMode"], "FailedDataOnly");
         assert_eq!(desc["RetryOptions"], json!({"DurationInSeconds": 300}));
         assert_eq!(desc["RequestConfiguration"]["ContentEncoding"], "NONE");
-        assert_eq!(desc["S3DestinationDescription"]["BucketARN"], "arn:aws:s3:::b");
+        assert_eq!(
+            desc["S3DestinationDescription"]["BucketARN"],
+            "arn:aws:s3:::b"
+        );
     }
 
     #[test]
     fn updates_merge_into_the_same_kind_and_replace_another() {
-        let d = Destination::from_create(
-            &request(json!({"ExtendedS3DestinationConfiguration": {
+        let d = Destination::from_create(&request(json!({"ExtendedS3DestinationConfiguration": {
                 "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::b", "Prefix": "p/",
                 "CompressionFormat": "GZIP", "S3BackupMode": "Enabled",
-                "S3BackupConfiguration": {"RoleARN": ROLE, "BucketARN": "arn:aws:s3:::backup"}}})),
-        )
+                "S3BackupConfiguration": {"RoleARN": ROLE, "BucketARN": "arn:aws:s3:::backup"}}})))
         .unwrap();
         let u = d
-            .update(
-                &request(json!({"ExtendedS3DestinationUpdate": {
-                    "Prefix": "q/", "S3BackupUpdate": {"Prefix": "bk/"}}})),
-            )
+            .update(&request(json!({"ExtendedS3DestinationUpdate": {
+                    "Prefix": "q/", "S3BackupUpdate": {"Prefix": "bk/"}}})))
             .unwrap();
-        let Destination::S3 { config, .. } = &u else { panic!() };
+        let Destination::S3 { config, .. } = &u else {
+            panic!()
+        };
         assert_eq!(config.prefix.as_deref(), Some("q/"));
         assert_eq!(config.compression(), Compression::Gzip);
         let backup = config.s3_backup.as_ref().unwrap();
-        assert_eq!((backup.bucket(), backup.prefix.as_deref()), ("backup", Some("bk/")));
+        assert_eq!(
+            (backup.bucket(), backup.prefix.as_deref()),
+            ("backup", Some("bk/"))
+        );
         // Another kind must be complete.
         let incomplete = d.update(
             &request(json!({"HttpEndpointDestinationUpdate": {"EndpointConfiguration": {"Url": "https://x"}}})),

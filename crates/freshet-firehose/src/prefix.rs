@@ -85,10 +85,10 @@ impl Prefixes {
 impl Prefix {
     /// AWS appends `yyyy/MM/dd/HH/` to a prefix without a timestamp expression.
     fn with_default_time(mut self) -> Prefix {
-        if !self.parts.iter().any(|p| matches!(p, Part::Time(_))) {
-            if let Ok(default) = parse(DEFAULT_TIME) {
-                self.parts.extend(default.parts);
-            }
+        if !self.parts.iter().any(|p| matches!(p, Part::Time(_)))
+            && let Ok(default) = parse(DEFAULT_TIME)
+        {
+            self.parts.extend(default.parts);
         }
         self
     }
@@ -148,9 +148,7 @@ fn parse(text: &str) -> Result<Prefix, PrefixError> {
                 )));
             }
             _ => {
-                return Err(refuse(format!(
-                    "Unsupported expression !{{{expression}}}"
-                )));
+                return Err(refuse(format!("Unsupported expression !{{{expression}}}")));
             }
         });
         rest = &rest[end + 1..];
@@ -352,7 +350,8 @@ mod tests {
             eval(&p.error, t, Some("processing-failed")),
             "err/processing-failed/2026/"
         );
-        let quote = Prefixes::new(Some("!{timestamp:''yyyy''}"), Some("e!{timestamp:yyyy}")).unwrap();
+        let quote =
+            Prefixes::new(Some("!{timestamp:''yyyy''}"), Some("e!{timestamp:yyyy}")).unwrap();
         assert_eq!(eval(&quote.data, t, None), "'2026'");
     }
 
@@ -379,7 +378,11 @@ mod tests {
         assert_eq!(parts[0].len(), 11);
         assert_eq!(parts[1].len(), 11);
         assert_ne!(parts[0], parts[1]);
-        assert!(parts[0].chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        assert!(
+            parts[0]
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::clock::Clock;
 use crate::config::Destination;
 use crate::error::{FirehoseError, Result};
 use crate::metrics::Metrics;
@@ -154,8 +155,8 @@ impl FirehoseService {
         let rows = self.inner.catalog.load_delivery_streams().await?;
         let mut live = BTreeSet::new();
         for row in rows {
-            let mut doc: Doc =
-                serde_json::from_str(&row.doc).map_err(|e| FirehoseError::Corrupt(e.to_string()))?;
+            let mut doc: Doc = serde_json::from_str(&row.doc)
+                .map_err(|e| FirehoseError::Corrupt(e.to_string()))?;
             let id = ShardLogId {
                 stream: row.uid,
                 shard: 0,
@@ -163,7 +164,10 @@ impl FirehoseService {
             if doc.status == "DELETING" {
                 self.remove_log(id).await?;
                 self.inner.catalog.delete_delivery_stream(row.uid).await?;
-                tracing::info!(stream = row.name, "finished interrupted delivery stream deletion");
+                tracing::info!(
+                    stream = row.name,
+                    "finished interrupted delivery stream deletion"
+                );
                 continue;
             }
             if doc.kind == "DirectPut" {
@@ -221,7 +225,11 @@ impl FirehoseService {
         })
     }
 
-    fn start_worker(&self, entry: &Arc<Entry>, checkpoints: BTreeMap<String, String>) -> Result<()> {
+    fn start_worker(
+        &self,
+        entry: &Arc<Entry>,
+        checkpoints: BTreeMap<String, String>,
+    ) -> Result<()> {
         let doc = entry.doc();
         let source = match &doc.kinesis {
             Some(k) => Source::Kinesis(Box::new(KinesisSource::new(
@@ -235,7 +243,11 @@ impl FirehoseService {
                     .get(LOG_SOURCE)
                     .and_then(|p| p.parse().ok())
                     .unwrap_or(0);
-                Source::Log(LogSource::new(self.inner.log.clone(), entry.log_id(), next)?)
+                Source::Log(LogSource::new(
+                    self.inner.log.clone(),
+                    entry.log_id(),
+                    next,
+                )?)
             }
         };
         let worker = Worker {
@@ -245,6 +257,7 @@ impl FirehoseService {
             metrics: entry.metrics.clone(),
             plan: entry.plan.subscribe(),
             source,
+            clock: Clock::default(),
         };
         *entry.worker.lock() = Some(tokio::spawn(worker.run()));
         Ok(())
@@ -267,12 +280,17 @@ impl FirehoseService {
     }
 
     fn get(&self, name: &str) -> Result<Arc<Entry>> {
-        self.inner.registry.read().get(name).cloned().ok_or_else(|| {
-            FirehoseError::ResourceNotFound(format!(
-                "Firehose {name} under account {} not found.",
-                self.inner.config.account_id
-            ))
-        })
+        self.inner
+            .registry
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| {
+                FirehoseError::ResourceNotFound(format!(
+                    "Firehose {name} under account {} not found.",
+                    self.inner.config.account_id
+                ))
+            })
     }
 
     async fn save(&self, entry: &Entry, doc: Doc) -> Result<()> {
@@ -329,7 +347,9 @@ impl FirehoseService {
         };
         for source in ["MSKSourceConfiguration", "DatabaseSourceConfiguration"] {
             if input.rest.get(source).is_some_and(|v| !v.is_null()) {
-                return Err(invalid(format!("{source} is not supported by Freshet yet.")));
+                return Err(invalid(format!(
+                    "{source} is not supported by Freshet yet."
+                )));
             }
         }
         let encryption = match input.delivery_stream_encryption_configuration_input {
@@ -548,7 +568,11 @@ impl FirehoseService {
             version_id: doc.version_id,
             destination: doc.destination,
         }));
-        tracing::info!(stream = entry.name, version = doc.version_id, "delivery stream destination updated");
+        tracing::info!(
+            stream = entry.name,
+            version = doc.version_id,
+            "delivery stream destination updated"
+        );
         Ok(Empty {})
     }
 
@@ -562,7 +586,10 @@ impl FirehoseService {
         })
     }
 
-    pub async fn put_record_batch(&self, input: PutRecordBatchInput) -> Result<PutRecordBatchOutput> {
+    pub async fn put_record_batch(
+        &self,
+        input: PutRecordBatchInput,
+    ) -> Result<PutRecordBatchOutput> {
         let total: usize = input.records.iter().map(|r| r.data.0.len()).sum();
         if total > MAX_BATCH_BYTES {
             return Err(invalid(format!(
@@ -590,7 +617,10 @@ impl FirehoseService {
         let entry = self.get(name)?;
         let (kind, encrypted) = {
             let doc = entry.doc.lock();
-            let encrypted = doc.encryption.as_ref().is_some_and(|e| e.status == "ENABLED");
+            let encrypted = doc
+                .encryption
+                .as_ref()
+                .is_some_and(|e| e.status == "ENABLED");
             (doc.kind.clone(), encrypted)
         };
         if kind != "DirectPut" {

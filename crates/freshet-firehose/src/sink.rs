@@ -10,8 +10,8 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
 use parking_lot::Mutex;
 use serde::Deserialize;
 
@@ -80,7 +80,11 @@ impl ObjectWriter {
         }
     }
 
-    fn store(&self, endpoint: &S3Endpoint, bucket: &str) -> Result<Arc<dyn ObjectStore>, SinkError> {
+    fn store(
+        &self,
+        endpoint: &S3Endpoint,
+        bucket: &str,
+    ) -> Result<Arc<dyn ObjectStore>, SinkError> {
         let mut stores = self.stores.lock();
         if let Some(store) = stores.get(bucket) {
             return Ok(store.clone());
@@ -155,6 +159,9 @@ pub struct HttpSender {
 impl HttpSender {
     /// `extra_roots` are PEM certificates trusted besides the system's (for private CAs).
     pub fn new(extra_roots: Option<&[u8]>) -> Result<HttpSender, SinkError> {
+        // reqwest is built without a bundled crypto provider so that the process has one TLS
+        // stack (ring, as the edge uses); it is process-wide, so an earlier install is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(60))
             .redirect(reqwest::redirect::Policy::none());
@@ -277,7 +284,9 @@ mod tests {
     async fn local_objects_are_written_whole() {
         let dir = tempfile::tempdir().unwrap();
         let w = ObjectWriter::new(S3Target::Local(dir.path().to_path_buf()));
-        w.put("bucket", "a/b/c.gz", b"hello".to_vec()).await.unwrap();
+        w.put("bucket", "a/b/c.gz", b"hello".to_vec())
+            .await
+            .unwrap();
         assert_eq!(
             std::fs::read(dir.path().join("bucket/a/b/c.gz")).unwrap(),
             b"hello"

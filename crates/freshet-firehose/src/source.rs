@@ -14,6 +14,8 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::clock::Clock;
+
 use crate::error::{FirehoseError, Result};
 
 /// The checkpoint key of a DirectPut stream's log.
@@ -34,19 +36,29 @@ pub struct SourceRecord {
 }
 
 /// Records read but not yet delivered, and where each source resumes once they are.
-#[derive(Default)]
 pub struct Batch {
     pub records: Vec<SourceRecord>,
     pub bytes: u64,
     pub marks: BTreeMap<String, String>,
-    /// When the first record entered (the buffering interval runs from here).
-    pub opened: Option<Instant>,
+    /// When the first record entered, on the worker's clock (the interval runs from here).
+    pub opened: Option<u64>,
+    pub clock: Clock,
 }
 
 impl Batch {
+    pub fn new(clock: Clock) -> Batch {
+        Batch {
+            records: Vec::new(),
+            bytes: 0,
+            marks: BTreeMap::new(),
+            opened: None,
+            clock,
+        }
+    }
+
     fn push(&mut self, record: SourceRecord) {
         if self.opened.is_none() {
-            self.opened = Some(Instant::now());
+            self.opened = Some(self.clock.now_ms());
         }
         self.bytes += record.data.len() as u64;
         self.records.push(record);
@@ -68,11 +80,11 @@ impl Source {
         }
     }
 
-    /// Waits until new records may be there, or until `deadline`.
-    pub async fn wait(&mut self, deadline: Option<Instant>) {
+    /// Waits until new records may be there, or until the clock reads `deadline_ms`.
+    pub async fn wait(&mut self, clock: &Clock, deadline_ms: Option<u64>) {
         let sleep = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d).await,
+            match deadline_ms {
+                Some(d) => clock.sleep_until(d).await,
                 None => std::future::pending().await,
             }
         };
@@ -96,8 +108,7 @@ impl Source {
     pub async fn delivered(&self, batch: &Batch) {
         if let (Source::Log(s), Some(last)) = (self, batch.records.last()) {
             let (log, id, cutoff) = (s.log.clone(), s.id, last.arrival_ms);
-            let trimmed =
-                tokio::task::spawn_blocking(move || log.trim_before(id, cutoff)).await;
+            let trimmed = tokio::task::spawn_blocking(move || log.trim_before(id, cutoff)).await;
             if let Ok(Err(error)) = trimmed {
                 tracing::warn!(%error, log = %s.id, "cannot trim delivered records");
             }
@@ -271,7 +282,10 @@ impl KinesisSource {
                 None => self.iterator_for(&id, &self.shards[&id])?,
             };
             let input = json!({"ShardIterator": iterator, "Limit": READ_RECORDS});
-            let out = match self.streams.get_records(from_value::<GetRecordsInput>(input)?) {
+            let out = match self
+                .streams
+                .get_records(from_value::<GetRecordsInput>(input)?)
+            {
                 Ok(out) => out,
                 Err(freshet_streams::StreamsError::ExpiredIterator(_)) => {
                     if let Some(c) = self.shards.get_mut(&id) {

@@ -123,9 +123,6 @@ struct TlsFlags {
 }
 
 fn main() -> anyhow::Result<()> {
-    // One TLS crypto provider for every client and server in the process (ring, which the
-    // edge's rustls already uses).
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
@@ -273,9 +270,9 @@ async fn open_firehose(
         None => S3Target::Local(settings.data_dir.join("s3")),
     };
     let http_ca_pem = match &f.http_ca_file {
-        Some(path) => Some(
-            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-        ),
+        Some(path) => {
+            Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
+        }
         None => None,
     };
     let config = FirehoseConfig {
