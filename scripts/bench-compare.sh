@@ -1,20 +1,31 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: Freshet (fsync=always and fsync=never) against kinesalite, both driven
-# by the same `freshet bench` load generator over the real Kinesis wire API on 127.0.0.1 only.
-# Prints a markdown table with the figures and the freshet/kinesalite ratios.
+# Side-by-side benchmark on 127.0.0.1 only: Freshet (fsync=always and fsync=never) against
+# kinesalite and the strong peers Redis Streams (appendfsync always and everysec) and NATS
+# JetStream (file store), with one workload, plus a fio durable-write baseline and an end-to-end
+# latency run (put→GetRecords, put→SubscribeToShard, put→JetStream consumer at 1,000 records/s).
+# Freshet, kinesalite and NATS are driven by `freshet bench` (Kinesis wire API, or JetStream for
+# a nats:// endpoint); Redis by redis-benchmark. Prints markdown tables with ratios and a check of
+# the targets.
 #
-# Idempotent: installs kinesalite into $PEERS only if it is missing; reuses $CARGO_TARGET_DIR.
-# Knobs (environment): BENCH_DURATION (default 10s), BENCH_RESULTS (where raw output is kept).
+# Idempotent: installs each peer only if it is missing (kinesalite into $PEERS with npm; fio,
+# redis-server/redis-tools and nats-server with apt-get); reuses $CARGO_TARGET_DIR.
+# Knobs (environment): BENCH_DURATION (default 10s), BENCH_RESULTS (where raw output is kept),
+# BENCH_E2E_RATE (default 1000 records/s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/freshet-target}"
 PEERS=/var/tmp/freshet-peers
 KINESALITE_VERSION=3.3.3
 DURATION="${BENCH_DURATION:-10s}"
+E2E_RATE="${BENCH_E2E_RATE:-1000}"
 RESULTS="${BENCH_RESULTS:-$(mktemp -d /var/tmp/freshet-bench-results.XXXXXX)}"
 mkdir -p "$RESULTS"
-# The one workload for every server: 4 shards, 1 KiB records, PutRecords of 500, 4 producers.
-WORKLOAD=(--shards 4 --record-size 1024 --batch 500 --concurrency 4 --no-progress)
+# The one workload for every server: 4 shards, 1 KiB records, batches of 500, 4 producers.
+SHARDS=4
+RECORD_SIZE=1024
+BATCH=500
+PRODUCERS=4
+WORKLOAD=(--shards "$SHARDS" --record-size "$RECORD_SIZE" --batch "$BATCH" --concurrency "$PRODUCERS" --no-progress)
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -28,15 +39,39 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+WORK="$(mktemp -d /var/tmp/freshet-bench-work.XXXXXX)"
+DIRS+=("$WORK")
+
 log "building freshet (release)"
 cargo build --release -p freshet >&2
-FRESHET="$CARGO_TARGET_DIR/release/freshet"
+# A private copy: other builds sharing the target directory must not swap the binary mid-run.
+FRESHET="$WORK/freshet"
+cp "$CARGO_TARGET_DIR/release/freshet" "$FRESHET"
+
+APT_UPDATED=
+apt_install() { # package...
+  if [[ -z "$APT_UPDATED" ]]; then
+    apt-get update -qq >&2 || true
+    APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+}
 
 if [[ ! -f "$PEERS/node_modules/kinesalite/cli.js" ]]; then
   log "installing kinesalite $KINESALITE_VERSION into $PEERS"
   mkdir -p "$PEERS"
   (cd "$PEERS" && npm install --no-audit --no-fund --loglevel=error "kinesalite@$KINESALITE_VERSION" >&2)
 fi
+command -v fio >/dev/null 2>&1 || { log "installing fio"; apt_install fio || log "fio unavailable: no disk baseline"; }
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-benchmark >/dev/null 2>&1; then
+  log "installing redis-server and redis-tools"
+  apt_install redis-server redis-tools || log "redis unavailable: no Redis Streams rows"
+fi
+if ! command -v nats-server >/dev/null 2>&1; then
+  log "installing nats-server"
+  apt_install nats-server || log "nats-server unavailable: no JetStream rows"
+fi
+
 # kinesalite has no bind-address option: this preload forces every listen() onto 127.0.0.1.
 cat > "$PEERS/loopback.js" <<'JS'
 // Preload (node -r): rewrite the host of every net.Server.listen() call to 127.0.0.1.
@@ -71,6 +106,7 @@ wait_for_port() { # port pid
 
 SERVER_PID=
 ENDPOINT=
+PORT=
 start_freshet() { # fsync-policy
   local dir
   dir="$(mktemp -d /var/tmp/freshet-bench-data.XXXXXX)"
@@ -89,14 +125,38 @@ start_freshet() { # fsync-policy
 }
 
 start_kinesalite() {
-  local port
-  port="$(free_port)"
+  PORT="$(free_port)"
   (cd "$PEERS" && exec node -r ./loopback.js node_modules/kinesalite/cli.js \
-    --port "$port" --createStreamMs 0) >"$RESULTS/kinesalite.log" 2>&1 &
+    --port "$PORT" --createStreamMs 0) >"$RESULTS/kinesalite.log" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
-  wait_for_port "$port" "$SERVER_PID"
-  ENDPOINT="http://127.0.0.1:$port"
+  wait_for_port "$PORT" "$SERVER_PID"
+  ENDPOINT="http://127.0.0.1:$PORT"
+}
+
+start_redis() { # appendfsync policy
+  local dir
+  dir="$(mktemp -d /var/tmp/freshet-bench-redis.XXXXXX)"
+  DIRS+=("$dir")
+  PORT="$(free_port)"
+  # AOF only (no RDB snapshots), so the one durability knob is appendfsync.
+  redis-server --bind 127.0.0.1 --port "$PORT" --dir "$dir" --save '' \
+    --appendonly yes --appendfsync "$1" --logfile "$RESULTS/redis-$1.log" &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  wait_for_port "$PORT" "$SERVER_PID"
+}
+
+start_nats() {
+  local dir
+  dir="$(mktemp -d /var/tmp/freshet-bench-nats.XXXXXX)"
+  DIRS+=("$dir")
+  PORT="$(free_port)"
+  nats-server -js -a 127.0.0.1 -p "$PORT" -sd "$dir" >"$RESULTS/nats.log" 2>&1 &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  wait_for_port "$PORT" "$SERVER_PID"
+  ENDPOINT="nats://127.0.0.1:$PORT"
 }
 
 stop_server() {
@@ -104,113 +164,131 @@ stop_server() {
   wait "$SERVER_PID" 2>/dev/null || true
 }
 
-bench() { # name mode
-  log "$1: bench $2 against $ENDPOINT (server pid $SERVER_PID)"
+bench() { # name mode [extra args...]
+  local name=$1 mode=$2
+  shift 2
+  log "$name: bench $mode against $ENDPOINT (server pid $SERVER_PID)"
   local extra=()
-  [[ "$2" == put ]] && extra=(--duration "$DURATION")
-  "$FRESHET" bench "$2" --endpoint "$ENDPOINT" --stream bench --server-pid "$SERVER_PID" \
-    "${WORKLOAD[@]}" "${extra[@]}" | tee "$RESULTS/$1-$2.txt" >&2
+  [[ "$mode" != get ]] && extra=(--duration "$DURATION")
+  "$FRESHET" bench "$mode" --endpoint "$ENDPOINT" --stream bench --server-pid "$SERVER_PID" \
+    "${WORKLOAD[@]}" "${extra[@]}" "$@" | tee "$RESULTS/$name-$mode.txt" >&2
 }
 
-run_server() { # name start-command...
-  local name=$1
-  shift
-  "$@"
-  bench "$name" put
-  bench "$name" get
-  stop_server
+# The end-to-end latency run: one record per put at a fixed rate (the batch of the shared workload
+# would hide per-record latency), read back on every path.
+bench_e2e() { # name
+  log "$1: bench e2e at $E2E_RATE records/s against $ENDPOINT (server pid $SERVER_PID)"
+  "$FRESHET" bench e2e --endpoint "$ENDPOINT" --stream e2e --server-pid "$SERVER_PID" \
+    --shards "$SHARDS" --record-size "$RECORD_SIZE" --batch 1 --rate "$E2E_RATE" \
+    --duration "$DURATION" --no-progress | tee "$RESULTS/$1-e2e.txt" >&2
 }
 
-# The machine's limit for durable writes: sequential 1 MiB writes, each followed by fdatasync,
-# on the same file system as the data directories.
-if ! command -v fio >/dev/null 2>&1; then
-  log "installing fio"
-  apt-get install -y -qq fio >&2 || log "fio unavailable: no disk baseline"
-fi
+# Redis Streams: XADD of 1 KiB values to 4 stream keys (the shards), 4 connections each with 500
+# commands pipelined (the PutRecords batch). redis-benchmark takes a request count, not a time,
+# so a short calibration run sizes the real one to about $DURATION.
+bench_redis() { # name
+  log "$1: redis-benchmark XADD against 127.0.0.1:$PORT (server pid $SERVER_PID)"
+  python3 - "$1" "$PORT" "$SERVER_PID" "$RECORD_SIZE" "$PRODUCERS" "$BATCH" "$DURATION" \
+    "$RESULTS/$1-put.txt" <<'PY'
+import csv, io, json, os, random, resource, string, subprocess, sys, time
+
+name, port, pid, size, clients, pipeline, duration, out = sys.argv[1:]
+size, clients, pipeline = int(size), int(clients), int(pipeline)
+unit = duration.rstrip("0123456789.")
+secs = float(duration[: len(duration) - len(unit)]) * {"": 1, "s": 1, "ms": 0.001, "m": 60}[unit]
+# Printable random payload: command arguments cannot carry NUL bytes.
+value = "".join(random.choices(string.ascii_letters + string.digits, k=size))
+tick = os.sysconf("SC_CLK_TCK")
+
+def cpu(p):
+    with open(f"/proc/{p}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / tick
+
+def run(n):
+    cmd = ["redis-benchmark", "-h", "127.0.0.1", "-p", port, "-c", str(clients),
+           "-P", str(pipeline), "-n", str(n), "-r", str(4), "--csv",
+           "XADD", "bench:__rand_int__", "*", "d", value]
+    cpu0, child0 = cpu(pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    wall = time.monotonic() - t0
+    child1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client = (child1.ru_utime - child0.ru_utime) + (child1.ru_stime - child0.ru_stime)
+    rows = list(csv.reader(io.StringIO(proc.stdout)))
+    header, row = rows[0], rows[-1]
+    return wall, cpu(pid) - cpu0, client, dict(zip(header, row))
+
+wall, _, _, _ = run(clients * pipeline * 20)
+rate = clients * pipeline * 20 / wall
+n = max(clients * pipeline, min(int(rate * secs), 3_000_000))
+n -= n % (clients * pipeline)
+wall, server_cpu, client_cpu, row = run(n)
+result = {
+    "mode": "put", "endpoint": f"redis://127.0.0.1:{port}", "records": n, "bytes": n * size,
+    "secs": wall, "records_per_sec": n / wall, "mb_per_sec": n * size / wall / 1e6,
+    "requests": n // pipeline,
+    # redis-benchmark's latency is per command, measured from the write of its pipeline batch.
+    "latency_ms": {"p50": float(row["p50_latency_ms"]), "p99": float(row["p99_latency_ms"]),
+                   "max": float(row["max_latency_ms"])},
+    "errors": {}, "error_samples": {}, "failed_records": {},
+    "server_cpu_secs": server_cpu,
+    "records_per_server_cpu_sec": n / server_cpu if server_cpu > 0 else None,
+    "client_cpu_secs": client_cpu,
+}
+with open(out, "w") as f:
+    f.write(f"redis-benchmark {name}: {n} XADD in {wall:.2f} s, {n / wall:,.0f}/s, "
+            f"server CPU {server_cpu:.2f} s, client CPU {client_cpu:.2f} s\n")
+    f.write("RESULT " + json.dumps(result) + "\n")
+print(open(out).read(), file=sys.stderr)
+PY
+}
+
+# The machine's limit for durable writes on the file system of the data directories: sequential
+# 1 MiB writes each followed by fdatasync (bandwidth), and 4 KiB writes each followed by
+# fdatasync (the latency of one small fsync, the floor of a durable put's latency).
 if command -v fio >/dev/null 2>&1; then
   FIO_DIR="$(mktemp -d /var/tmp/freshet-fio.XXXXXX)"
   DIRS+=("$FIO_DIR")
   log "disk baseline: fio sequential write, 1 MiB blocks, fdatasync after each"
   fio --name=durable-seq --directory="$FIO_DIR" --rw=write --bs=1M --size=512M --fdatasync=1 \
     --output-format=json >"$RESULTS/fio.json"
+  log "disk baseline: fio 4 KiB writes, fdatasync after each"
+  fio --name=durable-small --directory="$FIO_DIR" --rw=write --bs=4k --size=16M --fdatasync=1 \
+    --runtime=20 --output-format=json >"$RESULTS/fio-fsync.json"
 fi
 
-run_server freshet-always start_freshet always
-run_server freshet-never start_freshet never
-run_server kinesalite start_kinesalite
+start_freshet always
+bench freshet-always put
+bench freshet-always get
+stop_server
+start_freshet always
+bench freshet-always mixed
+bench_e2e freshet-always
+stop_server
+start_freshet never
+bench freshet-never put
+bench freshet-never get
+stop_server
+start_kinesalite
+bench kinesalite put
+bench kinesalite get
+stop_server
+if command -v redis-benchmark >/dev/null 2>&1; then
+  for policy in always everysec; do
+    start_redis "$policy"
+    bench_redis "redis-$policy"
+    stop_server
+  done
+fi
+if command -v nats-server >/dev/null 2>&1; then
+  start_nats
+  bench nats put
+  stop_server
+  start_nats
+  bench_e2e nats
+  stop_server
+fi
 
 log "raw output in $RESULTS"
-python3 - "$RESULTS" <<'PY'
-import json, pathlib, sys
-
-results = pathlib.Path(sys.argv[1])
-
-def load(name, mode):
-    for line in (results / f"{name}-{mode}.txt").read_text().splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
-    raise SystemExit(f"no RESULT line in {name}-{mode}.txt")
-
-rows = {
-    "freshet, fsync=always": ("freshet-always",),
-    "freshet, fsync=never": ("freshet-never",),
-    "kinesalite 3.3.3 (in-memory)": ("kinesalite",),
-}
-data = {label: (load(n, "put"), load(n, "get")) for label, (n,) in rows.items()}
-
-columns = [
-    ("put rec/s", lambda p, g: p["records_per_sec"], "{:,.0f}"),
-    ("put MB/s", lambda p, g: p["mb_per_sec"], "{:.1f}"),
-    ("put rec/server-CPU-s", lambda p, g: p["records_per_server_cpu_sec"], "{:,.0f}"),
-    ("put p50 ms", lambda p, g: p["latency_ms"]["p50"], "{:.1f}"),
-    ("put p99 ms", lambda p, g: p["latency_ms"]["p99"], "{:.1f}"),
-    ("get rec/s", lambda p, g: g["records_per_sec"], "{:,.0f}"),
-    ("get MB/s", lambda p, g: g["mb_per_sec"], "{:.1f}"),
-    ("get rec/server-CPU-s", lambda p, g: g["records_per_server_cpu_sec"], "{:,.0f}"),
-]
-# Context, not compared: CPU seconds of the server and of the load generator during the put.
-cpu_columns = [
-    ("put server CPU-s", lambda p, g: p["server_cpu_secs"], "{:.1f}"),
-    ("put client CPU-s", lambda p, g: p["client_cpu_secs"], "{:.1f}"),
-]
-
-def cell(fmt, value):
-    return "n/a" if value is None else fmt.format(value)
-
-print("| server | " + " | ".join(c[0] for c in columns) + " |")
-print("|---" * (len(columns) + 1) + "|")
-for label, (p, g) in data.items():
-    print(f"| {label} | " + " | ".join(cell(fmt, f(p, g)) for _, f, fmt in columns) + " |")
-base = data["kinesalite 3.3.3 (in-memory)"]
-for label in ("freshet, fsync=always", "freshet, fsync=never"):
-    p, g = data[label]
-    ratios = []
-    for _, f, _ in columns:
-        a, b = f(p, g), f(*base)
-        ratios.append("n/a" if not a or not b else f"{a / b:.2f}×")
-    print(f"| ratio {label} ÷ kinesalite | " + " | ".join(ratios) + " |")
-
-print()
-print("| server | put records | put secs | " + " | ".join(c[0] for c in cpu_columns) + " | get records | get secs |")
-print("|---" * (len(cpu_columns) + 5) + "|")
-for label, (p, g) in data.items():
-    cpu = " | ".join(cell(fmt, f(p, g)) for _, f, fmt in cpu_columns)
-    print(f"| {label} | {p['records']:,} | {p['secs']:.1f} | {cpu} | {g['records']:,} | {g['secs']:.1f} |")
-fio = results / "fio.json"
-if fio.exists():
-    job = json.loads(fio.read_text())["jobs"][0]["write"]
-    disk_mb = job["bw_bytes"] / 1e6
-    p = data["freshet, fsync=always"][0]
-    print()
-    print(f"Disk baseline (fio, sequential 1 MiB writes with fdatasync each): {disk_mb:.1f} MB/s; "
-          f"freshet's durable put payload rate is {p['mb_per_sec'] / disk_mb * 100:.0f}% of it.")
-print()
-if not any(r["errors"] or r["failed_records"] for pg in data.values() for r in pg):
-    print("No request errors and no failed records in any run.")
-for label, (p, g) in data.items():
-    for r in (p, g):
-        for kind, count in r["errors"].items():
-            print(f"errors ({label}, {r['mode']}): {count} × {kind}: {r['error_samples'].get(kind)}")
-        for code, count in r["failed_records"].items():
-            print(f"failed records ({label}, {r['mode']}): {count} × {code}")
-PY
+python3 "scripts/bench-report.py" "$RESULTS"

@@ -13,12 +13,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use indicatif::ProgressBar;
 use tokio::sync::{Mutex, mpsc, watch};
-use tokio::task::JoinHandle;
 
 use crate::client::Kinesis;
 use crate::get::{self, Follow};
 use crate::put::{self, BatchSender, KinesisSender, PutPlan};
-use crate::stats::Tally;
+use crate::stats::{self, Tally};
 use crate::subscribe;
 
 /// After the producers stop, readers get this long to receive what was acknowledged.
@@ -45,6 +44,8 @@ pub struct PacedPlan {
 /// What `e2e` measured: the producers, the pollers and the subscribers.
 pub struct E2eTally {
     pub put: Tally,
+    /// How long the producers ran (the readers' final drain not included).
+    pub put_secs: f64,
     pub polled: Tally,
     pub pushed: Tally,
 }
@@ -105,22 +106,25 @@ async fn e2e_with_consumer(
         Ok(s) => s,
         Err(e) => {
             let _ = stop_tx.send(true);
-            let _ = get::join_readers(pollers).await;
+            let _ = stats::join(pollers).await;
             return Err(e);
         }
     };
     let senders = (0..plan.workers)
         .map(|_| KinesisSender::new(kinesis, &plan.stream, plan.record_size))
         .collect();
+    let started = Instant::now();
     let put = paced(senders, plan.batch, plan.rate, plan.duration, progress).await;
+    let put_secs = started.elapsed().as_secs_f64();
     if let Ok(put) = &put {
         wait_for(put.records, &[&polled_count, &pushed_count]).await;
     }
     let _ = stop_tx.send(true);
-    let polled = get::join_readers(pollers).await;
-    let pushed = join(subscribers).await;
+    let polled = stats::join(pollers).await;
+    let pushed = stats::join(subscribers).await;
     Ok(E2eTally {
         put: put?,
+        put_secs,
         polled: polled.context("GetRecords poller")?,
         pushed: pushed.context("SubscribeToShard subscriber")?,
     })
@@ -155,7 +159,7 @@ pub async fn mixed(
         wait_for(put.records, &[&read_count]).await;
     }
     let _ = stop_tx.send(true);
-    let read = get::join_readers(readers).await;
+    let read = stats::join(readers).await;
     Ok((put?, read?))
 }
 
@@ -165,14 +169,6 @@ pub async fn wait_for(target: u64, counters: &[&AtomicU64]) {
     while Instant::now() < until && counters.iter().any(|c| c.load(Ordering::Relaxed) < target) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-pub async fn join(tasks: Vec<JoinHandle<anyhow::Result<Tally>>>) -> anyhow::Result<Tally> {
-    let mut total = Tally::new();
-    for task in tasks {
-        total.merge(task.await.context("reader task panicked")??);
-    }
-    Ok(total)
 }
 
 /// Sends `batch` records every `batch / rate` seconds for `duration`. The schedule is open-loop:
@@ -215,7 +211,7 @@ pub async fn paced<S: BatchSender>(
         }
     }
     drop(tx);
-    join(workers).await
+    stats::join(workers).await
 }
 
 struct PacedWorker<S> {

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::client::Kinesis;
 use crate::stamp::{self, Data};
-use crate::stats::Tally;
+use crate::stats::{self, Tally};
 
 const GET_LIMIT: u32 = 10_000;
 /// A reader gives up after this many failed requests in a row.
@@ -112,7 +112,7 @@ pub async fn consume(
         received,
     )
     .await?;
-    join_readers(readers).await
+    stats::join(readers).await
 }
 
 /// Opens a reader on every shard (for `Follow::Tail` the LATEST iterator is taken here, so
@@ -157,16 +157,6 @@ pub async fn start_readers(
         readers.push(tokio::spawn(reader.run()));
     }
     Ok(readers)
-}
-
-pub async fn join_readers(
-    readers: Vec<JoinHandle<anyhow::Result<Tally>>>,
-) -> anyhow::Result<Tally> {
-    let mut total = Tally::new();
-    for reader in readers {
-        total.merge(reader.await.context("reader task panicked")??);
-    }
-    Ok(total)
 }
 
 struct ShardReader {

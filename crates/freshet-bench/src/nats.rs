@@ -200,6 +200,8 @@ impl BatchSender for JetStreamSender {
 /// What `e2e` against JetStream measured: the producers and the consumers.
 pub struct JetStreamE2e {
     pub put: Tally,
+    /// How long the producers ran (the consumers' final drain not included).
+    pub put_secs: f64,
     pub consumed: Tally,
 }
 
@@ -217,14 +219,17 @@ pub async fn e2e(
     let received = Arc::new(AtomicU64::new(0));
     let consumers = js.start_consumers(stop, Arc::clone(&received)).await?;
     let senders = (0..workers).map(|_| js.sender(record_size)).collect();
+    let started = Instant::now();
     let put = crate::e2e::paced(senders, batch, rate, duration, progress).await;
+    let put_secs = started.elapsed().as_secs_f64();
     if let Ok(put) = &put {
         crate::e2e::wait_for(put.records, &[&received]).await;
     }
     let _ = stop_tx.send(true);
-    let consumed = crate::e2e::join(consumers).await;
+    let consumed = crate::stats::join(consumers).await;
     Ok(JetStreamE2e {
         put: put?,
+        put_secs,
         consumed: consumed?,
     })
 }

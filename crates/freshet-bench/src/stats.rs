@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use anyhow::Context;
 use hdrhistogram::Histogram;
+use tokio::task::JoinHandle;
 
 use crate::client::CallError;
 use crate::stamp::{self, Data};
@@ -96,6 +98,15 @@ impl Tally {
         let _ = self.receipt_us.add(&other.receipt_us);
         self.unstamped += other.unstamped;
     }
+}
+
+/// Waits for every worker task and adds up their tallies; the first error (or panic) wins.
+pub async fn join(tasks: Vec<JoinHandle<anyhow::Result<Tally>>>) -> anyhow::Result<Tally> {
+    let mut total = Tally::new();
+    for task in tasks {
+        total.merge(task.await.context("a worker task panicked")??);
+    }
+    Ok(total)
 }
 
 fn histogram() -> Histogram<u64> {
