@@ -13,6 +13,8 @@
 mod cache;
 mod error;
 mod frame;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod index;
 mod segment;
 mod shard;
