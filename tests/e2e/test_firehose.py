@@ -4,12 +4,12 @@ Firehose's HTTP delivery contract."""
 
 from __future__ import annotations
 
+import base64
 import gzip
-import io
 import json
 import random
 import time
-import zipfile
+import urllib.request
 
 import pytest
 import snappy_check
@@ -294,7 +294,7 @@ def test_custom_prefixes_and_error_output_of_an_unreachable_http_endpoint(server
         [(key, body)] = objs.items()
         assert key.startswith("failed/http-endpoint-failed/" + time.strftime("%Y-%m", time.gmtime()) + "/")
         lines = [json.loads(line) for line in body.decode().splitlines()]
-        assert [__import__("base64").b64decode(l["rawData"]) for l in lines] == [b"lost?", b"no"]
+        assert [base64.b64decode(line["rawData"]) for line in lines] == [b"lost?", b"no"]
         for line in lines:
             assert line["errorCode"] == "HttpEndpoint.DestinationException"
             assert line["attemptsMade"] >= 1
@@ -405,6 +405,10 @@ def test_kinesis_stream_as_source_delivers_across_resharding(server_factory):
         return set(lines) == set(sent)
 
     wait_until(got, timeout=60, what="all Kinesis records delivered")
+    metrics = urllib.request.urlopen(srv.endpoint + "/metrics").read().decode()
+    read = [line for line in metrics.splitlines()
+            if line.startswith('firehose_DataReadFromKinesisStream_Records{DeliveryStreamName="from-kds"}')]
+    assert read and int(read[0].split()[-1]) >= 200
 
 
 def test_sigkill_during_delivery_loses_nothing_acknowledged(server_factory, tmp_path):

@@ -69,12 +69,19 @@ impl Worker {
             };
             let mut read = 0;
             if batch.bytes < limits.bytes {
+                let before = batch.bytes;
                 match self
                     .source
                     .poll(limits.bytes - batch.bytes, &mut batch)
                     .await
                 {
-                    Ok(n) => read = n,
+                    Ok(n) => {
+                        read = n;
+                        if matches!(self.source, Source::Kinesis(_)) {
+                            Metrics::add(&self.metrics.kinesis_records, n as u64);
+                            Metrics::add(&self.metrics.kinesis_bytes, batch.bytes - before);
+                        }
+                    }
                     Err(error) => {
                         tracing::warn!(%error, stream = %plan.name, "delivery source read failed; retrying");
                         tokio::time::sleep(Duration::from_secs(1)).await;

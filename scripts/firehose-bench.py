@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Firehose delivery figures for BENCHMARKS.md: (1) delivery throughput into S3 with GZIP
+(producers put 1 KiB records in PutRecordBatch calls of 500; MB/s of records delivered into the
+embedded S3 target, measured from the first put to the last object), and (2) put -> object
+latency at the smallest buffer interval (IntervalInSeconds 0), one record at a time.
+
+usage: scripts/firehose-bench.py [--bin PATH] [--seconds N] [--producers N]
+Starts its own `freshet serve` on 127.0.0.1 (ephemeral port) in a temporary directory."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+ROLE = "arn:aws:iam::000000000000:role/bench"
+
+
+def objects(root: Path):
+    return [p for p in root.rglob("*") if p.is_file() and ".tmp-" not in p.name]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=os.environ.get(
+        "FRESHET_BIN", "/var/tmp/freshet-target/release/freshet"))
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--producers", type=int, default=4)
+    ap.add_argument("--latency-samples", type=int, default=50)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="freshet-fh-bench-"))
+    ready = work / "ready"
+    proc = subprocess.Popen([args.bin, "serve", "--listen", "127.0.0.1:0", "--data-dir",
+                             str(work / "data"), "--ready-file", str(ready), "--log", "warn"],
+                            env={**os.environ, "FRESHET_FIREHOSE__CREATE_DELAY_MS": "0"})
+    try:
+        while not ready.exists():
+            time.sleep(0.02)
+        endpoint = "http://" + ready.read_text().strip()
+
+        def client():
+            return boto3.session.Session().client(
+                "firehose", endpoint_url=endpoint, region_name="us-east-1",
+                aws_access_key_id="a", aws_secret_access_key="b",
+                config=Config(retries={"max_attempts": 10, "mode": "standard"}))
+
+        fh = client()
+        fh.create_delivery_stream(DeliveryStreamName="tput", ExtendedS3DestinationConfiguration={
+            "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::tput", "CompressionFormat": "GZIP",
+            "BufferingHints": {"SizeInMBs": 8, "IntervalInSeconds": 0}})
+        record = os.urandom(512).hex().encode()  # 1 KiB of text that compresses like logs do
+        batch = [{"Data": record}] * 500
+        sent = [0] * args.producers
+        stop = time.monotonic() + args.seconds
+
+        def produce(i):
+            c = client()
+            while time.monotonic() < stop:
+                c.put_record_batch(DeliveryStreamName="tput", Records=batch)
+                sent[i] += len(batch)
+
+        start = time.monotonic()
+        threads = [threading.Thread(target=produce, args=(i,)) for i in range(args.producers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        total = sum(sent) * len(record)
+        root = work / "data" / "s3" / "tput"
+        while True:
+            delivered = sum(len(gzip.decompress(p.read_bytes())) for p in objects(root))
+            if delivered >= total:
+                break
+            time.sleep(0.05)
+        secs = time.monotonic() - start
+        n_objects = len(objects(root))
+        print(f"delivery: {sum(sent)} records, {total / 1e6:.1f} MB in {secs:.1f} s = "
+              f"{total / 1e6 / secs:.1f} MB/s into S3 (GZIP), {n_objects} objects")
+
+        fh.create_delivery_stream(DeliveryStreamName="lat", ExtendedS3DestinationConfiguration={
+            "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::lat",
+            "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0}})
+        root = work / "data" / "s3" / "lat"
+        samples = []
+        for i in range(args.latency_samples):
+            before = len(objects(root))
+            t0 = time.monotonic()
+            fh.put_record(DeliveryStreamName="lat", Record={"Data": b"x%d" % i})
+            while len(objects(root)) <= before:
+                time.sleep(0.0005)
+            samples.append((time.monotonic() - t0) * 1000)
+        samples.sort()
+        p = lambda q: samples[min(len(samples) - 1, int(q * len(samples)))]
+        print(f"put -> object latency (IntervalInSeconds 0, {len(samples)} puts): "
+              f"p50 {p(0.5):.1f} ms, p90 {p(0.9):.1f} ms, max {samples[-1]:.1f} ms "
+              f"(mean {statistics.mean(samples):.1f} ms)")
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+if __name__ == "__main__":
+    main()
