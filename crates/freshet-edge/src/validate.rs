@@ -101,18 +101,31 @@ fn check_type(model: &Model, shape_name: &str, v: &mut Value) -> Result<(), ApiE
             }
         }
         Shape::Integer { .. } | Shape::Long { .. } => {
-            let target = if matches!(shape, Shape::Integer { .. }) {
-                "an Integer"
+            // The service reads these into Java ints and longs: a number outside their range
+            // cannot be deserialized at all (a type error, not a constraint violation), and
+            // letting one through would only fail later in the typed request with serde's wording.
+            let (target, java, bits) = if matches!(shape, Shape::Integer { .. }) {
+                ("an Integer", "int", 32)
             } else {
-                "an Long"
+                ("an Long", "long", 64)
             };
-            match v {
-                Value::Number(n) if n.is_i64() || n.is_u64() => {}
-                Value::Number(n) => {
-                    let truncated = n.as_f64().unwrap_or(0.0).trunc();
-                    *v = Value::from(truncated as i64);
-                }
-                _ => return Err(scalar_mismatch(v, target)),
+            let Value::Number(n) = v else {
+                return Err(scalar_mismatch(v, target));
+            };
+            let value = match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => i128::from(i),
+                (None, Some(u)) => i128::from(u),
+                // Fractions truncate; `as` saturates the (finite) huge ones, caught below.
+                (None, None) => n.as_f64().unwrap_or(0.0).trunc() as i128,
+            };
+            let limit = 1i128 << (bits - 1);
+            if !(-limit..limit).contains(&value) {
+                return Err(type_error(format!(
+                    "Numeric value ({n}) out of range of {java}"
+                )));
+            }
+            if !n.is_i64() {
+                *v = Value::from(value as i64);
             }
         }
         Shape::Boolean => match v {
@@ -584,6 +597,36 @@ mod tests {
                 proptest::prop_assert_eq!(base64_decoded_len(&s), bytes.len());
             }
         }
+    }
+
+    /// Found by the json_request fuzz target: a number beyond the Java type passed the check
+    /// and then failed the typed conversion with serde's message.
+    #[test]
+    fn numbers_outside_a_java_int_are_serialization_errors() {
+        for count in [
+            json!(18446744073709551615u64),
+            json!(2147483648u64),
+            json!(-2147483649i64),
+            json!(1e300),
+        ] {
+            let err = check(
+                "CreateStreamInput",
+                json!({"StreamName": "s", "ShardCount": count}),
+            )
+            .unwrap_err();
+            assert_eq!(err.aws_type, "SerializationException");
+            assert_eq!(
+                err.message.unwrap(),
+                format!("Numeric value ({count}) out of range of int")
+            );
+        }
+        // The edges of the ranges still pass the type check (and reach the constraints).
+        let body = check(
+            "CreateStreamInput",
+            json!({"StreamName": "s", "ShardCount": 2147483647.9}),
+        )
+        .unwrap();
+        assert_eq!(body["ShardCount"], json!(2147483647));
     }
 
     #[test]
