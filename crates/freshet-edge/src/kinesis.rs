@@ -24,6 +24,15 @@ pub enum Reply {
     Events(Subscription),
 }
 
+/// PutRecords from the fast path's typed request.
+pub async fn put_records(
+    svc: &StreamsService,
+    input: freshet_streams::model::PutRecordsInput,
+    format: Format,
+) -> Result<Reply, ApiError> {
+    output(format, "PutRecords", &svc.put_records(input).await?).map(Reply::Body)
+}
+
 /// Runs one operation whose body has already been checked against the model.
 pub async fn dispatch(
     svc: &StreamsService,

@@ -7,6 +7,7 @@ pub mod cbor;
 pub mod codec;
 pub mod error;
 pub mod eventstream;
+mod fast;
 mod firehose;
 mod kinesis;
 mod server;
@@ -235,6 +236,13 @@ async fn call(edge: &Edge, req: Request<Body>, format: Format) -> Result<Reply, 
     };
     if prefix != model.target_prefix || !model.operations.contains_key(op) {
         return Err(ApiError::unknown_operation());
+    }
+    if firehose.is_none()
+        && op == "PutRecords"
+        && format == Format::Json
+        && let Some(input) = fast::put_records(model, &body)
+    {
+        return kinesis::put_records(&edge.streams, input, format).await;
     }
     let document = codec::decode_request(model, op, format, &body)?;
     match firehose {

@@ -330,6 +330,37 @@ fn length_violations(len: usize, min: Option<i64>, max: Option<i64>) -> Vec<Stri
     out
 }
 
+/// Whether a string or blob (given as its base64 text) satisfies everything the generic checks
+/// would test for its model shape. Fast request paths use it to decide when they may skip those
+/// checks; on `false` they fall back to the generic path, which words the error.
+pub fn scalar_ok(model: &Model, shape: &str, s: &str) -> bool {
+    match model.shape(shape) {
+        Some(Shape::String {
+            min,
+            max,
+            pattern,
+            enumeration,
+        }) => {
+            pattern.as_ref().is_none_or(|(_, re)| re.is_match(s))
+                && length_violations(s.chars().count(), *min, *max).is_empty()
+                && enumeration
+                    .as_ref()
+                    .is_none_or(|e| e.iter().any(|x| x == s))
+        }
+        Some(Shape::Blob { min, max }) => {
+            check_base64(s).is_ok()
+                && length_violations(base64_decoded_len(s), *min, *max).is_empty()
+        }
+        _ => false,
+    }
+}
+
+/// Whether a list length is within its model shape's bounds.
+pub fn list_len_ok(model: &Model, shape: &str, len: usize) -> bool {
+    matches!(model.shape(shape), Some(Shape::List { min, max, .. })
+        if length_violations(len, *min, *max).is_empty())
+}
+
 /// The constraint messages a scalar value violates.
 fn scalar_violations(shape: &Shape, v: &Value) -> Vec<String> {
     let mut out = Vec::new();
