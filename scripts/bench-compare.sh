@@ -190,12 +190,13 @@ bench_redis() { # name
   log "$1: redis-benchmark XADD against 127.0.0.1:$PORT (server pid $SERVER_PID)"
   python3 - "$1" "$PORT" "$SERVER_PID" "$RECORD_SIZE" "$PRODUCERS" "$BATCH" "$DURATION" \
     "$RESULTS/$1-put.txt" <<'PY'
-import csv, io, json, os, random, resource, string, subprocess, sys, time
+import csv, io, json, os, random, re, resource, string, subprocess, sys, time
 
 name, port, pid, size, clients, pipeline, duration, out = sys.argv[1:]
 size, clients, pipeline = int(size), int(clients), int(pipeline)
-unit = duration.rstrip("0123456789.")
-secs = float(duration[: len(duration) - len(unit)]) * {"": 1, "s": 1, "ms": 0.001, "m": 60}[unit]
+# The duration syntax of `freshet bench`: 10s, 500ms, 2m or plain seconds.
+number, unit = re.fullmatch(r"([0-9.]+)\s*(ms|s|m|min|h)?", duration.strip()).groups()
+secs = float(number) * {None: 1, "s": 1, "ms": 0.001, "m": 60, "min": 60, "h": 3600}[unit]
 # Printable random payload: command arguments cannot carry NUL bytes.
 value = "".join(random.choices(string.ascii_letters + string.digits, k=size))
 tick = os.sysconf("SC_CLK_TCK")
