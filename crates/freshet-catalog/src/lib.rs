@@ -12,7 +12,7 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-pub use rows::{ConsumerRow, DeliveryStreamRow, ShardRow, StreamRow};
+pub use rows::{ConsumerRow, DeliveryStreamRow, ShardRow, StreamRow, VideoStreamRow};
 
 #[derive(thiserror::Error, Debug)]
 #[non_exhaustive]
@@ -400,6 +400,57 @@ impl Catalog {
         Ok(())
     }
 
+    /// Inserts a video stream and returns its uid (never reused).
+    pub async fn create_video_stream(&self, name: &str, created_ms: i64, doc: &str) -> Result<u64> {
+        let inserted = sqlx::query(
+            "INSERT INTO video_streams (name, created_ms, doc) VALUES (?, ?, ?)
+             ON CONFLICT(name) DO NOTHING RETURNING uid",
+        )
+        .bind(name)
+        .bind(created_ms)
+        .bind(doc)
+        .fetch_optional(&self.pool)
+        .await?;
+        match inserted {
+            Some(row) => Ok(row.try_get::<i64, _>(0)? as u64),
+            None => Err(CatalogError::NameTaken(name.to_string())),
+        }
+    }
+
+    pub async fn update_video_stream(&self, uid: u64, doc: &str) -> Result<()> {
+        sqlx::query("UPDATE video_streams SET doc = ? WHERE uid = ?")
+            .bind(doc)
+            .bind(uid as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_video_stream(&self, uid: u64) -> Result<()> {
+        sqlx::query("DELETE FROM video_streams WHERE uid = ?")
+            .bind(uid as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every video stream, oldest first.
+    pub async fn load_video_streams(&self) -> Result<Vec<VideoStreamRow>> {
+        let rows = sqlx::query("SELECT uid, name, created_ms, doc FROM video_streams ORDER BY uid")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(VideoStreamRow {
+                    uid: row.try_get::<i64, _>(0)? as u64,
+                    name: row.try_get(1)?,
+                    created_ms: row.try_get(2)?,
+                    doc: row.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
     /// Drops every policy whose ARN starts with `prefix` (a stream's ARN and its consumers').
     pub async fn delete_policies_under(&self, prefix: &str) -> Result<()> {
         sqlx::query("DELETE FROM resource_policies WHERE substr(resource_arn, 1, length(?)) = ?")
@@ -417,6 +468,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_streams.sql"),
     include_str!("../migrations/0002_consumers.sql"),
     include_str!("../migrations/0003_delivery_streams.sql"),
+    include_str!("../migrations/0004_video_streams.sql"),
 ];
 
 async fn migrate(pool: &SqlitePool) -> Result<()> {

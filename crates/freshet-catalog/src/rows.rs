@@ -115,3 +115,12 @@ pub struct DeliveryStreamRow {
     pub doc: String,
     pub checkpoints: BTreeMap<String, String>,
 }
+
+/// A Kinesis Video stream: its description is a JSON document owned by freshet-video.
+#[derive(Clone, Debug)]
+pub struct VideoStreamRow {
+    pub uid: u64,
+    pub name: String,
+    pub created_ms: i64,
+    pub doc: String,
+}

@@ -254,3 +254,29 @@ async fn delivery_streams_and_checkpoints_round_trip_across_reopen() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn video_streams_round_trip_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let catalog = Catalog::open(&path).await.unwrap();
+    let a = catalog.create_video_stream("cam", 7, "{}").await.unwrap();
+    assert!(matches!(
+        catalog.create_video_stream("cam", 8, "{}").await,
+        Err(CatalogError::NameTaken(_))
+    ));
+    let b = catalog.create_video_stream("door", 9, "{}").await.unwrap();
+    catalog.update_video_stream(a, r#"{"v":2}"#).await.unwrap();
+    catalog.close().await;
+
+    let catalog = Catalog::open(&path).await.unwrap();
+    let rows = catalog.load_video_streams().await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0].name.as_str(), rows[0].created_ms), ("cam", 7));
+    assert_eq!(rows[0].doc, r#"{"v":2}"#);
+    catalog.delete_video_stream(a).await.unwrap();
+    let rows = catalog.load_video_streams().await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].uid, b);
+    assert!(catalog.create_video_stream("cam", 10, "{}").await.unwrap() > b);
+}
