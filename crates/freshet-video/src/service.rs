@@ -1,0 +1,431 @@
+//! The registry of video streams: an in-memory map by name over the catalog's `video_streams`
+//! rows. Every change is written to the catalog before it is visible in memory, so a crash
+//! leaves the old or the new description; a start finishes any stream left CREATING.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use freshet_catalog::{Catalog, CatalogError};
+use tokio::sync::Mutex;
+
+use crate::arn::{default_kms_key, stream_arn};
+use crate::error::{Result, VideoError};
+use crate::model::*;
+use crate::paging::{name_of_token, token_after};
+use crate::stream::{Status, VideoStream, check_create_retention, new_version};
+
+/// ListStreams' default and largest page.
+const MAX_LIST_RESULTS: usize = 10_000;
+
+#[derive(Clone, Debug)]
+pub struct VideoConfig {
+    pub region: String,
+    pub account_id: String,
+    /// What GetDataEndpoint answers for every APIName: this server's own base URL.
+    pub data_endpoint: String,
+    /// How long a new stream stays CREATING (zero: ACTIVE at once).
+    pub create_delay: Duration,
+}
+
+#[derive(Clone)]
+pub struct VideoService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: VideoConfig,
+    catalog: Catalog,
+    // A tokio mutex held across the catalog write of each change: changes to the registry are
+    // serialized, so a version check and the update it guards are one step.
+    streams: Mutex<BTreeMap<String, VideoStream>>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn not_found(what: &str) -> VideoError {
+    VideoError::ResourceNotFound(format!("The stream {what} was not found."))
+}
+
+impl VideoService {
+    /// Loads every video stream from the catalog; streams a crash left CREATING become ACTIVE.
+    pub async fn open(config: VideoConfig, catalog: Catalog) -> Result<VideoService> {
+        let mut streams = BTreeMap::new();
+        for row in catalog.load_video_streams().await? {
+            let mut stream: VideoStream = serde_json::from_str(&row.doc)?;
+            stream.uid = row.uid;
+            stream.name = row.name;
+            stream.created_ms = row.created_ms;
+            if stream.status == Status::Creating {
+                stream.status = Status::Active;
+                catalog
+                    .update_video_stream(stream.uid, &serde_json::to_string(&stream)?)
+                    .await?;
+            }
+            streams.insert(stream.name.clone(), stream);
+        }
+        Ok(VideoService {
+            inner: Arc::new(Inner {
+                config,
+                catalog,
+                streams: Mutex::new(streams),
+            }),
+        })
+    }
+
+    pub async fn create_stream(&self, input: CreateStreamInput) -> Result<CreateStreamOutput> {
+        let config = &self.inner.config;
+        let retention_hours = input.data_retention_in_hours.unwrap_or(0);
+        check_create_retention(retention_hours)?;
+        if input.stream_storage_configuration.is_some() {
+            return Err(VideoError::InvalidArgument(
+                "StreamStorageConfiguration is not supported by Freshet yet.".into(),
+            ));
+        }
+        let mut streams = self.inner.streams.lock().await;
+        if streams.contains_key(&input.stream_name) {
+            return Err(in_use(&input.stream_name));
+        }
+        let created_ms = now_ms();
+        let mut stream = VideoStream {
+            uid: 0,
+            name: input.stream_name.clone(),
+            created_ms,
+            arn: stream_arn(
+                &config.region,
+                &config.account_id,
+                &input.stream_name,
+                created_ms,
+            ),
+            status: if config.create_delay.is_zero() {
+                Status::Active
+            } else {
+                Status::Creating
+            },
+            version: new_version(),
+            device_name: input.device_name,
+            media_type: input.media_type,
+            kms_key_id: input
+                .kms_key_id
+                .unwrap_or_else(|| default_kms_key(&config.region, &config.account_id)),
+            retention_hours,
+            tags: BTreeMap::new(),
+            image_generation: None,
+            notification: None,
+        };
+        stream.tags = stream.tags_with(input.tags)?;
+        let doc = serde_json::to_string(&stream)?;
+        stream.uid = match self
+            .inner
+            .catalog
+            .create_video_stream(&stream.name, created_ms, &doc)
+            .await
+        {
+            Ok(uid) => uid,
+            Err(CatalogError::NameTaken(name)) => return Err(in_use(&name)),
+            Err(e) => return Err(e.into()),
+        };
+        let arn = stream.arn.clone();
+        if stream.status == Status::Creating {
+            self.activate_later(stream.uid, stream.name.clone());
+        }
+        streams.insert(stream.name.clone(), stream);
+        tracing::info!(stream = %input.stream_name, "video stream created");
+        Ok(CreateStreamOutput { stream_arn: arn })
+    }
+
+    /// CREATING → ACTIVE after the configured delay, unless the stream is gone by then.
+    fn activate_later(&self, uid: u64, name: String) {
+        let svc = self.clone();
+        let delay = self.inner.config.create_delay;
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let mut streams = svc.inner.streams.lock().await;
+            let Some(stream) = streams.get_mut(&name).filter(|s| s.uid == uid) else {
+                return;
+            };
+            let mut next = stream.clone();
+            next.status = Status::Active;
+            match svc.persist(&next).await {
+                Ok(()) => *stream = next,
+                Err(error) => {
+                    tracing::error!(%error, stream = %name, "cannot activate video stream")
+                }
+            }
+        });
+    }
+
+    async fn persist(&self, stream: &VideoStream) -> Result<()> {
+        let doc = serde_json::to_string(stream)?;
+        self.inner
+            .catalog
+            .update_video_stream(stream.uid, &doc)
+            .await?;
+        Ok(())
+    }
+
+    /// Applies `change` to a copy of the stream, writes it, then makes it visible.
+    async fn modify<T>(
+        &self,
+        target: Target<'_>,
+        change: impl FnOnce(&mut VideoStream) -> Result<T>,
+    ) -> Result<T> {
+        let mut streams = self.inner.streams.lock().await;
+        let name = find(&streams, target)?.name.clone();
+        let current = &streams[&name];
+        let mut next = current.clone();
+        let out = change(&mut next)?;
+        self.persist(&next).await?;
+        streams.insert(name, next);
+        Ok(out)
+    }
+
+    async fn read<T>(&self, target: Target<'_>, f: impl FnOnce(&VideoStream) -> T) -> Result<T> {
+        let streams = self.inner.streams.lock().await;
+        Ok(f(find(&streams, target)?))
+    }
+
+    pub async fn describe_stream(
+        &self,
+        input: DescribeStreamInput,
+    ) -> Result<DescribeStreamOutput> {
+        self.read(Target::Stream(&input.stream), |s| DescribeStreamOutput {
+            stream_info: s.info(),
+        })
+        .await
+    }
+
+    pub async fn list_streams(&self, input: ListStreamsInput) -> Result<ListStreamsOutput> {
+        let limit = input.max_results.unwrap_or(MAX_LIST_RESULTS);
+        let after = input.next_token.as_deref().map(name_of_token).transpose()?;
+        let prefix = input
+            .stream_name_condition
+            .and_then(|c| c.comparison_value)
+            .unwrap_or_default();
+        let streams = self.inner.streams.lock().await;
+        let mut matching = streams
+            .values()
+            .filter(|s| after.as_deref().is_none_or(|a| s.name.as_str() > a))
+            .filter(|s| s.name.starts_with(&prefix));
+        let page: Vec<StreamInfo> = matching.by_ref().take(limit).map(|s| s.info()).collect();
+        let next_token = match (matching.next(), page.last()) {
+            (Some(_), Some(last)) => Some(token_after(&last.stream_name)),
+            _ => None,
+        };
+        Ok(ListStreamsOutput {
+            stream_info_list: page,
+            next_token,
+        })
+    }
+
+    /// Deletes at once: there is no media to drop yet, so DELETING would never be observable.
+    pub async fn delete_stream(&self, input: DeleteStreamInput) -> Result<Empty> {
+        let mut streams = self.inner.streams.lock().await;
+        let stream = find(&streams, Target::Arn(&input.stream_arn))?;
+        if let Some(version) = &input.current_version {
+            stream.check_version(version)?;
+        }
+        let (uid, name) = (stream.uid, stream.name.clone());
+        self.inner.catalog.delete_video_stream(uid).await?;
+        streams.remove(&name);
+        tracing::info!(stream = %name, "video stream deleted");
+        Ok(Empty {})
+    }
+
+    pub async fn update_stream(&self, input: UpdateStreamInput) -> Result<Empty> {
+        self.modify(Target::Stream(&input.stream), |s| {
+            s.require_active()?;
+            s.check_version(&input.current_version)?;
+            if input.device_name.is_some() {
+                s.device_name = input.device_name;
+            }
+            if input.media_type.is_some() {
+                s.media_type = input.media_type;
+            }
+            s.version = new_version();
+            Ok(Empty {})
+        })
+        .await
+    }
+
+    pub async fn update_data_retention(&self, input: UpdateDataRetentionInput) -> Result<Empty> {
+        self.modify(Target::Stream(&input.stream), |s| {
+            s.require_active()?;
+            s.check_version(&input.current_version)?;
+            s.retention_hours =
+                s.retention_after(input.operation, input.data_retention_change_in_hours)?;
+            s.version = new_version();
+            Ok(Empty {})
+        })
+        .await
+    }
+
+    pub async fn tag_stream(&self, input: TagStreamInput) -> Result<Empty> {
+        self.modify(Target::Stream(&input.stream), |s| {
+            s.tags = s.tags_with(input.tags)?;
+            Ok(Empty {})
+        })
+        .await
+    }
+
+    pub async fn untag_stream(&self, input: UntagStreamInput) -> Result<Empty> {
+        self.modify(Target::Stream(&input.stream), |s| {
+            for key in &input.tag_key_list {
+                s.tags.remove(key);
+            }
+            Ok(Empty {})
+        })
+        .await
+    }
+
+    pub async fn list_tags_for_stream(
+        &self,
+        input: ListTagsForStreamInput,
+    ) -> Result<ListTagsOutput> {
+        self.read(Target::Stream(&input.stream), |s| ListTagsOutput {
+            tags: s.tags.clone(),
+        })
+        .await
+    }
+
+    pub async fn tag_resource(&self, input: TagResourceInput) -> Result<Empty> {
+        self.modify(Target::Arn(&input.resource_arn), |s| {
+            s.tags = s.tags_with(input.tags.into_iter().map(|t| (t.key, t.value)))?;
+            Ok(Empty {})
+        })
+        .await
+    }
+
+    pub async fn untag_resource(&self, input: UntagResourceInput) -> Result<Empty> {
+        self.modify(Target::Arn(&input.resource_arn), |s| {
+            for key in &input.tag_key_list {
+                s.tags.remove(key);
+            }
+            Ok(Empty {})
+        })
+        .await
+    }
+
+    pub async fn list_tags_for_resource(
+        &self,
+        input: ListTagsForResourceInput,
+    ) -> Result<ListTagsOutput> {
+        self.read(Target::Arn(&input.resource_arn), |s| ListTagsOutput {
+            tags: s.tags.clone(),
+        })
+        .await
+    }
+
+    /// Every data-plane API is served by this same server.
+    pub async fn get_data_endpoint(
+        &self,
+        input: GetDataEndpointInput,
+    ) -> Result<GetDataEndpointOutput> {
+        self.read(Target::Stream(&input.stream), |_| GetDataEndpointOutput {
+            data_endpoint: self.inner.config.data_endpoint.clone(),
+        })
+        .await
+    }
+
+    pub async fn update_image_generation_configuration(
+        &self,
+        input: UpdateImageGenerationConfigurationInput,
+    ) -> Result<Empty> {
+        self.modify(Target::Stream(&input.stream), |s| {
+            s.require_active()?;
+            let enabled = input
+                .image_generation_configuration
+                .as_ref()
+                .is_some_and(|c| c["Status"] == "ENABLED");
+            // Images are generated from stored media, so AWS refuses them without retention.
+            if enabled && s.retention_hours == 0 {
+                return Err(VideoError::NoDataRetention(format!(
+                    "The stream {} has no data retention; images need stored media.",
+                    s.name
+                )));
+            }
+            s.image_generation = input.image_generation_configuration;
+            Ok(Empty {})
+        })
+        .await
+    }
+
+    pub async fn describe_image_generation_configuration(
+        &self,
+        input: DescribeStreamInput,
+    ) -> Result<DescribeImageGenerationConfigurationOutput> {
+        self.read(Target::Stream(&input.stream), |s| {
+            DescribeImageGenerationConfigurationOutput {
+                image_generation_configuration: s.image_generation.clone(),
+            }
+        })
+        .await
+    }
+
+    pub async fn update_notification_configuration(
+        &self,
+        input: UpdateNotificationConfigurationInput,
+    ) -> Result<Empty> {
+        self.modify(Target::Stream(&input.stream), |s| {
+            s.require_active()?;
+            s.notification = input.notification_configuration;
+            Ok(Empty {})
+        })
+        .await
+    }
+
+    pub async fn describe_notification_configuration(
+        &self,
+        input: DescribeStreamInput,
+    ) -> Result<DescribeNotificationConfigurationOutput> {
+        self.read(Target::Stream(&input.stream), |s| {
+            DescribeNotificationConfigurationOutput {
+                notification_configuration: s.notification.clone(),
+            }
+        })
+        .await
+    }
+}
+
+fn in_use(name: &str) -> VideoError {
+    VideoError::ResourceInUse(format!("The stream {name} already exists."))
+}
+
+/// How a request names its stream.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Stream(&'a StreamRef),
+    Arn(&'a str),
+}
+
+fn find<'a>(
+    streams: &'a BTreeMap<String, VideoStream>,
+    target: Target<'_>,
+) -> Result<&'a VideoStream> {
+    let (name, arn) = match target {
+        Target::Stream(r) => (r.name.as_deref(), r.arn.as_deref()),
+        Target::Arn(arn) => (None, Some(arn)),
+    };
+    match (name, arn) {
+        (Some(name), None) => streams.get(name).ok_or_else(|| not_found(name)),
+        (None, Some(arn)) => streams
+            .values()
+            .find(|s| s.arn == arn)
+            .ok_or_else(|| not_found(arn)),
+        (Some(name), Some(arn)) => streams
+            .get(name)
+            .filter(|s| s.arn == arn)
+            .ok_or_else(|| not_found(arn)),
+        (None, None) => Err(VideoError::InvalidArgument(
+            "Either StreamName or StreamARN must be specified.".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;
