@@ -3,6 +3,7 @@
 
 use freshet_firehose::FirehoseError;
 use freshet_streams::StreamsError;
+use freshet_video::VideoError;
 use http::StatusCode;
 
 #[derive(Debug, Clone)]
@@ -68,6 +69,25 @@ impl From<FirehoseError> for ApiError {
         if matches!(e, FirehoseError::ServiceUnavailable(_)) {
             // Backpressure: SDKs retry a 503 with backoff.
             error.status = StatusCode::SERVICE_UNAVAILABLE;
+        }
+        error
+    }
+}
+
+impl From<VideoError> for ApiError {
+    fn from(e: VideoError) -> ApiError {
+        if e.is_internal() {
+            tracing::error!(error = %e, "internal failure");
+            return ApiError::internal("Internal service failure.");
+        }
+        let mut error = ApiError::client(e.aws_type(), e.to_string());
+        // rest-json errors carry the status the model gives their shape (404 for not found).
+        if let Some(status) = crate::shape::kinesisvideo()
+            .error_status
+            .get(e.aws_type())
+            .and_then(|&s| StatusCode::from_u16(s).ok())
+        {
+            error.status = status;
         }
         error
     }

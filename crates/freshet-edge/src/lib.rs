@@ -1,7 +1,7 @@
 //! The HTTP edge of Freshet: one listener for every API. It authenticates (SigV4), decodes AWS
-//! JSON 1.1 and CBOR bodies, checks them against the service model, hands typed requests to the
-//! services, and encodes answers and AWS error envelopes. Services never see HTTP; the edge
-//! never decides semantics.
+//! JSON 1.1, CBOR and rest-json (Kinesis Video) bodies, checks them against the service model,
+//! hands typed requests to the services, and encodes answers and AWS error envelopes. Services
+//! never see HTTP; the edge never decides semantics.
 
 pub mod cbor;
 pub mod codec;
@@ -15,6 +15,7 @@ pub mod shape;
 pub mod sigv4;
 pub mod tls;
 pub mod validate;
+mod video;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +26,7 @@ use axum::extract::State;
 use axum::response::Response;
 use freshet_firehose::FirehoseService;
 use freshet_streams::StreamsService;
+use freshet_video::VideoService;
 use http::{HeaderValue, Method, Request, StatusCode, header};
 use serde_json::Value;
 
@@ -46,6 +48,8 @@ pub struct Edge {
     pub streams: StreamsService,
     /// None serves Kinesis only (Firehose targets are unknown operations).
     pub firehose: Option<FirehoseService>,
+    /// None leaves the Kinesis Video paths unrouted.
+    pub video: Option<VideoService>,
     pub credentials: Credentials,
     request_ids: AtomicU64,
     boot: u64,
@@ -55,6 +59,7 @@ impl Edge {
     pub fn new(
         streams: StreamsService,
         firehose: Option<FirehoseService>,
+        video: Option<VideoService>,
         credentials: Credentials,
     ) -> Arc<Edge> {
         let boot = std::time::SystemTime::now()
@@ -64,6 +69,7 @@ impl Edge {
         Arc::new(Edge {
             streams,
             firehose,
+            video,
             credentials,
             request_ids: AtomicU64::new(0),
             boot,
@@ -97,6 +103,18 @@ async fn handle(State(edge): State<Arc<Edge>>, req: Request<Body>) -> Response {
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok());
     let firehose = target.is_some_and(|t| t.starts_with(FIREHOSE_TARGET_PREFIX));
+    // Kinesis Video is rest-json: no target, the operation is the path.
+    if target.is_none()
+        && req.method() == Method::POST
+        && let Some(svc) = &edge.video
+        && let Some(op) = video::operation(req.uri().path())
+    {
+        let result = match authenticated_body(&edge, req).await {
+            Ok((_, body)) => video::call(svc, op, &body).await,
+            Err(e) => Err(e),
+        };
+        return video::respond(result, &request_id);
+    }
     let format = match req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -204,7 +222,11 @@ fn exception_message(e: &ApiError, format: Format, content_type: &str) -> Bytes 
     eventstream::exception(kind, content_type, &payload)
 }
 
-async fn call(edge: &Edge, req: Request<Body>, format: Format) -> Result<Reply, ApiError> {
+/// The body of a request, once its SigV4 signature checks out (when keys are configured).
+async fn authenticated_body(
+    edge: &Edge,
+    req: Request<Body>,
+) -> Result<(http::request::Parts, Bytes), ApiError> {
     let (parts, body) = req.into_parts();
     let body: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
@@ -218,6 +240,11 @@ async fn call(edge: &Edge, req: Request<Body>, format: Format) -> Result<Reply, 
             .unwrap_or(0);
         sigv4::verify(&edge.credentials, &parts, &body, now)?;
     }
+    Ok((parts, body))
+}
+
+async fn call(edge: &Edge, req: Request<Body>, format: Format) -> Result<Reply, ApiError> {
+    let (parts, body) = authenticated_body(edge, req).await?;
     let target = parts
         .headers
         .get("x-amz-target")

@@ -53,13 +53,18 @@ pub enum Shape {
 pub struct Operation {
     pub input: Option<String>,
     pub output: Option<String>,
+    /// The path of rest-json operations (`/createStream`); `/` for the target-routed protocols.
+    pub request_uri: String,
 }
 
 #[derive(Debug)]
 pub struct Model {
+    /// The `X-Amz-Target` prefix; empty for rest-json models, which route by path.
     pub target_prefix: String,
     pub operations: HashMap<String, Operation>,
     pub shapes: HashMap<String, Shape>,
+    /// The HTTP status of each modelled error shape (`"error": {"httpStatusCode": N}`).
+    pub error_status: HashMap<String, u16>,
 }
 
 #[derive(thiserror::Error, Debug)]
@@ -111,10 +116,13 @@ impl Model {
     pub fn parse(json: &str) -> Result<Model, ModelError> {
         let orders = member_orders(json)?;
         let doc: Value = serde_json::from_str(json).map_err(|e| ModelError(e.to_string()))?;
-        let target_prefix = doc["metadata"]["targetPrefix"]
-            .as_str()
-            .ok_or_else(|| ModelError("metadata.targetPrefix missing".into()))?
-            .to_string();
+        let target_prefix = match doc["metadata"]["protocol"].as_str() {
+            Some("rest-json") => String::new(),
+            _ => doc["metadata"]["targetPrefix"]
+                .as_str()
+                .ok_or_else(|| ModelError("metadata.targetPrefix missing".into()))?
+                .to_string(),
+        };
         let shape_name = |v: &Value| v["shape"].as_str().map(str::to_string);
         let operations = doc["operations"]
             .as_object()
@@ -126,15 +134,20 @@ impl Model {
                     Operation {
                         input: shape_name(&op["input"]),
                         output: shape_name(&op["output"]),
+                        request_uri: op["http"]["requestUri"].as_str().unwrap_or("/").to_string(),
                     },
                 )
             })
             .collect();
         let mut shapes = HashMap::new();
+        let mut error_status = HashMap::new();
         for (name, s) in doc["shapes"]
             .as_object()
             .ok_or_else(|| ModelError("shapes missing".into()))?
         {
+            if let Some(status) = s["error"]["httpStatusCode"].as_u64() {
+                error_status.insert(name.clone(), status as u16);
+            }
             let min = s["min"].as_i64();
             let max = s["max"].as_i64();
             let shape = match s["type"].as_str().unwrap_or_default() {
@@ -205,6 +218,7 @@ impl Model {
             target_prefix,
             operations,
             shapes,
+            error_status,
         })
     }
 
@@ -230,6 +244,15 @@ pub fn firehose() -> &'static Model {
     })
 }
 
+/// The Kinesis Video Streams control-plane model (rest-json: routed by `request_uri`).
+pub fn kinesisvideo() -> &'static Model {
+    static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+    MODEL.get_or_init(|| {
+        Model::parse(include_str!("../models/kinesisvideo-2017-09-30.json"))
+            .expect("the embedded Kinesis Video model is valid (checked by tests)")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,5 +273,24 @@ mod tests {
             panic!("PutRecordInput is a structure")
         };
         assert_eq!(members[0].0, "StreamName");
+    }
+
+    #[test]
+    fn kinesisvideo_model_routes_by_path_and_knows_error_statuses() {
+        let model = kinesisvideo();
+        assert_eq!(model.target_prefix, "");
+        assert_eq!(
+            model.operations["CreateStream"].request_uri,
+            "/createStream"
+        );
+        assert_eq!(model.operations["TagResource"].request_uri, "/TagResource");
+        assert_eq!(model.error_status["ResourceNotFoundException"], 404);
+        assert_eq!(model.error_status["NotAuthorizedException"], 401);
+        assert_eq!(model.error_status["VersionMismatchException"], 400);
+        for op in model.operations.values() {
+            for shape in op.input.iter().chain(&op.output) {
+                assert!(model.shape(shape).is_some(), "{shape}");
+            }
+        }
     }
 }

@@ -30,7 +30,7 @@ async fn harness(credentials: Credentials) -> Harness {
     };
     let streams = StreamsService::open(config, catalog, log).await.unwrap();
     Harness {
-        app: router(Edge::new(streams, None, credentials)),
+        app: router(Edge::new(streams, None, None, credentials)),
         _dir: dir,
     }
 }

@@ -18,6 +18,7 @@ use freshet_edge::{Credentials, Edge};
 use freshet_firehose::{FirehoseConfig, FirehoseService, S3Endpoint, S3Target};
 use freshet_log::{Log, LogConfig};
 use freshet_streams::{StreamsConfig, StreamsService};
+use freshet_video::{VideoConfig, VideoService};
 use serde::Serialize;
 use settings::Settings;
 
@@ -197,7 +198,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     let streams = StreamsService::open(config, catalog.clone(), log).await?;
     streams.spawn_background();
-    let firehose = open_firehose(&settings, catalog, streams.clone()).await?;
+    let firehose = open_firehose(&settings, catalog.clone(), streams.clone()).await?;
 
     let credentials = match (
         &settings.auth.access_key_id,
@@ -233,7 +234,23 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         std::fs::write(&tmp, bound.to_string())?;
         std::fs::rename(&tmp, path)?;
     }
-    let edge = Edge::new(streams.clone(), Some(firehose.clone()), credentials);
+    let video = VideoService::open(
+        VideoConfig {
+            region: settings.region.clone(),
+            account_id: settings.account_id.clone(),
+            // GetDataEndpoint sends media clients back to this same listener.
+            data_endpoint: format!("{}://{bound}", if tls.is_some() { "https" } else { "http" }),
+            create_delay: Duration::from_millis(settings.streams.create_delay_ms),
+        },
+        catalog.clone(),
+    )
+    .await?;
+    let edge = Edge::new(
+        streams.clone(),
+        Some(firehose.clone()),
+        Some(video),
+        credentials,
+    );
     freshet_edge::serve(
         listener,
         tls,
