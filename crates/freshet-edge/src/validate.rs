@@ -355,6 +355,28 @@ pub fn scalar_ok(model: &Model, shape: &str, s: &str) -> bool {
     }
 }
 
+/// Whether a decoded blob's length is within its model shape's bounds.
+pub fn blob_len_ok(model: &Model, shape: &str, len: usize) -> bool {
+    matches!(model.shape(shape), Some(Shape::Blob { min, max })
+        if length_violations(len, *min, *max).is_empty())
+}
+
+/// Whether a base64 text's last data character carries no bits beyond the data (AWS refuses
+/// such text; a decoder may not).
+pub fn base64_tail_ok(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let pad = bytes
+        .iter()
+        .rev()
+        .take(2)
+        .take_while(|&&b| b == b'=')
+        .count();
+    let spare_bits = [0u8, 0b11, 0b1111][pad];
+    bytes[..bytes.len() - pad]
+        .last()
+        .is_none_or(|&last| base64_value(last).unwrap_or(0) & spare_bits == 0)
+}
+
 /// Whether a list length is within its model shape's bounds.
 pub fn list_len_ok(model: &Model, shape: &str, len: usize) -> bool {
     matches!(model.shape(shape), Some(Shape::List { min, max, .. })
