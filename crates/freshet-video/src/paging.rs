@@ -1,13 +1,16 @@
-//! ListStreams paging: the token is the base64 of the last stream name returned (the model's
-//! token pattern is base64's alphabet), so a page resumes after it even if streams come and go.
+//! ListStreams paging: the token is the base64 (the model's token alphabet) of a marker and the
+//! last stream name returned, so a page resumes after it even if streams come and go, and a
+//! token we did not issue is refused rather than misread.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::error::{Result, VideoError};
 
+const MARKER: &str = "freshet-list-after:";
+
 pub fn token_after(name: &str) -> String {
-    STANDARD.encode(name.as_bytes())
+    STANDARD.encode(format!("{MARKER}{name}"))
 }
 
 pub fn name_of_token(token: &str) -> Result<String> {
@@ -15,6 +18,7 @@ pub fn name_of_token(token: &str) -> Result<String> {
         .decode(token)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| Some(text.strip_prefix(MARKER)?.to_string()))
         .filter(|name| !name.is_empty())
         .ok_or_else(|| VideoError::InvalidArgument(format!("NextToken {token} is not valid.")))
 }
@@ -31,5 +35,6 @@ mod tests {
             Err(VideoError::InvalidArgument(_))
         ));
         assert!(name_of_token("").is_err());
+        assert!(name_of_token("AAAA").is_err());
     }
 }
