@@ -9,6 +9,7 @@ use freshet_catalog::Catalog;
 use freshet_edge::{Credentials, Edge, router};
 use freshet_log::{Log, LogConfig};
 use freshet_streams::{StreamsConfig, StreamsService};
+use freshet_video::{VideoConfig, VideoService};
 use http::{Request, StatusCode};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -28,9 +29,20 @@ async fn harness(credentials: Credentials) -> Harness {
         update_delay: Duration::ZERO,
         ..StreamsConfig::default()
     };
+    let video = VideoService::open(
+        VideoConfig {
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+            data_endpoint: "http://edge.test".into(),
+            create_delay: Duration::ZERO,
+        },
+        catalog.clone(),
+    )
+    .await
+    .unwrap();
     let streams = StreamsService::open(config, catalog, log).await.unwrap();
     Harness {
-        app: router(Edge::new(streams, None, None, credentials)),
+        app: router(Edge::new(streams, None, Some(video), credentials)),
         _dir: dir,
     }
 }
@@ -232,4 +244,62 @@ async fn unsigned_requests_are_refused_when_keys_are_configured() {
     let (status, body) = h.json("ListStreams", json!({})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["__type"], "MissingAuthenticationTokenException");
+}
+
+/// Kinesis Video is rest-json: the path names the operation, errors carry the model's status and
+/// `x-amzn-ErrorType`, and a request with an X-Amz-Target still goes to Kinesis.
+#[tokio::test]
+async fn video_operations_route_by_path_with_rest_json_errors() {
+    let h = harness(Credentials::default()).await;
+    let post = |path: &str, body: Value| {
+        Request::post(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let resp = h
+        .app
+        .clone()
+        .oneshot(post("/createStream", json!({"StreamName": "cam"})))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (status, ct, body) = h
+        .send(post(
+            "/getDataEndpoint",
+            json!({"StreamName": "cam", "APIName": "GET_CLIP"}),
+        ))
+        .await;
+    assert_eq!((status, ct.as_str()), (StatusCode::OK, "application/json"));
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["DataEndpoint"], "http://edge.test");
+
+    let resp = h
+        .app
+        .clone()
+        .oneshot(post("/describeStream", json!({"StreamName": "other"})))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        resp.headers()["x-amzn-errortype"],
+        "ResourceNotFoundException"
+    );
+    let (status, _, body) = h
+        .send(post("/createStream", json!({"StreamName": 7})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8(body).unwrap().contains("message"));
+
+    // The same path with a Kinesis target is a Kinesis request.
+    let req = Request::post("/createStream")
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", "Kinesis_20131202.ListStreams")
+        .body(Body::from("{}"))
+        .unwrap();
+    let (status, ct, _) = h.send(req).await;
+    assert_eq!(
+        (status, ct.as_str()),
+        (StatusCode::OK, "application/x-amz-json-1.1")
+    );
 }
