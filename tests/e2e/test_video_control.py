@@ -320,3 +320,18 @@ def test_cli_kinesisvideo(server, tmp_path, name):
     kv("delete-stream", "--stream-arn", arn)
     proc = kv("describe-stream", "--stream-name", name, ok=False)
     assert proc.returncode != 0 and "ResourceNotFoundException" in proc.stderr
+
+
+def test_streams_survive_sigkill_and_creating_becomes_active(server_factory):
+    srv = server_factory(create_delay_ms=60_000)
+    kvs = srv.client(service="kinesisvideo")
+    arn = kvs.create_stream(StreamName="kept", DataRetentionInHours=5, Tags={"t": "1"})["StreamARN"]
+    s = info(kvs, StreamName="kept")
+    assert s["Status"] == "CREATING"
+    srv.kill()
+    srv.start()
+    kvs = srv.client(service="kinesisvideo")
+    # A stream a crash left CREATING is finished at start; nothing else about it changed.
+    after = info(kvs, StreamARN=arn)
+    assert after == {**s, "Status": "ACTIVE"}
+    assert kvs.list_tags_for_stream(StreamARN=arn)["Tags"] == {"t": "1"}
