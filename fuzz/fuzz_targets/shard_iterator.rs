@@ -14,11 +14,17 @@ fuzz_target!(|data: &[u8]| {
     // into the field parsing, which is the point of the tag.
     let codec = IteratorCodec::new([7; 32]);
     if let Some(it) = codec.decode(text) {
-        assert_eq!(codec.encode(&it), text, "accepted token does not round-trip");
+        assert_eq!(
+            codec.encode(&it),
+            text,
+            "accepted token does not round-trip"
+        );
     }
     // Token names hold at most 255 bytes; the model limits stream names to 128.
     if text.len() <= 255 {
-        let seed = data.iter().fold(0u64, |h, &b| h.rotate_left(5) ^ u64::from(b));
+        let seed = data
+            .iter()
+            .fold(0u64, |h, &b| h.rotate_left(5) ^ u64::from(b));
         let it = ShardIterator {
             stream_name: text.to_string(),
             stream_uid: seed,
