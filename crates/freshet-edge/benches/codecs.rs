@@ -15,7 +15,7 @@ use ciborium::value::Value as Cbor;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use freshet_edge::codec::{self, Format};
 use freshet_edge::shape::kinesis;
-use freshet_edge::{cbor, validate};
+use freshet_edge::{cbor, fast, validate};
 use freshet_streams::model::{Blob, GetRecordsOutput, PutRecordsInput, Record, Timestamp};
 use serde_json::{Value, json};
 
@@ -95,6 +95,10 @@ fn put_records(c: &mut Criterion) {
                     .expect("the request is valid");
             codec::typed::<PutRecordsInput>(doc).expect("the request converts")
         })
+    });
+    // What the server runs for JSON PutRecords: typed records straight from the body.
+    g.bench_function("json_fast_path_typed", |b| {
+        b.iter(|| fast::put_records(model, black_box(&json_body)).expect("the request is valid"))
     });
     g.bench_function("cbor_to_document", |b| {
         b.iter(|| cbor::decode_request(black_box(&cbor_body)))

@@ -7,7 +7,7 @@ pub mod cbor;
 pub mod codec;
 pub mod error;
 pub mod eventstream;
-mod fast;
+pub mod fast;
 mod firehose;
 mod kinesis;
 mod server;
