@@ -15,8 +15,17 @@ pub struct Blob(pub Bytes);
 
 // SIMD base64: every record's data is encoded or decoded once per put and per read.
 impl Serialize for Blob {
+    /// As a ready JSON string token: base64 text never needs escaping, and scanning every
+    /// record's data for escapes was the largest cost of a GetRecords answer. Serializers other
+    /// than serde_json's writer (`to_value`, for CBOR) read the token back as a string.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&base64_simd::STANDARD.encode_to_string(&self.0))
+        let mut token = String::with_capacity(self.0.len().div_ceil(3) * 4 + 2);
+        token.push('"');
+        base64_simd::STANDARD.encode_append(&self.0, &mut token);
+        token.push('"');
+        serde_json::value::RawValue::from_string(token)
+            .map_err(serde::ser::Error::custom)?
+            .serialize(s)
     }
 }
 
