@@ -324,48 +324,23 @@ impl Catalog {
         created_ms: i64,
         doc: &str,
     ) -> Result<u64> {
-        let inserted = sqlx::query(
-            "INSERT INTO delivery_streams (name, created_ms, doc) VALUES (?, ?, ?)
-             ON CONFLICT(name) DO NOTHING RETURNING uid",
-        )
-        .bind(name)
-        .bind(created_ms)
-        .bind(doc)
-        .fetch_optional(&self.pool)
-        .await?;
-        match inserted {
-            Some(row) => Ok(row.try_get::<i64, _>(0)? as u64),
-            None => Err(CatalogError::NameTaken(name.to_string())),
-        }
+        self.insert_doc(DocTable::DeliveryStreams, name, created_ms, doc)
+            .await
     }
 
     pub async fn update_delivery_stream(&self, uid: u64, doc: &str) -> Result<()> {
-        sqlx::query("UPDATE delivery_streams SET doc = ? WHERE uid = ?")
-            .bind(doc)
-            .bind(uid as i64)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.update_doc(DocTable::DeliveryStreams, uid, doc).await
     }
 
     /// Deletes a delivery stream with its checkpoints.
     pub async fn delete_delivery_stream(&self, uid: u64) -> Result<()> {
-        sqlx::query("DELETE FROM delivery_streams WHERE uid = ?")
-            .bind(uid as i64)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.delete_doc(DocTable::DeliveryStreams, uid).await
     }
 
     /// Every delivery stream, oldest first.
     pub async fn load_delivery_streams(&self) -> Result<Vec<DeliveryStreamRow>> {
-        let rows =
-            sqlx::query("SELECT uid, name, created_ms, doc FROM delivery_streams ORDER BY uid")
-                .fetch_all(&self.pool)
-                .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let uid = row.try_get::<i64, _>(0)? as u64;
+        let mut out = Vec::new();
+        for (uid, name, created_ms, doc) in self.load_docs(DocTable::DeliveryStreams).await? {
             let checkpoints = sqlx::query(
                 "SELECT source, position FROM delivery_checkpoints WHERE stream_uid = ?",
             )
@@ -377,9 +352,9 @@ impl Catalog {
             .collect::<Result<BTreeMap<String, String>>>()?;
             out.push(DeliveryStreamRow {
                 uid,
-                name: row.try_get(1)?,
-                created_ms: row.try_get(2)?,
-                doc: row.try_get(3)?,
+                name,
+                created_ms,
+                doc,
                 checkpoints,
             });
         }
@@ -402,10 +377,45 @@ impl Catalog {
 
     /// Inserts a video stream and returns its uid (never reused).
     pub async fn create_video_stream(&self, name: &str, created_ms: i64, doc: &str) -> Result<u64> {
-        let inserted = sqlx::query(
-            "INSERT INTO video_streams (name, created_ms, doc) VALUES (?, ?, ?)
+        self.insert_doc(DocTable::VideoStreams, name, created_ms, doc)
+            .await
+    }
+
+    pub async fn update_video_stream(&self, uid: u64, doc: &str) -> Result<()> {
+        self.update_doc(DocTable::VideoStreams, uid, doc).await
+    }
+
+    pub async fn delete_video_stream(&self, uid: u64) -> Result<()> {
+        self.delete_doc(DocTable::VideoStreams, uid).await
+    }
+
+    /// Every video stream, oldest first.
+    pub async fn load_video_streams(&self) -> Result<Vec<VideoStreamRow>> {
+        Ok(self
+            .load_docs(DocTable::VideoStreams)
+            .await?
+            .into_iter()
+            .map(|(uid, name, created_ms, doc)| VideoStreamRow {
+                uid,
+                name,
+                created_ms,
+                doc,
+            })
+            .collect())
+    }
+
+    async fn insert_doc(
+        &self,
+        table: DocTable,
+        name: &str,
+        created_ms: i64,
+        doc: &str,
+    ) -> Result<u64> {
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO {} (name, created_ms, doc) VALUES (?, ?, ?)
              ON CONFLICT(name) DO NOTHING RETURNING uid",
-        )
+            table.name()
+        ))
         .bind(name)
         .bind(created_ms)
         .bind(doc)
@@ -417,36 +427,42 @@ impl Catalog {
         }
     }
 
-    pub async fn update_video_stream(&self, uid: u64, doc: &str) -> Result<()> {
-        sqlx::query("UPDATE video_streams SET doc = ? WHERE uid = ?")
-            .bind(doc)
+    async fn update_doc(&self, table: DocTable, uid: u64, doc: &str) -> Result<()> {
+        sqlx::query(&format!(
+            "UPDATE {} SET doc = ? WHERE uid = ?",
+            table.name()
+        ))
+        .bind(doc)
+        .bind(uid as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_doc(&self, table: DocTable, uid: u64) -> Result<()> {
+        sqlx::query(&format!("DELETE FROM {} WHERE uid = ?", table.name()))
             .bind(uid as i64)
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
-    pub async fn delete_video_stream(&self, uid: u64) -> Result<()> {
-        sqlx::query("DELETE FROM video_streams WHERE uid = ?")
-            .bind(uid as i64)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Every video stream, oldest first.
-    pub async fn load_video_streams(&self) -> Result<Vec<VideoStreamRow>> {
-        let rows = sqlx::query("SELECT uid, name, created_ms, doc FROM video_streams ORDER BY uid")
-            .fetch_all(&self.pool)
-            .await?;
+    /// (uid, name, created_ms, doc) of every row, oldest first.
+    async fn load_docs(&self, table: DocTable) -> Result<Vec<(u64, String, i64, String)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT uid, name, created_ms, doc FROM {} ORDER BY uid",
+            table.name()
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         rows.into_iter()
             .map(|row| {
-                Ok(VideoStreamRow {
-                    uid: row.try_get::<i64, _>(0)? as u64,
-                    name: row.try_get(1)?,
-                    created_ms: row.try_get(2)?,
-                    doc: row.try_get(3)?,
-                })
+                Ok((
+                    row.try_get::<i64, _>(0)? as u64,
+                    row.try_get(1)?,
+                    row.try_get(2)?,
+                    row.try_get(3)?,
+                ))
             })
             .collect()
     }
@@ -459,6 +475,22 @@ impl Catalog {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+}
+
+/// The tables of resources stored as a name plus a JSON document owned by their service.
+#[derive(Clone, Copy)]
+enum DocTable {
+    DeliveryStreams,
+    VideoStreams,
+}
+
+impl DocTable {
+    fn name(self) -> &'static str {
+        match self {
+            DocTable::DeliveryStreams => "delivery_streams",
+            DocTable::VideoStreams => "video_streams",
+        }
     }
 }
 

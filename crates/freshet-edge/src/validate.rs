@@ -205,11 +205,7 @@ fn check_base64(s: &str) -> Result<(), ApiError> {
         let c = s[pos..].chars().next().unwrap_or('?');
         return Err(bad(format!("Invalid Base64 character: '{c}'")));
     }
-    // With padding, the bits of the last character beyond the data must be zero.
-    let spare_bits = [0u8, 0b11, 0b1111][pad];
-    if let Some(&last) = body.last()
-        && base64_value(last).unwrap_or(0) & spare_bits != 0
-    {
+    if !base64_tail_ok(s) {
         return Err(bad("Invalid last non-pad Base64 character dectected".into()));
     }
     Ok(())
@@ -361,8 +357,8 @@ pub fn blob_len_ok(model: &Model, shape: &str, len: usize) -> bool {
         if length_violations(len, *min, *max).is_empty())
 }
 
-/// Whether a base64 text's last data character carries no bits beyond the data (AWS refuses
-/// such text; a decoder may not).
+/// Whether a base64 text's last data character carries no bits beyond the data: with padding,
+/// those bits must be zero (AWS refuses such text; a decoder may not).
 pub fn base64_tail_ok(s: &str) -> bool {
     let bytes = s.as_bytes();
     let pad = bytes

@@ -1,24 +1,11 @@
 //! The Firehose_20150804 requests and responses (members named as in the service model). The
 //! destination configurations stay JSON documents here; `config` gives them types.
 
-use bytes::Bytes;
-use serde::{Deserialize, Deserializer, Serialize};
+/// A blob member: base64 on the wire (the edge has already checked the encoding); the same
+/// type as the Kinesis model's.
+pub use freshet_streams::model::Blob;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-
-/// A blob member: base64 on the wire (the edge has already checked the encoding).
-#[derive(Debug, Clone)]
-pub struct Blob(pub Bytes);
-
-impl<'de> Deserialize<'de> for Blob {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use base64::Engine;
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD
-            .decode(s.as_bytes())
-            .map(|v| Blob(Bytes::from(v)))
-            .map_err(serde::de::Error::custom)
-    }
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase")]

@@ -264,16 +264,20 @@ impl FirehoseService {
     }
 
     async fn create_log(&self, id: ShardLogId) -> Result<()> {
-        let log = self.inner.log.clone();
-        tokio::task::spawn_blocking(move || log.create_shard(id))
-            .await
-            .map_err(|e| FirehoseError::Corrupt(e.to_string()))??;
-        Ok(())
+        self.log_control(move |log| log.create_shard(id)).await
     }
 
     async fn remove_log(&self, id: ShardLogId) -> Result<()> {
+        self.log_control(move |log| log.remove_shard(id)).await
+    }
+
+    /// Runs a blocking log control call (it waits for the log's writer thread) off the runtime.
+    async fn log_control(
+        &self,
+        call: impl FnOnce(&Log) -> std::result::Result<(), freshet_log::LogError> + Send + 'static,
+    ) -> Result<()> {
         let log = self.inner.log.clone();
-        tokio::task::spawn_blocking(move || log.remove_shard(id))
+        tokio::task::spawn_blocking(move || call(&log))
             .await
             .map_err(|e| FirehoseError::Corrupt(e.to_string()))??;
         Ok(())
