@@ -37,6 +37,25 @@ pub use frame::{MAX_DATA_BYTES, MAX_PARTITION_KEY_BYTES};
 use shard::ShardShared;
 use writer::{Command, Registry, Writer};
 
+/// Takes the directory's lock file, held by the writer thread for as long as it runs: two
+/// writers on one directory (a second server on the same data directory) would interleave
+/// segments and corrupt them.
+fn lock_dir(dir: &std::path::Path) -> Result<std::fs::File, LogError> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("LOCK"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LogError::Io(std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            format!("{} is in use by another process", dir.display()),
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(LogError::Io(e)),
+    }
+}
+
 /// Settings of a `Log`.
 #[derive(Clone, Debug)]
 pub struct LogConfig {
@@ -153,6 +172,20 @@ struct Inner {
     commands: mpsc::Sender<Command>,
     registry: Registry,
     stats: Arc<StatsCounters>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    /// The last handle gone (a crash as far as the files are concerned: nothing more is sealed
+    /// or synced), the writer thread ends; waiting for it means the directory and its lock are
+    /// free for the next `open` as soon as this returns.
+    fn drop(&mut self) {
+        let (closed, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.commands, closed));
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
 }
 
 impl Log {
@@ -166,6 +199,7 @@ impl Log {
             )));
         }
         std::fs::create_dir_all(&cfg.dir)?;
+        let lock = lock_dir(&cfg.dir)?;
         let mut shards = HashMap::new();
         for entry in std::fs::read_dir(&cfg.dir)? {
             let entry = entry?;
@@ -203,9 +237,10 @@ impl Log {
             },
             registry.clone(),
             stats.clone(),
+            lock,
         );
         let (commands, rx) = mpsc::channel();
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("freshet-log-writer".into())
             .spawn(move || writer.run(rx))?;
         Ok(Log {
@@ -213,6 +248,7 @@ impl Log {
                 commands,
                 registry,
                 stats,
+                writer: Some(writer),
             }),
         })
     }

@@ -198,10 +198,17 @@ pub(crate) struct Writer {
     /// Shards written since their last fsync (only under Interval and Never).
     unsynced: HashSet<ShardLogId>,
     last_sync: Instant,
+    /// The directory's lock (see `lock_dir`), let go once this writer writes no more.
+    lock: Option<std::fs::File>,
 }
 
 impl Writer {
-    pub fn new(settings: Settings, registry: Registry, stats: Arc<StatsCounters>) -> Self {
+    pub fn new(
+        settings: Settings,
+        registry: Registry,
+        stats: Arc<StatsCounters>,
+        lock: std::fs::File,
+    ) -> Self {
         let shards = registry
             .read()
             .iter()
@@ -221,6 +228,7 @@ impl Writer {
             round_bytes: 0,
             unsynced: HashSet::new(),
             last_sync: Instant::now(),
+            lock: Some(lock),
         }
     }
 
@@ -260,7 +268,10 @@ impl Writer {
             match cmd {
                 Command::Append { id, records, reply } => self.stage(id, records, reply),
                 Command::Close { reply } => {
-                    let _ = reply.send(self.shutdown());
+                    let result = self.shutdown();
+                    // Free the directory before answering, so an open after close() succeeds.
+                    self.lock = None;
+                    let _ = reply.send(result);
                     return false;
                 }
                 Command::Create { id, reply } => {

@@ -721,3 +721,16 @@ async fn interval_and_never_policies() {
         assert_eq!(read_all(&log, id, 0, 100, usize::MAX), all, "{policy:?}");
     }
 }
+
+#[tokio::test]
+async fn a_directory_has_one_writer_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Log::open(LogConfig::new(dir.path())).unwrap();
+    match Log::open(LogConfig::new(dir.path())) {
+        Err(LogError::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock),
+        other => panic!("a second writer opened the directory: {:?}", other.is_ok()),
+    }
+    // Dropping the last handle ends the writer thread, which lets go of the lock.
+    drop(first);
+    Log::open(LogConfig::new(dir.path())).expect("the lock outlived the log");
+}
