@@ -177,6 +177,16 @@ fn base64_value(b: u8) -> Option<u8> {
     (v != INVALID).then_some(v)
 }
 
+/// How many `=` end a base64 text (at most two count as padding).
+fn base64_padding(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .rev()
+        .take(2)
+        .take_while(|&&b| b == b'=')
+        .count()
+}
+
 /// Checks a base64 blob the way AWS's Java service words its complaints, without decoding it:
 /// this runs on every record of every put, and the typed request decodes each blob once later.
 fn check_base64(s: &str) -> Result<(), ApiError> {
@@ -188,12 +198,7 @@ fn check_base64(s: &str) -> Result<(), ApiError> {
             bytes.len()
         )));
     }
-    let pad = bytes
-        .iter()
-        .rev()
-        .take(2)
-        .take_while(|&&b| b == b'=')
-        .count();
+    let pad = base64_padding(bytes);
     let body = &bytes[..bytes.len() - pad];
     // Branch-free over the whole body first; the position is only looked for on failure.
     if body
@@ -213,7 +218,7 @@ fn check_base64(s: &str) -> Result<(), ApiError> {
 
 /// The length of the bytes a (valid) base64 text decodes to.
 fn base64_decoded_len(s: &str) -> usize {
-    let pad = s.bytes().rev().take(2).take_while(|&b| b == b'=').count();
+    let pad = base64_padding(s.as_bytes());
     (s.len() / 4 * 3).saturating_sub(pad)
 }
 
@@ -361,12 +366,7 @@ pub fn blob_len_ok(model: &Model, shape: &str, len: usize) -> bool {
 /// those bits must be zero (AWS refuses such text; a decoder may not).
 pub fn base64_tail_ok(s: &str) -> bool {
     let bytes = s.as_bytes();
-    let pad = bytes
-        .iter()
-        .rev()
-        .take(2)
-        .take_while(|&&b| b == b'=')
-        .count();
+    let pad = base64_padding(bytes);
     let spare_bits = [0u8, 0b11, 0b1111][pad];
     bytes[..bytes.len() - pad]
         .last()

@@ -41,6 +41,8 @@ pub struct FirehoseConfig {
 const DESTINATION_ID: &str = "destinationId-000000000001";
 const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 const MAX_TAGS: usize = 50;
+const SSE_DIRECT_PUT_ONLY: &str =
+    "Server-side encryption is not supported for delivery streams of type KinesisStreamAsSource.";
 
 /// What the catalog stores for a delivery stream.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -358,9 +360,7 @@ impl FirehoseService {
         }
         let encryption = match input.delivery_stream_encryption_configuration_input {
             Some(_) if kinesis.is_some() => {
-                return Err(invalid(
-                    "Server-side encryption is not supported for delivery streams of type KinesisStreamAsSource.",
-                ));
+                return Err(invalid(SSE_DIRECT_PUT_ONLY));
             }
             Some(e) => Some(encryption(e)?),
             None => None,
@@ -677,31 +677,44 @@ impl FirehoseService {
         Ok((ids, encrypted))
     }
 
-    pub async fn tag_delivery_stream(&self, input: TagDeliveryStreamInput) -> Result<Empty> {
-        let entry = self.get(&input.delivery_stream_name)?;
+    /// A control-plane change of one stream's document: checked and applied by `change` under
+    /// the stream's admin lock, saved to the catalog, then made visible.
+    async fn modify(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut Doc) -> Result<()>,
+    ) -> Result<Empty> {
+        let entry = self.get(name)?;
         let _admin = entry.admin.lock().await;
         let mut doc = entry.doc();
-        for tag in input.tags {
-            doc.tags.insert(tag.key, tag.value);
-        }
-        if doc.tags.len() > MAX_TAGS {
-            return Err(FirehoseError::LimitExceeded(format!(
-                "A delivery stream can have at most {MAX_TAGS} tags."
-            )));
-        }
+        change(&mut doc)?;
         self.save(&entry, doc).await?;
         Ok(Empty {})
     }
 
+    pub async fn tag_delivery_stream(&self, input: TagDeliveryStreamInput) -> Result<Empty> {
+        self.modify(&input.delivery_stream_name, |doc| {
+            for tag in input.tags {
+                doc.tags.insert(tag.key, tag.value);
+            }
+            if doc.tags.len() > MAX_TAGS {
+                return Err(FirehoseError::LimitExceeded(format!(
+                    "A delivery stream can have at most {MAX_TAGS} tags."
+                )));
+            }
+            Ok(())
+        })
+        .await
+    }
+
     pub async fn untag_delivery_stream(&self, input: UntagDeliveryStreamInput) -> Result<Empty> {
-        let entry = self.get(&input.delivery_stream_name)?;
-        let _admin = entry.admin.lock().await;
-        let mut doc = entry.doc();
-        for key in &input.tag_keys {
-            doc.tags.remove(key);
-        }
-        self.save(&entry, doc).await?;
-        Ok(Empty {})
+        self.modify(&input.delivery_stream_name, |doc| {
+            for key in &input.tag_keys {
+                doc.tags.remove(key);
+            }
+            Ok(())
+        })
+        .await
     }
 
     pub fn list_tags_for_delivery_stream(
@@ -732,39 +745,29 @@ impl FirehoseService {
         &self,
         input: StartEncryptionInput,
     ) -> Result<Empty> {
-        let entry = self.get(&input.delivery_stream_name)?;
-        let _admin = entry.admin.lock().await;
-        let mut doc = entry.doc();
-        if doc.kind != "DirectPut" {
-            return Err(invalid(
-                "Server-side encryption is not supported for delivery streams of type KinesisStreamAsSource.",
-            ));
-        }
         let requested = input
             .delivery_stream_encryption_configuration_input
             .unwrap_or(EncryptionInput {
                 key_arn: None,
                 key_type: "AWS_OWNED_CMK".into(),
             });
-        doc.encryption = Some(encryption(requested)?);
-        self.save(&entry, doc).await?;
-        Ok(Empty {})
+        self.modify(&input.delivery_stream_name, |doc| {
+            direct_put_only(doc)?;
+            doc.encryption = Some(encryption(requested)?);
+            Ok(())
+        })
+        .await
     }
 
     pub async fn stop_delivery_stream_encryption(&self, input: DeliveryStreamRef) -> Result<Empty> {
-        let entry = self.get(&input.delivery_stream_name)?;
-        let _admin = entry.admin.lock().await;
-        let mut doc = entry.doc();
-        if doc.kind != "DirectPut" {
-            return Err(invalid(
-                "Server-side encryption is not supported for delivery streams of type KinesisStreamAsSource.",
-            ));
-        }
-        if let Some(e) = doc.encryption.as_mut() {
-            e.status = "DISABLED".into();
-        }
-        self.save(&entry, doc).await?;
-        Ok(Empty {})
+        self.modify(&input.delivery_stream_name, |doc| {
+            direct_put_only(doc)?;
+            if let Some(e) = doc.encryption.as_mut() {
+                e.status = "DISABLED".into();
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Prometheus exposition of every delivery stream's metrics.
@@ -786,6 +789,14 @@ impl FirehoseService {
         self.inner.log.close().await?;
         Ok(())
     }
+}
+
+/// Server-side encryption applies to what Firehose stores itself: DirectPut streams only.
+fn direct_put_only(doc: &Doc) -> Result<()> {
+    if doc.kind != "DirectPut" {
+        return Err(invalid(SSE_DIRECT_PUT_ONLY));
+    }
+    Ok(())
 }
 
 fn encryption(input: EncryptionInput) -> Result<EncryptionDoc> {
