@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the checked-in seed corpora under fuzz/seeds/<target>/: small valid inputs from which
-the fuzzers mutate. Rerun after a format change: python3 fuzz/seeds/make_seeds.py"""
+the fuzzers mutate. Rerun after a format change: python3 fuzz/seeds/make_seeds.py
+Files named regress-* are inputs that once failed a target; they are kept by hand, not made here."""
 
 import hashlib
 import hmac
