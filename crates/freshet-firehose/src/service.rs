@@ -39,7 +39,7 @@ pub struct FirehoseConfig {
 }
 
 const DESTINATION_ID: &str = "destinationId-000000000001";
-const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+const MAX_BATCH_BYTES: u64 = 4 * 1024 * 1024;
 const MAX_TAGS: usize = 50;
 const SSE_DIRECT_PUT_ONLY: &str =
     "Server-side encryption is not supported for delivery streams of type KinesisStreamAsSource.";
@@ -594,13 +594,6 @@ impl FirehoseService {
         &self,
         input: PutRecordBatchInput,
     ) -> Result<PutRecordBatchOutput> {
-        let total: usize = input.records.iter().map(|r| r.data.0.len()).sum();
-        if total > MAX_BATCH_BYTES {
-            return Err(invalid(format!(
-                "Records size exceeds {} MB limit",
-                MAX_BATCH_BYTES >> 20
-            )));
-        }
         let data = input.records.into_iter().map(|r| r.data.0).collect();
         let (ids, encrypted) = self.put(&input.delivery_stream_name, data).await?;
         Ok(PutRecordBatchOutput {
@@ -618,6 +611,14 @@ impl FirehoseService {
 
     /// Appends records to the delivery stream's log; acknowledged once durable there.
     async fn put(&self, name: &str, data: Vec<bytes::Bytes>) -> Result<(Vec<String>, bool)> {
+        let bytes: u64 = data.iter().map(|d| d.len() as u64).sum();
+        // PutRecordBatch's limit (one PutRecord is at most 1,000 KiB, so it never trips).
+        if bytes > MAX_BATCH_BYTES {
+            return Err(invalid(format!(
+                "Records size exceeds {} MB limit",
+                MAX_BATCH_BYTES >> 20
+            )));
+        }
         let entry = self.get(name)?;
         let (kind, encrypted) = {
             let doc = entry.doc.lock();
@@ -633,7 +634,6 @@ impl FirehoseService {
             ));
         }
         let n = data.len() as u64;
-        let bytes: u64 = data.iter().map(|d| d.len() as u64).sum();
         let m = &entry.metrics;
         Metrics::add(&m.incoming_put_requests, 1);
         if m.backlog_bytes.load(std::sync::atomic::Ordering::Relaxed) + bytes

@@ -135,13 +135,15 @@ impl Worker {
             .map(|r| r.arrival_ms)
             .min()
             .unwrap_or_else(now_ms);
+        // What S3 receives (as the object or its backup): the records' data back to back.
+        let body: Vec<u8> = batch
+            .records
+            .iter()
+            .map(|r| &r.data[..])
+            .collect::<Vec<_>>()
+            .concat();
         match &plan.destination {
             Destination::S3 { config, .. } => {
-                let body: Vec<u8> = batch
-                    .records
-                    .iter()
-                    .flat_map(|r| r.data.iter().copied())
-                    .collect();
                 if self.put_object(plan, config, &body, oldest, None).await {
                     Metrics::add(&self.metrics.s3_records, batch.records.len() as u64);
                     Metrics::add(&self.metrics.s3_bytes, batch.bytes);
@@ -162,14 +164,13 @@ impl Worker {
                     Metrics::add(&self.metrics.backup_bytes, batch.bytes);
                 }
             }
-            Destination::Http(h) => self.deliver_http(plan, h, batch, oldest).await,
+            Destination::Http(h) => self.deliver_http(plan, h, batch, &body, oldest).await,
         }
-        Metrics::set(
-            &self.metrics.backlog_bytes,
-            self.metrics
-                .backlog_bytes
-                .load(std::sync::atomic::Ordering::Relaxed)
-                .saturating_sub(batch.bytes),
+        // One atomic step: puts add to the backlog concurrently.
+        let _ = self.metrics.backlog_bytes.fetch_update(
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+            |v| Some(v.saturating_sub(batch.bytes)),
         );
     }
 
@@ -229,7 +230,14 @@ impl Worker {
         }
     }
 
-    async fn deliver_http(&self, plan: &Plan, h: &HttpConfig, batch: &Batch, oldest: i64) {
+    async fn deliver_http(
+        &self,
+        plan: &Plan,
+        h: &HttpConfig,
+        batch: &Batch,
+        body: &[u8],
+        oldest: i64,
+    ) {
         let records: Vec<Bytes> = batch.records.iter().map(|r| r.data.clone()).collect();
         let request_id = uuid::Uuid::new_v4().to_string();
         let started = Instant::now();
@@ -258,11 +266,6 @@ impl Worker {
                 }
             }
         };
-        let body: Vec<u8> = batch
-            .records
-            .iter()
-            .flat_map(|r| r.data.iter().copied())
-            .collect();
         match failure {
             None => {
                 Metrics::add(&self.metrics.http_records, records.len() as u64);
@@ -301,7 +304,7 @@ impl Worker {
                     .await;
             }
         }
-        if h.backup_all() && self.put_object(plan, &h.s3, &body, oldest, None).await {
+        if h.backup_all() && self.put_object(plan, &h.s3, body, oldest, None).await {
             Metrics::add(&self.metrics.backup_records, records.len() as u64);
             Metrics::add(&self.metrics.backup_bytes, batch.bytes);
         }
