@@ -4,6 +4,7 @@
 
 mod arn;
 mod error;
+pub mod media;
 pub mod model;
 mod paging;
 mod service;
