@@ -82,9 +82,9 @@ impl From<VideoError> for ApiError {
         }
         let mut error = ApiError::client(e.aws_type(), e.to_string());
         // rest-json errors carry the status the model gives their shape (404 for not found).
-        if let Some(status) = crate::shape::kinesisvideo()
-            .error_status
-            .get(e.aws_type())
+        if let Some(status) = crate::video::models()
+            .iter()
+            .find_map(|m| m.error_status.get(e.aws_type()))
             .and_then(|&s| StatusCode::from_u16(s).ok())
         {
             error.status = status;

@@ -107,13 +107,24 @@ async fn handle(State(edge): State<Arc<Edge>>, req: Request<Body>) -> Response {
     if target.is_none()
         && req.method() == Method::POST
         && let Some(svc) = &edge.video
-        && let Some(op) = video::operation(req.uri().path())
     {
-        let result = match authenticated_body(&edge, req).await {
-            Ok((_, body)) => video::call(svc, op, &body).await,
-            Err(e) => Err(e),
-        };
-        return video::respond(result, &request_id);
+        if req.uri().path() == video::PUT_MEDIA_PATH {
+            let (parts, body) = req.into_parts();
+            // The body is a live stream: the signature covers the headers, and the payload
+            // hash the producer declared (UNSIGNED-PAYLOAD or that of an empty body).
+            let result = match authenticate(&edge, &parts, &[]) {
+                Ok(()) => video::put_media(svc, &parts.headers, body).await,
+                Err(e) => Err(e),
+            };
+            return video::respond(result, &request_id);
+        }
+        if let Some((model, op)) = video::operation(req.uri().path()) {
+            let result = match authenticated_body(&edge, req).await {
+                Ok((_, body)) => video::call(svc, model, op, &body).await,
+                Err(e) => Err(e),
+            };
+            return video::respond(result, &request_id);
+        }
     }
     let format = match req
         .headers()
@@ -233,14 +244,20 @@ async fn authenticated_body(
         .map_err(|_| {
             ApiError::serialization(format!("Request body exceeds {MAX_BODY_BYTES} bytes."))
         })?;
-    if !edge.credentials.is_empty() {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        sigv4::verify(&edge.credentials, &parts, &body, now)?;
-    }
+    authenticate(edge, &parts, &body)?;
     Ok((parts, body))
+}
+
+/// Checks a request's SigV4 signature (when keys are configured).
+fn authenticate(edge: &Edge, parts: &http::request::Parts, body: &[u8]) -> Result<(), ApiError> {
+    if edge.credentials.is_empty() {
+        return Ok(());
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    sigv4::verify(&edge.credentials, parts, body, now)
 }
 
 async fn call(edge: &Edge, req: Request<Body>, format: Format) -> Result<Reply, ApiError> {

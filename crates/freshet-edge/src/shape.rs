@@ -253,6 +253,28 @@ pub fn kinesisvideo() -> &'static Model {
     })
 }
 
+/// The Kinesis Video media model (GetMedia).
+pub fn kinesis_video_media() -> &'static Model {
+    static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+    MODEL.get_or_init(|| {
+        Model::parse(include_str!(
+            "../models/kinesis-video-media-2017-09-30.json"
+        ))
+        .expect("the embedded Kinesis Video Media model is valid (checked by tests)")
+    })
+}
+
+/// The Kinesis Video archived-media model (fragments, HLS, DASH, clips, images).
+pub fn kinesis_video_archived_media() -> &'static Model {
+    static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+    MODEL.get_or_init(|| {
+        Model::parse(include_str!(
+            "../models/kinesis-video-archived-media-2017-09-30.json"
+        ))
+        .expect("the embedded Kinesis Video Archived Media model is valid (checked by tests)")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

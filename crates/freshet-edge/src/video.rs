@@ -1,70 +1,108 @@
-//! The Kinesis Video Streams control plane at the edge (`kinesisvideo`, rest-json): a `POST` to
-//! an operation's path (`/createStream`) with a JSON body, checked against the embedded model and
-//! run on the video service. Errors follow rest-json: the model's HTTP status for the error
-//! shape, its name in `x-amzn-ErrorType` (where botocore reads the code) and `{"message"}`.
+//! Kinesis Video Streams at the edge (`kinesisvideo`, `kinesis-video-media`,
+//! `kinesis-video-archived-media`; all rest-json): a `POST` to an operation's path
+//! (`/createStream`, `/getMedia`) with a JSON body, checked against its model and run on the
+//! video service, plus PutMedia (in no botocore model): a chunked MKV upload answered by a
+//! stream of JSON acknowledgements. Errors follow rest-json: the model's HTTP status for the
+//! error shape, its name in `x-amzn-ErrorType` (where botocore reads the code) and
+//! `{"message"}`.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::response::Response;
 use freshet_video::VideoService;
-use http::{HeaderValue, StatusCode, header};
+use freshet_video::model::StreamRef;
+use freshet_video::playback::{MediaStream, PutMediaInput};
+use futures_util::StreamExt;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Serialize;
 use serde_json::Value;
+use tokio::sync::mpsc;
 
 use crate::codec::{Format, decode_request, typed};
 use crate::error::ApiError;
-use crate::shape;
+use crate::shape::{self, Model};
 
 const JSON_CONTENT_TYPE: &str = "application/json";
+pub const PUT_MEDIA_PATH: &str = "/putMedia";
 
-/// The operation whose `requestUri` is `path`, if the model has one.
-pub fn operation(path: &str) -> Option<&'static str> {
-    static BY_PATH: OnceLock<HashMap<&'static str, &'static str>> = OnceLock::new();
+/// The three Kinesis Video models, control plane first.
+pub fn models() -> [&'static Model; 3] {
+    [
+        shape::kinesisvideo(),
+        shape::kinesis_video_media(),
+        shape::kinesis_video_archived_media(),
+    ]
+}
+
+/// The model and operation whose `requestUri` is `path`, if any.
+pub fn operation(path: &str) -> Option<(&'static Model, &'static str)> {
+    static BY_PATH: OnceLock<HashMap<&'static str, (&'static Model, &'static str)>> =
+        OnceLock::new();
     BY_PATH
         .get_or_init(|| {
-            shape::kinesisvideo()
-                .operations
-                .iter()
-                .map(|(name, op)| (op.request_uri.as_str(), name.as_str()))
+            models()
+                .into_iter()
+                .flat_map(|model| {
+                    model
+                        .operations
+                        .iter()
+                        .map(move |(name, op)| (op.request_uri.as_str(), (model, name.as_str())))
+                })
                 .collect()
         })
         .get(path)
         .copied()
 }
 
-/// Decodes and checks the body of `op`, then runs it. The model has no ValidationException:
+/// What an operation answers: a JSON document, or media produced as it is read.
+pub enum VideoReply {
+    Json(Vec<u8>),
+    Media(MediaStream),
+}
+
+/// Decodes and checks the body of `op`, then runs it. The models have no ValidationException:
 /// KVS reports malformed and out-of-bounds input as `InvalidArgumentException`, so the
 /// validator's findings keep their text under that name.
-pub async fn call(svc: &VideoService, op: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+pub async fn call(
+    svc: &VideoService,
+    model: &Model,
+    op: &str,
+    body: &[u8],
+) -> Result<VideoReply, ApiError> {
     // botocore sends no body for an operation whose input members are all absent.
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
         body
     };
-    let document = decode_request(shape::kinesisvideo(), op, Format::Json, body).map_err(|e| {
-        match e.aws_type {
-            "ValidationException" | "SerializationException" => ApiError::client(
-                "InvalidArgumentException",
-                e.message
-                    .unwrap_or_else(|| "The request body is not valid JSON.".into()),
-            ),
-            _ => e,
-        }
+    let document = decode_request(model, op, Format::Json, body).map_err(|e| match e.aws_type {
+        "ValidationException" | "SerializationException" => ApiError::client(
+            "InvalidArgumentException",
+            e.message
+                .unwrap_or_else(|| "The request body is not valid JSON.".into()),
+        ),
+        _ => e,
     })?;
     dispatch(svc, op, document).await
 }
 
-fn output<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
-    serde_json::to_vec(value).map_err(|e| ApiError::internal(e.to_string()))
+fn output<T: Serialize>(value: &T) -> Result<VideoReply, ApiError> {
+    serde_json::to_vec(value)
+        .map(VideoReply::Json)
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
-async fn dispatch(svc: &VideoService, op: &str, body: Value) -> Result<Vec<u8>, ApiError> {
+async fn dispatch(svc: &VideoService, op: &str, body: Value) -> Result<VideoReply, ApiError> {
     macro_rules! run {
         ($method:ident) => {
             output(&svc.$method(typed(body)?).await?)
+        };
+    }
+    macro_rules! media {
+        ($method:ident) => {
+            Ok(VideoReply::Media(svc.$method(typed(body)?).await?))
         };
     }
     match op {
@@ -85,6 +123,9 @@ async fn dispatch(svc: &VideoService, op: &str, body: Value) -> Result<Vec<u8>, 
         "DescribeImageGenerationConfiguration" => run!(describe_image_generation_configuration),
         "UpdateNotificationConfiguration" => run!(update_notification_configuration),
         "DescribeNotificationConfiguration" => run!(describe_notification_configuration),
+        "ListFragments" => run!(list_fragments),
+        "GetMedia" => media!(get_media),
+        "GetMediaForFragmentList" => media!(get_media_for_fragment_list),
         // Signaling channels, edge agents, media and stream storage configurations.
         _ => Err(ApiError::client(
             "InvalidArgumentException",
@@ -93,24 +134,80 @@ async fn dispatch(svc: &VideoService, op: &str, body: Value) -> Result<Vec<u8>, 
     }
 }
 
+/// Starts a PutMedia: the stream and headers are checked before the 200; then the body is
+/// read while acknowledgements stream back, one JSON object per line.
+pub async fn put_media(
+    svc: &VideoService,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<VideoReply, ApiError> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let ingest = svc
+        .put_media(PutMediaInput {
+            stream: StreamRef {
+                name: header("x-amzn-stream-name"),
+                arn: header("x-amzn-stream-arn"),
+            },
+            timecode_type: header("x-amzn-fragment-timecode-type"),
+            producer_start_timestamp: header("x-amzn-producer-start-timestamp"),
+        })
+        .await?;
+    let (acks, mut received) = mpsc::channel(64);
+    tokio::spawn(ingest.run(body.into_data_stream(), acks));
+    let (tx, chunks) = mpsc::channel(64);
+    tokio::spawn(async move {
+        while let Some(ack) = received.recv().await {
+            let mut line = serde_json::to_vec(&ack).unwrap_or_default();
+            line.push(b'\n');
+            if tx.send(Bytes::from(line)).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(VideoReply::Media(MediaStream {
+        content_type: JSON_CONTENT_TYPE,
+        chunks,
+    }))
+}
+
 /// The rest-json response for an answer or an error.
-pub fn respond(result: Result<Vec<u8>, ApiError>, request_id: &str) -> Response {
-    let (status, body, error_type) = match result {
-        Ok(body) => (StatusCode::OK, body, None),
+pub fn respond(result: Result<VideoReply, ApiError>, request_id: &str) -> Response {
+    let (status, body, content_type, error_type) = match result {
+        Ok(VideoReply::Json(body)) => (StatusCode::OK, Body::from(body), JSON_CONTENT_TYPE, None),
+        Ok(VideoReply::Media(media)) => {
+            let chunks = futures_util::stream::unfold(media.chunks, |mut rx| async move {
+                rx.recv()
+                    .await
+                    .map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), rx))
+            });
+            (
+                StatusCode::OK,
+                Body::from_stream(chunks.boxed()),
+                media.content_type,
+                None,
+            )
+        }
         Err(e) => {
             let message = e.message.clone().unwrap_or_default();
             let body =
                 serde_json::to_vec(&serde_json::json!({ "message": message })).unwrap_or_default();
-            (e.status, body, Some(e.aws_type))
+            (
+                e.status,
+                Body::from(body),
+                JSON_CONTENT_TYPE,
+                Some(e.aws_type),
+            )
         }
     };
-    let mut response = Response::new(Body::from(body));
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(JSON_CONTENT_TYPE),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Some(kind) = error_type {
         headers.insert("x-amzn-errortype", HeaderValue::from_static(kind));
     }

@@ -2,6 +2,8 @@
 
 use freshet_catalog::CatalogError;
 
+use crate::store::StoreError;
+
 #[derive(thiserror::Error, Debug)]
 #[non_exhaustive]
 pub enum VideoError {
@@ -17,8 +19,20 @@ pub enum VideoError {
     TagsPerResourceExceededLimit(String),
     #[error("{0}")]
     NoDataRetention(String),
+    #[error("{0}")]
+    ConnectionLimitExceeded(String),
+    #[error("{0}")]
+    MissingCodecPrivateData(String),
+    #[error("{0}")]
+    InvalidCodecPrivateData(String),
+    #[error("{0}")]
+    UnsupportedStreamMediaType(String),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
     #[error("corrupt video stream document: {0}")]
     Corrupt(#[from] serde_json::Error),
 }
@@ -33,13 +47,26 @@ impl VideoError {
             VideoError::InvalidArgument(_) => "InvalidArgumentException",
             VideoError::TagsPerResourceExceededLimit(_) => "TagsPerResourceExceededLimitException",
             VideoError::NoDataRetention(_) => "NoDataRetentionException",
-            VideoError::Catalog(_) | VideoError::Corrupt(_) => "InternalFailure",
+            VideoError::ConnectionLimitExceeded(_) => "ConnectionLimitExceededException",
+            VideoError::MissingCodecPrivateData(_) => "MissingCodecPrivateDataException",
+            VideoError::InvalidCodecPrivateData(_) => "InvalidCodecPrivateDataException",
+            VideoError::UnsupportedStreamMediaType(_) => "UnsupportedStreamMediaTypeException",
+            VideoError::Catalog(_)
+            | VideoError::Corrupt(_)
+            | VideoError::Store(_)
+            | VideoError::Internal(_) => "InternalFailure",
         }
     }
 
     /// Our fault, not the caller's: logged by the edge and answered with a 500.
     pub fn is_internal(&self) -> bool {
-        matches!(self, VideoError::Catalog(_) | VideoError::Corrupt(_))
+        matches!(
+            self,
+            VideoError::Catalog(_)
+                | VideoError::Corrupt(_)
+                | VideoError::Store(_)
+                | VideoError::Internal(_)
+        )
     }
 }
 

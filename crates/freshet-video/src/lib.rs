@@ -1,13 +1,19 @@
-//! Kinesis Video Streams (`kinesisvideo` 2017-09-30): the control plane. Streams with their
-//! optimistic-concurrency versions, retention, tags and configurations live in the catalog; media
-//! ingest and playback are not built yet. No HTTP types here: the edge decodes and encodes.
+//! Kinesis Video Streams (`kinesisvideo`, `kinesis-video-media`, `kinesis-video-archived-media`
+//! 2017-09-30). Streams with their optimistic-concurrency versions, retention, tags and
+//! configurations live in the catalog; their media, one fragment per record, in a log of their
+//! own (`store`), written by PutMedia (`ingest`, reading MKV with `mkv`) and read back as MKV
+//! (`playback`). No HTTP types here: the edge decodes and encodes.
 
 mod arn;
 mod error;
+pub mod ingest;
 pub mod media;
+pub mod mkv;
 pub mod model;
 mod paging;
+pub mod playback;
 mod service;
+pub mod store;
 mod stream;
 
 pub use error::VideoError;

@@ -242,3 +242,80 @@ pub struct DescribeNotificationConfigurationOutput {
 /// The answer of operations that return an empty structure.
 #[derive(Serialize, Debug, Default)]
 pub struct Empty {}
+
+// ---- kinesis-video-media and kinesis-video-archived-media ----
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartSelector {
+    pub start_selector_type: String,
+    #[serde(default)]
+    pub after_fragment_number: Option<String>,
+    /// Epoch seconds.
+    #[serde(default)]
+    pub start_timestamp: Option<f64>,
+    #[serde(default)]
+    pub continuation_token: Option<String>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetMediaInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    pub start_selector: StartSelector,
+}
+
+/// Epoch seconds, both ends included.
+#[derive(Deserialize, Debug, Clone, Copy)]
+#[serde(rename_all = "PascalCase")]
+pub struct TimestampRange {
+    pub start_timestamp: f64,
+    pub end_timestamp: f64,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct FragmentSelector {
+    pub fragment_selector_type: String,
+    pub timestamp_range: TimestampRange,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListFragmentsInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    #[serde(default)]
+    pub max_results: Option<usize>,
+    #[serde(default)]
+    pub next_token: Option<String>,
+    #[serde(default)]
+    pub fragment_selector: Option<FragmentSelector>,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct FragmentInfo {
+    pub fragment_number: String,
+    pub fragment_size_in_bytes: u64,
+    pub producer_timestamp: f64,
+    pub server_timestamp: f64,
+    pub fragment_length_in_milliseconds: u64,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListFragmentsOutput {
+    pub fragments: Vec<FragmentInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetMediaForFragmentListInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    pub fragments: Vec<String>,
+}

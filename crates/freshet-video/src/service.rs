@@ -7,12 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use freshet_catalog::{Catalog, CatalogError};
+use freshet_log::Log;
 use tokio::sync::Mutex;
 
 use crate::arn::{default_kms_key, stream_arn};
 use crate::error::{Result, VideoError};
 use crate::model::*;
 use crate::paging::{name_of_token, token_after};
+use crate::store::FragmentStore;
 use crate::stream::{Status, VideoStream, check_create_retention, new_version};
 
 /// ListStreams' default and largest page.
@@ -30,15 +32,30 @@ pub struct VideoConfig {
 
 #[derive(Clone)]
 pub struct VideoService {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    config: VideoConfig,
+pub(crate) struct Inner {
+    pub(crate) config: VideoConfig,
     catalog: Catalog,
     // A tokio mutex held across the catalog write of each change: changes to the registry are
     // serialized, so a version check and the update it guards are one step.
-    streams: Mutex<BTreeMap<String, VideoStream>>,
+    pub(crate) streams: Mutex<BTreeMap<String, VideoStream>>,
+    pub(crate) store: FragmentStore,
+    /// Streams with a PutMedia in progress (one producer per stream).
+    pub(crate) ingesting: Arc<parking_lot::Mutex<std::collections::HashSet<u64>>>,
+}
+
+/// A stream's one PutMedia slot, held for the request's life.
+pub struct IngestSlot {
+    pub(crate) ingesting: Arc<parking_lot::Mutex<std::collections::HashSet<u64>>>,
+    pub(crate) stream: u64,
+}
+
+impl Drop for IngestSlot {
+    fn drop(&mut self) {
+        self.ingesting.lock().remove(&self.stream);
+    }
 }
 
 fn now_ms() -> i64 {
@@ -53,8 +70,9 @@ fn not_found(what: &str) -> VideoError {
 }
 
 impl VideoService {
-    /// Loads every video stream from the catalog; streams a crash left CREATING become ACTIVE.
-    pub async fn open(config: VideoConfig, catalog: Catalog) -> Result<VideoService> {
+    /// Loads every video stream from the catalog (streams a crash left CREATING become ACTIVE)
+    /// and indexes their fragments in `log`, the video streams' own log directory.
+    pub async fn open(config: VideoConfig, catalog: Catalog, log: Log) -> Result<VideoService> {
         let mut streams = BTreeMap::new();
         for row in catalog.load_video_streams().await? {
             let mut stream: VideoStream = serde_json::from_str(&row.doc)?;
@@ -69,11 +87,15 @@ impl VideoService {
             }
             streams.insert(stream.name.clone(), stream);
         }
+        let uids: Vec<u64> = streams.values().map(|s| s.uid).collect();
+        let store = blocking(move || FragmentStore::open(log, &uids)).await?;
         Ok(VideoService {
             inner: Arc::new(Inner {
                 config,
                 catalog,
                 streams: Mutex::new(streams),
+                store,
+                ingesting: Default::default(),
             }),
         })
     }
@@ -131,6 +153,9 @@ impl VideoService {
             Err(e) => return Err(e.into()),
         };
         let arn = stream.arn.clone();
+        let store = self.inner.store.clone();
+        let uid = stream.uid;
+        blocking(move || store.create(uid)).await?;
         if stream.status == Status::Creating {
             self.activate_later(stream.uid, stream.name.clone());
         }
@@ -223,7 +248,7 @@ impl VideoService {
         })
     }
 
-    /// Deletes at once: there is no media to drop yet, so DELETING would never be observable.
+    /// Deletes at once, media included (the fragments go with the stream's log).
     pub async fn delete_stream(&self, input: DeleteStreamInput) -> Result<Empty> {
         let mut streams = self.inner.streams.lock().await;
         let stream = find(&streams, Target::Arn(&input.stream_arn))?;
@@ -233,6 +258,8 @@ impl VideoService {
         let (uid, name) = (stream.uid, stream.name.clone());
         self.inner.catalog.delete_video_stream(uid).await?;
         streams.remove(&name);
+        let store = self.inner.store.clone();
+        blocking(move || store.remove(uid)).await?;
         tracing::info!(stream = %name, "video stream deleted");
         Ok(Empty {})
     }
@@ -398,12 +425,12 @@ fn in_use(name: &str) -> VideoError {
 
 /// How a request names its stream.
 #[derive(Clone, Copy)]
-enum Target<'a> {
+pub(crate) enum Target<'a> {
     Stream(&'a StreamRef),
     Arn(&'a str),
 }
 
-fn find<'a>(
+pub(crate) fn find<'a>(
     streams: &'a BTreeMap<String, VideoStream>,
     target: Target<'_>,
 ) -> Result<&'a VideoStream> {
@@ -425,6 +452,16 @@ fn find<'a>(
             "Either StreamName or StreamARN must be specified.".into(),
         )),
     }
+}
+
+/// Runs blocking storage work (log control calls wait for its writer thread) off the runtime.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> std::result::Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| VideoError::Internal(e.to_string()))?
+        .map_err(VideoError::from)
 }
 
 #[cfg(test)]

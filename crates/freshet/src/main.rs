@@ -243,6 +243,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             create_delay: Duration::from_millis(settings.streams.create_delay_ms),
         },
         catalog.clone(),
+        open_log(&settings, "video-log").await?,
     )
     .await?;
     let edge = Edge::new(
@@ -266,6 +267,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A service's own log directory under the data dir, with the server's fsync policy (its own
+/// writer thread and group commit, so services do not queue behind each other).
+async fn open_log(settings: &Settings, dir: &str) -> anyhow::Result<Log> {
+    let mut log_config = LogConfig::new(settings.data_dir.join(dir));
+    log_config.fsync = settings.fsync_policy()?;
+    Ok(tokio::task::spawn_blocking(move || Log::open(log_config)).await??)
+}
+
 /// Firehose keeps its own log (its own group commit and orphan cleanup) beside the streams'.
 async fn open_firehose(
     settings: &Settings,
@@ -273,9 +282,7 @@ async fn open_firehose(
     streams: StreamsService,
 ) -> anyhow::Result<FirehoseService> {
     let f = &settings.firehose;
-    let mut log_config = LogConfig::new(settings.data_dir.join("firehose-log"));
-    log_config.fsync = settings.fsync_policy()?;
-    let log = tokio::task::spawn_blocking(move || Log::open(log_config)).await??;
+    let log = open_log(settings, "firehose-log").await?;
     let s3 = match &f.s3.endpoint {
         Some(url) => S3Target::Remote(S3Endpoint {
             url: url.clone(),

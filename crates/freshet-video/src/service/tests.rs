@@ -12,7 +12,14 @@ async fn service(dir: &std::path::Path, create_delay: Duration) -> VideoService 
         data_endpoint: "http://127.0.0.1:4566".into(),
         create_delay,
     };
-    VideoService::open(config, catalog).await.unwrap()
+    let log = tokio::task::spawn_blocking({
+        let dir = dir.join("video-log");
+        move || freshet_log::Log::open(freshet_log::LogConfig::new(dir))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    VideoService::open(config, catalog, log).await.unwrap()
 }
 
 fn typed<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {

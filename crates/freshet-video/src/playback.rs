@@ -1,0 +1,385 @@
+//! The media paths that work on fragments as stored: starting a PutMedia, GetMedia (live
+//! tailing), ListFragments and GetMediaForFragmentList. Both GetMedia forms write the MKV
+//! documents of `mkv::chunk`; the packaged forms (HLS, DASH, clips) live in `packaging`.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::error::{Result, VideoError};
+use crate::ingest::{Ingest, TimecodeType};
+use crate::mkv::chunk::{write_fragment, write_tags_document};
+use crate::model::*;
+use crate::service::{IngestSlot, Target, VideoService, find};
+use crate::store::{FragmentMeta, StoredFragment, fragment_number, parse_fragment_number};
+use crate::stream::{Status, VideoStream};
+
+/// GetMedia ends a response that had nothing to send for this long (GetMedia API reference:
+/// "the read of the HTTP response payload times out after 3 seconds").
+const GET_MEDIA_IDLE: Duration = Duration::from_secs(3);
+const LIST_FRAGMENTS_DEFAULT: usize = 100;
+/// Fragments read from the log per step of a GetMedia response.
+const READ_BATCH: usize = 8;
+
+/// PutMedia's request headers.
+#[derive(Debug, Default)]
+pub struct PutMediaInput {
+    pub stream: StreamRef,
+    /// `x-amzn-fragment-timecode-type`.
+    pub timecode_type: Option<String>,
+    /// `x-amzn-producer-start-timestamp`, epoch seconds.
+    pub producer_start_timestamp: Option<String>,
+}
+
+/// A media response body: MKV documents as they are produced.
+pub struct MediaStream {
+    pub content_type: &'static str,
+    pub chunks: mpsc::Receiver<Bytes>,
+}
+
+const MKV_CONTENT_TYPE: &str = "video/webm";
+
+fn seconds(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+fn seconds_text(ms: i64) -> String {
+    format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
+}
+
+fn invalid(message: impl Into<String>) -> VideoError {
+    VideoError::InvalidArgument(message.into())
+}
+
+impl VideoService {
+    /// The stream a media request names, which must be ACTIVE.
+    pub(crate) async fn media_stream(&self, stream: &StreamRef) -> Result<VideoStream> {
+        let streams = self.inner.streams.lock().await;
+        let found = find(&streams, Target::Stream(stream))?;
+        if found.status != Status::Active {
+            return Err(VideoError::ResourceNotFound(format!(
+                "The stream {} is not active.",
+                found.name
+            )));
+        }
+        Ok(found.clone())
+    }
+
+    /// Checks PutMedia's headers, resolves the stream and takes its ingest slot.
+    pub async fn put_media(&self, input: PutMediaInput) -> Result<Ingest> {
+        let timecode_type = match input.timecode_type.as_deref() {
+            Some("ABSOLUTE") => TimecodeType::Absolute,
+            Some("RELATIVE") => TimecodeType::Relative,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "x-amzn-fragment-timecode-type must be ABSOLUTE or RELATIVE, not {other}."
+                )));
+            }
+            None => return Err(invalid("x-amzn-fragment-timecode-type is required.")),
+        };
+        let producer_start_ms = match input.producer_start_timestamp.as_deref() {
+            Some(text) => text
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(|s| (s * 1000.0).round() as i64)
+                .ok_or_else(|| invalid("x-amzn-producer-start-timestamp is not a timestamp."))?,
+            None => return Err(invalid("x-amzn-producer-start-timestamp is required.")),
+        };
+        let stream = self.media_stream(&input.stream).await?;
+        if !self.inner.ingesting.lock().insert(stream.uid) {
+            return Err(VideoError::ConnectionLimitExceeded(format!(
+                "The stream {} already has a PutMedia connection.",
+                stream.name
+            )));
+        }
+        let slot = IngestSlot {
+            ingesting: self.inner.ingesting.clone(),
+            stream: stream.uid,
+        };
+        tracing::info!(stream = %stream.name, "putmedia started");
+        Ok(Ingest {
+            store: self.inner.store.clone(),
+            stream: stream.uid,
+            persist_acks: stream.retention_hours > 0,
+            timecode_type,
+            producer_start_ms,
+            _slot: slot,
+        })
+    }
+
+    pub async fn list_fragments(&self, input: ListFragmentsInput) -> Result<ListFragmentsOutput> {
+        let stream = self.media_stream(&input.stream).await?;
+        let limit = input.max_results.unwrap_or(LIST_FRAGMENTS_DEFAULT);
+        let after = match &input.next_token {
+            Some(token) => Some(offset_of_token(token)?),
+            None => None,
+        };
+        let keep = selector(input.fragment_selector.as_ref())?;
+        let mut matching = self
+            .inner
+            .store
+            .select(stream.uid, |m| {
+                after.is_none_or(|a| m.offset >= a) && keep(m)
+            })
+            .into_iter();
+        let fragments: Vec<FragmentInfo> = matching
+            .by_ref()
+            .take(limit)
+            .map(|m| fragment_info(stream.uid, &m))
+            .collect();
+        let next_token = matching.next().map(|m| token_of_offset(m.offset));
+        Ok(ListFragmentsOutput {
+            fragments,
+            next_token,
+        })
+    }
+
+    pub async fn get_media(&self, input: GetMediaInput) -> Result<MediaStream> {
+        let stream = self.media_stream(&input.stream).await?;
+        let store = &self.inner.store;
+        let uid = stream.uid;
+        let first_after = |keep: &dyn Fn(&FragmentMeta) -> bool| {
+            store
+                .select(uid, keep)
+                .first()
+                .map(|m| m.offset)
+                .unwrap_or(store.next_offset(uid).unwrap_or(0))
+        };
+        let sel = &input.start_selector;
+        let ms = |what: &str| -> Result<i64> {
+            sel.start_timestamp
+                .map(|s| (s * 1000.0).round() as i64)
+                .ok_or_else(|| invalid(format!("StartTimestamp is required for {what}.")))
+        };
+        let start = match sel.start_selector_type.as_str() {
+            "NOW" => store.next_offset(uid)?,
+            "EARLIEST" => first_after(&|_| true),
+            "FRAGMENT_NUMBER" => {
+                let number = sel.after_fragment_number.as_deref().ok_or_else(|| {
+                    invalid("AfterFragmentNumber is required for FRAGMENT_NUMBER.")
+                })?;
+                parse_fragment_number(uid, number)
+                    .ok_or_else(|| invalid(format!("Fragment number {number} is not valid.")))?
+            }
+            "SERVER_TIMESTAMP" => {
+                let t = ms("SERVER_TIMESTAMP")?;
+                first_after(&|m| m.server_ms >= t)
+            }
+            "PRODUCER_TIMESTAMP" => {
+                let t = ms("PRODUCER_TIMESTAMP")?;
+                first_after(&|m| m.producer_ms >= t)
+            }
+            "CONTINUATION_TOKEN" => {
+                let token = sel.continuation_token.as_deref().ok_or_else(|| {
+                    invalid("ContinuationToken is required for CONTINUATION_TOKEN.")
+                })?;
+                parse_fragment_number(uid, token)
+                    .ok_or_else(|| invalid(format!("Continuation token {token} is not valid.")))?
+            }
+            other => return Err(invalid(format!("Unknown StartSelectorType {other}."))),
+        };
+        let mut tail = store.subscribe(uid)?;
+        let (tx, chunks) = mpsc::channel(4);
+        if sel.start_selector_type == "FRAGMENT_NUMBER"
+            && start < store.next_offset(uid)?
+            && store.get(uid, start)?.is_none()
+        {
+            // GetMedia reports a fragment it cannot find inside the media stream.
+            let _ = tx.try_send(error_document("4000", "Requested fragment is not found"));
+            return Ok(MediaStream {
+                content_type: MKV_CONTENT_TYPE,
+                chunks,
+            });
+        }
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut next = start;
+            loop {
+                let batch = match store.read(uid, next, READ_BATCH) {
+                    Ok(batch) => batch,
+                    Err(error) => {
+                        tracing::error!(stream = uid, %error, "getmedia cannot read");
+                        let _ = tx.send(error_document("5000", "Internal error")).await;
+                        return;
+                    }
+                };
+                if batch.is_empty() {
+                    // Caught up: wait for the next persisted fragment, or end after the idle
+                    // timeout (or at once if the stream was deleted).
+                    match tokio::time::timeout(GET_MEDIA_IDLE, tail.changed()).await {
+                        Ok(Ok(())) => continue,
+                        _ => return,
+                    }
+                }
+                let newest = store.last(uid).map(|m| m.server_ms).unwrap_or(0);
+                for fragment in batch {
+                    next = fragment.meta.offset + 1;
+                    let behind = (newest - fragment.meta.server_ms).max(0);
+                    let doc = media_document(uid, &fragment, Some(behind));
+                    if tx.send(doc).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(MediaStream {
+            content_type: MKV_CONTENT_TYPE,
+            chunks,
+        })
+    }
+
+    pub async fn get_media_for_fragment_list(
+        &self,
+        input: GetMediaForFragmentListInput,
+    ) -> Result<MediaStream> {
+        let stream = self.media_stream(&input.stream).await?;
+        let uid = stream.uid;
+        let mut offsets = Vec::with_capacity(input.fragments.len());
+        for number in &input.fragments {
+            offsets.push(
+                parse_fragment_number(uid, number)
+                    .ok_or_else(|| invalid(format!("Fragment number {number} is not valid.")))?,
+            );
+        }
+        let (tx, chunks) = mpsc::channel(4);
+        let store = self.inner.store.clone();
+        tokio::spawn(async move {
+            for offset in offsets {
+                let doc = match store.get(uid, offset) {
+                    Ok(Some(fragment)) => media_document(uid, &fragment, None),
+                    Ok(None) => exception_document(
+                        "ResourceNotFoundException",
+                        &format!("Fragment {} was not found.", fragment_number(uid, offset)),
+                    ),
+                    Err(error) => {
+                        tracing::error!(stream = uid, %error, "getmediaforfragmentlist cannot read");
+                        exception_document("InternalFailure", "The fragment could not be read.")
+                    }
+                };
+                if tx.send(doc).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(MediaStream {
+            content_type: MKV_CONTENT_TYPE,
+            chunks,
+        })
+    }
+}
+
+/// One fragment as an MKV document with the service's tags: GetMedia's names when
+/// `millis_behind` is given (it also adds the continuation token), GetMediaForFragmentList's
+/// otherwise.
+fn media_document(stream: u64, fragment: &StoredFragment, millis_behind: Option<i64>) -> Bytes {
+    let meta = &fragment.meta;
+    let number = fragment_number(stream, meta.offset);
+    let (server, producer) = match millis_behind {
+        Some(_) => (
+            "AWS_KINESISVIDEO_SERVER_TIMESTAMP",
+            "AWS_KINESISVIDEO_PRODUCER_TIMESTAMP",
+        ),
+        None => (
+            "AWS_KINESISVIDEO_SERVER_SIDE_TIMESTAMP",
+            "AWS_KINESISVIDEO_PRODUCER_SIDE_TIMESTAMP",
+        ),
+    };
+    let before = [
+        ("AWS_KINESISVIDEO_FRAGMENT_NUMBER", number),
+        (server, seconds_text(meta.server_ms)),
+        (producer, seconds_text(meta.producer_ms)),
+    ];
+    let after: Vec<(&str, String)> = match millis_behind {
+        Some(behind) => vec![
+            (
+                "AWS_KINESISVIDEO_CONTINUATION_TOKEN",
+                fragment_number(stream, meta.offset + 1),
+            ),
+            ("AWS_KINESISVIDEO_MILLIS_BEHIND_NOW", behind.to_string()),
+        ],
+        None => Vec::new(),
+    };
+    let mut out = Vec::with_capacity(fragment.header.len() + fragment.cluster.len() + 512);
+    write_fragment(
+        &mut out,
+        &fragment.header,
+        &fragment.cluster,
+        &before,
+        &after,
+    );
+    Bytes::from(out)
+}
+
+/// GetMedia's in-stream error report.
+fn error_document(id: &str, code: &str) -> Bytes {
+    let mut out = Vec::new();
+    write_tags_document(
+        &mut out,
+        &[
+            ("AWS_KINESISVIDEO_ERROR_CODE", code.to_string()),
+            ("AWS_KINESISVIDEO_ERROR_ID", id.to_string()),
+        ],
+    );
+    Bytes::from(out)
+}
+
+/// GetMediaForFragmentList's in-stream error report.
+fn exception_document(code: &str, message: &str) -> Bytes {
+    let mut out = Vec::new();
+    write_tags_document(
+        &mut out,
+        &[
+            ("AWS_KINESISVIDEO_EXCEPTION_ERROR_CODE", code.to_string()),
+            ("AWS_KINESISVIDEO_EXCEPTION_MESSAGE", message.to_string()),
+        ],
+    );
+    Bytes::from(out)
+}
+
+fn fragment_info(stream: u64, m: &FragmentMeta) -> FragmentInfo {
+    FragmentInfo {
+        fragment_number: fragment_number(stream, m.offset),
+        fragment_size_in_bytes: m.size as u64,
+        producer_timestamp: seconds(m.producer_ms),
+        server_timestamp: seconds(m.server_ms),
+        fragment_length_in_milliseconds: m.duration_ms as u64,
+    }
+}
+
+/// The filter a FragmentSelector stands for (none: every fragment). Both ends are included.
+pub(crate) fn selector(
+    selector: Option<&FragmentSelector>,
+) -> Result<Box<dyn Fn(&FragmentMeta) -> bool + Send + Sync>> {
+    let Some(sel) = selector else {
+        return Ok(Box::new(|_| true));
+    };
+    let range = sel.timestamp_range;
+    if range.start_timestamp > range.end_timestamp {
+        return Err(invalid("StartTimestamp must not be after EndTimestamp."));
+    }
+    let start = (range.start_timestamp * 1000.0).round() as i64;
+    let end = (range.end_timestamp * 1000.0).round() as i64;
+    match sel.fragment_selector_type.as_str() {
+        "PRODUCER_TIMESTAMP" => Ok(Box::new(move |m| (start..=end).contains(&m.producer_ms))),
+        "SERVER_TIMESTAMP" => Ok(Box::new(move |m| (start..=end).contains(&m.server_ms))),
+        other => Err(invalid(format!("Unknown FragmentSelectorType {other}."))),
+    }
+}
+
+fn token_of_offset(offset: u64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("fragment:{offset}"))
+}
+
+fn offset_of_token(token: &str) -> Result<u64> {
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .and_then(|text| text.strip_prefix("fragment:")?.parse().ok())
+        .ok_or_else(|| invalid("NextToken is not valid."))
+}
