@@ -137,6 +137,12 @@ async fn handle(State(edge): State<Arc<Edge>>, req: Request<Body>) -> Response {
     };
     let result = match (req.method(), target.is_some()) {
         (&Method::POST, true) => call(&edge, req, format).await,
+        (&Method::GET, false)
+            if let Some(svc) = &edge.video
+                && let Some(action) = video::packaged_action(req.uri().path()) =>
+        {
+            return video::packaged(svc, action, req.uri().query());
+        }
         (&Method::GET, false) if req.uri().path() == "/health" => {
             return plain(StatusCode::OK, "ok\n");
         }

@@ -126,11 +126,45 @@ async fn dispatch(svc: &VideoService, op: &str, body: Value) -> Result<VideoRepl
         "ListFragments" => run!(list_fragments),
         "GetMedia" => media!(get_media),
         "GetMediaForFragmentList" => media!(get_media_for_fragment_list),
+        "GetHLSStreamingSessionURL" => run!(get_hls_streaming_session_url),
+        "GetDASHStreamingSessionURL" => run!(get_dash_streaming_session_url),
+        "GetClip" => media!(get_clip),
         // Signaling channels, edge agents, media and stream storage configurations.
         _ => Err(ApiError::client(
             "InvalidArgumentException",
             format!("{op} is not supported by Freshet yet."),
         )),
+    }
+}
+
+/// Whether `path` is one of the HLS or DASH session paths (GETs authorized by their session
+/// token, not SigV4: players cannot sign).
+pub fn packaged_action(path: &str) -> Option<&str> {
+    path.strip_prefix("/hls/v1/")
+        .or_else(|| path.strip_prefix("/dash/v1/"))
+        .filter(|action| !action.contains('/'))
+}
+
+/// A playlist, manifest or fragment of a streaming session.
+pub fn packaged(svc: &VideoService, action: &str, query: Option<&str>) -> Response {
+    let query: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect();
+    match svc.packaged(action, &query) {
+        Ok(p) => {
+            let mut response = Response::new(Body::from(p.body));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(p.content_type),
+            );
+            // Players on other origins (a page served elsewhere) may fetch the session.
+            response.headers_mut().insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
+            response
+        }
+        Err(e) => respond(Err(e.into()), ""),
     }
 }
 

@@ -22,6 +22,8 @@ pub enum VideoError {
     #[error("{0}")]
     ConnectionLimitExceeded(String),
     #[error("{0}")]
+    NotAuthorized(String),
+    #[error("{0}")]
     MissingCodecPrivateData(String),
     #[error("{0}")]
     InvalidCodecPrivateData(String),
@@ -48,6 +50,7 @@ impl VideoError {
             VideoError::TagsPerResourceExceededLimit(_) => "TagsPerResourceExceededLimitException",
             VideoError::NoDataRetention(_) => "NoDataRetentionException",
             VideoError::ConnectionLimitExceeded(_) => "ConnectionLimitExceededException",
+            VideoError::NotAuthorized(_) => "NotAuthorizedException",
             VideoError::MissingCodecPrivateData(_) => "MissingCodecPrivateDataException",
             VideoError::InvalidCodecPrivateData(_) => "InvalidCodecPrivateDataException",
             VideoError::UnsupportedStreamMediaType(_) => "UnsupportedStreamMediaTypeException",

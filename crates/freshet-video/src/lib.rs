@@ -10,6 +10,8 @@ pub mod ingest;
 pub mod media;
 pub mod mkv;
 pub mod model;
+pub mod mux;
+pub mod packaging;
 mod paging;
 pub mod playback;
 mod service;

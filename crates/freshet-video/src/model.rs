@@ -319,3 +319,90 @@ pub struct GetMediaForFragmentListInput {
     pub stream: StreamRef,
     pub fragments: Vec<String>,
 }
+
+/// A playback session's fragment range (HLS, DASH, clips): epoch seconds, each end optional
+/// where the mode allows.
+#[derive(Deserialize, Debug, Default, Clone, Copy)]
+#[serde(rename_all = "PascalCase")]
+pub struct SessionTimestampRange {
+    #[serde(default)]
+    pub start_timestamp: Option<f64>,
+    #[serde(default)]
+    pub end_timestamp: Option<f64>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct SessionFragmentSelector {
+    #[serde(default)]
+    pub fragment_selector_type: Option<String>,
+    #[serde(default)]
+    pub timestamp_range: Option<SessionTimestampRange>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetHlsStreamingSessionUrlInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    #[serde(default)]
+    pub playback_mode: Option<String>,
+    #[serde(rename = "HLSFragmentSelector", default)]
+    pub fragment_selector: Option<SessionFragmentSelector>,
+    #[serde(default)]
+    pub container_format: Option<String>,
+    #[serde(default)]
+    pub discontinuity_mode: Option<String>,
+    #[serde(default)]
+    pub display_fragment_timestamp: Option<String>,
+    #[serde(default)]
+    pub expires: Option<i64>,
+    #[serde(default)]
+    pub max_media_playlist_fragment_results: Option<usize>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct GetHlsStreamingSessionUrlOutput {
+    #[serde(rename = "HLSStreamingSessionURL")]
+    pub url: String,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetDashStreamingSessionUrlInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    #[serde(default)]
+    pub playback_mode: Option<String>,
+    #[serde(default)]
+    pub display_fragment_timestamp: Option<String>,
+    #[serde(default)]
+    pub display_fragment_number: Option<String>,
+    #[serde(rename = "DASHFragmentSelector", default)]
+    pub fragment_selector: Option<SessionFragmentSelector>,
+    #[serde(default)]
+    pub expires: Option<i64>,
+    #[serde(default)]
+    pub max_manifest_fragment_results: Option<usize>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct GetDashStreamingSessionUrlOutput {
+    #[serde(rename = "DASHStreamingSessionURL")]
+    pub url: String,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct ClipFragmentSelector {
+    pub fragment_selector_type: String,
+    pub timestamp_range: TimestampRange,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetClipInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    pub clip_fragment_selector: ClipFragmentSelector,
+}

@@ -42,6 +42,9 @@ pub(crate) struct Inner {
     // serialized, so a version check and the update it guards are one step.
     pub(crate) streams: Mutex<BTreeMap<String, VideoStream>>,
     pub(crate) store: FragmentStore,
+    /// Signs streaming session tokens; new at every start, so sessions end with the process
+    /// (players ask for a new session URL, as they must when one expires).
+    pub(crate) session_key: [u8; 32],
     /// Streams with a PutMedia in progress (one producer per stream).
     pub(crate) ingesting: Arc<parking_lot::Mutex<std::collections::HashSet<u64>>>,
 }
@@ -95,6 +98,7 @@ impl VideoService {
                 catalog,
                 streams: Mutex::new(streams),
                 store,
+                session_key: rand::random(),
                 ingesting: Default::default(),
             }),
         })
