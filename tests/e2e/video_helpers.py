@@ -41,6 +41,9 @@ def make_media(path: Path, seconds: int, *, audio: bool = False, size: str = "32
     return path
 
 
+SEGMENT, CLUSTER = 0x18538067, 0x1F43B675
+
+
 # -- EBML, just enough to find and rewrite top-level elements in test media
 
 def _vint(data: bytes, pos: int, keep_marker: bool) -> tuple[int, int]:
@@ -53,8 +56,8 @@ def _vint(data: bytes, pos: int, keep_marker: bool) -> tuple[int, int]:
 
 
 def elements(data: bytes, start: int = 0, end: int | None = None):
-    """(id, header_start, payload_start, payload_end) of the elements in data[start:end];
-    an unknown-size element extends to `end`."""
+    """(id, header_start, payload_start, payload_end) of the elements in data[start:end], the
+    Segment's children included; an unknown-size element extends to `end`."""
     end = len(data) if end is None else end
     pos = start
     while pos < end:
@@ -64,24 +67,15 @@ def elements(data: bytes, start: int = 0, end: int | None = None):
         unknown = size == (1 << (7 * m)) - 1
         stop = end if unknown else payload + size
         yield eid, pos, payload, stop
-        if eid == 0x18538067 and unknown:  # descend into a live Segment
+        if eid == SEGMENT:
             pos = payload
             continue
         pos = stop
 
 
-SEGMENT, CLUSTER = 0x18538067, 0x1F43B675
-
-
 def clusters(data: bytes) -> list[tuple[int, int]]:
     """(start, end) byte ranges of every Cluster element."""
-    out = []
-    for eid, start, payload, end in elements(data):
-        if eid == SEGMENT:
-            out += [(s, e) for i, s, _, e in elements(data, payload, end) if i == CLUSTER]
-        elif eid == CLUSTER:
-            out.append((start, end))
-    return out
+    return [(start, end) for eid, start, _, end in elements(data) if eid == CLUSTER]
 
 
 def unknown_size_clusters(data: bytes) -> bytes:
@@ -211,7 +205,7 @@ def ffprobe(target: str, *entries: str, count: bool = True) -> dict:
     cmd = ["ffprobe", "-v", "error", "-of", "json"]
     if count:
         cmd.append("-count_frames")
-    cmd += ["-show_entries", ",".join(entries) or "format=duration", target]
+    cmd += ["-show_entries", ":".join(entries) or "format=duration", target]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
     return json.loads(out.stdout)
 

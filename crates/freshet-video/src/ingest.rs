@@ -116,8 +116,9 @@ impl Ingest {
                 Ok(next) => next,
             };
             idle = Duration::ZERO;
-            let (events, ended) = match next {
-                Some(Ok(chunk)) => (splitter.push(&chunk), false),
+            let mut events = Vec::new();
+            let (result, ended) = match next {
+                Some(Ok(chunk)) => (splitter.push(&chunk, &mut events), false),
                 Some(Err(error)) => {
                     tracing::info!(stream = self.stream, %error, "putmedia body broke off");
                     return;
@@ -125,19 +126,19 @@ impl Ingest {
                 None => (
                     splitter
                         .finish()
-                        .map(|f| f.into_iter().map(Event::Fragment).collect()),
+                        .map(|last| events.extend(last.map(Event::Fragment))),
                     true,
                 ),
             };
-            let keep_going = match events {
-                Ok(events) => self.handle(events, &acks).await,
-                Err(e) => {
-                    let number = self.next_number().ok();
-                    let _ = acks.send(Ack::error(None, number, e.error_id())).await;
-                    tracing::info!(stream = self.stream, error = %e, "putmedia refused a fragment");
-                    false
-                }
-            };
+            // Fragments completed before a fault in the same bytes are stored and acknowledged
+            // first: an error loses nothing that came before it.
+            let mut keep_going = self.handle(events, &acks).await;
+            if let (true, Err(e)) = (keep_going, result) {
+                let number = self.next_number().ok();
+                let _ = acks.send(Ack::error(None, number, e.error_id())).await;
+                tracing::info!(stream = self.stream, error = %e, "putmedia refused a fragment");
+                keep_going = false;
+            }
             if !keep_going || ended {
                 return;
             }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
@@ -372,11 +372,11 @@ pub(crate) fn selector(
 }
 
 fn token_of_offset(offset: u64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("fragment:{offset}"))
+    STANDARD.encode(format!("fragment:{offset}"))
 }
 
 fn offset_of_token(token: &str) -> Result<u64> {
-    URL_SAFE_NO_PAD
+    STANDARD
         .decode(token)
         .ok()
         .and_then(|raw| String::from_utf8(raw).ok())

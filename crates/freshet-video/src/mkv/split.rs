@@ -93,11 +93,11 @@ fn ends_cluster(element: u32) -> bool {
 }
 
 impl Splitter {
-    /// Feeds the next bytes of the body; returns what they completed, in order. After an error
-    /// the splitter must not be fed again (PutMedia ends the request).
-    pub fn push(&mut self, data: &[u8]) -> Result<Vec<Event>, MkvError> {
+    /// Feeds the next bytes of the body; appends what they completed to `events`, in order,
+    /// including what completed before an error in the same bytes. After an error the splitter
+    /// must not be fed again (PutMedia ends the request).
+    pub fn push(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<(), MkvError> {
         self.buf.extend_from_slice(data);
-        let mut events = Vec::new();
         loop {
             if self.skip > 0 {
                 let n = self.skip.min(self.buf.len() as u64);
@@ -117,11 +117,11 @@ impl Splitter {
             let Some((element, size, header_len)) = read_header(&self.buf)? else {
                 break;
             };
-            if !self.step(element, size, header_len, &mut events)? {
+            if !self.step(element, size, header_len, events)? {
                 break;
             }
         }
-        Ok(events)
+        Ok(())
     }
 
     /// The body ended: a Cluster of unknown size in progress is complete; anything else cut
