@@ -17,6 +17,11 @@ use crate::paging::{name_of_token, token_after};
 use crate::store::FragmentStore;
 use crate::stream::{Status, VideoStream, check_create_retention, new_version};
 
+/// How often retention is applied.
+const RETENTION_SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// What a stream with no retention keeps, for GetMedia readers a little behind.
+const NO_RETENTION_BUFFER_MS: i64 = 60_000;
+
 /// ListStreams' default and largest page.
 const MAX_LIST_RESULTS: usize = 10_000;
 
@@ -166,6 +171,46 @@ impl VideoService {
         streams.insert(stream.name.clone(), stream);
         tracing::info!(stream = %input.stream_name, "video stream created");
         Ok(CreateStreamOutput { stream_arn: arn })
+    }
+
+    /// Applies every stream's DataRetentionInHours once a minute, for the life of the process.
+    pub fn spawn_retention(&self) {
+        let svc = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(RETENTION_SWEEP_EVERY);
+            loop {
+                tick.tick().await;
+                if let Err(error) = svc.expire(now_ms()).await {
+                    tracing::error!(%error, "video retention sweep failed");
+                }
+            }
+        });
+    }
+
+    /// Drops the fragments that are past their stream's retention at `now_ms`: whole log
+    /// segments whose newest fragment is older than the retention period. A stream without
+    /// retention keeps only a short buffer for live GetMedia readers.
+    pub(crate) async fn expire(&self, now_ms: i64) -> Result<u64> {
+        let streams: Vec<(u64, u32)> = {
+            let streams = self.inner.streams.lock().await;
+            streams
+                .values()
+                .map(|s| (s.uid, s.retention_hours))
+                .collect()
+        };
+        let mut freed = 0;
+        for (uid, hours) in streams {
+            let keep_ms = match hours {
+                0 => NO_RETENTION_BUFFER_MS,
+                h => h as i64 * 3_600_000,
+            };
+            let store = self.inner.store.clone();
+            freed += blocking(move || store.expire(uid, now_ms - keep_ms)).await?;
+        }
+        if freed > 0 {
+            tracing::info!(bytes = freed, "video retention freed fragments");
+        }
+        Ok(freed)
     }
 
     /// CREATING → ACTIVE after the configured delay, unless the stream is gone by then.

@@ -246,6 +246,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         open_log(&settings, "video-log").await?,
     )
     .await?;
+    video.spawn_retention();
     let edge = Edge::new(
         streams.clone(),
         Some(firehose.clone()),

@@ -81,3 +81,6 @@ impl MkvError {
         }
     }
 }
+
+#[cfg(test)]
+pub mod testing;

@@ -161,3 +161,42 @@ async fn creating_becomes_active_after_the_delay_and_survives_reopen() {
         info.version
     );
 }
+
+#[tokio::test]
+async fn retention_drops_expired_fragments_and_reopen_rebuilds_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path(), Duration::ZERO).await;
+    for (name, hours) in [("short", 1), ("long", 48)] {
+        svc.create_stream(typed(
+            json!({"StreamName": name, "DataRetentionInHours": hours}),
+        ))
+        .await
+        .unwrap();
+        let uid = svc.inner.streams.lock().await[name].uid;
+        for i in 0..3 {
+            svc.inner
+                .store
+                .append(uid, 1_000 * i, 2000, b"header", b"cluster")
+                .await
+                .unwrap();
+        }
+    }
+    let count = |svc: VideoService, name: &'static str| async move {
+        svc.list_fragments(typed(json!({"StreamName": name})))
+            .await
+            .unwrap()
+            .fragments
+            .len()
+    };
+    // Nothing is past retention yet.
+    assert_eq!(svc.expire(now_ms()).await.unwrap(), 0);
+    assert_eq!(count(svc.clone(), "short").await, 3);
+    // Two hours on: the 1-hour stream is emptied, the 48-hour one keeps everything.
+    assert!(svc.expire(now_ms() + 2 * 3_600_000).await.unwrap() > 0);
+    assert_eq!(count(svc.clone(), "short").await, 0);
+    assert_eq!(count(svc.clone(), "long").await, 3);
+    drop(svc);
+    let svc = service(dir.path(), Duration::ZERO).await;
+    assert_eq!(count(svc.clone(), "short").await, 0);
+    assert_eq!(count(svc.clone(), "long").await, 3);
+}
