@@ -97,3 +97,48 @@ def test_every_ack_follows_an_fdatasync_of_its_segment(tmp_path, client_factory)
             f"a response at {t_resp} followed a segment write at {last_write} with no fdatasync between"
         checked += 1
     assert checked >= n, f"checked {checked} acknowledgements"
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
+def test_every_persisted_video_ack_follows_an_fdatasync_of_its_segment(tmp_path):
+    """PutMedia's PERSISTED acknowledgement rides on the same proof: the fragment's segment of
+    the video log is fdatasynced after its write and before the ack leaves."""
+    import time
+
+    from video_helpers import PutMedia, clusters, make_media
+
+    media = make_media(tmp_path / "m.mkv", 10).read_bytes()
+    bounds = clusters(media)
+    srv = StracedServer(tmp_path / "data", tmp_path / "run", trace_path=tmp_path / "trace")
+    srv.start()
+    try:
+        srv.client(service="kinesisvideo").create_stream(StreamName="proof", DataRetentionInHours=1)
+        pm = PutMedia(srv.endpoint, "proof")
+        pm.send(media[: bounds[0][0]])
+        for i, (start, end) in enumerate(bounds):
+            pm.send(media[start:end])
+            deadline = time.monotonic() + 10
+            # Known-size clusters end with their last byte: wait for this one's ack.
+            while len(pm.events("PERSISTED")) <= i:
+                assert time.monotonic() < deadline, pm.acks
+                time.sleep(0.01)
+        pm.finish()
+        pm.wait()
+        subprocess.run(["pkill", "-TERM", "-P", str(srv.proc.pid)], check=True)
+        assert srv.proc.wait(timeout=15) == 0
+    finally:
+        srv.kill()
+
+    n = len(bounds)
+    evs = events(tmp_path / "trace")
+    segment = re.compile(r"/video-log/s[0-9a-f]{16}-\d{8}/\d{20}\.log$")
+    writes = [e for e in evs if e[1] in ("pwrite64", "pwritev", "write", "writev") and segment.search(e[2])]
+    syncs = [e for e in evs if e[1] in ("fdatasync", "fsync") and segment.search(e[2])]
+    acks = [e for e in evs if e[1] in ("write", "writev", "sendto", "sendmsg") and e[2].startswith("TCP:")
+            and "PERSISTED" in e[3]]
+    assert len(writes) >= n and len(syncs) >= n, (len(writes), len(syncs))
+    assert len(acks) >= n, f"{len(acks)} PERSISTED acks seen for {n} fragments"
+    for t_ack, *_ in acks:
+        last_write = max(w[0] for w in writes if w[0] < t_ack)
+        assert any(last_write < s[0] < t_ack for s in syncs), \
+            f"a PERSISTED ack at {t_ack} followed a segment write at {last_write} with no fdatasync between"

@@ -442,3 +442,38 @@ def test_audio_and_video_play_through_hls(server, kvs, archive, tmp_path):
     kinds = {s["codec_type"]: s for s in probe["streams"]}
     assert kinds["video"]["codec_name"] == "h264" and int(kinds["video"]["nb_read_frames"]) == 6 * FPS
     assert kinds["audio"]["codec_name"] == "aac" and int(kinds["audio"]["nb_read_frames"]) > 250
+
+
+# -- crashes
+
+
+@pytest.mark.parametrize("cycle", range(3))
+def test_sigkill_during_put_media_keeps_every_persisted_fragment(server_factory, media, cycle, tmp_path):
+    srv = server_factory()
+    srv.client(service="kinesisvideo").create_stream(StreamName="crash", DataRetentionInHours=24)
+    data = unknown_size_clusters(media)
+    pm = PutMedia(srv.endpoint, "crash")
+    kill_after = 3 + cycle
+    # Paced pieces: the kill lands while a fragment is partly sent.
+    for i in range(0, len(data), 4096):
+        pm.send(data[i:i + 4096])
+        time.sleep(0.002)
+        if len(pm.events("PERSISTED")) >= kill_after:
+            break
+    srv.kill()
+    pm.wait(10)
+    persisted = [a["FragmentNumber"] for a in pm.events("PERSISTED")]
+    assert len(persisted) >= kill_after
+    srv.start()
+    archive = srv.client(service="kinesis-video-archived-media")
+    stored = [f["FragmentNumber"] for f in all_fragments(archive, "crash")]
+    assert stored[: len(persisted)] == persisted, (stored, persisted)
+    out = srv.client(service="kinesis-video-media").get_media(
+        StreamName="crash", StartSelector={"StartSelectorType": "EARLIEST"})["Payload"].read()
+    path = tmp_path / "after.mkv"
+    path.write_bytes(out)
+    frames = int(ffprobe(str(path), "stream=nb_read_frames")["streams"][0]["nb_read_frames"])
+    assert frames == len(stored) * FRAGMENT_S * FPS
+    # The stream takes new media after the crash, numbered after what survived.
+    again = put_media(srv.endpoint, "crash", media[: clusters(media)[0][1]])
+    assert int(again.events("PERSISTED")[0]["FragmentNumber"]) > int(stored[-1])
