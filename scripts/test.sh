@@ -16,7 +16,22 @@ if ! python3 -c 'import boto3, botocore, pytest' 2>/dev/null \
   python3 -m pip install --quiet -r tests/e2e/requirements.txt
 fi
 command -v aws >/dev/null 2>&1 || python3 -m pip install --quiet awscli
-command -v openssl >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq openssl; }
+
+step "system tools (openssl, strace, ffmpeg/ffprobe, chromium)"
+missing=()
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v strace >/dev/null 2>&1 || missing+=(strace)
+command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
+[ -x /usr/bin/chromium ] || missing+=(chromium fonts-liberation)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+step "browser test driver (playwright-core, driving the system chromium)"
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  npm ci --prefix tests/browser --no-audit --no-fund --silent
+fi
 
 step "format and lints"
 cargo fmt --all -- --check

@@ -7,13 +7,16 @@ Test media is 20 s of ffmpeg `testsrc` at 25 fps with a key frame (and a Cluster
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -477,3 +480,72 @@ def test_sigkill_during_put_media_keeps_every_persisted_fragment(server_factory,
     # The stream takes new media after the crash, numbered after what survived.
     again = put_media(srv.endpoint, "crash", media[: clusters(media)[0][1]])
     assert int(again.events("PERSISTED")[0]["FragmentNumber"]) > int(stored[-1])
+
+
+# -- the /video page in a real browser
+
+BROWSER_DIR = Path(__file__).resolve().parent.parent / "browser"
+needs_browser = pytest.mark.skipif(
+    shutil.which("node") is None or not Path("/usr/bin/chromium").exists()
+    or not (BROWSER_DIR / "node_modules" / "playwright-core").exists(),
+    reason="node, /usr/bin/chromium and tests/browser/node_modules (scripts/test.sh installs them)")
+
+
+def play(url: str, seconds: int) -> dict:
+    out = subprocess.run(["node", str(BROWSER_DIR / "play.mjs"), url, str(seconds)], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@needs_browser
+def test_video_page_plays_on_demand_with_hls_js(server, recorded):
+    name, start, _ = recorded
+    result = play(f"{server.endpoint}/video/{name}?start={start - 1}&end={start + SECONDS + 5}", 6)
+    assert result["status"] == 200
+    assert result["playback"]["engine"] == "hls.js"
+    assert result["playback"]["errors"] == [] and result["pageErrors"] == [], result
+    samples = result["samples"]
+    assert samples[-1] > 2.0 and samples == sorted(samples), samples
+    assert result["size"] == [320, 240]
+
+
+@needs_browser
+def test_video_page_plays_live_while_a_producer_pushes(server, kvs, media):
+    name = new_stream(kvs)
+    data = media
+    bounds = clusters(data)
+    pm = PutMedia(server.endpoint, name)
+    pm.send(data[: bounds[2][1]])  # 3 fragments to start from, then real time
+    deadline = time.monotonic() + 10
+    while len(pm.events("PERSISTED")) < 2:
+        assert time.monotonic() < deadline, pm.acks
+        time.sleep(0.05)
+    stop = threading.Event()
+
+    def produce():
+        for start, end in bounds[3:]:
+            if stop.wait(FRAGMENT_S):
+                return
+            pm.send(data[start:end])
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    try:
+        result = play(f"{server.endpoint}/video/{name}", 8)
+    finally:
+        stop.set()
+        producer.join()
+        pm.finish()
+        pm.wait()
+    assert result["playback"]["errors"] == [] and result["pageErrors"] == [], result
+    samples = result["samples"]
+    assert samples[-1] - samples[0] > 3.0, samples
+
+
+def test_video_page_for_a_stream_without_media_says_so(server, kvs):
+    name = new_stream(kvs)
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(f"{server.endpoint}/video/{name}")
+    assert e.value.code == 404
+    assert "No fragments found" in e.value.read().decode()

@@ -143,6 +143,15 @@ async fn handle(State(edge): State<Arc<Edge>>, req: Request<Body>) -> Response {
         {
             return video::packaged(svc, action, req.uri().query());
         }
+        (&Method::GET, false)
+            if let Some(svc) = &edge.video
+                && req.uri().path().starts_with("/video/") =>
+        {
+            if let Some(page) = video::page(svc, req.uri().path(), req.uri().query()).await {
+                return page;
+            }
+            Err(ApiError::unknown_operation())
+        }
         (&Method::GET, false) if req.uri().path() == "/health" => {
             return plain(StatusCode::OK, "ok\n");
         }

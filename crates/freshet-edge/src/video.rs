@@ -12,7 +12,9 @@ use std::sync::OnceLock;
 use axum::body::{Body, Bytes};
 use axum::response::Response;
 use freshet_video::VideoService;
-use freshet_video::model::StreamRef;
+use freshet_video::model::{
+    GetHlsStreamingSessionUrlInput, SessionFragmentSelector, SessionTimestampRange, StreamRef,
+};
 use freshet_video::playback::{MediaStream, PutMediaInput};
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -166,6 +168,122 @@ pub fn packaged(svc: &VideoService, action: &str, query: Option<&str>) -> Respon
         }
         Err(e) => respond(Err(e.into()), ""),
     }
+}
+
+const HLS_JS: &[u8] = include_bytes!("../assets/hls.light.min.js");
+const HLS_JS_PATH: &str = "/video/assets/hls.light.min.js";
+
+/// `GET /video/<stream>`: a page that plays the stream with hls.js, LIVE by default, or
+/// ON_DEMAND between `start` and `end` (epoch seconds). Also serves hls.js itself.
+pub async fn page(svc: &VideoService, path: &str, query: Option<&str>) -> Option<Response> {
+    if path == HLS_JS_PATH {
+        let mut response = Response::new(Body::from(HLS_JS));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/javascript"),
+        );
+        return Some(response);
+    }
+    let stream = path.strip_prefix("/video/").filter(|s| !s.contains('/'))?;
+    let query: HashMap<String, String> =
+        form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let epoch = |key: &str| query.get(key).and_then(|v| v.parse::<f64>().ok());
+    let (mode, range) = match (epoch("start"), epoch("end")) {
+        (Some(start), Some(end)) => (
+            "ON_DEMAND",
+            Some(SessionFragmentSelector {
+                fragment_selector_type: Some("PRODUCER_TIMESTAMP".into()),
+                timestamp_range: Some(SessionTimestampRange {
+                    start_timestamp: Some(start),
+                    end_timestamp: Some(end),
+                }),
+            }),
+        ),
+        _ => ("LIVE", None),
+    };
+    let session = svc
+        .get_hls_streaming_session_url(GetHlsStreamingSessionUrlInput {
+            stream: StreamRef {
+                name: Some(stream.to_string()),
+                arn: None,
+            },
+            playback_mode: Some(mode.into()),
+            fragment_selector: range,
+            container_format: None,
+            discontinuity_mode: None,
+            display_fragment_timestamp: None,
+            expires: Some(43_200),
+            max_media_playlist_fragment_results: None,
+        })
+        .await;
+    let (status, html) = match session {
+        Ok(out) => (StatusCode::OK, player_html(stream, &out.url)),
+        Err(e) => (
+            StatusCode::NOT_FOUND,
+            format!(
+                "<!doctype html><meta charset=\"utf-8\"><title>{0}</title><p>{0}: {1}</p>",
+                escape(stream),
+                escape(&e.to_string())
+            ),
+        ),
+    };
+    let mut response = Response::new(Body::from(html));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    Some(response)
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The player: hls.js where Media Source Extensions exist, the browser's own HLS otherwise.
+/// `window.playback` exposes what happened, for people and for the browser test.
+fn player_html(stream: &str, url: &str) -> String {
+    let url = serde_json::to_string(url).unwrap_or_default();
+    format!(
+        r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>{title} · Freshet video</title>
+<style>body{{font-family:sans-serif;margin:2em}}video{{max-width:100%;background:#000}}</style></head>
+<body><h1>{title}</h1>
+<video id="video" controls muted autoplay playsinline width="640"></video>
+<p id="status"></p>
+<script src="{HLS_JS_PATH}"></script>
+<script>
+const url = {url};
+const video = document.getElementById('video');
+const status = document.getElementById('status');
+window.playback = {{ url, errors: [], engine: '' }};
+function report(text) {{ status.textContent = text; }}
+if (window.Hls && Hls.isSupported()) {{
+  window.playback.engine = 'hls.js';
+  const hls = new Hls({{ liveSyncDurationCount: 2 }});
+  hls.on(Hls.Events.ERROR, (_, d) => {{
+    window.playback.errors.push(d.details + (d.fatal ? ' (fatal)' : ''));
+    if (d.fatal) report('playback error: ' + d.details);
+  }});
+  hls.loadSource(url);
+  hls.attachMedia(video);
+}} else if (video.canPlayType('application/vnd.apple.mpegurl')) {{
+  window.playback.engine = 'native';
+  video.src = url;
+}} else {{
+  report('this browser cannot play HLS');
+}}
+video.addEventListener('error', () => window.playback.errors.push('video element error'));
+video.play().catch(() => {{}});
+</script></body></html>
+"#,
+        title = escape(stream)
+    )
 }
 
 /// Starts a PutMedia: the stream and headers are checked before the 200; then the body is
