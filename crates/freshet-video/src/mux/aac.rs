@@ -11,7 +11,7 @@ const SBR: u64 = 5;
 const PS: u64 = 29;
 
 #[derive(Clone, Debug)]
-pub(super) struct AacConfig {
+pub(crate) struct AacConfig {
     /// The audio object type (2 = AAC-LC, 5 = HE-AAC, ...): the `mp4a.40.<n>` of codecs strings.
     pub object_type: u8,
     /// The object type of the AAC core: HE-AAC streams carry an AAC-LC core that ADTS describes.

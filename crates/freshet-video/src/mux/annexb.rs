@@ -13,7 +13,7 @@ const AVC_AUD: [u8; 2] = [0x09, 0xf0];
 const HEVC_AUD: [u8; 3] = [0x46, 0x01, 0x50];
 
 /// The frame as one Annex B access unit. `None` for codecs that are not NAL based.
-pub(super) fn access_unit(codec: &CodecConfig, frame: &Frame) -> Result<Option<Vec<u8>>, MuxError> {
+pub(crate) fn access_unit(codec: &CodecConfig, frame: &Frame) -> Result<Option<Vec<u8>>, MuxError> {
     let (aud, is_aud): (&[u8], fn(u8) -> bool) = match codec {
         CodecConfig::Avc(_) => (&AVC_AUD, |h| h & 0x1f == 9),
         CodecConfig::Hevc(_) => (&HEVC_AUD, |h| (h >> 1) & 0x3f == 35),

@@ -5,7 +5,7 @@ use super::bits::{BitReader, unescape_rbsp};
 use bytes::Bytes;
 
 #[derive(Clone, Debug)]
-pub(super) struct AvcConfig {
+pub(crate) struct AvcConfig {
     /// Bytes 1..4 of the record: profile, constraint flags, level (the `avc1.PPCCLL` string).
     pub profile_compat_level: [u8; 3],
     /// Width of the NAL length prefixes in the frames (1, 2 or 4).

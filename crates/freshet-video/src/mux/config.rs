@@ -8,7 +8,7 @@ use super::hevc::HevcConfig;
 use crate::media::Track;
 
 #[derive(Clone, Debug)]
-pub(super) enum CodecConfig {
+pub(crate) enum CodecConfig {
     Avc(AvcConfig),
     Hevc(HevcConfig),
     Aac(AacConfig),

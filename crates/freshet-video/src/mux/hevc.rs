@@ -9,7 +9,7 @@ use bytes::Bytes;
 const SPS_NAL_TYPE: u8 = 33;
 
 #[derive(Clone, Debug)]
-pub(super) struct HevcConfig {
+pub(crate) struct HevcConfig {
     /// The fixed 23-byte head of the record (profile, level, length size, ...).
     head: [u8; 23],
     pub length_size: usize,

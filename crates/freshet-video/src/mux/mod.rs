@@ -2,18 +2,18 @@
 //! KVS playback APIs serve — fragmented MP4 init and media segments for HLS and DASH, a
 //! progressive MP4 for GetClip, and MPEG-TS segments for HLS `getTSFragment.ts`.
 //!
-//! Every output reads the codec private data the same way ([`config`]) and derives sample
-//! timing with one function ([`timing`]), so the three containers agree on what a frame is and
+//! Every output reads the codec private data the same way (`config.rs`) and derives sample
+//! timing with one function (`timing.rs`), so the three containers agree on what a frame is and
 //! when it plays. Tracks of kind `Other` are left out; tracks are numbered 1, 2, ... in the
 //! order of their MKV track numbers.
 
 mod aac;
-mod annexb;
+pub(crate) mod annexb;
 mod avc;
 mod bits;
 mod boxes;
 mod clip;
-mod config;
+pub(crate) mod config;
 #[cfg(test)]
 mod fixture;
 mod fmp4;

@@ -28,7 +28,9 @@ struct Stream<'a> {
     next: usize,
 }
 
-/// The frames (decode order within a track) as one transport stream segment.
+/// The frames (decode order within a track) as one transport stream segment. `end_ns`, where
+/// the next segment starts, bounds the last frames as in [`super::media_segment`]; MPEG-TS has
+/// no durations to write, so it only matters to the timing shared with the MP4 muxers.
 pub fn ts_segment(
     tracks: &[Track],
     frames: &[Frame],
@@ -61,6 +63,10 @@ pub fn ts_segment(
         .collect();
     if streams.iter().all(|s| s.timing.is_empty()) {
         return Err(MuxError::NoFrames);
+    }
+    // The PMT must fit its one packet: 12 bytes of header and CRC, 5 per stream.
+    if 1 + 16 + 5 * streams.len() > PACKET - 4 {
+        return Err(MuxError::TooLarge);
     }
     let pcr_pid = streams
         .iter()
@@ -241,6 +247,7 @@ fn write_packets(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mux::fixture::{AUDIO_FRAMES, START_NS, VIDEO_FRAMES, frames, tracks};
 
     #[test]
     fn crc_matches_the_mpeg2_check_value() {
@@ -282,12 +289,6 @@ mod tests {
             }
         }
     }
-}
-
-#[cfg(test)]
-mod stream_tests {
-    use super::*;
-    use crate::mux::fixture::{AUDIO_FRAMES, START_NS, VIDEO_FRAMES, frames, tracks};
 
     fn pid(p: &[u8]) -> u16 {
         u16::from_be_bytes([p[1], p[2]]) & 0x1fff
