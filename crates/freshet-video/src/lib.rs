@@ -6,6 +6,7 @@
 
 mod arn;
 mod error;
+pub mod images;
 pub mod ingest;
 pub mod media;
 pub mod mkv;
