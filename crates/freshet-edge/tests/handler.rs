@@ -37,6 +37,7 @@ async fn harness(credentials: Credentials) -> Harness {
             create_delay: Duration::ZERO,
         },
         catalog.clone(),
+        Log::open(LogConfig::new(dir.path().join("video-log"))).unwrap(),
     )
     .await
     .unwrap();

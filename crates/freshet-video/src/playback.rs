@@ -351,10 +351,11 @@ fn fragment_info(stream: u64, m: &FragmentMeta) -> FragmentInfo {
     }
 }
 
+/// Which index entries a request selects.
+type Filter = Box<dyn Fn(&FragmentMeta) -> bool + Send + Sync>;
+
 /// The filter a FragmentSelector stands for (none: every fragment). Both ends are included.
-pub(crate) fn selector(
-    selector: Option<&FragmentSelector>,
-) -> Result<Box<dyn Fn(&FragmentMeta) -> bool + Send + Sync>> {
+fn selector(selector: Option<&FragmentSelector>) -> Result<Filter> {
     let Some(sel) = selector else {
         return Ok(Box::new(|_| true));
     };

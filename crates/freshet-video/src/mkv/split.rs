@@ -302,8 +302,11 @@ mod tests {
     use super::*;
     use crate::mkv::testing::stream;
 
-    /// (timecode, frame count, frame bytes) of each fragment, fed in pieces cut at `cuts`.
-    fn split(data: &[u8], cuts: &[usize]) -> (Vec<(u64, usize, Vec<Bytes>)>, Result<(), MkvError>) {
+    /// Timecode, frame count and frame bytes of a fragment.
+    type Summary = (u64, usize, Vec<Bytes>);
+
+    /// The fragments of `data` fed in pieces cut at `cuts`, and how the body ended.
+    fn split(data: &[u8], cuts: &[usize]) -> (Vec<Summary>, Result<(), MkvError>) {
         let mut splitter = Splitter::default();
         let mut events = Vec::new();
         let mut at = 0;
