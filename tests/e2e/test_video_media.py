@@ -69,7 +69,8 @@ def recorded(server, clients, media):
     """One stream holding the 20-s media, pushed with unknown-size clusters (as live producers
     send them): (name, producer start time, the PutMedia)."""
     name = new_stream(clients["kinesisvideo"])
-    start = round(time.time() - 60, 3)
+    # Whole seconds: botocore sends request timestamps as whole epoch seconds.
+    start = float(int(time.time() - 60))
     pm = put_media(server.endpoint, name, unknown_size_clusters(media), start=start)
     assert pm.status == 200, pm.body
     return name, start, pm
@@ -549,3 +550,61 @@ def test_video_page_for_a_stream_without_media_says_so(server, kvs):
         urllib.request.urlopen(f"{server.endpoint}/video/{name}")
     assert e.value.code == 404
     assert "No fragments found" in e.value.read().decode()
+
+
+# -- GetImages
+
+
+def psnr(a: Path, b: Path) -> float:
+    out = subprocess.run(["ffmpeg", "-hide_banner", "-i", str(a), "-i", str(b), "-lavfi", "psnr", "-f", "null", "-"],
+                         capture_output=True, text=True, timeout=60)
+    m = re.search(r"average:([0-9.]+|inf)", out.stderr)
+    assert m, out.stderr
+    return float("inf") if m.group(1) == "inf" else float(m.group(1))
+
+
+def test_get_images_samples_every_interval_and_match_ffmpeg(archive, recorded, media, tmp_path):
+    import base64
+
+    name, start, _ = recorded
+    source = tmp_path / "source.mkv"
+    source.write_bytes(media)
+    images, token = [], None
+    while True:
+        page = archive.get_images(StreamName=name, ImageSelectorType="PRODUCER_TIMESTAMP",
+                                  StartTimestamp=start, EndTimestamp=start + SECONDS - 1, SamplingInterval=500,
+                                  Format="PNG", MaxResults=25, **({"NextToken": token} if token else {}))
+        images += page["Images"]
+        token = page.get("NextToken")
+        if not token:
+            break
+    # 0, 0.5, ... 19 s: both ends included.
+    assert len(images) == 2 * (SECONDS - 1) + 1
+    assert [i.get("Error") for i in images] == [None] * len(images), [i.get("Error") for i in images]
+    assert [round(i["TimeStamp"].timestamp() - start, 3) for i in images] == [k * 0.5 for k in range(len(images))]
+    for k in (3, 17, 30):  # 1.5 s, 8.5 s, 15 s: mid-GOP and key frames
+        ours = tmp_path / f"ours{k}.png"
+        ours.write_bytes(base64.b64decode(images[k]["ImageContent"]))
+        ref = tmp_path / f"ref{k}.png"
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-ss", str(k * 0.5), "-i", str(source),
+                        "-frames:v", "1", str(ref)], check=True, timeout=60)
+        assert psnr(ours, ref) > 35, k
+
+
+def test_get_images_sizes_formats_and_gaps(archive, recorded, tmp_path):
+    import base64
+
+    name, start, _ = recorded
+    out = archive.get_images(StreamName=name, ImageSelectorType="PRODUCER_TIMESTAMP",
+                             StartTimestamp=start + 19, EndTimestamp=start + 20.5, SamplingInterval=1000,
+                             Format="JPEG", FormatConfig={"JPEGQuality": "60"}, WidthPixels=160)
+    first, beyond = out["Images"]
+    assert beyond["Error"] == "NO_MEDIA" and "ImageContent" not in beyond
+    path = tmp_path / "small.jpg"
+    path.write_bytes(base64.b64decode(first["ImageContent"]))
+    probe = ffprobe(str(path), "stream=codec_name,width,height", count=False)["streams"][0]
+    assert (probe["codec_name"], probe["width"], probe["height"]) == ("mjpeg", 160, 120)
+    with pytest.raises(Exception) as e:
+        archive.get_images(StreamName=name, ImageSelectorType="PRODUCER_TIMESTAMP", StartTimestamp=start,
+                           EndTimestamp=start + 1, SamplingInterval=100, Format="PNG")
+    assert_error(e, "InvalidArgumentException", "SamplingInterval must be at least 200 ms.")

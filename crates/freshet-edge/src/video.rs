@@ -131,6 +131,7 @@ async fn dispatch(svc: &VideoService, op: &str, body: Value) -> Result<VideoRepl
         "GetHLSStreamingSessionURL" => run!(get_hls_streaming_session_url),
         "GetDASHStreamingSessionURL" => run!(get_dash_streaming_session_url),
         "GetClip" => media!(get_clip),
+        "GetImages" => run!(get_images),
         // Signaling channels, edge agents, media and stream storage configurations.
         _ => Err(ApiError::client(
             "InvalidArgumentException",

@@ -406,3 +406,44 @@ pub struct GetClipInput {
     pub stream: StreamRef,
     pub clip_fragment_selector: ClipFragmentSelector,
 }
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetImagesInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    pub image_selector_type: String,
+    pub start_timestamp: f64,
+    pub end_timestamp: f64,
+    #[serde(default)]
+    pub sampling_interval: Option<i64>,
+    pub format: String,
+    #[serde(default)]
+    pub format_config: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub width_pixels: Option<u32>,
+    #[serde(default)]
+    pub height_pixels: Option<u32>,
+    #[serde(default)]
+    pub max_results: Option<usize>,
+    #[serde(default)]
+    pub next_token: Option<String>,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct Image {
+    pub time_stamp: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_content: Option<String>,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetImagesOutput {
+    pub images: Vec<Image>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}

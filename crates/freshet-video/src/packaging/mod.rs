@@ -6,6 +6,7 @@
 pub mod dash;
 pub mod hls;
 pub mod session;
+mod stills;
 
 use bytes::Bytes;
 
