@@ -96,6 +96,17 @@ pub(crate) fn load(store: &FragmentStore, stream: u64, offset: u64) -> Result<Me
     })
 }
 
+/// Archived media needs stored media: a stream without retention keeps none.
+fn require_retention(stream: &crate::stream::VideoStream) -> Result<()> {
+    if stream.retention_hours == 0 {
+        return Err(VideoError::NoDataRetention(format!(
+            "The stream {} has no data retention.",
+            stream.name
+        )));
+    }
+    Ok(())
+}
+
 /// Refuses media a player could not be given: KVS plays H.264/H.265 video with optional AAC
 /// or G.711 audio, and needs the codec private data of each.
 fn check_playable(tracks: &[Track]) -> Result<()> {
@@ -234,12 +245,7 @@ impl VideoService {
         customize: impl FnOnce(&mut Session) -> Result<()>,
     ) -> Result<String> {
         let stream = self.media_stream(stream).await?;
-        if stream.retention_hours == 0 {
-            return Err(VideoError::NoDataRetention(format!(
-                "The stream {} has no data retention.",
-                stream.name
-            )));
-        }
+        require_retention(&stream)?;
         let mode = mode_of(mode)?;
         let (producer_time, start_ms, end_ms) = session_range(mode, selector)?;
         let mut session = Session {
@@ -446,12 +452,7 @@ impl VideoService {
 
     pub async fn get_clip(&self, input: GetClipInput) -> Result<crate::playback::MediaStream> {
         let stream = self.media_stream(&input.stream).await?;
-        if stream.retention_hours == 0 {
-            return Err(VideoError::NoDataRetention(format!(
-                "The stream {} has no data retention.",
-                stream.name
-            )));
-        }
+        require_retention(&stream)?;
         let sel = &input.clip_fragment_selector;
         let range = SessionFragmentSelector {
             fragment_selector_type: Some(sel.fragment_selector_type.clone()),

@@ -6,7 +6,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use super::load;
+use super::{load, require_retention};
 use crate::error::{Result, VideoError};
 use crate::images::{self, ImageError, ImageFormat, ImageSize};
 use crate::media::TrackKind;
@@ -41,12 +41,7 @@ fn ms_of_token(token: &str) -> Result<i64> {
 impl VideoService {
     pub async fn get_images(&self, input: GetImagesInput) -> Result<GetImagesOutput> {
         let stream = self.media_stream(&input.stream).await?;
-        if stream.retention_hours == 0 {
-            return Err(VideoError::NoDataRetention(format!(
-                "The stream {} has no data retention.",
-                stream.name
-            )));
-        }
+        require_retention(&stream)?;
         let producer_time = match input.image_selector_type.as_str() {
             "PRODUCER_TIMESTAMP" => true,
             "SERVER_TIMESTAMP" => false,
