@@ -3,7 +3,8 @@
 a fragment's last byte to its PERSISTED acknowledgement and to its appearance in a LIVE HLS media
 playlist.
 
-    scripts/video-bench.py [--bin PATH] [--streams 1,4,16] [--seconds 60] [--size 1280x720]
+    scripts/video-bench.py [--bin PATH] [--streams 1,4,16] [--seconds 60] [--passes 2]
+                           [--size 1280x720] [--bitrate 4M]
 
 Starts its own `freshet serve` (release build by default, fsync always) on an ephemeral port with a
 fresh data directory, generates H.264 test media with ffmpeg (a 2-s GOP per fragment), and prints a
@@ -16,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -53,6 +55,17 @@ def client(endpoint: str, service: str):
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def fio_baseline(directory: Path) -> float | None:
+    """fio's durable write bandwidth on the data directory's file system (1 MiB writes, an
+    fdatasync after each, like a fragment append), MB/s; None without fio."""
+    if not shutil.which("fio"):
+        return None
+    out = subprocess.run(["fio", "--name=durable-seq", f"--directory={directory}", "--rw=write", "--bs=1M",
+                          "--size=512M", "--fdatasync=1", "--output-format=json"],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)["jobs"][0]["write"]["bw_bytes"] / 1e6
 
 
 def throughput(endpoint: str, media: bytes, streams: int, passes: int) -> dict:
@@ -155,15 +168,21 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=60, help="length of the test media")
     ap.add_argument("--passes", type=int, default=2, help="PutMedia requests per stream")
     ap.add_argument("--size", default="1280x720")
+    ap.add_argument("--bitrate", default="4M", help="video bitrate of the test media (noisy testsrc)")
     ap.add_argument("--latency-seconds", type=int, default=40)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="video-bench-") as tmp:
         tmp = Path(tmp)
-        media = make_media(tmp / "bench.mkv", args.seconds, size=args.size).read_bytes()
-        short = make_media(tmp / "latency.mkv", args.latency_seconds, size=args.size).read_bytes()
+        media = make_media(tmp / "bench.mkv", args.seconds, size=args.size, bitrate=args.bitrate).read_bytes()
+        short = make_media(tmp / "latency.mkv", args.latency_seconds, size=args.size, bitrate=args.bitrate).read_bytes()
         n = len(clusters(media))
         print(json.dumps({"media": args.size, "fragments": n, "fragment_kb": round(len(media) / n / 1024, 1)}),
               flush=True)
+        fio_dir = tmp / "fio"
+        fio_dir.mkdir()
+        disk = fio_baseline(fio_dir)
+        shutil.rmtree(fio_dir)
+        print(json.dumps({"mode": "fio", "durable_write_mb_per_s": disk and round(disk, 1)}), flush=True)
         proc, endpoint = start_server(args.bin, tmp)
         try:
             results = [throughput(endpoint, media, int(s), args.passes) for s in args.streams.split(",")]
@@ -174,9 +193,12 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(30)
-    print("\n| streams | fragments/s | MB/s |\n|---|---|---|")
+    print("\n| streams | fragments/s | MB/s | of fio's durable MB/s |\n|---|---|---|---|")
     for r in results:
-        print(f"| {r['streams']} | {r['fragments_per_s']} | {r['mb_per_s']} |")
+        share = f"{r['mb_per_s'] / disk:.0%}" if disk else "n/a"
+        print(f"| {r['streams']} | {r['fragments_per_s']} | {r['mb_per_s']} | {share} |")
+    if disk:
+        print(f"\nfio durable sequential writes (1 MiB + fdatasync): {disk:.1f} MB/s")
     p, h = lat["persisted_ack_ms"], lat["live_playlist_ms"]
     print(f"\nlast byte -> PERSISTED ack: p50 {p['p50']} ms, p90 {p['p90']} ms, max {p['max']} ms (n={p['n']})")
     print(f"last byte -> in LIVE HLS playlist: p50 {h['p50']} ms, p90 {h['p90']} ms, max {h['max']} ms (n={h['n']})")

@@ -368,7 +368,8 @@ def test_hls_live_shows_the_newest_fragments(archive, recorded):
     assert "#EXT-X-ENDLIST" not in playlist
     sequence = int(re.search(r"#EXT-X-MEDIA-SEQUENCE:(\d+)", playlist).group(1))
     assert sequence == FRAGMENTS - 3
-    # DiscontinuityMode ALWAYS: the fragments that slid out carried one each.
+    # DiscontinuityMode ALWAYS: the window's first fragment is preceded by 7 tags in the
+    # stream's history (one between each pair of fragments).
     assert f"#EXT-X-DISCONTINUITY-SEQUENCE:{FRAGMENTS - 3}" in playlist
 
 
@@ -608,3 +609,27 @@ def test_get_images_sizes_formats_and_gaps(archive, recorded, tmp_path):
         archive.get_images(StreamName=name, ImageSelectorType="PRODUCER_TIMESTAMP", StartTimestamp=start,
                            EndTimestamp=start + 1, SamplingInterval=100, Format="PNG")
     assert_error(e, "InvalidArgumentException", "SamplingInterval must be at least 200 ms.")
+
+
+def media_playlist(url: str) -> str:
+    master = urllib.request.urlopen(url).read().decode()
+    return urllib.request.urlopen(url.split("getHLSMasterPlaylist")[0] + master.strip().splitlines()[-1]
+                                  ).read().decode()
+
+
+def test_hls_live_replay_and_discontinuity_modes(archive, recorded):
+    name, start, pm = recorded
+    numbers = [a["FragmentNumber"] for a in pm.events("PERSISTED")]
+    replay = archive.get_hls_streaming_session_url(
+        StreamName=name, PlaybackMode="LIVE_REPLAY", MaxMediaPlaylistFragmentResults=4,
+        HLSFragmentSelector={"FragmentSelectorType": "PRODUCER_TIMESTAMP",
+                             "TimestampRange": {"StartTimestamp": start + 6}})["HLSStreamingSessionURL"]
+    playlist = media_playlist(replay)
+    assert re.findall(r"FragmentNumber=(\d+)", playlist) == numbers[3:7]
+    assert "#EXT-X-ENDLIST" not in playlist
+    for mode, expected in (("NEVER", 0), ("ON_DISCONTINUITY", 0), ("ALWAYS", FRAGMENTS - 1)):
+        url = archive.get_hls_streaming_session_url(
+            StreamName=name, PlaybackMode="ON_DEMAND", DiscontinuityMode=mode,
+            HLSFragmentSelector=on_demand(start))["HLSStreamingSessionURL"]
+        # Tags go between fragments; these are contiguous, so ON_DISCONTINUITY adds none.
+        assert media_playlist(url).count("#EXT-X-DISCONTINUITY\n") == expected, mode

@@ -25,14 +25,21 @@ needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which
                                   reason="ffmpeg/ffprobe not installed (scripts/test.sh installs them)")
 
 
-def make_media(path: Path, seconds: int, *, audio: bool = False, size: str = "320x240") -> Path:
-    """An MKV of `seconds` of testsrc with a Cluster (fragment) per 2-s GOP."""
-    cmd = ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", f"testsrc=size={size}:rate={FPS}"]
+def make_media(path: Path, seconds: int, *, audio: bool = False, size: str = "320x240",
+               bitrate: str | None = None) -> Path:
+    """An MKV of `seconds` of testsrc with a Cluster (fragment) per 2-s GOP. With `bitrate`
+    (e.g. "4M"), noisy frames at that constant rate, as a camera sends (benchmarks)."""
+    source = f"testsrc=size={size}:rate={FPS}"
+    if bitrate:
+        source += ",noise=alls=30:allf=t"
+    cmd = ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source]
     if audio:
         cmd += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
     cmd += ["-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "baseline",
             "-pix_fmt", "yuv420p", "-g", str(FPS * FRAGMENT_S), "-keyint_min", str(FPS * FRAGMENT_S),
             "-sc_threshold", "0", "-bf", "0"]
+    if bitrate:
+        cmd += ["-b:v", bitrate, "-maxrate", bitrate, "-bufsize", bitrate]
     if audio:
         cmd += ["-c:a", "aac", "-b:a", "64k"]
     cmd += ["-f", "matroska", "-live", "1", "-cluster_time_limit", str(FRAGMENT_S * 1000),

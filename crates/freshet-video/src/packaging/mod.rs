@@ -209,15 +209,17 @@ impl Session {
         all
     }
 
-    /// Whether a discontinuity tag goes before `meta`, given the fragment before it.
+    /// Whether a discontinuity tag goes between `previous` and `meta` (never before the first
+    /// fragment: the tags sit between fragments, as KVS places them).
     pub fn breaks_before(&self, previous: Option<&FragmentMeta>, meta: &FragmentMeta) -> bool {
+        let Some(p) = previous else { return false };
         match self.discontinuity {
             Discontinuity::Always => true,
             Discontinuity::Never => false,
-            // A gap (or overlap) of more than a frame or so between producer timelines.
-            Discontinuity::OnDiscontinuity => previous.is_none_or(|p| {
-                (p.producer_ms + p.duration_ms as i64 - meta.producer_ms).abs() > 100
-            }),
+            // KVS: a gap or overlap of more than 50 ms between consecutive fragments.
+            Discontinuity::OnDiscontinuity => {
+                (p.producer_ms + p.duration_ms as i64 - meta.producer_ms).abs() > 50
+            }
         }
     }
 
@@ -384,12 +386,13 @@ impl VideoService {
             ),
             (Protocol::Hls, "getHLSMediaPlaylist.m3u8") => {
                 let shown = session.fragments(store);
-                // The discontinuity tags the fragments that slid out of view carried.
+                // The first fragment's discontinuity sequence number: the tags at or before it
+                // in the stream's whole history (the playlist shows none before its first).
                 let before = shown.first().map_or(0, |first| {
                     let earlier = store.select(session.stream, |m| m.offset < first.offset);
                     let mut previous = None;
                     let mut count = 0;
-                    for m in &earlier {
+                    for m in earlier.iter().chain(std::iter::once(first)) {
                         count += u64::from(session.breaks_before(previous, m));
                         previous = Some(m);
                     }
