@@ -264,6 +264,34 @@ def test_put_media_header_and_stream_errors(server, kvs):
         assert pm.headers.get("x-amzn-errortype") == code, (kwargs, pm.headers)
 
 
+def test_put_media_checks_sigv4_when_keys_are_configured(server_factory, media):
+    from freshet_e2e import AUTH_ACCESS_KEY, AUTH_SECRET_KEY
+
+    srv = server_factory(access_key_id=AUTH_ACCESS_KEY, secret_access_key=AUTH_SECRET_KEY)
+    srv.client(service="kinesisvideo", access_key=AUTH_ACCESS_KEY,
+               secret_key=AUTH_SECRET_KEY).create_stream(StreamName="signed", DataRetentionInHours=1)
+    one = media[: clusters(media)[0][1]]
+    # The same answers as every other API on this edge.
+    for credentials, status, code in ((None, 400, "MissingAuthenticationTokenException"),
+                                      ((AUTH_ACCESS_KEY, "wrong-secret"), 400, "InvalidSignatureException")):
+        pm = put_media(srv.endpoint, "signed", one, credentials=credentials)
+        assert (pm.status, pm.headers.get("x-amzn-errortype")) == (status, code), pm.body
+        assert pm.acks == []
+    pm = put_media(srv.endpoint, "signed", one, credentials=(AUTH_ACCESS_KEY, AUTH_SECRET_KEY))
+    assert pm.status == 200 and len(pm.events("PERSISTED")) == 1, pm.body
+
+
+def test_idle_acks_while_the_producer_sends_nothing(server, kvs, media):
+    name = new_stream(kvs)
+    pm = PutMedia(server.endpoint, name)
+    pm.send(media[: clusters(media)[0][0]])  # the header only
+    time.sleep(3.5)
+    pm.send(media[clusters(media)[0][0]: clusters(media)[0][1]])
+    pm.finish()
+    pm.wait()
+    assert [a["EventType"] for _, a in pm.acks] == ["IDLE", "BUFFERING", "RECEIVED", "PERSISTED"]
+
+
 def test_one_put_media_per_stream(server, kvs, media):
     name = new_stream(kvs)
     first = PutMedia(server.endpoint, name)

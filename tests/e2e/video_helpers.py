@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from freshet_e2e import sign_headers
+
 FPS = 25
 FRAGMENT_S = 2
 
@@ -124,7 +126,7 @@ class PutMedia:
 
     def __init__(self, endpoint: str, stream: str | None = None, *, arn: str | None = None,
                  timecode_type: str | None = "RELATIVE", start: float | None = None,
-                 extra_headers: dict | None = None):
+                 extra_headers: dict | None = None, credentials: tuple[str, str] | None = None):
         host, port = endpoint.removeprefix("http://").split(":")
         self.sock = socket.create_connection((host, int(port)))
         self.start = time.time() if start is None else start
@@ -137,6 +139,13 @@ class PutMedia:
             headers["x-amzn-fragment-timecode-type"] = timecode_type
         headers["x-amzn-producer-start-timestamp"] = f"{self.start:.3f}"
         headers.update(extra_headers or {})
+        if credentials is not None:
+            # As the producer SDKs sign it: the headers, with the hash of an empty payload (the
+            # body is a stream of unknown length).
+            signed = {k: v for k, v in headers.items() if k.startswith("x-amzn-")}
+            signed = sign_headers("POST", headers["Host"], "/putMedia", signed, b"", access_key=credentials[0],
+                                  secret_key=credentials[1], service="kinesisvideo")
+            headers.update(signed)
         head = "POST /putMedia HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
         self.sock.sendall(head.encode())
         self.status: int | None = None
@@ -148,8 +157,11 @@ class PutMedia:
         self.reader.start()
 
     def send(self, data: bytes) -> None:
-        if data:
-            self.sock.sendall(b"%x\r\n" % len(data) + data + b"\r\n")
+        if data and not self.done.is_set():
+            try:
+                self.sock.sendall(b"%x\r\n" % len(data) + data + b"\r\n")
+            except OSError:
+                pass  # the server already answered and closed (an error status)
 
     def finish(self) -> None:
         try:
