@@ -141,7 +141,7 @@ async fn handle(State(edge): State<Arc<Edge>>, req: Request<Body>) -> Response {
             if let Some(svc) = &edge.video
                 && let Some(action) = video::packaged_action(req.uri().path()) =>
         {
-            return video::packaged(svc, action, req.uri().query());
+            return video::packaged(svc, action, req.uri().query()).await;
         }
         (&Method::GET, false)
             if let Some(svc) = &edge.video

@@ -148,12 +148,17 @@ pub fn packaged_action(path: &str) -> Option<&str> {
         .filter(|action| !action.contains('/'))
 }
 
-/// A playlist, manifest or fragment of a streaming session.
-pub fn packaged(svc: &VideoService, action: &str, query: Option<&str>) -> Response {
+/// A playlist, manifest or fragment of a streaming session (read and muxed on a blocking
+/// thread: fragments come from disk and muxing is CPU work).
+pub async fn packaged(svc: &VideoService, action: &str, query: Option<&str>) -> Response {
     let query: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .into_owned()
         .collect();
-    match svc.packaged(action, &query) {
+    let (svc, action) = (svc.clone(), action.to_string());
+    let result = tokio::task::spawn_blocking(move || svc.packaged(&action, &query))
+        .await
+        .unwrap_or_else(|e| Err(freshet_video::VideoError::Internal(e.to_string())));
+    match result {
         Ok(p) => {
             let mut response = Response::new(Body::from(p.body));
             response.headers_mut().insert(

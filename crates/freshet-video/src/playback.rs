@@ -13,7 +13,7 @@ use crate::error::{Result, VideoError};
 use crate::ingest::{Ingest, TimecodeType};
 use crate::mkv::chunk::{write_fragment, write_tags_document};
 use crate::model::*;
-use crate::service::{IngestSlot, Target, VideoService, find};
+use crate::service::{IngestSlot, Target, VideoService, blocking, find};
 use crate::store::{FragmentMeta, StoredFragment, fragment_number, parse_fragment_number};
 use crate::stream::{Status, VideoStream};
 
@@ -200,7 +200,8 @@ impl VideoService {
         tokio::spawn(async move {
             let mut next = start;
             loop {
-                let batch = match store.read(uid, next, READ_BATCH) {
+                let reader = store.clone();
+                let batch = match blocking(move || reader.read(uid, next, READ_BATCH)).await {
                     Ok(batch) => batch,
                     Err(error) => {
                         tracing::error!(stream = uid, %error, "getmedia cannot read");
@@ -250,7 +251,8 @@ impl VideoService {
         let store = self.inner.store.clone();
         tokio::spawn(async move {
             for offset in offsets {
-                let doc = match store.get(uid, offset) {
+                let reader = store.clone();
+                let doc = match blocking(move || reader.get(uid, offset)).await {
                     Ok(Some(fragment)) => media_document(uid, &fragment, None),
                     Ok(None) => exception_document(
                         "ResourceNotFoundException",

@@ -485,27 +485,12 @@ impl VideoService {
                 "No fragments found in the stream for the clip request.".into(),
             ));
         }
-        let mut tracks = None;
-        let mut fragments = Vec::with_capacity(metas.len());
-        let mut bytes = 0u64;
-        for meta in metas {
-            bytes += meta.size as u64;
-            if bytes > MAX_CLIP_BYTES && !fragments.is_empty() {
-                break;
-            }
-            let media = load(&self.inner.store, stream.uid, meta.offset)?;
-            if tracks.is_none() {
-                check_playable(&media.tracks)?;
-                tracks = Some(media.tracks);
-            } else if tracks.as_ref() != Some(&media.tracks) {
-                // The clip holds one set of tracks (GetClip: a change of codec private data
-                // ends the clip).
-                break;
-            }
-            fragments.push(media.frames);
-        }
-        let tracks = tracks.unwrap_or_default();
-        let body = mux::clip(&tracks, &fragments)?;
+        let store = self.inner.store.clone();
+        let uid = stream.uid;
+        // Reading up to 100 MB of fragments and muxing them is blocking work.
+        let body = tokio::task::spawn_blocking(move || clip_of(&store, uid, &metas))
+            .await
+            .map_err(|e| VideoError::Internal(e.to_string()))??;
         let (tx, chunks) = tokio::sync::mpsc::channel(1);
         let _ = tx.try_send(Bytes::from(body));
         Ok(crate::playback::MediaStream {
@@ -513,4 +498,30 @@ impl VideoService {
             chunks,
         })
     }
+}
+
+/// The progressive MP4 of `metas`' fragments: one set of tracks (a change ends the clip), at
+/// most MAX_CLIP_BYTES of stored media.
+fn clip_of(store: &FragmentStore, uid: u64, metas: &[FragmentMeta]) -> Result<Vec<u8>> {
+    let mut tracks = None;
+    let mut fragments = Vec::with_capacity(metas.len());
+    let mut bytes = 0u64;
+    for meta in metas {
+        bytes += meta.size as u64;
+        if bytes > MAX_CLIP_BYTES && !fragments.is_empty() {
+            break;
+        }
+        let media = load(store, uid, meta.offset)?;
+        if tracks.is_none() {
+            check_playable(&media.tracks)?;
+            tracks = Some(media.tracks);
+        } else if tracks.as_ref() != Some(&media.tracks) {
+            // The clip holds one set of tracks (GetClip: a change of codec private data
+            // ends the clip).
+            break;
+        }
+        fragments.push(media.frames);
+    }
+    let tracks = tracks.unwrap_or_default();
+    Ok(mux::clip(&tracks, &fragments)?)
 }
