@@ -71,6 +71,9 @@ async fn answer(
         "PutRecord" => run!(async put_record),
         "PutRecords" => run!(async put_records),
         "GetShardIterator" => run!(get_shard_iterator),
+        "GetRecords" if format == Format::Json => Ok(crate::get_records_json::encode(
+            &svc.get_records(typed(body)?)?,
+        )),
         "GetRecords" => run!(get_records),
         "IncreaseStreamRetentionPeriod" => run!(async increase_stream_retention_period),
         "DecreaseStreamRetentionPeriod" => run!(async decrease_stream_retention_period),

@@ -9,6 +9,7 @@ pub mod error;
 pub mod eventstream;
 pub mod fast;
 mod firehose;
+pub mod get_records_json;
 mod kinesis;
 mod server;
 pub mod shape;
