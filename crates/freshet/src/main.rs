@@ -228,12 +228,6 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         sigv4 = !credentials.is_empty(),
         "freshet listening"
     );
-    if let Some(path) = &settings.ready_file {
-        // Written whole then renamed, so a watcher never reads a half-written address.
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, bound.to_string())?;
-        std::fs::rename(&tmp, path)?;
-    }
     let video = VideoService::open(
         VideoConfig {
             region: settings.region.clone(),
@@ -253,6 +247,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         Some(video),
         credentials,
     );
+    // Written once every service is open (the video index is built by then), so a watcher
+    // that sees the address can use every API at once.
+    if let Some(path) = &settings.ready_file {
+        // Written whole then renamed, so a watcher never reads a half-written address.
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, bound.to_string())?;
+        std::fs::rename(&tmp, path)?;
+    }
     freshet_edge::serve(
         listener,
         tls,
