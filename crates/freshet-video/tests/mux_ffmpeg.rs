@@ -263,6 +263,19 @@ fn ts_playlist(dir: &Path, media: &Media) -> (PathBuf, Vec<PathBuf>) {
 }
 
 const VIDEO_4S: [&str; 4] = ["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"];
+/// H.264 baseline, a key frame every 2 s, no B-frames.
+const H264_BASELINE: [&str; 10] = [
+    "-c:v",
+    "libx264",
+    "-profile:v",
+    "baseline",
+    "-pix_fmt",
+    "yuv420p",
+    "-g",
+    "50",
+    "-bf",
+    "0",
+];
 
 #[test]
 fn h264_baseline_in_every_container() {
@@ -270,24 +283,7 @@ fn h264_baseline_in_every_container() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let args = [
-        &VIDEO_4S[..],
-        &[
-            "-t",
-            "4",
-            "-c:v",
-            "libx264",
-            "-profile:v",
-            "baseline",
-            "-pix_fmt",
-            "yuv420p",
-            "-g",
-            "50",
-            "-bf",
-            "0",
-        ],
-    ]
-    .concat();
+    let args = [&VIDEO_4S[..], &["-t", "4"], &H264_BASELINE].concat();
     let media = encode(dir.path(), "baseline", &args);
     assert_eq!(media.fragments.len(), 2);
     assert_eq!(media.count(1), 100);
@@ -424,20 +420,8 @@ fn h264_with_aac_audio() {
             "-t",
             "4",
         ],
-        &[
-            "-c:v",
-            "libx264",
-            "-profile:v",
-            "baseline",
-            "-pix_fmt",
-            "yuv420p",
-            "-g",
-            "50",
-            "-bf",
-            "0",
-            "-c:a",
-            "aac",
-        ],
+        &H264_BASELINE,
+        &["-c:a", "aac"],
     ]
     .concat();
     let media = encode(dir.path(), "av", &args);
