@@ -40,6 +40,11 @@ pub enum VideoError {
 }
 
 impl VideoError {
+    /// KVS's answer to any malformed or out-of-bounds input.
+    pub(crate) fn invalid(message: impl Into<String>) -> VideoError {
+        VideoError::InvalidArgument(message.into())
+    }
+
     /// The error shape of the `kinesisvideo` model this failure is reported as.
     pub fn aws_type(&self) -> &'static str {
         match self {

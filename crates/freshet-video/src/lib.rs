@@ -5,6 +5,7 @@
 //! (`playback`). No HTTP types here: the edge decodes and encodes.
 
 mod arn;
+mod clock;
 mod error;
 pub mod images;
 pub mod ingest;

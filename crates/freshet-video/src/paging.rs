@@ -1,26 +1,22 @@
-//! ListStreams paging: the token is the base64 (the model's token alphabet) of a marker and the
-//! last stream name returned, so a page resumes after it even if streams come and go, and a
-//! token we did not issue is refused rather than misread.
+//! Paging tokens: the base64 (the models' token alphabet) of a marker naming the operation and
+//! where the next page starts, so a page resumes there even if things come and go, and a token
+//! we did not issue (or one of another operation) is refused rather than misread.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::error::{Result, VideoError};
-
-const MARKER: &str = "freshet-list-after:";
-
-pub fn token_after(name: &str) -> String {
-    STANDARD.encode(format!("{MARKER}{name}"))
+/// The token for resuming at `position` of the listing `marker` names.
+pub fn token(marker: &str, position: impl std::fmt::Display) -> String {
+    STANDARD.encode(format!("{marker}{position}"))
 }
 
-pub fn name_of_token(token: &str) -> Result<String> {
+/// The position a token of `marker`'s listing carries; None for anything else.
+pub fn position<T: std::str::FromStr>(marker: &str, token: &str) -> Option<T> {
     STANDARD
         .decode(token)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| Some(text.strip_prefix(MARKER)?.to_string()))
-        .filter(|name| !name.is_empty())
-        .ok_or_else(|| VideoError::InvalidArgument(format!("NextToken {token} is not valid.")))
+        .and_then(|text| text.strip_prefix(marker)?.parse().ok())
 }
 
 #[cfg(test)]
@@ -28,13 +24,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_round_trip_and_garbage_is_invalid() {
-        assert_eq!(name_of_token(&token_after("cam-1")).unwrap(), "cam-1");
-        assert!(matches!(
-            name_of_token("!!!"),
-            Err(VideoError::InvalidArgument(_))
-        ));
-        assert!(name_of_token("").is_err());
-        assert!(name_of_token("AAAA").is_err());
+    fn tokens_round_trip_and_garbage_or_other_markers_are_refused() {
+        assert_eq!(
+            position::<String>("list:", &token("list:", "cam-1")).as_deref(),
+            Some("cam-1")
+        );
+        assert_eq!(
+            position::<u64>("fragment:", &token("fragment:", 42)),
+            Some(42)
+        );
+        assert_eq!(position::<u64>("image:", &token("fragment:", 42)), None);
+        assert_eq!(position::<String>("list:", "!!!"), None);
+        assert_eq!(position::<String>("list:", "AAAA"), None);
     }
 }

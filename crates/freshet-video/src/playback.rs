@@ -4,15 +4,15 @@
 
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use crate::clock::{epoch_ms, epoch_seconds};
 use crate::error::{Result, VideoError};
 use crate::ingest::{Ingest, TimecodeType};
 use crate::mkv::chunk::{write_fragment, write_tags_document};
 use crate::model::*;
+use crate::paging::{position, token};
 use crate::service::{IngestSlot, Target, VideoService, blocking, find};
 use crate::store::{FragmentMeta, StoredFragment, fragment_number, parse_fragment_number};
 use crate::stream::{Status, VideoStream};
@@ -21,6 +21,8 @@ use crate::stream::{Status, VideoStream};
 /// "the read of the HTTP response payload times out after 3 seconds").
 const GET_MEDIA_IDLE: Duration = Duration::from_secs(3);
 const LIST_FRAGMENTS_DEFAULT: usize = 100;
+/// ListFragments' paging tokens resume at a fragment's offset.
+const FRAGMENT_MARKER: &str = "fragment:";
 /// Fragments read from the log per step of a GetMedia response.
 const READ_BATCH: usize = 8;
 
@@ -42,16 +44,8 @@ pub struct MediaStream {
 
 const MKV_CONTENT_TYPE: &str = "video/webm";
 
-fn seconds(ms: i64) -> f64 {
-    ms as f64 / 1000.0
-}
-
 fn seconds_text(ms: i64) -> String {
     format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
-}
-
-fn invalid(message: impl Into<String>) -> VideoError {
-    VideoError::InvalidArgument(message.into())
 }
 
 impl VideoService {
@@ -74,11 +68,15 @@ impl VideoService {
             Some("ABSOLUTE") => TimecodeType::Absolute,
             Some("RELATIVE") => TimecodeType::Relative,
             Some(other) => {
-                return Err(invalid(format!(
+                return Err(VideoError::invalid(format!(
                     "x-amzn-fragment-timecode-type must be ABSOLUTE or RELATIVE, not {other}."
                 )));
             }
-            None => return Err(invalid("x-amzn-fragment-timecode-type is required.")),
+            None => {
+                return Err(VideoError::invalid(
+                    "x-amzn-fragment-timecode-type is required.",
+                ));
+            }
         };
         let producer_start_ms = match input.producer_start_timestamp.as_deref() {
             Some(text) => text
@@ -86,9 +84,15 @@ impl VideoService {
                 .parse::<f64>()
                 .ok()
                 .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(|s| (s * 1000.0).round() as i64)
-                .ok_or_else(|| invalid("x-amzn-producer-start-timestamp is not a timestamp."))?,
-            None => return Err(invalid("x-amzn-producer-start-timestamp is required.")),
+                .map(epoch_ms)
+                .ok_or_else(|| {
+                    VideoError::invalid("x-amzn-producer-start-timestamp is not a timestamp.")
+                })?,
+            None => {
+                return Err(VideoError::invalid(
+                    "x-amzn-producer-start-timestamp is required.",
+                ));
+            }
         };
         let stream = self.media_stream(&input.stream).await?;
         if !self.inner.ingesting.lock().insert(stream.uid) {
@@ -116,7 +120,10 @@ impl VideoService {
         let stream = self.media_stream(&input.stream).await?;
         let limit = input.max_results.unwrap_or(LIST_FRAGMENTS_DEFAULT);
         let after = match &input.next_token {
-            Some(token) => Some(offset_of_token(token)?),
+            Some(t) => Some(
+                position::<u64>(FRAGMENT_MARKER, t)
+                    .ok_or_else(|| VideoError::invalid("NextToken is not valid."))?,
+            ),
             None => None,
         };
         let keep = selector(input.fragment_selector.as_ref())?;
@@ -132,7 +139,7 @@ impl VideoService {
             .take(limit)
             .map(|m| fragment_info(stream.uid, &m))
             .collect();
-        let next_token = matching.next().map(|m| token_of_offset(m.offset));
+        let next_token = matching.next().map(|m| token(FRAGMENT_MARKER, m.offset));
         Ok(ListFragmentsOutput {
             fragments,
             next_token,
@@ -152,19 +159,20 @@ impl VideoService {
         };
         let sel = &input.start_selector;
         let ms = |what: &str| -> Result<i64> {
-            sel.start_timestamp
-                .map(|s| (s * 1000.0).round() as i64)
-                .ok_or_else(|| invalid(format!("StartTimestamp is required for {what}.")))
+            sel.start_timestamp.map(epoch_ms).ok_or_else(|| {
+                VideoError::invalid(format!("StartTimestamp is required for {what}."))
+            })
         };
         let start = match sel.start_selector_type.as_str() {
             "NOW" => store.next_offset(uid)?,
             "EARLIEST" => first_after(&|_| true),
             "FRAGMENT_NUMBER" => {
                 let number = sel.after_fragment_number.as_deref().ok_or_else(|| {
-                    invalid("AfterFragmentNumber is required for FRAGMENT_NUMBER.")
+                    VideoError::invalid("AfterFragmentNumber is required for FRAGMENT_NUMBER.")
                 })?;
-                parse_fragment_number(uid, number)
-                    .ok_or_else(|| invalid(format!("Fragment number {number} is not valid.")))?
+                parse_fragment_number(uid, number).ok_or_else(|| {
+                    VideoError::invalid(format!("Fragment number {number} is not valid."))
+                })?
             }
             "SERVER_TIMESTAMP" => {
                 let t = ms("SERVER_TIMESTAMP")?;
@@ -176,12 +184,17 @@ impl VideoService {
             }
             "CONTINUATION_TOKEN" => {
                 let token = sel.continuation_token.as_deref().ok_or_else(|| {
-                    invalid("ContinuationToken is required for CONTINUATION_TOKEN.")
+                    VideoError::invalid("ContinuationToken is required for CONTINUATION_TOKEN.")
                 })?;
-                parse_fragment_number(uid, token)
-                    .ok_or_else(|| invalid(format!("Continuation token {token} is not valid.")))?
+                parse_fragment_number(uid, token).ok_or_else(|| {
+                    VideoError::invalid(format!("Continuation token {token} is not valid."))
+                })?
             }
-            other => return Err(invalid(format!("Unknown StartSelectorType {other}."))),
+            other => {
+                return Err(VideoError::invalid(format!(
+                    "Unknown StartSelectorType {other}."
+                )));
+            }
         };
         let mut tail = store.subscribe(uid)?;
         let (tx, chunks) = mpsc::channel(4);
@@ -190,7 +203,13 @@ impl VideoService {
             && store.get(uid, start)?.is_none()
         {
             // GetMedia reports a fragment it cannot find inside the media stream.
-            let _ = tx.try_send(error_document("4000", "Requested fragment is not found"));
+            let _ = tx.try_send(error_report([
+                (
+                    "AWS_KINESISVIDEO_ERROR_CODE",
+                    "Requested fragment is not found",
+                ),
+                ("AWS_KINESISVIDEO_ERROR_ID", "4000"),
+            ]));
             return Ok(MediaStream {
                 content_type: MKV_CONTENT_TYPE,
                 chunks,
@@ -205,7 +224,12 @@ impl VideoService {
                     Ok(batch) => batch,
                     Err(error) => {
                         tracing::error!(stream = uid, %error, "getmedia cannot read");
-                        let _ = tx.send(error_document("5000", "Internal error")).await;
+                        let _ = tx
+                            .send(error_report([
+                                ("AWS_KINESISVIDEO_ERROR_CODE", "Internal error"),
+                                ("AWS_KINESISVIDEO_ERROR_ID", "5000"),
+                            ]))
+                            .await;
                         return;
                     }
                 };
@@ -242,10 +266,9 @@ impl VideoService {
         let uid = stream.uid;
         let mut offsets = Vec::with_capacity(input.fragments.len());
         for number in &input.fragments {
-            offsets.push(
-                parse_fragment_number(uid, number)
-                    .ok_or_else(|| invalid(format!("Fragment number {number} is not valid.")))?,
-            );
+            offsets.push(parse_fragment_number(uid, number).ok_or_else(|| {
+                VideoError::invalid(format!("Fragment number {number} is not valid."))
+            })?);
         }
         let (tx, chunks) = mpsc::channel(4);
         let store = self.inner.store.clone();
@@ -254,13 +277,25 @@ impl VideoService {
                 let reader = store.clone();
                 let doc = match blocking(move || reader.get(uid, offset)).await {
                     Ok(Some(fragment)) => media_document(uid, &fragment, None),
-                    Ok(None) => exception_document(
-                        "ResourceNotFoundException",
-                        &format!("Fragment {} was not found.", fragment_number(uid, offset)),
-                    ),
+                    Ok(None) => error_report([
+                        (
+                            "AWS_KINESISVIDEO_EXCEPTION_ERROR_CODE",
+                            "ResourceNotFoundException",
+                        ),
+                        (
+                            "AWS_KINESISVIDEO_EXCEPTION_MESSAGE",
+                            &format!("Fragment {} was not found.", fragment_number(uid, offset)),
+                        ),
+                    ]),
                     Err(error) => {
                         tracing::error!(stream = uid, %error, "getmediaforfragmentlist cannot read");
-                        exception_document("InternalFailure", "The fragment could not be read.")
+                        error_report([
+                            ("AWS_KINESISVIDEO_EXCEPTION_ERROR_CODE", "InternalFailure"),
+                            (
+                                "AWS_KINESISVIDEO_EXCEPTION_MESSAGE",
+                                "The fragment could not be read.",
+                            ),
+                        ])
                     }
                 };
                 if tx.send(doc).await.is_err() {
@@ -317,29 +352,13 @@ fn media_document(stream: u64, fragment: &StoredFragment, millis_behind: Option<
     Bytes::from(out)
 }
 
-/// GetMedia's in-stream error report.
-fn error_document(id: &str, code: &str) -> Bytes {
+/// An error reported inside the media stream, as tags (GetMedia's
+/// `AWS_KINESISVIDEO_ERROR_CODE`/`_ID`, GetMediaForFragmentList's `_EXCEPTION_ERROR_CODE`/
+/// `_MESSAGE`): AWS answers 200 and puts the failure in the MKV.
+fn error_report(tags: [(&str, &str); 2]) -> Bytes {
+    let tags = tags.map(|(name, value)| (name, value.to_string()));
     let mut out = Vec::new();
-    write_tags_document(
-        &mut out,
-        &[
-            ("AWS_KINESISVIDEO_ERROR_CODE", code.to_string()),
-            ("AWS_KINESISVIDEO_ERROR_ID", id.to_string()),
-        ],
-    );
-    Bytes::from(out)
-}
-
-/// GetMediaForFragmentList's in-stream error report.
-fn exception_document(code: &str, message: &str) -> Bytes {
-    let mut out = Vec::new();
-    write_tags_document(
-        &mut out,
-        &[
-            ("AWS_KINESISVIDEO_EXCEPTION_ERROR_CODE", code.to_string()),
-            ("AWS_KINESISVIDEO_EXCEPTION_MESSAGE", message.to_string()),
-        ],
-    );
+    write_tags_document(&mut out, &tags);
     Bytes::from(out)
 }
 
@@ -347,8 +366,8 @@ fn fragment_info(stream: u64, m: &FragmentMeta) -> FragmentInfo {
     FragmentInfo {
         fragment_number: fragment_number(stream, m.offset),
         fragment_size_in_bytes: m.size as u64,
-        producer_timestamp: seconds(m.producer_ms),
-        server_timestamp: seconds(m.server_ms),
+        producer_timestamp: epoch_seconds(m.producer_ms),
+        server_timestamp: epoch_seconds(m.server_ms),
         fragment_length_in_milliseconds: m.duration_ms as u64,
     }
 }
@@ -363,26 +382,17 @@ fn selector(selector: Option<&FragmentSelector>) -> Result<Filter> {
     };
     let range = sel.timestamp_range;
     if range.start_timestamp > range.end_timestamp {
-        return Err(invalid("StartTimestamp must not be after EndTimestamp."));
+        return Err(VideoError::invalid(
+            "StartTimestamp must not be after EndTimestamp.",
+        ));
     }
-    let start = (range.start_timestamp * 1000.0).round() as i64;
-    let end = (range.end_timestamp * 1000.0).round() as i64;
+    let start = epoch_ms(range.start_timestamp);
+    let end = epoch_ms(range.end_timestamp);
     match sel.fragment_selector_type.as_str() {
         "PRODUCER_TIMESTAMP" => Ok(Box::new(move |m| (start..=end).contains(&m.producer_ms))),
         "SERVER_TIMESTAMP" => Ok(Box::new(move |m| (start..=end).contains(&m.server_ms))),
-        other => Err(invalid(format!("Unknown FragmentSelectorType {other}."))),
+        other => Err(VideoError::invalid(format!(
+            "Unknown FragmentSelectorType {other}."
+        ))),
     }
-}
-
-fn token_of_offset(offset: u64) -> String {
-    STANDARD.encode(format!("fragment:{offset}"))
-}
-
-fn offset_of_token(token: &str) -> Result<u64> {
-    STANDARD
-        .decode(token)
-        .ok()
-        .and_then(|raw| String::from_utf8(raw).ok())
-        .and_then(|text| text.strip_prefix("fragment:")?.parse().ok())
-        .ok_or_else(|| invalid("NextToken is not valid."))
 }

@@ -11,9 +11,10 @@ use freshet_log::Log;
 use tokio::sync::Mutex;
 
 use crate::arn::{default_kms_key, stream_arn};
+use crate::clock::now_ms;
 use crate::error::{Result, VideoError};
 use crate::model::*;
-use crate::paging::{name_of_token, token_after};
+use crate::paging::{position, token};
 use crate::store::FragmentStore;
 use crate::stream::{Status, VideoStream, check_create_retention, new_version};
 
@@ -21,6 +22,9 @@ use crate::stream::{Status, VideoStream, check_create_retention, new_version};
 const RETENTION_SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// What a stream with no retention keeps, for GetMedia readers a little behind.
 const NO_RETENTION_BUFFER_MS: i64 = 60_000;
+
+/// ListStreams' paging tokens resume after the last name returned.
+const LIST_MARKER: &str = "freshet-list-after:";
 
 /// ListStreams' default and largest page.
 const MAX_LIST_RESULTS: usize = 10_000;
@@ -64,13 +68,6 @@ impl Drop for IngestSlot {
     fn drop(&mut self) {
         self.ingesting.lock().remove(&self.stream);
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn not_found(what: &str) -> VideoError {
@@ -276,7 +273,14 @@ impl VideoService {
 
     pub async fn list_streams(&self, input: ListStreamsInput) -> Result<ListStreamsOutput> {
         let limit = input.max_results.unwrap_or(MAX_LIST_RESULTS);
-        let after = input.next_token.as_deref().map(name_of_token).transpose()?;
+        let after = match input.next_token.as_deref() {
+            Some(t) => Some(
+                position::<String>(LIST_MARKER, t)
+                    .filter(|name| !name.is_empty())
+                    .ok_or_else(|| VideoError::invalid(format!("NextToken {t} is not valid.")))?,
+            ),
+            None => None,
+        };
         let prefix = input
             .stream_name_condition
             .and_then(|c| c.comparison_value)
@@ -288,7 +292,7 @@ impl VideoService {
             .filter(|s| s.name.starts_with(&prefix));
         let page: Vec<StreamInfo> = matching.by_ref().take(limit).map(|s| s.info()).collect();
         let next_token = match (matching.next(), page.last()) {
-            (Some(_), Some(last)) => Some(token_after(&last.stream_name)),
+            (Some(_), Some(last)) => Some(token(LIST_MARKER, &last.stream_name)),
             _ => None,
         };
         Ok(ListStreamsOutput {

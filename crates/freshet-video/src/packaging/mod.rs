@@ -10,6 +10,7 @@ mod stills;
 
 use bytes::Bytes;
 
+use crate::clock::{epoch_ms, now_ms};
 use crate::error::{Result, VideoError};
 use crate::media::{Frame, Track, TrackKind};
 use crate::model::*;
@@ -39,21 +40,6 @@ pub struct Media {
     pub frames: Vec<Frame>,
     /// Where the fragment ends on the timeline (its start plus its length).
     pub end_ns: i64,
-}
-
-fn invalid(message: impl Into<String>) -> VideoError {
-    VideoError::InvalidArgument(message.into())
-}
-
-fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-fn ms(seconds: f64) -> i64 {
-    (seconds * 1000.0).round() as i64
 }
 
 impl From<MuxError> for VideoError {
@@ -136,7 +122,9 @@ fn mode_of(text: Option<&str>) -> Result<Mode> {
         "LIVE" => Ok(Mode::Live),
         "LIVE_REPLAY" => Ok(Mode::LiveReplay),
         "ON_DEMAND" => Ok(Mode::OnDemand),
-        other => Err(invalid(format!("Unknown PlaybackMode {other}."))),
+        other => Err(VideoError::invalid(format!(
+            "Unknown PlaybackMode {other}."
+        ))),
     }
 }
 
@@ -149,23 +137,30 @@ fn session_range(
     let producer_time = match selector.and_then(|s| s.fragment_selector_type.as_deref()) {
         None | Some("SERVER_TIMESTAMP") => false,
         Some("PRODUCER_TIMESTAMP") => true,
-        Some(other) => return Err(invalid(format!("Unknown FragmentSelectorType {other}."))),
+        Some(other) => {
+            return Err(VideoError::invalid(format!(
+                "Unknown FragmentSelectorType {other}."
+            )));
+        }
     };
     let range = selector.and_then(|s| s.timestamp_range).unwrap_or_default();
-    let (start, end) = (range.start_timestamp.map(ms), range.end_timestamp.map(ms));
+    let (start, end) = (
+        range.start_timestamp.map(epoch_ms),
+        range.end_timestamp.map(epoch_ms),
+    );
     match mode {
         Mode::Live if start.is_some() || end.is_some() => {
-            return Err(invalid(
+            return Err(VideoError::invalid(
                 "TimestampRange must not be specified for the LIVE playback mode.",
             ));
         }
         Mode::LiveReplay if start.is_none() => {
-            return Err(invalid(
+            return Err(VideoError::invalid(
                 "StartTimestamp is required for the LIVE_REPLAY playback mode.",
             ));
         }
         Mode::OnDemand if start.is_none() || end.is_none() => {
-            return Err(invalid(
+            return Err(VideoError::invalid(
                 "StartTimestamp and EndTimestamp are required for the ON_DEMAND playback mode.",
             ));
         }
@@ -173,10 +168,12 @@ fn session_range(
     }
     if let (Some(s), Some(e)) = (start, end) {
         if e <= s {
-            return Err(invalid("EndTimestamp must be later than StartTimestamp."));
+            return Err(VideoError::invalid(
+                "EndTimestamp must be later than StartTimestamp.",
+            ));
         }
         if mode == Mode::OnDemand && e - s > 24 * 3600 * 1000 {
-            return Err(invalid(
+            return Err(VideoError::invalid(
                 "The timestamp range must not be longer than 24 hours for ON_DEMAND.",
             ));
         }
@@ -265,7 +262,7 @@ impl VideoService {
                 Mode::Live | Mode::LiveReplay => 5,
                 Mode::OnDemand => 1000,
             }),
-            expires_s: now_s() + expires.unwrap_or(DEFAULT_EXPIRES_S),
+            expires_s: now_ms() / 1000 + expires.unwrap_or(DEFAULT_EXPIRES_S),
         };
         customize(&mut session)?;
         let store = &self.inner.store;
@@ -295,7 +292,9 @@ impl VideoService {
                         None | Some("FRAGMENTED_MP4") => false,
                         Some("MPEG_TS") => true,
                         Some(other) => {
-                            return Err(invalid(format!("Unknown ContainerFormat {other}.")));
+                            return Err(VideoError::invalid(format!(
+                                "Unknown ContainerFormat {other}."
+                            )));
                         }
                     };
                     s.discontinuity = match input.discontinuity_mode.as_deref() {
@@ -303,7 +302,9 @@ impl VideoService {
                         Some("NEVER") => Discontinuity::Never,
                         Some("ON_DISCONTINUITY") => Discontinuity::OnDiscontinuity,
                         Some(other) => {
-                            return Err(invalid(format!("Unknown DiscontinuityMode {other}.")));
+                            return Err(VideoError::invalid(format!(
+                                "Unknown DiscontinuityMode {other}."
+                            )));
                         }
                     };
                     s.display_timestamp =
@@ -358,20 +359,22 @@ impl VideoService {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.as_str())
         };
-        let token = param("SessionToken").ok_or_else(|| invalid("SessionToken is required."))?;
+        let token = param("SessionToken")
+            .ok_or_else(|| VideoError::invalid("SessionToken is required."))?;
         let session = Session::from_token(token, &self.inner.session_key)
             .ok_or_else(|| VideoError::NotAuthorized("The session token is not valid.".into()))?;
-        if session.expires_s < now_s() {
+        if session.expires_s < now_ms() / 1000 {
             return Err(VideoError::NotAuthorized(
                 "The session token has expired.".into(),
             ));
         }
         let store = &self.inner.store;
         let fragment = |store: &FragmentStore| -> Result<Media> {
-            let number =
-                param("FragmentNumber").ok_or_else(|| invalid("FragmentNumber is required."))?;
-            let offset = parse_fragment_number(session.stream, number)
-                .ok_or_else(|| invalid(format!("Fragment number {number} is not valid.")))?;
+            let number = param("FragmentNumber")
+                .ok_or_else(|| VideoError::invalid("FragmentNumber is required."))?;
+            let offset = parse_fragment_number(session.stream, number).ok_or_else(|| {
+                VideoError::invalid(format!("Fragment number {number} is not valid."))
+            })?;
             load(store, session.stream, offset)
         };
         let (content_type, body) = match (session.protocol, action) {

@@ -7,10 +7,12 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::{load, require_retention};
+use crate::clock::{epoch_ms, epoch_seconds};
 use crate::error::{Result, VideoError};
 use crate::images::{self, ImageError, ImageFormat, ImageSize};
 use crate::media::TrackKind;
 use crate::model::{GetImagesInput, GetImagesOutput, Image};
+use crate::paging::{position, token};
 use crate::service::VideoService;
 use crate::store::FragmentMeta;
 
@@ -20,23 +22,8 @@ const MIN_SAMPLING_MS: i64 = 200;
 const DEFAULT_SAMPLING_MS: i64 = 3000;
 const DEFAULT_MAX_RESULTS: usize = 25;
 const DEFAULT_JPEG_QUALITY: u8 = 80;
-
-fn invalid(message: impl Into<String>) -> VideoError {
-    VideoError::InvalidArgument(message.into())
-}
-
-fn token_of(ms: i64) -> String {
-    STANDARD.encode(format!("image:{ms}"))
-}
-
-fn ms_of_token(token: &str) -> Result<i64> {
-    STANDARD
-        .decode(token)
-        .ok()
-        .and_then(|raw| String::from_utf8(raw).ok())
-        .and_then(|text| text.strip_prefix("image:")?.parse().ok())
-        .ok_or_else(|| invalid("NextToken is not valid."))
-}
+/// GetImages' paging tokens resume at a sample time (ms).
+const IMAGE_MARKER: &str = "image:";
 
 impl VideoService {
     pub async fn get_images(&self, input: GetImagesInput) -> Result<GetImagesOutput> {
@@ -45,12 +32,16 @@ impl VideoService {
         let producer_time = match input.image_selector_type.as_str() {
             "PRODUCER_TIMESTAMP" => true,
             "SERVER_TIMESTAMP" => false,
-            other => return Err(invalid(format!("Unknown ImageSelectorType {other}."))),
+            other => {
+                return Err(VideoError::invalid(format!(
+                    "Unknown ImageSelectorType {other}."
+                )));
+            }
         };
         let format = match input.format.as_str() {
             "JPEG" => ImageFormat::Jpeg,
             "PNG" => ImageFormat::Png,
-            other => return Err(invalid(format!("Unknown Format {other}."))),
+            other => return Err(VideoError::invalid(format!("Unknown Format {other}."))),
         };
         let quality = match input
             .format_config
@@ -61,22 +52,27 @@ impl VideoService {
                 .parse::<u8>()
                 .ok()
                 .filter(|q| (1..=100).contains(q))
-                .ok_or_else(|| invalid("JPEGQuality must be an integer from 1 to 100."))?,
+                .ok_or_else(|| {
+                    VideoError::invalid("JPEGQuality must be an integer from 1 to 100.")
+                })?,
             None => DEFAULT_JPEG_QUALITY,
         };
         let interval = input.sampling_interval.unwrap_or(DEFAULT_SAMPLING_MS);
         if interval < MIN_SAMPLING_MS {
-            return Err(invalid(format!(
+            return Err(VideoError::invalid(format!(
                 "SamplingInterval must be at least {MIN_SAMPLING_MS} ms."
             )));
         }
-        let start = (input.start_timestamp * 1000.0).round() as i64;
-        let end = (input.end_timestamp * 1000.0).round() as i64;
+        let start = epoch_ms(input.start_timestamp);
+        let end = epoch_ms(input.end_timestamp);
         if end < start {
-            return Err(invalid("EndTimestamp must not be before StartTimestamp."));
+            return Err(VideoError::invalid(
+                "EndTimestamp must not be before StartTimestamp.",
+            ));
         }
         let first = match &input.next_token {
-            Some(token) => ms_of_token(token)?,
+            Some(t) => position::<i64>(IMAGE_MARKER, t)
+                .ok_or_else(|| VideoError::invalid("NextToken is not valid."))?,
             None => start,
         };
         let limit = input.max_results.unwrap_or(DEFAULT_MAX_RESULTS);
@@ -87,7 +83,7 @@ impl VideoService {
             .take_while(|&t| t <= end || t == start)
             .take(limit + 1)
             .collect();
-        let next_token = (times.len() > limit).then(|| token_of(times[limit]));
+        let next_token = (times.len() > limit).then(|| token(IMAGE_MARKER, times[limit]));
         let times = &times[..times.len().min(limit)];
         let ts = move |m: &FragmentMeta| {
             if producer_time {
@@ -116,7 +112,7 @@ impl VideoService {
                     .find(|m| (ts(m)..ts(m) + m.duration_ms as i64).contains(&t));
                 let Some(meta) = holder else {
                     images.push(Image {
-                        time_stamp: t as f64 / 1000.0,
+                        time_stamp: epoch_seconds(t),
                         error: Some("NO_MEDIA"),
                         image_content: None,
                     });
@@ -140,18 +136,18 @@ impl VideoService {
                     });
                 images.push(match picture {
                     Ok(bytes) => Image {
-                        time_stamp: t as f64 / 1000.0,
+                        time_stamp: epoch_seconds(t),
                         error: None,
                         image_content: Some(STANDARD.encode(bytes)),
                     },
-                    Err(ImageError::InvalidSize(why)) => return Err(invalid(why)),
+                    Err(ImageError::InvalidSize(why)) => return Err(VideoError::invalid(why)),
                     Err(error) => {
                         let no_media = error == ImageError::NoFrames;
                         if !no_media {
                             tracing::info!(stream = uid, %error, "getimages cannot render a picture");
                         }
                         Image {
-                            time_stamp: t as f64 / 1000.0,
+                            time_stamp: epoch_seconds(t),
                             error: Some(if no_media { "NO_MEDIA" } else { "MEDIA_ERROR" }),
                             image_content: None,
                         }
