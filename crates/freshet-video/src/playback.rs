@@ -127,10 +127,11 @@ impl VideoService {
             None => None,
         };
         let keep = selector(input.fragment_selector.as_ref())?;
+        // One more than the page: whether it exists decides the NextToken.
         let mut matching = self
             .inner
             .store
-            .select(stream.uid, |m| {
+            .select(stream.uid, limit.saturating_add(1), |m| {
                 after.is_none_or(|a| m.offset >= a) && keep(m)
             })
             .into_iter();
@@ -152,7 +153,7 @@ impl VideoService {
         let uid = stream.uid;
         let first_after = |keep: &dyn Fn(&FragmentMeta) -> bool| {
             store
-                .select(uid, keep)
+                .select(uid, 1, keep)
                 .first()
                 .map(|m| m.offset)
                 .unwrap_or(store.next_offset(uid).unwrap_or(0))
@@ -200,7 +201,7 @@ impl VideoService {
         let (tx, chunks) = mpsc::channel(4);
         if sel.start_selector_type == "FRAGMENT_NUMBER"
             && start < store.next_offset(uid)?
-            && store.get(uid, start)?.is_none()
+            && !store.contains(uid, start)
         {
             // GetMedia reports a fragment it cannot find inside the media stream.
             let _ = tx.try_send(error_report([

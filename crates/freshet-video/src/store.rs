@@ -249,13 +249,59 @@ impl FragmentStore {
             .find(|f| f.meta.offset == offset))
     }
 
-    /// A copy of the index entries `keep` selects, in fragment order.
-    pub fn select(&self, stream: u64, keep: impl Fn(&FragmentMeta) -> bool) -> Vec<FragmentMeta> {
+    /// The first `max` index entries `keep` selects, in fragment order (a copy: the lock is
+    /// not held while callers work on them).
+    pub fn select(
+        &self,
+        stream: u64,
+        max: usize,
+        keep: impl Fn(&FragmentMeta) -> bool,
+    ) -> Vec<FragmentMeta> {
         self.index
             .read()
             .get(&stream)
-            .map(|metas| metas.iter().filter(|m| keep(m)).copied().collect())
+            .map(|metas| {
+                metas
+                    .iter()
+                    .filter(|m| keep(m))
+                    .take(max)
+                    .copied()
+                    .collect()
+            })
             .unwrap_or_default()
+    }
+
+    /// The last `max` index entries `keep` selects, in fragment order.
+    pub fn select_newest(
+        &self,
+        stream: u64,
+        max: usize,
+        keep: impl Fn(&FragmentMeta) -> bool,
+    ) -> Vec<FragmentMeta> {
+        let mut newest: Vec<FragmentMeta> = self
+            .index
+            .read()
+            .get(&stream)
+            .map(|metas| {
+                metas
+                    .iter()
+                    .rev()
+                    .filter(|m| keep(m))
+                    .take(max)
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default();
+        newest.reverse();
+        newest
+    }
+
+    /// Whether the fragment at `offset` is retained (the index, no read).
+    pub fn contains(&self, stream: u64, offset: u64) -> bool {
+        self.index
+            .read()
+            .get(&stream)
+            .is_some_and(|metas| metas.binary_search_by_key(&offset, |m| m.offset).is_ok())
     }
 
     /// The newest fragment's index entry.

@@ -93,6 +93,30 @@ fn require_retention(stream: &crate::stream::VideoStream) -> Result<()> {
     Ok(())
 }
 
+/// The tracks of a stored fragment (its header only; the frames are not read).
+fn tracks_of(store: &FragmentStore, stream: u64, offset: u64) -> Result<Vec<Track>> {
+    let fragment = store.get(stream, offset)?.ok_or_else(|| {
+        VideoError::ResourceNotFound("The requested fragment was not found.".into())
+    })?;
+    let header = crate::mkv::header::Header::parse(fragment.header).map_err(|e| {
+        VideoError::Internal(format!("stored fragment {offset} does not parse: {e}"))
+    })?;
+    Ok(header.tracks)
+}
+
+/// The tracks a session's init segment and playlists describe: those of the first fragment it
+/// shows now.
+fn reference_tracks(
+    store: &FragmentStore,
+    session: &Session,
+    shown: &[FragmentMeta],
+) -> Result<Vec<Track>> {
+    let first = shown.first().ok_or_else(|| {
+        VideoError::ResourceNotFound("No fragments found in the stream for the session.".into())
+    })?;
+    tracks_of(store, session.stream, first.offset)
+}
+
 /// Refuses media a player could not be given: KVS plays H.264/H.265 video with optional AAC
 /// or G.711 audio, and needs the codec private data of each.
 fn check_playable(tracks: &[Track]) -> Result<()> {
@@ -193,17 +217,12 @@ impl Session {
             }
         };
         let (start, end) = (self.start_ms, self.end_ms);
-        let mut all = store.select(self.stream, |m| {
-            start.is_none_or(|s| ts(m) >= s) && end.is_none_or(|e| ts(m) <= e)
-        });
+        let keep =
+            |m: &FragmentMeta| start.is_none_or(|s| ts(m) >= s) && end.is_none_or(|e| ts(m) <= e);
         match self.mode {
-            Mode::Live => {
-                let skip = all.len().saturating_sub(self.max_results);
-                all.drain(..skip);
-            }
-            Mode::LiveReplay | Mode::OnDemand => all.truncate(self.max_results),
+            Mode::Live => store.select_newest(self.stream, self.max_results, keep),
+            Mode::LiveReplay | Mode::OnDemand => store.select(self.stream, self.max_results, keep),
         }
-        all
     }
 
     /// Whether a discontinuity tag goes between `previous` and `meta` (never before the first
@@ -271,7 +290,7 @@ impl VideoService {
                 "No fragments found in the stream for the streaming request.".into(),
             ));
         };
-        check_playable(&load(store, stream.uid, first.offset)?.tracks)?;
+        check_playable(&tracks_of(store, stream.uid, first.offset)?)?;
         Ok(session.token(&self.inner.session_key))
     }
 
@@ -378,21 +397,21 @@ impl VideoService {
             load(store, session.stream, offset)
         };
         let (content_type, body) = match (session.protocol, action) {
-            (Protocol::Hls, "getHLSMasterPlaylist.m3u8") => (
-                hls::PLAYLIST_TYPE,
-                hls::master_playlist(
-                    &session,
-                    token,
-                    &self.reference_tracks(&session)?,
-                    &session.fragments(store),
-                )?,
-            ),
+            (Protocol::Hls, "getHLSMasterPlaylist.m3u8") => {
+                let shown = session.fragments(store);
+                let tracks = reference_tracks(store, &session, &shown)?;
+                (
+                    hls::PLAYLIST_TYPE,
+                    hls::master_playlist(&session, token, &tracks, &shown)?,
+                )
+            }
             (Protocol::Hls, "getHLSMediaPlaylist.m3u8") => {
                 let shown = session.fragments(store);
                 // The first fragment's discontinuity sequence number: the tags at or before it
                 // in the stream's whole history (the playlist shows none before its first).
                 let before = shown.first().map_or(0, |first| {
-                    let earlier = store.select(session.stream, |m| m.offset < first.offset);
+                    let earlier =
+                        store.select(session.stream, usize::MAX, |m| m.offset < first.offset);
                     let mut previous = None;
                     let mut count = 0;
                     for m in earlier.iter().chain(std::iter::once(first)) {
@@ -406,19 +425,21 @@ impl VideoService {
                     hls::media_playlist(&session, token, &shown, before),
                 )
             }
-            (Protocol::Dash, "getDASHManifest.mpd") => (
-                dash::MANIFEST_TYPE,
-                dash::manifest(
-                    &session,
-                    token,
-                    &self.reference_tracks(&session)?,
-                    &session.fragments(store),
-                )?,
-            ),
-            (_, "getMP4InitFragment.mp4") if !session.ts => (
-                "video/mp4",
-                mux::init_segment(&self.reference_tracks(&session)?)?,
-            ),
+            (Protocol::Dash, "getDASHManifest.mpd") => {
+                let shown = session.fragments(store);
+                let tracks = reference_tracks(store, &session, &shown)?;
+                (
+                    dash::MANIFEST_TYPE,
+                    dash::manifest(&session, token, &tracks, &shown)?,
+                )
+            }
+            (_, "getMP4InitFragment.mp4") if !session.ts => {
+                let shown = session.fragments(store);
+                (
+                    "video/mp4",
+                    mux::init_segment(&reference_tracks(store, &session, &shown)?)?,
+                )
+            }
             (_, "getMP4MediaFragment.mp4") if !session.ts => {
                 let media = fragment(store)?;
                 let sequence = (media.meta.offset as u32).wrapping_add(1);
@@ -444,16 +465,6 @@ impl VideoService {
             content_type,
             body: body.into(),
         })
-    }
-
-    /// The tracks a session's init segment and playlists describe: those of its first
-    /// fragment now.
-    fn reference_tracks(&self, session: &Session) -> Result<Vec<Track>> {
-        let store = &self.inner.store;
-        let first = session.fragments(store).first().copied().ok_or_else(|| {
-            VideoError::ResourceNotFound("No fragments found in the stream for the session.".into())
-        })?;
-        Ok(load(store, session.stream, first.offset)?.tracks)
     }
 
     pub async fn get_clip(&self, input: GetClipInput) -> Result<crate::playback::MediaStream> {

@@ -92,7 +92,7 @@ impl VideoService {
                 m.server_ms
             }
         };
-        let candidates = self.inner.store.select(stream.uid, |m| {
+        let candidates = self.inner.store.select(stream.uid, usize::MAX, |m| {
             let (a, b) = (ts(m), ts(m) + m.duration_ms as i64);
             times.iter().any(|&t| (a..b).contains(&t))
         });
