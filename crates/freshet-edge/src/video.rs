@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use axum::body::{Body, Bytes};
 use axum::response::Response;
 use freshet_video::VideoService;
+use freshet_video::ingest::Ack;
 use freshet_video::model::{
     GetHlsStreamingSessionUrlInput, SessionFragmentSelector, SessionTimestampRange, StreamRef,
 };
@@ -62,6 +63,8 @@ pub fn operation(path: &str) -> Option<(&'static Model, &'static str)> {
 pub enum VideoReply {
     Json(Vec<u8>),
     Media(MediaStream),
+    /// PutMedia's acknowledgements, one JSON object per line as they come.
+    Acks(mpsc::Receiver<Ack>),
 }
 
 /// Decodes and checks the body of `op`, then runs it. The models have no ValidationException:
@@ -315,41 +318,43 @@ pub async fn put_media(
             producer_start_timestamp: header("x-amzn-producer-start-timestamp"),
         })
         .await?;
-    let (acks, mut received) = mpsc::channel(64);
+    let (acks, received) = mpsc::channel(64);
     tokio::spawn(ingest.run(body.into_data_stream(), acks));
-    let (tx, chunks) = mpsc::channel(64);
-    tokio::spawn(async move {
-        while let Some(ack) = received.recv().await {
-            let mut line = serde_json::to_vec(&ack).unwrap_or_default();
-            line.push(b'\n');
-            if tx.send(Bytes::from(line)).await.is_err() {
-                return;
-            }
-        }
+    Ok(VideoReply::Acks(received))
+}
+
+/// A response body of whatever a channel yields, each item encoded by `encode`.
+fn streamed<T: Send + 'static>(rx: mpsc::Receiver<T>, encode: fn(T) -> Bytes) -> Body {
+    let chunks = futures_util::stream::unfold(rx, move |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|item| (Ok::<_, std::convert::Infallible>(encode(item)), rx))
     });
-    Ok(VideoReply::Media(MediaStream {
-        content_type: JSON_CONTENT_TYPE,
-        chunks,
-    }))
+    Body::from_stream(chunks.boxed())
+}
+
+fn ack_line(ack: Ack) -> Bytes {
+    let mut line = serde_json::to_vec(&ack).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
 }
 
 /// The rest-json response for an answer or an error.
 pub fn respond(result: Result<VideoReply, ApiError>, request_id: &str) -> Response {
     let (status, body, content_type, error_type) = match result {
         Ok(VideoReply::Json(body)) => (StatusCode::OK, Body::from(body), JSON_CONTENT_TYPE, None),
-        Ok(VideoReply::Media(media)) => {
-            let chunks = futures_util::stream::unfold(media.chunks, |mut rx| async move {
-                rx.recv()
-                    .await
-                    .map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), rx))
-            });
-            (
-                StatusCode::OK,
-                Body::from_stream(chunks.boxed()),
-                media.content_type,
-                None,
-            )
-        }
+        Ok(VideoReply::Media(media)) => (
+            StatusCode::OK,
+            streamed(media.chunks, |chunk| chunk),
+            media.content_type,
+            None,
+        ),
+        Ok(VideoReply::Acks(acks)) => (
+            StatusCode::OK,
+            streamed(acks, ack_line),
+            JSON_CONTENT_TYPE,
+            None,
+        ),
         Err(e) => {
             let message = e.message.clone().unwrap_or_default();
             let body =
