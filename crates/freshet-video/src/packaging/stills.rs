@@ -92,9 +92,11 @@ impl VideoService {
                 m.server_ms
             }
         };
+        // The fragments that overlap the page's sample times.
+        let (first_t, last_t) = (times.first().copied(), times.last().copied());
         let candidates = self.inner.store.select(stream.uid, usize::MAX, |m| {
-            let (a, b) = (ts(m), ts(m) + m.duration_ms as i64);
-            times.iter().any(|&t| (a..b).contains(&t))
+            first_t.is_some_and(|f| ts(m) + m.duration_ms as i64 > f)
+                && last_t.is_some_and(|l| ts(m) <= l)
         });
         let store = self.inner.store.clone();
         let uid = stream.uid;
