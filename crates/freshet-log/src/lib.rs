@@ -18,6 +18,7 @@ pub mod fuzzing;
 mod index;
 mod segment;
 mod shard;
+mod stage;
 mod writer;
 
 use std::collections::HashMap;

@@ -360,7 +360,12 @@ fn recover_active(
     if let Some(reason) = scan.stopped {
         // Whatever follows the last complete batch was never acknowledged (acks wait for the
         // write, and for fsync under FsyncPolicy::Always), so cutting it off loses nothing promised.
-        tracing::warn!(shard = %id, segment = %path.display(), from_len = file_len, to_len = scan.len, reason, "truncating torn tail of active segment");
+        // Less than a block of zeros is the padding of a direct write (see `stage`), not damage.
+        if is_block_padding(&file, scan.len, file_len)? {
+            tracing::debug!(shard = %id, segment = %path.display(), from_len = file_len, to_len = scan.len, "cutting block padding off the active segment");
+        } else {
+            tracing::warn!(shard = %id, segment = %path.display(), from_len = file_len, to_len = scan.len, reason, "truncating torn tail of active segment");
+        }
         file.set_len(scan.len)?;
         file.sync_all()?;
     }
@@ -375,6 +380,16 @@ fn recover_active(
         path: path.clone(),
         sealed: false,
     })
+}
+
+fn is_block_padding(file: &File, from: u64, to: u64) -> std::io::Result<bool> {
+    use std::os::unix::fs::FileExt;
+    if to - from >= crate::stage::BLOCK as u64 {
+        return Ok(false);
+    }
+    let mut rest = vec![0; (to - from) as usize];
+    file.read_exact_at(&mut rest, from)?;
+    Ok(rest.iter().all(|&b| b == 0))
 }
 
 /// The path of a shard's directory under the log root.

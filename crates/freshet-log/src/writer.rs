@@ -2,8 +2,9 @@
 //! here, so the write side of each shard has a single owner and needs no lock.
 //!
 //! A round: block for one command, drain whatever else is queued, encode each append into its shard's
-//! buffer, write each touched shard's buffer with one positional write, fsync every touched file
-//! (in parallel when there are several), then publish: update the readers' view, wake tailing readers
+//! buffer, write each touched shard's buffer with one positional write (direct I/O where the file
+//! system allows it, see `stage`), fsync every touched file (writes and fsyncs run in parallel when
+//! there are several files), then publish: update the readers' view, wake tailing readers
 //! and complete the appends. So one fsync covers every append that queued up while the previous fsync
 //! ran, and an append is acknowledged only once it is durable (under `FsyncPolicy::Always`).
 //! Control commands (create, remove, trim, close) first commit what is staged, which keeps them
@@ -26,6 +27,7 @@ use crate::frame::{self, FrameFields};
 use crate::index::{self, IndexEntry};
 use crate::segment::{self, Segment};
 use crate::shard::{self, ShardShared};
+use crate::stage::{self, StageBuf};
 use crate::{Appended, FsyncPolicy, LogError, NewRecord, Record, ShardLogId, StatsCounters};
 
 pub(crate) type Registry = Arc<RwLock<HashMap<ShardLogId, Arc<ShardShared>>>>;
@@ -107,8 +109,8 @@ pub(crate) mod faults {
 /// and memory of one commit under a flood of appends.
 const MAX_ROUND_COMMANDS: usize = 4096;
 const MAX_ROUND_BYTES: usize = 16 << 20;
-/// Threads one round may use to fsync files in parallel.
-const MAX_SYNC_THREADS: usize = 16;
+/// Threads one round may use to write or fsync files in parallel.
+const MAX_IO_THREADS: usize = 16;
 
 /// The write position of a shard's active segment.
 #[derive(Clone, Copy, Debug)]
@@ -121,7 +123,7 @@ struct Tip {
 
 #[derive(Default)]
 struct Staged {
-    buf: Vec<u8>,
+    buf: StageBuf,
     entries: Vec<IndexEntry>,
     records: Vec<Record>,
     replies: Vec<(oneshot::Sender<Result<Appended, LogError>>, Appended)>,
@@ -132,6 +134,11 @@ struct WriterShard {
     shared: Arc<ShardShared>,
     dir: PathBuf,
     active: Arc<File>,
+    /// The active segment opened for direct I/O; `None` where the file system refuses it (tmpfs),
+    /// and then writes go through `active` and the page cache.
+    direct: Option<File>,
+    /// The active segment's file reaches past `committed.len` (block padding of a direct write).
+    padded: bool,
     /// What readers can see: the state after the last successful commit.
     committed: Tip,
     /// Including what is staged in this round.
@@ -146,7 +153,7 @@ struct WriterShard {
 
 impl WriterShard {
     fn new(shared: Arc<ShardShared>, dir: PathBuf) -> Self {
-        let (active, committed) = {
+        let (active, path, committed) = {
             let st = shared.state.read();
             let seg = st
                 .segments
@@ -158,18 +165,41 @@ impl WriterShard {
                 last_arrival_ms: st.last_arrival_ms(),
                 last_index_pos: seg.index.last().map(|e| e.pos),
             };
-            (seg.file.clone(), tip)
+            (seg.file.clone(), seg.path.clone(), tip)
         };
+        // The committed bytes of the last partial block start each direct write.
+        let tail_len = committed.len % stage::BLOCK as u64;
+        let mut tail = vec![0; tail_len as usize];
+        let failed = active
+            .read_exact_at(&mut tail, committed.len - tail_len)
+            .err()
+            .map(|e| format!("reading the active segment's last block failed: {e}"));
         WriterShard {
             shared,
             dir,
+            direct: open_direct(&path),
+            padded: false,
             active,
             committed,
             staged_tip: committed,
-            staged: Staged::default(),
+            staged: Staged {
+                buf: StageBuf::new(&tail),
+                ..Staged::default()
+            },
             in_round: false,
-            failed: None,
+            failed,
         }
+    }
+
+    /// Cuts the block padding of direct writes off the active segment and makes that durable, so
+    /// the file ends at its last frame.
+    fn cut_padding(&mut self) -> io::Result<()> {
+        if self.padded {
+            self.active.set_len(self.committed.len)?;
+            self.active.sync_data()?;
+            self.padded = false;
+        }
+        Ok(())
     }
 
     /// Fails everything staged and rewinds to the committed tip.
@@ -180,7 +210,7 @@ impl WriterShard {
                 err.to_string(),
             ))));
         }
-        self.staged.buf.clear();
+        self.staged.buf.discard();
         self.staged.entries.clear();
         self.staged.records.clear();
         self.staged.first_arrival_ms = None;
@@ -337,11 +367,11 @@ impl Writer {
             return;
         }
         let keep_records = self.settings.cache_bytes > 0;
-        let before = ws.staged.buf.len();
+        let before = ws.staged.buf.staged_len();
         let n = records.len();
         for (i, r) in records.into_iter().enumerate() {
             let offset = appended.first_offset + i as u64;
-            let pos = ws.committed.len + ws.staged.buf.len() as u64;
+            let pos = ws.committed.len + ws.staged.buf.staged_len() as u64;
             if index::needs_entry(
                 ws.staged_tip.last_index_pos,
                 pos,
@@ -355,7 +385,7 @@ impl Writer {
                 ws.staged_tip.last_index_pos = Some(pos);
             }
             frame::encode(
-                &mut ws.staged.buf,
+                ws.staged.buf.frames(),
                 &FrameFields {
                     offset,
                     arrival_ms,
@@ -378,9 +408,9 @@ impl Writer {
         ws.staged.first_arrival_ms.get_or_insert(arrival_ms);
         ws.staged_tip.next += n as u64;
         ws.staged_tip.last_arrival_ms = Some(arrival_ms);
-        ws.staged_tip.len = ws.committed.len + ws.staged.buf.len() as u64;
+        ws.staged_tip.len = ws.committed.len + ws.staged.buf.staged_len() as u64;
         ws.staged.replies.push((reply, appended));
-        self.round_bytes += ws.staged.buf.len() - before;
+        self.round_bytes += ws.staged.buf.staged_len() - before;
         if !ws.in_round {
             ws.in_round = true;
             self.round.push(id);
@@ -396,23 +426,39 @@ impl Writer {
         self.round_bytes = 0;
         self.stats.batches.fetch_add(1, Relaxed);
 
-        let mut written = Vec::with_capacity(round.len());
         for id in &round {
+            if let Some(ws) = self.shards.get_mut(id) {
+                ws.in_round = false;
+                ws.staged.buf.prepare(ws.direct.is_some());
+            }
+        }
+        let round: Vec<ShardLogId> = round
+            .into_iter()
+            .filter(|id| self.shards.contains_key(id))
+            .collect();
+        let jobs: Vec<&WriterShard> = round.iter().filter_map(|id| self.shards.get(id)).collect();
+        let results = parallel(&jobs, |ws| write_staged(&self.settings, ws));
+        let mut written = Vec::with_capacity(round.len());
+        for (id, result) in round.iter().zip(results) {
             let Some(ws) = self.shards.get_mut(id) else {
                 continue;
             };
-            ws.in_round = false;
-            let result = write_staged(&self.settings, ws);
             match result {
-                Ok(()) => written.push(*id),
+                Ok(()) => {
+                    ws.padded |= ws.staged.buf.padded();
+                    written.push(*id);
+                }
                 Err(e) => {
                     tracing::error!(shard = %id, error = %e, "log write failed");
                     ws.fail_staged(&e);
                     // Cut off whatever part of the buffer reached the file, so the next frame
                     // follows the last committed one.
-                    if let Err(e2) = ws.active.set_len(ws.committed.len) {
-                        ws.failed =
-                            Some(format!("write failed ({e}) and could not be undone ({e2})"));
+                    match ws.active.set_len(ws.committed.len) {
+                        Ok(()) => ws.padded = false,
+                        Err(e2) => {
+                            ws.failed =
+                                Some(format!("write failed ({e}) and could not be undone ({e2})"))
+                        }
                     }
                 }
             }
@@ -460,7 +506,7 @@ impl Writer {
             .map(|id| self.shards[id].active.clone())
             .collect();
         #[allow(unused_mut)]
-        let mut results = sync_files(&files);
+        let mut results = parallel(&files, |f| f.sync_data());
         #[cfg(test)]
         if self
             .settings
@@ -491,10 +537,17 @@ impl Writer {
             return Err(LogError::ShardNotFound(id));
         };
         // Sealed segments must be whole even under Interval/Never: recovery only repairs the tail of
-        // the active segment, so a torn sealed one would leave a hole in the offsets.
-        if self.unsynced.remove(&id) {
+        // the active segment, so a torn sealed one would leave a hole in the offsets. They also end
+        // at their last frame: recovery of a sealed segment checks its length against its index.
+        let unsynced = self.unsynced.remove(&id);
+        if unsynced || ws.padded {
             self.stats.fsyncs.fetch_add(1, Relaxed);
-            if let Err(e) = ws.active.sync_data() {
+            let synced = if ws.padded {
+                ws.cut_padding()
+            } else {
+                ws.active.sync_data()
+            };
+            if let Err(e) = synced {
                 ws.failed = Some(format!("fsync failed: {e}"));
                 return Err(e.into());
             }
@@ -513,6 +566,7 @@ impl Writer {
         index::write_index_file(&segment::index_path(&old_path), &summary)?;
         let new_base = ws.committed.next;
         let path: Arc<std::path::Path> = ws.dir.join(segment::log_file_name(new_base)).into();
+        let file_path = path.clone();
         let file = Arc::new(shard::open_segment_file(&path, true)?);
         if let Err(e) = shard::sync_dir(&ws.dir) {
             // Leave no half-made segment behind: recovery would take it for the active one.
@@ -537,7 +591,9 @@ impl Writer {
                 sealed: false,
             });
         }
+        ws.direct = open_direct(&file_path);
         ws.active = file;
+        ws.staged.buf = StageBuf::new(&[]);
         ws.committed.len = 0;
         ws.committed.last_index_pos = None;
         ws.staged_tip = ws.committed;
@@ -648,6 +704,14 @@ impl Writer {
             .map(|(id, _)| *id)
             .collect();
         self.sync_unsynced();
+        for (id, ws) in self.shards.iter_mut() {
+            if ws.failed.is_none()
+                && let Err(e) = ws.cut_padding()
+            {
+                tracing::error!(shard = %id, error = %e, "cutting the block padding at close failed");
+                ws.failed = Some(format!("cutting the block padding failed: {e}"));
+            }
+        }
         let newly_failed = self
             .shards
             .iter()
@@ -669,7 +733,7 @@ fn publish(ws: &mut WriterShard, stats: &StatsCounters) {
     ws.committed = ws.staged_tip;
     let tip = ws.committed;
     let staged = &mut ws.staged;
-    staged.buf.clear();
+    staged.buf.committed();
     let records = staged.records.len();
     {
         let mut st = ws.shared.state.write();
@@ -700,52 +764,73 @@ fn publish(ws: &mut WriterShard, stats: &StatsCounters) {
     }
 }
 
-/// Writes a shard's staged frames after its committed tip with one positional write (in unit
-/// tests, possibly failing as injected).
+/// Writes a shard's prepared buffer (see `StageBuf::prepare`) at the block boundary before its
+/// committed tip with one positional write (in unit tests, possibly failing as injected).
 fn write_staged(settings: &Settings, ws: &WriterShard) -> io::Result<()> {
+    let bytes = ws.staged.buf.prepared();
+    let pos = ws.committed.len - ws.staged.buf.tail_len() as u64;
     #[cfg(test)]
     if let Some(fault) = settings
         .faults
         .take(&[faults::Fault::NoSpace, faults::Fault::ShortWrite])
     {
         if fault == faults::Fault::ShortWrite {
-            let half = ws.staged.buf.len() / 2;
-            ws.active
-                .write_all_at(&ws.staged.buf[..half], ws.committed.len)?;
+            let half = ws.staged.buf.tail_len() + ws.staged.buf.staged_len() / 2;
+            ws.active.write_all_at(&bytes[..half], pos)?;
         }
         return Err(io::Error::from_raw_os_error(28));
     }
     #[cfg(not(test))]
     let _ = settings;
-    ws.active.write_all_at(&ws.staged.buf, ws.committed.len)
+    match &ws.direct {
+        Some(direct) => direct.write_all_at(bytes, pos),
+        None => ws.active.write_all_at(bytes, pos),
+    }
 }
 
-/// fdatasync of each file, in parallel when there are several: on most devices concurrent flushes
-/// cost little more than one, so a round touching many shards does not pay for them in series.
-fn sync_files(files: &[Arc<File>]) -> Vec<io::Result<()>> {
-    if files.len() <= 1 {
-        return files.iter().map(|f| f.sync_data()).collect();
+/// Opens a segment for direct I/O, or `None` where the file system refuses it (tmpfs, some FUSE
+/// file systems); the caller then writes through the page cache.
+fn open_direct(path: &std::path::Path) -> Option<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+    {
+        Ok(file) => Some(file),
+        Err(e) => {
+            tracing::debug!(segment = %path.display(), error = %e, "no direct I/O; writing through the page cache");
+            None
+        }
     }
-    let per_thread = files.len().div_ceil(MAX_SYNC_THREADS);
-    let mut chunks = files.chunks(per_thread);
+}
+
+/// Runs `op` over `items`, in parallel threads when there are several: on most devices concurrent
+/// writes and flushes of different files cost little more than one, so a round touching many
+/// shards does not pay for them in series. Results come in the order of `items`.
+fn parallel<T: Sync, R: Send>(items: &[T], op: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    if items.len() <= 1 {
+        return items.iter().map(&op).collect();
+    }
+    let per_thread = items.len().div_ceil(MAX_IO_THREADS);
+    let mut chunks = items.chunks(per_thread);
     let first = chunks.next().unwrap_or_default();
+    let op = &op;
     std::thread::scope(|s| {
         let handles: Vec<_> = chunks
             .map(|chunk| {
                 let spawned = std::thread::Builder::new()
-                    .name("freshet-log-fsync".into())
-                    .spawn_scoped(s, move || {
-                        chunk.iter().map(|f| f.sync_data()).collect::<Vec<_>>()
-                    });
+                    .name("freshet-log-io".into())
+                    .spawn_scoped(s, move || chunk.iter().map(op).collect::<Vec<_>>());
                 (chunk, spawned)
             })
             .collect();
-        let mut results: Vec<io::Result<()>> = first.iter().map(|f| f.sync_data()).collect();
+        let mut results: Vec<R> = first.iter().map(op).collect();
         for (chunk, spawned) in handles {
             match spawned.map(|h| h.join()) {
                 Ok(Ok(r)) => results.extend(r),
                 // No thread to spare (or it died): do this chunk here.
-                Ok(Err(_)) | Err(_) => results.extend(chunk.iter().map(|f| f.sync_data())),
+                Ok(Err(_)) | Err(_) => results.extend(chunk.iter().map(op)),
             }
         }
         results

@@ -286,10 +286,16 @@ async fn build_log(batches: Vec<Vec<NewRecord>>) -> (tempfile::TempDir, PathBuf,
     let seg = only_segment(dir.path(), sid(0));
     let mut lens = vec![0];
     for b in batches {
+        // While the log is open the file may end in block padding, so batch ends are counted.
+        lens.push(lens.last().unwrap() + frames_len(&b) as u64);
         append_ok(&log, sid(0), b).await;
-        lens.push(std::fs::metadata(&seg).unwrap().len());
     }
     log.close().await.unwrap();
+    assert_eq!(
+        std::fs::metadata(&seg).unwrap().len(),
+        *lens.last().unwrap(),
+        "close leaves the segment ending at its last frame"
+    );
     (dir, seg, lens)
 }
 
@@ -350,6 +356,17 @@ async fn torn_tail_every_byte() {
             check_recovered(dir.path(), &intact, &format!("flip {bit:#x} at {i}")).await;
         }
     }
+}
+
+/// Bytes these records take on disk (the frame layout of `freshet_log`'s format version 1).
+fn frames_len(records: &[NewRecord]) -> usize {
+    records
+        .iter()
+        .map(|r| {
+            let ehk = if r.explicit_hash_key.is_some() { 16 } else { 0 };
+            8 + 20 + r.partition_key.len() + ehk + r.data.len()
+        })
+        .sum()
 }
 
 /// Bytes of the `one("next")` frame appended by `check_recovered`.
@@ -733,4 +750,72 @@ async fn a_directory_has_one_writer_at_a_time() {
     // Dropping the last handle ends the writer thread, which lets go of the lock.
     drop(first);
     Log::open(LogConfig::new(dir.path())).expect("the lock outlived the log");
+}
+
+/// A crash leaves the active segment ending in the block padding of its last direct write (on file
+/// systems that take direct I/O): recovery cuts it off, keeps every record and appends after them.
+#[tokio::test]
+async fn crash_with_block_padding_keeps_every_record() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let log = Log::open(config(dir.path())).unwrap();
+    log.create_shard(sid(0)).unwrap();
+    let seg = only_segment(dir.path(), sid(0));
+    let mut rng = Lcg(11);
+    let mut put = Vec::new();
+    for b in 0..5u64 {
+        let batch: Vec<NewRecord> = (0..3 + b)
+            .map(|i| new_record(&mut rng, b * 10 + i))
+            .collect();
+        put.extend(batch.clone());
+        append_ok(&log, sid(0), batch).await;
+    }
+    // A copy of the directory while the log is open is what a SIGKILL leaves behind.
+    let crashed = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let shard_dir = seg.parent().unwrap();
+    let copy_dir = crashed.path().join(shard_dir.file_name().unwrap());
+    std::fs::create_dir(&copy_dir).unwrap();
+    let copy = copy_dir.join(seg.file_name().unwrap());
+    std::fs::copy(&seg, &copy).unwrap();
+    let on_disk = std::fs::read(&copy).unwrap();
+    let logical = frames_len(&put);
+    assert!(on_disk.len() >= logical);
+    if takes_direct_io(dir.path()) {
+        assert_eq!(
+            on_disk.len() % 4096,
+            0,
+            "a direct write covers whole blocks"
+        );
+        assert!(on_disk.len() > logical, "the last block is padded");
+    }
+    assert!(
+        on_disk[logical..].iter().all(|&b| b == 0),
+        "padding is zeros"
+    );
+    log.close().await.unwrap();
+
+    let log = Log::open(config(crashed.path())).unwrap();
+    let n = put.len() as u64;
+    assert_eq!(log.bounds(sid(0)).unwrap(), (0, n));
+    let got = read_all(&log, sid(0), 0, 1000, usize::MAX);
+    assert_eq!(got.len(), put.len());
+    for (r, p) in got.iter().zip(&put) {
+        assert_eq!((&r.partition_key, &r.data), (&p.partition_key, &p.data));
+    }
+    assert_eq!(append_ok(&log, sid(0), one("next")).await.first_offset, n);
+    log.close().await.unwrap();
+    assert_eq!(
+        std::fs::metadata(&copy).unwrap().len() as usize,
+        logical + frame_len_of_next() as usize
+    );
+}
+
+fn takes_direct_io(dir: &Path) -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(0o40000) // O_DIRECT on x86-64 Linux
+        .open(dir.join("direct-probe"))
+        .is_ok()
 }
