@@ -8,7 +8,7 @@ use std::fs::File;
 use bytes::Bytes;
 
 use crate::frame::{self, Decoded, FrameFields};
-use crate::segment::{self, FrameCursor, Step};
+use crate::segment::{self, FrameCursor, SegmentFile, Step};
 use crate::{LogError, Record};
 
 /// A whole, checksum-verified frame and the bytes it took.
@@ -81,7 +81,8 @@ pub fn read_frames(
     len: u64,
     chunk_size: usize,
 ) -> Result<(Vec<DecodedFrame>, Option<&'static str>), LogError> {
-    let mut cursor = FrameCursor::new(file, 0, len, chunk_size);
+    let file = SegmentFile::buffered(file.try_clone()?);
+    let mut cursor = FrameCursor::new(&file, 0, len, chunk_size);
     let mut frames = Vec::new();
     loop {
         match cursor.next_step()? {
@@ -110,7 +111,7 @@ pub fn scan_segment(
     index_interval: u32,
 ) -> Result<ScanSummary, LogError> {
     let scan = segment::scan(
-        file,
+        &SegmentFile::buffered(file.try_clone()?),
         std::path::Path::new("fuzz.log"),
         base,
         len,

@@ -3,7 +3,7 @@
 //! to copy what they need (a file handle and a position); disk reads happen outside the lock, so the
 //! writer thread, which takes the write lock to publish, never waits on a reader's I/O.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use crate::cache::{Limits, RecordCache};
 use crate::index;
-use crate::segment::{self, FrameCursor, Segment, Step};
+use crate::segment::{self, FrameCursor, Segment, SegmentFile, Step};
 use crate::{LogError, Record, ShardLogId};
 
 /// Directory name of a shard log under the log root.
@@ -64,7 +64,7 @@ impl ShardState {
 
 /// What a disk read needs from one segment, copied out under the lock.
 struct Span {
-    file: Arc<File>,
+    file: Arc<SegmentFile>,
     path: Arc<Path>,
     start: u64,
     end: u64,
@@ -223,15 +223,6 @@ pub(crate) fn sync_dir(path: &Path) -> std::io::Result<()> {
     File::open(path)?.sync_all()
 }
 
-pub(crate) fn open_segment_file(path: &Path, create: bool) -> std::io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(create)
-        .truncate(false)
-        .open(path)
-}
-
 /// Recovers a shard directory: sealed segments from their index files (or a scan), the active
 /// segment by a scan that truncates it to its last complete batch. An empty directory (a create that
 /// crashed before its first segment existed) becomes an empty log at offset 0.
@@ -265,7 +256,7 @@ pub(crate) fn recover(
     }
     if bases.is_empty() {
         let path = dir.join(segment::log_file_name(0));
-        open_segment_file(&path, true)?.sync_all()?;
+        SegmentFile::open(&path, true)?.file.sync_all()?;
         bases.push(0);
         dir_changed = true;
     }
@@ -309,8 +300,8 @@ fn recover_sealed(
     index_interval: u32,
     dir_changed: &mut bool,
 ) -> Result<Segment, LogError> {
-    let file = open_segment_file(path, false)?;
-    let len = file.metadata()?.len();
+    let file = SegmentFile::open(path, false)?;
+    let len = file.file.metadata()?.len();
     let idx_path = segment::index_path(path);
     let summary = match index::read_index_file(&idx_path, base, len) {
         Some(s) => s,
@@ -354,20 +345,20 @@ fn recover_active(
     base: u64,
     index_interval: u32,
 ) -> Result<Segment, LogError> {
-    let file = open_segment_file(path, false)?;
-    let file_len = file.metadata()?.len();
+    let file = SegmentFile::open(path, false)?;
+    let file_len = file.file.metadata()?.len();
     let scan = segment::scan(&file, path, base, file_len, index_interval)?;
     if let Some(reason) = scan.stopped {
         // Whatever follows the last complete batch was never acknowledged (acks wait for the
         // write, and for fsync under FsyncPolicy::Always), so cutting it off loses nothing promised.
         // Less than a block of zeros is the padding of a direct write (see `stage`), not damage.
-        if is_block_padding(&file, scan.len, file_len)? {
+        if is_block_padding(&file.file, scan.len, file_len)? {
             tracing::debug!(shard = %id, segment = %path.display(), from_len = file_len, to_len = scan.len, "cutting block padding off the active segment");
         } else {
             tracing::warn!(shard = %id, segment = %path.display(), from_len = file_len, to_len = scan.len, reason, "truncating torn tail of active segment");
         }
-        file.set_len(scan.len)?;
-        file.sync_all()?;
+        file.file.set_len(scan.len)?;
+        file.file.sync_all()?;
     }
     Ok(Segment {
         base,

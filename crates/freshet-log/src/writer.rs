@@ -11,7 +11,6 @@
 //! ordered with the appends around them.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
@@ -25,7 +24,7 @@ use tokio::sync::oneshot;
 
 use crate::frame::{self, FrameFields};
 use crate::index::{self, IndexEntry};
-use crate::segment::{self, Segment};
+use crate::segment::{self, Segment, SegmentFile};
 use crate::shard::{self, ShardShared};
 use crate::stage::{self, StageBuf};
 use crate::{Appended, FsyncPolicy, LogError, NewRecord, Record, ShardLogId, StatsCounters};
@@ -133,10 +132,7 @@ struct Staged {
 struct WriterShard {
     shared: Arc<ShardShared>,
     dir: PathBuf,
-    active: Arc<File>,
-    /// The active segment opened for direct I/O; `None` where the file system refuses it (tmpfs),
-    /// and then writes go through `active` and the page cache.
-    direct: Option<File>,
+    active: Arc<SegmentFile>,
     /// The active segment's file reaches past `committed.len` (block padding of a direct write).
     padded: bool,
     /// What readers can see: the state after the last successful commit.
@@ -153,7 +149,7 @@ struct WriterShard {
 
 impl WriterShard {
     fn new(shared: Arc<ShardShared>, dir: PathBuf) -> Self {
-        let (active, path, committed) = {
+        let (active, committed) = {
             let st = shared.state.read();
             let seg = st
                 .segments
@@ -165,19 +161,19 @@ impl WriterShard {
                 last_arrival_ms: st.last_arrival_ms(),
                 last_index_pos: seg.index.last().map(|e| e.pos),
             };
-            (seg.file.clone(), seg.path.clone(), tip)
+            (seg.file.clone(), tip)
         };
         // The committed bytes of the last partial block start each direct write.
         let tail_len = committed.len % stage::BLOCK as u64;
         let mut tail = vec![0; tail_len as usize];
         let failed = active
+            .file
             .read_exact_at(&mut tail, committed.len - tail_len)
             .err()
             .map(|e| format!("reading the active segment's last block failed: {e}"));
         WriterShard {
             shared,
             dir,
-            direct: open_direct(&path),
             padded: false,
             active,
             committed,
@@ -195,8 +191,8 @@ impl WriterShard {
     /// the file ends at its last frame.
     fn cut_padding(&mut self) -> io::Result<()> {
         if self.padded {
-            self.active.set_len(self.committed.len)?;
-            self.active.sync_data()?;
+            self.active.file.set_len(self.committed.len)?;
+            self.active.file.sync_data()?;
             self.padded = false;
         }
         Ok(())
@@ -429,15 +425,31 @@ impl Writer {
         for id in &round {
             if let Some(ws) = self.shards.get_mut(id) {
                 ws.in_round = false;
-                ws.staged.buf.prepare(ws.direct.is_some());
+                ws.staged.buf.prepare(ws.active.direct.is_some());
             }
         }
         let round: Vec<ShardLogId> = round
             .into_iter()
             .filter(|id| self.shards.contains_key(id))
             .collect();
+        let sync_now = match self.settings.fsync {
+            FsyncPolicy::Always => true,
+            FsyncPolicy::Interval(d) => self.last_sync.elapsed() >= d,
+            FsyncPolicy::Never => false,
+        };
+        // Each file's fsync follows its own write in the same thread, so it need not wait for the
+        // other files' writes.
         let jobs: Vec<&WriterShard> = round.iter().filter_map(|id| self.shards.get(id)).collect();
-        let results = parallel(&jobs, |ws| write_staged(&self.settings, ws));
+        let results = parallel(&jobs, |ws| {
+            write_staged(&self.settings, ws).map_err(Failed::Write)?;
+            if sync_now {
+                sync_file(&self.settings, &ws.active).map_err(Failed::Sync)?;
+            }
+            Ok(())
+        });
+        if sync_now {
+            self.stats.fsyncs.fetch_add(jobs.len() as u64, Relaxed);
+        }
         let mut written = Vec::with_capacity(round.len());
         for (id, result) in round.iter().zip(results) {
             let Some(ws) = self.shards.get_mut(id) else {
@@ -447,13 +459,20 @@ impl Writer {
                 Ok(()) => {
                     ws.padded |= ws.staged.buf.padded();
                     written.push(*id);
+                    if !sync_now {
+                        self.unsynced.insert(*id);
+                    }
                 }
-                Err(e) => {
+                Err(Failed::Sync(e)) => {
+                    ws.padded |= ws.staged.buf.padded();
+                    fail_sync(id, ws, &e);
+                }
+                Err(Failed::Write(e)) => {
                     tracing::error!(shard = %id, error = %e, "log write failed");
                     ws.fail_staged(&e);
                     // Cut off whatever part of the buffer reached the file, so the next frame
                     // follows the last committed one.
-                    match ws.active.set_len(ws.committed.len) {
+                    match ws.active.file.set_len(ws.committed.len) {
                         Ok(()) => ws.padded = false,
                         Err(e2) => {
                             ws.failed =
@@ -464,14 +483,10 @@ impl Writer {
             }
         }
 
-        let sync_now = match self.settings.fsync {
-            FsyncPolicy::Always => true,
-            FsyncPolicy::Interval(d) => self.last_sync.elapsed() >= d,
-            FsyncPolicy::Never => false,
-        };
-        self.unsynced.extend(written.iter().copied());
         if sync_now {
+            // Under Interval, files written in earlier rounds are due too.
             self.sync_unsynced();
+            self.last_sync = Instant::now();
         }
 
         for id in written {
@@ -501,31 +516,18 @@ impl Writer {
             .drain()
             .filter(|id| self.shards.contains_key(id))
             .collect();
-        let files: Vec<Arc<File>> = ids
+        let files: Vec<Arc<SegmentFile>> = ids
             .iter()
             .map(|id| self.shards[id].active.clone())
             .collect();
-        #[allow(unused_mut)]
-        let mut results = parallel(&files, |f| f.sync_data());
-        #[cfg(test)]
-        if self
-            .settings
-            .faults
-            .take(&[faults::Fault::SyncError])
-            .is_some()
-            && let Some(first) = results.first_mut()
-        {
-            *first = Err(io::Error::from_raw_os_error(5));
-        }
+        let results = parallel(&files, |f| sync_file(&self.settings, f));
         self.stats.fsyncs.fetch_add(files.len() as u64, Relaxed);
         self.last_sync = Instant::now();
         for (id, result) in ids.iter().zip(results) {
-            if let Err(e) = result {
-                tracing::error!(shard = %id, error = %e, "fsync failed; shard stops taking writes");
-                if let Some(ws) = self.shards.get_mut(id) {
-                    ws.fail_staged(&e);
-                    ws.failed = Some(format!("fsync failed: {e}"));
-                }
+            if let Err(e) = result
+                && let Some(ws) = self.shards.get_mut(id)
+            {
+                fail_sync(id, ws, &e);
             }
         }
     }
@@ -545,7 +547,7 @@ impl Writer {
             let synced = if ws.padded {
                 ws.cut_padding()
             } else {
-                ws.active.sync_data()
+                ws.active.file.sync_data()
             };
             if let Err(e) = synced {
                 ws.failed = Some(format!("fsync failed: {e}"));
@@ -566,8 +568,7 @@ impl Writer {
         index::write_index_file(&segment::index_path(&old_path), &summary)?;
         let new_base = ws.committed.next;
         let path: Arc<std::path::Path> = ws.dir.join(segment::log_file_name(new_base)).into();
-        let file_path = path.clone();
-        let file = Arc::new(shard::open_segment_file(&path, true)?);
+        let file = Arc::new(SegmentFile::open(&path, true)?);
         if let Err(e) = shard::sync_dir(&ws.dir) {
             // Leave no half-made segment behind: recovery would take it for the active one.
             let _ = std::fs::remove_file(&path);
@@ -591,7 +592,6 @@ impl Writer {
                 sealed: false,
             });
         }
-        ws.direct = open_direct(&file_path);
         ws.active = file;
         ws.staged.buf = StageBuf::new(&[]);
         ws.committed.len = 0;
@@ -764,6 +764,31 @@ fn publish(ws: &mut WriterShard, stats: &StatsCounters) {
     }
 }
 
+/// Which step of a shard's write failed.
+enum Failed {
+    Write(io::Error),
+    Sync(io::Error),
+}
+
+/// After a failed fsync the file's durable state is unknown: the shard fails for good, together
+/// with anything of it still unacknowledged.
+fn fail_sync(id: &ShardLogId, ws: &mut WriterShard, e: &io::Error) {
+    tracing::error!(shard = %id, error = %e, "fsync failed; shard stops taking writes");
+    ws.fail_staged(e);
+    ws.failed = Some(format!("fsync failed: {e}"));
+}
+
+/// fdatasync of a segment (in unit tests, possibly failing as injected).
+fn sync_file(settings: &Settings, file: &SegmentFile) -> io::Result<()> {
+    #[cfg(test)]
+    if settings.faults.take(&[faults::Fault::SyncError]).is_some() {
+        return Err(io::Error::from_raw_os_error(5));
+    }
+    #[cfg(not(test))]
+    let _ = settings;
+    file.file.sync_data()
+}
+
 /// Writes a shard's prepared buffer (see `StageBuf::prepare`) at the block boundary before its
 /// committed tip with one positional write (in unit tests, possibly failing as injected).
 fn write_staged(settings: &Settings, ws: &WriterShard) -> io::Result<()> {
@@ -776,32 +801,15 @@ fn write_staged(settings: &Settings, ws: &WriterShard) -> io::Result<()> {
     {
         if fault == faults::Fault::ShortWrite {
             let half = ws.staged.buf.tail_len() + ws.staged.buf.staged_len() / 2;
-            ws.active.write_all_at(&bytes[..half], pos)?;
+            ws.active.file.write_all_at(&bytes[..half], pos)?;
         }
         return Err(io::Error::from_raw_os_error(28));
     }
     #[cfg(not(test))]
     let _ = settings;
-    match &ws.direct {
+    match &ws.active.direct {
         Some(direct) => direct.write_all_at(bytes, pos),
-        None => ws.active.write_all_at(bytes, pos),
-    }
-}
-
-/// Opens a segment for direct I/O, or `None` where the file system refuses it (tmpfs, some FUSE
-/// file systems); the caller then writes through the page cache.
-fn open_direct(path: &std::path::Path) -> Option<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(path)
-    {
-        Ok(file) => Some(file),
-        Err(e) => {
-            tracing::debug!(segment = %path.display(), error = %e, "no direct I/O; writing through the page cache");
-            None
-        }
+        None => ws.active.file.write_all_at(bytes, pos),
     }
 }
 
