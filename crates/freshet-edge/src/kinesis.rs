@@ -30,7 +30,18 @@ pub async fn put_records(
     input: freshet_streams::model::PutRecordsInput,
     format: Format,
 ) -> Result<Reply, ApiError> {
-    output(format, "PutRecords", &svc.put_records(input).await?).map(Reply::Body)
+    put_records_answer(format, &svc.put_records(input).await?).map(Reply::Body)
+}
+
+/// PutRecords' answer: JSON from the hot-path encoder, CBOR from the model's.
+fn put_records_answer(
+    format: Format,
+    out: &freshet_streams::model::PutRecordsOutput,
+) -> Result<Vec<u8>, ApiError> {
+    match format {
+        Format::Json => Ok(crate::records_json::put_records(out)),
+        _ => output(format, "PutRecords", out),
+    }
 }
 
 /// Runs one operation whose body has already been checked against the model.
@@ -69,9 +80,9 @@ async fn answer(
         "ListShards" => run!(list_shards),
         "DescribeLimits" => output(format, op, &svc.describe_limits()?),
         "PutRecord" => run!(async put_record),
-        "PutRecords" => run!(async put_records),
+        "PutRecords" => put_records_answer(format, &svc.put_records(typed(body)?).await?),
         "GetShardIterator" => run!(get_shard_iterator),
-        "GetRecords" if format == Format::Json => Ok(crate::get_records_json::encode(
+        "GetRecords" if format == Format::Json => Ok(crate::records_json::get_records(
             &svc.get_records(typed(body)?)?,
         )),
         "GetRecords" => run!(get_records),
