@@ -34,52 +34,56 @@ pub(crate) fn parse_log_file_name(name: &str) -> Option<u64> {
         .then(|| digits.parse().ok())?
 }
 
-/// A segment file, opened twice: through the page cache (metadata changes, fsync, small reads)
-/// and for direct I/O, which the writer and the frame reads use where the file system allows it
-/// (see `stage` for why).
+/// A segment file, opened for direct I/O where the file system allows it (see `stage` for why)
+/// and through the page cache where it does not (tmpfs). One descriptor either way: a server with
+/// thousands of shards keeps thousands of segments open.
 #[derive(Debug)]
 pub(crate) struct SegmentFile {
     pub file: File,
-    pub direct: Option<File>,
+    /// Opened with `O_DIRECT`: reads and writes must be block-aligned.
+    pub direct: bool,
 }
 
 impl SegmentFile {
     pub fn open(path: &Path, create: bool) -> io::Result<Self> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(create)
-            .truncate(false)
-            .open(path)?;
-        let direct = match OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(path)
-        {
-            Ok(direct) => Some(direct),
-            Err(e) => {
-                // tmpfs and some FUSE file systems refuse O_DIRECT.
-                tracing::debug!(segment = %path.display(), error = %e, "no direct I/O; using the page cache");
-                None
-            }
+        let open = |flags| {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(create)
+                .truncate(false)
+                .custom_flags(flags)
+                .open(path)
         };
-        Ok(SegmentFile { file, direct })
+        match open(libc::O_DIRECT) {
+            Ok(file) => Ok(SegmentFile { file, direct: true }),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                tracing::debug!(segment = %path.display(), "no direct I/O here; using the page cache");
+                Ok(SegmentFile {
+                    file: open(0)?,
+                    direct: false,
+                })
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// A file read through the page cache only.
     #[cfg(feature = "fuzzing")]
     pub fn buffered(file: File) -> Self {
-        SegmentFile { file, direct: None }
+        SegmentFile {
+            file,
+            direct: false,
+        }
     }
 
     /// `n` bytes at `pos`, which must lie within the file.
-    fn read(&self, pos: u64, n: usize) -> io::Result<Bytes> {
-        let Some(direct) = &self.direct else {
+    pub fn read(&self, pos: u64, n: usize) -> io::Result<Bytes> {
+        if !self.direct {
             let mut buf = vec![0; n];
             self.file.read_exact_at(&mut buf, pos)?;
             return Ok(Bytes::from(buf));
-        };
+        }
         // Direct reads cover whole blocks at a block-aligned address; the bytes asked for are a
         // slice of them (no copy). The last block may be cut short by the end of the file.
         // The buffer is not zeroed first (that was 6 % of a GetRecords drain's CPU): only bytes the
@@ -101,7 +105,7 @@ impl SegmentFile {
             // length, so the vector never exposes uninitialized bytes.
             let k = unsafe {
                 libc::pread(
-                    direct.as_raw_fd(),
+                    self.file.as_raw_fd(),
                     spare.as_mut_ptr().cast(),
                     want,
                     (start + got as u64) as libc::off_t,
@@ -371,8 +375,8 @@ mod tests {
         std::fs::write(&path, &content).unwrap();
         let file = SegmentFile::open(&path, false).unwrap();
         let buffered = SegmentFile {
-            file: file.file.try_clone().unwrap(),
-            direct: None,
+            file: File::open(&path).unwrap(),
+            direct: false,
         };
         let len = content.len();
         for pos in [0, 1, 100, BLOCK - 1, BLOCK, BLOCK + 7, 3 * BLOCK, len - 1] {

@@ -352,7 +352,7 @@ fn recover_active(
         // Whatever follows the last complete batch was never acknowledged (acks wait for the
         // write, and for fsync under FsyncPolicy::Always), so cutting it off loses nothing promised.
         // Less than a block of zeros is the padding of a direct write (see `stage`), not damage.
-        if is_block_padding(&file.file, scan.len, file_len)? {
+        if is_block_padding(&file, scan.len, file_len)? {
             tracing::debug!(shard = %id, segment = %path.display(), from_len = file_len, to_len = scan.len, "cutting block padding off the active segment");
         } else {
             tracing::warn!(shard = %id, segment = %path.display(), from_len = file_len, to_len = scan.len, reason, "truncating torn tail of active segment");
@@ -373,14 +373,14 @@ fn recover_active(
     })
 }
 
-fn is_block_padding(file: &File, from: u64, to: u64) -> std::io::Result<bool> {
-    use std::os::unix::fs::FileExt;
+fn is_block_padding(file: &SegmentFile, from: u64, to: u64) -> std::io::Result<bool> {
     if to - from >= crate::stage::BLOCK as u64 {
         return Ok(false);
     }
-    let mut rest = vec![0; (to - from) as usize];
-    file.read_exact_at(&mut rest, from)?;
-    Ok(rest.iter().all(|&b| b == 0))
+    Ok(file
+        .read(from, (to - from) as usize)?
+        .iter()
+        .all(|&b| b == 0))
 }
 
 /// The path of a shard's directory under the log root.

@@ -165,12 +165,15 @@ impl WriterShard {
         };
         // The committed bytes of the last partial block start each direct write.
         let tail_len = committed.len % stage::BLOCK as u64;
-        let mut tail = vec![0; tail_len as usize];
-        let failed = active
-            .file
-            .read_exact_at(&mut tail, committed.len - tail_len)
-            .err()
-            .map(|e| format!("reading the active segment's last block failed: {e}"));
+        let (tail, failed) = match active.read(committed.len - tail_len, tail_len as usize) {
+            Ok(tail) => (tail, None),
+            Err(e) => (
+                Default::default(),
+                Some(format!(
+                    "reading the active segment's last block failed: {e}"
+                )),
+            ),
+        };
         WriterShard {
             shared,
             dir,
@@ -425,7 +428,7 @@ impl Writer {
         for id in &round {
             if let Some(ws) = self.shards.get_mut(id) {
                 ws.in_round = false;
-                ws.staged.buf.prepare(ws.active.direct.is_some());
+                ws.staged.buf.prepare(ws.active.direct);
             }
         }
         let round: Vec<ShardLogId> = round
@@ -800,17 +803,17 @@ fn write_staged(settings: &Settings, ws: &WriterShard) -> io::Result<()> {
         .take(&[faults::Fault::NoSpace, faults::Fault::ShortWrite])
     {
         if fault == faults::Fault::ShortWrite {
-            let half = ws.staged.buf.tail_len() + ws.staged.buf.staged_len() / 2;
+            let mut half = ws.staged.buf.tail_len() + ws.staged.buf.staged_len() / 2;
+            if ws.active.direct {
+                half -= half % stage::BLOCK;
+            }
             ws.active.file.write_all_at(&bytes[..half], pos)?;
         }
         return Err(io::Error::from_raw_os_error(28));
     }
     #[cfg(not(test))]
     let _ = settings;
-    match &ws.active.direct {
-        Some(direct) => direct.write_all_at(bytes, pos),
-        None => ws.active.file.write_all_at(bytes, pos),
-    }
+    ws.active.file.write_all_at(bytes, pos)
 }
 
 /// Runs `op` over `items`, in parallel threads when there are several: on most devices concurrent
