@@ -27,14 +27,8 @@ pub fn get_records(out: &GetRecordsOutput) -> Vec<u8> {
         + out.next_shard_iterator.as_ref().map_or(0, String::len)
         + 256;
     let mut buf = Vec::with_capacity(size);
-    buf.extend_from_slice(b"{\"Records\":[");
-    for (i, record) in out.records.iter().enumerate() {
-        if i > 0 {
-            buf.push(b',');
-        }
-        write_record(&mut buf, record);
-    }
-    buf.push(b']');
+    buf.extend_from_slice(b"{\"Records\":");
+    array(&mut buf, &out.records, write_record);
     if let Some(iterator) = &out.next_shard_iterator {
         buf.extend_from_slice(b",\"NextShardIterator\":");
         string(&mut buf, iterator);
@@ -88,14 +82,9 @@ pub fn put_records(out: &PutRecordsOutput) -> Vec<u8> {
     let mut buf = Vec::with_capacity(size);
     buf.extend_from_slice(b"{\"FailedRecordCount\":");
     json(&mut buf, &out.failed_record_count);
-    buf.extend_from_slice(b",\"Records\":[");
-    for (i, entry) in out.records.iter().enumerate() {
-        if i > 0 {
-            buf.push(b',');
-        }
-        write_entry(&mut buf, entry);
-    }
-    buf.extend_from_slice(b"],\"EncryptionType\":");
+    buf.extend_from_slice(b",\"Records\":");
+    array(&mut buf, &out.records, write_entry);
+    buf.extend_from_slice(b",\"EncryptionType\":");
     string(&mut buf, &out.encryption_type);
     buf.push(b'}');
     buf
@@ -122,6 +111,17 @@ fn write_entry(buf: &mut Vec<u8>, entry: &PutRecordsResultEntry) {
         string(buf, value);
     }
     buf.push(b'}');
+}
+
+fn array<T>(buf: &mut Vec<u8>, items: &[T], write: fn(&mut Vec<u8>, &T)) {
+    buf.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        write(buf, item);
+    }
+    buf.push(b']');
 }
 
 /// Appends `s` as a JSON string. serde_json escapes exactly the control characters, `"` and `\\`;

@@ -757,18 +757,7 @@ async fn a_directory_has_one_writer_at_a_time() {
 #[tokio::test]
 async fn crash_with_block_padding_keeps_every_record() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let log = Log::open(config(dir.path())).unwrap();
-    log.create_shard(sid(0)).unwrap();
-    let seg = only_segment(dir.path(), sid(0));
-    let mut rng = Lcg(11);
-    let mut put = Vec::new();
-    for b in 0..5u64 {
-        let batch: Vec<NewRecord> = (0..3 + b)
-            .map(|i| new_record(&mut rng, b * 10 + i))
-            .collect();
-        put.extend(batch.clone());
-        append_ok(&log, sid(0), batch).await;
-    }
+    let (log, seg, put) = log_with_batches(dir.path(), 11, 5, |_| {}).await;
     // A copy of the directory while the log is open is what a SIGKILL leaves behind.
     let crashed = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let shard_dir = seg.parent().unwrap();
@@ -796,11 +785,7 @@ async fn crash_with_block_padding_keeps_every_record() {
     let log = Log::open(config(crashed.path())).unwrap();
     let n = put.len() as u64;
     assert_eq!(log.bounds(sid(0)).unwrap(), (0, n));
-    let got = read_all(&log, sid(0), 0, 1000, usize::MAX);
-    assert_eq!(got.len(), put.len());
-    for (r, p) in got.iter().zip(&put) {
-        assert_eq!((&r.partition_key, &r.data), (&p.partition_key, &p.data));
-    }
+    assert_holds(&log, &put);
     assert_eq!(append_ok(&log, sid(0), one("next")).await.first_offset, n);
     log.close().await.unwrap();
     assert_eq!(
@@ -828,29 +813,50 @@ async fn works_where_direct_io_is_refused() {
         return; // no tmpfs here to try it on
     }
     let dir = tempfile::tempdir_in(shm).unwrap();
+    let (log, _, put) = log_with_batches(dir.path(), 23, 4, |seg_and_put| {
+        let (seg, put) = seg_and_put;
+        assert_eq!(
+            std::fs::metadata(seg).unwrap().len() as usize,
+            frames_len(put),
+            "no padding through the page cache"
+        );
+    })
+    .await;
+    log.close().await.unwrap();
     let log = Log::open(config(dir.path())).unwrap();
+    assert_holds(&log, &put);
+    log.close().await.unwrap();
+}
+
+/// A log under `dir` with one shard and `batches` appended batches of random records (the k-th
+/// has k + 2), `after_each` looking at the segment and the records so far after each append.
+async fn log_with_batches(
+    dir: &Path,
+    seed: u64,
+    batches: u64,
+    after_each: impl Fn((&Path, &[NewRecord])),
+) -> (Log, PathBuf, Vec<NewRecord>) {
+    let log = Log::open(config(dir)).unwrap();
     log.create_shard(sid(0)).unwrap();
-    let seg = only_segment(dir.path(), sid(0));
-    let mut rng = Lcg(23);
+    let seg = only_segment(dir, sid(0));
+    let mut rng = Lcg(seed);
     let mut put = Vec::new();
-    for b in 0..4u64 {
+    for b in 0..batches {
         let batch: Vec<NewRecord> = (0..2 + b)
             .map(|i| new_record(&mut rng, b * 10 + i))
             .collect();
         put.extend(batch.clone());
         append_ok(&log, sid(0), batch).await;
-        assert_eq!(
-            std::fs::metadata(&seg).unwrap().len() as usize,
-            frames_len(&put),
-            "no padding through the page cache"
-        );
+        after_each((&seg, &put));
     }
-    log.close().await.unwrap();
-    let log = Log::open(config(dir.path())).unwrap();
-    let got = read_all(&log, sid(0), 0, 1000, usize::MAX);
+    (log, seg, put)
+}
+
+/// Shard 0 of `log` holds exactly `put`, in order.
+fn assert_holds(log: &Log, put: &[NewRecord]) {
+    let got = read_all(log, sid(0), 0, 1000, usize::MAX);
     assert_eq!(got.len(), put.len());
-    for (r, p) in got.iter().zip(&put) {
+    for (r, p) in got.iter().zip(put) {
         assert_eq!((&r.partition_key, &r.data), (&p.partition_key, &p.data));
     }
-    log.close().await.unwrap();
 }
