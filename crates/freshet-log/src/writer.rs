@@ -108,6 +108,8 @@ pub(crate) mod faults {
 /// and memory of one commit under a flood of appends.
 const MAX_ROUND_COMMANDS: usize = 4096;
 const MAX_ROUND_BYTES: usize = 16 << 20;
+/// A round whose writes and fsyncs take this long is logged.
+const SLOW_COMMIT: std::time::Duration = std::time::Duration::from_millis(50);
 /// Threads one round may use to write or fsync files in parallel.
 const MAX_IO_THREADS: usize = 16;
 
@@ -443,6 +445,7 @@ impl Writer {
         // Each file's fsync follows its own write in the same thread, so it need not wait for the
         // other files' writes.
         let jobs: Vec<&WriterShard> = round.iter().filter_map(|id| self.shards.get(id)).collect();
+        let started = Instant::now();
         let results = parallel(&jobs, |ws| {
             write_staged(&self.settings, ws).map_err(Failed::Write)?;
             if sync_now {
@@ -450,6 +453,18 @@ impl Writer {
             }
             Ok(())
         });
+        let took = started.elapsed();
+        if took >= SLOW_COMMIT {
+            // Every append of the round waited this long: worth a line when it happens.
+            let bytes: usize = jobs.iter().map(|ws| ws.staged.buf.prepared().len()).sum();
+            tracing::warn!(
+                files = jobs.len(),
+                bytes,
+                fsync = sync_now,
+                ms = took.as_millis() as u64,
+                "slow log commit"
+            );
+        }
         if sync_now {
             self.stats.fsyncs.fetch_add(jobs.len() as u64, Relaxed);
         }
