@@ -81,7 +81,8 @@ impl SequenceNumber {
 
 impl fmt::Display for SequenceNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        // itoa: core's u128 formatting was 2–3 % of a put's CPU (one number per record).
+        f.write_str(itoa::Buffer::new().format(self.0))
     }
 }
 

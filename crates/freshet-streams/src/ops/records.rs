@@ -149,8 +149,9 @@ impl StreamsService {
             };
             match result {
                 Ok(appended) => {
+                    let shard_id = shard.id();
                     for (n, &i) in positions.iter().enumerate() {
-                        out[i].shard_id = Some(shard.id());
+                        out[i].shard_id = Some(shard_id.clone());
                         out[i].sequence_number =
                             Some(shard.sequence(appended.first_offset + n as u64).to_string());
                     }
