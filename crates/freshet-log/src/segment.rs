@@ -17,7 +17,7 @@ use bytes::Bytes;
 use crate::LogError;
 use crate::frame::{self, Decoded, Frame};
 use crate::index::{self, IndexEntry};
-use crate::stage::BLOCK;
+use crate::stage::{BLOCK, lead_to_block};
 
 pub(crate) fn log_file_name(base: u64) -> String {
     format!("{base:020}.log")
@@ -92,7 +92,7 @@ impl SegmentFile {
         let skip = (pos - start) as usize;
         let len = (skip + n).next_multiple_of(BLOCK);
         let mut buf: Vec<u8> = Vec::with_capacity(len + BLOCK);
-        let lead = (BLOCK - buf.as_ptr() as usize % BLOCK) % BLOCK;
+        let lead = lead_to_block(buf.as_ptr());
         buf.resize(lead, 0);
         while buf.len() < lead + len {
             let got = buf.len() - lead;

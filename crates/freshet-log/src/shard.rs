@@ -354,12 +354,14 @@ fn recover_active(
         // Less than a block of zeros is the padding of a direct write (see `stage`), not damage.
         // Padding need not be cut durably: if it comes back after another crash, so does this cut.
         // (Skipping that fsync per shard makes a restart of thousands of shards seconds faster.)
-        if is_block_padding(&file, scan.len, file_len)? {
+        let padding = is_block_padding(&file, scan.len, file_len)?;
+        if padding {
             tracing::debug!(shard = %id, segment = %path.display(), from_len = file_len, to_len = scan.len, "cutting block padding off the active segment");
-            file.file.set_len(scan.len)?;
         } else {
             tracing::warn!(shard = %id, segment = %path.display(), from_len = file_len, to_len = scan.len, reason, "truncating torn tail of active segment");
-            file.file.set_len(scan.len)?;
+        }
+        file.file.set_len(scan.len)?;
+        if !padding {
             file.file.sync_all()?;
         }
     }

@@ -17,6 +17,11 @@
 /// devices we run on (512 or 4096 bytes).
 pub(crate) const BLOCK: usize = 4096;
 
+/// How many bytes after `ptr` the first block-aligned address lies.
+pub(crate) fn lead_to_block(ptr: *const u8) -> usize {
+    (BLOCK - ptr as usize % BLOCK) % BLOCK
+}
+
 #[derive(Default)]
 pub(crate) struct StageBuf {
     buf: Vec<u8>,
@@ -64,7 +69,7 @@ impl StageBuf {
         self.buf.truncate(end);
         // Room for a shift of less than a block and for the padding, so neither reallocates.
         self.buf.reserve(2 * BLOCK);
-        let want = (BLOCK - self.buf.as_ptr() as usize % BLOCK) % BLOCK;
+        let want = lead_to_block(self.buf.as_ptr());
         if want != self.lead {
             let n = end - self.lead;
             if want > self.lead {

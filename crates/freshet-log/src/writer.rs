@@ -423,7 +423,8 @@ impl Writer {
         if self.round.is_empty() {
             return;
         }
-        let round = std::mem::take(&mut self.round);
+        let mut round = std::mem::take(&mut self.round);
+        round.retain(|id| self.shards.contains_key(id));
         self.round_bytes = 0;
         self.stats.batches.fetch_add(1, Relaxed);
 
@@ -433,10 +434,6 @@ impl Writer {
                 ws.staged.buf.prepare(ws.active.direct);
             }
         }
-        let round: Vec<ShardLogId> = round
-            .into_iter()
-            .filter(|id| self.shards.contains_key(id))
-            .collect();
         let sync_now = match self.settings.fsync {
             FsyncPolicy::Always => true,
             FsyncPolicy::Interval(d) => self.last_sync.elapsed() >= d,
@@ -444,7 +441,7 @@ impl Writer {
         };
         // Each file's fsync follows its own write in the same thread, so it need not wait for the
         // other files' writes.
-        let jobs: Vec<&WriterShard> = round.iter().filter_map(|id| self.shards.get(id)).collect();
+        let jobs: Vec<&WriterShard> = round.iter().map(|id| &self.shards[id]).collect();
         let started = Instant::now();
         let results = parallel(&jobs, |ws| {
             write_staged(&self.settings, ws).map_err(Failed::Write)?;
