@@ -69,7 +69,7 @@ fn get_records_output() -> GetRecordsOutput {
                 sequence_number: format!("4951{i:034}"),
                 approximate_arrival_timestamp: Timestamp::from_millis(1_700_000_000_000 + i as i64),
                 data: Blob(Bytes::from(record_data(i))),
-                partition_key: format!("user-{i}"),
+                partition_key: format!("user-{i}").into(),
                 encryption_type: None,
             })
             .collect(),

@@ -7,7 +7,9 @@
 
 use std::borrow::Cow;
 
+use base64_simd::STANDARD as BASE64;
 use bytes::Bytes;
+use bytestring::ByteString;
 use freshet_streams::model::{Blob, PutRecordsInput, PutRecordsRequestEntry, StreamRef};
 use serde::Deserialize;
 
@@ -51,28 +53,53 @@ pub fn put_records(model: &Model, body: &[u8]) -> Option<PutRecordsInput> {
     {
         return None;
     }
-    let mut records = Vec::with_capacity(request.records.len());
-    for entry in request.records {
+    // Every key goes into one buffer and all data into another, and each record holds slices
+    // of the two: a record costs no allocation of its own here, nor a free on the log's thread
+    // when its cache lets it go (together those were an eighth of a put's CPU).
+    let (mut keys_len, mut data_len) = (0, 0);
+    for entry in &request.records {
         if !scalar_ok(model, "PartitionKey", &entry.partition_key)
             || !ok("HashKey", &entry.explicit_hash_key)
             || !base64_tail_ok(&entry.data)
         {
             return None;
         }
+        keys_len += entry.partition_key.len();
+        data_len += BASE64.decoded_length(entry.data.as_bytes()).ok()?;
+    }
+    let mut keys = String::with_capacity(keys_len);
+    let mut data = Vec::with_capacity(data_len);
+    let mut ends = Vec::with_capacity(request.records.len());
+    for entry in &request.records {
+        keys.push_str(&entry.partition_key);
+        let start = data.len();
         // Decoding checks the characters, length and padding in the same pass (the generic
         // path checks them separately to word AWS's complaint).
-        let data = base64_simd::STANDARD
-            .decode_to_vec(entry.data.as_bytes())
+        BASE64
+            .decode_append(entry.data.as_bytes(), &mut data)
             .ok()?;
-        if !blob_len_ok(model, "Data", data.len()) {
+        if !blob_len_ok(model, "Data", data.len() - start) {
             return None;
         }
-        records.push(PutRecordsRequestEntry {
-            data: Blob(Bytes::from(data)),
-            explicit_hash_key: entry.explicit_hash_key.map(Cow::into_owned),
-            partition_key: entry.partition_key.into_owned(),
-        });
+        ends.push((keys.len(), data.len()));
     }
+    let keys = ByteString::from(keys);
+    let data = Bytes::from(data);
+    let mut starts = (0, 0);
+    let records = request
+        .records
+        .into_iter()
+        .zip(ends)
+        .map(|(entry, (key_end, data_end))| {
+            let record = PutRecordsRequestEntry {
+                data: Blob(data.slice(starts.1..data_end)),
+                explicit_hash_key: entry.explicit_hash_key.map(Cow::into_owned),
+                partition_key: keys.slice_ref(&keys[starts.0..key_end]),
+            };
+            starts = (key_end, data_end);
+            record
+        })
+        .collect();
     Some(PutRecordsInput {
         stream: StreamRef {
             stream_name: request.stream_name.map(Cow::into_owned),

@@ -168,7 +168,7 @@ mod tests {
                 sequence_number: seq,
                 approximate_arrival_timestamp: Timestamp::from_millis(ms),
                 data: Blob(Bytes::from(data)),
-                partition_key: key,
+                partition_key: key.into(),
                 encryption_type: kind,
             })
     }

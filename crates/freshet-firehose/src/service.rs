@@ -645,7 +645,7 @@ impl FirehoseService {
         let records = data
             .into_iter()
             .map(|data| NewRecord {
-                partition_key: String::new(),
+                partition_key: Default::default(),
                 explicit_hash_key: None,
                 data,
             })

@@ -460,7 +460,7 @@ mod tests {
         };
         let task = tokio::spawn(worker.run());
         let record = |data: &[u8]| NewRecord {
-            partition_key: String::new(),
+            partition_key: Default::default(),
             explicit_hash_key: None,
             data: Bytes::copy_from_slice(data),
         };

@@ -134,7 +134,7 @@ mod tests {
         Record {
             offset,
             arrival_ms,
-            partition_key: String::new(),
+            partition_key: bytestring::ByteString::new(),
             explicit_hash_key: None,
             data: Bytes::from(vec![0; len]),
         }

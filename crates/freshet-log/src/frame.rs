@@ -15,7 +15,10 @@
 //! whose final frame is intact, so a half-written batch (never acknowledged) disappears entirely.
 //! Other flag bits must be zero; a future format that needs them bumps the version byte instead.
 
+use std::ops::Range;
+
 use bytes::Bytes;
+use bytestring::ByteString;
 
 /// The version byte written into every frame by this build.
 pub(crate) const FORMAT_VERSION: u8 = 1;
@@ -49,8 +52,14 @@ pub(crate) struct FrameFields<'a> {
     pub batch_end: bool,
 }
 
+/// Where an encoded frame's partition key and data lie, relative to the frame's start.
+pub(crate) struct Spans {
+    pub key: Range<usize>,
+    pub data: Range<usize>,
+}
+
 /// Appends the encoded frame to `out`. The caller has checked the size limits.
-pub(crate) fn encode(out: &mut Vec<u8>, f: &FrameFields<'_>) {
+pub(crate) fn encode(out: &mut Vec<u8>, f: &FrameFields<'_>) -> Spans {
     let total = frame_len(
         f.partition_key.len(),
         f.explicit_hash_key.is_some(),
@@ -64,6 +73,7 @@ pub(crate) fn encode(out: &mut Vec<u8>, f: &FrameFields<'_>) {
     out.extend_from_slice(&f.offset.to_le_bytes());
     out.extend_from_slice(&f.arrival_ms.to_le_bytes());
     out.extend_from_slice(&(f.partition_key.len() as u16).to_le_bytes());
+    let key = out.len() - start..out.len() - start + f.partition_key.len();
     out.extend_from_slice(f.partition_key.as_bytes());
     let mut flags = 0;
     if f.explicit_hash_key.is_some() {
@@ -76,9 +86,11 @@ pub(crate) fn encode(out: &mut Vec<u8>, f: &FrameFields<'_>) {
     if let Some(ehk) = f.explicit_hash_key {
         out.extend_from_slice(&ehk.to_le_bytes());
     }
+    let data = out.len() - start..total;
     out.extend_from_slice(f.data);
     let crc = crc32c::crc32c(&out[start + PREFIX_LEN..]);
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    Spans { key, data }
 }
 
 /// A decoded, checksum-verified frame.
@@ -86,7 +98,8 @@ pub(crate) fn encode(out: &mut Vec<u8>, f: &FrameFields<'_>) {
 pub(crate) struct Frame {
     pub offset: u64,
     pub arrival_ms: i64,
-    pub partition_key: String,
+    /// Like `data`, a slice of the buffer the frame was decoded from.
+    pub partition_key: ByteString,
     pub explicit_hash_key: Option<u128>,
     /// A slice of the buffer the frame was decoded from (no copy).
     pub data: Bytes,
@@ -140,7 +153,9 @@ fn parse_body(buf: &Bytes, start: usize, end: usize) -> Option<Frame> {
     let offset = u64::from_le_bytes(r.array()?);
     let arrival_ms = i64::from_le_bytes(r.array()?);
     let pk_len = u16::from_le_bytes(r.array()?) as usize;
-    let partition_key = String::from_utf8(r.take(pk_len)?.to_vec()).ok()?;
+    let pk_start = r.pos;
+    r.take(pk_len)?;
+    let partition_key = ByteString::try_from(buf.slice(pk_start..r.pos)).ok()?;
     let [flags] = r.array()?;
     if flags & !KNOWN_FLAGS != 0 {
         return None;
@@ -183,9 +198,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The encoded frame, after checking that the spans `encode` reports hold the key and data.
     fn encode_one(pk: &str, ehk: Option<u128>, data: &[u8], batch_end: bool) -> Vec<u8> {
-        let mut out = Vec::new();
-        encode(
+        let mut out = vec![0xAA; 3];
+        let spans = encode(
             &mut out,
             &FrameFields {
                 offset: 42,
@@ -196,7 +212,10 @@ mod tests {
                 batch_end,
             },
         );
-        out
+        let frame = out.split_off(3);
+        assert_eq!(&frame[spans.key], pk.as_bytes());
+        assert_eq!(&frame[spans.data], data);
+        frame
     }
 
     proptest! {

@@ -29,6 +29,7 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use bytes::Bytes;
+use bytestring::ByteString;
 use parking_lot::RwLock;
 use tokio::sync::{oneshot, watch};
 
@@ -117,10 +118,11 @@ impl fmt::Display for ShardLogId {
     }
 }
 
-/// A record to append.
+/// A record to append. The key and data are usually slices of one buffer per request, so a
+/// record costs no allocation of its own, here or in the cache.
 #[derive(Clone, Debug)]
 pub struct NewRecord {
-    pub partition_key: String,
+    pub partition_key: ByteString,
     pub explicit_hash_key: Option<u128>,
     pub data: Bytes,
 }
@@ -130,7 +132,7 @@ pub struct NewRecord {
 pub struct Record {
     pub offset: u64,
     pub arrival_ms: i64,
-    pub partition_key: String,
+    pub partition_key: ByteString,
     pub explicit_hash_key: Option<u128>,
     pub data: Bytes,
 }

@@ -13,6 +13,8 @@
 //! past the last frame while it is the active segment; the writer cuts it off when the segment is
 //! sealed or the log closes, and recovery cuts it off after a crash (it is not a frame).
 
+use bytes::Bytes;
+
 /// The alignment used for direct writes: a page, which covers the logical block size of the
 /// devices we run on (512 or 4096 bytes).
 pub(crate) const BLOCK: usize = 4096;
@@ -99,14 +101,34 @@ impl StageBuf {
     }
 
     /// The prepared write is durable as far as the policy asks: the data's last partial block
-    /// becomes the new tail and the staged frames are gone.
-    pub fn committed(&mut self) {
+    /// becomes the new tail and the staged frames leave the buffer. With `keep` they are handed
+    /// back, for the record cache to serve as slices. A round that fills most of the buffer hands
+    /// over the buffer itself (no copy) and the next round gets a fresh one of the same capacity;
+    /// a small round is copied out, so that cached records never pin more than twice their size.
+    pub fn committed(&mut self, keep: bool) -> Option<Bytes> {
         let end = self.end.take().unwrap_or(self.buf.len());
-        let data = end - self.lead;
-        let tail = data % BLOCK;
-        self.buf.copy_within(end - tail..end, self.lead);
-        self.buf.truncate(self.lead + tail);
+        let frames = self.lead + self.tail..end;
+        let tail = (end - self.lead) % BLOCK;
+        let mut kept = None;
+        if keep && 2 * frames.len() >= self.buf.capacity() {
+            // Aligned from the start, so `prepare` finds nothing to move unless the round outgrows it.
+            let mut next = Vec::with_capacity(self.buf.capacity() + BLOCK);
+            let lead = lead_to_block(next.as_ptr());
+            next.resize(lead, 0);
+            next.extend_from_slice(&self.buf[end - tail..end]);
+            let mut old = std::mem::replace(&mut self.buf, next);
+            old.truncate(end);
+            kept = Some(Bytes::from(old).slice(frames));
+            self.lead = lead;
+        } else {
+            if keep {
+                kept = Some(Bytes::copy_from_slice(&self.buf[frames]));
+            }
+            self.buf.copy_within(end - tail..end, self.lead);
+            self.buf.truncate(self.lead + tail);
+        }
         self.tail = tail;
+        kept
     }
 
     /// Drops the staged frames (and any padding), keeping the committed tail.
@@ -127,13 +149,13 @@ mod tests {
         /// i.e. writing it at the block boundary reproduces the file.
         #[test]
         fn prepared_writes_rebuild_the_file(
-            rounds in proptest::collection::vec((1usize..20_000, any::<bool>(), any::<bool>()), 1..12),
+            rounds in proptest::collection::vec((1usize..20_000, any::<bool>(), any::<bool>(), any::<bool>()), 1..12),
             start in 0usize..10_000,
         ) {
             let mut file: Vec<u8> = (0..start).map(|i| (i % 251) as u8).collect();
             let block_start = start - start % BLOCK;
             let mut stage = StageBuf::new(&file[block_start..]);
-            for (i, (len, pad, fail)) in rounds.into_iter().enumerate() {
+            for (i, (len, pad, fail, keep)) in rounds.into_iter().enumerate() {
                 let frames: Vec<u8> = (0..len).map(|k| (k * 7 + i) as u8).collect();
                 stage.frames().extend_from_slice(&frames);
                 prop_assert_eq!(stage.staged_len(), len);
@@ -155,7 +177,8 @@ mod tests {
                     prop_assert_eq!(stage.staged_len(), 0);
                 } else {
                     file.extend_from_slice(&frames);
-                    stage.committed();
+                    let kept = stage.committed(keep);
+                    prop_assert_eq!(kept.as_deref(), keep.then_some(&frames[..]));
                     prop_assert_eq!(stage.tail_len(), file.len() % BLOCK);
                 }
             }

@@ -12,6 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io;
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,6 +20,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::Instant;
 
+use bytes::Bytes;
+use bytestring::ByteString;
 use parking_lot::RwLock;
 use tokio::sync::oneshot;
 
@@ -126,9 +129,40 @@ struct Tip {
 struct Staged {
     buf: StageBuf,
     entries: Vec<IndexEntry>,
-    records: Vec<Record>,
+    /// For the record cache; empty when it is off.
+    records: Vec<StagedRecord>,
     replies: Vec<(oneshot::Sender<Result<Appended, LogError>>, Appended)>,
     first_arrival_ms: Option<i64>,
+}
+
+/// A record the cache takes once its round commits: its key and data are served as slices of the
+/// round's frames, so a cached record needs no allocation of its own and pins nothing but frames
+/// of its own shard.
+struct StagedRecord {
+    offset: u64,
+    arrival_ms: i64,
+    explicit_hash_key: Option<u128>,
+    /// Where the key and data lie among the round's staged frames.
+    key: Range<usize>,
+    data: Range<usize>,
+}
+
+impl StagedRecord {
+    fn record(self, frames: &Bytes) -> Record {
+        let key = frames.slice(self.key);
+        debug_assert!(std::str::from_utf8(&key).is_ok());
+        Record {
+            offset: self.offset,
+            arrival_ms: self.arrival_ms,
+            // SAFETY: `frame::encode` copied the key's bytes from a `&str` to exactly this span
+            // of the round's frames, and nothing writes to staged frames afterwards (`prepare`
+            // moves them whole and pads after them; `committed` hands them over unchanged), so
+            // the slice is valid UTF-8. The debug assertion checks it in every test.
+            partition_key: unsafe { ByteString::from_bytes_unchecked(key) },
+            explicit_hash_key: self.explicit_hash_key,
+            data: frames.slice(self.data),
+        }
+    }
 }
 
 struct WriterShard {
@@ -372,7 +406,8 @@ impl Writer {
         let n = records.len();
         for (i, r) in records.into_iter().enumerate() {
             let offset = appended.first_offset + i as u64;
-            let pos = ws.committed.len + ws.staged.buf.staged_len() as u64;
+            let at = ws.staged.buf.staged_len();
+            let pos = ws.committed.len + at as u64;
             if index::needs_entry(
                 ws.staged_tip.last_index_pos,
                 pos,
@@ -385,7 +420,7 @@ impl Writer {
                 });
                 ws.staged_tip.last_index_pos = Some(pos);
             }
-            frame::encode(
+            let spans = frame::encode(
                 ws.staged.buf.frames(),
                 &FrameFields {
                     offset,
@@ -397,12 +432,12 @@ impl Writer {
                 },
             );
             if keep_records {
-                ws.staged.records.push(Record {
+                ws.staged.records.push(StagedRecord {
                     offset,
                     arrival_ms,
-                    partition_key: r.partition_key,
                     explicit_hash_key: r.explicit_hash_key,
-                    data: r.data,
+                    key: at + spans.key.start..at + spans.key.end,
+                    data: at + spans.data.start..at + spans.data.end,
                 });
             }
         }
@@ -745,11 +780,11 @@ pub(crate) const DELETING_SUFFIX: &str = ".deleting";
 
 /// Makes the staged batch visible to readers, wakes tailing readers and acknowledges the appends.
 fn publish(ws: &mut WriterShard, stats: &StatsCounters) {
+    let records = ws.staged_tip.next - ws.committed.next;
     ws.committed = ws.staged_tip;
     let tip = ws.committed;
     let staged = &mut ws.staged;
-    staged.buf.committed();
-    let records = staged.records.len();
+    let frames = staged.buf.committed(!staged.records.is_empty());
     {
         let mut st = ws.shared.state.write();
         let st = &mut *st;
@@ -763,13 +798,15 @@ fn publish(ws: &mut WriterShard, stats: &StatsCounters) {
             seg.last_arrival_ms = tip.last_arrival_ms.unwrap_or_default();
         }
         st.next = tip.next;
-        for r in staged.records.drain(..) {
-            st.cache.push(r);
+        if let Some(frames) = &frames {
+            for r in staged.records.drain(..) {
+                st.cache.push(r.record(frames));
+            }
         }
     }
     staged.first_arrival_ms = None;
     ws.shared.tail.send_replace(tip.next);
-    stats.records.fetch_add(records as u64, Relaxed);
+    stats.records.fetch_add(records, Relaxed);
     stats
         .appends
         .fetch_add(staged.replies.len() as u64, Relaxed);

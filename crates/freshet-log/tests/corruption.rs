@@ -22,7 +22,7 @@ async fn flipped_byte_in_a_sealed_segment_is_reported_and_the_rest_served() {
             log.append(
                 ID,
                 vec![NewRecord {
-                    partition_key: format!("k{i}"),
+                    partition_key: format!("k{i}").into(),
                     explicit_hash_key: None,
                     data: Bytes::from(vec![i as u8; 200]),
                 }],

@@ -42,7 +42,7 @@ fn new_record(rng: &mut Lcg, tag: u64) -> NewRecord {
     };
     let data: Vec<u8> = (0..len).map(|i| (tag as usize * 31 + i) as u8).collect();
     NewRecord {
-        partition_key: format!("pk-{tag}-{}", "é".repeat(rng.below(3) as usize)),
+        partition_key: format!("pk-{tag}-{}", "é".repeat(rng.below(3) as usize)).into(),
         explicit_hash_key: (rng.below(2) == 0).then(|| u128::from(tag) << 64 | 0xfeed),
         data: Bytes::from(data),
     }
@@ -458,7 +458,7 @@ async fn segments_time_lookup_and_retention() {
         let n = 1 + (i % 3);
         let batch: Vec<NewRecord> = (0..n)
             .map(|j| NewRecord {
-                partition_key: format!("k{i}"),
+                partition_key: format!("k{i}").into(),
                 explicit_hash_key: None,
                 data: Bytes::from(vec![j as u8; 60]),
             })
@@ -672,7 +672,7 @@ async fn shard_lifecycle_and_errors() {
     let empty = append_ok(&log, id, Vec::new()).await;
     assert_eq!(empty.first_offset, 1, "an empty batch takes no offsets");
     let too_long = NewRecord {
-        partition_key: "k".repeat(70_000),
+        partition_key: "k".repeat(70_000).into(),
         explicit_hash_key: None,
         data: Bytes::new(),
     };

@@ -78,7 +78,7 @@ fn check(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         .iter()
                         .enumerate()
                         .map(|(i, &n)| NewRecord {
-                            partition_key: format!("{step}-{i}"),
+                            partition_key: format!("{step}-{i}").into(),
                             explicit_hash_key: ehk.then_some(step as u128),
                             data: Bytes::from(vec![(step + i) as u8; n]),
                         })

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
+use bytestring::ByteString;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A blob member: raw bytes on our side, base64 text in the JSON form.
@@ -264,7 +265,7 @@ pub struct PutRecordInput {
     #[serde(flatten)]
     pub stream: StreamRef,
     pub data: Blob,
-    pub partition_key: String,
+    pub partition_key: ByteString,
     pub explicit_hash_key: Option<String>,
     pub sequence_number_for_ordering: Option<String>,
 }
@@ -282,7 +283,7 @@ pub struct PutRecordOutput {
 pub struct PutRecordsRequestEntry {
     pub data: Blob,
     pub explicit_hash_key: Option<String>,
-    pub partition_key: String,
+    pub partition_key: ByteString,
 }
 
 #[derive(Debug, Deserialize)]
@@ -346,7 +347,7 @@ pub struct Record {
     pub sequence_number: String,
     pub approximate_arrival_timestamp: Timestamp,
     pub data: Blob,
-    pub partition_key: String,
+    pub partition_key: ByteString,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encryption_type: Option<String>,
 }

@@ -208,7 +208,7 @@ impl FragmentStore {
             .append(
                 log_id(stream),
                 vec![NewRecord {
-                    partition_key: String::new(),
+                    partition_key: Default::default(),
                     explicit_hash_key: None,
                     data,
                 }],
