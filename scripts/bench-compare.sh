@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark on 127.0.0.1 only: Freshet (fsync=always and fsync=never) against
 # kinesalite and the strong peers Redis Streams (appendfsync always and everysec) and NATS
-# JetStream (file store), with one workload, plus a fio durable-write baseline and an end-to-end
+# JetStream (file store), with one workload (and Freshet's durable put again with 16 producers,
+# enough for the group commit to batch), plus a fio durable-write baseline and an end-to-end
 # latency run (put→GetRecords, put→SubscribeToShard, put→JetStream consumer at 1,000 records/s).
 # Freshet, kinesalite and NATS are driven by `freshet bench` (Kinesis wire API, or JetStream for
 # a nats:// endpoint); Redis by redis-benchmark. Prints markdown tables with ratios and a check of
@@ -25,7 +26,11 @@ SHARDS=4
 RECORD_SIZE=1024
 BATCH=500
 PRODUCERS=4
-WORKLOAD=(--shards "$SHARDS" --record-size "$RECORD_SIZE" --batch "$BATCH" --concurrency "$PRODUCERS" --no-progress)
+WORKLOAD=(--shards "$SHARDS" --record-size "$RECORD_SIZE" --batch "$BATCH" --no-progress)
+# Durable put at saturation: with fsync always, a request's latency is one group commit, so
+# 4 producers put at most 4 requests into each fdatasync. This many concurrent producers lets the
+# group commit batch enough to approach the disk's bandwidth (the durable-put target).
+SATURATION_PRODUCERS=16
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -164,14 +169,13 @@ stop_server() {
   wait "$SERVER_PID" 2>/dev/null || true
 }
 
-bench() { # name mode [extra args...]
-  local name=$1 mode=$2
-  shift 2
-  log "$name: bench $mode against $ENDPOINT (server pid $SERVER_PID)"
+bench() { # name mode [producers]
+  local name=$1 mode=$2 producers=${3:-$PRODUCERS}
+  log "$name: bench $mode with $producers producers against $ENDPOINT (server pid $SERVER_PID)"
   local extra=()
   [[ "$mode" != get ]] && extra=(--duration "$DURATION")
   "$FRESHET" bench "$mode" --endpoint "$ENDPOINT" --stream bench --server-pid "$SERVER_PID" \
-    "${WORKLOAD[@]}" "${extra[@]}" "$@" | tee "$RESULTS/$name-$mode.txt" >&2
+    "${WORKLOAD[@]}" --concurrency "$producers" "${extra[@]}" | tee "$RESULTS/$name-$mode.txt" >&2
 }
 
 # The end-to-end latency run: one record per put at a fixed rate (the batch of the shared workload
@@ -245,6 +249,18 @@ print(open(out).read(), file=sys.stderr)
 PY
 }
 
+# Latency first, each on a fresh server and a quiet device: right after the throughput runs the
+# virtual disk went on stalling single writes plus fdatasync for 60-350 ms (logged by Freshet's
+# slow-commit warning), which set the p99 of whichever latency run came next.
+start_freshet always
+bench_e2e freshet-always
+stop_server
+if command -v nats-server >/dev/null 2>&1; then
+  start_nats
+  bench_e2e nats
+  stop_server
+fi
+
 # The machine's limit for durable writes on the file system of the data directories: sequential
 # 1 MiB writes each followed by fdatasync (bandwidth), and 4 KiB writes each followed by
 # fdatasync (the latency of one small fsync, the floor of a durable put's latency).
@@ -264,8 +280,10 @@ bench freshet-always put
 bench freshet-always get
 stop_server
 start_freshet always
+bench freshet-always-saturated put "$SATURATION_PRODUCERS"
+stop_server
+start_freshet always
 bench freshet-always mixed
-bench_e2e freshet-always
 stop_server
 start_freshet never
 bench freshet-never put
@@ -285,9 +303,6 @@ fi
 if command -v nats-server >/dev/null 2>&1; then
   start_nats
   bench nats put
-  stop_server
-  start_nats
-  bench_e2e nats
   stop_server
 fi
 
