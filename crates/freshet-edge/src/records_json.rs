@@ -65,15 +65,15 @@ const ENTRY_OVERHEAD: usize = 40;
 
 /// PutRecords' answer as AWS JSON 1.1, the same bytes `serde_json::to_vec` gives.
 pub fn put_records(out: &PutRecordsOutput) -> Vec<u8> {
-    let len = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    let len = |s: Option<&str>| s.map_or(0, str::len);
     let size: usize = out
         .records
         .iter()
         .map(|e| {
-            len(&e.sequence_number)
-                + len(&e.shard_id)
-                + len(&e.error_code)
-                + len(&e.error_message)
+            len(e.sequence_number.as_deref())
+                + len(e.shard_id.as_deref())
+                + len(e.error_code.as_deref())
+                + len(e.error_message.as_deref())
                 + ENTRY_OVERHEAD
         })
         .sum::<usize>()
@@ -93,10 +93,10 @@ pub fn put_records(out: &PutRecordsOutput) -> Vec<u8> {
 fn write_entry(buf: &mut Vec<u8>, entry: &PutRecordsResultEntry) {
     buf.push(b'{');
     let members = [
-        ("SequenceNumber", &entry.sequence_number),
-        ("ShardId", &entry.shard_id),
-        ("ErrorCode", &entry.error_code),
-        ("ErrorMessage", &entry.error_message),
+        ("SequenceNumber", entry.sequence_number.as_deref()),
+        ("ShardId", entry.shard_id.as_deref()),
+        ("ErrorCode", entry.error_code.as_deref()),
+        ("ErrorMessage", entry.error_message.as_deref()),
     ];
     let mut first = true;
     for (name, value) in members {
@@ -215,7 +215,12 @@ mod tests {
                 records: entries
                     .into_iter()
                     .map(|(sequence_number, shard_id, error_code, error_message)| {
-                        PutRecordsResultEntry { sequence_number, shard_id, error_code, error_message }
+                        PutRecordsResultEntry {
+                            sequence_number: sequence_number.map(Into::into),
+                            shard_id: shard_id.map(Into::into),
+                            error_code,
+                            error_message,
+                        }
                     })
                     .collect(),
                 encryption_type: kind,

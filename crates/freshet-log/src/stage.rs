@@ -19,6 +19,9 @@ use bytes::Bytes;
 /// devices we run on (512 or 4096 bytes).
 pub(crate) const BLOCK: usize = 4096;
 
+/// The least room a fresh staging buffer gets, so that small rounds take the copy path.
+const MIN_ROOM: usize = 64 << 10;
+
 /// How many bytes after `ptr` the first block-aligned address lies.
 pub(crate) fn lead_to_block(ptr: *const u8) -> usize {
     (BLOCK - ptr as usize % BLOCK) % BLOCK
@@ -102,17 +105,20 @@ impl StageBuf {
 
     /// The prepared write is durable as far as the policy asks: the data's last partial block
     /// becomes the new tail and the staged frames leave the buffer. With `keep` they are handed
-    /// back, for the record cache to serve as slices. A round that fills most of the buffer hands
-    /// over the buffer itself (no copy) and the next round gets a fresh one of the same capacity;
-    /// a small round is copied out, so that cached records never pin more than twice their size.
+    /// back, for the record cache to serve as slices. A round that fills a quarter of the buffer
+    /// or more hands over the buffer itself (no copy), and the next round gets a fresh one with
+    /// room for twice this round; a smaller round is copied out. So cached records never pin more
+    /// than four times their size, and rounds of steady size are never copied.
     pub fn committed(&mut self, keep: bool) -> Option<Bytes> {
         let end = self.end.take().unwrap_or(self.buf.len());
         let frames = self.lead + self.tail..end;
         let tail = (end - self.lead) % BLOCK;
         let mut kept = None;
-        if keep && 2 * frames.len() >= self.buf.capacity() {
-            // Aligned from the start, so `prepare` finds nothing to move unless the round outgrows it.
-            let mut next = Vec::with_capacity(self.buf.capacity() + BLOCK);
+        if keep && 4 * frames.len() >= self.buf.capacity() {
+            // Aligned from the start, with room for the alignment and for `prepare`'s padding, so
+            // nothing moves unless the next round outgrows twice this one.
+            let room = (2 * (end - self.lead)).max(MIN_ROOM) + 3 * BLOCK;
+            let mut next = Vec::with_capacity(room);
             let lead = lead_to_block(next.as_ptr());
             next.resize(lead, 0);
             next.extend_from_slice(&self.buf[end - tail..end]);

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use bytestring::ByteString;
 use freshet_log::NewRecord;
 
 use crate::arn::shard_index;
@@ -149,11 +150,22 @@ impl StreamsService {
             };
             match result {
                 Ok(appended) => {
-                    let shard_id = shard.id();
-                    for (n, &i) in positions.iter().enumerate() {
+                    // The shard's numbers are written into one buffer and each answer entry
+                    // holds a slice of it: no allocation per record.
+                    let shard_id = ByteString::from(shard.id());
+                    let mut text = String::with_capacity(positions.len() * 40);
+                    let ends: Vec<usize> = (0..positions.len() as u64)
+                        .map(|n| {
+                            shard.sequence(appended.first_offset + n).push_to(&mut text);
+                            text.len()
+                        })
+                        .collect();
+                    let text = ByteString::from(text);
+                    let mut start = 0;
+                    for (&i, end) in positions.iter().zip(ends) {
                         out[i].shard_id = Some(shard_id.clone());
-                        out[i].sequence_number =
-                            Some(shard.sequence(appended.first_offset + n as u64).to_string());
+                        out[i].sequence_number = Some(text.slice_ref(&text[start..end]));
+                        start = end;
                     }
                 }
                 Err(error) => {
