@@ -110,14 +110,17 @@ wait_for_port() { # port pid
 }
 
 SERVER_PID=
+# The running server's data directory, removed when it stops: a run writes several GB per server.
+SERVER_DIR=
 ENDPOINT=
 PORT=
 start_freshet() { # fsync-policy
   local dir
   dir="$(mktemp -d /var/tmp/freshet-bench-data.XXXXXX)"
   DIRS+=("$dir")
+  SERVER_DIR="$dir"
   "$FRESHET" serve --listen 127.0.0.1:0 --data-dir "$dir/data" --ready-file "$dir/ready" \
-    --create-delay-ms 0 --fsync "$1" --log warn 2>"$RESULTS/freshet-$1.log" &
+    --create-delay-ms 0 --fsync "$1" --log warn 2>>"$RESULTS/freshet-$1.log" &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
   local i
@@ -143,6 +146,7 @@ start_redis() { # appendfsync policy
   local dir
   dir="$(mktemp -d /var/tmp/freshet-bench-redis.XXXXXX)"
   DIRS+=("$dir")
+  SERVER_DIR="$dir"
   PORT="$(free_port)"
   # AOF only (no RDB snapshots), so the one durability knob is appendfsync.
   redis-server --bind 127.0.0.1 --port "$PORT" --dir "$dir" --save '' \
@@ -156,6 +160,7 @@ start_nats() {
   local dir
   dir="$(mktemp -d /var/tmp/freshet-bench-nats.XXXXXX)"
   DIRS+=("$dir")
+  SERVER_DIR="$dir"
   PORT="$(free_port)"
   nats-server -js -a 127.0.0.1 -p "$PORT" -sd "$dir" >"$RESULTS/nats.log" 2>&1 &
   SERVER_PID=$!
@@ -167,6 +172,10 @@ start_nats() {
 stop_server() {
   kill "$SERVER_PID" 2>/dev/null || true
   wait "$SERVER_PID" 2>/dev/null || true
+  if [[ -n "$SERVER_DIR" ]]; then
+    rm -rf "$SERVER_DIR"
+    SERVER_DIR=
+  fi
 }
 
 bench() { # name mode [producers]
