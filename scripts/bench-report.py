@@ -166,7 +166,7 @@ checks = []
 always = data.get("freshet, fsync=always")
 kinesalite = data.get("kinesalite 3.3.3 (in-memory)")
 if always and disk_mb:
-    best = max((always[0], saturated) if saturated else (always[0],), key=lambda r: r["mb_per_sec"])
+    best = max((r for r in (always[0], saturated) if r), key=lambda r: r["mb_per_sec"])
     share = best["mb_per_sec"] / disk_mb
     value = f"{share * 100:.0f}% ({best['concurrency']} producers)"
     if pattern_mb:

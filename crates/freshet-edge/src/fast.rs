@@ -56,7 +56,12 @@ pub fn put_records(model: &Model, body: &[u8]) -> Option<PutRecordsInput> {
     // Every key goes into one buffer and all data into another, and each record holds slices
     // of the two: a record costs no allocation of its own here, nor a free on the log's thread
     // when its cache lets it go (together those were an eighth of a put's CPU).
-    let (mut keys_len, mut data_len) = (0, 0);
+    // Three bytes per four characters at most: sized without reading each text's padding twice.
+    let data_len = request.records.iter().map(|e| e.data.len() / 4 * 3).sum();
+    let keys_len = request.records.iter().map(|e| e.partition_key.len()).sum();
+    let mut keys = String::with_capacity(keys_len);
+    let mut data = Vec::with_capacity(data_len);
+    let mut ends = Vec::with_capacity(request.records.len());
     for entry in &request.records {
         if !scalar_ok(model, "PartitionKey", &entry.partition_key)
             || !ok("HashKey", &entry.explicit_hash_key)
@@ -64,13 +69,6 @@ pub fn put_records(model: &Model, body: &[u8]) -> Option<PutRecordsInput> {
         {
             return None;
         }
-        keys_len += entry.partition_key.len();
-        data_len += BASE64.decoded_length(entry.data.as_bytes()).ok()?;
-    }
-    let mut keys = String::with_capacity(keys_len);
-    let mut data = Vec::with_capacity(data_len);
-    let mut ends = Vec::with_capacity(request.records.len());
-    for entry in &request.records {
         keys.push_str(&entry.partition_key);
         let start = data.len();
         // Decoding checks the characters, length and padding in the same pass (the generic
