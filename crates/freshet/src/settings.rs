@@ -250,10 +250,11 @@ mod tests {
 
     #[test]
     fn example_config_is_the_defaults() {
-        let example = PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../freshet.example.toml"
-        ));
+        // Compiled in rather than read through CARGO_MANIFEST_DIR: a test binary reused from a
+        // shared build cache may carry another checkout's path.
+        let dir = tempfile::tempdir().unwrap();
+        let example = dir.path().join("freshet.example.toml");
+        std::fs::write(&example, include_str!("../../../freshet.example.toml")).unwrap();
         let s = Settings::load(Some(&example), serde_json::json!({})).unwrap();
         let d = Settings::default();
         assert_eq!(s.listen, d.listen);
