@@ -6,14 +6,13 @@
 #   scripts/bench-ab.sh OLD_BINARY NEW_BINARY [get|put] [rounds]
 set -euo pipefail
 OLD=$1 NEW=$2 MODE=${3:-get} ROUNDS=${4:-2} FSYNC=${FSYNC:-never}
+# shellcheck source=lib/serve.sh
+source "$(dirname "$0")/lib/serve.sh"
 one() {
   local bin=$1 tag=$2 dir
   dir=$(mktemp -d /var/tmp/freshet-ab.XXXXXX)
-  "$bin" serve --listen 127.0.0.1:0 --data-dir "$dir/data" --fsync "$FSYNC" --create-delay-ms 0 \
-    --log warn --ready-file "$dir/ready" > "$dir/server.log" 2>&1 &
-  local pid=$!
-  for _ in $(seq 100); do [ -s "$dir/ready" ] && break; sleep 0.1; done
-  local ep="http://$(cat "$dir/ready")"
+  start_serve "$bin" "$dir" "$FSYNC" "$dir/server.log"
+  local pid=$SERVER_PID ep=$ENDPOINT
   if [ "$MODE" = get ]; then
     "$OLD" bench put --endpoint "$ep" --stream ab --shards 4 --concurrency 8 --records 1500000 \
       --no-progress > /dev/null 2>&1

@@ -34,6 +34,8 @@ WORKLOAD=(--shards "$SHARDS" --record-size "$RECORD_SIZE" --batch "$BATCH" --no-
 # group commit batch enough to approach the disk's bandwidth (the issue's durable-put target).
 SATURATION_PRODUCERS=16
 
+# shellcheck source=lib/serve.sh
+source scripts/lib/serve.sh
 log() { printf '==> %s\n' "$*" >&2; }
 # Writes the page cache's dirty pages out and lets the device settle, so a measurement does not
 # pay for writeback left by whatever ran before it.
@@ -124,17 +126,8 @@ start_freshet() { # fsync-policy
   dir="$(mktemp -d /var/tmp/freshet-bench-data.XXXXXX)"
   DIRS+=("$dir")
   SERVER_DIR="$dir"
-  "$FRESHET" serve --listen 127.0.0.1:0 --data-dir "$dir/data" --ready-file "$dir/ready" \
-    --create-delay-ms 0 --fsync "$1" --log warn 2>>"$RESULTS/freshet-$1.log" &
-  SERVER_PID=$!
+  start_serve "$FRESHET" "$dir" "$1" "$RESULTS/freshet-$1.log" || return 1
   PIDS+=("$SERVER_PID")
-  local i
-  for i in $(seq 1 200); do
-    [[ -s "$dir/ready" ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { log "freshet exited during start-up"; cat "$RESULTS/freshet-$1.log" >&2; return 1; }
-    sleep 0.1
-  done
-  ENDPOINT="http://$(cat "$dir/ready")"
 }
 
 start_kinesalite() {

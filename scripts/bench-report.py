@@ -138,11 +138,21 @@ E2E_PATHS = [
     ("freshet, fsync=always: put→SubscribeToShard", freshet_e2e, "subscribe_to_shard"),
     ("NATS 2.9 JetStream: publish→ordered push consumer", nats_e2e, "jetstream_consumer"),
 ]
-e2e_paths = [(label, [(run, run["e2e"][key]) for run in runs if run["e2e"].get(key)])
-             for label, runs, key in E2E_PATHS]
-e2e_paths = [(label, runs) for label, runs in e2e_paths if runs]
+# Per path that was measured: its label and its (run, path result) pairs.
+e2e_paths = {}
+for label, runs, key in E2E_PATHS:
+    measured = [(run, run["e2e"][key]) for run in runs if run["e2e"].get(key)]
+    if measured:
+        e2e_paths[key] = (label, measured)
+
+
+def e2e_percentiles(key, pct):
+    """One percentile of a path's latency, run by run."""
+    return [path["latency_ms"][pct] for _, path in e2e_paths[key][1]]
+
+
 if e2e_paths:
-    rate = e2e_paths[0][1][0][0]["e2e"]["target_rate"]
+    rate = next(iter(e2e_paths.values()))[1][0][0]["e2e"]["target_rate"]
     print()
     print(f"End to end at {rate:,.0f} records/s (one 1 KiB record per put; latency from just before "
           "the put is sent to the record's arrival at the reader, per record), each run on a fresh "
@@ -151,17 +161,16 @@ if e2e_paths:
     print("| path | run | received / acked | put ack p50 ms | put ack p99 ms | p50 ms | p90 ms "
           "| p99 ms | p99.9 ms | max ms |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for label, runs in e2e_paths:
+    for label, runs in e2e_paths.values():
         for i, (run, path) in enumerate(runs, 1):
             l = path["latency_ms"]
             print(f"| {label} | {i} | {path['records']:,} / {run['records']:,} "
                   f"| {run['latency_ms']['p50']:.2f} | {run['latency_ms']['p99']:.2f} | {l['p50']:.2f} "
                   f"| {l['p90']:.2f} | {l['p99']:.2f} | {l['p999']:.2f} | {l['max']:.2f} |")
     print()
-    for label, runs in e2e_paths:
-        p99s = [path["latency_ms"]["p99"] for _, path in runs]
-        print(f"- {label}: median p50 {median([p['latency_ms']['p50'] for _, p in runs]):.2f} ms, "
-              f"median p99 {median(p99s):.2f} ms over {len(runs)} run(s).")
+    for key, (label, runs) in e2e_paths.items():
+        print(f"- {label}: median p50 {median(e2e_percentiles(key, 'p50')):.2f} ms, "
+              f"median p99 {median(e2e_percentiles(key, 'p99')):.2f} ms over {len(runs)} run(s).")
 
 fio = fio_job("fio.json")
 fio_small = fio_job("fio-fsync.json")
@@ -205,11 +214,9 @@ if always and always[0]["records_per_server_cpu_sec"]:
 if always and always[1] and always[1]["records_per_server_cpu_sec"]:
     v = always[1]["records_per_server_cpu_sec"]
     checks.append(("≥ 600k records read per server CPU-second", f"{v:,.0f}", v >= 600_000))
-subs = [run["e2e"]["subscribe_to_shard"] for run in freshet_e2e
-        if run["e2e"].get("subscribe_to_shard")]
-if subs:
-    p50s = [sub["latency_ms"]["p50"] for sub in subs]
-    p99s = [sub["latency_ms"]["p99"] for sub in subs]
+if "subscribe_to_shard" in e2e_paths:
+    p50s = e2e_percentiles("subscribe_to_shard", "p50")
+    p99s = e2e_percentiles("subscribe_to_shard", "p99")
 
     def runs_text(values):
         if len(values) == 1:
@@ -228,7 +235,7 @@ if checks:
         print(f"| {target} | {value} | {'yes' if met else 'no'} |")
 
 print()
-runs = [r for pg in data.values() for r in pg if r] + [r for r in (mixed,) if r] + freshet_e2e + nats_e2e
+runs = [r for pg in data.values() for r in pg if r] + ([mixed] if mixed else []) + freshet_e2e + nats_e2e
 if not any(r["errors"] or r["failed_records"] for r in runs):
     print("No request errors and no failed records in any run.")
 for r in runs:

@@ -10,15 +10,15 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/freshet-target}"
 BIN="${1:-$CARGO_TARGET_DIR/release/freshet}"
 WORK="$(mktemp -d /var/tmp/freshet-e2e-gaps.XXXXXX)"
-trap 'kill "$SERVER" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
-"$BIN" serve --listen 127.0.0.1:0 --data-dir "$WORK/data" --ready-file "$WORK/ready" \
-  --create-delay-ms 0 --fsync always --log warn &
-SERVER=$!
-for _ in $(seq 1 100); do [[ -s "$WORK/ready" ]] && break; sleep 0.1; done
+SERVER_PID=
+trap 'kill "$SERVER_PID" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
+# shellcheck source=lib/serve.sh
+source scripts/lib/serve.sh
+start_serve "$BIN" "$WORK" always "$WORK/server.log"
 (sleep 2; perf trace -a -e recvfrom,writev,sendto,pwrite64,fdatasync,epoll_wait,futex \
   -o "$WORK/trace.txt" -- sleep 5) &
 TRACER=$!
-"$BIN" bench e2e --endpoint "http://$(cat "$WORK/ready")" --stream e2e --server-pid "$SERVER" \
+"$BIN" bench e2e --endpoint "$ENDPOINT" --stream e2e --server-pid "$SERVER_PID" \
   --shards 4 --record-size 1024 --batch 1 --rate 1000 --duration 10s --no-progress \
   | grep -v '^RESULT'
 wait "$TRACER"
