@@ -79,17 +79,20 @@ impl Edge {
 
     /// A request id in AWS's UUID shape, unique for this process.
     fn request_id(&self) -> String {
-        let n = self.request_ids.fetch_add(1, Ordering::Relaxed);
-        let hex = format!("{:016x}{:016x}", self.boot, n);
-        format!(
-            "{}-{}-{}-{}-{}",
-            &hex[0..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..32]
-        )
+        request_id(self.boot, self.request_ids.fetch_add(1, Ordering::Relaxed))
     }
+}
+
+/// The 128 bits of `boot` then `n`, in the 8-4-4-4-12 hex groups of a UUID.
+fn request_id(boot: u64, n: u64) -> String {
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        boot >> 32,
+        (boot >> 16) & 0xffff,
+        boot & 0xffff,
+        n >> 48,
+        n & 0xffff_ffff_ffff
+    )
 }
 
 /// The router for every API on the edge port.
@@ -321,5 +324,20 @@ fn error_body(e: &ApiError, format: Format) -> Vec<u8> {
     match format {
         Format::Json => serde_json::to_vec(&doc).unwrap_or_default(),
         Format::Cbor => cbor::encode(shape::kinesis(), None, &doc),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_are_the_hex_of_boot_then_counter_in_uuid_groups() {
+        assert_eq!(
+            super::request_id(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210),
+            "01234567-89ab-cdef-fedc-ba9876543210"
+        );
+        assert_eq!(
+            super::request_id(1, 2),
+            "00000000-0000-0001-0000-000000000002"
+        );
     }
 }

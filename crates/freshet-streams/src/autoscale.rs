@@ -166,8 +166,7 @@ impl StreamsService {
             .values()
             .flat_map(|s| {
                 let uid = s.uid;
-                s.state
-                    .read()
+                s.snapshot()
                     .shards
                     .iter()
                     .filter(|x| x.is_open())

@@ -115,7 +115,7 @@ impl StreamsService {
                 self.finish_delete(&stream).await?;
                 continue;
             }
-            let ids: Vec<_> = stream.state.read().shards.iter().map(|s| s.log).collect();
+            let ids: Vec<_> = stream.snapshot().shards.iter().map(|s| s.log).collect();
             known_logs.extend(ids.iter().copied());
             self.on_log(move |log| ids.into_iter().try_for_each(|id| log.create_shard(id)))
                 .await?;
@@ -195,8 +195,7 @@ impl StreamsService {
             .delete_shards(stream.uid, indexes)
             .await?;
         stream
-            .state
-            .write()
+            .edit()
             .shards
             .retain(|s| !indexes.contains(&s.row.index));
         let ids: Vec<_> = indexes
@@ -341,12 +340,12 @@ impl StreamsService {
     /// Commits a changed stream row to the catalog, then publishes it.
     pub(crate) async fn commit_row(&self, stream: &Stream, row: StreamRow) -> Result<()> {
         self.inner.catalog.update_stream(&row).await?;
-        stream.state.write().row = row;
+        stream.edit().row = row;
         Ok(())
     }
 
     pub(crate) async fn set_status(&self, stream: &Stream, status: &str) -> Result<()> {
-        let mut row = stream.state.read().row.clone();
+        let mut row = stream.snapshot().row.clone();
         row.status = status.to_string();
         self.commit_row(stream, row).await
     }
@@ -360,7 +359,7 @@ impl StreamsService {
     {
         // Held across the catalog commit on purpose: see `Stream::admin`.
         let _admin = stream.admin.lock().await;
-        let mut row = stream.state.read().row.clone();
+        let mut row = stream.snapshot().row.clone();
         if row.status != STATUS_ACTIVE {
             return Err(self.not_active(stream, &row.status));
         }
@@ -412,7 +411,7 @@ impl StreamsService {
     /// crash in between leaves a DELETING row (finished at the next start) or orphaned logs
     /// (removed at the next start).
     pub(crate) async fn finish_delete(&self, stream: &Stream) -> Result<()> {
-        let shards: Vec<_> = stream.state.read().shards.iter().map(|s| s.log).collect();
+        let shards: Vec<_> = stream.snapshot().shards.iter().map(|s| s.log).collect();
         self.on_log(move |log| shards.into_iter().try_for_each(|id| log.remove_shard(id)))
             .await?;
         self.inner

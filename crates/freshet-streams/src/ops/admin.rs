@@ -91,7 +91,7 @@ impl StreamsService {
             Err(e) => return Err(e.into()),
         };
         let stream = crate::state::Stream::new(self.arn(&name), row, shards, tags, Vec::new());
-        let ids: Vec<_> = stream.state.read().shards.iter().map(|s| s.log).collect();
+        let ids: Vec<_> = stream.snapshot().shards.iter().map(|s| s.log).collect();
         self.on_log(move |log| ids.into_iter().try_for_each(|id| log.create_shard(id)))
             .await?;
         self.inner.streams.write().insert(stream.clone());
@@ -119,7 +119,7 @@ impl StreamsService {
             if status == STATUS_CREATING {
                 return Err(self.not_active(&stream, &status));
             }
-            let consumers = stream.state.read().consumers.len();
+            let consumers = stream.snapshot().consumers.len();
             if consumers > 0 && input.enforce_consumer_deletion != Some(true) {
                 return Err(StreamsError::ResourceInUse(format!(
                     "Stream {} under account {} has {consumers} registered consumer(s); deregister them or set EnforceConsumerDeletion.",
@@ -232,7 +232,7 @@ impl StreamsService {
         let stream_summaries = page
             .iter()
             .map(|s| {
-                let state = s.state.read();
+                let state = s.snapshot();
                 StreamSummary {
                     stream_name: s.name.clone(),
                     stream_arn: s.arn.clone(),
@@ -266,7 +266,7 @@ impl StreamsService {
         let mut open = 0;
         let mut on_demand = 0;
         for stream in registry.by_name.values() {
-            let state = stream.state.read();
+            let state = stream.snapshot();
             open += state.open_shard_count() as i64;
             on_demand += (state.row.mode == MODE_ON_DEMAND) as i64;
         }

@@ -68,7 +68,7 @@ impl StreamsService {
                 tags,
             };
             self.inner.catalog.put_consumer(stream.uid, &row).await?;
-            stream.state.write().consumers.push(row.clone());
+            stream.edit().consumers.push(row.clone());
             if !delay.is_zero() {
                 let name = row.name.clone();
                 self.after(delay, stream.clone(), move |service, stream| async move {
@@ -203,8 +203,7 @@ impl StreamsService {
 
     pub(crate) fn consumer_row(&self, stream: &Stream, name: &str) -> Result<ConsumerRow> {
         stream
-            .state
-            .read()
+            .snapshot()
             .consumers
             .iter()
             .find(|c| c.name == name)
@@ -259,7 +258,7 @@ impl StreamsService {
     /// stream's admin lock.
     pub(crate) async fn save_consumer(&self, stream: &Stream, row: ConsumerRow) -> Result<()> {
         self.inner.catalog.put_consumer(stream.uid, &row).await?;
-        let mut state = stream.state.write();
+        let mut state = stream.edit();
         if let Some(c) = state.consumers.iter_mut().find(|c| c.name == row.name) {
             *c = row;
         }
@@ -271,14 +270,14 @@ impl StreamsService {
         let arn = self.consumer_arn_of(stream, name);
         self.inner.catalog.delete_consumer(stream.uid, name).await?;
         self.inner.catalog.set_policy(&arn, None).await?;
-        stream.state.write().consumers.retain(|c| c.name != name);
+        stream.edit().consumers.retain(|c| c.name != name);
         tracing::info!(stream = %stream.name, consumer = %name, "consumer deregistered");
         Ok(())
     }
 
     /// At start: consumers left CREATING become ACTIVE, those left DELETING are removed.
     pub(crate) async fn recover_consumers(&self, stream: &Stream) -> Result<()> {
-        let consumers = stream.state.read().consumers.clone();
+        let consumers = stream.snapshot().consumers.clone();
         for c in consumers {
             match c.status.as_str() {
                 STATUS_CREATING => {

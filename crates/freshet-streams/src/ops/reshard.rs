@@ -181,7 +181,7 @@ impl StreamsService {
         input: UpdateShardCountInput,
     ) -> Result<UpdateShardCountOutput> {
         let stream = self.find(&input.stream)?;
-        let current = stream.state.read().open_shard_count() as i64;
+        let current = stream.snapshot().open_shard_count() as i64;
         let target = input.target_shard_count;
         let account = self.config().account_id.clone();
         if target > current * 2 || target * 2 < current {
@@ -338,7 +338,7 @@ impl StreamsService {
         .to_string();
         self.inner.catalog.reshard(&row, &closed, &new_rows).await?;
         {
-            let mut live = stream.state.write();
+            let mut live = stream.edit();
             let meters: std::collections::HashMap<u32, _> = live
                 .shards
                 .iter()

@@ -144,7 +144,7 @@ impl StreamsService {
     pub async fn update_stream_mode(&self, input: UpdateStreamModeInput) -> Result<Empty> {
         let stream = self.find_arn(&input.stream_arn)?;
         let mode = input.stream_mode_details.stream_mode;
-        if mode == MODE_ON_DEMAND && stream.state.read().row.mode != MODE_ON_DEMAND {
+        if mode == MODE_ON_DEMAND && stream.snapshot().row.mode != MODE_ON_DEMAND {
             self.check_on_demand_limit()?;
         }
         self.update_active(&stream, |row| {
@@ -176,7 +176,7 @@ impl StreamsService {
         input: UpdateStreamWarmThroughputInput,
     ) -> Result<UpdateStreamWarmThroughputOutput> {
         let stream = self.find(&input.stream)?;
-        if stream.state.read().row.mode != MODE_ON_DEMAND {
+        if stream.snapshot().row.mode != MODE_ON_DEMAND {
             return Err(StreamsError::InvalidArgument(format!(
                 "Warm throughput can only be configured for streams in ON_DEMAND mode; stream {} is not.",
                 stream.name

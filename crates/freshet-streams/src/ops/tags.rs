@@ -82,7 +82,7 @@ impl StreamsService {
         input: ListTagsForStreamInput,
     ) -> Result<ListTagsForStreamOutput> {
         let stream = self.find(&input.stream)?;
-        let tags = stream.state.read().tags.clone();
+        let tags = stream.snapshot().tags.clone();
         let limit = input.limit.unwrap_or(MAX_TAGS as i64).max(1) as usize;
         let mut iter = tags.into_iter().filter(|(k, _)| {
             input
@@ -150,7 +150,7 @@ impl StreamsService {
 
     fn tags_of(&self, resource: &Tagged) -> Result<BTreeMap<String, String>> {
         Ok(match resource {
-            Tagged::Stream(stream) => stream.state.read().tags.clone(),
+            Tagged::Stream(stream) => stream.snapshot().tags.clone(),
             Tagged::Consumer(stream, name) => self.consumer_row(stream, name)?.tags,
         })
     }
@@ -169,7 +169,7 @@ impl StreamsService {
         match resource {
             Tagged::Stream(_) => {
                 self.inner.catalog.set_tags(stream.uid, &tags).await?;
-                stream.state.write().tags = tags;
+                stream.edit().tags = tags;
             }
             Tagged::Consumer(_, name) => {
                 let mut row = self.consumer_row(&stream, &name)?;
