@@ -16,6 +16,7 @@ mod frame;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod index;
+mod io_pool;
 mod segment;
 mod shard;
 mod stage;

@@ -27,6 +27,7 @@ use tokio::sync::oneshot;
 
 use crate::frame::{self, FrameFields};
 use crate::index::{self, IndexEntry};
+use crate::io_pool::IoPool;
 use crate::segment::{self, Segment, SegmentFile};
 use crate::shard::{self, ShardShared};
 use crate::stage::{self, StageBuf};
@@ -113,8 +114,6 @@ const MAX_ROUND_COMMANDS: usize = 4096;
 const MAX_ROUND_BYTES: usize = 16 << 20;
 /// A round whose writes and fsyncs take this long is logged.
 const SLOW_COMMIT: std::time::Duration = std::time::Duration::from_millis(50);
-/// Threads one round may use to write or fsync files in parallel.
-const MAX_IO_THREADS: usize = 16;
 
 /// The write position of a shard's active segment.
 #[derive(Clone, Copy, Debug)]
@@ -265,6 +264,7 @@ pub(crate) struct Writer {
     last_sync: Instant,
     /// The directory's lock (see `lock_dir`), let go once this writer writes no more.
     lock: Option<std::fs::File>,
+    io: IoPool,
 }
 
 impl Writer {
@@ -294,6 +294,7 @@ impl Writer {
             unsynced: HashSet::new(),
             last_sync: Instant::now(),
             lock: Some(lock),
+            io: IoPool::default(),
         }
     }
 
@@ -478,7 +479,7 @@ impl Writer {
         // other files' writes.
         let jobs: Vec<&WriterShard> = round.iter().map(|id| &self.shards[id]).collect();
         let started = Instant::now();
-        let results = parallel(&jobs, |ws| {
+        let results = self.io.parallel(&jobs, |ws| {
             write_staged(&self.settings, ws).map_err(Failed::Write)?;
             if sync_now {
                 sync_file(&self.settings, &ws.active).map_err(Failed::Sync)?;
@@ -570,7 +571,7 @@ impl Writer {
             .iter()
             .map(|id| self.shards[id].active.clone())
             .collect();
-        let results = parallel(&files, |f| sync_file(&self.settings, f));
+        let results = self.io.parallel(&files, |f| sync_file(&self.settings, f));
         self.stats.fsyncs.fetch_add(files.len() as u64, Relaxed);
         self.last_sync = Instant::now();
         for (id, result) in ids.iter().zip(results) {
@@ -863,38 +864,6 @@ fn write_staged(settings: &Settings, ws: &WriterShard) -> io::Result<()> {
     #[cfg(not(test))]
     let _ = settings;
     ws.active.file.write_all_at(bytes, pos)
-}
-
-/// Runs `op` over `items`, in parallel threads when there are several: on most devices concurrent
-/// writes and flushes of different files cost little more than one, so a round touching many
-/// shards does not pay for them in series. Results come in the order of `items`.
-fn parallel<T: Sync, R: Send>(items: &[T], op: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    if items.len() <= 1 {
-        return items.iter().map(&op).collect();
-    }
-    let per_thread = items.len().div_ceil(MAX_IO_THREADS);
-    let mut chunks = items.chunks(per_thread);
-    let first = chunks.next().unwrap_or_default();
-    let op = &op;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = chunks
-            .map(|chunk| {
-                let spawned = std::thread::Builder::new()
-                    .name("freshet-log-io".into())
-                    .spawn_scoped(s, move || chunk.iter().map(op).collect::<Vec<_>>());
-                (chunk, spawned)
-            })
-            .collect();
-        let mut results: Vec<R> = first.iter().map(op).collect();
-        for (chunk, spawned) in handles {
-            match spawned.map(|h| h.join()) {
-                Ok(Ok(r)) => results.extend(r),
-                // No thread to spare (or it died): do this chunk here.
-                Ok(Err(_)) | Err(_) => results.extend(chunk.iter().map(op)),
-            }
-        }
-        results
-    })
 }
 
 /// Removes a file and returns its length; a file already gone counts as zero.
