@@ -7,7 +7,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
 
 /// Threads one round may use to write or fsync files in parallel, the writer's own included.
-pub(crate) const MAX_IO_THREADS: usize = 16;
+const MAX_IO_THREADS: usize = 16;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -52,21 +52,17 @@ impl IoPool {
             // every job has finished or was dropped unrun.
             let job: Job =
                 unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + '_>, Job>(job) };
-            match self.thread(k - 1).map(|t| t.send(job)) {
-                Some(Ok(())) => {}
-                // The thread is gone: the job comes back and runs here.
-                Some(Err(mpsc::SendError(job))) => job(),
-                // No thread to spare: do this share here.
-                None => results[k] = Some(chunk.iter().map(op).collect()),
+            // A share that no thread takes (none could be started, or it is gone) is done below.
+            if let Some(thread) = self.thread(k - 1) {
+                let _ = thread.send(job);
             }
         }
         drop(done_tx);
         results[0] = Some(chunks[0].iter().map(op).collect());
         while let Ok((k, r)) = done_rx.recv() {
-            // A share whose thread panicked is done again here rather than lost.
-            results[k] = Some(r.unwrap_or_else(|_| chunks[k].iter().map(op).collect()));
+            results[k] = r.ok();
         }
-        // So is a share whose job was dropped unrun.
+        // A share whose job panicked or never ran is done here rather than lost.
         results
             .into_iter()
             .zip(chunks)
