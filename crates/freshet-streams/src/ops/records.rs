@@ -80,17 +80,13 @@ impl StreamsService {
         let max_total = PUT_RECORDS_MAX_BYTES.max(state.row.max_record_size_kib as usize * 1024);
         let mut total = 0usize;
         // Checked in full before anything is written: a request with a bad record writes nothing.
-        let mut routed: Vec<(usize, Option<u128>, u32)> = Vec::with_capacity(input.records.len());
-        for (i, r) in input.records.iter().enumerate() {
+        let mut routed: Vec<(Option<u128>, &ShardState)> = Vec::with_capacity(input.records.len());
+        for r in &input.records {
             check_record_size(&state, r.data.0.len(), &r.partition_key)?;
             total += r.data.0.len() + r.partition_key.len();
             let key = hash_key(r.explicit_hash_key.as_deref(), &r.partition_key)?;
             let shard = self.route(&stream, &state, key)?;
-            routed.push((
-                i,
-                r.explicit_hash_key.as_ref().map(|_| key),
-                shard.row.index,
-            ));
+            routed.push((r.explicit_hash_key.as_ref().map(|_| key), shard));
         }
         if total > max_total {
             return Err(StreamsError::InvalidArgument(format!(
@@ -100,24 +96,22 @@ impl StreamsService {
         }
 
         // One append per shard, all submitted together so the log commits them in one batch.
-        let mut by_shard: Vec<(u32, Vec<usize>, Vec<NewRecord>)> = Vec::new();
-        let mut records: Vec<Option<PutRecordsRequestEntry>> =
-            input.records.into_iter().map(Some).collect();
-        for (i, ehk, shard) in routed {
-            let Some(entry) = records[i].take() else {
-                continue;
-            };
-            shard_bytes(
-                &state,
-                shard,
-                entry.data.0.len() + entry.partition_key.len(),
-            );
+        let count = input.records.len();
+        let mut by_shard: Vec<(&ShardState, Vec<usize>, Vec<NewRecord>)> = Vec::new();
+        for (i, ((ehk, shard), entry)) in routed.into_iter().zip(input.records).enumerate() {
+            // Counts toward the shard's load even if the append then fails: the scaler only
+            // needs the rate's order of magnitude.
+            let size = entry.data.0.len() + entry.partition_key.len();
+            shard.written.fetch_add(size as u64, Ordering::Relaxed);
             let record = NewRecord {
                 partition_key: entry.partition_key,
                 explicit_hash_key: ehk,
                 data: entry.data.0,
             };
-            match by_shard.iter_mut().find(|(s, _, _)| *s == shard) {
+            match by_shard
+                .iter_mut()
+                .find(|(s, _, _)| s.row.index == shard.row.index)
+            {
                 Some((_, positions, batch)) => {
                     positions.push(i);
                     batch.push(record);
@@ -126,16 +120,14 @@ impl StreamsService {
             }
         }
         let log = &self.inner.log;
-        let appends = by_shard.into_iter().map(|(shard, positions, batch)| {
-            let id = freshet_log::ShardLogId {
-                stream: stream.uid,
-                shard,
-            };
-            async move { (shard, positions, log.append(id, batch).await) }
-        });
+        let appends = by_shard
+            .into_iter()
+            .map(|(shard, positions, batch)| async move {
+                (shard, positions, log.append(shard.log, batch).await)
+            });
         let results = futures_util::future::join_all(appends).await;
 
-        let mut out: Vec<PutRecordsResultEntry> = (0..records.len())
+        let mut out: Vec<PutRecordsResultEntry> = (0..count)
             .map(|_| PutRecordsResultEntry {
                 sequence_number: None,
                 shard_id: None,
@@ -144,10 +136,7 @@ impl StreamsService {
             })
             .collect();
         let mut failed = 0;
-        for (shard_index, positions, result) in results {
-            let Some(shard) = state.shard(shard_index) else {
-                continue;
-            };
+        for (shard, positions, result) in results {
             match result {
                 Ok(appended) => {
                     // The shard's numbers are written into one buffer and each answer entry
@@ -444,14 +433,6 @@ fn child_shards(state: &StreamState, parent: &ShardState) -> Vec<ChildShard> {
             },
         })
         .collect()
-}
-
-/// Counts accepted bytes toward a shard's load (an append that then fails is counted too; the
-/// scaler only needs the rate's order of magnitude).
-fn shard_bytes(state: &StreamState, shard: u32, size: usize) {
-    if let Some(s) = state.shard(shard) {
-        s.written.fetch_add(size as u64, Ordering::Relaxed);
-    }
 }
 
 /// A record's size counts its data and its partition key, against the stream's maximum.
