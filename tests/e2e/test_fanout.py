@@ -457,6 +457,67 @@ def test_continuation_sequence_number_resumes_exactly(kinesis, stream_name, subs
     assert [r["SequenceNumber"] for r in resumed.wait_records(5)] == batch2 + [new]
 
 
+def test_continuation_lies_between_records_so_at_and_after_both_resume_exactly(kinesis, stream_name, subscribe):
+    """AWS's ContinuationSequenceNumber is not a delivered record's number (LocalStack's
+    test_subscribe_to_shard snapshot, recorded against AWS in 2025, gives it a placeholder of its
+    own); API_SubscribeToShardEvent says to resubscribe with it AT_SEQUENCE_NUMBER or
+    AFTER_SEQUENCE_NUMBER, and the KCL renews AFTER it. So it lies strictly between the last
+    record delivered and the next, and either type resumes at the next record: nothing repeated,
+    nothing skipped. An event without records carries one too."""
+    create_stream(kinesis, stream_name, 1)
+    consumers = [register(kinesis, stream_name, f"c{i}")["ConsumerARN"] for i in range(5)]
+    first = subscribe(consumers[0])
+    first.wait(lambda s: len(s.events) >= 1, what="the first event")
+    empty = first.events[0][1]
+    assert empty["Records"] == [] and empty["ContinuationSequenceNumber"]
+    batch1 = [put(kinesis, stream_name, f"a{i}".encode())["SequenceNumber"] for i in range(3)]
+    first.wait_records(3)
+    cont = [e for _, e in first.events if e["Records"]][-1]["ContinuationSequenceNumber"]
+    assert cont not in batch1 and int(batch1[-1]) < int(cont)
+    batch2 = [put(kinesis, stream_name, f"b{i}".encode())["SequenceNumber"] for i in range(2)]
+    assert int(cont) < int(batch2[0])
+
+    for arn, kind, start, want in ((consumers[1], "AT_SEQUENCE_NUMBER", cont, batch2),
+                                   (consumers[2], "AFTER_SEQUENCE_NUMBER", cont, batch2),
+                                   (consumers[3], "AT_SEQUENCE_NUMBER", empty["ContinuationSequenceNumber"], batch1 + batch2),
+                                   (consumers[4], "AFTER_SEQUENCE_NUMBER", empty["ContinuationSequenceNumber"], batch1 + batch2)):
+        again = subscribe(arn, position={"Type": kind, "SequenceNumber": start})
+        got = again.wait_records(len(want))
+        assert [r["SequenceNumber"] for r in got] == want, (kind, start)
+    # GetShardIterator reads the same numbers the same way.
+    for kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
+        it = kinesis.get_shard_iterator(StreamName=stream_name, ShardId=SHARD0, ShardIteratorType=kind,
+                                        StartingSequenceNumber=cont)["ShardIterator"]
+        assert [r["SequenceNumber"] for r in kinesis.get_records(ShardIterator=it)["Records"]] == batch2
+
+
+def test_the_last_event_of_a_closed_shard_has_no_continuation(kinesis, stream_name, subscribe):
+    """The KCL (DataRetrievalUtil.isValidResult, FanOutRecordsPublisher) takes a null
+    ContinuationSequenceNumber with non-empty ChildShards as the shard's end, as AWS sends it,
+    and rejects any other combination: every earlier event has a continuation and no children."""
+    create_stream(kinesis, stream_name, 1)
+    c = register(kinesis, stream_name, "c")
+    sub = subscribe(c["ConsumerARN"])
+    put(kinesis, stream_name, b"x")
+    sub.wait_records(1)
+    kinesis.split_shard(StreamName=stream_name, ShardToSplit=SHARD0, NewStartingHashKey=str(HASH_KEY_SPACE // 2))
+    sub.wait_end(timeout=5)
+    assert sub.error is None, repr(sub.error)
+    events = [e for _, e in sub.events]
+    assert events[-1]["ChildShards"] and "ContinuationSequenceNumber" not in events[-1]
+    assert all(e["ContinuationSequenceNumber"] and not e.get("ChildShards") for e in events[:-1])
+
+
+def test_subscribe_at_timestamp_in_the_future_is_refused(kinesis, stream_name, subscribe):
+    """SubscribeToShard positions readers as GetShardIterator does (kinesalite's recorded message)."""
+    create_stream(kinesis, stream_name, 1)
+    c = register(kinesis, stream_name, "c")
+    with pytest.raises(ClientError) as e:
+        subscribe(c["ConsumerARN"], position={"Type": "AT_TIMESTAMP", "Timestamp": time.time() + 120})
+    assert_error(e, "InvalidArgumentException", re.compile(
+        r"^The timestampInMillis parameter cannot be greater than the currentTimestampInMillis\. "))
+
+
 def test_subscription_on_a_split_shard_ends_with_child_shards(kinesis, stream_name, subscribe):
     create_stream(kinesis, stream_name, 1)
     c = register(kinesis, stream_name, "c")

@@ -5,6 +5,7 @@
 
 pub mod cbor;
 pub mod codec;
+pub mod cors;
 pub mod error;
 pub mod eventstream;
 pub mod fast;
@@ -52,8 +53,36 @@ pub struct Edge {
     /// None leaves the Kinesis Video paths unrouted.
     pub video: Option<VideoService>,
     pub credentials: Credentials,
-    request_ids: AtomicU64,
+    request_ids: Arc<RequestIds>,
+}
+
+/// Request ids in AWS's UUID shape, unique for this process: the boot time, then a counter.
+pub struct RequestIds {
     boot: u64,
+    next: AtomicU64,
+}
+
+impl RequestIds {
+    pub fn new() -> RequestIds {
+        let boot = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        RequestIds {
+            boot,
+            next: AtomicU64::new(0),
+        }
+    }
+
+    pub fn next(&self) -> String {
+        request_id(self.boot, self.next.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl Default for RequestIds {
+    fn default() -> Self {
+        RequestIds::new()
+    }
 }
 
 impl Edge {
@@ -63,23 +92,17 @@ impl Edge {
         video: Option<VideoService>,
         credentials: Credentials,
     ) -> Arc<Edge> {
-        let boot = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
         Arc::new(Edge {
             streams,
             firehose,
             video,
             credentials,
-            request_ids: AtomicU64::new(0),
-            boot,
+            request_ids: Arc::new(RequestIds::new()),
         })
     }
 
-    /// A request id in AWS's UUID shape, unique for this process.
     fn request_id(&self) -> String {
-        request_id(self.boot, self.request_ids.fetch_add(1, Ordering::Relaxed))
+        self.request_ids.next()
     }
 }
 
@@ -95,9 +118,16 @@ fn request_id(boot: u64, n: u64) -> String {
     )
 }
 
-/// The router for every API on the edge port.
-pub fn router(edge: Arc<Edge>) -> Router {
-    Router::new().fallback(handle).with_state(edge)
+/// The router for every API on the edge port, answering cross-origin requests from `origins`.
+pub fn router(edge: Arc<Edge>, origins: cors::AllowedOrigins) -> Router {
+    let cors = Arc::new(cors::Cors {
+        origins,
+        ids: Arc::clone(&edge.request_ids),
+    });
+    Router::new()
+        .fallback(handle)
+        .with_state(edge)
+        .layer(axum::middleware::from_fn_with_state(cors, cors::layer))
 }
 
 async fn handle(State(edge): State<Arc<Edge>>, req: Request<Body>) -> Response {

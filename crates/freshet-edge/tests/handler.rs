@@ -43,7 +43,10 @@ async fn harness(credentials: Credentials) -> Harness {
     .unwrap();
     let streams = StreamsService::open(config, catalog, log).await.unwrap();
     Harness {
-        app: router(Edge::new(streams, None, Some(video), credentials)),
+        app: router(
+            Edge::new(streams, None, Some(video), credentials),
+            freshet_edge::cors::AllowedOrigins::Any,
+        ),
         _dir: dir,
     }
 }

@@ -56,6 +56,13 @@ impl IteratorCodec {
 
     /// `None` when the token is not one of ours (malformed, forged or from another secret).
     pub fn decode(&self, token: &str) -> Option<ShardIterator> {
+        // AWS accepts a token still wrapped in the double quotes of a JSON string, as shells
+        // pass `--shard-iterator "$IT"` taken from `--output json`. Base64 has no quotes, so
+        // stripping one pair is unambiguous.
+        let token = token
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .unwrap_or(token);
         let raw = BASE64.decode(token.as_bytes()).ok()?;
         if raw.len() < FIXED_LEN + TAG_LEN || raw[0] != VERSION {
             return None;
@@ -127,5 +134,23 @@ mod tests {
         assert_eq!(IteratorCodec::new([2; 32]).decode(&token), None);
         assert_eq!(IteratorCodec::new([1; 32]).decode("not base64!"), None);
         assert_eq!(IteratorCodec::new([1; 32]).decode("AAAA"), None);
+        assert_eq!(
+            IteratorCodec::new([1; 32]).decode(&format!("\"{token}")),
+            None
+        );
+    }
+
+    #[test]
+    fn a_token_in_json_quotes_is_the_token() {
+        let codec = IteratorCodec::new([1; 32]);
+        let it = ShardIterator {
+            stream_name: "s".into(),
+            stream_uid: 1,
+            shard_index: 0,
+            offset: 9,
+            issued_ms: 0,
+        };
+        let token = codec.encode(&it);
+        assert_eq!(codec.decode(&format!("\"{token}\"")), Some(it));
     }
 }

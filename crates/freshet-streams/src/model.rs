@@ -694,7 +694,10 @@ pub struct SubscribeToShardInput {
 #[serde(rename_all = "PascalCase")]
 pub struct SubscribeToShardEvent {
     pub records: Vec<Record>,
-    pub continuation_sequence_number: String,
+    /// Absent on the last event of a closed shard (the one with ChildShards): the KCL reads a
+    /// null continuation as the shard's end and rejects any other combination.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continuation_sequence_number: Option<String>,
     pub millis_behind_latest: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub child_shards: Option<Vec<ChildShard>>,

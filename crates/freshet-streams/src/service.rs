@@ -359,11 +359,18 @@ impl StreamsService {
     {
         // Held across the catalog commit on purpose: see `Stream::admin`.
         let _admin = stream.admin.lock().await;
-        let mut row = stream.snapshot().row.clone();
-        if row.status != STATUS_ACTIVE {
-            return Err(self.not_active(stream, &row.status));
+        let before = &stream.snapshot().row;
+        if before.status != STATUS_ACTIVE {
+            return Err(self.not_active(stream, &before.status));
         }
+        let mut row = before.clone();
         change(&mut row)?;
+        if row == *before {
+            // A change to the current value is accepted, with no UPDATING window that would
+            // refuse the caller's next change (AWS answers IncreaseStreamRetentionPeriod to the
+            // current period with 200, as Terraform relies on for every new stream).
+            return Ok(());
+        }
         let delay = self.inner.config.update_delay;
         if delay.is_zero() {
             return self.commit_row(stream, row).await;
@@ -371,10 +378,22 @@ impl StreamsService {
         row.status = STATUS_UPDATING.to_string();
         self.commit_row(stream, row).await?;
         self.after(delay, stream.clone(), |service, stream| async move {
-            let _admin = stream.admin.lock().await;
-            service.set_status(&stream, STATUS_ACTIVE).await
+            service
+                .move_status(&stream, STATUS_UPDATING, STATUS_ACTIVE)
+                .await
         });
         Ok(())
+    }
+
+    /// Moves a stream from one status to the next, unless a change in between (a deletion)
+    /// moved it elsewhere first.
+    pub(crate) async fn move_status(&self, stream: &Stream, from: &str, to: &str) -> Result<()> {
+        // Held across the catalog commit: see `Stream::admin`.
+        let _admin = stream.admin.lock().await;
+        if stream.status() != from {
+            return Ok(());
+        }
+        self.set_status(stream, to).await
     }
 
     /// Runs a status transition later, logging (not losing) a failure: the next start repairs

@@ -118,9 +118,9 @@ impl ShardState {
         SequenceNumber::record(self.row.created_ms, self.row.index, offset)
     }
 
-    /// The sequence number that reading AFTER resumes at `position`.
-    pub fn boundary(&self, position: u64) -> SequenceNumber {
-        SequenceNumber::boundary(self.row.created_ms, self.row.index, position)
+    /// The boundary before `offset`, between records: reading AT or AFTER it starts there.
+    pub fn boundary(&self, offset: u64) -> SequenceNumber {
+        SequenceNumber::boundary(self.row.created_ms, self.row.index, offset)
     }
 
     /// The shard as DescribeStream and ListShards show it.
@@ -136,10 +136,13 @@ impl ShardState {
             sequence_number_range: model::SequenceNumberRange {
                 starting_sequence_number: self.boundary(0).to_string(),
                 // The last record's number, or the start for a shard closed without records.
-                ending_sequence_number: self
-                    .row
-                    .closed_next_offset
-                    .map(|next| self.boundary(next).to_string()),
+                ending_sequence_number: self.row.closed_next_offset.map(|next| {
+                    match next.checked_sub(1) {
+                        Some(last) => self.sequence(last),
+                        None => self.boundary(0),
+                    }
+                    .to_string()
+                }),
             },
         }
     }

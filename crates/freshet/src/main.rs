@@ -275,7 +275,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     freshet_edge::serve(
         listener,
         tls,
-        freshet_edge::router(Arc::clone(&edge)),
+        freshet_edge::router(
+            Arc::clone(&edge),
+            freshet_edge::cors::AllowedOrigins::from_list(&settings.cors.allowed_origins),
+        ),
         shutdown_signal(),
     )
     .await?;

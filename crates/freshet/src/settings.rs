@@ -33,6 +33,24 @@ pub struct Settings {
     pub firehose: FirehoseSettings,
     pub auth: AuthSettings,
     pub tls: TlsSettings,
+    pub cors: CorsSettings,
+}
+
+/// Cross-origin access for browser code calling the APIs directly (the AWS SDK for JavaScript).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CorsSettings {
+    /// Origins allowed to call the APIs from a browser: `["*"]` (any, as AWS), a list of exact
+    /// origins such as `"https://app.example:8443"`, or `[]` (none).
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for CorsSettings {
+    fn default() -> Self {
+        CorsSettings {
+            allowed_origins: vec!["*".into()],
+        }
+    }
 }
 
 /// Firehose delivery: where S3 destinations write and what HTTP endpoints trust.
@@ -173,6 +191,7 @@ impl Default for Settings {
             firehose: FirehoseSettings::default(),
             auth: AuthSettings::default(),
             tls: TlsSettings::default(),
+            cors: CorsSettings::default(),
         }
     }
 }

@@ -21,10 +21,14 @@ const LIST_STREAMS_DEFAULT_LIMIT: i64 = 100;
 
 impl StreamsService {
     pub async fn create_stream(&self, input: CreateStreamInput) -> Result<Empty> {
-        let mode = input
-            .stream_mode_details
-            .map(|m| m.stream_mode)
-            .unwrap_or_else(|| MODE_PROVISIONED.to_string());
+        // AWS creates an ON_DEMAND stream when the request names neither a shard count nor a
+        // mode (recorded against AWS in 2022 and again in 2025), PROVISIONED when it names only
+        // a shard count.
+        let mode = match (input.stream_mode_details, input.shard_count) {
+            (Some(m), _) => m.stream_mode,
+            (None, Some(_)) => MODE_PROVISIONED.to_string(),
+            (None, None) => MODE_ON_DEMAND.to_string(),
+        };
         let shard_count = match (mode.as_str(), input.shard_count) {
             (MODE_ON_DEMAND, None) => ON_DEMAND_INITIAL_SHARDS,
             (MODE_ON_DEMAND, Some(_)) => {
@@ -47,7 +51,9 @@ impl StreamsService {
             self.check_on_demand_limit()?;
         }
         let tags = input.tags.unwrap_or_default();
-        crate::ops::tags::check_tags(&tags)?;
+        let resource = format!("stream {}", input.stream_name);
+        crate::ops::tags::check_new_tags(&tags, &resource, &self.config().account_id)?;
+        crate::ops::tags::check_tag_count(&tags)?;
 
         let name = input.stream_name;
         if self.inner.streams.read().by_name.contains_key(&name) {
@@ -101,7 +107,9 @@ impl StreamsService {
             self.set_status(&stream, STATUS_ACTIVE).await?;
         } else {
             self.after(delay, stream, |service, stream| async move {
-                service.set_status(&stream, STATUS_ACTIVE).await
+                service
+                    .move_status(&stream, STATUS_CREATING, STATUS_ACTIVE)
+                    .await
             });
         }
         Ok(Empty {})
@@ -109,15 +117,15 @@ impl StreamsService {
 
     pub async fn delete_stream(&self, input: DeleteStreamInput) -> Result<Empty> {
         let stream = self.find(&input.stream)?;
+        // A CREATING stream may be deleted too (recorded against AWS: kinesalite's "should allow
+        // stream to be deleted while it is being created"); its pending activation then finds it
+        // DELETING and stands down.
         {
             // Held across the catalog commit: see `Stream::admin`.
             let _admin = stream.admin.lock().await;
             let status = stream.status();
             if status == STATUS_DELETING {
                 return Ok(Empty {});
-            }
-            if status == STATUS_CREATING {
-                return Err(self.not_active(&stream, &status));
             }
             let consumers = stream.snapshot().consumers.len();
             if consumers > 0 && input.enforce_consumer_deletion != Some(true) {
@@ -148,10 +156,13 @@ impl StreamsService {
             .exclusive_start_shard_id
             .as_ref()
             .map(|id| shard_index(id).unwrap_or(0));
+        // A CREATING stream shows no shards yet, as on AWS (kinesalite's createStream test,
+        // recorded against AWS: `StreamStatus: CREATING, Shards: []`).
+        let creating = state.row.status == STATUS_CREATING;
         let mut shards = state
             .shards
             .iter()
-            .filter(|s| after.is_none_or(|a| s.row.index > a))
+            .filter(|s| !creating && after.is_none_or(|a| s.row.index > a))
             .map(|s| s.describe());
         let page: Vec<Shard> = shards.by_ref().take(limit).collect();
         let has_more_shards = shards.next().is_some();

@@ -29,7 +29,9 @@ impl StreamsService {
     ) -> Result<RegisterStreamConsumerOutput> {
         let stream = self.find_arn(&input.stream_arn)?;
         let tags = input.tags.unwrap_or_default();
-        crate::ops::tags::check_tags(&tags)?;
+        let resource = format!("consumer {} of stream {}", input.consumer_name, stream.name);
+        crate::ops::tags::check_new_tags(&tags, &resource, &self.config().account_id)?;
+        crate::ops::tags::check_tag_count(&tags)?;
         let row = {
             // Held across the catalog commit: see `Stream::admin`.
             let _admin = stream.admin.lock().await;

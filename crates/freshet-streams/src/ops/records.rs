@@ -13,7 +13,9 @@ use crate::iterator::{ITERATOR_TTL_MS, ShardIterator};
 use crate::model::*;
 use crate::sequence::SequenceNumber;
 use crate::service::{StreamsService, now_ms};
-use crate::state::{STATUS_ACTIVE, STATUS_UPDATING, ShardState, Stream, StreamState};
+use crate::state::{
+    STATUS_ACTIVE, STATUS_CREATING, STATUS_UPDATING, ShardState, Stream, StreamState,
+};
 
 /// Records read from a shard, and where reading continues.
 pub(crate) struct Batch {
@@ -179,7 +181,7 @@ impl StreamsService {
         &self,
         input: GetShardIteratorInput,
     ) -> Result<GetShardIteratorOutput> {
-        let stream = self.find_readable(&input.stream)?;
+        let stream = self.find(&input.stream)?;
         let state = stream.snapshot();
         let account = &self.config().account_id;
         let missing_shard = || {
@@ -188,6 +190,13 @@ impl StreamsService {
                 input.shard_id, stream.name
             ))
         };
+        match state.row.status.as_str() {
+            STATUS_ACTIVE | STATUS_UPDATING => {}
+            // A CREATING stream has no shards yet (recorded against AWS in kinesalite's
+            // createStream test).
+            STATUS_CREATING => return Err(missing_shard()),
+            _ => return Err(self.not_found(&stream.name)),
+        }
         let index = shard_index(&input.shard_id).ok_or_else(missing_shard)?;
         let shard = state.shard(index).ok_or_else(missing_shard)?;
         let offset = self.start_offset(
@@ -236,10 +245,15 @@ impl StreamsService {
                         "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.".into(),
                     )
                 })?;
-                self.inner
-                    .log
-                    .offset_at_time(shard.log, ts.as_millis())?
-                    .max(horizon)
+                let (at, now) = (ts.as_millis(), now_ms());
+                if at > now {
+                    // AWS's message, recorded by kinesalite's getShardIterator tests and quoted
+                    // from AWS in Hazelcast's Kinesis connector tests.
+                    return Err(StreamsError::InvalidArgument(format!(
+                        "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: {at}, currentTimestampInMillis: {now}"
+                    )));
+                }
+                self.inner.log.offset_at_time(shard.log, at)?.max(horizon)
             }
             (_, Some(text)) => {
                 let invalid = |why: &str| {
@@ -261,7 +275,7 @@ impl StreamsService {
                     return Err(invalid(" because it did not come from this stream"));
                 }
                 // Only numbers already issued (or boundaries that exist) can position a reader.
-                if seq.position() > next {
+                if seq.after_offset() > next {
                     return Err(invalid(""));
                 }
                 let at = if kind == "AT_SEQUENCE_NUMBER" {

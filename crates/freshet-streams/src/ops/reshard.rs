@@ -300,6 +300,11 @@ impl StreamsService {
         }
         let mut plan = Plan::new(&state);
         plan_step(self, &state, &mut plan)?;
+        if plan.closed.is_empty() && plan.first_new == plan.shards.len() {
+            // Already the requested layout (UpdateShardCount to the current uniform count):
+            // nothing to commit, and no UPDATING window.
+            return Ok(());
+        }
         let new_rows: Vec<ShardRow> = plan.shards[plan.first_new..].to_vec();
         let new_ids: Vec<_> = new_rows
             .iter()
@@ -361,8 +366,9 @@ impl StreamsService {
         tracing::info!(stream = %stream.name, closed = closed.len(), opened = new_rows.len(), "stream resharded");
         if !delay.is_zero() {
             self.after(delay, stream.clone(), |service, stream| async move {
-                let _admin = stream.admin.lock().await;
-                service.set_status(&stream, STATUS_ACTIVE).await
+                service
+                    .move_status(&stream, STATUS_UPDATING, STATUS_ACTIVE)
+                    .await
             });
         }
         Ok(())

@@ -216,8 +216,10 @@ impl StreamsService {
         Ok((
             SubscribeToShardEvent {
                 records: batch.records,
-                // Reading AFTER this number resumes exactly where this event stops.
-                continuation_sequence_number: shard.boundary(batch.after).to_string(),
+                // A boundary, as on AWS: resubscribing AT or AFTER it resumes exactly where this
+                // event stops, without repeating its last record. None at a closed shard's end.
+                continuation_sequence_number: (!drained)
+                    .then(|| shard.boundary(batch.after).to_string()),
                 millis_behind_latest: batch.millis_behind_latest,
                 child_shards: batch.child_shards,
             },
@@ -226,7 +228,10 @@ impl StreamsService {
     }
 
     fn position_after(&self, event: &SubscribeToShardEvent, position: u64) -> u64 {
-        crate::sequence::SequenceNumber::parse(&event.continuation_sequence_number)
+        event
+            .continuation_sequence_number
+            .as_deref()
+            .and_then(crate::sequence::SequenceNumber::parse)
             .map_or(position, |s| s.after_offset())
     }
 }
