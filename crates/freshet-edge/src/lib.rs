@@ -27,6 +27,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::response::Response;
 use freshet_firehose::FirehoseService;
+use freshet_runtime::SharedClock;
 use freshet_streams::StreamsService;
 use freshet_video::VideoService;
 use http::{HeaderValue, Method, Request, StatusCode, header};
@@ -54,6 +55,7 @@ pub struct Edge {
     pub video: Option<VideoService>,
     pub credentials: Credentials,
     request_ids: Arc<RequestIds>,
+    clock: SharedClock,
 }
 
 /// Request ids in AWS's UUID shape, unique for this process: the boot time, then a counter.
@@ -63,11 +65,8 @@ pub struct RequestIds {
 }
 
 impl RequestIds {
-    pub fn new() -> RequestIds {
-        let boot = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
+    /// Ids that start with `boot`, which tells this process's ids from an earlier one's.
+    pub fn new(boot: u64) -> RequestIds {
         RequestIds {
             boot,
             next: AtomicU64::new(0),
@@ -79,25 +78,23 @@ impl RequestIds {
     }
 }
 
-impl Default for RequestIds {
-    fn default() -> Self {
-        RequestIds::new()
-    }
-}
-
 impl Edge {
     pub fn new(
         streams: StreamsService,
         firehose: Option<FirehoseService>,
         video: Option<VideoService>,
         credentials: Credentials,
+        clock: SharedClock,
     ) -> Arc<Edge> {
+        // Microseconds of the start time: distinct across restarts.
+        let boot = (clock.now_ms() as u64).wrapping_mul(1000) ^ u64::from(std::process::id());
         Arc::new(Edge {
             streams,
             firehose,
             video,
             credentials,
-            request_ids: Arc::new(RequestIds::new()),
+            request_ids: Arc::new(RequestIds::new(boot)),
+            clock,
         })
     }
 
@@ -302,11 +299,7 @@ fn authenticate(edge: &Edge, parts: &http::request::Parts, body: &[u8]) -> Resul
     if edge.credentials.is_empty() {
         return Ok(());
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    sigv4::verify(&edge.credentials, parts, body, now)
+    sigv4::verify(&edge.credentials, parts, body, edge.clock.now_ms() / 1000)
 }
 
 async fn call(edge: &Edge, req: Request<Body>, format: Format) -> Result<Reply, ApiError> {

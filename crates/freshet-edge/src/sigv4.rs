@@ -64,7 +64,7 @@ pub fn verify(
         params.iter().any(|(k, _)| k == "X-Amz-Signature"),
     ) {
         (Some(auth), _) => from_header(auth, parts)?,
-        (None, true) => from_query(&params)?,
+        (None, true) => from_query(&params, now_secs)?,
         (None, false) => {
             return Err(ApiError::client(
                 "MissingAuthenticationTokenException",
@@ -219,7 +219,7 @@ fn from_header<'a>(auth: &'a str, parts: &Parts) -> Result<Signed<'a>, ApiError>
     )
 }
 
-fn from_query(params: &[(String, String)]) -> Result<Signed<'_>, ApiError> {
+fn from_query(params: &[(String, String)], now_secs: i64) -> Result<Signed<'_>, ApiError> {
     let get = |name: &str| {
         params
             .iter()
@@ -245,11 +245,7 @@ fn from_query(params: &[(String, String)]) -> Result<Signed<'_>, ApiError> {
         .to_string();
     if let (Some(expires), Some(t)) = (get("X-Amz-Expires"), parse_amz_date(&amz_date)) {
         let expires: i64 = expires.parse().unwrap_or(0);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        if now > t + expires {
+        if now_secs > t + expires {
             return Err(ApiError::client(
                 "InvalidSignatureException",
                 "Signature expired: the presigned request has expired.",

@@ -35,6 +35,7 @@ async fn harness(credentials: Credentials) -> Harness {
             account_id: "000000000000".into(),
             data_endpoint: "http://edge.test".into(),
             create_delay: Duration::ZERO,
+            clock: freshet_runtime::SharedClock::system(),
         },
         catalog.clone(),
         Log::open(LogConfig::new(dir.path().join("video-log"))).unwrap(),
@@ -44,7 +45,13 @@ async fn harness(credentials: Credentials) -> Harness {
     let streams = StreamsService::open(config, catalog, log).await.unwrap();
     Harness {
         app: router(
-            Edge::new(streams, None, Some(video), credentials),
+            Edge::new(
+                streams,
+                None,
+                Some(video),
+                credentials,
+                freshet_runtime::SharedClock::system(),
+            ),
             freshet_edge::cors::AllowedOrigins::Any,
         ),
         _dir: dir,

@@ -2,7 +2,6 @@
 //! delivery stream (or a Kinesis data stream as the source), and delivery workers that buffer,
 //! compress and write to S3-compatible storage or HTTP endpoints, at least once.
 
-mod clock;
 pub mod compress;
 pub mod config;
 pub mod error;

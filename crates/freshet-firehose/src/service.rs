@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use freshet_catalog::{Catalog, CatalogError};
 use freshet_log::{Log, NewRecord, ShardLogId};
 use freshet_streams::StreamsService;
@@ -15,7 +14,6 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::clock::Clock;
 use crate::config::Destination;
 use crate::error::{FirehoseError, Result};
 use crate::metrics::Metrics;
@@ -36,6 +34,8 @@ pub struct FirehoseConfig {
     pub max_backlog_bytes: u64,
     /// Delivery streams allowed in the account.
     pub stream_limit: usize,
+    /// Where every reading of time comes from.
+    pub clock: freshet_runtime::SharedClock,
 }
 
 const DESTINATION_ID: &str = "destinationId-000000000001";
@@ -110,10 +110,6 @@ struct Inner {
     streams: StreamsService,
     sinks: Arc<Sinks>,
     registry: RwLock<BTreeMap<String, Arc<Entry>>>,
-}
-
-fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
 }
 
 fn invalid(message: impl Into<String>) -> FirehoseError {
@@ -259,30 +255,18 @@ impl FirehoseService {
             metrics: entry.metrics.clone(),
             plan: entry.plan.subscribe(),
             source,
-            clock: Clock::default(),
+            clock: self.inner.config.clock.clone(),
         };
         *entry.worker.lock() = Some(tokio::spawn(worker.run()));
         Ok(())
     }
 
     async fn create_log(&self, id: ShardLogId) -> Result<()> {
-        self.log_control(move |log| log.create_shard(id)).await
+        Ok(self.inner.log.create_shard(id).await?)
     }
 
     async fn remove_log(&self, id: ShardLogId) -> Result<()> {
-        self.log_control(move |log| log.remove_shard(id)).await
-    }
-
-    /// Runs a blocking log control call (it waits for the log's writer thread) off the runtime.
-    async fn log_control(
-        &self,
-        call: impl FnOnce(&Log) -> std::result::Result<(), freshet_log::LogError> + Send + 'static,
-    ) -> Result<()> {
-        let log = self.inner.log.clone();
-        tokio::task::spawn_blocking(move || call(&log))
-            .await
-            .map_err(|e| FirehoseError::Corrupt(e.to_string()))??;
-        Ok(())
+        Ok(self.inner.log.remove_shard(id).await?)
     }
 
     fn get(&self, name: &str) -> Result<Arc<Entry>> {
@@ -337,7 +321,7 @@ impl FirehoseService {
                 Some(KinesisDoc {
                     arn: k.kinesis_stream_arn,
                     role_arn: k.role_arn,
-                    start_ms: now_ms(),
+                    start_ms: self.inner.config.clock.now_ms(),
                 })
             }
             ("KinesisStreamAsSource", None) => {
@@ -392,7 +376,7 @@ impl FirehoseService {
             encryption,
             tags: tags.into_iter().map(|t| (t.key, t.value)).collect(),
         };
-        let created_ms = now_ms();
+        let created_ms = self.inner.config.clock.now_ms();
         let uid = match self
             .inner
             .catalog
@@ -564,7 +548,7 @@ impl FirehoseService {
         }
         doc.destination = doc.destination.update(&input.rest)?;
         doc.version_id += 1;
-        doc.updated_ms = Some(now_ms());
+        doc.updated_ms = Some(self.inner.config.clock.now_ms());
         self.save(&entry, doc.clone()).await?;
         entry.plan.send_replace(Arc::new(Plan {
             name: entry.name.clone(),

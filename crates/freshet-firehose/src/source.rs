@@ -1,6 +1,6 @@
 //! Where a delivery worker reads from: the delivery stream's own durable log (DirectPut) or the
-//! shards of a Kinesis data stream (KinesisStreamAsSource), read through the same API that
-//! GetRecords serves. Every record carries a mark — (source, resume position) — that the worker
+//! shards of a Kinesis data stream (KinesisStreamAsSource), read through the typed stream reader
+//! (`freshet_streams::StreamReader`, GetRecords' semantics without JSON). Every record carries a mark — (source, resume position) — that the worker
 //! checkpoints once the destination has accepted the record.
 
 use std::collections::BTreeMap;
@@ -8,13 +8,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use freshet_log::{Log, ShardLogId};
-use freshet_streams::StreamsService;
-use freshet_streams::model::{GetRecordsInput, GetShardIteratorInput, ListShardsInput};
-use serde_json::json;
+use freshet_runtime::SharedClock;
+use freshet_streams::{Checkpoint, StartingPosition, StreamReader, StreamsService};
 use tokio::sync::watch;
-use tokio::time::Instant;
-
-use crate::clock::Clock;
 
 use crate::error::{FirehoseError, Result};
 
@@ -25,9 +21,6 @@ pub const SHARD_END: &str = "SHARD_END";
 
 /// Records read per call.
 const READ_RECORDS: usize = 10_000;
-/// How often Kinesis shards are polled when they had nothing (Firehose polls each shard about
-/// once a second; a shorter period keeps delivery latency low at negligible cost here).
-const KINESIS_IDLE_POLL: Duration = Duration::from_millis(200);
 
 #[derive(Clone, Debug)]
 pub struct SourceRecord {
@@ -41,12 +34,12 @@ pub struct Batch {
     pub bytes: u64,
     pub marks: BTreeMap<String, String>,
     /// When the first record entered, on the worker's clock (the interval runs from here).
-    pub opened: Option<u64>,
-    pub clock: Clock,
+    pub opened: Option<Duration>,
+    pub clock: SharedClock,
 }
 
 impl Batch {
-    pub fn new(clock: Clock) -> Batch {
+    pub fn new(clock: SharedClock) -> Batch {
         Batch {
             records: Vec::new(),
             bytes: 0,
@@ -58,7 +51,7 @@ impl Batch {
 
     fn push(&mut self, record: SourceRecord) {
         if self.opened.is_none() {
-            self.opened = Some(self.clock.now_ms());
+            self.opened = Some(self.clock.elapsed());
         }
         self.bytes += record.data.len() as u64;
         self.records.push(record);
@@ -80,10 +73,10 @@ impl Source {
         }
     }
 
-    /// Waits until new records may be there, or until the clock reads `deadline_ms`.
-    pub async fn wait(&mut self, clock: &Clock, deadline_ms: Option<u64>) {
+    /// Waits until new records may be there, or until the clock reads `deadline`.
+    pub async fn wait(&mut self, clock: &SharedClock, deadline: Option<Duration>) {
         let sleep = async {
-            match deadline_ms {
+            match deadline {
                 Some(d) => clock.sleep_until(d).await,
                 None => std::future::pending().await,
             }
@@ -95,9 +88,9 @@ impl Source {
                     _ = sleep => {}
                 }
             }
-            Source::Kinesis(_) => {
+            Source::Kinesis(s) => {
                 tokio::select! {
-                    _ = tokio::time::sleep(KINESIS_IDLE_POLL) => {}
+                    _ = s.wait() => {}
                     _ = sleep => {}
                 }
             }
@@ -106,12 +99,10 @@ impl Source {
 
     /// After a checkpoint: lets the log drop segments whose every record is delivered.
     pub async fn delivered(&self, batch: &Batch) {
-        if let (Source::Log(s), Some(last)) = (self, batch.records.last()) {
-            let (log, id, cutoff) = (s.log.clone(), s.id, last.arrival_ms);
-            let trimmed = tokio::task::spawn_blocking(move || log.trim_before(id, cutoff)).await;
-            if let Ok(Err(error)) = trimmed {
-                tracing::warn!(%error, log = %s.id, "cannot trim delivered records");
-            }
+        if let (Source::Log(s), Some(last)) = (self, batch.records.last())
+            && let Err(error) = s.log.trim_before(s.id, last.arrival_ms).await
+        {
+            tracing::warn!(%error, log = %s.id, "cannot trim delivered records");
         }
     }
 }
@@ -155,28 +146,17 @@ impl LogSource {
     }
 }
 
-struct Cursor {
-    parents: Vec<String>,
-    /// None until the shard may be read (its parents are done) and an iterator was taken.
-    iterator: Option<String>,
-    /// The last sequence number read, to resume after an expired iterator.
-    last: Option<String>,
-    done: bool,
-}
-
+/// A Kinesis data stream read through the typed stream reader (the same reads GetRecords
+/// serves). The reader is opened on first use, so a source stream that is missing or not yet
+/// ACTIVE is retried like any failed read.
 pub struct KinesisSource {
     streams: StreamsService,
     stream_arn: String,
     /// Shards without a checkpoint and without parents start here (the delivery stream's
     /// creation: Firehose reads from LATEST as of then).
     start_ms: i64,
-    checkpoints: BTreeMap<String, String>,
-    shards: BTreeMap<String, Cursor>,
-    listed: Option<Instant>,
-}
-
-fn from_value<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T> {
-    serde_json::from_value(v).map_err(|e| FirehoseError::Corrupt(e.to_string()))
+    checkpoints: BTreeMap<String, Checkpoint>,
+    reader: Option<StreamReader>,
 }
 
 impl KinesisSource {
@@ -186,138 +166,72 @@ impl KinesisSource {
         start_ms: i64,
         checkpoints: BTreeMap<String, String>,
     ) -> KinesisSource {
+        let checkpoints = checkpoints
+            .into_iter()
+            .map(|(shard, position)| {
+                let checkpoint = match position.as_str() {
+                    SHARD_END => Checkpoint::ShardEnd,
+                    _ => Checkpoint::After(position),
+                };
+                (shard, checkpoint)
+            })
+            .collect();
         KinesisSource {
             streams,
             stream_arn,
             start_ms,
             checkpoints,
-            shards: BTreeMap::new(),
-            listed: None,
+            reader: None,
         }
     }
 
-    fn refresh(&mut self) -> Result<()> {
-        if self
-            .listed
-            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
-        {
-            return Ok(());
-        }
-        self.listed = Some(Instant::now());
-        let mut token: Option<String> = None;
-        loop {
-            let input = match &token {
-                Some(t) => json!({"NextToken": t}),
-                None => json!({"StreamARN": self.stream_arn}),
-            };
-            let out = self
+    fn reader(&mut self) -> Result<&mut StreamReader> {
+        if self.reader.is_none() {
+            let reader = self
                 .streams
-                .list_shards(from_value::<ListShardsInput>(input)?)
+                .reader(
+                    &self.stream_arn,
+                    StartingPosition::AtTimestamp(self.start_ms),
+                    self.checkpoints.clone(),
+                )
                 .map_err(|e| FirehoseError::InvalidArgument(e.to_string()))?;
-            for shard in out.shards {
-                let done = self
-                    .checkpoints
-                    .get(&shard.shard_id)
-                    .is_some_and(|p| p == SHARD_END);
-                self.shards.entry(shard.shard_id).or_insert_with(|| Cursor {
-                    parents: shard
-                        .parent_shard_id
-                        .into_iter()
-                        .chain(shard.adjacent_parent_shard_id)
-                        .collect(),
-                    iterator: None,
-                    last: None,
-                    done,
-                });
-            }
-            match out.next_token {
-                Some(t) => token = Some(t),
-                None => return Ok(()),
-            }
+            self.reader = Some(reader);
         }
-    }
-
-    fn iterator_for(&self, shard_id: &str, cursor: &Cursor) -> Result<String> {
-        let resume = cursor
-            .last
-            .clone()
-            .or_else(|| self.checkpoints.get(shard_id).cloned());
-        let input = match resume {
-            Some(seq) => json!({"StreamARN": self.stream_arn, "ShardId": shard_id,
-                "ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": seq}),
-            // A child shard's records all come after the delivery started.
-            None if !cursor.parents.is_empty() => json!({"StreamARN": self.stream_arn,
-                "ShardId": shard_id, "ShardIteratorType": "TRIM_HORIZON"}),
-            None => json!({"StreamARN": self.stream_arn, "ShardId": shard_id,
-                "ShardIteratorType": "AT_TIMESTAMP", "Timestamp": self.start_ms as f64 / 1000.0}),
-        };
-        let out = self
-            .streams
-            .get_shard_iterator(from_value::<GetShardIteratorInput>(input)?)
-            .map_err(|e| FirehoseError::InvalidArgument(e.to_string()))?;
-        Ok(out.shard_iterator)
+        Ok(self.reader.as_mut().expect("opened above"))
     }
 
     fn poll(&mut self, room: u64, batch: &mut Batch) -> Result<usize> {
-        self.refresh()?;
-        let ids: Vec<String> = self.shards.keys().cloned().collect();
+        let read = match self.reader()?.read(READ_RECORDS, room as usize) {
+            Ok(read) => read,
+            Err(e) => {
+                // Opened again next time: the stream may come back (or be another one).
+                self.reader = None;
+                return Err(FirehoseError::InvalidArgument(e.to_string()));
+            }
+        };
         let mut total = 0;
-        for id in ids {
-            if batch.bytes >= room && total > 0 {
-                break;
-            }
-            let ready = {
-                let cursor = &self.shards[&id];
-                !cursor.done
-                    && cursor.parents.iter().all(|p| {
-                        // A parent gone past retention no longer holds anything to deliver.
-                        self.shards.get(p).is_none_or(|c| c.done)
-                    })
-            };
-            if !ready {
-                continue;
-            }
-            let iterator = match self.shards[&id].iterator.clone() {
-                Some(it) => it,
-                None => self.iterator_for(&id, &self.shards[&id])?,
-            };
-            let input = json!({"ShardIterator": iterator, "Limit": READ_RECORDS});
-            let out = match self
-                .streams
-                .get_records(from_value::<GetRecordsInput>(input)?)
-            {
-                Ok(out) => out,
-                Err(freshet_streams::StreamsError::ExpiredIterator(_)) => {
-                    if let Some(c) = self.shards.get_mut(&id) {
-                        c.iterator = None;
-                    }
-                    continue;
-                }
-                Err(e) => return Err(FirehoseError::InvalidArgument(e.to_string())),
-            };
-            let Some(cursor) = self.shards.get_mut(&id) else {
-                continue;
-            };
-            for r in out.records {
+        for shard in read {
+            total += shard.records.len();
+            for r in shard.records {
                 batch.push(SourceRecord {
                     data: r.data.0,
                     arrival_ms: r.approximate_arrival_timestamp.as_millis(),
                 });
-                batch.marks.insert(id.clone(), r.sequence_number.clone());
-                cursor.last = Some(r.sequence_number);
-                total += 1;
             }
-            match out.next_shard_iterator {
-                Some(next) => cursor.iterator = Some(next),
-                None => {
-                    // Closed and read to its end: done once what was read is delivered.
-                    cursor.done = true;
-                    cursor.iterator = None;
-                    batch.marks.insert(id.clone(), SHARD_END.to_string());
-                    self.listed = None;
-                }
-            }
+            let position = match shard.checkpoint {
+                Checkpoint::After(seq) => seq,
+                Checkpoint::ShardEnd => SHARD_END.to_string(),
+            };
+            batch.marks.insert(shard.shard_id, position);
         }
         Ok(total)
+    }
+
+    async fn wait(&mut self) {
+        match &mut self.reader {
+            Some(reader) => reader.wait().await,
+            // Not open (the stream was missing): the worker's retry pace applies.
+            None => std::future::pending().await,
+        }
     }
 }

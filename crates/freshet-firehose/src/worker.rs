@@ -11,10 +11,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use freshet_catalog::Catalog;
+use freshet_runtime::SharedClock;
 use tokio::sync::watch;
-use tokio::time::Instant;
-
-use crate::clock::Clock;
 
 use crate::config::{Destination, HttpConfig, S3Config};
 use crate::metrics::Metrics;
@@ -43,16 +41,12 @@ pub struct Worker {
     pub metrics: Arc<Metrics>,
     pub plan: watch::Receiver<Arc<Plan>>,
     pub source: Source,
-    pub clock: Clock,
+    pub clock: SharedClock,
 }
 
 /// Failed S3 writes are retried for as long as Firehose keeps data (24 hours).
 const S3_RETRY_MS: i64 = 24 * 3600 * 1000;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
-}
 
 fn datetime(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
@@ -89,9 +83,11 @@ impl Worker {
                     }
                 }
             }
-            let due = batch.opened.map(|t| t + limits.interval_ms);
+            let due = batch
+                .opened
+                .map(|t| t + Duration::from_millis(limits.interval_ms));
             let full = batch.bytes >= limits.bytes;
-            if !batch.records.is_empty() && (full || due.is_some_and(|d| d <= self.clock.now_ms()))
+            if !batch.records.is_empty() && (full || due.is_some_and(|d| d <= self.clock.elapsed()))
             {
                 self.deliver(&plan, &batch).await;
                 self.checkpoint(&batch).await;
@@ -134,7 +130,7 @@ impl Worker {
             .iter()
             .map(|r| r.arrival_ms)
             .min()
-            .unwrap_or_else(now_ms);
+            .unwrap_or_else(|| self.clock.now_ms());
         // What S3 receives (as the object or its backup): the records' data back to back.
         let body: Vec<u8> = batch
             .records
@@ -151,7 +147,7 @@ impl Worker {
                     Metrics::set(&self.metrics.s3_success, 1);
                     Metrics::set(
                         &self.metrics.s3_freshness_secs,
-                        ((now_ms() - oldest).max(0) / 1000) as u64,
+                        ((self.clock.now_ms() - oldest).max(0) / 1000) as u64,
                     );
                 }
                 if let Some(backup) = config
@@ -218,7 +214,7 @@ impl Worker {
                 }
                 Err(error) => {
                     Metrics::set(&self.metrics.s3_success, 0);
-                    if now_ms() - oldest_ms > S3_RETRY_MS {
+                    if self.clock.now_ms() - oldest_ms > S3_RETRY_MS {
                         tracing::error!(%error, stream = %plan.name, key, "S3 delivery failed for 24 hours; records dropped");
                         return false;
                     }
@@ -240,7 +236,7 @@ impl Worker {
     ) {
         let records: Vec<Bytes> = batch.records.iter().map(|r| r.data.clone()).collect();
         let request_id = uuid::Uuid::new_v4().to_string();
-        let started = Instant::now();
+        let started = self.clock.elapsed();
         let retry = Duration::from_millis(h.retry_ms());
         let mut attempts = 0u32;
         let mut backoff = Duration::from_secs(1);
@@ -249,7 +245,7 @@ impl Worker {
             let request = HttpRequest {
                 config: h,
                 request_id: &request_id,
-                timestamp_ms: now_ms(),
+                timestamp_ms: self.clock.now_ms(),
                 source_arn: &plan.arn,
                 records: &records,
             };
@@ -257,7 +253,7 @@ impl Worker {
                 Ok(()) => break None,
                 Err(error) => {
                     Metrics::set(&self.metrics.http_success, 0);
-                    if started.elapsed() + backoff > retry {
+                    if self.clock.elapsed().saturating_sub(started) + backoff > retry {
                         break Some(error);
                     }
                     tracing::warn!(%error, stream = %plan.name, attempts, "HTTP endpoint delivery failed; retrying");
@@ -273,7 +269,7 @@ impl Worker {
                 Metrics::set(&self.metrics.http_success, 1);
                 Metrics::set(
                     &self.metrics.http_freshness_secs,
-                    ((now_ms() - oldest).max(0) / 1000) as u64,
+                    ((self.clock.now_ms() - oldest).max(0) / 1000) as u64,
                 );
             }
             Some(error) => {
@@ -282,7 +278,7 @@ impl Worker {
                     SinkError::Http { code, message } => (*code, message.clone()),
                     other => ("HttpEndpoint.InternalError", other.to_string()),
                 };
-                let ended = now_ms();
+                let ended = self.clock.now_ms();
                 let lines: Vec<u8> = batch
                     .records
                     .iter()
@@ -427,7 +423,7 @@ mod tests {
             stream: 1,
             shard: 0,
         };
-        log.create_shard(id).unwrap();
+        log.create_shard(id).await.unwrap();
         let catalog = Catalog::open(&dir.path().join("c.db")).await.unwrap();
         let uid = catalog.create_delivery_stream("ds", 0, "{}").await.unwrap();
         let config: S3Config = serde_json::from_value(serde_json::json!({
@@ -445,7 +441,7 @@ mod tests {
         });
         let (_plan_tx, plan_rx) = watch::channel(plan);
         let s3 = dir.path().join("s3");
-        let clock = Clock::manual();
+        let (clock, hand) = freshet_runtime::ManualClock::shared(0);
         let worker = Worker {
             uid,
             catalog: catalog.clone(),
@@ -473,7 +469,7 @@ mod tests {
         // time to act after each step, and note the reading at which the object appears.
         let mut flushed_at = None;
         for second in 1..=200u64 {
-            clock.advance(Duration::from_secs(1));
+            hand.advance(Duration::from_secs(1));
             tokio::time::sleep(Duration::from_millis(20)).await;
             if !objects(&s3).is_empty() {
                 flushed_at = Some(second);

@@ -38,7 +38,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// A fresh log with one empty shard, in a directory removed when the `TempDir` drops; with the
 /// default cache of recent records, or none.
-fn open(cache: bool) -> (tempfile::TempDir, Log) {
+fn open(rt: &tokio::runtime::Runtime, cache: bool) -> (tempfile::TempDir, Log) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let mut cfg = LogConfig::new(dir.path());
     cfg.fsync = FsyncPolicy::Never;
@@ -46,7 +46,8 @@ fn open(cache: bool) -> (tempfile::TempDir, Log) {
         cfg.cache_bytes_per_shard = 0;
     }
     let log = Log::open(cfg).expect("the log opens");
-    log.create_shard(SHARD).expect("the shard is created");
+    rt.block_on(log.create_shard(SHARD))
+        .expect("the shard is created");
     (dir, log)
 }
 
@@ -54,7 +55,7 @@ fn append(c: &mut Criterion) {
     let rt = runtime();
     let mut g = c.benchmark_group("log_append_1KiB");
     for n in [1usize, 500] {
-        let (_dir, log) = open(true);
+        let (_dir, log) = open(&rt, true);
         let records = batch(n);
         g.throughput(Throughput::Elements(n as u64));
         g.bench_function(format!("batch_of_{n}"), |b| {
@@ -77,7 +78,7 @@ fn read(c: &mut Criterion) {
     // The default cache holds the newest ~8 MiB; with the cache off every read is a file read
     // (from the page cache, as the data was just written).
     for (name, cache) in [("500_from_cache", true), ("500_from_file", false)] {
-        let (_dir, log) = open(cache);
+        let (_dir, log) = open(&rt, cache);
         for _ in 0..STORED / READ as u64 {
             rt.block_on(log.append(SHARD, batch(READ)))
                 .expect("the append succeeds");

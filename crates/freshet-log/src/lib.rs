@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use bytestring::ByteString;
+use freshet_runtime::SharedClock;
 use parking_lot::RwLock;
 use tokio::sync::{oneshot, watch};
 
@@ -73,6 +74,8 @@ pub struct LogConfig {
     /// Budget of the per-shard cache of recent records (data + key + 64 bytes per record); 0 turns
     /// the cache off.
     pub cache_bytes_per_shard: usize,
+    /// Where records' arrival times and the fsync interval are read.
+    pub clock: SharedClock,
     /// Faults to inject into the writer's next writes and fsyncs (this crate's unit tests only).
     #[cfg(test)]
     pub(crate) faults: writer::faults::Injector,
@@ -87,6 +90,7 @@ impl LogConfig {
             segment_bytes: 128 << 20,
             index_interval_bytes: 4096,
             cache_bytes_per_shard: 8 << 20,
+            clock: SharedClock::system(),
             #[cfg(test)]
             faults: Default::default(),
         }
@@ -236,6 +240,7 @@ impl Log {
                 segment_bytes: cfg.segment_bytes,
                 index_interval: cfg.index_interval_bytes,
                 cache_bytes: cfg.cache_bytes_per_shard,
+                clock: cfg.clock,
                 #[cfg(test)]
                 faults: cfg.faults.clone(),
             },
@@ -257,15 +262,15 @@ impl Log {
         })
     }
 
-    /// Creates an empty shard log (idempotent). Durable when it returns: the new directory and its
-    /// parent are fsynced. Blocks until the writer thread has done it.
-    pub fn create_shard(&self, id: ShardLogId) -> Result<(), LogError> {
-        self.control(|reply| Command::Create { id, reply })
+    /// Creates an empty shard log (idempotent). Durable when it resolves: the new directory and
+    /// its parent are fsynced by the writer thread.
+    pub async fn create_shard(&self, id: ShardLogId) -> Result<(), LogError> {
+        self.control(|reply| Command::Create { id, reply }).await
     }
 
-    /// Deletes a shard log and its files (idempotent). Blocks until the writer thread has done it.
-    pub fn remove_shard(&self, id: ShardLogId) -> Result<(), LogError> {
-        self.control(|reply| Command::Remove { id, reply })
+    /// Deletes a shard log and its files (idempotent), on the writer thread.
+    pub async fn remove_shard(&self, id: ShardLogId) -> Result<(), LogError> {
+        self.control(|reply| Command::Remove { id, reply }).await
     }
 
     /// The shard logs that exist, in order.
@@ -337,12 +342,13 @@ impl Log {
     /// Retention: deletes whole segments, oldest first, whose newest record arrived before
     /// `cutoff_ms`; returns the bytes freed. The active segment is rolled first when it is the only
     /// thing left and entirely expired, so the trim horizon then equals the next offset.
-    pub fn trim_before(&self, id: ShardLogId, cutoff_ms: i64) -> Result<u64, LogError> {
+    pub async fn trim_before(&self, id: ShardLogId, cutoff_ms: i64) -> Result<u64, LogError> {
         self.control(|reply| Command::Trim {
             id,
             cutoff_ms,
             reply,
         })
+        .await
     }
 
     /// A receiver of the shard's durable next offset; it changes whenever new records become
@@ -380,17 +386,17 @@ impl Log {
             .ok_or(LogError::ShardNotFound(id))
     }
 
-    /// Sends a control command and blocks for its answer (a std channel, so it also works from
-    /// inside a runtime, where it still blocks the calling thread for about one commit).
-    fn control<T>(
+    /// Sends a control command to the writer thread and waits for its answer without blocking a
+    /// thread: the writer answers on a oneshot channel, as it does appends.
+    async fn control<T>(
         &self,
-        make: impl FnOnce(mpsc::SyncSender<Result<T, LogError>>) -> Command,
+        make: impl FnOnce(oneshot::Sender<Result<T, LogError>>) -> Command,
     ) -> Result<T, LogError> {
-        let (reply, done) = mpsc::sync_channel(1);
+        let (reply, done) = oneshot::channel();
         self.inner
             .commands
             .send(make(reply))
             .map_err(|_| LogError::Closed)?;
-        done.recv().map_err(|_| LogError::Closed)?
+        done.await.map_err(|_| LogError::Closed)?
     }
 }

@@ -17,11 +17,12 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
-use std::time::Instant;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
 
 use bytes::Bytes;
 use bytestring::ByteString;
+use freshet_runtime::SharedClock;
 use parking_lot::RwLock;
 use tokio::sync::oneshot;
 
@@ -43,16 +44,16 @@ pub(crate) enum Command {
     },
     Create {
         id: ShardLogId,
-        reply: SyncSender<Result<(), LogError>>,
+        reply: oneshot::Sender<Result<(), LogError>>,
     },
     Remove {
         id: ShardLogId,
-        reply: SyncSender<Result<(), LogError>>,
+        reply: oneshot::Sender<Result<(), LogError>>,
     },
     Trim {
         id: ShardLogId,
         cutoff_ms: i64,
-        reply: SyncSender<Result<u64, LogError>>,
+        reply: oneshot::Sender<Result<u64, LogError>>,
     },
     Close {
         reply: oneshot::Sender<Result<(), LogError>>,
@@ -65,6 +66,7 @@ pub(crate) struct Settings {
     pub segment_bytes: u64,
     pub index_interval: u32,
     pub cache_bytes: usize,
+    pub clock: SharedClock,
     #[cfg(test)]
     pub faults: faults::Injector,
 }
@@ -261,7 +263,8 @@ pub(crate) struct Writer {
     round_bytes: usize,
     /// Shards written since their last fsync (only under Interval and Never).
     unsynced: HashSet<ShardLogId>,
-    last_sync: Instant,
+    /// When the last fsync ended, on the clock's monotonic time.
+    last_sync: Duration,
     /// The directory's lock (see `lock_dir`), let go once this writer writes no more.
     lock: Option<std::fs::File>,
     io: IoPool,
@@ -284,6 +287,7 @@ impl Writer {
                 )
             })
             .collect();
+        let last_sync = settings.clock.elapsed();
         Writer {
             settings,
             shards,
@@ -292,7 +296,7 @@ impl Writer {
             round: Vec::new(),
             round_bytes: 0,
             unsynced: HashSet::new(),
-            last_sync: Instant::now(),
+            last_sync,
             lock: Some(lock),
             io: IoPool::default(),
         }
@@ -302,7 +306,8 @@ impl Writer {
         loop {
             let first = match self.interval_deadline() {
                 Some(deadline) => {
-                    match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    let now = self.settings.clock.elapsed();
+                    match rx.recv_timeout(deadline.saturating_sub(now)) {
                         Ok(cmd) => cmd,
                         Err(RecvTimeoutError::Timeout) => {
                             self.sync_unsynced();
@@ -366,7 +371,7 @@ impl Writer {
         true
     }
 
-    fn interval_deadline(&self) -> Option<Instant> {
+    fn interval_deadline(&self) -> Option<Duration> {
         match self.settings.fsync {
             FsyncPolicy::Interval(d) if !self.unsynced.is_empty() => Some(self.last_sync + d),
             _ => None,
@@ -393,7 +398,11 @@ impl Writer {
         }
         // Arrival times never go backwards within a shard, even if the wall clock does, so the
         // time index stays sorted and AT_TIMESTAMP lookups stay a binary search.
-        let arrival_ms = now_ms().max(ws.staged_tip.last_arrival_ms.unwrap_or(i64::MIN));
+        let arrival_ms = self
+            .settings
+            .clock
+            .now_ms()
+            .max(ws.staged_tip.last_arrival_ms.unwrap_or(i64::MIN));
         let appended = Appended {
             first_offset: ws.staged_tip.next,
             arrival_ms,
@@ -472,13 +481,13 @@ impl Writer {
         }
         let sync_now = match self.settings.fsync {
             FsyncPolicy::Always => true,
-            FsyncPolicy::Interval(d) => self.last_sync.elapsed() >= d,
+            FsyncPolicy::Interval(d) => self.settings.clock.elapsed() >= self.last_sync + d,
             FsyncPolicy::Never => false,
         };
         // Each file's fsync follows its own write in the same thread, so it need not wait for the
         // other files' writes.
         let jobs: Vec<&WriterShard> = round.iter().map(|id| &self.shards[id]).collect();
-        let started = Instant::now();
+        let started = self.settings.clock.elapsed();
         let results = self.io.parallel(&jobs, |ws| {
             write_staged(&self.settings, ws).map_err(Failed::Write)?;
             if sync_now {
@@ -486,7 +495,7 @@ impl Writer {
             }
             Ok(())
         });
-        let took = started.elapsed();
+        let took = self.settings.clock.elapsed().saturating_sub(started);
         if took >= SLOW_COMMIT {
             // Every append of the round waited this long: worth a line when it happens.
             let bytes: usize = jobs.iter().map(|ws| ws.staged.buf.prepared().len()).sum();
@@ -537,7 +546,7 @@ impl Writer {
         if sync_now {
             // Under Interval, files written in earlier rounds are due too.
             self.sync_unsynced();
-            self.last_sync = Instant::now();
+            self.last_sync = self.settings.clock.elapsed();
         }
 
         for id in written {
@@ -573,7 +582,7 @@ impl Writer {
             .collect();
         let results = self.io.parallel(&files, |f| sync_file(&self.settings, f));
         self.stats.fsyncs.fetch_add(files.len() as u64, Relaxed);
-        self.last_sync = Instant::now();
+        self.last_sync = self.settings.clock.elapsed();
         for (id, result) in ids.iter().zip(results) {
             if let Err(e) = result
                 && let Some(ws) = self.shards.get_mut(id)
@@ -877,12 +886,6 @@ fn remove_file_len(path: &std::path::Path) -> io::Result<u64> {
     Ok(len)
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 #[cfg(test)]
 mod fault_tests {
     use super::faults::Fault;
@@ -901,11 +904,11 @@ mod fault_tests {
         }]
     }
 
-    fn open(dir: &std::path::Path) -> (Log, super::faults::Injector) {
+    async fn open(dir: &std::path::Path) -> (Log, super::faults::Injector) {
         let cfg = LogConfig::new(dir);
         let faults = cfg.faults.clone();
         let log = Log::open(cfg).unwrap();
-        log.create_shard(ID).unwrap();
+        log.create_shard(ID).await.unwrap();
         (log, faults)
     }
 
@@ -922,7 +925,7 @@ mod fault_tests {
     #[tokio::test]
     async fn failed_and_short_writes_fail_the_append_and_leave_no_trace() {
         let dir = tempfile::tempdir().unwrap();
-        let (log, faults) = open(dir.path());
+        let (log, faults) = open(dir.path()).await;
         assert_eq!(log.append(ID, record(1)).await.unwrap().first_offset, 0);
         for fault in [Fault::NoSpace, Fault::ShortWrite] {
             faults.push(fault);
@@ -946,7 +949,7 @@ mod fault_tests {
     #[tokio::test]
     async fn failed_fsync_refuses_the_append_and_stops_the_shard_until_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let (log, faults) = open(dir.path());
+        let (log, faults) = open(dir.path()).await;
         log.append(ID, record(1)).await.unwrap();
         faults.push(Fault::SyncError);
         assert!(log.append(ID, record(9)).await.is_err());

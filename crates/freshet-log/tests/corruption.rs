@@ -17,7 +17,7 @@ async fn flipped_byte_in_a_sealed_segment_is_reported_and_the_rest_served() {
     cfg.cache_bytes_per_shard = 0;
     {
         let log = Log::open(cfg.clone()).unwrap();
-        log.create_shard(ID).unwrap();
+        log.create_shard(ID).await.unwrap();
         for i in 0..100u32 {
             log.append(
                 ID,

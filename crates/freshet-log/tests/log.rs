@@ -123,7 +123,7 @@ async fn concurrent_round_trip_from_cache_and_disk() {
     let log = Log::open(cfg.clone()).unwrap();
     let shards: Vec<ShardLogId> = (0..4).map(sid).collect();
     for &s in &shards {
-        log.create_shard(s).unwrap();
+        log.create_shard(s).await.unwrap();
     }
 
     let mut tasks = Vec::new();
@@ -223,8 +223,8 @@ async fn reopen_keeps_records_and_continues_offsets() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(config(dir.path())).unwrap();
     let (a, b) = (sid(1), sid(2));
-    log.create_shard(a).unwrap();
-    log.create_shard(b).unwrap();
+    log.create_shard(a).await.unwrap();
+    log.create_shard(b).await.unwrap();
     let mut rng = Lcg(7);
     for i in 0..20 {
         let batch: Vec<NewRecord> = (0..3).map(|j| new_record(&mut rng, i * 3 + j)).collect();
@@ -238,7 +238,10 @@ async fn reopen_keeps_records_and_continues_offsets() {
         log.append(a, one("late")).await,
         Err(LogError::Closed)
     ));
-    assert!(matches!(log.create_shard(sid(9)), Err(LogError::Closed)));
+    assert!(matches!(
+        log.create_shard(sid(9)).await,
+        Err(LogError::Closed)
+    ));
     log.close().await.unwrap(); // twice is fine
     assert_eq!(
         read_all(&log, a, 0, 1000, usize::MAX),
@@ -282,7 +285,7 @@ fn only_segment(dir: &Path, id: ShardLogId) -> PathBuf {
 async fn build_log(batches: Vec<Vec<NewRecord>>) -> (tempfile::TempDir, PathBuf, Vec<u64>) {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(config(dir.path())).unwrap();
-    log.create_shard(sid(0)).unwrap();
+    log.create_shard(sid(0)).await.unwrap();
     let seg = only_segment(dir.path(), sid(0));
     let mut lens = vec![0];
     for b in batches {
@@ -452,7 +455,7 @@ async fn segments_time_lookup_and_retention() {
     cfg.cache_bytes_per_shard = 0;
     let log = Log::open(cfg.clone()).unwrap();
     let id = sid(3);
-    log.create_shard(id).unwrap();
+    log.create_shard(id).await.unwrap();
     let mut arrivals = Vec::new(); // (first offset, arrival, n)
     for i in 0..40u64 {
         let n = 1 + (i % 3);
@@ -523,7 +526,7 @@ async fn segments_time_lookup_and_retention() {
     // Retention up to the middle: only whole segments whose newest record is older go.
     let cutoff = arrivals[20].1;
     let segments_before = count("log");
-    let freed = log.trim_before(id, cutoff).unwrap();
+    let freed = log.trim_before(id, cutoff).await.unwrap();
     assert!(freed > 0);
     let (horizon, next) = log.bounds(id).unwrap();
     assert_eq!(next, total);
@@ -546,10 +549,10 @@ async fn segments_time_lookup_and_retention() {
         all[horizon as usize..]
     );
     assert_eq!(log.offset_at_time(id, i64::MIN).unwrap(), horizon);
-    assert_eq!(log.trim_before(id, cutoff).unwrap(), 0, "idempotent");
+    assert_eq!(log.trim_before(id, cutoff).await.unwrap(), 0, "idempotent");
 
     // Everything expired: the active segment is rolled, then all data goes; the offset survives.
-    let freed = log.trim_before(id, i64::MAX).unwrap();
+    let freed = log.trim_before(id, i64::MAX).await.unwrap();
     assert!(freed > 0);
     assert_eq!(log.bounds(id).unwrap(), (total, total));
     assert_eq!(log.last_arrival_ms(id).unwrap(), None);
@@ -573,7 +576,7 @@ async fn group_commit_batches_fsyncs() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(config(dir.path())).unwrap();
     let id = sid(0);
-    log.create_shard(id).unwrap();
+    log.create_shard(id).await.unwrap();
     let base = log.stats();
     // On this single-threaded runtime the spawned tasks all queue their appends before any awaits
     // its answer, as concurrent producers do under load.
@@ -613,7 +616,7 @@ async fn subscribe_wakes_on_append_and_closes_on_remove() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(config(dir.path())).unwrap();
     let id = sid(0);
-    log.create_shard(id).unwrap();
+    log.create_shard(id).await.unwrap();
     let mut rx = log.subscribe(id).unwrap();
     assert_eq!(*rx.borrow_and_update(), 0);
     let writer = {
@@ -633,7 +636,7 @@ async fn subscribe_wakes_on_append_and_closes_on_remove() {
     // By the time the tail moves, the records are readable.
     assert_eq!(log.read(id, 0, 10, 100).unwrap().len(), 2);
     writer.await.unwrap();
-    log.remove_shard(id).unwrap();
+    log.remove_shard(id).await.unwrap();
     assert!(
         tokio::time::timeout(Duration::from_secs(5), rx.changed())
             .await
@@ -659,15 +662,15 @@ async fn shard_lifecycle_and_errors() {
     ));
     assert!(matches!(log.subscribe(id), Err(LogError::ShardNotFound(_))));
     assert!(matches!(
-        log.trim_before(id, 0),
+        log.trim_before(id, 0).await,
         Err(LogError::ShardNotFound(_))
     ));
-    log.create_shard(id).unwrap();
+    log.create_shard(id).await.unwrap();
     assert_eq!(log.bounds(id).unwrap(), (0, 0));
     assert_eq!(log.last_arrival_ms(id).unwrap(), None);
     assert_eq!(log.offset_at_time(id, 0).unwrap(), 0);
     append_ok(&log, id, one("a")).await;
-    log.create_shard(id).unwrap(); // idempotent: keeps the data
+    log.create_shard(id).await.unwrap(); // idempotent: keeps the data
     assert_eq!(log.bounds(id).unwrap(), (0, 1));
     let empty = append_ok(&log, id, Vec::new()).await;
     assert_eq!(empty.first_offset, 1, "an empty batch takes no offsets");
@@ -680,11 +683,11 @@ async fn shard_lifecycle_and_errors() {
         log.append(id, vec![too_long]).await,
         Err(LogError::InvalidRecord(_))
     ));
-    log.remove_shard(id).unwrap();
-    log.remove_shard(id).unwrap(); // idempotent
+    log.remove_shard(id).await.unwrap();
+    log.remove_shard(id).await.unwrap(); // idempotent
     assert!(log.shards().is_empty());
     assert!(matches!(log.bounds(id), Err(LogError::ShardNotFound(_))));
-    log.create_shard(id).unwrap();
+    log.create_shard(id).await.unwrap();
     assert_eq!(
         log.bounds(id).unwrap(),
         (0, 0),
@@ -724,7 +727,7 @@ async fn interval_and_never_policies() {
         cfg.segment_bytes = 300;
         let log = Log::open(cfg.clone()).unwrap();
         let id = sid(1);
-        log.create_shard(id).unwrap();
+        log.create_shard(id).await.unwrap();
         for i in 0..50 {
             append_ok(&log, id, one(&format!("record {i:03}"))).await;
         }
@@ -837,7 +840,7 @@ async fn log_with_batches(
     after_each: impl Fn((&Path, &[NewRecord])),
 ) -> (Log, PathBuf, Vec<NewRecord>) {
     let log = Log::open(config(dir)).unwrap();
-    log.create_shard(sid(0)).unwrap();
+    log.create_shard(sid(0)).await.unwrap();
     let seg = only_segment(dir, sid(0));
     let mut rng = Lcg(seed);
     let mut put = Vec::new();

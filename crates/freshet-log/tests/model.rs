@@ -69,7 +69,7 @@ fn check(ops: Vec<Op>) -> Result<(), TestCaseError> {
         let mut log = Log::open(cfg(dir.path())).unwrap();
         let mut model = [ModelShard::default(), ModelShard::default()];
         for s in 0..2 {
-            log.create_shard(id(s)).unwrap();
+            log.create_shard(id(s)).await.unwrap();
         }
         for (step, op) in ops.into_iter().enumerate() {
             match op {
@@ -123,7 +123,7 @@ fn check(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     prop_assert_eq!(got, want, "step {}", step);
                 }
                 Op::TrimAll { shard } => {
-                    log.trim_before(id(shard), i64::MAX).unwrap();
+                    log.trim_before(id(shard), i64::MAX).await.unwrap();
                     model[shard as usize].records.clear();
                 }
                 Op::Reopen { close } => {

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::model::{MergeShardsInput, SplitShardInput, StreamRef};
 use crate::service::StreamsService;
@@ -45,7 +45,7 @@ impl Default for OnDemandPolicy {
 /// What the scaler remembers between intervals, per (stream uid, shard index).
 #[derive(Default)]
 pub(crate) struct Scaler {
-    last: HashMap<(u64, u32), (u64, u64, Instant)>,
+    last: HashMap<(u64, u32), (u64, u64, Duration)>,
     cold: HashMap<(u64, u32), u32>,
 }
 
@@ -68,7 +68,7 @@ impl StreamsService {
             if state.row.mode != MODE_ON_DEMAND || state.row.status != STATUS_ACTIVE {
                 continue;
             }
-            let now = Instant::now();
+            let now = self.config().clock.elapsed();
             let mut loads = Vec::new();
             for shard in state.shards.iter().filter(|s| s.is_open()) {
                 let bytes = shard.written.load(Ordering::Relaxed);
@@ -77,7 +77,7 @@ impl StreamsService {
                 };
                 let key = (stream.uid, shard.row.index);
                 if let Some((b0, r0, t0)) = scaler.last.insert(key, (bytes, records, now)) {
-                    let secs = now.duration_since(t0).as_secs_f64().max(1e-3);
+                    let secs = now.saturating_sub(t0).as_secs_f64().max(1e-3);
                     loads.push(Load {
                         index: shard.row.index,
                         start: shard.range.start,

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use freshet_runtime::SharedClock;
+
 #[derive(Clone, Debug)]
 pub struct StreamsConfig {
     /// Region and account that appear in ARNs and error messages.
@@ -24,6 +26,8 @@ pub struct StreamsConfig {
     pub on_demand: crate::autoscale::OnDemandPolicy,
     /// How often retention deletes expired segments.
     pub retention_interval: Duration,
+    /// Where every reading of time comes from (arrival times are the log's).
+    pub clock: SharedClock,
 }
 
 impl Default for StreamsConfig {
@@ -40,6 +44,7 @@ impl Default for StreamsConfig {
             consumers_per_stream: 20,
             on_demand: Default::default(),
             retention_interval: Duration::from_secs(60),
+            clock: SharedClock::system(),
         }
     }
 }

@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use freshet_catalog::{Catalog, StreamRow};
-use freshet_log::Log;
+use freshet_log::{Log, ShardLogId};
 use parking_lot::RwLock;
 use rand::RngCore;
 
@@ -61,13 +61,6 @@ impl Registry {
     }
 }
 
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 impl StreamsService {
     /// Opens the service over a log and a catalog, finishing whatever a crash interrupted:
     /// CREATING streams get their shard logs and become ACTIVE, DELETING streams are removed,
@@ -117,8 +110,7 @@ impl StreamsService {
             }
             let ids: Vec<_> = stream.snapshot().shards.iter().map(|s| s.log).collect();
             known_logs.extend(ids.iter().copied());
-            self.on_log(move |log| ids.into_iter().try_for_each(|id| log.create_shard(id)))
-                .await?;
+            self.create_logs(ids).await?;
             self.recover_consumers(&stream).await?;
             if status == STATUS_CREATING || status == STATUS_UPDATING {
                 tracing::info!(stream = %stream.name, %status, "finishing interrupted change");
@@ -135,7 +127,7 @@ impl StreamsService {
                     shard = id.shard,
                     "removing orphaned shard log"
                 );
-                self.on_log(move |log| log.remove_shard(id)).await?;
+                self.remove_logs(vec![id]).await?;
             }
         }
         let count = inner.streams.read().by_name.len();
@@ -175,11 +167,7 @@ impl StreamsService {
     /// Closed shards whose every record has expired are then forgotten, as AWS drops them from
     /// the stream's shard list.
     pub async fn enforce_retention(&self) {
-        let service = self.clone();
-        // Trimming waits for the log's writer thread, so it runs off the async workers.
-        let expired = tokio::task::spawn_blocking(move || service.trim_expired())
-            .await
-            .unwrap_or_default();
+        let expired = self.trim_expired().await;
         for (stream, shards) in expired {
             if let Err(error) = self.forget_shards(&stream, &shards).await {
                 tracing::warn!(stream = %stream.name, %error, "removing expired closed shards failed");
@@ -198,25 +186,24 @@ impl StreamsService {
             .edit()
             .shards
             .retain(|s| !indexes.contains(&s.row.index));
-        let ids: Vec<_> = indexes
+        let ids: Vec<ShardLogId> = indexes
             .iter()
-            .map(|&shard| freshet_log::ShardLogId {
+            .map(|&shard| ShardLogId {
                 stream: stream.uid,
                 shard,
             })
             .collect();
-        self.on_log(move |log| ids.into_iter().try_for_each(|id| log.remove_shard(id)))
-            .await?;
+        self.remove_logs(ids).await?;
         tracing::info!(stream = %stream.name, shards = indexes.len(), "expired closed shards removed");
         Ok(())
     }
 
     /// Trims every shard's log to its retention period; returns the closed shards that have
     /// nothing left to read.
-    fn trim_expired(&self) -> Vec<(Arc<Stream>, Vec<u32>)> {
+    async fn trim_expired(&self) -> Vec<(Arc<Stream>, Vec<u32>)> {
         let streams: Vec<Arc<Stream>> =
             self.inner.streams.read().by_uid.values().cloned().collect();
-        let now = now_ms();
+        let now = self.now_ms();
         let mut expired = Vec::new();
         for stream in streams {
             let state = stream.snapshot();
@@ -231,7 +218,7 @@ impl StreamsService {
                 expired.push((stream.clone(), gone));
             }
             for shard in &state.shards {
-                match self.inner.log.trim_before(shard.log, cutoff) {
+                match self.inner.log.trim_before(shard.log, cutoff).await {
                     Ok(0) => {}
                     Ok(freed) => {
                         tracing::info!(stream = %stream.name, shard = %shard.id(), freed, "retention deleted expired segments")
@@ -254,6 +241,11 @@ impl StreamsService {
 
     pub(crate) fn config(&self) -> &StreamsConfig {
         &self.inner.config
+    }
+
+    /// Wall-clock milliseconds on the service's clock.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.inner.config.clock.now_ms()
     }
 
     pub(crate) fn arn(&self, name: &str) -> String {
@@ -404,8 +396,9 @@ impl StreamsService {
         Fut: std::future::Future<Output = Result<()>> + Send,
     {
         let service = self.clone();
+        let sleep = self.inner.config.clock.sleep(delay);
         tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
+            sleep.await;
             let name = stream.name.clone();
             if let Err(error) = step(service, stream).await {
                 tracing::error!(stream = %name, %error, "stream status transition failed");
@@ -413,16 +406,19 @@ impl StreamsService {
         });
     }
 
-    /// Runs log administration (shard creation and removal), which waits for the log's writer
-    /// thread, off the async workers.
-    pub(crate) async fn on_log<F>(&self, f: F) -> Result<()>
-    where
-        F: FnOnce(&Log) -> std::result::Result<(), freshet_log::LogError> + Send + 'static,
-    {
-        let log = self.inner.log.clone();
-        tokio::task::spawn_blocking(move || f(&log))
-            .await
-            .map_err(|e| freshet_log::LogError::Io(std::io::Error::other(e)))??;
+    /// Creates shard logs (idempotent), each durable before the next.
+    pub(crate) async fn create_logs(&self, ids: Vec<ShardLogId>) -> Result<()> {
+        for id in ids {
+            self.inner.log.create_shard(id).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes shard logs and their files (idempotent).
+    pub(crate) async fn remove_logs(&self, ids: Vec<ShardLogId>) -> Result<()> {
+        for id in ids {
+            self.inner.log.remove_shard(id).await?;
+        }
         Ok(())
     }
 
@@ -431,8 +427,7 @@ impl StreamsService {
     /// (removed at the next start).
     pub(crate) async fn finish_delete(&self, stream: &Stream) -> Result<()> {
         let shards: Vec<_> = stream.snapshot().shards.iter().map(|s| s.log).collect();
-        self.on_log(move |log| shards.into_iter().try_for_each(|id| log.remove_shard(id)))
-            .await?;
+        self.remove_logs(shards).await?;
         self.inner
             .catalog
             .delete_policies_under(&stream.arn)

@@ -1,10 +1,11 @@
 //! On-demand streams split hot shards and merge cold ones by themselves.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use freshet_catalog::Catalog;
 use freshet_log::{FsyncPolicy, Log, LogConfig};
+use freshet_runtime::SharedClock;
 use freshet_streams::model::*;
 use freshet_streams::{OnDemandPolicy, StreamsConfig, StreamsService};
 
@@ -23,10 +24,11 @@ fn open_shards(svc: &StreamsService) -> i64 {
 }
 
 async fn wait_for(svc: &StreamsService, what: impl Fn(i64) -> bool, secs: u64) -> i64 {
-    let deadline = Instant::now() + Duration::from_secs(secs);
+    let clock = SharedClock::system();
+    let deadline = clock.elapsed() + Duration::from_secs(secs);
     loop {
         let n = open_shards(svc);
-        if what(n) || Instant::now() > deadline {
+        if what(n) || clock.elapsed() > deadline {
             return n;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -70,8 +72,9 @@ async fn hot_shards_split_and_cold_ones_merge_back() {
 
     // ~2,000 records/s on one partition key: one shard is far above its split threshold.
     let load = async {
-        let end = Instant::now() + Duration::from_millis(1500);
-        while Instant::now() < end {
+        let clock = SharedClock::system();
+        let end = clock.elapsed() + Duration::from_millis(1500);
+        while clock.elapsed() < end {
             let records = (0..100)
                 .map(|_| PutRecordsRequestEntry {
                     data: Blob(Bytes::from_static(b"hot")),

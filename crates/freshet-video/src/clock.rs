@@ -1,12 +1,5 @@
-//! Wall-clock time and the wire's timestamps: AWS rest-json carries epoch seconds (fractional),
-//! the service keeps milliseconds.
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+//! The wire's timestamps: AWS rest-json carries epoch seconds (fractional), the service keeps
+//! milliseconds. Time itself is read from the service's clock (`VideoConfig::clock`).
 
 /// A request timestamp (epoch seconds) in milliseconds.
 pub fn epoch_ms(seconds: f64) -> i64 {

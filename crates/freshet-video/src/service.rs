@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use freshet_catalog::{Catalog, CatalogError};
 use freshet_log::Log;
+use freshet_runtime::SharedClock;
 use tokio::sync::Mutex;
 
 use crate::arn::{default_kms_key, stream_arn};
-use crate::clock::now_ms;
 use crate::error::{Result, VideoError};
 use crate::model::*;
 use crate::paging::{position, token};
@@ -37,6 +37,8 @@ pub struct VideoConfig {
     pub data_endpoint: String,
     /// How long a new stream stays CREATING (zero: ACTIVE at once).
     pub create_delay: Duration,
+    /// Where every reading of time comes from (fragment arrival times are the log's).
+    pub clock: SharedClock,
 }
 
 #[derive(Clone)]
@@ -93,7 +95,7 @@ impl VideoService {
             streams.insert(stream.name.clone(), stream);
         }
         let uids: Vec<u64> = streams.values().map(|s| s.uid).collect();
-        let store = blocking(move || FragmentStore::open(log, &uids)).await?;
+        let store = FragmentStore::open(log, uids).await?;
         Ok(VideoService {
             inner: Arc::new(Inner {
                 config,
@@ -119,7 +121,7 @@ impl VideoService {
         if streams.contains_key(&input.stream_name) {
             return Err(in_use(&input.stream_name));
         }
-        let created_ms = now_ms();
+        let created_ms = self.now_ms();
         let mut stream = VideoStream {
             uid: 0,
             name: input.stream_name.clone(),
@@ -159,9 +161,7 @@ impl VideoService {
             Err(e) => return Err(e.into()),
         };
         let arn = stream.arn.clone();
-        let store = self.inner.store.clone();
-        let uid = stream.uid;
-        blocking(move || store.create(uid)).await?;
+        self.inner.store.create(stream.uid).await?;
         if stream.status == Status::Creating {
             self.activate_later(stream.uid, stream.name.clone());
         }
@@ -177,7 +177,7 @@ impl VideoService {
             let mut tick = tokio::time::interval(RETENTION_SWEEP_EVERY);
             loop {
                 tick.tick().await;
-                if let Err(error) = svc.expire(now_ms()).await {
+                if let Err(error) = svc.expire(svc.now_ms()).await {
                     tracing::error!(%error, "video retention sweep failed");
                 }
             }
@@ -201,8 +201,7 @@ impl VideoService {
                 0 => NO_RETENTION_BUFFER_MS,
                 h => h as i64 * 3_600_000,
             };
-            let store = self.inner.store.clone();
-            freed += blocking(move || store.expire(uid, now_ms - keep_ms)).await?;
+            freed += self.inner.store.expire(uid, now_ms - keep_ms).await?;
         }
         if freed > 0 {
             tracing::info!(bytes = freed, "video retention freed fragments");
@@ -213,9 +212,13 @@ impl VideoService {
     /// CREATING → ACTIVE after the configured delay, unless the stream is gone by then.
     fn activate_later(&self, uid: u64, name: String) {
         let svc = self.clone();
-        let delay = self.inner.config.create_delay;
+        let sleep = self
+            .inner
+            .config
+            .clock
+            .sleep(self.inner.config.create_delay);
         tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
+            sleep.await;
             let mut streams = svc.inner.streams.lock().await;
             let Some(stream) = streams.get_mut(&name).filter(|s| s.uid == uid) else {
                 return;
@@ -229,6 +232,11 @@ impl VideoService {
                 }
             }
         });
+    }
+
+    /// Wall-clock milliseconds on the service's clock.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.inner.config.clock.now_ms()
     }
 
     async fn persist(&self, stream: &VideoStream) -> Result<()> {
@@ -311,8 +319,7 @@ impl VideoService {
         let (uid, name) = (stream.uid, stream.name.clone());
         self.inner.catalog.delete_video_stream(uid).await?;
         streams.remove(&name);
-        let store = self.inner.store.clone();
-        blocking(move || store.remove(uid)).await?;
+        self.inner.store.remove(uid).await?;
         tracing::info!(stream = %name, "video stream deleted");
         Ok(Empty {})
     }
@@ -507,7 +514,7 @@ pub(crate) fn find<'a>(
     }
 }
 
-/// Runs blocking storage work (log control calls wait for its writer thread) off the runtime.
+/// Runs blocking storage reads (segment files are read with direct I/O) off the runtime.
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> std::result::Result<T, crate::store::StoreError> + Send + 'static,
 ) -> Result<T> {

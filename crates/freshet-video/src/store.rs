@@ -119,25 +119,34 @@ pub struct FragmentStore {
 
 impl FragmentStore {
     /// Indexes every retained fragment of `streams` (creating their logs if missing) and drops
-    /// the logs of streams that no longer exist. Blocking.
-    pub fn open(log: Log, streams: &[u64]) -> Result<FragmentStore, StoreError> {
+    /// the logs of streams that no longer exist.
+    pub async fn open(log: Log, streams: Vec<u64>) -> Result<FragmentStore, StoreError> {
         let existing = log.shards();
         for id in &existing {
             if !streams.contains(&id.stream) {
-                log.remove_shard(*id)?;
+                log.remove_shard(*id).await?;
+            }
+        }
+        for &stream in &streams {
+            if !existing.contains(&log_id(stream)) {
+                log.create_shard(log_id(stream)).await?;
             }
         }
         let store = FragmentStore {
             log,
             index: Default::default(),
         };
-        for &stream in streams {
-            if !existing.contains(&log_id(stream)) {
-                store.log.create_shard(log_id(stream))?;
+        // Reading every stored fragment is file I/O: off the async workers.
+        let scanner = store.clone();
+        tokio::task::spawn_blocking(move || {
+            for stream in streams {
+                let metas = scanner.scan(stream)?;
+                scanner.index.write().insert(stream, metas);
             }
-            let metas = store.scan(stream)?;
-            store.index.write().insert(stream, metas);
-        }
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(0, format!("index scan failed: {e}")))??;
         Ok(store)
     }
 
@@ -171,17 +180,17 @@ impl FragmentStore {
         })
     }
 
-    /// A new stream's log. Blocking.
-    pub fn create(&self, stream: u64) -> Result<(), StoreError> {
-        self.log.create_shard(log_id(stream))?;
+    /// A new stream's log.
+    pub async fn create(&self, stream: u64) -> Result<(), StoreError> {
+        self.log.create_shard(log_id(stream)).await?;
         self.index.write().insert(stream, Vec::new());
         Ok(())
     }
 
-    /// Deletes a stream's fragments. Blocking.
-    pub fn remove(&self, stream: u64) -> Result<(), StoreError> {
+    /// Deletes a stream's fragments.
+    pub async fn remove(&self, stream: u64) -> Result<(), StoreError> {
         self.index.write().remove(&stream);
-        self.log.remove_shard(log_id(stream))?;
+        self.log.remove_shard(log_id(stream)).await?;
         Ok(())
     }
 
@@ -318,9 +327,8 @@ impl FragmentStore {
     }
 
     /// Retention: drops fragments older than `cutoff_ms` (whole log segments at a time).
-    /// Blocking.
-    pub fn expire(&self, stream: u64, cutoff_ms: i64) -> Result<u64, StoreError> {
-        let freed = self.log.trim_before(log_id(stream), cutoff_ms)?;
+    pub async fn expire(&self, stream: u64, cutoff_ms: i64) -> Result<u64, StoreError> {
+        let freed = self.log.trim_before(log_id(stream), cutoff_ms).await?;
         let horizon = self.log.bounds(log_id(stream))?.0;
         if let Some(metas) = self.index.write().get_mut(&stream) {
             metas.retain(|m| m.offset >= horizon);

@@ -33,6 +33,7 @@ use freshet_catalog::Catalog;
 use freshet_edge::{Credentials, Edge};
 use freshet_firehose::{FirehoseConfig, FirehoseService, S3Endpoint, S3Target};
 use freshet_log::{Log, LogConfig};
+use freshet_runtime::SharedClock;
 use freshet_streams::{StreamsConfig, StreamsService};
 use freshet_video::{VideoConfig, VideoService};
 use serde::Serialize;
@@ -191,12 +192,15 @@ fn raise_open_file_limit() {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     raise_open_file_limit();
+    // The one clock every part of the server reads time from.
+    let clock = SharedClock::system();
     let data_dir = &settings.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let mut log_config = LogConfig::new(data_dir.join("log"));
     log_config.fsync = settings.fsync_policy()?;
     log_config.segment_bytes = settings.streams.segment_mib.max(1) << 20;
+    log_config.clock = clock.clone();
     let log = tokio::task::spawn_blocking(move || Log::open(log_config)).await??;
     let catalog = Catalog::open(&data_dir.join("catalog.db")).await?;
     let s = &settings.streams;
@@ -212,10 +216,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         consumers_per_stream: s.consumers_per_stream,
         on_demand: s.on_demand.policy(),
         retention_interval: Duration::from_secs(s.retention_check_secs.max(1)),
+        clock: clock.clone(),
     };
     let streams = StreamsService::open(config, catalog.clone(), log).await?;
     streams.spawn_background();
-    let firehose = open_firehose(&settings, catalog.clone(), streams.clone()).await?;
+    let firehose = open_firehose(&settings, catalog.clone(), streams.clone(), &clock).await?;
 
     let credentials = match (
         &settings.auth.access_key_id,
@@ -252,9 +257,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             // GetDataEndpoint sends media clients back to this same listener.
             data_endpoint: format!("{}://{bound}", if tls.is_some() { "https" } else { "http" }),
             create_delay: Duration::from_millis(settings.streams.create_delay_ms),
+            clock: clock.clone(),
         },
         catalog.clone(),
-        open_log(&settings, "video-log").await?,
+        open_log(&settings, "video-log", &clock).await?,
     )
     .await?;
     video.spawn_retention();
@@ -263,6 +269,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         Some(firehose.clone()),
         Some(video),
         credentials,
+        clock.clone(),
     );
     // Written once every service is open (the video index is built by then), so a watcher
     // that sees the address can use every API at once.
@@ -292,9 +299,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 
 /// A service's own log directory under the data dir, with the server's fsync policy (its own
 /// writer thread and group commit, so services do not queue behind each other).
-async fn open_log(settings: &Settings, dir: &str) -> anyhow::Result<Log> {
+async fn open_log(settings: &Settings, dir: &str, clock: &SharedClock) -> anyhow::Result<Log> {
     let mut log_config = LogConfig::new(settings.data_dir.join(dir));
     log_config.fsync = settings.fsync_policy()?;
+    log_config.clock = clock.clone();
     Ok(tokio::task::spawn_blocking(move || Log::open(log_config)).await??)
 }
 
@@ -303,9 +311,10 @@ async fn open_firehose(
     settings: &Settings,
     catalog: Catalog,
     streams: StreamsService,
+    clock: &SharedClock,
 ) -> anyhow::Result<FirehoseService> {
     let f = &settings.firehose;
-    let log = open_log(settings, "firehose-log").await?;
+    let log = open_log(settings, "firehose-log", clock).await?;
     let s3 = match &f.s3.endpoint {
         Some(url) => S3Target::Remote(S3Endpoint {
             url: url.clone(),
@@ -330,6 +339,7 @@ async fn open_firehose(
         create_delay: Duration::from_millis(f.create_delay_ms),
         max_backlog_bytes: f.max_backlog_mib.max(1) << 20,
         stream_limit: f.stream_limit,
+        clock: clock.clone(),
     };
     Ok(FirehoseService::open(config, catalog, log, streams).await?)
 }

@@ -9,7 +9,7 @@ use crate::hash_key::HashKeyRange;
 use crate::model::*;
 use crate::paging;
 use crate::sequence::MAX_SHARD_INDEX;
-use crate::service::{StreamsService, now_ms};
+use crate::service::StreamsService;
 use crate::state::*;
 
 /// AWS starts an on-demand stream with 4 shards.
@@ -59,7 +59,7 @@ impl StreamsService {
         if self.inner.streams.read().by_name.contains_key(&name) {
             return Err(self.in_use(&name));
         }
-        let created_ms = now_ms();
+        let created_ms = self.now_ms();
         let shards: Vec<ShardRow> = HashKeyRange::even(shard_count as u32)
             .into_iter()
             .enumerate()
@@ -98,8 +98,7 @@ impl StreamsService {
         };
         let stream = crate::state::Stream::new(self.arn(&name), row, shards, tags, Vec::new());
         let ids: Vec<_> = stream.snapshot().shards.iter().map(|s| s.log).collect();
-        self.on_log(move |log| ids.into_iter().try_for_each(|id| log.create_shard(id)))
-            .await?;
+        self.create_logs(ids).await?;
         self.inner.streams.write().insert(stream.clone());
         tracing::info!(stream = %name, shards = shard_count, "stream created");
         let delay = self.config().create_delay;
@@ -224,7 +223,7 @@ impl StreamsService {
                             .into(),
                     ));
                 }
-                Some(paging::decode(token)?)
+                Some(paging::decode(token, self.now_ms())?)
             }
             None => input.exclusive_start_stream_name.clone(),
         };
@@ -237,7 +236,7 @@ impl StreamsService {
         let has_more_streams = iter.next().is_some();
         drop(registry);
         let next_token = match (has_more_streams, page.last()) {
-            (true, Some(last)) => Some(paging::encode(&last.name)),
+            (true, Some(last)) => Some(paging::encode(&last.name, self.now_ms())),
             _ => None,
         };
         let stream_summaries = page

@@ -11,7 +11,7 @@ use crate::arn::{consumer_arn, consumer_from_arn};
 use crate::error::{Result, StreamsError};
 use crate::model::*;
 use crate::paging;
-use crate::service::{StreamsService, now_ms};
+use crate::service::StreamsService;
 use crate::state::{STATUS_ACTIVE, STATUS_CREATING, STATUS_DELETING, STATUS_UPDATING, Stream};
 
 const LIST_DEFAULT_MAX: i64 = 100;
@@ -60,7 +60,7 @@ impl StreamsService {
             let delay = self.config().create_delay;
             let row = ConsumerRow {
                 name: input.consumer_name.clone(),
-                created_ms: now_ms(),
+                created_ms: self.now_ms(),
                 status: if delay.is_zero() {
                     STATUS_ACTIVE
                 } else {
@@ -142,7 +142,7 @@ impl StreamsService {
         }
         let after = match &input.next_token {
             Some(token) => {
-                let t: ConsumersToken = paging::decode(token)?;
+                let t: ConsumersToken = paging::decode(token, self.now_ms())?;
                 if t.stream != stream.arn {
                     return Err(StreamsError::InvalidArgument(format!(
                         "Invalid NextToken: {token}"
@@ -160,10 +160,13 @@ impl StreamsService {
             .skip(after.is_some() as usize);
         let page: Vec<&ConsumerRow> = rest.by_ref().take(max).collect();
         let next_token = match (rest.next().is_some(), page.last()) {
-            (true, Some(last)) => Some(paging::encode(ConsumersToken {
-                stream: stream.arn.clone(),
-                after: last.name.clone(),
-            })),
+            (true, Some(last)) => Some(paging::encode(
+                ConsumersToken {
+                    stream: stream.arn.clone(),
+                    after: last.name.clone(),
+                },
+                self.now_ms(),
+            )),
             _ => None,
         };
         Ok(ListStreamConsumersOutput {

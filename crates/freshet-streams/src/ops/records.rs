@@ -12,7 +12,7 @@ use crate::hash_key::partition_hash;
 use crate::iterator::{ITERATOR_TTL_MS, ShardIterator};
 use crate::model::*;
 use crate::sequence::SequenceNumber;
-use crate::service::{StreamsService, now_ms};
+use crate::service::StreamsService;
 use crate::state::{
     STATUS_ACTIVE, STATUS_CREATING, STATUS_UPDATING, ShardState, Stream, StreamState,
 };
@@ -245,7 +245,7 @@ impl StreamsService {
                         "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.".into(),
                     )
                 })?;
-                let (at, now) = (ts.as_millis(), now_ms());
+                let (at, now) = (ts.as_millis(), self.now_ms());
                 if at > now {
                     // AWS's message, recorded by kinesalite's getShardIterator tests and quoted
                     // from AWS in Hazelcast's Kinesis connector tests.
@@ -296,7 +296,7 @@ impl StreamsService {
             .iterators
             .decode(&input.shard_iterator)
             .ok_or_else(|| StreamsError::InvalidArgument("Invalid ShardIterator.".into()))?;
-        let now = now_ms();
+        let now = self.now_ms();
         if now - it.issued_ms > ITERATOR_TTL_MS {
             return Err(StreamsError::ExpiredIterator(format!(
                 "Iterator expired. The iterator was created at time {} while right now it is {} which is further in the future than the tolerated delay of {ITERATOR_TTL_MS} milliseconds.",
@@ -359,7 +359,7 @@ impl StreamsService {
         } else {
             records
                 .last()
-                .map_or(0, |r| (now_ms() - r.arrival_ms).max(0))
+                .map_or(0, |r| (self.now_ms() - r.arrival_ms).max(0))
         };
         let encryption =
             (state.row.encryption_type != "NONE").then(|| state.row.encryption_type.clone());
@@ -405,7 +405,7 @@ impl StreamsService {
     fn shard_window(&self, state: &StreamState, shard: &ShardState) -> Result<(u64, u64)> {
         let log = &self.inner.log;
         let (first, next) = log.bounds(shard.log)?;
-        let cutoff = now_ms() - state.row.retention_hours * 3_600_000;
+        let cutoff = self.now_ms() - state.row.retention_hours * 3_600_000;
         let horizon = match log.read(shard.log, first, 1, 1)?.first() {
             Some(r) if r.arrival_ms < cutoff => log.offset_at_time(shard.log, cutoff)?,
             _ => first,
@@ -419,7 +419,7 @@ impl StreamsService {
             stream_uid: stream.uid,
             shard_index: shard.row.index,
             offset,
-            issued_ms: now_ms(),
+            issued_ms: self.now_ms(),
         })
     }
 }

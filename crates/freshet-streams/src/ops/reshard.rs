@@ -12,7 +12,7 @@ use crate::error::{Result, StreamsError};
 use crate::hash_key::HashKeyRange;
 use crate::model::*;
 use crate::sequence::MAX_SHARD_INDEX;
-use crate::service::{StreamsService, now_ms};
+use crate::service::StreamsService;
 use crate::state::{STATUS_ACTIVE, STATUS_UPDATING, ShardState, Stream, StreamState};
 
 /// A resharding step being planned on a copy of the stream's shards.
@@ -26,13 +26,13 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(state: &StreamState) -> Plan {
+    fn new(state: &StreamState, now: i64) -> Plan {
         Plan {
             shards: state.shards.iter().map(|s| s.row.clone()).collect(),
             next_index: state.row.next_shard_index,
             closed: Vec::new(),
             first_new: state.shards.len(),
-            now: now_ms(),
+            now,
         }
     }
 
@@ -238,7 +238,7 @@ impl StreamsService {
     /// AWS allows a bounded number of UpdateShardCount calls per stream in a rolling 24 hours.
     fn check_scaling_rate(&self, stream: &Stream) -> Result<()> {
         let limit = self.config().shard_count_updates_per_day as usize;
-        let day_ago = now_ms() - 86_400_000;
+        let day_ago = self.now_ms() - 86_400_000;
         let mut recent = stream.scalings.lock();
         recent.retain(|t| *t > day_ago);
         if recent.len() >= limit {
@@ -252,7 +252,7 @@ impl StreamsService {
     }
 
     fn record_scaling(&self, stream: &Stream) {
-        stream.scalings.lock().push_back(now_ms());
+        stream.scalings.lock().push_back(self.now_ms());
     }
 
     /// Finds an open shard for a split or merge, with AWS's errors for unknown or closed ones.
@@ -298,7 +298,7 @@ impl StreamsService {
         if added > 0 {
             self.check_shard_limit(added)?;
         }
-        let mut plan = Plan::new(&state);
+        let mut plan = Plan::new(&state, self.now_ms());
         plan_step(self, &state, &mut plan)?;
         if plan.closed.is_empty() && plan.first_new == plan.shards.len() {
             // Already the requested layout (UpdateShardCount to the current uniform count):
@@ -315,8 +315,7 @@ impl StreamsService {
             .collect();
         // Child logs exist before the catalog names them; if the commit never happens they are
         // orphans, removed at the next start.
-        self.on_log(move |log| new_ids.into_iter().try_for_each(|id| log.create_shard(id)))
-            .await?;
+        self.create_logs(new_ids).await?;
 
         // No put may be between routing and durability while parents close: see `Stream::gate`.
         let _gate = stream.gate.write().await;

@@ -3,7 +3,7 @@
 
 use crate::error::{Result, StreamsError};
 use crate::model::*;
-use crate::service::{StreamsService, now_ms};
+use crate::service::StreamsService;
 use crate::state::{MODE_ON_DEMAND, STATUS_ACTIVE};
 
 const MIN_RETENTION_HOURS: i64 = 24;
@@ -259,7 +259,7 @@ impl StreamsService {
         &self,
         input: UpdateAccountSettingsInput,
     ) -> Result<AccountSettingsOutput> {
-        let now = Timestamp::from_millis(now_ms());
+        let now = Timestamp::from_millis(self.now_ms());
         let previous = self
             .describe_account_settings()
             .await?

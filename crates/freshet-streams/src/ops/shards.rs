@@ -36,7 +36,7 @@ impl StreamsService {
                         "NextToken and ExclusiveStartShardId cannot be provided together.".into(),
                     ));
                 }
-                let t: ShardsToken = paging::decode(token)?;
+                let t: ShardsToken = paging::decode(token, self.now_ms())?;
                 (t.stream, Some(t.created_ms), t.after, t.filter)
             }
             None => {
@@ -73,7 +73,7 @@ impl StreamsService {
             }
             _ => after,
         };
-        let horizon_ms = crate::service::now_ms() - state.row.retention_hours * 3_600_000;
+        let horizon_ms = self.now_ms() - state.row.retention_hours * 3_600_000;
         let mut matching = state
             .shards
             .iter()
@@ -86,12 +86,15 @@ impl StreamsService {
         let page: Vec<&ShardState> = matching.by_ref().take(max).collect();
         let more = matching.next().is_some();
         let next_token = match (more, page.last()) {
-            (true, Some(last)) => Some(paging::encode(ShardsToken {
-                stream: name,
-                created_ms: state.row.created_ms,
-                after: Some(last.row.index),
-                filter,
-            })),
+            (true, Some(last)) => Some(paging::encode(
+                ShardsToken {
+                    stream: name,
+                    created_ms: state.row.created_ms,
+                    after: Some(last.row.index),
+                    filter,
+                },
+                self.now_ms(),
+            )),
             _ => None,
         };
         Ok(ListShardsOutput {

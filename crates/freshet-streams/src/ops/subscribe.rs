@@ -9,12 +9,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
-use tokio::time::Instant;
 
 use crate::arn::shard_index;
 use crate::error::{Result, StreamsError};
 use crate::model::*;
-use crate::service::{StreamsService, now_ms};
+use crate::service::StreamsService;
 use crate::state::{STATUS_ACTIVE, STATUS_UPDATING, Stream};
 
 /// AWS ends a subscription after 5 minutes; the consumer subscribes again to continue.
@@ -86,7 +85,7 @@ impl StreamsService {
         {
             let mut slots = self.inner.subscriptions.lock();
             if let Some(old) = slots.get(&key) {
-                if now_ms() - old.started_ms < TAKEOVER_AFTER_MS {
+                if self.now_ms() - old.started_ms < TAKEOVER_AFTER_MS {
                     return Err(StreamsError::ResourceInUse(format!(
                         "Another active subscription exists for consumer {} and shard {}.",
                         input.consumer_arn, input.shard_id
@@ -98,7 +97,7 @@ impl StreamsService {
                 key.clone(),
                 Slot {
                     id,
-                    started_ms: now_ms(),
+                    started_ms: self.now_ms(),
                     cancel: cancel.clone(),
                 },
             );
@@ -138,9 +137,10 @@ impl StreamsService {
         tx: mpsc::Sender<Result<SubscribeToShardEvent>>,
         cancel: Arc<Notify>,
     ) {
-        let deadline = Instant::now() + SUBSCRIPTION_TTL;
+        let clock = &self.config().clock;
+        let deadline = clock.elapsed() + SUBSCRIPTION_TTL;
         // The first event goes out at once, so the consumer learns its continuation number.
-        let mut heartbeat_due = Instant::now();
+        let mut heartbeat_due = clock.elapsed();
         let mut tail_open = true;
         loop {
             // Registered before the state is read, so a reshard in between still wakes us.
@@ -156,20 +156,20 @@ impl StreamsService {
             };
             let (event, drained) = batch;
             let has_records = !event.records.is_empty();
-            if has_records || drained || Instant::now() >= heartbeat_due {
+            if has_records || drained || clock.elapsed() >= heartbeat_due {
                 position = self.position_after(&event, position);
                 if tx.send(Ok(event)).await.is_err() {
                     return; // the client went away
                 }
-                heartbeat_due = Instant::now() + HEARTBEAT;
+                heartbeat_due = clock.elapsed() + HEARTBEAT;
                 if drained {
                     return;
                 }
-                if has_records && Instant::now() < deadline {
+                if has_records && clock.elapsed() < deadline {
                     continue; // more may be waiting already
                 }
             }
-            if Instant::now() >= deadline {
+            if clock.elapsed() >= deadline {
                 return;
             }
             tokio::select! {
@@ -185,7 +185,7 @@ impl StreamsService {
                     )))).await;
                     return;
                 }
-                () = tokio::time::sleep_until(heartbeat_due.min(deadline)) => {}
+                () = clock.sleep_until(heartbeat_due.min(deadline)) => {}
             }
         }
     }

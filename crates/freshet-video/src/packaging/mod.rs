@@ -10,7 +10,7 @@ mod stills;
 
 use bytes::Bytes;
 
-use crate::clock::{epoch_ms, now_ms};
+use crate::clock::epoch_ms;
 use crate::error::{Result, VideoError};
 use crate::media::{Frame, Track, TrackKind};
 use crate::model::*;
@@ -281,7 +281,7 @@ impl VideoService {
                 Mode::Live | Mode::LiveReplay => 5,
                 Mode::OnDemand => 1000,
             }),
-            expires_s: now_ms() / 1000 + expires.unwrap_or(DEFAULT_EXPIRES_S),
+            expires_s: self.now_ms() / 1000 + expires.unwrap_or(DEFAULT_EXPIRES_S),
         };
         customize(&mut session)?;
         let store = &self.inner.store;
@@ -382,7 +382,7 @@ impl VideoService {
             .ok_or_else(|| VideoError::invalid("SessionToken is required."))?;
         let session = Session::from_token(token, &self.inner.session_key)
             .ok_or_else(|| VideoError::NotAuthorized("The session token is not valid.".into()))?;
-        if session.expires_s < now_ms() / 1000 {
+        if session.expires_s < self.now_ms() / 1000 {
             return Err(VideoError::NotAuthorized(
                 "The session token has expired.".into(),
             ));

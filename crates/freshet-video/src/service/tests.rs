@@ -11,6 +11,7 @@ async fn service(dir: &std::path::Path, create_delay: Duration) -> VideoService 
         account_id: "000000000000".into(),
         data_endpoint: "http://127.0.0.1:4566".into(),
         create_delay,
+        clock: freshet_runtime::SharedClock::system(),
     };
     let log = tokio::task::spawn_blocking({
         let dir = dir.join("video-log");
@@ -189,10 +190,10 @@ async fn retention_drops_expired_fragments_and_reopen_rebuilds_the_index() {
             .len()
     };
     // Nothing is past retention yet.
-    assert_eq!(svc.expire(now_ms()).await.unwrap(), 0);
+    assert_eq!(svc.expire(svc.now_ms()).await.unwrap(), 0);
     assert_eq!(count(svc.clone(), "short").await, 3);
     // Two hours on: the 1-hour stream is emptied, the 48-hour one keeps everything.
-    assert!(svc.expire(now_ms() + 2 * 3_600_000).await.unwrap() > 0);
+    assert!(svc.expire(svc.now_ms() + 2 * 3_600_000).await.unwrap() > 0);
     assert_eq!(count(svc.clone(), "short").await, 0);
     assert_eq!(count(svc.clone(), "long").await, 3);
     drop(svc);
