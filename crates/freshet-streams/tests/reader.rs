@@ -1,0 +1,219 @@
+//! The typed stream reader: GetRecords' semantics in process — every shard, parents before
+//! children across a split, checkpoints that resume exactly, and waiting on the tail notifier.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use freshet_catalog::Catalog;
+use freshet_log::{FsyncPolicy, Log, LogConfig};
+use freshet_streams::model::*;
+use freshet_streams::{Checkpoint, StartingPosition, StreamReader, StreamsConfig, StreamsService};
+
+const NAME: &str = "r";
+
+fn stream() -> StreamRef {
+    StreamRef {
+        stream_name: Some(NAME.into()),
+        stream_arn: None,
+    }
+}
+
+async fn service(dir: &std::path::Path, shards: i64) -> StreamsService {
+    let mut log_config = LogConfig::new(dir.join("log"));
+    log_config.fsync = FsyncPolicy::Never;
+    let catalog = Catalog::open(&dir.join("c.db")).await.unwrap();
+    let config = StreamsConfig {
+        create_delay: Duration::ZERO,
+        delete_delay: Duration::ZERO,
+        update_delay: Duration::ZERO,
+        ..StreamsConfig::default()
+    };
+    let svc = StreamsService::open(config, catalog, Log::open(log_config).unwrap())
+        .await
+        .unwrap();
+    svc.create_stream(CreateStreamInput {
+        stream_name: NAME.into(),
+        shard_count: Some(shards),
+        stream_mode_details: None,
+        tags: None,
+        warm_throughput_mibps: None,
+        max_record_size_kib: None,
+    })
+    .await
+    .unwrap();
+    svc
+}
+
+/// Puts `data` with the explicit hash key `key`; returns its sequence number.
+async fn put(svc: &StreamsService, data: &str, key: u128) -> String {
+    svc.put_record(PutRecordInput {
+        stream: stream(),
+        data: Blob(Bytes::from(data.to_string())),
+        partition_key: "k".into(),
+        explicit_hash_key: Some(key.to_string()),
+        sequence_number_for_ordering: None,
+    })
+    .await
+    .unwrap()
+    .sequence_number
+}
+
+/// Every record the reader has now, as (shard, data), and the checkpoints it handed back.
+fn drain(reader: &mut StreamReader) -> (Vec<(String, String)>, BTreeMap<String, Checkpoint>) {
+    let mut records = Vec::new();
+    let mut checkpoints = BTreeMap::new();
+    loop {
+        let read = reader.read(2, 1 << 20).unwrap();
+        if read.is_empty() {
+            return (records, checkpoints);
+        }
+        for shard in read {
+            for r in &shard.records {
+                let data = String::from_utf8(r.data.0.to_vec()).unwrap();
+                records.push((shard.shard_id.clone(), data));
+            }
+            checkpoints.insert(shard.shard_id, shard.checkpoint);
+        }
+    }
+}
+
+const HIGH: u128 = u128::MAX - 1;
+
+#[tokio::test]
+async fn reads_every_shard_and_resumes_exactly_after_its_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path(), 2).await;
+    for i in 0..3 {
+        put(&svc, &format!("low{i}"), 1).await;
+        put(&svc, &format!("high{i}"), HIGH).await;
+    }
+    let mut reader = svc
+        .reader(NAME, StartingPosition::TrimHorizon, BTreeMap::new())
+        .unwrap();
+    let (records, checkpoints) = drain(&mut reader);
+    let of = |shard: &str| -> Vec<String> {
+        records
+            .iter()
+            .filter(|(s, _)| s == shard)
+            .map(|(_, d)| d.clone())
+            .collect()
+    };
+    assert_eq!(of("shardId-000000000000"), ["low0", "low1", "low2"]);
+    assert_eq!(of("shardId-000000000001"), ["high0", "high1", "high2"]);
+
+    put(&svc, "low3", 1).await;
+    // A new reader from the checkpoints gets exactly what came after them.
+    let mut resumed = svc
+        .reader(
+            &format!("arn:aws:kinesis:us-east-1:000000000000:stream/{NAME}"),
+            StartingPosition::TrimHorizon,
+            checkpoints,
+        )
+        .unwrap();
+    let (records, _) = drain(&mut resumed);
+    assert_eq!(records, [("shardId-000000000000".into(), "low3".into())]);
+}
+
+#[tokio::test]
+async fn starting_positions_follow_get_shard_iterator() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path(), 1).await;
+    let first = put(&svc, "a", 1).await;
+    put(&svc, "b", 1).await;
+    let cases = [
+        (StartingPosition::Latest, vec![]),
+        (StartingPosition::AtSequenceNumber(first.clone()), vec!["a", "b"]),
+        (StartingPosition::AfterSequenceNumber(first), vec!["b"]),
+        (StartingPosition::AtTimestamp(0), vec!["a", "b"]),
+    ];
+    for (start, want) in cases {
+        let mut reader = svc.reader(NAME, start.clone(), BTreeMap::new()).unwrap();
+        let (records, _) = drain(&mut reader);
+        let got: Vec<&str> = records.iter().map(|(_, d)| d.as_str()).collect();
+        assert_eq!(got, want, "{start:?}");
+    }
+}
+
+#[tokio::test]
+async fn parents_are_read_to_their_end_before_their_children() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path(), 1).await;
+    put(&svc, "before-low", 1).await;
+    put(&svc, "before-high", HIGH).await;
+    svc.split_shard(SplitShardInput {
+        stream: stream(),
+        shard_to_split: "shardId-000000000000".into(),
+        new_starting_hash_key: (u128::MAX / 2).to_string(),
+    })
+    .await
+    .unwrap();
+    put(&svc, "after-high", HIGH).await;
+    put(&svc, "after-low", 1).await;
+
+    let mut reader = svc
+        .reader(NAME, StartingPosition::TrimHorizon, BTreeMap::new())
+        .unwrap();
+    let lineage = reader.shards().unwrap();
+    assert_eq!(lineage.len(), 3);
+    assert!(lineage[0].closed && lineage[0].parents.is_empty());
+    assert_eq!(lineage[1].parents, ["shardId-000000000000"]);
+    let (records, checkpoints) = drain(&mut reader);
+    let data: Vec<&str> = records.iter().map(|(_, d)| d.as_str()).collect();
+    assert_eq!(&data[..2], ["before-low", "before-high"]);
+    let mut children = data[2..].to_vec();
+    children.sort();
+    assert_eq!(children, ["after-high", "after-low"]);
+    assert_eq!(
+        checkpoints.get("shardId-000000000000"),
+        Some(&Checkpoint::ShardEnd)
+    );
+
+    // From those checkpoints the parent is never read again.
+    let mut resumed = svc
+        .reader(NAME, StartingPosition::TrimHorizon, checkpoints)
+        .unwrap();
+    assert_eq!(drain(&mut resumed).0, []);
+}
+
+#[tokio::test]
+async fn wait_ends_when_a_record_becomes_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path(), 1).await;
+    let mut reader = svc
+        .reader(NAME, StartingPosition::TrimHorizon, BTreeMap::new())
+        .unwrap();
+    assert!(reader.read(10, 1 << 20).unwrap().is_empty());
+    let waiting = tokio::spawn(async move {
+        reader.wait().await;
+        reader
+    });
+    tokio::task::yield_now().await;
+    assert!(!waiting.is_finished(), "nothing new yet");
+    put(&svc, "x", 1).await;
+    let mut reader = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the tail notifier wakes the reader")
+        .unwrap();
+    let (records, _) = drain(&mut reader);
+    assert_eq!(records, [("shardId-000000000000".into(), "x".into())]);
+}
+
+#[tokio::test]
+async fn a_deleted_stream_is_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path(), 1).await;
+    let mut reader = svc
+        .reader(NAME, StartingPosition::TrimHorizon, BTreeMap::new())
+        .unwrap();
+    svc.delete_stream(DeleteStreamInput {
+        stream: stream(),
+        enforce_consumer_deletion: None,
+    })
+    .await
+    .unwrap();
+    assert!(matches!(
+        reader.read(10, 1 << 20),
+        Err(freshet_streams::StreamsError::ResourceNotFound(_))
+    ));
+}
