@@ -367,6 +367,12 @@ impl Log {
         done.await.unwrap_or(Ok(()))
     }
 
+    /// Whether the log takes durable writes: the writer thread is running and its directory
+    /// accepts a synced write (for health checks).
+    pub async fn probe(&self) -> Result<(), LogError> {
+        self.control(|reply| Command::Probe { reply }).await
+    }
+
     pub fn stats(&self) -> LogStats {
         let s = &self.inner.stats;
         LogStats {

@@ -58,7 +58,13 @@ pub(crate) enum Command {
     Close {
         reply: oneshot::Sender<Result<(), LogError>>,
     },
+    Probe {
+        reply: oneshot::Sender<Result<(), LogError>>,
+    },
 }
+
+/// The file `probe` writes; no shard directory has this name.
+const PROBE_FILE: &str = ".probe";
 
 pub(crate) struct Settings {
     pub root: PathBuf,
@@ -348,6 +354,9 @@ impl Writer {
                 Command::Create { id, reply } => {
                     self.commit();
                     let _ = reply.send(self.create(id));
+                }
+                Command::Probe { reply } => {
+                    let _ = reply.send(self.probe());
                 }
                 Command::Remove { id, reply } => {
                     self.commit();
@@ -707,6 +716,18 @@ impl Writer {
         self.stats.fsyncs.fetch_add(1, Relaxed);
         tracing::info!(shard = %id, segments = removed.len(), freed, horizon, "retention deleted segments");
         Ok(freed)
+    }
+
+    /// Writes, syncs and removes a small file in the log's directory: the directory takes
+    /// durable writes (not read-only, not out of space, not failing).
+    fn probe(&self) -> Result<(), LogError> {
+        let path = self.settings.root.join(PROBE_FILE);
+        let file = std::fs::File::create(&path)?;
+        file.write_all_at(&[0u8; 512], 0)?;
+        file.sync_data()?;
+        drop(file);
+        std::fs::remove_file(&path)?;
+        Ok(())
     }
 
     fn create(&mut self, id: ShardLogId) -> Result<(), LogError> {

@@ -863,3 +863,14 @@ fn assert_holds(log: &Log, put: &[NewRecord]) {
         assert_eq!((&r.partition_key, &r.data), (&p.partition_key, &p.data));
     }
 }
+
+#[tokio::test]
+async fn probe_answers_while_the_directory_takes_writes_and_not_after_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(LogConfig::new(dir.path())).unwrap();
+    log.probe().await.unwrap();
+    // It leaves nothing behind that a restart would take for a shard.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only the lock file");
+    log.close().await.unwrap();
+    assert!(matches!(log.probe().await, Err(LogError::Closed)));
+}
