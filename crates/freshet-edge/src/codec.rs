@@ -3,7 +3,6 @@
 //! answer becomes a body in the request's format. Public so that the micro-benchmarks
 //! (`benches/codecs.rs`) and the fuzz targets (`fuzz/`) drive exactly the code the server runs.
 
-use http::StatusCode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -33,11 +32,7 @@ pub fn decode_request(
 ) -> Result<Value, ApiError> {
     let mut document: Value = match format {
         // AWS answers unparsable JSON with a bare SerializationException, without a message.
-        Format::Json => serde_json::from_slice(body).map_err(|_| ApiError {
-            status: StatusCode::BAD_REQUEST,
-            aws_type: "SerializationException",
-            message: None,
-        })?,
+        Format::Json => serde_json::from_slice(body).map_err(|_| ApiError::bare_serialization())?,
         Format::Cbor => cbor::decode_request(body)?,
     };
     if !document.is_object() {

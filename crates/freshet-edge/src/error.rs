@@ -1,9 +1,8 @@
-//! AWS error responses: the one place where a failure becomes `__type`, `message` and an HTTP
-//! status. Service errors arrive typed (`StreamsError`) and are mapped here, nowhere else.
+//! AWS error responses: a failure as `__type`, `message` and an HTTP status. Each service's
+//! adapter maps its own typed errors into this (see `kinesis.rs`, `firehose.rs`, `video.rs`);
+//! our own faults keep their detail for the log (written once, by the request middleware) and
+//! show the client only AWS's generic internal failure.
 
-use freshet_firehose::FirehoseError;
-use freshet_streams::StreamsError;
-use freshet_video::VideoError;
 use http::StatusCode;
 
 #[derive(Debug, Clone)]
@@ -11,7 +10,14 @@ pub struct ApiError {
     pub status: StatusCode,
     pub aws_type: &'static str,
     pub message: Option<String>,
+    /// What went wrong inside, for the log only (internal failures).
+    pub detail: Option<String>,
 }
+
+/// The detail of an internal failure, carried on the response to the request middleware, which
+/// logs it once with the request's id.
+#[derive(Clone, Debug)]
+pub struct FailureDetail(pub String);
 
 impl ApiError {
     pub fn client(aws_type: &'static str, message: impl Into<String>) -> ApiError {
@@ -19,6 +25,7 @@ impl ApiError {
             status: StatusCode::BAD_REQUEST,
             aws_type,
             message: Some(message.into()),
+            detail: None,
         }
     }
 
@@ -30,65 +37,42 @@ impl ApiError {
         ApiError::client("SerializationException", message)
     }
 
+    /// AWS's answer to unparsable JSON: a bare SerializationException, without a message.
+    pub fn bare_serialization() -> ApiError {
+        ApiError {
+            message: None,
+            ..ApiError::client("SerializationException", "")
+        }
+    }
+
     /// An operation the target prefix does not know, or a request without a target.
     pub fn unknown_operation() -> ApiError {
         ApiError {
-            status: StatusCode::BAD_REQUEST,
-            aws_type: "UnknownOperationException",
             message: None,
+            ..ApiError::client("UnknownOperationException", "")
         }
     }
 
-    pub fn internal(message: impl Into<String>) -> ApiError {
+    /// Our fault: the client sees AWS's generic internal failure; `detail` goes to the log.
+    pub fn internal(detail: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             aws_type: "InternalFailure",
-            message: Some(message.into()),
+            message: Some("Internal service failure.".into()),
+            detail: Some(detail.into()),
         }
     }
-}
 
-impl From<StreamsError> for ApiError {
-    fn from(e: StreamsError) -> ApiError {
-        if e.is_internal() {
-            // Logged here, where it is handled; the client sees AWS's generic internal failure.
-            tracing::error!(error = %e, "internal failure");
-            return ApiError::internal("Internal service failure.");
+    /// A service error as AWS names it: our faults become `internal`, the rest client errors.
+    pub fn from_service(
+        internal: bool,
+        aws_type: &'static str,
+        error: &impl std::fmt::Display,
+    ) -> ApiError {
+        if internal {
+            ApiError::internal(error.to_string())
+        } else {
+            ApiError::client(aws_type, error.to_string())
         }
-        ApiError::client(e.aws_type(), e.to_string())
-    }
-}
-
-impl From<FirehoseError> for ApiError {
-    fn from(e: FirehoseError) -> ApiError {
-        if e.is_internal() {
-            tracing::error!(error = %e, "internal failure");
-            return ApiError::internal("Internal service failure.");
-        }
-        let mut error = ApiError::client(e.aws_type(), e.to_string());
-        if matches!(e, FirehoseError::ServiceUnavailable(_)) {
-            // Backpressure: SDKs retry a 503 with backoff.
-            error.status = StatusCode::SERVICE_UNAVAILABLE;
-        }
-        error
-    }
-}
-
-impl From<VideoError> for ApiError {
-    fn from(e: VideoError) -> ApiError {
-        if e.is_internal() {
-            tracing::error!(error = %e, "internal failure");
-            return ApiError::internal("Internal service failure.");
-        }
-        let mut error = ApiError::client(e.aws_type(), e.to_string());
-        // rest-json errors carry the status the model gives their shape (404 for not found).
-        if let Some(status) = crate::video::models()
-            .iter()
-            .find_map(|m| m.error_status.get(e.aws_type()))
-            .and_then(|&s| StatusCode::from_u16(s).ok())
-        {
-            error.status = status;
-        }
-        error
     }
 }

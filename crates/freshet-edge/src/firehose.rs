@@ -2,19 +2,77 @@
 //! requests for the firehose service and its answers encoded back (AWS JSON 1.1 only, the
 //! protocol every Firehose SDK speaks).
 
-use freshet_firehose::FirehoseService;
+use freshet_firehose::{FirehoseError, FirehoseService};
+use futures_util::future::BoxFuture;
+use http::StatusCode;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::codec::{Format, encode, typed};
+use crate::api::{Api, Call, Reply};
+use crate::codec::{Format, decode_request, encode, typed};
 use crate::error::ApiError;
+use crate::shape::{Model, firehose};
+
+/// The Firehose API (`Firehose_20150804`), JSON 1.1 only: the protocol every Firehose SDK
+/// speaks.
+pub struct FirehoseApi {
+    svc: FirehoseService,
+}
+
+impl FirehoseApi {
+    pub fn new(svc: FirehoseService) -> FirehoseApi {
+        FirehoseApi { svc }
+    }
+
+    async fn run(&self, call: Call<'_>) -> Result<Reply, ApiError> {
+        let model = firehose();
+        if !model.operations.contains_key(call.op) {
+            return Err(ApiError::unknown_operation());
+        }
+        let body = decode_request(model, call.op, call.format, &call.body)?;
+        dispatch(&self.svc, call.op, body).await.map(Reply::Body)
+    }
+}
+
+impl Api for FirehoseApi {
+    fn name(&self) -> &'static str {
+        "firehose"
+    }
+
+    fn model(&self) -> Option<&'static Model> {
+        Some(firehose())
+    }
+
+    fn call<'a>(&'a self, call: Call<'a>) -> BoxFuture<'a, Result<Reply, ApiError>> {
+        Box::pin(self.run(call))
+    }
+
+    fn health(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { self.svc.health().await.map_err(|e| e.to_string()) })
+    }
+
+    fn render_metrics(&self, out: &mut String) {
+        self.svc.render_metrics(out);
+    }
+}
+
+impl From<FirehoseError> for ApiError {
+    fn from(e: FirehoseError) -> ApiError {
+        let mut error = ApiError::from_service(e.is_internal(), e.aws_type(), &e);
+        if matches!(e, FirehoseError::ServiceUnavailable(_)) {
+            // Backpressure: SDKs retry a 503 with backoff.
+            error.status = StatusCode::SERVICE_UNAVAILABLE;
+        }
+        error
+    }
+}
 
 fn output<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
     encode(Format::Json, None, value)
 }
 
 /// Runs one operation whose body has already been checked against the Firehose model.
-pub async fn dispatch(svc: &FirehoseService, op: &str, body: Value) -> Result<Vec<u8>, ApiError> {
+async fn dispatch(svc: &FirehoseService, op: &str, body: Value) -> Result<Vec<u8>, ApiError> {
     macro_rules! run {
         (async $method:ident) => {
             output(&svc.$method(typed(body)?).await?)

@@ -1,13 +1,19 @@
 //! The Kinesis Data Streams operations at the edge: each `X-Amz-Target` operation name decoded
 //! into its typed request, handed to the streams service, and its typed answer encoded back.
 
-use freshet_streams::{StreamsService, Subscription};
+use axum::body::{Body, Bytes};
+use freshet_streams::{StreamsError, StreamsService};
+use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::codec::{Format, encode, typed};
+use crate::api::{Api, Call, Reply};
+use crate::codec::{Format, decode_request, encode, typed};
 use crate::error::ApiError;
-use crate::shape::kinesis;
+use crate::shape::{Model, kinesis};
+use crate::{CBOR_CONTENT_TYPE, JSON_CONTENT_TYPE, codec, eventstream};
+
+const EVENT_STREAM_CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
 
 fn output<T: Serialize>(format: Format, op: &str, value: &T) -> Result<Vec<u8>, ApiError> {
     let model = kinesis();
@@ -16,21 +22,6 @@ fn output<T: Serialize>(format: Format, op: &str, value: &T) -> Result<Vec<u8>, 
         model.operations.get(op).and_then(|o| o.output.as_deref()),
         value,
     )
-}
-
-/// What an operation answers: a body, or (SubscribeToShard) a stream of events.
-pub enum Reply {
-    Body(Vec<u8>),
-    Events(Subscription),
-}
-
-/// PutRecords from the fast path's typed request.
-pub async fn put_records(
-    svc: &StreamsService,
-    input: freshet_streams::model::PutRecordsInput,
-    format: Format,
-) -> Result<Reply, ApiError> {
-    put_records_answer(format, &svc.put_records(input).await?).map(Reply::Body)
 }
 
 /// PutRecords' answer: JSON from the hot-path encoder, CBOR from the model's.
@@ -44,17 +35,69 @@ fn put_records_answer(
     }
 }
 
-/// Runs one operation whose body has already been checked against the model.
-pub async fn dispatch(
-    svc: &StreamsService,
-    op: &str,
-    body: Value,
-    format: Format,
-) -> Result<Reply, ApiError> {
-    if op == "SubscribeToShard" {
-        return Ok(Reply::Events(svc.subscribe_to_shard(typed(body)?).await?));
+/// The Kinesis Data Streams API (`Kinesis_20131202`), in JSON 1.1 and CBOR.
+pub struct KinesisApi {
+    svc: StreamsService,
+}
+
+impl KinesisApi {
+    pub fn new(svc: StreamsService) -> KinesisApi {
+        KinesisApi { svc }
     }
-    answer(svc, op, body, format).await.map(Reply::Body)
+
+    async fn run(&self, call: Call<'_>) -> Result<Reply, ApiError> {
+        let model = kinesis();
+        if !model.operations.contains_key(call.op) {
+            return Err(ApiError::unknown_operation());
+        }
+        let svc = &self.svc;
+        if call.op == "PutRecords"
+            && call.format == Format::Json
+            && let Some(input) = crate::fast::put_records(model, &call.body)
+        {
+            let out = svc.put_records(input).await?;
+            return put_records_answer(call.format, &out).map(Reply::Body);
+        }
+        let body = decode_request(model, call.op, call.format, &call.body)?;
+        if call.op == "SubscribeToShard" {
+            let subscription = svc.subscribe_to_shard(typed(body)?).await?;
+            return Ok(Reply::Stream {
+                content_type: EVENT_STREAM_CONTENT_TYPE,
+                body: event_body(subscription, call.format),
+            });
+        }
+        answer(svc, call.op, body, call.format)
+            .await
+            .map(Reply::Body)
+    }
+}
+
+impl Api for KinesisApi {
+    fn name(&self) -> &'static str {
+        "kinesis"
+    }
+
+    fn model(&self) -> Option<&'static Model> {
+        Some(kinesis())
+    }
+
+    fn speaks_cbor(&self) -> bool {
+        true
+    }
+
+    fn call<'a>(&'a self, call: Call<'a>) -> BoxFuture<'a, Result<Reply, ApiError>> {
+        Box::pin(self.run(call))
+    }
+
+    fn health(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { self.svc.health().await.map_err(|e| e.to_string()) })
+    }
+}
+
+impl From<StreamsError> for ApiError {
+    fn from(e: StreamsError) -> ApiError {
+        ApiError::from_service(e.is_internal(), e.aws_type(), &e)
+    }
 }
 
 async fn answer(
@@ -115,4 +158,51 @@ async fn answer(
         "ListStreamConsumers" => run!(list_stream_consumers),
         _ => Err(ApiError::unknown_operation()),
     }
+}
+
+fn event_body(subscription: freshet_streams::Subscription, format: Format) -> Body {
+    let content_type = match format {
+        Format::Json => JSON_CONTENT_TYPE,
+        Format::Cbor => CBOR_CONTENT_TYPE,
+    };
+    let initial = codec::encode(format, None, &serde_json::json!({})).unwrap_or_default();
+    let first = eventstream::event("initial-response", content_type, &initial);
+    let events = futures_util::stream::unfold(Some(subscription.events), move |rx| async move {
+        let mut rx = rx?;
+        let message = match rx.recv().await? {
+            Ok(event) => match codec::encode(format, Some("SubscribeToShardEvent"), &event) {
+                Ok(payload) => eventstream::event("SubscribeToShardEvent", content_type, &payload),
+                Err(e) => exception_message(&e, format, content_type),
+            },
+            Err(e) => {
+                let e = ApiError::from(e);
+                if let Some(detail) = &e.detail {
+                    // The response went out long ago: the failure is logged where it ends the
+                    // stream.
+                    tracing::error!(error = %detail, "subscription failed");
+                }
+                let message = exception_message(&e, format, content_type);
+                // An exception is the last message of a stream.
+                return Some((Ok::<_, std::convert::Infallible>(message), None));
+            }
+        };
+        Some((Ok(message), Some(rx)))
+    });
+    let stream = futures_util::StreamExt::chain(
+        futures_util::stream::once(async move { Ok(first) }),
+        events,
+    );
+    Body::from_stream(stream)
+}
+fn exception_message(e: &ApiError, format: Format, content_type: &str) -> Bytes {
+    // Event-stream exceptions use the modelled exception names (InternalFailure's is
+    // InternalFailureException).
+    let kind = if e.aws_type == "InternalFailure" {
+        "InternalFailureException"
+    } else {
+        e.aws_type
+    };
+    let payload =
+        codec::encode(format, None, &serde_json::json!({"message": e.message})).unwrap_or_default();
+    eventstream::exception(kind, content_type, &payload)
 }

@@ -1,8 +1,12 @@
 //! The HTTP edge of Freshet: one listener for every API. It authenticates (SigV4), decodes AWS
-//! JSON 1.1, CBOR and rest-json (Kinesis Video) bodies, checks them against the service model,
-//! hands typed requests to the services, and encodes answers and AWS error envelopes. Services
-//! never see HTTP; the edge never decides semantics.
+//! JSON 1.1, CBOR and rest-json bodies, checks them against the service models, hands typed
+//! requests to the services, and encodes answers and AWS error envelopes. Services never see
+//! HTTP; the edge never decides semantics.
+//!
+//! The edge is a composition: each service's adapter implements `api::Api` (its target prefix,
+//! its routes, its health and metrics) and the binary wires the adapters with `EdgeBuilder`.
 
+pub mod api;
 pub mod cbor;
 pub mod codec;
 pub mod cors;
@@ -12,6 +16,7 @@ pub mod fast;
 mod firehose;
 mod kinesis;
 pub mod records_json;
+mod request;
 mod server;
 pub mod shape;
 pub mod sigv4;
@@ -19,322 +24,200 @@ pub mod tls;
 pub mod validate;
 mod video;
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Request, State};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
-use freshet_firehose::FirehoseService;
+use axum::routing::get;
 use freshet_runtime::SharedClock;
-use freshet_streams::StreamsService;
-use freshet_video::VideoService;
-use http::{HeaderValue, Method, Request, StatusCode, header};
+use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::Value;
 
+pub use api::{Api, Call, Reply};
 pub use codec::Format;
 pub use error::ApiError;
-pub use kinesis::Reply;
+pub use firehose::FirehoseApi;
+pub use kinesis::KinesisApi;
+pub use request::RequestIds;
 pub use server::serve;
 pub use sigv4::Credentials;
+pub use video::VideoApi;
 
 /// Largest request body accepted: a 10 MiB record, base64-encoded, with room for its envelope.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-const FIREHOSE_TARGET_PREFIX: &str = "Firehose_20150804.";
 const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const CBOR_CONTENT_TYPE: &str = "application/x-amz-cbor-1.1";
-const EVENT_STREAM_CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
 
-pub struct Edge {
-    pub streams: StreamsService,
-    /// None serves Kinesis only (Firehose targets are unknown operations).
-    pub firehose: Option<FirehoseService>,
-    /// None leaves the Kinesis Video paths unrouted.
-    pub video: Option<VideoService>,
+/// Checks requests' SigV4 signatures (when keys are configured) against the server's clock.
+pub struct Auth {
     pub credentials: Credentials,
-    request_ids: Arc<RequestIds>,
-    clock: SharedClock,
+    pub clock: SharedClock,
 }
 
-/// Request ids in AWS's UUID shape, unique for this process: the boot time, then a counter.
-pub struct RequestIds {
-    boot: u64,
-    next: AtomicU64,
+impl Auth {
+    /// Checks a request's signature over `body` (when keys are configured).
+    pub fn check(&self, parts: &http::request::Parts, body: &[u8]) -> Result<(), ApiError> {
+        if self.credentials.is_empty() {
+            return Ok(());
+        }
+        sigv4::verify(&self.credentials, parts, body, self.clock.now_ms() / 1000)
+    }
+
+    /// The body of a request, once its signature checks out.
+    pub async fn body(&self, req: Request) -> Result<(http::request::Parts, Bytes), ApiError> {
+        let (parts, body) = req.into_parts();
+        let body: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+            .await
+            .map_err(|_| {
+                ApiError::serialization(format!("Request body exceeds {MAX_BODY_BYTES} bytes."))
+            })?;
+        self.check(&parts, &body)?;
+        Ok((parts, body))
+    }
 }
 
-impl RequestIds {
-    /// Ids that start with `boot`, which tells this process's ids from an earlier one's.
-    pub fn new(boot: u64) -> RequestIds {
-        RequestIds {
-            boot,
-            next: AtomicU64::new(0),
+/// Builds the router for every API on the edge port.
+pub struct EdgeBuilder {
+    auth: Arc<Auth>,
+    origins: cors::AllowedOrigins,
+    apis: Vec<Arc<dyn Api>>,
+}
+
+impl EdgeBuilder {
+    pub fn new(credentials: Credentials, clock: SharedClock) -> EdgeBuilder {
+        EdgeBuilder {
+            auth: Arc::new(Auth { credentials, clock }),
+            origins: cors::AllowedOrigins::Any,
+            apis: Vec::new(),
         }
     }
 
-    pub fn next(&self) -> String {
-        request_id(self.boot, self.next.fetch_add(1, Ordering::Relaxed))
+    /// The origins whose browser code may call the APIs (default: any, as AWS).
+    pub fn cors(mut self, origins: cors::AllowedOrigins) -> EdgeBuilder {
+        self.origins = origins;
+        self
+    }
+
+    pub fn api(mut self, api: impl Api) -> EdgeBuilder {
+        self.apis.push(Arc::new(api));
+        self
+    }
+
+    pub fn router(self) -> Router {
+        let ids = Arc::new(RequestIds::new(&self.auth.clock));
+        let targets: HashMap<&'static str, Arc<dyn Api>> = self
+            .apis
+            .iter()
+            .filter_map(|api| Some((api.model()?.target_prefix.as_str(), api.clone())))
+            .collect();
+        let mut router = Router::new();
+        for api in &self.apis {
+            router = router.merge(api.clone().routes(self.auth.clone()));
+        }
+        let services = Arc::new(self.apis);
+        router
+            .route("/health", get(health).with_state(services.clone()))
+            .route("/metrics", get(metrics).with_state(services))
+            .fallback(|| async { error_response(ApiError::unknown_operation(), Format::Json) })
+            .layer(from_fn_with_state(
+                Arc::new(Targets {
+                    by_prefix: targets,
+                    auth: self.auth.clone(),
+                }),
+                dispatch_target,
+            ))
+            .layer(from_fn_with_state(ids.clone(), request::layer))
+            .layer(from_fn_with_state(
+                Arc::new(cors::Cors {
+                    origins: self.origins,
+                    ids,
+                }),
+                cors::layer,
+            ))
     }
 }
 
-impl Edge {
-    pub fn new(
-        streams: StreamsService,
-        firehose: Option<FirehoseService>,
-        video: Option<VideoService>,
-        credentials: Credentials,
-        clock: SharedClock,
-    ) -> Arc<Edge> {
-        // Microseconds of the start time: distinct across restarts.
-        let boot = (clock.now_ms() as u64).wrapping_mul(1000) ^ u64::from(std::process::id());
-        Arc::new(Edge {
-            streams,
-            firehose,
-            video,
-            credentials,
-            request_ids: Arc::new(RequestIds::new(boot)),
-            clock,
-        })
-    }
-
-    fn request_id(&self) -> String {
-        self.request_ids.next()
-    }
+/// The AWS JSON 1.1 / CBOR services by their `X-Amz-Target` prefix.
+struct Targets {
+    by_prefix: HashMap<&'static str, Arc<dyn Api>>,
+    auth: Arc<Auth>,
 }
 
-/// The 128 bits of `boot` then `n`, in the 8-4-4-4-12 hex groups of a UUID.
-fn request_id(boot: u64, n: u64) -> String {
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        boot >> 32,
-        (boot >> 16) & 0xffff,
-        boot & 0xffff,
-        n >> 48,
-        n & 0xffff_ffff_ffff
-    )
-}
-
-/// The router for every API on the edge port, answering cross-origin requests from `origins`.
-pub fn router(edge: Arc<Edge>, origins: cors::AllowedOrigins) -> Router {
-    let cors = Arc::new(cors::Cors {
-        origins,
-        ids: Arc::clone(&edge.request_ids),
-    });
-    Router::new()
-        .fallback(handle)
-        .with_state(edge)
-        .layer(axum::middleware::from_fn_with_state(cors, cors::layer))
-}
-
-async fn handle(State(edge): State<Arc<Edge>>, req: Request<Body>) -> Response {
-    let request_id = edge.request_id();
-    let target = req
+/// A request with an `X-Amz-Target` goes to the service owning the target's prefix, whatever
+/// its path (as on AWS); every other request goes on to the routes.
+async fn dispatch_target(
+    State(targets): State<Arc<Targets>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(target) = req
         .headers()
         .get("x-amz-target")
-        .and_then(|v| v.to_str().ok());
-    let firehose = target.is_some_and(|t| t.starts_with(FIREHOSE_TARGET_PREFIX));
-    // Kinesis Video is rest-json: no target, the operation is the path.
-    if target.is_none()
-        && req.method() == Method::POST
-        && let Some(svc) = &edge.video
-    {
-        if req.uri().path() == video::PUT_MEDIA_PATH {
-            let (parts, body) = req.into_parts();
-            // The body is a live stream: the signature covers the headers, and the payload
-            // hash the producer declared (UNSIGNED-PAYLOAD or that of an empty body).
-            let result = match authenticate(&edge, &parts, &[]) {
-                Ok(()) => video::put_media(svc, &parts.headers, body).await,
-                Err(e) => Err(e),
-            };
-            return video::respond(result, &request_id);
-        }
-        if let Some((model, op)) = video::operation(req.uri().path()) {
-            let result = match authenticated_body(&edge, req).await {
-                Ok((_, body)) => video::call(svc, model, op, &body).await,
-                Err(e) => Err(e),
-            };
-            return video::respond(result, &request_id);
-        }
-    }
-    let format = match req
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+    else {
+        return next.run(req).await;
+    };
+    let (prefix, op) = target.split_once('.').unwrap_or((target.as_str(), ""));
+    let api = targets.by_prefix.get(prefix);
+    let cbor = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-    {
-        // Firehose speaks JSON only.
-        Some(ct) if ct.contains("cbor") && !firehose => Format::Cbor,
+        .is_some_and(|ct| ct.contains("cbor"));
+    let format = match api {
+        Some(api) if cbor && api.speaks_cbor() => Format::Cbor,
         _ => Format::Json,
     };
-    let result = match (req.method(), target.is_some()) {
-        (&Method::POST, true) => call(&edge, req, format).await,
-        (&Method::GET, false)
-            if let Some(svc) = &edge.video
-                && let Some(action) = video::packaged_action(req.uri().path()) =>
-        {
-            return video::packaged(svc, action, req.uri().query()).await;
+    let result = async {
+        if req.method() != Method::POST {
+            return Err(ApiError::unknown_operation());
         }
-        (&Method::GET, false)
-            if let Some(svc) = &edge.video
-                && req.uri().path().starts_with("/video/") =>
-        {
-            if let Some(page) = video::page(svc, req.uri().path(), req.uri().query()).await {
-                return page;
-            }
-            Err(ApiError::unknown_operation())
+        let (_, body) = targets.auth.body(req).await?;
+        let api = api.ok_or_else(ApiError::unknown_operation)?;
+        api.call(Call { op, format, body }).await
+    }
+    .await;
+    match result {
+        Ok(Reply::Body(body)) => typed_response(StatusCode::OK, body.into(), format),
+        Ok(Reply::Stream { content_type, body }) => {
+            let mut response = Response::new(body);
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            response
         }
-        (&Method::GET, false) if req.uri().path() == "/health" => {
-            return plain(StatusCode::OK, "ok\n");
-        }
-        (&Method::GET, false) if req.uri().path() == "/metrics" => {
-            return metrics(&edge);
-        }
-        _ => Err(ApiError::unknown_operation()),
-    };
-    let content_type = match format {
-        Format::Json => JSON_CONTENT_TYPE,
-        Format::Cbor => CBOR_CONTENT_TYPE,
-    };
-    let (status, body, content_type) = match result {
-        Ok(Reply::Body(body)) => (StatusCode::OK, Body::from(body), content_type),
-        Ok(Reply::Events(subscription)) => (
-            StatusCode::OK,
-            event_body(subscription, format),
-            EVENT_STREAM_CONTENT_TYPE,
-        ),
-        Err(e) => (e.status, Body::from(error_body(&e, format)), content_type),
-    };
+        Err(e) => error_response(e, format),
+    }
+}
+
+fn typed_response(status: StatusCode, body: Body, format: Format) -> Response {
     let mut response = Response::new(body);
     *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(id) = HeaderValue::from_str(&request_id) {
-        headers.insert("x-amzn-requestid", id);
-    }
-    response
-}
-
-/// Prometheus text exposition of the services' metrics.
-fn metrics(edge: &Edge) -> Response {
-    let mut text = String::new();
-    if let Some(firehose) = &edge.firehose {
-        firehose.render_metrics(&mut text);
-    }
-    let mut response = Response::new(Body::from(text));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4"),
-    );
-    response
-}
-
-fn plain(status: StatusCode, text: &'static str) -> Response {
-    let mut response = Response::new(Body::from(text));
-    *response.status_mut() = status;
-    response
-}
-
-/// A SubscribeToShard answer: the `initial-response` event, then one event per batch of records,
-/// and an exception message if the subscription fails; the body ends when the subscription does.
-fn event_body(subscription: freshet_streams::Subscription, format: Format) -> Body {
     let content_type = match format {
         Format::Json => JSON_CONTENT_TYPE,
         Format::Cbor => CBOR_CONTENT_TYPE,
     };
-    let initial = codec::encode(format, None, &serde_json::json!({})).unwrap_or_default();
-    let first = eventstream::event("initial-response", content_type, &initial);
-    let events = futures_util::stream::unfold(Some(subscription.events), move |rx| async move {
-        let mut rx = rx?;
-        let message = match rx.recv().await? {
-            Ok(event) => match codec::encode(format, Some("SubscribeToShardEvent"), &event) {
-                Ok(payload) => eventstream::event("SubscribeToShardEvent", content_type, &payload),
-                Err(e) => exception_message(&e, format, content_type),
-            },
-            Err(e) => {
-                let e = ApiError::from(e);
-                let message = exception_message(&e, format, content_type);
-                // An exception is the last message of a stream.
-                return Some((Ok::<_, std::convert::Infallible>(message), None));
-            }
-        };
-        Some((Ok(message), Some(rx)))
-    });
-    let stream = futures_util::StreamExt::chain(
-        futures_util::stream::once(async move { Ok(first) }),
-        events,
-    );
-    Body::from_stream(stream)
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
 }
 
-fn exception_message(e: &ApiError, format: Format, content_type: &str) -> Bytes {
-    // Event-stream exceptions use the modelled exception names (InternalFailure's is
-    // InternalFailureException).
-    let kind = if e.aws_type == "InternalFailure" {
-        "InternalFailureException"
-    } else {
-        e.aws_type
-    };
-    let payload =
-        codec::encode(format, None, &serde_json::json!({"message": e.message})).unwrap_or_default();
-    eventstream::exception(kind, content_type, &payload)
-}
-
-/// The body of a request, once its SigV4 signature checks out (when keys are configured).
-async fn authenticated_body(
-    edge: &Edge,
-    req: Request<Body>,
-) -> Result<(http::request::Parts, Bytes), ApiError> {
-    let (parts, body) = req.into_parts();
-    let body: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::serialization(format!("Request body exceeds {MAX_BODY_BYTES} bytes."))
-        })?;
-    authenticate(edge, &parts, &body)?;
-    Ok((parts, body))
-}
-
-/// Checks a request's SigV4 signature (when keys are configured).
-fn authenticate(edge: &Edge, parts: &http::request::Parts, body: &[u8]) -> Result<(), ApiError> {
-    if edge.credentials.is_empty() {
-        return Ok(());
+/// An AWS JSON 1.1 (or CBOR) error envelope: `__type` and `message`.
+pub(crate) fn error_response(e: ApiError, format: Format) -> Response {
+    let mut response = typed_response(e.status, error_body(&e, format).into(), format);
+    if let Some(detail) = e.detail {
+        response
+            .extensions_mut()
+            .insert(error::FailureDetail(detail));
     }
-    sigv4::verify(&edge.credentials, parts, body, edge.clock.now_ms() / 1000)
-}
-
-async fn call(edge: &Edge, req: Request<Body>, format: Format) -> Result<Reply, ApiError> {
-    let (parts, body) = authenticated_body(edge, req).await?;
-    let target = parts
-        .headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let (prefix, op) = target
-        .split_once('.')
-        .ok_or_else(ApiError::unknown_operation)?;
-    let firehose = match &edge.firehose {
-        Some(svc) if prefix == FIREHOSE_TARGET_PREFIX.trim_end_matches('.') => Some(svc),
-        _ => None,
-    };
-    let model = match firehose {
-        Some(_) => shape::firehose(),
-        None => shape::kinesis(),
-    };
-    if prefix != model.target_prefix || !model.operations.contains_key(op) {
-        return Err(ApiError::unknown_operation());
-    }
-    if firehose.is_none()
-        && op == "PutRecords"
-        && format == Format::Json
-        && let Some(input) = fast::put_records(model, &body)
-    {
-        return kinesis::put_records(&edge.streams, input, format).await;
-    }
-    let document = codec::decode_request(model, op, format, &body)?;
-    match firehose {
-        Some(svc) => firehose::dispatch(svc, op, document).await.map(Reply::Body),
-        None => kinesis::dispatch(&edge.streams, op, document, format).await,
-    }
+    response
 }
 
 fn error_body(e: &ApiError, format: Format) -> Vec<u8> {
@@ -350,17 +233,47 @@ fn error_body(e: &ApiError, format: Format) -> Vec<u8> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn request_ids_are_the_hex_of_boot_then_counter_in_uuid_groups() {
-        assert_eq!(
-            super::request_id(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210),
-            "01234567-89ab-cdef-fedc-ba9876543210"
-        );
-        assert_eq!(
-            super::request_id(1, 2),
-            "00000000-0000-0001-0000-000000000002"
-        );
+/// `GET /health`: every service open and its storage taking durable writes → 200; otherwise
+/// 503 naming what is wrong. The body is one JSON object for people and probes alike.
+async fn health(State(apis): State<Arc<Vec<Arc<dyn Api>>>>) -> Response {
+    let mut services = serde_json::Map::new();
+    let mut healthy = true;
+    for api in apis.iter() {
+        let state = match api.health().await {
+            Ok(()) => "ok".to_string(),
+            Err(why) => {
+                healthy = false;
+                tracing::warn!(service = api.name(), reason = %why, "health check failed");
+                why
+            }
+        };
+        services.insert(api.name().into(), Value::String(state));
     }
+    let body = serde_json::json!({
+        "status": if healthy { "ok" } else { "unhealthy" },
+        "services": services,
+    });
+    let mut response = Response::new(Body::from(body.to_string()));
+    if !healthy {
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    }
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// `GET /metrics`: Prometheus text exposition of the services' metrics.
+async fn metrics(State(apis): State<Arc<Vec<Arc<dyn Api>>>>) -> Response {
+    let mut text = String::new();
+    for api in apis.iter() {
+        api.render_metrics(&mut text);
+    }
+    let mut response = Response::new(Body::from(text));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
 }

@@ -7,31 +7,37 @@
 //! `{"message"}`.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::Arc;
 
+use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::Request;
 use axum::response::Response;
-use freshet_video::VideoService;
+use axum::routing::any;
 use freshet_video::ingest::Ack;
 use freshet_video::model::{
     GetHlsStreamingSessionUrlInput, SessionFragmentSelector, SessionTimestampRange, StreamRef,
 };
 use freshet_video::playback::{MediaStream, PutMediaInput};
+use freshet_video::{VideoError, VideoService};
 use futures_util::StreamExt;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use futures_util::future::BoxFuture;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use crate::Auth;
+use crate::api::Api;
 use crate::codec::{Format, decode_request, typed};
-use crate::error::ApiError;
+use crate::error::{ApiError, FailureDetail};
 use crate::shape::{self, Model};
 
 const JSON_CONTENT_TYPE: &str = "application/json";
-pub const PUT_MEDIA_PATH: &str = "/putMedia";
+const PUT_MEDIA_PATH: &str = "/putMedia";
 
 /// The three Kinesis Video models, control plane first.
-pub fn models() -> [&'static Model; 3] {
+fn models() -> [&'static Model; 3] {
     [
         shape::kinesisvideo(),
         shape::kinesis_video_media(),
@@ -39,28 +45,116 @@ pub fn models() -> [&'static Model; 3] {
     ]
 }
 
-/// The model and operation whose `requestUri` is `path`, if any.
-pub fn operation(path: &str) -> Option<(&'static Model, &'static str)> {
-    static BY_PATH: OnceLock<HashMap<&'static str, (&'static Model, &'static str)>> =
-        OnceLock::new();
-    BY_PATH
-        .get_or_init(|| {
-            models()
-                .into_iter()
-                .flat_map(|model| {
-                    model
-                        .operations
-                        .iter()
-                        .map(move |(name, op)| (op.request_uri.as_str(), (model, name.as_str())))
+/// Kinesis Video Streams: the control plane, media and archived media (rest-json paths),
+/// PutMedia, the HLS/DASH session paths and the player page.
+pub struct VideoApi {
+    svc: VideoService,
+}
+
+impl VideoApi {
+    pub fn new(svc: VideoService) -> VideoApi {
+        VideoApi { svc }
+    }
+}
+
+impl Api for VideoApi {
+    fn name(&self) -> &'static str {
+        "video"
+    }
+
+    fn routes(self: Arc<Self>, auth: Arc<Auth>) -> Router {
+        let mut router = Router::new();
+        for model in models() {
+            for (op, shape) in &model.operations {
+                let (api, auth, op) = (self.clone(), auth.clone(), op.as_str());
+                router = router.route(
+                    &shape.request_uri,
+                    any(move |req: Request| async move {
+                        if req.method() != Method::POST {
+                            return crate::error_response(
+                                ApiError::unknown_operation(),
+                                Format::Json,
+                            );
+                        }
+                        let result = match auth.body(req).await {
+                            Ok((_, body)) => call(&api.svc, model, op, &body).await,
+                            Err(e) => Err(e),
+                        };
+                        respond(result)
+                    }),
+                );
+            }
+        }
+        let (api, put_auth) = (self.clone(), auth);
+        router = router.route(
+            PUT_MEDIA_PATH,
+            any(move |req: Request| async move {
+                if req.method() != Method::POST {
+                    return crate::error_response(ApiError::unknown_operation(), Format::Json);
+                }
+                let (parts, body) = req.into_parts();
+                // The body is a live stream: the signature covers the headers, and the payload
+                // hash the producer declared (UNSIGNED-PAYLOAD or that of an empty body).
+                let result = match put_auth.check(&parts, &[]) {
+                    Ok(()) => put_media(&api.svc, &parts.headers, body).await,
+                    Err(e) => Err(e),
+                };
+                respond(result)
+            }),
+        );
+        // HLS and DASH sessions are authorized by their session token, not SigV4: players
+        // cannot sign.
+        for prefix in ["/hls/v1/{action}", "/dash/v1/{action}"] {
+            let api = self.clone();
+            router = router.route(
+                prefix,
+                any(move |req: Request| async move {
+                    let action = req.uri().path().rsplit('/').next().unwrap_or_default();
+                    if req.method() != Method::GET {
+                        return crate::error_response(ApiError::unknown_operation(), Format::Json);
+                    }
+                    packaged(&api.svc, action, req.uri().query()).await
+                }),
+            );
+        }
+        let api = self;
+        router.route(
+            "/video/{*rest}",
+            any(move |req: Request| async move {
+                let page = match req.method() == Method::GET {
+                    true => page(&api.svc, req.uri().path(), req.uri().query()).await,
+                    false => None,
+                };
+                page.unwrap_or_else(|| {
+                    crate::error_response(ApiError::unknown_operation(), Format::Json)
                 })
-                .collect()
-        })
-        .get(path)
-        .copied()
+            }),
+        )
+    }
+
+    fn health(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { self.svc.health().await.map_err(|e| e.to_string()) })
+    }
+}
+
+impl From<VideoError> for ApiError {
+    fn from(e: VideoError) -> ApiError {
+        let mut error = ApiError::from_service(e.is_internal(), e.aws_type(), &e);
+        // rest-json errors carry the status the model gives their shape (404 for not found).
+        if let Some(status) = models()
+            .iter()
+            .find_map(|m| m.error_status.get(e.aws_type()))
+            .and_then(|&s| StatusCode::from_u16(s).ok())
+            && !e.is_internal()
+        {
+            error.status = status;
+        }
+        error
+    }
 }
 
 /// What an operation answers: a JSON document, or media produced as it is read.
-pub enum VideoReply {
+enum VideoReply {
     Json(Vec<u8>),
     Media(MediaStream),
     /// PutMedia's acknowledgements, one JSON object per line as they come.
@@ -70,7 +164,7 @@ pub enum VideoReply {
 /// Decodes and checks the body of `op`, then runs it. The models have no ValidationException:
 /// KVS reports malformed and out-of-bounds input as `InvalidArgumentException`, so the
 /// validator's findings keep their text under that name.
-pub async fn call(
+async fn call(
     svc: &VideoService,
     model: &Model,
     op: &str,
@@ -143,17 +237,9 @@ async fn dispatch(svc: &VideoService, op: &str, body: Value) -> Result<VideoRepl
     }
 }
 
-/// Whether `path` is one of the HLS or DASH session paths (GETs authorized by their session
-/// token, not SigV4: players cannot sign).
-pub fn packaged_action(path: &str) -> Option<&str> {
-    path.strip_prefix("/hls/v1/")
-        .or_else(|| path.strip_prefix("/dash/v1/"))
-        .filter(|action| !action.contains('/'))
-}
-
 /// A playlist, manifest or fragment of a streaming session (read and muxed on a blocking
 /// thread: fragments come from disk and muxing is CPU work).
-pub async fn packaged(svc: &VideoService, action: &str, query: Option<&str>) -> Response {
+async fn packaged(svc: &VideoService, action: &str, query: Option<&str>) -> Response {
     let query: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .into_owned()
         .collect();
@@ -175,7 +261,7 @@ pub async fn packaged(svc: &VideoService, action: &str, query: Option<&str>) -> 
             );
             response
         }
-        Err(e) => respond(Err(e.into()), ""),
+        Err(e) => respond(Err(e.into())),
     }
 }
 
@@ -184,7 +270,7 @@ const HLS_JS_PATH: &str = "/video/assets/hls.light.min.js";
 
 /// `GET /video/<stream>`: a page that plays the stream with hls.js, LIVE by default, or
 /// ON_DEMAND between `start` and `end` (epoch seconds). Also serves hls.js itself.
-pub async fn page(svc: &VideoService, path: &str, query: Option<&str>) -> Option<Response> {
+async fn page(svc: &VideoService, path: &str, query: Option<&str>) -> Option<Response> {
     if path == HLS_JS_PATH {
         let mut response = Response::new(Body::from(HLS_JS));
         response.headers_mut().insert(
@@ -297,7 +383,7 @@ video.play().catch(() => {{}});
 
 /// Starts a PutMedia: the stream and headers are checked before the 200; then the body is
 /// read while acknowledgements stream back, one JSON object per line.
-pub async fn put_media(
+async fn put_media(
     svc: &VideoService,
     headers: &HeaderMap,
     body: Body,
@@ -340,7 +426,8 @@ fn ack_line(ack: Ack) -> Bytes {
 }
 
 /// The rest-json response for an answer or an error.
-pub fn respond(result: Result<VideoReply, ApiError>, request_id: &str) -> Response {
+fn respond(result: Result<VideoReply, ApiError>) -> Response {
+    let mut detail = None;
     let (status, body, content_type, error_type) = match result {
         Ok(VideoReply::Json(body)) => (StatusCode::OK, Body::from(body), JSON_CONTENT_TYPE, None),
         Ok(VideoReply::Media(media)) => (
@@ -356,6 +443,7 @@ pub fn respond(result: Result<VideoReply, ApiError>, request_id: &str) -> Respon
             None,
         ),
         Err(e) => {
+            detail = e.detail.clone();
             let message = e.message.clone().unwrap_or_default();
             let body =
                 serde_json::to_vec(&serde_json::json!({ "message": message })).unwrap_or_default();
@@ -374,8 +462,8 @@ pub fn respond(result: Result<VideoReply, ApiError>, request_id: &str) -> Respon
     if let Some(kind) = error_type {
         headers.insert("x-amzn-errortype", HeaderValue::from_static(kind));
     }
-    if let Ok(id) = HeaderValue::from_str(request_id) {
-        headers.insert("x-amzn-requestid", id);
+    if let Some(detail) = detail {
+        response.extensions_mut().insert(FailureDetail(detail));
     }
     response
 }

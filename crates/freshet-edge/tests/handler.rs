@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::body::Body;
 use ciborium::value::Value as Cbor;
 use freshet_catalog::Catalog;
-use freshet_edge::{Credentials, Edge, router};
+use freshet_edge::{Credentials, EdgeBuilder, KinesisApi, VideoApi};
 use freshet_log::{Log, LogConfig};
 use freshet_streams::{StreamsConfig, StreamsService};
 use freshet_video::{VideoConfig, VideoService};
@@ -44,16 +44,11 @@ async fn harness(credentials: Credentials) -> Harness {
     .unwrap();
     let streams = StreamsService::open(config, catalog, log).await.unwrap();
     Harness {
-        app: router(
-            Edge::new(
-                streams,
-                None,
-                Some(video),
-                credentials,
-                freshet_runtime::SharedClock::system(),
-            ),
-            freshet_edge::cors::AllowedOrigins::Any,
-        ),
+        // Kinesis and Video only: Firehose targets are unknown operations here.
+        app: EdgeBuilder::new(credentials, freshet_runtime::SharedClock::system())
+            .api(KinesisApi::new(streams))
+            .api(VideoApi::new(video))
+            .router(),
         _dir: dir,
     }
 }

@@ -762,6 +762,13 @@ impl FirehoseService {
         }
     }
 
+    /// Whether the service is open: its log takes durable writes and its catalog answers.
+    pub async fn health(&self) -> Result<()> {
+        self.inner.log.probe().await?;
+        self.inner.catalog.ping().await?;
+        Ok(())
+    }
+
     /// Stops the delivery workers and closes the log (everything acknowledged is already
     /// durable; undelivered records are delivered after the next start).
     pub async fn close(&self) -> Result<()> {

@@ -177,6 +177,7 @@ pub struct Log {
 }
 
 struct Inner {
+    opened_clean: bool,
     commands: mpsc::Sender<Command>,
     registry: Registry,
     stats: Arc<StatsCounters>,
@@ -230,7 +231,15 @@ impl Log {
             )?;
             shards.insert(id, Arc::new(ShardShared::new(state)));
         }
+        // Removed (durably) before anything is written, so that only a close that completes
+        // leaves it again.
+        let marker = cfg.dir.join(writer::CLEAN_SHUTDOWN_FILE);
+        let opened_clean = marker.exists();
+        if opened_clean {
+            std::fs::remove_file(&marker)?;
+        }
         shard::sync_dir(&cfg.dir)?;
+        tracing::info!(dir = %cfg.dir.display(), shards = shards.len(), clean = opened_clean, "log opened");
         let registry: Registry = Arc::new(RwLock::new(shards));
         let stats = Arc::new(StatsCounters::default());
         let writer = Writer::new(
@@ -254,6 +263,7 @@ impl Log {
             .spawn(move || writer.run(rx))?;
         Ok(Log {
             inner: Arc::new(Inner {
+                opened_clean,
                 commands,
                 registry,
                 stats,
@@ -365,6 +375,12 @@ impl Log {
             return Ok(());
         }
         done.await.unwrap_or(Ok(()))
+    }
+
+    /// Whether the last run closed this log cleanly (`close` completed), so that opening it found
+    /// nothing to repair; false after a crash or a first start.
+    pub fn opened_clean(&self) -> bool {
+        self.inner.opened_clean
     }
 
     /// Whether the log takes durable writes: the writer thread is running and its directory

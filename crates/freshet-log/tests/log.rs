@@ -870,7 +870,28 @@ async fn probe_answers_while_the_directory_takes_writes_and_not_after_close() {
     let log = Log::open(LogConfig::new(dir.path())).unwrap();
     log.probe().await.unwrap();
     // It leaves nothing behind that a restart would take for a shard.
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only the lock file");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "only the lock file"
+    );
     log.close().await.unwrap();
     assert!(matches!(log.probe().await, Err(LogError::Closed)));
+}
+
+#[tokio::test]
+async fn only_a_completed_close_makes_the_next_open_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(LogConfig::new(dir.path())).unwrap();
+    assert!(!log.opened_clean(), "a first start");
+    log.create_shard(sid(0)).await.unwrap();
+    log.close().await.unwrap();
+    drop(log);
+    let log = Log::open(LogConfig::new(dir.path())).unwrap();
+    assert!(log.opened_clean());
+    // Dropped without close, as a crash leaves it: the next open is not clean.
+    drop(log);
+    let log = Log::open(LogConfig::new(dir.path())).unwrap();
+    assert!(!log.opened_clean());
+    assert_eq!(log.shards(), vec![sid(0)]);
 }

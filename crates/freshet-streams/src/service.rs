@@ -232,6 +232,13 @@ impl StreamsService {
         expired
     }
 
+    /// Whether the service is open: its log takes durable writes and its catalog answers.
+    pub async fn health(&self) -> Result<()> {
+        self.inner.log.probe().await?;
+        self.inner.catalog.ping().await?;
+        Ok(())
+    }
+
     /// Flushes and closes the log and the catalog for a clean shutdown.
     pub async fn close(&self) -> Result<()> {
         self.inner.log.close().await?;

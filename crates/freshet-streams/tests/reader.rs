@@ -123,7 +123,10 @@ async fn starting_positions_follow_get_shard_iterator() {
     put(&svc, "b", 1).await;
     let cases = [
         (StartingPosition::Latest, vec![]),
-        (StartingPosition::AtSequenceNumber(first.clone()), vec!["a", "b"]),
+        (
+            StartingPosition::AtSequenceNumber(first.clone()),
+            vec!["a", "b"],
+        ),
         (StartingPosition::AfterSequenceNumber(first), vec!["b"]),
         (StartingPosition::AtTimestamp(0), vec!["a", "b"]),
     ];

@@ -170,18 +170,36 @@ impl VideoService {
         Ok(CreateStreamOutput { stream_arn: arn })
     }
 
-    /// Applies every stream's DataRetentionInHours once a minute, for the life of the process.
+    /// Applies every stream's DataRetentionInHours once a minute; the sweeper ends when the
+    /// last service handle is dropped (it holds none itself, so it never keeps the service, and
+    /// its log, from closing).
     pub fn spawn_retention(&self) {
-        let svc = self.clone();
+        let weak = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(RETENTION_SWEEP_EVERY);
             loop {
                 tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let svc = VideoService { inner };
                 if let Err(error) = svc.expire(svc.now_ms()).await {
                     tracing::error!(%error, "video retention sweep failed");
                 }
             }
         });
+    }
+
+    /// Whether the service is open: its log takes durable writes and its catalog answers.
+    pub async fn health(&self) -> Result<()> {
+        self.inner.store.probe().await?;
+        self.inner.catalog.ping().await?;
+        Ok(())
+    }
+
+    /// Flushes and closes the fragment log for a clean shutdown (the catalog is shared and
+    /// closed by its owner).
+    pub async fn close(&self) -> Result<()> {
+        self.inner.store.close().await?;
+        Ok(())
     }
 
     /// Drops the fragments that are past their stream's retention at `now_ms`: whole log

@@ -180,6 +180,17 @@ impl FragmentStore {
         })
     }
 
+    /// Whether the log takes durable writes (for health checks).
+    pub async fn probe(&self) -> Result<(), StoreError> {
+        Ok(self.log.probe().await?)
+    }
+
+    /// Commits and syncs everything and stops the log's writer: a clean shutdown, so the next
+    /// start has nothing to recover.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        Ok(self.log.close().await?)
+    }
+
     /// A new stream's log.
     pub async fn create(&self, stream: u64) -> Result<(), StoreError> {
         self.log.create_shard(log_id(stream)).await?;

@@ -24,13 +24,13 @@ fn keep_freed_memory() {
 }
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use freshet_catalog::Catalog;
-use freshet_edge::{Credentials, Edge};
+use freshet_edge::cors::AllowedOrigins;
+use freshet_edge::{Credentials, EdgeBuilder, FirehoseApi, KinesisApi, VideoApi};
 use freshet_firehose::{FirehoseConfig, FirehoseService, S3Endpoint, S3Target};
 use freshet_log::{Log, LogConfig};
 use freshet_runtime::SharedClock;
@@ -151,6 +151,8 @@ fn main() -> anyhow::Result<()> {
             tracing_subscriber::fmt()
                 .with_env_filter(filter)
                 .with_writer(std::io::stderr)
+                // Colours for a terminal only: a log file or journal gets plain text.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .init();
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -264,13 +266,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     )
     .await?;
     video.spawn_retention();
-    let edge = Edge::new(
-        streams.clone(),
-        Some(firehose.clone()),
-        Some(video),
-        credentials,
-        clock.clone(),
-    );
+    // The edge is the composition of the services' adapters: adding a service adds a line here.
+    let router = EdgeBuilder::new(credentials, clock.clone())
+        .cors(AllowedOrigins::from_list(&settings.cors.allowed_origins))
+        .api(KinesisApi::new(streams.clone()))
+        .api(FirehoseApi::new(firehose.clone()))
+        .api(VideoApi::new(video.clone()))
+        .router();
     // Written once every service is open (the video index is built by then), so a watcher
     // that sees the address can use every API at once.
     if let Some(path) = &settings.ready_file {
@@ -279,19 +281,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         std::fs::write(&tmp, bound.to_string())?;
         std::fs::rename(&tmp, path)?;
     }
-    freshet_edge::serve(
-        listener,
-        tls,
-        freshet_edge::router(
-            Arc::clone(&edge),
-            freshet_edge::cors::AllowedOrigins::from_list(&settings.cors.allowed_origins),
-        ),
-        shutdown_signal(),
-    )
-    .await?;
+    freshet_edge::serve(listener, tls, router, shutdown_signal()).await?;
     tracing::info!("draining finished; closing storage");
-    drop(edge);
+    // Every service closes its own log (a clean restart then has nothing to recover); the
+    // shared catalog closes last, with the streams service that owns it.
     firehose.close().await?;
+    video.close().await?;
     streams.close().await?;
     tracing::info!("freshet stopped cleanly");
     Ok(())

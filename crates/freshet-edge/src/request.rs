@@ -1,0 +1,82 @@
+//! Every request gets an id in AWS's shape (`x-amzn-RequestId`) and a tracing span that carries
+//! it; an internal failure is logged here, once, with that id (adapters only describe it).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use freshet_runtime::SharedClock;
+use http::HeaderValue;
+use tracing::Instrument;
+
+use crate::error::FailureDetail;
+
+const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
+
+/// Request ids in AWS's UUID shape, unique for this process: its start time, then a counter.
+pub struct RequestIds {
+    boot: u64,
+    next: AtomicU64,
+}
+
+impl RequestIds {
+    pub fn new(clock: &SharedClock) -> RequestIds {
+        // Microseconds of the start time and the pid: distinct across restarts.
+        let boot = (clock.now_ms() as u64).wrapping_mul(1000) ^ u64::from(std::process::id());
+        RequestIds {
+            boot,
+            next: AtomicU64::new(0),
+        }
+    }
+
+    pub fn next(&self) -> String {
+        request_id(self.boot, self.next.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// The 128 bits of `boot` then `n`, in the 8-4-4-4-12 hex groups of a UUID.
+fn request_id(boot: u64, n: u64) -> String {
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        boot >> 32,
+        (boot >> 16) & 0xffff,
+        boot & 0xffff,
+        n >> 48,
+        n & 0xffff_ffff_ffff
+    )
+}
+
+/// The middleware: an id and a span for the request; the id on the response; a failure's
+/// detail logged once.
+pub async fn layer(State(ids): State<Arc<RequestIds>>, req: Request, next: Next) -> Response {
+    let id = ids.next();
+    let span =
+        tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path());
+    let mut response = next.run(req).instrument(span.clone()).await;
+    if let Some(FailureDetail(detail)) = response.extensions_mut().remove::<FailureDetail>() {
+        span.in_scope(
+            || tracing::error!(status = %response.status(), error = %detail, "internal failure"),
+        );
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_are_the_hex_of_boot_then_counter_in_uuid_groups() {
+        assert_eq!(
+            super::request_id(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210),
+            "01234567-89ab-cdef-fedc-ba9876543210"
+        );
+        assert_eq!(
+            super::request_id(1, 2),
+            "00000000-0000-0001-0000-000000000002"
+        );
+    }
+}
