@@ -64,6 +64,12 @@ impl Catalog {
         self.pool.close().await;
     }
 
+    /// Whether the catalog answers a query (for health checks): fails once it is closed.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Inserts a new stream with its shards and tags in one transaction and returns its uid.
     /// Uids are never reused, so a stream recreated under an old name never sees old data.
     pub async fn create_stream(
@@ -104,12 +110,13 @@ impl Catalog {
             insert_shard(&mut tx, uid, shard).await?;
         }
         insert_tags(&mut tx, uid, tags).await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(uid)
     }
 
     /// Writes every mutable column of a stream row (status, mode, retention, encryption, ...).
     pub async fn update_stream(&self, stream: &StreamRow) -> Result<()> {
+        commit_failpoint()?;
         sqlx::query(
             "UPDATE streams SET status = ?, mode = ?, retention_hours = ?, encryption_type = ?,
                key_id = ?, shard_level_metrics = ?, max_record_size_kib = ?, next_shard_index = ?,
@@ -159,12 +166,13 @@ impl Catalog {
         for shard in children {
             insert_shard(&mut tx, stream.uid, shard).await?;
         }
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(())
     }
 
     /// Inserts or replaces a consumer of a stream.
     pub async fn put_consumer(&self, uid: u64, consumer: &ConsumerRow) -> Result<()> {
+        commit_failpoint()?;
         sqlx::query(
             "INSERT INTO consumers (stream_uid, name, created_ms, status, tags) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT(stream_uid, name) DO UPDATE SET created_ms = excluded.created_ms,
@@ -181,6 +189,7 @@ impl Catalog {
     }
 
     pub async fn delete_consumer(&self, uid: u64, name: &str) -> Result<()> {
+        commit_failpoint()?;
         sqlx::query("DELETE FROM consumers WHERE stream_uid = ? AND name = ?")
             .bind(uid as i64)
             .bind(name)
@@ -199,7 +208,7 @@ impl Catalog {
                 .execute(&mut *tx)
                 .await?;
         }
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(())
     }
 
@@ -211,12 +220,13 @@ impl Catalog {
             .execute(&mut *tx)
             .await?;
         insert_tags(&mut tx, uid, tags).await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(())
     }
 
     /// Removes a stream and everything that hangs off it.
     pub async fn delete_stream(&self, uid: u64) -> Result<()> {
+        commit_failpoint()?;
         sqlx::query("DELETE FROM streams WHERE uid = ?")
             .bind(uid as i64)
             .execute(&self.pool)
@@ -278,6 +288,7 @@ impl Catalog {
     }
 
     pub async fn put_setting(&self, key: &str, value: &[u8]) -> Result<()> {
+        commit_failpoint()?;
         sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
             .bind(key)
             .bind(value)
@@ -299,6 +310,7 @@ impl Catalog {
 
     /// Stores (`Some`) or removes (`None`) the resource policy attached to an ARN.
     pub async fn set_policy(&self, arn: &str, policy: Option<&str>) -> Result<()> {
+        commit_failpoint()?;
         match policy {
             Some(policy) => {
                 sqlx::query("INSERT INTO resource_policies (resource_arn, policy) VALUES (?, ?) ON CONFLICT(resource_arn) DO UPDATE SET policy = excluded.policy")
@@ -363,6 +375,7 @@ impl Catalog {
 
     /// Records where delivery of one source resumes; durable when it returns.
     pub async fn put_checkpoint(&self, uid: u64, source: &str, position: &str) -> Result<()> {
+        commit_failpoint()?;
         sqlx::query(
             "INSERT INTO delivery_checkpoints (stream_uid, source, position) VALUES (?, ?, ?)
              ON CONFLICT(stream_uid, source) DO UPDATE SET position = excluded.position",
@@ -411,6 +424,7 @@ impl Catalog {
         created_ms: i64,
         doc: &str,
     ) -> Result<u64> {
+        commit_failpoint()?;
         let inserted = sqlx::query(&format!(
             "INSERT INTO {} (name, created_ms, doc) VALUES (?, ?, ?)
              ON CONFLICT(name) DO NOTHING RETURNING uid",
@@ -428,6 +442,7 @@ impl Catalog {
     }
 
     async fn update_doc(&self, table: DocTable, uid: u64, doc: &str) -> Result<()> {
+        commit_failpoint()?;
         sqlx::query(&format!(
             "UPDATE {} SET doc = ? WHERE uid = ?",
             table.name()
@@ -440,6 +455,7 @@ impl Catalog {
     }
 
     async fn delete_doc(&self, table: DocTable, uid: u64) -> Result<()> {
+        commit_failpoint()?;
         sqlx::query(&format!("DELETE FROM {} WHERE uid = ?", table.name()))
             .bind(uid as i64)
             .execute(&self.pool)
@@ -469,6 +485,7 @@ impl Catalog {
 
     /// Drops every policy whose ARN starts with `prefix` (a stream's ARN and its consumers').
     pub async fn delete_policies_under(&self, prefix: &str) -> Result<()> {
+        commit_failpoint()?;
         sqlx::query("DELETE FROM resource_policies WHERE substr(resource_arn, 1, length(?)) = ?")
             .bind(prefix)
             .bind(prefix)
@@ -516,7 +533,27 @@ async fn migrate(pool: &SqlitePool) -> Result<()> {
             .await?;
         tracing::info!(version = version + 1, "catalog schema migrated");
     }
+    // Not through `commit`: schema setup is no change a caller asked for, and failing it would keep
+    // every server from starting rather than fail the write a test aims at.
     tx.commit().await?;
+    Ok(())
+}
+
+/// Commits a write transaction. At the `catalog::commit` failpoint the transaction is dropped
+/// instead, which rolls it back, so the caller sees what a failed commit leaves: an error and no
+/// change.
+async fn commit(tx: sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<()> {
+    commit_failpoint()?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The `catalog::commit` failpoint. A single-statement write commits as it runs, so it passes
+/// here before its statement: failing there leaves what its failed commit would, no change.
+fn commit_failpoint() -> Result<()> {
+    fail::fail_point!("catalog::commit", |_| Err(CatalogError::Db(
+        sqlx::Error::Io(std::io::Error::other("failpoint catalog::commit"))
+    )));
     Ok(())
 }
 

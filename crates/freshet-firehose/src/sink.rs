@@ -61,6 +61,9 @@ impl ObjectWriter {
 
     /// Writes one whole object; done means durable at the destination.
     pub async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), SinkError> {
+        fail::fail_point!("firehose::s3_put", |_| Err(SinkError::S3(
+            "failpoint firehose::s3_put".into()
+        )));
         match &self.target {
             S3Target::Local(dir) => {
                 let path = local_path(dir, bucket, key);
@@ -226,6 +229,10 @@ impl HttpSender {
         } else {
             body
         };
+        fail::fail_point!("firehose::http_post", |_| Err(SinkError::Http {
+            code: "HttpEndpoint.ConnectionFailed",
+            message: "failpoint firehose::http_post".into(),
+        }));
         let response = request.body(body).send().await.map_err(|e| {
             if e.is_timeout() {
                 http_error("HttpEndpoint.RequestTimeout", e)

@@ -78,7 +78,9 @@ pub(crate) struct Settings {
 }
 
 /// Fault injection for the write path, compiled into this crate's unit tests only: each queued
-/// fault replaces the next segment write or fsync with a failure.
+/// fault replaces the next segment write or fsync with a failure. Kept beside the `log::write` and
+/// `log::fsync` failpoints (which serve tests of the whole server) because it is scoped to one
+/// `Log`: failpoints are process-wide and would fail the other unit tests running in parallel.
 #[cfg(test)]
 pub(crate) mod faults {
     use std::collections::VecDeque;
@@ -863,6 +865,9 @@ fn fail_sync(id: &ShardLogId, ws: &mut WriterShard, e: &io::Error) {
 
 /// fdatasync of a segment (in unit tests, possibly failing as injected).
 fn sync_file(settings: &Settings, file: &SegmentFile) -> io::Result<()> {
+    fail::fail_point!("log::fsync", |_| Err(io::Error::other(
+        "failpoint log::fsync"
+    )));
     #[cfg(test)]
     if settings.faults.take(&[faults::Fault::SyncError]).is_some() {
         return Err(io::Error::from_raw_os_error(5));
@@ -877,6 +882,9 @@ fn sync_file(settings: &Settings, file: &SegmentFile) -> io::Result<()> {
 fn write_staged(settings: &Settings, ws: &WriterShard) -> io::Result<()> {
     let bytes = ws.staged.buf.prepared();
     let pos = ws.committed.len - ws.staged.buf.tail_len() as u64;
+    fail::fail_point!("log::write", |_| Err(io::Error::other(
+        "failpoint log::write"
+    )));
     #[cfg(test)]
     if let Some(fault) = settings
         .faults
