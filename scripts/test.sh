@@ -33,16 +33,20 @@ if [ ! -d tests/browser/node_modules/playwright-core ]; then
   npm ci --prefix tests/browser --no-audit --no-fund --silent
 fi
 
+# One feature set for every cargo command, so nothing is compiled twice: with the failpoints,
+# which the debug binary needs for tests/e2e/test_failpoints.py (they compile to nothing without).
+FEATURES=(--features freshet/failpoints)
+
 step "format and lints"
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy --workspace --all-targets "${FEATURES[@]}" --quiet -- -D warnings
 
 step "build"
-cargo build --workspace --quiet
+cargo build --workspace "${FEATURES[@]}" --quiet
 
 step "cargo tests (unit, property, handler, SDK and CBOR end-to-end)"
 export FRESHET_BIN="$CARGO_TARGET_DIR/debug/freshet"
-cargo test --workspace --quiet
+cargo test --workspace "${FEATURES[@]}" --quiet
 
 step "boto3 and AWS CLI end-to-end tests"
 python3 -m pytest tests/e2e -q -p no:cacheprovider
