@@ -1,7 +1,7 @@
 //! The catalog: durable metadata for streams (shards with their lineage, tags, settings) in an
 //! embedded SQLite database. Every mutation is one transaction, so a crash leaves either the old or
 //! the new state; the streams service orders catalog and log changes so that the next start can
-//! finish or undo whatever was in flight (see `StreamStatus::Creating` / `Deleting`).
+//! finish or undo whatever was in flight (see `Status::Creating` / `Deleting`).
 
 mod rows;
 
@@ -12,6 +12,7 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+pub use freshet_runtime::Status;
 pub use rows::{ConsumerRow, DeliveryStreamRow, ShardRow, StreamRow, VideoStreamRow};
 
 #[derive(thiserror::Error, Debug)]
@@ -92,7 +93,7 @@ impl Catalog {
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING uid",
         )
         .bind(&stream.name)
-        .bind(&stream.status)
+        .bind(stream.status.as_str())
         .bind(&stream.mode)
         .bind(stream.created_ms)
         .bind(stream.retention_hours)
@@ -123,7 +124,7 @@ impl Catalog {
                warm_throughput_mibps = ?
              WHERE uid = ?",
         )
-        .bind(&stream.status)
+        .bind(stream.status.as_str())
         .bind(&stream.mode)
         .bind(stream.retention_hours)
         .bind(&stream.encryption_type)
@@ -148,7 +149,7 @@ impl Catalog {
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE streams SET status = ?, next_shard_index = ? WHERE uid = ?")
-            .bind(&stream.status)
+            .bind(stream.status.as_str())
             .bind(stream.next_shard_index)
             .bind(stream.uid as i64)
             .execute(&mut *tx)
@@ -181,7 +182,7 @@ impl Catalog {
         .bind(uid as i64)
         .bind(&consumer.name)
         .bind(consumer.created_ms)
-        .bind(&consumer.status)
+        .bind(consumer.status.as_str())
         .bind(serde_json::to_string(&consumer.tags).unwrap_or_default())
         .execute(&self.pool)
         .await?;

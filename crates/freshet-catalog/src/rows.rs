@@ -5,14 +5,25 @@ use std::collections::BTreeMap;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
+use freshet_runtime::Status;
+
 use crate::{CatalogError, Result, parse_u128};
 
-/// A stream's stored descriptor. Status, mode and encryption type hold the AWS enum strings.
+/// A row's `status` column: the AWS name of a `Status`.
+fn status(row: &SqliteRow) -> Result<Status> {
+    let text: String = row.try_get("status")?;
+    Status::parse(&text).ok_or(CatalogError::Corrupt {
+        field: "status",
+        value: text,
+    })
+}
+
+/// A stream's stored descriptor. Mode and encryption type hold the AWS enum strings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StreamRow {
     pub uid: u64,
     pub name: String,
-    pub status: String,
+    pub status: Status,
     pub mode: String,
     pub created_ms: i64,
     pub retention_hours: i64,
@@ -41,7 +52,7 @@ pub struct ShardRow {
 pub struct ConsumerRow {
     pub name: String,
     pub created_ms: i64,
-    pub status: String,
+    pub status: Status,
     pub tags: std::collections::BTreeMap<String, String>,
 }
 
@@ -51,7 +62,7 @@ impl ConsumerRow {
         Ok(ConsumerRow {
             name: row.try_get("name")?,
             created_ms: row.try_get("created_ms")?,
-            status: row.try_get("status")?,
+            status: status(row)?,
             tags: serde_json::from_str(&tags).map_err(|_| CatalogError::Corrupt {
                 field: "consumers.tags",
                 value: tags.clone(),
@@ -71,7 +82,7 @@ impl StreamRow {
         Ok(StreamRow {
             uid: row.try_get::<i64, _>("uid")? as u64,
             name: row.try_get("name")?,
-            status: row.try_get("status")?,
+            status: status(row)?,
             mode: row.try_get("mode")?,
             created_ms: row.try_get("created_ms")?,
             retention_hours: row.try_get("retention_hours")?,

@@ -4,7 +4,7 @@ fn stream(name: &str) -> StreamRow {
     StreamRow {
         uid: 0,
         name: name.to_string(),
-        status: "CREATING".into(),
+        status: Status::Creating,
         mode: "PROVISIONED".into(),
         created_ms: 1_700_000_000_000,
         retention_hours: 24,
@@ -52,7 +52,7 @@ async fn stream_round_trips_across_reopen() {
         .unwrap();
     let mut row = stream("orders");
     row.uid = uid;
-    row.status = "ACTIVE".into();
+    row.status = Status::Active;
     row.shard_level_metrics = vec!["IncomingBytes".into()];
     catalog.update_stream(&row).await.unwrap();
     catalog.close().await;
@@ -137,7 +137,7 @@ async fn reshard_closes_parents_and_adds_children_atomically() {
         .await
         .unwrap();
     row.next_shard_index = 3;
-    row.status = "UPDATING".into();
+    row.status = Status::Updating;
     let child = ShardRow {
         index: 2,
         hash_start: 0,
@@ -153,7 +153,7 @@ async fn reshard_closes_parents_and_adds_children_atomically() {
         .unwrap();
     let loaded = &catalog.load_streams().await.unwrap()[0];
     assert_eq!(loaded.stream.next_shard_index, 3);
-    assert_eq!(loaded.stream.status, "UPDATING");
+    assert_eq!(loaded.stream.status, Status::Updating);
     assert_eq!(loaded.shards[0].closed_next_offset, Some(42));
     assert_eq!(loaded.shards[2], child);
 
@@ -176,11 +176,11 @@ async fn consumers_round_trip_and_go_with_their_stream() {
     let mut consumer = ConsumerRow {
         name: "app".into(),
         created_ms: 5,
-        status: "CREATING".into(),
+        status: Status::Creating,
         tags: BTreeMap::from([("k".to_string(), "v".to_string())]),
     };
     catalog.put_consumer(uid, &consumer).await.unwrap();
-    consumer.status = "ACTIVE".into();
+    consumer.status = Status::Active;
     catalog.put_consumer(uid, &consumer).await.unwrap();
     assert_eq!(
         catalog.load_streams().await.unwrap()[0].consumers,
@@ -198,7 +198,7 @@ async fn consumers_round_trip_and_go_with_their_stream() {
             &ConsumerRow {
                 name: "b".into(),
                 created_ms: 1,
-                status: "ACTIVE".into(),
+                status: Status::Active,
                 tags: BTreeMap::new(),
             },
         )

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use freshet_catalog::{Catalog, CatalogError};
 use freshet_log::{Log, NewRecord, ShardLogId};
-use freshet_streams::StreamsService;
+use freshet_runtime::Status;
+use freshet_streams::{StartingPosition, StreamsService};
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -44,11 +45,35 @@ const MAX_TAGS: usize = 50;
 const SSE_DIRECT_PUT_ONLY: &str =
     "Server-side encryption is not supported for delivery streams of type KinesisStreamAsSource.";
 
+/// Where a delivery stream's records come from (`DeliveryStreamType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum Kind {
+    DirectPut,
+    KinesisStreamAsSource,
+}
+
+impl Kind {
+    fn parse(text: &str) -> Option<Kind> {
+        match text {
+            "DirectPut" => Some(Kind::DirectPut),
+            "KinesisStreamAsSource" => Some(Kind::KinesisStreamAsSource),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::DirectPut => "DirectPut",
+            Kind::KinesisStreamAsSource => "KinesisStreamAsSource",
+        }
+    }
+}
+
 /// What the catalog stores for a delivery stream.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Doc {
-    kind: String,
-    status: String,
+    kind: Kind,
+    status: Status,
     version_id: u64,
     updated_ms: Option<i64>,
     direct_put: Option<Value>,
@@ -159,7 +184,7 @@ impl FirehoseService {
                 stream: row.uid,
                 shard: 0,
             };
-            if doc.status == "DELETING" {
+            if doc.status == Status::Deleting {
                 self.remove_log(id).await?;
                 self.inner.catalog.delete_delivery_stream(row.uid).await?;
                 tracing::info!(
@@ -168,12 +193,12 @@ impl FirehoseService {
                 );
                 continue;
             }
-            if doc.kind == "DirectPut" {
+            if doc.kind == Kind::DirectPut {
                 self.create_log(id).await?;
                 live.insert(id);
             }
-            if doc.status == "CREATING" {
-                doc.status = "ACTIVE".into();
+            if doc.status == Status::Creating {
+                doc.status = Status::Active;
                 self.inner
                     .catalog
                     .update_delivery_stream(row.uid, &to_doc(&doc)?)
@@ -186,12 +211,10 @@ impl FirehoseService {
                 .insert(row.name.clone(), entry.clone());
             self.start_worker(&entry, row.checkpoints)?;
         }
-        for id in self.inner.log.shards() {
-            if !live.contains(&id) {
-                tracing::info!(log = %id, "removing orphaned delivery stream log");
-                self.remove_log(id).await?;
-            }
-        }
+        self.inner
+            .log
+            .remove_orphans(|id| live.contains(&id))
+            .await?;
         Ok(())
     }
 
@@ -297,22 +320,29 @@ impl FirehoseService {
         input: CreateDeliveryStreamInput,
     ) -> Result<CreateDeliveryStreamOutput> {
         let name = input.delivery_stream_name;
-        let kind = input
-            .delivery_stream_type
-            .unwrap_or_else(|| "DirectPut".into());
-        let kinesis = match (kind.as_str(), input.kinesis_stream_source_configuration) {
-            ("DirectPut", None) => None,
-            ("DirectPut", Some(_)) => {
+        let kind = match input.delivery_stream_type.as_deref() {
+            None => Kind::DirectPut,
+            Some(name) => Kind::parse(name).ok_or_else(|| {
+                invalid(format!(
+                    "DeliveryStreamType {name} is not supported by Freshet yet."
+                ))
+            })?,
+        };
+        let kinesis = match (kind, input.kinesis_stream_source_configuration) {
+            (Kind::DirectPut, None) => None,
+            (Kind::DirectPut, Some(_)) => {
                 return Err(invalid(
                     "KinesisStreamSourceConfiguration is only allowed with DeliveryStreamType KinesisStreamAsSource.",
                 ));
             }
-            ("KinesisStreamAsSource", Some(k)) => {
-                let summary = json!({"StreamARN": k.kinesis_stream_arn});
-                let exists = serde_json::from_value(summary)
-                    .ok()
-                    .map(|i| self.inner.streams.describe_stream_summary(i));
-                if !matches!(exists, Some(Ok(_))) {
+            (Kind::KinesisStreamAsSource, Some(k)) => {
+                // A reader finds the stream (whatever its status) or says it is not there.
+                let reader = self.inner.streams.reader(
+                    &k.kinesis_stream_arn,
+                    StartingPosition::Latest,
+                    BTreeMap::new(),
+                );
+                if reader.is_err() {
                     return Err(invalid(format!(
                         "Kinesis stream {} does not exist.",
                         k.kinesis_stream_arn
@@ -324,15 +354,10 @@ impl FirehoseService {
                     start_ms: self.inner.config.clock.now_ms(),
                 })
             }
-            ("KinesisStreamAsSource", None) => {
+            (Kind::KinesisStreamAsSource, None) => {
                 return Err(invalid(
                     "KinesisStreamSourceConfiguration is required for DeliveryStreamType KinesisStreamAsSource.",
                 ));
-            }
-            (other, _) => {
-                return Err(invalid(format!(
-                    "DeliveryStreamType {other} is not supported by Freshet yet."
-                )));
             }
         };
         for source in ["MSKSourceConfiguration", "DatabaseSourceConfiguration"] {
@@ -367,7 +392,7 @@ impl FirehoseService {
         }
         let doc = Doc {
             kind,
-            status: "CREATING".into(),
+            status: Status::Creating,
             version_id: 1,
             updated_ms: None,
             direct_put: input.direct_put_source_configuration,
@@ -388,40 +413,43 @@ impl FirehoseService {
             Err(e) => return Err(e.into()),
         };
         let entry = self.entry(uid, name.clone(), created_ms, doc.clone());
-        if doc.kind == "DirectPut" {
+        if doc.kind == Kind::DirectPut {
             self.create_log(entry.log_id()).await?;
         }
         self.inner
             .registry
             .write()
             .insert(name.clone(), entry.clone());
-        tracing::info!(stream = name, kind = doc.kind, "delivery stream created");
-        let svc = self.clone();
+        tracing::info!(
+            stream = name,
+            kind = doc.kind.as_str(),
+            "delivery stream created"
+        );
         let delay = self.inner.config.create_delay;
-        let activate = async move {
-            tokio::time::sleep(delay).await;
-            let _admin = entry.admin.lock().await;
-            let mut doc = entry.doc();
-            if doc.status != "CREATING" {
-                return;
-            }
-            doc.status = "ACTIVE".into();
-            if let Err(error) = svc.save(&entry, doc).await {
-                tracing::error!(%error, stream = entry.name, "cannot activate delivery stream");
-                return;
-            }
-            if let Err(error) = svc.start_worker(&entry, BTreeMap::new()) {
-                tracing::error!(%error, stream = entry.name, "cannot start delivery");
-            }
-        };
         if delay.is_zero() {
-            activate.await;
+            self.activate(entry).await?;
         } else {
-            tokio::spawn(activate);
+            let svc = self.clone();
+            let clock = &self.inner.config.clock;
+            freshet_runtime::lifecycle::after(clock, delay, format!("delivery stream {name}"), {
+                move || async move { svc.activate(entry).await }
+            });
         }
         Ok(CreateDeliveryStreamOutput {
             delivery_stream_arn: self.arn(&name),
         })
+    }
+
+    /// CREATING → ACTIVE, and delivery starts; a stream deleted meanwhile stays deleted.
+    async fn activate(&self, entry: Arc<Entry>) -> Result<()> {
+        let _admin = entry.admin.lock().await;
+        let mut doc = entry.doc();
+        if doc.status != Status::Creating {
+            return Ok(());
+        }
+        doc.status = Status::Active;
+        self.save(&entry, doc).await?;
+        self.start_worker(&entry, BTreeMap::new())
     }
 
     fn in_use(&self, name: &str) -> FirehoseError {
@@ -435,12 +463,12 @@ impl FirehoseService {
         let entry = self.get(&input.delivery_stream_name)?;
         let _admin = entry.admin.lock().await;
         let mut doc = entry.doc();
-        doc.status = "DELETING".into();
+        doc.status = Status::Deleting;
         self.save(&entry, doc.clone()).await?;
         if let Some(worker) = entry.worker.lock().take() {
             worker.abort();
         }
-        if doc.kind == "DirectPut" {
+        if doc.kind == Kind::DirectPut {
             self.remove_log(entry.log_id()).await?;
         }
         self.inner.catalog.delete_delivery_stream(entry.uid).await?;
@@ -508,7 +536,7 @@ impl FirehoseService {
                 input
                     .delivery_stream_type
                     .as_ref()
-                    .is_none_or(|t| *t == e.doc.lock().kind)
+                    .is_none_or(|t| t == e.doc.lock().kind.as_str())
             })
             .map(|e| e.name.clone())
             .filter(|n| {
@@ -540,7 +568,7 @@ impl FirehoseService {
                 input.destination_id, entry.name
             )));
         }
-        if doc.status != "ACTIVE" {
+        if doc.status != Status::Active {
             return Err(FirehoseError::ResourceInUse(format!(
                 "Firehose {} is not in the ACTIVE state.",
                 entry.name
@@ -610,9 +638,9 @@ impl FirehoseService {
                 .encryption
                 .as_ref()
                 .is_some_and(|e| e.status == "ENABLED");
-            (doc.kind.clone(), encrypted)
+            (doc.kind, encrypted)
         };
-        if kind != "DirectPut" {
+        if kind != Kind::DirectPut {
             return Err(invalid(
                 "This operation is not permitted on KinesisStreamAsSource delivery stream type.",
             ));
@@ -784,7 +812,7 @@ impl FirehoseService {
 
 /// Server-side encryption applies to what Firehose stores itself: DirectPut streams only.
 fn direct_put_only(doc: &Doc) -> Result<()> {
-    if doc.kind != "DirectPut" {
+    if doc.kind != Kind::DirectPut {
         return Err(invalid(SSE_DIRECT_PUT_ONLY));
     }
     Ok(())

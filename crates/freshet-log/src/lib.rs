@@ -283,6 +283,19 @@ impl Log {
         self.control(|reply| Command::Remove { id, reply }).await
     }
 
+    /// Removes every shard log that `keep` does not claim: the orphans of a service's changes
+    /// that committed in the catalog before a crash (a deletion) or never committed (a
+    /// creation). Every service runs this once at start, after reading its catalog.
+    pub async fn remove_orphans(&self, keep: impl Fn(ShardLogId) -> bool) -> Result<(), LogError> {
+        for id in self.shards() {
+            if !keep(id) {
+                tracing::info!(log = %id, "removing orphaned shard log");
+                self.remove_shard(id).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// The shard logs that exist, in order.
     pub fn shards(&self) -> Vec<ShardLogId> {
         let mut ids: Vec<ShardLogId> = self.inner.registry.read().keys().copied().collect();

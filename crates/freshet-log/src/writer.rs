@@ -65,6 +65,8 @@ pub(crate) enum Command {
 
 /// The file `probe` writes; no shard directory has this name.
 const PROBE_FILE: &str = ".probe";
+/// Present while the log is closed after a clean shutdown; removed when it is opened.
+pub(crate) const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
 
 pub(crate) struct Settings {
     pub root: PathBuf,
@@ -347,7 +349,7 @@ impl Writer {
             match cmd {
                 Command::Append { id, records, reply } => self.stage(id, records, reply),
                 Command::Close { reply } => {
-                    let result = self.shutdown();
+                    let result = self.shutdown().and_then(|()| self.mark_clean());
                     // Free the directory before answering, so an open after close() succeeds.
                     self.lock = None;
                     let _ = reply.send(result);
@@ -718,6 +720,14 @@ impl Writer {
         self.stats.fsyncs.fetch_add(1, Relaxed);
         tracing::info!(shard = %id, segments = removed.len(), freed, horizon, "retention deleted segments");
         Ok(freed)
+    }
+
+    /// Leaves the clean-shutdown marker: everything is committed, synced and cut to its frames,
+    /// so the next open has nothing to repair (see `Log::opened_clean`).
+    fn mark_clean(&self) -> Result<(), LogError> {
+        std::fs::File::create(self.settings.root.join(CLEAN_SHUTDOWN_FILE))?.sync_all()?;
+        shard::sync_dir(&self.settings.root)?;
+        Ok(())
     }
 
     /// Writes, syncs and removes a small file in the log's directory: the directory takes

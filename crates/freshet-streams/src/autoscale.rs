@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crate::model::{MergeShardsInput, SplitShardInput, StreamRef};
 use crate::service::StreamsService;
-use crate::state::{MODE_ON_DEMAND, STATUS_ACTIVE, Stream};
+use crate::state::{MODE_ON_DEMAND, Status, Stream};
 
 #[derive(Clone, Debug)]
 pub struct OnDemandPolicy {
@@ -65,7 +65,7 @@ impl StreamsService {
         let policy = self.config().on_demand.clone();
         for stream in streams {
             let state = stream.snapshot();
-            if state.row.mode != MODE_ON_DEMAND || state.row.status != STATUS_ACTIVE {
+            if state.row.mode != MODE_ON_DEMAND || state.row.status != Status::Active {
                 continue;
             }
             let now = self.config().clock.elapsed();

@@ -4,6 +4,7 @@
 //! and timestamps as epoch seconds in the JSON form these types (de)serialize; the edge converts
 //! CBOR to and from that form.
 
+use freshet_runtime::Status;
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
@@ -144,7 +145,7 @@ pub struct StreamDescription {
     pub stream_name: String,
     #[serde(rename = "StreamARN")]
     pub stream_arn: String,
-    pub stream_status: String,
+    pub stream_status: Status,
     pub stream_mode_details: StreamModeDetails,
     pub shards: Vec<Shard>,
     pub has_more_shards: bool,
@@ -179,7 +180,7 @@ pub struct StreamDescriptionSummary {
     pub stream_name: String,
     #[serde(rename = "StreamARN")]
     pub stream_arn: String,
-    pub stream_status: String,
+    pub stream_status: Status,
     pub stream_mode_details: StreamModeDetails,
     pub retention_period_hours: i64,
     pub stream_creation_timestamp: Timestamp,
@@ -215,7 +216,7 @@ pub struct StreamSummary {
     pub stream_name: String,
     #[serde(rename = "StreamARN")]
     pub stream_arn: String,
-    pub stream_status: String,
+    pub stream_status: Status,
     pub stream_mode_details: StreamModeDetails,
     pub stream_creation_timestamp: Timestamp,
 }
@@ -626,7 +627,7 @@ pub struct Consumer {
     pub consumer_name: String,
     #[serde(rename = "ConsumerARN")]
     pub consumer_arn: String,
-    pub consumer_status: String,
+    pub consumer_status: Status,
     pub consumer_creation_timestamp: Timestamp,
 }
 
@@ -642,7 +643,7 @@ pub struct ConsumerDescription {
     pub consumer_name: String,
     #[serde(rename = "ConsumerARN")]
     pub consumer_arn: String,
-    pub consumer_status: String,
+    pub consumer_status: Status,
     pub consumer_creation_timestamp: Timestamp,
     #[serde(rename = "StreamARN")]
     pub stream_arn: String,

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use crate::error::Result;
 use crate::model::{Record, StreamRef, Timestamp};
 use crate::service::StreamsService;
-use crate::state::{STATUS_ACTIVE, STATUS_UPDATING, ShardState, Stream, StreamState};
+use crate::state::{ShardState, Status, Stream, StreamState};
 
 /// Where a shard without a checkpoint starts.
 #[derive(Clone, Debug, PartialEq)]
@@ -224,7 +224,7 @@ impl StreamReader {
             .read()
             .by_uid
             .contains_key(&self.stream.uid);
-        if !live || !matches!(state.row.status.as_str(), STATUS_ACTIVE | STATUS_UPDATING) {
+        if !live || !matches!(state.row.status, Status::Active | Status::Updating) {
             return Err(self.service.not_found(&self.stream.name));
         }
         Ok(state)

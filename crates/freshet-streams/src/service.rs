@@ -16,7 +16,7 @@ use crate::config::StreamsConfig;
 use crate::error::{Result, StreamsError};
 use crate::iterator::IteratorCodec;
 use crate::model::StreamRef;
-use crate::state::{STATUS_ACTIVE, STATUS_CREATING, STATUS_DELETING, STATUS_UPDATING, Stream};
+use crate::state::{Status, Stream};
 
 const ITERATOR_KEY_SETTING: &str = "iterator-key";
 
@@ -104,7 +104,7 @@ impl StreamsService {
             );
             let stream = Stream::new(arn, s.stream, s.shards, s.tags, s.consumers);
             let status = stream.status();
-            if status == STATUS_DELETING {
+            if status == Status::Deleting {
                 self.finish_delete(&stream).await?;
                 continue;
             }
@@ -112,24 +112,18 @@ impl StreamsService {
             known_logs.extend(ids.iter().copied());
             self.create_logs(ids).await?;
             self.recover_consumers(&stream).await?;
-            if status == STATUS_CREATING || status == STATUS_UPDATING {
+            if status == Status::Creating || status == Status::Updating {
                 tracing::info!(stream = %stream.name, %status, "finishing interrupted change");
-                self.set_status(&stream, STATUS_ACTIVE).await?;
+                self.set_status(&stream, Status::Active).await?;
             }
             inner.streams.write().insert(stream);
         }
         // Logs with no catalog entry belong to streams whose deletion committed in the catalog
         // before the crash (or whose creation never committed): nothing can read them.
-        for id in inner.log.shards() {
-            if !known_logs.contains(&id) {
-                tracing::info!(
-                    stream_uid = id.stream,
-                    shard = id.shard,
-                    "removing orphaned shard log"
-                );
-                self.remove_logs(vec![id]).await?;
-            }
-        }
+        inner
+            .log
+            .remove_orphans(|id| known_logs.contains(&id))
+            .await?;
         let count = inner.streams.read().by_name.len();
         tracing::info!(streams = count, "data streams recovered");
         Ok(())
@@ -270,7 +264,7 @@ impl StreamsService {
         ))
     }
 
-    pub(crate) fn not_active(&self, stream: &Stream, status: &str) -> StreamsError {
+    pub(crate) fn not_active(&self, stream: &Stream, status: Status) -> StreamsError {
         StreamsError::ResourceInUse(format!(
             "Stream {} under account {} not ACTIVE, instead in state {status}",
             stream.name, self.inner.config.account_id
@@ -330,8 +324,8 @@ impl StreamsService {
     /// The stream, which must accept data-plane calls (ACTIVE or UPDATING).
     pub(crate) fn find_readable(&self, r: &StreamRef) -> Result<Arc<Stream>> {
         let stream = self.find(r)?;
-        match stream.status().as_str() {
-            STATUS_ACTIVE | STATUS_UPDATING => Ok(stream),
+        match stream.status() {
+            Status::Active | Status::Updating => Ok(stream),
             _ => Err(self.not_found(&stream.name)),
         }
     }
@@ -343,9 +337,9 @@ impl StreamsService {
         Ok(())
     }
 
-    pub(crate) async fn set_status(&self, stream: &Stream, status: &str) -> Result<()> {
+    pub(crate) async fn set_status(&self, stream: &Stream, status: Status) -> Result<()> {
         let mut row = stream.snapshot().row.clone();
-        row.status = status.to_string();
+        row.status = status;
         self.commit_row(stream, row).await
     }
 
@@ -359,8 +353,8 @@ impl StreamsService {
         // Held across the catalog commit on purpose: see `Stream::admin`.
         let _admin = stream.admin.lock().await;
         let before = &stream.snapshot().row;
-        if before.status != STATUS_ACTIVE {
-            return Err(self.not_active(stream, &before.status));
+        if before.status != Status::Active {
+            return Err(self.not_active(stream, before.status));
         }
         let mut row = before.clone();
         change(&mut row)?;
@@ -374,11 +368,11 @@ impl StreamsService {
         if delay.is_zero() {
             return self.commit_row(stream, row).await;
         }
-        row.status = STATUS_UPDATING.to_string();
+        row.status = Status::Updating;
         self.commit_row(stream, row).await?;
         self.after(delay, stream.clone(), |service, stream| async move {
             service
-                .move_status(&stream, STATUS_UPDATING, STATUS_ACTIVE)
+                .move_status(&stream, Status::Updating, Status::Active)
                 .await
         });
         Ok(())
@@ -386,7 +380,12 @@ impl StreamsService {
 
     /// Moves a stream from one status to the next, unless a change in between (a deletion)
     /// moved it elsewhere first.
-    pub(crate) async fn move_status(&self, stream: &Stream, from: &str, to: &str) -> Result<()> {
+    pub(crate) async fn move_status(
+        &self,
+        stream: &Stream,
+        from: Status,
+        to: Status,
+    ) -> Result<()> {
         // Held across the catalog commit: see `Stream::admin`.
         let _admin = stream.admin.lock().await;
         if stream.status() != from {
@@ -395,21 +394,16 @@ impl StreamsService {
         self.set_status(stream, to).await
     }
 
-    /// Runs a status transition later, logging (not losing) a failure: the next start repairs
-    /// any transition that did not happen.
+    /// Runs a status transition later (the one lifecycle helper every service uses).
     pub(crate) fn after<F, Fut>(&self, delay: Duration, stream: Arc<Stream>, step: F)
     where
         F: FnOnce(StreamsService, Arc<Stream>) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<()>> + Send,
     {
         let service = self.clone();
-        let sleep = self.inner.config.clock.sleep(delay);
-        tokio::spawn(async move {
-            sleep.await;
-            let name = stream.name.clone();
-            if let Err(error) = step(service, stream).await {
-                tracing::error!(stream = %name, %error, "stream status transition failed");
-            }
+        let name = format!("stream {}", stream.name);
+        freshet_runtime::lifecycle::after(&self.inner.config.clock, delay, name, move || {
+            step(service, stream)
         });
     }
 

@@ -14,10 +14,7 @@ use crate::hash_key::HashKeyRange;
 use crate::model;
 use crate::sequence::SequenceNumber;
 
-pub const STATUS_CREATING: &str = "CREATING";
-pub const STATUS_ACTIVE: &str = "ACTIVE";
-pub const STATUS_UPDATING: &str = "UPDATING";
-pub const STATUS_DELETING: &str = "DELETING";
+pub use freshet_runtime::Status;
 
 pub const MODE_PROVISIONED: &str = "PROVISIONED";
 pub const MODE_ON_DEMAND: &str = "ON_DEMAND";
@@ -186,8 +183,8 @@ impl Stream {
         StateEdit(RwLockWriteGuard::map(self.state.write(), Arc::make_mut))
     }
 
-    pub fn status(&self) -> String {
-        self.state.read().row.status.clone()
+    pub fn status(&self) -> Status {
+        self.state.read().row.status
     }
 }
 
@@ -293,7 +290,7 @@ mod tests {
         let row = StreamRow {
             uid: 9,
             name: "s".into(),
-            status: STATUS_ACTIVE.into(),
+            status: Status::Active,
             mode: MODE_PROVISIONED.into(),
             created_ms: 1,
             retention_hours: 24,

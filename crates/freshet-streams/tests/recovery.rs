@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
+use freshet_catalog::Status;
 use freshet_catalog::{Catalog, ShardRow, StreamRow};
 use freshet_log::{Log, LogConfig, ShardLogId};
 use freshet_streams::model::*;
@@ -30,7 +31,7 @@ fn named(name: &str) -> StreamRef {
     }
 }
 
-fn status(svc: &StreamsService, name: &str) -> Option<String> {
+fn status(svc: &StreamsService, name: &str) -> Option<Status> {
     svc.describe_stream_summary(StreamOnlyInput {
         stream: named(name),
     })
@@ -60,7 +61,7 @@ async fn creating_stream_interrupted_before_its_logs_exist_is_completed() {
         let row = StreamRow {
             uid: 0,
             name: "half".into(),
-            status: "CREATING".into(),
+            status: Status::Creating,
             mode: "PROVISIONED".into(),
             created_ms: 1_700_000_000_000,
             retention_hours: 24,
@@ -87,7 +88,7 @@ async fn creating_stream_interrupted_before_its_logs_exist_is_completed() {
         catalog.close().await;
     }
     let svc = open(dir.path(), Duration::ZERO).await;
-    assert_eq!(status(&svc, "half").as_deref(), Some("ACTIVE"));
+    assert_eq!(status(&svc, "half"), Some(Status::Active));
     let ack = put(&svc, "half", b"after recovery").await;
     assert_eq!(ack.shard_id, "shardId-000000000000");
 }
@@ -110,13 +111,13 @@ async fn creating_and_deleting_streams_finish_after_restart() {
             .await
             .unwrap();
         }
-        assert_eq!(status(&svc, "young").as_deref(), Some("CREATING"));
+        assert_eq!(status(&svc, "young"), Some(Status::Creating));
         svc.close().await.unwrap();
     }
     {
         let svc = open(dir.path(), Duration::from_secs(3600)).await;
-        assert_eq!(status(&svc, "young").as_deref(), Some("ACTIVE"));
-        assert_eq!(status(&svc, "doomed").as_deref(), Some("ACTIVE"));
+        assert_eq!(status(&svc, "young"), Some(Status::Active));
+        assert_eq!(status(&svc, "doomed"), Some(Status::Active));
         put(&svc, "doomed", b"gone soon").await;
         svc.delete_stream(DeleteStreamInput {
             stream: named("doomed"),
@@ -124,12 +125,12 @@ async fn creating_and_deleting_streams_finish_after_restart() {
         })
         .await
         .unwrap();
-        assert_eq!(status(&svc, "doomed").as_deref(), Some("DELETING"));
+        assert_eq!(status(&svc, "doomed"), Some(Status::Deleting));
         svc.close().await.unwrap();
     }
     let svc = open(dir.path(), Duration::ZERO).await;
     assert_eq!(status(&svc, "doomed"), None, "deletion finished at start");
-    assert_eq!(status(&svc, "young").as_deref(), Some("ACTIVE"));
+    assert_eq!(status(&svc, "young"), Some(Status::Active));
     let names = svc
         .list_streams(ListStreamsInput {
             limit: None,

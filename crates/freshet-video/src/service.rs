@@ -230,24 +230,22 @@ impl VideoService {
     /// CREATING → ACTIVE after the configured delay, unless the stream is gone by then.
     fn activate_later(&self, uid: u64, name: String) {
         let svc = self.clone();
-        let sleep = self
-            .inner
-            .config
-            .clock
-            .sleep(self.inner.config.create_delay);
-        tokio::spawn(async move {
-            sleep.await;
-            let mut streams = svc.inner.streams.lock().await;
-            let Some(stream) = streams.get_mut(&name).filter(|s| s.uid == uid) else {
-                return;
-            };
-            let mut next = stream.clone();
-            next.status = Status::Active;
-            match svc.persist(&next).await {
-                Ok(()) => *stream = next,
-                Err(error) => {
-                    tracing::error!(%error, stream = %name, "cannot activate video stream")
-                }
+        let config = &self.inner.config;
+        let resource = format!("video stream {name}");
+        freshet_runtime::lifecycle::after(&config.clock, config.create_delay, resource, {
+            move || async move {
+                let mut streams = svc.inner.streams.lock().await;
+                let Some(stream) = streams
+                    .get_mut(&name)
+                    .filter(|s| s.uid == uid && s.status == Status::Creating)
+                else {
+                    return Ok(());
+                };
+                let mut next = stream.clone();
+                next.status = Status::Active;
+                svc.persist(&next).await?;
+                *stream = next;
+                Ok::<_, VideoError>(())
             }
         });
     }

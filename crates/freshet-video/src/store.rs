@@ -121,12 +121,9 @@ impl FragmentStore {
     /// Indexes every retained fragment of `streams` (creating their logs if missing) and drops
     /// the logs of streams that no longer exist.
     pub async fn open(log: Log, streams: Vec<u64>) -> Result<FragmentStore, StoreError> {
+        log.remove_orphans(|id| streams.contains(&id.stream))
+            .await?;
         let existing = log.shards();
-        for id in &existing {
-            if !streams.contains(&id.stream) {
-                log.remove_shard(*id).await?;
-            }
-        }
         for &stream in &streams {
             if !existing.contains(&log_id(stream)) {
                 log.create_shard(log_id(stream)).await?;

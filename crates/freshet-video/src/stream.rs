@@ -16,21 +16,8 @@ pub const MAX_RETENTION_HOURS: u32 = 87_600;
 /// Tags per stream (`TagsPerResourceExceededLimitException` beyond).
 pub const MAX_TAGS: usize = 50;
 
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Status {
-    Creating,
-    Active,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Creating => "CREATING",
-            Status::Active => "ACTIVE",
-        }
-    }
-}
+/// The one resource lifecycle (stored as its AWS name, as before it was shared).
+pub use freshet_runtime::Status;
 
 /// A stream as stored in the catalog's `doc` column (the uid, name and creation time are the
 /// row's own columns and are not repeated here).

@@ -1,5 +1,6 @@
 //! The `freshet` binary: `freshet serve` runs every API on one port over embedded storage.
 
+mod failpoints;
 mod settings;
 
 /// The request path allocates and frees many small buffers per record (JSON nodes, keys, decoded
@@ -141,6 +142,8 @@ struct TlsFlags {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Named, not `_`: the guard keeps the points armed for the life of the process.
+    let _failpoints = failpoints::setup();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {

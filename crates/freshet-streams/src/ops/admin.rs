@@ -76,7 +76,7 @@ impl StreamsService {
         let mut row = StreamRow {
             uid: 0,
             name: name.clone(),
-            status: STATUS_CREATING.into(),
+            status: Status::Creating,
             mode,
             created_ms,
             retention_hours: DEFAULT_RETENTION_HOURS,
@@ -103,11 +103,11 @@ impl StreamsService {
         tracing::info!(stream = %name, shards = shard_count, "stream created");
         let delay = self.config().create_delay;
         if delay.is_zero() {
-            self.set_status(&stream, STATUS_ACTIVE).await?;
+            self.set_status(&stream, Status::Active).await?;
         } else {
             self.after(delay, stream, |service, stream| async move {
                 service
-                    .move_status(&stream, STATUS_CREATING, STATUS_ACTIVE)
+                    .move_status(&stream, Status::Creating, Status::Active)
                     .await
             });
         }
@@ -123,7 +123,7 @@ impl StreamsService {
             // Held across the catalog commit: see `Stream::admin`.
             let _admin = stream.admin.lock().await;
             let status = stream.status();
-            if status == STATUS_DELETING {
+            if status == Status::Deleting {
                 return Ok(Empty {});
             }
             let consumers = stream.snapshot().consumers.len();
@@ -134,7 +134,7 @@ impl StreamsService {
                     self.config().account_id
                 )));
             }
-            self.set_status(&stream, STATUS_DELETING).await?;
+            self.set_status(&stream, Status::Deleting).await?;
         }
         let delay = self.config().delete_delay;
         if delay.is_zero() {
@@ -157,7 +157,7 @@ impl StreamsService {
             .map(|id| shard_index(id).unwrap_or(0));
         // A CREATING stream shows no shards yet, as on AWS (kinesalite's createStream test,
         // recorded against AWS: `StreamStatus: CREATING, Shards: []`).
-        let creating = state.row.status == STATUS_CREATING;
+        let creating = state.row.status == Status::Creating;
         let mut shards = state
             .shards
             .iter()
@@ -169,7 +169,7 @@ impl StreamsService {
             stream_description: StreamDescription {
                 stream_name: stream.name.clone(),
                 stream_arn: stream.arn.clone(),
-                stream_status: state.row.status.clone(),
+                stream_status: state.row.status,
                 stream_mode_details: state.mode_details(),
                 shards: page,
                 has_more_shards,
@@ -192,7 +192,7 @@ impl StreamsService {
             stream_description_summary: StreamDescriptionSummary {
                 stream_name: stream.name.clone(),
                 stream_arn: stream.arn.clone(),
-                stream_status: state.row.status.clone(),
+                stream_status: state.row.status,
                 stream_mode_details: state.mode_details(),
                 retention_period_hours: state.row.retention_hours,
                 stream_creation_timestamp: Timestamp::from_millis(state.row.created_ms),
@@ -246,7 +246,7 @@ impl StreamsService {
                 StreamSummary {
                     stream_name: s.name.clone(),
                     stream_arn: s.arn.clone(),
-                    stream_status: state.row.status.clone(),
+                    stream_status: state.row.status,
                     stream_mode_details: state.mode_details(),
                     stream_creation_timestamp: Timestamp::from_millis(state.row.created_ms),
                 }

@@ -12,7 +12,7 @@ use crate::error::{Result, StreamsError};
 use crate::model::*;
 use crate::paging;
 use crate::service::StreamsService;
-use crate::state::{STATUS_ACTIVE, STATUS_CREATING, STATUS_DELETING, STATUS_UPDATING, Stream};
+use crate::state::{Status, Stream};
 
 const LIST_DEFAULT_MAX: i64 = 100;
 
@@ -36,8 +36,8 @@ impl StreamsService {
             // Held across the catalog commit: see `Stream::admin`.
             let _admin = stream.admin.lock().await;
             let state = stream.snapshot();
-            if !matches!(state.row.status.as_str(), STATUS_ACTIVE | STATUS_UPDATING) {
-                return Err(self.not_active(&stream, &state.row.status));
+            if !matches!(state.row.status, Status::Active | Status::Updating) {
+                return Err(self.not_active(&stream, state.row.status));
             }
             let account = &self.config().account_id;
             if state
@@ -62,11 +62,10 @@ impl StreamsService {
                 name: input.consumer_name.clone(),
                 created_ms: self.now_ms(),
                 status: if delay.is_zero() {
-                    STATUS_ACTIVE
+                    Status::Active
                 } else {
-                    STATUS_CREATING
-                }
-                .to_string(),
+                    Status::Creating
+                },
                 tags,
             };
             self.inner.catalog.put_consumer(stream.uid, &row).await?;
@@ -75,7 +74,7 @@ impl StreamsService {
                 let name = row.name.clone();
                 self.after(delay, stream.clone(), move |service, stream| async move {
                     service
-                        .set_consumer_status(&stream, &name, STATUS_ACTIVE)
+                        .set_consumer_status(&stream, &name, Status::Active)
                         .await
                 });
             }
@@ -98,7 +97,7 @@ impl StreamsService {
             if delay.is_zero() {
                 self.drop_consumer(&stream, &name).await?;
             } else {
-                self.set_consumer_status_locked(&stream, &name, STATUS_DELETING)
+                self.set_consumer_status_locked(&stream, &name, Status::Deleting)
                     .await?;
                 let name = name.clone();
                 self.after(delay, stream.clone(), move |service, stream| async move {
@@ -234,12 +233,12 @@ impl StreamsService {
         Consumer {
             consumer_name: row.name.clone(),
             consumer_arn: consumer_arn(&stream.arn, &row.name, row.created_ms),
-            consumer_status: row.status.clone(),
+            consumer_status: row.status,
             consumer_creation_timestamp: Timestamp::from_millis(row.created_ms),
         }
     }
 
-    async fn set_consumer_status(&self, stream: &Stream, name: &str, status: &str) -> Result<()> {
+    async fn set_consumer_status(&self, stream: &Stream, name: &str, status: Status) -> Result<()> {
         // Held across the catalog commit: see `Stream::admin`.
         let _admin = stream.admin.lock().await;
         self.set_consumer_status_locked(stream, name, status).await
@@ -250,12 +249,12 @@ impl StreamsService {
         &self,
         stream: &Stream,
         name: &str,
-        status: &str,
+        status: Status,
     ) -> Result<()> {
         let Ok(mut row) = self.consumer_row(stream, name) else {
             return Ok(());
         };
-        row.status = status.to_string();
+        row.status = status;
         self.save_consumer(stream, row).await
     }
 
@@ -284,12 +283,12 @@ impl StreamsService {
     pub(crate) async fn recover_consumers(&self, stream: &Stream) -> Result<()> {
         let consumers = stream.snapshot().consumers.clone();
         for c in consumers {
-            match c.status.as_str() {
-                STATUS_CREATING => {
-                    self.set_consumer_status_locked(stream, &c.name, STATUS_ACTIVE)
+            match c.status {
+                Status::Creating => {
+                    self.set_consumer_status_locked(stream, &c.name, Status::Active)
                         .await?
                 }
-                STATUS_DELETING => self.drop_consumer(stream, &c.name).await?,
+                Status::Deleting => self.drop_consumer(stream, &c.name).await?,
                 _ => {}
             }
         }

@@ -13,9 +13,7 @@ use crate::iterator::{ITERATOR_TTL_MS, ShardIterator};
 use crate::model::*;
 use crate::sequence::SequenceNumber;
 use crate::service::StreamsService;
-use crate::state::{
-    STATUS_ACTIVE, STATUS_CREATING, STATUS_UPDATING, ShardState, Stream, StreamState,
-};
+use crate::state::{ShardState, Status, Stream, StreamState};
 
 /// Records read from a shard, and where reading continues.
 pub(crate) struct Batch {
@@ -190,11 +188,11 @@ impl StreamsService {
                 input.shard_id, stream.name
             ))
         };
-        match state.row.status.as_str() {
-            STATUS_ACTIVE | STATUS_UPDATING => {}
+        match state.row.status {
+            Status::Active | Status::Updating => {}
             // A CREATING stream has no shards yet (recorded against AWS in kinesalite's
             // createStream test).
-            STATUS_CREATING => return Err(missing_shard()),
+            Status::Creating => return Err(missing_shard()),
             _ => return Err(self.not_found(&stream.name)),
         }
         let index = shard_index(&input.shard_id).ok_or_else(missing_shard)?;
@@ -314,7 +312,7 @@ impl StreamsService {
         };
         // The uid tells a stream from a later one of the same name, whose shards are others.
         let stream = match self.inner.streams.read().by_uid.get(&it.stream_uid) {
-            Some(s) if matches!(s.status().as_str(), STATUS_ACTIVE | STATUS_UPDATING) => s.clone(),
+            Some(s) if matches!(s.status(), Status::Active | Status::Updating) => s.clone(),
             _ => return Err(shard_gone()),
         };
         if let Some(arn) = &input.stream_arn

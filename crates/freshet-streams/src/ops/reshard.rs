@@ -13,7 +13,7 @@ use crate::hash_key::HashKeyRange;
 use crate::model::*;
 use crate::sequence::MAX_SHARD_INDEX;
 use crate::service::StreamsService;
-use crate::state::{STATUS_ACTIVE, STATUS_UPDATING, ShardState, Stream, StreamState};
+use crate::state::{ShardState, Status, Stream, StreamState};
 
 /// A resharding step being planned on a copy of the stream's shards.
 struct Plan {
@@ -292,8 +292,8 @@ impl StreamsService {
         // Held across the catalog commit: see `Stream::admin`.
         let _admin = stream.admin.lock().await;
         let state = stream.snapshot();
-        if state.row.status != STATUS_ACTIVE {
-            return Err(self.not_active(stream, &state.row.status));
+        if state.row.status != Status::Active {
+            return Err(self.not_active(stream, state.row.status));
         }
         if added > 0 {
             self.check_shard_limit(added)?;
@@ -335,11 +335,10 @@ impl StreamsService {
         row.next_shard_index = plan.next_index;
         let delay = self.config().update_delay;
         row.status = if delay.is_zero() {
-            STATUS_ACTIVE
+            Status::Active
         } else {
-            STATUS_UPDATING
-        }
-        .to_string();
+            Status::Updating
+        };
         self.inner.catalog.reshard(&row, &closed, &new_rows).await?;
         {
             let mut live = stream.edit();
@@ -366,7 +365,7 @@ impl StreamsService {
         if !delay.is_zero() {
             self.after(delay, stream.clone(), |service, stream| async move {
                 service
-                    .move_status(&stream, STATUS_UPDATING, STATUS_ACTIVE)
+                    .move_status(&stream, Status::Updating, Status::Active)
                     .await
             });
         }

@@ -4,7 +4,7 @@
 use crate::error::{Result, StreamsError};
 use crate::model::*;
 use crate::service::StreamsService;
-use crate::state::{MODE_ON_DEMAND, STATUS_ACTIVE};
+use crate::state::{MODE_ON_DEMAND, Status};
 
 const MIN_RETENTION_HOURS: i64 = 24;
 const MAX_RETENTION_HOURS: i64 = 8760;
@@ -206,8 +206,8 @@ impl StreamsService {
                 "The policy document is not valid JSON.".into(),
             ));
         }
-        if stream.status() != STATUS_ACTIVE {
-            return Err(self.not_active(&stream, &stream.status()));
+        if stream.status() != Status::Active {
+            return Err(self.not_active(&stream, stream.status()));
         }
         self.inner
             .catalog

@@ -8,7 +8,7 @@ use crate::error::{Result, StreamsError};
 use crate::model::*;
 use crate::paging;
 use crate::service::StreamsService;
-use crate::state::{STATUS_ACTIVE, STATUS_UPDATING, ShardState, StreamState};
+use crate::state::{ShardState, Status, StreamState};
 
 const DEFAULT_MAX_RESULTS: i64 = 1000;
 
@@ -58,8 +58,8 @@ impl StreamsService {
         // ListShards, unlike DescribeStream, needs a stream that is ACTIVE or UPDATING: the model
         // lists ResourceInUseException for it, and the KCL reads that answer as "not in
         // Active/Updating status, wait".
-        if !matches!(state.row.status.as_str(), STATUS_ACTIVE | STATUS_UPDATING) {
-            return Err(self.not_active(&stream, &state.row.status));
+        if !matches!(state.row.status, Status::Active | Status::Updating) {
+            return Err(self.not_active(&stream, state.row.status));
         }
         if let Some(created) = created_ms {
             // A token or timestamp from an earlier stream of the same name names other shards.

@@ -14,7 +14,7 @@ use crate::arn::shard_index;
 use crate::error::{Result, StreamsError};
 use crate::model::*;
 use crate::service::StreamsService;
-use crate::state::{STATUS_ACTIVE, STATUS_UPDATING, Stream};
+use crate::state::{Status, Stream};
 
 /// AWS ends a subscription after 5 minutes; the consumer subscribes again to continue.
 const SUBSCRIPTION_TTL: Duration = Duration::from_secs(300);
@@ -49,14 +49,14 @@ impl StreamsService {
         })?;
         let account = self.config().account_id.clone();
         let row = self.consumer_row(&stream, &consumer)?;
-        if row.status != STATUS_ACTIVE {
+        if row.status != Status::Active {
             return Err(StreamsError::ResourceInUse(format!(
                 "Consumer {} under account {account} is not in ACTIVE state (it is {}).",
                 input.consumer_arn, row.status
             )));
         }
         let state = stream.snapshot();
-        if !matches!(state.row.status.as_str(), STATUS_ACTIVE | STATUS_UPDATING) {
+        if !matches!(state.row.status, Status::Active | Status::Updating) {
             return Err(self.not_found(&stream.name));
         }
         let missing = || {

@@ -8,7 +8,7 @@ use crate::arn::consumer_from_arn;
 use crate::error::{Result, StreamsError};
 use crate::model::*;
 use crate::service::StreamsService;
-use crate::state::{STATUS_ACTIVE, STATUS_UPDATING, Stream};
+use crate::state::{Status, Stream};
 
 /// Something that carries tags: a stream, or one of its consumers.
 enum Tagged {
@@ -243,10 +243,10 @@ impl StreamsService {
 
     fn check_taggable(&self, stream: &Stream) -> Result<()> {
         let status = stream.status();
-        if status == STATUS_ACTIVE || status == STATUS_UPDATING {
+        if status == Status::Active || status == Status::Updating {
             Ok(())
         } else {
-            Err(self.not_active(stream, &status))
+            Err(self.not_active(stream, status))
         }
     }
 }
