@@ -1,19 +1,28 @@
-//! The catalog: durable metadata for streams (shards with their lineage, tags, settings) in an
-//! embedded SQLite database. Every mutation is one transaction, so a crash leaves either the old or
-//! the new state; the streams service orders catalog and log changes so that the next start can
-//! finish or undo whatever was in flight (see `Status::Creating` / `Deleting`).
+//! The catalog: durable metadata for streams (shards with their lineage, tags, settings),
+//! consumers, delivery streams with their checkpoints, video streams, and the leases under which
+//! background work runs. Every mutation is one transaction, so a crash leaves either the old or
+//! the new state; the services order catalog and log changes so that the next start can finish or
+//! undo whatever was in flight (see `Status::Creating` / `Deleting`).
+//!
+//! The services see the catalog through `CatalogBackend` (`backend.rs`): today's embedded backend
+//! is SQLite (`sqlite.rs`); a PostgreSQL backend for cluster mode implements the same trait and
+//! passes the same conformance suite (`conformance.rs`).
 
+mod backend;
+pub mod conformance;
 mod rows;
+mod sqlite;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::str::FromStr;
+use std::sync::Arc;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
-
+pub use backend::{BoxFuture, CatalogBackend};
 pub use freshet_runtime::Status;
 pub use rows::{ConsumerRow, DeliveryStreamRow, ShardRow, StreamRow, VideoStreamRow};
+pub use sqlite::SqliteCatalog;
+
+pub(crate) use sqlite::parse_u128;
 
 #[derive(thiserror::Error, Debug)]
 #[non_exhaustive]
@@ -24,6 +33,13 @@ pub enum CatalogError {
     NameTaken(String),
     #[error("corrupt catalog value in {field}: {value}")]
     Corrupt { field: &'static str, value: String },
+    /// A write under a lease whose epoch was overtaken: another holder took the work over.
+    #[error("lease {name} was taken over (epoch {held} < {current})")]
+    Fenced {
+        name: String,
+        held: u64,
+        current: u64,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, CatalogError>;
@@ -37,568 +53,36 @@ pub struct StoredStream {
     pub consumers: Vec<ConsumerRow>,
 }
 
-#[derive(Clone)]
-pub struct Catalog {
-    pool: SqlitePool,
+/// The right to run one piece of background work (a delivery worker, an application, a
+/// scaler) until `expires_ms`. `epoch` grows each time the lease changes hands, and writes made
+/// under a lease are fenced on it: a holder that lost its lease cannot commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub name: String,
+    pub holder: String,
+    pub epoch: u64,
+    pub expires_ms: i64,
 }
+
+/// A handle to the catalog, whatever its backend: cheap to clone, shared by every service.
+#[derive(Clone)]
+pub struct Catalog(Arc<dyn CatalogBackend>);
 
 impl Catalog {
-    /// Opens (creating if needed) the catalog database at `path` and applies migrations.
+    /// The embedded catalog: opens (creating if needed) the SQLite database at `path`.
     pub async fn open(path: &Path) -> Result<Catalog> {
-        // synchronous=FULL: a committed catalog change must survive power loss just like an
-        // acknowledged record does.
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
-        migrate(&pool).await?;
-        Ok(Catalog { pool })
+        Ok(Catalog::new(SqliteCatalog::open(path).await?))
     }
 
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    /// Whether the catalog answers a query (for health checks): fails once it is closed.
-    pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    /// Inserts a new stream with its shards and tags in one transaction and returns its uid.
-    /// Uids are never reused, so a stream recreated under an old name never sees old data.
-    pub async fn create_stream(
-        &self,
-        stream: &StreamRow,
-        shards: &[ShardRow],
-        tags: &BTreeMap<String, String>,
-    ) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
-        let taken = sqlx::query("SELECT 1 FROM streams WHERE name = ?")
-            .bind(&stream.name)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if taken.is_some() {
-            return Err(CatalogError::NameTaken(stream.name.clone()));
-        }
-        let uid: i64 = sqlx::query(
-            "INSERT INTO streams (name, status, mode, created_ms, retention_hours, encryption_type,
-               key_id, shard_level_metrics, max_record_size_kib, next_shard_index, warm_throughput_mibps)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING uid",
-        )
-        .bind(&stream.name)
-        .bind(stream.status.as_str())
-        .bind(&stream.mode)
-        .bind(stream.created_ms)
-        .bind(stream.retention_hours)
-        .bind(&stream.encryption_type)
-        .bind(&stream.key_id)
-        .bind(serde_json::to_string(&stream.shard_level_metrics).unwrap_or_default())
-        .bind(stream.max_record_size_kib)
-        .bind(stream.next_shard_index)
-        .bind(stream.warm_throughput_mibps)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
-        let uid = uid as u64;
-        for shard in shards {
-            insert_shard(&mut tx, uid, shard).await?;
-        }
-        insert_tags(&mut tx, uid, tags).await?;
-        commit(tx).await?;
-        Ok(uid)
-    }
-
-    /// Writes every mutable column of a stream row (status, mode, retention, encryption, ...).
-    pub async fn update_stream(&self, stream: &StreamRow) -> Result<()> {
-        commit_failpoint()?;
-        sqlx::query(
-            "UPDATE streams SET status = ?, mode = ?, retention_hours = ?, encryption_type = ?,
-               key_id = ?, shard_level_metrics = ?, max_record_size_kib = ?, next_shard_index = ?,
-               warm_throughput_mibps = ?
-             WHERE uid = ?",
-        )
-        .bind(stream.status.as_str())
-        .bind(&stream.mode)
-        .bind(stream.retention_hours)
-        .bind(&stream.encryption_type)
-        .bind(&stream.key_id)
-        .bind(serde_json::to_string(&stream.shard_level_metrics).unwrap_or_default())
-        .bind(stream.max_record_size_kib)
-        .bind(stream.next_shard_index)
-        .bind(stream.warm_throughput_mibps)
-        .bind(stream.uid as i64)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Commits one resharding step in one transaction: the stream row (status, next shard index),
-    /// the parents closed at their final log offsets, and the new child shards.
-    pub async fn reshard(
-        &self,
-        stream: &StreamRow,
-        closed: &[(u32, u64)],
-        children: &[ShardRow],
-    ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE streams SET status = ?, next_shard_index = ? WHERE uid = ?")
-            .bind(stream.status.as_str())
-            .bind(stream.next_shard_index)
-            .bind(stream.uid as i64)
-            .execute(&mut *tx)
-            .await?;
-        for (index, next_offset) in closed {
-            sqlx::query(
-                "UPDATE shards SET closed_next_offset = ? WHERE stream_uid = ? AND shard_index = ?",
-            )
-            .bind(*next_offset as i64)
-            .bind(stream.uid as i64)
-            .bind(*index as i64)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for shard in children {
-            insert_shard(&mut tx, stream.uid, shard).await?;
-        }
-        commit(tx).await?;
-        Ok(())
-    }
-
-    /// Inserts or replaces a consumer of a stream.
-    pub async fn put_consumer(&self, uid: u64, consumer: &ConsumerRow) -> Result<()> {
-        commit_failpoint()?;
-        sqlx::query(
-            "INSERT INTO consumers (stream_uid, name, created_ms, status, tags) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT(stream_uid, name) DO UPDATE SET created_ms = excluded.created_ms,
-               status = excluded.status, tags = excluded.tags",
-        )
-        .bind(uid as i64)
-        .bind(&consumer.name)
-        .bind(consumer.created_ms)
-        .bind(consumer.status.as_str())
-        .bind(serde_json::to_string(&consumer.tags).unwrap_or_default())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn delete_consumer(&self, uid: u64, name: &str) -> Result<()> {
-        commit_failpoint()?;
-        sqlx::query("DELETE FROM consumers WHERE stream_uid = ? AND name = ?")
-            .bind(uid as i64)
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Forgets closed shards whose records have all expired.
-    pub async fn delete_shards(&self, uid: u64, indexes: &[u32]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        for index in indexes {
-            sqlx::query("DELETE FROM shards WHERE stream_uid = ? AND shard_index = ?")
-                .bind(uid as i64)
-                .bind(*index as i64)
-                .execute(&mut *tx)
-                .await?;
-        }
-        commit(tx).await?;
-        Ok(())
-    }
-
-    /// Replaces a stream's whole tag set.
-    pub async fn set_tags(&self, uid: u64, tags: &BTreeMap<String, String>) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM tags WHERE stream_uid = ?")
-            .bind(uid as i64)
-            .execute(&mut *tx)
-            .await?;
-        insert_tags(&mut tx, uid, tags).await?;
-        commit(tx).await?;
-        Ok(())
-    }
-
-    /// Removes a stream and everything that hangs off it.
-    pub async fn delete_stream(&self, uid: u64) -> Result<()> {
-        commit_failpoint()?;
-        sqlx::query("DELETE FROM streams WHERE uid = ?")
-            .bind(uid as i64)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Every stream with its shards and tags, in name order.
-    pub async fn load_streams(&self) -> Result<Vec<StoredStream>> {
-        let streams = sqlx::query("SELECT * FROM streams ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
-        let mut out = Vec::with_capacity(streams.len());
-        for row in streams {
-            let stream = StreamRow::from_row(&row)?;
-            let shards =
-                sqlx::query("SELECT * FROM shards WHERE stream_uid = ? ORDER BY shard_index")
-                    .bind(stream.uid as i64)
-                    .fetch_all(&self.pool)
-                    .await?
-                    .iter()
-                    .map(ShardRow::from_row)
-                    .collect::<Result<Vec<_>>>()?;
-            let tags = sqlx::query("SELECT key, value FROM tags WHERE stream_uid = ?")
-                .bind(stream.uid as i64)
-                .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
-                .collect::<Result<BTreeMap<String, String>>>()?;
-            let consumers = sqlx::query(
-                "SELECT * FROM consumers WHERE stream_uid = ? ORDER BY created_ms, name",
-            )
-            .bind(stream.uid as i64)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(ConsumerRow::from_row)
-            .collect::<Result<Vec<_>>>()?;
-            out.push(StoredStream {
-                stream,
-                shards,
-                tags,
-                consumers,
-            });
-        }
-        Ok(out)
-    }
-
-    pub async fn get_setting(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let row = sqlx::query("SELECT value FROM settings WHERE key = ?")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match row {
-            Some(row) => Some(row.try_get(0)?),
-            None => None,
-        })
-    }
-
-    pub async fn put_setting(&self, key: &str, value: &[u8]) -> Result<()> {
-        commit_failpoint()?;
-        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    pub async fn get_policy(&self, arn: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT policy FROM resource_policies WHERE resource_arn = ?")
-            .bind(arn)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match row {
-            Some(row) => Some(row.try_get(0)?),
-            None => None,
-        })
-    }
-
-    /// Stores (`Some`) or removes (`None`) the resource policy attached to an ARN.
-    pub async fn set_policy(&self, arn: &str, policy: Option<&str>) -> Result<()> {
-        commit_failpoint()?;
-        match policy {
-            Some(policy) => {
-                sqlx::query("INSERT INTO resource_policies (resource_arn, policy) VALUES (?, ?) ON CONFLICT(resource_arn) DO UPDATE SET policy = excluded.policy")
-                    .bind(arn)
-                    .bind(policy)
-                    .execute(&self.pool)
-                    .await?;
-            }
-            None => {
-                sqlx::query("DELETE FROM resource_policies WHERE resource_arn = ?")
-                    .bind(arn)
-                    .execute(&self.pool)
-                    .await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Inserts a delivery stream and returns its uid (never reused).
-    pub async fn create_delivery_stream(
-        &self,
-        name: &str,
-        created_ms: i64,
-        doc: &str,
-    ) -> Result<u64> {
-        self.insert_doc(DocTable::DeliveryStreams, name, created_ms, doc)
-            .await
-    }
-
-    pub async fn update_delivery_stream(&self, uid: u64, doc: &str) -> Result<()> {
-        self.update_doc(DocTable::DeliveryStreams, uid, doc).await
-    }
-
-    /// Deletes a delivery stream with its checkpoints.
-    pub async fn delete_delivery_stream(&self, uid: u64) -> Result<()> {
-        self.delete_doc(DocTable::DeliveryStreams, uid).await
-    }
-
-    /// Every delivery stream, oldest first.
-    pub async fn load_delivery_streams(&self) -> Result<Vec<DeliveryStreamRow>> {
-        let mut out = Vec::new();
-        for (uid, name, created_ms, doc) in self.load_docs(DocTable::DeliveryStreams).await? {
-            let checkpoints = sqlx::query(
-                "SELECT source, position FROM delivery_checkpoints WHERE stream_uid = ?",
-            )
-            .bind(uid as i64)
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(|c| Ok((c.try_get(0)?, c.try_get(1)?)))
-            .collect::<Result<BTreeMap<String, String>>>()?;
-            out.push(DeliveryStreamRow {
-                uid,
-                name,
-                created_ms,
-                doc,
-                checkpoints,
-            });
-        }
-        Ok(out)
-    }
-
-    /// Records where delivery of one source resumes; durable when it returns.
-    pub async fn put_checkpoint(&self, uid: u64, source: &str, position: &str) -> Result<()> {
-        commit_failpoint()?;
-        sqlx::query(
-            "INSERT INTO delivery_checkpoints (stream_uid, source, position) VALUES (?, ?, ?)
-             ON CONFLICT(stream_uid, source) DO UPDATE SET position = excluded.position",
-        )
-        .bind(uid as i64)
-        .bind(source)
-        .bind(position)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Inserts a video stream and returns its uid (never reused).
-    pub async fn create_video_stream(&self, name: &str, created_ms: i64, doc: &str) -> Result<u64> {
-        self.insert_doc(DocTable::VideoStreams, name, created_ms, doc)
-            .await
-    }
-
-    pub async fn update_video_stream(&self, uid: u64, doc: &str) -> Result<()> {
-        self.update_doc(DocTable::VideoStreams, uid, doc).await
-    }
-
-    pub async fn delete_video_stream(&self, uid: u64) -> Result<()> {
-        self.delete_doc(DocTable::VideoStreams, uid).await
-    }
-
-    /// Every video stream, oldest first.
-    pub async fn load_video_streams(&self) -> Result<Vec<VideoStreamRow>> {
-        Ok(self
-            .load_docs(DocTable::VideoStreams)
-            .await?
-            .into_iter()
-            .map(|(uid, name, created_ms, doc)| VideoStreamRow {
-                uid,
-                name,
-                created_ms,
-                doc,
-            })
-            .collect())
-    }
-
-    async fn insert_doc(
-        &self,
-        table: DocTable,
-        name: &str,
-        created_ms: i64,
-        doc: &str,
-    ) -> Result<u64> {
-        commit_failpoint()?;
-        let inserted = sqlx::query(&format!(
-            "INSERT INTO {} (name, created_ms, doc) VALUES (?, ?, ?)
-             ON CONFLICT(name) DO NOTHING RETURNING uid",
-            table.name()
-        ))
-        .bind(name)
-        .bind(created_ms)
-        .bind(doc)
-        .fetch_optional(&self.pool)
-        .await?;
-        match inserted {
-            Some(row) => Ok(row.try_get::<i64, _>(0)? as u64),
-            None => Err(CatalogError::NameTaken(name.to_string())),
-        }
-    }
-
-    async fn update_doc(&self, table: DocTable, uid: u64, doc: &str) -> Result<()> {
-        commit_failpoint()?;
-        sqlx::query(&format!(
-            "UPDATE {} SET doc = ? WHERE uid = ?",
-            table.name()
-        ))
-        .bind(doc)
-        .bind(uid as i64)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn delete_doc(&self, table: DocTable, uid: u64) -> Result<()> {
-        commit_failpoint()?;
-        sqlx::query(&format!("DELETE FROM {} WHERE uid = ?", table.name()))
-            .bind(uid as i64)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// (uid, name, created_ms, doc) of every row, oldest first.
-    async fn load_docs(&self, table: DocTable) -> Result<Vec<(u64, String, i64, String)>> {
-        let rows = sqlx::query(&format!(
-            "SELECT uid, name, created_ms, doc FROM {} ORDER BY uid",
-            table.name()
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok((
-                    row.try_get::<i64, _>(0)? as u64,
-                    row.try_get(1)?,
-                    row.try_get(2)?,
-                    row.try_get(3)?,
-                ))
-            })
-            .collect()
-    }
-
-    /// Drops every policy whose ARN starts with `prefix` (a stream's ARN and its consumers').
-    pub async fn delete_policies_under(&self, prefix: &str) -> Result<()> {
-        commit_failpoint()?;
-        sqlx::query("DELETE FROM resource_policies WHERE substr(resource_arn, 1, length(?)) = ?")
-            .bind(prefix)
-            .bind(prefix)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    pub fn new(backend: impl CatalogBackend + 'static) -> Catalog {
+        Catalog(Arc::new(backend))
     }
 }
 
-/// The tables of resources stored as a name plus a JSON document owned by their service.
-#[derive(Clone, Copy)]
-enum DocTable {
-    DeliveryStreams,
-    VideoStreams,
-}
+impl std::ops::Deref for Catalog {
+    type Target = dyn CatalogBackend;
 
-impl DocTable {
-    fn name(self) -> &'static str {
-        match self {
-            DocTable::DeliveryStreams => "delivery_streams",
-            DocTable::VideoStreams => "video_streams",
-        }
+    fn deref(&self) -> &Self::Target {
+        &*self.0
     }
 }
-
-/// Schema versions, applied in order; `PRAGMA user_version` records how many have run. A schema
-/// change is a new entry here, never an edit of an old one.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/0001_streams.sql"),
-    include_str!("../migrations/0002_consumers.sql"),
-    include_str!("../migrations/0003_delivery_streams.sql"),
-    include_str!("../migrations/0004_video_streams.sql"),
-];
-
-async fn migrate(pool: &SqlitePool) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    let applied: i64 = sqlx::query("PRAGMA user_version")
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
-    for (version, sql) in MIGRATIONS.iter().enumerate().skip(applied.max(0) as usize) {
-        sqlx::raw_sql(sql).execute(&mut *tx).await?;
-        sqlx::raw_sql(&format!("PRAGMA user_version = {}", version + 1))
-            .execute(&mut *tx)
-            .await?;
-        tracing::info!(version = version + 1, "catalog schema migrated");
-    }
-    // Not through `commit`: schema setup is no change a caller asked for, and failing it would keep
-    // every server from starting rather than fail the write a test aims at.
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Commits a write transaction. At the `catalog::commit` failpoint the transaction is dropped
-/// instead, which rolls it back, so the caller sees what a failed commit leaves: an error and no
-/// change.
-async fn commit(tx: sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<()> {
-    commit_failpoint()?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// The `catalog::commit` failpoint. A single-statement write commits as it runs, so it passes
-/// here before its statement: failing there leaves what its failed commit would, no change.
-fn commit_failpoint() -> Result<()> {
-    fail::fail_point!("catalog::commit", |_| Err(CatalogError::Db(
-        sqlx::Error::Io(std::io::Error::other("failpoint catalog::commit"))
-    )));
-    Ok(())
-}
-
-async fn insert_tags(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    uid: u64,
-    tags: &BTreeMap<String, String>,
-) -> Result<()> {
-    for (key, value) in tags {
-        sqlx::query("INSERT INTO tags (stream_uid, key, value) VALUES (?, ?, ?)")
-            .bind(uid as i64)
-            .bind(key)
-            .bind(value)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
-}
-
-async fn insert_shard(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    uid: u64,
-    shard: &ShardRow,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO shards (stream_uid, shard_index, hash_start, hash_end, parent_index,
-           adjacent_parent_index, created_ms, closed_next_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(uid as i64)
-    .bind(shard.index as i64)
-    .bind(shard.hash_start.to_string())
-    .bind(shard.hash_end.to_string())
-    .bind(shard.parent_index.map(i64::from))
-    .bind(shard.adjacent_parent_index.map(i64::from))
-    .bind(shard.created_ms)
-    .bind(shard.closed_next_offset.map(|o| o as i64))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-pub(crate) fn parse_u128(field: &'static str, value: String) -> Result<u128> {
-    u128::from_str(&value).map_err(|_| CatalogError::Corrupt { field, value })
-}
-
-#[cfg(test)]
-mod tests;

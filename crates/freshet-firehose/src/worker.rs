@@ -113,7 +113,7 @@ impl Worker {
             let mut backoff = Duration::from_millis(100);
             while let Err(error) = self
                 .catalog
-                .put_checkpoint(self.uid, source, position)
+                .put_checkpoint(self.uid, source, position, None)
                 .await
             {
                 tracing::error!(%error, "cannot save delivery checkpoint; retrying");

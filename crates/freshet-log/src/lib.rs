@@ -10,7 +10,9 @@
 //! shards), writes them, fsyncs each touched file once and only then acknowledges them and makes them
 //! visible to readers (`writer`). Readers never wait on the writer (`shard`).
 
+mod backend;
 mod cache;
+pub mod conformance;
 mod error;
 mod frame;
 #[cfg(feature = "fuzzing")]
@@ -35,6 +37,7 @@ use freshet_runtime::SharedClock;
 use parking_lot::RwLock;
 use tokio::sync::{oneshot, watch};
 
+pub use backend::{BoxFuture, LogBackend};
 pub use error::LogError;
 pub use frame::{MAX_DATA_BYTES, MAX_PARTITION_KEY_BYTES};
 
@@ -58,6 +61,32 @@ fn lock_dir(dir: &std::path::Path) -> Result<std::fs::File, LogError> {
         ))),
         Err(std::fs::TryLockError::Error(e)) => Err(LogError::Io(e)),
     }
+}
+
+/// The file that holds the last writer epoch of a directory.
+const EPOCH_FILE: &str = "EPOCH";
+
+/// Takes the directory's next writer epoch (under its lock, so no two writers get the same one)
+/// and stores it durably before any write under it.
+fn next_epoch(dir: &std::path::Path) -> Result<u64, LogError> {
+    let path = dir.join(EPOCH_FILE);
+    let last = match std::fs::read_to_string(&path) {
+        Ok(text) => text.trim().parse::<u64>().map_err(|_| {
+            LogError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{} holds no epoch", path.display()),
+            ))
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(e.into()),
+    };
+    let epoch = last + 1;
+    let tmp = dir.join(format!("{EPOCH_FILE}.tmp"));
+    std::fs::write(&tmp, epoch.to_string())?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    shard::sync_dir(dir)?;
+    Ok(epoch)
 }
 
 /// Settings of a `Log`.
@@ -177,6 +206,7 @@ pub struct Log {
 }
 
 struct Inner {
+    epoch: u64,
     opened_clean: bool,
     commands: mpsc::Sender<Command>,
     registry: Registry,
@@ -233,13 +263,14 @@ impl Log {
         }
         // Removed (durably) before anything is written, so that only a close that completes
         // leaves it again.
+        let epoch = next_epoch(&cfg.dir)?;
         let marker = cfg.dir.join(writer::CLEAN_SHUTDOWN_FILE);
         let opened_clean = marker.exists();
         if opened_clean {
             std::fs::remove_file(&marker)?;
         }
         shard::sync_dir(&cfg.dir)?;
-        tracing::info!(dir = %cfg.dir.display(), shards = shards.len(), clean = opened_clean, "log opened");
+        tracing::info!(dir = %cfg.dir.display(), shards = shards.len(), clean = opened_clean, epoch, "log opened");
         let registry: Registry = Arc::new(RwLock::new(shards));
         let stats = Arc::new(StatsCounters::default());
         let writer = Writer::new(
@@ -263,6 +294,7 @@ impl Log {
             .spawn(move || writer.run(rx))?;
         Ok(Log {
             inner: Arc::new(Inner {
+                epoch,
                 opened_clean,
                 commands,
                 registry,
@@ -388,6 +420,11 @@ impl Log {
             return Ok(());
         }
         done.await.unwrap_or(Ok(()))
+    }
+
+    /// This writer's epoch: every open of the directory gets a larger one (see `LogBackend`).
+    pub fn epoch(&self) -> u64 {
+        self.inner.epoch
     }
 
     /// Whether the last run closed this log cleanly (`close` completed), so that opening it found

@@ -1,4 +1,65 @@
-use super::*;
+//! The catalog conformance suite: what every backend must do, written once against
+//! `CatalogBackend` (as Quickwit's metastore test suite is). A backend's tests instantiate it with
+//! `catalog_conformance_suite!(fixture)`, where the fixture opens the same store again on each
+//! call (so the suite can check what survives a reopen); the embedded SQLite backend runs it in
+//! `tests/conformance.rs`, a PostgreSQL backend will run it against a real server.
+
+use std::collections::BTreeMap;
+
+use crate::{Catalog, CatalogError, ConsumerRow, Lease, ShardRow, Status, StreamRow};
+
+/// Opens a catalog over the same storage every time it is called.
+pub trait CatalogStore {
+    fn open(&self) -> impl std::future::Future<Output = Catalog>;
+}
+
+/// Runs every conformance test against the store that `$fixture` (an expression of a type
+/// implementing `CatalogStore`, evaluated afresh for each test) opens.
+#[macro_export]
+macro_rules! catalog_conformance_suite {
+    ($fixture:expr) => {
+        #[tokio::test]
+        async fn stream_round_trips_across_reopen() {
+            $crate::conformance::stream_round_trips_across_reopen(&$fixture).await;
+        }
+        #[tokio::test]
+        async fn duplicate_names_are_rejected_and_uids_never_reused() {
+            $crate::conformance::duplicate_names_are_rejected_and_uids_never_reused(&$fixture)
+                .await;
+        }
+        #[tokio::test]
+        async fn tags_settings_and_policies() {
+            $crate::conformance::tags_settings_and_policies(&$fixture).await;
+        }
+        #[tokio::test]
+        async fn reshard_closes_parents_and_adds_children_atomically() {
+            $crate::conformance::reshard_closes_parents_and_adds_children_atomically(&$fixture)
+                .await;
+        }
+        #[tokio::test]
+        async fn consumers_round_trip_and_go_with_their_stream() {
+            $crate::conformance::consumers_round_trip_and_go_with_their_stream(&$fixture).await;
+        }
+        #[tokio::test]
+        async fn delivery_streams_and_checkpoints_round_trip_across_reopen() {
+            $crate::conformance::delivery_streams_and_checkpoints_round_trip_across_reopen(
+                &$fixture,
+            )
+            .await;
+        }
+        #[tokio::test]
+        async fn video_streams_round_trip_across_reopen() {
+            $crate::conformance::video_streams_round_trip_across_reopen(&$fixture).await;
+        }
+        #[tokio::test]
+        async fn leases_change_hands_only_when_free_and_fence_their_writes() {
+            $crate::conformance::leases_change_hands_only_when_free_and_fence_their_writes(
+                &$fixture,
+            )
+            .await;
+        }
+    };
+}
 
 fn stream(name: &str) -> StreamRow {
     StreamRow {
@@ -40,11 +101,8 @@ fn shards() -> Vec<ShardRow> {
     ]
 }
 
-#[tokio::test]
-async fn stream_round_trips_across_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("catalog.db");
-    let catalog = Catalog::open(&path).await.unwrap();
+pub async fn stream_round_trips_across_reopen(store: &impl CatalogStore) {
+    let catalog = store.open().await;
     let tags = BTreeMap::from([("team".to_string(), "data".to_string())]);
     let uid = catalog
         .create_stream(&stream("orders"), &shards(), &tags)
@@ -57,7 +115,7 @@ async fn stream_round_trips_across_reopen() {
     catalog.update_stream(&row).await.unwrap();
     catalog.close().await;
 
-    let catalog = Catalog::open(&path).await.unwrap();
+    let catalog = store.open().await;
     let loaded = catalog.load_streams().await.unwrap();
     assert_eq!(loaded.len(), 1);
     assert_eq!(loaded[0].stream, row);
@@ -65,10 +123,8 @@ async fn stream_round_trips_across_reopen() {
     assert_eq!(loaded[0].tags, tags);
 }
 
-#[tokio::test]
-async fn duplicate_names_are_rejected_and_uids_never_reused() {
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = Catalog::open(&dir.path().join("c.db")).await.unwrap();
+pub async fn duplicate_names_are_rejected_and_uids_never_reused(store: &impl CatalogStore) {
+    let catalog = store.open().await;
     let first = catalog
         .create_stream(&stream("a"), &[], &BTreeMap::new())
         .await
@@ -89,10 +145,8 @@ async fn duplicate_names_are_rejected_and_uids_never_reused() {
     assert_eq!(loaded[0].stream.uid, second);
 }
 
-#[tokio::test]
-async fn tags_settings_and_policies() {
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = Catalog::open(&dir.path().join("c.db")).await.unwrap();
+pub async fn tags_settings_and_policies(store: &impl CatalogStore) {
+    let catalog = store.open().await;
     let uid = catalog
         .create_stream(&stream("t"), &[], &BTreeMap::new())
         .await
@@ -127,10 +181,8 @@ async fn tags_settings_and_policies() {
     );
 }
 
-#[tokio::test]
-async fn reshard_closes_parents_and_adds_children_atomically() {
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = Catalog::open(&dir.path().join("c.db")).await.unwrap();
+pub async fn reshard_closes_parents_and_adds_children_atomically(store: &impl CatalogStore) {
+    let catalog = store.open().await;
     let mut row = stream("r");
     row.uid = catalog
         .create_stream(&row, &shards(), &BTreeMap::new())
@@ -165,10 +217,8 @@ async fn reshard_closes_parents_and_adds_children_atomically() {
     );
 }
 
-#[tokio::test]
-async fn consumers_round_trip_and_go_with_their_stream() {
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = Catalog::open(&dir.path().join("c.db")).await.unwrap();
+pub async fn consumers_round_trip_and_go_with_their_stream(store: &impl CatalogStore) {
+    let catalog = store.open().await;
     let uid = catalog
         .create_stream(&stream("s"), &shards(), &BTreeMap::new())
         .await
@@ -208,11 +258,8 @@ async fn consumers_round_trip_and_go_with_their_stream() {
     assert!(catalog.load_streams().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn delivery_streams_and_checkpoints_round_trip_across_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.db");
-    let catalog = Catalog::open(&path).await.unwrap();
+pub async fn delivery_streams_and_checkpoints_round_trip_across_reopen(store: &impl CatalogStore) {
+    let catalog = store.open().await;
     let a = catalog
         .create_delivery_stream("a", 7, r#"{"v":1}"#)
         .await
@@ -227,15 +274,15 @@ async fn delivery_streams_and_checkpoints_round_trip_across_reopen() {
         .update_delivery_stream(a, r#"{"v":2}"#)
         .await
         .unwrap();
-    catalog.put_checkpoint(a, "log", "10").await.unwrap();
-    catalog.put_checkpoint(a, "log", "25").await.unwrap();
+    catalog.put_checkpoint(a, "log", "10", None).await.unwrap();
+    catalog.put_checkpoint(a, "log", "25", None).await.unwrap();
     catalog
-        .put_checkpoint(b, "shardId-000000000000", "3")
+        .put_checkpoint(b, "shardId-000000000000", "3", None)
         .await
         .unwrap();
     catalog.close().await;
 
-    let catalog = Catalog::open(&path).await.unwrap();
+    let catalog = store.open().await;
     let rows = catalog.load_delivery_streams().await.unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!((rows[0].name.as_str(), rows[0].created_ms), ("a", 7));
@@ -255,11 +302,8 @@ async fn delivery_streams_and_checkpoints_round_trip_across_reopen() {
     );
 }
 
-#[tokio::test]
-async fn video_streams_round_trip_across_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.db");
-    let catalog = Catalog::open(&path).await.unwrap();
+pub async fn video_streams_round_trip_across_reopen(store: &impl CatalogStore) {
+    let catalog = store.open().await;
     let a = catalog.create_video_stream("cam", 7, "{}").await.unwrap();
     assert!(matches!(
         catalog.create_video_stream("cam", 8, "{}").await,
@@ -269,7 +313,7 @@ async fn video_streams_round_trip_across_reopen() {
     catalog.update_video_stream(a, r#"{"v":2}"#).await.unwrap();
     catalog.close().await;
 
-    let catalog = Catalog::open(&path).await.unwrap();
+    let catalog = store.open().await;
     let rows = catalog.load_video_streams().await.unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!((rows[0].name.as_str(), rows[0].created_ms), ("cam", 7));
@@ -279,4 +323,76 @@ async fn video_streams_round_trip_across_reopen() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].uid, b);
     assert!(catalog.create_video_stream("cam", 10, "{}").await.unwrap() > b);
+}
+
+pub async fn leases_change_hands_only_when_free_and_fence_their_writes(store: &impl CatalogStore) {
+    let catalog = store.open().await;
+    let a = catalog
+        .acquire_lease("worker/1", "node-a", 1_000, 10_000)
+        .await
+        .unwrap()
+        .expect("a free lease is taken");
+    assert_eq!((a.epoch, a.expires_ms), (1, 11_000));
+    // Held and running: another holder is refused, the holder itself keeps its epoch.
+    assert_eq!(
+        catalog
+            .acquire_lease("worker/1", "node-b", 5_000, 10_000)
+            .await
+            .unwrap(),
+        None
+    );
+    let a = catalog.renew_lease(&a, 9_000, 10_000).await.unwrap();
+    assert_eq!((a.epoch, a.expires_ms), (1, 19_000));
+    let uid = catalog.create_delivery_stream("d", 1, "{}").await.unwrap();
+    catalog
+        .put_checkpoint(uid, "log", "5", Some(&a))
+        .await
+        .unwrap();
+
+    // Expired: another holder takes it with a greater epoch, and the old holder is fenced.
+    let b = catalog
+        .acquire_lease("worker/1", "node-b", 19_000, 10_000)
+        .await
+        .unwrap()
+        .expect("an expired lease is taken over");
+    assert_eq!(b.epoch, 2);
+    let fenced = catalog.put_checkpoint(uid, "log", "9", Some(&a)).await;
+    assert!(matches!(
+        fenced,
+        Err(CatalogError::Fenced {
+            held: 1,
+            current: 2,
+            ..
+        })
+    ));
+    assert!(matches!(
+        catalog.renew_lease(&a, 20_000, 10_000).await,
+        Err(CatalogError::Fenced { .. })
+    ));
+    // The fenced write changed nothing; the new holder's does.
+    let reopened = store.open().await;
+    assert_eq!(
+        reopened.load_delivery_streams().await.unwrap()[0].checkpoints["log"],
+        "5"
+    );
+    reopened
+        .put_checkpoint(uid, "log", "9", Some(&b))
+        .await
+        .unwrap();
+    // A release frees it at once, and the epoch keeps growing.
+    reopened.release_lease(&b).await.unwrap();
+    let c: Lease = reopened
+        .acquire_lease("worker/1", "node-a", 20_000, 10_000)
+        .await
+        .unwrap()
+        .expect("a released lease is free");
+    assert_eq!(c.epoch, 3);
+    // Leases are per name.
+    assert!(
+        reopened
+            .acquire_lease("worker/2", "node-b", 20_000, 10_000)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

@@ -1,0 +1,322 @@
+//! The boundary between the services and their metadata store. The services hold a `Catalog`
+//! (a handle to `dyn CatalogBackend`) and never name a backend; each backend implements every
+//! method with the same meaning, which `conformance.rs` checks. Methods return boxed futures so
+//! the trait can be used as a trait object; none of them is on a record's path.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::{
+    ConsumerRow, DeliveryStreamRow, Lease, Result, ShardRow, SqliteCatalog, StoredStream,
+    StreamRow, VideoStreamRow,
+};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+pub trait CatalogBackend: Send + Sync {
+    /// Closes the backend; later calls fail.
+    fn close<'a>(&'a self) -> BoxFuture<'a, ()>;
+
+    /// Whether the catalog answers (for health checks); fails once it is closed.
+    fn ping<'a>(&'a self) -> BoxFuture<'a, Result<()>>;
+
+    /// Inserts a new stream with its shards and tags in one transaction and returns its uid. Uids
+    /// are never reused, so a stream recreated under an old name never sees old data. `NameTaken`
+    /// if the name exists.
+    fn create_stream<'a>(
+        &'a self,
+        stream: &'a StreamRow,
+        shards: &'a [ShardRow],
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<u64>>;
+
+    /// Writes every mutable column of a stream row (status, mode, retention, encryption, ...).
+    fn update_stream<'a>(&'a self, stream: &'a StreamRow) -> BoxFuture<'a, Result<()>>;
+
+    /// Commits one resharding step in one transaction: the stream row, the parents' final offsets
+    /// (`closed`: index, next offset) and the children.
+    fn reshard<'a>(
+        &'a self,
+        stream: &'a StreamRow,
+        closed: &'a [(u32, u64)],
+        children: &'a [ShardRow],
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Inserts or replaces a consumer of stream `uid`.
+    fn put_consumer<'a>(&'a self, uid: u64, consumer: &'a ConsumerRow)
+    -> BoxFuture<'a, Result<()>>;
+
+    /// Deletes a consumer of stream `uid`.
+    fn delete_consumer<'a>(&'a self, uid: u64, name: &'a str) -> BoxFuture<'a, Result<()>>;
+
+    /// Forgets shards of stream `uid` (closed shards past retention).
+    fn delete_shards<'a>(&'a self, uid: u64, indexes: &'a [u32]) -> BoxFuture<'a, Result<()>>;
+
+    /// Replaces the tags of stream `uid`.
+    fn set_tags<'a>(
+        &'a self,
+        uid: u64,
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Deletes stream `uid` with its shards, tags and consumers.
+    fn delete_stream<'a>(&'a self, uid: u64) -> BoxFuture<'a, Result<()>>;
+
+    /// Every stream with its shards (in index order), tags and consumers.
+    fn load_streams<'a>(&'a self) -> BoxFuture<'a, Result<Vec<StoredStream>>>;
+
+    /// A server-wide setting.
+    fn get_setting<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>>>;
+
+    /// Stores a server-wide setting.
+    fn put_setting<'a>(&'a self, key: &'a str, value: &'a [u8]) -> BoxFuture<'a, Result<()>>;
+
+    /// The resource policy attached to `arn`.
+    fn get_policy<'a>(&'a self, arn: &'a str) -> BoxFuture<'a, Result<Option<String>>>;
+
+    /// Attaches (`Some`) or removes (`None`) the resource policy of `arn`.
+    fn set_policy<'a>(&'a self, arn: &'a str, policy: Option<&'a str>)
+    -> BoxFuture<'a, Result<()>>;
+
+    /// Drops every policy whose ARN starts with `prefix` (a stream's ARN and its consumers').
+    fn delete_policies_under<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<()>>;
+
+    /// Inserts a delivery stream (its document owned by freshet-firehose) and returns its uid
+    /// (never reused). `NameTaken` if the name exists.
+    fn create_delivery_stream<'a>(
+        &'a self,
+        name: &'a str,
+        created_ms: i64,
+        doc: &'a str,
+    ) -> BoxFuture<'a, Result<u64>>;
+
+    /// Replaces a delivery stream's document.
+    fn update_delivery_stream<'a>(&'a self, uid: u64, doc: &'a str) -> BoxFuture<'a, Result<()>>;
+
+    /// Deletes a delivery stream and its checkpoints.
+    fn delete_delivery_stream<'a>(&'a self, uid: u64) -> BoxFuture<'a, Result<()>>;
+
+    /// Every delivery stream with its checkpoints, oldest first.
+    fn load_delivery_streams<'a>(&'a self) -> BoxFuture<'a, Result<Vec<DeliveryStreamRow>>>;
+
+    /// Records where delivery of one source resumes; durable when it returns. Under a lease
+    /// (`fence`), the write commits only while the lease's epoch is current (`Fenced` otherwise).
+    fn put_checkpoint<'a>(
+        &'a self,
+        uid: u64,
+        source: &'a str,
+        position: &'a str,
+        fence: Option<&'a Lease>,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Inserts a video stream and returns its uid (never reused). `NameTaken` if the name exists.
+    fn create_video_stream<'a>(
+        &'a self,
+        name: &'a str,
+        created_ms: i64,
+        doc: &'a str,
+    ) -> BoxFuture<'a, Result<u64>>;
+
+    /// Replaces a video stream's document.
+    fn update_video_stream<'a>(&'a self, uid: u64, doc: &'a str) -> BoxFuture<'a, Result<()>>;
+
+    /// Deletes a video stream.
+    fn delete_video_stream<'a>(&'a self, uid: u64) -> BoxFuture<'a, Result<()>>;
+
+    /// Every video stream, oldest first.
+    fn load_video_streams<'a>(&'a self) -> BoxFuture<'a, Result<Vec<VideoStreamRow>>>;
+
+    /// Takes the lease `name` for `holder` until `now_ms + ttl_ms` if it is free, expired or
+    /// already `holder`'s; the epoch grows when the lease changes hands. `None` while another
+    /// holder's lease runs.
+    fn acquire_lease<'a>(
+        &'a self,
+        name: &'a str,
+        holder: &'a str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> BoxFuture<'a, Result<Option<Lease>>>;
+
+    /// Extends a held lease; `Fenced` if it changed hands meanwhile.
+    fn renew_lease<'a>(
+        &'a self,
+        lease: &'a Lease,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> BoxFuture<'a, Result<Lease>>;
+
+    /// Gives a held lease up at once (a no-op if it changed hands).
+    fn release_lease<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<()>>;
+}
+
+impl CatalogBackend for SqliteCatalog {
+    fn close<'a>(&'a self) -> BoxFuture<'a, ()> {
+        Box::pin(SqliteCatalog::close(self))
+    }
+
+    fn ping<'a>(&'a self) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::ping(self))
+    }
+
+    fn create_stream<'a>(
+        &'a self,
+        stream: &'a StreamRow,
+        shards: &'a [ShardRow],
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(SqliteCatalog::create_stream(self, stream, shards, tags))
+    }
+
+    fn update_stream<'a>(&'a self, stream: &'a StreamRow) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::update_stream(self, stream))
+    }
+
+    fn reshard<'a>(
+        &'a self,
+        stream: &'a StreamRow,
+        closed: &'a [(u32, u64)],
+        children: &'a [ShardRow],
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::reshard(self, stream, closed, children))
+    }
+
+    fn put_consumer<'a>(
+        &'a self,
+        uid: u64,
+        consumer: &'a ConsumerRow,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::put_consumer(self, uid, consumer))
+    }
+
+    fn delete_consumer<'a>(&'a self, uid: u64, name: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::delete_consumer(self, uid, name))
+    }
+
+    fn delete_shards<'a>(&'a self, uid: u64, indexes: &'a [u32]) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::delete_shards(self, uid, indexes))
+    }
+
+    fn set_tags<'a>(
+        &'a self,
+        uid: u64,
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::set_tags(self, uid, tags))
+    }
+
+    fn delete_stream<'a>(&'a self, uid: u64) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::delete_stream(self, uid))
+    }
+
+    fn load_streams<'a>(&'a self) -> BoxFuture<'a, Result<Vec<StoredStream>>> {
+        Box::pin(SqliteCatalog::load_streams(self))
+    }
+
+    fn get_setting<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
+        Box::pin(SqliteCatalog::get_setting(self, key))
+    }
+
+    fn put_setting<'a>(&'a self, key: &'a str, value: &'a [u8]) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::put_setting(self, key, value))
+    }
+
+    fn get_policy<'a>(&'a self, arn: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
+        Box::pin(SqliteCatalog::get_policy(self, arn))
+    }
+
+    fn set_policy<'a>(
+        &'a self,
+        arn: &'a str,
+        policy: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::set_policy(self, arn, policy))
+    }
+
+    fn delete_policies_under<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::delete_policies_under(self, prefix))
+    }
+
+    fn create_delivery_stream<'a>(
+        &'a self,
+        name: &'a str,
+        created_ms: i64,
+        doc: &'a str,
+    ) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(SqliteCatalog::create_delivery_stream(
+            self, name, created_ms, doc,
+        ))
+    }
+
+    fn update_delivery_stream<'a>(&'a self, uid: u64, doc: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::update_delivery_stream(self, uid, doc))
+    }
+
+    fn delete_delivery_stream<'a>(&'a self, uid: u64) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::delete_delivery_stream(self, uid))
+    }
+
+    fn load_delivery_streams<'a>(&'a self) -> BoxFuture<'a, Result<Vec<DeliveryStreamRow>>> {
+        Box::pin(SqliteCatalog::load_delivery_streams(self))
+    }
+
+    fn put_checkpoint<'a>(
+        &'a self,
+        uid: u64,
+        source: &'a str,
+        position: &'a str,
+        fence: Option<&'a Lease>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::put_checkpoint(
+            self, uid, source, position, fence,
+        ))
+    }
+
+    fn create_video_stream<'a>(
+        &'a self,
+        name: &'a str,
+        created_ms: i64,
+        doc: &'a str,
+    ) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(SqliteCatalog::create_video_stream(
+            self, name, created_ms, doc,
+        ))
+    }
+
+    fn update_video_stream<'a>(&'a self, uid: u64, doc: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::update_video_stream(self, uid, doc))
+    }
+
+    fn delete_video_stream<'a>(&'a self, uid: u64) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::delete_video_stream(self, uid))
+    }
+
+    fn load_video_streams<'a>(&'a self) -> BoxFuture<'a, Result<Vec<VideoStreamRow>>> {
+        Box::pin(SqliteCatalog::load_video_streams(self))
+    }
+
+    fn acquire_lease<'a>(
+        &'a self,
+        name: &'a str,
+        holder: &'a str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> BoxFuture<'a, Result<Option<Lease>>> {
+        Box::pin(SqliteCatalog::acquire_lease(
+            self, name, holder, now_ms, ttl_ms,
+        ))
+    }
+
+    fn renew_lease<'a>(
+        &'a self,
+        lease: &'a Lease,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> BoxFuture<'a, Result<Lease>> {
+        Box::pin(SqliteCatalog::renew_lease(self, lease, now_ms, ttl_ms))
+    }
+
+    fn release_lease<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::release_lease(self, lease))
+    }
+}
