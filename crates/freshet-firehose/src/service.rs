@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use freshet_catalog::{Catalog, CatalogError};
-use freshet_log::{Log, NewRecord, ShardLogId};
+use freshet_log::{LogBackend, NewRecord, ShardLogId, SharedLog};
 use freshet_runtime::Status;
 use freshet_streams::{StartingPosition, StreamsService};
 use parking_lot::{Mutex, RwLock};
@@ -131,7 +131,7 @@ pub struct FirehoseService {
 struct Inner {
     config: FirehoseConfig,
     catalog: Catalog,
-    log: Log,
+    log: SharedLog,
     streams: StreamsService,
     sinks: Arc<Sinks>,
     registry: RwLock<BTreeMap<String, Arc<Entry>>>,
@@ -151,7 +151,7 @@ impl FirehoseService {
     pub async fn open(
         config: FirehoseConfig,
         catalog: Catalog,
-        log: Log,
+        log: impl LogBackend + 'static,
         streams: StreamsService,
     ) -> Result<FirehoseService> {
         let http = HttpSender::new(config.http_ca_pem.as_deref())
@@ -164,7 +164,7 @@ impl FirehoseService {
             inner: Arc::new(Inner {
                 config,
                 catalog,
-                log,
+                log: Arc::new(log),
                 streams,
                 sinks,
                 registry: RwLock::new(BTreeMap::new()),
@@ -213,7 +213,7 @@ impl FirehoseService {
         }
         self.inner
             .log
-            .remove_orphans(|id| live.contains(&id))
+            .remove_orphans(&|id| live.contains(&id))
             .await?;
         Ok(())
     }

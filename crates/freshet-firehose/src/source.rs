@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use freshet_log::{Log, ShardLogId};
+use freshet_log::{ShardLogId, SharedLog};
 use freshet_runtime::SharedClock;
 use freshet_streams::{Checkpoint, StartingPosition, StreamReader, StreamsService};
 use tokio::sync::watch;
@@ -68,8 +68,8 @@ impl Source {
     /// returns how many.
     pub async fn poll(&mut self, room: u64, batch: &mut Batch) -> Result<usize> {
         match self {
-            Source::Log(s) => s.poll(room, batch),
-            Source::Kinesis(s) => s.poll(room, batch),
+            Source::Log(s) => s.poll(room, batch).await,
+            Source::Kinesis(s) => s.poll(room, batch).await,
         }
     }
 
@@ -108,14 +108,14 @@ impl Source {
 }
 
 pub struct LogSource {
-    log: Log,
+    log: SharedLog,
     id: ShardLogId,
     next: u64,
     tail: watch::Receiver<u64>,
 }
 
 impl LogSource {
-    pub fn new(log: Log, id: ShardLogId, next: u64) -> Result<LogSource> {
+    pub fn new(log: SharedLog, id: ShardLogId, next: u64) -> Result<LogSource> {
         let tail = log.subscribe(id)?;
         Ok(LogSource {
             log,
@@ -125,10 +125,11 @@ impl LogSource {
         })
     }
 
-    fn poll(&mut self, room: u64, batch: &mut Batch) -> Result<usize> {
+    async fn poll(&mut self, room: u64, batch: &mut Batch) -> Result<usize> {
         let records = self
             .log
-            .read(self.id, self.next, READ_RECORDS, room as usize)?;
+            .read(self.id, self.next, READ_RECORDS, room as usize)
+            .await?;
         let n = records.len();
         for r in records {
             self.next = r.offset + 1;
@@ -200,8 +201,8 @@ impl KinesisSource {
         Ok(self.reader.as_mut().expect("opened above"))
     }
 
-    fn poll(&mut self, room: u64, batch: &mut Batch) -> Result<usize> {
-        let read = match self.reader()?.read(READ_RECORDS, room as usize) {
+    async fn poll(&mut self, room: u64, batch: &mut Batch) -> Result<usize> {
+        let read = match self.reader()?.read(READ_RECORDS, room as usize).await {
             Ok(read) => read,
             Err(e) => {
                 // Opened again next time: the stream may come back (or be another one).

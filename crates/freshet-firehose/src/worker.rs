@@ -451,7 +451,7 @@ mod tests {
             }),
             metrics: Arc::new(Metrics::default()),
             plan: plan_rx,
-            source: Source::Log(LogSource::new(log.clone(), id, 0).unwrap()),
+            source: Source::Log(LogSource::new(std::sync::Arc::new(log.clone()), id, 0).unwrap()),
             clock: clock.clone(),
         };
         let task = tokio::spawn(worker.run());

@@ -66,7 +66,28 @@ pub trait LogBackend: Send + Sync {
 
     /// Makes everything durable and stops writing; later writes fail with `Closed`.
     fn close(&self) -> BoxFuture<'_, Result<(), LogError>>;
+
+    /// Removes every shard log that `keep` does not claim: the orphans of changes that
+    /// committed in the catalog before a crash (a deletion) or never committed (a creation).
+    /// Every service runs this once at start, after reading its catalog.
+    fn remove_orphans<'a>(
+        &'a self,
+        keep: &'a (dyn Fn(ShardLogId) -> bool + Send + Sync),
+    ) -> BoxFuture<'a, Result<(), LogError>> {
+        Box::pin(async move {
+            for id in self.shards() {
+                if !keep(id) {
+                    tracing::info!(log = %id, "removing orphaned shard log");
+                    self.remove_shard(id).await?;
+                }
+            }
+            Ok(())
+        })
+    }
 }
+
+/// A log shared by every task of a service, whatever its backend.
+pub type SharedLog = std::sync::Arc<dyn LogBackend>;
 
 impl LogBackend for Log {
     fn epoch(&self) -> u64 {

@@ -37,7 +37,7 @@ use freshet_runtime::SharedClock;
 use parking_lot::RwLock;
 use tokio::sync::{oneshot, watch};
 
-pub use backend::{BoxFuture, LogBackend};
+pub use backend::{BoxFuture, LogBackend, SharedLog};
 pub use error::LogError;
 pub use frame::{MAX_DATA_BYTES, MAX_PARTITION_KEY_BYTES};
 
@@ -313,19 +313,6 @@ impl Log {
     /// Deletes a shard log and its files (idempotent), on the writer thread.
     pub async fn remove_shard(&self, id: ShardLogId) -> Result<(), LogError> {
         self.control(|reply| Command::Remove { id, reply }).await
-    }
-
-    /// Removes every shard log that `keep` does not claim: the orphans of a service's changes
-    /// that committed in the catalog before a crash (a deletion) or never committed (a
-    /// creation). Every service runs this once at start, after reading its catalog.
-    pub async fn remove_orphans(&self, keep: impl Fn(ShardLogId) -> bool) -> Result<(), LogError> {
-        for id in self.shards() {
-            if !keep(id) {
-                tracing::info!(log = %id, "removing orphaned shard log");
-                self.remove_shard(id).await?;
-            }
-        }
-        Ok(())
     }
 
     /// The shard logs that exist, in order.

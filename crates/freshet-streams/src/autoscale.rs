@@ -72,7 +72,7 @@ impl StreamsService {
             let mut loads = Vec::new();
             for shard in state.shards.iter().filter(|s| s.is_open()) {
                 let bytes = shard.written.load(Ordering::Relaxed);
-                let Ok((_, records)) = self.inner.log.bounds(shard.log) else {
+                let Ok((_, records)) = self.inner.log.bounds(shard.log).await else {
                     continue;
                 };
                 let key = (stream.uid, shard.row.index);

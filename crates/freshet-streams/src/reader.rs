@@ -124,7 +124,11 @@ impl StreamReader {
     /// Reads what is there from every shard whose parents are done, about `max_bytes` in all
     /// (at least one record when any is there). A shard read to its closed end reports
     /// `Checkpoint::ShardEnd` once, with or without records.
-    pub fn read(&mut self, max_records: usize, max_bytes: usize) -> Result<Vec<ShardRecords>> {
+    pub async fn read(
+        &mut self,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<ShardRecords>> {
         let state = self.state()?;
         let mut out = Vec::new();
         let mut bytes = 0usize;
@@ -135,14 +139,17 @@ impl StreamReader {
             if !self.ready(&state, shard) {
                 continue;
             }
-            let from = self.offset(&state, shard)?;
-            let batch = self.service.read_batch(
-                &state,
-                shard,
-                from,
-                max_records,
-                max_bytes.saturating_sub(bytes).max(1),
-            )?;
+            let from = self.offset(&state, shard).await?;
+            let batch = self
+                .service
+                .read_batch(
+                    &state,
+                    shard,
+                    from,
+                    max_records,
+                    max_bytes.saturating_sub(bytes).max(1),
+                )
+                .await?;
             let cursor = self.cursor(shard);
             cursor.offset = Some(batch.after);
             let end = batch.child_shards.is_some();
@@ -181,7 +188,7 @@ impl StreamReader {
             if !self.ready(&state, shard) {
                 continue;
             }
-            let Ok(from) = self.offset(&state, shard) else {
+            let Ok(from) = self.offset(&state, shard).await else {
                 return;
             };
             let log = &self.service.inner.log;
@@ -257,7 +264,7 @@ impl StreamReader {
 
     /// The offset to read a shard from: where the reader is, else its checkpoint, else the
     /// starting position.
-    fn offset(&self, state: &StreamState, shard: &ShardState) -> Result<u64> {
+    async fn offset(&self, state: &StreamState, shard: &ShardState) -> Result<u64> {
         if let Some(offset) = self.cursors.get(&shard.row.index).and_then(|c| c.offset) {
             return Ok(offset);
         }
@@ -282,15 +289,17 @@ impl StreamReader {
                 ("AT_TIMESTAMP", None, Some(Timestamp::from_millis(*ms)))
             }
         };
-        self.service.start_offset(
-            &self.stream,
-            state,
-            shard,
-            "reader",
-            kind,
-            sequence,
-            timestamp,
-        )
+        self.service
+            .start_offset(
+                &self.stream,
+                state,
+                shard,
+                "reader",
+                kind,
+                sequence,
+                timestamp,
+            )
+            .await
     }
 }
 

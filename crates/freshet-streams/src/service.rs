@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use freshet_catalog::{Catalog, StreamRow};
-use freshet_log::{Log, ShardLogId};
+use freshet_log::{LogBackend, ShardLogId, SharedLog};
 use parking_lot::RwLock;
 use rand::RngCore;
 
@@ -28,7 +28,7 @@ pub struct StreamsService {
 pub(crate) struct Inner {
     pub config: StreamsConfig,
     pub catalog: Catalog,
-    pub log: Log,
+    pub log: SharedLog,
     pub iterators: IteratorCodec,
     pub streams: RwLock<Registry>,
     /// Active SubscribeToShard pushes, by consumer ARN and shard.
@@ -65,7 +65,11 @@ impl StreamsService {
     /// Opens the service over a log and a catalog, finishing whatever a crash interrupted:
     /// CREATING streams get their shard logs and become ACTIVE, DELETING streams are removed,
     /// UPDATING streams (whose change is already committed) become ACTIVE.
-    pub async fn open(config: StreamsConfig, catalog: Catalog, log: Log) -> Result<StreamsService> {
+    pub async fn open(
+        config: StreamsConfig,
+        catalog: Catalog,
+        log: impl LogBackend + 'static,
+    ) -> Result<StreamsService> {
         let key = match catalog.get_setting(ITERATOR_KEY_SETTING).await? {
             Some(key) if key.len() == 32 => key,
             _ => {
@@ -82,7 +86,7 @@ impl StreamsService {
                 iterators: IteratorCodec::new(key_bytes),
                 config,
                 catalog,
-                log,
+                log: std::sync::Arc::new(log),
                 streams: RwLock::new(Registry::default()),
                 subscriptions: parking_lot::Mutex::new(HashMap::new()),
                 subscription_ids: std::sync::atomic::AtomicU64::new(0),
@@ -122,7 +126,7 @@ impl StreamsService {
         // before the crash (or whose creation never committed): nothing can read them.
         inner
             .log
-            .remove_orphans(|id| known_logs.contains(&id))
+            .remove_orphans(&|id| known_logs.contains(&id))
             .await?;
         let count = inner.streams.read().by_name.len();
         tracing::info!(streams = count, "data streams recovered");

@@ -60,11 +60,11 @@ async fn put(svc: &StreamsService, data: &str, key: u128) -> String {
 }
 
 /// Every record the reader has now, as (shard, data), and the checkpoints it handed back.
-fn drain(reader: &mut StreamReader) -> (Vec<(String, String)>, BTreeMap<String, Checkpoint>) {
+async fn drain(reader: &mut StreamReader) -> (Vec<(String, String)>, BTreeMap<String, Checkpoint>) {
     let mut records = Vec::new();
     let mut checkpoints = BTreeMap::new();
     loop {
-        let read = reader.read(2, 1 << 20).unwrap();
+        let read = reader.read(2, 1 << 20).await.unwrap();
         if read.is_empty() {
             return (records, checkpoints);
         }
@@ -91,7 +91,7 @@ async fn reads_every_shard_and_resumes_exactly_after_its_checkpoints() {
     let mut reader = svc
         .reader(NAME, StartingPosition::TrimHorizon, BTreeMap::new())
         .unwrap();
-    let (records, checkpoints) = drain(&mut reader);
+    let (records, checkpoints) = drain(&mut reader).await;
     let of = |shard: &str| -> Vec<String> {
         records
             .iter()
@@ -111,7 +111,7 @@ async fn reads_every_shard_and_resumes_exactly_after_its_checkpoints() {
             checkpoints,
         )
         .unwrap();
-    let (records, _) = drain(&mut resumed);
+    let (records, _) = drain(&mut resumed).await;
     assert_eq!(records, [("shardId-000000000000".into(), "low3".into())]);
 }
 
@@ -132,7 +132,7 @@ async fn starting_positions_follow_get_shard_iterator() {
     ];
     for (start, want) in cases {
         let mut reader = svc.reader(NAME, start.clone(), BTreeMap::new()).unwrap();
-        let (records, _) = drain(&mut reader);
+        let (records, _) = drain(&mut reader).await;
         let got: Vec<&str> = records.iter().map(|(_, d)| d.as_str()).collect();
         assert_eq!(got, want, "{start:?}");
     }
@@ -161,7 +161,7 @@ async fn parents_are_read_to_their_end_before_their_children() {
     assert_eq!(lineage.len(), 3);
     assert!(lineage[0].closed && lineage[0].parents.is_empty());
     assert_eq!(lineage[1].parents, ["shardId-000000000000"]);
-    let (records, checkpoints) = drain(&mut reader);
+    let (records, checkpoints) = drain(&mut reader).await;
     let data: Vec<&str> = records.iter().map(|(_, d)| d.as_str()).collect();
     assert_eq!(&data[..2], ["before-low", "before-high"]);
     let mut children = data[2..].to_vec();
@@ -176,7 +176,7 @@ async fn parents_are_read_to_their_end_before_their_children() {
     let mut resumed = svc
         .reader(NAME, StartingPosition::TrimHorizon, checkpoints)
         .unwrap();
-    assert_eq!(drain(&mut resumed).0, []);
+    assert_eq!(drain(&mut resumed).await.0, []);
 }
 
 #[tokio::test]
@@ -186,7 +186,7 @@ async fn wait_ends_when_a_record_becomes_durable() {
     let mut reader = svc
         .reader(NAME, StartingPosition::TrimHorizon, BTreeMap::new())
         .unwrap();
-    assert!(reader.read(10, 1 << 20).unwrap().is_empty());
+    assert!(reader.read(10, 1 << 20).await.unwrap().is_empty());
     let waiting = tokio::spawn(async move {
         reader.wait().await;
         reader
@@ -198,7 +198,7 @@ async fn wait_ends_when_a_record_becomes_durable() {
         .await
         .expect("the tail notifier wakes the reader")
         .unwrap();
-    let (records, _) = drain(&mut reader);
+    let (records, _) = drain(&mut reader).await;
     assert_eq!(records, [("shardId-000000000000".into(), "x".into())]);
 }
 
@@ -216,7 +216,7 @@ async fn a_deleted_stream_is_not_found() {
     .await
     .unwrap();
     assert!(matches!(
-        reader.read(10, 1 << 20),
+        reader.read(10, 1 << 20).await,
         Err(freshet_streams::StreamsError::ResourceNotFound(_))
     ));
 }

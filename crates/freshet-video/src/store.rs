@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use freshet_log::{Log, LogError, NewRecord, ShardLogId};
+use freshet_log::{Log, LogBackend, LogError, NewRecord, ShardLogId};
 use parking_lot::RwLock;
 use tokio::sync::watch;
 
@@ -121,7 +121,7 @@ impl FragmentStore {
     /// Indexes every retained fragment of `streams` (creating their logs if missing) and drops
     /// the logs of streams that no longer exist.
     pub async fn open(log: Log, streams: Vec<u64>) -> Result<FragmentStore, StoreError> {
-        log.remove_orphans(|id| streams.contains(&id.stream))
+        log.remove_orphans(&|id| streams.contains(&id.stream))
             .await?;
         let existing = log.shards();
         for &stream in &streams {

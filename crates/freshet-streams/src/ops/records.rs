@@ -175,7 +175,7 @@ impl StreamsService {
         })
     }
 
-    pub fn get_shard_iterator(
+    pub async fn get_shard_iterator(
         &self,
         input: GetShardIteratorInput,
     ) -> Result<GetShardIteratorOutput> {
@@ -197,15 +197,17 @@ impl StreamsService {
         }
         let index = shard_index(&input.shard_id).ok_or_else(missing_shard)?;
         let shard = state.shard(index).ok_or_else(missing_shard)?;
-        let offset = self.start_offset(
-            &stream,
-            &state,
-            shard,
-            "GetShardIterator",
-            &input.shard_iterator_type,
-            input.starting_sequence_number.as_deref(),
-            input.timestamp,
-        )?;
+        let offset = self
+            .start_offset(
+                &stream,
+                &state,
+                shard,
+                "GetShardIterator",
+                &input.shard_iterator_type,
+                input.starting_sequence_number.as_deref(),
+                input.timestamp,
+            )
+            .await?;
         Ok(GetShardIteratorOutput {
             shard_iterator: self.iterator(&stream, shard, offset),
         })
@@ -214,7 +216,7 @@ impl StreamsService {
     /// Where a reader starts in a shard, for GetShardIterator and SubscribeToShard alike: the
     /// iterator type with its sequence number or timestamp, checked as AWS checks them.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn start_offset(
+    pub(crate) async fn start_offset(
         &self,
         stream: &Stream,
         state: &StreamState,
@@ -231,7 +233,7 @@ impl StreamsService {
                 "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber. Request specified {kind} and {has} StartingSequenceNumber."
             ))
         };
-        let (horizon, next) = self.shard_window(state, shard)?;
+        let (horizon, next) = self.shard_window(state, shard).await?;
         let offset = match (kind, starting_sequence_number) {
             (_, Some(_)) if !with_seq => return Err(either_or("also a")),
             (_, None) if with_seq => return Err(either_or("no")),
@@ -251,7 +253,11 @@ impl StreamsService {
                         "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: {at}, currentTimestampInMillis: {now}"
                     )));
                 }
-                self.inner.log.offset_at_time(shard.log, at)?.max(horizon)
+                self.inner
+                    .log
+                    .offset_at_time(shard.log, at)
+                    .await?
+                    .max(horizon)
             }
             (_, Some(text)) => {
                 let invalid = |why: &str| {
@@ -288,7 +294,7 @@ impl StreamsService {
         Ok(offset)
     }
 
-    pub fn get_records(&self, input: GetRecordsInput) -> Result<GetRecordsOutput> {
+    pub async fn get_records(&self, input: GetRecordsInput) -> Result<GetRecordsOutput> {
         let it = self
             .inner
             .iterators
@@ -325,7 +331,9 @@ impl StreamsService {
         let state = stream.snapshot();
         let shard = state.shard(it.shard_index).ok_or_else(shard_gone)?;
         let limit = input.limit.unwrap_or(GET_RECORDS_DEFAULT_LIMIT).max(1) as usize;
-        let batch = self.read_batch(&state, shard, it.offset, limit, GET_RECORDS_MAX_BYTES)?;
+        let batch = self
+            .read_batch(&state, shard, it.offset, limit, GET_RECORDS_MAX_BYTES)
+            .await?;
         let next_shard_iterator = match batch.child_shards {
             Some(_) => None,
             None => Some(self.iterator(&stream, shard, batch.after)),
@@ -340,7 +348,7 @@ impl StreamsService {
 
     /// Reads the next records of a shard from `from` (moved up to the trim horizon), as
     /// GetRecords and SubscribeToShard deliver them.
-    pub(crate) fn read_batch(
+    pub(crate) async fn read_batch(
         &self,
         state: &StreamState,
         shard: &ShardState,
@@ -348,9 +356,13 @@ impl StreamsService {
         limit: usize,
         max_bytes: usize,
     ) -> Result<Batch> {
-        let (horizon, next) = self.shard_window(state, shard)?;
+        let (horizon, next) = self.shard_window(state, shard).await?;
         let from = from.max(horizon);
-        let records = self.inner.log.read(shard.log, from, limit, max_bytes)?;
+        let records = self
+            .inner
+            .log
+            .read(shard.log, from, limit, max_bytes)
+            .await?;
         let after = records.last().map_or(from, |r| r.offset + 1);
         let millis_behind_latest = if after >= next {
             0
@@ -400,12 +412,12 @@ impl StreamsService {
 
     /// The offsets a reader may see now: from the trim horizon (the first record still within
     /// the retention period) to the next offset to be written.
-    fn shard_window(&self, state: &StreamState, shard: &ShardState) -> Result<(u64, u64)> {
+    async fn shard_window(&self, state: &StreamState, shard: &ShardState) -> Result<(u64, u64)> {
         let log = &self.inner.log;
-        let (first, next) = log.bounds(shard.log)?;
+        let (first, next) = log.bounds(shard.log).await?;
         let cutoff = self.now_ms() - state.row.retention_hours * 3_600_000;
-        let horizon = match log.read(shard.log, first, 1, 1)?.first() {
-            Some(r) if r.arrival_ms < cutoff => log.offset_at_time(shard.log, cutoff)?,
+        let horizon = match log.read(shard.log, first, 1, 1).await?.first() {
+            Some(r) if r.arrival_ms < cutoff => log.offset_at_time(shard.log, cutoff).await?,
             _ => first,
         };
         Ok((horizon.min(next), next))

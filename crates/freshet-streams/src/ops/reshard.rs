@@ -325,7 +325,7 @@ impl StreamsService {
                 stream: stream.uid,
                 shard: *index,
             };
-            let (_, next) = self.inner.log.bounds(id)?;
+            let (_, next) = self.inner.log.bounds(id).await?;
             closed.push((*index, next));
             if let Some(pos) = plan.position(*index) {
                 plan.shards[pos].closed_next_offset = Some(next);

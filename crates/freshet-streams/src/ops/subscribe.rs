@@ -68,15 +68,17 @@ impl StreamsService {
         let index = shard_index(&input.shard_id).ok_or_else(missing)?;
         let shard = state.shard(index).ok_or_else(missing)?;
         let start = &input.starting_position;
-        let from = self.start_offset(
-            &stream,
-            &state,
-            shard,
-            "SubscribeToShard",
-            &start.kind,
-            start.sequence_number.as_deref(),
-            start.timestamp,
-        )?;
+        let from = self
+            .start_offset(
+                &stream,
+                &state,
+                shard,
+                "SubscribeToShard",
+                &start.kind,
+                start.sequence_number.as_deref(),
+                start.timestamp,
+            )
+            .await?;
         let tail = self.inner.log.subscribe(shard.log)?;
 
         let key = (input.consumer_arn.clone(), index);
@@ -147,7 +149,10 @@ impl StreamsService {
             let reshaped = stream.reshaped.notified();
             tokio::pin!(reshaped);
             reshaped.as_mut().enable();
-            let batch = match self.next_event(&stream, &consumer, shard_index, position) {
+            let batch = match self
+                .next_event(&stream, &consumer, shard_index, position)
+                .await
+            {
                 Ok(b) => b,
                 Err(error) => {
                     let _ = tx.send(Err(error)).await;
@@ -191,7 +196,7 @@ impl StreamsService {
     }
 
     /// The next event from `position`, and whether it is the shard's last.
-    fn next_event(
+    async fn next_event(
         &self,
         stream: &Stream,
         consumer: &str,
@@ -211,7 +216,9 @@ impl StreamsService {
                 self.config().account_id
             ))
         })?;
-        let batch = self.read_batch(&state, shard, position, EVENT_MAX_RECORDS, EVENT_MAX_BYTES)?;
+        let batch = self
+            .read_batch(&state, shard, position, EVENT_MAX_RECORDS, EVENT_MAX_BYTES)
+            .await?;
         let drained = batch.child_shards.is_some();
         Ok((
             SubscribeToShardEvent {
