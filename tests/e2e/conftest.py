@@ -9,6 +9,7 @@ SigV4, restarts, crashes) start their own with `server_factory`.
 from __future__ import annotations
 
 import re
+import subprocess
 import uuid
 
 import pytest
@@ -105,3 +106,16 @@ def name_factory(request, _stream_cleanup):
         _stream_cleanup.append(name)
         return name
     return make
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real size-limited file system (a 3 MiB tmpfs) for full-disk tests; root only, skipped
+    where mounting is not allowed."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)

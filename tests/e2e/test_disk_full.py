@@ -13,17 +13,6 @@ from freshet_e2e import create_stream, read_shard
 RECORD = 64 * 1024
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], capture_output=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
 def test_full_disk_refuses_puts_then_recovers(small_disk, tmp_path, server_factory):
     srv = server_factory(data_dir=small_disk / "data")
     c = srv.client()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import urllib.error
 import urllib.request
 
@@ -75,17 +74,6 @@ def test_sigterm_closes_every_log_so_a_restart_repairs_nothing(server_factory):
     srv.start()
     logs = opened_logs(srv, 3)
     assert logs == {"log": False, "firehose-log": False, "video-log": False}, logs
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)], capture_output=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def test_health_is_503_while_the_disk_is_full(small_disk, server_factory):

@@ -109,13 +109,7 @@ impl StreamReader {
             .iter()
             .map(|s| ShardLineage {
                 shard_id: s.id(),
-                parents: s
-                    .row
-                    .parent_index
-                    .into_iter()
-                    .chain(s.row.adjacent_parent_index)
-                    .map(crate::arn::shard_id)
-                    .collect(),
+                parents: s.parents().map(crate::arn::shard_id).collect(),
                 closed: !s.is_open(),
             })
             .collect())
@@ -250,10 +244,7 @@ impl StreamReader {
             return false;
         }
         shard
-            .row
-            .parent_index
-            .into_iter()
-            .chain(shard.row.adjacent_parent_index)
+            .parents()
             .all(|p| state.shard(p).is_none_or(|parent| self.is_done(parent)))
     }
 

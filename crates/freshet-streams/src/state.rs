@@ -102,6 +102,14 @@ impl ShardState {
         }
     }
 
+    /// The indexes of the shard's parents: none, one after a split, two after a merge.
+    pub fn parents(&self) -> impl Iterator<Item = u32> {
+        self.row
+            .parent_index
+            .into_iter()
+            .chain(self.row.adjacent_parent_index)
+    }
+
     pub fn is_open(&self) -> bool {
         self.row.closed_next_offset.is_none()
     }

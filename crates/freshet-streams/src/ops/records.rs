@@ -444,13 +444,7 @@ fn child_shards(state: &StreamState, parent: &ShardState) -> Vec<ChildShard> {
         })
         .map(|c| ChildShard {
             shard_id: c.id(),
-            parent_shards: c
-                .row
-                .parent_index
-                .into_iter()
-                .chain(c.row.adjacent_parent_index)
-                .map(crate::arn::shard_id)
-                .collect(),
+            parent_shards: c.parents().map(crate::arn::shard_id).collect(),
             hash_key_range: HashKeyRange {
                 starting_hash_key: c.range.start.to_string(),
                 ending_hash_key: c.range.end.to_string(),
