@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::{Catalog, CatalogError, ConsumerRow, Lease, ShardRow, Status, StreamRow};
+use crate::{Catalog, CatalogError, ConsumerRow, Lease, ShardRow, Status, StreamMode, StreamRow};
 
 /// Opens a catalog over the same storage every time it is called.
 pub trait CatalogStore {
@@ -66,7 +66,7 @@ fn stream(name: &str) -> StreamRow {
         uid: 0,
         name: name.to_string(),
         status: Status::Creating,
-        mode: "PROVISIONED".into(),
+        mode: StreamMode::Provisioned,
         created_ms: 1_700_000_000_000,
         retention_hours: 24,
         encryption_type: "NONE".into(),

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 pub use backend::{BoxFuture, CatalogBackend};
 pub use freshet_runtime::Status;
-pub use rows::{ConsumerRow, DeliveryStreamRow, ShardRow, StreamRow, VideoStreamRow};
+pub use rows::{ConsumerRow, DeliveryStreamRow, ShardRow, StreamMode, StreamRow, VideoStreamRow};
 pub use sqlite::SqliteCatalog;
 
 pub(crate) use sqlite::parse_u128;

@@ -18,13 +18,38 @@ fn status(row: &SqliteRow) -> Result<Status> {
     })
 }
 
-/// A stream's stored descriptor. Mode and encryption type hold the AWS enum strings.
+/// A stream's capacity mode (`StreamModeDetails.StreamMode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StreamMode {
+    Provisioned,
+    OnDemand,
+}
+
+impl StreamMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamMode::Provisioned => "PROVISIONED",
+            StreamMode::OnDemand => "ON_DEMAND",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<StreamMode> {
+        match text {
+            "PROVISIONED" => Some(StreamMode::Provisioned),
+            "ON_DEMAND" => Some(StreamMode::OnDemand),
+            _ => None,
+        }
+    }
+}
+
+/// A stream's stored descriptor. The encryption type holds the AWS enum string.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StreamRow {
     pub uid: u64,
     pub name: String,
     pub status: Status,
-    pub mode: String,
+    pub mode: StreamMode,
     pub created_ms: i64,
     pub retention_hours: i64,
     pub encryption_type: String,
@@ -83,7 +108,13 @@ impl StreamRow {
             uid: row.try_get::<i64, _>("uid")? as u64,
             name: row.try_get("name")?,
             status: status(row)?,
-            mode: row.try_get("mode")?,
+            mode: {
+                let text: String = row.try_get("mode")?;
+                StreamMode::parse(&text).ok_or(CatalogError::Corrupt {
+                    field: "mode",
+                    value: text,
+                })?
+            },
             created_ms: row.try_get("created_ms")?,
             retention_hours: row.try_get("retention_hours")?,
             encryption_type: row.try_get("encryption_type")?,

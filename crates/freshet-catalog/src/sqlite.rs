@@ -71,7 +71,7 @@ impl SqliteCatalog {
         )
         .bind(&stream.name)
         .bind(stream.status.as_str())
-        .bind(&stream.mode)
+        .bind(stream.mode.as_str())
         .bind(stream.created_ms)
         .bind(stream.retention_hours)
         .bind(&stream.encryption_type)
@@ -102,7 +102,7 @@ impl SqliteCatalog {
              WHERE uid = ?",
         )
         .bind(stream.status.as_str())
-        .bind(&stream.mode)
+        .bind(stream.mode.as_str())
         .bind(stream.retention_hours)
         .bind(&stream.encryption_type)
         .bind(&stream.key_id)

@@ -15,9 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::model::StreamMode;
 use crate::model::{MergeShardsInput, SplitShardInput, StreamRef};
 use crate::service::StreamsService;
-use crate::state::{MODE_ON_DEMAND, Status, Stream};
+use crate::state::{Status, Stream};
 
 #[derive(Clone, Debug)]
 pub struct OnDemandPolicy {
@@ -65,7 +66,7 @@ impl StreamsService {
         let policy = self.config().on_demand.clone();
         for stream in streams {
             let state = stream.snapshot();
-            if state.row.mode != MODE_ON_DEMAND || state.row.status != Status::Active {
+            if state.row.mode != StreamMode::OnDemand || state.row.status != Status::Active {
                 continue;
             }
             let now = self.config().clock.elapsed();

@@ -4,6 +4,7 @@
 //! and timestamps as epoch seconds in the JSON form these types (de)serialize; the edge converts
 //! CBOR to and from that form.
 
+pub use freshet_catalog::StreamMode;
 use freshet_runtime::Status;
 use std::collections::BTreeMap;
 
@@ -67,7 +68,7 @@ pub struct StreamRef {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct StreamModeDetails {
-    pub stream_mode: String,
+    pub stream_mode: StreamMode,
 }
 
 #[derive(Debug, Deserialize)]

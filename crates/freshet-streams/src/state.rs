@@ -16,9 +16,6 @@ use crate::sequence::SequenceNumber;
 
 pub use freshet_runtime::Status;
 
-pub const MODE_PROVISIONED: &str = "PROVISIONED";
-pub const MODE_ON_DEMAND: &str = "ON_DEMAND";
-
 pub struct Stream {
     pub uid: u64,
     pub name: String,
@@ -244,7 +241,7 @@ impl StreamState {
 
     pub fn mode_details(&self) -> model::StreamModeDetails {
         model::StreamModeDetails {
-            stream_mode: self.row.mode.clone(),
+            stream_mode: self.row.mode,
         }
     }
 
@@ -299,7 +296,7 @@ mod tests {
             uid: 9,
             name: "s".into(),
             status: Status::Active,
-            mode: MODE_PROVISIONED.into(),
+            mode: freshet_catalog::StreamMode::Provisioned,
             created_ms: 1,
             retention_hours: 24,
             encryption_type: "NONE".into(),

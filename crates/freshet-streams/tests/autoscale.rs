@@ -60,7 +60,7 @@ async fn hot_shards_split_and_cold_ones_merge_back() {
         stream_name: "auto".into(),
         shard_count: None,
         stream_mode_details: Some(StreamModeDetails {
-            stream_mode: "ON_DEMAND".into(),
+            stream_mode: StreamMode::OnDemand,
         }),
         tags: None,
         warm_throughput_mibps: None,

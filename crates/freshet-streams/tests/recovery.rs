@@ -62,7 +62,7 @@ async fn creating_stream_interrupted_before_its_logs_exist_is_completed() {
             uid: 0,
             name: "half".into(),
             status: Status::Creating,
-            mode: "PROVISIONED".into(),
+            mode: freshet_catalog::StreamMode::Provisioned,
             created_ms: 1_700_000_000_000,
             retention_hours: 24,
             encryption_type: "NONE".into(),

@@ -26,12 +26,12 @@ impl StreamsService {
         // a shard count.
         let mode = match (input.stream_mode_details, input.shard_count) {
             (Some(m), _) => m.stream_mode,
-            (None, Some(_)) => MODE_PROVISIONED.to_string(),
-            (None, None) => MODE_ON_DEMAND.to_string(),
+            (None, Some(_)) => StreamMode::Provisioned,
+            (None, None) => StreamMode::OnDemand,
         };
-        let shard_count = match (mode.as_str(), input.shard_count) {
-            (MODE_ON_DEMAND, None) => ON_DEMAND_INITIAL_SHARDS,
-            (MODE_ON_DEMAND, Some(_)) => {
+        let shard_count = match (mode, input.shard_count) {
+            (StreamMode::OnDemand, None) => ON_DEMAND_INITIAL_SHARDS,
+            (StreamMode::OnDemand, Some(_)) => {
                 return Err(StreamsError::InvalidArgument(
                     "ShardCount must not be specified for streams in ON_DEMAND mode.".into(),
                 ));
@@ -47,7 +47,7 @@ impl StreamsService {
             return Err(self.shard_limit_error(shard_count));
         }
         self.check_shard_limit(shard_count)?;
-        if mode == MODE_ON_DEMAND {
+        if mode == StreamMode::OnDemand {
             self.check_on_demand_limit()?;
         }
         let tags = input.tags.unwrap_or_default();
@@ -278,7 +278,7 @@ impl StreamsService {
         for stream in registry.by_name.values() {
             let state = stream.snapshot();
             open += state.open_shard_count() as i64;
-            on_demand += (state.row.mode == MODE_ON_DEMAND) as i64;
+            on_demand += (state.row.mode == StreamMode::OnDemand) as i64;
         }
         (open, on_demand)
     }

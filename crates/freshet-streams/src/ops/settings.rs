@@ -2,9 +2,10 @@
 //! size, warm throughput, resource policies and account settings.
 
 use crate::error::{Result, StreamsError};
+use crate::model::StreamMode;
 use crate::model::*;
 use crate::service::StreamsService;
-use crate::state::{MODE_ON_DEMAND, Status};
+use crate::state::Status;
 
 const MIN_RETENTION_HOURS: i64 = 24;
 const MAX_RETENTION_HOURS: i64 = 8760;
@@ -144,7 +145,7 @@ impl StreamsService {
     pub async fn update_stream_mode(&self, input: UpdateStreamModeInput) -> Result<Empty> {
         let stream = self.find_arn(&input.stream_arn)?;
         let mode = input.stream_mode_details.stream_mode;
-        if mode == MODE_ON_DEMAND && stream.snapshot().row.mode != MODE_ON_DEMAND {
+        if mode == StreamMode::OnDemand && stream.snapshot().row.mode != StreamMode::OnDemand {
             self.check_on_demand_limit()?;
         }
         self.update_active(&stream, |row| {
@@ -176,7 +177,7 @@ impl StreamsService {
         input: UpdateStreamWarmThroughputInput,
     ) -> Result<UpdateStreamWarmThroughputOutput> {
         let stream = self.find(&input.stream)?;
-        if stream.snapshot().row.mode != MODE_ON_DEMAND {
+        if stream.snapshot().row.mode != StreamMode::OnDemand {
             return Err(StreamsError::InvalidArgument(format!(
                 "Warm throughput can only be configured for streams in ON_DEMAND mode; stream {} is not.",
                 stream.name
