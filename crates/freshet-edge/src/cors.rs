@@ -3,17 +3,11 @@
 //! response headers the server exposes. AWS answers the preflight for every service and adds
 //! `Access-Control-Allow-Origin` and `Access-Control-Expose-Headers` (the request id and the
 //! `x-amz*` headers SDKs read) to every response; this layer does the same for every API on the
-//! port, for the origins the settings allow.
-
-use std::sync::Arc;
+//! port, for the origins the settings allow (the edge's front middleware in `lib.rs` calls it).
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
 use axum::response::Response;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-
-use crate::RequestIds;
 
 /// Sent when a preflight names no method: what the APIs on this port use.
 const ALLOW_METHODS: &str = "POST,GET";
@@ -31,13 +25,6 @@ const EXPOSE_HEADERS_JSON: &str =
 const EXPOSE_HEADERS_REST: &str = "x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,Date";
 /// How long a browser may cache a preflight answer (AWS answers 172800, two days).
 const MAX_AGE_SECS: &str = "172800";
-
-/// The origins allowed to call the APIs from a browser, and the request ids preflight answers
-/// carry.
-pub struct Cors {
-    pub origins: AllowedOrigins,
-    pub ids: Arc<RequestIds>,
-}
 
 /// The origins allowed to call the APIs from a browser.
 #[derive(Clone, Debug)]
@@ -76,21 +63,21 @@ impl AllowedOrigins {
     }
 }
 
-/// The middleware: answers preflights itself and decorates the responses to cross-origin
-/// requests (those with an `Origin`), as AWS does; other requests pass untouched.
-pub async fn layer(State(cors): State<Arc<Cors>>, req: Request, next: Next) -> Response {
-    let Some(origin) = req.headers().get(header::ORIGIN).cloned() else {
-        return next.run(req).await;
-    };
-    let expose = expose_headers(req.uri().path());
-    if req.method() == Method::OPTIONS {
-        return preflight(&cors, &origin, req.headers(), expose);
+/// Whether a request is a CORS preflight: an `OPTIONS` from a browser page (with `Origin`).
+pub(crate) fn is_preflight(method: &Method, origin: Option<&HeaderValue>) -> bool {
+    method == Method::OPTIONS && origin.is_some()
+}
+
+/// Adds AWS's CORS headers to the answer to a cross-origin request from an allowed origin.
+pub(crate) fn decorate_response(
+    origins: &AllowedOrigins,
+    origin: &HeaderValue,
+    path: &str,
+    response: &mut Response,
+) {
+    if let Some(allow) = origins.allow(origin) {
+        decorate(response.headers_mut(), allow, expose_headers(path));
     }
-    let mut response = next.run(req).await;
-    if let Some(allow) = cors.origins.allow(&origin) {
-        decorate(response.headers_mut(), allow, expose);
-    }
-    response
 }
 
 /// Kinesis and Firehose are served at `/`; every other path is Kinesis Video's.
@@ -104,13 +91,13 @@ fn expose_headers(path: &str) -> &'static str {
 
 /// AWS's preflight answer: 200, no body, the asked method and headers echoed (the signature,
 /// not a header list, is what protects the APIs), cacheable for two days.
-fn preflight(
-    cors: &Cors,
+pub(crate) fn preflight(
+    origins: &AllowedOrigins,
     origin: &HeaderValue,
     asked: &HeaderMap,
-    expose: &'static str,
+    path: &str,
 ) -> Response {
-    let Some(allow) = cors.origins.allow(origin) else {
+    let Some(allow) = origins.allow(origin) else {
         // S3's answer to a preflight from an origin it does not allow.
         let mut response = Response::new(Body::from(
             "CORSResponse: This CORS request is not allowed.",
@@ -120,10 +107,7 @@ fn preflight(
     };
     let mut response = Response::new(Body::empty());
     let headers = response.headers_mut();
-    if let Ok(id) = HeaderValue::from_str(&cors.ids.next()) {
-        headers.insert("x-amzn-requestid", id);
-    }
-    decorate(headers, allow, expose);
+    decorate(headers, allow, expose_headers(path));
     let echo = |name, default| {
         asked
             .get(name)

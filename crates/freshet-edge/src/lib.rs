@@ -36,6 +36,7 @@ use axum::routing::get;
 use freshet_runtime::SharedClock;
 use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::Value;
+use tracing::Instrument;
 
 pub use api::{Api, Call, Reply};
 pub use codec::Format;
@@ -109,7 +110,7 @@ impl EdgeBuilder {
     }
 
     pub fn router(self) -> Router {
-        let ids = Arc::new(RequestIds::new(&self.auth.clock));
+        let ids = RequestIds::new(&self.auth.clock);
         let targets: HashMap<&'static str, Arc<dyn Api>> = self
             .apis
             .iter()
@@ -120,51 +121,66 @@ impl EdgeBuilder {
             router = router.merge(api.clone().routes(self.auth.clone()));
         }
         let services = Arc::new(self.apis);
+        let front = Arc::new(Front {
+            targets,
+            auth: self.auth,
+            origins: self.origins,
+            ids,
+        });
         router
             .route("/health", get(health).with_state(services.clone()))
             .route("/metrics", get(metrics).with_state(services))
             .fallback(|| async { error_response(ApiError::unknown_operation(), Format::Json) })
-            .layer(from_fn_with_state(
-                Arc::new(Targets {
-                    by_prefix: targets,
-                    auth: self.auth.clone(),
-                }),
-                dispatch_target,
-            ))
-            .layer(from_fn_with_state(ids.clone(), request::layer))
-            .layer(from_fn_with_state(
-                Arc::new(cors::Cors {
-                    origins: self.origins,
-                    ids,
-                }),
-                cors::layer,
-            ))
+            .layer(from_fn_with_state(front, front_door))
     }
 }
 
-/// The AWS JSON 1.1 / CBOR services by their `X-Amz-Target` prefix.
-struct Targets {
-    by_prefix: HashMap<&'static str, Arc<dyn Api>>,
+/// What every request passes through first: its id, CORS, and the routing of `X-Amz-Target`
+/// calls to the service owning the target's prefix (on any path, as on AWS). One middleware
+/// rather than three: each layer costs a boxed future and a service clone per request, which
+/// showed on one-record puts.
+struct Front {
+    targets: HashMap<&'static str, Arc<dyn Api>>,
     auth: Arc<Auth>,
+    origins: cors::AllowedOrigins,
+    ids: RequestIds,
 }
 
-/// A request with an `X-Amz-Target` goes to the service owning the target's prefix, whatever
-/// its path (as on AWS); every other request goes on to the routes.
-async fn dispatch_target(
-    State(targets): State<Arc<Targets>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let Some(target) = req
-        .headers()
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-    else {
-        return next.run(req).await;
+async fn front_door(State(front): State<Arc<Front>>, req: Request, next: Next) -> Response {
+    let id = front.ids.next();
+    let span = tracing::debug_span!("request", id = %id);
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let path = origin.as_ref().map(|_| req.uri().path().to_string());
+    let preflight = cors::is_preflight(req.method(), origin.as_ref());
+    let mut response = if preflight {
+        cors::preflight(
+            &front.origins,
+            origin.as_ref().expect("a preflight has an origin"),
+            req.headers(),
+            req.uri().path(),
+        )
+    } else if req.headers().contains_key("x-amz-target") {
+        dispatch_target(&front, req).instrument(span).await
+    } else {
+        next.run(req).instrument(span).await
     };
-    let (prefix, op) = target.split_once('.').unwrap_or((target.as_str(), ""));
-    let api = targets.by_prefix.get(prefix);
+    if let (false, Some(origin), Some(path)) = (preflight, &origin, &path) {
+        cors::decorate_response(&front.origins, origin, path, &mut response);
+    }
+    request::finish(&mut response, &id);
+    response
+}
+
+/// Runs an `X-Amz-Target` call on the service owning the target's prefix.
+async fn dispatch_target(front: &Front, req: Request) -> Response {
+    // A cheap clone (the request's own bytes), so the target outlives the request's body.
+    let target = req.headers().get("x-amz-target").cloned();
+    let target = target
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let (prefix, op) = target.split_once('.').unwrap_or((target, ""));
+    let api = front.targets.get(prefix);
     let cbor = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -178,7 +194,7 @@ async fn dispatch_target(
         if req.method() != Method::POST {
             return Err(ApiError::unknown_operation());
         }
-        let (_, body) = targets.auth.body(req).await?;
+        let (_, body) = front.auth.body(req).await?;
         let api = api.ok_or_else(ApiError::unknown_operation)?;
         api.call(Call { op, format, body }).await
     }

@@ -1,15 +1,11 @@
-//! Every request gets an id in AWS's shape (`x-amzn-RequestId`) and a tracing span that carries
-//! it; an internal failure is logged here, once, with that id (adapters only describe it).
+//! Every request gets an id in AWS's shape (`x-amzn-RequestId`), carried by its tracing span; an
+//! internal failure is logged here, once, with that id (adapters only describe it).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
 use axum::response::Response;
 use freshet_runtime::SharedClock;
 use http::HeaderValue;
-use tracing::Instrument;
 
 use crate::error::FailureDetail;
 
@@ -48,22 +44,15 @@ fn request_id(boot: u64, n: u64) -> String {
     )
 }
 
-/// The middleware: an id and a span for the request; the id on the response; a failure's
-/// detail logged once.
-pub async fn layer(State(ids): State<Arc<RequestIds>>, req: Request, next: Next) -> Response {
-    let id = ids.next();
-    let span =
-        tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path());
-    let mut response = next.run(req).instrument(span.clone()).await;
+/// Ends a request's answer: its id in `x-amzn-RequestId`, and an internal failure's detail
+/// logged once, with that id.
+pub(crate) fn finish(response: &mut Response, id: &str) {
     if let Some(FailureDetail(detail)) = response.extensions_mut().remove::<FailureDetail>() {
-        span.in_scope(
-            || tracing::error!(status = %response.status(), error = %detail, "internal failure"),
-        );
+        tracing::error!(request_id = id, status = %response.status(), error = %detail, "internal failure");
     }
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    if let Ok(value) = HeaderValue::from_str(id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
-    response
 }
 
 #[cfg(test)]
