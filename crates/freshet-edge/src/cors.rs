@@ -7,7 +7,7 @@
 
 use axum::body::Body;
 use axum::response::Response;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 /// Sent when a preflight names no method: what the APIs on this port use.
 const ALLOW_METHODS: &str = "POST,GET";
@@ -61,11 +61,6 @@ impl AllowedOrigins {
             AllowedOrigins::None => None,
         }
     }
-}
-
-/// Whether a request is a CORS preflight: an `OPTIONS` from a browser page (with `Origin`).
-pub(crate) fn is_preflight(method: &Method, origin: Option<&HeaderValue>) -> bool {
-    method == Method::OPTIONS && origin.is_some()
 }
 
 /// Adds AWS's CORS headers to the answer to a cross-origin request from an allowed origin.

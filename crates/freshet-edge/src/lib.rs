@@ -149,24 +149,27 @@ struct Front {
 async fn front_door(State(front): State<Arc<Front>>, req: Request, next: Next) -> Response {
     let id = front.ids.next();
     let span = tracing::debug_span!("request", id = %id);
-    let origin = req.headers().get(header::ORIGIN).cloned();
-    let path = origin.as_ref().map(|_| req.uri().path().to_string());
-    let preflight = cors::is_preflight(req.method(), origin.as_ref());
-    let mut response = if preflight {
-        cors::preflight(
-            &front.origins,
-            origin.as_ref().expect("a preflight has an origin"),
-            req.headers(),
-            req.uri().path(),
-        )
-    } else if req.headers().contains_key("x-amz-target") {
-        dispatch_target(&front, req).instrument(span).await
-    } else {
-        next.run(req).instrument(span).await
+    // A cross-origin request (from a browser page) carries its page's origin.
+    let cross_origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .map(|origin| (origin.clone(), req.uri().path().to_string()));
+    let mut response = match &cross_origin {
+        Some((origin, path)) if req.method() == Method::OPTIONS => {
+            cors::preflight(&front.origins, origin, req.headers(), path)
+        }
+        _ => {
+            let mut response = if req.headers().contains_key("x-amz-target") {
+                dispatch_target(&front, req).instrument(span).await
+            } else {
+                next.run(req).instrument(span).await
+            };
+            if let Some((origin, path)) = &cross_origin {
+                cors::decorate_response(&front.origins, origin, path, &mut response);
+            }
+            response
+        }
     };
-    if let (false, Some(origin), Some(path)) = (preflight, &origin, &path) {
-        cors::decorate_response(&front.origins, origin, path, &mut response);
-    }
     request::finish(&mut response, &id);
     response
 }
