@@ -8,8 +8,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::{
-    ConsumerRow, DeliveryStreamRow, Lease, Result, ShardRow, SqliteCatalog, StoredStream,
-    StreamRow, VideoStreamRow,
+    ApplicationRow, ConsumerRow, DeliveryStreamRow, Lease, Result, ShardRow, SqliteCatalog,
+    StoredStream, StreamRow, VideoStreamRow,
 };
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -126,6 +126,37 @@ pub trait CatalogBackend: Send + Sync {
 
     /// Every video stream, oldest first.
     fn load_video_streams<'a>(&'a self) -> BoxFuture<'a, Result<Vec<VideoStreamRow>>>;
+
+    /// Inserts an analytics application (its document owned by freshet-analytics) and returns its
+    /// uid (never reused). `NameTaken` if the name exists.
+    fn create_application<'a>(
+        &'a self,
+        name: &'a str,
+        created_ms: i64,
+        doc: &'a str,
+    ) -> BoxFuture<'a, Result<u64>>;
+
+    /// Replaces an application's document.
+    fn update_application<'a>(&'a self, uid: u64, doc: &'a str) -> BoxFuture<'a, Result<()>>;
+
+    /// Deletes an application and its checkpoint.
+    fn delete_application<'a>(&'a self, uid: u64) -> BoxFuture<'a, Result<()>>;
+
+    /// Every application with its checkpoint, oldest first.
+    fn load_applications<'a>(&'a self) -> BoxFuture<'a, Result<Vec<ApplicationRow>>>;
+
+    /// Replaces an application's checkpoint (its runner's state and input positions, one
+    /// document); durable when it returns. Under a lease (`fence`), the write commits only while
+    /// the lease's epoch is current (`Fenced` otherwise).
+    fn put_application_checkpoint<'a>(
+        &'a self,
+        uid: u64,
+        doc: &'a str,
+        fence: Option<&'a Lease>,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Forgets an application's checkpoint (its next run starts from its starting positions).
+    fn delete_application_checkpoint<'a>(&'a self, uid: u64) -> BoxFuture<'a, Result<()>>;
 
     /// Takes the lease `name` for `holder` until `now_ms + ttl_ms` if it is free, expired or
     /// already `holder`'s; the epoch grows when the lease changes hands. `None` while another
@@ -293,6 +324,44 @@ impl CatalogBackend for SqliteCatalog {
 
     fn load_video_streams<'a>(&'a self) -> BoxFuture<'a, Result<Vec<VideoStreamRow>>> {
         Box::pin(SqliteCatalog::load_video_streams(self))
+    }
+
+    fn create_application<'a>(
+        &'a self,
+        name: &'a str,
+        created_ms: i64,
+        doc: &'a str,
+    ) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(SqliteCatalog::create_application(
+            self, name, created_ms, doc,
+        ))
+    }
+
+    fn update_application<'a>(&'a self, uid: u64, doc: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::update_application(self, uid, doc))
+    }
+
+    fn delete_application<'a>(&'a self, uid: u64) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::delete_application(self, uid))
+    }
+
+    fn load_applications<'a>(&'a self) -> BoxFuture<'a, Result<Vec<ApplicationRow>>> {
+        Box::pin(SqliteCatalog::load_applications(self))
+    }
+
+    fn put_application_checkpoint<'a>(
+        &'a self,
+        uid: u64,
+        doc: &'a str,
+        fence: Option<&'a Lease>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::put_application_checkpoint(
+            self, uid, doc, fence,
+        ))
+    }
+
+    fn delete_application_checkpoint<'a>(&'a self, uid: u64) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::delete_application_checkpoint(self, uid))
     }
 
     fn acquire_lease<'a>(

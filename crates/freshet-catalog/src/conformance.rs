@@ -52,6 +52,15 @@ macro_rules! catalog_conformance_suite {
             $crate::conformance::video_streams_round_trip_across_reopen(&$fixture).await;
         }
         #[tokio::test]
+        async fn applications_and_checkpoints_round_trip_across_reopen() {
+            $crate::conformance::applications_and_checkpoints_round_trip_across_reopen(&$fixture)
+                .await;
+        }
+        #[tokio::test]
+        async fn application_checkpoints_are_fenced_on_their_lease() {
+            $crate::conformance::application_checkpoints_are_fenced_on_their_lease(&$fixture).await;
+        }
+        #[tokio::test]
         async fn leases_change_hands_only_when_free_and_fence_their_writes() {
             $crate::conformance::leases_change_hands_only_when_free_and_fence_their_writes(
                 &$fixture,
@@ -394,5 +403,96 @@ pub async fn leases_change_hands_only_when_free_and_fence_their_writes(store: &i
             .await
             .unwrap()
             .is_some()
+    );
+}
+
+pub async fn applications_and_checkpoints_round_trip_across_reopen(store: &impl CatalogStore) {
+    let catalog = store.open().await;
+    let a = catalog
+        .create_application("a", 7, r#"{"v":1}"#)
+        .await
+        .unwrap();
+    assert!(matches!(
+        catalog.create_application("a", 8, "{}").await,
+        Err(CatalogError::NameTaken(_))
+    ));
+    let b = catalog.create_application("b", 9, "{}").await.unwrap();
+    assert!(b > a);
+    catalog.update_application(a, r#"{"v":2}"#).await.unwrap();
+    catalog
+        .put_application_checkpoint(a, r#"{"state":1}"#, None)
+        .await
+        .unwrap();
+    catalog
+        .put_application_checkpoint(a, r#"{"state":2}"#, None)
+        .await
+        .unwrap();
+    catalog
+        .put_application_checkpoint(b, r#"{"state":3}"#, None)
+        .await
+        .unwrap();
+    catalog.close().await;
+
+    let catalog = store.open().await;
+    let rows = catalog.load_applications().await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0].name.as_str(), rows[0].created_ms), ("a", 7));
+    assert_eq!(rows[0].doc, r#"{"v":2}"#);
+    assert_eq!(rows[0].checkpoint.as_deref(), Some(r#"{"state":2}"#));
+    catalog.delete_application_checkpoint(b).await.unwrap();
+    catalog.delete_application(a).await.unwrap();
+    let rows = catalog.load_applications().await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].uid, rows[0].checkpoint.as_deref()), (b, None));
+    // A recreated name gets a new uid and no checkpoint: the old one went with its application.
+    let again = catalog.create_application("a", 10, "{}").await.unwrap();
+    assert!(again > b);
+    let rows = catalog.load_applications().await.unwrap();
+    assert_eq!((rows[1].uid, rows[1].checkpoint.as_deref()), (again, None));
+}
+
+pub async fn application_checkpoints_are_fenced_on_their_lease(store: &impl CatalogStore) {
+    let catalog = store.open().await;
+    let uid = catalog.create_application("app", 1, "{}").await.unwrap();
+    let a = catalog
+        .acquire_lease("application/app", "node-a", 1_000, 10_000)
+        .await
+        .unwrap()
+        .expect("a free lease is taken");
+    catalog
+        .put_application_checkpoint(uid, "one", Some(&a))
+        .await
+        .unwrap();
+    let b = catalog
+        .acquire_lease("application/app", "node-b", 11_000, 10_000)
+        .await
+        .unwrap()
+        .expect("an expired lease is taken over");
+    assert!(matches!(
+        catalog
+            .put_application_checkpoint(uid, "two", Some(&a))
+            .await,
+        Err(CatalogError::Fenced {
+            held: 1,
+            current: 2,
+            ..
+        })
+    ));
+    let reopened = store.open().await;
+    assert_eq!(
+        reopened.load_applications().await.unwrap()[0]
+            .checkpoint
+            .as_deref(),
+        Some("one")
+    );
+    reopened
+        .put_application_checkpoint(uid, "three", Some(&b))
+        .await
+        .unwrap();
+    assert_eq!(
+        reopened.load_applications().await.unwrap()[0]
+            .checkpoint
+            .as_deref(),
+        Some("three")
     );
 }

@@ -166,3 +166,14 @@ pub struct VideoStreamRow {
     pub created_ms: i64,
     pub doc: String,
 }
+
+/// A Kinesis Data Analytics application: `doc` is the application as JSON owned by
+/// freshet-analytics; `checkpoint` is its runner's last committed state and input positions.
+#[derive(Clone, Debug)]
+pub struct ApplicationRow {
+    pub uid: u64,
+    pub name: String,
+    pub created_ms: i64,
+    pub doc: String,
+    pub checkpoint: Option<String>,
+}

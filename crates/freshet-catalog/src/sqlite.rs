@@ -9,8 +9,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use crate::{
-    CatalogError, ConsumerRow, DeliveryStreamRow, Lease, Result, ShardRow, StoredStream, StreamRow,
-    VideoStreamRow,
+    ApplicationRow, CatalogError, ConsumerRow, DeliveryStreamRow, Lease, Result, ShardRow,
+    StoredStream, StreamRow, VideoStreamRow,
 };
 
 /// The embedded catalog: one SQLite database file under the data directory.
@@ -467,6 +467,73 @@ impl SqliteCatalog {
             .collect())
     }
 
+    /// Inserts an analytics application and returns its uid (never reused).
+    pub async fn create_application(&self, name: &str, created_ms: i64, doc: &str) -> Result<u64> {
+        self.insert_doc(DocTable::Applications, name, created_ms, doc)
+            .await
+    }
+
+    pub async fn update_application(&self, uid: u64, doc: &str) -> Result<()> {
+        self.update_doc(DocTable::Applications, uid, doc).await
+    }
+
+    /// Deletes an application with its checkpoint.
+    pub async fn delete_application(&self, uid: u64) -> Result<()> {
+        self.delete_doc(DocTable::Applications, uid).await
+    }
+
+    /// Every application with its checkpoint, oldest first.
+    pub async fn load_applications(&self) -> Result<Vec<ApplicationRow>> {
+        let mut out = Vec::new();
+        for (uid, name, created_ms, doc) in self.load_docs(DocTable::Applications).await? {
+            let checkpoint =
+                sqlx::query("SELECT doc FROM application_checkpoints WHERE app_uid = ?")
+                    .bind(uid as i64)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(|row| row.try_get(0))
+                    .transpose()?;
+            out.push(ApplicationRow {
+                uid,
+                name,
+                created_ms,
+                doc,
+                checkpoint,
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn put_application_checkpoint(
+        &self,
+        uid: u64,
+        doc: &str,
+        fence: Option<&Lease>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(lease) = fence {
+            check_fence(&mut tx, lease).await?;
+        }
+        sqlx::query(
+            "INSERT INTO application_checkpoints (app_uid, doc) VALUES (?, ?)
+             ON CONFLICT(app_uid) DO UPDATE SET doc = excluded.doc",
+        )
+        .bind(uid as i64)
+        .bind(doc)
+        .execute(&mut *tx)
+        .await?;
+        commit(tx).await
+    }
+
+    pub async fn delete_application_checkpoint(&self, uid: u64) -> Result<()> {
+        commit_failpoint()?;
+        sqlx::query("DELETE FROM application_checkpoints WHERE app_uid = ?")
+            .bind(uid as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn insert_doc(
         &self,
         table: DocTable,
@@ -550,6 +617,7 @@ impl SqliteCatalog {
 enum DocTable {
     DeliveryStreams,
     VideoStreams,
+    Applications,
 }
 
 impl DocTable {
@@ -557,6 +625,7 @@ impl DocTable {
         match self {
             DocTable::DeliveryStreams => "delivery_streams",
             DocTable::VideoStreams => "video_streams",
+            DocTable::Applications => "applications",
         }
     }
 }
@@ -569,6 +638,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_delivery_streams.sql"),
     include_str!("../migrations/0004_video_streams.sql"),
     include_str!("../migrations/0005_leases.sql"),
+    include_str!("../migrations/0006_applications.sql"),
 ];
 
 async fn migrate(pool: &SqlitePool) -> Result<()> {
