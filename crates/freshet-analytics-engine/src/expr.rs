@@ -1,0 +1,254 @@
+//! From KDA SQL expressions to DataFusion: the dialect's own forms are rewritten to DataFusion's
+//! functions, names resolved as KDA resolves them, types coerced, and the result planned into
+//! vectorised physical expressions.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use datafusion_common::arrow::datatypes::{DataType, FieldRef};
+use datafusion_common::config::ConfigOptions;
+use datafusion_common::tree_node::TreeNode;
+use datafusion_common::{DFSchema, DataFusionError, TableReference};
+use datafusion_expr::execution_props::ExecutionProps;
+use datafusion_expr::planner::ContextProvider;
+use datafusion_expr::{AggregateUDF, Expr, HigherOrderUDF, ScalarUDF, TableSource, WindowUDF};
+use datafusion_optimizer::analyzer::type_coercion::TypeCoercionRewriter;
+use datafusion_physical_expr::{PhysicalExpr, create_physical_expr};
+use datafusion_sql::planner::{ParserOptions, PlannerContext, SqlToRel};
+use datafusion_sql::sqlparser::ast::{
+    CeilFloorKind, Expr as SqlExpr, Value, visit_expressions_mut,
+};
+
+use crate::parse::{call, trunc_unit};
+
+/// The functions application code may call: DataFusion's scalar and aggregate libraries, by
+/// name and alias, case-insensitively.
+pub(crate) struct Functions {
+    scalars: HashMap<String, Arc<ScalarUDF>>,
+    aggregates: HashMap<String, Arc<AggregateUDF>>,
+    options: ConfigOptions,
+}
+
+impl Functions {
+    pub(crate) fn new() -> Functions {
+        let mut scalars = HashMap::new();
+        for udf in datafusion_functions::all_default_functions() {
+            for alias in udf.aliases() {
+                scalars.insert(alias.to_lowercase(), udf.clone());
+            }
+            scalars.insert(udf.name().to_lowercase(), udf);
+        }
+        let mut aggregates = HashMap::new();
+        for udaf in datafusion_functions_aggregate::all_default_aggregate_functions() {
+            for alias in udaf.aliases() {
+                aggregates.insert(alias.to_lowercase(), udaf.clone());
+            }
+            aggregates.insert(udaf.name().to_lowercase(), udaf);
+        }
+        Functions {
+            scalars,
+            aggregates,
+            options: ConfigOptions::default(),
+        }
+    }
+
+    /// Plans `sql` against `schema`: the logical expression with its types coerced.
+    pub(crate) fn logical(&self, mut sql: SqlExpr, schema: &DFSchema) -> Result<Expr, String> {
+        rewrite_dialect(&mut sql);
+        let options = ParserOptions {
+            // KDA's rule (unquoted names upper-cased) is applied by `rewrite_dialect`.
+            enable_ident_normalization: false,
+            map_string_types_to_utf8view: false,
+            ..ParserOptions::new()
+        };
+        let planner = SqlToRel::new_with_options(self, options);
+        let expr = planner
+            .sql_to_expr(sql, schema, &mut PlannerContext::new())
+            .map_err(message)?;
+        coerce(expr, schema)
+    }
+
+    /// A physical expression evaluating `expr` (already planned against `schema`).
+    pub(crate) fn physical(
+        &self,
+        expr: &Expr,
+        schema: &DFSchema,
+    ) -> Result<Arc<dyn PhysicalExpr>, String> {
+        create_physical_expr(expr, schema, &ExecutionProps::new(), &Default::default())
+            .map_err(message)
+    }
+}
+
+/// Coerces the argument types of every operator and function in `expr`, as a query engine's
+/// analyzer does before execution.
+pub(crate) fn coerce(expr: Expr, schema: &DFSchema) -> Result<Expr, String> {
+    expr.rewrite(&mut TypeCoercionRewriter::new(schema))
+        .map(|t| t.data)
+        .map_err(message)
+}
+
+/// The type `expr` has over `schema`.
+pub(crate) fn type_of(expr: &Expr, schema: &DFSchema) -> Result<DataType, String> {
+    use datafusion_expr::ExprSchemable;
+    expr.get_type(schema).map_err(message)
+}
+
+/// DataFusion's messages, without the "Error during planning: " prefixes its error kinds add.
+pub(crate) fn message(error: DataFusionError) -> String {
+    let error = error.find_root();
+    let text = error.to_string();
+    for prefix in [
+        "Error during planning: ",
+        "Schema error: ",
+        "This feature is not implemented: ",
+        "Execution error: ",
+    ] {
+        if let Some(rest) = text.strip_prefix(prefix) {
+            return rest.to_string();
+        }
+    }
+    text
+}
+
+/// Unquoted identifiers upper-cased (quoted ones kept), and `FLOOR(x TO unit)` as
+/// `date_trunc('unit', x)`.
+fn rewrite_dialect(sql: &mut SqlExpr) {
+    let _ = visit_expressions_mut(sql, |e| {
+        match e {
+            SqlExpr::Identifier(ident) if ident.quote_style.is_none() => {
+                ident.value = ident.value.to_uppercase();
+            }
+            SqlExpr::CompoundIdentifier(parts) => {
+                for ident in parts.iter_mut().filter(|i| i.quote_style.is_none()) {
+                    ident.value = ident.value.to_uppercase();
+                }
+            }
+            SqlExpr::Floor {
+                expr,
+                field: CeilFloorKind::DateTimeField(field),
+            } => {
+                if let Some(unit) = trunc_unit(field) {
+                    let value = std::mem::replace(expr.as_mut(), SqlExpr::value(Value::Null));
+                    *e = call(
+                        "date_trunc",
+                        vec![
+                            SqlExpr::value(Value::SingleQuotedString(unit.into())),
+                            value,
+                        ],
+                    );
+                }
+            }
+            SqlExpr::SimilarTo {
+                pattern,
+                escape_char: None,
+                ..
+            } => {
+                if let SqlExpr::Value(v) = pattern.as_mut()
+                    && let Value::SingleQuotedString(p) = &mut v.value
+                {
+                    *p = similar_to_regex(p);
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// SQL's SIMILAR TO pattern as the regular expression DataFusion matches it with: the whole
+/// value must match, `%` and `_` are SQL's wildcards, and `.`, `^`, `$` are literal.
+fn similar_to_regex(pattern: &str) -> String {
+    let mut regex = String::with_capacity(pattern.len() + 8);
+    regex.push_str("^(?:");
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '%' => regex.push_str(".*"),
+            '_' => regex.push('.'),
+            '.' | '^' | '$' => {
+                regex.push('\\');
+                regex.push(c);
+            }
+            '\\' => {
+                regex.push('\\');
+                if let Some(next) = chars.next() {
+                    regex.push(next);
+                }
+            }
+            other => regex.push(other),
+        }
+    }
+    regex.push_str(")$");
+    regex
+}
+
+impl ContextProvider for Functions {
+    fn get_table_source(
+        &self,
+        name: TableReference,
+    ) -> datafusion_common::Result<Arc<dyn TableSource>> {
+        Err(DataFusionError::Plan(format!(
+            "subqueries over {name} are not supported"
+        )))
+    }
+
+    fn get_function_meta(&self, name: &str) -> Option<Arc<ScalarUDF>> {
+        self.scalars.get(&name.to_lowercase()).cloned()
+    }
+
+    fn get_higher_order_meta(&self, _name: &str) -> Option<Arc<HigherOrderUDF>> {
+        None
+    }
+
+    fn get_aggregate_meta(&self, name: &str) -> Option<Arc<AggregateUDF>> {
+        self.aggregates.get(&name.to_lowercase()).cloned()
+    }
+
+    fn get_window_meta(&self, _name: &str) -> Option<Arc<WindowUDF>> {
+        None
+    }
+
+    fn get_variable_type(&self, _variable_names: &[String]) -> Option<DataType> {
+        None
+    }
+
+    fn options(&self) -> &ConfigOptions {
+        &self.options
+    }
+
+    fn udf_names(&self) -> Vec<String> {
+        self.scalars.keys().cloned().collect()
+    }
+
+    fn higher_order_function_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn udaf_names(&self) -> Vec<String> {
+        self.aggregates.keys().cloned().collect()
+    }
+
+    fn udwf_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::similar_to_regex;
+
+    #[test]
+    fn similar_to_patterns_become_anchored_regexes() {
+        assert_eq!(similar_to_regex("%TECH%"), "^(?:.*TECH.*)$");
+        assert_eq!(similar_to_regex("a_b.c|d"), "^(?:a.b\\.c|d)$");
+    }
+}
+
+/// The field an aggregate's argument has, for DataFusion's accumulator factories.
+pub(crate) fn arg_fields(args: &[Expr], schema: &DFSchema) -> Result<Vec<FieldRef>, String> {
+    use datafusion_expr::ExprSchemable;
+    args.iter()
+        .map(|a| a.to_field(schema).map(|(_, f)| f).map_err(message))
+        .collect()
+}

@@ -1,0 +1,416 @@
+//! The engine end to end on a virtual clock: records in, time passing, records out.
+
+use freshet_analytics_engine::{
+    Application, ColumnSpec, CompileError, InputRecord, InputSchema, InputSpec, OutputFormat,
+    OutputSpec, RecordFormat,
+};
+use serde_json::{Value, json};
+
+/// The stock ticker schema of the AWS getting-started application.
+fn ticker_input(parallelism: usize) -> InputSpec {
+    let column = |name: &str, sql_type: &str, path: &str| ColumnSpec {
+        name: name.into(),
+        sql_type: sql_type.into(),
+        mapping: Some(path.into()),
+    };
+    InputSpec {
+        name_prefix: "SOURCE_SQL_STREAM".into(),
+        parallelism,
+        schema: InputSchema {
+            columns: vec![
+                column("TICKER_SYMBOL", "VARCHAR(4)", "$.TICKER_SYMBOL"),
+                column("SECTOR", "VARCHAR(16)", "$.SECTOR"),
+                column("CHANGE", "REAL", "$.CHANGE"),
+                column("PRICE", "REAL", "$.PRICE"),
+            ],
+            format: RecordFormat::Json {
+                row_path: "$".into(),
+            },
+        },
+    }
+}
+
+fn output(name: &str) -> OutputSpec {
+    OutputSpec {
+        name: name.into(),
+        format: OutputFormat::Json,
+    }
+}
+
+fn tick(ticker: &str, sector: &str, change: f64, price: f64) -> Vec<u8> {
+    json!({"TICKER_SYMBOL": ticker, "SECTOR": sector, "CHANGE": change, "PRICE": price})
+        .to_string()
+        .into_bytes()
+}
+
+fn push(app: &mut Application, records: &[Vec<u8>], now_ms: i64) {
+    let records: Vec<InputRecord<'_>> = records
+        .iter()
+        .map(|d| InputRecord {
+            data: d,
+            arrival_ms: now_ms - 5,
+        })
+        .collect();
+    app.push(0, &records, now_ms).expect("push");
+}
+
+fn rows(app: &mut Application, output: usize) -> Vec<Value> {
+    let mut outputs = app.take_outputs();
+    std::mem::take(&mut outputs[output])
+        .into_iter()
+        .map(|r| serde_json::from_slice(&r).expect("JSON output"))
+        .collect()
+}
+
+const FILTER: &str = r#"
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ticker_symbol VARCHAR(4), sector VARCHAR(12), change DOUBLE, price DOUBLE);
+CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM ticker_symbol, sector, change, price
+    FROM   "SOURCE_SQL_STREAM_001"
+    WHERE  sector SIMILAR TO '%TECH%';
+"#;
+
+#[test]
+fn the_getting_started_filter_passes_exactly_the_tech_rows() {
+    let mut app = Application::compile(
+        FILTER,
+        &[ticker_input(1)],
+        &[output("DESTINATION_SQL_STREAM")],
+    )
+    .expect("compiles");
+    push(
+        &mut app,
+        &[
+            tick("AMZN", "TECHNOLOGY", 1.5, 100.0),
+            tick("XOM", "ENERGY", -0.5, 80.0),
+            tick("MSFT", "TECHNOLOGY", 0.25, 300.0),
+        ],
+        1_000,
+    );
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![
+            json!({"TICKER_SYMBOL": "AMZN", "SECTOR": "TECHNOLOGY", "CHANGE": 1.5, "PRICE": 100.0}),
+            json!({"TICKER_SYMBOL": "MSFT", "SECTOR": "TECHNOLOGY", "CHANGE": 0.25, "PRICE": 300.0}),
+        ]
+    );
+}
+
+const TUMBLING: &str = r#"
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ticker_symbol VARCHAR(4), ticker_count INTEGER, total_price DOUBLE,
+    avg_price DOUBLE, min_price REAL, max_price REAL, window_start TIMESTAMP);
+CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM ticker_symbol, COUNT(*) AS ticker_count, SUM(price), AVG(price), MIN(price), MAX(price),
+        STEP("SOURCE_SQL_STREAM_001".ROWTIME BY INTERVAL '60' SECOND)
+    FROM "SOURCE_SQL_STREAM_001"
+    GROUP BY ticker_symbol, STEP("SOURCE_SQL_STREAM_001".ROWTIME BY INTERVAL '60' SECOND);
+"#;
+
+#[test]
+fn a_tumbling_window_emits_each_key_once_when_it_ends() {
+    let mut app = Application::compile(
+        TUMBLING,
+        &[ticker_input(1)],
+        &[output("DESTINATION_SQL_STREAM")],
+    )
+    .expect("compiles");
+    push(
+        &mut app,
+        &[tick("AMZN", "T", 0.0, 10.0), tick("MSFT", "T", 0.0, 1.0)],
+        60_000,
+    );
+    push(&mut app, &[tick("AMZN", "T", 0.0, 20.0)], 61_000);
+    app.advance(119_999).expect("advance");
+    assert!(rows(&mut app, 0).is_empty(), "the window is still open");
+    app.advance(120_000).expect("advance");
+    let mut out = rows(&mut app, 0);
+    out.sort_by_key(|r| r["TICKER_SYMBOL"].as_str().map(String::from));
+    assert_eq!(
+        out,
+        vec![
+            json!({"TICKER_SYMBOL": "AMZN", "TICKER_COUNT": 2, "TOTAL_PRICE": 30.0, "AVG_PRICE": 15.0,
+                   "MIN_PRICE": 10.0, "MAX_PRICE": 20.0, "WINDOW_START": "1970-01-01 00:01:00.000"}),
+            json!({"TICKER_SYMBOL": "MSFT", "TICKER_COUNT": 1, "TOTAL_PRICE": 1.0, "AVG_PRICE": 1.0,
+                   "MIN_PRICE": 1.0, "MAX_PRICE": 1.0, "WINDOW_START": "1970-01-01 00:01:00.000"}),
+        ]
+    );
+    // An empty window emits nothing.
+    app.advance(240_000).expect("advance");
+    assert!(rows(&mut app, 0).is_empty());
+}
+
+#[test]
+fn a_row_past_the_window_closes_it_before_it_counts() {
+    let code = r#"
+CREATE STREAM "OUT" (ticker VARCHAR(4), n BIGINT);
+CREATE PUMP "P" AS INSERT INTO "OUT"
+    SELECT STREAM ticker_symbol, COUNT(*) FROM "SOURCE_SQL_STREAM_001"
+    GROUP BY ticker_symbol, FLOOR("SOURCE_SQL_STREAM_001".ROWTIME TO MINUTE);
+"#;
+    let mut app =
+        Application::compile(code, &[ticker_input(1)], &[output("OUT")]).expect("compiles");
+    let mut pushed = 0;
+    for second in 0..150 {
+        push(
+            &mut app,
+            &[tick(if second % 3 == 0 { "A" } else { "B" }, "T", 0.0, 1.0)],
+            second * 1_000,
+        );
+        pushed += 1;
+    }
+    app.advance(180_000).expect("advance");
+    let out = rows(&mut app, 0);
+    let total: i64 = out.iter().map(|r| r["N"].as_i64().expect("count")).sum();
+    assert_eq!(
+        total, pushed,
+        "every row is counted in exactly one window: {out:?}"
+    );
+    assert_eq!(out.len(), 6, "three windows, two keys each: {out:?}");
+}
+
+#[test]
+fn chained_pumps_feed_in_application_streams() {
+    let code = r#"
+CREATE STREAM "TECH" (ticker VARCHAR(4), price DOUBLE);
+CREATE STREAM "EXPENSIVE" (ticker VARCHAR(4), doubled DOUBLE);
+CREATE PUMP "P2" AS INSERT INTO "EXPENSIVE" SELECT STREAM ticker, price * 2 FROM "TECH" WHERE price > 50;
+CREATE PUMP "P1" AS INSERT INTO "TECH" SELECT STREAM ticker_symbol, price FROM "SOURCE_SQL_STREAM_001" WHERE sector = 'TECH';
+"#;
+    let mut app = Application::compile(
+        code,
+        &[ticker_input(1)],
+        &[output("EXPENSIVE"), output("TECH")],
+    )
+    .expect("compiles");
+    push(
+        &mut app,
+        &[
+            tick("A", "TECH", 0.0, 10.0),
+            tick("B", "TECH", 0.0, 60.0),
+            tick("C", "OIL", 0.0, 90.0),
+        ],
+        1,
+    );
+    let mut outputs = app.take_outputs();
+    let parse = |records: Vec<Vec<u8>>| -> Vec<Value> {
+        records
+            .iter()
+            .map(|r| serde_json::from_slice(r).expect("json"))
+            .collect()
+    };
+    assert_eq!(
+        parse(std::mem::take(&mut outputs[0])),
+        vec![json!({"TICKER": "B", "DOUBLED": 120.0})]
+    );
+    assert_eq!(parse(std::mem::take(&mut outputs[1])).len(), 2);
+}
+
+#[test]
+fn records_that_do_not_fit_go_to_error_stream_and_the_rest_go_on() {
+    let mut app = Application::compile(
+        FILTER,
+        &[ticker_input(1)],
+        &[output("DESTINATION_SQL_STREAM"), output("error_stream")],
+    )
+    .expect("compiles");
+    let bad = br#"{"TICKER_SYMBOL":"BAD","SECTOR":"TECH","CHANGE":"lots","PRICE":1}"#.to_vec();
+    push(
+        &mut app,
+        &[
+            bad.clone(),
+            b"{not json".to_vec(),
+            tick("OK", "TECH", 1.0, 2.0),
+        ],
+        5_000,
+    );
+    assert_eq!(rows(&mut app, 0).len(), 1);
+    let errors = app.take_outputs().remove(1);
+    assert_eq!(errors.len(), 0, "taken with the first take");
+    push(&mut app, &[bad.clone()], 6_000);
+    let errors: Vec<Value> = app
+        .take_outputs()
+        .remove(1)
+        .iter()
+        .map(|r| serde_json::from_slice(r).expect("json"))
+        .collect();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["ERROR_NAME"], "Coercion_Error");
+    assert_eq!(errors[0]["ERROR_LEVEL"], "ERROR");
+    assert_eq!(errors[0]["DATA_ROW"], hex_of(&bad));
+    assert_eq!(errors[0]["DATA_ROWTIME"], "1970-01-01 00:00:06.000");
+    assert!(
+        errors[0]["MESSAGE"]
+            .as_str()
+            .expect("message")
+            .contains("REAL"),
+        "{errors:?}"
+    );
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn a_row_that_fails_evaluation_is_isolated_with_its_pump_name() {
+    let code = r#"
+CREATE STREAM "OUT" (ticker VARCHAR(4), ratio INTEGER);
+CREATE PUMP "DIVIDE" AS INSERT INTO "OUT" SELECT STREAM ticker_symbol, 100 / CAST(price AS INTEGER) FROM "SOURCE_SQL_STREAM_001";
+"#;
+    let mut app = Application::compile(
+        code,
+        &[ticker_input(1)],
+        &[output("OUT"), output("error_stream")],
+    )
+    .expect("compiles");
+    push(
+        &mut app,
+        &[
+            tick("A", "T", 0.0, 4.0),
+            tick("Z", "T", 0.0, 0.0),
+            tick("B", "T", 0.0, 5.0),
+        ],
+        9,
+    );
+    let mut outputs = app.take_outputs();
+    let out: Vec<Value> = outputs[0]
+        .iter()
+        .map(|r| serde_json::from_slice(r).expect("json"))
+        .collect();
+    assert_eq!(
+        out,
+        vec![
+            json!({"TICKER": "A", "RATIO": 25}),
+            json!({"TICKER": "B", "RATIO": 20})
+        ]
+    );
+    let errors: Vec<Value> = std::mem::take(&mut outputs[1])
+        .iter()
+        .map(|r| serde_json::from_slice(r).expect("json"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["PUMP_NAME"], "DIVIDE");
+    assert_eq!(errors[0]["ERROR_NAME"], "Evaluation_Error");
+}
+
+#[test]
+fn open_windows_survive_a_snapshot_and_restore() {
+    let inputs = [ticker_input(1)];
+    let outputs = [output("DESTINATION_SQL_STREAM")];
+    let mut first = Application::compile(TUMBLING, &inputs, &outputs).expect("compiles");
+    push(
+        &mut first,
+        &[tick("AMZN", "T", 0.0, 10.0), tick("MSFT", "T", 0.0, 1.0)],
+        60_000,
+    );
+    let snapshot = first.snapshot().expect("snapshot");
+    // The snapshot leaves the window open in the running application too.
+    push(&mut first, &[tick("AMZN", "T", 0.0, 20.0)], 61_000);
+    first.advance(120_000).expect("advance");
+    let expected = rows(&mut first, 0);
+
+    let mut second = Application::compile(TUMBLING, &inputs, &outputs).expect("compiles");
+    second.restore(&snapshot).expect("restore");
+    push(&mut second, &[tick("AMZN", "T", 0.0, 20.0)], 61_000);
+    second.advance(120_000).expect("advance");
+    assert_eq!(rows(&mut second, 0), expected);
+    assert_eq!(expected.len(), 2);
+}
+
+#[test]
+fn csv_in_and_csv_out() {
+    let input = InputSpec {
+        name_prefix: "SOURCE_SQL_STREAM".into(),
+        parallelism: 2,
+        schema: InputSchema {
+            columns: vec![
+                ColumnSpec {
+                    name: "K".into(),
+                    sql_type: "VARCHAR(8)".into(),
+                    mapping: None,
+                },
+                ColumnSpec {
+                    name: "V".into(),
+                    sql_type: "BIGINT".into(),
+                    mapping: None,
+                },
+            ],
+            format: RecordFormat::Csv {
+                row_delimiter: "\n".into(),
+                column_delimiter: ";".into(),
+            },
+        },
+    };
+    let code = r#"CREATE STREAM "OUT" (k VARCHAR(8), v BIGINT);
+CREATE PUMP "P" AS INSERT INTO "OUT" SELECT STREAM "K", "V" + 1 FROM "SOURCE_SQL_STREAM_002";"#;
+    let mut app = Application::compile(
+        code,
+        &[input],
+        &[OutputSpec {
+            name: "OUT".into(),
+            format: OutputFormat::Csv,
+        }],
+    )
+    .expect("compiles");
+    assert_eq!(app.input_instances(), 2);
+    app.push(
+        1,
+        &[InputRecord {
+            data: b"a;1\nb;2\n",
+            arrival_ms: 0,
+        }],
+        3,
+    )
+    .expect("push");
+    app.push(
+        0,
+        &[InputRecord {
+            data: b"ignored;1",
+            arrival_ms: 0,
+        }],
+        3,
+    )
+    .expect("push");
+    assert_eq!(
+        app.take_outputs()[0],
+        vec![b"a,2\n".to_vec(), b"b,3\n".to_vec()]
+    );
+}
+
+#[test]
+fn compile_errors_say_where() {
+    let inputs = [ticker_input(1)];
+    let err = |code: &str| match Application::compile(code, &inputs, &[]) {
+        Err(CompileError::Code(e)) => e,
+        other => panic!("expected a code error, got {:?}", other.err()),
+    };
+    let e = err(
+        "CREATE STREAM \"O\" (a INT);\n\nCREATE PUMP \"P\" AS INSERT INTO \"O\" SELECT STREAM nope FROM \"SOURCE_SQL_STREAM_001\";",
+    );
+    assert_eq!((e.line, e.column), (3, 1));
+    assert!(e.message.contains("NOPE"), "{e}");
+    let e = err(
+        "CREATE STREAM \"O\" (a INT);\nCREATE PUMP \"P\" AS INSERT INTO \"O\" SELECT STREAM 1 FROM \"MISSING\";",
+    );
+    assert!(e.message.contains("MISSING"), "{e}");
+    let e = err(
+        "CREATE STREAM \"O\" (a VARCHAR(4), n BIGINT);\nCREATE PUMP \"P\" AS INSERT INTO \"O\" SELECT STREAM ticker_symbol, COUNT(*) FROM \"SOURCE_SQL_STREAM_001\" GROUP BY ticker_symbol;",
+    );
+    assert!(e.message.contains("window on ROWTIME"), "{e}");
+    let e = err(
+        "CREATE STREAM \"O\" (a INT, b INT);\nCREATE PUMP \"P\" AS INSERT INTO \"O\" SELECT STREAM price FROM \"SOURCE_SQL_STREAM_001\";",
+    );
+    assert!(e.message.contains("1 column(s)"), "{e}");
+    let e = err(
+        "CREATE PUMP \"P\" AS INSERT INTO \"SOURCE_SQL_STREAM_001\" SELECT STREAM * FROM \"SOURCE_SQL_STREAM_001\";",
+    );
+    assert!(e.message.contains("CREATE STREAM"), "{e}");
+    match Application::compile(
+        "CREATE STREAM \"O\" (a INT);",
+        &inputs,
+        &[output("NOT_THERE")],
+    ) {
+        Err(CompileError::Configuration(m)) => assert!(m.contains("NOT_THERE")),
+        other => panic!("expected a configuration error, got {:?}", other.err()),
+    }
+}
