@@ -407,9 +407,10 @@ impl Application {
     pub fn snapshot(&mut self) -> Result<Vec<u8>, RunError> {
         let mut windows = Vec::new();
         for pump in &mut self.pumps {
-            if let Operator::Tumble(tumble) = &mut pump.operator
-                && let Some((start, batch)) =
-                    tumble.snapshot().map_err(|e| RunError(e.to_string()))?
+            for (start, batch) in pump
+                .operator
+                .snapshot()
+                .map_err(|e| RunError(e.to_string()))?
             {
                 let mut bytes = Vec::new();
                 let mut writer = StreamWriter::try_new(&mut bytes, &batch.schema())
@@ -441,9 +442,6 @@ impl Application {
             let Some(pump) = self.pumps.iter_mut().find(|p| p.name == window.pump) else {
                 continue;
             };
-            let Operator::Tumble(tumble) = &mut pump.operator else {
-                continue;
-            };
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(window.state)
                 .map_err(|e| RunError(format!("unreadable snapshot: {e}")))?;
@@ -452,7 +450,7 @@ impl Application {
             for batch in reader {
                 let batch = batch.map_err(|e| RunError(e.to_string()))?;
                 // A window whose state no longer fits the pump (its query changed) starts over.
-                if tumble.restore(window.start, &batch).is_err() {
+                if pump.operator.restore(window.start, &batch).is_err() {
                     tracing::warn!(pump = %window.pump, "the open window of a changed pump was dropped on restore");
                 }
             }

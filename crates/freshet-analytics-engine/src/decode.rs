@@ -442,9 +442,9 @@ impl Decoder {
     }
 
     /// Appends every row of one JSON record, or none if any of them does not fit.
-    fn json_rows<'a>(
+    fn json_rows(
         &self,
-        data: &'a [u8],
+        data: &[u8],
         row_path: &[Step],
         builders: &mut [Builder],
     ) -> Result<usize, (&'static str, String)> {
@@ -479,9 +479,9 @@ impl Decoder {
         Ok(all.len())
     }
 
-    fn csv_rows<'a>(
+    fn csv_rows(
         &self,
-        data: &'a [u8],
+        data: &[u8],
         row_delimiter: &str,
         column_delimiter: &str,
         builders: &mut [Builder],

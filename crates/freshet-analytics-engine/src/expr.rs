@@ -234,6 +234,14 @@ impl ContextProvider for Functions {
     }
 }
 
+/// The field an aggregate's argument has, for DataFusion's accumulator factories.
+pub(crate) fn arg_fields(args: &[Expr], schema: &DFSchema) -> Result<Vec<FieldRef>, String> {
+    use datafusion_expr::ExprSchemable;
+    args.iter()
+        .map(|a| a.to_field(schema).map(|(_, f)| f).map_err(message))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::similar_to_regex;
@@ -243,12 +251,4 @@ mod tests {
         assert_eq!(similar_to_regex("%TECH%"), "^(?:.*TECH.*)$");
         assert_eq!(similar_to_regex("a_b.c|d"), "^(?:a.b\\.c|d)$");
     }
-}
-
-/// The field an aggregate's argument has, for DataFusion's accumulator factories.
-pub(crate) fn arg_fields(args: &[Expr], schema: &DFSchema) -> Result<Vec<FieldRef>, String> {
-    use datafusion_expr::ExprSchemable;
-    args.iter()
-        .map(|a| a.to_field(schema).map(|(_, f)| f).map_err(message))
-        .collect()
 }

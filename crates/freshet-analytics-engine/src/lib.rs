@@ -10,6 +10,7 @@ mod expr;
 mod operator;
 mod parse;
 mod pump;
+mod sliding;
 mod stream;
 mod types;
 

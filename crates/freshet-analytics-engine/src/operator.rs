@@ -15,10 +15,13 @@ use datafusion_expr::function::AccumulatorArgs;
 use datafusion_expr::{AggregateUDF, EmitTo, GroupsAccumulator};
 use datafusion_physical_expr::PhysicalExpr;
 
+use crate::sliding::Sliding;
+
 /// A pump's operator.
 pub(crate) enum Operator {
     Project(Project),
-    Tumble(Tumble),
+    Tumble(Box<Tumble>),
+    Sliding(Sliding),
 }
 
 impl Operator {
@@ -31,6 +34,7 @@ impl Operator {
         match self {
             Operator::Project(p) => out.push(p.process(batch)?),
             Operator::Tumble(t) => t.process(batch, out)?,
+            Operator::Sliding(s) => out.push(s.process(batch)?),
         }
         Ok(())
     }
@@ -40,16 +44,39 @@ impl Operator {
         match self {
             Operator::Project(_) => Ok(()),
             Operator::Tumble(t) => t.advance(now_ms, out),
+            Operator::Sliding(s) => s.advance(now_ms),
+        }
+    }
+
+    /// The operator's state as batches (with the open window's start, for a tumbling window),
+    /// leaving it running.
+    pub(crate) fn snapshot(&mut self) -> Result<Vec<(i64, RecordBatch)>> {
+        match self {
+            Operator::Project(_) => Ok(Vec::new()),
+            Operator::Tumble(t) => Ok(t.snapshot()?.into_iter().collect()),
+            Operator::Sliding(s) => Ok(s.snapshot()?.into_iter().map(|b| (0, b)).collect()),
+        }
+    }
+
+    /// Takes back one batch of a snapshot.
+    pub(crate) fn restore(&mut self, start: i64, batch: &RecordBatch) -> Result<()> {
+        match self {
+            Operator::Project(_) => Ok(()),
+            Operator::Tumble(t) => t.restore(start, batch),
+            Operator::Sliding(s) => s.restore(batch),
         }
     }
 }
 
 /// Evaluates `expr` over `batch` into one array of its rows.
-fn eval(expr: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Result<ArrayRef> {
+pub(crate) fn eval(expr: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Result<ArrayRef> {
     expr.evaluate(batch)?.into_array(batch.num_rows())
 }
 
-fn filtered(filter: &Option<Arc<dyn PhysicalExpr>>, batch: &RecordBatch) -> Result<RecordBatch> {
+pub(crate) fn filtered(
+    filter: &Option<Arc<dyn PhysicalExpr>>,
+    batch: &RecordBatch,
+) -> Result<RecordBatch> {
     match filter {
         None => Ok(batch.clone()),
         Some(predicate) => {
@@ -122,8 +149,32 @@ impl AggregateSpec {
         Ok(spec)
     }
 
-    fn accumulator(&self) -> Result<Box<dyn GroupsAccumulator>> {
-        let args = AccumulatorArgs {
+    pub(crate) fn args(&self) -> &[Arc<dyn PhysicalExpr>] {
+        &self.args
+    }
+
+    /// An accumulator that can also take rows back out, for sliding windows.
+    pub(crate) fn sliding_accumulator(&self) -> Result<Box<dyn datafusion_expr::Accumulator>> {
+        if self.distinct {
+            return Err(DataFusionError::NotImplemented(format!(
+                "{}(DISTINCT ...) over a sliding window is not supported yet",
+                self.func.name().to_uppercase()
+            )));
+        }
+        let accumulator = self
+            .func
+            .create_sliding_accumulator(self.accumulator_args())?;
+        if !accumulator.supports_retract_batch() {
+            return Err(DataFusionError::NotImplemented(format!(
+                "{} over a sliding window is not supported yet",
+                self.func.name().to_uppercase()
+            )));
+        }
+        Ok(accumulator)
+    }
+
+    fn accumulator_args(&self) -> AccumulatorArgs<'_> {
+        AccumulatorArgs {
             return_field: self.return_field.clone(),
             schema: &self.schema,
             ignore_nulls: false,
@@ -133,7 +184,11 @@ impl AggregateSpec {
             is_distinct: self.distinct,
             exprs: &self.args,
             expr_fields: &self.fields,
-        };
+        }
+    }
+
+    fn accumulator(&self) -> Result<Box<dyn GroupsAccumulator>> {
+        let args = self.accumulator_args();
         if self.distinct || !self.func.groups_accumulator_supported(args.clone()) {
             return Err(DataFusionError::NotImplemented(format!(
                 "{}{} in a windowed GROUP BY is not supported yet",
@@ -386,7 +441,7 @@ impl Tumble {
 }
 
 /// A batch of arbitrary columns (named by position) for a snapshot.
-fn state_batch(columns: Vec<ArrayRef>) -> Result<RecordBatch> {
+pub(crate) fn state_batch(columns: Vec<ArrayRef>) -> Result<RecordBatch> {
     let fields: Vec<_> = columns
         .iter()
         .enumerate()

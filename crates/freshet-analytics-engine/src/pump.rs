@@ -1,6 +1,8 @@
 //! Planning one pump's query (`SELECT STREAM ... FROM stream [WHERE] [GROUP BY ... window]`)
 //! into an operator whose output rows have the target stream's columns.
 
+use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion_common::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -10,12 +12,15 @@ use datafusion_expr::expr::AggregateFunction;
 use datafusion_expr::{Cast, Expr};
 use datafusion_physical_expr::PhysicalExpr;
 use datafusion_sql::sqlparser::ast::{
-    Expr as SqlExpr, GroupByExpr, Query, Select, SelectItem, SetExpr, TableFactor,
+    Expr as SqlExpr, GroupByExpr, Ident, NamedWindowDefinition, NamedWindowExpr, Query, Select,
+    SelectItem, SetExpr, TableFactor, WindowFrameBound, WindowFrameUnits, WindowSpec, WindowType,
+    visit_expressions_mut,
 };
 
 use crate::expr::{Functions, arg_fields, coerce, type_of};
 use crate::operator::{AggregateSpec, Operator, Project, Tumble};
 use crate::parse::{normalize, object_name};
+use crate::sliding::{Frame, Sliding, Window};
 use crate::stream::StreamDef;
 use crate::types::TIMESTAMP;
 
@@ -54,7 +59,28 @@ pub(crate) fn plan(
         DFSchema::try_from_qualified_schema(TableReference::bare(qualifier), &source_def.schema)
             .map_err(crate::expr::message)?;
 
-    let items = projection(functions, select, &source_def, &schema)?;
+    let (projected, windows) = extract_windows(select)?;
+    if !windows.is_empty() {
+        if !group_by(select).is_empty() || select.having.is_some() {
+            return Err("a query cannot have both windowed aggregates (OVER) and GROUP BY".into());
+        }
+        let targets = target_columns(target, columns)?;
+        let operator = sliding(
+            functions,
+            select,
+            &projected,
+            windows,
+            &source_def,
+            &schema,
+            target,
+            &targets,
+        )?;
+        return Ok(PlannedPump {
+            source,
+            operator: Operator::Sliding(operator),
+        });
+    }
+    let items = projection(functions, &projected, &source_def, &schema)?;
     let targets = target_columns(target, columns)?;
     if items.len() != targets.len() {
         return Err(format!(
@@ -70,9 +96,9 @@ pub(crate) fn plan(
     };
     let aggregated = !group_by(select).is_empty() || items.iter().any(has_aggregate);
     let operator = if aggregated {
-        Operator::Tumble(tumble(
+        Operator::Tumble(Box::new(tumble(
             functions, select, &schema, items, filter, target, &targets,
-        )?)
+        )?))
     } else {
         if select.having.is_some() {
             return Err("HAVING needs a GROUP BY".into());
@@ -122,12 +148,12 @@ fn group_by(select: &Select) -> &[SqlExpr] {
 /// The select list planned against the source: `*` is the source's columns without ROWTIME.
 fn projection(
     functions: &Functions,
-    select: &Select,
+    projected: &[SelectItem],
     source: &StreamDef,
     schema: &DFSchema,
 ) -> Result<Vec<Expr>, String> {
     let mut items = Vec::new();
-    for item in &select.projection {
+    for item in projected {
         match item {
             SelectItem::UnnamedExpr(sql) | SelectItem::ExprWithAlias { expr: sql, .. } => {
                 items.push(functions.logical(sql.clone(), schema)?);
@@ -235,15 +261,7 @@ fn tumble(
                 ));
             }
             if let Expr::AggregateFunction(agg) = &node {
-                let mut agg = agg.clone();
-                // COUNT(*) counts rows: a constant argument, as DataFusion's analyzer expands it.
-                for arg in &mut agg.params.args {
-                    #[allow(deprecated)]
-                    if matches!(arg, Expr::Wildcard { .. }) {
-                        *arg = Expr::Literal(ScalarValue::Int64(Some(1)), None);
-                    }
-                }
-                let agg = &agg;
+                let agg = &count_star(agg.clone());
                 let j = match aggregates.iter().position(|a| a == agg) {
                     Some(j) => j,
                     None => {
@@ -290,36 +308,9 @@ fn tumble(
     }
     let mut specs = Vec::new();
     for (j, agg) in aggregates.iter().enumerate() {
-        if agg.params.filter.is_some() || !agg.params.order_by.is_empty() {
-            return Err(format!(
-                "{}: FILTER and ORDER BY in aggregates are not supported yet",
-                agg.func.name()
-            ));
-        }
-        let fields = arg_fields(&agg.params.args, schema)?;
-        let return_field = agg
-            .func
-            .return_field(&fields)
-            .map_err(crate::expr::message)?;
-        mid_fields.push(Field::new(
-            format!("__agg_{j}"),
-            return_field.data_type().clone(),
-            true,
-        ));
-        let args = agg
-            .params
-            .args
-            .iter()
-            .map(|a| functions.physical(a, schema))
-            .collect::<Result<_, _>>()?;
-        specs.push(AggregateSpec::new(
-            agg.func.clone(),
-            args,
-            fields,
-            return_field,
-            agg.params.distinct,
-            schema,
-        )?);
+        let (spec, data_type) = aggregate(functions, agg, schema)?;
+        mid_fields.push(Field::new(format!("__agg_{j}"), data_type, true));
+        specs.push(spec);
     }
     let mid_schema = DFSchema::try_from(Schema::new(mid_fields)).map_err(crate::expr::message)?;
     let key_exprs = keys
@@ -386,4 +377,208 @@ pub(crate) fn stream_schema(columns: impl IntoIterator<Item = (String, DataType)
             .map(|(name, data_type)| Field::new(name, data_type, true)),
     );
     Arc::new(Schema::new(fields))
+}
+
+/// COUNT(*) counts rows: a constant argument, as DataFusion's analyzer expands it.
+fn count_star(mut agg: AggregateFunction) -> AggregateFunction {
+    for arg in &mut agg.params.args {
+        #[allow(deprecated)]
+        if matches!(arg, Expr::Wildcard { .. }) {
+            *arg = Expr::Literal(ScalarValue::Int64(Some(1)), None);
+        }
+    }
+    agg
+}
+
+/// What running one aggregate call takes, and the type of its result.
+fn aggregate(
+    functions: &Functions,
+    agg: &AggregateFunction,
+    schema: &DFSchema,
+) -> Result<(AggregateSpec, DataType), String> {
+    if agg.params.filter.is_some() || !agg.params.order_by.is_empty() {
+        return Err(format!(
+            "{}: FILTER and ORDER BY in aggregates are not supported yet",
+            agg.func.name()
+        ));
+    }
+    let fields = arg_fields(&agg.params.args, schema)?;
+    let return_field = agg
+        .func
+        .return_field(&fields)
+        .map_err(crate::expr::message)?;
+    let data_type = return_field.data_type().clone();
+    let args = agg
+        .params
+        .args
+        .iter()
+        .map(|a| functions.physical(a, schema))
+        .collect::<Result<_, _>>()?;
+    let spec = AggregateSpec::new(
+        agg.func.clone(),
+        args,
+        fields,
+        return_field,
+        agg.params.distinct,
+        schema,
+    )?;
+    Ok((spec, data_type))
+}
+
+/// An aggregate call with OVER, taken out of the select list.
+struct WindowCall {
+    call: SqlExpr,
+    spec: WindowSpec,
+}
+
+/// The select list with each `AGG(...) OVER w` replaced by a reference to `__win_<n>`, and the
+/// calls (named windows of the WINDOW clause resolved).
+fn extract_windows(select: &Select) -> Result<(Vec<SelectItem>, Vec<WindowCall>), String> {
+    let named: HashMap<String, WindowSpec> = select
+        .named_window
+        .iter()
+        .filter_map(|NamedWindowDefinition(name, expr)| match expr {
+            NamedWindowExpr::WindowSpec(spec) => Some((normalize(name), spec.clone())),
+            NamedWindowExpr::NamedWindow(_) => None,
+        })
+        .collect();
+    let mut calls = Vec::new();
+    let mut error = None;
+    let mut items = select.projection.clone();
+    for item in &mut items {
+        let _ = visit_expressions_mut(item, |e| {
+            if let SqlExpr::Function(f) = e
+                && let Some(over) = f.over.take()
+            {
+                let spec = match over {
+                    WindowType::WindowSpec(spec) => spec,
+                    WindowType::NamedWindow(name) => match named.get(&normalize(&name)) {
+                        Some(spec) => spec.clone(),
+                        None => {
+                            error = Some(format!("Window '{}' not found", normalize(&name)));
+                            return ControlFlow::Break(());
+                        }
+                    },
+                };
+                calls.push(WindowCall {
+                    call: SqlExpr::Function(f.clone()),
+                    spec,
+                });
+                *e = SqlExpr::Identifier(Ident::with_quote(
+                    '"',
+                    format!("__win_{}", calls.len() - 1),
+                ));
+            }
+            ControlFlow::Continue(())
+        });
+    }
+    match error {
+        Some(e) => Err(e),
+        None => Ok((items, calls)),
+    }
+}
+
+/// A window's frame: `RANGE INTERVAL ... PRECEDING` or `ROWS n PRECEDING`, ending at the
+/// current row (the only windows a stream allows).
+fn frame(functions: &Functions, spec: &WindowSpec) -> Result<Frame, String> {
+    const NEEDED: &str =
+        "a sliding window needs RANGE INTERVAL '...' unit PRECEDING or ROWS n PRECEDING";
+    if spec
+        .order_by
+        .iter()
+        .any(|o| !matches!(&o.expr, SqlExpr::Identifier(i) if normalize(i) == ROWTIME))
+    {
+        return Err("a sliding window is ordered by ROWTIME only".into());
+    }
+    let frame = spec.window_frame.as_ref().ok_or(NEEDED)?;
+    if !matches!(frame.end_bound, None | Some(WindowFrameBound::CurrentRow)) {
+        return Err("a sliding window ends at the CURRENT ROW".into());
+    }
+    let WindowFrameBound::Preceding(Some(bound)) = &frame.start_bound else {
+        return Err(format!(
+            "{NEEDED} (UNBOUNDED windows never end on a stream)"
+        ));
+    };
+    let bound = functions.logical(bound.as_ref().clone(), &DFSchema::empty())?;
+    match (&frame.units, bound) {
+        (WindowFrameUnits::Range, Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(i)), _))
+            if i.months == 0 =>
+        {
+            Ok(Frame::Range(
+                i64::from(i.days) * 86_400_000 + i.nanoseconds / 1_000_000,
+            ))
+        }
+        (WindowFrameUnits::Rows, Expr::Literal(value, _)) => match value {
+            ScalarValue::Int64(Some(n)) if n >= 0 => Ok(Frame::Rows(n as usize)),
+            ScalarValue::UInt64(Some(n)) => Ok(Frame::Rows(n as usize)),
+            _ => Err(NEEDED.into()),
+        },
+        _ => Err(NEEDED.into()),
+    }
+}
+
+/// A select list with sliding-window aggregates: each window computed per row, then the items
+/// evaluated over the source's columns and the windows' values.
+#[allow(clippy::too_many_arguments)]
+fn sliding(
+    functions: &Functions,
+    select: &Select,
+    projected: &[SelectItem],
+    calls: Vec<WindowCall>,
+    source: &StreamDef,
+    schema: &DFSchema,
+    target: &StreamDef,
+    targets: &[usize],
+) -> Result<Sliding, String> {
+    let mut windows = Vec::new();
+    let mut fields: Vec<(Option<TableReference>, Arc<Field>)> = schema
+        .iter()
+        .map(|(q, f)| (q.cloned(), f.clone()))
+        .collect();
+    for (k, call) in calls.into_iter().enumerate() {
+        let Expr::AggregateFunction(agg) = functions.logical(call.call, schema)? else {
+            return Err("only aggregate functions (COUNT, SUM, AVG, MIN, MAX, ...) can be used with OVER for now".into());
+        };
+        let (spec, data_type) = aggregate(functions, &count_star(agg), schema)?;
+        let mut partition_by = Vec::new();
+        let mut partition_types = Vec::new();
+        for sql in &call.spec.partition_by {
+            let expr = functions.logical(sql.clone(), schema)?;
+            partition_types.push(type_of(&expr, schema)?);
+            partition_by.push(functions.physical(&expr, schema)?);
+        }
+        windows.push(Window::new(
+            spec,
+            partition_by,
+            partition_types,
+            frame(functions, &call.spec)?,
+        )?);
+        fields.push((
+            None,
+            Arc::new(Field::new(format!("__win_{k}"), data_type, true)),
+        ));
+    }
+    let extended =
+        DFSchema::new_with_metadata(fields, HashMap::new()).map_err(crate::expr::message)?;
+    let items = projection(functions, projected, source, &extended)?;
+    if items.len() != targets.len() {
+        return Err(format!(
+            "the query has {} column(s) and the target stream {} takes {}",
+            items.len(),
+            target.name,
+            targets.len()
+        ));
+    }
+    let filter = match &select.selection {
+        Some(sql) => Some(functions.physical(&functions.logical(sql.clone(), schema)?, schema)?),
+        None => None,
+    };
+    let outputs = outputs(functions, items, targets, target, &extended)?;
+    Ok(Sliding::new(
+        filter,
+        windows,
+        outputs,
+        Arc::new(extended.as_arrow().clone()),
+        target.schema.clone(),
+    ))
 }

@@ -226,7 +226,7 @@ fn records_that_do_not_fit_go_to_error_stream_and_the_rest_go_on() {
     assert_eq!(rows(&mut app, 0).len(), 1);
     let errors = app.take_outputs().remove(1);
     assert_eq!(errors.len(), 0, "taken with the first take");
-    push(&mut app, &[bad.clone()], 6_000);
+    push(&mut app, std::slice::from_ref(&bad), 6_000);
     let errors: Vec<Value> = app
         .take_outputs()
         .remove(1)
@@ -412,5 +412,118 @@ fn compile_errors_say_where() {
     ) {
         Err(CompileError::Configuration(m)) => assert!(m.contains("NOT_THERE")),
         other => panic!("expected a configuration error, got {:?}", other.err()),
+    }
+}
+
+const SLIDING: &str = r#"
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ticker_symbol VARCHAR(4), price DOUBLE, avg_price DOUBLE, n BIGINT, max_price DOUBLE);
+CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM ticker_symbol, price, AVG(price) OVER W1, COUNT(*) OVER W1, MAX(price) OVER W1
+    FROM "SOURCE_SQL_STREAM_001"
+    WINDOW W1 AS (PARTITION BY ticker_symbol RANGE INTERVAL '10' SECOND PRECEDING);
+"#;
+
+#[test]
+fn a_sliding_range_window_covers_each_rows_last_interval_per_partition() {
+    let mut app = Application::compile(
+        SLIDING,
+        &[ticker_input(1)],
+        &[output("DESTINATION_SQL_STREAM")],
+    )
+    .expect("compiles");
+    push(
+        &mut app,
+        &[tick("A", "T", 0.0, 10.0), tick("B", "T", 0.0, 100.0)],
+        1_000,
+    );
+    push(&mut app, &[tick("A", "T", 0.0, 20.0)], 5_000);
+    // 12 s: the row at 1 s is more than 10 s back and leaves A's window.
+    push(&mut app, &[tick("A", "T", 0.0, 30.0)], 12_000);
+    let out = rows(&mut app, 0);
+    let summary: Vec<(String, f64, f64, i64, f64)> = out
+        .iter()
+        .map(|r| {
+            (
+                r["TICKER_SYMBOL"].as_str().expect("ticker").to_string(),
+                r["PRICE"].as_f64().expect("price"),
+                r["AVG_PRICE"].as_f64().expect("avg"),
+                r["N"].as_i64().expect("n"),
+                r["MAX_PRICE"].as_f64().expect("max"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("A".into(), 10.0, 10.0, 1, 10.0),
+            ("B".into(), 100.0, 100.0, 1, 100.0),
+            ("A".into(), 20.0, 15.0, 2, 20.0),
+            ("A".into(), 30.0, 25.0, 2, 30.0),
+        ]
+    );
+}
+
+#[test]
+fn a_sliding_rows_window_keeps_the_last_n_rows() {
+    let code = r#"
+CREATE STREAM "OUT" (price DOUBLE, total DOUBLE);
+CREATE PUMP "P" AS INSERT INTO "OUT"
+    SELECT STREAM price, SUM(price) OVER (ROWS 2 PRECEDING) FROM "SOURCE_SQL_STREAM_001";
+"#;
+    let mut app =
+        Application::compile(code, &[ticker_input(1)], &[output("OUT")]).expect("compiles");
+    let records: Vec<Vec<u8>> = [1.0, 2.0, 4.0, 8.0, 16.0]
+        .iter()
+        .map(|p| tick("A", "T", 0.0, *p))
+        .collect();
+    push(&mut app, &records, 1);
+    let totals: Vec<f64> = rows(&mut app, 0)
+        .iter()
+        .map(|r| r["TOTAL"].as_f64().expect("total"))
+        .collect();
+    assert_eq!(totals, vec![1.0, 3.0, 7.0, 14.0, 28.0]);
+}
+
+#[test]
+fn sliding_windows_survive_a_snapshot_and_restore() {
+    let inputs = [ticker_input(1)];
+    let outputs = [output("DESTINATION_SQL_STREAM")];
+    let mut first = Application::compile(SLIDING, &inputs, &outputs).expect("compiles");
+    push(
+        &mut first,
+        &[tick("A", "T", 0.0, 10.0), tick("A", "T", 0.0, 20.0)],
+        1_000,
+    );
+    let snapshot = first.snapshot().expect("snapshot");
+    rows(&mut first, 0);
+    let mut second = Application::compile(SLIDING, &inputs, &outputs).expect("compiles");
+    second.restore(&snapshot).expect("restore");
+    push(&mut second, &[tick("A", "T", 0.0, 30.0)], 2_000);
+    let out = rows(&mut second, 0);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0]["AVG_PRICE"], 20.0);
+    assert_eq!(out[0]["N"], 3);
+}
+
+#[test]
+fn sliding_window_errors_are_code_errors() {
+    let inputs = [ticker_input(1)];
+    let code = |window: &str| {
+        format!(
+            "CREATE STREAM \"O\" (a DOUBLE);\nCREATE PUMP \"P\" AS INSERT INTO \"O\" SELECT STREAM AVG(price) OVER {window} FROM \"SOURCE_SQL_STREAM_001\";"
+        )
+    };
+    for (window, expected) in [
+        ("(RANGE UNBOUNDED PRECEDING)", "UNBOUNDED"),
+        ("W9", "Window 'W9' not found"),
+        ("(ROWS BETWEEN 2 PRECEDING AND 1 FOLLOWING)", "CURRENT ROW"),
+    ] {
+        match Application::compile(&code(window), &inputs, &[]) {
+            Err(CompileError::Code(e)) => {
+                assert!(e.message.contains(expected), "{window}: {e}");
+                assert_eq!(e.line, 2);
+            }
+            other => panic!("{window}: expected a code error, got {:?}", other.err()),
+        }
     }
 }

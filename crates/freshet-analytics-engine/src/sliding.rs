@@ -1,0 +1,254 @@
+//! Sliding windows: `AGG(x) OVER (PARTITION BY k RANGE INTERVAL 'n' unit PRECEDING)` or
+//! `ROWS n PRECEDING`. Every input row produces one output row, whose aggregate covers the rows
+//! of its partition in the window that ends with it. Each partition keeps one DataFusion
+//! sliding accumulator: a row entering is added, a row leaving is retracted, so a row costs the
+//! same whatever the window's length.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use datafusion_common::arrow::array::{
+    Array, ArrayRef, AsArray, BinaryArray, Int64Array, RecordBatch, UInt32Array,
+};
+use datafusion_common::arrow::compute::concat;
+use datafusion_common::arrow::datatypes::{
+    Int64Type, SchemaRef, TimestampMillisecondType, UInt32Type,
+};
+use datafusion_common::arrow::row::{RowConverter, SortField};
+use datafusion_common::{DataFusionError, Result, ScalarValue};
+use datafusion_expr::Accumulator;
+use datafusion_physical_expr::PhysicalExpr;
+
+use crate::operator::{AggregateSpec, eval, filtered, state_batch};
+
+/// How far back a window reaches from its current row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Frame {
+    /// Rows whose ROWTIME is at most this many ms before the current row's.
+    Range(i64),
+    /// The current row and this many rows before it.
+    Rows(usize),
+}
+
+struct Partition {
+    accumulator: Box<dyn Accumulator>,
+    /// The rows in the window, oldest first: ROWTIME and the aggregate's argument values.
+    rows: VecDeque<(i64, Vec<ArrayRef>)>,
+}
+
+/// One `AGG(...) OVER (...)` of a select list.
+pub(crate) struct Window {
+    aggregate: AggregateSpec,
+    partition_by: Vec<Arc<dyn PhysicalExpr>>,
+    frame: Frame,
+    converter: RowConverter,
+    partitions: HashMap<Box<[u8]>, Partition>,
+}
+
+impl Window {
+    pub(crate) fn new(
+        aggregate: AggregateSpec,
+        partition_by: Vec<Arc<dyn PhysicalExpr>>,
+        partition_types: Vec<datafusion_common::arrow::datatypes::DataType>,
+        frame: Frame,
+    ) -> Result<Window, String> {
+        aggregate
+            .sliding_accumulator()
+            .map_err(crate::expr::message)?;
+        let converter =
+            RowConverter::new(partition_types.into_iter().map(SortField::new).collect())
+                .map_err(|e| e.to_string())?;
+        Ok(Window {
+            aggregate,
+            partition_by,
+            frame,
+            converter,
+            partitions: HashMap::new(),
+        })
+    }
+
+    fn key_rows(&self, batch: &RecordBatch) -> Result<Vec<Box<[u8]>>> {
+        if self.partition_by.is_empty() {
+            return Ok(vec![Box::default(); batch.num_rows()]);
+        }
+        let keys: Vec<ArrayRef> = self
+            .partition_by
+            .iter()
+            .map(|k| eval(k, batch))
+            .collect::<Result<_>>()?;
+        let rows = self.converter.convert_columns(&keys)?;
+        Ok(rows.iter().map(|r| r.as_ref().into()).collect())
+    }
+
+    /// Adds a row to its partition and retracts the rows its window no longer reaches.
+    fn add(&mut self, key: &[u8], rowtime: i64, values: Vec<ArrayRef>) -> Result<&mut Partition> {
+        if !self.partitions.contains_key(key) {
+            let accumulator = self.aggregate.sliding_accumulator()?;
+            self.partitions.insert(
+                key.into(),
+                Partition {
+                    accumulator,
+                    rows: VecDeque::new(),
+                },
+            );
+        }
+        let frame = self.frame;
+        let partition = self
+            .partitions
+            .get_mut(key)
+            .ok_or_else(|| DataFusionError::Internal("partition".into()))?;
+        partition.accumulator.update_batch(&values)?;
+        partition.rows.push_back((rowtime, values));
+        evict(partition, frame, rowtime)?;
+        Ok(partition)
+    }
+
+    fn values(&mut self, batch: &RecordBatch) -> Result<ArrayRef> {
+        let keys = self.key_rows(batch)?;
+        let args: Vec<ArrayRef> = self
+            .aggregate
+            .args()
+            .iter()
+            .map(|a| eval(a, batch))
+            .collect::<Result<_>>()?;
+        let rowtime = batch.column(0).as_primitive::<TimestampMillisecondType>();
+        let mut out = Vec::with_capacity(batch.num_rows());
+        for (i, key) in keys.iter().enumerate() {
+            let values = args.iter().map(|a| a.slice(i, 1)).collect();
+            let partition = self.add(key, rowtime.value(i), values)?;
+            out.push(partition.accumulator.evaluate()?);
+        }
+        ScalarValue::iter_to_array(out)
+    }
+
+    /// Drops what time alone has pushed out of RANGE windows, and partitions left empty.
+    fn expire(&mut self, now_ms: i64) -> Result<()> {
+        if let Frame::Range(_) = self.frame {
+            for partition in self.partitions.values_mut() {
+                evict(partition, self.frame, now_ms)?;
+            }
+            self.partitions.retain(|_, p| !p.rows.is_empty());
+        }
+        Ok(())
+    }
+}
+
+fn evict(partition: &mut Partition, frame: Frame, now_ms: i64) -> Result<()> {
+    loop {
+        let leaving = match (frame, partition.rows.front()) {
+            (Frame::Range(width), Some((t, _))) => *t < now_ms - width,
+            (Frame::Rows(n), Some(_)) => partition.rows.len() > n + 1,
+            (_, None) => false,
+        };
+        if !leaving {
+            return Ok(());
+        }
+        if let Some((_, values)) = partition.rows.pop_front() {
+            partition.accumulator.retract_batch(&values)?;
+        }
+    }
+}
+
+/// `SELECT STREAM ..., AGG(x) OVER w, ... FROM s [WHERE ...] WINDOW w AS (...)`.
+pub(crate) struct Sliding {
+    filter: Option<Arc<dyn PhysicalExpr>>,
+    windows: Vec<Window>,
+    /// Over the source's columns followed by one column per window.
+    outputs: Vec<Arc<dyn PhysicalExpr>>,
+    extended: SchemaRef,
+    schema: SchemaRef,
+}
+
+impl Sliding {
+    pub(crate) fn new(
+        filter: Option<Arc<dyn PhysicalExpr>>,
+        windows: Vec<Window>,
+        outputs: Vec<Arc<dyn PhysicalExpr>>,
+        extended: SchemaRef,
+        schema: SchemaRef,
+    ) -> Sliding {
+        Sliding {
+            filter,
+            windows,
+            outputs,
+            extended,
+            schema,
+        }
+    }
+
+    pub(crate) fn process(&mut self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let batch = filtered(&self.filter, batch)?;
+        let mut columns = batch.columns().to_vec();
+        for window in &mut self.windows {
+            columns.push(window.values(&batch)?);
+        }
+        let extended = RecordBatch::try_new(self.extended.clone(), columns)?;
+        let mut out = vec![batch.column(0).clone()];
+        for output in &self.outputs {
+            out.push(eval(output, &extended)?);
+        }
+        Ok(RecordBatch::try_new(self.schema.clone(), out)?)
+    }
+
+    pub(crate) fn advance(&mut self, now_ms: i64) -> Result<()> {
+        for window in &mut self.windows {
+            window.expire(now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Every row still in a window, per window and partition, in order: the window's index,
+    /// the partition key, ROWTIME, then the argument values (one batch per window, since their
+    /// arguments differ).
+    pub(crate) fn snapshot(&self) -> Result<Vec<RecordBatch>> {
+        let mut out = Vec::new();
+        for (w, window) in self.windows.iter().enumerate() {
+            let mut keys: Vec<&[u8]> = Vec::new();
+            let mut times = Vec::new();
+            let mut values: Vec<Vec<&dyn Array>> = vec![Vec::new(); window.aggregate.args().len()];
+            for (key, partition) in &window.partitions {
+                for (rowtime, row) in &partition.rows {
+                    keys.push(key);
+                    times.push(*rowtime);
+                    for (column, value) in values.iter_mut().zip(row) {
+                        column.push(value.as_ref());
+                    }
+                }
+            }
+            if keys.is_empty() {
+                continue;
+            }
+            let mut columns: Vec<ArrayRef> = vec![
+                Arc::new(UInt32Array::from_value(w as u32, keys.len())),
+                Arc::new(BinaryArray::from_vec(keys)),
+                Arc::new(Int64Array::from(times)),
+            ];
+            for column in values {
+                columns.push(concat(&column)?);
+            }
+            out.push(state_batch(columns)?);
+        }
+        Ok(out)
+    }
+
+    /// Refills the windows from a snapshot's batch.
+    pub(crate) fn restore(&mut self, batch: &RecordBatch) -> Result<()> {
+        let window = batch.column(0).as_primitive::<UInt32Type>();
+        let keys = batch.column(1).as_binary::<i32>();
+        let times = batch.column(2).as_primitive::<Int64Type>();
+        for i in 0..batch.num_rows() {
+            let w = window.value(i) as usize;
+            let Some(target) = self.windows.get_mut(w) else {
+                continue;
+            };
+            if batch.num_columns() != 3 + target.aggregate.args().len() {
+                return Err(DataFusionError::Internal(
+                    "the snapshot does not fit this window".into(),
+                ));
+            }
+            let values = batch.columns()[3..].iter().map(|c| c.slice(i, 1)).collect();
+            target.add(keys.value(i), times.value(i), values)?;
+        }
+        Ok(())
+    }
+}
