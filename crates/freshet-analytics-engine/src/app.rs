@@ -17,9 +17,10 @@ use datafusion_common::arrow::ipc::reader::StreamReader;
 use datafusion_common::arrow::ipc::writer::StreamWriter;
 use serde::{Deserialize, Serialize};
 
-use crate::decode::{DecodeError, Decoder, InputRecord, InputSchema, input_columns};
+use crate::decode::{DecodeError, Decoder, InputRecord, InputSchema, RecordFormat, input_columns};
 use crate::encode::{OutputFormat, encode};
 use crate::expr::Functions;
+use crate::lookup::{Lookup, Table};
 use crate::operator::Operator;
 use crate::parse::{ParseError, Statement, parse};
 use crate::pump::{plan, stream_schema};
@@ -74,7 +75,29 @@ struct PumpRuntime {
     name: String,
     source: usize,
     target: usize,
+    join: Option<Lookup>,
     operator: Operator,
+}
+
+impl PumpRuntime {
+    fn process(
+        &mut self,
+        batch: &RecordBatch,
+        out: &mut Vec<RecordBatch>,
+    ) -> datafusion_common::Result<()> {
+        match &self.join {
+            Some(lookup) => self.operator.process(&lookup.join(batch)?, out),
+            None => self.operator.process(batch, out),
+        }
+    }
+}
+
+/// A reference table: its name in the code, its schema, and the object it is read from.
+#[derive(Debug, Clone)]
+pub struct ReferenceSpec {
+    pub table_name: String,
+    pub schema: InputSchema,
+    pub data: Vec<u8>,
 }
 
 struct OutputRuntime {
@@ -99,10 +122,16 @@ impl Application {
     pub fn compile(
         code: &str,
         inputs: &[InputSpec],
+        references: &[ReferenceSpec],
         outputs: &[OutputSpec],
     ) -> Result<Application, CompileError> {
         let script = parse(code)?;
         let functions = Functions::new();
+        let tables = references
+            .iter()
+            .map(load_table)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(CompileError::Configuration)?;
         let mut streams: Vec<StreamRuntime> = Vec::new();
         let mut by_name: HashMap<String, usize> = HashMap::new();
         let mut add = |streams: &mut Vec<StreamRuntime>, def: StreamDef| -> Result<usize, String> {
@@ -193,6 +222,7 @@ impl Application {
                         &functions,
                         query,
                         &lookup,
+                        &tables,
                         &streams[target_index].def,
                         columns,
                     )
@@ -213,6 +243,7 @@ impl Application {
                         name: name.clone(),
                         source,
                         target: target_index,
+                        join: planned.join,
                         operator: planned.operator,
                     });
                 }
@@ -317,7 +348,7 @@ impl Application {
         for i in 0..self.streams[stream].consumers.len() {
             let pump = self.streams[stream].consumers[i];
             let mut out = Vec::new();
-            if let Err(error) = self.pumps[pump].operator.process(&batch, &mut out) {
+            if let Err(error) = self.pumps[pump].process(&batch, &mut out) {
                 out.clear();
                 self.isolate_bad_rows(pump, &batch, &error.to_string(), &mut out)?;
             }
@@ -352,7 +383,7 @@ impl Application {
         }
         for i in 0..batch.num_rows() {
             let row = batch.slice(i, 1);
-            if let Err(error) = self.pumps[pump].operator.process(&row, out) {
+            if let Err(error) = self.pumps[pump].process(&row, out) {
                 self.isolate_bad_rows(pump, &row, &error.to_string(), out)?;
             }
         }
@@ -531,4 +562,42 @@ fn row_text(batch: &RecordBatch) -> String {
         Ok(()) => records.first().map(hex::encode).unwrap_or_default(),
         Err(_) => String::new(),
     }
+}
+
+/// Reads a reference object into its table: CSV rows split on the row delimiter, JSON one
+/// document per line. A row that does not fit the schema makes the table unusable (AWS refuses
+/// to start, too), so the message names it.
+fn load_table(spec: &ReferenceSpec) -> Result<Table, String> {
+    let schema = stream_schema(input_columns(&spec.schema)?);
+    let decoder = Decoder::new(&spec.schema, schema)?;
+    let lines: Vec<&[u8]> = match &spec.schema.format {
+        RecordFormat::Csv { .. } => vec![spec.data.as_slice()],
+        RecordFormat::Json { .. } => spec
+            .data
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .collect(),
+    };
+    let records: Vec<InputRecord<'_>> = lines
+        .iter()
+        .map(|data| InputRecord {
+            data,
+            arrival_ms: 0,
+        })
+        .collect();
+    let (batch, errors) = decoder.decode(&records, 0)?;
+    if let Some(error) = errors.first() {
+        return Err(format!(
+            "the reference table {} cannot be read: {}",
+            spec.table_name, error.message
+        ));
+    }
+    // ROWTIME and APPROXIMATE_ARRIVAL_TIME belong to streams, not tables.
+    let rows = batch
+        .project(&(2..batch.num_columns()).collect::<Vec<_>>())
+        .map_err(|e| e.to_string())?;
+    Ok(Table {
+        name: spec.table_name.clone(),
+        rows,
+    })
 }

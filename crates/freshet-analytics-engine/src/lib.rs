@@ -7,6 +7,7 @@ mod app;
 mod decode;
 mod encode;
 mod expr;
+mod lookup;
 mod operator;
 mod parse;
 mod pump;
@@ -14,7 +15,9 @@ mod sliding;
 mod stream;
 mod types;
 
-pub use app::{Application, CompileError, ERROR_STREAM, InputSpec, OutputSpec, RunError};
+pub use app::{
+    Application, CompileError, ERROR_STREAM, InputSpec, OutputSpec, ReferenceSpec, RunError,
+};
 pub use decode::{ColumnSpec, InputRecord, InputSchema, RecordFormat};
 pub use encode::OutputFormat;
 pub use parse::{ParseError, Script, Statement, normalize, parse};

@@ -12,12 +12,13 @@ use datafusion_expr::expr::AggregateFunction;
 use datafusion_expr::{Cast, Expr};
 use datafusion_physical_expr::PhysicalExpr;
 use datafusion_sql::sqlparser::ast::{
-    Expr as SqlExpr, GroupByExpr, Ident, NamedWindowDefinition, NamedWindowExpr, Query, Select,
-    SelectItem, SetExpr, TableFactor, WindowFrameBound, WindowFrameUnits, WindowSpec, WindowType,
-    visit_expressions_mut,
+    Expr as SqlExpr, GroupByExpr, Ident, Join, NamedWindowDefinition, NamedWindowExpr, Query,
+    Select, SelectItem, SetExpr, TableFactor, WindowFrameBound, WindowFrameUnits, WindowSpec,
+    WindowType, visit_expressions_mut,
 };
 
 use crate::expr::{Functions, arg_fields, coerce, type_of};
+use crate::lookup::{Lookup, Table};
 use crate::operator::{AggregateSpec, Operator, Project, Tumble};
 use crate::parse::{normalize, object_name};
 use crate::sliding::{Frame, Sliding, Window};
@@ -30,6 +31,8 @@ pub const ROWTIME: &str = "ROWTIME";
 /// A pump's query, planned.
 pub(crate) struct PlannedPump {
     pub source: String,
+    /// The reference table the stream's rows are joined with first, if any.
+    pub join: Option<Lookup>,
     pub operator: Operator,
 }
 
@@ -38,6 +41,7 @@ pub(crate) fn plan(
     functions: &Functions,
     query: &Query,
     streams: &dyn Fn(&str) -> Option<StreamDef>,
+    tables: &[Table],
     target: &StreamDef,
     columns: &[String],
 ) -> Result<PlannedPump, String> {
@@ -52,12 +56,19 @@ pub(crate) fn plan(
     if query.order_by.is_some() || query.limit_clause.is_some() {
         return Err("ORDER BY and LIMIT are not supported in a pump's query yet".into());
     }
-    let (source, qualifier) = from_stream(select)?;
+    let (source, qualifier, join) = from_stream(select)?;
     let source_def =
         streams(&source).ok_or_else(|| format!("Object '{source}' not found within schema"))?;
     let schema =
         DFSchema::try_from_qualified_schema(TableReference::bare(qualifier), &source_def.schema)
             .map_err(crate::expr::message)?;
+    let (join, schema) = match join {
+        Some(join) => {
+            let (lookup, joined) = crate::lookup::plan(functions, join, &schema, tables)?;
+            (Some(lookup), joined)
+        }
+        None => (None, schema),
+    };
 
     let (projected, windows) = extract_windows(select)?;
     if !windows.is_empty() {
@@ -77,6 +88,7 @@ pub(crate) fn plan(
         )?;
         return Ok(PlannedPump {
             source,
+            join,
             operator: Operator::Sliding(operator),
         });
     }
@@ -109,17 +121,23 @@ pub(crate) fn plan(
         let outputs = outputs(functions, items, &targets, target, &schema)?;
         Operator::Project(Project::new(filter, outputs, target.schema.clone()))
     };
-    Ok(PlannedPump { source, operator })
+    Ok(PlannedPump {
+        source,
+        join,
+        operator,
+    })
 }
 
 /// `FROM stream [AS alias]`: the stream, and the name its columns are qualified with.
-fn from_stream(select: &Select) -> Result<(String, String), String> {
+fn from_stream(select: &Select) -> Result<(String, String, Option<&Join>), String> {
     let [from] = select.from.as_slice() else {
-        return Err("a pump reads exactly one stream (joins are not supported yet)".into());
+        return Err("a pump reads one stream (joined with at most one reference table)".into());
     };
-    if !from.joins.is_empty() {
-        return Err("joins are not supported by Freshet yet".into());
-    }
+    let join = match from.joins.as_slice() {
+        [] => None,
+        [join] => Some(join),
+        _ => return Err("a pump joins at most one reference table".into()),
+    };
     match &from.relation {
         TableFactor::Table {
             name,
@@ -132,7 +150,7 @@ fn from_stream(select: &Select) -> Result<(String, String), String> {
                 .as_ref()
                 .map(|a| normalize(&a.name))
                 .unwrap_or_else(|| stream.clone());
-            Ok((stream, qualifier))
+            Ok((stream, qualifier, join))
         }
         other => Err(format!("a pump must read a stream, not: {other}")),
     }

@@ -2,7 +2,7 @@
 
 use freshet_analytics_engine::{
     Application, ColumnSpec, CompileError, InputRecord, InputSchema, InputSpec, OutputFormat,
-    OutputSpec, RecordFormat,
+    OutputSpec, RecordFormat, ReferenceSpec,
 };
 use serde_json::{Value, json};
 
@@ -75,6 +75,7 @@ fn the_getting_started_filter_passes_exactly_the_tech_rows() {
     let mut app = Application::compile(
         FILTER,
         &[ticker_input(1)],
+        &[],
         &[output("DESTINATION_SQL_STREAM")],
     )
     .expect("compiles");
@@ -111,6 +112,7 @@ fn a_tumbling_window_emits_each_key_once_when_it_ends() {
     let mut app = Application::compile(
         TUMBLING,
         &[ticker_input(1)],
+        &[],
         &[output("DESTINATION_SQL_STREAM")],
     )
     .expect("compiles");
@@ -148,7 +150,7 @@ CREATE PUMP "P" AS INSERT INTO "OUT"
     GROUP BY ticker_symbol, FLOOR("SOURCE_SQL_STREAM_001".ROWTIME TO MINUTE);
 "#;
     let mut app =
-        Application::compile(code, &[ticker_input(1)], &[output("OUT")]).expect("compiles");
+        Application::compile(code, &[ticker_input(1)], &[], &[output("OUT")]).expect("compiles");
     let mut pushed = 0;
     for second in 0..150 {
         push(
@@ -179,6 +181,7 @@ CREATE PUMP "P1" AS INSERT INTO "TECH" SELECT STREAM ticker_symbol, price FROM "
     let mut app = Application::compile(
         code,
         &[ticker_input(1)],
+        &[],
         &[output("EXPENSIVE"), output("TECH")],
     )
     .expect("compiles");
@@ -210,6 +213,7 @@ fn records_that_do_not_fit_go_to_error_stream_and_the_rest_go_on() {
     let mut app = Application::compile(
         FILTER,
         &[ticker_input(1)],
+        &[],
         &[output("DESTINATION_SQL_STREAM"), output("error_stream")],
     )
     .expect("compiles");
@@ -260,6 +264,7 @@ CREATE PUMP "DIVIDE" AS INSERT INTO "OUT" SELECT STREAM ticker_symbol, 100 / CAS
     let mut app = Application::compile(
         code,
         &[ticker_input(1)],
+        &[],
         &[output("OUT"), output("error_stream")],
     )
     .expect("compiles");
@@ -297,7 +302,7 @@ CREATE PUMP "DIVIDE" AS INSERT INTO "OUT" SELECT STREAM ticker_symbol, 100 / CAS
 fn open_windows_survive_a_snapshot_and_restore() {
     let inputs = [ticker_input(1)];
     let outputs = [output("DESTINATION_SQL_STREAM")];
-    let mut first = Application::compile(TUMBLING, &inputs, &outputs).expect("compiles");
+    let mut first = Application::compile(TUMBLING, &inputs, &[], &outputs).expect("compiles");
     push(
         &mut first,
         &[tick("AMZN", "T", 0.0, 10.0), tick("MSFT", "T", 0.0, 1.0)],
@@ -309,7 +314,7 @@ fn open_windows_survive_a_snapshot_and_restore() {
     first.advance(120_000).expect("advance");
     let expected = rows(&mut first, 0);
 
-    let mut second = Application::compile(TUMBLING, &inputs, &outputs).expect("compiles");
+    let mut second = Application::compile(TUMBLING, &inputs, &[], &outputs).expect("compiles");
     second.restore(&snapshot).expect("restore");
     push(&mut second, &[tick("AMZN", "T", 0.0, 20.0)], 61_000);
     second.advance(120_000).expect("advance");
@@ -346,6 +351,7 @@ CREATE PUMP "P" AS INSERT INTO "OUT" SELECT STREAM "K", "V" + 1 FROM "SOURCE_SQL
     let mut app = Application::compile(
         code,
         &[input],
+        &[],
         &[OutputSpec {
             name: "OUT".into(),
             format: OutputFormat::Csv,
@@ -380,7 +386,7 @@ CREATE PUMP "P" AS INSERT INTO "OUT" SELECT STREAM "K", "V" + 1 FROM "SOURCE_SQL
 #[test]
 fn compile_errors_say_where() {
     let inputs = [ticker_input(1)];
-    let err = |code: &str| match Application::compile(code, &inputs, &[]) {
+    let err = |code: &str| match Application::compile(code, &inputs, &[], &[]) {
         Err(CompileError::Code(e)) => e,
         other => panic!("expected a code error, got {:?}", other.err()),
     };
@@ -408,6 +414,7 @@ fn compile_errors_say_where() {
     match Application::compile(
         "CREATE STREAM \"O\" (a INT);",
         &inputs,
+        &[],
         &[output("NOT_THERE")],
     ) {
         Err(CompileError::Configuration(m)) => assert!(m.contains("NOT_THERE")),
@@ -428,6 +435,7 @@ fn a_sliding_range_window_covers_each_rows_last_interval_per_partition() {
     let mut app = Application::compile(
         SLIDING,
         &[ticker_input(1)],
+        &[],
         &[output("DESTINATION_SQL_STREAM")],
     )
     .expect("compiles");
@@ -471,7 +479,7 @@ CREATE PUMP "P" AS INSERT INTO "OUT"
     SELECT STREAM price, SUM(price) OVER (ROWS 2 PRECEDING) FROM "SOURCE_SQL_STREAM_001";
 "#;
     let mut app =
-        Application::compile(code, &[ticker_input(1)], &[output("OUT")]).expect("compiles");
+        Application::compile(code, &[ticker_input(1)], &[], &[output("OUT")]).expect("compiles");
     let records: Vec<Vec<u8>> = [1.0, 2.0, 4.0, 8.0, 16.0]
         .iter()
         .map(|p| tick("A", "T", 0.0, *p))
@@ -488,7 +496,7 @@ CREATE PUMP "P" AS INSERT INTO "OUT"
 fn sliding_windows_survive_a_snapshot_and_restore() {
     let inputs = [ticker_input(1)];
     let outputs = [output("DESTINATION_SQL_STREAM")];
-    let mut first = Application::compile(SLIDING, &inputs, &outputs).expect("compiles");
+    let mut first = Application::compile(SLIDING, &inputs, &[], &outputs).expect("compiles");
     push(
         &mut first,
         &[tick("A", "T", 0.0, 10.0), tick("A", "T", 0.0, 20.0)],
@@ -496,7 +504,7 @@ fn sliding_windows_survive_a_snapshot_and_restore() {
     );
     let snapshot = first.snapshot().expect("snapshot");
     rows(&mut first, 0);
-    let mut second = Application::compile(SLIDING, &inputs, &outputs).expect("compiles");
+    let mut second = Application::compile(SLIDING, &inputs, &[], &outputs).expect("compiles");
     second.restore(&snapshot).expect("restore");
     push(&mut second, &[tick("A", "T", 0.0, 30.0)], 2_000);
     let out = rows(&mut second, 0);
@@ -518,12 +526,115 @@ fn sliding_window_errors_are_code_errors() {
         ("W9", "Window 'W9' not found"),
         ("(ROWS BETWEEN 2 PRECEDING AND 1 FOLLOWING)", "CURRENT ROW"),
     ] {
-        match Application::compile(&code(window), &inputs, &[]) {
+        match Application::compile(&code(window), &inputs, &[], &[]) {
             Err(CompileError::Code(e)) => {
                 assert!(e.message.contains(expected), "{window}: {e}");
                 assert_eq!(e.line, 2);
             }
             other => panic!("{window}: expected a code error, got {:?}", other.err()),
         }
+    }
+}
+
+fn companies(format: RecordFormat, data: &[u8]) -> ReferenceSpec {
+    ReferenceSpec {
+        table_name: "CompanyName".into(),
+        schema: InputSchema {
+            columns: vec![
+                ColumnSpec {
+                    name: "Ticker".into(),
+                    sql_type: "VARCHAR(4)".into(),
+                    mapping: Some("$.Ticker".into()),
+                },
+                ColumnSpec {
+                    name: "Company".into(),
+                    sql_type: "VARCHAR(64)".into(),
+                    mapping: Some("$.Company".into()),
+                },
+            ],
+            format,
+        },
+        data: data.to_vec(),
+    }
+}
+
+/// The AWS reference-data example: a LEFT JOIN with a table loaded from S3.
+const ENRICH: &str = r#"
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ticker_symbol VARCHAR(4), "Company" varchar(20), sector VARCHAR(12), change DOUBLE, price DOUBLE);
+CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+   SELECT STREAM ticker_symbol, "c"."Company", sector, change, price
+   FROM "SOURCE_SQL_STREAM_001" LEFT JOIN "CompanyName" as "c"
+   ON "SOURCE_SQL_STREAM_001".ticker_symbol = "c"."Ticker";
+"#;
+
+#[test]
+fn a_left_join_enriches_rows_from_a_reference_table() {
+    for reference in [
+        companies(
+            RecordFormat::Csv { row_delimiter: "\n".into(), column_delimiter: ",".into() },
+            b"AMZN,Amazon\nMSFT,Microsoft\n",
+        ),
+        companies(
+            RecordFormat::Json { row_path: "$".into() },
+            b"{\"Ticker\":\"AMZN\",\"Company\":\"Amazon\"}\n{\"Ticker\":\"MSFT\",\"Company\":\"Microsoft\"}\n",
+        ),
+    ] {
+        let mut app = Application::compile(ENRICH, &[ticker_input(1)], &[reference], &[output("DESTINATION_SQL_STREAM")])
+            .expect("compiles");
+        push(&mut app, &[tick("MSFT", "TECH", 1.0, 2.0), tick("XOM", "ENERGY", 3.0, 4.0)], 10);
+        assert_eq!(
+            rows(&mut app, 0),
+            vec![
+                json!({"TICKER_SYMBOL": "MSFT", "Company": "Microsoft", "SECTOR": "TECH", "CHANGE": 1.0, "PRICE": 2.0}),
+                json!({"TICKER_SYMBOL": "XOM", "Company": null, "SECTOR": "ENERGY", "CHANGE": 3.0, "PRICE": 4.0}),
+            ]
+        );
+    }
+}
+
+#[test]
+fn an_inner_join_drops_rows_without_a_match_and_can_feed_a_window() {
+    let code = r#"
+CREATE STREAM "OUT" (company VARCHAR(20), n BIGINT);
+CREATE PUMP "P" AS INSERT INTO "OUT"
+   SELECT STREAM c."Company", COUNT(*) FROM "SOURCE_SQL_STREAM_001" AS s JOIN "CompanyName" AS c ON s.ticker_symbol = c."Ticker"
+   GROUP BY c."Company", STEP(s.ROWTIME BY INTERVAL '1' SECOND);
+"#;
+    let reference = companies(
+        RecordFormat::Csv {
+            row_delimiter: "\n".into(),
+            column_delimiter: ",".into(),
+        },
+        b"AMZN,Amazon\n",
+    );
+    let mut app = Application::compile(code, &[ticker_input(1)], &[reference], &[output("OUT")])
+        .expect("compiles");
+    push(
+        &mut app,
+        &[
+            tick("AMZN", "T", 0.0, 1.0),
+            tick("AMZN", "T", 0.0, 1.0),
+            tick("NONE", "T", 0.0, 1.0),
+        ],
+        100,
+    );
+    app.advance(1_000).expect("advance");
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![json!({"COMPANY": "Amazon", "N": 2})]
+    );
+}
+
+#[test]
+fn a_reference_table_that_does_not_fit_its_schema_is_a_configuration_error() {
+    let reference = companies(
+        RecordFormat::Json {
+            row_path: "$".into(),
+        },
+        b"{\"Ticker\":\"AMZN\",\"Company\":\"Amazon\"}\nnot json\n",
+    );
+    match Application::compile(ENRICH, &[ticker_input(1)], &[reference], &[]) {
+        Err(CompileError::Configuration(m)) => assert!(m.contains("CompanyName"), "{m}"),
+        other => panic!("expected a configuration error, got {:?}", other.err()),
     }
 }

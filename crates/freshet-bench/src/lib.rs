@@ -11,7 +11,7 @@
 //! one `RESULT {json}` line for scripts.
 
 mod client;
-mod cpu;
+pub mod cpu;
 mod e2e;
 mod eventstream;
 mod get;

@@ -1,0 +1,131 @@
+//! In-process throughput of the SQL engine: generated JSON ticker records pushed through an
+//! application whose output is discarded, on a virtual clock (1,000 records per millisecond),
+//! for the query shapes of the KDA examples. Reports events per second and per CPU-second.
+//!
+//! `cargo bench -p freshet-analytics-engine --bench throughput [-- EVENTS]`
+
+// A benchmark measures real time: the clock rule for services does not apply here.
+#![allow(clippy::disallowed_methods)]
+
+use std::time::Instant;
+
+use freshet_analytics_engine::{
+    Application, ColumnSpec, InputRecord, InputSchema, InputSpec, OutputFormat, OutputSpec,
+    RecordFormat,
+};
+
+const QUERIES: [(&str, &str); 3] = [
+    (
+        "stateless filter",
+        r#"CREATE STREAM "OUT" (ticker VARCHAR(8), price DOUBLE, change DOUBLE);
+CREATE PUMP "P" AS INSERT INTO "OUT"
+SELECT STREAM ticker_symbol, price, change FROM "SOURCE_SQL_STREAM_001" WHERE sector = 'TECH' AND price > 50;"#,
+    ),
+    (
+        "tumbling COUNT/SUM per key (1 s)",
+        r#"CREATE STREAM "OUT" (ticker VARCHAR(8), n BIGINT, total DOUBLE);
+CREATE PUMP "P" AS INSERT INTO "OUT"
+SELECT STREAM ticker_symbol, COUNT(*), SUM(price) FROM "SOURCE_SQL_STREAM_001"
+GROUP BY ticker_symbol, STEP("SOURCE_SQL_STREAM_001".ROWTIME BY INTERVAL '1' SECOND);"#,
+    ),
+    (
+        "sliding AVG per key (10 s RANGE)",
+        r#"CREATE STREAM "OUT" (ticker VARCHAR(8), price DOUBLE, avg_price DOUBLE);
+CREATE PUMP "P" AS INSERT INTO "OUT"
+SELECT STREAM ticker_symbol, price, AVG(price) OVER W FROM "SOURCE_SQL_STREAM_001"
+WINDOW W AS (PARTITION BY ticker_symbol RANGE INTERVAL '10' SECOND PRECEDING);"#,
+    ),
+];
+
+const BATCH: usize = 10_000;
+const KEYS: usize = 1_000;
+
+fn input() -> InputSpec {
+    let column = |name: &str, sql_type: &str| ColumnSpec {
+        name: name.into(),
+        sql_type: sql_type.into(),
+        mapping: Some(format!("$.{name}")),
+    };
+    InputSpec {
+        name_prefix: "SOURCE_SQL_STREAM".into(),
+        parallelism: 1,
+        schema: InputSchema {
+            columns: vec![
+                column("TICKER_SYMBOL", "VARCHAR(8)"),
+                column("SECTOR", "VARCHAR(16)"),
+                column("CHANGE", "DOUBLE"),
+                column("PRICE", "DOUBLE"),
+            ],
+            format: RecordFormat::Json {
+                row_path: "$".into(),
+            },
+        },
+    }
+}
+
+fn records(n: usize) -> Vec<Vec<u8>> {
+    const SECTORS: [&str; 4] = ["TECH", "ENERGY", "RETAIL", "HEALTH"];
+    (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"TICKER_SYMBOL":"T{:04}","SECTOR":"{}","CHANGE":{:.2},"PRICE":{:.2}}}"#,
+                i % KEYS,
+                SECTORS[i % SECTORS.len()],
+                (i % 200) as f64 / 100.0 - 1.0,
+                (i * 7 % 10_000) as f64 / 100.0
+            )
+            .into_bytes()
+        })
+        .collect()
+}
+
+fn cpu_secs() -> f64 {
+    freshet_bench::cpu::process_cpu_secs(std::process::id()).unwrap_or(f64::NAN)
+}
+
+fn main() {
+    let events: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let data = records(events);
+    println!("{events} JSON events per query, batches of {BATCH}, {KEYS} keys");
+    println!(
+        "{:<36} {:>12} {:>16} {:>12}",
+        "query", "events/s", "events/CPU-s", "output rows"
+    );
+    for (name, code) in QUERIES {
+        let outputs = [OutputSpec {
+            name: "OUT".into(),
+            format: OutputFormat::Json,
+        }];
+        let mut app = Application::compile(code, &[input()], &[], &outputs)
+            .expect("the bench queries compile");
+        let mut produced = 0usize;
+        let cpu = cpu_secs();
+        let started = Instant::now();
+        for (n, chunk) in data.chunks(BATCH).enumerate() {
+            let now = (n * BATCH / 1_000) as i64;
+            let batch: Vec<InputRecord<'_>> = chunk
+                .iter()
+                .map(|d| InputRecord {
+                    data: d,
+                    arrival_ms: now,
+                })
+                .collect();
+            app.push(0, &batch, now).expect("push");
+            app.advance(now).expect("advance");
+            produced += app.take_outputs().iter().map(Vec::len).sum::<usize>();
+        }
+        app.advance((events / 1_000) as i64 + 60_000)
+            .expect("advance");
+        produced += app.take_outputs().iter().map(Vec::len).sum::<usize>();
+        let wall = started.elapsed().as_secs_f64();
+        let cpu = cpu_secs() - cpu;
+        println!(
+            "{name:<36} {:>12.0} {:>16.0} {produced:>12}",
+            events as f64 / wall,
+            events as f64 / cpu
+        );
+    }
+}
