@@ -2,6 +2,7 @@
 //! delivery stream (or a Kinesis data stream as the source), and delivery workers that buffer,
 //! compress and write to S3-compatible storage or HTTP endpoints, at least once.
 
+pub mod arn;
 pub mod compress;
 pub mod config;
 pub mod error;

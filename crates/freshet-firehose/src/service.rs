@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::arn::delivery_stream_arn;
 use crate::config::Destination;
 use crate::error::{FirehoseError, Result};
 use crate::metrics::Metrics;
@@ -219,9 +220,10 @@ impl FirehoseService {
     }
 
     fn arn(&self, name: &str) -> String {
-        format!(
-            "arn:aws:firehose:{}:{}:deliverystream/{name}",
-            self.inner.config.region, self.inner.config.account_id
+        delivery_stream_arn(
+            &self.inner.config.region,
+            &self.inner.config.account_id,
+            name,
         )
     }
 
@@ -522,6 +524,59 @@ impl FirehoseService {
             d["LastUpdateTimestamp"] = json!(updated as f64 / 1000.0);
         }
         Ok(json!({ "DeliveryStreamDescription": d }))
+    }
+
+    /// Whether delivery stream `name` exists (Analytics checks the inputs and outputs it names).
+    pub fn contains(&self, name: &str) -> bool {
+        self.inner.registry.read().contains_key(name)
+    }
+
+    /// Up to `max` records the delivery stream holds, oldest first, without moving its delivery:
+    /// what Analytics' schema discovery samples. A KinesisStreamAsSource delivery stream's records
+    /// are its source stream's, from the trim horizon.
+    pub async fn sample(&self, name: &str, max: usize) -> Result<Vec<bytes::Bytes>> {
+        const SAMPLE_BYTES: usize = 4 << 20;
+        let entry = self.get(name)?;
+        let kinesis = entry.doc().kinesis;
+        match kinesis {
+            None => Ok(self
+                .inner
+                .log
+                .read(entry.log_id(), 0, max, SAMPLE_BYTES)
+                .await?
+                .into_iter()
+                .map(|r| r.data)
+                .collect()),
+            Some(k) => {
+                let mut reader = self
+                    .inner
+                    .streams
+                    .reader(&k.arn, StartingPosition::TrimHorizon, BTreeMap::new())
+                    .map_err(|e| invalid(e.to_string()))?;
+                let read = reader
+                    .read(max, SAMPLE_BYTES)
+                    .await
+                    .map_err(|e| invalid(e.to_string()))?;
+                Ok(read
+                    .into_iter()
+                    .flat_map(|shard| shard.records)
+                    .map(|r| r.data.0)
+                    .take(max)
+                    .collect())
+            }
+        }
+    }
+
+    /// The bytes of an object in the S3 store delivery writes to (an S3-compatible endpoint, or
+    /// the embedded directory); `None` when it does not exist. Analytics reads reference data
+    /// and discovers schemas from here.
+    pub async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        self.inner
+            .sinks
+            .objects
+            .get(bucket, key)
+            .await
+            .map_err(|e| FirehoseError::InvalidArgument(e.to_string()))
     }
 
     pub fn list_delivery_streams(

@@ -1,4 +1,4 @@
-//! Where delivered bytes go: S3 objects (an S3-compatible endpoint, or files under the data
+//! Where delivered bytes go (and where Analytics reads objects from): S3 objects (an S3-compatible endpoint, or files under the data
 //! directory when none is configured) and HTTP endpoints speaking Firehose's HTTP delivery
 //! contract. A sink call is one attempt; retrying is the delivery worker's job.
 
@@ -79,6 +79,32 @@ impl ObjectWriter {
                     .await
                     .map(drop)
                     .map_err(|e| SinkError::S3(e.to_string()))
+            }
+        }
+    }
+
+    /// The bytes of one object; `None` when it does not exist.
+    pub async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, SinkError> {
+        match &self.target {
+            S3Target::Local(dir) => {
+                let path = local_path(dir, bucket, key);
+                match tokio::fs::read(&path).await {
+                    Ok(body) => Ok(Some(body)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(SinkError::S3(e.to_string())),
+                }
+            }
+            S3Target::Remote(endpoint) => {
+                let store = self.store(endpoint, bucket)?;
+                match store.get(&ObjectPath::from(key)).await {
+                    Ok(got) => got
+                        .bytes()
+                        .await
+                        .map(|b| Some(b.to_vec()))
+                        .map_err(|e| SinkError::S3(e.to_string())),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(SinkError::S3(e.to_string())),
+                }
             }
         }
     }

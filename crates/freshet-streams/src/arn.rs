@@ -7,12 +7,25 @@ pub fn stream_arn(region: &str, account: &str, name: &str) -> String {
 
 /// The stream name in a stream ARN of this region and account; `None` for any other ARN.
 pub fn stream_name_from_arn<'a>(arn: &'a str, region: &str, account: &str) -> Option<&'a str> {
+    resource_name_from_arn(arn, "kinesis", region, account, "stream")
+}
+
+/// The name in `arn:<partition>:<service>:<region>:<account>:<kind>/<name>` for this region and
+/// account (every service's resource ARNs have this form: streams, delivery streams,
+/// applications); `None` for any other ARN.
+pub fn resource_name_from_arn<'a>(
+    arn: &'a str,
+    service: &str,
+    region: &str,
+    account: &str,
+    kind: &str,
+) -> Option<&'a str> {
     let rest = arn.strip_prefix("arn:")?;
     let (_partition, rest) = rest.split_once(':')?;
-    let rest = rest.strip_prefix("kinesis:")?;
+    let rest = rest.strip_prefix(service)?.strip_prefix(':')?;
     let rest = rest.strip_prefix(region)?.strip_prefix(':')?;
     let rest = rest.strip_prefix(account)?.strip_prefix(':')?;
-    let name = rest.strip_prefix("stream/")?;
+    let name = rest.strip_prefix(kind)?.strip_prefix('/')?;
     (!name.is_empty() && !name.contains('/')).then_some(name)
 }
 
