@@ -1,0 +1,251 @@
+//! One running application: read, run, write, checkpoint, until told to stop.
+
+use freshet_analytics_engine as engine;
+use freshet_analytics_engine::{Application, InputRecord};
+use freshet_streams::{StartingPosition as ReaderStart, StreamReader};
+use tokio::sync::watch;
+
+use super::Services;
+use super::checkpoint::CheckpointDoc;
+use super::sink;
+use crate::launch::{LaunchError, OutputFormat, RecordFormat, RunSpec, Source, StartingPosition};
+
+/// Records per shard and bytes per read: batches large enough for the engine's vectorised
+/// operators, small enough to keep output latency in milliseconds.
+const READ_RECORDS: usize = 10_000;
+const READ_BYTES: usize = 4 * 1024 * 1024;
+
+/// An input being read: its in-application streams are engine instances `base ..
+/// base + parallelism`, and each shard feeds one of them.
+struct InputRun {
+    id: String,
+    reader: StreamReader,
+    base: usize,
+    parallelism: usize,
+}
+
+impl InputRun {
+    /// A shard always feeds the same instance: its index modulo the parallelism.
+    fn instance(&self, shard_id: &str) -> usize {
+        let index = freshet_streams::arn::shard_index(shard_id).unwrap_or(0) as usize;
+        self.base + index % self.parallelism
+    }
+}
+
+pub(crate) struct AppTask {
+    services: Services,
+    name: String,
+    uid: u64,
+    app: Application,
+    inputs: Vec<InputRun>,
+    outputs: Vec<Source>,
+    doc: CheckpointDoc,
+    partition_seed: u64,
+}
+
+fn invalid(message: impl Into<String>) -> LaunchError {
+    LaunchError::InvalidConfiguration(message.into())
+}
+
+impl AppTask {
+    /// Compiles the code against the configuration, restores the last checkpoint when every
+    /// input resumes from LAST_STOPPED_POINT, and opens a reader per input.
+    pub(crate) async fn prepare(services: Services, spec: RunSpec) -> Result<AppTask, LaunchError> {
+        if !spec.references.is_empty() {
+            return Err(invalid("Reference data sources are not supported by Freshet's SQL runner yet"));
+        }
+        let inputs: Vec<engine::InputSpec> = spec.inputs.iter().map(engine_input).collect();
+        let outputs: Vec<engine::OutputSpec> = spec
+            .outputs
+            .iter()
+            .map(|o| engine::OutputSpec {
+                name: o.name.clone(),
+                format: match o.format {
+                    OutputFormat::Json => engine::OutputFormat::Json,
+                    OutputFormat::Csv => engine::OutputFormat::Csv,
+                },
+            })
+            .collect();
+        let mut app = Application::compile(&spec.code, &inputs, &outputs).map_err(|e| invalid(e.to_string()))?;
+
+        let stored = services
+            .catalog
+            .load_applications()
+            .await
+            .map_err(|e| invalid(format!("cannot read the application's checkpoint: {e}")))?
+            .into_iter()
+            .find(|row| row.uid == spec.app_uid)
+            .and_then(|row| row.checkpoint);
+        let start_of = |id: &str| {
+            spec.starting.iter().find(|(input, _)| input == id).map(|(_, p)| *p).unwrap_or(StartingPosition::Now)
+        };
+        let resume = !spec.inputs.is_empty()
+            && spec.inputs.iter().all(|i| start_of(&i.id) == StartingPosition::LastStoppedPoint);
+        let doc = match stored {
+            Some(text) if resume => CheckpointDoc::parse(&text).map_err(invalid)?,
+            _ => CheckpointDoc::default(),
+        };
+        if let Some(state) = &doc.state {
+            app.restore(state.as_bytes()).map_err(|e| invalid(e.to_string()))?;
+        }
+
+        let mut readers = Vec::new();
+        let mut base = 0;
+        for input in &spec.inputs {
+            let Source::KinesisStream { name } = &input.source else {
+                return Err(invalid("Firehose delivery streams as application inputs are not supported by Freshet yet"));
+            };
+            let positions = doc.input_positions(&input.id);
+            let start = match start_of(&input.id) {
+                StartingPosition::TrimHorizon => ReaderStart::TrimHorizon,
+                StartingPosition::Now => ReaderStart::Latest,
+                // Shards with no position yet (new ones) are read from their start: nothing of
+                // theirs was read before.
+                StartingPosition::LastStoppedPoint if !positions.is_empty() => ReaderStart::TrimHorizon,
+                StartingPosition::LastStoppedPoint => ReaderStart::Latest,
+            };
+            let reader = services.streams.reader(name, start, positions).map_err(|e| invalid(e.to_string()))?;
+            let parallelism = input.parallelism.max(1) as usize;
+            readers.push(InputRun { id: input.id.clone(), reader, base, parallelism });
+            base += parallelism;
+        }
+        Ok(AppTask {
+            services,
+            name: spec.app_name,
+            uid: spec.app_uid,
+            app,
+            inputs: readers,
+            outputs: spec.outputs.into_iter().map(|o| o.destination).collect(),
+            doc,
+            partition_seed: 0,
+        })
+    }
+
+    /// Runs until `stop` turns true, then commits a last checkpoint.
+    pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let clock = self.services.clock.clone();
+        let interval = self.services.settings.checkpoint_interval;
+        let mut last_checkpoint = clock.elapsed();
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let read = match self.step(&stop).await {
+                Ok(read) => read,
+                Err(e) => {
+                    // A stream deleted under the application, say: it waits and tries again
+                    // rather than ending, as a KDA application keeps RUNNING.
+                    tracing::warn!(application = %self.name, error = %e, "application step failed");
+                    0
+                }
+            };
+            if clock.elapsed().saturating_sub(last_checkpoint) >= interval {
+                self.checkpoint().await;
+                last_checkpoint = clock.elapsed();
+            }
+            if read == 0 {
+                let tick = clock.sleep(self.services.settings.tick);
+                match self.inputs.first_mut() {
+                    Some(input) => {
+                        tokio::select! {
+                            _ = input.reader.wait() => {}
+                            _ = tick => {}
+                            _ = stop.changed() => {}
+                        }
+                    }
+                    None => {
+                        tokio::select! {
+                            _ = tick => {}
+                            _ = stop.changed() => {}
+                        }
+                    }
+                }
+            }
+        }
+        self.checkpoint().await;
+        tracing::info!(application = %self.name, "application stopped");
+    }
+
+    /// Reads what is there, runs it, writes the outputs, and only then moves the positions.
+    async fn step(&mut self, stop: &watch::Receiver<bool>) -> Result<usize, String> {
+        let mut read = 0;
+        let mut moved = Vec::new();
+        for input in &mut self.inputs {
+            let batches = input.reader.read(READ_RECORDS, READ_BYTES).await.map_err(|e| e.to_string())?;
+            let now = self.services.clock.now_ms();
+            for shard in batches {
+                let records: Vec<InputRecord<'_>> = shard
+                    .records
+                    .iter()
+                    .map(|r| InputRecord {
+                        data: &r.data.0,
+                        arrival_ms: (r.approximate_arrival_timestamp.0 * 1000.0) as i64,
+                    })
+                    .collect();
+                read += records.len();
+                self.app.push(input.instance(&shard.shard_id), &records, now).map_err(|e| e.to_string())?;
+                moved.push((input.id.clone(), shard.shard_id, shard.checkpoint));
+            }
+        }
+        self.app.advance(self.services.clock.now_ms()).map_err(|e| e.to_string())?;
+        let outputs = self.app.take_outputs();
+        let stopping = || *stop.borrow();
+        for (records, destination) in outputs.into_iter().zip(&self.outputs) {
+            if records.is_empty() {
+                continue;
+            }
+            let services = &self.services;
+            sink::write(
+                &services.streams,
+                &services.firehose,
+                &services.clock,
+                destination,
+                records,
+                &mut self.partition_seed,
+                &stopping,
+            )
+            .await?;
+        }
+        for (input, shard, checkpoint) in moved {
+            self.doc.set_position(&input, &shard, &checkpoint);
+        }
+        Ok(read)
+    }
+
+    /// Commits the engine's state with the positions whose output is written.
+    async fn checkpoint(&mut self) {
+        match self.app.snapshot() {
+            Ok(state) => self.doc.state = Some(String::from_utf8_lossy(&state).into_owned()),
+            Err(e) => {
+                tracing::error!(application = %self.name, error = %e, "application state not checkpointed");
+                return;
+            }
+        }
+        if let Err(e) = self.services.catalog.put_application_checkpoint(self.uid, &self.doc.to_text(), None).await {
+            tracing::error!(application = %self.name, error = %e, "application checkpoint not committed");
+        }
+    }
+}
+
+/// The engine's view of an input's configuration.
+fn engine_input(input: &crate::launch::InputSpec) -> engine::InputSpec {
+    engine::InputSpec {
+        name_prefix: input.name_prefix.clone(),
+        parallelism: input.parallelism.max(1) as usize,
+        schema: engine::InputSchema {
+            columns: input
+                .schema
+                .columns
+                .iter()
+                .map(|c| engine::ColumnSpec { name: c.name.clone(), sql_type: c.sql_type.clone(), mapping: c.mapping.clone() })
+                .collect(),
+            format: match &input.schema.format {
+                RecordFormat::Json { record_row_path } => engine::RecordFormat::Json { row_path: record_row_path.clone() },
+                RecordFormat::Csv { row_delimiter, column_delimiter } => engine::RecordFormat::Csv {
+                    row_delimiter: row_delimiter.clone(),
+                    column_delimiter: column_delimiter.clone(),
+                },
+            },
+        },
+    }
+}

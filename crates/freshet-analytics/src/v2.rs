@@ -1,0 +1,764 @@
+//! The SQL view of `KinesisAnalytics_20180523` (kinesisanalyticsv2): the same applications as
+//! v1, described in v2's shapes (`ApplicationConfigurationDescription`, `RuntimeEnvironment`
+//! SQL-1_0, `ApplicationMode` STREAMING), plus what only v2 has: versions, operations, the
+//! service execution role. Operations that exist only for Flink and Studio applications answer
+//! what AWS answers for a SQL application.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::{AppDoc, Config, OperationRecord, SQL_RUNTIME};
+use crate::error::{AnalyticsError, Result};
+use crate::model::*;
+use crate::service::{AnalyticsService, Entry, seconds};
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct SqlApplicationConfiguration {
+    pub inputs: Option<Vec<Input>>,
+    pub outputs: Option<Vec<Output>>,
+    pub reference_data_sources: Option<Vec<ReferenceDataSource>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CodeContent {
+    pub text_content: Option<String>,
+    pub zip_file_content: Option<Value>,
+    #[serde(rename = "S3ContentLocation")]
+    pub s3_content_location: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ApplicationCodeConfiguration {
+    pub code_content: Option<CodeContent>,
+    pub code_content_type: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct ApplicationConfiguration {
+    pub sql_application_configuration: Option<SqlApplicationConfiguration>,
+    pub application_code_configuration: Option<ApplicationCodeConfiguration>,
+    /// Flink, Studio, VPC, snapshot and encryption settings: not for SQL applications.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateApplicationInput {
+    pub application_name: String,
+    pub application_description: Option<String>,
+    pub runtime_environment: String,
+    pub service_execution_role: String,
+    pub application_configuration: Option<ApplicationConfiguration>,
+    pub cloud_watch_logging_options: Option<Vec<CloudWatchLoggingOption>>,
+    pub tags: Option<Vec<Tag>>,
+    pub application_mode: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeApplicationInput {
+    pub application_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListApplicationsInput {
+    pub limit: Option<usize>,
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct SqlApplicationConfigurationUpdate {
+    pub input_updates: Option<Vec<InputUpdate>>,
+    pub output_updates: Option<Vec<OutputUpdate>>,
+    pub reference_data_source_updates: Option<Vec<ReferenceDataSourceUpdate>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CodeContentUpdate {
+    pub text_content_update: Option<String>,
+    pub zip_file_content_update: Option<Value>,
+    #[serde(rename = "S3ContentLocationUpdate")]
+    pub s3_content_location_update: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ApplicationCodeConfigurationUpdate {
+    pub code_content_type_update: Option<String>,
+    pub code_content_update: Option<CodeContentUpdate>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct ApplicationConfigurationUpdate {
+    pub sql_application_configuration_update: Option<SqlApplicationConfigurationUpdate>,
+    pub application_code_configuration_update: Option<ApplicationCodeConfigurationUpdate>,
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateApplicationInput {
+    pub application_name: String,
+    pub current_application_version_id: Option<u64>,
+    pub application_configuration_update: Option<ApplicationConfigurationUpdate>,
+    pub service_execution_role_update: Option<String>,
+    pub run_configuration_update: Option<Value>,
+    pub cloud_watch_logging_option_updates: Option<Vec<CloudWatchLoggingOptionUpdate>>,
+    pub conditional_token: Option<String>,
+    pub runtime_environment_update: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SqlRunConfiguration {
+    pub input_id: String,
+    pub input_starting_position_configuration: InputStartingPositionConfiguration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RunConfiguration {
+    pub sql_run_configurations: Option<Vec<SqlRunConfiguration>>,
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartApplicationInput {
+    pub application_name: String,
+    pub run_configuration: Option<RunConfiguration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StopApplicationInput {
+    pub application_name: String,
+    pub force: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ApplicationVersionInput {
+    pub application_name: String,
+    pub application_version_id: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListPagedInput {
+    pub application_name: String,
+    pub limit: Option<usize>,
+    pub next_token: Option<String>,
+    pub operation: Option<String>,
+    pub operation_status: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct OperationInput {
+    pub application_name: String,
+    pub operation_id: String,
+}
+
+/// AWS's answer, for a SQL application, to an operation only Flink or Studio applications have.
+pub fn flink_only(operation: &str) -> AnalyticsError {
+    AnalyticsError::UnsupportedOperation(format!(
+        "{operation} is supported only for Managed Service for Apache Flink applications; this is a SQL-1_0 application."
+    ))
+}
+
+/// Same, for operations whose model has no UnsupportedOperationException (VPC configurations,
+/// presigned URLs): AWS answers InvalidArgumentException there.
+pub fn flink_only_argument(operation: &str) -> AnalyticsError {
+    AnalyticsError::InvalidArgument(format!(
+        "{operation} is supported only for Managed Service for Apache Flink applications; this is a SQL-1_0 application."
+    ))
+}
+
+fn code_of(code: Option<ApplicationCodeConfiguration>) -> Result<String> {
+    let Some(code) = code else {
+        return Ok(String::new());
+    };
+    if code.code_content_type != "PLAINTEXT" {
+        return Err(AnalyticsError::InvalidArgument(
+            "SQL applications take their code as PLAINTEXT TextContent.".into(),
+        ));
+    }
+    match code.code_content {
+        None => Ok(String::new()),
+        Some(c) if c.zip_file_content.is_some() || c.s3_content_location.is_some() => {
+            Err(AnalyticsError::InvalidArgument(
+                "SQL applications take their code as TextContent, not a ZIP file or S3 object."
+                    .into(),
+            ))
+        }
+        Some(c) => Ok(c.text_content.unwrap_or_default()),
+    }
+}
+
+fn no_other(other: &serde_json::Map<String, Value>) -> Result<()> {
+    match other.keys().next() {
+        Some(key) => Err(AnalyticsError::InvalidArgument(format!(
+            "{key} is not supported for SQL-1_0 applications."
+        ))),
+        None => Ok(()),
+    }
+}
+
+impl AnalyticsService {
+    fn detail_v2(&self, entry: &Entry, doc: &AppDoc, config: &Config, version: u64) -> Value {
+        let mut detail = json!({
+            "ApplicationARN": entry.arn,
+            "ApplicationName": entry.name,
+            "RuntimeEnvironment": doc.runtime,
+            "ApplicationStatus": doc.status,
+            "ApplicationVersionId": version,
+            "CreateTimestamp": seconds(entry.created_ms),
+            "LastUpdateTimestamp": seconds(doc.updated_ms),
+            "ApplicationMode": "STREAMING",
+            "ApplicationConfigurationDescription": {
+                "SqlApplicationConfigurationDescription": {
+                    "InputDescriptions": config.inputs,
+                    "OutputDescriptions": config.outputs,
+                    "ReferenceDataSourceDescriptions": config.references,
+                },
+                "ApplicationCodeConfigurationDescription": {
+                    "CodeContentType": "PLAINTEXT",
+                    "CodeContentDescription": {
+                        "TextContent": config.code,
+                        "CodeSize": config.code.len(),
+                    },
+                },
+            },
+            "CloudWatchLoggingOptionDescriptions": config.cloudwatch,
+        });
+        if let Some(d) = &config.description {
+            detail["ApplicationDescription"] = json!(d);
+        }
+        if let Some(role) = &config.service_execution_role {
+            detail["ServiceExecutionRole"] = json!(role);
+        }
+        detail
+    }
+
+    fn current_v2(&self, entry: &Entry) -> Value {
+        let doc = entry.doc();
+        self.detail_v2(entry, &doc, &doc.config, doc.version)
+    }
+
+    pub async fn v2_create_application(&self, input: CreateApplicationInput) -> Result<Value> {
+        if input.runtime_environment != SQL_RUNTIME {
+            return Err(AnalyticsError::UnsupportedOperation(format!(
+                "RuntimeEnvironment {} is not supported by Freshet yet: Freshet runs only {SQL_RUNTIME} applications for now.",
+                input.runtime_environment
+            )));
+        }
+        if input
+            .application_mode
+            .as_deref()
+            .is_some_and(|m| m != "STREAMING")
+        {
+            return Err(AnalyticsError::UnsupportedOperation(
+                "ApplicationMode INTERACTIVE (Studio notebooks) is not supported by Freshet yet."
+                    .into(),
+            ));
+        }
+        let configuration = input.application_configuration.unwrap_or_default();
+        no_other(&configuration.other)?;
+        let mut config = Config {
+            description: input.application_description,
+            code: code_of(configuration.application_code_configuration)?,
+            service_execution_role: Some(input.service_execution_role),
+            ..Config::default()
+        };
+        let sql = configuration
+            .sql_application_configuration
+            .unwrap_or_default();
+        for i in sql.inputs.unwrap_or_default() {
+            config.add_input(i, 1)?;
+        }
+        for o in sql.outputs.unwrap_or_default() {
+            config.add_output(o, 1)?;
+        }
+        for r in sql.reference_data_sources.unwrap_or_default() {
+            config.add_reference(r, 1)?;
+        }
+        for c in input.cloud_watch_logging_options.unwrap_or_default() {
+            config.add_cloudwatch(c, 1)?;
+        }
+        let tags = input
+            .tags
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| (t.key, t.value))
+            .collect();
+        let entry = self.create(input.application_name, config, tags).await?;
+        Ok(json!({ "ApplicationDetail": self.current_v2(&entry) }))
+    }
+
+    pub fn v2_describe_application(&self, input: DescribeApplicationInput) -> Result<Value> {
+        let entry = self.get(&input.application_name)?;
+        Ok(json!({ "ApplicationDetail": self.current_v2(&entry) }))
+    }
+
+    pub fn v2_list_applications(&self, input: ListApplicationsInput) -> Result<Value> {
+        let (page, more) = self.page(input.next_token.as_deref(), input.limit.unwrap_or(50));
+        let summaries: Vec<Value> = page
+            .iter()
+            .map(|e| {
+                let doc = e.doc();
+                json!({
+                    "ApplicationName": e.name,
+                    "ApplicationARN": e.arn,
+                    "ApplicationStatus": doc.status,
+                    "ApplicationVersionId": doc.version,
+                    "RuntimeEnvironment": doc.runtime,
+                    "ApplicationMode": "STREAMING",
+                })
+            })
+            .collect();
+        let mut out = json!({ "ApplicationSummaries": summaries });
+        if more && let Some(last) = page.last() {
+            out["NextToken"] = json!(last.name);
+        }
+        Ok(out)
+    }
+
+    pub async fn v2_update_application(&self, input: UpdateApplicationInput) -> Result<Value> {
+        if let Some(runtime) = &input.runtime_environment_update
+            && runtime != SQL_RUNTIME
+        {
+            return Err(AnalyticsError::InvalidArgument(format!(
+                "RuntimeEnvironmentUpdate to {runtime} is not supported for SQL-1_0 applications."
+            )));
+        }
+        if input.conditional_token.is_some() && input.current_application_version_id.is_none() {
+            return Err(AnalyticsError::InvalidArgument(
+                "ConditionalToken is not supported for SQL-1_0 applications: use CurrentApplicationVersionId.".into(),
+            ));
+        }
+        if input.current_application_version_id.is_none() {
+            return Err(AnalyticsError::InvalidArgument(
+                "CurrentApplicationVersionId is required.".into(),
+            ));
+        }
+        if input.run_configuration_update.is_some() {
+            return Err(flink_only_argument("RunConfigurationUpdate"));
+        }
+        let configuration = input.application_configuration_update.unwrap_or_default();
+        no_other(&configuration.other)?;
+        let code = match configuration.application_code_configuration_update {
+            None => None,
+            Some(u) => {
+                if u.code_content_type_update
+                    .as_deref()
+                    .is_some_and(|t| t != "PLAINTEXT")
+                {
+                    return Err(AnalyticsError::InvalidArgument(
+                        "SQL applications take their code as PLAINTEXT TextContent.".into(),
+                    ));
+                }
+                match u.code_content_update {
+                    Some(c)
+                        if c.zip_file_content_update.is_some()
+                            || c.s3_content_location_update.is_some() =>
+                    {
+                        return Err(AnalyticsError::InvalidArgument(
+                            "SQL applications take their code as TextContent, not a ZIP file or S3 object.".into(),
+                        ));
+                    }
+                    Some(c) => c.text_content_update,
+                    None => None,
+                }
+            }
+        };
+        let sql = configuration
+            .sql_application_configuration_update
+            .unwrap_or_default();
+        let update = ApplicationUpdate {
+            input_updates: sql.input_updates,
+            application_code_update: code,
+            output_updates: sql.output_updates,
+            reference_data_source_updates: sql.reference_data_source_updates,
+            cloud_watch_logging_option_updates: input.cloud_watch_logging_option_updates,
+        };
+        let role = input.service_execution_role_update;
+        let name = input.application_name.clone();
+        let (entry, doc) = self
+            .change(
+                &input.application_name,
+                input.current_application_version_id,
+                "UpdateApplication",
+                true,
+                |config, _| {
+                    if let Some(role) = role {
+                        config.service_execution_role = Some(role);
+                    }
+                    config.apply(update, &name)
+                },
+            )
+            .await?;
+        Ok(json!({
+            "ApplicationDetail": self.detail_v2(&entry, &doc, &doc.config, doc.version),
+            "OperationId": doc.operations.last().map(|o| o.id.clone()),
+        }))
+    }
+
+    pub async fn v2_start_application(&self, input: StartApplicationInput) -> Result<Value> {
+        let run = input.run_configuration;
+        if let Some(r) = &run {
+            no_other(&r.other)?;
+        }
+        let entry = self.get(&input.application_name)?;
+        // Without SqlRunConfigurations every input starts where it last stopped (NOW the
+        // first time), as AWS's v2 does.
+        let starting = match run.and_then(|r| r.sql_run_configurations) {
+            Some(configs) => configs
+                .into_iter()
+                .map(|c| (c.input_id, c.input_starting_position_configuration))
+                .collect(),
+            None => entry
+                .doc()
+                .config
+                .inputs
+                .iter()
+                .map(|i| {
+                    let position = InputStartingPosition::LastStoppedPoint;
+                    (
+                        i.input_id.clone(),
+                        InputStartingPositionConfiguration {
+                            input_starting_position: Some(position),
+                        },
+                    )
+                })
+                .collect(),
+        };
+        let operation = self.start(&input.application_name, starting).await?;
+        Ok(json!({ "OperationId": operation }))
+    }
+
+    /// `Force` makes no difference: a SQL application's run always stops at once, keeping its
+    /// last checkpoint.
+    pub async fn v2_stop_application(&self, input: StopApplicationInput) -> Result<Value> {
+        let _ = input.force;
+        let operation = self.stop(&input.application_name).await?;
+        Ok(json!({ "OperationId": operation }))
+    }
+
+    pub async fn v2_delete_application(&self, input: DeleteApplicationInput) -> Result<Value> {
+        self.delete(&input.application_name, input.create_timestamp)
+            .await?;
+        Ok(json!({}))
+    }
+
+    /// What v2's Add*/Delete* calls answer: the ARN, the new version and the affected list.
+    fn changed(&self, entry: &Entry, doc: &AppDoc, member: &str, list: Value) -> Value {
+        let mut out = json!({
+            "ApplicationARN": entry.arn,
+            "ApplicationVersionId": doc.version,
+        });
+        if !member.is_empty() {
+            out[member] = list;
+        }
+        out
+    }
+
+    pub async fn v2_add_application_input(&self, input: AddApplicationInputInput) -> Result<Value> {
+        let new = input.input;
+        let (entry, doc) = self
+            .change(
+                &input.application_name,
+                Some(input.current_application_version_id),
+                "AddApplicationInput",
+                true,
+                |config, version| config.add_input(new, version).map(drop),
+            )
+            .await?;
+        Ok(self.changed(&entry, &doc, "InputDescriptions", json!(doc.config.inputs)))
+    }
+
+    pub async fn v2_add_application_output(
+        &self,
+        input: AddApplicationOutputInput,
+    ) -> Result<Value> {
+        let new = input.output;
+        let (entry, doc) = self
+            .change(
+                &input.application_name,
+                Some(input.current_application_version_id),
+                "AddApplicationOutput",
+                true,
+                |config, version| config.add_output(new, version).map(drop),
+            )
+            .await?;
+        Ok(self.changed(
+            &entry,
+            &doc,
+            "OutputDescriptions",
+            json!(doc.config.outputs),
+        ))
+    }
+
+    pub async fn v2_add_application_reference_data_source(
+        &self,
+        input: AddApplicationReferenceDataSourceInput,
+    ) -> Result<Value> {
+        let new = input.reference_data_source;
+        let (entry, doc) = self
+            .change(
+                &input.application_name,
+                Some(input.current_application_version_id),
+                "AddApplicationReferenceDataSource",
+                true,
+                |config, version| config.add_reference(new, version).map(drop),
+            )
+            .await?;
+        let list = json!(doc.config.references);
+        Ok(self.changed(&entry, &doc, "ReferenceDataSourceDescriptions", list))
+    }
+
+    pub async fn v2_add_application_cloud_watch_logging_option(
+        &self,
+        input: AddApplicationCloudWatchLoggingOptionInput,
+    ) -> Result<Value> {
+        let option = input.cloud_watch_logging_option;
+        let (entry, doc) = self
+            .change(
+                &input.application_name,
+                input.current_application_version_id,
+                "AddApplicationCloudWatchLoggingOption",
+                false,
+                |config, version| config.add_cloudwatch(option, version).map(drop),
+            )
+            .await?;
+        let list = json!(doc.config.cloudwatch);
+        let mut out = self.changed(&entry, &doc, "CloudWatchLoggingOptionDescriptions", list);
+        out["OperationId"] = json!(doc.operations.last().map(|o| o.id.clone()));
+        Ok(out)
+    }
+
+    pub async fn v2_delete_application_cloud_watch_logging_option(
+        &self,
+        input: DeleteApplicationCloudWatchLoggingOptionInput,
+    ) -> Result<Value> {
+        self.delete_application_cloud_watch_logging_option(input)
+            .await?;
+        Ok(json!({}))
+    }
+
+    /// The v1 operation, answered in v2's shape (the ARN and the new version).
+    async fn answered(&self, name: &str, done: Result<Empty>) -> Result<Value> {
+        done?;
+        let entry = self.get(name)?;
+        let doc = entry.doc();
+        Ok(self.changed(&entry, &doc, "", Value::Null))
+    }
+
+    pub async fn v2_delete_application_output(
+        &self,
+        input: DeleteApplicationOutputInput,
+    ) -> Result<Value> {
+        let name = input.application_name.clone();
+        let done = self.delete_application_output(input).await;
+        self.answered(&name, done).await
+    }
+
+    pub async fn v2_delete_application_reference_data_source(
+        &self,
+        input: DeleteApplicationReferenceDataSourceInput,
+    ) -> Result<Value> {
+        let name = input.application_name.clone();
+        let done = self.delete_application_reference_data_source(input).await;
+        self.answered(&name, done).await
+    }
+
+    pub async fn v2_add_application_input_processing_configuration(
+        &self,
+        input: AddApplicationInputProcessingConfigurationInput,
+    ) -> Result<Value> {
+        let name = input.application_name.clone();
+        let done = self
+            .add_application_input_processing_configuration(input)
+            .await;
+        self.answered(&name, done).await
+    }
+
+    pub async fn v2_delete_application_input_processing_configuration(
+        &self,
+        input: DeleteApplicationInputProcessingConfigurationInput,
+    ) -> Result<Value> {
+        let name = input.application_name.clone();
+        let done = self
+            .delete_application_input_processing_configuration(input)
+            .await;
+        self.answered(&name, done).await
+    }
+
+    pub async fn v2_discover_input_schema(
+        &self,
+        input: DiscoverInputSchemaInput,
+    ) -> Result<DiscoverInputSchemaOutput> {
+        if input.service_execution_role.is_none() {
+            return Err(AnalyticsError::InvalidArgument(
+                "ServiceExecutionRole is required.".into(),
+            ));
+        }
+        self.discover_input_schema(input).await
+    }
+
+    pub fn v2_list_application_versions(&self, input: ListPagedInput) -> Result<Value> {
+        let entry = self.get(&input.application_name)?;
+        let doc = entry.doc();
+        let (items, next) = page_by(
+            doc.versions.iter().rev().collect(),
+            |v| v.version.to_string(),
+            input.next_token.as_deref(),
+            input.limit.unwrap_or(50),
+        )?;
+        let summaries: Vec<Value> = items
+            .iter()
+            .map(|v| {
+                let status = if v.version == doc.version {
+                    doc.status
+                } else {
+                    v.status
+                };
+                json!({"ApplicationVersionId": v.version, "ApplicationStatus": status})
+            })
+            .collect();
+        let mut out = json!({ "ApplicationVersionSummaries": summaries });
+        if let Some(next) = next {
+            out["NextToken"] = json!(next);
+        }
+        Ok(out)
+    }
+
+    pub fn v2_describe_application_version(&self, input: ApplicationVersionInput) -> Result<Value> {
+        let entry = self.get(&input.application_name)?;
+        let doc = entry.doc();
+        let version = doc
+            .versions
+            .iter()
+            .find(|v| v.version == input.application_version_id)
+            .ok_or_else(|| {
+                AnalyticsError::ResourceNotFound(format!(
+                    "Application version {} of application {} not found.",
+                    input.application_version_id, entry.name
+                ))
+            })?;
+        let mut detail = self.detail_v2(&entry, &doc, &version.config, version.version);
+        if version.version != doc.version {
+            detail["ApplicationStatus"] = json!(version.status);
+        }
+        detail["ApplicationVersionCreateTimestamp"] = json!(seconds(version.created_ms));
+        Ok(json!({ "ApplicationVersionDetail": detail }))
+    }
+
+    pub fn v2_list_application_operations(&self, input: ListPagedInput) -> Result<Value> {
+        let entry = self.get(&input.application_name)?;
+        let doc = entry.doc();
+        let matching: Vec<&OperationRecord> = doc
+            .operations
+            .iter()
+            .rev()
+            .filter(|o| input.operation.as_ref().is_none_or(|op| &o.operation == op))
+            .filter(|o| {
+                input
+                    .operation_status
+                    .as_ref()
+                    .is_none_or(|s| json!(o.status) == json!(s))
+            })
+            .collect();
+        let (items, next) = page_by(
+            matching,
+            |o| o.id.clone(),
+            input.next_token.as_deref(),
+            input.limit.unwrap_or(50),
+        )?;
+        let list: Vec<Value> = items
+            .iter()
+            .map(|o| {
+                let mut v = json!({
+                    "Operation": o.operation,
+                    "OperationId": o.id,
+                    "StartTime": seconds(o.start_ms),
+                    "OperationStatus": o.status,
+                });
+                if let Some(end) = o.end_ms {
+                    v["EndTime"] = json!(seconds(end));
+                }
+                v
+            })
+            .collect();
+        let mut out = json!({ "ApplicationOperationInfoList": list });
+        if let Some(next) = next {
+            out["NextToken"] = json!(next);
+        }
+        Ok(out)
+    }
+
+    pub fn v2_describe_application_operation(&self, input: OperationInput) -> Result<Value> {
+        let entry = self.get(&input.application_name)?;
+        let doc = entry.doc();
+        let o = doc
+            .operations
+            .iter()
+            .find(|o| o.id == input.operation_id)
+            .ok_or_else(|| {
+                AnalyticsError::ResourceNotFound(format!(
+                    "Operation {} of application {} not found.",
+                    input.operation_id, entry.name
+                ))
+            })?;
+        let mut details = json!({
+            "Operation": o.operation,
+            "StartTime": seconds(o.start_ms),
+            "EndTime": seconds(o.end_ms.unwrap_or(o.start_ms)),
+            "OperationStatus": o.status,
+        });
+        if o.to_version != o.from_version {
+            details["ApplicationVersionChangeDetails"] = json!({
+                "ApplicationVersionUpdatedFrom": o.from_version,
+                "ApplicationVersionUpdatedTo": o.to_version,
+            });
+        }
+        if let Some(error) = &o.error {
+            details["OperationFailureDetails"] = json!({"ErrorInfo": {"ErrorString": error}});
+        }
+        Ok(json!({ "ApplicationOperationInfoDetails": details }))
+    }
+}
+
+/// One page of `items` (already in answer order) after the item whose key is `token`.
+fn page_by<T>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> String,
+    token: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<T>, Option<String>)> {
+    let start =
+        match token {
+            None => 0,
+            Some(t) => {
+                items.iter().position(|i| key(i) == t).ok_or_else(|| {
+                    AnalyticsError::InvalidArgument(format!("Invalid NextToken {t}."))
+                })? + 1
+            }
+        };
+    let mut rest: Vec<T> = items.into_iter().skip(start).collect();
+    let more = rest.len() > limit;
+    rest.truncate(limit);
+    let next = if more { rest.last().map(&key) } else { None };
+    Ok((rest, next))
+}
