@@ -12,6 +12,9 @@ pub struct ApiError {
     pub message: Option<String>,
     /// What went wrong inside, for the log only (internal failures).
     pub detail: Option<String>,
+    /// Members of the error's shape besides `message` (UnableToDetectSchemaException carries
+    /// the records it read), written into the envelope beside `__type`.
+    pub members: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
 /// The detail of an internal failure, carried on the response to the request middleware, which
@@ -26,6 +29,7 @@ impl ApiError {
             aws_type,
             message: Some(message.into()),
             detail: None,
+            members: None,
         }
     }
 
@@ -60,6 +64,7 @@ impl ApiError {
             aws_type: "InternalFailure",
             message: Some("Internal service failure.".into()),
             detail: Some(detail.into()),
+            members: None,
         }
     }
 

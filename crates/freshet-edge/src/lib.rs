@@ -6,6 +6,7 @@
 //! The edge is a composition: each service's adapter implements `api::Api` (its target prefix,
 //! its routes, its health and metrics) and the binary wires the adapters with `EdgeBuilder`.
 
+mod analytics;
 pub mod api;
 pub mod cbor;
 pub mod codec;
@@ -38,6 +39,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::Value;
 use tracing::Instrument;
 
+pub use analytics::{AnalyticsApi, AnalyticsV2Api};
 pub use api::{Api, Call, Reply};
 pub use codec::Format;
 pub use error::ApiError;
@@ -244,6 +246,9 @@ fn error_body(e: &ApiError, format: Format) -> Vec<u8> {
     doc.insert("__type".into(), Value::String(e.aws_type.to_string()));
     if let Some(message) = &e.message {
         doc.insert("message".into(), Value::String(message.clone()));
+    }
+    if let Some(members) = &e.members {
+        doc.extend(members.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
     let doc = Value::Object(doc);
     match format {

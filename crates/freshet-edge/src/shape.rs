@@ -244,6 +244,24 @@ pub fn firehose() -> &'static Model {
     })
 }
 
+/// Kinesis Data Analytics v1 (`KinesisAnalytics_20150814`): SQL applications.
+pub fn kinesisanalytics() -> &'static Model {
+    static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+    MODEL.get_or_init(|| {
+        Model::parse(include_str!("../models/kinesisanalytics-2015-08-14.json"))
+            .expect("the embedded Kinesis Analytics model is valid (checked by tests)")
+    })
+}
+
+/// Kinesis Data Analytics v2 (`KinesisAnalytics_20180523`, Managed Service for Apache Flink).
+pub fn kinesisanalyticsv2() -> &'static Model {
+    static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+    MODEL.get_or_init(|| {
+        Model::parse(include_str!("../models/kinesisanalyticsv2-2018-05-23.json"))
+            .expect("the embedded Kinesis Analytics V2 model is valid (checked by tests)")
+    })
+}
+
 /// The Kinesis Video Streams control-plane model (rest-json: routed by `request_uri`).
 pub fn kinesisvideo() -> &'static Model {
     static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
@@ -295,6 +313,20 @@ mod tests {
             panic!("PutRecordInput is a structure")
         };
         assert_eq!(members[0].0, "StreamName");
+    }
+
+    #[test]
+    fn analytics_models_load_with_every_operation() {
+        assert_eq!(
+            kinesisanalytics().target_prefix,
+            "KinesisAnalytics_20150814"
+        );
+        assert_eq!(kinesisanalytics().operations.len(), 20);
+        assert_eq!(
+            kinesisanalyticsv2().target_prefix,
+            "KinesisAnalytics_20180523"
+        );
+        assert_eq!(kinesisanalyticsv2().operations.len(), 33);
     }
 
     #[test]

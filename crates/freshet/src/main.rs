@@ -29,9 +29,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use freshet_analytics::{AnalyticsConfig, AnalyticsService, LaunchError, Launcher, RunSpec};
 use freshet_catalog::Catalog;
 use freshet_edge::cors::AllowedOrigins;
-use freshet_edge::{Credentials, EdgeBuilder, FirehoseApi, KinesisApi, VideoApi};
+use freshet_edge::{
+    AnalyticsApi, AnalyticsV2Api, Credentials, EdgeBuilder, FirehoseApi, KinesisApi, VideoApi,
+};
 use freshet_firehose::{FirehoseConfig, FirehoseService, S3Endpoint, S3Target};
 use freshet_log::{Log, LogConfig};
 use freshet_runtime::SharedClock;
@@ -269,12 +272,27 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     )
     .await?;
     video.spawn_retention();
+    let analytics = AnalyticsService::open(
+        AnalyticsConfig {
+            region: settings.region.clone(),
+            account_id: settings.account_id.clone(),
+            application_limit: 50,
+            clock: clock.clone(),
+        },
+        catalog.clone(),
+        streams.clone(),
+        firehose.clone(),
+        std::sync::Arc::new(RunnerNotBuilt),
+    )
+    .await?;
     // The edge is the composition of the services' adapters: adding a service adds a line here.
     let router = EdgeBuilder::new(credentials, clock.clone())
         .cors(AllowedOrigins::from_list(&settings.cors.allowed_origins))
         .api(KinesisApi::new(streams.clone()))
         .api(FirehoseApi::new(firehose.clone()))
         .api(VideoApi::new(video.clone()))
+        .api(AnalyticsApi::new(analytics.clone()))
+        .api(AnalyticsV2Api::new(analytics))
         .router();
     // Written once every service is open (the video index is built by then), so a watcher
     // that sees the address can use every API at once.
@@ -297,6 +315,27 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 
 /// A service's own log directory under the data dir, with the server's fsync policy (its own
 /// writer thread and group commit, so services do not queue behind each other).
+/// The launcher until the SQL application runner exists: every start fails, so applications
+/// return to READY with the reason recorded (the control plane works without it).
+struct RunnerNotBuilt;
+
+impl Launcher for RunnerNotBuilt {
+    fn start(
+        &self,
+        _spec: RunSpec,
+    ) -> futures_util::future::BoxFuture<'static, Result<(), LaunchError>> {
+        Box::pin(async {
+            Err(LaunchError::InvalidConfiguration(
+                "the SQL runner is not built yet".into(),
+            ))
+        })
+    }
+
+    fn stop(&self, _app_uid: u64) -> futures_util::future::BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+}
+
 async fn open_log(settings: &Settings, dir: &str, clock: &SharedClock) -> anyhow::Result<Log> {
     let mut log_config = LogConfig::new(settings.data_dir.join(dir));
     log_config.fsync = settings.fsync_policy()?;
