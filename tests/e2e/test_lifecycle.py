@@ -14,7 +14,10 @@ import pytest
 
 from freshet_e2e import REGION, create_stream
 
-SERVICES = {"kinesis", "firehose", "video"}
+SERVICES = {"kinesis", "firehose", "video", "analytics", "analyticsv2"}
+# The services that write their own logs (a full disk fails their probe); Analytics only reads
+# and writes the catalog, which answers reads on a full disk.
+LOGGED = {"kinesis", "firehose", "video"}
 
 
 def health(srv) -> tuple[int, dict]:
@@ -89,6 +92,6 @@ def test_health_is_503_while_the_disk_is_full(small_disk, server_factory):
     status, body = health(srv)
     assert status == 503 and body["status"] == "unhealthy"
     assert set(body["services"]) == SERVICES
-    assert all(state != "ok" for state in body["services"].values()), body
+    assert all(body["services"][name] != "ok" for name in LOGGED), body
     filler.unlink()
     assert health(srv) == (200, {"status": "ok", "services": {name: "ok" for name in SERVICES}})
