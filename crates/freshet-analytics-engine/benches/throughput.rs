@@ -57,7 +57,7 @@ fn input() -> InputSpec {
                 column("PRICE", "DOUBLE"),
             ],
             format: RecordFormat::Json {
-                row_path: "$".into(),
+                record_row_path: "$".into(),
             },
         },
     }

@@ -20,7 +20,7 @@ use crate::types::{TIMESTAMP, parse_sql_type};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordFormat {
     /// `RecordRowPath`: where the row (or an array of rows) is in each record, e.g. `$`.
-    Json { row_path: String },
+    Json { record_row_path: String },
     Csv {
         row_delimiter: String,
         column_delimiter: String,
@@ -120,7 +120,7 @@ fn follow<'v>(value: &'v Value, steps: &[Step]) -> Option<&'v Value> {
     Some(at)
 }
 
-/// The rows a record holds under `row_path`: `[0:]` (or an array where the path ends) spreads.
+/// The rows a record holds under `record_row_path`: `[0:]` (or an array where the path ends) spreads.
 fn rows<'v>(record: &'v Value, steps: &[Step], out: &mut Vec<&'v Value>) {
     match steps.iter().position(|s| *s == Step::Each) {
         None => match follow(record, steps) {
@@ -332,7 +332,7 @@ pub(crate) struct Decoder {
 
 enum Format {
     Json {
-        row_path: Vec<Step>,
+        record_row_path: Vec<Step>,
     },
     Csv {
         row_delimiter: String,
@@ -368,8 +368,8 @@ impl Decoder {
             });
         }
         let format = match &input.format {
-            RecordFormat::Json { row_path } => Format::Json {
-                row_path: parse_path(row_path)?,
+            RecordFormat::Json { record_row_path } => Format::Json {
+                record_row_path: parse_path(record_row_path)?,
             },
             RecordFormat::Csv {
                 row_delimiter,
@@ -408,7 +408,9 @@ impl Decoder {
         let mut errors = Vec::new();
         for (index, record) in records.iter().enumerate() {
             let result = match &self.format {
-                Format::Json { row_path } => self.json_rows(record.data, row_path, &mut builders),
+                Format::Json { record_row_path } => {
+                    self.json_rows(record.data, record_row_path, &mut builders)
+                }
                 Format::Csv {
                     row_delimiter,
                     column_delimiter,
@@ -445,13 +447,13 @@ impl Decoder {
     fn json_rows(
         &self,
         data: &[u8],
-        row_path: &[Step],
+        record_row_path: &[Step],
         builders: &mut [Builder],
     ) -> Result<usize, (&'static str, String)> {
         let record: Value = serde_json::from_slice(data)
             .map_err(|e| ("Parse_Error", format!("invalid JSON: {e}")))?;
         let mut found = Vec::new();
-        rows(&record, row_path, &mut found);
+        rows(&record, record_row_path, &mut found);
         if found.is_empty() {
             return Err((
                 "Parse_Error",
@@ -571,7 +573,7 @@ mod tests {
     fn json_rows_follow_mappings_and_coerce() {
         let d = decoder(
             RecordFormat::Json {
-                row_path: "$".into(),
+                record_row_path: "$".into(),
             },
             &[
                 ("TICKER", "VARCHAR(4)", "$.ticker"),
@@ -607,7 +609,7 @@ mod tests {
     fn a_row_path_over_an_array_spreads_rows() {
         let d = decoder(
             RecordFormat::Json {
-                row_path: "$.items[0:]".into(),
+                record_row_path: "$.items[0:]".into(),
             },
             &[("N", "BIGINT", "$.n")],
         );

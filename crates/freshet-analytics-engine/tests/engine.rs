@@ -24,7 +24,7 @@ fn ticker_input(parallelism: usize) -> InputSpec {
                 column("PRICE", "REAL", "$.PRICE"),
             ],
             format: RecordFormat::Json {
-                row_path: "$".into(),
+                record_row_path: "$".into(),
             },
         },
     }
@@ -575,7 +575,7 @@ fn a_left_join_enriches_rows_from_a_reference_table() {
             b"AMZN,Amazon\nMSFT,Microsoft\n",
         ),
         companies(
-            RecordFormat::Json { row_path: "$".into() },
+            RecordFormat::Json { record_row_path: "$".into() },
             b"{\"Ticker\":\"AMZN\",\"Company\":\"Amazon\"}\n{\"Ticker\":\"MSFT\",\"Company\":\"Microsoft\"}\n",
         ),
     ] {
@@ -629,7 +629,7 @@ CREATE PUMP "P" AS INSERT INTO "OUT"
 fn a_reference_table_that_does_not_fit_its_schema_is_a_configuration_error() {
     let reference = companies(
         RecordFormat::Json {
-            row_path: "$".into(),
+            record_row_path: "$".into(),
         },
         b"{\"Ticker\":\"AMZN\",\"Company\":\"Amazon\"}\nnot json\n",
     );

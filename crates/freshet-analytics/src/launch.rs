@@ -12,33 +12,11 @@ pub enum Source {
     DeliveryStream { name: String },
 }
 
-/// How records are split into columns.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RecordFormat {
-    Json {
-        record_row_path: String,
-    },
-    Csv {
-        row_delimiter: String,
-        column_delimiter: String,
-    },
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RecordColumn {
-    pub name: String,
-    pub sql_type: String,
-    /// The JSONPath (JSON) or nothing (CSV: columns in order).
-    pub mapping: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Schema {
-    pub columns: Vec<RecordColumn>,
-    pub format: RecordFormat,
-    /// `UTF-8`, the only encoding AWS accepts.
-    pub encoding: String,
-}
+// The schemas and formats are the engine's own types: what the control plane stores is what
+// the runner compiles, with no translation in between.
+pub use freshet_analytics_engine::{
+    ColumnSpec as RecordColumn, InputSchema as Schema, OutputFormat, RecordFormat,
+};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InputSpec {
@@ -48,12 +26,6 @@ pub struct InputSpec {
     pub name_prefix: String,
     pub parallelism: u32,
     pub schema: Schema,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OutputFormat {
-    Json,
-    Csv,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

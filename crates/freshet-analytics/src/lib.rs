@@ -9,6 +9,7 @@ mod discover;
 pub mod error;
 pub mod launch;
 pub mod model;
+pub mod run;
 mod service;
 #[cfg(test)]
 mod tests;
@@ -17,4 +18,5 @@ mod validate;
 
 pub use error::{AnalyticsError, Result};
 pub use launch::{LaunchError, Launcher, RunSpec};
+pub use run::{Runner, RunnerSettings};
 pub use service::{AnalyticsConfig, AnalyticsService};

@@ -967,6 +967,5 @@ fn schema(s: &SourceSchema) -> launch::Schema {
                     .map_or_else(|| "$".to_string(), |j| j.record_row_path),
             },
         },
-        encoding: s.record_encoding.clone().unwrap_or_else(|| "UTF-8".into()),
     }
 }

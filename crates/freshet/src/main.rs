@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use freshet_analytics::{AnalyticsConfig, AnalyticsService, LaunchError, Launcher, RunSpec};
+use freshet_analytics::{AnalyticsConfig, AnalyticsService, Runner, RunnerSettings};
 use freshet_catalog::Catalog;
 use freshet_edge::cors::AllowedOrigins;
 use freshet_edge::{
@@ -272,6 +272,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     )
     .await?;
     video.spawn_retention();
+    let runner = Runner::new(
+        streams.clone(),
+        firehose.clone(),
+        catalog.clone(),
+        clock.clone(),
+        RunnerSettings::default(),
+    );
     let analytics = AnalyticsService::open(
         AnalyticsConfig {
             region: settings.region.clone(),
@@ -282,7 +289,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         catalog.clone(),
         streams.clone(),
         firehose.clone(),
-        std::sync::Arc::new(RunnerNotBuilt),
+        std::sync::Arc::new(runner.clone()),
     )
     .await?;
     // The edge is the composition of the services' adapters: adding a service adds a line here.
@@ -305,7 +312,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     freshet_edge::serve(listener, tls, router, shutdown_signal()).await?;
     tracing::info!("draining finished; closing storage");
     // Every service closes its own log (a clean restart then has nothing to recover); the
-    // shared catalog closes last, with the streams service that owns it.
+    // shared catalog closes last, with the streams service that owns it. Applications stop
+    // first, committing their last checkpoints while the streams they read are still open.
+    runner.stop_all().await;
     firehose.close().await?;
     video.close().await?;
     streams.close().await?;
@@ -315,27 +324,6 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 
 /// A service's own log directory under the data dir, with the server's fsync policy (its own
 /// writer thread and group commit, so services do not queue behind each other).
-/// The launcher until the SQL application runner exists: every start fails, so applications
-/// return to READY with the reason recorded (the control plane works without it).
-struct RunnerNotBuilt;
-
-impl Launcher for RunnerNotBuilt {
-    fn start(
-        &self,
-        _spec: RunSpec,
-    ) -> futures_util::future::BoxFuture<'static, Result<(), LaunchError>> {
-        Box::pin(async {
-            Err(LaunchError::InvalidConfiguration(
-                "the SQL runner is not built yet".into(),
-            ))
-        })
-    }
-
-    fn stop(&self, _app_uid: u64) -> futures_util::future::BoxFuture<'static, ()> {
-        Box::pin(async {})
-    }
-}
-
 async fn open_log(settings: &Settings, dir: &str, clock: &SharedClock) -> anyhow::Result<Log> {
     let mut log_config = LogConfig::new(settings.data_dir.join(dir));
     log_config.fsync = settings.fsync_policy()?;

@@ -32,12 +32,20 @@ impl CheckpointDoc {
     pub(crate) fn input_positions(&self, input: &str) -> BTreeMap<String, Checkpoint> {
         self.positions
             .get(input)
-            .map(|shards| shards.iter().map(|(shard, p)| (shard.clone(), decode(p))).collect())
+            .map(|shards| {
+                shards
+                    .iter()
+                    .map(|(shard, p)| (shard.clone(), decode(p)))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     pub(crate) fn set_position(&mut self, input: &str, shard: &str, checkpoint: &Checkpoint) {
-        self.positions.entry(input.to_string()).or_default().insert(shard.to_string(), encode(checkpoint));
+        self.positions
+            .entry(input.to_string())
+            .or_default()
+            .insert(shard.to_string(), encode(checkpoint));
     }
 }
 
@@ -49,7 +57,11 @@ fn encode(checkpoint: &Checkpoint) -> String {
 }
 
 fn decode(text: &str) -> Checkpoint {
-    if text == SHARD_END { Checkpoint::ShardEnd } else { Checkpoint::After(text.to_string()) }
+    if text == SHARD_END {
+        Checkpoint::ShardEnd
+    } else {
+        Checkpoint::After(text.to_string())
+    }
 }
 
 #[cfg(test)]
@@ -59,12 +71,19 @@ mod tests {
     #[test]
     fn positions_and_state_round_trip() {
         let mut doc = CheckpointDoc::default();
-        doc.set_position("1.1", "shardId-000000000000", &Checkpoint::After("4960".into()));
+        doc.set_position(
+            "1.1",
+            "shardId-000000000000",
+            &Checkpoint::After("4960".into()),
+        );
         doc.set_position("1.1", "shardId-000000000001", &Checkpoint::ShardEnd);
         doc.state = Some("{\"windows\":[]}".into());
         let back = CheckpointDoc::parse(&doc.to_text()).expect("parses");
         let positions = back.input_positions("1.1");
-        assert_eq!(positions["shardId-000000000000"], Checkpoint::After("4960".into()));
+        assert_eq!(
+            positions["shardId-000000000000"],
+            Checkpoint::After("4960".into())
+        );
         assert_eq!(positions["shardId-000000000001"], Checkpoint::ShardEnd);
         assert_eq!(back.state.as_deref(), Some("{\"windows\":[]}"));
         assert!(back.input_positions("2.1").is_empty());

@@ -34,7 +34,10 @@ pub struct RunnerSettings {
 
 impl Default for RunnerSettings {
     fn default() -> Self {
-        RunnerSettings { checkpoint_interval: Duration::from_secs(1), tick: Duration::from_millis(100) }
+        RunnerSettings {
+            checkpoint_interval: Duration::from_secs(1),
+            tick: Duration::from_millis(100),
+        }
     }
 }
 
@@ -69,7 +72,13 @@ impl Runner {
         settings: RunnerSettings,
     ) -> Runner {
         Runner {
-            services: Services { streams, firehose, catalog, clock, settings },
+            services: Services {
+                streams,
+                firehose,
+                catalog,
+                clock,
+                settings,
+            },
             running: Arc::new(Mutex::new(HashMap::new())),
         }
     }

@@ -26,7 +26,7 @@ pub(crate) async fn write(
     destination: &Source,
     records: Vec<Vec<u8>>,
     partition_seed: &mut u64,
-    stopping: &dyn Fn() -> bool,
+    stopping: &(dyn Fn() -> bool + Sync),
 ) -> Result<(), String> {
     let mut pending: Vec<Bytes> = records.into_iter().map(Bytes::from).collect();
     let mut pause = Duration::from_millis(20);
@@ -34,7 +34,9 @@ pub(crate) async fn write(
         let mut refused = Vec::new();
         for chunk in chunks(&pending) {
             let result = match destination {
-                Source::KinesisStream { name } => put_stream(streams, name, chunk, partition_seed).await,
+                Source::KinesisStream { name } => {
+                    put_stream(streams, name, chunk, partition_seed).await
+                }
                 Source::DeliveryStream { name } => put_delivery(firehose, name, chunk).await,
             };
             match result {
@@ -49,7 +51,10 @@ pub(crate) async fn write(
             return Ok(());
         }
         if stopping() {
-            return Err(format!("{} output record(s) not written before stopping", refused.len()));
+            return Err(format!(
+                "{} output record(s) not written before stopping",
+                refused.len()
+            ));
         }
         clock.sleep(pause).await;
         pause = (pause * 2).min(Duration::from_secs(1));
@@ -65,7 +70,10 @@ fn chunks(records: &[Bytes]) -> Vec<&[Bytes]> {
     while start < records.len() {
         let mut end = start;
         let mut bytes = 0;
-        while end < records.len() && end - start < MAX_RECORDS && (end == start || bytes + records[end].len() <= MAX_BYTES) {
+        while end < records.len()
+            && end - start < MAX_RECORDS
+            && (end == start || bytes + records[end].len() <= MAX_BYTES)
+        {
             bytes += records[end].len();
             end += 1;
         }
@@ -76,7 +84,12 @@ fn chunks(records: &[Bytes]) -> Vec<&[Bytes]> {
 }
 
 /// The indexes of the records the stream refused.
-async fn put_stream(streams: &StreamsService, name: &str, chunk: &[Bytes], seed: &mut u64) -> Result<Vec<usize>, String> {
+async fn put_stream(
+    streams: &StreamsService,
+    name: &str,
+    chunk: &[Bytes],
+    seed: &mut u64,
+) -> Result<Vec<usize>, String> {
     let records = chunk
         .iter()
         .map(|data| {
@@ -89,18 +102,51 @@ async fn put_stream(streams: &StreamsService, name: &str, chunk: &[Bytes], seed:
             }
         })
         .collect();
-    let input = PutRecordsInput { stream: StreamRef { stream_name: Some(name.to_string()), stream_arn: None }, records };
-    let output = streams.put_records(input).await.map_err(|e| e.to_string())?;
-    Ok(output.records.iter().enumerate().filter(|(_, r)| r.error_code.is_some()).map(|(i, _)| i).collect())
+    let input = PutRecordsInput {
+        stream: StreamRef {
+            stream_name: Some(name.to_string()),
+            stream_arn: None,
+        },
+        records,
+    };
+    let output = streams
+        .put_records(input)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(output
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.error_code.is_some())
+        .map(|(i, _)| i)
+        .collect())
 }
 
-async fn put_delivery(firehose: &FirehoseService, name: &str, chunk: &[Bytes]) -> Result<Vec<usize>, String> {
+async fn put_delivery(
+    firehose: &FirehoseService,
+    name: &str,
+    chunk: &[Bytes],
+) -> Result<Vec<usize>, String> {
     let input = PutRecordBatchInput {
         delivery_stream_name: name.to_string(),
-        records: chunk.iter().map(|data| RecordInput { data: FirehoseBlob(data.to_vec().into()) }).collect(),
+        records: chunk
+            .iter()
+            .map(|data| RecordInput {
+                data: FirehoseBlob(data.to_vec().into()),
+            })
+            .collect(),
     };
-    let output = firehose.put_record_batch(input).await.map_err(|e| e.to_string())?;
-    Ok(output.request_responses.iter().enumerate().filter(|(_, r)| r.error_code.is_some()).map(|(i, _)| i).collect())
+    let output = firehose
+        .put_record_batch(input)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(output
+        .request_responses
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.error_code.is_some())
+        .map(|(i, _)| i)
+        .collect())
 }
 
 #[cfg(test)]
@@ -112,7 +158,12 @@ mod tests {
         let records: Vec<Bytes> = (0..1200).map(|_| Bytes::from(vec![0u8; 10])).collect();
         let sizes: Vec<usize> = chunks(&records).iter().map(|c| c.len()).collect();
         assert_eq!(sizes, vec![500, 500, 200]);
-        let big: Vec<Bytes> = (0..3).map(|_| Bytes::from(vec![0u8; 3 * 1024 * 1024])).collect();
-        assert_eq!(chunks(&big).iter().map(|c| c.len()).collect::<Vec<_>>(), vec![1, 1, 1]);
+        let big: Vec<Bytes> = (0..3)
+            .map(|_| Bytes::from(vec![0u8; 3 * 1024 * 1024]))
+            .collect();
+        assert_eq!(
+            chunks(&big).iter().map(|c| c.len()).collect::<Vec<_>>(),
+            vec![1, 1, 1]
+        );
     }
 }

@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use super::Services;
 use super::checkpoint::CheckpointDoc;
 use super::sink;
-use crate::launch::{LaunchError, OutputFormat, RecordFormat, RunSpec, Source, StartingPosition};
+use crate::launch::{LaunchError, RunSpec, Source, StartingPosition};
 
 /// Records per shard and bytes per read: batches large enough for the engine's vectorised
 /// operators, small enough to keep output latency in milliseconds.
@@ -51,22 +51,49 @@ impl AppTask {
     /// Compiles the code against the configuration, restores the last checkpoint when every
     /// input resumes from LAST_STOPPED_POINT, and opens a reader per input.
     pub(crate) async fn prepare(services: Services, spec: RunSpec) -> Result<AppTask, LaunchError> {
-        if !spec.references.is_empty() {
-            return Err(invalid("Reference data sources are not supported by Freshet's SQL runner yet"));
-        }
-        let inputs: Vec<engine::InputSpec> = spec.inputs.iter().map(engine_input).collect();
+        let inputs: Vec<engine::InputSpec> = spec
+            .inputs
+            .iter()
+            .map(|i| engine::InputSpec {
+                name_prefix: i.name_prefix.clone(),
+                parallelism: i.parallelism.max(1) as usize,
+                schema: i.schema.clone(),
+            })
+            .collect();
         let outputs: Vec<engine::OutputSpec> = spec
             .outputs
             .iter()
             .map(|o| engine::OutputSpec {
                 name: o.name.clone(),
-                format: match o.format {
-                    OutputFormat::Json => engine::OutputFormat::Json,
-                    OutputFormat::Csv => engine::OutputFormat::Csv,
-                },
+                format: o.format,
             })
             .collect();
-        let mut app = Application::compile(&spec.code, &inputs, &outputs).map_err(|e| invalid(e.to_string()))?;
+        let mut references = Vec::new();
+        for reference in &spec.references {
+            let data = services
+                .firehose
+                .get_object(&reference.bucket, &reference.file_key)
+                .await
+                .map_err(|e| {
+                    invalid(format!(
+                        "cannot read s3://{}/{}: {e}",
+                        reference.bucket, reference.file_key
+                    ))
+                })?
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "the reference data object s3://{}/{} does not exist",
+                        reference.bucket, reference.file_key
+                    ))
+                })?;
+            references.push(engine::ReferenceSpec {
+                table_name: reference.table_name.clone(),
+                schema: reference.schema.clone(),
+                data,
+            });
+        }
+        let mut app = Application::compile(&spec.code, &inputs, &references, &outputs)
+            .map_err(|e| invalid(e.to_string()))?;
 
         let stored = services
             .catalog
@@ -77,23 +104,33 @@ impl AppTask {
             .find(|row| row.uid == spec.app_uid)
             .and_then(|row| row.checkpoint);
         let start_of = |id: &str| {
-            spec.starting.iter().find(|(input, _)| input == id).map(|(_, p)| *p).unwrap_or(StartingPosition::Now)
+            spec.starting
+                .iter()
+                .find(|(input, _)| input == id)
+                .map(|(_, p)| *p)
+                .unwrap_or(StartingPosition::Now)
         };
         let resume = !spec.inputs.is_empty()
-            && spec.inputs.iter().all(|i| start_of(&i.id) == StartingPosition::LastStoppedPoint);
+            && spec
+                .inputs
+                .iter()
+                .all(|i| start_of(&i.id) == StartingPosition::LastStoppedPoint);
         let doc = match stored {
             Some(text) if resume => CheckpointDoc::parse(&text).map_err(invalid)?,
             _ => CheckpointDoc::default(),
         };
         if let Some(state) = &doc.state {
-            app.restore(state.as_bytes()).map_err(|e| invalid(e.to_string()))?;
+            app.restore(state.as_bytes())
+                .map_err(|e| invalid(e.to_string()))?;
         }
 
         let mut readers = Vec::new();
         let mut base = 0;
         for input in &spec.inputs {
             let Source::KinesisStream { name } = &input.source else {
-                return Err(invalid("Firehose delivery streams as application inputs are not supported by Freshet yet"));
+                return Err(invalid(
+                    "Firehose delivery streams as application inputs are not supported by Freshet yet",
+                ));
             };
             let positions = doc.input_positions(&input.id);
             let start = match start_of(&input.id) {
@@ -101,12 +138,22 @@ impl AppTask {
                 StartingPosition::Now => ReaderStart::Latest,
                 // Shards with no position yet (new ones) are read from their start: nothing of
                 // theirs was read before.
-                StartingPosition::LastStoppedPoint if !positions.is_empty() => ReaderStart::TrimHorizon,
+                StartingPosition::LastStoppedPoint if !positions.is_empty() => {
+                    ReaderStart::TrimHorizon
+                }
                 StartingPosition::LastStoppedPoint => ReaderStart::Latest,
             };
-            let reader = services.streams.reader(name, start, positions).map_err(|e| invalid(e.to_string()))?;
+            let reader = services
+                .streams
+                .reader(name, start, positions)
+                .map_err(|e| invalid(e.to_string()))?;
             let parallelism = input.parallelism.max(1) as usize;
-            readers.push(InputRun { id: input.id.clone(), reader, base, parallelism });
+            readers.push(InputRun {
+                id: input.id.clone(),
+                reader,
+                base,
+                parallelism,
+            });
             base += parallelism;
         }
         Ok(AppTask {
@@ -171,7 +218,11 @@ impl AppTask {
         let mut read = 0;
         let mut moved = Vec::new();
         for input in &mut self.inputs {
-            let batches = input.reader.read(READ_RECORDS, READ_BYTES).await.map_err(|e| e.to_string())?;
+            let batches = input
+                .reader
+                .read(READ_RECORDS, READ_BYTES)
+                .await
+                .map_err(|e| e.to_string())?;
             let now = self.services.clock.now_ms();
             for shard in batches {
                 let records: Vec<InputRecord<'_>> = shard
@@ -183,11 +234,15 @@ impl AppTask {
                     })
                     .collect();
                 read += records.len();
-                self.app.push(input.instance(&shard.shard_id), &records, now).map_err(|e| e.to_string())?;
+                self.app
+                    .push(input.instance(&shard.shard_id), &records, now)
+                    .map_err(|e| e.to_string())?;
                 moved.push((input.id.clone(), shard.shard_id, shard.checkpoint));
             }
         }
-        self.app.advance(self.services.clock.now_ms()).map_err(|e| e.to_string())?;
+        self.app
+            .advance(self.services.clock.now_ms())
+            .map_err(|e| e.to_string())?;
         let outputs = self.app.take_outputs();
         let stopping = || *stop.borrow();
         for (records, destination) in outputs.into_iter().zip(&self.outputs) {
@@ -221,31 +276,13 @@ impl AppTask {
                 return;
             }
         }
-        if let Err(e) = self.services.catalog.put_application_checkpoint(self.uid, &self.doc.to_text(), None).await {
+        if let Err(e) = self
+            .services
+            .catalog
+            .put_application_checkpoint(self.uid, &self.doc.to_text(), None)
+            .await
+        {
             tracing::error!(application = %self.name, error = %e, "application checkpoint not committed");
         }
-    }
-}
-
-/// The engine's view of an input's configuration.
-fn engine_input(input: &crate::launch::InputSpec) -> engine::InputSpec {
-    engine::InputSpec {
-        name_prefix: input.name_prefix.clone(),
-        parallelism: input.parallelism.max(1) as usize,
-        schema: engine::InputSchema {
-            columns: input
-                .schema
-                .columns
-                .iter()
-                .map(|c| engine::ColumnSpec { name: c.name.clone(), sql_type: c.sql_type.clone(), mapping: c.mapping.clone() })
-                .collect(),
-            format: match &input.schema.format {
-                RecordFormat::Json { record_row_path } => engine::RecordFormat::Json { row_path: record_row_path.clone() },
-                RecordFormat::Csv { row_delimiter, column_delimiter } => engine::RecordFormat::Csv {
-                    row_delimiter: row_delimiter.clone(),
-                    column_delimiter: column_delimiter.clone(),
-                },
-            },
-        },
     }
 }
