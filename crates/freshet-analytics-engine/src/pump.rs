@@ -12,9 +12,9 @@ use datafusion_expr::expr::AggregateFunction;
 use datafusion_expr::{Cast, Expr};
 use datafusion_physical_expr::PhysicalExpr;
 use datafusion_sql::sqlparser::ast::{
-    Expr as SqlExpr, GroupByExpr, Ident, Join, NamedWindowDefinition, NamedWindowExpr, Query,
-    Select, SelectItem, SetExpr, TableFactor, WindowFrameBound, WindowFrameUnits, WindowSpec,
-    WindowType, visit_expressions_mut,
+    Expr as SqlExpr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, Join,
+    NamedWindowDefinition, NamedWindowExpr, Query, Select, SelectItem, SetExpr, TableFactor,
+    WindowFrameBound, WindowFrameUnits, WindowSpec, WindowType, visit_expressions_mut,
 };
 
 use crate::expr::{Functions, arg_fields, coerce, type_of};
@@ -554,10 +554,6 @@ fn sliding(
         .map(|(q, f)| (q.cloned(), f.clone()))
         .collect();
     for (k, call) in calls.into_iter().enumerate() {
-        let Expr::AggregateFunction(agg) = functions.logical(call.call, schema)? else {
-            return Err("only aggregate functions (COUNT, SUM, AVG, MIN, MAX, ...) can be used with OVER for now".into());
-        };
-        let (spec, data_type) = aggregate(functions, &count_star(agg), schema)?;
         let mut partition_by = Vec::new();
         let mut partition_types = Vec::new();
         for sql in &call.spec.partition_by {
@@ -565,6 +561,24 @@ fn sliding(
             partition_types.push(type_of(&expr, schema)?);
             partition_by.push(functions.physical(&expr, schema)?);
         }
+        if let Some((arg, offset, default, data_type)) = lag(functions, &call.call, schema)? {
+            windows.push(Window::lag(
+                arg,
+                offset,
+                default,
+                partition_by,
+                partition_types,
+            )?);
+            fields.push((
+                None,
+                Arc::new(Field::new(format!("__win_{k}"), data_type, true)),
+            ));
+            continue;
+        }
+        let Expr::AggregateFunction(agg) = functions.logical(call.call, schema)? else {
+            return Err("only aggregate functions (COUNT, SUM, AVG, MIN, MAX, ...) can be used with OVER for now".into());
+        };
+        let (spec, data_type) = aggregate(functions, &count_star(agg), schema)?;
         windows.push(Window::new(
             spec,
             partition_by,
@@ -599,4 +613,67 @@ fn sliding(
         Arc::new(extended.as_arrow().clone()),
         target.schema.clone(),
     ))
+}
+
+/// `LAG(x [, offset [, default]])`: its argument planned over the source, the offset (1 when
+/// left out), the default (NULL when left out) and the result's type; None for other calls.
+#[allow(clippy::type_complexity)]
+fn lag(
+    functions: &Functions,
+    call: &SqlExpr,
+    schema: &DFSchema,
+) -> Result<Option<(Arc<dyn PhysicalExpr>, usize, ScalarValue, DataType)>, String> {
+    let SqlExpr::Function(f) = call else {
+        return Ok(None);
+    };
+    if object_name(&f.name) != "LAG" {
+        return Ok(None);
+    }
+    let args: Vec<&SqlExpr> = match &f.args {
+        FunctionArguments::List(list) => list
+            .args
+            .iter()
+            .map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
+                other => Err(format!("LAG does not take the argument {other}")),
+            })
+            .collect::<Result<_, _>>()?,
+        _ => Vec::new(),
+    };
+    let Some(value) = args.first() else {
+        return Err("LAG takes the expression to look back at".into());
+    };
+    let value = functions.logical((*value).clone(), schema)?;
+    let data_type = type_of(&value, schema)?;
+    let constant = |e: &SqlExpr| -> Result<ScalarValue, String> {
+        match functions.logical(e.clone(), &DFSchema::empty())? {
+            Expr::Literal(v, _) => Ok(v),
+            other => Err(format!(
+                "LAG's offset and default are constants, not {other}"
+            )),
+        }
+    };
+    let offset = match args.get(1) {
+        Some(e) => match constant(e)? {
+            ScalarValue::Int64(Some(n)) if n >= 1 => n as usize,
+            other => {
+                return Err(format!(
+                    "LAG's offset must be a positive integer, not {other}"
+                ));
+            }
+        },
+        None => 1,
+    };
+    let default = match args.get(2) {
+        Some(e) => constant(e)?
+            .cast_to(&data_type)
+            .map_err(crate::expr::message)?,
+        None => ScalarValue::try_from(&data_type).map_err(crate::expr::message)?,
+    };
+    Ok(Some((
+        functions.physical(&value, schema)?,
+        offset,
+        default,
+        data_type,
+    )))
 }

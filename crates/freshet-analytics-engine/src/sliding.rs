@@ -2,7 +2,8 @@
 //! `ROWS n PRECEDING`. Every input row produces one output row, whose aggregate covers the rows
 //! of its partition in the window that ends with it. Each partition keeps one DataFusion
 //! sliding accumulator: a row entering is added, a row leaving is retracted, so a row costs the
-//! same whatever the window's length.
+//! same whatever the window's length. `LAG(x, n, default)` over the same windows keeps each
+//! partition's last n values instead.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -31,14 +32,26 @@ pub(crate) enum Frame {
 }
 
 struct Partition {
-    accumulator: Box<dyn Accumulator>,
+    /// None for LAG, which only looks back at `rows`.
+    accumulator: Option<Box<dyn Accumulator>>,
     /// The rows in the window, oldest first: ROWTIME and the aggregate's argument values.
     rows: VecDeque<(i64, Vec<ArrayRef>)>,
 }
 
-/// One `AGG(...) OVER (...)` of a select list.
+/// What a window computes for each row.
+enum Kind {
+    Aggregate(AggregateSpec),
+    /// The value `offset` rows back in the partition, or `default` where there is none.
+    Lag {
+        arg: [Arc<dyn PhysicalExpr>; 1],
+        offset: usize,
+        default: ScalarValue,
+    },
+}
+
+/// One `AGG(...) OVER (...)` or `LAG(...) OVER (...)` of a select list.
 pub(crate) struct Window {
-    aggregate: AggregateSpec,
+    kind: Kind,
     partition_by: Vec<Arc<dyn PhysicalExpr>>,
     frame: Frame,
     converter: RowConverter,
@@ -55,16 +68,56 @@ impl Window {
         aggregate
             .sliding_accumulator()
             .map_err(crate::expr::message)?;
+        Window::with(
+            Kind::Aggregate(aggregate),
+            partition_by,
+            partition_types,
+            frame,
+        )
+    }
+
+    /// `LAG(arg, offset, default)`: a partition keeps its last `offset` values.
+    pub(crate) fn lag(
+        arg: Arc<dyn PhysicalExpr>,
+        offset: usize,
+        default: ScalarValue,
+        partition_by: Vec<Arc<dyn PhysicalExpr>>,
+        partition_types: Vec<datafusion_common::arrow::datatypes::DataType>,
+    ) -> Result<Window, String> {
+        if offset == 0 {
+            return Err("LAG's offset must be at least 1".into());
+        }
+        let kind = Kind::Lag {
+            arg: [arg],
+            offset,
+            default,
+        };
+        Window::with(kind, partition_by, partition_types, Frame::Rows(offset - 1))
+    }
+
+    fn with(
+        kind: Kind,
+        partition_by: Vec<Arc<dyn PhysicalExpr>>,
+        partition_types: Vec<datafusion_common::arrow::datatypes::DataType>,
+        frame: Frame,
+    ) -> Result<Window, String> {
         let converter =
             RowConverter::new(partition_types.into_iter().map(SortField::new).collect())
                 .map_err(|e| e.to_string())?;
         Ok(Window {
-            aggregate,
+            kind,
             partition_by,
             frame,
             converter,
             partitions: HashMap::new(),
         })
+    }
+
+    fn args(&self) -> &[Arc<dyn PhysicalExpr>] {
+        match &self.kind {
+            Kind::Aggregate(spec) => spec.args(),
+            Kind::Lag { arg, .. } => arg,
+        }
     }
 
     fn key_rows(&self, batch: &RecordBatch) -> Result<Vec<Box<[u8]>>> {
@@ -83,7 +136,10 @@ impl Window {
     /// Adds a row to its partition and retracts the rows its window no longer reaches.
     fn add(&mut self, key: &[u8], rowtime: i64, values: Vec<ArrayRef>) -> Result<&mut Partition> {
         if !self.partitions.contains_key(key) {
-            let accumulator = self.aggregate.sliding_accumulator()?;
+            let accumulator = match &self.kind {
+                Kind::Aggregate(spec) => Some(spec.sliding_accumulator()?),
+                Kind::Lag { .. } => None,
+            };
             self.partitions.insert(
                 key.into(),
                 Partition {
@@ -97,7 +153,9 @@ impl Window {
             .partitions
             .get_mut(key)
             .ok_or_else(|| DataFusionError::Internal("partition".into()))?;
-        partition.accumulator.update_batch(&values)?;
+        if let Some(accumulator) = &mut partition.accumulator {
+            accumulator.update_batch(&values)?;
+        }
         partition.rows.push_back((rowtime, values));
         evict(partition, frame, rowtime)?;
         Ok(partition)
@@ -106,7 +164,6 @@ impl Window {
     fn values(&mut self, batch: &RecordBatch) -> Result<ArrayRef> {
         let keys = self.key_rows(batch)?;
         let args: Vec<ArrayRef> = self
-            .aggregate
             .args()
             .iter()
             .map(|a| eval(a, batch))
@@ -115,8 +172,32 @@ impl Window {
         let mut out = Vec::with_capacity(batch.num_rows());
         for (i, key) in keys.iter().enumerate() {
             let values = args.iter().map(|a| a.slice(i, 1)).collect();
+            if let Kind::Lag {
+                offset, default, ..
+            } = &self.kind
+            {
+                // The value `offset` rows back, read before this row joins the partition.
+                let back = self
+                    .partitions
+                    .get(key)
+                    .filter(|p| p.rows.len() >= *offset)
+                    .map(|p| p.rows[p.rows.len() - offset].1[0].clone());
+                out.push(match back {
+                    Some(value) => ScalarValue::try_from_array(&value, 0)?,
+                    None => default.clone(),
+                });
+                self.add(key, rowtime.value(i), values)?;
+                continue;
+            }
             let partition = self.add(key, rowtime.value(i), values)?;
-            out.push(partition.accumulator.evaluate()?);
+            match &mut partition.accumulator {
+                Some(accumulator) => out.push(accumulator.evaluate()?),
+                None => {
+                    return Err(DataFusionError::Internal(
+                        "an aggregate window without accumulator".into(),
+                    ));
+                }
+            }
         }
         ScalarValue::iter_to_array(out)
     }
@@ -143,8 +224,10 @@ fn evict(partition: &mut Partition, frame: Frame, now_ms: i64) -> Result<()> {
         if !leaving {
             return Ok(());
         }
-        if let Some((_, values)) = partition.rows.pop_front() {
-            partition.accumulator.retract_batch(&values)?;
+        if let Some((_, values)) = partition.rows.pop_front()
+            && let Some(accumulator) = &mut partition.accumulator
+        {
+            accumulator.retract_batch(&values)?;
         }
     }
 }
@@ -205,7 +288,7 @@ impl Sliding {
         for (w, window) in self.windows.iter().enumerate() {
             let mut keys: Vec<&[u8]> = Vec::new();
             let mut times = Vec::new();
-            let mut values: Vec<Vec<&dyn Array>> = vec![Vec::new(); window.aggregate.args().len()];
+            let mut values: Vec<Vec<&dyn Array>> = vec![Vec::new(); window.args().len()];
             for (key, partition) in &window.partitions {
                 for (rowtime, row) in &partition.rows {
                     keys.push(key);
@@ -241,7 +324,7 @@ impl Sliding {
             let Some(target) = self.windows.get_mut(w) else {
                 continue;
             };
-            if batch.num_columns() != 3 + target.aggregate.args().len() {
+            if batch.num_columns() != 3 + target.args().len() {
                 return Err(DataFusionError::Internal(
                     "the snapshot does not fit this window".into(),
                 ));

@@ -638,3 +638,44 @@ fn a_reference_table_that_does_not_fit_its_schema_is_a_configuration_error() {
         other => panic!("expected a configuration error, got {:?}", other.err()),
     }
 }
+
+#[test]
+fn lag_looks_back_within_each_partition() {
+    let code = r#"
+CREATE STREAM "OUT" (ticker VARCHAR(4), price DOUBLE, previous DOUBLE, two_back DOUBLE);
+CREATE PUMP "P" AS INSERT INTO "OUT"
+    SELECT STREAM ticker_symbol, price, LAG(price) OVER W, LAG(price, 2, -1) OVER W
+    FROM "SOURCE_SQL_STREAM_001"
+    WINDOW W AS (PARTITION BY ticker_symbol ROWS 3 PRECEDING);
+"#;
+    let mut app =
+        Application::compile(code, &[ticker_input(1)], &[], &[output("OUT")]).expect("compiles");
+    push(
+        &mut app,
+        &[
+            tick("A", "T", 0.0, 1.0),
+            tick("B", "T", 0.0, 10.0),
+            tick("A", "T", 0.0, 2.0),
+            tick("A", "T", 0.0, 3.0),
+        ],
+        5,
+    );
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![
+            json!({"TICKER": "A", "PRICE": 1.0, "PREVIOUS": null, "TWO_BACK": -1.0}),
+            json!({"TICKER": "B", "PRICE": 10.0, "PREVIOUS": null, "TWO_BACK": -1.0}),
+            json!({"TICKER": "A", "PRICE": 2.0, "PREVIOUS": 1.0, "TWO_BACK": -1.0}),
+            json!({"TICKER": "A", "PRICE": 3.0, "PREVIOUS": 2.0, "TWO_BACK": 1.0}),
+        ]
+    );
+    let snapshot = app.snapshot().expect("snapshot");
+    let mut restored =
+        Application::compile(code, &[ticker_input(1)], &[], &[output("OUT")]).expect("compiles");
+    restored.restore(&snapshot).expect("restore");
+    push(&mut restored, &[tick("A", "T", 0.0, 4.0)], 6);
+    assert_eq!(
+        rows(&mut restored, 0),
+        vec![json!({"TICKER": "A", "PRICE": 4.0, "PREVIOUS": 3.0, "TWO_BACK": 2.0})]
+    );
+}
