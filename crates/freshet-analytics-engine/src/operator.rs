@@ -144,9 +144,13 @@ impl AggregateSpec {
             distinct,
             schema: Arc::new(schema.as_arrow().clone()),
         };
-        // Fail at planning, not at the first row, for aggregates with no grouped form.
-        spec.accumulator().map_err(crate::expr::message)?;
         Ok(spec)
+    }
+
+    /// Fails at planning, not at the first row, for an aggregate with no grouped form (what a
+    /// tumbling window needs; a sliding window checks for retraction instead).
+    pub(crate) fn check_grouped(&self) -> Result<(), String> {
+        self.accumulator().map(|_| ()).map_err(crate::expr::message)
     }
 
     pub(crate) fn args(&self) -> &[Arc<dyn PhysicalExpr>] {

@@ -327,6 +327,7 @@ fn tumble(
     let mut specs = Vec::new();
     for (j, agg) in aggregates.iter().enumerate() {
         let (spec, data_type) = aggregate(functions, agg, schema)?;
+        spec.check_grouped()?;
         mid_fields.push(Field::new(format!("__agg_{j}"), data_type, true));
         specs.push(spec);
     }
