@@ -7,6 +7,8 @@ mod app;
 mod decode;
 mod encode;
 mod expr;
+mod function;
+mod grouped;
 mod lookup;
 mod operator;
 mod parse;

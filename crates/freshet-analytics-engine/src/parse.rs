@@ -3,9 +3,10 @@
 //! and `FLOOR(x TO unit)`, parsed with sqlparser so every error carries the line and column the
 //! user needs to find it.
 //!
-//! Two pieces of the dialect are not SQL sqlparser knows, and are taken care of on the token
+//! Three pieces of the dialect are not SQL sqlparser knows, and are taken care of on the token
 //! stream (so locations stay those of the user's text): the `STREAM` word after `SELECT` is
-//! dropped, and `STEP(...)` is parsed by the dialect's prefix hook.
+//! dropped, `WINDOWED BY STAGGER` becomes a named window, and `STEP(...)` is parsed by the
+//! dialect's prefix hook.
 
 use std::any::TypeId;
 use std::fmt;
@@ -121,7 +122,7 @@ pub fn parse(code: &str) -> Result<Script, ParseError> {
             message: e.message,
         })?;
     let end = tokens.last().map(|t| t.span.end).unwrap_or(start);
-    let tokens = drop_stream_after_select(tokens)?;
+    let tokens = rewrite_tokens(tokens)?;
     let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let mut statements = Vec::new();
     loop {
@@ -208,30 +209,73 @@ fn is_word(word: &Word, text: &str) -> bool {
     word.quote_style.is_none() && word.value.eq_ignore_ascii_case(text)
 }
 
-/// `SELECT STREAM` marks a streaming query; every query here is one, so the word carries no
-/// meaning left to keep. `WINDOWED BY STAGGER` is refused here, at its own location, rather
-/// than where sqlparser would stumble over it.
-fn drop_stream_after_select(tokens: Vec<TokenWithSpan>) -> Result<Vec<TokenWithSpan>, ParseError> {
+/// The name `WINDOWED BY STAGGER (...)` is given as a named window (a quoted name no KDA code
+/// can reach: KDA names do not start with `$`).
+pub(crate) const STAGGER_WINDOW: &str = "$STAGGER";
+
+/// Rewrites the two clauses of the dialect sqlparser does not know, keeping every token's
+/// location. `SELECT STREAM` marks a streaming query; every query here is one, so the word
+/// carries no meaning left to keep. `WINDOWED BY STAGGER (PARTITION BY k RANGE INTERVAL ...)`
+/// becomes the named window `WINDOW "$STAGGER" AS (PARTITION BY k RANGE INTERVAL ... PRECEDING)`,
+/// which sqlparser parses in the same place (after WHERE) with the same parts.
+fn rewrite_tokens(tokens: Vec<TokenWithSpan>) -> Result<Vec<TokenWithSpan>, ParseError> {
     let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
     let mut after_select = false;
-    for token in tokens {
+    // The parenthesis depth at which the open stagger window's clause ends.
+    let mut stagger_depth: Option<usize> = None;
+    let mut depth = 0usize;
+    let mut tokens = tokens
+        .into_iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .peekable();
+    while let Some(token) = tokens.next() {
         match &token.token {
-            Token::Whitespace(_) => {}
             Token::Word(w) if after_select && is_word(w, "STREAM") => {
                 after_select = false;
                 continue;
             }
             Token::Word(w) if is_word(w, "WINDOWED") => {
-                return Err(ParseError::at(
-                    token.span.start,
-                    "WINDOWED BY STAGGER is not supported by Freshet yet",
-                ));
+                let at = token.span;
+                for expected in ["BY", "STAGGER"] {
+                    match tokens.next() {
+                        Some(TokenWithSpan {
+                            token: Token::Word(w),
+                            ..
+                        }) if is_word(&w, expected) => {}
+                        other => {
+                            let place = other.map_or(at.end, |t| t.span.start);
+                            return Err(ParseError::at(
+                                place,
+                                format!("Expected: {expected} in WINDOWED BY STAGGER"),
+                            ));
+                        }
+                    }
+                }
+                let word = |value: &str, quote: Option<char>| TokenWithSpan {
+                    token: Token::make_word(value, quote),
+                    span: at,
+                };
+                out.push(word("WINDOW", None));
+                out.push(word(STAGGER_WINDOW, Some('"')));
+                out.push(word("AS", None));
+                stagger_depth = Some(depth);
+                after_select = false;
+                continue;
             }
-            Token::Word(w) => {
-                after_select = w.keyword == Keyword::SELECT && w.quote_style.is_none()
+            Token::LParen => depth += 1,
+            Token::RParen => {
+                depth = depth.saturating_sub(1);
+                if stagger_depth == Some(depth) {
+                    stagger_depth = None;
+                    out.push(TokenWithSpan {
+                        token: Token::make_word("PRECEDING", None),
+                        span: token.span,
+                    });
+                }
             }
-            _ => after_select = false,
+            _ => {}
         }
+        after_select = matches!(&token.token, Token::Word(w) if w.keyword == Keyword::SELECT && w.quote_style.is_none());
         out.push(token);
     }
     Ok(out)
@@ -414,13 +458,24 @@ CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
     }
 
     #[test]
-    fn stagger_windows_are_refused_where_they_are() {
-        let error = parse(
-            "CREATE PUMP p AS INSERT INTO d SELECT STREAM k FROM s\n WINDOWED BY STAGGER (PARTITION BY k RANGE INTERVAL '1' MINUTE);",
+    fn stagger_windows_become_a_named_window() {
+        let script = parse(
+            "CREATE PUMP p AS INSERT INTO d SELECT STREAM k, COUNT(*) FROM s\n WINDOWED BY STAGGER (PARTITION BY FLOOR(t TO MINUTE), k RANGE INTERVAL '1' MINUTE);",
         )
-        .expect_err("stagger");
-        assert_eq!((error.line, error.column), (2, 2));
-        assert!(error.message.contains("STAGGER"));
+        .expect("parses");
+        let Statement::CreatePump { query, .. } = &script.statements[0] else {
+            panic!("not a pump")
+        };
+        assert!(
+            query.to_string().contains(
+                "WINDOW \"$STAGGER\" AS (PARTITION BY FLOOR(t TO MINUTE), k RANGE INTERVAL '1' MINUTE PRECEDING)"
+            ),
+            "{query}"
+        );
+        let error = parse("CREATE PUMP p AS INSERT INTO d SELECT STREAM k FROM s\n WINDOWED BY k;")
+            .expect_err("not STAGGER");
+        assert_eq!((error.line, error.column), (2, 14), "{error}");
+        assert!(error.message.contains("STAGGER"), "{error}");
     }
 
     #[test]

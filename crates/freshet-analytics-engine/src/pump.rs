@@ -18,9 +18,10 @@ use datafusion_sql::sqlparser::ast::{
 };
 
 use crate::expr::{Functions, arg_fields, coerce, type_of};
+use crate::grouped::{Grouped, GroupedSpec, Policy};
 use crate::lookup::{Lookup, Table};
-use crate::operator::{AggregateSpec, Operator, Project, Tumble};
-use crate::parse::{normalize, object_name};
+use crate::operator::{AggregateSpec, Operator, Project};
+use crate::parse::{STAGGER_WINDOW, normalize, object_name};
 use crate::sliding::{Frame, Sliding, Window};
 use crate::stream::StreamDef;
 use crate::types::TIMESTAMP;
@@ -70,8 +71,15 @@ pub(crate) fn plan(
         None => (None, schema),
     };
 
+    let stagger = stagger_window(select);
     let (projected, windows) = extract_windows(select)?;
     if !windows.is_empty() {
+        if stagger.is_some() {
+            return Err(
+                "a query cannot have both windowed aggregates (OVER) and WINDOWED BY STAGGER"
+                    .into(),
+            );
+        }
         if !group_by(select).is_empty() || select.having.is_some() {
             return Err("a query cannot have both windowed aggregates (OVER) and GROUP BY".into());
         }
@@ -107,9 +115,35 @@ pub(crate) fn plan(
         None => None,
     };
     let aggregated = !group_by(select).is_empty() || items.iter().any(has_aggregate);
-    let operator = if aggregated {
-        Operator::Tumble(Box::new(tumble(
-            functions, select, &schema, items, filter, target, &targets,
+    let operator = if let Some(spec) = stagger {
+        if !group_by(select).is_empty() {
+            return Err("a query cannot have both WINDOWED BY STAGGER and GROUP BY".into());
+        }
+        let Frame::Range(range) = frame(functions, spec)? else {
+            return Err("a stagger window's size is RANGE INTERVAL '...' unit".into());
+        };
+        Operator::Grouped(Box::new(grouped(
+            functions,
+            select,
+            &schema,
+            items,
+            filter,
+            target,
+            &targets,
+            &spec.partition_by,
+            Some(Policy::Stagger(range)),
+        )?))
+    } else if aggregated {
+        Operator::Grouped(Box::new(grouped(
+            functions,
+            select,
+            &schema,
+            items,
+            filter,
+            target,
+            &targets,
+            group_by(select),
+            None,
         )?))
     } else {
         if select.having.is_some() {
@@ -249,9 +283,23 @@ fn outputs(
         .collect()
 }
 
-/// A GROUP BY over a window of ROWTIME: group keys, the window width, the aggregates, and the
-/// select list rewritten over (keys, aggregates).
-fn tumble(
+/// The stagger window of `WINDOWED BY STAGGER (...)`, which the parser turned into a named
+/// window.
+fn stagger_window(select: &Select) -> Option<&WindowSpec> {
+    select
+        .named_window
+        .iter()
+        .find_map(|NamedWindowDefinition(name, expr)| match expr {
+            NamedWindowExpr::WindowSpec(spec) if name.value == STAGGER_WINDOW => Some(spec),
+            _ => None,
+        })
+}
+
+/// Grouped windows: GROUP BY keys and a window of ROWTIME (tumbling, `policy` None: the width is
+/// found among the keys), or a stagger window's PARTITION BY keys. Plans the aggregates and
+/// the select list rewritten over (keys, aggregates).
+#[allow(clippy::too_many_arguments)]
+fn grouped(
     functions: &Functions,
     select: &Select,
     schema: &DFSchema,
@@ -259,15 +307,20 @@ fn tumble(
     filter: Option<Expr>,
     target: &StreamDef,
     targets: &[usize],
-) -> Result<Tumble, String> {
-    let keys: Vec<Expr> = group_by(select)
+    key_sql: &[SqlExpr],
+    policy: Option<Policy>,
+) -> Result<Grouped, String> {
+    let keys: Vec<Expr> = key_sql
         .iter()
         .map(|g| functions.logical(g.clone(), schema))
         .collect::<Result<_, _>>()?;
-    let width_ms = keys.iter().filter_map(window_width).min().ok_or_else(|| {
-        "a GROUP BY on a stream needs a window on ROWTIME: STEP(s.ROWTIME BY INTERVAL 'n' unit) or FLOOR(s.ROWTIME TO unit)"
-            .to_string()
-    })?;
+    let policy = match policy {
+        Some(policy) => policy,
+        None => Policy::Tumble(keys.iter().filter_map(window_width).min().ok_or_else(|| {
+            "a GROUP BY on a stream needs a window on ROWTIME: STEP(s.ROWTIME BY INTERVAL 'n' unit) or FLOOR(s.ROWTIME TO unit)"
+                .to_string()
+        })?),
+    };
     let mut aggregates: Vec<AggregateFunction> = Vec::new();
     let mut rewrite = |e: Expr| -> Result<Expr, String> {
         e.transform_down(|node| {
@@ -341,16 +394,16 @@ fn tumble(
         .transpose()?;
     let filter = filter.map(|f| functions.physical(&f, schema)).transpose()?;
     let outputs = outputs(functions, items, targets, target, &mid_schema)?;
-    Tumble::new(
+    Grouped::new(GroupedSpec {
         filter,
-        key_exprs,
-        width_ms,
-        specs,
+        keys: key_exprs,
+        policy,
+        aggregates: specs,
         having,
         outputs,
-        SchemaRef::new(mid_schema.as_arrow().clone()),
-        target.schema.clone(),
-    )
+        mid_schema: SchemaRef::new(mid_schema.as_arrow().clone()),
+        schema: target.schema.clone(),
+    })
 }
 
 /// The width of a window over ROWTIME that a group key is: `date_bin(interval, ROWTIME)` (STEP)

@@ -679,3 +679,125 @@ CREATE PUMP "P" AS INSERT INTO "OUT"
         vec![json!({"TICKER": "A", "PRICE": 4.0, "PREVIOUS": 3.0, "TWO_BACK": 2.0})]
     );
 }
+
+const STAGGER: &str = r#"
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ticker_symbol VARCHAR(4), ticker_count INTEGER, total_price DOUBLE);
+CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM ticker_symbol, COUNT(*) AS ticker_count, SUM(price)
+    FROM "SOURCE_SQL_STREAM_001"
+    WINDOWED BY STAGGER (PARTITION BY ticker_symbol RANGE INTERVAL '1' MINUTE);
+"#;
+
+fn stagger_app() -> Application {
+    Application::compile(
+        STAGGER,
+        &[ticker_input(1)],
+        &[],
+        &[output("DESTINATION_SQL_STREAM")],
+    )
+    .expect("compiles")
+}
+
+#[test]
+fn a_stagger_window_opens_per_key_with_its_first_row_and_closes_a_range_later() {
+    let mut app = stagger_app();
+    push(&mut app, &[tick("AMZN", "T", 0.0, 1.0)], 10_000);
+    push(&mut app, &[tick("AMZN", "T", 0.0, 2.0)], 20_000);
+    push(&mut app, &[tick("MSFT", "T", 0.0, 5.0)], 30_000);
+    // 65 s is past the minute AMZN's window would have had as a tumbling window, but within
+    // the minute since AMZN's first row.
+    push(&mut app, &[tick("AMZN", "T", 0.0, 4.0)], 65_000);
+    app.advance(69_999).expect("advance");
+    assert!(rows(&mut app, 0).is_empty(), "AMZN's window is still open");
+    app.advance(70_000).expect("advance");
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![json!({"TICKER_SYMBOL": "AMZN", "TICKER_COUNT": 3, "TOTAL_PRICE": 7.0})]
+    );
+    // A row of a key whose window closed opens a new window; MSFT's own closes at 90 s.
+    push(&mut app, &[tick("AMZN", "T", 0.0, 8.0)], 75_000);
+    app.advance(90_000).expect("advance");
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![json!({"TICKER_SYMBOL": "MSFT", "TICKER_COUNT": 1, "TOTAL_PRICE": 5.0})]
+    );
+    // A row exactly at a window's close belongs to the next window: the closed one is emitted
+    // first, without it.
+    push(&mut app, &[tick("AMZN", "T", 0.0, 16.0)], 135_000);
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![json!({"TICKER_SYMBOL": "AMZN", "TICKER_COUNT": 1, "TOTAL_PRICE": 8.0})]
+    );
+    app.advance(195_000).expect("advance");
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![json!({"TICKER_SYMBOL": "AMZN", "TICKER_COUNT": 1, "TOTAL_PRICE": 16.0})]
+    );
+    app.advance(400_000).expect("advance");
+    assert!(rows(&mut app, 0).is_empty(), "no window is open");
+}
+
+#[test]
+fn stagger_windows_close_in_one_batch_each_at_its_own_time() {
+    let mut app = stagger_app();
+    // Many keys opening at different times in one stream: each closes a minute after its first
+    // row, and the counts per key add up to the input.
+    let mut expected = 0;
+    for i in 0..100i64 {
+        let key = format!("K{}", i % 7);
+        push(&mut app, &[tick(&key, "T", 0.0, 1.0)], 1_000 * i);
+        expected += 1;
+    }
+    let mut counted = 0;
+    let mut now = 0;
+    while now <= 300_000 {
+        app.advance(now).expect("advance");
+        for row in rows(&mut app, 0) {
+            counted += row["TICKER_COUNT"].as_i64().expect("count");
+        }
+        now += 7_000;
+    }
+    assert_eq!(counted, expected);
+}
+
+#[test]
+fn stagger_windows_survive_a_snapshot_and_restore() {
+    let mut app = stagger_app();
+    push(&mut app, &[tick("AMZN", "T", 0.0, 1.0)], 10_000);
+    push(&mut app, &[tick("MSFT", "T", 0.0, 2.0)], 40_000);
+    let state = app.snapshot().expect("snapshot");
+    let mut restored = stagger_app();
+    restored.restore(&state).expect("restore");
+    push(&mut restored, &[tick("AMZN", "T", 0.0, 3.0)], 50_000);
+    restored.advance(70_000).expect("advance");
+    assert_eq!(
+        rows(&mut restored, 0),
+        vec![json!({"TICKER_SYMBOL": "AMZN", "TICKER_COUNT": 2, "TOTAL_PRICE": 4.0})]
+    );
+    restored.advance(100_000).expect("advance");
+    assert_eq!(
+        rows(&mut restored, 0),
+        vec![json!({"TICKER_SYMBOL": "MSFT", "TICKER_COUNT": 1, "TOTAL_PRICE": 2.0})]
+    );
+}
+
+#[test]
+fn stagger_window_errors_are_code_errors() {
+    let compile = |code: &str| match Application::compile(code, &[ticker_input(1)], &[], &[]) {
+        Err(error) => error,
+        Ok(_) => panic!("compiled: {code}"),
+    };
+    let with_group_by = compile(
+        "CREATE STREAM d (k VARCHAR(4), n INTEGER);\n\
+         CREATE PUMP p AS INSERT INTO d SELECT STREAM ticker_symbol, COUNT(*) FROM SOURCE_SQL_STREAM_001\n\
+         GROUP BY ticker_symbol WINDOWED BY STAGGER (PARTITION BY ticker_symbol RANGE INTERVAL '1' MINUTE);",
+    );
+    assert!(matches!(with_group_by, CompileError::Code(_)), "{with_group_by}");
+    assert!(with_group_by.to_string().contains("GROUP BY"), "{with_group_by}");
+    let ungrouped = compile(
+        "CREATE STREAM d (k VARCHAR(4), n INTEGER);\n\
+         CREATE PUMP p AS INSERT INTO d SELECT STREAM sector, COUNT(*) FROM SOURCE_SQL_STREAM_001\n\
+         WINDOWED BY STAGGER (PARTITION BY ticker_symbol RANGE INTERVAL '1' MINUTE);",
+    );
+    assert!(ungrouped.to_string().contains("not being grouped"), "{ungrouped}");
+}
