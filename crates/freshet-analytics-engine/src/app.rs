@@ -5,7 +5,6 @@
 //! the open windows across a restart.
 
 use std::collections::HashMap;
-use std::io::Cursor;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -13,17 +12,15 @@ use datafusion_common::arrow::array::{
     ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray,
 };
 use datafusion_common::arrow::datatypes::DataType;
-use datafusion_common::arrow::ipc::reader::StreamReader;
-use datafusion_common::arrow::ipc::writer::StreamWriter;
 use serde::{Deserialize, Serialize};
 
 use crate::decode::{DecodeError, Decoder, InputRecord, InputSchema, RecordFormat, input_columns};
 use crate::encode::{OutputFormat, encode};
 use crate::expr::Functions;
-use crate::lookup::{Lookup, Table};
-use crate::operator::Operator;
+use crate::lookup::Table;
+use crate::operator::{Stages, ipc_batches, ipc_bytes};
 use crate::parse::{ParseError, Statement, parse};
-use crate::pump::{plan, stream_schema};
+use crate::pump::{Target, plan, stream_schema};
 use crate::stream::StreamDef;
 use crate::types::{TIMESTAMP, arrow_type};
 
@@ -75,8 +72,7 @@ struct PumpRuntime {
     name: String,
     source: usize,
     target: usize,
-    join: Option<Lookup>,
-    operator: Operator,
+    stages: Stages,
 }
 
 impl PumpRuntime {
@@ -85,10 +81,7 @@ impl PumpRuntime {
         batch: &RecordBatch,
         out: &mut Vec<RecordBatch>,
     ) -> datafusion_common::Result<()> {
-        match &self.join {
-            Some(lookup) => self.operator.process(&lookup.join(batch)?, out),
-            None => self.operator.process(batch, out),
-        }
+        self.stages.process(batch, out)
     }
 }
 
@@ -223,8 +216,7 @@ impl Application {
                         query,
                         &lookup,
                         &tables,
-                        &streams[target_index].def,
-                        columns,
+                        Target::Stream(&streams[target_index].def, columns),
                     )
                     .map_err(|m| ParseError::at(*at, m))?;
                     let source = streams
@@ -243,8 +235,7 @@ impl Application {
                         name: name.clone(),
                         source,
                         target: target_index,
-                        join: planned.join,
-                        operator: planned.operator,
+                        stages: Stages(planned.stages),
                     });
                 }
             }
@@ -312,7 +303,7 @@ impl Application {
             let pump = self.order[i];
             let mut out = Vec::new();
             self.pumps[pump]
-                .operator
+                .stages
                 .advance(now, &mut out)
                 .map_err(|e| RunError(e.to_string()))?;
             let target = self.pumps[pump].target;
@@ -438,19 +429,15 @@ impl Application {
     pub fn snapshot(&mut self) -> Result<Vec<u8>, RunError> {
         let mut windows = Vec::new();
         for pump in &mut self.pumps {
-            for (start, batch) in pump
-                .operator
+            for (stage, start, batch) in pump
+                .stages
                 .snapshot()
                 .map_err(|e| RunError(e.to_string()))?
             {
-                let mut bytes = Vec::new();
-                let mut writer = StreamWriter::try_new(&mut bytes, &batch.schema())
-                    .map_err(|e| RunError(e.to_string()))?;
-                writer.write(&batch).map_err(|e| RunError(e.to_string()))?;
-                writer.finish().map_err(|e| RunError(e.to_string()))?;
-                drop(writer);
+                let bytes = ipc_bytes(&batch).map_err(|e| RunError(e.to_string()))?;
                 windows.push(WindowSnapshot {
                     pump: pump.name.clone(),
+                    stage,
                     start,
                     state: base64::engine::general_purpose::STANDARD.encode(bytes),
                 });
@@ -476,12 +463,13 @@ impl Application {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(window.state)
                 .map_err(|e| RunError(format!("unreadable snapshot: {e}")))?;
-            let reader = StreamReader::try_new(Cursor::new(bytes), None)
-                .map_err(|e| RunError(e.to_string()))?;
-            for batch in reader {
-                let batch = batch.map_err(|e| RunError(e.to_string()))?;
+            for batch in ipc_batches(&bytes).map_err(|e| RunError(e.to_string()))? {
                 // A window whose state no longer fits the pump (its query changed) starts over.
-                if pump.operator.restore(window.start, &batch).is_err() {
+                if pump
+                    .stages
+                    .restore(window.stage, window.start, &batch)
+                    .is_err()
+                {
                     tracing::warn!(pump = %window.pump, "the open window of a changed pump was dropped on restore");
                 }
             }
@@ -499,6 +487,9 @@ struct Snapshot {
 #[derive(Serialize, Deserialize)]
 struct WindowSnapshot {
     pump: String,
+    /// Which of the pump's stages (snapshots from before table functions have only stage 0).
+    #[serde(default)]
+    stage: usize,
     start: i64,
     /// The window's groups as an Arrow IPC stream, base64.
     state: String,

@@ -4,15 +4,19 @@
 
 use std::sync::Arc;
 
-use datafusion_common::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion_common::arrow::array::{Array, ArrayRef, AsArray, BinaryArray, RecordBatch};
 use datafusion_common::arrow::compute::filter_record_batch;
 use datafusion_common::arrow::datatypes::{FieldRef, Schema, SchemaRef};
+use datafusion_common::arrow::ipc::reader::StreamReader;
+use datafusion_common::arrow::ipc::writer::StreamWriter;
 use datafusion_common::{DFSchema, DataFusionError, Result};
 use datafusion_expr::function::AccumulatorArgs;
 use datafusion_expr::{AggregateUDF, GroupsAccumulator};
 use datafusion_physical_expr::PhysicalExpr;
 
+use crate::function::TableFunction;
 use crate::grouped::Grouped;
+use crate::lookup::Lookup;
 use crate::sliding::Sliding;
 
 /// A pump's operator.
@@ -20,6 +24,7 @@ pub(crate) enum Operator {
     Project(Project),
     Grouped(Box<Grouped>),
     Sliding(Sliding),
+    Function(Box<dyn TableFunction>),
 }
 
 impl Operator {
@@ -33,6 +38,7 @@ impl Operator {
             Operator::Project(p) => out.push(p.process(batch)?),
             Operator::Grouped(t) => t.process(batch, out)?,
             Operator::Sliding(s) => out.push(s.process(batch)?),
+            Operator::Function(f) => f.process(batch, out)?,
         }
         Ok(())
     }
@@ -43,6 +49,7 @@ impl Operator {
             Operator::Project(_) => Ok(()),
             Operator::Grouped(t) => t.advance(now_ms, out),
             Operator::Sliding(s) => s.advance(now_ms),
+            Operator::Function(f) => f.advance(now_ms, out),
         }
     }
 
@@ -53,6 +60,11 @@ impl Operator {
             Operator::Project(_) => Ok(Vec::new()),
             Operator::Grouped(t) => Ok(t.snapshot()?.into_iter().collect()),
             Operator::Sliding(s) => Ok(s.snapshot()?.into_iter().map(|b| (0, b)).collect()),
+            Operator::Function(f) => {
+                let state = f.snapshot()?;
+                let column: ArrayRef = Arc::new(BinaryArray::from_vec(vec![state.as_slice()]));
+                Ok(vec![(0, state_batch(vec![column])?)])
+            }
         }
     }
 
@@ -62,7 +74,92 @@ impl Operator {
             Operator::Project(_) => Ok(()),
             Operator::Grouped(t) => t.restore(start, batch),
             Operator::Sliding(s) => s.restore(batch),
+            Operator::Function(f) => {
+                let state = batch
+                    .columns()
+                    .first()
+                    .and_then(|c| c.as_binary_opt::<i32>())
+                    .filter(|c| c.len() == 1)
+                    .ok_or_else(|| {
+                        DataFusionError::Execution(
+                            "a table function's snapshot is not one BINARY value".into(),
+                        )
+                    })?;
+                f.restore(state.value(0))
+            }
         }
+    }
+}
+
+/// One step of a pump: its rows joined with a reference table (if any), then an operator.
+pub(crate) struct Stage {
+    pub join: Option<Lookup>,
+    pub operator: Operator,
+}
+
+/// A pump's stages in order: what one stage produces is the next one's input.
+pub(crate) struct Stages(pub Vec<Stage>);
+
+impl Stages {
+    /// Runs `batch` through every stage.
+    pub(crate) fn process(
+        &mut self,
+        batch: &RecordBatch,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<()> {
+        self.feed(0, vec![batch.clone()], out)
+    }
+
+    /// Lets time pass in each stage in turn, so what an earlier stage emits now reaches the
+    /// later ones before they close their own windows.
+    pub(crate) fn advance(&mut self, now_ms: i64, out: &mut Vec<RecordBatch>) -> Result<()> {
+        for i in 0..self.0.len() {
+            let mut emitted = Vec::new();
+            self.0[i].operator.advance(now_ms, &mut emitted)?;
+            self.feed(i + 1, emitted, out)?;
+        }
+        Ok(())
+    }
+
+    fn feed(
+        &mut self,
+        from: usize,
+        batches: Vec<RecordBatch>,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<()> {
+        let mut batches = batches;
+        for stage in &mut self.0[from..] {
+            let mut next = Vec::new();
+            for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+                match &stage.join {
+                    Some(lookup) => stage.operator.process(&lookup.join(batch)?, &mut next)?,
+                    None => stage.operator.process(batch, &mut next)?,
+                }
+            }
+            batches = next;
+        }
+        out.extend(batches);
+        Ok(())
+    }
+
+    /// Every stage's state: (stage, window start, batch).
+    pub(crate) fn snapshot(&mut self) -> Result<Vec<(usize, i64, RecordBatch)>> {
+        let mut states = Vec::new();
+        for (i, stage) in self.0.iter_mut().enumerate() {
+            for (start, batch) in stage.operator.snapshot()? {
+                states.push((i, start, batch));
+            }
+        }
+        Ok(states)
+    }
+
+    pub(crate) fn restore(&mut self, stage: usize, start: i64, batch: &RecordBatch) -> Result<()> {
+        let stage = self.0.get_mut(stage).ok_or_else(|| {
+            DataFusionError::Execution(format!(
+                "the snapshot names stage {stage}, which the pump does not have"
+            ))
+        })?;
+        stage.operator.restore(start, batch)
     }
 }
 
@@ -214,6 +311,22 @@ impl AggregateSpec {
         }
         self.func.create_groups_accumulator(args)
     }
+}
+
+/// A batch as Arrow IPC stream bytes: how snapshots hold state.
+pub(crate) fn ipc_bytes(batch: &RecordBatch) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let mut writer = StreamWriter::try_new(&mut bytes, &batch.schema())?;
+    writer.write(batch)?;
+    writer.finish()?;
+    drop(writer);
+    Ok(bytes)
+}
+
+/// The batches of Arrow IPC stream bytes.
+pub(crate) fn ipc_batches(bytes: &[u8]) -> Result<Vec<RecordBatch>> {
+    Ok(StreamReader::try_new(std::io::Cursor::new(bytes), None)?
+        .collect::<std::result::Result<Vec<_>, _>>()?)
 }
 
 /// A batch of arbitrary columns (named by position) for a snapshot.

@@ -282,7 +282,7 @@ fn rewrite_tokens(tokens: Vec<TokenWithSpan>) -> Result<Vec<TokenWithSpan>, Pars
 }
 
 /// The generic dialect, plus `STEP(expr BY interval)`, which becomes `date_bin(interval, expr)`
-/// (the same bins: intervals counted from the epoch).
+/// (the same bins: intervals counted from the epoch), and `CURSOR(query)`.
 #[derive(Debug)]
 struct KdaDialect;
 
@@ -306,11 +306,33 @@ impl Dialect for KdaDialect {
     fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
         let [word, open] = parser.peek_tokens();
         match word {
-            Token::Word(w) if is_word(&w, "STEP") && open == Token::LParen => {}
-            _ => return None,
+            Token::Word(w) if is_word(&w, "STEP") && open == Token::LParen => {
+                Some(parse_step(parser))
+            }
+            Token::Word(w) if is_word(&w, "CURSOR") && open == Token::LParen => {
+                Some(parse_cursor(parser))
+            }
+            _ => None,
         }
-        Some(parse_step(parser))
     }
+}
+
+/// `CURSOR(SELECT STREAM ...)`, a table function's input: a call of CURSOR on a subquery.
+fn parse_cursor(parser: &mut Parser) -> Result<Expr, ParserError> {
+    let name = parser.next_token();
+    parser.expect_token(&Token::LParen)?;
+    let query = parser.parse_query()?;
+    parser.expect_token(&Token::RParen)?;
+    Ok(Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::with_span(name.span, "CURSOR")]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::Subquery(query),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    }))
 }
 
 fn parse_step(parser: &mut Parser) -> Result<Expr, ParserError> {

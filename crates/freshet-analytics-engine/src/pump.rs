@@ -13,14 +13,14 @@ use datafusion_expr::{Cast, Expr};
 use datafusion_physical_expr::PhysicalExpr;
 use datafusion_sql::sqlparser::ast::{
     Expr as SqlExpr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, Join,
-    NamedWindowDefinition, NamedWindowExpr, Query, Select, SelectItem, SetExpr, TableFactor,
-    WindowFrameBound, WindowFrameUnits, WindowSpec, WindowType, visit_expressions_mut,
+    NamedWindowDefinition, NamedWindowExpr, Query, Select, SelectItem, SetExpr, TableAlias,
+    TableFactor, WindowFrameBound, WindowFrameUnits, WindowSpec, WindowType, visit_expressions_mut,
 };
 
 use crate::expr::{Functions, arg_fields, coerce, type_of};
 use crate::grouped::{Grouped, GroupedSpec, Policy};
-use crate::lookup::{Lookup, Table};
-use crate::operator::{AggregateSpec, Operator, Project};
+use crate::lookup::Table;
+use crate::operator::{AggregateSpec, Operator, Project, Stage};
 use crate::parse::{STAGGER_WINDOW, normalize, object_name};
 use crate::sliding::{Frame, Sliding, Window};
 use crate::stream::StreamDef;
@@ -29,22 +29,30 @@ use crate::types::TIMESTAMP;
 /// The name every in-application stream gives its row time.
 pub const ROWTIME: &str = "ROWTIME";
 
-/// A pump's query, planned.
+/// A pump's query, planned: the stream it reads, and the stages its rows go through (a table
+/// function's cursor, the function, then the query around it; or the query alone).
 pub(crate) struct PlannedPump {
     pub source: String,
-    /// The reference table the stream's rows are joined with first, if any.
-    pub join: Option<Lookup>,
-    pub operator: Operator,
+    pub stages: Vec<Stage>,
+    /// The stream the last stage's rows belong to (the target, or a cursor's derived stream).
+    pub output: StreamDef,
 }
 
-/// Plans `query` reading one of `streams` into `target`'s `columns` (all of them when empty).
+/// Where a pump writes: the columns of a declared stream (all of them when `columns` is
+/// empty), or, for a cursor, a stream made of the query's select list.
+#[derive(Clone, Copy)]
+pub(crate) enum Target<'a> {
+    Stream(&'a StreamDef, &'a [String]),
+    Derived,
+}
+
+/// Plans `query` reading one of `streams` into `target`.
 pub(crate) fn plan(
     functions: &Functions,
     query: &Query,
     streams: &dyn Fn(&str) -> Option<StreamDef>,
     tables: &[Table],
-    target: &StreamDef,
-    columns: &[String],
+    target: Target<'_>,
 ) -> Result<PlannedPump, String> {
     let select = match query.body.as_ref() {
         SetExpr::Select(select) => select,
@@ -57,9 +65,30 @@ pub(crate) fn plan(
     if query.order_by.is_some() || query.limit_clause.is_some() {
         return Err("ORDER BY and LIMIT are not supported in a pump's query yet".into());
     }
-    let (source, qualifier, join) = from_stream(select)?;
-    let source_def =
-        streams(&source).ok_or_else(|| format!("Object '{source}' not found within schema"))?;
+    let (relation, qualifier, join) = from_relation(functions, select)?;
+    let (source, mut stages, source_def) = match relation {
+        Relation::Stream(name) => {
+            let def =
+                streams(&name).ok_or_else(|| format!("Object '{name}' not found within schema"))?;
+            (name, Vec::new(), def)
+        }
+        Relation::Function { name, cursor, args } => {
+            let planned = plan(functions, cursor, streams, tables, Target::Derived)?;
+            let made = crate::function::make(&name, &planned.output.schema, &args)?
+                .ok_or_else(|| format!("Function '{name}' not found"))?;
+            let mut stages = planned.stages;
+            stages.push(Stage {
+                join: None,
+                operator: Operator::Function(made.function),
+            });
+            let def = StreamDef {
+                name,
+                schema: made.schema,
+                hidden: 1,
+            };
+            (planned.source, stages, def)
+        }
+    };
     let schema =
         DFSchema::try_from_qualified_schema(TableReference::bare(qualifier), &source_def.schema)
             .map_err(crate::expr::message)?;
@@ -70,7 +99,31 @@ pub(crate) fn plan(
         }
         None => (None, schema),
     };
+    let (derived, columns): (StreamDef, &[String]) = match target {
+        Target::Stream(def, columns) => (def.clone(), columns),
+        Target::Derived => (
+            derived_stream(functions, select, &source_def, &schema)?,
+            &[],
+        ),
+    };
+    let operator = plan_select(functions, select, &source_def, &schema, &derived, columns)?;
+    stages.push(Stage { join, operator });
+    Ok(PlannedPump {
+        source,
+        stages,
+        output: derived,
+    })
+}
 
+/// The select of one pump's query over its source (after any join), as one operator.
+fn plan_select(
+    functions: &Functions,
+    select: &Select,
+    source_def: &StreamDef,
+    schema: &DFSchema,
+    target: &StreamDef,
+    columns: &[String],
+) -> Result<Operator, String> {
     let stagger = stagger_window(select);
     let (projected, windows) = extract_windows(select)?;
     if !windows.is_empty() {
@@ -85,22 +138,11 @@ pub(crate) fn plan(
         }
         let targets = target_columns(target, columns)?;
         let operator = sliding(
-            functions,
-            select,
-            &projected,
-            windows,
-            &source_def,
-            &schema,
-            target,
-            &targets,
+            functions, select, &projected, windows, source_def, schema, target, &targets,
         )?;
-        return Ok(PlannedPump {
-            source,
-            join,
-            operator: Operator::Sliding(operator),
-        });
+        return Ok(Operator::Sliding(operator));
     }
-    let items = projection(functions, &projected, &source_def, &schema)?;
+    let items = projection(functions, &projected, source_def, schema)?;
     let targets = target_columns(target, columns)?;
     if items.len() != targets.len() {
         return Err(format!(
@@ -111,7 +153,7 @@ pub(crate) fn plan(
         ));
     }
     let filter = match &select.selection {
-        Some(sql) => Some(functions.logical(sql.clone(), &schema)?),
+        Some(sql) => Some(functions.logical(sql.clone(), schema)?),
         None => None,
     };
     let aggregated = !group_by(select).is_empty() || items.iter().any(has_aggregate);
@@ -125,7 +167,7 @@ pub(crate) fn plan(
         Operator::Grouped(Box::new(grouped(
             functions,
             select,
-            &schema,
+            schema,
             items,
             filter,
             target,
@@ -137,7 +179,7 @@ pub(crate) fn plan(
         Operator::Grouped(Box::new(grouped(
             functions,
             select,
-            &schema,
+            schema,
             items,
             filter,
             target,
@@ -149,21 +191,30 @@ pub(crate) fn plan(
         if select.having.is_some() {
             return Err("HAVING needs a GROUP BY".into());
         }
-        let filter = filter
-            .map(|f| functions.physical(&f, &schema))
-            .transpose()?;
-        let outputs = outputs(functions, items, &targets, target, &schema)?;
+        let filter = filter.map(|f| functions.physical(&f, schema)).transpose()?;
+        let outputs = outputs(functions, items, &targets, target, schema)?;
         Operator::Project(Project::new(filter, outputs, target.schema.clone()))
     };
-    Ok(PlannedPump {
-        source,
-        join,
-        operator,
-    })
+    Ok(operator)
 }
 
-/// `FROM stream [AS alias]`: the stream, and the name its columns are qualified with.
-fn from_stream(select: &Select) -> Result<(String, String, Option<&Join>), String> {
+/// What a pump's FROM names.
+enum Relation<'q> {
+    Stream(String),
+    /// `TABLE(name(CURSOR(query), args...))`, the arguments after the cursor evaluated.
+    Function {
+        name: String,
+        cursor: &'q Query,
+        args: Vec<ScalarValue>,
+    },
+}
+
+/// `FROM stream [AS alias]` or `FROM TABLE(F(CURSOR(...), ...)) [AS alias]`: what is read, the
+/// name its columns are qualified with, and the reference table joined, if any.
+fn from_relation<'q>(
+    functions: &Functions,
+    select: &'q Select,
+) -> Result<(Relation<'q>, String, Option<&'q Join>), String> {
     let [from] = select.from.as_slice() else {
         return Err("a pump reads one stream (joined with at most one reference table)".into());
     };
@@ -171,6 +222,12 @@ fn from_stream(select: &Select) -> Result<(String, String, Option<&Join>), Strin
         [] => None,
         [join] => Some(join),
         _ => return Err("a pump joins at most one reference table".into()),
+    };
+    let qualifier = |alias: &Option<TableAlias>, name: &str| {
+        alias
+            .as_ref()
+            .map(|a| normalize(&a.name))
+            .unwrap_or_else(|| name.to_string())
     };
     match &from.relation {
         TableFactor::Table {
@@ -180,14 +237,101 @@ fn from_stream(select: &Select) -> Result<(String, String, Option<&Join>), Strin
             ..
         } => {
             let stream = object_name(name);
-            let qualifier = alias
-                .as_ref()
-                .map(|a| normalize(&a.name))
-                .unwrap_or_else(|| stream.clone());
-            Ok((stream, qualifier, join))
+            let qualifier = qualifier(alias, &stream);
+            Ok((Relation::Stream(stream), qualifier, join))
+        }
+        TableFactor::TableFunction { expr, alias } => {
+            let SqlExpr::Function(call) = expr else {
+                return Err(format!("TABLE(...) takes a function call, not: {expr}"));
+            };
+            let name = object_name(&call.name);
+            let FunctionArguments::List(list) = &call.args else {
+                return Err(format!("{name} takes a CURSOR(SELECT STREAM ...) first"));
+            };
+            let mut args = list.args.iter();
+            let cursor = match args.next() {
+                Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Function(c))))
+                    if object_name(&c.name) == "CURSOR" =>
+                {
+                    match &c.args {
+                        FunctionArguments::Subquery(query) => query.as_ref(),
+                        _ => return Err("CURSOR takes a SELECT STREAM query".into()),
+                    }
+                }
+                _ => return Err(format!("{name} takes a CURSOR(SELECT STREAM ...) first")),
+            };
+            let args = args
+                .map(|arg| match arg {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => {
+                        constant(functions, e.clone())
+                    }
+                    other => Err(format!("{name}: unsupported argument {other}")),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let qualifier = qualifier(alias, &name);
+            Ok((Relation::Function { name, cursor, args }, qualifier, join))
         }
         other => Err(format!("a pump must read a stream, not: {other}")),
     }
+}
+
+/// A table function's argument: a literal, or an expression of literals (`-1`, `1.5 * 2`).
+fn constant(functions: &Functions, sql: SqlExpr) -> Result<ScalarValue, String> {
+    let text = sql.to_string();
+    match coerce(
+        functions.logical(sql, &DFSchema::empty())?,
+        &DFSchema::empty(),
+    )? {
+        Expr::Literal(value, _) => Ok(value),
+        Expr::Negative(inner) => match inner.as_ref() {
+            Expr::Literal(value, _) => value.arithmetic_negate().map_err(crate::expr::message),
+            _ => Err(format!("the argument {text} is not a constant")),
+        },
+        _ => Err(format!("the argument {text} is not a constant")),
+    }
+}
+
+/// The stream a cursor's query makes: ROWTIME, then each select item named by its alias or
+/// column name (`EXPR$n` otherwise, as SQLstream names them) with the type it evaluates to.
+fn derived_stream(
+    functions: &Functions,
+    select: &Select,
+    source: &StreamDef,
+    schema: &DFSchema,
+) -> Result<StreamDef, String> {
+    if stagger_window(select).is_some() || !extract_windows(select)?.1.is_empty() {
+        return Err("a CURSOR's query cannot use windows (OVER or STAGGER) yet".into());
+    }
+    let mut columns = Vec::new();
+    for (i, item) in select.projection.iter().enumerate() {
+        match item {
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
+                for (_, field) in schema.iter().skip(source.hidden) {
+                    columns.push((field.name().clone(), field.data_type().clone()));
+                }
+            }
+            SelectItem::UnnamedExpr(sql) | SelectItem::ExprWithAlias { expr: sql, .. } => {
+                let name = match item {
+                    SelectItem::ExprWithAlias { alias, .. } => normalize(alias),
+                    _ => match sql {
+                        SqlExpr::Identifier(ident) => normalize(ident),
+                        SqlExpr::CompoundIdentifier(parts) => {
+                            parts.last().map(normalize).unwrap_or_default()
+                        }
+                        _ => format!("EXPR${i}"),
+                    },
+                };
+                let expr = functions.logical(sql.clone(), schema)?;
+                columns.push((name, type_of(&expr, schema)?));
+            }
+            other => return Err(format!("unsupported select item: {other}")),
+        }
+    }
+    Ok(StreamDef {
+        name: "CURSOR".into(),
+        schema: stream_schema(columns),
+        hidden: 1,
+    })
 }
 
 fn group_by(select: &Select) -> &[SqlExpr] {

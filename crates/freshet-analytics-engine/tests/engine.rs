@@ -792,12 +792,136 @@ fn stagger_window_errors_are_code_errors() {
          CREATE PUMP p AS INSERT INTO d SELECT STREAM ticker_symbol, COUNT(*) FROM SOURCE_SQL_STREAM_001\n\
          GROUP BY ticker_symbol WINDOWED BY STAGGER (PARTITION BY ticker_symbol RANGE INTERVAL '1' MINUTE);",
     );
-    assert!(matches!(with_group_by, CompileError::Code(_)), "{with_group_by}");
-    assert!(with_group_by.to_string().contains("GROUP BY"), "{with_group_by}");
+    assert!(
+        matches!(with_group_by, CompileError::Code(_)),
+        "{with_group_by}"
+    );
+    assert!(
+        with_group_by.to_string().contains("GROUP BY"),
+        "{with_group_by}"
+    );
     let ungrouped = compile(
         "CREATE STREAM d (k VARCHAR(4), n INTEGER);\n\
          CREATE PUMP p AS INSERT INTO d SELECT STREAM sector, COUNT(*) FROM SOURCE_SQL_STREAM_001\n\
          WINDOWED BY STAGGER (PARTITION BY ticker_symbol RANGE INTERVAL '1' MINUTE);",
     );
-    assert!(ungrouped.to_string().contains("not being grouped"), "{ungrouped}");
+    assert!(
+        ungrouped.to_string().contains("not being grouped"),
+        "{ungrouped}"
+    );
+}
+
+const TOP_K: &str = r#"
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" ("TICKER_SYMBOL" VARCHAR(4), "MOST_FREQUENT_VALUES" BIGINT);
+CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM * FROM TABLE (TOP_K_ITEMS_TUMBLING(
+        CURSOR(SELECT STREAM * FROM "SOURCE_SQL_STREAM_001"),
+        'TICKER_SYMBOL', 2, 60));
+"#;
+
+fn compile_one(code: &str) -> Application {
+    Application::compile(
+        code,
+        &[ticker_input(1)],
+        &[],
+        &[output("DESTINATION_SQL_STREAM")],
+    )
+    .expect("compiles")
+}
+
+#[test]
+fn top_k_items_tumbling_emits_the_k_most_frequent_values_per_window() {
+    let mut app = compile_one(TOP_K);
+    let ticks: Vec<Vec<u8>> = ["AMZN", "MSFT", "AMZN", "IBM", "MSFT", "AMZN", "IBM", "XOM"]
+        .iter()
+        .map(|t| tick(t, "T", 0.0, 1.0))
+        .collect();
+    push(&mut app, &ticks[..4], 60_000);
+    // The snapshot carries the open window's counts.
+    let state = app.snapshot().expect("snapshot");
+    let mut app = compile_one(TOP_K);
+    app.restore(&state).expect("restore");
+    push(&mut app, &ticks[4..], 70_000);
+    app.advance(119_999).expect("advance");
+    assert!(rows(&mut app, 0).is_empty(), "the window is open");
+    app.advance(120_000).expect("advance");
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![
+            json!({"TICKER_SYMBOL": "AMZN", "MOST_FREQUENT_VALUES": 3}),
+            json!({"TICKER_SYMBOL": "MSFT", "MOST_FREQUENT_VALUES": 2}),
+        ]
+    );
+}
+
+#[test]
+fn count_distinct_items_tumbling_counts_each_window_over_a_filtered_cursor() {
+    let mut app = compile_one(
+        r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (NUMBER_OF_DISTINCT_ITEMS BIGINT);
+        CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+        SELECT STREAM * FROM TABLE(COUNT_DISTINCT_ITEMS_TUMBLING(
+            CURSOR(SELECT STREAM ticker_symbol AS t FROM "SOURCE_SQL_STREAM_001" WHERE price > 1),
+            'T', 10));"#,
+    );
+    push(
+        &mut app,
+        &[
+            tick("AMZN", "T", 0.0, 5.0),
+            tick("AMZN", "T", 0.0, 5.0),
+            tick("MSFT", "T", 0.0, 5.0),
+            tick("IBM", "T", 0.0, 0.5),
+        ],
+        1_000,
+    );
+    // A row in the next window closes the first.
+    push(&mut app, &[tick("XOM", "T", 0.0, 5.0)], 12_000);
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![json!({"NUMBER_OF_DISTINCT_ITEMS": 2})]
+    );
+    app.advance(20_000).expect("advance");
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![json!({"NUMBER_OF_DISTINCT_ITEMS": 1})]
+    );
+}
+
+#[test]
+fn table_function_errors_are_code_errors() {
+    let code = |call: &str| {
+        format!(
+            "CREATE STREAM d (a VARCHAR(4), n BIGINT);\nCREATE PUMP p AS INSERT INTO d SELECT STREAM * FROM TABLE({call});"
+        )
+    };
+    for (call, expected) in [
+        (
+            "NO_SUCH_FUNCTION(CURSOR(SELECT STREAM * FROM SOURCE_SQL_STREAM_001))",
+            "Function 'NO_SUCH_FUNCTION' not found",
+        ),
+        (
+            "TOP_K_ITEMS_TUMBLING(CURSOR(SELECT STREAM * FROM SOURCE_SQL_STREAM_001), 'NOPE', 2, 60)",
+            "no column 'NOPE'",
+        ),
+        (
+            "TOP_K_ITEMS_TUMBLING(CURSOR(SELECT STREAM * FROM SOURCE_SQL_STREAM_001), 'PRICE', 0, 60)",
+            "K must be an integer from 1 to 100000",
+        ),
+        (
+            "TOP_K_ITEMS_TUMBLING(CURSOR(SELECT STREAM * FROM SOURCE_SQL_STREAM_001), 'PRICE', 2, 3601)",
+            "windowSize is a number of seconds from 1 to 3600",
+        ),
+        (
+            "TOP_K_ITEMS_TUMBLING('PRICE', 2, 60)",
+            "takes a CURSOR(SELECT STREAM ...) first",
+        ),
+    ] {
+        match Application::compile(&code(call), &[ticker_input(1)], &[], &[]) {
+            Err(CompileError::Code(error)) => {
+                assert_eq!(error.line, 2, "{error}");
+                assert!(error.message.contains(expected), "{call}: {error}");
+            }
+            Err(other) => panic!("{call}: not a code error: {other}"),
+            Ok(_) => panic!("{call}: compiled"),
+        }
+    }
 }

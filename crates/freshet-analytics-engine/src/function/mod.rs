@@ -4,6 +4,8 @@
 //! row for row with columns added (the anomaly scores) or at the end of a window (the tumbling
 //! item counts).
 
+mod items;
+
 use datafusion_common::arrow::array::RecordBatch;
 use datafusion_common::arrow::datatypes::SchemaRef;
 use datafusion_common::{Result, ScalarValue};
@@ -38,8 +40,9 @@ pub(crate) fn make(
     input: &SchemaRef,
     args: &[ScalarValue],
 ) -> Result<Option<Planned>, String> {
-    let _ = (input, args);
-    Ok(match name {
-        _ => None,
-    })
+    Ok(Some(match name {
+        "COUNT_DISTINCT_ITEMS_TUMBLING" => items::count_distinct(input, args)?,
+        "TOP_K_ITEMS_TUMBLING" => items::top_k(input, args)?,
+        _ => return Ok(None),
+    }))
 }
