@@ -21,9 +21,10 @@ use datafusion_sql::sqlparser::ast::{
 };
 
 use crate::parse::{call, trunc_unit};
+use crate::pump::ROWTIME;
 
-/// The functions application code may call: DataFusion's scalar and aggregate libraries, by
-/// name and alias, case-insensitively.
+/// The functions application code may call: DataFusion's scalar and aggregate libraries and
+/// KDA's own (`scalar`), by name and alias, case-insensitively.
 pub(crate) struct Functions {
     scalars: HashMap<String, Arc<ScalarUDF>>,
     aggregates: HashMap<String, Arc<AggregateUDF>>,
@@ -37,6 +38,10 @@ impl Functions {
             for alias in udf.aliases() {
                 scalars.insert(alias.to_lowercase(), udf.clone());
             }
+            scalars.insert(udf.name().to_lowercase(), udf);
+        }
+        // KDA's functions replace DataFusion's of the same name (TO_TIMESTAMP counts ms).
+        for udf in crate::scalar::functions() {
             scalars.insert(udf.name().to_lowercase(), udf);
         }
         let mut aggregates = HashMap::new();
@@ -111,13 +116,18 @@ pub(crate) fn message(error: DataFusionError) -> String {
     text
 }
 
-/// Unquoted identifiers upper-cased (quoted ones kept), and `FLOOR(x TO unit)` as
-/// `date_trunc('unit', x)`.
+/// Unquoted identifiers upper-cased (quoted ones kept), `CURRENT_ROW_TIMESTAMP` as the row's
+/// ROWTIME, and `FLOOR(x TO unit)` as `date_trunc('unit', x)`.
 fn rewrite_dialect(sql: &mut SqlExpr) {
     let _ = visit_expressions_mut(sql, |e| {
         match e {
             SqlExpr::Identifier(ident) if ident.quote_style.is_none() => {
                 ident.value = ident.value.to_uppercase();
+                // The time the row is processed: its ROWTIME, which the engine stamps with the
+                // processing clock when the row enters.
+                if ident.value == "CURRENT_ROW_TIMESTAMP" {
+                    ident.value = ROWTIME.to_string();
+                }
             }
             SqlExpr::CompoundIdentifier(parts) => {
                 for ident in parts.iter_mut().filter(|i| i.quote_style.is_none()) {

@@ -13,6 +13,7 @@ mod lookup;
 mod operator;
 mod parse;
 mod pump;
+mod scalar;
 mod sliding;
 mod stream;
 mod types;

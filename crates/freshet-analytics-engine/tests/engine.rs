@@ -925,3 +925,30 @@ fn table_function_errors_are_code_errors() {
         }
     }
 }
+
+#[test]
+fn kda_date_and_time_functions() {
+    let mut app = compile_one(
+        r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ticker VARCHAR(4), at_text VARCHAR(32),
+            parsed TIMESTAMP, age BIGINT, epoch_ms BIGINT, back TIMESTAMP, processed TIMESTAMP);
+        CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+        SELECT STREAM ticker_symbol,
+            TIMESTAMP_TO_CHAR('yyyy-MM-dd HH:mm:ss', s.ROWTIME),
+            CHAR_TO_TIMESTAMP('dd/MM/yyyy', sector),
+            TSDIFF(s.ROWTIME, CHAR_TO_TIMESTAMP('dd/MM/yyyy', sector)),
+            UNIX_TIMESTAMP(s.ROWTIME),
+            TO_TIMESTAMP(UNIX_TIMESTAMP(s.ROWTIME) - 1000),
+            CURRENT_ROW_TIMESTAMP
+        FROM "SOURCE_SQL_STREAM_001" AS s;"#,
+    );
+    push(&mut app, &[tick("AMZN", "02/01/1970", 0.0, 1.0)], 90_061_000);
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![json!({"TICKER": "AMZN", "AT_TEXT": "1970-01-02 01:01:01",
+            "PARSED": "1970-01-02 00:00:00.000", "AGE": 3_661_000, "EPOCH_MS": 90_061_000,
+            "BACK": "1970-01-02 01:01:00.000", "PROCESSED": "1970-01-02 01:01:01.000"})]
+    );
+    // Text that does not match the format is the row's error, not the application's.
+    push(&mut app, &[tick("MSFT", "not a date", 0.0, 1.0)], 90_062_000);
+    assert!(rows(&mut app, 0).is_empty());
+}
