@@ -62,15 +62,16 @@ pub struct RunError(String);
 
 struct StreamRuntime {
     def: StreamDef,
-    /// Pumps reading this stream.
-    consumers: Vec<usize>,
+    /// Pumps reading this stream, each with the side it reads it as (1: a stream join's right).
+    consumers: Vec<(usize, usize)>,
     /// Outputs writing this stream out.
     outputs: Vec<usize>,
 }
 
 struct PumpRuntime {
     name: String,
-    source: usize,
+    /// The streams it reads (two for a stream join).
+    sources: Vec<usize>,
     target: usize,
     stages: Stages,
 }
@@ -78,10 +79,11 @@ struct PumpRuntime {
 impl PumpRuntime {
     fn process(
         &mut self,
+        side: usize,
         batch: &RecordBatch,
         out: &mut Vec<RecordBatch>,
     ) -> datafusion_common::Result<()> {
-        self.stages.process(batch, out)
+        self.stages.process(side, batch, out)
     }
 }
 
@@ -147,25 +149,14 @@ impl Application {
                 let name = format!("{}_{instance:03}", input.name_prefix);
                 let decoder = Decoder::new(&input.schema, schema.clone())
                     .map_err(CompileError::Configuration)?;
-                let stream = add(
-                    &mut streams,
-                    StreamDef {
-                        name,
-                        schema: schema.clone(),
-                        hidden: 2,
-                    },
-                )
-                .map_err(CompileError::Configuration)?;
+                let stream = add(&mut streams, StreamDef::new(name, schema.clone(), 2))
+                    .map_err(CompileError::Configuration)?;
                 decoders.push((stream, decoder));
             }
         }
         let error_stream = add(
             &mut streams,
-            StreamDef {
-                name: ERROR_STREAM.into(),
-                schema: error_schema(),
-                hidden: 1,
-            },
+            StreamDef::new(ERROR_STREAM.into(), error_schema(), 1),
         )
         .map_err(CompileError::Configuration)?;
         let declared_from = streams.len();
@@ -181,11 +172,7 @@ impl Application {
                             arrow_type(&column.data_type).map_err(|m| ParseError::at(*at, m))?;
                         fields.push((crate::parse::normalize(&column.name), data_type));
                     }
-                    let def = StreamDef {
-                        name: name.clone(),
-                        schema: stream_schema(fields),
-                        hidden: 1,
-                    };
+                    let def = StreamDef::new(name.clone(), stream_schema(fields), 1);
                     add(&mut streams, def).map_err(|m| ParseError::at(*at, m))?;
                 }
                 Statement::CreatePump {
@@ -216,24 +203,29 @@ impl Application {
                         query,
                         &lookup,
                         &tables,
+                        &script.stream_windows,
                         Target::Stream(&streams[target_index].def, columns),
                     )
                     .map_err(|m| ParseError::at(*at, m))?;
-                    let source = streams
-                        .iter()
-                        .position(|s| s.def.name == planned.source)
-                        .unwrap_or(error_stream);
-                    if source == error_stream {
-                        return Err(ParseError::at(
-                            *at,
-                            "error_stream cannot be read by application code",
-                        )
-                        .into());
+                    let mut sources = Vec::new();
+                    for (side, name) in planned.sources.iter().enumerate() {
+                        let source = streams
+                            .iter()
+                            .position(|s| s.def.name == *name)
+                            .unwrap_or(error_stream);
+                        if source == error_stream {
+                            return Err(ParseError::at(
+                                *at,
+                                "error_stream cannot be read by application code",
+                            )
+                            .into());
+                        }
+                        streams[source].consumers.push((pumps.len(), side));
+                        sources.push(source);
                     }
-                    streams[source].consumers.push(pumps.len());
                     pumps.push(PumpRuntime {
                         name: name.clone(),
-                        source,
+                        sources,
                         target: target_index,
                         stages: Stages(planned.stages),
                     });
@@ -337,11 +329,11 @@ impl Application {
             encode(&batch, output.format, &mut output.records).map_err(RunError)?;
         }
         for i in 0..self.streams[stream].consumers.len() {
-            let pump = self.streams[stream].consumers[i];
+            let (pump, side) = self.streams[stream].consumers[i];
             let mut out = Vec::new();
-            if let Err(error) = self.pumps[pump].process(&batch, &mut out) {
+            if let Err(error) = self.pumps[pump].process(side, &batch, &mut out) {
                 out.clear();
-                self.isolate_bad_rows(pump, &batch, &error.to_string(), &mut out)?;
+                self.isolate_bad_rows(pump, side, &batch, &error.to_string(), &mut out)?;
             }
             let target = self.pumps[pump].target;
             for produced in out {
@@ -356,6 +348,7 @@ impl Application {
     fn isolate_bad_rows(
         &mut self,
         pump: usize,
+        side: usize,
         batch: &RecordBatch,
         first: &str,
         out: &mut Vec<RecordBatch>,
@@ -374,8 +367,8 @@ impl Application {
         }
         for i in 0..batch.num_rows() {
             let row = batch.slice(i, 1);
-            if let Err(error) = self.pumps[pump].process(&row, out) {
-                self.isolate_bad_rows(pump, &row, &error.to_string(), out)?;
+            if let Err(error) = self.pumps[pump].process(side, &row, out) {
+                self.isolate_bad_rows(pump, side, &row, &error.to_string(), out)?;
             }
         }
         Ok(())
@@ -509,7 +502,7 @@ fn topological(pumps: &[PumpRuntime], streams: usize) -> Result<Vec<usize>, Stri
     for _ in 0..=pumps.len() {
         let mut changed = false;
         for pump in pumps {
-            let want = depth[pump.source] + 1;
+            let want = pump.sources.iter().map(|&s| depth[s]).max().unwrap_or(0) + 1;
             if depth[pump.target] < want {
                 depth[pump.target] = want;
                 changed = true;
@@ -517,7 +510,7 @@ fn topological(pumps: &[PumpRuntime], streams: usize) -> Result<Vec<usize>, Stri
         }
         if !changed {
             let mut order: Vec<usize> = (0..pumps.len()).collect();
-            order.sort_by_key(|&p| depth[pumps[p].source]);
+            order.sort_by_key(|&p| pumps[p].sources.iter().map(|&s| depth[s]).max());
             return Ok(order);
         }
     }

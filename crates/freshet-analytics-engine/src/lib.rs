@@ -16,6 +16,7 @@ mod pump;
 mod scalar;
 mod sliding;
 mod stream;
+mod stream_join;
 mod types;
 
 pub use app::{

@@ -181,7 +181,7 @@ pub(crate) fn plan(
 }
 
 /// `a = b AND c = d ...` as its pairs.
-fn equalities(condition: &Expr) -> Result<Vec<(Expr, Expr)>, String> {
+pub(crate) fn equalities(condition: &Expr) -> Result<Vec<(Expr, Expr)>, String> {
     match condition {
         Expr::BinaryExpr(BinaryExpr {
             left,
@@ -212,7 +212,7 @@ fn strip_cast(expr: &Expr) -> Expr {
 }
 
 /// Whether every column `expr` reads is in `schema`.
-fn covered(expr: &Expr, schema: &DFSchema) -> bool {
+pub(crate) fn covered(expr: &Expr, schema: &DFSchema) -> bool {
     let columns = expr.column_refs();
     !columns.is_empty() && columns.iter().all(|c| schema.has_column(c))
 }

@@ -18,6 +18,7 @@ use crate::function::TableFunction;
 use crate::grouped::Grouped;
 use crate::lookup::Lookup;
 use crate::sliding::Sliding;
+use crate::stream_join::StreamJoin;
 
 /// A pump's operator.
 pub(crate) enum Operator {
@@ -25,6 +26,8 @@ pub(crate) enum Operator {
     Grouped(Box<Grouped>),
     Sliding(Sliding),
     Function(Box<dyn TableFunction>),
+    /// Stage 0 of a pump reading two streams: [`Operator::process`] takes the left's rows.
+    StreamJoin(Box<StreamJoin>),
 }
 
 impl Operator {
@@ -39,6 +42,7 @@ impl Operator {
             Operator::Grouped(t) => t.process(batch, out)?,
             Operator::Sliding(s) => out.push(s.process(batch)?),
             Operator::Function(f) => f.process(batch, out)?,
+            Operator::StreamJoin(j) => j.process(0, batch, out)?,
         }
         Ok(())
     }
@@ -50,6 +54,10 @@ impl Operator {
             Operator::Grouped(t) => t.advance(now_ms, out),
             Operator::Sliding(s) => s.advance(now_ms),
             Operator::Function(f) => f.advance(now_ms, out),
+            Operator::StreamJoin(j) => {
+                j.advance(now_ms);
+                Ok(())
+            }
         }
     }
 
@@ -65,6 +73,7 @@ impl Operator {
                 let column: ArrayRef = Arc::new(BinaryArray::from_vec(vec![state.as_slice()]));
                 Ok(vec![(0, state_batch(vec![column])?)])
             }
+            Operator::StreamJoin(j) => Ok(j.snapshot()),
         }
     }
 
@@ -87,6 +96,7 @@ impl Operator {
                     })?;
                 f.restore(state.value(0))
             }
+            Operator::StreamJoin(j) => j.restore(start, batch),
         }
     }
 }
@@ -101,13 +111,29 @@ pub(crate) struct Stage {
 pub(crate) struct Stages(pub Vec<Stage>);
 
 impl Stages {
-    /// Runs `batch` through every stage.
+    /// Runs `batch`, read from the pump's source `side` (1: a stream join's right), through
+    /// every stage.
     pub(crate) fn process(
         &mut self,
+        side: usize,
         batch: &RecordBatch,
         out: &mut Vec<RecordBatch>,
     ) -> Result<()> {
-        self.feed(0, vec![batch.clone()], out)
+        if side == 0 {
+            return self.feed(0, vec![batch.clone()], out);
+        }
+        let Some(Stage {
+            operator: Operator::StreamJoin(join),
+            ..
+        }) = self.0.first_mut()
+        else {
+            return Err(DataFusionError::Internal(format!(
+                "rows from source {side} of a pump that reads one stream"
+            )));
+        };
+        let mut joined = Vec::new();
+        join.process(side, batch, &mut joined)?;
+        self.feed(1, joined, out)
     }
 
     /// Lets time pass in each stage in turn, so what an earlier stage emits now reaches the

@@ -13,7 +13,7 @@ use std::fmt;
 
 use datafusion_sql::sqlparser::ast::{
     ColumnDef, DateTimeField, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
-    FunctionArguments, Ident, ObjectName, Query,
+    FunctionArguments, Ident, ObjectName, Query, WindowSpec,
 };
 use datafusion_sql::sqlparser::dialect::{Dialect, GenericDialect};
 use datafusion_sql::sqlparser::keywords::Keyword;
@@ -70,6 +70,9 @@ impl ParseError {
 #[derive(Debug, Clone)]
 pub struct Script {
     pub statements: Vec<Statement>,
+    /// The windows of streams in a join's FROM (`FROM s OVER (RANGE INTERVAL ...) AS a JOIN
+    /// ...`), by the location of the stream's name.
+    pub(crate) stream_windows: Vec<(Location, WindowSpec)>,
 }
 
 /// One statement of application code.
@@ -122,7 +125,7 @@ pub fn parse(code: &str) -> Result<Script, ParseError> {
             message: e.message,
         })?;
     let end = tokens.last().map(|t| t.span.end).unwrap_or(start);
-    let tokens = rewrite_tokens(tokens)?;
+    let (tokens, stream_windows) = rewrite_tokens(tokens)?;
     let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let mut statements = Vec::new();
     loop {
@@ -141,7 +144,10 @@ pub fn parse(code: &str) -> Result<Script, ParseError> {
             ));
         }
     }
-    Ok(Script { statements })
+    Ok(Script {
+        statements,
+        stream_windows,
+    })
 }
 
 fn parse_statement(parser: &mut Parser) -> Result<Statement, ParserError> {
@@ -213,12 +219,18 @@ fn is_word(word: &Word, text: &str) -> bool {
 /// can reach: KDA names do not start with `$`).
 pub(crate) const STAGGER_WINDOW: &str = "$STAGGER";
 
-/// Rewrites the two clauses of the dialect sqlparser does not know, keeping every token's
+/// Rewrites the clauses of the dialect sqlparser does not know, keeping every token's
 /// location. `SELECT STREAM` marks a streaming query; every query here is one, so the word
 /// carries no meaning left to keep. `WINDOWED BY STAGGER (PARTITION BY k RANGE INTERVAL ...)`
 /// becomes the named window `WINDOW "$STAGGER" AS (PARTITION BY k RANGE INTERVAL ... PRECEDING)`,
-/// which sqlparser parses in the same place (after WHERE) with the same parts.
-fn rewrite_tokens(tokens: Vec<TokenWithSpan>) -> Result<Vec<TokenWithSpan>, ParseError> {
+/// which sqlparser parses in the same place (after WHERE) with the same parts. A window after a
+/// stream's name in FROM (`s OVER (RANGE ...)`, where an analytic function's OVER follows a
+/// parenthesis instead) is taken out and returned with the name's location.
+#[allow(clippy::type_complexity)]
+fn rewrite_tokens(
+    tokens: Vec<TokenWithSpan>,
+) -> Result<(Vec<TokenWithSpan>, Vec<(Location, WindowSpec)>), ParseError> {
+    let mut windows = Vec::new();
     let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
     let mut after_select = false;
     // The parenthesis depth at which the open stagger window's clause ends.
@@ -232,6 +244,34 @@ fn rewrite_tokens(tokens: Vec<TokenWithSpan>) -> Result<Vec<TokenWithSpan>, Pars
         match &token.token {
             Token::Word(w) if after_select && is_word(w, "STREAM") => {
                 after_select = false;
+                continue;
+            }
+            Token::Word(w)
+                if w.keyword == Keyword::OVER
+                    && matches!(out.last(), Some(TokenWithSpan { token: Token::Word(name), .. })
+                        if name.keyword == Keyword::NoKeyword || name.quote_style.is_some()) =>
+            {
+                let name = out.last().map_or(token.span.start, |t| t.span.start);
+                let mut spec_tokens = Vec::new();
+                let mut open = 0usize;
+                for next in tokens.by_ref() {
+                    match next.token {
+                        Token::LParen => open += 1,
+                        Token::RParen => open = open.saturating_sub(1),
+                        _ => {}
+                    }
+                    let end = open == 0 && next.token == Token::RParen;
+                    spec_tokens.push(next);
+                    if end {
+                        break;
+                    }
+                }
+                let mut parser = Parser::new(&KdaDialect).with_tokens_with_locations(spec_tokens);
+                let spec = parser
+                    .expect_token(&Token::LParen)
+                    .and_then(|_| parser.parse_window_spec())
+                    .map_err(|e| ParseError::from_sqlparser(e, token.span.end))?;
+                windows.push((name, spec));
                 continue;
             }
             Token::Word(w) if is_word(w, "WINDOWED") => {
@@ -278,7 +318,7 @@ fn rewrite_tokens(tokens: Vec<TokenWithSpan>) -> Result<Vec<TokenWithSpan>, Pars
         after_select = matches!(&token.token, Token::Word(w) if w.keyword == Keyword::SELECT && w.quote_style.is_none());
         out.push(token);
     }
-    Ok(out)
+    Ok((out, windows))
 }
 
 /// The generic dialect, plus `STEP(expr BY interval)`, which becomes `date_bin(interval, expr)`

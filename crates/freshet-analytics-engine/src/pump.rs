@@ -13,17 +13,20 @@ use datafusion_expr::{Cast, Expr};
 use datafusion_physical_expr::PhysicalExpr;
 use datafusion_sql::sqlparser::ast::{
     Expr as SqlExpr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, Join,
-    NamedWindowDefinition, NamedWindowExpr, Query, Select, SelectItem, SetExpr, TableAlias,
-    TableFactor, WindowFrameBound, WindowFrameUnits, WindowSpec, WindowType, visit_expressions_mut,
+    NamedWindowDefinition, NamedWindowExpr, ObjectName, Query, Select, SelectItem, SetExpr,
+    TableAlias, TableFactor, WindowFrameBound, WindowFrameUnits, WindowSpec, WindowType,
+    visit_expressions_mut,
 };
+use datafusion_sql::sqlparser::tokenizer::Location;
 
 use crate::expr::{Functions, arg_fields, coerce, type_of};
 use crate::grouped::{Grouped, GroupedSpec, Policy};
-use crate::lookup::Table;
+use crate::lookup::{Lookup, Table};
 use crate::operator::{AggregateSpec, Operator, Project, Stage};
 use crate::parse::{STAGGER_WINDOW, normalize, object_name};
 use crate::sliding::{Frame, Sliding, Window};
 use crate::stream::StreamDef;
+use crate::stream_join::SideWindow;
 use crate::types::TIMESTAMP;
 
 /// The name every in-application stream gives its row time.
@@ -32,7 +35,8 @@ pub const ROWTIME: &str = "ROWTIME";
 /// A pump's query, planned: the stream it reads, and the stages its rows go through (a table
 /// function's cursor, the function, then the query around it; or the query alone).
 pub(crate) struct PlannedPump {
-    pub source: String,
+    /// The streams it reads: one, or a stream join's left and right.
+    pub sources: Vec<String>,
     pub stages: Vec<Stage>,
     /// The stream the last stage's rows belong to (the target, or a cursor's derived stream).
     pub output: StreamDef,
@@ -52,6 +56,7 @@ pub(crate) fn plan(
     query: &Query,
     streams: &dyn Fn(&str) -> Option<StreamDef>,
     tables: &[Table],
+    windows: &[(Location, WindowSpec)],
     target: Target<'_>,
 ) -> Result<PlannedPump, String> {
     let select = match query.body.as_ref() {
@@ -66,14 +71,42 @@ pub(crate) fn plan(
         return Err("ORDER BY and LIMIT are not supported in a pump's query yet".into());
     }
     let (relation, qualifier, join) = from_relation(functions, select)?;
-    let (source, mut stages, source_def) = match relation {
-        Relation::Stream(name) => {
+    let mut sources = Vec::new();
+    // What the select reads: the source's rows (joined with a reference table, or a joined
+    // stream's), and the stages that make them.
+    let (mut stages, source_def, schema, lookup) = match relation {
+        Relation::Stream { name, at } => {
             let def =
                 streams(&name).ok_or_else(|| format!("Object '{name}' not found within schema"))?;
-            (name, Vec::new(), def)
+            sources.push(name);
+            match join.and_then(|j| joined_stream(j, streams)) {
+                Some((join, right, right_qualifier, right_at)) => {
+                    sources.push(right.name.clone());
+                    let left = side_window(functions, windows, at)?;
+                    let right_window = side_window(functions, windows, right_at)?;
+                    let (operator, def, schema) = crate::stream_join::plan(
+                        functions,
+                        join,
+                        [
+                            (def, qualifier, left),
+                            (right, right_qualifier, right_window),
+                        ],
+                    )?;
+                    let stage = Stage {
+                        join: None,
+                        operator,
+                    };
+                    (vec![stage], def, schema, None)
+                }
+                None => {
+                    let (schema, lookup) =
+                        with_reference(functions, &def, qualifier, join, tables)?;
+                    (Vec::new(), def, schema, lookup)
+                }
+            }
         }
         Relation::Function { name, cursor, args } => {
-            let planned = plan(functions, cursor, streams, tables, Target::Derived)?;
+            let planned = plan(functions, cursor, streams, tables, windows, Target::Derived)?;
             let made = crate::function::make(&name, &planned.output.schema, &args)?
                 .ok_or_else(|| format!("Function '{name}' not found"))?;
             let mut stages = planned.stages;
@@ -81,23 +114,11 @@ pub(crate) fn plan(
                 join: None,
                 operator: Operator::Function(made.function),
             });
-            let def = StreamDef {
-                name,
-                schema: made.schema,
-                hidden: 1,
-            };
-            (planned.source, stages, def)
+            sources = planned.sources;
+            let def = StreamDef::new(name, made.schema, 1);
+            let (schema, lookup) = with_reference(functions, &def, qualifier, join, tables)?;
+            (stages, def, schema, lookup)
         }
-    };
-    let schema =
-        DFSchema::try_from_qualified_schema(TableReference::bare(qualifier), &source_def.schema)
-            .map_err(crate::expr::message)?;
-    let (join, schema) = match join {
-        Some(join) => {
-            let (lookup, joined) = crate::lookup::plan(functions, join, &schema, tables)?;
-            (Some(lookup), joined)
-        }
-        None => (None, schema),
     };
     let (derived, columns): (StreamDef, &[String]) = match target {
         Target::Stream(def, columns) => (def.clone(), columns),
@@ -107,12 +128,35 @@ pub(crate) fn plan(
         ),
     };
     let operator = plan_select(functions, select, &source_def, &schema, &derived, columns)?;
-    stages.push(Stage { join, operator });
+    stages.push(Stage {
+        join: lookup,
+        operator,
+    });
     Ok(PlannedPump {
-        source,
+        sources,
         stages,
         output: derived,
     })
+}
+
+/// The source's columns under `qualifier`, joined with a reference table when `join` names one.
+fn with_reference(
+    functions: &Functions,
+    source: &StreamDef,
+    qualifier: String,
+    join: Option<&Join>,
+    tables: &[Table],
+) -> Result<(DFSchema, Option<Lookup>), String> {
+    let schema =
+        DFSchema::try_from_qualified_schema(TableReference::bare(qualifier), &source.schema)
+            .map_err(crate::expr::message)?;
+    match join {
+        Some(join) => {
+            let (lookup, joined) = crate::lookup::plan(functions, join, &schema, tables)?;
+            Ok((joined, Some(lookup)))
+        }
+        None => Ok((schema, None)),
+    }
 }
 
 /// The select of one pump's query over its source (after any join), as one operator.
@@ -200,7 +244,8 @@ fn plan_select(
 
 /// What a pump's FROM names.
 enum Relation<'q> {
-    Stream(String),
+    /// A stream, and where its name is (its window in a stream join is found by it).
+    Stream { name: String, at: Location },
     /// `TABLE(name(CURSOR(query), args...))`, the arguments after the cursor evaluated.
     Function {
         name: String,
@@ -238,7 +283,8 @@ fn from_relation<'q>(
         } => {
             let stream = object_name(name);
             let qualifier = qualifier(alias, &stream);
-            Ok((Relation::Stream(stream), qualifier, join))
+            let at = name_location(name);
+            Ok((Relation::Stream { name: stream, at }, qualifier, join))
         }
         TableFactor::TableFunction { expr, alias } => {
             let SqlExpr::Function(call) = expr else {
@@ -275,6 +321,55 @@ fn from_relation<'q>(
     }
 }
 
+/// Where a (possibly qualified) name's last part is in the code.
+fn name_location(name: &ObjectName) -> Location {
+    name.0
+        .last()
+        .and_then(|part| part.as_ident())
+        .map_or(Location { line: 0, column: 0 }, |ident| ident.span.start)
+}
+
+/// A join whose right side is an in-application stream (not a reference table): the join, the
+/// stream, its qualifier and where its name is.
+fn joined_stream<'j>(
+    join: &'j Join,
+    streams: &dyn Fn(&str) -> Option<StreamDef>,
+) -> Option<(&'j Join, StreamDef, String, Location)> {
+    let TableFactor::Table {
+        name,
+        alias,
+        args: None,
+        ..
+    } = &join.relation
+    else {
+        return None;
+    };
+    let stream = streams(&object_name(name))?;
+    let qualifier = alias
+        .as_ref()
+        .map(|a| normalize(&a.name))
+        .unwrap_or_else(|| stream.name.clone());
+    Some((join, stream, qualifier, name_location(name)))
+}
+
+/// The window written after a joined stream's name, if any.
+fn side_window(
+    functions: &Functions,
+    windows: &[(Location, WindowSpec)],
+    at: Location,
+) -> Result<SideWindow, String> {
+    let Some((_, spec)) = windows.iter().find(|(place, _)| *place == at) else {
+        return Ok(SideWindow::Current);
+    };
+    if !spec.partition_by.is_empty() {
+        return Err("a stream's window in a join cannot be partitioned (PARTITION BY)".into());
+    }
+    Ok(match frame(functions, spec)? {
+        Frame::Range(ms) => SideWindow::Range(ms),
+        Frame::Rows(n) => SideWindow::Rows(n),
+    })
+}
+
 /// A table function's argument: a literal, or an expression of literals (`-1`, `1.5 * 2`).
 fn constant(functions: &Functions, sql: SqlExpr) -> Result<ScalarValue, String> {
     let text = sql.to_string();
@@ -306,7 +401,7 @@ fn derived_stream(
     for (i, item) in select.projection.iter().enumerate() {
         match item {
             SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
-                for (_, field) in schema.iter().skip(source.hidden) {
+                for (_, field) in wildcard(schema, source) {
                     columns.push((field.name().clone(), field.data_type().clone()));
                 }
             }
@@ -327,11 +422,20 @@ fn derived_stream(
             other => return Err(format!("unsupported select item: {other}")),
         }
     }
-    Ok(StreamDef {
-        name: "CURSOR".into(),
-        schema: stream_schema(columns),
-        hidden: 1,
-    })
+    Ok(StreamDef::new("CURSOR".into(), stream_schema(columns), 1))
+}
+
+/// The columns `*` stands for.
+fn wildcard<'a>(
+    schema: &'a DFSchema,
+    source: &StreamDef,
+) -> impl Iterator<Item = (Option<&'a TableReference>, &'a Arc<Field>)> {
+    let visible = source.visible(schema.fields().len());
+    schema
+        .iter()
+        .enumerate()
+        .filter(move |(i, _)| visible.contains(i))
+        .map(|(_, column)| column)
 }
 
 fn group_by(select: &Select) -> &[SqlExpr] {
@@ -355,7 +459,7 @@ fn projection(
                 items.push(functions.logical(sql.clone(), schema)?);
             }
             SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
-                for (qualifier, field) in schema.iter().skip(source.hidden) {
+                for (qualifier, field) in wildcard(schema, source) {
                     items.push(Expr::Column(Column::new(qualifier.cloned(), field.name())));
                 }
             }

@@ -941,7 +941,11 @@ fn kda_date_and_time_functions() {
             CURRENT_ROW_TIMESTAMP
         FROM "SOURCE_SQL_STREAM_001" AS s;"#,
     );
-    push(&mut app, &[tick("AMZN", "02/01/1970", 0.0, 1.0)], 90_061_000);
+    push(
+        &mut app,
+        &[tick("AMZN", "02/01/1970", 0.0, 1.0)],
+        90_061_000,
+    );
     assert_eq!(
         rows(&mut app, 0),
         vec![json!({"TICKER": "AMZN", "AT_TEXT": "1970-01-02 01:01:01",
@@ -949,6 +953,115 @@ fn kda_date_and_time_functions() {
             "BACK": "1970-01-02 01:01:00.000", "PROCESSED": "1970-01-02 01:01:01.000"})]
     );
     // Text that does not match the format is the row's error, not the application's.
-    push(&mut app, &[tick("MSFT", "not a date", 0.0, 1.0)], 90_062_000);
+    push(
+        &mut app,
+        &[tick("MSFT", "not a date", 0.0, 1.0)],
+        90_062_000,
+    );
     assert!(rows(&mut app, 0).is_empty());
+}
+
+fn join_app(join: &str) -> Application {
+    compile_one(&format!(
+        r#"CREATE OR REPLACE STREAM "ORDERS" (ticker VARCHAR(4), amount DOUBLE);
+        CREATE OR REPLACE STREAM "TRADES" (ticker VARCHAR(4), price DOUBLE);
+        CREATE OR REPLACE PUMP "P1" AS INSERT INTO "ORDERS"
+            SELECT STREAM ticker_symbol, price FROM "SOURCE_SQL_STREAM_001" WHERE sector = 'ORDER';
+        CREATE OR REPLACE PUMP "P2" AS INSERT INTO "TRADES"
+            SELECT STREAM ticker_symbol, price FROM "SOURCE_SQL_STREAM_001" WHERE sector = 'TRADE';
+        CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ticker VARCHAR(4), order_amount DOUBLE, trade_price DOUBLE);
+        CREATE OR REPLACE PUMP "P3" AS INSERT INTO "DESTINATION_SQL_STREAM"
+            SELECT STREAM o.ticker, o.amount, t.price {join};"#
+    ))
+}
+
+fn order(ticker: &str, amount: f64) -> Vec<u8> {
+    tick(ticker, "ORDER", 0.0, amount)
+}
+
+fn trade(ticker: &str, price: f64) -> Vec<u8> {
+    tick(ticker, "TRADE", 0.0, price)
+}
+
+#[test]
+fn a_stream_joins_another_streams_last_minute_of_rows() {
+    let join = r#"FROM "ORDERS" AS o JOIN "TRADES" OVER (RANGE INTERVAL '1' MINUTE PRECEDING) AS t
+        ON o.ticker = t.ticker"#;
+    let mut app = join_app(join);
+    push(&mut app, &[trade("AMZN", 10.0)], 1_000);
+    assert!(rows(&mut app, 0).is_empty(), "no order yet");
+    push(&mut app, &[order("AMZN", 5.0), order("MSFT", 1.0)], 2_000);
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![json!({"TICKER": "AMZN", "ORDER_AMOUNT": 5.0, "TRADE_PRICE": 10.0})]
+    );
+    // A trade after the order meets only the orders of its own ROWTIME: ORDERS has no window.
+    push(&mut app, &[trade("AMZN", 11.0)], 3_000);
+    assert!(rows(&mut app, 0).is_empty());
+    // The state survives a snapshot: both trades are still in TRADES' minute at 62 s.
+    let state = app.snapshot().expect("snapshot");
+    let mut app = join_app(join);
+    app.restore(&state).expect("restore");
+    push(&mut app, &[order("AMZN", 6.0)], 62_000);
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![json!({"TICKER": "AMZN", "ORDER_AMOUNT": 6.0, "TRADE_PRICE": 11.0})]
+    );
+    // A trade at the order's ROWTIME meets it.
+    push(&mut app, &[trade("AMZN", 12.0)], 62_000);
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![json!({"TICKER": "AMZN", "ORDER_AMOUNT": 6.0, "TRADE_PRICE": 12.0})]
+    );
+}
+
+#[test]
+fn rows_windows_and_cross_joins_of_streams() {
+    let mut app = join_app(r#"FROM "ORDERS" OVER (ROWS 1 PRECEDING) AS o CROSS JOIN "TRADES" AS t"#);
+    push(&mut app, &[order("A", 1.0)], 1_000);
+    push(&mut app, &[order("B", 2.0)], 2_000);
+    push(&mut app, &[order("C", 3.0)], 3_000);
+    // The trade meets ORDERS' latest row and the one before it.
+    push(&mut app, &[trade("X", 9.0)], 4_000);
+    let mut out = rows(&mut app, 0);
+    out.sort_by(|a, b| a["TICKER"].as_str().cmp(&b["TICKER"].as_str()));
+    assert_eq!(
+        out,
+        vec![
+            json!({"TICKER": "B", "ORDER_AMOUNT": 2.0, "TRADE_PRICE": 9.0}),
+            json!({"TICKER": "C", "ORDER_AMOUNT": 3.0, "TRADE_PRICE": 9.0}),
+        ]
+    );
+}
+
+#[test]
+fn stream_join_errors_are_code_errors() {
+    for (join, expected) in [
+        (
+            r#"FROM "ORDERS" AS o LEFT JOIN "TRADES" OVER (RANGE INTERVAL '1' MINUTE PRECEDING) AS t ON o.ticker = t.ticker"#,
+            "OUTER",
+        ),
+        (
+            r#"FROM "ORDERS" AS o JOIN "TRADES" OVER (PARTITION BY ticker RANGE INTERVAL '1' MINUTE PRECEDING) AS t ON o.ticker = t.ticker"#,
+            "PARTITION BY",
+        ),
+        (
+            r#"FROM "ORDERS" AS o JOIN "TRADES" AS t ON o.ticker = o.ticker"#,
+            "compares a column of one stream with a column of the other",
+        ),
+    ] {
+        let code = format!(
+            r#"CREATE STREAM "ORDERS" (ticker VARCHAR(4), amount DOUBLE);
+            CREATE STREAM "TRADES" (ticker VARCHAR(4), price DOUBLE);
+            CREATE STREAM "DESTINATION_SQL_STREAM" (ticker VARCHAR(4), order_amount DOUBLE, trade_price DOUBLE);
+            CREATE PUMP "P3" AS INSERT INTO "DESTINATION_SQL_STREAM" SELECT STREAM o.ticker, o.amount, t.price {join};"#
+        );
+        match Application::compile(&code, &[ticker_input(1)], &[], &[]) {
+            Err(CompileError::Code(error)) => {
+                assert!(error.message.contains(expected), "{join}: {error}")
+            }
+            Err(other) => panic!("{join}: not a code error: {other}"),
+            Ok(_) => panic!("{join}: compiled"),
+        }
+    }
 }
