@@ -24,7 +24,7 @@ use crate::grouped::{Grouped, GroupedSpec, Policy};
 use crate::lookup::{Lookup, Table};
 use crate::operator::{AggregateSpec, Operator, Project, Stage};
 use crate::parse::{STAGGER_WINDOW, normalize, object_name};
-use crate::sliding::{Frame, Sliding, Window};
+use crate::sliding::{Frame, Pick, Sliding, Window};
 use crate::stream::StreamDef;
 use crate::stream_join::SideWindow;
 use crate::types::TIMESTAMP;
@@ -863,13 +863,13 @@ fn sliding(
             partition_types.push(type_of(&expr, schema)?);
             partition_by.push(functions.physical(&expr, schema)?);
         }
-        if let Some((arg, offset, default, data_type)) = lag(functions, &call.call, schema)? {
-            windows.push(Window::lag(
+        if let Some((arg, pick, data_type)) = positional(functions, &call.call, schema)? {
+            windows.push(Window::positional(
                 arg,
-                offset,
-                default,
+                pick,
                 partition_by,
                 partition_types,
+                frame(functions, &call.spec),
             )?);
             fields.push((
                 None,
@@ -917,18 +917,23 @@ fn sliding(
     ))
 }
 
-/// `LAG(x [, offset [, default]])`: its argument planned over the source, the offset (1 when
-/// left out), the default (NULL when left out) and the result's type; None for other calls.
+/// A window function that picks a row's value rather than aggregating: `LAG(x [, offset [,
+/// default]])`, `FIRST_VALUE(x)`, `LAST_VALUE(x)`, `NTH_VALUE(x, n)`. Its argument planned over
+/// the source, what it picks, and the result's type; None for other calls.
 #[allow(clippy::type_complexity)]
-fn lag(
+fn positional(
     functions: &Functions,
     call: &SqlExpr,
     schema: &DFSchema,
-) -> Result<Option<(Arc<dyn PhysicalExpr>, usize, ScalarValue, DataType)>, String> {
+) -> Result<Option<(Arc<dyn PhysicalExpr>, Pick, DataType)>, String> {
     let SqlExpr::Function(f) = call else {
         return Ok(None);
     };
-    if object_name(&f.name) != "LAG" {
+    let name = object_name(&f.name);
+    if !matches!(
+        name.as_str(),
+        "LAG" | "FIRST_VALUE" | "LAST_VALUE" | "NTH_VALUE"
+    ) {
         return Ok(None);
     }
     let args: Vec<&SqlExpr> = match &f.args {
@@ -937,45 +942,51 @@ fn lag(
             .iter()
             .map(|a| match a {
                 FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
-                other => Err(format!("LAG does not take the argument {other}")),
+                other => Err(format!("{name} does not take the argument {other}")),
             })
             .collect::<Result<_, _>>()?,
         _ => Vec::new(),
     };
     let Some(value) = args.first() else {
-        return Err("LAG takes the expression to look back at".into());
+        return Err(format!("{name} takes the expression to pick a value of"));
     };
     let value = functions.logical((*value).clone(), schema)?;
     let data_type = type_of(&value, schema)?;
-    let constant = |e: &SqlExpr| -> Result<ScalarValue, String> {
-        match functions.logical(e.clone(), &DFSchema::empty())? {
-            Expr::Literal(v, _) => Ok(v),
-            other => Err(format!(
-                "LAG's offset and default are constants, not {other}"
-            )),
+    let position = |at: usize, what: &str| -> Result<Option<usize>, String> {
+        match args.get(at) {
+            Some(e) => match constant(functions, (*e).clone())? {
+                ScalarValue::Int64(Some(n)) if n >= 1 => Ok(Some(n as usize)),
+                other => Err(format!(
+                    "{name}'s {what} must be a positive integer, not {other}"
+                )),
+            },
+            None => Ok(None),
         }
     };
-    let offset = match args.get(1) {
-        Some(e) => match constant(e)? {
-            ScalarValue::Int64(Some(n)) if n >= 1 => n as usize,
-            other => {
-                return Err(format!(
-                    "LAG's offset must be a positive integer, not {other}"
-                ));
-            }
+    let pick = match name.as_str() {
+        "LAG" => Pick::Lag {
+            offset: position(1, "offset")?.unwrap_or(1),
+            default: match args.get(2) {
+                Some(e) => constant(functions, (*e).clone())?
+                    .cast_to(&data_type)
+                    .map_err(crate::expr::message)?,
+                None => ScalarValue::try_from(&data_type).map_err(crate::expr::message)?,
+            },
         },
-        None => 1,
+        "FIRST_VALUE" => Pick::Nth {
+            n: 1,
+            from_last: false,
+        },
+        "LAST_VALUE" => Pick::Nth {
+            n: 1,
+            from_last: true,
+        },
+        _ => Pick::Nth {
+            n: position(1, "position")?.ok_or_else(|| {
+                "NTH_VALUE takes the position of the row: NTH_VALUE(x, n)".to_string()
+            })?,
+            from_last: false,
+        },
     };
-    let default = match args.get(2) {
-        Some(e) => constant(e)?
-            .cast_to(&data_type)
-            .map_err(crate::expr::message)?,
-        None => ScalarValue::try_from(&data_type).map_err(crate::expr::message)?,
-    };
-    Ok(Some((
-        functions.physical(&value, schema)?,
-        offset,
-        default,
-        data_type,
-    )))
+    Ok(Some((functions.physical(&value, schema)?, pick, data_type)))
 }

@@ -3,7 +3,8 @@
 //! of its partition in the window that ends with it. Each partition keeps one DataFusion
 //! sliding accumulator: a row entering is added, a row leaving is retracted, so a row costs the
 //! same whatever the window's length. `LAG(x, n, default)` over the same windows keeps each
-//! partition's last n values instead.
+//! partition's last n values instead, and `FIRST_VALUE`, `LAST_VALUE` and `NTH_VALUE` read the
+//! window's rows.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -38,14 +39,22 @@ struct Partition {
     rows: VecDeque<(i64, Vec<ArrayRef>)>,
 }
 
+/// Which row's value a positional window function takes.
+#[derive(Debug, Clone)]
+pub(crate) enum Pick {
+    /// The value `offset` rows back in the partition, or `default` where there is none.
+    Lag { offset: usize, default: ScalarValue },
+    /// The value of the window's `n`th row (from its oldest, or from the current row back), or
+    /// NULL where the window has fewer rows.
+    Nth { n: usize, from_last: bool },
+}
+
 /// What a window computes for each row.
 enum Kind {
     Aggregate(AggregateSpec),
-    /// The value `offset` rows back in the partition, or `default` where there is none.
-    Lag {
+    Positional {
         arg: [Arc<dyn PhysicalExpr>; 1],
-        offset: usize,
-        default: ScalarValue,
+        pick: Pick,
     },
 }
 
@@ -76,23 +85,21 @@ impl Window {
         )
     }
 
-    /// `LAG(arg, offset, default)`: a partition keeps its last `offset` values.
-    pub(crate) fn lag(
+    /// `LAG(arg, offset, default)` (a partition keeps its last `offset` values; the window's
+    /// frame does not matter), or `FIRST_VALUE`/`LAST_VALUE`/`NTH_VALUE` over `frame`.
+    pub(crate) fn positional(
         arg: Arc<dyn PhysicalExpr>,
-        offset: usize,
-        default: ScalarValue,
+        pick: Pick,
         partition_by: Vec<Arc<dyn PhysicalExpr>>,
         partition_types: Vec<datafusion_common::arrow::datatypes::DataType>,
+        frame: Result<Frame, String>,
     ) -> Result<Window, String> {
-        if offset == 0 {
-            return Err("LAG's offset must be at least 1".into());
-        }
-        let kind = Kind::Lag {
-            arg: [arg],
-            offset,
-            default,
+        let frame = match &pick {
+            Pick::Lag { offset, .. } => Frame::Rows(offset.saturating_sub(1)),
+            Pick::Nth { .. } => frame?,
         };
-        Window::with(kind, partition_by, partition_types, Frame::Rows(offset - 1))
+        let kind = Kind::Positional { arg: [arg], pick };
+        Window::with(kind, partition_by, partition_types, frame)
     }
 
     fn with(
@@ -116,7 +123,7 @@ impl Window {
     fn args(&self) -> &[Arc<dyn PhysicalExpr>] {
         match &self.kind {
             Kind::Aggregate(spec) => spec.args(),
-            Kind::Lag { arg, .. } => arg,
+            Kind::Positional { arg, .. } => arg,
         }
     }
 
@@ -138,7 +145,7 @@ impl Window {
         if !self.partitions.contains_key(key) {
             let accumulator = match &self.kind {
                 Kind::Aggregate(spec) => Some(spec.sliding_accumulator()?),
-                Kind::Lag { .. } => None,
+                Kind::Positional { .. } => None,
             };
             self.partitions.insert(
                 key.into(),
@@ -172,8 +179,9 @@ impl Window {
         let mut out = Vec::with_capacity(batch.num_rows());
         for (i, key) in keys.iter().enumerate() {
             let values = args.iter().map(|a| a.slice(i, 1)).collect();
-            if let Kind::Lag {
-                offset, default, ..
+            if let Kind::Positional {
+                pick: Pick::Lag { offset, default },
+                ..
             } = &self.kind
             {
                 // The value `offset` rows back, read before this row joins the partition.
@@ -189,7 +197,27 @@ impl Window {
                 self.add(key, rowtime.value(i), values)?;
                 continue;
             }
+            let pick = match &self.kind {
+                Kind::Positional {
+                    pick: Pick::Nth { n, from_last },
+                    ..
+                } => Some((*n, *from_last)),
+                _ => None,
+            };
             let partition = self.add(key, rowtime.value(i), values)?;
+            if let Some((n, from_last)) = pick {
+                let len = partition.rows.len();
+                let at = if from_last {
+                    len.checked_sub(n)
+                } else {
+                    (n <= len).then(|| n - 1)
+                };
+                out.push(match at {
+                    Some(at) => ScalarValue::try_from_array(&partition.rows[at].1[0], 0)?,
+                    None => ScalarValue::try_from(args[0].data_type())?,
+                });
+                continue;
+            }
             match &mut partition.accumulator {
                 Some(accumulator) => out.push(accumulator.evaluate()?),
                 None => {

@@ -1017,7 +1017,8 @@ fn a_stream_joins_another_streams_last_minute_of_rows() {
 
 #[test]
 fn rows_windows_and_cross_joins_of_streams() {
-    let mut app = join_app(r#"FROM "ORDERS" OVER (ROWS 1 PRECEDING) AS o CROSS JOIN "TRADES" AS t"#);
+    let mut app =
+        join_app(r#"FROM "ORDERS" OVER (ROWS 1 PRECEDING) AS o CROSS JOIN "TRADES" AS t"#);
     push(&mut app, &[order("A", 1.0)], 1_000);
     push(&mut app, &[order("B", 2.0)], 2_000);
     push(&mut app, &[order("C", 3.0)], 3_000);
@@ -1064,4 +1065,41 @@ fn stream_join_errors_are_code_errors() {
             Ok(_) => panic!("{join}: compiled"),
         }
     }
+}
+
+#[test]
+fn first_last_and_nth_value_read_the_windows_rows() {
+    let mut app = compile_one(
+        r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ticker VARCHAR(4), first_price DOUBLE, last_price DOUBLE, second_price DOUBLE);
+        CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+        SELECT STREAM ticker_symbol, FIRST_VALUE(price) OVER W, LAST_VALUE(price) OVER W, NTH_VALUE(price, 2) OVER W
+        FROM "SOURCE_SQL_STREAM_001"
+        WINDOW W AS (PARTITION BY ticker_symbol ROWS 2 PRECEDING);"#,
+    );
+    push(
+        &mut app,
+        &[
+            tick("A", "T", 0.0, 1.0),
+            tick("B", "T", 0.0, 10.0),
+            tick("A", "T", 0.0, 2.0),
+            tick("A", "T", 0.0, 3.0),
+            tick("A", "T", 0.0, 4.0),
+        ],
+        1_000,
+    );
+    let got: Vec<(Value, Value, Value)> = rows(&mut app, 0)
+        .into_iter()
+        .map(|r| (r["FIRST_PRICE"].clone(), r["LAST_PRICE"].clone(), r["SECOND_PRICE"].clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (json!(1.0), json!(1.0), Value::Null),
+            (json!(10.0), json!(10.0), Value::Null),
+            (json!(1.0), json!(2.0), json!(2.0)),
+            (json!(1.0), json!(3.0), json!(2.0)),
+            // ROWS 2 PRECEDING: the window is now 2, 3, 4.
+            (json!(2.0), json!(4.0), json!(3.0)),
+        ]
+    );
 }
