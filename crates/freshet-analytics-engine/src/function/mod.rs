@@ -4,7 +4,9 @@
 //! row for row with columns added (the anomaly scores) or at the end of a window (the tumbling
 //! item counts).
 
+mod hotspots;
 mod items;
+mod rcf;
 
 use datafusion_common::arrow::array::RecordBatch;
 use datafusion_common::arrow::datatypes::SchemaRef;
@@ -43,6 +45,11 @@ pub(crate) fn make(
     Ok(Some(match name {
         "COUNT_DISTINCT_ITEMS_TUMBLING" => items::count_distinct(input, args)?,
         "TOP_K_ITEMS_TUMBLING" => items::top_k(input, args)?,
+        "RANDOM_CUT_FOREST" => rcf::random_cut_forest(input, args)?,
+        "RANDOM_CUT_FOREST_WITH_EXPLANATION" => {
+            rcf::random_cut_forest_with_explanation(input, args)?
+        }
+        "HOTSPOTS" => hotspots::hotspots(input, args)?,
         _ => return Ok(None),
     }))
 }
