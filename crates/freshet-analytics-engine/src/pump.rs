@@ -917,8 +917,9 @@ fn sliding(
     ))
 }
 
-/// A window function that picks a row's value rather than aggregating: `LAG(x [, offset [,
-/// default]])`, `FIRST_VALUE(x)`, `LAST_VALUE(x)`, `NTH_VALUE(x, n)`. Its argument planned over
+/// A window function that reads the window's rows rather than aggregating: `LAG(x [, offset
+/// [, default]])`, `FIRST_VALUE(x)`, `LAST_VALUE(x)`, `NTH_VALUE(x, n)`, `EXP_AVG(x,
+/// half-life)`. Its argument planned over
 /// the source, what it picks, and the result's type; None for other calls.
 #[allow(clippy::type_complexity)]
 fn positional(
@@ -932,7 +933,7 @@ fn positional(
     let name = object_name(&f.name);
     if !matches!(
         name.as_str(),
-        "LAG" | "FIRST_VALUE" | "LAST_VALUE" | "NTH_VALUE"
+        "LAG" | "FIRST_VALUE" | "LAST_VALUE" | "NTH_VALUE" | "EXP_AVG"
     ) {
         return Ok(None);
     }
@@ -950,7 +951,13 @@ fn positional(
     let Some(value) = args.first() else {
         return Err(format!("{name} takes the expression to pick a value of"));
     };
-    let value = functions.logical((*value).clone(), schema)?;
+    let mut value = functions.logical((*value).clone(), schema)?;
+    if name == "EXP_AVG" {
+        value = coerce(
+            Expr::Cast(Cast::new(Box::new(value), DataType::Float64)),
+            schema,
+        )?;
+    }
     let data_type = type_of(&value, schema)?;
     let position = |at: usize, what: &str| -> Result<Option<usize>, String> {
         match args.get(at) {
@@ -981,6 +988,23 @@ fn positional(
             n: 1,
             from_last: true,
         },
+        "EXP_AVG" => {
+            let half_life = match args.get(1).map(|e| constant(functions, (*e).clone())) {
+                Some(Ok(ScalarValue::IntervalMonthDayNano(Some(i)))) if i.months == 0 => {
+                    i64::from(i.days) * 86_400_000 + i.nanoseconds / 1_000_000
+                }
+                _ => 0,
+            };
+            if half_life <= 0 {
+                return Err(
+                    "EXP_AVG takes the half-life as a time interval: EXP_AVG(x, INTERVAL '10' SECOND)"
+                        .into(),
+                );
+            }
+            Pick::ExpAvg {
+                half_life_ms: half_life,
+            }
+        }
         _ => Pick::Nth {
             n: position(1, "position")?.ok_or_else(|| {
                 "NTH_VALUE takes the position of the row: NTH_VALUE(x, n)".to_string()

@@ -14,7 +14,7 @@ use datafusion_common::arrow::array::{
 };
 use datafusion_common::arrow::compute::concat;
 use datafusion_common::arrow::datatypes::{
-    Int64Type, SchemaRef, TimestampMillisecondType, UInt32Type,
+    Float64Type, Int64Type, SchemaRef, TimestampMillisecondType, UInt32Type,
 };
 use datafusion_common::arrow::row::{RowConverter, SortField};
 use datafusion_common::{DataFusionError, Result, ScalarValue};
@@ -47,6 +47,9 @@ pub(crate) enum Pick {
     /// The value of the window's `n`th row (from its oldest, or from the current row back), or
     /// NULL where the window has fewer rows.
     Nth { n: usize, from_last: bool },
+    /// The window's values averaged with weights halving every `half_life_ms` back from the
+    /// current row, in whole steps (KDA: the newest sub-window weighs twice the one before).
+    ExpAvg { half_life_ms: i64 },
 }
 
 /// What a window computes for each row.
@@ -96,7 +99,7 @@ impl Window {
     ) -> Result<Window, String> {
         let frame = match &pick {
             Pick::Lag { offset, .. } => Frame::Rows(offset.saturating_sub(1)),
-            Pick::Nth { .. } => frame?,
+            Pick::Nth { .. } | Pick::ExpAvg { .. } => frame?,
         };
         let kind = Kind::Positional { arg: [arg], pick };
         Window::with(kind, partition_by, partition_types, frame)
@@ -204,7 +207,19 @@ impl Window {
                 } => Some((*n, *from_last)),
                 _ => None,
             };
-            let partition = self.add(key, rowtime.value(i), values)?;
+            let half_life = match &self.kind {
+                Kind::Positional {
+                    pick: Pick::ExpAvg { half_life_ms },
+                    ..
+                } => Some(*half_life_ms),
+                _ => None,
+            };
+            let now = rowtime.value(i);
+            let partition = self.add(key, now, values)?;
+            if let Some(half_life) = half_life {
+                out.push(ScalarValue::Float64(exp_avg(partition, now, half_life)));
+                continue;
+            }
             if let Some((n, from_last)) = pick {
                 let len = partition.rows.len();
                 let at = if from_last {
@@ -240,6 +255,22 @@ impl Window {
         }
         Ok(())
     }
+}
+
+/// EXP_AVG over the partition's window at `now`: O(rows in the window).
+fn exp_avg(partition: &Partition, now: i64, half_life_ms: i64) -> Option<f64> {
+    let (mut sum, mut weights) = (0.0, 0.0);
+    for (rowtime, values) in &partition.rows {
+        let values = values[0].as_primitive_opt::<Float64Type>()?;
+        if values.is_null(0) {
+            continue;
+        }
+        let steps = (now - rowtime).max(0) / half_life_ms;
+        let weight = 0.5f64.powi(steps.min(i64::from(i32::MAX)) as i32);
+        sum += weight * values.value(0);
+        weights += weight;
+    }
+    (weights > 0.0).then(|| sum / weights)
 }
 
 fn evict(partition: &mut Partition, frame: Frame, now_ms: i64) -> Result<()> {

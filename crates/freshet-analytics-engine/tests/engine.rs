@@ -1089,7 +1089,13 @@ fn first_last_and_nth_value_read_the_windows_rows() {
     );
     let got: Vec<(Value, Value, Value)> = rows(&mut app, 0)
         .into_iter()
-        .map(|r| (r["FIRST_PRICE"].clone(), r["LAST_PRICE"].clone(), r["SECOND_PRICE"].clone()))
+        .map(|r| {
+            (
+                r["FIRST_PRICE"].clone(),
+                r["LAST_PRICE"].clone(),
+                r["SECOND_PRICE"].clone(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -1102,4 +1108,34 @@ fn first_last_and_nth_value_read_the_windows_rows() {
             (json!(2.0), json!(4.0), json!(3.0)),
         ]
     );
+}
+
+#[test]
+fn exp_avg_halves_the_weight_every_half_life_back() {
+    let mut app = compile_one(
+        r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ticker VARCHAR(4), avg_price DOUBLE);
+        CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+        SELECT STREAM ticker_symbol, EXP_AVG(price, INTERVAL '10' SECOND) OVER W
+        FROM "SOURCE_SQL_STREAM_001"
+        WINDOW W AS (PARTITION BY ticker_symbol RANGE INTERVAL '30' SECOND PRECEDING);"#,
+    );
+    push(&mut app, &[tick("A", "T", 0.0, 1.0)], 100_000);
+    push(&mut app, &[tick("A", "T", 0.0, 2.0)], 115_000);
+    push(&mut app, &[tick("A", "T", 0.0, 4.0)], 125_000);
+    // 35 s after the first row it has left the 30 s window.
+    push(&mut app, &[tick("A", "T", 0.0, 8.0)], 135_000);
+    let averages: Vec<f64> = rows(&mut app, 0)
+        .iter()
+        .map(|r| r["AVG_PRICE"].as_f64().expect("a number"))
+        .collect();
+    let expected = [
+        1.0,
+        (0.5 * 1.0 + 2.0) / 1.5,
+        (0.25 * 1.0 + 0.5 * 2.0 + 4.0) / 1.75,
+        (0.25 * 2.0 + 0.5 * 4.0 + 8.0) / 1.75,
+    ];
+    assert_eq!(averages.len(), expected.len());
+    for (got, want) in averages.iter().zip(expected) {
+        assert!((got - want).abs() < 1e-9, "{got} != {want}");
+    }
 }
