@@ -500,3 +500,28 @@ CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
         time.sleep(0.4)
     counts_add_up(p, sent, "MOST_FREQUENT_VALUES")
     p.stop()
+
+
+def test_random_cut_forest_scores_an_outlier_above_the_normal_rows(pipeline):
+    """The AWS anomaly-detection example: RANDOM_CUT_FOREST over every numeric column of the
+    cursor; the first subSampleSize rows score 0 while the forest learns, and a price far off
+    the normal range then scores above every normal row."""
+    p = pipeline()
+    p.create("""
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ticker_symbol VARCHAR(4), price DOUBLE, anomaly_score DOUBLE);
+CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM "TICKER_SYMBOL", "PRICE", ANOMALY_SCORE
+    FROM TABLE(RANDOM_CUT_FOREST(CURSOR(SELECT STREAM * FROM "SOURCE_SQL_STREAM_001"), 50, 64, 100000, 1));
+""")
+    p.start()
+    normal = [tick("N", "T", 0.0, 100.0 + (i * 7) % 11) for i in range(300)]
+    p.put(normal)
+    p.wait_rows(300)
+    p.put([tick("X", "T", 0.0, 900.0)])
+    rows = p.wait_rows(301)
+    assert [r["ANOMALY_SCORE"] for r in rows[:64]] == [0.0] * 64
+    outlier = rows[300]
+    assert outlier["TICKER_SYMBOL"] == "X" and outlier["PRICE"] == 900.0
+    learned = [r["ANOMALY_SCORE"] for r in rows[64:300]]
+    assert outlier["ANOMALY_SCORE"] > 2 * max(learned[-100:]), (outlier, max(learned[-100:]))
+    p.stop()
