@@ -12,6 +12,7 @@ use datafusion_common::arrow::array::{
     ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray,
 };
 use datafusion_common::arrow::datatypes::DataType;
+use datafusion_sql::sqlparser::ast::{Query, SetExpr, SetOperator, SetQuantifier};
 use serde::{Deserialize, Serialize};
 
 use crate::decode::{DecodeError, Decoder, InputRecord, InputSchema, RecordFormat, input_columns};
@@ -70,6 +71,8 @@ struct StreamRuntime {
 
 struct PumpRuntime {
     name: String,
+    /// Which branch of the pump's UNION ALL (0 without one).
+    branch: usize,
     /// The streams it reads (two for a stream join).
     sources: Vec<usize>,
     target: usize,
@@ -198,37 +201,47 @@ impl Application {
                             .find(|s| s.def.name == n)
                             .map(|s| s.def.clone())
                     };
-                    let planned = plan(
-                        &functions,
-                        query,
-                        &lookup,
-                        &tables,
-                        &script.stream_windows,
-                        Target::Stream(&streams[target_index].def, columns),
-                    )
-                    .map_err(|m| ParseError::at(*at, m))?;
-                    let mut sources = Vec::new();
-                    for (side, name) in planned.sources.iter().enumerate() {
-                        let source = streams
-                            .iter()
-                            .position(|s| s.def.name == *name)
-                            .unwrap_or(error_stream);
-                        if source == error_stream {
-                            return Err(ParseError::at(
-                                *at,
-                                "error_stream cannot be read by application code",
+                    // Each branch of a UNION ALL is a pump of its own into the same stream.
+                    let branches = union_branches(query).map_err(|m| ParseError::at(*at, m))?;
+                    let planned = branches
+                        .iter()
+                        .map(|query| {
+                            plan(
+                                &functions,
+                                query,
+                                &lookup,
+                                &tables,
+                                &script.stream_windows,
+                                Target::Stream(&streams[target_index].def, columns),
                             )
-                            .into());
+                            .map_err(|m| ParseError::at(*at, m))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    for (branch, planned) in planned.into_iter().enumerate() {
+                        let mut sources = Vec::new();
+                        for (side, name) in planned.sources.iter().enumerate() {
+                            let source = streams
+                                .iter()
+                                .position(|s| s.def.name == *name)
+                                .unwrap_or(error_stream);
+                            if source == error_stream {
+                                return Err(ParseError::at(
+                                    *at,
+                                    "error_stream cannot be read by application code",
+                                )
+                                .into());
+                            }
+                            streams[source].consumers.push((pumps.len(), side));
+                            sources.push(source);
                         }
-                        streams[source].consumers.push((pumps.len(), side));
-                        sources.push(source);
+                        pumps.push(PumpRuntime {
+                            name: name.clone(),
+                            branch,
+                            sources,
+                            target: target_index,
+                            stages: Stages(planned.stages),
+                        });
                     }
-                    pumps.push(PumpRuntime {
-                        name: name.clone(),
-                        sources,
-                        target: target_index,
-                        stages: Stages(planned.stages),
-                    });
                 }
             }
         }
@@ -430,6 +443,7 @@ impl Application {
                 let bytes = ipc_bytes(&batch).map_err(|e| RunError(e.to_string()))?;
                 windows.push(WindowSnapshot {
                     pump: pump.name.clone(),
+                    branch: pump.branch,
                     stage,
                     start,
                     state: base64::engine::general_purpose::STANDARD.encode(bytes),
@@ -450,7 +464,11 @@ impl Application {
             .map_err(|e| RunError(format!("unreadable snapshot: {e}")))?;
         self.last_rowtime = self.last_rowtime.max(snapshot.last_rowtime);
         for window in snapshot.windows {
-            let Some(pump) = self.pumps.iter_mut().find(|p| p.name == window.pump) else {
+            let Some(pump) = self
+                .pumps
+                .iter_mut()
+                .find(|p| p.name == window.pump && p.branch == window.branch)
+            else {
                 continue;
             };
             let bytes = base64::engine::general_purpose::STANDARD
@@ -480,6 +498,8 @@ struct Snapshot {
 #[derive(Serialize, Deserialize)]
 struct WindowSnapshot {
     pump: String,
+    #[serde(default)]
+    branch: usize,
     /// Which of the pump's stages (snapshots from before table functions have only stage 0).
     #[serde(default)]
     stage: usize,
@@ -494,6 +514,40 @@ struct ErrorRow {
     rowtime: i64,
     row: String,
     pump: Option<String>,
+}
+
+/// The queries a pump's UNION ALL joins (the query itself when it has none).
+fn union_branches(query: &Query) -> Result<Vec<Query>, String> {
+    fn collect(body: &SetExpr, into: &mut Vec<SetExpr>) -> Result<(), String> {
+        match body {
+            SetExpr::SetOperation {
+                op: SetOperator::Union,
+                set_quantifier: SetQuantifier::All,
+                left,
+                right,
+            } => {
+                collect(left, into)?;
+                collect(right, into)
+            }
+            SetExpr::SetOperation { op, .. } => Err(format!(
+                "only UNION ALL combines streams ({op} would have to wait for the streams to end)"
+            )),
+            other => {
+                into.push(other.clone());
+                Ok(())
+            }
+        }
+    }
+    let mut bodies = Vec::new();
+    collect(&query.body, &mut bodies)?;
+    Ok(bodies
+        .into_iter()
+        .map(|body| {
+            let mut branch = query.clone();
+            branch.body = Box::new(body);
+            branch
+        })
+        .collect())
 }
 
 /// Pumps ordered so every pump comes after those feeding its source; a cycle is refused.

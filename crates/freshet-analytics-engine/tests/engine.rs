@@ -1139,3 +1139,48 @@ fn exp_avg_halves_the_weight_every_half_life_back() {
         assert!((got - want).abs() < 1e-9, "{got} != {want}");
     }
 }
+
+#[test]
+fn union_all_feeds_one_stream_from_each_branch() {
+    let mut app = compile_one(
+        r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ticker VARCHAR(4), n INTEGER);
+        CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+            SELECT STREAM ticker_symbol, 1 FROM "SOURCE_SQL_STREAM_001" WHERE sector = 'A'
+            UNION ALL
+            SELECT STREAM ticker_symbol, COUNT(*) FROM "SOURCE_SQL_STREAM_001" WHERE sector = 'B'
+            GROUP BY ticker_symbol, STEP("SOURCE_SQL_STREAM_001".ROWTIME BY INTERVAL '1' SECOND);"#,
+    );
+    push(
+        &mut app,
+        &[
+            tick("X", "A", 0.0, 1.0),
+            tick("Y", "B", 0.0, 1.0),
+            tick("Y", "B", 0.0, 1.0),
+        ],
+        1_000,
+    );
+    let state = app.snapshot().expect("snapshot");
+    assert_eq!(rows(&mut app, 0), vec![json!({"TICKER": "X", "N": 1})]);
+    // The grouped branch's open window is its own in the snapshot.
+    let mut app = compile_one(
+        r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ticker VARCHAR(4), n INTEGER);
+        CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+            SELECT STREAM ticker_symbol, 1 FROM "SOURCE_SQL_STREAM_001" WHERE sector = 'A'
+            UNION ALL
+            SELECT STREAM ticker_symbol, COUNT(*) FROM "SOURCE_SQL_STREAM_001" WHERE sector = 'B'
+            GROUP BY ticker_symbol, STEP("SOURCE_SQL_STREAM_001".ROWTIME BY INTERVAL '1' SECOND);"#,
+    );
+    app.restore(&state).expect("restore");
+    app.advance(2_000).expect("advance");
+    assert_eq!(rows(&mut app, 0), vec![json!({"TICKER": "Y", "N": 2})]);
+    let error = match Application::compile(
+        "CREATE STREAM d (a VARCHAR(4));\nCREATE PUMP p AS INSERT INTO d SELECT STREAM ticker_symbol FROM SOURCE_SQL_STREAM_001 UNION SELECT STREAM sector FROM SOURCE_SQL_STREAM_001;",
+        &[ticker_input(1)],
+        &[],
+        &[],
+    ) {
+        Err(error) => error.to_string(),
+        Ok(_) => panic!("UNION without ALL compiled"),
+    };
+    assert!(error.contains("only UNION ALL"), "{error}");
+}
