@@ -83,4 +83,10 @@ pub trait Launcher: Send + Sync + 'static {
     fn start(&self, spec: RunSpec) -> BoxFuture<'static, Result<(), LaunchError>>;
     /// Stops it; returns once its last checkpoint is committed.
     fn stop(&self, app_uid: u64) -> BoxFuture<'static, ()>;
+    /// The application is deleted: drops what its runs kept for a next run beside its
+    /// checkpoint (the runner's holds on delivery streams). A launcher that keeps nothing has
+    /// nothing to do.
+    fn forget(&self, _app_uid: u64) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
 }

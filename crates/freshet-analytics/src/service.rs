@@ -88,6 +88,7 @@ impl AnalyticsService {
             let mut doc = AppDoc::parse(&row.doc)?;
             if doc.status == ApplicationStatus::Deleting {
                 self.inner.catalog.delete_application(row.uid).await?;
+                self.inner.launcher.forget(row.uid).await;
                 tracing::info!(application = row.name, "finished interrupted deletion");
                 continue;
             }
@@ -319,6 +320,7 @@ impl AnalyticsService {
         match doc.status {
             ApplicationStatus::Ready => {
                 self.inner.catalog.delete_application(entry.uid).await?;
+                self.inner.launcher.forget(entry.uid).await;
                 self.forget(&entry);
             }
             ApplicationStatus::Running => {
@@ -330,7 +332,10 @@ impl AnalyticsService {
                     svc.inner.launcher.stop(entry.uid).await;
                     let _admin = entry.admin.lock().await;
                     match svc.inner.catalog.delete_application(entry.uid).await {
-                        Ok(()) => svc.forget(&entry),
+                        Ok(()) => {
+                            svc.inner.launcher.forget(entry.uid).await;
+                            svc.forget(&entry);
+                        }
                         // Left DELETING: the next start finishes it.
                         Err(error) => {
                             tracing::warn!(%error, application = entry.name, "cannot delete application")

@@ -1,6 +1,7 @@
 //! Firehose delivery streams: the `Firehose_20150804` API over a durable input log per
-//! delivery stream (or a Kinesis data stream as the source), and delivery workers that buffer,
-//! compress and write to S3-compatible storage or HTTP endpoints, at least once.
+//! delivery stream (or a Kinesis data stream as the source), delivery workers that buffer,
+//! compress and write to S3-compatible storage or HTTP endpoints, at least once, and readers of
+//! a delivery stream's records for Analytics applications.
 
 pub mod arn;
 pub mod compress;
@@ -9,11 +10,15 @@ pub mod error;
 mod metrics;
 pub mod model;
 pub mod prefix;
+mod reader;
+mod retention;
 mod service;
 pub mod sink;
 mod source;
 mod worker;
 
 pub use error::{FirehoseError, Result};
+pub use reader::DeliveryReader;
 pub use service::{FirehoseConfig, FirehoseService};
 pub use sink::{S3Endpoint, S3Target};
+pub use source::{Partition, SourceRecord};

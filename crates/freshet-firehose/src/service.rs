@@ -1,5 +1,6 @@
 //! The Firehose control and data plane over the catalog (delivery stream documents and
-//! checkpoints) and a log of its own (one durable input log per DirectPut delivery stream).
+//! checkpoints) and a log of its own (one durable input log per DirectPut delivery stream), and
+//! readers of a delivery stream's records for Analytics (`reader`, `release_reader`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -20,8 +21,10 @@ use crate::config::Destination;
 use crate::error::{FirehoseError, Result};
 use crate::metrics::Metrics;
 use crate::model::*;
+use crate::reader::DeliveryReader;
+use crate::retention::{Holds, READERS};
 use crate::sink::{HttpSender, ObjectWriter, S3Target};
-use crate::source::{KinesisSource, LOG_SOURCE, LogSource, Source};
+use crate::source::{KinesisSource, LogSource, Source};
 use crate::worker::{Plan, Sinks, Worker};
 
 pub struct FirehoseConfig {
@@ -109,6 +112,8 @@ struct Entry {
     plan: watch::Sender<Arc<Plan>>,
     worker: Mutex<Option<JoinHandle<()>>>,
     metrics: Arc<Metrics>,
+    /// Readers' holds on the log (DirectPut; none on a KinesisStreamAsSource stream).
+    holds: Arc<Holds>,
 }
 
 impl Entry {
@@ -178,7 +183,7 @@ impl FirehoseService {
     async fn recover(&self) -> Result<()> {
         let rows = self.inner.catalog.load_delivery_streams().await?;
         let mut live = BTreeSet::new();
-        for row in rows {
+        for mut row in rows {
             let mut doc: Doc = serde_json::from_str(&row.doc)
                 .map_err(|e| FirehoseError::Corrupt(e.to_string()))?;
             let id = ShardLogId {
@@ -205,12 +210,18 @@ impl FirehoseService {
                     .update_delivery_stream(row.uid, &to_doc(&doc)?)
                     .await?;
             }
-            let entry = self.entry(row.uid, row.name.clone(), row.created_ms, doc);
+            // The readers' holds share the checkpoint table; the rest is the worker's.
+            let holds = Holds::load(
+                row.uid,
+                self.inner.catalog.clone(),
+                row.checkpoints.remove(READERS).as_deref(),
+            )?;
+            let entry = self.entry(row.uid, row.name.clone(), row.created_ms, doc, holds);
             self.inner
                 .registry
                 .write()
                 .insert(row.name.clone(), entry.clone());
-            self.start_worker(&entry, row.checkpoints)?;
+            self.start_worker(&entry, row.checkpoints).await?;
         }
         self.inner
             .log
@@ -227,7 +238,7 @@ impl FirehoseService {
         )
     }
 
-    fn entry(&self, uid: u64, name: String, created_ms: i64, doc: Doc) -> Arc<Entry> {
+    fn entry(&self, uid: u64, name: String, created_ms: i64, doc: Doc, holds: Holds) -> Arc<Entry> {
         let arn = self.arn(&name);
         let plan = Arc::new(Plan {
             name: name.clone(),
@@ -245,34 +256,49 @@ impl FirehoseService {
             plan: watch::Sender::new(plan),
             worker: Mutex::new(None),
             metrics: Arc::new(Metrics::default()),
+            holds: Arc::new(holds),
         })
     }
 
-    fn start_worker(
+    /// The delivery stream's records from `positions`, or from `start` where there is none.
+    async fn source(
+        &self,
+        entry: &Entry,
+        start: StartingPosition,
+        positions: BTreeMap<String, String>,
+    ) -> Result<Source> {
+        Ok(match entry.doc().kinesis {
+            Some(k) => Source::Kinesis(Box::new(KinesisSource::new(
+                self.inner.streams.clone(),
+                k.arn,
+                start,
+                positions,
+            ))),
+            None => Source::Log(
+                LogSource::open(
+                    self.inner.log.clone(),
+                    entry.log_id(),
+                    entry.holds.clone(),
+                    &positions,
+                    &start,
+                )
+                .await?,
+            ),
+        })
+    }
+
+    async fn start_worker(
         &self,
         entry: &Arc<Entry>,
         checkpoints: BTreeMap<String, String>,
     ) -> Result<()> {
-        let doc = entry.doc();
-        let source = match &doc.kinesis {
-            Some(k) => Source::Kinesis(Box::new(KinesisSource::new(
-                self.inner.streams.clone(),
-                k.arn.clone(),
-                k.start_ms,
-                checkpoints,
-            ))),
-            None => {
-                let next = checkpoints
-                    .get(LOG_SOURCE)
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or(0);
-                Source::Log(LogSource::new(
-                    self.inner.log.clone(),
-                    entry.log_id(),
-                    next,
-                )?)
-            }
+        // Without a checkpoint: DirectPut delivers everything in the log; a Kinesis source
+        // starts at the delivery stream's creation (as Firehose reads LATEST as of then).
+        let start = match &entry.doc().kinesis {
+            Some(k) => StartingPosition::AtTimestamp(k.start_ms),
+            None => StartingPosition::TrimHorizon,
         };
+        let source = self.source(entry, start, checkpoints).await?;
         let worker = Worker {
             uid: entry.uid,
             catalog: self.inner.catalog.clone(),
@@ -414,7 +440,8 @@ impl FirehoseService {
             Err(CatalogError::NameTaken(_)) => return Err(self.in_use(&name)),
             Err(e) => return Err(e.into()),
         };
-        let entry = self.entry(uid, name.clone(), created_ms, doc.clone());
+        let holds = Holds::load(uid, self.inner.catalog.clone(), None)?;
+        let entry = self.entry(uid, name.clone(), created_ms, doc.clone(), holds);
         if doc.kind == Kind::DirectPut {
             self.create_log(entry.log_id()).await?;
         }
@@ -451,7 +478,7 @@ impl FirehoseService {
         }
         doc.status = Status::Active;
         self.save(&entry, doc).await?;
-        self.start_worker(&entry, BTreeMap::new())
+        self.start_worker(&entry, BTreeMap::new()).await
     }
 
     fn in_use(&self, name: &str) -> FirehoseError {
@@ -536,35 +563,55 @@ impl FirehoseService {
     /// are its source stream's, from the trim horizon.
     pub async fn sample(&self, name: &str, max: usize) -> Result<Vec<bytes::Bytes>> {
         const SAMPLE_BYTES: usize = 4 << 20;
+        let mut reader = self
+            .reader(name, None, StartingPosition::TrimHorizon, BTreeMap::new())
+            .await?;
+        Ok(reader
+            .read(max, SAMPLE_BYTES)
+            .await?
+            .into_iter()
+            .flat_map(|partition| partition.records)
+            .map(|r| r.data)
+            .take(max)
+            .collect())
+    }
+
+    /// A reader of delivery stream `name`'s records (what PutRecord and PutRecordBatch put, or
+    /// its source stream's) beside its delivery, resuming after `positions` (as its `read`
+    /// returned them), or from `start` where there is none. A reader with a `holder` name holds
+    /// a DirectPut stream's log from where it opens, moved by `DeliveryReader::committed`, until
+    /// `release_reader`: the delivery worker trims nothing the reader has not committed past,
+    /// for up to 24 hours after a record arrived (`retention.rs`).
+    pub async fn reader(
+        &self,
+        name: &str,
+        holder: Option<&str>,
+        start: StartingPosition,
+        positions: BTreeMap<String, String>,
+    ) -> Result<DeliveryReader> {
         let entry = self.get(name)?;
-        let kinesis = entry.doc().kinesis;
-        match kinesis {
-            None => Ok(self
-                .inner
-                .log
-                .read(entry.log_id(), 0, max, SAMPLE_BYTES)
-                .await?
-                .into_iter()
-                .map(|r| r.data)
-                .collect()),
-            Some(k) => {
-                let mut reader = self
-                    .inner
-                    .streams
-                    .reader(&k.arn, StartingPosition::TrimHorizon, BTreeMap::new())
-                    .map_err(|e| invalid(e.to_string()))?;
-                let read = reader
-                    .read(max, SAMPLE_BYTES)
-                    .await
-                    .map_err(|e| invalid(e.to_string()))?;
-                Ok(read
-                    .into_iter()
-                    .flat_map(|shard| shard.records)
-                    .map(|r| r.data.0)
-                    .take(max)
-                    .collect())
-            }
+        let reader = DeliveryReader {
+            source: self.source(&entry, start, positions).await?,
+            name: holder.map(str::to_string),
+        };
+        reader.hold().await?;
+        Ok(reader)
+    }
+
+    /// Drops `holder`'s holds on every delivery stream but those named in `keep`.
+    pub async fn release_reader(&self, holder: &str, keep: &[String]) -> Result<()> {
+        let entries: Vec<Arc<Entry>> = self
+            .inner
+            .registry
+            .read()
+            .values()
+            .filter(|e| !keep.contains(&e.name))
+            .cloned()
+            .collect();
+        for entry in entries {
+            entry.holds.release(holder).await?;
         }
+        Ok(())
     }
 
     /// The bytes of an object in the S3 store delivery writes to (an S3-compatible endpoint, or

@@ -1,9 +1,12 @@
-//! Where a delivery worker reads from: the delivery stream's own durable log (DirectPut) or the
+//! Where a delivery stream's records are read from: its own durable log (DirectPut) or the
 //! shards of a Kinesis data stream (KinesisStreamAsSource), read through the typed stream reader
-//! (`freshet_streams::StreamReader`, GetRecords' semantics without JSON). Every record carries a mark — (source, resume position) — that the worker
-//! checkpoints once the destination has accepted the record.
+//! (`freshet_streams::StreamReader`, GetRecords' semantics without JSON). The delivery worker
+//! and every other reader (`reader.rs`) read through it. Records come per partition (the log,
+//! or a shard) with the position to resume from once they are processed: the worker
+//! checkpoints it once the destination has accepted the records.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,8 +16,9 @@ use freshet_streams::{Checkpoint, StartingPosition, StreamReader, StreamsService
 use tokio::sync::watch;
 
 use crate::error::{FirehoseError, Result};
+use crate::retention::{self, Holds};
 
-/// The checkpoint key of a DirectPut stream's log.
+/// The partition (and checkpoint key) of a DirectPut stream's log; never a shard id.
 pub const LOG_SOURCE: &str = "log";
 /// The position of a Kinesis shard whose every record has been delivered.
 pub const SHARD_END: &str = "SHARD_END";
@@ -26,6 +30,15 @@ const READ_RECORDS: usize = 10_000;
 pub struct SourceRecord {
     pub data: Bytes,
     pub arrival_ms: i64,
+}
+
+/// Records read from one partition of a source, and the position that covers them: the next
+/// log offset, or a shard's sequence number to resume after (`SHARD_END` once it is done).
+#[derive(Debug)]
+pub struct Partition {
+    pub partition: String,
+    pub records: Vec<SourceRecord>,
+    pub position: String,
 }
 
 /// Records read but not yet delivered, and where each source resumes once they are.
@@ -49,12 +62,18 @@ impl Batch {
         }
     }
 
-    fn push(&mut self, record: SourceRecord) {
-        if self.opened.is_none() {
+    /// Takes in a partition's records and moves its mark; returns how many records.
+    fn add(&mut self, partition: Partition) -> usize {
+        let n = partition.records.len();
+        if n > 0 && self.opened.is_none() {
             self.opened = Some(self.clock.elapsed());
         }
-        self.bytes += record.data.len() as u64;
-        self.records.push(record);
+        for record in partition.records {
+            self.bytes += record.data.len() as u64;
+            self.records.push(record);
+        }
+        self.marks.insert(partition.partition, partition.position);
+        n
     }
 }
 
@@ -64,45 +83,41 @@ pub enum Source {
 }
 
 impl Source {
+    /// What is there, about `max_bytes` (at least one record if any is there), per partition.
+    pub async fn read(&mut self, max_records: usize, max_bytes: usize) -> Result<Vec<Partition>> {
+        match self {
+            Source::Log(s) => s.read(max_records, max_bytes).await,
+            Source::Kinesis(s) => s.read(max_records, max_bytes).await,
+        }
+    }
+
     /// Moves records (about `room` bytes, at least one if any is there) into the batch;
     /// returns how many.
     pub async fn poll(&mut self, room: u64, batch: &mut Batch) -> Result<usize> {
-        match self {
-            Source::Log(s) => s.poll(room, batch).await,
-            Source::Kinesis(s) => s.poll(room, batch).await,
-        }
+        let read = self.read(READ_RECORDS, room as usize).await?;
+        Ok(read.into_iter().map(|partition| batch.add(partition)).sum())
     }
 
-    /// Waits until new records may be there, or until the clock reads `deadline`.
-    pub async fn wait(&mut self, clock: &SharedClock, deadline: Option<Duration>) {
-        let sleep = async {
-            match deadline {
-                Some(d) => clock.sleep_until(d).await,
-                None => std::future::pending().await,
-            }
-        };
+    /// Resolves when new records may be there.
+    pub async fn wait(&mut self) {
         match self {
             Source::Log(s) => {
-                tokio::select! {
-                    _ = s.tail.wait_for(|&end| end > s.next) => {}
-                    _ = sleep => {}
+                let next = s.next;
+                if s.tail.wait_for(|&end| end > next).await.is_err() {
+                    // The log was removed with its delivery stream: nothing more will come, and
+                    // the caller's own timer paces its retries.
+                    std::future::pending::<()>().await;
                 }
             }
-            Source::Kinesis(s) => {
-                tokio::select! {
-                    _ = s.wait() => {}
-                    _ = sleep => {}
-                }
-            }
+            Source::Kinesis(s) => s.wait().await,
         }
     }
 
-    /// After a checkpoint: lets the log drop segments whose every record is delivered.
-    pub async fn delivered(&self, batch: &Batch) {
-        if let (Source::Log(s), Some(last)) = (self, batch.records.last())
-            && let Err(error) = s.log.trim_before(s.id, last.arrival_ms).await
-        {
-            tracing::warn!(%error, log = %s.id, "cannot trim delivered records");
+    /// After a checkpoint: lets the log drop segments whose every record is delivered and
+    /// that no reader still holds (`retention.rs`).
+    pub async fn delivered(&self, batch: &Batch, now_ms: i64) {
+        if let (Source::Log(s), Some(last)) = (self, batch.records.last()) {
+            s.trim(last.arrival_ms, now_ms).await;
         }
     }
 }
@@ -112,38 +127,98 @@ pub struct LogSource {
     id: ShardLogId,
     next: u64,
     tail: watch::Receiver<u64>,
+    holds: Arc<Holds>,
 }
 
 impl LogSource {
-    pub fn new(log: SharedLog, id: ShardLogId, next: u64) -> Result<LogSource> {
+    /// Opens the log at the offset `positions` holds for it, or else at `start`.
+    pub async fn open(
+        log: SharedLog,
+        id: ShardLogId,
+        holds: Arc<Holds>,
+        positions: &BTreeMap<String, String>,
+        start: &StartingPosition,
+    ) -> Result<LogSource> {
+        let next = match positions.get(LOG_SOURCE) {
+            Some(position) => position.parse().map_err(|_| {
+                FirehoseError::Corrupt(format!("{id} position {position} is not an offset"))
+            })?,
+            None => match start {
+                StartingPosition::TrimHorizon => log.bounds(id).await?.0,
+                StartingPosition::Latest => log.bounds(id).await?.1,
+                StartingPosition::AtTimestamp(ms) => log.offset_at_time(id, *ms).await?,
+                StartingPosition::AtSequenceNumber(_)
+                | StartingPosition::AfterSequenceNumber(_) => {
+                    return Err(FirehoseError::InvalidArgument(
+                        "A delivery stream's records have no sequence numbers.".into(),
+                    ));
+                }
+            },
+        };
         let tail = log.subscribe(id)?;
         Ok(LogSource {
             log,
             id,
             next,
             tail,
+            holds,
         })
     }
 
-    async fn poll(&mut self, room: u64, batch: &mut Batch) -> Result<usize> {
+    /// The next offset to read.
+    pub fn next(&self) -> u64 {
+        self.next
+    }
+
+    pub fn holds(&self) -> &Arc<Holds> {
+        &self.holds
+    }
+
+    async fn read(&mut self, max_records: usize, max_bytes: usize) -> Result<Vec<Partition>> {
         let records = self
             .log
-            .read(self.id, self.next, READ_RECORDS, room as usize)
+            .read(self.id, self.next, max_records, max_bytes)
             .await?;
-        let n = records.len();
-        for r in records {
-            self.next = r.offset + 1;
-            batch.push(SourceRecord {
-                data: r.data,
-                arrival_ms: r.arrival_ms,
-            });
+        let Some(last) = records.last() else {
+            return Ok(Vec::new());
+        };
+        let first = records[0].offset;
+        if first > self.next {
+            // Only a reader more than a day behind gets here (its hold expired).
+            tracing::warn!(log = %self.id, skipped = first - self.next, "records were trimmed before this reader read them");
         }
-        if n > 0 {
-            batch
-                .marks
-                .insert(LOG_SOURCE.to_string(), self.next.to_string());
+        self.next = last.offset + 1;
+        Ok(vec![Partition {
+            partition: LOG_SOURCE.to_string(),
+            records: records
+                .into_iter()
+                .map(|r| SourceRecord {
+                    data: r.data,
+                    arrival_ms: r.arrival_ms,
+                })
+                .collect(),
+            position: self.next.to_string(),
+        }])
+    }
+
+    /// Drops the segments whose records all arrived before both the last delivered record and
+    /// the oldest record a reader holds.
+    async fn trim(&self, delivered_ms: i64, now_ms: i64) {
+        let held_arrival_ms = match self.holds.oldest().await {
+            None => None,
+            // The log reads from its trim horizon when the held offset is below it.
+            Some(offset) => match self.log.read(self.id, offset, 1, 0).await {
+                Ok(records) => records.first().map(|r| r.arrival_ms),
+                Err(error) => {
+                    tracing::warn!(%error, log = %self.id, "cannot read a held record; not trimming");
+                    return;
+                }
+            },
+        };
+        let cutoff = retention::cutoff(delivered_ms, held_arrival_ms, now_ms);
+        if let Err(error) = self.log.trim_before(self.id, cutoff).await {
+            tracing::warn!(%error, log = %self.id, "cannot trim delivered records");
         }
-        Ok(n)
     }
 }
 
@@ -153,9 +228,9 @@ impl LogSource {
 pub struct KinesisSource {
     streams: StreamsService,
     stream_arn: String,
-    /// Shards without a checkpoint and without parents start here (the delivery stream's
-    /// creation: Firehose reads from LATEST as of then).
-    start_ms: i64,
+    /// Where shards without a checkpoint and without parents start (for the delivery worker,
+    /// the delivery stream's creation: Firehose reads from LATEST as of then).
+    start: StartingPosition,
     checkpoints: BTreeMap<String, Checkpoint>,
     reader: Option<StreamReader>,
 }
@@ -164,7 +239,7 @@ impl KinesisSource {
     pub fn new(
         streams: StreamsService,
         stream_arn: String,
-        start_ms: i64,
+        start: StartingPosition,
         checkpoints: BTreeMap<String, String>,
     ) -> KinesisSource {
         let checkpoints = checkpoints
@@ -180,7 +255,7 @@ impl KinesisSource {
         KinesisSource {
             streams,
             stream_arn,
-            start_ms,
+            start,
             checkpoints,
             reader: None,
         }
@@ -192,7 +267,7 @@ impl KinesisSource {
                 .streams
                 .reader(
                     &self.stream_arn,
-                    StartingPosition::AtTimestamp(self.start_ms),
+                    self.start.clone(),
                     self.checkpoints.clone(),
                 )
                 .map_err(|e| FirehoseError::InvalidArgument(e.to_string()))?;
@@ -201,8 +276,8 @@ impl KinesisSource {
         Ok(self.reader.as_mut().expect("opened above"))
     }
 
-    async fn poll(&mut self, room: u64, batch: &mut Batch) -> Result<usize> {
-        let read = match self.reader()?.read(READ_RECORDS, room as usize).await {
+    async fn read(&mut self, max_records: usize, max_bytes: usize) -> Result<Vec<Partition>> {
+        let read = match self.reader()?.read(max_records, max_bytes).await {
             Ok(read) => read,
             Err(e) => {
                 // Opened again next time: the stream may come back (or be another one).
@@ -210,22 +285,24 @@ impl KinesisSource {
                 return Err(FirehoseError::InvalidArgument(e.to_string()));
             }
         };
-        let mut total = 0;
-        for shard in read {
-            total += shard.records.len();
-            for r in shard.records {
-                batch.push(SourceRecord {
-                    data: r.data.0,
-                    arrival_ms: r.approximate_arrival_timestamp.as_millis(),
-                });
-            }
-            let position = match shard.checkpoint {
-                Checkpoint::After(seq) => seq,
-                Checkpoint::ShardEnd => SHARD_END.to_string(),
-            };
-            batch.marks.insert(shard.shard_id, position);
-        }
-        Ok(total)
+        Ok(read
+            .into_iter()
+            .map(|shard| Partition {
+                partition: shard.shard_id,
+                records: shard
+                    .records
+                    .into_iter()
+                    .map(|r| SourceRecord {
+                        data: r.data.0,
+                        arrival_ms: r.approximate_arrival_timestamp.as_millis(),
+                    })
+                    .collect(),
+                position: match shard.checkpoint {
+                    Checkpoint::After(seq) => seq,
+                    Checkpoint::ShardEnd => SHARD_END.to_string(),
+                },
+            })
+            .collect())
     }
 
     async fn wait(&mut self) {

@@ -100,8 +100,16 @@ impl Worker {
                 batch = Batch::new(self.clock.clone());
             }
             if read == 0 {
+                let clock = self.clock.clone();
+                let interval = async move {
+                    match due {
+                        Some(due) => clock.sleep_until(due).await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
-                    _ = self.source.wait(&self.clock, due) => {}
+                    _ = self.source.wait() => {}
+                    _ = interval => {}
                     _ = self.plan.changed() => {}
                 }
             }
@@ -121,7 +129,7 @@ impl Worker {
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
-        self.source.delivered(batch).await;
+        self.source.delivered(batch, self.clock.now_ms()).await;
     }
 
     async fn deliver(&self, plan: &Plan, batch: &Batch) {
@@ -377,6 +385,9 @@ mod tests {
 
     use freshet_log::{FsyncPolicy, Log, LogConfig, NewRecord, ShardLogId};
 
+    use freshet_streams::StartingPosition;
+
+    use crate::retention::Holds;
     use crate::sink::S3Target;
     use crate::source::LogSource;
 
@@ -451,7 +462,17 @@ mod tests {
             }),
             metrics: Arc::new(Metrics::default()),
             plan: plan_rx,
-            source: Source::Log(LogSource::new(std::sync::Arc::new(log.clone()), id, 0).unwrap()),
+            source: Source::Log(
+                LogSource::open(
+                    Arc::new(log.clone()),
+                    id,
+                    Arc::new(Holds::load(uid, catalog.clone(), None).unwrap()),
+                    &Default::default(),
+                    &StartingPosition::TrimHorizon,
+                )
+                .await
+                .unwrap(),
+            ),
             clock: clock.clone(),
         };
         let task = tokio::spawn(worker.run());

@@ -1,5 +1,5 @@
-//! A running application's checkpoint: the engine's state and every input shard's position, in
-//! one document so they commit together (a crash can never pair state with positions from
+//! A running application's checkpoint: the engine's state and every input partition's position,
+//! in one document so they commit together (a crash can never pair state with positions from
 //! another moment).
 
 use std::collections::BTreeMap;
@@ -7,12 +7,15 @@ use std::collections::BTreeMap;
 use freshet_streams::Checkpoint;
 use serde::{Deserialize, Serialize};
 
-/// A position as stored: the sequence number to resume after, or the end of a closed shard.
+/// A closed shard read to its end, as stored (the text Firehose's checkpoints use too).
 const SHARD_END: &str = "SHARD_END";
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct CheckpointDoc {
-    /// Per input id, per shard id, where reading resumes.
+    /// Per input id, per partition, where reading resumes. A Kinesis input's partitions are its
+    /// shards (by shard id: a sequence number or SHARD_END); a delivery stream's are what its
+    /// reader names them: `log` for its own log (the next offset, a key no shard id can take),
+    /// or its source stream's shard ids.
     pub positions: BTreeMap<String, BTreeMap<String, String>>,
     /// The engine's snapshot (its open windows), as the engine wrote it.
     pub state: Option<String>,
@@ -28,39 +31,41 @@ impl CheckpointDoc {
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    /// The positions of one input as the stream reader takes them.
-    pub(crate) fn input_positions(&self, input: &str) -> BTreeMap<String, Checkpoint> {
-        self.positions
-            .get(input)
-            .map(|shards| {
-                shards
-                    .iter()
-                    .map(|(shard, p)| (shard.clone(), decode(p)))
-                    .collect()
-            })
-            .unwrap_or_default()
+    /// The positions of one input, as stored.
+    pub(crate) fn input_positions(&self, input: &str) -> BTreeMap<String, String> {
+        self.positions.get(input).cloned().unwrap_or_default()
     }
 
-    pub(crate) fn set_position(&mut self, input: &str, shard: &str, checkpoint: &Checkpoint) {
+    pub(crate) fn set_position(&mut self, input: &str, partition: String, position: String) {
         self.positions
             .entry(input.to_string())
             .or_default()
-            .insert(shard.to_string(), encode(checkpoint));
+            .insert(partition, position);
     }
 }
 
-fn encode(checkpoint: &Checkpoint) -> String {
+/// Stored shard positions as the stream reader takes them.
+pub(crate) fn shard_checkpoints(
+    positions: BTreeMap<String, String>,
+) -> BTreeMap<String, Checkpoint> {
+    positions
+        .into_iter()
+        .map(|(shard, position)| {
+            let checkpoint = if position == SHARD_END {
+                Checkpoint::ShardEnd
+            } else {
+                Checkpoint::After(position)
+            };
+            (shard, checkpoint)
+        })
+        .collect()
+}
+
+/// A shard position as stored.
+pub(crate) fn shard_position(checkpoint: Checkpoint) -> String {
     match checkpoint {
-        Checkpoint::After(sequence) => sequence.clone(),
+        Checkpoint::After(sequence) => sequence,
         Checkpoint::ShardEnd => SHARD_END.to_string(),
-    }
-}
-
-fn decode(text: &str) -> Checkpoint {
-    if text == SHARD_END {
-        Checkpoint::ShardEnd
-    } else {
-        Checkpoint::After(text.to_string())
     }
 }
 
@@ -73,19 +78,25 @@ mod tests {
         let mut doc = CheckpointDoc::default();
         doc.set_position(
             "1.1",
-            "shardId-000000000000",
-            &Checkpoint::After("4960".into()),
+            "shardId-000000000000".into(),
+            shard_position(Checkpoint::After("4960".into())),
         );
-        doc.set_position("1.1", "shardId-000000000001", &Checkpoint::ShardEnd);
+        doc.set_position(
+            "1.1",
+            "shardId-000000000001".into(),
+            shard_position(Checkpoint::ShardEnd),
+        );
+        doc.set_position("2.1", "log".into(), "17".into());
         doc.state = Some("{\"windows\":[]}".into());
         let back = CheckpointDoc::parse(&doc.to_text()).expect("parses");
-        let positions = back.input_positions("1.1");
+        let positions = shard_checkpoints(back.input_positions("1.1"));
         assert_eq!(
             positions["shardId-000000000000"],
             Checkpoint::After("4960".into())
         );
         assert_eq!(positions["shardId-000000000001"], Checkpoint::ShardEnd);
+        assert_eq!(back.input_positions("2.1")["log"], "17");
         assert_eq!(back.state.as_deref(), Some("{\"windows\":[]}"));
-        assert!(back.input_positions("2.1").is_empty());
+        assert!(back.input_positions("3.1").is_empty());
     }
 }

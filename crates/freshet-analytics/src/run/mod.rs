@@ -1,9 +1,10 @@
 //! The application runner: the `Launcher` that runs applications. Each running application is
-//! one task that reads its input stream with the typed stream reader, feeds the SQL engine,
-//! writes what the engine's outputs produce to their streams and delivery streams, and commits
-//! a checkpoint (the engine's open windows and every shard's position, one document) at an
-//! interval and when it stops. Outputs are written before the positions that produced them are
-//! committed, so a crash repeats output rather than losing it (at least once, as KDA).
+//! one task that reads its input (a stream with the typed stream reader, or a delivery stream
+//! with Firehose's delivery stream reader), feeds the SQL engine, writes what the engine's
+//! outputs produce to their streams and delivery streams, and commits a checkpoint (the
+//! engine's open windows and every input partition's position, one document) at an interval and
+//! when it stops. Outputs are written before the positions that produced them are committed, so
+//! a crash repeats output rather than losing it (at least once, as KDA).
 
 mod checkpoint;
 mod sink;
@@ -39,6 +40,12 @@ impl Default for RunnerSettings {
             tick: Duration::from_millis(100),
         }
     }
+}
+
+/// The name application `app_uid`'s delivery stream readers hold records under: a delivery
+/// stream keeps them until the application has committed past them (or released them).
+pub(crate) fn delivery_reader(app_uid: u64) -> String {
+    format!("kinesisanalytics/application/{app_uid}")
 }
 
 /// What a run needs from the rest of the server.
@@ -119,6 +126,19 @@ impl Launcher for Runner {
                 if let Err(e) = run.task.await {
                     tracing::error!(app_uid, error = %e, "application task failed");
                 }
+            }
+        })
+    }
+
+    fn forget(&self, app_uid: u64) -> BoxFuture<'static, ()> {
+        let firehose = self.services.firehose.clone();
+        Box::pin(async move {
+            // Not fatal: a hold left behind keeps records for at most a day.
+            if let Err(error) = firehose
+                .release_reader(&delivery_reader(app_uid), &[])
+                .await
+            {
+                tracing::warn!(app_uid, %error, "cannot release delivery stream holds");
             }
         })
     }

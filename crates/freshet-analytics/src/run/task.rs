@@ -1,13 +1,14 @@
 //! One running application: read, run, write, checkpoint, until told to stop.
 
+use bytes::Bytes;
 use freshet_analytics_engine as engine;
 use freshet_analytics_engine::{Application, InputRecord};
+use freshet_firehose::DeliveryReader;
 use freshet_streams::{StartingPosition as ReaderStart, StreamReader};
 use tokio::sync::watch;
 
-use super::Services;
-use super::checkpoint::CheckpointDoc;
-use super::sink;
+use super::checkpoint::{self, CheckpointDoc};
+use super::{Services, sink};
 use crate::launch::{LaunchError, RunSpec, Source, StartingPosition};
 
 /// Records per shard and bytes per read: batches large enough for the engine's vectorised
@@ -15,19 +16,83 @@ use crate::launch::{LaunchError, RunSpec, Source, StartingPosition};
 const READ_RECORDS: usize = 10_000;
 const READ_BYTES: usize = 4 * 1024 * 1024;
 
+/// Where an input's records come from.
+enum InputReader {
+    /// A Kinesis stream's shards.
+    Stream(StreamReader),
+    /// A delivery stream's records: its own log (DirectPut), or its source stream's shards.
+    Delivery(DeliveryReader),
+}
+
+/// Records read from one partition of an input (a shard, or a delivery stream's log), and the
+/// position after them as the checkpoint stores it.
+struct PartitionRead {
+    partition: String,
+    /// Each record's data and arrival time (ms).
+    records: Vec<(Bytes, i64)>,
+    position: String,
+}
+
+impl InputReader {
+    async fn read(&mut self) -> Result<Vec<PartitionRead>, String> {
+        Ok(match self {
+            InputReader::Stream(reader) => reader
+                .read(READ_RECORDS, READ_BYTES)
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|shard| PartitionRead {
+                    partition: shard.shard_id,
+                    records: shard
+                        .records
+                        .into_iter()
+                        .map(|r| (r.data.0, r.approximate_arrival_timestamp.as_millis()))
+                        .collect(),
+                    position: checkpoint::shard_position(shard.checkpoint),
+                })
+                .collect(),
+            InputReader::Delivery(reader) => reader
+                .read(READ_RECORDS, READ_BYTES)
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|p| PartitionRead {
+                    partition: p.partition,
+                    records: p
+                        .records
+                        .into_iter()
+                        .map(|r| (r.data, r.arrival_ms))
+                        .collect(),
+                    position: p.position,
+                })
+                .collect(),
+        })
+    }
+
+    /// Resolves when new records may be there.
+    async fn wait(&mut self) {
+        match self {
+            InputReader::Stream(reader) => reader.wait().await,
+            InputReader::Delivery(reader) => reader.wait().await,
+        }
+    }
+}
+
 /// An input being read: its in-application streams are engine instances `base ..
-/// base + parallelism`, and each shard feeds one of them.
+/// base + parallelism`, and each partition feeds one of them.
 struct InputRun {
     id: String,
-    reader: StreamReader,
+    reader: InputReader,
     base: usize,
     parallelism: usize,
 }
 
 impl InputRun {
-    /// A shard always feeds the same instance: its index modulo the parallelism.
-    fn instance(&self, shard_id: &str) -> usize {
-        let index = freshet_streams::arn::shard_index(shard_id).unwrap_or(0) as usize;
+    /// A partition always feeds the same instance: a shard's index modulo the parallelism. A
+    /// DirectPut delivery stream is one partition (its log), so it feeds the first instance,
+    /// as a one-shard stream does.
+    fn instance(&self, partition: &str) -> usize {
+        let index = freshet_streams::arn::shard_index(partition).unwrap_or(0) as usize;
         self.base + index % self.parallelism
     }
 }
@@ -115,7 +180,7 @@ impl AppTask {
                 .inputs
                 .iter()
                 .all(|i| start_of(&i.id) == StartingPosition::LastStoppedPoint);
-        let doc = match stored {
+        let mut doc = match stored {
             Some(text) if resume => CheckpointDoc::parse(&text).map_err(invalid)?,
             _ => CheckpointDoc::default(),
         };
@@ -124,14 +189,11 @@ impl AppTask {
                 .map_err(|e| invalid(e.to_string()))?;
         }
 
+        let holder = super::delivery_reader(spec.app_uid);
+        let mut delivery_streams = Vec::new();
         let mut readers = Vec::new();
         let mut base = 0;
         for input in &spec.inputs {
-            let Source::KinesisStream { name } = &input.source else {
-                return Err(invalid(
-                    "Firehose delivery streams as application inputs are not supported by Freshet yet",
-                ));
-            };
             let positions = doc.input_positions(&input.id);
             let start = match start_of(&input.id) {
                 StartingPosition::TrimHorizon => ReaderStart::TrimHorizon,
@@ -143,10 +205,28 @@ impl AppTask {
                 }
                 StartingPosition::LastStoppedPoint => ReaderStart::Latest,
             };
-            let reader = services
-                .streams
-                .reader(name, start, positions)
-                .map_err(|e| invalid(e.to_string()))?;
+            let reader = match &input.source {
+                Source::KinesisStream { name } => InputReader::Stream(
+                    services
+                        .streams
+                        .reader(name, start, checkpoint::shard_checkpoints(positions))
+                        .map_err(|e| invalid(e.to_string()))?,
+                ),
+                Source::DeliveryStream { name } => {
+                    delivery_streams.push(name.clone());
+                    let reader = services
+                        .firehose
+                        .reader(name, Some(&holder), start, positions)
+                        .await
+                        .map_err(|e| invalid(e.to_string()))?;
+                    // Recorded now, a stop before the first record arrives resumes here, not
+                    // at the next start's NOW (which would skip what was put in between).
+                    for (partition, position) in reader.positions() {
+                        doc.set_position(&input.id, partition, position);
+                    }
+                    InputReader::Delivery(reader)
+                }
+            };
             let parallelism = input.parallelism.max(1) as usize;
             readers.push(InputRun {
                 id: input.id.clone(),
@@ -155,6 +235,15 @@ impl AppTask {
                 parallelism,
             });
             base += parallelism;
+        }
+        // A hold left on a delivery stream this application no longer reads (its input was
+        // changed) would keep that stream's records for a day for nothing.
+        if let Err(error) = services
+            .firehose
+            .release_reader(&holder, &delivery_streams)
+            .await
+        {
+            tracing::warn!(application = %spec.app_name, %error, "cannot release delivery stream holds");
         }
         Ok(AppTask {
             services,
@@ -218,26 +307,22 @@ impl AppTask {
         let mut read = 0;
         let mut moved = Vec::new();
         for input in &mut self.inputs {
-            let batches = input
-                .reader
-                .read(READ_RECORDS, READ_BYTES)
-                .await
-                .map_err(|e| e.to_string())?;
+            let partitions = input.reader.read().await?;
             let now = self.services.clock.now_ms();
-            for shard in batches {
-                let records: Vec<InputRecord<'_>> = shard
+            for part in partitions {
+                let records: Vec<InputRecord<'_>> = part
                     .records
                     .iter()
-                    .map(|r| InputRecord {
-                        data: &r.data.0,
-                        arrival_ms: (r.approximate_arrival_timestamp.0 * 1000.0) as i64,
+                    .map(|(data, arrival_ms)| InputRecord {
+                        data,
+                        arrival_ms: *arrival_ms,
                     })
                     .collect();
                 read += records.len();
                 self.app
-                    .push(input.instance(&shard.shard_id), &records, now)
+                    .push(input.instance(&part.partition), &records, now)
                     .map_err(|e| e.to_string())?;
-                moved.push((input.id.clone(), shard.shard_id, shard.checkpoint));
+                moved.push((input.id.clone(), part.partition, part.position));
             }
         }
         self.app
@@ -261,13 +346,14 @@ impl AppTask {
             )
             .await?;
         }
-        for (input, shard, checkpoint) in moved {
-            self.doc.set_position(&input, &shard, &checkpoint);
+        for (input, partition, position) in moved {
+            self.doc.set_position(&input, partition, position);
         }
         Ok(read)
     }
 
-    /// Commits the engine's state with the positions whose output is written.
+    /// Commits the engine's state with the positions whose output is written; then delivery
+    /// streams may drop what the application has read.
     async fn checkpoint(&mut self) {
         match self.app.snapshot() {
             Ok(state) => self.doc.state = Some(String::from_utf8_lossy(&state).into_owned()),
@@ -283,6 +369,15 @@ impl AppTask {
             .await
         {
             tracing::error!(application = %self.name, error = %e, "application checkpoint not committed");
+            return;
+        }
+        for input in &self.inputs {
+            if let InputReader::Delivery(reader) = &input.reader
+                && let Err(e) = reader.committed(&self.doc.input_positions(&input.id)).await
+            {
+                // The hold stays where it was: more is kept, nothing is lost.
+                tracing::warn!(application = %self.name, error = %e, "delivery stream hold not moved");
+            }
         }
     }
 }
