@@ -31,6 +31,9 @@ pub(crate) enum Policy {
     Tumble(i64),
     /// A key's window opens with its first row and closes this many ms later.
     Stagger(i64),
+    /// The key at this index is declared MONOTONIC: all groups close together when a row
+    /// brings a new value of it (the old one never comes back).
+    Monotonic(usize),
 }
 
 impl Policy {
@@ -38,6 +41,7 @@ impl Policy {
         match self {
             Policy::Tumble(width) => rowtime.div_euclid(width) * width + width,
             Policy::Stagger(range) => rowtime.saturating_add(range),
+            Policy::Monotonic(_) => i64::MAX,
         }
     }
 }
@@ -72,6 +76,8 @@ pub(crate) struct Grouped {
     spec: GroupedSpec,
     converter: RowConverter,
     groups: Groups,
+    /// For a MONOTONIC key: its own converter, and the value the open groups have.
+    monotonic: Option<(RowConverter, Option<Vec<u8>>)>,
 }
 
 impl Grouped {
@@ -82,10 +88,20 @@ impl Grouped {
             .collect();
         let converter = RowConverter::new(sort_fields).map_err(|e| e.to_string())?;
         let groups = Groups::new(&spec.aggregates, &converter).map_err(crate::expr::message)?;
+        let monotonic = match spec.policy {
+            Policy::Monotonic(key) => {
+                let field = spec.mid_schema.field(key);
+                let converter = RowConverter::new(vec![SortField::new(field.data_type().clone())])
+                    .map_err(|e| e.to_string())?;
+                Some((converter, None))
+            }
+            _ => None,
+        };
         Ok(Grouped {
             spec,
             converter,
             groups,
+            monotonic,
         })
     }
 
@@ -118,17 +134,39 @@ impl Grouped {
                     .collect::<Result<Vec<_>>>()
             })
             .collect::<Result<_>>()?;
+        let monotonic_rows = match (&self.monotonic, self.spec.policy) {
+            (Some((converter, _)), Policy::Monotonic(key)) => {
+                Some(converter.convert_columns(std::slice::from_ref(&keys[key]))?)
+            }
+            _ => None,
+        };
         // Rows are taken in runs that close nothing: a row at or past the oldest open group's
-        // close first closes it (and every group closing by then), so it opens a new one.
+        // close first closes it (and every group closing by then), and a row moving a
+        // MONOTONIC key on closes every group; either way it opens a new one.
         let mut start = 0;
         let mut group_of_row = Vec::with_capacity(batch.num_rows());
         for (i, row) in rows.iter().enumerate() {
             let t = rowtime.value(i);
-            if self.groups.closes.front().is_some_and(|c| *c <= t) {
+            let moved = match (&monotonic_rows, &mut self.monotonic) {
+                (Some(values), Some((_, current))) => {
+                    let value = values.row(i);
+                    let moved = current.as_deref().is_some_and(|c| c != value.as_ref());
+                    if current.as_deref() != Some(value.as_ref()) {
+                        *current = Some(value.as_ref().to_vec());
+                    }
+                    moved
+                }
+                _ => false,
+            };
+            if moved || self.groups.closes.front().is_some_and(|c| *c <= t) {
                 self.groups.update(&args, start, &group_of_row)?;
                 group_of_row.clear();
                 start = i;
-                self.emit(t, out)?;
+                if moved {
+                    self.emit_first(self.groups.closes.len(), Some(t), out)?;
+                } else {
+                    self.emit(t, out)?;
+                }
             }
             group_of_row.push(self.groups.group(row, self.spec.policy.close_for(t)));
         }
@@ -142,10 +180,18 @@ impl Grouped {
     /// Emits every group whose window closes at or before `now_ms`.
     fn emit(&mut self, now_ms: i64, out: &mut Vec<RecordBatch>) -> Result<()> {
         let n = self.groups.closes.partition_point(|c| *c <= now_ms);
+        self.emit_first(n, None, out)
+    }
+
+    /// Emits the first `n` groups, stamped with their close times or with `at`.
+    fn emit_first(&mut self, n: usize, at: Option<i64>, out: &mut Vec<RecordBatch>) -> Result<()> {
         if n == 0 {
             return Ok(());
         }
-        let (closes, mut columns) = self.groups.take_first(n, &self.converter)?;
+        let (mut closes, mut columns) = self.groups.take_first(n, &self.converter)?;
+        if let Some(at) = at {
+            closes = TimestampMillisecondArray::from_value(at, n);
+        }
         for accumulator in &mut self.groups.accumulators {
             columns.push(accumulator.evaluate(EmitTo::First(n))?);
         }
@@ -215,9 +261,15 @@ impl Grouped {
                 batch.num_columns()
             )));
         };
-        let rows = self
-            .converter
-            .convert_columns(&batch.columns()[at..at + key_count])?;
+        let key_columns = &batch.columns()[at..at + key_count];
+        let rows = self.converter.convert_columns(key_columns)?;
+        if let (Some((converter, current)), Policy::Monotonic(key)) =
+            (&mut self.monotonic, self.spec.policy)
+            && batch.num_rows() > 0
+        {
+            let values = converter.convert_columns(std::slice::from_ref(&key_columns[key]))?;
+            *current = Some(values.row(batch.num_rows() - 1).as_ref().to_vec());
+        }
         let offset = self.groups.closes.len();
         let mut groups = Vec::with_capacity(batch.num_rows());
         for (row, close) in rows.iter().zip(closes) {

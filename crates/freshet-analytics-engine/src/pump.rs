@@ -562,12 +562,20 @@ fn grouped(
         .iter()
         .map(|g| functions.logical(g.clone(), schema))
         .collect::<Result<_, _>>()?;
-    let policy = match policy {
-        Some(policy) => policy,
-        None => Policy::Tumble(keys.iter().filter_map(window_width).min().ok_or_else(|| {
-            "a GROUP BY on a stream needs a window on ROWTIME: STEP(s.ROWTIME BY INTERVAL 'n' unit) or FLOOR(s.ROWTIME TO unit)"
-                .to_string()
-        })?),
+    let monotonic = keys.iter().position(|k| {
+        k.exists(|e| {
+            Ok(matches!(e, Expr::ScalarFunction(f) if f.func.name() == crate::scalar::MONOTONIC))
+        })
+        .unwrap_or(false)
+    });
+    let policy = match (policy, keys.iter().filter_map(window_width).min(), monotonic) {
+        (Some(policy), ..) => policy,
+        (None, Some(width), _) => Policy::Tumble(width),
+        (None, None, Some(key)) => Policy::Monotonic(key),
+        (None, None, None) => return Err(
+            "a GROUP BY on a stream needs a window on ROWTIME (STEP(s.ROWTIME BY INTERVAL 'n' unit) or FLOOR(s.ROWTIME TO unit)) or a MONOTONIC(...) key"
+                .into(),
+        ),
     };
     let mut aggregates: Vec<AggregateFunction> = Vec::new();
     let mut rewrite = |e: Expr| -> Result<Expr, String> {

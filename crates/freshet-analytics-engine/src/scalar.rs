@@ -2,7 +2,7 @@
 //! meanings): `CHAR_TO_TIMESTAMP(format, text)` and `TIMESTAMP_TO_CHAR(format, ts)` with Java
 //! `SimpleDateFormat` patterns, `TSDIFF(a, b)` in milliseconds, `UNIX_TIMESTAMP(ts)` and
 //! `TO_TIMESTAMP(ms)` on milliseconds since the epoch (DataFusion's `to_timestamp` counts
-//! seconds).
+//! seconds), and `MONOTONIC(x)`.
 
 use std::sync::Arc;
 
@@ -18,6 +18,9 @@ use datafusion_expr::{
 
 use crate::types::TIMESTAMP;
 
+/// The name of `MONOTONIC`, which planning looks for among GROUP BY keys.
+pub(crate) const MONOTONIC: &str = "monotonic";
+
 /// The functions, to be registered over DataFusion's of the same names.
 pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
     [
@@ -26,6 +29,7 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
         Kind::Tsdiff,
         Kind::UnixTimestamp,
         Kind::ToTimestamp,
+        Kind::Monotonic,
     ]
     .into_iter()
     .map(|kind| Arc::new(ScalarUDF::new_from_impl(Kda::new(kind))))
@@ -39,6 +43,9 @@ enum Kind {
     Tsdiff,
     UnixTimestamp,
     ToTimestamp,
+    /// `MONOTONIC(x)`: x, declared never to change direction (a GROUP BY key that closes its
+    /// groups when it moves on).
+    Monotonic,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -55,6 +62,12 @@ impl Kda {
             Kind::Tsdiff => vec![TIMESTAMP, TIMESTAMP],
             Kind::UnixTimestamp => vec![TIMESTAMP],
             Kind::ToTimestamp => vec![DataType::Int64],
+            Kind::Monotonic => {
+                return Kda {
+                    kind,
+                    signature: Signature::any(1, Volatility::Immutable),
+                };
+            }
         };
         Kda {
             kind,
@@ -71,6 +84,7 @@ impl ScalarUDFImpl for Kda {
             Kind::Tsdiff => "tsdiff",
             Kind::UnixTimestamp => "unix_timestamp",
             Kind::ToTimestamp => "to_timestamp",
+            Kind::Monotonic => MONOTONIC,
         }
     }
 
@@ -78,8 +92,9 @@ impl ScalarUDFImpl for Kda {
         &self.signature
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         Ok(match self.kind {
+            Kind::Monotonic => arg_types.first().cloned().unwrap_or(DataType::Null),
             Kind::CharToTimestamp | Kind::ToTimestamp => TIMESTAMP,
             Kind::TimestampToChar => DataType::Utf8,
             Kind::Tsdiff | Kind::UnixTimestamp => DataType::Int64,
@@ -87,6 +102,13 @@ impl ScalarUDFImpl for Kda {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if self.kind == Kind::Monotonic {
+            return args
+                .args
+                .into_iter()
+                .next()
+                .ok_or_else(|| DataFusionError::Plan("MONOTONIC takes one argument".into()));
+        }
         let rows = args.number_rows;
         let scalar = args
             .args
@@ -141,6 +163,7 @@ impl ScalarUDFImpl for Kda {
                     .as_primitive::<TimestampMillisecondType>()
                     .reinterpret_cast::<Int64Type>(),
             ),
+            Kind::Monotonic => arrays[0].clone(),
             Kind::ToTimestamp => Arc::new(
                 arrays[0]
                     .as_primitive::<Int64Type>()

@@ -1184,3 +1184,45 @@ fn union_all_feeds_one_stream_from_each_branch() {
     };
     assert!(error.contains("only UNION ALL"), "{error}");
 }
+
+#[test]
+fn a_monotonic_key_closes_its_groups_when_it_moves_on() {
+    let mut app = compile_one(
+        r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (batch_no INTEGER, ticker VARCHAR(4), n INTEGER);
+        CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+        SELECT STREAM MONOTONIC(CAST(change AS INTEGER)), ticker_symbol, COUNT(*)
+        FROM "SOURCE_SQL_STREAM_001"
+        GROUP BY MONOTONIC(CAST(change AS INTEGER)), ticker_symbol;"#,
+    );
+    push(
+        &mut app,
+        &[
+            tick("A", "T", 1.0, 1.0),
+            tick("B", "T", 1.0, 1.0),
+            tick("A", "T", 1.0, 1.0),
+        ],
+        1_000,
+    );
+    // Time alone closes nothing: only the key moving on does.
+    app.advance(1_000_000).expect("advance");
+    assert!(rows(&mut app, 0).is_empty());
+    let state = app.snapshot().expect("snapshot");
+    let mut app = compile_one(
+        r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (batch_no INTEGER, ticker VARCHAR(4), n INTEGER);
+        CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+        SELECT STREAM MONOTONIC(CAST(change AS INTEGER)), ticker_symbol, COUNT(*)
+        FROM "SOURCE_SQL_STREAM_001"
+        GROUP BY MONOTONIC(CAST(change AS INTEGER)), ticker_symbol;"#,
+    );
+    app.restore(&state).expect("restore");
+    push(&mut app, &[tick("A", "T", 2.0, 1.0)], 1_000_001);
+    let mut out = rows(&mut app, 0);
+    out.sort_by(|a, b| a["TICKER"].as_str().cmp(&b["TICKER"].as_str()));
+    assert_eq!(
+        out,
+        vec![
+            json!({"BATCH_NO": 1, "TICKER": "A", "N": 2}),
+            json!({"BATCH_NO": 1, "TICKER": "B", "N": 1}),
+        ]
+    );
+}
