@@ -1226,3 +1226,32 @@ fn a_monotonic_key_closes_its_groups_when_it_moves_on() {
         ]
     );
 }
+
+#[test]
+fn a_cursor_can_be_a_grouped_window() {
+    let mut app = compile_one(
+        r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ticker VARCHAR(4), windows BIGINT);
+        CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+        SELECT STREAM * FROM TABLE(TOP_K_ITEMS_TUMBLING(
+            CURSOR(SELECT STREAM ticker_symbol AS t, COUNT(*) AS n FROM "SOURCE_SQL_STREAM_001"
+                   GROUP BY ticker_symbol, STEP("SOURCE_SQL_STREAM_001".ROWTIME BY INTERVAL '1' SECOND)),
+            'T', 5, 60));"#,
+    );
+    for second in 0..3i64 {
+        push(
+            &mut app,
+            &[tick("A", "T", 0.0, 1.0), tick("B", "T", 0.0, 1.0)],
+            second * 1_000,
+        );
+    }
+    push(&mut app, &[tick("A", "T", 0.0, 1.0)], 3_000);
+    app.advance(60_000).expect("advance");
+    // Each 1-second window emitted A and B once (A also in the fourth): A in 4 windows, B in 3.
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![
+            json!({"TICKER": "A", "WINDOWS": 4}),
+            json!({"TICKER": "B", "WINDOWS": 3}),
+        ]
+    );
+}
