@@ -1,6 +1,7 @@
 //! In-process throughput of the SQL engine: generated JSON ticker records pushed through an
 //! application whose output is discarded, on a virtual clock (1,000 records per millisecond),
-//! for the query shapes of the KDA examples. Reports events per second and per CPU-second.
+//! for the query shapes of the KDA examples (the anomaly model on fewer events: it costs far
+//! more per row). Reports events per second and per CPU-second.
 //!
 //! `cargo bench -p freshet-analytics-engine --bench throughput [-- EVENTS]`
 
@@ -11,30 +12,93 @@ use std::time::Instant;
 
 use freshet_analytics_engine::{
     Application, ColumnSpec, InputRecord, InputSchema, InputSpec, OutputFormat, OutputSpec,
-    RecordFormat,
+    RecordFormat, ReferenceSpec,
 };
 
-const QUERIES: [(&str, &str); 3] = [
-    (
-        "stateless filter",
-        r#"CREATE STREAM "OUT" (ticker VARCHAR(8), price DOUBLE, change DOUBLE);
+/// A query shape: its name, its code, whether it joins the reference table, and at most how
+/// many events it is given (the anomaly models cost far more per row than the rest).
+struct Query {
+    name: &'static str,
+    code: &'static str,
+    reference: bool,
+    cap: Option<usize>,
+}
+
+const QUERIES: [Query; 8] = [
+    Query {
+        name: "stateless filter",
+        code: r#"CREATE STREAM "OUT" (ticker VARCHAR(8), price DOUBLE, change DOUBLE);
 CREATE PUMP "P" AS INSERT INTO "OUT"
 SELECT STREAM ticker_symbol, price, change FROM "SOURCE_SQL_STREAM_001" WHERE sector = 'TECH' AND price > 50;"#,
-    ),
-    (
-        "tumbling COUNT/SUM per key (1 s)",
-        r#"CREATE STREAM "OUT" (ticker VARCHAR(8), n BIGINT, total DOUBLE);
+        reference: false,
+        cap: None,
+    },
+    Query {
+        name: "tumbling COUNT/SUM per key (1 s)",
+        code: r#"CREATE STREAM "OUT" (ticker VARCHAR(8), n BIGINT, total DOUBLE);
 CREATE PUMP "P" AS INSERT INTO "OUT"
 SELECT STREAM ticker_symbol, COUNT(*), SUM(price) FROM "SOURCE_SQL_STREAM_001"
 GROUP BY ticker_symbol, STEP("SOURCE_SQL_STREAM_001".ROWTIME BY INTERVAL '1' SECOND);"#,
-    ),
-    (
-        "sliding AVG per key (10 s RANGE)",
-        r#"CREATE STREAM "OUT" (ticker VARCHAR(8), price DOUBLE, avg_price DOUBLE);
+        reference: false,
+        cap: None,
+    },
+    Query {
+        name: "stagger COUNT/SUM per key (1 s)",
+        code: r#"CREATE STREAM "OUT" (ticker VARCHAR(8), n BIGINT, total DOUBLE);
+CREATE PUMP "P" AS INSERT INTO "OUT"
+SELECT STREAM ticker_symbol, COUNT(*), SUM(price) FROM "SOURCE_SQL_STREAM_001"
+WINDOWED BY STAGGER (PARTITION BY ticker_symbol RANGE INTERVAL '1' SECOND);"#,
+        reference: false,
+        cap: None,
+    },
+    Query {
+        name: "sliding AVG per key (10 s RANGE)",
+        code: r#"CREATE STREAM "OUT" (ticker VARCHAR(8), price DOUBLE, avg_price DOUBLE);
 CREATE PUMP "P" AS INSERT INTO "OUT"
 SELECT STREAM ticker_symbol, price, AVG(price) OVER W FROM "SOURCE_SQL_STREAM_001"
 WINDOW W AS (PARTITION BY ticker_symbol RANGE INTERVAL '10' SECOND PRECEDING);"#,
-    ),
+        reference: false,
+        cap: None,
+    },
+    Query {
+        name: "reference LEFT JOIN (1,000 rows)",
+        code: r#"CREATE STREAM "OUT" (ticker VARCHAR(8), company VARCHAR(32), price DOUBLE);
+CREATE PUMP "P" AS INSERT INTO "OUT"
+SELECT STREAM ticker_symbol, c."Company", price FROM "SOURCE_SQL_STREAM_001"
+LEFT JOIN "CompanyName" AS c ON "SOURCE_SQL_STREAM_001".ticker_symbol = c."Ticker";"#,
+        reference: true,
+        cap: None,
+    },
+    Query {
+        name: "stream join, 1 s RANGE window",
+        code: r#"CREATE STREAM "TECH" (ticker VARCHAR(8), price DOUBLE);
+CREATE STREAM "ENERGY" (ticker VARCHAR(8), change DOUBLE);
+CREATE PUMP "P1" AS INSERT INTO "TECH" SELECT STREAM ticker_symbol, price FROM "SOURCE_SQL_STREAM_001" WHERE sector = 'TECH';
+CREATE PUMP "P2" AS INSERT INTO "ENERGY" SELECT STREAM ticker_symbol, change FROM "SOURCE_SQL_STREAM_001" WHERE sector = 'ENERGY';
+CREATE STREAM "OUT" (ticker VARCHAR(8), price DOUBLE, change DOUBLE);
+CREATE PUMP "P" AS INSERT INTO "OUT"
+SELECT STREAM t.ticker, t.price, e.change
+FROM "TECH" AS t JOIN "ENERGY" OVER (RANGE INTERVAL '1' SECOND PRECEDING) AS e ON t.ticker = e.ticker;"#,
+        reference: false,
+        cap: None,
+    },
+    Query {
+        name: "TOP_K_ITEMS_TUMBLING (K 10, 1 s)",
+        code: r#"CREATE STREAM "OUT" (ticker VARCHAR(8), n BIGINT);
+CREATE PUMP "P" AS INSERT INTO "OUT"
+SELECT STREAM * FROM TABLE(TOP_K_ITEMS_TUMBLING(CURSOR(SELECT STREAM * FROM "SOURCE_SQL_STREAM_001"), 'TICKER_SYMBOL', 10, 1));"#,
+        reference: false,
+        cap: None,
+    },
+    Query {
+        name: "RANDOM_CUT_FOREST (defaults)",
+        code: r#"CREATE STREAM "OUT" (ticker VARCHAR(8), price DOUBLE, score DOUBLE);
+CREATE PUMP "P" AS INSERT INTO "OUT"
+SELECT STREAM ticker_symbol, price, ANOMALY_SCORE
+FROM TABLE(RANDOM_CUT_FOREST(CURSOR(SELECT STREAM ticker_symbol, price, change FROM "SOURCE_SQL_STREAM_001")));"#,
+        reference: false,
+        cap: Some(50_000),
+    },
 ];
 
 const BATCH: usize = 10_000;
@@ -79,6 +143,32 @@ fn records(n: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The reference table: a company name for every ticker.
+fn companies() -> ReferenceSpec {
+    let column = |name: &str, sql_type: &str| ColumnSpec {
+        name: name.into(),
+        sql_type: sql_type.into(),
+        mapping: None,
+    };
+    let data: String = (0..KEYS)
+        .map(|k| format!("T{k:04},Company number {k}\n"))
+        .collect();
+    ReferenceSpec {
+        table_name: "CompanyName".into(),
+        schema: InputSchema {
+            columns: vec![
+                column("Ticker", "VARCHAR(8)"),
+                column("Company", "VARCHAR(32)"),
+            ],
+            format: RecordFormat::Csv {
+                row_delimiter: "\n".into(),
+                column_delimiter: ",".into(),
+            },
+        },
+        data: data.into_bytes(),
+    }
+}
+
 fn cpu_secs() -> f64 {
     freshet_bench::cpu::process_cpu_secs(std::process::id()).unwrap_or(f64::NAN)
 }
@@ -91,16 +181,23 @@ fn main() {
     let data = records(events);
     println!("{events} JSON events per query, batches of {BATCH}, {KEYS} keys");
     println!(
-        "{:<36} {:>12} {:>16} {:>12}",
-        "query", "events/s", "events/CPU-s", "output rows"
+        "{:<36} {:>12} {:>16} {:>12} {:>10}",
+        "query", "events/s", "events/CPU-s", "output rows", "events"
     );
-    for (name, code) in QUERIES {
+    for query in QUERIES {
         let outputs = [OutputSpec {
             name: "OUT".into(),
             format: OutputFormat::Json,
         }];
-        let mut app = Application::compile(code, &[input()], &[], &outputs)
+        let references = if query.reference {
+            vec![companies()]
+        } else {
+            Vec::new()
+        };
+        let mut app = Application::compile(query.code, &[input()], &references, &outputs)
             .expect("the bench queries compile");
+        let events = query.cap.map_or(events, |cap| cap.min(events));
+        let data = &data[..events];
         let mut produced = 0usize;
         let cpu = cpu_secs();
         let started = Instant::now();
@@ -123,7 +220,8 @@ fn main() {
         let wall = started.elapsed().as_secs_f64();
         let cpu = cpu_secs() - cpu;
         println!(
-            "{name:<36} {:>12.0} {:>16.0} {produced:>12}",
+            "{:<36} {:>12.0} {:>16.0} {produced:>12} {events:>10}",
+            query.name,
             events as f64 / wall,
             events as f64 / cpu
         );
