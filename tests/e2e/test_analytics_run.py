@@ -525,3 +525,54 @@ CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
     learned = [r["ANOMALY_SCORE"] for r in rows[64:300]]
     assert outlier["ANOMALY_SCORE"] > 2 * max(learned[-100:]), (outlier, max(learned[-100:]))
     p.stop()
+
+
+def test_a_stop_before_any_read_resumes_where_the_now_start_was(pipeline):
+    """An application started at NOW that read nothing before it was stopped has still read up
+    to its start: a start from LAST_STOPPED_POINT processes every record put while it was
+    stopped (its shards' NOW positions are checkpointed when it starts, not at its first read)."""
+    p = pipeline()
+    p.create(FILTER)
+    p.start("NOW")
+    p.stop()
+    p.put([tick(f"S{i:03}", "TECH", 0.0, float(i)) for i in range(20)])
+    p.start("LAST_STOPPED_POINT")
+    p.wait_rows(20)
+    time.sleep(0.3)
+    assert sorted(r["TICKER_SYMBOL"] for r in p.rows()) == [f"S{i:03}" for i in range(20)]
+    p.stop()
+
+
+def test_a_stream_joins_another_within_a_window_and_union_all_merges(pipeline):
+    """Two in-application streams split from the input, joined over a one-minute window on the
+    trades side (the AWS orders/trades example's shape), next to a UNION ALL of both."""
+    p = pipeline(outputs=("out", "all"))
+    p.create("""
+CREATE OR REPLACE STREAM "ORDERS" (ticker VARCHAR(4), amount DOUBLE);
+CREATE OR REPLACE STREAM "TRADES" (ticker VARCHAR(4), price DOUBLE);
+CREATE OR REPLACE PUMP "P1" AS INSERT INTO "ORDERS"
+    SELECT STREAM ticker_symbol, price FROM "SOURCE_SQL_STREAM_001" WHERE sector = 'ORDER';
+CREATE OR REPLACE PUMP "P2" AS INSERT INTO "TRADES"
+    SELECT STREAM ticker_symbol, price FROM "SOURCE_SQL_STREAM_001" WHERE sector = 'TRADE';
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ticker VARCHAR(4), order_amount DOUBLE, trade_price DOUBLE);
+CREATE OR REPLACE PUMP "P3" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM o.ticker, o.amount, t.price
+    FROM "ORDERS" AS o JOIN "TRADES" OVER (RANGE INTERVAL '1' MINUTE PRECEDING) AS t
+    ON o.ticker = t.ticker;
+CREATE OR REPLACE STREAM "ALL_ROWS" (ticker VARCHAR(4), kind VARCHAR(8));
+CREATE OR REPLACE PUMP "P4" AS INSERT INTO "ALL_ROWS"
+    SELECT STREAM ticker, 'ORDER' FROM "ORDERS" UNION ALL SELECT STREAM ticker, 'TRADE' FROM "TRADES";
+""", outputs=[p.output_config("DESTINATION_SQL_STREAM"), p.output_config("ALL_ROWS", "all")])
+    p.start()
+    p.put([tick("AMZN", "TRADE", 0.0, 10.0), tick("MSFT", "TRADE", 0.0, 20.0)])
+    p.wait_rows(2, out="all")
+    p.put([tick("AMZN", "ORDER", 0.0, 5.0), tick("IBM", "ORDER", 0.0, 7.0)])
+    rows = p.wait_rows(1)
+    assert rows == [{"TICKER": "AMZN", "ORDER_AMOUNT": 5.0, "TRADE_PRICE": 10.0}]
+    merged = p.wait_rows(4, out="all")
+    assert sorted((r["TICKER"], r["KIND"]) for r in merged) == [
+        ("AMZN", "ORDER"), ("AMZN", "TRADE"), ("IBM", "ORDER"), ("MSFT", "TRADE"),
+    ]
+    time.sleep(0.3)
+    assert len(p.rows()) == 1
+    p.stop()
