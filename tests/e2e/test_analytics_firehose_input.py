@@ -320,3 +320,37 @@ def test_discover_input_schema_samples_a_delivery_stream(pipeline):
                                       InputStartingPositionConfiguration={"InputStartingPosition": "TRIM_HORIZON"})
     assert len(out["RawInputRecords"]) == 2
     assert sorted(c["Name"] for c in out["InputSchema"]["RecordColumns"]) == ["CHANGE", "PRICE", "SECTOR", "TICKER_SYMBOL"]
+
+
+def test_a_kinesis_stream_as_source_input_stopped_before_any_read_skips_nothing(pipeline, name_factory):
+    """As for DirectPut, through a KinesisStreamAsSource delivery stream: its source stream's
+    shards are placed at NOW when the application starts, so a start from LAST_STOPPED_POINT
+    reads what was put into the source stream while the application was stopped."""
+    p = pipeline()
+    source = name_factory("src")
+    p.kinesis.create_stream(StreamName=source, ShardCount=2)
+    p.kinesis.get_waiter("stream_exists").wait(StreamName=source, WaiterConfig={"Delay": 0.05})
+    source_arn = p.kinesis.describe_stream_summary(StreamName=source)["StreamDescriptionSummary"]["StreamARN"]
+    p.firehose.delete_delivery_stream(DeliveryStreamName=p.delivery)
+    p.delivery = f"kda-ds-{uuid.uuid4().hex}"
+    p.delivery_arn = p.firehose.create_delivery_stream(
+        DeliveryStreamName=p.delivery,
+        DeliveryStreamType="KinesisStreamAsSource",
+        KinesisStreamSourceConfiguration={"KinesisStreamARN": source_arn, "RoleARN": ROLE},
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": ROLE,
+            "BucketARN": f"arn:aws:s3:::{p.bucket}",
+            "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0},
+        },
+    )["DeliveryStreamARN"]
+    p.create()
+    p.start("NOW")
+    p.stop()
+    records = [tick(f"K{i:03}") for i in range(20)]
+    out = p.kinesis.put_records(StreamName=source, Records=[{"Data": r, "PartitionKey": f"k{i}"} for i, r in enumerate(records)])
+    assert out["FailedRecordCount"] == 0
+    p.start("LAST_STOPPED_POINT")
+    p.wait_rows(20)
+    time.sleep(0.3)
+    assert p.tickers() == [f"K{i:03}" for i in range(20)]
+    p.stop()

@@ -576,3 +576,19 @@ CREATE OR REPLACE PUMP "P4" AS INSERT INTO "ALL_ROWS"
     time.sleep(0.3)
     assert len(p.rows()) == 1
     p.stop()
+
+
+def test_a_stop_before_any_read_resumes_where_the_now_start_was(pipeline):
+    """An application started at NOW that read nothing before it was stopped has still read up
+    to its start: a start from LAST_STOPPED_POINT processes every record put while it was
+    stopped (its shards' NOW positions are checkpointed when it starts, not at its first read)."""
+    p = pipeline()
+    p.create(FILTER)
+    p.start("NOW")
+    p.stop()
+    p.put([tick(f"S{i:03}", "TECH", 0.0, float(i)) for i in range(20)])
+    p.start("LAST_STOPPED_POINT")
+    p.wait_rows(20)
+    time.sleep(0.3)
+    assert sorted(r["TICKER_SYMBOL"] for r in p.rows()) == [f"S{i:03}" for i in range(20)]
+    p.stop()

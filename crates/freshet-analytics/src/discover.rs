@@ -80,6 +80,7 @@ impl AnalyticsService {
                     .inner
                     .streams
                     .reader(&name, position, BTreeMap::new())
+                    .await
                     .map_err(|e| AnalyticsError::InvalidArgument(e.to_string()))?;
                 reader
                     .read(SAMPLE, SAMPLE_BYTES)

@@ -197,18 +197,11 @@ impl AnalyticsService {
                         "{arn} is not a Kinesis stream ARN of region {region} and account {account}."
                     ))
                 })?;
-            self.inner
-                .streams
-                .reader(
-                    name,
-                    freshet_streams::StartingPosition::Latest,
-                    BTreeMap::new(),
-                )
-                .map_err(|_| {
-                    AnalyticsError::InvalidArgument(format!(
-                        "Stream {name} under account {account} not found."
-                    ))
-                })?;
+            if !self.inner.streams.contains(name) {
+                return Err(AnalyticsError::InvalidArgument(format!(
+                    "Stream {name} under account {account} not found."
+                )));
+            }
             Ok(Source::KinesisStream { name: name.into() })
         }
     }

@@ -31,12 +31,13 @@ impl DeliveryReader {
         self.source.wait().await
     }
 
-    /// Where the reader resumes now, for the partitions whose position is known before any
-    /// read: a DirectPut stream's log (a source stream's shards are placed at their first read).
+    /// Where the reader resumes now, known from its open on, before any read: a DirectPut
+    /// stream's log, or each shard of a source stream (placed when the reader opened; none
+    /// while the source stream is missing).
     pub fn positions(&self) -> BTreeMap<String, String> {
         match &self.source {
             Source::Log(log) => BTreeMap::from([(LOG_SOURCE.to_string(), log.next().to_string())]),
-            Source::Kinesis(_) => BTreeMap::new(),
+            Source::Kinesis(kinesis) => kinesis.positions(),
         }
     }
 

@@ -268,12 +268,9 @@ impl FirehoseService {
         positions: BTreeMap<String, String>,
     ) -> Result<Source> {
         Ok(match entry.doc().kinesis {
-            Some(k) => Source::Kinesis(Box::new(KinesisSource::new(
-                self.inner.streams.clone(),
-                k.arn,
-                start,
-                positions,
-            ))),
+            Some(k) => Source::Kinesis(Box::new(
+                KinesisSource::open(self.inner.streams.clone(), k.arn, start, positions).await,
+            )),
             None => Source::Log(
                 LogSource::open(
                     self.inner.log.clone(),
@@ -364,13 +361,7 @@ impl FirehoseService {
                 ));
             }
             (Kind::KinesisStreamAsSource, Some(k)) => {
-                // A reader finds the stream (whatever its status) or says it is not there.
-                let reader = self.inner.streams.reader(
-                    &k.kinesis_stream_arn,
-                    StartingPosition::Latest,
-                    BTreeMap::new(),
-                );
-                if reader.is_err() {
+                if !self.inner.streams.contains(&k.kinesis_stream_arn) {
                     return Err(invalid(format!(
                         "Kinesis stream {} does not exist.",
                         k.kinesis_stream_arn

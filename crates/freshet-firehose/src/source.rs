@@ -223,8 +223,9 @@ impl LogSource {
 }
 
 /// A Kinesis data stream read through the typed stream reader (the same reads GetRecords
-/// serves). The reader is opened on first use, so a source stream that is missing or not yet
-/// ACTIVE is retried like any failed read.
+/// serves). The reader is opened with the source, which places the shards' starts then (a NOW
+/// start is the stream's end as of the open); a source stream that is missing is opened at a
+/// later read instead, retried like any failed read.
 pub struct KinesisSource {
     streams: StreamsService,
     stream_arn: String,
@@ -236,7 +237,7 @@ pub struct KinesisSource {
 }
 
 impl KinesisSource {
-    pub fn new(
+    pub async fn open(
         streams: StreamsService,
         stream_arn: String,
         start: StartingPosition,
@@ -252,16 +253,32 @@ impl KinesisSource {
                 (shard, checkpoint)
             })
             .collect();
-        KinesisSource {
+        let mut source = KinesisSource {
             streams,
             stream_arn,
             start,
             checkpoints,
             reader: None,
-        }
+        };
+        // Where it fails (the stream is missing), the first read opens it again and says why.
+        let _ = source.reader().await;
+        source
     }
 
-    fn reader(&mut self) -> Result<&mut StreamReader> {
+    /// Where the source resumes in each shard the reader has placed, as checkpoints store it:
+    /// from the open on, before any read; none while the reader is not open.
+    pub fn positions(&self) -> BTreeMap<String, String> {
+        let Some(reader) = &self.reader else {
+            return BTreeMap::new();
+        };
+        reader
+            .positions()
+            .into_iter()
+            .map(|(shard, checkpoint)| (shard, position(checkpoint)))
+            .collect()
+    }
+
+    async fn reader(&mut self) -> Result<&mut StreamReader> {
         if self.reader.is_none() {
             let reader = self
                 .streams
@@ -270,6 +287,7 @@ impl KinesisSource {
                     self.start.clone(),
                     self.checkpoints.clone(),
                 )
+                .await
                 .map_err(|e| FirehoseError::InvalidArgument(e.to_string()))?;
             self.reader = Some(reader);
         }
@@ -277,7 +295,7 @@ impl KinesisSource {
     }
 
     async fn read(&mut self, max_records: usize, max_bytes: usize) -> Result<Vec<Partition>> {
-        let read = match self.reader()?.read(max_records, max_bytes).await {
+        let read = match self.reader().await?.read(max_records, max_bytes).await {
             Ok(read) => read,
             Err(e) => {
                 // Opened again next time: the stream may come back (or be another one).
@@ -297,10 +315,7 @@ impl KinesisSource {
                         arrival_ms: r.approximate_arrival_timestamp.as_millis(),
                     })
                     .collect(),
-                position: match shard.checkpoint {
-                    Checkpoint::After(seq) => seq,
-                    Checkpoint::ShardEnd => SHARD_END.to_string(),
-                },
+                position: position(shard.checkpoint),
             })
             .collect())
     }
@@ -311,5 +326,13 @@ impl KinesisSource {
             // Not open (the stream was missing): the worker's retry pace applies.
             None => std::future::pending().await,
         }
+    }
+}
+
+/// A shard's checkpoint as a delivery stream's checkpoints store it.
+fn position(checkpoint: Checkpoint) -> String {
+    match checkpoint {
+        Checkpoint::After(seq) => seq,
+        Checkpoint::ShardEnd => SHARD_END.to_string(),
     }
 }

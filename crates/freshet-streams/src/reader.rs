@@ -3,7 +3,8 @@
 //! same trim horizon) without JSON or iterators in between: it reads every shard of a stream,
 //! parents to their end before their children (as AWS orders records across resharding), waits
 //! for new durable records on the log's tail notifier and the stream's reshape notifier (never by
-//! polling), and hands back, per shard, a position to checkpoint.
+//! polling), and hands back, per shard, a position to checkpoint, known from the open on (a
+//! start at LATEST is the shard's end when the reader opens, not at its first read).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -72,30 +73,48 @@ impl StreamsService {
     /// A reader of the stream named by `stream` (a name or an ARN). Shards with a checkpoint
     /// resume after it; a shard without one starts at `start` if it has no parents, and at its
     /// trim horizon if it has (a child's records all come after its parents').
-    pub fn reader(
+    ///
+    /// Every shard that can be read now is placed as the reader opens, not at its first read:
+    /// LATEST is the shard's end at the open, as GetShardIterator's LATEST is fixed when the
+    /// iterator is issued, so `positions` holds it before anything is read and a consumer that
+    /// stores it and stops resumes there, skipping nothing put since. A shard that cannot be
+    /// placed now (the stream is not yet ACTIVE, a checkpoint does not fit the shard) is placed
+    /// at its first read, which reports why.
+    pub async fn reader(
         &self,
         stream: &str,
         start: StartingPosition,
         checkpoints: BTreeMap<String, Checkpoint>,
     ) -> Result<StreamReader> {
-        let by = if stream.starts_with("arn:") {
-            StreamRef {
-                stream_name: None,
-                stream_arn: Some(stream.to_string()),
-            }
-        } else {
-            StreamRef {
-                stream_name: Some(stream.to_string()),
-                stream_arn: None,
-            }
-        };
-        Ok(StreamReader {
-            stream: self.find(&by)?,
+        let mut reader = StreamReader {
+            stream: self.find(&stream_ref(stream))?,
             service: self.clone(),
             start,
             checkpoints,
             cursors: BTreeMap::new(),
-        })
+        };
+        reader.place().await;
+        Ok(reader)
+    }
+
+    /// Whether the stream named by `stream` (a name or an ARN) exists, whatever its status:
+    /// what a service that will read it checks when it is configured.
+    pub fn contains(&self, stream: &str) -> bool {
+        self.find(&stream_ref(stream)).is_ok()
+    }
+}
+
+fn stream_ref(stream: &str) -> StreamRef {
+    if stream.starts_with("arn:") {
+        StreamRef {
+            stream_name: None,
+            stream_arn: Some(stream.to_string()),
+        }
+    } else {
+        StreamRef {
+            stream_name: Some(stream.to_string()),
+            stream_arn: None,
+        }
     }
 }
 
@@ -113,6 +132,28 @@ impl StreamReader {
                 closed: !s.is_open(),
             })
             .collect())
+    }
+
+    /// Where the reader resumes in every shard it has placed or was given a checkpoint for:
+    /// what a consumer stores (as it stores `ShardRecords::checkpoint`) to resume exactly there.
+    /// Every shard readable at the open is placed then, so this holds them before any read.
+    pub fn positions(&self) -> BTreeMap<String, Checkpoint> {
+        let state = self.stream.snapshot();
+        let mut positions = self.checkpoints.clone();
+        for shard in &state.shards {
+            let Some(cursor) = self.cursors.get(&shard.row.index) else {
+                continue;
+            };
+            let position = if cursor.done {
+                Checkpoint::ShardEnd
+            } else if let Some(offset) = cursor.offset {
+                Checkpoint::After(shard.boundary(offset).to_string())
+            } else {
+                continue;
+            };
+            positions.insert(shard.id(), position);
+        }
+        positions
     }
 
     /// Reads what is there from every shard whose parents are done, about `max_bytes` in all
@@ -213,6 +254,19 @@ impl StreamReader {
         tokio::select! {
             _ = select_all(tails) => {}
             () = reshaped => {}
+        }
+    }
+
+    /// Fixes where each shard that can be read now starts (see `StreamsService::reader`).
+    async fn place(&mut self) {
+        let Ok(state) = self.state() else { return };
+        for shard in &state.shards {
+            if !self.ready(&state, shard) {
+                continue;
+            }
+            if let Ok(offset) = self.offset(&state, shard).await {
+                self.cursor(shard).offset = Some(offset);
+            }
         }
     }
 

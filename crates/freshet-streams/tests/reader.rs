@@ -90,6 +90,7 @@ async fn reads_every_shard_and_resumes_exactly_after_its_checkpoints() {
     }
     let mut reader = svc
         .reader(NAME, StartingPosition::TrimHorizon, BTreeMap::new())
+        .await
         .unwrap();
     let (records, checkpoints) = drain(&mut reader).await;
     let of = |shard: &str| -> Vec<String> {
@@ -110,6 +111,7 @@ async fn reads_every_shard_and_resumes_exactly_after_its_checkpoints() {
             StartingPosition::TrimHorizon,
             checkpoints,
         )
+        .await
         .unwrap();
     let (records, _) = drain(&mut resumed).await;
     assert_eq!(records, [("shardId-000000000000".into(), "low3".into())]);
@@ -131,11 +133,56 @@ async fn starting_positions_follow_get_shard_iterator() {
         (StartingPosition::AtTimestamp(0), vec!["a", "b"]),
     ];
     for (start, want) in cases {
-        let mut reader = svc.reader(NAME, start.clone(), BTreeMap::new()).unwrap();
+        let mut reader = svc
+            .reader(NAME, start.clone(), BTreeMap::new())
+            .await
+            .unwrap();
         let (records, _) = drain(&mut reader).await;
         let got: Vec<&str> = records.iter().map(|(_, d)| d.as_str()).collect();
         assert_eq!(got, want, "{start:?}");
     }
+}
+
+#[tokio::test]
+async fn a_start_is_placed_when_the_reader_opens_not_at_its_first_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path(), 2).await;
+    put(&svc, "before", 1).await;
+    let mut latest = svc
+        .reader(NAME, StartingPosition::Latest, BTreeMap::new())
+        .await
+        .unwrap();
+    // Nothing read yet, and yet every shard has a position: the end as of the open.
+    let at_open = latest.positions();
+    assert_eq!(
+        at_open.keys().collect::<Vec<_>>(),
+        ["shardId-000000000000", "shardId-000000000001"]
+    );
+    put(&svc, "after-open", 1).await;
+    put(&svc, "after-open-high", HIGH).await;
+    // What was put after the open is read, by this reader and by one resuming from the
+    // positions it had at the open (a consumer stopped before its first read).
+    let mut resumed = svc
+        .reader(NAME, StartingPosition::Latest, at_open.clone())
+        .await
+        .unwrap();
+    for reader in [&mut latest, &mut resumed] {
+        let (records, _) = drain(reader).await;
+        let data: Vec<&str> = records.iter().map(|(_, d)| d.as_str()).collect();
+        assert_eq!(data, ["after-open", "after-open-high"]);
+    }
+    // Positions move with what is read: from them, only what came after.
+    let moved = latest.positions();
+    assert_ne!(moved, at_open);
+    put(&svc, "later", HIGH).await;
+    let mut from_moved = svc
+        .reader(NAME, StartingPosition::TrimHorizon, moved)
+        .await
+        .unwrap();
+    assert_eq!(
+        drain(&mut from_moved).await.0,
+        [("shardId-000000000001".into(), "later".into())]
+    );
 }
 
 #[tokio::test]
@@ -156,6 +203,7 @@ async fn parents_are_read_to_their_end_before_their_children() {
 
     let mut reader = svc
         .reader(NAME, StartingPosition::TrimHorizon, BTreeMap::new())
+        .await
         .unwrap();
     let lineage = reader.shards().unwrap();
     assert_eq!(lineage.len(), 3);
@@ -175,6 +223,7 @@ async fn parents_are_read_to_their_end_before_their_children() {
     // From those checkpoints the parent is never read again.
     let mut resumed = svc
         .reader(NAME, StartingPosition::TrimHorizon, checkpoints)
+        .await
         .unwrap();
     assert_eq!(drain(&mut resumed).await.0, []);
 }
@@ -185,6 +234,7 @@ async fn wait_ends_when_a_record_becomes_durable() {
     let svc = service(dir.path(), 1).await;
     let mut reader = svc
         .reader(NAME, StartingPosition::TrimHorizon, BTreeMap::new())
+        .await
         .unwrap();
     assert!(reader.read(10, 1 << 20).await.unwrap().is_empty());
     let waiting = tokio::spawn(async move {
@@ -208,6 +258,7 @@ async fn a_deleted_stream_is_not_found() {
     let svc = service(dir.path(), 1).await;
     let mut reader = svc
         .reader(NAME, StartingPosition::TrimHorizon, BTreeMap::new())
+        .await
         .unwrap();
     svc.delete_stream(DeleteStreamInput {
         stream: stream(),

@@ -1,5 +1,7 @@
 //! One running application: read, run, write, checkpoint, until told to stop.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use freshet_analytics_engine as engine;
 use freshet_analytics_engine::{Application, InputRecord};
@@ -67,6 +69,20 @@ impl InputReader {
                 })
                 .collect(),
         })
+    }
+
+    /// Where the reader resumes in each partition it has placed, as the checkpoint stores it.
+    /// A reader places its partitions when it opens (NOW is a shard's or a log's end as of
+    /// then), so this holds them before the first read.
+    fn positions(&self) -> BTreeMap<String, String> {
+        match self {
+            InputReader::Stream(reader) => reader
+                .positions()
+                .into_iter()
+                .map(|(shard, position)| (shard, checkpoint::shard_position(position)))
+                .collect(),
+            InputReader::Delivery(reader) => reader.positions(),
+        }
     }
 
     /// Resolves when new records may be there.
@@ -210,23 +226,26 @@ impl AppTask {
                     services
                         .streams
                         .reader(name, start, checkpoint::shard_checkpoints(positions))
+                        .await
                         .map_err(|e| invalid(e.to_string()))?,
                 ),
                 Source::DeliveryStream { name } => {
                     delivery_streams.push(name.clone());
-                    let reader = services
-                        .firehose
-                        .reader(name, Some(&holder), start, positions)
-                        .await
-                        .map_err(|e| invalid(e.to_string()))?;
-                    // Recorded now, a stop before the first record arrives resumes here, not
-                    // at the next start's NOW (which would skip what was put in between).
-                    for (partition, position) in reader.positions() {
-                        doc.set_position(&input.id, partition, position);
-                    }
-                    InputReader::Delivery(reader)
+                    InputReader::Delivery(
+                        services
+                            .firehose
+                            .reader(name, Some(&holder), start, positions)
+                            .await
+                            .map_err(|e| invalid(e.to_string()))?,
+                    )
                 }
             };
+            // Recorded now, a stop before the first record arrives resumes here, not at the
+            // next start's NOW (which would skip what was put in between): an application that
+            // started at NOW has read up to its start, as LAST_STOPPED_POINT takes it on AWS.
+            for (partition, position) in reader.positions() {
+                doc.set_position(&input.id, partition, position);
+            }
             let parallelism = input.parallelism.max(1) as usize;
             readers.push(InputRun {
                 id: input.id.clone(),
@@ -261,6 +280,10 @@ impl AppTask {
     pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let clock = self.services.clock.clone();
         let interval = self.services.settings.checkpoint_interval;
+        // The positions the inputs start from, committed before anything is read: a crash
+        // before the first interval resumes from them too, not from a NOW at the restart (nor
+        // from an earlier run's checkpoint, which a start at NOW or TRIM_HORIZON replaced).
+        self.checkpoint().await;
         let mut last_checkpoint = clock.elapsed();
         loop {
             if *stop.borrow() {
