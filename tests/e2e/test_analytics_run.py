@@ -527,22 +527,6 @@ CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
     p.stop()
 
 
-def test_a_stop_before_any_read_resumes_where_the_now_start_was(pipeline):
-    """An application started at NOW that read nothing before it was stopped has still read up
-    to its start: a start from LAST_STOPPED_POINT processes every record put while it was
-    stopped (its shards' NOW positions are checkpointed when it starts, not at its first read)."""
-    p = pipeline()
-    p.create(FILTER)
-    p.start("NOW")
-    p.stop()
-    p.put([tick(f"S{i:03}", "TECH", 0.0, float(i)) for i in range(20)])
-    p.start("LAST_STOPPED_POINT")
-    p.wait_rows(20)
-    time.sleep(0.3)
-    assert sorted(r["TICKER_SYMBOL"] for r in p.rows()) == [f"S{i:03}" for i in range(20)]
-    p.stop()
-
-
 def test_a_stream_joins_another_within_a_window_and_union_all_merges(pipeline):
     """Two in-application streams split from the input, joined over a one-minute window on the
     trades side (the AWS orders/trades example's shape), next to a UNION ALL of both."""

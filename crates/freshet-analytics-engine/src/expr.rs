@@ -11,7 +11,7 @@ use datafusion_common::config::ConfigOptions;
 use datafusion_common::tree_node::TreeNode;
 use datafusion_common::{DFSchema, DataFusionError, TableReference};
 use datafusion_expr::execution_props::ExecutionProps;
-use datafusion_expr::planner::ContextProvider;
+use datafusion_expr::planner::{ContextProvider, ExprPlanner};
 use datafusion_expr::{AggregateUDF, Expr, HigherOrderUDF, ScalarUDF, TableSource, WindowUDF};
 use datafusion_optimizer::analyzer::type_coercion::TypeCoercionRewriter;
 use datafusion_physical_expr::{PhysicalExpr, create_physical_expr};
@@ -28,6 +28,9 @@ use crate::pump::ROWTIME;
 pub(crate) struct Functions {
     scalars: HashMap<String, Arc<ScalarUDF>>,
     aggregates: HashMap<String, Arc<AggregateUDF>>,
+    /// SQL's special syntax for functions (`SUBSTRING(x FROM 2 FOR 3)`, `POSITION(a IN b)`,
+    /// `EXTRACT(HOUR FROM t)`, `OVERLAY(...)`), planned by DataFusion's planners.
+    planners: Vec<Arc<dyn ExprPlanner>>,
     options: ConfigOptions,
 }
 
@@ -51,9 +54,15 @@ impl Functions {
             }
             aggregates.insert(udaf.name().to_lowercase(), udaf);
         }
+        let planners: Vec<Arc<dyn ExprPlanner>> = vec![
+            Arc::new(datafusion_functions::unicode::planner::UnicodeFunctionPlanner),
+            Arc::new(datafusion_functions::datetime::planner::DatetimeFunctionPlanner),
+            Arc::new(datafusion_functions::core::planner::CoreFunctionPlanner::default()),
+        ];
         Functions {
             scalars,
             aggregates,
+            planners,
             options: ConfigOptions::default(),
         }
     }
@@ -194,6 +203,10 @@ fn similar_to_regex(pattern: &str) -> String {
 }
 
 impl ContextProvider for Functions {
+    fn get_expr_planners(&self) -> &[Arc<dyn ExprPlanner>] {
+        &self.planners
+    }
+
     fn get_table_source(
         &self,
         name: TableReference,

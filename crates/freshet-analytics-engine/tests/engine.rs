@@ -1255,3 +1255,19 @@ fn a_cursor_can_be_a_grouped_window() {
         ]
     );
 }
+
+#[test]
+fn sql_special_function_syntax_is_planned() {
+    let mut app = compile_one(
+        r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (head VARCHAR(4), tail VARCHAR(4), at_pos INTEGER, hour_of BIGINT);
+        CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+        SELECT STREAM SUBSTRING(ticker_symbol FROM 1 FOR 2), SUBSTRING(ticker_symbol, 3),
+            POSITION('Z' IN ticker_symbol), EXTRACT(HOUR FROM s.ROWTIME)
+        FROM "SOURCE_SQL_STREAM_001" AS s;"#,
+    );
+    push(&mut app, &[tick("AMZN", "T", 0.0, 1.0)], 7_200_000);
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![json!({"HEAD": "AM", "TAIL": "ZN", "AT_POS": 3, "HOUR_OF": 2})]
+    );
+}
