@@ -229,8 +229,8 @@ impl LogSource {
 pub struct KinesisSource {
     streams: StreamsService,
     stream_arn: String,
-    /// Where shards without a checkpoint and without parents start (for the delivery worker,
-    /// the delivery stream's creation: Firehose reads from LATEST as of then).
+    /// Where shards without a checkpoint start, as `StreamsService::reader` applies it (for the
+    /// delivery worker, the delivery stream's creation: Firehose reads from LATEST as of then).
     start: StartingPosition,
     checkpoints: BTreeMap<String, Checkpoint>,
     reader: Option<StreamReader>,

@@ -6,7 +6,7 @@
 //! polling), and hands back, per shard, a position to checkpoint, known from the open on (a
 //! start at LATEST is the shard's end when the reader opens, not at its first read).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use futures_util::future::select_all;
@@ -67,31 +67,47 @@ pub struct StreamReader {
     start: StartingPosition,
     checkpoints: BTreeMap<String, Checkpoint>,
     cursors: BTreeMap<u32, Cursor>,
+    /// The shards the stream had when the reader opened (by index): the ones `start` is for.
+    at_open: BTreeSet<u32>,
 }
 
 impl StreamsService {
     /// A reader of the stream named by `stream` (a name or an ARN). Shards with a checkpoint
-    /// resume after it; a shard without one starts at `start` if it has no parents, and at its
-    /// trim horizon if it has (a child's records all come after its parents').
+    /// resume after it; a shard without one starts at `start` if the stream had it when the
+    /// reader opened, as a KCL consumer's initial position applies to every shard there is when
+    /// it starts: at LATEST each shard open then starts at its tip, a child of an earlier
+    /// reshard included, and its closed parents have nothing more to give. A child starts at its
+    /// trim horizon instead (all its records come after its parents', which the reader follows
+    /// to their end first) when it was made after the open, when an ancestor of it has a
+    /// checkpoint (the consumer was following that lineage: the KCL leases such a shard at
+    /// TRIM_HORIZON), or when `start` is a sequence number (which names a place in one shard).
     ///
-    /// Every shard that can be read now is placed as the reader opens, not at its first read:
-    /// LATEST is the shard's end at the open, as GetShardIterator's LATEST is fixed when the
-    /// iterator is issued, so `positions` holds it before anything is read and a consumer that
-    /// stores it and stops resumes there, skipping nothing put since. A shard that cannot be
-    /// placed now (the stream is not yet ACTIVE, a checkpoint does not fit the shard) is placed
-    /// at its first read, which reports why.
+    /// Every shard that can be read now or takes `start` is placed as the reader opens, not at
+    /// its first read: LATEST is the shard's end at the open, as GetShardIterator's LATEST is
+    /// fixed when the iterator is issued, so `positions` holds it before anything is read and a
+    /// consumer that stores it and stops resumes there, skipping nothing put since. A shard that
+    /// cannot be placed now (the stream is not yet ACTIVE, a checkpoint does not fit the shard)
+    /// is placed at its first read, which reports why.
     pub async fn reader(
         &self,
         stream: &str,
         start: StartingPosition,
         checkpoints: BTreeMap<String, Checkpoint>,
     ) -> Result<StreamReader> {
+        let stream = self.find(&stream_ref(stream))?;
+        let at_open = stream
+            .snapshot()
+            .shards
+            .iter()
+            .map(|s| s.row.index)
+            .collect();
         let mut reader = StreamReader {
-            stream: self.find(&stream_ref(stream))?,
+            stream,
             service: self.clone(),
             start,
             checkpoints,
             cursors: BTreeMap::new(),
+            at_open,
         };
         reader.place().await;
         Ok(reader)
@@ -136,7 +152,8 @@ impl StreamReader {
 
     /// Where the reader resumes in every shard it has placed or was given a checkpoint for:
     /// what a consumer stores (as it stores `ShardRecords::checkpoint`) to resume exactly there.
-    /// Every shard readable at the open is placed then, so this holds them before any read.
+    /// Every shard readable at the open or taking the reader's start is placed then, so this
+    /// holds them before any read.
     pub fn positions(&self) -> BTreeMap<String, Checkpoint> {
         let state = self.stream.snapshot();
         let mut positions = self.checkpoints.clone();
@@ -257,11 +274,15 @@ impl StreamReader {
         }
     }
 
-    /// Fixes where each shard that can be read now starts (see `StreamsService::reader`).
+    /// Fixes where each shard that can be read now starts, and where each shard that takes the
+    /// reader's start does even if its parents are still to be read: a child's LATEST is its
+    /// tip at the open, not at its parents' end (see `StreamsService::reader`).
     async fn place(&mut self) {
         let Ok(state) = self.state() else { return };
         for shard in &state.shards {
-            if !self.ready(&state, shard) {
+            let takes_start =
+                !self.checkpoints.contains_key(&shard.id()) && self.takes_start(&state, shard);
+            if self.is_done(shard) || !(takes_start || self.ready(&state, shard)) {
                 continue;
             }
             if let Ok(offset) = self.offset(&state, shard).await {
@@ -307,13 +328,47 @@ impl StreamReader {
             || self.checkpoints.get(&shard.id()) == Some(&Checkpoint::ShardEnd)
     }
 
+    /// Whether a shard without a checkpoint starts at the reader's start rather than at its trim
+    /// horizon (the rule is `StreamsService::reader`'s).
+    fn takes_start(&self, state: &StreamState, shard: &ShardState) -> bool {
+        if shard.parents().next().is_none() {
+            return true;
+        }
+        let by_sequence = matches!(
+            self.start,
+            StartingPosition::AtSequenceNumber(_) | StartingPosition::AfterSequenceNumber(_)
+        );
+        !by_sequence && self.at_open.contains(&shard.row.index) && !self.followed(state, shard)
+    }
+
+    /// Whether an ancestor of a shard has a checkpoint. An ancestor gone past retention ends the
+    /// search there, as it ends the KCL's. Each ancestor is visited once: splits and merges of
+    /// the same range (autoscaling) share ancestors, and a walk of every path would double with
+    /// each cycle.
+    fn followed(&self, state: &StreamState, shard: &ShardState) -> bool {
+        let mut seen = BTreeSet::new();
+        let mut next: Vec<u32> = shard.parents().collect();
+        while let Some(index) = next.pop() {
+            if !seen.insert(index) {
+                continue;
+            }
+            if self.checkpoints.contains_key(&crate::arn::shard_id(index)) {
+                return true;
+            }
+            if let Some(ancestor) = state.shard(index) {
+                next.extend(ancestor.parents());
+            }
+        }
+        false
+    }
+
     /// The offset to read a shard from: where the reader is, else its checkpoint, else the
     /// starting position.
     async fn offset(&self, state: &StreamState, shard: &ShardState) -> Result<u64> {
         if let Some(offset) = self.cursors.get(&shard.row.index).and_then(|c| c.offset) {
             return Ok(offset);
         }
-        let has_parents = shard.row.parent_index.is_some();
+        let from_trim_horizon = !self.takes_start(state, shard);
         // A finished shard (ShardEnd) is never read: `ready` leaves it out.
         let checkpoint = match self.checkpoints.get(&shard.id()) {
             Some(Checkpoint::After(seq)) => Some(seq.as_str()),
@@ -321,7 +376,7 @@ impl StreamReader {
         };
         let (kind, sequence, timestamp) = match (checkpoint, &self.start) {
             (Some(seq), _) => ("AFTER_SEQUENCE_NUMBER", Some(seq), None),
-            (None, _) if has_parents => ("TRIM_HORIZON", None, None),
+            (None, _) if from_trim_horizon => ("TRIM_HORIZON", None, None),
             (None, StartingPosition::TrimHorizon) => ("TRIM_HORIZON", None, None),
             (None, StartingPosition::Latest) => ("LATEST", None, None),
             (None, StartingPosition::AtSequenceNumber(s)) => {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use freshet_catalog::Catalog;
 use freshet_log::{FsyncPolicy, Log, LogConfig};
+use freshet_runtime::{ManualClock, SharedClock};
 use freshet_streams::model::*;
 use freshet_streams::{Checkpoint, StartingPosition, StreamReader, StreamsConfig, StreamsService};
 
@@ -20,13 +21,20 @@ fn stream() -> StreamRef {
 }
 
 async fn service(dir: &std::path::Path, shards: i64) -> StreamsService {
+    service_on(dir, shards, SharedClock::system()).await
+}
+
+/// A service whose records arrive (and whose AT_TIMESTAMP reads are judged) on `clock`.
+async fn service_on(dir: &std::path::Path, shards: i64, clock: SharedClock) -> StreamsService {
     let mut log_config = LogConfig::new(dir.join("log"));
     log_config.fsync = FsyncPolicy::Never;
+    log_config.clock = clock.clone();
     let catalog = Catalog::open(&dir.join("c.db")).await.unwrap();
     let config = StreamsConfig {
         create_delay: Duration::ZERO,
         delete_delay: Duration::ZERO,
         update_delay: Duration::ZERO,
+        clock,
         ..StreamsConfig::default()
     };
     let svc = StreamsService::open(config, catalog, Log::open(log_config).unwrap())
@@ -226,6 +234,150 @@ async fn parents_are_read_to_their_end_before_their_children() {
         .await
         .unwrap();
     assert_eq!(drain(&mut resumed).await.0, []);
+}
+
+async fn split(svc: &StreamsService, shard: &str) {
+    svc.split_shard(SplitShardInput {
+        stream: stream(),
+        shard_to_split: shard.into(),
+        new_starting_hash_key: (u128::MAX / 2).to_string(),
+    })
+    .await
+    .unwrap();
+}
+
+async fn merge(svc: &StreamsService, shard: &str, adjacent: &str) {
+    svc.merge_shards(MergeShardsInput {
+        stream: stream(),
+        shard_to_merge: shard.into(),
+        adjacent_shard_to_merge: adjacent.into(),
+    })
+    .await
+    .unwrap();
+}
+
+fn data(records: &[(String, String)]) -> Vec<&str> {
+    records.iter().map(|(_, d)| d.as_str()).collect()
+}
+
+/// LATEST is every shard's tip as of the open, children included: a child open at the open
+/// (the KCL's `InitialPositionInStream.LATEST` leases it at LATEST) must not replay what it got
+/// between the reshard and the open. Its closed parents have nothing more to give.
+#[tokio::test]
+async fn a_latest_start_after_a_reshard_reads_only_what_comes_after_the_open() {
+    for reshard in ["split", "merge"] {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = service(dir.path(), if reshard == "split" { 1 } else { 2 }).await;
+        put(&svc, "parent-low", 1).await;
+        put(&svc, "parent-high", HIGH).await;
+        match reshard {
+            "split" => split(&svc, "shardId-000000000000").await,
+            _ => merge(&svc, "shardId-000000000000", "shardId-000000000001").await,
+        }
+        put(&svc, "child-before-low", 1).await;
+        put(&svc, "child-before-high", HIGH).await;
+
+        let mut latest = svc
+            .reader(NAME, StartingPosition::Latest, BTreeMap::new())
+            .await
+            .unwrap();
+        // Every shard, children too, is placed by the open, so a consumer that stores these
+        // positions and stops before its first read resumes at the same tips.
+        let at_open = latest.positions();
+        assert_eq!(at_open.len(), latest.shards().unwrap().len(), "{reshard}");
+        put(&svc, "after-low", 1).await;
+        put(&svc, "after-high", HIGH).await;
+        let mut resumed = svc
+            .reader(NAME, StartingPosition::Latest, at_open)
+            .await
+            .unwrap();
+        for reader in [&mut latest, &mut resumed] {
+            let (records, _) = drain(reader).await;
+            let mut got = data(&records);
+            got.sort();
+            assert_eq!(got, ["after-high", "after-low"], "{reshard}");
+        }
+    }
+}
+
+/// Children of a reshard made while the reader runs hold only records put after the open:
+/// they are read from their first record, after their parent's last.
+#[tokio::test]
+async fn children_made_after_the_open_are_read_from_their_first_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path(), 1).await;
+    put(&svc, "before", 1).await;
+    let mut reader = svc
+        .reader(NAME, StartingPosition::Latest, BTreeMap::new())
+        .await
+        .unwrap();
+    put(&svc, "parent", 1).await;
+    split(&svc, "shardId-000000000000").await;
+    put(&svc, "child-low", 1).await;
+    put(&svc, "child-high", HIGH).await;
+    let (records, _) = drain(&mut reader).await;
+    assert_eq!(
+        records,
+        [
+            ("shardId-000000000000".into(), "parent".into()),
+            ("shardId-000000000001".into(), "child-low".into()),
+            ("shardId-000000000002".into(), "child-high".into()),
+        ]
+    );
+}
+
+/// A consumer that resumes inside a parent after the reshard happened while it was stopped
+/// reads the children from their first record whatever its start (the KCL leases a shard whose
+/// ancestor has a lease at TRIM_HORIZON): the start is only for shards it never followed.
+#[tokio::test]
+async fn a_consumer_resuming_in_a_parent_reads_its_children_from_their_first_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path(), 1).await;
+    put(&svc, "read", 1).await;
+    let mut reader = svc
+        .reader(NAME, StartingPosition::TrimHorizon, BTreeMap::new())
+        .await
+        .unwrap();
+    let (_, checkpoints) = drain(&mut reader).await;
+    put(&svc, "parent", 1).await;
+    split(&svc, "shardId-000000000000").await;
+    put(&svc, "child-low", 1).await;
+    put(&svc, "child-high", HIGH).await;
+    for start in [StartingPosition::Latest, StartingPosition::TrimHorizon] {
+        let mut resumed = svc
+            .reader(NAME, start.clone(), checkpoints.clone())
+            .await
+            .unwrap();
+        let (records, _) = drain(&mut resumed).await;
+        assert_eq!(
+            data(&records),
+            ["parent", "child-low", "child-high"],
+            "{start:?}"
+        );
+    }
+}
+
+/// AT_TIMESTAMP places every shard present at the open by the timestamp, children too: none
+/// of a child's records from before it is read.
+#[tokio::test]
+async fn an_at_timestamp_start_after_a_reshard_places_the_children_by_the_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let (clock, time) = ManualClock::shared(1_700_000_000_000);
+    let svc = service_on(dir.path(), 1, clock.clone()).await;
+    put(&svc, "parent", 1).await;
+    split(&svc, "shardId-000000000000").await;
+    time.advance(Duration::from_secs(1));
+    put(&svc, "child-old", 1).await;
+    time.advance(Duration::from_secs(1));
+    let from = clock.now_ms();
+    put(&svc, "child-new-low", 1).await;
+    put(&svc, "child-new-high", HIGH).await;
+    let mut reader = svc
+        .reader(NAME, StartingPosition::AtTimestamp(from), BTreeMap::new())
+        .await
+        .unwrap();
+    let (records, _) = drain(&mut reader).await;
+    assert_eq!(data(&records), ["child-new-low", "child-new-high"]);
 }
 
 #[tokio::test]
