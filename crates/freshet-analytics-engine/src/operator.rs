@@ -12,7 +12,7 @@ use datafusion_common::arrow::ipc::writer::StreamWriter;
 use datafusion_common::{DFSchema, DataFusionError, Result};
 use datafusion_expr::function::AccumulatorArgs;
 use datafusion_expr::{AggregateUDF, GroupsAccumulator};
-use datafusion_physical_expr::PhysicalExpr;
+use datafusion_physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
 
 use crate::function::TableFunction;
 use crate::grouped::Grouped;
@@ -239,6 +239,7 @@ impl Project {
 }
 
 /// One aggregate call of a GROUP BY: what DataFusion needs to make its accumulator per window.
+#[derive(Clone)]
 pub(crate) struct AggregateSpec {
     func: Arc<AggregateUDF>,
     args: Vec<Arc<dyn PhysicalExpr>>,
@@ -268,8 +269,8 @@ impl AggregateSpec {
         Ok(spec)
     }
 
-    /// Fails at planning, not at the first row, for an aggregate with no grouped form (what a
-    /// tumbling window needs; a sliding window checks for retraction instead).
+    /// Fails at planning, not at the first row, for an aggregate a grouped window cannot run (a
+    /// sliding window checks for retraction instead).
     pub(crate) fn check_grouped(&self) -> Result<(), String> {
         self.accumulator().map(|_| ()).map_err(crate::expr::message)
     }
@@ -326,16 +327,20 @@ impl AggregateSpec {
             .len())
     }
 
+    /// The aggregate's state for every group of a window: DataFusion's vectorised grouped form
+    /// where it has one, otherwise (DISTINCT aggregates, MEDIAN, ...) one plain accumulator per
+    /// group behind DataFusion's adapter.
     pub(crate) fn accumulator(&self) -> Result<Box<dyn GroupsAccumulator>> {
         let args = self.accumulator_args();
-        if self.distinct || !self.func.groups_accumulator_supported(args.clone()) {
-            return Err(DataFusionError::NotImplemented(format!(
-                "{}{} in a windowed GROUP BY is not supported yet",
-                self.func.name().to_uppercase(),
-                if self.distinct { "(DISTINCT ...)" } else { "" }
-            )));
+        if !self.distinct && self.func.groups_accumulator_supported(args.clone()) {
+            return self.func.create_groups_accumulator(args);
         }
-        self.func.create_groups_accumulator(args)
+        // Fails here, at planning, for an aggregate that has no plain form either.
+        self.func.accumulator(args)?;
+        let spec = self.clone();
+        Ok(Box::new(GroupsAccumulatorAdapter::new(move || {
+            spec.func.accumulator(spec.accumulator_args())
+        })))
     }
 }
 

@@ -1271,3 +1271,32 @@ fn sql_special_function_syntax_is_planned() {
         vec![json!({"HEAD": "AM", "TAIL": "ZN", "AT_POS": 3, "HOUR_OF": 2})]
     );
 }
+
+#[test]
+fn distinct_and_ungrouped_aggregates_run_in_grouped_windows() {
+    let code = r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (sector VARCHAR(8), tickers BIGINT, median_price DOUBLE);
+        CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+        SELECT STREAM sector, COUNT(DISTINCT ticker_symbol), MEDIAN(price)
+        FROM "SOURCE_SQL_STREAM_001"
+        GROUP BY sector, STEP("SOURCE_SQL_STREAM_001".ROWTIME BY INTERVAL '1' SECOND);"#;
+    let mut app = compile_one(code);
+    push(
+        &mut app,
+        &[
+            tick("A", "TECH", 0.0, 1.0),
+            tick("B", "TECH", 0.0, 5.0),
+            tick("A", "TECH", 0.0, 3.0),
+        ],
+        1_000,
+    );
+    // The distinct values and the median's values survive a snapshot.
+    let state = app.snapshot().expect("snapshot");
+    let mut app = compile_one(code);
+    app.restore(&state).expect("restore");
+    push(&mut app, &[tick("C", "TECH", 0.0, 4.0)], 1_500);
+    app.advance(2_000).expect("advance");
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![json!({"SECTOR": "TECH", "TICKERS": 3, "MEDIAN_PRICE": 3.5})]
+    );
+}
