@@ -54,10 +54,7 @@ impl Operator {
             Operator::Grouped(t) => t.advance(now_ms, out),
             Operator::Sliding(s) => s.advance(now_ms),
             Operator::Function(f) => f.advance(now_ms, out),
-            Operator::StreamJoin(j) => {
-                j.advance(now_ms);
-                Ok(())
-            }
+            Operator::StreamJoin(j) => j.advance(now_ms, out),
         }
     }
 

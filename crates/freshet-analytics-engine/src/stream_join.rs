@@ -12,7 +12,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use datafusion_common::arrow::array::{
-    Array, ArrayRef, AsArray, RecordBatch, TimestampMillisecondArray, UInt32Array,
+    Array, ArrayRef, AsArray, RecordBatch, TimestampMillisecondArray, UInt32Array, new_null_array,
 };
 use datafusion_common::arrow::compute::{interleave, take};
 use datafusion_common::arrow::datatypes::{Field, SchemaRef, TimestampMillisecondType};
@@ -47,6 +47,9 @@ pub(crate) struct SideSpec {
     pub hidden: usize,
     /// The side's rows (its stream's schema).
     pub schema: SchemaRef,
+    /// Whether its rows that meet nothing are kept (LEFT, RIGHT or FULL OUTER), with NULLs for
+    /// the other side, once they leave its window.
+    pub outer: bool,
 }
 
 struct Chunk {
@@ -55,6 +58,8 @@ struct Chunk {
     first_seq: u64,
     newest: i64,
     index: HashMap<Box<[u8]>, Vec<u32>>,
+    /// Which rows have met a row of the other side (kept for an outer side only).
+    matched: Vec<bool>,
 }
 
 struct Side {
@@ -111,7 +116,7 @@ impl StreamJoin {
             _ => 0,
         };
         let mut mine = Vec::new();
-        let mut theirs = Vec::new();
+        let mut theirs: Vec<(usize, usize)> = Vec::new();
         let mut times = Vec::new();
         for (i, key) in keys.iter().enumerate() {
             let Some(key) = key else { continue };
@@ -150,16 +155,31 @@ impl StreamJoin {
         if !mine.is_empty() {
             out.push(self.joined(from, batch, &mine, &theirs, times)?);
         }
-        self.hold(from, batch, keys)?;
+        let mut matched = Vec::new();
+        if self.sides[from].spec.outer {
+            matched = vec![false; batch.num_rows()];
+            for &i in &mine {
+                matched[i as usize] = true;
+            }
+        }
+        if self.sides[1 - from].spec.outer {
+            let other = &mut self.sides[1 - from];
+            for &(c, r) in &theirs {
+                other.chunks[c].matched[r] = true;
+            }
+        }
+        self.hold(from, batch, keys, matched)?;
         let newest = (0..rowtime.len()).map(|i| rowtime.value(i)).max();
-        self.advance(newest.unwrap_or(self.now));
-        Ok(())
+        self.advance(newest.unwrap_or(self.now), out)
     }
 
-    /// Lets rows leave the windows they are no longer in.
-    pub(crate) fn advance(&mut self, now_ms: i64) {
+    /// Lets rows leave the windows they are no longer in; an outer side's rows that met
+    /// nothing come out then, with NULLs for the other side, stamped with the time they left.
+    pub(crate) fn advance(&mut self, now_ms: i64, out: &mut Vec<RecordBatch>) -> Result<()> {
         self.now = self.now.max(now_ms);
-        for side in &mut self.sides {
+        for s in 0..2 {
+            let mut leaving = Vec::new();
+            let side = &mut self.sides[s];
             while let Some(front) = side.chunks.front() {
                 let gone = match side.spec.window {
                     SideWindow::Current => front.newest < self.now,
@@ -172,9 +192,45 @@ impl StreamJoin {
                 if !gone {
                     break;
                 }
-                side.chunks.pop_front();
+                if let Some(chunk) = side.chunks.pop_front()
+                    && side.spec.outer
+                {
+                    leaving.push(chunk);
+                }
+            }
+            for chunk in leaving {
+                let unmatched: Vec<u32> = (0..chunk.batch.num_rows() as u32)
+                    .filter(|&r| !chunk.matched[r as usize])
+                    .collect();
+                if !unmatched.is_empty() {
+                    out.push(self.unmatched(s, &chunk.batch, &unmatched)?);
+                }
             }
         }
+        Ok(())
+    }
+
+    /// Rows of side `side` with NULLs for the other side's columns.
+    fn unmatched(&self, side: usize, batch: &RecordBatch, rows: &[u32]) -> Result<RecordBatch> {
+        let picked = UInt32Array::from(rows.to_vec());
+        let mine: Vec<ArrayRef> = batch
+            .columns()
+            .iter()
+            .map(|c| take(c.as_ref(), &picked, None))
+            .collect::<std::result::Result<_, _>>()?;
+        let theirs: Vec<ArrayRef> = self.sides[1 - side]
+            .spec
+            .schema
+            .fields()
+            .iter()
+            .map(|f| new_null_array(f.data_type(), rows.len()))
+            .collect();
+        let (left, right) = if side == 0 {
+            (mine, theirs)
+        } else {
+            (theirs, mine)
+        };
+        self.assemble(vec![self.now; rows.len()], left, right)
     }
 
     /// Each row's join key in the row format, None where a key is NULL (NULL equals nothing).
@@ -197,7 +253,13 @@ impl StreamJoin {
             .collect())
     }
 
-    fn hold(&mut self, side: usize, batch: &RecordBatch, keys: Vec<Option<Vec<u8>>>) -> Result<()> {
+    fn hold(
+        &mut self,
+        side: usize,
+        batch: &RecordBatch,
+        keys: Vec<Option<Vec<u8>>>,
+        matched: Vec<bool>,
+    ) -> Result<()> {
         let rowtime = batch.column(0).as_primitive::<TimestampMillisecondType>();
         let mut index: HashMap<Box<[u8]>, Vec<u32>> = HashMap::new();
         for (i, key) in keys.into_iter().enumerate() {
@@ -218,6 +280,7 @@ impl StreamJoin {
             first_seq: side.next_seq,
             newest,
             index,
+            matched,
         });
         side.next_seq += batch.num_rows() as u64;
         Ok(())
@@ -254,6 +317,16 @@ impl StreamJoin {
         } else {
             (their_columns, mine_columns)
         };
+        self.assemble(times, left, right)
+    }
+
+    /// A joined batch: its times, the sides' visible columns, then their system columns.
+    fn assemble(
+        &self,
+        times: Vec<i64>,
+        left: Vec<ArrayRef>,
+        right: Vec<ArrayRef>,
+    ) -> Result<RecordBatch> {
         let (left_hidden, right_hidden) = (self.sides[0].spec.hidden, self.sides[1].spec.hidden);
         let mut columns: Vec<ArrayRef> = vec![Arc::new(TimestampMillisecondArray::from(times))];
         columns.extend(left[left_hidden..].iter().cloned());
@@ -289,7 +362,14 @@ impl StreamJoin {
             ));
         }
         let keys = self.keys(side, batch)?;
-        self.hold(side, batch, keys)
+        // Whether a restored row had met one is not kept: an outer side's restored rows count
+        // as unmatched, so they may come out once more with NULLs (at least once).
+        let matched = if self.sides[side].spec.outer {
+            vec![false; batch.num_rows()]
+        } else {
+            Vec::new()
+        };
+        self.hold(side, batch, keys, matched)
     }
 }
 
@@ -304,12 +384,15 @@ pub(crate) fn plan(
     join: &Join,
     sides: [(StreamDef, String, SideWindow); 2],
 ) -> Result<(Operator, StreamDef, DFSchema), String> {
-    let constraint = match &join.join_operator {
-        JoinOperator::Join(c) | JoinOperator::Inner(c) => Some(c),
-        JoinOperator::CrossJoin(JoinConstraint::None) => None,
+    let (constraint, outer) = match &join.join_operator {
+        JoinOperator::Join(c) | JoinOperator::Inner(c) => (Some(c), [false, false]),
+        JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (Some(c), [true, false]),
+        JoinOperator::Right(c) | JoinOperator::RightOuter(c) => (Some(c), [false, true]),
+        JoinOperator::FullOuter(c) => (Some(c), [true, true]),
+        JoinOperator::CrossJoin(JoinConstraint::None) => (None, [false, false]),
         _ => {
             return Err(
-                "only [INNER] JOIN and CROSS JOIN of two streams are supported by Freshet yet (not OUTER joins)"
+                "two streams join with [INNER], LEFT, RIGHT or FULL [OUTER] JOIN ... ON, or CROSS JOIN"
                     .into(),
             );
         }
@@ -331,7 +414,9 @@ pub(crate) fn plan(
         for ((def, ..), schema) in sides.iter().zip(&schemas) {
             for (i, (qualifier, field)) in schema.iter().enumerate() {
                 if (i >= def.hidden) == visible {
-                    fields.push((qualifier.cloned(), field.clone()));
+                    // An outer join's rows can have NULLs for either side, ROWTIME included.
+                    let field = Arc::new(field.as_ref().clone().with_nullable(true));
+                    fields.push((qualifier.cloned(), field));
                 }
             }
         }
@@ -379,12 +464,14 @@ pub(crate) fn plan(
             keys: left_keys,
             hidden: left.hidden,
             schema: left.schema,
+            outer: outer[0],
         },
         SideSpec {
             window: right_window,
             keys: right_keys,
             hidden: right.hidden,
             schema: right.schema,
+            outer: outer[1],
         },
         key_types,
         def.schema.clone(),

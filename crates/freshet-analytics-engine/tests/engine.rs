@@ -1039,8 +1039,8 @@ fn rows_windows_and_cross_joins_of_streams() {
 fn stream_join_errors_are_code_errors() {
     for (join, expected) in [
         (
-            r#"FROM "ORDERS" AS o LEFT JOIN "TRADES" OVER (RANGE INTERVAL '1' MINUTE PRECEDING) AS t ON o.ticker = t.ticker"#,
-            "OUTER",
+            r#"FROM "ORDERS" AS o LEFT JOIN "TRADES" AS t USING (ticker)"#,
+            "needs ON left.column = right.column",
         ),
         (
             r#"FROM "ORDERS" AS o JOIN "TRADES" OVER (PARTITION BY ticker RANGE INTERVAL '1' MINUTE PRECEDING) AS t ON o.ticker = t.ticker"#,
@@ -1298,5 +1298,31 @@ fn distinct_and_ungrouped_aggregates_run_in_grouped_windows() {
     assert_eq!(
         rows(&mut app, 0),
         vec![json!({"SECTOR": "TECH", "TICKERS": 3, "MEDIAN_PRICE": 3.5})]
+    );
+}
+
+#[test]
+fn an_outer_stream_join_keeps_what_met_nothing_once_it_leaves_its_window() {
+    let join = r#"FROM "ORDERS" OVER (RANGE INTERVAL '10' SECOND PRECEDING) AS o
+        FULL OUTER JOIN "TRADES" AS t ON o.ticker = t.ticker"#;
+    let mut app = join_app(join);
+    push(&mut app, &[order("AMZN", 5.0), order("MSFT", 1.0)], 1_000);
+    // A trade meets the orders of the last 10 s.
+    push(&mut app, &[trade("AMZN", 10.0), trade("IBM", 3.0)], 2_000);
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![json!({"TICKER": "AMZN", "ORDER_AMOUNT": 5.0, "TRADE_PRICE": 10.0})]
+    );
+    // The IBM trade (TRADES has no window) left at once: it met nothing.
+    app.advance(2_001).expect("advance");
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![json!({"TICKER": null, "ORDER_AMOUNT": null, "TRADE_PRICE": 3.0})]
+    );
+    // The MSFT order leaves ORDERS' window 10 s later, unmatched; AMZN's met a trade.
+    app.advance(11_001).expect("advance");
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![json!({"TICKER": "MSFT", "ORDER_AMOUNT": 1.0, "TRADE_PRICE": null})]
     );
 }
