@@ -333,11 +333,16 @@ impl AggregateSpec {
             return self.func.create_groups_accumulator(args);
         }
         // Fails here, at planning, for an aggregate that has no plain form either.
-        self.func.accumulator(args)?;
+        self.plain_accumulator()?;
         let spec = self.clone();
         Ok(Box::new(GroupsAccumulatorAdapter::new(move || {
-            spec.func.accumulator(spec.accumulator_args())
+            spec.plain_accumulator()
         })))
+    }
+
+    /// One accumulator for one set of rows (DISTINCT honoured).
+    pub(crate) fn plain_accumulator(&self) -> Result<Box<dyn datafusion_expr::Accumulator>> {
+        self.func.accumulator(self.accumulator_args())
     }
 }
 

@@ -68,6 +68,8 @@ pub(crate) struct Window {
     frame: Frame,
     converter: RowConverter,
     partitions: HashMap<Box<[u8]>, Partition>,
+    /// The aggregate is evaluated afresh over the window's rows (it cannot retract).
+    recompute: bool,
 }
 
 impl Window {
@@ -77,15 +79,22 @@ impl Window {
         partition_types: Vec<datafusion_common::arrow::datatypes::DataType>,
         frame: Frame,
     ) -> Result<Window, String> {
-        aggregate
-            .sliding_accumulator()
-            .map_err(crate::expr::message)?;
-        Window::with(
+        // An aggregate that cannot take rows back out (DISTINCT ones, MEDIAN, ...) is computed
+        // afresh over the window's rows for each row instead: O(rows in the window).
+        let recompute = aggregate.sliding_accumulator().is_err();
+        if recompute {
+            aggregate
+                .plain_accumulator()
+                .map_err(crate::expr::message)?;
+        }
+        let mut window = Window::with(
             Kind::Aggregate(aggregate),
             partition_by,
             partition_types,
             frame,
-        )
+        )?;
+        window.recompute = recompute;
+        Ok(window)
     }
 
     /// `LAG(arg, offset, default)` (a partition keeps its last `offset` values; the window's
@@ -120,6 +129,7 @@ impl Window {
             frame,
             converter,
             partitions: HashMap::new(),
+            recompute: false,
         })
     }
 
@@ -147,8 +157,8 @@ impl Window {
     fn add(&mut self, key: &[u8], rowtime: i64, values: Vec<ArrayRef>) -> Result<&mut Partition> {
         if !self.partitions.contains_key(key) {
             let accumulator = match &self.kind {
-                Kind::Aggregate(spec) => Some(spec.sliding_accumulator()?),
-                Kind::Positional { .. } => None,
+                Kind::Aggregate(spec) if !self.recompute => Some(spec.sliding_accumulator()?),
+                _ => None,
             };
             self.partitions.insert(
                 key.into(),
@@ -214,8 +224,19 @@ impl Window {
                 } => Some(*half_life_ms),
                 _ => None,
             };
+            let fresh = match &self.kind {
+                Kind::Aggregate(spec) if self.recompute => Some(spec.plain_accumulator()?),
+                _ => None,
+            };
             let now = rowtime.value(i);
             let partition = self.add(key, now, values)?;
+            if let Some(mut accumulator) = fresh {
+                for (_, row) in &partition.rows {
+                    accumulator.update_batch(row)?;
+                }
+                out.push(accumulator.evaluate()?);
+                continue;
+            }
             if let Some(half_life) = half_life {
                 out.push(ScalarValue::Float64(exp_avg(partition, now, half_life)));
                 continue;

@@ -1326,3 +1326,29 @@ fn an_outer_stream_join_keeps_what_met_nothing_once_it_leaves_its_window() {
         vec![json!({"TICKER": "MSFT", "ORDER_AMOUNT": 1.0, "TRADE_PRICE": null})]
     );
 }
+
+#[test]
+fn aggregates_that_cannot_retract_are_recomputed_over_sliding_windows() {
+    let mut app = compile_one(
+        r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ticker VARCHAR(4), tickers BIGINT, median_price DOUBLE);
+        CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+        SELECT STREAM ticker_symbol, COUNT(DISTINCT ticker_symbol) OVER W, MEDIAN(price) OVER W
+        FROM "SOURCE_SQL_STREAM_001"
+        WINDOW W AS (RANGE INTERVAL '10' SECOND PRECEDING);"#,
+    );
+    push(&mut app, &[tick("A", "T", 0.0, 1.0)], 1_000);
+    push(&mut app, &[tick("B", "T", 0.0, 9.0)], 2_000);
+    push(&mut app, &[tick("A", "T", 0.0, 2.0)], 3_000);
+    // 12.5 s: the rows of 1 s and 2 s have left the 10 s window; A (3 s) and C remain.
+    push(&mut app, &[tick("C", "T", 0.0, 4.0)], 12_500);
+    let got: Vec<(i64, f64)> = rows(&mut app, 0)
+        .iter()
+        .map(|r| {
+            (
+                r["TICKERS"].as_i64().expect("count"),
+                r["MEDIAN_PRICE"].as_f64().expect("median"),
+            )
+        })
+        .collect();
+    assert_eq!(got, vec![(1, 1.0), (2, 5.0), (2, 2.0), (2, 3.0)]);
+}
