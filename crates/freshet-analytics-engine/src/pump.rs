@@ -12,8 +12,8 @@ use datafusion_expr::expr::AggregateFunction;
 use datafusion_expr::{Cast, Expr};
 use datafusion_physical_expr::PhysicalExpr;
 use datafusion_sql::sqlparser::ast::{
-    Expr as SqlExpr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, Join,
-    NamedWindowDefinition, NamedWindowExpr, ObjectName, Query, Select, SelectItem, SetExpr,
+    Distinct, Expr as SqlExpr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident,
+    Join, NamedWindowDefinition, NamedWindowExpr, ObjectName, Query, Select, SelectItem, SetExpr,
     TableAlias, TableFactor, WindowFrameBound, WindowFrameUnits, WindowSpec, WindowType,
     visit_expressions_mut,
 };
@@ -119,6 +119,13 @@ pub(crate) fn plan(
             let (schema, lookup) = with_reference(functions, &def, qualifier, join, tables)?;
             (stages, def, schema, lookup)
         }
+        Relation::Subquery(query) => {
+            let planned = plan(functions, query, streams, tables, windows, Target::Derived)?;
+            sources = planned.sources;
+            let (schema, lookup) =
+                with_reference(functions, &planned.output, qualifier, join, tables)?;
+            (planned.stages, planned.output, schema, lookup)
+        }
     };
     let (derived, columns): (StreamDef, &[String]) = match target {
         Target::Stream(def, columns) => (def.clone(), columns),
@@ -201,7 +208,17 @@ fn plan_select(
         None => None,
     };
     let aggregated = !group_by(select).is_empty() || items.iter().any(has_aggregate);
-    let operator = if let Some(spec) = stagger {
+    let operator = if let Some(keys) = distinct_keys(select)? {
+        if aggregated || stagger.is_some() {
+            return Err(
+                "SELECT STREAM DISTINCT cannot be combined with GROUP BY, aggregates or windows"
+                    .into(),
+            );
+        }
+        Operator::Grouped(Box::new(grouped(
+            functions, select, schema, items, filter, target, &targets, &keys, None,
+        )?))
+    } else if let Some(spec) = stagger {
         if !group_by(select).is_empty() {
             return Err("a query cannot have both WINDOWED BY STAGGER and GROUP BY".into());
         }
@@ -246,6 +263,8 @@ fn plan_select(
 enum Relation<'q> {
     /// A stream, and where its name is (its window in a stream join is found by it).
     Stream { name: String, at: Location },
+    /// `(SELECT STREAM ...) AS alias`: a query whose rows the outer query reads.
+    Subquery(&'q Query),
     /// `TABLE(name(CURSOR(query), args...))`, the arguments after the cursor evaluated.
     Function {
         name: String,
@@ -285,6 +304,15 @@ fn from_relation<'q>(
             let qualifier = qualifier(alias, &stream);
             let at = name_location(name);
             Ok((Relation::Stream { name: stream, at }, qualifier, join))
+        }
+        TableFactor::Derived {
+            subquery, alias, ..
+        } => {
+            let Some(alias) = alias else {
+                return Err("a subquery in FROM needs a name: (SELECT STREAM ...) AS name".into());
+            };
+            let qualifier = normalize(&alias.name);
+            Ok((Relation::Subquery(subquery), qualifier, join))
         }
         TableFactor::TableFunction { expr, alias } => {
             let SqlExpr::Function(call) = expr else {
@@ -395,7 +423,9 @@ fn derived_stream(
     schema: &DFSchema,
 ) -> Result<StreamDef, String> {
     if stagger_window(select).is_some() || !extract_windows(select)?.1.is_empty() {
-        return Err("a CURSOR's query cannot use windows (OVER or STAGGER) yet".into());
+        return Err(
+            "a CURSOR's query or a subquery cannot use windows (OVER or STAGGER) yet".into(),
+        );
     }
     let mut columns = Vec::new();
     for (i, item) in select.projection.iter().enumerate() {
@@ -531,6 +561,26 @@ fn outputs(
         .collect()
 }
 
+/// `SELECT STREAM DISTINCT a, b, ...`: its items as the keys of a GROUP BY (one of them a
+/// window, as every streaming GROUP BY needs).
+fn distinct_keys(select: &Select) -> Result<Option<Vec<SqlExpr>>, String> {
+    match &select.distinct {
+        None | Some(Distinct::All) => Ok(None),
+        Some(Distinct::On(_)) => Err("DISTINCT ON is not supported on streams".into()),
+        Some(Distinct::Distinct) => select
+            .projection
+            .iter()
+            .map(|item| match item {
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                    Ok(e.clone())
+                }
+                _ => Err("SELECT STREAM DISTINCT names its columns (not *)".to_string()),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+    }
+}
+
 /// The stagger window of `WINDOWED BY STAGGER (...)`, which the parser turned into a named
 /// window.
 fn stagger_window(select: &Select) -> Option<&WindowSpec> {
@@ -562,12 +612,19 @@ fn grouped(
         .iter()
         .map(|g| functions.logical(g.clone(), schema))
         .collect::<Result<_, _>>()?;
-    let monotonic = keys.iter().position(|k| {
+    // A key declared MONOTONIC, or else a STEP / FLOOR of a timestamp other than ROWTIME
+    // (a window on an event time carried through a subquery), closes its groups when it moves.
+    let declared = |k: &Expr| {
         k.exists(|e| {
             Ok(matches!(e, Expr::ScalarFunction(f) if f.func.name() == crate::scalar::MONOTONIC))
         })
         .unwrap_or(false)
-    });
+    };
+    let bucket = |k: &Expr| matches!(k, Expr::ScalarFunction(f) if matches!(f.func.name(), "date_bin" | "date_trunc"));
+    let monotonic = keys
+        .iter()
+        .position(declared)
+        .or_else(|| keys.iter().position(bucket));
     let policy = match (policy, keys.iter().filter_map(window_width).min(), monotonic) {
         (Some(policy), ..) => policy,
         (None, Some(width), _) => Policy::Tumble(width),

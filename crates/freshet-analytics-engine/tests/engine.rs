@@ -1352,3 +1352,57 @@ fn aggregates_that_cannot_retract_are_recomputed_over_sliding_windows() {
         .collect();
     assert_eq!(got, vec![(1, 1.0), (2, 5.0), (2, 2.0), (2, 3.0)]);
 }
+
+/// The KDA SQL Reference's exact distinct count: SELECT STREAM DISTINCT in a subquery, counted
+/// per ticker over a STEP of the subquery's event time.
+const EXACT_DISTINCT: &str = r#"
+CREATE OR REPLACE STREAM output_stream (ticker_symbol VARCHAR(4), unique_count BIGINT);
+CREATE OR REPLACE PUMP stream_pump AS INSERT INTO output_stream
+SELECT STREAM TICKER_SYMBOL, COUNT(distinct_stream.price) AS unique_count
+  FROM (
+    SELECT STREAM DISTINCT rowtime as window_time, TICKER_SYMBOL, CHANGE, PRICE,
+      STEP((SOURCE_SQL_STREAM_001.rowtime) BY INTERVAL '5' SECOND)
+    FROM SOURCE_SQL_STREAM_001) as distinct_stream
+  GROUP BY TICKER_SYMBOL, STEP((distinct_stream.window_time) BY INTERVAL '5' SECOND);
+"#;
+
+#[test]
+fn select_distinct_in_a_subquery_counts_distinct_rows() {
+    let mut app = Application::compile(
+        EXACT_DISTINCT,
+        &[ticker_input(1)],
+        &[],
+        &[output("OUTPUT_STREAM")],
+    )
+    .expect("compiles");
+    push(
+        &mut app,
+        &[tick("A", "T", 0.0, 1.0), tick("A", "T", 0.0, 1.0)],
+        1_000,
+    );
+    push(&mut app, &[tick("A", "T", 0.0, 2.0)], 2_000);
+    push(&mut app, &[tick("B", "T", 0.0, 1.0)], 3_000);
+    app.advance(5_000).expect("advance");
+    assert!(rows(&mut app, 0).is_empty(), "the outer window waits for its key to move on");
+    push(&mut app, &[tick("A", "T", 0.0, 3.0)], 6_000);
+    app.advance(10_000).expect("advance");
+    let mut out = rows(&mut app, 0);
+    out.sort_by(|a, b| a["TICKER_SYMBOL"].as_str().cmp(&b["TICKER_SYMBOL"].as_str()));
+    assert_eq!(
+        out,
+        vec![
+            json!({"TICKER_SYMBOL": "A", "UNIQUE_COUNT": 2}),
+            json!({"TICKER_SYMBOL": "B", "UNIQUE_COUNT": 1}),
+        ]
+    );
+    let error = match Application::compile(
+        "CREATE STREAM d (a VARCHAR(4));\nCREATE PUMP p AS INSERT INTO d SELECT STREAM DISTINCT ticker_symbol FROM SOURCE_SQL_STREAM_001;",
+        &[ticker_input(1)],
+        &[],
+        &[],
+    ) {
+        Err(error) => error.to_string(),
+        Ok(_) => panic!("a DISTINCT without a window compiled"),
+    };
+    assert!(error.contains("needs a window on ROWTIME"), "{error}");
+}
