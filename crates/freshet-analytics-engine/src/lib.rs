@@ -9,6 +9,7 @@ mod encode;
 mod expr;
 mod function;
 mod grouped;
+mod logparse;
 mod lookup;
 mod operator;
 mod parse;

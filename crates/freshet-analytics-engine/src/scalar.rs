@@ -33,6 +33,7 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
     ]
     .into_iter()
     .map(|kind| Arc::new(ScalarUDF::new_from_impl(Kda::new(kind))))
+    .chain(crate::logparse::functions())
     .collect()
 }
 

@@ -1383,11 +1383,18 @@ fn select_distinct_in_a_subquery_counts_distinct_rows() {
     push(&mut app, &[tick("A", "T", 0.0, 2.0)], 2_000);
     push(&mut app, &[tick("B", "T", 0.0, 1.0)], 3_000);
     app.advance(5_000).expect("advance");
-    assert!(rows(&mut app, 0).is_empty(), "the outer window waits for its key to move on");
+    assert!(
+        rows(&mut app, 0).is_empty(),
+        "the outer window waits for its key to move on"
+    );
     push(&mut app, &[tick("A", "T", 0.0, 3.0)], 6_000);
     app.advance(10_000).expect("advance");
     let mut out = rows(&mut app, 0);
-    out.sort_by(|a, b| a["TICKER_SYMBOL"].as_str().cmp(&b["TICKER_SYMBOL"].as_str()));
+    out.sort_by(|a, b| {
+        a["TICKER_SYMBOL"]
+            .as_str()
+            .cmp(&b["TICKER_SYMBOL"].as_str())
+    });
     assert_eq!(
         out,
         vec![
@@ -1405,4 +1412,358 @@ fn select_distinct_in_a_subquery_counts_distinct_rows() {
         Ok(_) => panic!("a DISTINCT without a window compiled"),
     };
     assert!(error.contains("needs a window on ROWTIME"), "{error}");
+}
+
+/// An input of JSON records with the given (name, SQL type) columns, each mapped from the key of
+/// its name: a log line in one VARCHAR column, as the Developer Guide's log examples have.
+fn json_input(columns: &[(&str, &str)]) -> InputSpec {
+    InputSpec {
+        name_prefix: "SOURCE_SQL_STREAM".into(),
+        parallelism: 1,
+        schema: InputSchema {
+            columns: columns
+                .iter()
+                .map(|(name, sql_type)| ColumnSpec {
+                    name: name.to_string(),
+                    sql_type: sql_type.to_string(),
+                    mapping: Some(format!("$.{name}")),
+                })
+                .collect(),
+            format: RecordFormat::Json {
+                record_row_path: "$".into(),
+            },
+        },
+    }
+}
+
+fn compile_logs(code: &str, columns: &[(&str, &str)]) -> Result<Application, CompileError> {
+    Application::compile(
+        code,
+        &[json_input(columns)],
+        &[],
+        &[output("DESTINATION_SQL_STREAM")],
+    )
+}
+
+fn log_error(code: &str, columns: &[(&str, &str)]) -> String {
+    match compile_logs(code, columns) {
+        Err(CompileError::Code(e)) => e.message,
+        Err(other) => panic!("expected a code error, got {other}"),
+        Ok(_) => panic!("compiled: {code}"),
+    }
+}
+
+fn record(value: Value) -> Vec<u8> {
+    value.to_string().into_bytes()
+}
+
+/// The Developer Guide's "Parsing Web Logs (W3C_LOG_PARSE Function)" application, with the row
+/// named inside the subquery (`AS r`) where the guide writes `AS l(r)`.
+const W3C_COMMON: &str = r#"
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (
+    column1 VARCHAR(16), column2 VARCHAR(16), column3 VARCHAR(16), column4 VARCHAR(16),
+    column5 VARCHAR(16), column6 VARCHAR(16), column7 VARCHAR(16));
+CREATE OR REPLACE PUMP "myPUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM l.r.COLUMN1, l.r.COLUMN2, l.r.COLUMN3, l.r.COLUMN4, l.r.COLUMN5, l.r.COLUMN6, l.r.COLUMN7
+    FROM (SELECT STREAM W3C_LOG_PARSE("log", 'COMMON') AS r FROM "SOURCE_SQL_STREAM_001") AS l;
+"#;
+
+#[test]
+fn w3c_log_parse_reads_the_common_log_format() {
+    let mut app = compile_logs(W3C_COMMON, &[("log", "VARCHAR(256)")]).expect("compiles");
+    push(
+        &mut app,
+        &[
+            record(
+                json!({"log": r#"192.168.254.30 - John [24/May/2004:22:01:02 -0700] "GET /icons/apache_pb.gif HTTP/1.1" 304 0"#}),
+            ),
+            record(json!({"log": "this is not a web log"})),
+        ],
+        1_000,
+    );
+    // The SQL Reference's Example 1 output: the time keeps its brackets, the request its words.
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![
+            json!({"COLUMN1": "192.168.254.30", "COLUMN2": "-", "COLUMN3": "John",
+                   "COLUMN4": "[24/May/2004:22:01:02 -0700]",
+                   "COLUMN5": "GET /icons/apache_pb.gif HTTP/1.1", "COLUMN6": "304", "COLUMN7": "0"}),
+            // A line that does not parse is a NULL row: every field NULL.
+            json!({"COLUMN1": null, "COLUMN2": null, "COLUMN3": null, "COLUMN4": null,
+                   "COLUMN5": null, "COLUMN6": null, "COLUMN7": null}),
+        ]
+    );
+}
+
+#[test]
+fn w3c_log_parse_takes_extended_and_custom_formats() {
+    let code = r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (host VARCHAR(64), status INTEGER, agent VARCHAR(64), at_time VARCHAR(32));
+CREATE OR REPLACE PUMP "P" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM l.n.COLUMN1, CAST(l.n.COLUMN6 AS INTEGER), l.n.COLUMN9, l.c.COLUMN4
+    FROM (SELECT STREAM W3C_LOG_PARSE("log", 'NCSA EXTENDED') AS n,
+                        W3C_LOG_PARSE("log", '%h %l %u [%t] \"%r\" %>s %b \"%[Referer]i\" \"%[User-agent]i\"') AS c
+          FROM "SOURCE_SQL_STREAM_001") AS l;"#;
+    let mut app = compile_logs(code, &[("log", "VARCHAR(512)")]).expect("compiles");
+    let line = r#"203.0.113.24 - - [25/Mar/2018:15:25:37 -0700] "GET /index.php HTTP/1.1" 200 125 "-" "Mozilla/5.0 [en] Gecko/20100101 Firefox/52.0""#;
+    push(&mut app, &[record(json!({"log": line}))], 1_000);
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![json!({"HOST": "203.0.113.24", "STATUS": 200,
+                    "AGENT": "Mozilla/5.0 [en] Gecko/20100101 Firefox/52.0",
+                    "AT_TIME": "25/Mar/2018:15:25:37 -0700"})]
+    );
+}
+
+#[test]
+fn regex_log_parse_returns_the_groups_of_a_whole_line_match() {
+    // The SQL Reference's Example 2, on the getting-started ticker stream.
+    let mut app = compile_one(
+        r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (sector VARCHAR(24), match1 VARCHAR(24), match2 VARCHAR(24));
+CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM T.SECTOR, T.REC.COLUMN1, T.REC.COLUMN2
+    FROM (SELECT STREAM SECTOR, REGEX_LOG_PARSE(SECTOR, '.*([E].).*([R].*)') AS REC
+          FROM SOURCE_SQL_STREAM_001) AS T;"#,
+    );
+    push(
+        &mut app,
+        &[
+            tick("XOM", "ENERGY", 0.0, 1.0),
+            tick("UNH", "HEALTHCARE", 0.0, 1.0),
+            tick("AMZN", "TECHNOLOGY", 0.0, 1.0),
+        ],
+        1_000,
+    );
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![
+            json!({"SECTOR": "ENERGY", "MATCH1": "EN", "MATCH2": "RGY"}),
+            json!({"SECTOR": "HEALTHCARE", "MATCH1": "EA", "MATCH2": "RE"}),
+            // No R after an E: no match, NULL.
+            json!({"SECTOR": "TECHNOLOGY", "MATCH1": null, "MATCH2": null}),
+        ]
+    );
+}
+
+#[test]
+fn regex_log_parse_runs_the_developer_guides_example_and_names_columns() {
+    // "Parsing Log Strings Based on Regular Expressions (REGEX_LOG_PARSE Function)".
+    let code = r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (logentry VARCHAR(24), match1 VARCHAR(24), match2 VARCHAR(24));
+CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM T.LOGENTRY, T.REC.COLUMN1, T.REC.COLUMN2
+    FROM (SELECT STREAM LOGENTRY,
+              REGEX_LOG_PARSE(LOGENTRY, '(\w.+) (\d.+) (\w.+) (\w.+)') AS REC
+          FROM SOURCE_SQL_STREAM_001) AS T;"#;
+    let mut app = compile_logs(code, &[("LOGENTRY", "VARCHAR(256)")]).expect("compiles");
+    let line = r#"203.0.113.24 - - [25/Mar/2018:15:25:37 -0700] "GET /index.php HTTP/1.1" 200 125 "-" "Mozilla/5.0 [en] Gecko/20100101 Firefox/52.0""#;
+    push(&mut app, &[record(json!({"LOGENTRY": line}))], 1_000);
+    // Java's greedy groups: the first takes all it can and still leave a digit for the second.
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![json!({"LOGENTRY": line,
+                    "MATCH1": r#"203.0.113.24 - - [25/Mar/2018:15:25:37 -0700] "GET /index.php HTTP/1.1" 200"#,
+                    "MATCH2": r#"125 "-" "Mozilla/5.0 [en]"#})]
+    );
+    // The optional column list names and types the groups.
+    let code = r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ip VARCHAR(16), bytes BIGINT);
+CREATE OR REPLACE PUMP "P" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM t.r.IP, t.r.BYTES + 1
+    FROM (SELECT STREAM REGEX_LOG_PARSE(LOGENTRY, '(\S+) .* (\d+) ".*', 'ip, bytes BIGINT') AS r
+          FROM SOURCE_SQL_STREAM_001) AS t;"#;
+    let mut app = compile_logs(code, &[("LOGENTRY", "VARCHAR(256)")]).expect("compiles");
+    push(&mut app, &[record(json!({"LOGENTRY": line}))], 1_000);
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![json!({"IP": "203.0.113.24", "BYTES": 126})]
+    );
+}
+
+#[test]
+fn fast_regex_log_parse_matches_lazily_without_backtracking() {
+    let code = r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (c1 VARCHAR(32), c2 VARCHAR(32));
+CREATE OR REPLACE PUMP "P" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM t.r.COLUMN1, t.r."COLUMN2"
+    FROM (SELECT STREAM FAST_REGEX_LOG_PARSE("line", '(.*)_+(<Alpha>.*)') AS r
+          FROM "SOURCE_SQL_STREAM_001") AS t;"#;
+    let mut app = compile_logs(code, &[("line", "VARCHAR(64)")]).expect("compiles");
+    push(
+        &mut app,
+        &[
+            record(json!({"line": "Mary____had_a_little_lamb"})),
+            record(json!({"line": "Mary_"})),
+        ],
+        1_000,
+    );
+    // The SQL Reference's Example C; the second line has nothing for the second group.
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![
+            json!({"C1": "Mary", "C2": "had_a_little_lamb"}),
+            json!({"C1": null, "C2": null}),
+        ]
+    );
+}
+
+#[test]
+fn variable_column_log_parse_splits_fields() {
+    // The Developer Guide's "Split Strings into Multiple Fields" application.
+    let code = r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM"(
+            "column_A" VARCHAR(16), "column_B" VARCHAR(16), "column_C" VARCHAR(16),
+            "COL_1" VARCHAR(16), "COL_2" VARCHAR(16), "COL_3" VARCHAR(16));
+CREATE OR REPLACE PUMP "SECOND_STREAM_PUMP" AS
+INSERT INTO "DESTINATION_SQL_STREAM"
+   SELECT STREAM  t."Col_A", t."Col_B", t."Col_C",
+                  t.r."COL_1", t.r."COL_2", t.r."COL_3"
+   FROM (SELECT STREAM
+           "Col_A", "Col_B", "Col_C",
+           VARIABLE_COLUMN_LOG_PARSE ("Col_E_Unstructured",
+                                     'COL_1 TYPE VARCHAR(16), COL_2 TYPE VARCHAR(16), COL_3 TYPE VARCHAR(16)',
+                                     ',') AS r
+         FROM "SOURCE_SQL_STREAM_001") as t;"#;
+    let columns = [
+        ("Col_A", "VARCHAR(16)"),
+        ("Col_B", "VARCHAR(16)"),
+        ("Col_C", "VARCHAR(16)"),
+        ("Col_E_Unstructured", "VARCHAR(64)"),
+    ];
+    let mut app = compile_logs(code, &columns).expect("compiles");
+    push(
+        &mut app,
+        &[
+            record(
+                json!({"Col_A": "a", "Col_B": "b", "Col_C": "c", "Col_E_Unstructured": "x,y,z"}),
+            ),
+            record(json!({"Col_A": "a", "Col_B": "b", "Col_C": "c", "Col_E_Unstructured": "x"})),
+        ],
+        1_000,
+    );
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![
+            json!({"column_A": "a", "column_B": "b", "column_C": "c", "COL_1": "x", "COL_2": "y", "COL_3": "z"}),
+            // Fewer fields than columns: the rest are NULL.
+            json!({"column_A": "a", "column_B": "b", "column_C": "c", "COL_1": "x", "COL_2": null, "COL_3": null}),
+        ]
+    );
+    // A number of columns, an escape and quotes; typed columns convert (or are NULL).
+    let code = r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (a VARCHAR(16), b VARCHAR(16), c VARCHAR(32), n INTEGER, t TIMESTAMP);
+CREATE OR REPLACE PUMP "P" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM s.u.COLUMN1, s.u.COLUMN2, s.u.COLUMN3, s.typed.N, s.typed.T
+    FROM (SELECT STREAM VARIABLE_COLUMN_LOG_PARSE("line", 3, ';', '\', '"') AS u,
+                        VARIABLE_COLUMN_LOG_PARSE("line", 'x TYPE VARCHAR(4), n TYPE INTEGER, t TYPE TIMESTAMP ''dd/MMM/yyyy:HH:mm:ss''', ';') AS typed
+          FROM "SOURCE_SQL_STREAM_001") AS s;"#;
+    let mut app = compile_logs(code, &[("line", "VARCHAR(64)")]).expect("compiles");
+    push(
+        &mut app,
+        &[
+            record(json!({"line": r#"a\;b;"c;d";24/May/2004:22:01:02"#})),
+            record(json!({"line": "x;42;24/May/2004:22:01:02"})),
+        ],
+        1_000,
+    );
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![
+            json!({"A": "a;b", "B": "c;d", "C": "24/May/2004:22:01:02", "N": null, "T": null}),
+            json!({"A": "x", "B": "42", "C": "24/May/2004:22:01:02", "N": 42, "T": "2004-05-24 22:01:02.000"}),
+        ]
+    );
+}
+
+#[test]
+fn fixed_column_log_parse_cuts_and_converts_fixed_width_fields() {
+    let code = r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (code VARCHAR(4), n INTEGER, at_time TIMESTAMP, rest VARCHAR(32));
+CREATE OR REPLACE PUMP "P" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM s.r.CODE, s.r.N, s.r."when", s.r.REST
+    FROM (SELECT STREAM FIXED_COLUMN_LOG_PARSE("line",
+            'code TYPE VARCHAR(4) START 0 FOR 4, n TYPE INTEGER NOT NULL START 4 FOR 5, "when" TYPE TIMESTAMP ''yyyy-MM-dd HH:mm:ss'' START 9 FOR 19, rest TYPE VARCHAR(32) START 29') AS r
+          FROM "SOURCE_SQL_STREAM_001") AS s;"#;
+    let mut app = compile_logs(code, &[("line", "VARCHAR(64)")]).expect("compiles");
+    push(
+        &mut app,
+        &[
+            record(json!({"line": "E042   172018-03-25 15:25:37 disk full"})),
+            record(json!({"line": "E043 oops2018-03-25 15:25:37 n is not a number"})),
+        ],
+        1_000,
+    );
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![
+            json!({"CODE": "E042", "N": 17, "AT_TIME": "2018-03-25 15:25:37.000", "REST": "disk full"}),
+            // N is NOT NULL: a line whose N does not convert does not parse.
+            json!({"CODE": null, "N": null, "AT_TIME": null, "REST": null}),
+        ]
+    );
+}
+
+#[test]
+fn sys_log_parse_reads_the_time_and_the_message() {
+    let code = r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (logged TIMESTAMP, message VARCHAR(64));
+CREATE OR REPLACE PUMP "P" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM s.r.COLUMN1, s.r.COLUMN2
+    FROM (SELECT STREAM SYS_LOG_PARSE("line") AS r FROM "SOURCE_SQL_STREAM_001") AS s;"#;
+    let mut app = compile_logs(code, &[("line", "VARCHAR(64)")]).expect("compiles");
+    push(
+        &mut app,
+        &[
+            record(json!({"line": "Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick"})),
+            record(json!({"line": "2018-10-11T22:14:15Z mymachine su"})),
+        ],
+        1_000,
+    );
+    // A syslog time has no year: 1970's, as Java's SimpleDateFormat reads one.
+    assert_eq!(
+        rows(&mut app, 0),
+        vec![
+            json!({"LOGGED": "1970-10-11 22:14:15.000", "MESSAGE": "mymachine su: 'su root' failed for lonvick"}),
+            json!({"LOGGED": null, "MESSAGE": null}),
+        ]
+    );
+}
+
+#[test]
+fn log_parsing_errors_are_code_errors() {
+    let line = [("line", "VARCHAR(64)")];
+    let pump = |call: &str| {
+        format!(
+            "CREATE STREAM \"DESTINATION_SQL_STREAM\" (a VARCHAR(8));\n\
+             CREATE PUMP p AS INSERT INTO \"DESTINATION_SQL_STREAM\"\n\
+             SELECT STREAM s.r.COLUMN1 FROM (SELECT STREAM {call} AS r FROM SOURCE_SQL_STREAM_001) AS s;"
+        )
+    };
+    let e = log_error(&pump(r#"REGEX_LOG_PARSE("line", '(a')"#), &line);
+    assert!(
+        e.starts_with("REGEX_LOG_PARSE: the pattern '(a' is not a regular expression"),
+        "{e}"
+    );
+    let e = log_error(&pump(r#"REGEX_LOG_PARSE("line", '(?<=a)(b)')"#), &line);
+    assert!(e.contains("look-around"), "{e}");
+    let e = log_error(&pump(r#"REGEX_LOG_PARSE("line", 'abc')"#), &line);
+    assert!(e.contains("has no groups"), "{e}");
+    let e = log_error(&pump(r#"REGEX_LOG_PARSE("line", "line")"#), &line);
+    assert!(e.contains("argument 2 must be a literal"), "{e}");
+    let e = log_error(&pump(r#"W3C_LOG_PARSE("line", 'FANCY')"#), &line);
+    assert!(
+        e.starts_with("W3C_LOG_PARSE: 'FANCY' is neither a predefined format"),
+        "{e}"
+    );
+    let e = log_error(&pump(r#"FAST_REGEX_LOG_PARSE("line", '(<0-255>)')"#), &line);
+    assert!(e.contains("numerical intervals"), "{e}");
+    let e = log_error(&pump(r#"VARIABLE_COLUMN_LOG_PARSE("line", 0, ',')"#), &line);
+    assert!(e.contains("number of columns"), "{e}");
+    let e = log_error(
+        &pump(r#"FIXED_COLUMN_LOG_PARSE("line", 'a TYPE INTEGER')"#),
+        &line,
+    );
+    assert!(e.contains("needs START"), "{e}");
+    let e = log_error(&pump(r#"SYS_LOG_PARSE("line", 'x')"#), &line);
+    assert!(e.contains("SYS_LOG_PARSE takes 1 argument, not 2"), "{e}");
+    // A field the row does not have is named.
+    let e = log_error(
+        "CREATE STREAM \"DESTINATION_SQL_STREAM\" (a VARCHAR(8));\n\
+         CREATE PUMP p AS INSERT INTO \"DESTINATION_SQL_STREAM\"\n\
+         SELECT STREAM s.r.COLUMN9 FROM (SELECT STREAM W3C_LOG_PARSE(\"line\", 'COMMON') AS r FROM SOURCE_SQL_STREAM_001) AS s;",
+        &line,
+    );
+    assert!(e.contains("COLUMN9"), "{e}");
 }
