@@ -43,11 +43,12 @@ pub(crate) struct PlannedPump {
 }
 
 /// Where a pump writes: the columns of a declared stream (all of them when `columns` is
-/// empty), or, for a cursor, a stream made of the query's select list.
+/// empty), or, for a cursor or a subquery, a stream made of the query's select list (its
+/// columns renamed to `names` when the subquery's alias lists them: `AS l(r)`).
 #[derive(Clone, Copy)]
 pub(crate) enum Target<'a> {
     Stream(&'a StreamDef, &'a [String]),
-    Derived,
+    Derived(&'a [String]),
 }
 
 /// Plans `query` reading one of `streams` into `target`.
@@ -106,7 +107,14 @@ pub(crate) fn plan(
             }
         }
         Relation::Function { name, cursor, args } => {
-            let planned = plan(functions, cursor, streams, tables, windows, Target::Derived)?;
+            let planned = plan(
+                functions,
+                cursor,
+                streams,
+                tables,
+                windows,
+                Target::Derived(&[]),
+            )?;
             let made = crate::function::make(&name, &planned.output.schema, &args)?
                 .ok_or_else(|| format!("Function '{name}' not found"))?;
             let mut stages = planned.stages;
@@ -119,8 +127,15 @@ pub(crate) fn plan(
             let (schema, lookup) = with_reference(functions, &def, qualifier, join, tables)?;
             (stages, def, schema, lookup)
         }
-        Relation::Subquery(query) => {
-            let planned = plan(functions, query, streams, tables, windows, Target::Derived)?;
+        Relation::Subquery { query, columns } => {
+            let planned = plan(
+                functions,
+                query,
+                streams,
+                tables,
+                windows,
+                Target::Derived(&columns),
+            )?;
             sources = planned.sources;
             let (schema, lookup) =
                 with_reference(functions, &planned.output, qualifier, join, tables)?;
@@ -129,8 +144,11 @@ pub(crate) fn plan(
     };
     let (derived, columns): (StreamDef, &[String]) = match target {
         Target::Stream(def, columns) => (def.clone(), columns),
-        Target::Derived => (
-            derived_stream(functions, select, &source_def, &schema)?,
+        Target::Derived(names) => (
+            renamed(
+                derived_stream(functions, select, &source_def, &schema)?,
+                names,
+            )?,
             &[],
         ),
     };
@@ -263,8 +281,11 @@ fn plan_select(
 enum Relation<'q> {
     /// A stream, and where its name is (its window in a stream join is found by it).
     Stream { name: String, at: Location },
-    /// `(SELECT STREAM ...) AS alias`: a query whose rows the outer query reads.
-    Subquery(&'q Query),
+    /// `(SELECT STREAM ...) AS alias [(columns)]`: a query whose rows the outer query reads.
+    Subquery {
+        query: &'q Query,
+        columns: Vec<String>,
+    },
     /// `TABLE(name(CURSOR(query), args...))`, the arguments after the cursor evaluated.
     Function {
         name: String,
@@ -312,7 +333,15 @@ fn from_relation<'q>(
                 return Err("a subquery in FROM needs a name: (SELECT STREAM ...) AS name".into());
             };
             let qualifier = normalize(&alias.name);
-            Ok((Relation::Subquery(subquery), qualifier, join))
+            let columns = alias.columns.iter().map(|c| normalize(&c.name)).collect();
+            Ok((
+                Relation::Subquery {
+                    query: subquery,
+                    columns,
+                },
+                qualifier,
+                join,
+            ))
         }
         TableFactor::TableFunction { expr, alias } => {
             let SqlExpr::Function(call) = expr else {
@@ -412,6 +441,27 @@ fn constant(functions: &Functions, sql: SqlExpr) -> Result<ScalarValue, String> 
         },
         _ => Err(format!("the argument {text} is not a constant")),
     }
+}
+
+/// `def` with its columns (after ROWTIME) named `names`, when there are names.
+fn renamed(def: StreamDef, names: &[String]) -> Result<StreamDef, String> {
+    if names.is_empty() {
+        return Ok(def);
+    }
+    let fields = def.schema.fields();
+    if names.len() != fields.len() - 1 {
+        return Err(format!(
+            "the subquery has {} column(s) and its alias names {}",
+            fields.len() - 1,
+            names.len()
+        ));
+    }
+    let columns = fields
+        .iter()
+        .skip(1)
+        .zip(names)
+        .map(|(field, name)| (name.clone(), field.data_type().clone()));
+    Ok(StreamDef::new(def.name, stream_schema(columns), def.hidden))
 }
 
 /// The stream a cursor's query makes: ROWTIME, then each select item named by its alias or

@@ -1457,15 +1457,15 @@ fn record(value: Value) -> Vec<u8> {
     value.to_string().into_bytes()
 }
 
-/// The Developer Guide's "Parsing Web Logs (W3C_LOG_PARSE Function)" application, with the row
-/// named inside the subquery (`AS r`) where the guide writes `AS l(r)`.
+/// The Developer Guide's "Parsing Web Logs (W3C_LOG_PARSE Function)" application, as written:
+/// the subquery's alias names its one column (`AS l(r)`).
 const W3C_COMMON: &str = r#"
 CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (
     column1 VARCHAR(16), column2 VARCHAR(16), column3 VARCHAR(16), column4 VARCHAR(16),
     column5 VARCHAR(16), column6 VARCHAR(16), column7 VARCHAR(16));
 CREATE OR REPLACE PUMP "myPUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
     SELECT STREAM l.r.COLUMN1, l.r.COLUMN2, l.r.COLUMN3, l.r.COLUMN4, l.r.COLUMN5, l.r.COLUMN6, l.r.COLUMN7
-    FROM (SELECT STREAM W3C_LOG_PARSE("log", 'COMMON') AS r FROM "SOURCE_SQL_STREAM_001") AS l;
+    FROM (SELECT STREAM W3C_LOG_PARSE("log", 'COMMON') FROM "SOURCE_SQL_STREAM_001") AS l(r);
 "#;
 
 #[test]
