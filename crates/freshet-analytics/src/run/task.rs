@@ -122,6 +122,9 @@ pub(crate) struct AppTask {
     outputs: Vec<Source>,
     doc: CheckpointDoc,
     partition_seed: u64,
+    /// Whether anything was read or written since the last checkpoint: an idle application
+    /// does not rewrite its state (an anomaly model's is a megabyte) every interval.
+    changed: bool,
 }
 
 fn invalid(message: impl Into<String>) -> LaunchError {
@@ -273,6 +276,7 @@ impl AppTask {
             outputs: spec.outputs.into_iter().map(|o| o.destination).collect(),
             doc,
             partition_seed: 0,
+            changed: false,
         })
     }
 
@@ -298,7 +302,7 @@ impl AppTask {
                     0
                 }
             };
-            if clock.elapsed().saturating_sub(last_checkpoint) >= interval {
+            if self.changed && clock.elapsed().saturating_sub(last_checkpoint) >= interval {
                 self.checkpoint().await;
                 last_checkpoint = clock.elapsed();
             }
@@ -352,6 +356,7 @@ impl AppTask {
             .advance(self.services.clock.now_ms())
             .map_err(|e| e.to_string())?;
         let outputs = self.app.take_outputs();
+        self.changed |= !moved.is_empty() || outputs.iter().any(|records| !records.is_empty());
         let stopping = || *stop.borrow();
         for (records, destination) in outputs.into_iter().zip(&self.outputs) {
             if records.is_empty() {
@@ -394,6 +399,7 @@ impl AppTask {
             tracing::error!(application = %self.name, error = %e, "application checkpoint not committed");
             return;
         }
+        self.changed = false;
         for input in &self.inputs {
             if let InputReader::Delivery(reader) = &input.reader
                 && let Err(e) = reader.committed(&self.doc.input_positions(&input.id)).await
