@@ -276,24 +276,18 @@ impl AggregateSpec {
         &self.args
     }
 
-    /// An accumulator that can also take rows back out, for sliding windows.
-    pub(crate) fn sliding_accumulator(&self) -> Result<Box<dyn datafusion_expr::Accumulator>> {
+    /// An accumulator that can also take rows back out, for sliding windows; None for one that
+    /// cannot (DISTINCT ones, MEDIAN, ...), which a sliding window recomputes instead.
+    pub(crate) fn retracting_accumulator(
+        &self,
+    ) -> Result<Option<Box<dyn datafusion_expr::Accumulator>>> {
         if self.distinct {
-            return Err(DataFusionError::NotImplemented(format!(
-                "{}(DISTINCT ...) over a sliding window is not supported yet",
-                self.func.name().to_uppercase()
-            )));
+            return Ok(None);
         }
         let accumulator = self
             .func
             .create_sliding_accumulator(self.accumulator_args())?;
-        if !accumulator.supports_retract_batch() {
-            return Err(DataFusionError::NotImplemented(format!(
-                "{} over a sliding window is not supported yet",
-                self.func.name().to_uppercase()
-            )));
-        }
-        Ok(accumulator)
+        Ok(accumulator.supports_retract_batch().then_some(accumulator))
     }
 
     fn accumulator_args(&self) -> AccumulatorArgs<'_> {

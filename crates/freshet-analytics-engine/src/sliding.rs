@@ -81,7 +81,10 @@ impl Window {
     ) -> Result<Window, String> {
         // An aggregate that cannot take rows back out (DISTINCT ones, MEDIAN, ...) is computed
         // afresh over the window's rows for each row instead: O(rows in the window).
-        let recompute = aggregate.sliding_accumulator().is_err();
+        let recompute = aggregate
+            .retracting_accumulator()
+            .map_err(crate::expr::message)?
+            .is_none();
         if recompute {
             aggregate
                 .plain_accumulator()
@@ -157,7 +160,7 @@ impl Window {
     fn add(&mut self, key: &[u8], rowtime: i64, values: Vec<ArrayRef>) -> Result<&mut Partition> {
         if !self.partitions.contains_key(key) {
             let accumulator = match &self.kind {
-                Kind::Aggregate(spec) if !self.recompute => Some(spec.sliding_accumulator()?),
+                Kind::Aggregate(spec) if !self.recompute => spec.retracting_accumulator()?,
                 _ => None,
             };
             self.partitions.insert(
