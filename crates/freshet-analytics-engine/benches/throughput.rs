@@ -24,7 +24,7 @@ struct Query {
     cap: Option<usize>,
 }
 
-const QUERIES: [Query; 8] = [
+const QUERIES: [Query; 9] = [
     Query {
         name: "stateless filter",
         code: r#"CREATE STREAM "OUT" (ticker VARCHAR(8), price DOUBLE, change DOUBLE);
@@ -98,6 +98,15 @@ SELECT STREAM * FROM TABLE(TOP_K_ITEMS_TUMBLING(CURSOR(SELECT STREAM * FROM "SOU
 CREATE PUMP "P" AS INSERT INTO "OUT"
 SELECT STREAM ticker_symbol, price, ANOMALY_SCORE
 FROM TABLE(RANDOM_CUT_FOREST(CURSOR(SELECT STREAM ticker_symbol, price, change FROM "SOURCE_SQL_STREAM_001")));"#,
+        reference: false,
+        cap: Some(50_000),
+    },
+    Query {
+        name: "HOTSPOTS (window 1,000)",
+        code: r#"CREATE STREAM "OUT" (price DOUBLE, hotspots VARCHAR(1024));
+CREATE PUMP "P" AS INSERT INTO "OUT"
+SELECT STREAM price, HOTSPOTS_RESULT
+FROM TABLE(HOTSPOTS(CURSOR(SELECT STREAM price, change FROM "SOURCE_SQL_STREAM_001"), 1000, 0.2, 17));"#,
         reference: false,
         cap: Some(50_000),
     },

@@ -582,36 +582,4 @@ mod tests {
         assert!(other.restore(&state).is_err());
         assert!(restored.restore(&[]).is_err());
     }
-
-    /// Rows per CPU-second with a full 1,000-row window over two numeric columns:
-    /// `cargo test --release -p freshet-analytics-engine --lib hotspots_cost -- --ignored --nocapture`
-    #[test]
-    #[ignore = "a measurement, run by hand in release"]
-    fn hotspots_cost() {
-        let cpu = || freshet_bench::cpu::process_cpu_secs(std::process::id()).unwrap_or(f64::NAN);
-        let mut function = plan(&[int(1000), ScalarValue::Float64(Some(0.2)), int(17)])
-            .expect("valid")
-            .function;
-        let mut rng = Rng::new(31);
-        let batches: Vec<RecordBatch> = (0..50)
-            .map(|i| {
-                let points: Vec<_> = (0..100)
-                    .map(|_| (Some(rng.uniform() * 10.0), (rng.uniform() * 10.0) as i32))
-                    .collect();
-                rows(&points, i * 100)
-            })
-            .collect();
-        for batch in &batches[..10] {
-            results(&mut function, batch);
-        }
-        let start = cpu();
-        for batch in &batches[10..] {
-            results(&mut function, batch);
-        }
-        let seconds = cpu() - start;
-        println!(
-            "HOTSPOTS, window 1000, 2 columns: {:.0} rows/s",
-            4000.0 / seconds
-        );
-    }
 }

@@ -992,43 +992,4 @@ pub(super) mod tests {
         assert!(other.restore(&state).is_err());
         assert!(restored.restore(b"not a snapshot").is_err());
     }
-
-    /// Rows per CPU-second and the snapshot of the default forest over two numeric columns:
-    /// `cargo test --release -p freshet-analytics-engine --lib rcf_cost -- --ignored --nocapture`
-    #[test]
-    #[ignore = "a measurement, run by hand in release"]
-    fn rcf_cost() {
-        let cpu = || freshet_bench::cpu::process_cpu_secs(std::process::id()).unwrap_or(f64::NAN);
-        let mut function = plan("RANDOM_CUT_FOREST", &[]).expect("defaults").function;
-        let mut rng = Rng::new(17);
-        let batches: Vec<RecordBatch> = (0..100)
-            .map(|i| rows(&normal_rows(&mut rng, 100), i * 100))
-            .collect();
-        let start = cpu();
-        for batch in &batches {
-            run(&mut function, batch);
-        }
-        let seconds = cpu() - start;
-        println!(
-            "RANDOM_CUT_FOREST, 2 columns, defaults: 10000 rows in {seconds:.2} CPU-s, {:.0} rows/s",
-            10_000.0 / seconds
-        );
-        let start = cpu();
-        let mut size = 0;
-        for _ in 0..50 {
-            size = function.snapshot().expect("snapshot").len();
-        }
-        let per_snapshot = (cpu() - start) / 50.0;
-        let state = function.snapshot().expect("snapshot");
-        let start = cpu();
-        for _ in 0..50 {
-            function.restore(&state).expect("restore");
-        }
-        let per_restore = (cpu() - start) / 50.0;
-        println!(
-            "snapshot after 10000 rows: {size} bytes, {:.1} ms to take, {:.1} ms to restore",
-            per_snapshot * 1000.0,
-            per_restore * 1000.0
-        );
-    }
 }
