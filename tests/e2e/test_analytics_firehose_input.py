@@ -16,6 +16,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+from analytics_helpers import ApplicationDriver
 from firehose_helpers import local_objects, wait_until
 
 ROLE = "arn:aws:iam::000000000000:role/kda"
@@ -54,7 +55,7 @@ def records_of(blob: bytes) -> list[dict]:
     return out
 
 
-class Pipeline:
+class Pipeline(ApplicationDriver):
     """A DirectPut delivery stream (delivering at once to the embedded S3 store), a Kinesis
     output stream, and an application reading the one and writing the other."""
 
@@ -103,24 +104,6 @@ class Pipeline:
                 "DestinationSchema": {"RecordFormatType": "JSON"},
             }],
         )
-
-    def detail(self):
-        return self.kda.describe_application(ApplicationName=self.app)["ApplicationDetail"]
-
-    def start(self, position="NOW"):
-        input_id = self.detail()["InputDescriptions"][0]["InputId"]
-        self.kda.start_application(
-            ApplicationName=self.app,
-            InputConfigurations=[{"Id": input_id, "InputStartingPositionConfiguration": {"InputStartingPosition": position}}],
-        )
-        self.wait_status("RUNNING")
-
-    def stop(self):
-        self.kda.stop_application(ApplicationName=self.app)
-        self.wait_status("READY")
-
-    def wait_status(self, status, timeout=30):
-        wait_until(lambda: self.detail()["ApplicationStatus"] == status, timeout=timeout, what=f"application {status}")
 
     def put(self, records):
         for i in range(0, len(records), 500):

@@ -15,6 +15,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
+from analytics_helpers import ApplicationDriver
 from firehose_helpers import wait_until
 
 ROLE = "arn:aws:iam::000000000000:role/kda"
@@ -51,7 +52,7 @@ def tick(ticker, sector, change, price):
     return json.dumps({"TICKER_SYMBOL": ticker, "SECTOR": sector, "CHANGE": change, "PRICE": price}).encode()
 
 
-class Pipeline:
+class Pipeline(ApplicationDriver):
     """An input stream, output streams and the clients to drive one application."""
 
     def __init__(self, server, name_factory, outputs=("out",)):
@@ -98,24 +99,6 @@ class Pipeline:
             Inputs=[self.input_config(**extra)],
             Outputs=outputs if outputs is not None else [self.output_config("DESTINATION_SQL_STREAM")],
         )
-
-    def detail(self):
-        return self.kda.describe_application(ApplicationName=self.app)["ApplicationDetail"]
-
-    def start(self, position="NOW"):
-        input_id = self.detail()["InputDescriptions"][0]["InputId"]
-        self.kda.start_application(
-            ApplicationName=self.app,
-            InputConfigurations=[{"Id": input_id, "InputStartingPositionConfiguration": {"InputStartingPosition": position}}],
-        )
-        self.wait_status("RUNNING")
-
-    def stop(self):
-        self.kda.stop_application(ApplicationName=self.app)
-        self.wait_status("READY")
-
-    def wait_status(self, status, timeout=30):
-        wait_until(lambda: self.detail()["ApplicationStatus"] == status, timeout=timeout, what=f"application {status}")
 
     def put(self, records):
         for i in range(0, len(records), 500):
