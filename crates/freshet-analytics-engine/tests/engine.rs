@@ -1140,16 +1140,16 @@ fn exp_avg_halves_the_weight_every_half_life_back() {
     }
 }
 
-#[test]
-fn union_all_feeds_one_stream_from_each_branch() {
-    let mut app = compile_one(
-        r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ticker VARCHAR(4), n INTEGER);
+const UNION_ALL: &str = r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ticker VARCHAR(4), n INTEGER);
         CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
             SELECT STREAM ticker_symbol, 1 FROM "SOURCE_SQL_STREAM_001" WHERE sector = 'A'
             UNION ALL
             SELECT STREAM ticker_symbol, COUNT(*) FROM "SOURCE_SQL_STREAM_001" WHERE sector = 'B'
-            GROUP BY ticker_symbol, STEP("SOURCE_SQL_STREAM_001".ROWTIME BY INTERVAL '1' SECOND);"#,
-    );
+            GROUP BY ticker_symbol, STEP("SOURCE_SQL_STREAM_001".ROWTIME BY INTERVAL '1' SECOND);"#;
+
+#[test]
+fn union_all_feeds_one_stream_from_each_branch() {
+    let mut app = compile_one(UNION_ALL);
     push(
         &mut app,
         &[
@@ -1162,14 +1162,7 @@ fn union_all_feeds_one_stream_from_each_branch() {
     let state = app.snapshot().expect("snapshot");
     assert_eq!(rows(&mut app, 0), vec![json!({"TICKER": "X", "N": 1})]);
     // The grouped branch's open window is its own in the snapshot.
-    let mut app = compile_one(
-        r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ticker VARCHAR(4), n INTEGER);
-        CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
-            SELECT STREAM ticker_symbol, 1 FROM "SOURCE_SQL_STREAM_001" WHERE sector = 'A'
-            UNION ALL
-            SELECT STREAM ticker_symbol, COUNT(*) FROM "SOURCE_SQL_STREAM_001" WHERE sector = 'B'
-            GROUP BY ticker_symbol, STEP("SOURCE_SQL_STREAM_001".ROWTIME BY INTERVAL '1' SECOND);"#,
-    );
+    let mut app = compile_one(UNION_ALL);
     app.restore(&state).expect("restore");
     app.advance(2_000).expect("advance");
     assert_eq!(rows(&mut app, 0), vec![json!({"TICKER": "Y", "N": 2})]);
@@ -1185,15 +1178,15 @@ fn union_all_feeds_one_stream_from_each_branch() {
     assert!(error.contains("only UNION ALL"), "{error}");
 }
 
-#[test]
-fn a_monotonic_key_closes_its_groups_when_it_moves_on() {
-    let mut app = compile_one(
-        r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (batch_no INTEGER, ticker VARCHAR(4), n INTEGER);
+const MONOTONIC_GROUPS: &str = r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (batch_no INTEGER, ticker VARCHAR(4), n INTEGER);
         CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
         SELECT STREAM MONOTONIC(CAST(change AS INTEGER)), ticker_symbol, COUNT(*)
         FROM "SOURCE_SQL_STREAM_001"
-        GROUP BY MONOTONIC(CAST(change AS INTEGER)), ticker_symbol;"#,
-    );
+        GROUP BY MONOTONIC(CAST(change AS INTEGER)), ticker_symbol;"#;
+
+#[test]
+fn a_monotonic_key_closes_its_groups_when_it_moves_on() {
+    let mut app = compile_one(MONOTONIC_GROUPS);
     push(
         &mut app,
         &[
@@ -1207,13 +1200,7 @@ fn a_monotonic_key_closes_its_groups_when_it_moves_on() {
     app.advance(1_000_000).expect("advance");
     assert!(rows(&mut app, 0).is_empty());
     let state = app.snapshot().expect("snapshot");
-    let mut app = compile_one(
-        r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (batch_no INTEGER, ticker VARCHAR(4), n INTEGER);
-        CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
-        SELECT STREAM MONOTONIC(CAST(change AS INTEGER)), ticker_symbol, COUNT(*)
-        FROM "SOURCE_SQL_STREAM_001"
-        GROUP BY MONOTONIC(CAST(change AS INTEGER)), ticker_symbol;"#,
-    );
+    let mut app = compile_one(MONOTONIC_GROUPS);
     app.restore(&state).expect("restore");
     push(&mut app, &[tick("A", "T", 2.0, 1.0)], 1_000_001);
     let mut out = rows(&mut app, 0);
