@@ -59,7 +59,7 @@ pub enum CompileError {
 /// `error_stream`).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct RunError(String);
+pub struct RunError(pub(crate) String);
 
 struct StreamRuntime {
     def: StreamDef,

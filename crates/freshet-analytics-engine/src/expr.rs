@@ -108,6 +108,14 @@ pub(crate) fn type_of(expr: &Expr, schema: &DFSchema) -> Result<DataType, String
     expr.get_type(schema).map_err(message)
 }
 
+/// A day-time interval in ms (None for one counting months, whose length varies).
+pub(crate) fn interval_ms(
+    interval: &datafusion_common::arrow::datatypes::IntervalMonthDayNano,
+) -> Option<i64> {
+    (interval.months == 0)
+        .then(|| i64::from(interval.days) * 86_400_000 + interval.nanoseconds / 1_000_000)
+}
+
 /// DataFusion's messages, without the "Error during planning: " prefixes its error kinds add.
 pub(crate) fn message(error: DataFusionError) -> String {
     let error = error.find_root();

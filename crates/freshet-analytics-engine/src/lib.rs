@@ -7,6 +7,7 @@ mod app;
 mod decode;
 mod encode;
 mod expr;
+pub mod flink;
 mod function;
 mod grouped;
 mod logparse;

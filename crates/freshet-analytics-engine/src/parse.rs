@@ -42,7 +42,7 @@ impl ParseError {
 
     /// sqlparser puts the location at the end of its message (" at Line: 3, Column: 12");
     /// `fallback` is used when it has none (end of input, tokenizer errors without one).
-    fn from_sqlparser(error: ParserError, fallback: Location) -> ParseError {
+    pub(crate) fn from_sqlparser(error: ParserError, fallback: Location) -> ParseError {
         let text = match error {
             ParserError::TokenizerError(m) | ParserError::ParserError(m) => m,
             ParserError::RecursionLimitExceeded => "the statement is nested too deeply".to_string(),
@@ -211,7 +211,7 @@ fn is_column_list(parser: &Parser) -> bool {
         && matches!(after, Token::Comma | Token::RParen)
 }
 
-fn is_word(word: &Word, text: &str) -> bool {
+pub(crate) fn is_word(word: &Word, text: &str) -> bool {
     word.quote_style.is_none() && word.value.eq_ignore_ascii_case(text)
 }
 

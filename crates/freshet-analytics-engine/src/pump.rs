@@ -19,7 +19,7 @@ use datafusion_sql::sqlparser::ast::{
 };
 use datafusion_sql::sqlparser::tokenizer::Location;
 
-use crate::expr::{Functions, arg_fields, coerce, type_of};
+use crate::expr::{Functions, arg_fields, coerce, interval_ms, type_of};
 use crate::grouped::{Grouped, GroupedSpec, Policy};
 use crate::lookup::{Lookup, Table};
 use crate::operator::{AggregateSpec, Operator, Project, Stage};
@@ -428,7 +428,7 @@ fn side_window(
 }
 
 /// A table function's argument: a literal, or an expression of literals (`-1`, `1.5 * 2`).
-fn constant(functions: &Functions, sql: SqlExpr) -> Result<ScalarValue, String> {
+pub(crate) fn constant(functions: &Functions, sql: SqlExpr) -> Result<ScalarValue, String> {
     let text = sql.to_string();
     match coerce(
         functions.logical(sql, &DFSchema::empty())?,
@@ -787,9 +787,7 @@ fn window_width(key: &Expr) -> Option<i64> {
                 t,
                 ..,
             ],
-        ) if on_rowtime(t) => (i.months == 0)
-            .then(|| i64::from(i.days) * 86_400_000 + i.nanoseconds / 1_000_000)
-            .filter(|w| *w > 0),
+        ) if on_rowtime(t) => interval_ms(i).filter(|w| *w > 0),
         ("date_trunc", [Expr::Literal(ScalarValue::Utf8(Some(unit)), _), t]) if on_rowtime(t) => {
             Some(match unit.as_str() {
                 "second" => 1_000,
@@ -815,7 +813,7 @@ pub(crate) fn stream_schema(columns: impl IntoIterator<Item = (String, DataType)
 }
 
 /// COUNT(*) counts rows: a constant argument, as DataFusion's analyzer expands it.
-fn count_star(mut agg: AggregateFunction) -> AggregateFunction {
+pub(crate) fn count_star(mut agg: AggregateFunction) -> AggregateFunction {
     for arg in &mut agg.params.args {
         #[allow(deprecated)]
         if matches!(arg, Expr::Wildcard { .. }) {
@@ -826,7 +824,7 @@ fn count_star(mut agg: AggregateFunction) -> AggregateFunction {
 }
 
 /// What running one aggregate call takes, and the type of its result.
-fn aggregate(
+pub(crate) fn aggregate(
     functions: &Functions,
     agg: &AggregateFunction,
     schema: &DFSchema,
@@ -939,9 +937,7 @@ fn frame(functions: &Functions, spec: &WindowSpec) -> Result<Frame, String> {
         (WindowFrameUnits::Range, Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(i)), _))
             if i.months == 0 =>
         {
-            Ok(Frame::Range(
-                i64::from(i.days) * 86_400_000 + i.nanoseconds / 1_000_000,
-            ))
+            Ok(Frame::Range(interval_ms(&i).unwrap_or(0)))
         }
         (WindowFrameUnits::Rows, Expr::Literal(value, _)) => match value {
             ScalarValue::Int64(Some(n)) if n >= 0 => Ok(Frame::Rows(n as usize)),
@@ -1105,8 +1101,8 @@ fn positional(
         },
         "EXP_AVG" => {
             let half_life = match args.get(1).map(|e| constant(functions, (*e).clone())) {
-                Some(Ok(ScalarValue::IntervalMonthDayNano(Some(i)))) if i.months == 0 => {
-                    i64::from(i.days) * 86_400_000 + i.nanoseconds / 1_000_000
+                Some(Ok(ScalarValue::IntervalMonthDayNano(Some(i)))) => {
+                    interval_ms(&i).unwrap_or(0)
                 }
                 _ => 0,
             };

@@ -1,0 +1,471 @@
+//! Flink SQL jobs on a virtual clock: each window kind, each join, snapshots, and the errors.
+
+use std::collections::BTreeMap;
+
+use super::*;
+
+const BIDS: &str = "CREATE TABLE bids (
+    auction BIGINT,
+    price BIGINT,
+    ts TIMESTAMP(3),
+    WATERMARK FOR ts AS ts - INTERVAL '1' SECOND
+) WITH ('connector' = 'kinesis', 'stream' = 'bids', 'format' = 'json');
+CREATE TABLE out (
+    a BIGINT, b BIGINT, c TIMESTAMP(3), d TIMESTAMP(3)
+) WITH ('connector' = 'kinesis', 'stream' = 'out', 'format' = 'json');";
+
+fn job(code: &str) -> FlinkJob {
+    match FlinkJob::compile(code, &BTreeMap::new()) {
+        Ok(job) => job,
+        Err(e) => panic!("compiles: {e}"),
+    }
+}
+
+fn bid(auction: i64, price: i64, second: i64, ms: i64) -> String {
+    format!(
+        r#"{{"auction":{auction},"price":{price},"ts":"2026-01-01 00:00:{second:02}.{ms:03}"}}"#
+    )
+}
+
+/// Pushes to the source table `table` (sources are numbered in the order queries read them).
+fn push_to(job: &mut FlinkJob, table: &str, rows: &[String], now: i64) {
+    let source = job
+        .sources()
+        .iter()
+        .position(|s| s.name == table)
+        .expect("a source table");
+    push(job, source, rows, now);
+}
+
+fn push(job: &mut FlinkJob, source: usize, rows: &[String], now: i64) {
+    let records: Vec<SourceRecord<'_>> = rows
+        .iter()
+        .map(|r| SourceRecord {
+            data: r.as_bytes(),
+            arrival_ms: now,
+            partition_key: "pk",
+            sequence_number: "1",
+        })
+        .collect();
+    job.push(source, "shardId-000000000000", &records, now)
+        .expect("pushes");
+}
+
+fn output(job: &mut FlinkJob) -> Vec<String> {
+    let mut rows: Vec<String> = job
+        .take_outputs()
+        .into_iter()
+        .flatten()
+        .map(|r| String::from_utf8_lossy(&r.data).into_owned())
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn tumbling_windows_fire_when_the_watermark_passes_their_end() {
+    let mut job = job(&format!(
+        "{BIDS}
+         INSERT INTO out
+         SELECT auction, COUNT(*), window_start, window_end
+         FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+         GROUP BY auction, window_start, window_end;"
+    ));
+    push(
+        &mut job,
+        0,
+        &[bid(1, 5, 1, 0), bid(2, 7, 3, 0), bid(1, 9, 9, 500)],
+        0,
+    );
+    assert!(output(&mut job).is_empty(), "the watermark is at 8.5 s");
+    // 10.999 s - 1 s: the window [0, 10) ends at 10 s, fires once the watermark is 9.999.
+    push(&mut job, 0, &[bid(1, 1, 10, 999)], 1);
+    assert_eq!(
+        output(&mut job),
+        [
+            r#"{"a":1,"b":2,"c":"2026-01-01 00:00:00","d":"2026-01-01 00:00:10"}"#,
+            r#"{"a":2,"b":1,"c":"2026-01-01 00:00:00","d":"2026-01-01 00:00:10"}"#,
+        ]
+    );
+    // A row for the fired window is late: counted, dropped.
+    push(&mut job, 0, &[bid(3, 1, 2, 0)], 2);
+    assert_eq!(job.metrics().late_rows, 1);
+    job.finish(0, 3).expect("ends");
+    assert_eq!(
+        output(&mut job),
+        [r#"{"a":1,"b":1,"c":"2026-01-01 00:00:10","d":"2026-01-01 00:00:20"}"#]
+    );
+}
+
+#[test]
+fn hop_and_cumulate_windows_count_each_row_in_every_window_it_falls_in() {
+    let mut hop = job(&format!(
+        "{BIDS}
+         INSERT INTO out
+         SELECT COUNT(*), SUM(price), window_start, window_end
+         FROM TABLE(HOP(TABLE bids, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND))
+         GROUP BY window_start, window_end;"
+    ));
+    push(&mut hop, 0, &[bid(1, 1, 2, 0), bid(1, 10, 7, 0)], 0);
+    hop.finish(0, 1).expect("ends");
+    assert_eq!(
+        output(&mut hop),
+        [
+            // [-5, 5), [0, 10), [5, 15)
+            r#"{"a":1,"b":1,"c":"2025-12-31 23:59:55","d":"2026-01-01 00:00:05"}"#,
+            r#"{"a":1,"b":10,"c":"2026-01-01 00:00:05","d":"2026-01-01 00:00:15"}"#,
+            r#"{"a":2,"b":11,"c":"2026-01-01 00:00:00","d":"2026-01-01 00:00:10"}"#,
+        ]
+    );
+    let mut cumulate = job(&format!(
+        "{BIDS}
+         INSERT INTO out
+         SELECT COUNT(*), MAX(price), window_start, window_end
+         FROM TABLE(CUMULATE(TABLE bids, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND))
+         GROUP BY window_start, window_end;"
+    ));
+    push(&mut cumulate, 0, &[bid(1, 3, 2, 0), bid(1, 8, 7, 0)], 0);
+    cumulate.finish(0, 1).expect("ends");
+    assert_eq!(
+        output(&mut cumulate),
+        [
+            r#"{"a":1,"b":3,"c":"2026-01-01 00:00:00","d":"2026-01-01 00:00:05"}"#,
+            r#"{"a":2,"b":8,"c":"2026-01-01 00:00:00","d":"2026-01-01 00:00:10"}"#,
+        ]
+    );
+}
+
+#[test]
+fn session_windows_close_a_gap_after_their_last_row() {
+    for window in [
+        "FROM TABLE(SESSION(TABLE bids PARTITION BY auction, DESCRIPTOR(ts), INTERVAL '3' SECOND))
+         GROUP BY auction, window_start, window_end",
+        // The group-window form of the same query.
+        "FROM bids GROUP BY auction, SESSION(ts, INTERVAL '3' SECOND)",
+    ] {
+        let select = if window.starts_with("FROM TABLE") {
+            "SELECT auction, COUNT(*), window_start, window_end"
+        } else {
+            "SELECT auction, COUNT(*), SESSION_START(ts, INTERVAL '3' SECOND), SESSION_END(ts, INTERVAL '3' SECOND)"
+        };
+        let mut job = job(&format!("{BIDS}\nINSERT INTO out {select} {window};"));
+        // Auction 1: rows at 1 s and 3 s (one session), then 9 s (another); out of order.
+        push(
+            &mut job,
+            0,
+            &[bid(1, 1, 3, 0), bid(1, 1, 1, 0), bid(2, 1, 2, 0)],
+            0,
+        );
+        push(&mut job, 0, &[bid(1, 1, 9, 0)], 1);
+        // Watermark 8 s: the session [1, 6) and auction 2's [2, 5) are over.
+        assert_eq!(
+            output(&mut job),
+            [
+                r#"{"a":1,"b":2,"c":"2026-01-01 00:00:01","d":"2026-01-01 00:00:06"}"#,
+                r#"{"a":2,"b":1,"c":"2026-01-01 00:00:02","d":"2026-01-01 00:00:05"}"#,
+            ],
+            "{window}"
+        );
+        push(&mut job, 0, &[bid(1, 1, 11, 0)], 2);
+        job.finish(0, 3).expect("ends");
+        assert_eq!(
+            output(&mut job),
+            [r#"{"a":1,"b":2,"c":"2026-01-01 00:00:09","d":"2026-01-01 00:00:14"}"#]
+        );
+    }
+}
+
+const TWO: &str = "CREATE TABLE persons (
+    id BIGINT, name STRING, ts TIMESTAMP(3),
+    WATERMARK FOR ts AS ts
+) WITH ('connector' = 'kinesis', 'stream' = 'persons', 'format' = 'json');
+CREATE TABLE auctions (
+    id BIGINT, seller BIGINT, ts TIMESTAMP(3),
+    WATERMARK FOR ts AS ts
+) WITH ('connector' = 'kinesis', 'stream' = 'auctions', 'format' = 'json');
+CREATE TABLE joined (
+    id BIGINT, name STRING, auction BIGINT
+) WITH ('connector' = 'kinesis', 'stream' = 'out', 'format' = 'json');";
+
+fn person(id: i64, name: &str, second: i64) -> String {
+    format!(r#"{{"id":{id},"name":"{name}","ts":"2026-01-01 00:00:{second:02}"}}"#)
+}
+
+fn auction(id: i64, seller: i64, second: i64) -> String {
+    format!(r#"{{"id":{id},"seller":{seller},"ts":"2026-01-01 00:00:{second:02}"}}"#)
+}
+
+#[test]
+fn window_joins_meet_rows_of_the_same_window() {
+    let mut job = job(&format!(
+        "{TWO}
+         INSERT INTO joined
+         SELECT P.id, P.name, A.id
+         FROM (SELECT * FROM TABLE(TUMBLE(TABLE persons, DESCRIPTOR(ts), INTERVAL '10' SECOND))) P
+         LEFT JOIN (SELECT * FROM TABLE(TUMBLE(TABLE auctions, DESCRIPTOR(ts), INTERVAL '10' SECOND))) A
+         ON P.id = A.seller AND P.window_start = A.window_start AND P.window_end = A.window_end;"
+    ));
+    push_to(
+        &mut job,
+        "persons",
+        &[person(1, "ann", 1), person(2, "bob", 2)],
+        0,
+    );
+    // Seller 1 in the same window, and in the next (which meets nobody).
+    push_to(
+        &mut job,
+        "auctions",
+        &[auction(100, 1, 5), auction(101, 1, 12)],
+        0,
+    );
+    push_to(&mut job, "persons", &[person(3, "cy", 15)], 1);
+    push_to(&mut job, "auctions", &[auction(102, 9, 15)], 1);
+    assert_eq!(
+        output(&mut job),
+        [
+            r#"{"id":1,"name":"ann","auction":100}"#,
+            r#"{"id":2,"name":"bob","auction":null}"#,
+        ]
+    );
+}
+
+#[test]
+fn interval_joins_meet_rows_within_the_bounds_and_forget_older_ones() {
+    let mut job = job(&format!(
+        "{TWO}
+         INSERT INTO joined
+         SELECT P.id, P.name, A.id
+         FROM persons P JOIN auctions A ON P.id = A.seller
+         AND A.ts BETWEEN P.ts - INTERVAL '2' SECOND AND P.ts + INTERVAL '5' SECOND;"
+    ));
+    push_to(&mut job, "persons", &[person(1, "ann", 10)], 0);
+    push_to(
+        &mut job,
+        "auctions",
+        &[auction(100, 1, 9), auction(101, 1, 16), auction(102, 1, 14)],
+        0,
+    );
+    assert_eq!(
+        output(&mut job),
+        [
+            r#"{"id":1,"name":"ann","auction":100}"#,
+            r#"{"id":1,"name":"ann","auction":102}"#,
+        ]
+    );
+    // Both watermarks pass 30 s: ann (10 s) can meet no auction after 15 s any more.
+    push_to(&mut job, "persons", &[person(2, "bob", 30)], 1);
+    push_to(&mut job, "auctions", &[auction(103, 2, 31)], 1);
+    assert_eq!(output(&mut job), [r#"{"id":2,"name":"bob","auction":103}"#]);
+    let snapshot: serde_json::Value =
+        serde_json::from_slice(&job.snapshot().expect("snapshot")).expect("json");
+    let kept = snapshot["operators"][0]["parts"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(kept, 2, "each side keeps only its recent batch: {snapshot}");
+}
+
+#[test]
+fn regular_joins_keep_every_row() {
+    let mut job = job(&format!(
+        "{TWO}
+         INSERT INTO joined
+         SELECT P.id, P.name, A.id FROM auctions AS A, persons AS P
+         WHERE A.seller = P.id AND P.name <> 'bob';"
+    ));
+    push_to(
+        &mut job,
+        "auctions",
+        &[auction(100, 1, 1), auction(101, 2, 1)],
+        0,
+    );
+    push_to(
+        &mut job,
+        "persons",
+        &[person(1, "ann", 50), person(2, "bob", 50)],
+        1,
+    );
+    push_to(&mut job, "auctions", &[auction(102, 1, 59)], 2);
+    assert_eq!(
+        output(&mut job),
+        [
+            r#"{"id":1,"name":"ann","auction":100}"#,
+            r#"{"id":1,"name":"ann","auction":102}"#,
+        ]
+    );
+}
+
+#[test]
+fn windows_of_windows_and_views_chain() {
+    // Nexmark q5's shape: per-window counts, the window's max count, joined on the window.
+    let mut job = job(&format!(
+        "{BIDS}
+         CREATE VIEW counts AS
+           SELECT auction, COUNT(*) AS num, window_start AS starttime, window_end AS endtime
+           FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+           GROUP BY auction, window_start, window_end;
+         INSERT INTO out
+         SELECT C.auction, C.num, C.starttime, C.endtime FROM counts C
+         JOIN (SELECT MAX(num) AS maxn, starttime, endtime FROM counts GROUP BY starttime, endtime) M
+         ON C.starttime = M.starttime AND C.endtime = M.endtime AND C.num >= M.maxn;"
+    ));
+    push(
+        &mut job,
+        0,
+        &[
+            bid(1, 1, 1, 0),
+            bid(2, 1, 2, 0),
+            bid(2, 1, 3, 0),
+            bid(3, 1, 4, 0),
+        ],
+        0,
+    );
+    job.finish(0, 1).expect("ends");
+    assert_eq!(
+        output(&mut job),
+        [r#"{"a":2,"b":2,"c":"2026-01-01 00:00:00","d":"2026-01-01 00:00:10"}"#]
+    );
+}
+
+#[test]
+fn snapshots_carry_open_windows_and_watermarks_into_a_new_job() {
+    let code = format!(
+        "{BIDS}
+         INSERT INTO out
+         SELECT auction, SUM(price), window_start, window_end
+         FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+         GROUP BY auction, window_start, window_end;"
+    );
+    let mut first = job(&code);
+    push(&mut first, 0, &[bid(1, 5, 1, 0), bid(1, 6, 2, 0)], 0);
+    let snapshot = first.snapshot().expect("snapshot");
+    // The first job goes on after its snapshot and gives the same answer as the second.
+    push(&mut first, 0, &[bid(1, 7, 3, 0)], 1);
+    first.finish(0, 2).expect("ends");
+    let mut second = job(&code);
+    let report = second.restore(&snapshot, 1).expect("restores");
+    assert!(report.unmatched.is_empty());
+    push(&mut second, 0, &[bid(1, 7, 3, 0)], 1);
+    second.finish(0, 2).expect("ends");
+    let expected = [r#"{"a":1,"b":18,"c":"2026-01-01 00:00:00","d":"2026-01-01 00:00:10"}"#];
+    assert_eq!(output(&mut first), expected);
+    assert_eq!(output(&mut second), expected);
+    // A job with other operators cannot place the state.
+    let mut other = job(&format!(
+        "{BIDS}
+         INSERT INTO out SELECT auction, price, ts AS c, ts AS d FROM bids;"
+    ));
+    let report = other.restore(&snapshot, 1).expect("restores");
+    assert_eq!(report.unmatched.len(), 1);
+}
+
+#[test]
+fn computed_and_metadata_columns_and_properties() {
+    let code = "CREATE TABLE src (
+        v BIGINT,
+        doubled AS v * ${app.factor},
+        arrival TIMESTAMP_LTZ(3) METADATA FROM 'timestamp',
+        shard STRING METADATA FROM 'shard-id' VIRTUAL
+    ) WITH ('connector' = 'kinesis', 'stream' = 's', 'format' = 'json');
+    CREATE TABLE dst (v BIGINT, d BIGINT, arrival TIMESTAMP(3), shard STRING)
+      WITH ('connector' = 'kinesis', 'stream' = 'd', 'format' = 'csv');
+    INSERT INTO dst SELECT v, doubled, CAST(arrival AS TIMESTAMP(3)), shard FROM src WHERE v > 1;";
+    let mut properties = BTreeMap::new();
+    properties.insert(
+        "app".to_string(),
+        BTreeMap::from([("factor".to_string(), "3".to_string())]),
+    );
+    let mut job = FlinkJob::compile(code, &properties).expect("compiles");
+    push(
+        &mut job,
+        0,
+        &[r#"{"v":1}"#.to_string(), r#"{"v":2}"#.to_string()],
+        1_767_225_600_250,
+    );
+    assert_eq!(
+        output(&mut job),
+        ["2,6,2026-01-01 00:00:00.250,shardId-000000000000"]
+    );
+    let missing = FlinkJob::compile(code, &BTreeMap::new())
+        .err()
+        .map(|e| e.to_string());
+    assert!(missing.is_some_and(|m| m.contains("${app.factor}")));
+}
+
+#[test]
+fn datagen_rows_come_at_their_rate_and_a_bounded_source_ends() {
+    let mut job = job(
+        "CREATE TABLE g (id BIGINT, v INT) WITH ('connector' = 'datagen', 'rows-per-second' = '100',
+           'number-of-rows' = '150', 'fields.id.kind' = 'sequence', 'fields.id.start' = '1',
+           'fields.id.end' = '1000', 'fields.v.min' = '1', 'fields.v.max' = '5');
+         CREATE TABLE o (id BIGINT, v INT) WITH ('connector' = 'kinesis', 'stream' = 'o', 'format' = 'json');
+         CREATE TABLE b (id BIGINT) WITH ('connector' = 'blackhole');
+         INSERT INTO o SELECT id, v FROM g WHERE id <= 2;
+         INSERT INTO b SELECT id FROM g;",
+    );
+    job.advance(0).expect("advances");
+    assert!(!job.finished());
+    job.advance(5_000).expect("advances");
+    assert!(job.finished());
+    assert_eq!(job.metrics().records_in, 150);
+    assert_eq!(job.metrics().records_out, 152);
+    let rows = output(&mut job);
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0].starts_with(r#"{"id":1,"v":"#), "{rows:?}");
+}
+
+#[test]
+fn statement_sets_write_several_sinks() {
+    let mut job = job(&format!(
+        "{BIDS}
+         CREATE TABLE cheap (auction BIGINT) WITH ('connector' = 'kinesis', 'stream' = 'c', 'format' = 'json');
+         EXECUTE STATEMENT SET BEGIN
+           INSERT INTO cheap SELECT auction FROM bids WHERE price < 5;
+           INSERT INTO out SELECT auction, price, ts AS c, ts AS d FROM bids WHERE price >= 5;
+         END;"
+    ));
+    assert_eq!(job.sinks().len(), 2);
+    push(&mut job, 0, &[bid(1, 1, 1, 0), bid(2, 9, 1, 0)], 0);
+    let outputs = job.take_outputs();
+    assert_eq!(outputs[0].len(), 1);
+    assert_eq!(outputs[1].len(), 1);
+    assert_eq!(
+        String::from_utf8_lossy(&outputs[0][0].data),
+        r#"{"auction":1}"#
+    );
+}
+
+#[test]
+fn what_cannot_run_is_refused_with_flinks_reasons() {
+    let refuse = |code: &str| -> String {
+        match FlinkJob::compile(code, &BTreeMap::new()) {
+            Ok(_) => panic!("compiled: {code}"),
+            Err(e) => e.to_string(),
+        }
+    };
+    let e = refuse(&format!(
+        "{BIDS}\nINSERT INTO out SELECT auction, COUNT(*), MAX(ts) AS c, MIN(ts) AS d FROM bids GROUP BY auction;"
+    ));
+    assert!(e.contains("updating result"), "{e}");
+    let e = refuse(&format!("{BIDS}\nINSERT INTO nowhere SELECT * FROM bids;"));
+    assert!(e.contains("Object 'nowhere' not found"), "{e}");
+    let e = refuse(&format!(
+        "{BIDS}\nINSERT INTO out SELECT auction FROM bids;"
+    ));
+    assert!(e.contains("Different number of columns"), "{e}");
+    let e = refuse(&format!(
+        "{BIDS}\nINSERT INTO out SELECT COUNT(*), 1, window_start, window_end FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(auction), INTERVAL '1' SECOND)) GROUP BY window_start, window_end;"
+    ));
+    assert!(e.contains("time attribute"), "{e}");
+    let e = refuse(&format!(
+        "{BIDS}\nINSERT INTO out SELECT COUNT(*), 1, window_start, window_end FROM TABLE(HOP(TABLE bids, DESCRIPTOR(ts), INTERVAL '3' SECOND, INTERVAL '10' SECOND)) GROUP BY window_start, window_end;"
+    ));
+    assert!(e.contains("integral multiple of slide"), "{e}");
+    let e = refuse("CREATE TABLE t (a INT) WITH ('connector' = 'kafka');\nINSERT INTO t SELECT 1;");
+    assert!(e.contains("line 1") && e.contains("'kafka'"), "{e}");
+    let e = refuse(BIDS);
+    assert!(e.contains("No operators"), "{e}");
+    let e = refuse(&format!(
+        "{BIDS}\nCREATE TABLE bh (a BIGINT) WITH ('connector' = 'blackhole');\nINSERT INTO bh SELECT a FROM bh;"
+    ));
+    assert!(e.contains("can only be used as a sink"), "{e}");
+}

@@ -1,0 +1,397 @@
+//! Event-time windows: assigning rows to TUMBLE, HOP and CUMULATE windows (the window table
+//! functions' `window_start`, `window_end`, `window_time` columns), and aggregating per window
+//! and key until the watermark passes the window's end, when each group is emitted once.
+//!
+//! A window aggregate finds its windows in a `window_end` column of its input: the window table
+//! function's, or an earlier window aggregate's (Flink's "window propagation": `GROUP BY
+//! window_start, window_end` over the result of a window aggregate aggregates the same windows
+//! again). Rows for a window that has already fired are late: they are counted and dropped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use datafusion_common::arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatch, TimestampMillisecondArray, UInt32Array,
+};
+use datafusion_common::arrow::compute::take;
+use datafusion_common::arrow::datatypes::{SchemaRef, TimestampMillisecondType};
+use datafusion_common::arrow::row::{RowConverter, Rows, SortField};
+use datafusion_common::{DataFusionError, Result};
+use datafusion_expr::{EmitTo, GroupsAccumulator};
+use datafusion_physical_expr::PhysicalExpr;
+
+use super::tvf::WindowKind;
+use crate::operator::{AggregateSpec, eval, state_batch};
+
+/// Where a window table function puts a row: its time column, and the windows' shape (ms).
+pub(crate) struct WindowAssign {
+    pub time: usize,
+    pub kind: WindowKind,
+    pub size: i64,
+    /// HOP's slide, CUMULATE's step (TUMBLE: the size).
+    pub step: i64,
+    pub offset: i64,
+    pub schema: SchemaRef,
+}
+
+impl WindowAssign {
+    /// The input's columns, then window_start, window_end and window_time, one row per window
+    /// a row falls in (a HOP window of size/slide windows gives each row that many).
+    pub(crate) fn process(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let time = timestamps(batch.column(self.time))?;
+        let mut rows = Vec::with_capacity(batch.num_rows());
+        let mut starts = Vec::with_capacity(batch.num_rows());
+        let mut ends = Vec::with_capacity(batch.num_rows());
+        for (i, t) in time.iter().enumerate() {
+            // A row without a time is in no window (Flink drops it too).
+            let Some(t) = t else { continue };
+            self.windows(t, |start, end| {
+                rows.push(i as u32);
+                starts.push(start);
+                ends.push(end);
+            });
+        }
+        let mut columns: Vec<ArrayRef> = if rows.len() == batch.num_rows() {
+            batch.columns().to_vec()
+        } else {
+            let indices = UInt32Array::from(rows);
+            batch
+                .columns()
+                .iter()
+                .map(|c| take(c, &indices, None))
+                .collect::<std::result::Result<_, _>>()?
+        };
+        let times: Vec<i64> = ends.iter().map(|e| e - 1).collect();
+        columns.push(Arc::new(TimestampMillisecondArray::from(starts)));
+        columns.push(Arc::new(TimestampMillisecondArray::from(ends)));
+        columns.push(Arc::new(TimestampMillisecondArray::from(times)));
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+
+    fn windows(&self, t: i64, mut each: impl FnMut(i64, i64)) {
+        let floor = |t: i64, unit: i64| t - (t - self.offset).rem_euclid(unit);
+        match self.kind {
+            WindowKind::Tumble => {
+                let start = floor(t, self.size);
+                each(start, start + self.size);
+            }
+            WindowKind::Hop => {
+                let mut start = floor(t, self.step);
+                while start > t - self.size {
+                    each(start, start + self.size);
+                    start -= self.step;
+                }
+            }
+            WindowKind::Cumulate => {
+                let start = floor(t, self.size);
+                let mut end = floor(t, self.step) + self.step;
+                while end <= start + self.size {
+                    each(start, end);
+                    end += self.step;
+                }
+            }
+            // Session windows are not assigned row by row (see `session.rs`).
+            WindowKind::Session => {}
+        }
+    }
+}
+
+/// A TIMESTAMP column's values in ms.
+pub(crate) fn timestamps(column: &ArrayRef) -> Result<&TimestampMillisecondArray> {
+    column
+        .as_primitive_opt::<TimestampMillisecondType>()
+        .ok_or_else(|| {
+            DataFusionError::Execution(format!(
+                "a time attribute is {}, not TIMESTAMP(3)",
+                column.data_type()
+            ))
+        })
+}
+
+/// The groups of one window: keys to group numbers, and the aggregates' accumulators.
+struct Groups {
+    index: HashMap<Box<[u8]>, usize>,
+    keys: Rows,
+    accumulators: Vec<Box<dyn GroupsAccumulator>>,
+}
+
+pub(crate) struct WindowAggregate {
+    /// The GROUP BY expressions, one of them the window's end.
+    pub keys: Vec<Arc<dyn PhysicalExpr>>,
+    pub end_key: usize,
+    pub aggregates: Vec<AggregateSpec>,
+    /// Keys, then the aggregates' values (the Aggregate's schema).
+    pub schema: SchemaRef,
+    converter: RowConverter,
+    windows: BTreeMap<i64, Groups>,
+    /// Rows that came after their window fired.
+    pub late: u64,
+}
+
+impl WindowAggregate {
+    pub(crate) fn new(
+        keys: Vec<Arc<dyn PhysicalExpr>>,
+        end_key: usize,
+        aggregates: Vec<AggregateSpec>,
+        schema: SchemaRef,
+    ) -> Result<WindowAggregate, String> {
+        let fields = schema.fields()[..keys.len()]
+            .iter()
+            .map(|f| SortField::new(f.data_type().clone()))
+            .collect();
+        let converter = RowConverter::new(fields).map_err(|e| e.to_string())?;
+        for aggregate in &aggregates {
+            aggregate.check_grouped()?;
+        }
+        Ok(WindowAggregate {
+            keys,
+            end_key,
+            aggregates,
+            schema,
+            converter,
+            windows: BTreeMap::new(),
+            late: 0,
+        })
+    }
+
+    pub(crate) fn process(&mut self, batch: &RecordBatch, watermark: i64) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let keys: Vec<ArrayRef> = self
+            .keys
+            .iter()
+            .map(|k| eval(k, batch))
+            .collect::<Result<_>>()?;
+        let args: Vec<Vec<ArrayRef>> = self
+            .aggregates
+            .iter()
+            .map(|a| a.args().iter().map(|e| eval(e, batch)).collect())
+            .collect::<Result<_>>()?;
+        let ends = timestamps(&keys[self.end_key])?;
+        // Rows by window (most batches fall in one).
+        let mut by_end: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+        let first = ends.iter().flatten().next();
+        let single = ends.null_count() == 0 && ends.values().iter().all(|e| Some(*e) == first);
+        if !single {
+            for (i, end) in ends.iter().enumerate() {
+                if let Some(end) = end {
+                    by_end.entry(end).or_default().push(i as u32);
+                }
+            }
+        }
+        let windows: Vec<(i64, Option<UInt32Array>)> = match first {
+            Some(end) if single => vec![(end, None)],
+            _ => by_end
+                .into_iter()
+                .map(|(end, rows)| (end, Some(UInt32Array::from(rows))))
+                .collect(),
+        };
+        for (end, rows) in windows {
+            let n = rows.as_ref().map_or(batch.num_rows(), |r| r.len());
+            if end - 1 <= watermark {
+                self.late += n as u64;
+                continue;
+            }
+            let pick = |c: &ArrayRef| -> Result<ArrayRef> {
+                match &rows {
+                    None => Ok(c.clone()),
+                    Some(rows) => Ok(take(c, rows, None)?),
+                }
+            };
+            let key_columns: Vec<ArrayRef> = keys.iter().map(pick).collect::<Result<_>>()?;
+            let arg_columns: Vec<Vec<ArrayRef>> = args
+                .iter()
+                .map(|a| a.iter().map(pick).collect::<Result<Vec<_>>>())
+                .collect::<Result<_>>()?;
+            let groups = match self.windows.get_mut(&end) {
+                Some(groups) => groups,
+                None => {
+                    let groups = self.new_groups()?;
+                    self.windows.entry(end).or_insert(groups)
+                }
+            };
+            let rows = self.converter.convert_columns(&key_columns)?;
+            let mut group_of_row = Vec::with_capacity(n);
+            for row in rows.iter() {
+                let next = groups.index.len();
+                let id = *groups.index.entry(row.as_ref().into()).or_insert_with(|| {
+                    groups.keys.push(row);
+                    next
+                });
+                group_of_row.push(id);
+            }
+            let total = groups.index.len();
+            for (accumulator, values) in groups.accumulators.iter_mut().zip(&arg_columns) {
+                accumulator.update_batch(values, &group_of_row, None, total)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn new_groups(&self) -> Result<Groups> {
+        Ok(Groups {
+            index: HashMap::new(),
+            keys: self.converter.empty_rows(0, 0),
+            accumulators: self
+                .aggregates
+                .iter()
+                .map(AggregateSpec::accumulator)
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    /// Emits every window whose end the watermark has passed.
+    pub(crate) fn on_watermark(
+        &mut self,
+        watermark: i64,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<()> {
+        while let Some(entry) = self.windows.first_entry() {
+            if *entry.key() - 1 > watermark {
+                break;
+            }
+            let mut groups = entry.remove();
+            let mut columns = self.converter.convert_rows(groups.keys.iter())?;
+            for accumulator in &mut groups.accumulators {
+                columns.push(accumulator.evaluate(EmitTo::All)?);
+            }
+            out.push(RecordBatch::try_new(self.schema.clone(), columns)?);
+        }
+        Ok(())
+    }
+
+    /// Every open window's groups: key columns, then each accumulator's partial state.
+    pub(crate) fn snapshot(&mut self) -> Result<Vec<RecordBatch>> {
+        let mut batches = Vec::new();
+        for groups in self.windows.values_mut() {
+            let mut columns = self.converter.convert_rows(groups.keys.iter())?;
+            let mut rebuilt = Vec::new();
+            for accumulator in &mut groups.accumulators {
+                let state = accumulator.state(EmitTo::All)?;
+                rebuilt.push(state.clone());
+                columns.extend(state);
+            }
+            // `state` took the groups out: merge them back so the window stays open.
+            let ids: Vec<usize> = (0..groups.index.len()).collect();
+            for (accumulator, state) in groups.accumulators.iter_mut().zip(rebuilt) {
+                accumulator.merge_batch(&state, &ids, ids.len())?;
+            }
+            batches.push(state_batch(columns)?);
+        }
+        Ok(batches)
+    }
+
+    pub(crate) fn restore(&mut self, batch: &RecordBatch) -> Result<()> {
+        let key_count = self.keys.len();
+        let widths = self
+            .aggregates
+            .iter()
+            .map(AggregateSpec::state_width)
+            .collect::<Result<Vec<_>>>()?;
+        if batch.num_columns() != key_count + widths.iter().sum::<usize>() {
+            return Err(DataFusionError::Execution(
+                "a window snapshot does not fit the query".into(),
+            ));
+        }
+        let keys = &batch.columns()[..key_count];
+        let ends = timestamps(&keys[self.end_key])?;
+        let Some(end) = ends.iter().flatten().next() else {
+            return Ok(());
+        };
+        let mut groups = self.new_groups()?;
+        let rows = self.converter.convert_columns(keys)?;
+        for (i, row) in rows.iter().enumerate() {
+            groups.index.insert(row.as_ref().into(), i);
+            groups.keys.push(row);
+        }
+        let ids: Vec<usize> = (0..batch.num_rows()).collect();
+        let mut at = key_count;
+        for (accumulator, width) in groups.accumulators.iter_mut().zip(widths) {
+            accumulator.merge_batch(&batch.columns()[at..at + width], &ids, ids.len())?;
+            at += width;
+        }
+        self.windows.insert(end, groups);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::TIMESTAMP;
+    use datafusion_common::arrow::datatypes::{DataType, Field, Schema};
+
+    fn assign(kind: WindowKind, size: i64, step: i64) -> WindowAssign {
+        WindowAssign {
+            time: 0,
+            kind,
+            size,
+            step,
+            offset: 0,
+            schema: Arc::new(Schema::new(vec![
+                Field::new("ts", TIMESTAMP, true),
+                Field::new("window_start", TIMESTAMP, false),
+                Field::new("window_end", TIMESTAMP, false),
+                Field::new("window_time", TIMESTAMP, false),
+            ])),
+        }
+    }
+
+    fn windows_of(a: &WindowAssign, t: i64) -> Vec<(i64, i64)> {
+        let mut w = Vec::new();
+        a.windows(t, |s, e| w.push((s, e)));
+        w.sort();
+        w
+    }
+
+    #[test]
+    fn rows_fall_in_the_windows_flink_gives_them() {
+        assert_eq!(
+            windows_of(&assign(WindowKind::Tumble, 10, 10), 15),
+            [(10, 20)]
+        );
+        assert_eq!(
+            windows_of(&assign(WindowKind::Tumble, 10, 10), -1),
+            [(-10, 0)]
+        );
+        assert_eq!(
+            windows_of(&assign(WindowKind::Hop, 10, 5), 12),
+            [(5, 15), (10, 20)]
+        );
+        assert_eq!(
+            windows_of(&assign(WindowKind::Cumulate, 10, 2), 13),
+            [(10, 14), (10, 16), (10, 18), (10, 20)]
+        );
+        let mut offset = assign(WindowKind::Tumble, 10, 10);
+        offset.offset = 3;
+        assert_eq!(windows_of(&offset, 12), [(3, 13)]);
+    }
+
+    #[test]
+    fn assigned_rows_carry_their_windows() {
+        let a = assign(WindowKind::Hop, 10, 5);
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("ts", TIMESTAMP, true)])),
+            vec![Arc::new(TimestampMillisecondArray::from(vec![
+                Some(12),
+                None,
+                Some(20),
+            ]))],
+        )
+        .expect("batch");
+        let out = a.process(&batch).expect("assigns");
+        assert_eq!(out.num_rows(), 4);
+        let ends = timestamps(out.column(2)).expect("ends");
+        assert_eq!(ends.values().to_vec(), vec![20, 15, 30, 25]);
+        let times = timestamps(out.column(3)).expect("times");
+        assert_eq!(times.value(0), 19);
+        assert_eq!(
+            out.schema().field(1).data_type(),
+            &DataType::Timestamp(
+                datafusion_common::arrow::datatypes::TimeUnit::Millisecond,
+                None
+            )
+        );
+    }
+}
