@@ -3,6 +3,8 @@
 //! it. The service never runs SQL itself, so it can be tested with a recording launcher and the
 //! runner can change without touching the API.
 
+use std::collections::BTreeMap;
+
 use futures_util::future::BoxFuture;
 
 /// Where an input's source records come from.
@@ -67,6 +69,22 @@ pub struct RunSpec {
     pub references: Vec<ReferenceSpec>,
     /// Per input id, where it starts.
     pub starting: Vec<(String, StartingPosition)>,
+    /// For a FLINK-* application: `code` is Flink SQL, whose tables name its sources and
+    /// sinks (`inputs`, `outputs` and `references` are empty).
+    pub flink: Option<FlinkRun>,
+}
+
+/// How a Flink application's run starts.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct FlinkRun {
+    /// `EnvironmentProperties`: property group id, then key, then value.
+    pub properties: BTreeMap<String, BTreeMap<String, String>>,
+    /// The snapshot whose state and positions the run starts from; None: no state, each
+    /// source table at its configured initial position.
+    pub restore_from: Option<String>,
+    /// Whether state in the snapshot that no operator of the code takes is dropped (true) or
+    /// refuses the start (false), as Flink's `allowNonRestoredState`.
+    pub allow_non_restored_state: bool,
 }
 
 /// Why a run could not start; the service answers or records it.
@@ -83,6 +101,14 @@ pub trait Launcher: Send + Sync + 'static {
     fn start(&self, spec: RunSpec) -> BoxFuture<'static, Result<(), LaunchError>>;
     /// Stops it; returns once its last checkpoint is committed.
     fn stop(&self, app_uid: u64) -> BoxFuture<'static, ()>;
+    /// Stores the application's state as the snapshot `name` (taken for application version
+    /// `version`): a running application's state now, a stopped one's last checkpoint.
+    fn snapshot(
+        &self,
+        app_uid: u64,
+        name: String,
+        version: u64,
+    ) -> BoxFuture<'static, Result<(), LaunchError>>;
     /// The application is deleted: drops what its runs kept for a next run beside its
     /// checkpoint (the runner's holds on delivery streams). A launcher that keeps nothing has
     /// nothing to do.

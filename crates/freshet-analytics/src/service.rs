@@ -484,6 +484,7 @@ impl AnalyticsService {
                     (i.input_id.clone(), at)
                 })
                 .collect(),
+            flink: None,
         }
     }
 

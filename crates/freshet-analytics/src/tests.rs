@@ -22,6 +22,7 @@ use crate::{AnalyticsConfig, AnalyticsError, AnalyticsService};
 enum Call {
     Start(RunSpec),
     Stop(u64),
+    Snapshot(u64, String),
 }
 
 struct Recording {
@@ -65,6 +66,16 @@ impl Launcher for TestLauncher {
     fn stop(&self, app_uid: u64) -> BoxFuture<'static, ()> {
         self.0.calls.lock().push(Call::Stop(app_uid));
         Box::pin(async {})
+    }
+
+    fn snapshot(
+        &self,
+        app_uid: u64,
+        name: String,
+        _version: u64,
+    ) -> BoxFuture<'static, Result<(), LaunchError>> {
+        self.0.calls.lock().push(Call::Snapshot(app_uid, name));
+        Box::pin(async { Ok(()) })
     }
 }
 

@@ -130,6 +130,20 @@ impl Launcher for Runner {
         })
     }
 
+    fn snapshot(
+        &self,
+        _app_uid: u64,
+        name: String,
+        _version: u64,
+    ) -> BoxFuture<'static, Result<(), LaunchError>> {
+        // Replaced by the runner's snapshot store in the next change.
+        Box::pin(async move {
+            Err(LaunchError::InvalidConfiguration(format!(
+                "snapshot {name} cannot be stored yet"
+            )))
+        })
+    }
+
     fn forget(&self, app_uid: u64) -> BoxFuture<'static, ()> {
         let firehose = self.services.firehose.clone();
         Box::pin(async move {
