@@ -8,8 +8,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::{
-    ApplicationRow, ConsumerRow, DeliveryStreamRow, Lease, Result, ShardRow, SqliteCatalog,
-    StoredStream, StreamRow, VideoStreamRow,
+    ApplicationRow, ApplicationSnapshotRow, ConsumerRow, DeliveryStreamRow, Lease, Result,
+    ShardRow, SqliteCatalog, StoredStream, StreamRow, VideoStreamRow,
 };
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -139,7 +139,7 @@ pub trait CatalogBackend: Send + Sync {
     /// Replaces an application's document.
     fn update_application<'a>(&'a self, uid: u64, doc: &'a str) -> BoxFuture<'a, Result<()>>;
 
-    /// Deletes an application and its checkpoint.
+    /// Deletes an application with its checkpoint and snapshots.
     fn delete_application<'a>(&'a self, uid: u64) -> BoxFuture<'a, Result<()>>;
 
     /// Every application with its checkpoint, oldest first.
@@ -157,6 +157,38 @@ pub trait CatalogBackend: Send + Sync {
 
     /// Forgets an application's checkpoint (its next run starts from its starting positions).
     fn delete_application_checkpoint<'a>(&'a self, uid: u64) -> BoxFuture<'a, Result<()>>;
+
+    /// Stores the snapshot `name` of application `uid` (a Flink application's state and source
+    /// positions, one document, taken for application version `version`), replacing one of the
+    /// same name; durable when it returns.
+    fn put_application_snapshot<'a>(
+        &'a self,
+        uid: u64,
+        name: &'a str,
+        created_ms: i64,
+        version: u64,
+        doc: &'a str,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// The document of snapshot `name` of application `uid`, if there is one.
+    fn get_application_snapshot<'a>(
+        &'a self,
+        uid: u64,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>>>;
+
+    /// The snapshots of application `uid` (without their documents), oldest first.
+    fn list_application_snapshots<'a>(
+        &'a self,
+        uid: u64,
+    ) -> BoxFuture<'a, Result<Vec<ApplicationSnapshotRow>>>;
+
+    /// Deletes snapshot `name` of application `uid` (a no-op if there is none).
+    fn delete_application_snapshot<'a>(
+        &'a self,
+        uid: u64,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<()>>;
 
     /// Takes the lease `name` for `holder` until `now_ms + ttl_ms` if it is free, expired or
     /// already `holder`'s; the epoch grows when the lease changes hands. `None` while another
@@ -362,6 +394,42 @@ impl CatalogBackend for SqliteCatalog {
 
     fn delete_application_checkpoint<'a>(&'a self, uid: u64) -> BoxFuture<'a, Result<()>> {
         Box::pin(SqliteCatalog::delete_application_checkpoint(self, uid))
+    }
+
+    fn put_application_snapshot<'a>(
+        &'a self,
+        uid: u64,
+        name: &'a str,
+        created_ms: i64,
+        version: u64,
+        doc: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::put_application_snapshot(
+            self, uid, name, created_ms, version, doc,
+        ))
+    }
+
+    fn get_application_snapshot<'a>(
+        &'a self,
+        uid: u64,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>>> {
+        Box::pin(SqliteCatalog::get_application_snapshot(self, uid, name))
+    }
+
+    fn list_application_snapshots<'a>(
+        &'a self,
+        uid: u64,
+    ) -> BoxFuture<'a, Result<Vec<ApplicationSnapshotRow>>> {
+        Box::pin(SqliteCatalog::list_application_snapshots(self, uid))
+    }
+
+    fn delete_application_snapshot<'a>(
+        &'a self,
+        uid: u64,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::delete_application_snapshot(self, uid, name))
     }
 
     fn acquire_lease<'a>(

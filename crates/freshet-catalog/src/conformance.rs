@@ -6,7 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::{Catalog, CatalogError, ConsumerRow, Lease, ShardRow, Status, StreamMode, StreamRow};
+use crate::{
+    ApplicationSnapshotRow, Catalog, CatalogError, ConsumerRow, Lease, ShardRow, Status,
+    StreamMode, StreamRow,
+};
 
 /// Opens a catalog over the same storage every time it is called.
 pub trait CatalogStore {
@@ -59,6 +62,13 @@ macro_rules! catalog_conformance_suite {
         #[tokio::test]
         async fn application_checkpoints_are_fenced_on_their_lease() {
             $crate::conformance::application_checkpoints_are_fenced_on_their_lease(&$fixture).await;
+        }
+        #[tokio::test]
+        async fn application_snapshots_round_trip_and_go_with_their_application() {
+            $crate::conformance::application_snapshots_round_trip_and_go_with_their_application(
+                &$fixture,
+            )
+            .await;
         }
         #[tokio::test]
         async fn leases_change_hands_only_when_free_and_fence_their_writes() {
@@ -494,5 +504,92 @@ pub async fn application_checkpoints_are_fenced_on_their_lease(store: &impl Cata
             .checkpoint
             .as_deref(),
         Some("three")
+    );
+}
+
+pub async fn application_snapshots_round_trip_and_go_with_their_application(
+    store: &impl CatalogStore,
+) {
+    let catalog = store.open().await;
+    let a = catalog.create_application("a", 1, "{}").await.unwrap();
+    let b = catalog.create_application("b", 2, "{}").await.unwrap();
+    catalog
+        .put_application_snapshot(a, "late", 30, 2, "state-late")
+        .await
+        .unwrap();
+    catalog
+        .put_application_snapshot(a, "early", 10, 1, "state-early")
+        .await
+        .unwrap();
+    catalog
+        .put_application_snapshot(b, "early", 20, 1, "state-b")
+        .await
+        .unwrap();
+    catalog.close().await;
+
+    let catalog = store.open().await;
+    let row = |name: &str, created_ms, version| ApplicationSnapshotRow {
+        name: name.into(),
+        created_ms,
+        version,
+    };
+    // Oldest first, whatever order they were stored in; each application sees its own.
+    assert_eq!(
+        catalog.list_application_snapshots(a).await.unwrap(),
+        vec![row("early", 10, 1), row("late", 30, 2)]
+    );
+    assert_eq!(
+        catalog.get_application_snapshot(a, "early").await.unwrap(),
+        Some("state-early".to_string())
+    );
+    assert_eq!(
+        catalog.get_application_snapshot(b, "early").await.unwrap(),
+        Some("state-b".to_string())
+    );
+    assert_eq!(
+        catalog.get_application_snapshot(a, "none").await.unwrap(),
+        None
+    );
+    // A put of an existing name replaces it.
+    catalog
+        .put_application_snapshot(a, "early", 40, 3, "state-again")
+        .await
+        .unwrap();
+    assert_eq!(
+        catalog.list_application_snapshots(a).await.unwrap(),
+        vec![row("late", 30, 2), row("early", 40, 3)]
+    );
+    catalog
+        .delete_application_snapshot(a, "late")
+        .await
+        .unwrap();
+    catalog
+        .delete_application_snapshot(a, "late")
+        .await
+        .unwrap();
+    assert_eq!(
+        catalog.list_application_snapshots(a).await.unwrap(),
+        vec![row("early", 40, 3)]
+    );
+    // Deleting an application deletes its snapshots; a recreated name starts with none.
+    catalog.delete_application(a).await.unwrap();
+    let again = catalog.create_application("a", 50, "{}").await.unwrap();
+    assert!(
+        catalog
+            .list_application_snapshots(a)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        catalog
+            .list_application_snapshots(again)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        catalog.list_application_snapshots(b).await.unwrap().len(),
+        1
     );
 }

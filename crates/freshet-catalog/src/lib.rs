@@ -1,6 +1,6 @@
 //! The catalog: durable metadata for streams (shards with their lineage, tags, settings),
 //! consumers, delivery streams with their checkpoints, video streams, analytics applications with
-//! their checkpoints, and the leases under which
+//! their checkpoints and snapshots, and the leases under which
 //! background work runs. Every mutation is one transaction, so a crash leaves either the old or
 //! the new state; the services order catalog and log changes so that the next start can finish or
 //! undo whatever was in flight (see `Status::Creating` / `Deleting`).
@@ -21,7 +21,8 @@ use std::sync::Arc;
 pub use backend::{BoxFuture, CatalogBackend};
 pub use freshet_runtime::Status;
 pub use rows::{
-    ApplicationRow, ConsumerRow, DeliveryStreamRow, ShardRow, StreamMode, StreamRow, VideoStreamRow,
+    ApplicationRow, ApplicationSnapshotRow, ConsumerRow, DeliveryStreamRow, ShardRow, StreamMode,
+    StreamRow, VideoStreamRow,
 };
 pub use sqlite::SqliteCatalog;
 

@@ -177,3 +177,12 @@ pub struct ApplicationRow {
     pub doc: String,
     pub checkpoint: Option<String>,
 }
+
+/// A snapshot of a Flink application as listed: its name, when it was taken and for which
+/// application version (its document is read on its own, it can be large).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplicationSnapshotRow {
+    pub name: String,
+    pub created_ms: i64,
+    pub version: u64,
+}

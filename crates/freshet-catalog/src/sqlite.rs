@@ -9,8 +9,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use crate::{
-    ApplicationRow, CatalogError, ConsumerRow, DeliveryStreamRow, Lease, Result, ShardRow,
-    StoredStream, StreamRow, VideoStreamRow,
+    ApplicationRow, ApplicationSnapshotRow, CatalogError, ConsumerRow, DeliveryStreamRow, Lease,
+    Result, ShardRow, StoredStream, StreamRow, VideoStreamRow,
 };
 
 /// The embedded catalog: one SQLite database file under the data directory.
@@ -477,7 +477,7 @@ impl SqliteCatalog {
         self.update_doc(DocTable::Applications, uid, doc).await
     }
 
-    /// Deletes an application with its checkpoint.
+    /// Deletes an application with its checkpoint and snapshots.
     pub async fn delete_application(&self, uid: u64) -> Result<()> {
         self.delete_doc(DocTable::Applications, uid).await
     }
@@ -529,6 +529,79 @@ impl SqliteCatalog {
         commit_failpoint()?;
         sqlx::query("DELETE FROM application_checkpoints WHERE app_uid = ?")
             .bind(uid as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores (or replaces) the snapshot `name` of application `uid`; durable when it returns.
+    pub async fn put_application_snapshot(
+        &self,
+        uid: u64,
+        name: &str,
+        created_ms: i64,
+        version: u64,
+        doc: &str,
+    ) -> Result<()> {
+        commit_failpoint()?;
+        sqlx::query(
+            "INSERT INTO application_snapshots (app_uid, name, created_ms, version, doc)
+             VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT(app_uid, name) DO UPDATE SET created_ms = excluded.created_ms,
+               version = excluded.version, doc = excluded.doc",
+        )
+        .bind(uid as i64)
+        .bind(name)
+        .bind(created_ms)
+        .bind(version as i64)
+        .bind(doc)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The document of snapshot `name` of application `uid`.
+    pub async fn get_application_snapshot(&self, uid: u64, name: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query("SELECT doc FROM application_snapshots WHERE app_uid = ? AND name = ?")
+                .bind(uid as i64)
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|row| row.try_get(0))
+                .transpose()?,
+        )
+    }
+
+    /// The snapshots of application `uid` without their documents, oldest first.
+    pub async fn list_application_snapshots(
+        &self,
+        uid: u64,
+    ) -> Result<Vec<ApplicationSnapshotRow>> {
+        let rows = sqlx::query(
+            "SELECT name, created_ms, version FROM application_snapshots WHERE app_uid = ?
+             ORDER BY created_ms, rowid",
+        )
+        .bind(uid as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(ApplicationSnapshotRow {
+                    name: row.try_get(0)?,
+                    created_ms: row.try_get(1)?,
+                    version: row.try_get::<i64, _>(2)? as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes snapshot `name` of application `uid` (a no-op if there is none).
+    pub async fn delete_application_snapshot(&self, uid: u64, name: &str) -> Result<()> {
+        commit_failpoint()?;
+        sqlx::query("DELETE FROM application_snapshots WHERE app_uid = ? AND name = ?")
+            .bind(uid as i64)
+            .bind(name)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -639,6 +712,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_video_streams.sql"),
     include_str!("../migrations/0005_leases.sql"),
     include_str!("../migrations/0006_applications.sql"),
+    include_str!("../migrations/0007_application_snapshots.sql"),
 ];
 
 async fn migrate(pool: &SqlitePool) -> Result<()> {
