@@ -35,7 +35,18 @@ pub(crate) struct Functions {
 }
 
 impl Functions {
+    /// KDA SQL's functions: DataFusion's, with KDA's own in place of those of the same name.
     pub(crate) fn new() -> Functions {
+        Functions::with(crate::scalar::functions())
+    }
+
+    /// Flink SQL's: DataFusion's (Flink's built-ins DataFusion spells differently are
+    /// rewritten to them by the Flink front end).
+    pub(crate) fn flink() -> Functions {
+        Functions::with(Vec::new())
+    }
+
+    fn with(own: Vec<Arc<ScalarUDF>>) -> Functions {
         let mut scalars = HashMap::new();
         for udf in datafusion_functions::all_default_functions() {
             for alias in udf.aliases() {
@@ -43,8 +54,9 @@ impl Functions {
             }
             scalars.insert(udf.name().to_lowercase(), udf);
         }
-        // KDA's functions replace DataFusion's of the same name (TO_TIMESTAMP counts ms).
-        for udf in crate::scalar::functions() {
+        // A dialect's functions replace DataFusion's of the same name (KDA's TO_TIMESTAMP
+        // counts ms).
+        for udf in own {
             scalars.insert(udf.name().to_lowercase(), udf);
         }
         let mut aggregates = HashMap::new();

@@ -12,6 +12,7 @@
 
 mod connector;
 mod datagen;
+mod dialect;
 mod format;
 mod join;
 mod plan;
@@ -151,9 +152,10 @@ impl FlinkJob {
             {
                 tvf::rewrite_group_windows(query, &mut script.windows)
                     .map_err(|m| ParseError::at(*at, m))?;
+                dialect::rewrite(query);
             }
         }
-        let functions = Functions::new();
+        let functions = Functions::flink();
         let mut planner = Planner::new(&functions, script.windows);
         let mut idle_timeout = None;
         let mut inserts = 0;
