@@ -1,16 +1,18 @@
 //! An application as stored (the catalog row's document): its configuration in AWS's
-//! description shapes, status, version, tags, the versions it went through and the operations
-//! run on it. Changes are pure functions on a copy, so a refused change leaves nothing behind.
+//! description shapes (a SQL application's) or request shapes (a Flink application's,
+//! `flink.rs`), status, version, tags, the versions it went through and the operations run on
+//! it. Changes are pure functions on a copy, so a refused change leaves nothing behind.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AnalyticsError, Result};
+use crate::flink::FlinkConfig;
 use crate::model::*;
 use crate::validate;
 
-/// `RuntimeEnvironment` of every application Freshet runs.
+/// `RuntimeEnvironment` of SQL applications (v1's, and v2's SQL view).
 pub const SQL_RUNTIME: &str = "SQL-1_0";
 /// Versions and operations kept per application (for v2's ListApplicationVersions and
 /// ListApplicationOperations); older ones are forgotten.
@@ -26,6 +28,18 @@ pub struct Config {
     pub outputs: Vec<OutputDescription>,
     pub references: Vec<ReferenceDataSourceDescription>,
     pub cloudwatch: Vec<CloudWatchLoggingOptionDescription>,
+    /// A Flink application's configuration (its code included: `code` above stays empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flink: Option<FlinkConfig>,
+}
+
+impl Config {
+    /// The `RuntimeEnvironment` this configuration runs on.
+    pub fn runtime(&self) -> &str {
+        self.flink
+            .as_ref()
+            .map_or(SQL_RUNTIME, |f| f.runtime.as_str())
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -34,6 +48,9 @@ pub struct VersionRecord {
     pub status: ApplicationStatus,
     pub created_ms: i64,
     pub config: Config,
+    /// Whether a run of this version started (a rollback goes back to the last such version).
+    #[serde(default)]
+    pub ran: bool,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -56,6 +73,9 @@ pub struct OperationRecord {
     pub from_version: u64,
     pub to_version: u64,
     pub error: Option<String>,
+    /// The system rollback this failed operation started (`OperationFailureDetails`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_operation: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -69,6 +89,17 @@ pub struct AppDoc {
     pub versions: Vec<VersionRecord>,
     pub operations: Vec<OperationRecord>,
     pub next_operation: u64,
+    /// The version the last UpdateApplication changed (`ApplicationVersionUpdatedFrom`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_from: Option<u64>,
+    /// The versions the last rollback went from and back to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back_from: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back_to: Option<u64>,
+    /// `ApplicationMaintenanceWindowStartTime` (HH:MM, UTC) once set; no version of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_window_start: Option<String>,
 }
 
 impl AppDoc {
@@ -77,12 +108,16 @@ impl AppDoc {
             status: ApplicationStatus::Ready,
             version: 1,
             updated_ms: now_ms,
-            runtime: SQL_RUNTIME.into(),
+            runtime: config.runtime().to_string(),
             config,
             tags,
             versions: Vec::new(),
             operations: Vec::new(),
             next_operation: 1,
+            updated_from: None,
+            rolled_back_from: None,
+            rolled_back_to: None,
+            maintenance_window_start: None,
         };
         doc.record_version(now_ms);
         doc
@@ -98,8 +133,14 @@ impl AppDoc {
 
     /// Commits a configuration change as the next version.
     pub fn bump(&mut self, now_ms: i64) {
+        // The version it supersedes is listed with the status it ended in.
+        let status = self.status;
+        if let Some(current) = self.current_version() {
+            current.status = status;
+        }
         self.version += 1;
         self.updated_ms = now_ms;
+        self.runtime = self.config.runtime().to_string();
         self.record_version(now_ms);
     }
 
@@ -109,6 +150,7 @@ impl AppDoc {
             status: self.status,
             created_ms: now_ms,
             config: self.config.clone(),
+            ran: false,
         });
         let excess = self.versions.len().saturating_sub(HISTORY);
         self.versions.drain(..excess);
@@ -127,6 +169,7 @@ impl AppDoc {
             from_version,
             to_version: self.version,
             error: None,
+            rollback_operation: None,
         });
         let excess = self.operations.len().saturating_sub(HISTORY);
         self.operations.drain(..excess);
@@ -150,6 +193,25 @@ impl AppDoc {
                 }
             }
         }
+    }
+
+    /// Cancels every operation still in progress (a forced stop or a rollback overtakes them).
+    pub fn cancel_operations(&mut self, now_ms: i64) {
+        for op in &mut self.operations {
+            if op.status == OperationStatus::InProgress {
+                op.status = OperationStatus::Cancelled;
+                op.end_ms = Some(now_ms);
+            }
+        }
+    }
+
+    /// The current version's record.
+    pub fn current_version(&mut self) -> Option<&mut VersionRecord> {
+        let version = self.version;
+        self.versions
+            .iter_mut()
+            .rev()
+            .find(|v| v.version == version)
     }
 
     /// Whether `expected` is the current version: every change names the version it was made

@@ -1,16 +1,21 @@
 //! Kinesis Data Analytics, the control plane: SQL applications through the
-//! `KinesisAnalytics_20150814` API and the SQL view of `KinesisAnalytics_20180523`
-//! (`v2.rs`): configuration, versions, tags, the status machine and schema discovery, kept in
-//! the catalog. Running an application is a `Launcher`'s job (`launch.rs`); no HTTP types here.
+//! `KinesisAnalytics_20150814` API and `KinesisAnalytics_20180523` (`v2.rs`), Flink applications
+//! (Managed Service for Apache Flink) through the latter (`flink.rs`, `lifecycle.rs`,
+//! `snapshots.rs`): configuration, versions, tags, snapshots, the status machine and schema
+//! discovery, kept in the catalog. Running an application is a `Launcher`'s job (`launch.rs`);
+//! no HTTP types here.
 
 mod app;
 pub mod arn;
 mod discover;
 pub mod error;
+pub mod flink;
 pub mod launch;
+mod lifecycle;
 pub mod model;
 pub mod run;
 mod service;
+pub mod snapshots;
 #[cfg(test)]
 mod tests;
 pub mod v2;

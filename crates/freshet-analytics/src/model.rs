@@ -259,6 +259,16 @@ pub enum ApplicationStatus {
     Ready,
     Running,
     Updating,
+    /// A Flink application scaling (never entered: Freshet runs an application as one task).
+    Autoscaling,
+    /// A Flink application stopping without a snapshot (`StopApplication` with `Force`).
+    ForceStopping,
+    /// A Flink application going back to its previous running version.
+    RollingBack,
+    /// A Flink application being patched (never entered: Freshet has no maintenance).
+    Maintenance,
+    /// A version a rollback went back from (in ListApplicationVersions).
+    RolledBack,
 }
 
 impl ApplicationStatus {
@@ -270,6 +280,11 @@ impl ApplicationStatus {
             ApplicationStatus::Ready => "READY",
             ApplicationStatus::Running => "RUNNING",
             ApplicationStatus::Updating => "UPDATING",
+            ApplicationStatus::Autoscaling => "AUTOSCALING",
+            ApplicationStatus::ForceStopping => "FORCE_STOPPING",
+            ApplicationStatus::RollingBack => "ROLLING_BACK",
+            ApplicationStatus::Maintenance => "MAINTENANCE",
+            ApplicationStatus::RolledBack => "ROLLED_BACK",
         }
     }
 }

@@ -2,7 +2,8 @@
 //! `applications` rows, every change applied to a copy of the document, committed, then
 //! published, under the application's admin lock (so a version check and its change are
 //! atomic). Starting and stopping are a `Launcher`'s job; the status moves around it as on AWS:
-//! the call returns at once, STARTING/STOPPING/UPDATING until the launcher is done.
+//! the call returns at once, STARTING/STOPPING/UPDATING until the launcher is done. A Flink
+//! application's runs (snapshots, restores, rollbacks) are `lifecycle.rs`'s.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,6 +38,9 @@ pub(crate) struct Entry {
     pub doc: Mutex<AppDoc>,
     /// Serializes changes of this application (API calls and the launcher's transitions).
     pub admin: tokio::sync::Mutex<()>,
+    /// Serializes the launcher calls of one application (a forced stop or a rollback waits for
+    /// a start in flight instead of racing it). Taken before `admin`, never while holding it.
+    pub run: tokio::sync::Mutex<()>,
 }
 
 impl Entry {
@@ -97,6 +101,8 @@ impl AnalyticsService {
                 ApplicationStatus::Running
                     | ApplicationStatus::Starting
                     | ApplicationStatus::Updating
+                    | ApplicationStatus::RollingBack
+                    | ApplicationStatus::Autoscaling
             );
             let settled = if resume {
                 ApplicationStatus::Starting
@@ -117,12 +123,17 @@ impl AnalyticsService {
                 created_ms: row.created_ms,
                 doc: Mutex::new(doc),
                 admin: tokio::sync::Mutex::new(()),
+                run: tokio::sync::Mutex::new(()),
             });
             self.inner.registry.write().insert(row.name, entry.clone());
             if resume {
-                let spec = self.run_spec(&entry, &entry.doc(), BTreeMap::new());
                 tracing::info!(application = entry.name, "restarting application");
-                self.spawn_start(entry, spec, false);
+                if entry.doc().config.flink.is_some() {
+                    self.spawn_flink_recovery(entry);
+                } else {
+                    let spec = self.run_spec(&entry, &entry.doc(), BTreeMap::new());
+                    self.spawn_start(entry, spec, false);
+                }
             }
         }
         Ok(())
@@ -164,7 +175,32 @@ impl AnalyticsService {
         self.get(name)
     }
 
-    async fn save(&self, entry: &Entry, doc: AppDoc) -> Result<()> {
+    /// Refuses an operation of one API family on an application of the other: v1 and v2's
+    /// SQL-only operations on a Flink application (`flink: true` asks for a Flink one).
+    pub(crate) fn require_kind(
+        &self,
+        name: &str,
+        flink: bool,
+        refuse: impl FnOnce(&str) -> AnalyticsError,
+    ) -> Result<()> {
+        let entry = self.get(name)?;
+        let doc = entry.doc.lock();
+        if doc.config.flink.is_some() != flink {
+            return Err(refuse(doc.config.runtime()));
+        }
+        Ok(())
+    }
+
+    /// The v1 API sees SQL applications only.
+    fn v1_only(&self, name: &str) -> Result<()> {
+        self.require_kind(name, false, |runtime| {
+            AnalyticsError::UnsupportedOperation(format!(
+                "Application {name} is a {runtime} application: manage it through the KinesisAnalytics_20180523 API (kinesisanalyticsv2)."
+            ))
+        })
+    }
+
+    pub(crate) async fn save(&self, entry: &Entry, doc: AppDoc) -> Result<()> {
         self.inner
             .catalog
             .update_application(entry.uid, &doc.to_json()?)
@@ -285,6 +321,7 @@ impl AnalyticsService {
             created_ms: now,
             doc: Mutex::new(doc),
             admin: tokio::sync::Mutex::new(()),
+            run: tokio::sync::Mutex::new(()),
         });
         self.inner.registry.write().insert(name, entry.clone());
         Ok(entry)
@@ -511,7 +548,7 @@ impl AnalyticsService {
 
     /// Moves an application out of a transitional status once its launcher call is done; a
     /// status changed meanwhile (a deletion) stands.
-    async fn settle(
+    pub(crate) async fn settle(
         &self,
         entry: &Entry,
         from: &[ApplicationStatus],
@@ -524,6 +561,11 @@ impl AnalyticsService {
             return;
         }
         doc.status = to;
+        if to == ApplicationStatus::Running
+            && let Some(version) = doc.current_version()
+        {
+            version.ran = true;
+        }
         doc.end_operation(outcome, self.now_ms());
         if let Err(error) = self.save(entry, doc).await {
             tracing::warn!(%error, application = entry.name, "cannot record application status");
@@ -644,6 +686,7 @@ impl AnalyticsService {
     }
 
     pub fn describe_application(&self, input: ApplicationRef) -> Result<DescribeApplicationOutput> {
+        self.v1_only(&input.application_name)?;
         let entry = self.get(&input.application_name)?;
         let doc = entry.doc();
         let c = doc.config;
@@ -666,11 +709,18 @@ impl AnalyticsService {
     }
 
     /// Application names in order after `after`, at most `limit`, and whether more follow.
-    pub(crate) fn page(&self, after: Option<&str>, limit: usize) -> (Vec<Arc<Entry>>, bool) {
+    /// (`sql_only`: v1 lists SQL applications only.)
+    pub(crate) fn page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+        sql_only: bool,
+    ) -> (Vec<Arc<Entry>>, bool) {
         let registry = self.inner.registry.read();
         let mut page: Vec<Arc<Entry>> = registry
             .values()
             .filter(|e| after.is_none_or(|a| e.name.as_str() > a))
+            .filter(|e| !sql_only || e.doc.lock().config.flink.is_none())
             .take(limit + 1)
             .cloned()
             .collect();
@@ -686,6 +736,7 @@ impl AnalyticsService {
         let (page, more) = self.page(
             input.exclusive_start_application_name.as_deref(),
             input.limit.unwrap_or(50),
+            true,
         );
         Ok(ListApplicationsOutput {
             application_summaries: page.iter().map(|e| summary(e)).collect(),
@@ -694,6 +745,7 @@ impl AnalyticsService {
     }
 
     pub async fn update_application(&self, input: UpdateApplicationInput) -> Result<Empty> {
+        self.v1_only(&input.application_name)?;
         let name = input.application_name.clone();
         self.change(
             &input.application_name,
@@ -707,12 +759,14 @@ impl AnalyticsService {
     }
 
     pub async fn delete_application(&self, input: DeleteApplicationInput) -> Result<Empty> {
+        self.v1_only(&input.application_name)?;
         self.delete(&input.application_name, input.create_timestamp)
             .await?;
         Ok(Empty {})
     }
 
     pub async fn start_application(&self, input: StartApplicationInput) -> Result<Empty> {
+        self.v1_only(&input.application_name)?;
         let starting = input
             .input_configurations
             .into_iter()
@@ -723,11 +777,13 @@ impl AnalyticsService {
     }
 
     pub async fn stop_application(&self, input: ApplicationRef) -> Result<Empty> {
+        self.v1_only(&input.application_name)?;
         self.stop(&input.application_name).await?;
         Ok(Empty {})
     }
 
     pub async fn add_application_input(&self, input: AddApplicationInputInput) -> Result<Empty> {
+        self.v1_only(&input.application_name)?;
         let new = input.input;
         self.change(
             &input.application_name,
@@ -741,6 +797,7 @@ impl AnalyticsService {
     }
 
     pub async fn add_application_output(&self, input: AddApplicationOutputInput) -> Result<Empty> {
+        self.v1_only(&input.application_name)?;
         let new = input.output;
         self.change(
             &input.application_name,
@@ -757,6 +814,7 @@ impl AnalyticsService {
         &self,
         input: DeleteApplicationOutputInput,
     ) -> Result<Empty> {
+        self.v1_only(&input.application_name)?;
         let app = input.application_name.clone();
         self.change(
             &input.application_name,
@@ -773,6 +831,7 @@ impl AnalyticsService {
         &self,
         input: AddApplicationReferenceDataSourceInput,
     ) -> Result<Empty> {
+        self.v1_only(&input.application_name)?;
         let new = input.reference_data_source;
         self.change(
             &input.application_name,
@@ -789,6 +848,7 @@ impl AnalyticsService {
         &self,
         input: DeleteApplicationReferenceDataSourceInput,
     ) -> Result<Empty> {
+        self.v1_only(&input.application_name)?;
         let app = input.application_name.clone();
         self.change(
             &input.application_name,
@@ -805,6 +865,7 @@ impl AnalyticsService {
         &self,
         input: AddApplicationInputProcessingConfigurationInput,
     ) -> Result<Empty> {
+        self.v1_only(&input.application_name)?;
         let app = input.application_name.clone();
         self.change(
             &input.application_name,
@@ -825,6 +886,7 @@ impl AnalyticsService {
         &self,
         input: DeleteApplicationInputProcessingConfigurationInput,
     ) -> Result<Empty> {
+        self.v1_only(&input.application_name)?;
         let app = input.application_name.clone();
         self.change(
             &input.application_name,
@@ -850,6 +912,7 @@ impl AnalyticsService {
         &self,
         input: AddApplicationCloudWatchLoggingOptionInput,
     ) -> Result<Empty> {
+        self.v1_only(&input.application_name)?;
         let option = input.cloud_watch_logging_option;
         self.change(
             &input.application_name,
@@ -866,6 +929,7 @@ impl AnalyticsService {
         &self,
         input: DeleteApplicationCloudWatchLoggingOptionInput,
     ) -> Result<Empty> {
+        self.v1_only(&input.application_name)?;
         let app = input.application_name.clone();
         self.change(
             &input.application_name,

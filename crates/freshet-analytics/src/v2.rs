@@ -1,16 +1,19 @@
-//! The SQL view of `KinesisAnalytics_20180523` (kinesisanalyticsv2): the same applications as
-//! v1, described in v2's shapes (`ApplicationConfigurationDescription`, `RuntimeEnvironment`
-//! SQL-1_0, `ApplicationMode` STREAMING), plus what only v2 has: versions, operations, the
-//! service execution role. Operations that exist only for Flink and Studio applications answer
-//! what AWS answers for a SQL application.
+//! `KinesisAnalytics_20180523` (kinesisanalyticsv2): SQL applications (the same applications as
+//! v1, described in v2's shapes) and Flink applications (FLINK-* runtimes, `flink.rs`), with
+//! what only v2 has: versions, operations, the service execution role, snapshots
+//! (`snapshots.rs`), rollbacks. Studio (ZEPPELIN-FLINK-*, INTERACTIVE) is refused. Operations that
+//! exist only for Flink applications answer what AWS answers for a SQL application, and v2's
+//! SQL-only operations what it answers for a Flink one.
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::app::{AppDoc, Config, OperationRecord, SQL_RUNTIME};
 use crate::error::{AnalyticsError, Result};
+use crate::flink::{self, FlinkConfig, RunConfigurationUpdate};
 use crate::model::*;
-use crate::service::{AnalyticsService, Entry, seconds};
+use crate::service::{AnalyticsService, Entry, in_use, seconds};
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
@@ -53,7 +56,8 @@ pub struct CreateApplicationInput {
     pub application_description: Option<String>,
     pub runtime_environment: String,
     pub service_execution_role: String,
-    pub application_configuration: Option<ApplicationConfiguration>,
+    /// `ApplicationConfiguration`, read as the runtime's kind of application takes it.
+    pub application_configuration: Option<Value>,
     pub cloud_watch_logging_options: Option<Vec<CloudWatchLoggingOption>>,
     pub tags: Option<Vec<Tag>>,
     pub application_mode: Option<String>,
@@ -110,7 +114,8 @@ pub struct ApplicationConfigurationUpdate {
 pub struct UpdateApplicationInput {
     pub application_name: String,
     pub current_application_version_id: Option<u64>,
-    pub application_configuration_update: Option<ApplicationConfigurationUpdate>,
+    /// `ApplicationConfigurationUpdate`, read as the application's kind takes it.
+    pub application_configuration_update: Option<Value>,
     pub service_execution_role_update: Option<String>,
     pub run_configuration_update: Option<Value>,
     pub cloud_watch_logging_option_updates: Option<Vec<CloudWatchLoggingOptionUpdate>>,
@@ -137,7 +142,36 @@ pub struct RunConfiguration {
 #[serde(rename_all = "PascalCase")]
 pub struct StartApplicationInput {
     pub application_name: String,
-    pub run_configuration: Option<RunConfiguration>,
+    /// `RunConfiguration`, read as the application's kind takes it.
+    pub run_configuration: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RollbackApplicationInput {
+    pub application_name: String,
+    pub current_application_version_id: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MaintenanceConfigurationUpdate {
+    pub application_maintenance_window_start_time_update: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateMaintenanceInput {
+    pub application_name: String,
+    pub application_maintenance_configuration_update: MaintenanceConfigurationUpdate,
+}
+
+/// AddApplicationVpcConfiguration, DeleteApplicationVpcConfiguration and
+/// CreateApplicationPresignedUrl: only the application matters to Freshet's answer.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ApplicationNameInput {
+    pub application_name: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -186,6 +220,41 @@ pub fn flink_only_argument(operation: &str) -> AnalyticsError {
     ))
 }
 
+/// What a v2 operation that only SQL applications have answers for a Flink application (their
+/// models have no UnsupportedOperationException).
+fn sql_only(operation: &str, runtime: &str) -> AnalyticsError {
+    AnalyticsError::InvalidArgument(format!(
+        "{operation} is supported only for SQL-1_0 applications; this is a {runtime} application."
+    ))
+}
+
+/// Studio notebooks: Freshet runs no Zeppelin.
+fn no_studio(what: &str) -> AnalyticsError {
+    AnalyticsError::UnsupportedOperation(format!(
+        "{what} is not supported by Freshet: Studio notebooks (ZEPPELIN-FLINK-* runtimes, ApplicationMode INTERACTIVE) are not."
+    ))
+}
+
+/// A member the edge has checked against the model, read as the type the application's kind
+/// takes.
+fn read<T: DeserializeOwned + Default>(value: Option<Value>) -> Result<T> {
+    match value {
+        None => Ok(T::default()),
+        Some(v) => serde_json::from_value(v)
+            .map_err(|e| AnalyticsError::InvalidArgument(format!("Invalid request: {e}."))),
+    }
+}
+
+/// `ConditionalToken`: names the application version it was read at, as
+/// CurrentApplicationVersionId does.
+fn conditional_token(uid: u64, version: u64) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(format!("{uid}:{version}"))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn code_of(code: Option<ApplicationCodeConfiguration>) -> Result<String> {
     let Some(code) = code else {
         return Ok(String::new());
@@ -218,6 +287,9 @@ fn no_other(other: &serde_json::Map<String, Value>) -> Result<()> {
 
 impl AnalyticsService {
     fn detail_v2(&self, entry: &Entry, doc: &AppDoc, config: &Config, version: u64) -> Value {
+        if let Some(flink) = &config.flink {
+            return self.flink_detail(entry, doc, config, flink, version);
+        }
         let mut detail = json!({
             "ApplicationARN": entry.arn,
             "ApplicationName": entry.name,
@@ -252,29 +324,71 @@ impl AnalyticsService {
         detail
     }
 
+    fn flink_detail(
+        &self,
+        entry: &Entry,
+        doc: &AppDoc,
+        config: &Config,
+        flink: &FlinkConfig,
+        version: u64,
+    ) -> Value {
+        let mut detail = json!({
+            "ApplicationARN": entry.arn,
+            "ApplicationName": entry.name,
+            "RuntimeEnvironment": flink.runtime,
+            "ApplicationStatus": doc.status,
+            "ApplicationVersionId": version,
+            "CreateTimestamp": seconds(entry.created_ms),
+            "LastUpdateTimestamp": seconds(doc.updated_ms),
+            "ApplicationMode": "STREAMING",
+            "ApplicationConfigurationDescription": flink.describe(),
+            "CloudWatchLoggingOptionDescriptions": config.cloudwatch,
+            "ConditionalToken": conditional_token(entry.uid, version),
+        });
+        if let Some(d) = &config.description {
+            detail["ApplicationDescription"] = json!(d);
+        }
+        if let Some(role) = &config.service_execution_role {
+            detail["ServiceExecutionRole"] = json!(role);
+        }
+        if version == doc.version {
+            if let Some(from) = doc.updated_from {
+                detail["ApplicationVersionUpdatedFrom"] = json!(from);
+            }
+            if let (Some(from), Some(to)) = (doc.rolled_back_from, doc.rolled_back_to) {
+                detail["ApplicationVersionRolledBackFrom"] = json!(from);
+                detail["ApplicationVersionRolledBackTo"] = json!(to);
+            }
+        }
+        if let Some(start) = &doc.maintenance_window_start {
+            detail["ApplicationMaintenanceConfigurationDescription"] = maintenance(start);
+        }
+        detail
+    }
+
     fn current_v2(&self, entry: &Entry) -> Value {
         let doc = entry.doc();
         self.detail_v2(entry, &doc, &doc.config, doc.version)
     }
 
     pub async fn v2_create_application(&self, input: CreateApplicationInput) -> Result<Value> {
-        if input.runtime_environment != SQL_RUNTIME {
-            return Err(AnalyticsError::UnsupportedOperation(format!(
-                "RuntimeEnvironment {} is not supported by Freshet yet: Freshet runs only {SQL_RUNTIME} applications for now.",
-                input.runtime_environment
-            )));
-        }
         if input
             .application_mode
             .as_deref()
             .is_some_and(|m| m != "STREAMING")
         {
-            return Err(AnalyticsError::UnsupportedOperation(
-                "ApplicationMode INTERACTIVE (Studio notebooks) is not supported by Freshet yet."
-                    .into(),
-            ));
+            return Err(no_studio("ApplicationMode INTERACTIVE"));
         }
-        let configuration = input.application_configuration.unwrap_or_default();
+        if flink::is_flink(&input.runtime_environment) {
+            return self.create_flink(input).await;
+        }
+        if input.runtime_environment != SQL_RUNTIME {
+            return Err(no_studio(&format!(
+                "RuntimeEnvironment {}",
+                input.runtime_environment
+            )));
+        }
+        let configuration: ApplicationConfiguration = read(input.application_configuration)?;
         no_other(&configuration.other)?;
         let mut config = Config {
             description: input.application_description,
@@ -307,13 +421,47 @@ impl AnalyticsService {
         Ok(json!({ "ApplicationDetail": self.current_v2(&entry) }))
     }
 
+    async fn create_flink(&self, input: CreateApplicationInput) -> Result<Value> {
+        let mut members: serde_json::Map<String, Value> = read(input.application_configuration)?;
+        let code = members
+            .remove("ApplicationCodeConfiguration")
+            .map(read_required)
+            .transpose()?;
+        let flink = FlinkConfig::create(
+            input.runtime_environment,
+            code,
+            read(Some(Value::Object(members)))?,
+        )?;
+        let mut config = Config {
+            description: input.application_description,
+            service_execution_role: Some(input.service_execution_role),
+            flink: Some(flink),
+            ..Config::default()
+        };
+        for c in input.cloud_watch_logging_options.unwrap_or_default() {
+            config.add_cloudwatch(c, 1)?;
+        }
+        let tags = input
+            .tags
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| (t.key, t.value))
+            .collect();
+        let entry = self.create(input.application_name, config, tags).await?;
+        Ok(json!({ "ApplicationDetail": self.current_v2(&entry) }))
+    }
+
     pub fn v2_describe_application(&self, input: DescribeApplicationInput) -> Result<Value> {
         let entry = self.get(&input.application_name)?;
         Ok(json!({ "ApplicationDetail": self.current_v2(&entry) }))
     }
 
     pub fn v2_list_applications(&self, input: ListApplicationsInput) -> Result<Value> {
-        let (page, more) = self.page(input.next_token.as_deref(), input.limit.unwrap_or(50));
+        let (page, more) = self.page(
+            input.next_token.as_deref(),
+            input.limit.unwrap_or(50),
+            false,
+        );
         let summaries: Vec<Value> = page
             .iter()
             .map(|e| {
@@ -336,6 +484,15 @@ impl AnalyticsService {
     }
 
     pub async fn v2_update_application(&self, input: UpdateApplicationInput) -> Result<Value> {
+        if self
+            .get(&input.application_name)?
+            .doc()
+            .config
+            .flink
+            .is_some()
+        {
+            return self.update_flink(input).await;
+        }
         if let Some(runtime) = &input.runtime_environment_update
             && runtime != SQL_RUNTIME
         {
@@ -356,7 +513,8 @@ impl AnalyticsService {
         if input.run_configuration_update.is_some() {
             return Err(flink_only_argument("RunConfigurationUpdate"));
         }
-        let configuration = input.application_configuration_update.unwrap_or_default();
+        let configuration: ApplicationConfigurationUpdate =
+            read(input.application_configuration_update)?;
         no_other(&configuration.other)?;
         let code = match configuration.application_code_configuration_update {
             None => None,
@@ -415,12 +573,105 @@ impl AnalyticsService {
         }))
     }
 
+    /// UpdateApplication of a Flink application: CurrentApplicationVersionId or ConditionalToken
+    /// names the version it changes; a RUNNING application restarts with the new version
+    /// (`lifecycle.rs`).
+    async fn update_flink(&self, input: UpdateApplicationInput) -> Result<Value> {
+        let name = input.application_name.clone();
+        if input.current_application_version_id.is_none() && input.conditional_token.is_none() {
+            return Err(AnalyticsError::InvalidArgument(
+                "Either CurrentApplicationVersionId or ConditionalToken is required.".into(),
+            ));
+        }
+        let mut members: serde_json::Map<String, Value> =
+            read(input.application_configuration_update)?;
+        let code = members
+            .remove("ApplicationCodeConfigurationUpdate")
+            .map(read_required)
+            .transpose()?;
+        let updates: flink::FlinkMemberUpdates = read(Some(Value::Object(members)))?;
+        let run: Option<RunConfigurationUpdate> = input
+            .run_configuration_update
+            .map(read_required)
+            .transpose()?;
+        let entry = self.get(&name)?;
+        let admin = entry.admin.lock().await;
+        let before = entry.doc();
+        if !matches!(
+            before.status,
+            ApplicationStatus::Ready | ApplicationStatus::Running
+        ) {
+            return Err(in_use(&name, before.status));
+        }
+        before.check_version(&name, input.current_application_version_id)?;
+        if let Some(token) = &input.conditional_token
+            && *token != conditional_token(entry.uid, before.version)
+        {
+            return Err(AnalyticsError::ConcurrentModification(format!(
+                "The provided ConditionalToken {token} for application {name} is not current."
+            )));
+        }
+        let mut doc = before.clone();
+        let cloudwatch = ApplicationUpdate {
+            cloud_watch_logging_option_updates: input.cloud_watch_logging_option_updates,
+            ..ApplicationUpdate::default()
+        };
+        doc.config.apply(cloudwatch, &name)?;
+        if let Some(role) = input.service_execution_role_update {
+            doc.config.service_execution_role = Some(role);
+        }
+        let flink = doc
+            .config
+            .flink
+            .as_mut()
+            .ok_or_else(crate::lifecycle::not_flink)?;
+        flink.apply(updates, code, run, input.runtime_environment_update)?;
+        let restart = doc.status == ApplicationStatus::Running;
+        if restart {
+            // The snapshot the new version restores from must exist before the old one stops.
+            let flink = flink.clone();
+            self.restore_point(&entry, &flink, false).await?;
+        }
+        let now = self.now_ms();
+        doc.bump(now);
+        doc.updated_from = Some(before.version);
+        doc.rolled_back_from = None;
+        doc.rolled_back_to = None;
+        let operation = doc.begin_operation("UpdateApplication", before.version, now);
+        if restart {
+            doc.status = ApplicationStatus::Updating;
+        } else {
+            doc.end_operation(Ok(()), now);
+        }
+        self.save(&entry, doc.clone()).await?;
+        drop(admin);
+        if restart {
+            self.restart_flink(entry.clone(), &before, &doc);
+        }
+        Ok(json!({
+            "ApplicationDetail": self.detail_v2(&entry, &doc, &doc.config, doc.version),
+            "OperationId": operation,
+        }))
+    }
+
     pub async fn v2_start_application(&self, input: StartApplicationInput) -> Result<Value> {
-        let run = input.run_configuration;
+        let entry = self.get(&input.application_name)?;
+        if entry.doc().config.flink.is_some() {
+            let mut run: serde_json::Map<String, Value> = read(input.run_configuration)?;
+            if run.remove("SqlRunConfigurations").is_some() {
+                return Err(AnalyticsError::InvalidArgument(
+                    "SqlRunConfigurations are only for SQL-1_0 applications.".into(),
+                ));
+            }
+            let run: RunConfigurationUpdate = read(Some(Value::Object(run)))?;
+            let operation = self.start_flink(&input.application_name, Some(run)).await?;
+            return Ok(json!({ "OperationId": operation }));
+        }
+        let run: Option<RunConfiguration> =
+            input.run_configuration.map(read_required).transpose()?;
         if let Some(r) = &run {
             no_other(&r.other)?;
         }
-        let entry = self.get(&input.application_name)?;
         // Without SqlRunConfigurations every input starts where it last stopped (NOW the
         // first time), as AWS's v2 does.
         let starting = match run.and_then(|r| r.sql_run_configurations) {
@@ -448,12 +699,98 @@ impl AnalyticsService {
         Ok(json!({ "OperationId": operation }))
     }
 
-    /// `Force` makes no difference: a SQL application's run always stops at once, keeping its
-    /// last checkpoint.
+    /// For a SQL application `Force` makes no difference: its run always stops at once,
+    /// keeping its last checkpoint.
     pub async fn v2_stop_application(&self, input: StopApplicationInput) -> Result<Value> {
-        let _ = input.force;
-        let operation = self.stop(&input.application_name).await?;
+        let force = input.force.unwrap_or(false);
+        let operation = if self
+            .get(&input.application_name)?
+            .doc()
+            .config
+            .flink
+            .is_some()
+        {
+            self.stop_flink(&input.application_name, force).await?
+        } else {
+            self.stop(&input.application_name).await?
+        };
         Ok(json!({ "OperationId": operation }))
+    }
+
+    /// RollbackApplication (Flink applications only, as on AWS).
+    pub async fn v2_rollback_application(&self, input: RollbackApplicationInput) -> Result<Value> {
+        self.require_kind(&input.application_name, true, |_| {
+            flink_only("RollbackApplication")
+        })?;
+        let (entry, doc) = self
+            .rollback(
+                &input.application_name,
+                input.current_application_version_id,
+            )
+            .await?;
+        Ok(json!({
+            "ApplicationDetail": self.detail_v2(&entry, &doc, &doc.config, doc.version),
+            "OperationId": doc.operations.last().map(|o| o.id.clone()),
+        }))
+    }
+
+    /// UpdateApplicationMaintenanceConfiguration: the window is recorded and described (8 hours
+    /// from its start, as AWS's); Freshet performs no maintenance, so MAINTENANCE is never
+    /// entered. Allowed READY or RUNNING; no new version.
+    pub async fn v2_update_application_maintenance_configuration(
+        &self,
+        input: UpdateMaintenanceInput,
+    ) -> Result<Value> {
+        let name = &input.application_name;
+        self.require_kind(name, true, |_| {
+            flink_only("UpdateApplicationMaintenanceConfiguration")
+        })?;
+        let entry = self.get(name)?;
+        let _admin = entry.admin.lock().await;
+        let mut doc = entry.doc();
+        if !matches!(
+            doc.status,
+            ApplicationStatus::Ready | ApplicationStatus::Running
+        ) {
+            return Err(in_use(name, doc.status));
+        }
+        let start = input
+            .application_maintenance_configuration_update
+            .application_maintenance_window_start_time_update;
+        doc.maintenance_window_start = Some(start.clone());
+        self.save(&entry, doc).await?;
+        Ok(json!({
+            "ApplicationARN": entry.arn,
+            "ApplicationMaintenanceConfigurationDescription": maintenance(&start),
+        }))
+    }
+
+    /// Add/DeleteApplicationVpcConfiguration: Freshet has no VPC to attach an application to.
+    pub fn v2_vpc_configuration(
+        &self,
+        operation: &str,
+        input: ApplicationNameInput,
+    ) -> Result<Value> {
+        self.require_kind(&input.application_name, true, |_| {
+            flink_only_argument(operation)
+        })?;
+        Err(AnalyticsError::InvalidArgument(format!(
+            "{operation} is not supported by Freshet: applications run inside the server, which has no VPC to attach them to."
+        )))
+    }
+
+    /// CreateApplicationPresignedUrl: there is no Apache Flink dashboard (nor Zeppelin UI) to
+    /// sign a URL for.
+    pub fn v2_create_application_presigned_url(
+        &self,
+        input: ApplicationNameInput,
+    ) -> Result<Value> {
+        self.require_kind(&input.application_name, true, |_| {
+            flink_only_argument("CreateApplicationPresignedUrl")
+        })?;
+        Err(AnalyticsError::InvalidArgument(
+            "CreateApplicationPresignedUrl is not supported by Freshet: its embedded engine has no Apache Flink dashboard (and Studio notebooks are not supported).".into(),
+        ))
     }
 
     pub async fn v2_delete_application(&self, input: DeleteApplicationInput) -> Result<Value> {
@@ -475,6 +812,9 @@ impl AnalyticsService {
     }
 
     pub async fn v2_add_application_input(&self, input: AddApplicationInputInput) -> Result<Value> {
+        self.require_kind(&input.application_name, false, |runtime| {
+            sql_only("AddApplicationInput", runtime)
+        })?;
         let new = input.input;
         let (entry, doc) = self
             .change(
@@ -492,6 +832,9 @@ impl AnalyticsService {
         &self,
         input: AddApplicationOutputInput,
     ) -> Result<Value> {
+        self.require_kind(&input.application_name, false, |runtime| {
+            sql_only("AddApplicationOutput", runtime)
+        })?;
         let new = input.output;
         let (entry, doc) = self
             .change(
@@ -514,6 +857,9 @@ impl AnalyticsService {
         &self,
         input: AddApplicationReferenceDataSourceInput,
     ) -> Result<Value> {
+        self.require_kind(&input.application_name, false, |runtime| {
+            sql_only("AddApplicationReferenceDataSource", runtime)
+        })?;
         let new = input.reference_data_source;
         let (entry, doc) = self
             .change(
@@ -552,9 +898,24 @@ impl AnalyticsService {
         &self,
         input: DeleteApplicationCloudWatchLoggingOptionInput,
     ) -> Result<Value> {
-        self.delete_application_cloud_watch_logging_option(input)
+        let app = input.application_name.clone();
+        let (entry, doc) = self
+            .change(
+                &input.application_name,
+                input.current_application_version_id,
+                "DeleteApplicationCloudWatchLoggingOption",
+                false,
+                |config, _| config.remove_cloudwatch(&input.cloud_watch_logging_option_id, &app),
+            )
             .await?;
-        Ok(json!({}))
+        let mut out = self.changed(
+            &entry,
+            &doc,
+            "CloudWatchLoggingOptionDescriptions",
+            json!(doc.config.cloudwatch),
+        );
+        out["OperationId"] = json!(doc.operations.last().map(|o| o.id.clone()));
+        Ok(out)
     }
 
     /// The v1 operation, answered in v2's shape (the ARN and the new version).
@@ -569,6 +930,9 @@ impl AnalyticsService {
         &self,
         input: DeleteApplicationOutputInput,
     ) -> Result<Value> {
+        self.require_kind(&input.application_name, false, |runtime| {
+            sql_only("DeleteApplicationOutput", runtime)
+        })?;
         let name = input.application_name.clone();
         let done = self.delete_application_output(input).await;
         self.answered(&name, done).await
@@ -578,6 +942,9 @@ impl AnalyticsService {
         &self,
         input: DeleteApplicationReferenceDataSourceInput,
     ) -> Result<Value> {
+        self.require_kind(&input.application_name, false, |runtime| {
+            sql_only("DeleteApplicationReferenceDataSource", runtime)
+        })?;
         let name = input.application_name.clone();
         let done = self.delete_application_reference_data_source(input).await;
         self.answered(&name, done).await
@@ -587,6 +954,9 @@ impl AnalyticsService {
         &self,
         input: AddApplicationInputProcessingConfigurationInput,
     ) -> Result<Value> {
+        self.require_kind(&input.application_name, false, |runtime| {
+            sql_only("AddApplicationInputProcessingConfiguration", runtime)
+        })?;
         let name = input.application_name.clone();
         let done = self
             .add_application_input_processing_configuration(input)
@@ -598,6 +968,9 @@ impl AnalyticsService {
         &self,
         input: DeleteApplicationInputProcessingConfigurationInput,
     ) -> Result<Value> {
+        self.require_kind(&input.application_name, false, |runtime| {
+            sql_only("DeleteApplicationInputProcessingConfiguration", runtime)
+        })?;
         let name = input.application_name.clone();
         let done = self
             .delete_application_input_processing_configuration(input)
@@ -740,8 +1113,23 @@ impl AnalyticsService {
     }
 }
 
+/// `ApplicationMaintenanceConfigurationDescription`: AWS's windows last 8 hours.
+fn maintenance(start: &str) -> Value {
+    let (h, m) = start.split_once(':').unwrap_or(("0", "0"));
+    let h = (h.parse::<u32>().unwrap_or(0) + 8) % 24;
+    json!({
+        "ApplicationMaintenanceWindowStartTime": start,
+        "ApplicationMaintenanceWindowEndTime": format!("{h:02}:{m}"),
+    })
+}
+
+fn read_required<T: DeserializeOwned>(value: Value) -> Result<T> {
+    serde_json::from_value(value)
+        .map_err(|e| AnalyticsError::InvalidArgument(format!("Invalid request: {e}.")))
+}
+
 /// One page of `items` (already in answer order) after the item whose key is `token`.
-fn page_by<T>(
+pub(crate) fn page_by<T>(
     items: Vec<T>,
     key: impl Fn(&T) -> String,
     token: Option<&str>,

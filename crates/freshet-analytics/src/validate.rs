@@ -1,6 +1,6 @@
 //! What AWS checks about an application's configuration beyond the service model's shapes
 //! (which the edge has already enforced): counts per application, parallelism, schemas, SQL
-//! types, tags and the application code itself.
+//! types, tags and the application code itself (KDA SQL, or Flink SQL).
 
 use std::collections::BTreeMap;
 
@@ -43,6 +43,27 @@ pub fn code(code: &str) -> Result<()> {
                 e.message, e.line, e.column
             ))
         })
+}
+
+/// Flink SQL code compiles (Freshet's extension: AWS checks no Flink code before it runs).
+/// Only errors in the code itself refuse it: whatever depends on the configuration (a
+/// `${group.key}` property not set yet, a connector option) is reported when it starts.
+pub fn flink_code(
+    code: &str,
+    properties: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Result<()> {
+    if code.trim().is_empty() {
+        return Ok(());
+    }
+    match freshet_analytics_engine::flink::FlinkJob::compile(code, properties) {
+        Ok(_) | Err(freshet_analytics_engine::CompileError::Configuration(_)) => Ok(()),
+        Err(freshet_analytics_engine::CompileError::Code(e)) => {
+            Err(AnalyticsError::CodeValidation(format!(
+                "Invalid Flink SQL code: {} (line {}, column {}).",
+                e.message, e.line, e.column
+            )))
+        }
+    }
 }
 
 pub fn parallelism(count: Option<u32>) -> Result<u32> {

@@ -1,8 +1,8 @@
 //! The Kinesis Data Analytics operations at the edge: `KinesisAnalytics_20150814.*` (v1) and
-//! `KinesisAnalytics_20180523.*` (v2, SQL applications) decoded into typed requests for the one
+//! `KinesisAnalytics_20180523.*` (v2, SQL and Flink applications) decoded into typed requests for the one
 //! analytics service, and its answers encoded back (AWS JSON 1.1, as every SDK speaks it).
 
-use freshet_analytics::{AnalyticsError, AnalyticsService, v2};
+use freshet_analytics::{AnalyticsError, AnalyticsService};
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -196,15 +196,18 @@ async fn dispatch_v2(svc: &AnalyticsService, op: &str, body: Value) -> Result<Ve
         "TagResource" => run!(svc, body, async tag_resource),
         "UntagResource" => run!(svc, body, async untag_resource),
         "ListTagsForResource" => run!(svc, body, list_tags_for_resource),
-        "CreateApplicationSnapshot"
-        | "DeleteApplicationSnapshot"
-        | "DescribeApplicationSnapshot"
-        | "ListApplicationSnapshots"
-        | "RollbackApplication"
-        | "UpdateApplicationMaintenanceConfiguration" => Err(v2::flink_only(op).into()),
-        "AddApplicationVpcConfiguration"
-        | "DeleteApplicationVpcConfiguration"
-        | "CreateApplicationPresignedUrl" => Err(v2::flink_only_argument(op).into()),
+        "CreateApplicationSnapshot" => run!(svc, body, async v2_create_application_snapshot),
+        "DeleteApplicationSnapshot" => run!(svc, body, async v2_delete_application_snapshot),
+        "DescribeApplicationSnapshot" => run!(svc, body, async v2_describe_application_snapshot),
+        "ListApplicationSnapshots" => run!(svc, body, async v2_list_application_snapshots),
+        "RollbackApplication" => run!(svc, body, async v2_rollback_application),
+        "UpdateApplicationMaintenanceConfiguration" => {
+            run!(svc, body, async v2_update_application_maintenance_configuration)
+        }
+        "AddApplicationVpcConfiguration" | "DeleteApplicationVpcConfiguration" => {
+            output(&svc.v2_vpc_configuration(op, typed(body)?)?)
+        }
+        "CreateApplicationPresignedUrl" => run!(svc, body, v2_create_application_presigned_url),
         _ => Err(ApiError::unknown_operation()),
     }
 }
