@@ -485,8 +485,8 @@ def test_v2_and_v1_views_of_one_application(ka, ka2, source, names):
 
 def test_v2_refuses_what_sql_applications_do_not_have(ka2, names):
     with pytest.raises(ClientError) as e:
-        ka2.create_application(ApplicationName=names(), RuntimeEnvironment="FLINK-1_20", ServiceExecutionRole=ROLE)
-    assert_error(e, "UnsupportedOperationException", lambda m: "SQL-1_0" in m)
+        ka2.create_application(ApplicationName=names(), RuntimeEnvironment="ZEPPELIN-FLINK-3_0", ServiceExecutionRole=ROLE)
+    assert_error(e, "UnsupportedOperationException", lambda m: "Studio" in m)
     with pytest.raises(ClientError) as e:
         ka2.create_application(ApplicationName=names(), RuntimeEnvironment="SQL-1_0", ServiceExecutionRole=ROLE,
                                ApplicationMode="INTERACTIVE")
