@@ -7,7 +7,6 @@ in the last section need the Flink runner (the embedded engine running the appli
 
 from __future__ import annotations
 
-import base64
 import io
 import random
 import time
