@@ -19,6 +19,10 @@ pub(crate) struct CheckpointDoc {
     pub positions: BTreeMap<String, BTreeMap<String, String>>,
     /// The engine's snapshot (its open windows), as the engine wrote it.
     pub state: Option<String>,
+    /// Written by a run that StopApplication ended (not the server's shutdown): a Flink
+    /// application's next start takes its state from the snapshot it names instead.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped: bool,
 }
 
 impl CheckpointDoc {

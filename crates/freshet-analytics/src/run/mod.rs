@@ -59,7 +59,8 @@ pub(crate) struct Services {
 }
 
 struct Running {
-    stop: watch::Sender<bool>,
+    stop: watch::Sender<task::Halt>,
+    requests: tokio::sync::mpsc::Sender<task::SnapshotRequest>,
     task: JoinHandle<()>,
 }
 
@@ -90,12 +91,25 @@ impl Runner {
         }
     }
 
-    /// Stops every running application (server shutdown), each with a final checkpoint.
+    /// Stops every running application (server shutdown), each with a final checkpoint
+    /// that its next start resumes from.
     pub async fn stop_all(&self) {
         let uids: Vec<u64> = self.running.lock().keys().copied().collect();
         for uid in uids {
-            self.stop(uid).await;
+            self.halt(uid, task::Halt::Shutdown).await;
         }
+    }
+
+    fn halt(&self, app_uid: u64, why: task::Halt) -> BoxFuture<'static, ()> {
+        let run = self.running.lock().remove(&app_uid);
+        Box::pin(async move {
+            if let Some(run) = run {
+                let _ = run.stop.send(why);
+                if let Err(e) = run.task.await {
+                    tracing::error!(app_uid, error = %e, "application task failed");
+                }
+            }
+        })
     }
 }
 
@@ -107,11 +121,17 @@ impl Launcher for Runner {
             let uid = spec.app_uid;
             let name = spec.app_name.clone();
             let task = task::AppTask::prepare(services, spec).await?;
-            let (stop, stopped) = watch::channel(false);
-            let handle = tokio::spawn(task.run(stopped));
-            if let Some(previous) = running.lock().insert(uid, Running { stop, task: handle }) {
+            let (stop, stopped) = watch::channel(task::Halt::Running);
+            let (requests, requested) = tokio::sync::mpsc::channel(4);
+            let handle = tokio::spawn(task.run(stopped, requested));
+            let run = Running {
+                stop,
+                requests,
+                task: handle,
+            };
+            if let Some(previous) = running.lock().insert(uid, run) {
                 // A start without a stop in between: the older run must not go on writing.
-                let _ = previous.stop.send(true);
+                let _ = previous.stop.send(task::Halt::Stop);
             }
             tracing::info!(application = %name, "application running");
             Ok(())
@@ -119,28 +139,52 @@ impl Launcher for Runner {
     }
 
     fn stop(&self, app_uid: u64) -> BoxFuture<'static, ()> {
-        let run = self.running.lock().remove(&app_uid);
-        Box::pin(async move {
-            if let Some(run) = run {
-                let _ = run.stop.send(true);
-                if let Err(e) = run.task.await {
-                    tracing::error!(app_uid, error = %e, "application task failed");
-                }
-            }
-        })
+        self.halt(app_uid, task::Halt::Stop)
     }
 
     fn snapshot(
         &self,
-        _app_uid: u64,
+        app_uid: u64,
         name: String,
-        _version: u64,
+        version: u64,
     ) -> BoxFuture<'static, Result<(), LaunchError>> {
-        // Replaced by the runner's snapshot store in the next change.
+        let requests = self
+            .running
+            .lock()
+            .get(&app_uid)
+            .map(|r| r.requests.clone());
+        let catalog = self.services.catalog.clone();
+        let clock = self.services.clock.clone();
         Box::pin(async move {
-            Err(LaunchError::InvalidConfiguration(format!(
-                "snapshot {name} cannot be stored yet"
-            )))
+            let failed = |e: String| {
+                LaunchError::InvalidConfiguration(format!("the snapshot {name} was not taken: {e}"))
+            };
+            // A running application commits a checkpoint now; a stopped one's last stands.
+            let doc = match requests {
+                Some(requests) => {
+                    let (answer, answered) = tokio::sync::oneshot::channel();
+                    requests
+                        .send(answer)
+                        .await
+                        .map_err(|_| failed("the application stopped".into()))?;
+                    answered
+                        .await
+                        .map_err(|_| failed("the application stopped".into()))?
+                        .map_err(failed)?
+                }
+                None => catalog
+                    .load_applications()
+                    .await
+                    .map_err(|e| failed(e.to_string()))?
+                    .into_iter()
+                    .find(|row| row.uid == app_uid)
+                    .and_then(|row| row.checkpoint)
+                    .unwrap_or_default(),
+            };
+            catalog
+                .put_application_snapshot(app_uid, &name, clock.now_ms(), version, &doc)
+                .await
+                .map_err(|e| failed(e.to_string()))
         })
     }
 

@@ -17,6 +17,14 @@ const MAX_RECORDS: usize = 500;
 /// Under PutRecords' 5 MiB and PutRecordBatch's 4 MiB.
 const MAX_BYTES: usize = 4 * 1024 * 1024;
 
+/// A record for an output, with its partition key when the output names one (a Flink table's
+/// `PARTITIONED BY` columns); without, records spread over the stream's shards.
+#[derive(Clone)]
+pub(crate) struct OutputRecord {
+    pub data: Bytes,
+    pub partition_key: Option<String>,
+}
+
 /// Writes one output's records, retrying the ones refused (throughput, a stream being
 /// resharded) with a growing pause, until all are in or `stopping` says to give up.
 pub(crate) async fn write(
@@ -24,11 +32,11 @@ pub(crate) async fn write(
     firehose: &FirehoseService,
     clock: &SharedClock,
     destination: &Source,
-    records: Vec<Vec<u8>>,
+    records: Vec<OutputRecord>,
     partition_seed: &mut u64,
     stopping: &(dyn Fn() -> bool + Sync),
 ) -> Result<(), String> {
-    let mut pending: Vec<Bytes> = records.into_iter().map(Bytes::from).collect();
+    let mut pending = records;
     let mut pause = Duration::from_millis(20);
     while !pending.is_empty() {
         let mut refused = Vec::new();
@@ -64,7 +72,7 @@ pub(crate) async fn write(
 }
 
 /// Slices of at most MAX_RECORDS records and about MAX_BYTES.
-fn chunks(records: &[Bytes]) -> Vec<&[Bytes]> {
+fn chunks(records: &[OutputRecord]) -> Vec<&[OutputRecord]> {
     let mut out = Vec::new();
     let mut start = 0;
     while start < records.len() {
@@ -72,9 +80,9 @@ fn chunks(records: &[Bytes]) -> Vec<&[Bytes]> {
         let mut bytes = 0;
         while end < records.len()
             && end - start < MAX_RECORDS
-            && (end == start || bytes + records[end].len() <= MAX_BYTES)
+            && (end == start || bytes + records[end].data.len() <= MAX_BYTES)
         {
-            bytes += records[end].len();
+            bytes += records[end].data.len();
             end += 1;
         }
         out.push(&records[start..end]);
@@ -87,18 +95,24 @@ fn chunks(records: &[Bytes]) -> Vec<&[Bytes]> {
 async fn put_stream(
     streams: &StreamsService,
     name: &str,
-    chunk: &[Bytes],
+    chunk: &[OutputRecord],
     seed: &mut u64,
 ) -> Result<Vec<usize>, String> {
     let records = chunk
         .iter()
-        .map(|data| {
-            // Spread over the stream's shards, as a producer without a key of its own does.
-            *seed = seed.wrapping_add(1);
+        .map(|record| {
+            let partition_key = match &record.partition_key {
+                Some(key) if !key.is_empty() => key.clone(),
+                // Spread over the stream's shards, as a producer without a key of its own does.
+                _ => {
+                    *seed = seed.wrapping_add(1);
+                    seed.to_string()
+                }
+            };
             PutRecordsRequestEntry {
-                data: Blob(data.clone()),
+                data: Blob(record.data.clone()),
                 explicit_hash_key: None,
-                partition_key: seed.to_string().into(),
+                partition_key: partition_key.into(),
             }
         })
         .collect();
@@ -125,14 +139,14 @@ async fn put_stream(
 async fn put_delivery(
     firehose: &FirehoseService,
     name: &str,
-    chunk: &[Bytes],
+    chunk: &[OutputRecord],
 ) -> Result<Vec<usize>, String> {
     let input = PutRecordBatchInput {
         delivery_stream_name: name.to_string(),
         records: chunk
             .iter()
-            .map(|data| RecordInput {
-                data: FirehoseBlob(data.to_vec().into()),
+            .map(|record| RecordInput {
+                data: FirehoseBlob(record.data.to_vec().into()),
             })
             .collect(),
     };
@@ -155,12 +169,14 @@ mod tests {
 
     #[test]
     fn chunks_respect_the_record_and_byte_limits() {
-        let records: Vec<Bytes> = (0..1200).map(|_| Bytes::from(vec![0u8; 10])).collect();
+        let record = |size: usize| OutputRecord {
+            data: Bytes::from(vec![0u8; size]),
+            partition_key: None,
+        };
+        let records: Vec<OutputRecord> = (0..1200).map(|_| record(10)).collect();
         let sizes: Vec<usize> = chunks(&records).iter().map(|c| c.len()).collect();
         assert_eq!(sizes, vec![500, 500, 200]);
-        let big: Vec<Bytes> = (0..3)
-            .map(|_| Bytes::from(vec![0u8; 3 * 1024 * 1024]))
-            .collect();
+        let big: Vec<OutputRecord> = (0..3).map(|_| record(3 * 1024 * 1024)).collect();
         assert_eq!(
             chunks(&big).iter().map(|c| c.len()).collect::<Vec<_>>(),
             vec![1, 1, 1]

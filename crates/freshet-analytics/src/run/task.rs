@@ -4,14 +4,18 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use freshet_analytics_engine as engine;
+use freshet_analytics_engine::flink::{
+    Connector, FlinkJob, SinkRecord, SourceRecord, StartPosition,
+};
 use freshet_analytics_engine::{Application, InputRecord};
 use freshet_firehose::DeliveryReader;
 use freshet_streams::{StartingPosition as ReaderStart, StreamReader};
 use tokio::sync::watch;
 
+use super::Services;
 use super::checkpoint::{self, CheckpointDoc};
-use super::{Services, sink};
-use crate::launch::{LaunchError, RunSpec, Source, StartingPosition};
+use super::sink::{self, OutputRecord};
+use crate::launch::{FlinkRun, LaunchError, RunSpec, Source, StartingPosition};
 
 /// Records per shard and bytes per read: batches large enough for the engine's vectorised
 /// operators, small enough to keep output latency in milliseconds.
@@ -30,9 +34,16 @@ enum InputReader {
 /// position after them as the checkpoint stores it.
 struct PartitionRead {
     partition: String,
-    /// Each record's data and arrival time (ms).
-    records: Vec<(Bytes, i64)>,
+    records: Vec<ReadRecord>,
     position: String,
+}
+
+/// A record as read, with what Flink tables can read of its metadata.
+struct ReadRecord {
+    data: Bytes,
+    arrival_ms: i64,
+    partition_key: String,
+    sequence_number: String,
 }
 
 impl InputReader {
@@ -48,7 +59,12 @@ impl InputReader {
                     records: shard
                         .records
                         .into_iter()
-                        .map(|r| (r.data.0, r.approximate_arrival_timestamp.as_millis()))
+                        .map(|r| ReadRecord {
+                            arrival_ms: r.approximate_arrival_timestamp.as_millis(),
+                            data: r.data.0,
+                            partition_key: r.partition_key.to_string(),
+                            sequence_number: r.sequence_number,
+                        })
                         .collect(),
                     position: checkpoint::shard_position(shard.checkpoint),
                 })
@@ -63,7 +79,12 @@ impl InputReader {
                     records: p
                         .records
                         .into_iter()
-                        .map(|r| (r.data, r.arrival_ms))
+                        .map(|r| ReadRecord {
+                            data: r.data,
+                            arrival_ms: r.arrival_ms,
+                            partition_key: String::new(),
+                            sequence_number: String::new(),
+                        })
                         .collect(),
                     position: p.position,
                 })
@@ -113,13 +134,124 @@ impl InputRun {
     }
 }
 
+/// What runs the records: a SQL application, or a Flink SQL job.
+enum Engine {
+    Sql(Application),
+    Flink(Box<FlinkJob>),
+}
+
+impl Engine {
+    fn push(
+        &mut self,
+        instance: usize,
+        partition: &str,
+        records: &[ReadRecord],
+        now: i64,
+    ) -> Result<(), String> {
+        match self {
+            Engine::Sql(app) => {
+                let records: Vec<InputRecord<'_>> = records
+                    .iter()
+                    .map(|r| InputRecord {
+                        data: &r.data,
+                        arrival_ms: r.arrival_ms,
+                    })
+                    .collect();
+                app.push(instance, &records, now)
+            }
+            Engine::Flink(job) => {
+                let records: Vec<SourceRecord<'_>> = records
+                    .iter()
+                    .map(|r| SourceRecord {
+                        data: &r.data,
+                        arrival_ms: r.arrival_ms,
+                        partition_key: &r.partition_key,
+                        sequence_number: &r.sequence_number,
+                    })
+                    .collect();
+                job.push(instance, partition, &records, now)
+            }
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    fn advance(&mut self, now: i64) -> Result<(), String> {
+        match self {
+            Engine::Sql(app) => app.advance(now),
+            Engine::Flink(job) => job.advance(now),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    /// Each output's records, in the order of the task's outputs.
+    fn take_outputs(&mut self) -> Vec<Vec<OutputRecord>> {
+        match self {
+            Engine::Sql(app) => app
+                .take_outputs()
+                .into_iter()
+                .map(|records| {
+                    records
+                        .into_iter()
+                        .map(|data| OutputRecord {
+                            data: Bytes::from(data),
+                            partition_key: None,
+                        })
+                        .collect()
+                })
+                .collect(),
+            Engine::Flink(job) => job
+                .take_outputs()
+                .into_iter()
+                .map(|records| {
+                    records
+                        .into_iter()
+                        .map(
+                            |SinkRecord {
+                                 data,
+                                 partition_key,
+                             }| OutputRecord {
+                                data: Bytes::from(data),
+                                partition_key,
+                            },
+                        )
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    fn snapshot(&mut self) -> Result<Vec<u8>, String> {
+        match self {
+            Engine::Sql(app) => app.snapshot(),
+            Engine::Flink(job) => job.snapshot(),
+        }
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// Why a run ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Halt {
+    Running,
+    /// StopApplication (or a restart for an update): a Flink application's next start takes
+    /// its state from the snapshot its run configuration names.
+    Stop,
+    /// The server is shutting down: the next start resumes from the last checkpoint.
+    Shutdown,
+}
+
+/// A request to the running task: commit a checkpoint now and answer its document.
+pub(crate) type SnapshotRequest = tokio::sync::oneshot::Sender<Result<String, String>>;
+
 pub(crate) struct AppTask {
     services: Services,
     name: String,
     uid: u64,
-    app: Application,
+    app: Engine,
     inputs: Vec<InputRun>,
-    outputs: Vec<Source>,
+    /// Per engine output, where its records go (None: the engine writes them itself, as a
+    /// Flink `blackhole` or `print` table).
+    outputs: Vec<Option<Source>>,
     doc: CheckpointDoc,
     partition_seed: u64,
     /// Whether anything was read or written since the last checkpoint: an idle application
@@ -135,6 +267,9 @@ impl AppTask {
     /// Compiles the code against the configuration, restores the last checkpoint when every
     /// input resumes from LAST_STOPPED_POINT, and opens a reader per input.
     pub(crate) async fn prepare(services: Services, spec: RunSpec) -> Result<AppTask, LaunchError> {
+        if let Some(flink) = &spec.flink {
+            return Self::prepare_flink(services, &spec, flink).await;
+        }
         let inputs: Vec<engine::InputSpec> = spec
             .inputs
             .iter()
@@ -271,27 +406,159 @@ impl AppTask {
             services,
             name: spec.app_name,
             uid: spec.app_uid,
-            app,
+            app: Engine::Sql(app),
             inputs: readers,
-            outputs: spec.outputs.into_iter().map(|o| o.destination).collect(),
+            outputs: spec
+                .outputs
+                .into_iter()
+                .map(|o| Some(o.destination))
+                .collect(),
             doc,
             partition_seed: 0,
             changed: false,
         })
     }
 
-    /// Runs until `stop` turns true, then commits a last checkpoint.
-    pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>) {
+    /// Plans the Flink SQL, takes its state from where this run starts (the checkpoint of a
+    /// run the server's restart interrupted, else the snapshot the start names, else none),
+    /// and opens a reader per Kinesis source table.
+    async fn prepare_flink(
+        services: Services,
+        spec: &RunSpec,
+        flink: &FlinkRun,
+    ) -> Result<AppTask, LaunchError> {
+        let mut job =
+            FlinkJob::compile(&spec.code, &flink.properties).map_err(|e| invalid(e.to_string()))?;
+        let stored = services
+            .catalog
+            .load_applications()
+            .await
+            .map_err(|e| invalid(format!("cannot read the application's checkpoint: {e}")))?
+            .into_iter()
+            .find(|row| row.uid == spec.app_uid)
+            .and_then(|row| row.checkpoint)
+            .map(|text| CheckpointDoc::parse(&text))
+            .transpose()
+            .map_err(invalid)?;
+        let doc = match (stored, &flink.restore_from) {
+            (Some(doc), _) if !doc.stopped => doc,
+            (_, Some(name)) => {
+                let text = services
+                    .catalog
+                    .get_application_snapshot(spec.app_uid, name)
+                    .await
+                    .map_err(|e| invalid(format!("cannot read snapshot {name}: {e}")))?
+                    .ok_or_else(|| invalid(format!("the snapshot {name} does not exist")))?;
+                CheckpointDoc::parse(&text).map_err(invalid)?
+            }
+            (_, None) => CheckpointDoc::default(),
+        };
+        let mut doc = CheckpointDoc {
+            stopped: false,
+            ..doc
+        };
+        if let Some(state) = &doc.state {
+            let report = job
+                .restore(state.as_bytes(), services.clock.now_ms())
+                .map_err(|e| invalid(e.to_string()))?;
+            if let Some(operator) = report.unmatched.first()
+                && !flink.allow_non_restored_state
+            {
+                return Err(invalid(format!(
+                    "Failed to rollback to checkpoint/savepoint. Cannot map checkpoint/savepoint state for operator {operator} to the new program, because the operator is not available in the new program. If you want to allow to skip this, you can set the --allowNonRestoredState option on the CLI (AllowNonRestoredState in FlinkRunConfiguration)."
+                )));
+            }
+        }
+        let mut readers = Vec::new();
+        for (index, table) in job.sources().into_iter().enumerate() {
+            let Connector::Kinesis { stream, start, .. } = &table.connector else {
+                continue;
+            };
+            let positions = doc.input_positions(&table.name);
+            let start = if !positions.is_empty() {
+                // Shards without a position are new since: read from their start.
+                ReaderStart::TrimHorizon
+            } else {
+                match start {
+                    StartPosition::Latest => ReaderStart::Latest,
+                    StartPosition::TrimHorizon => ReaderStart::TrimHorizon,
+                    StartPosition::AtTimestamp(ms) => ReaderStart::AtTimestamp(*ms),
+                }
+            };
+            let reader = services
+                .streams
+                .reader(stream, start, checkpoint::shard_checkpoints(positions))
+                .await
+                .map_err(|e| invalid(format!("the table {}: {e}", table.name)))?;
+            for (partition, position) in reader.positions() {
+                doc.set_position(&table.name, partition, checkpoint::shard_position(position));
+            }
+            readers.push(InputRun {
+                id: table.name,
+                reader: InputReader::Stream(reader),
+                base: index,
+                parallelism: 1,
+            });
+        }
+        let mut outputs = Vec::new();
+        for table in job.sinks() {
+            outputs.push(match table.connector {
+                Connector::Kinesis { stream, .. } => {
+                    if !services.streams.contains(&stream) {
+                        return Err(invalid(format!(
+                            "the table {} writes the stream {stream}, which does not exist",
+                            table.name
+                        )));
+                    }
+                    Some(Source::KinesisStream { name: stream })
+                }
+                Connector::Firehose { delivery_stream } => {
+                    if !services.firehose.contains(&delivery_stream) {
+                        return Err(invalid(format!(
+                            "the table {} writes the delivery stream {delivery_stream}, which does not exist",
+                            table.name
+                        )));
+                    }
+                    Some(Source::DeliveryStream {
+                        name: delivery_stream,
+                    })
+                }
+                _ => None,
+            });
+        }
+        Ok(AppTask {
+            services,
+            name: spec.app_name.clone(),
+            uid: spec.app_uid,
+            app: Engine::Flink(Box::new(job)),
+            inputs: readers,
+            outputs,
+            doc,
+            partition_seed: 0,
+            changed: false,
+        })
+    }
+
+    /// Runs until `stop` says why to end, then commits a last checkpoint; answers snapshot
+    /// requests on the way.
+    pub(crate) async fn run(
+        mut self,
+        mut stop: watch::Receiver<Halt>,
+        mut requests: tokio::sync::mpsc::Receiver<SnapshotRequest>,
+    ) {
         let clock = self.services.clock.clone();
         let interval = self.services.settings.checkpoint_interval;
         // The positions the inputs start from, committed before anything is read: a crash
         // before the first interval resumes from them too, not from a NOW at the restart (nor
         // from an earlier run's checkpoint, which a start at NOW or TRIM_HORIZON replaced).
-        self.checkpoint().await;
+        let _ = self.checkpoint().await;
         let mut last_checkpoint = clock.elapsed();
         loop {
-            if *stop.borrow() {
+            if *stop.borrow() != Halt::Running {
                 break;
+            }
+            while let Ok(request) = requests.try_recv() {
+                let _ = request.send(self.checkpoint().await);
             }
             let read = match self.step(&stop).await {
                 Ok(read) => read,
@@ -303,7 +570,7 @@ impl AppTask {
                 }
             };
             if self.changed && clock.elapsed().saturating_sub(last_checkpoint) >= interval {
-                self.checkpoint().await;
+                let _ = self.checkpoint().await;
                 last_checkpoint = clock.elapsed();
             }
             if read == 0 {
@@ -314,51 +581,55 @@ impl AppTask {
                             _ = input.reader.wait() => {}
                             _ = tick => {}
                             _ = stop.changed() => {}
+                            Some(request) = requests.recv() => {
+                                let _ = request.send(self.checkpoint().await);
+                            }
                         }
                     }
                     None => {
                         tokio::select! {
                             _ = tick => {}
                             _ = stop.changed() => {}
+                            Some(request) = requests.recv() => {
+                                let _ = request.send(self.checkpoint().await);
+                            }
                         }
                     }
                 }
             }
         }
-        self.checkpoint().await;
+        self.doc.stopped = *stop.borrow() == Halt::Stop;
+        // Logged inside when it fails; the run ends either way.
+        let _ = self.checkpoint().await;
         tracing::info!(application = %self.name, "application stopped");
     }
 
     /// Reads what is there, runs it, writes the outputs, and only then moves the positions.
-    async fn step(&mut self, stop: &watch::Receiver<bool>) -> Result<usize, String> {
+    async fn step(&mut self, stop: &watch::Receiver<Halt>) -> Result<usize, String> {
         let mut read = 0;
         let mut moved = Vec::new();
         for input in &mut self.inputs {
             let partitions = input.reader.read().await?;
             let now = self.services.clock.now_ms();
             for part in partitions {
-                let records: Vec<InputRecord<'_>> = part
-                    .records
-                    .iter()
-                    .map(|(data, arrival_ms)| InputRecord {
-                        data,
-                        arrival_ms: *arrival_ms,
-                    })
-                    .collect();
-                read += records.len();
-                self.app
-                    .push(input.instance(&part.partition), &records, now)
-                    .map_err(|e| e.to_string())?;
+                read += part.records.len();
+                self.app.push(
+                    input.instance(&part.partition),
+                    &part.partition,
+                    &part.records,
+                    now,
+                )?;
                 moved.push((input.id.clone(), part.partition, part.position));
             }
         }
-        self.app
-            .advance(self.services.clock.now_ms())
-            .map_err(|e| e.to_string())?;
+        self.app.advance(self.services.clock.now_ms())?;
         let outputs = self.app.take_outputs();
         self.changed |= !moved.is_empty() || outputs.iter().any(|records| !records.is_empty());
-        let stopping = || *stop.borrow();
+        let stopping = || *stop.borrow() != Halt::Running;
         for (records, destination) in outputs.into_iter().zip(&self.outputs) {
+            let Some(destination) = destination else {
+                continue;
+            };
             if records.is_empty() {
                 continue;
             }
@@ -380,24 +651,25 @@ impl AppTask {
         Ok(read)
     }
 
-    /// Commits the engine's state with the positions whose output is written; then delivery
-    /// streams may drop what the application has read.
-    async fn checkpoint(&mut self) {
+    /// Commits the engine's state with the positions whose output is written, and returns
+    /// the committed document; then delivery streams may drop what the application has read.
+    async fn checkpoint(&mut self) -> Result<String, String> {
         match self.app.snapshot() {
             Ok(state) => self.doc.state = Some(String::from_utf8_lossy(&state).into_owned()),
             Err(e) => {
                 tracing::error!(application = %self.name, error = %e, "application state not checkpointed");
-                return;
+                return Err(e);
             }
         }
+        let text = self.doc.to_text();
         if let Err(e) = self
             .services
             .catalog
-            .put_application_checkpoint(self.uid, &self.doc.to_text(), None)
+            .put_application_checkpoint(self.uid, &text, None)
             .await
         {
             tracing::error!(application = %self.name, error = %e, "application checkpoint not committed");
-            return;
+            return Err(e.to_string());
         }
         self.changed = false;
         for input in &self.inputs {
@@ -408,5 +680,6 @@ impl AppTask {
                 tracing::warn!(application = %self.name, error = %e, "delivery stream hold not moved");
             }
         }
+        Ok(text)
     }
 }
