@@ -553,6 +553,7 @@ impl AppTask {
         // from an earlier run's checkpoint, which a start at NOW or TRIM_HORIZON replaced).
         let _ = self.checkpoint().await;
         let mut last_checkpoint = clock.elapsed();
+        let mut failing: Option<String> = None;
         loop {
             if *stop.borrow() != Halt::Running {
                 break;
@@ -561,12 +562,24 @@ impl AppTask {
                 let _ = request.send(self.checkpoint().await);
             }
             let read = match self.step(&stop).await {
-                Ok(read) => read,
+                Ok(read) => {
+                    failing = None;
+                    read
+                }
                 Err(e) => {
-                    // A stream deleted under the application, say: it waits and tries again
-                    // rather than ending, as a KDA application keeps RUNNING.
-                    tracing::warn!(application = %self.name, error = %e, "application step failed");
-                    0
+                    // A stream deleted under the application, say: it waits a tick and tries
+                    // again rather than ending, as a KDA application keeps RUNNING (one log
+                    // line per new error, not per try; a deleted stream's reader has nothing
+                    // to wait on).
+                    if failing.as_deref() != Some(e.as_str()) {
+                        tracing::warn!(application = %self.name, error = %e, "application step failed; retrying every tick");
+                        failing = Some(e);
+                    }
+                    tokio::select! {
+                        _ = clock.sleep(self.services.settings.tick) => {}
+                        _ = stop.changed() => {}
+                    }
+                    continue;
                 }
             };
             if self.changed && clock.elapsed().saturating_sub(last_checkpoint) >= interval {
