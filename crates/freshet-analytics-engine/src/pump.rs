@@ -424,6 +424,7 @@ fn side_window(
     Ok(match frame(functions, spec)? {
         Frame::Range(ms) => SideWindow::Range(ms),
         Frame::Rows(n) => SideWindow::Rows(n),
+        Frame::Unbounded => return Err("a stream's window in a join must be bounded".into()),
     })
 }
 

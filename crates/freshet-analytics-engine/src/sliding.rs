@@ -30,6 +30,9 @@ pub(crate) enum Frame {
     Range(i64),
     /// The current row and this many rows before it.
     Rows(usize),
+    /// Every row of the partition so far (Flink's `UNBOUNDED PRECEDING`): nothing leaves, so
+    /// an aggregate that needs no recomputing keeps no rows.
+    Unbounded,
 }
 
 struct Partition {
@@ -178,6 +181,9 @@ impl Window {
             .ok_or_else(|| DataFusionError::Internal("partition".into()))?;
         if let Some(accumulator) = &mut partition.accumulator {
             accumulator.update_batch(&values)?;
+            if frame == Frame::Unbounded {
+                return Ok(partition);
+            }
         }
         partition.rows.push_back((rowtime, values));
         evict(partition, frame, rowtime)?;
@@ -302,7 +308,7 @@ fn evict(partition: &mut Partition, frame: Frame, now_ms: i64) -> Result<()> {
         let leaving = match (frame, partition.rows.front()) {
             (Frame::Range(width), Some((t, _))) => *t < now_ms - width,
             (Frame::Rows(n), Some(_)) => partition.rows.len() > n + 1,
-            (_, None) => false,
+            (Frame::Unbounded, _) | (_, None) => false,
         };
         if !leaving {
             return Ok(());

@@ -23,8 +23,10 @@ impl VisitorMut for Rewriter {
         if let Expr::Function(f) = expr
             && f.name.to_string().eq_ignore_ascii_case("MOD")
             && let FunctionArguments::List(list) = &f.args
-            && let [FunctionArg::Unnamed(FunctionArgExpr::Expr(a)), FunctionArg::Unnamed(FunctionArgExpr::Expr(b))] =
-                list.args.as_slice()
+            && let [
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(a)),
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(b)),
+            ] = list.args.as_slice()
         {
             *expr = Expr::BinaryOp {
                 left: Box::new(Expr::Nested(Box::new(a.clone()))),

@@ -15,6 +15,7 @@ mod datagen;
 mod dialect;
 mod format;
 mod join;
+mod over;
 mod plan;
 mod script;
 mod session;
@@ -278,6 +279,7 @@ impl FlinkJob {
                 Op::Aggregate(a) => a.late,
                 Op::Session(s) => s.late,
                 Op::WindowJoin(j) => j.late,
+                Op::Over(o) => o.late,
                 _ => 0,
             })
             .sum();
@@ -451,6 +453,7 @@ impl FlinkJob {
                     j.on_watermark(watermark);
                     Ok(())
                 }
+                Op::Over(o) => o.on_watermark(watermark, &mut out),
                 _ => Ok(()),
             };
             self.nodes[i].watermark = watermark;
@@ -483,6 +486,7 @@ impl FlinkJob {
                 Op::Session(s) => s.process(&batch, watermark),
                 Op::WindowJoin(j) => j.process(side, &batch, watermark),
                 Op::Join(j) => j.process(side, &batch, &mut out),
+                Op::Over(o) => o.process(&batch, watermark),
                 Op::Union => {
                     out.push(batch.clone());
                     Ok(())
@@ -580,6 +584,7 @@ impl FlinkJob {
                 Op::Session(s) => s.snapshot().map_err(error)?,
                 Op::WindowJoin(j) => j.snapshot().map_err(error)?,
                 Op::Join(j) => j.snapshot().map_err(error)?,
+                Op::Over(o) => o.snapshot().map_err(error)?,
                 _ => continue,
             };
             let mut states = Vec::new();
@@ -633,6 +638,7 @@ impl FlinkJob {
                         Op::Session(s) => s.restore(part.part, &batch),
                         Op::WindowJoin(j) => j.restore(part.part, &batch),
                         Op::Join(j) => j.restore(part.part, &batch),
+                        Op::Over(o) => o.restore(part.part, &batch),
                         _ => Ok(()),
                     };
                     fits &= restored.is_ok();

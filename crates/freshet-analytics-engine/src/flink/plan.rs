@@ -26,6 +26,7 @@ use datafusion_sql::sqlparser::ast::{Expr as SqlExpr, Query};
 use super::connector::{Connector, Format, TableConnector, table_connector};
 use super::format::Decoder;
 use super::join::{JoinKind, JoinSpec, StreamJoin, WindowJoin};
+use super::over::Over;
 use super::script::{ColumnKind, CreateTable, FlinkType};
 use super::session::{SessionAggregate, SessionColumn};
 use super::tvf::{WindowKind, WindowTvf, window_table};
@@ -58,6 +59,7 @@ pub(crate) enum Op {
     Session(Box<SessionAggregate>),
     WindowJoin(Box<WindowJoin>),
     Join(Box<StreamJoin>),
+    Over(Box<Over>),
     Union,
     Sink(usize),
 }
@@ -72,6 +74,7 @@ impl Op {
             Op::Session(_) => "session-aggregate",
             Op::WindowJoin(_) => "window-join",
             Op::Join(_) => "join",
+            Op::Over(_) => "over",
             Op::Union => "union",
             Op::Sink(_) => "sink",
         }
@@ -589,9 +592,7 @@ impl<'a> Planner<'a> {
                 "Sort on a non-time-attribute field is not supported (ORDER BY and LIMIT need an ending stream)"
                     .into(),
             ),
-            LogicalPlan::Window(_) => Err(
-                "OVER aggregations are not supported by Freshet's embedded engine yet".into(),
-            ),
+            LogicalPlan::Window(window) => self.over(window),
             other => Err(format!(
                 "this query shape is not supported by Freshet's embedded engine: {}",
                 other.display()
@@ -921,6 +922,156 @@ impl<'a> Planner<'a> {
             .collect();
         attrs.extend(std::iter::repeat_n(None, aggregate.aggr_expr.len()));
         let node = self.add(Op::Session(Box::new(op)), vec![node]);
+        Ok(Compiled { node, attrs })
+    }
+
+    /// `AGG(x) OVER (PARTITION BY ... ORDER BY time attribute [frame])`, each window run by the
+    /// KDA engine's sliding windows over rows led by the ORDER BY time.
+    fn over(&mut self, window: &datafusion_expr::logical_plan::Window) -> Result<Compiled, String> {
+        use datafusion_expr::{WindowFrameBound, WindowFrameUnits, WindowFunctionDefinition};
+        let input = self.compile(&window.input)?;
+        let in_schema = window.input.schema();
+        // The input's columns led by the time: the sliding windows read their time first.
+        let mut qualifiers = vec![None];
+        let mut fields = vec![Arc::new(Field::new("$time", TIMESTAMP, false))];
+        for (q, f) in in_schema.iter() {
+            qualifiers.push(q.cloned());
+            fields.push(f.clone());
+        }
+        let led_arrow = Arc::new(Schema::new(fields));
+        let led = DFSchema::from_field_specific_qualified_schema(qualifiers, &led_arrow)
+            .map_err(message)?;
+        let mut time = None;
+        let mut windows = Vec::new();
+        let mut range_partitions = Vec::new();
+        for e in &window.window_expr {
+            let Expr::WindowFunction(f) = strip_alias(e) else {
+                return Err(format!("not a window function: {e}"));
+            };
+            let WindowFunctionDefinition::AggregateUDF(udaf) = &f.fun else {
+                return Err(format!(
+                    "{} OVER a window is not supported by Freshet's embedded engine yet (aggregate functions are)",
+                    f.fun
+                ));
+            };
+            let p = &f.params;
+            let [order] = p.order_by.as_slice() else {
+                return Err("OVER windows' ordering in stream mode must be defined on a time attribute (ORDER BY one time attribute)".into());
+            };
+            let column = column_of(&order.expr, in_schema)
+                .filter(|c| input.attrs[*c] == Some(Attr::Rowtime) && order.asc)
+                .ok_or("OVER windows' ordering in stream mode must be defined on a time attribute, ascending")?;
+            if time.is_some_and(|t| t != column) {
+                return Err(
+                    "every OVER window of a query orders by the same time attribute".into(),
+                );
+            }
+            time = Some(column);
+            let frame = &p.window_frame;
+            if !matches!(frame.end_bound, WindowFrameBound::CurrentRow) {
+                return Err("an OVER window ends at the CURRENT ROW".into());
+            }
+            let frame = match (&frame.units, &frame.start_bound) {
+                (_, WindowFrameBound::Preceding(v)) if v.is_null() => {
+                    crate::sliding::Frame::Unbounded
+                }
+                (WindowFrameUnits::Range, WindowFrameBound::Preceding(v)) => {
+                    let ms = match v {
+                        ScalarValue::IntervalMonthDayNano(Some(i)) => interval_ms(i),
+                        ScalarValue::IntervalDayTime(Some(i)) => {
+                            Some(i64::from(i.days) * 86_400_000 + i64::from(i.milliseconds))
+                        }
+                        _ => None,
+                    };
+                    crate::sliding::Frame::Range(
+                        ms.ok_or("a RANGE OVER window's bound is a day-time INTERVAL")?,
+                    )
+                }
+                (WindowFrameUnits::Rows, WindowFrameBound::Preceding(v)) => {
+                    let n = match v {
+                        ScalarValue::UInt64(Some(n)) => *n as usize,
+                        ScalarValue::Int64(Some(n)) if *n >= 0 => *n as usize,
+                        _ => return Err("a ROWS OVER window's bound is a number of rows".into()),
+                    };
+                    crate::sliding::Frame::Rows(n)
+                }
+                _ => {
+                    return Err(
+                        "an OVER window starts PRECEDING the current row (or UNBOUNDED PRECEDING)"
+                            .into(),
+                    );
+                }
+            };
+            let agg = datafusion_expr::expr::AggregateFunction::new_udf(
+                udaf.clone(),
+                p.args.clone(),
+                p.distinct,
+                None,
+                Vec::new(),
+                None,
+            );
+            let (spec, _) = aggregate(self.functions, &count_star(agg), &led)?;
+            let partition_by = p
+                .partition_by
+                .iter()
+                .map(|e| self.functions.physical(e, &led))
+                .collect::<Result<Vec<_>, _>>()?;
+            let types = p
+                .partition_by
+                .iter()
+                .map(|e| crate::expr::type_of(e, &led))
+                .collect::<Result<Vec<_>, _>>()?;
+            range_partitions.push(
+                matches!(
+                    frame,
+                    crate::sliding::Frame::Range(_) | crate::sliding::Frame::Unbounded
+                )
+                .then(|| partition_by.clone()),
+            );
+            windows.push(crate::sliding::Window::new(
+                spec,
+                partition_by,
+                types,
+                frame,
+            )?);
+        }
+        let time = time.ok_or("an OVER window without a function")?;
+        // What the sliding windows put out: the time, the input's columns, each window's value.
+        let inputs = in_schema.fields().len();
+        let mut extended: Vec<Field> = led_arrow
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let mut outputs: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
+        for i in 0..inputs {
+            outputs.push(Arc::new(
+                datafusion_physical_expr::expressions::Column::new(&format!("c{i}"), i + 1),
+            ));
+        }
+        for (w, field) in window.schema.fields()[inputs..].iter().enumerate() {
+            extended.push(field.as_ref().clone().with_name(format!("$w{w}")));
+            outputs.push(Arc::new(
+                datafusion_physical_expr::expressions::Column::new(
+                    &format!("w{w}"),
+                    1 + inputs + w,
+                ),
+            ));
+        }
+        let schema = Arc::new(window.schema.as_arrow().clone());
+        let mut out_fields = vec![Field::new("$time", TIMESTAMP, false)];
+        out_fields.extend(schema.fields().iter().map(|f| f.as_ref().clone()));
+        let sliding = crate::sliding::Sliding::new(
+            None,
+            windows,
+            outputs,
+            Arc::new(Schema::new(extended)),
+            Arc::new(Schema::new(out_fields)),
+        );
+        let op = Over::new(time, sliding, range_partitions, led_arrow, schema)?;
+        let mut attrs = input.attrs.clone();
+        attrs.extend(std::iter::repeat_n(None, window.window_expr.len()));
+        let node = self.add(Op::Over(Box::new(op)), vec![input.node]);
         Ok(Compiled { node, attrs })
     }
 

@@ -486,7 +486,8 @@ fn nexmark_queries_run_as_written() {
         })
         .collect();
     for query in sql::QUERIES {
-        let mut code = sql::nexmark_ddl("'connector' = 'kinesis', 'stream' = 'n', 'format' = 'json'");
+        let mut code =
+            sql::nexmark_ddl("'connector' = 'kinesis', 'stream' = 'n', 'format' = 'json'");
         code.push_str(";\n");
         for view in sql::NEXMARK_VIEWS {
             code.push_str(view);
@@ -512,7 +513,8 @@ fn nexmark_queries_run_as_written() {
                     sequence_number: "",
                 })
                 .collect();
-            job.push(0, "shardId-000000000000", &batch, 0).expect("pushes");
+            job.push(0, "shardId-000000000000", &batch, 0)
+                .expect("pushes");
         }
         job.finish(0, 1).expect("ends");
         let metrics = job.metrics();
@@ -524,4 +526,59 @@ fn nexmark_queries_run_as_written() {
             _ => assert!(metrics.records_out > 0, "{} wrote nothing", query.name),
         }
     }
+}
+
+#[test]
+fn over_windows_run_in_time_order_once_the_watermark_passes() {
+    let mut job = job(&format!(
+        "{BIDS}
+         INSERT INTO out
+         SELECT auction, SUM(price) OVER w, ts AS c,
+                CAST(COUNT(*) OVER (PARTITION BY auction ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS TIMESTAMP(3)) AS d
+         FROM bids
+         WINDOW w AS (PARTITION BY auction ORDER BY ts RANGE BETWEEN INTERVAL '2' SECOND PRECEDING AND CURRENT ROW);"
+    ));
+    // Out of order; two rows at 3 s are peers in the RANGE window.
+    push(
+        &mut job,
+        0,
+        &[
+            bid(1, 10, 3, 0),
+            bid(1, 1, 1, 0),
+            bid(1, 100, 3, 0),
+            bid(1, 1000, 6, 0),
+        ],
+        0,
+    );
+    // The watermark (5 s) releases the rows up to 5 s, in time order.
+    let sums: Vec<(i64, String)> = output(&mut job)
+        .iter()
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_str(r).expect("json");
+            (
+                v["b"].as_i64().unwrap_or(-1),
+                v["c"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sums,
+        [
+            (1, "2026-01-01 00:00:01".to_string()),
+            (111, "2026-01-01 00:00:03".to_string()),
+            (111, "2026-01-01 00:00:03".to_string()),
+        ]
+    );
+    job.finish(0, 1).expect("ends");
+    // 6 s: the window [4 s, 6 s] holds only itself.
+    let last: serde_json::Value = serde_json::from_str(&output(&mut job)[0]).expect("json");
+    assert_eq!(last["b"], 1000);
+    let e = FlinkJob::compile(
+        &format!("{BIDS}\nINSERT INTO out SELECT auction, SUM(price) OVER (PARTITION BY auction ORDER BY price), ts, ts AS d FROM bids;"),
+        &BTreeMap::new(),
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(e.contains("time attribute"), "{e}");
 }
