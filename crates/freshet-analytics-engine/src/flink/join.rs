@@ -74,13 +74,13 @@ impl JoinSpec {
         Ok((self.converter.convert_columns(&columns)?, valid))
     }
 
-    /// The joined rows of `pairs` (a None side is NULLs), kept where the filter holds.
-    fn joined(
+    /// The joined rows of `pairs` (a NULL index: that side's columns NULL).
+    fn pairs(
         &self,
         left: &[ArrayRef],
         right: &[ArrayRef],
         pairs: (&UInt32Array, &UInt32Array),
-    ) -> Result<(RecordBatch, Option<BooleanArray>)> {
+    ) -> Result<RecordBatch> {
         let mut columns = Vec::with_capacity(left.len() + right.len());
         for c in left {
             columns.push(take(c, pairs.0, None)?);
@@ -88,8 +88,7 @@ impl JoinSpec {
         for c in right {
             columns.push(take(c, pairs.1, None)?);
         }
-        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
-        self.filtered(batch)
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
 
     fn filtered(&self, batch: RecordBatch) -> Result<(RecordBatch, Option<BooleanArray>)> {
@@ -212,9 +211,9 @@ impl WindowJoin {
             }
         }
         let (l, r) = (UInt32Array::from(l), UInt32Array::from(r));
-        let (joined, mask) = self
-            .spec
-            .joined(left.columns(), right.columns(), (&l, &r))?;
+        let (joined, mask) =
+            self.spec
+                .filtered(self.spec.pairs(left.columns(), right.columns(), (&l, &r))?)?;
         out.push(joined);
         if self.spec.kind == JoinKind::Inner {
             return Ok(());
@@ -235,10 +234,11 @@ impl WindowJoin {
                 .map(|(i, _)| Some(i as u32))
                 .collect()
         };
+        // Rows that met nothing, the other side's columns NULL (the filter does not apply).
         if matches!(self.spec.kind, JoinKind::Left | JoinKind::Full) {
             let rows = unmatched(&left_matched);
             let nulls = UInt32Array::from(vec![None; rows.len()]);
-            out.push(self.padded(
+            out.push(self.spec.pairs(
                 left.columns(),
                 right.columns(),
                 (&UInt32Array::from(rows), &nulls),
@@ -247,30 +247,13 @@ impl WindowJoin {
         if matches!(self.spec.kind, JoinKind::Right | JoinKind::Full) {
             let rows = unmatched(&right_matched);
             let nulls = UInt32Array::from(vec![None; rows.len()]);
-            out.push(self.padded(
+            out.push(self.spec.pairs(
                 left.columns(),
                 right.columns(),
                 (&nulls, &UInt32Array::from(rows)),
             )?);
         }
         Ok(())
-    }
-
-    /// Rows of one side with the other's columns NULL (the filter does not apply to them).
-    fn padded(
-        &self,
-        left: &[ArrayRef],
-        right: &[ArrayRef],
-        pairs: (&UInt32Array, &UInt32Array),
-    ) -> Result<RecordBatch> {
-        let mut columns = Vec::new();
-        for c in left {
-            columns.push(take(c, pairs.0, None)?);
-        }
-        for c in right {
-            columns.push(take(c, pairs.1, None)?);
-        }
-        Ok(RecordBatch::try_new(self.spec.schema.clone(), columns)?)
     }
 
     /// Each open window's rows: part 0 the left's, part 1 the right's.
@@ -434,16 +417,21 @@ impl StreamJoin {
             let joined = RecordBatch::try_new(self.spec.schema.clone(), columns)?;
             out.push(self.spec.filtered(joined)?.0);
         }
-        let latest = match self.bounds {
+        let latest = self.latest(side, batch)?;
+        self.sides[side].push(batch.clone(), &keys, &valid, latest);
+        Ok(())
+    }
+
+    /// The latest time of a side's batch, by which it expires (never, in a regular join).
+    fn latest(&self, side: usize, batch: &RecordBatch) -> Result<i64> {
+        Ok(match self.bounds {
             Some((times, _, _)) => timestamps(batch.column(times[side]))?
                 .iter()
                 .flatten()
                 .max()
                 .unwrap_or(i64::MIN),
             None => i64::MAX,
-        };
-        self.sides[side].push(batch.clone(), &keys, &valid, latest);
-        Ok(())
+        })
     }
 
     pub(crate) fn on_watermark(&mut self, watermark: i64) {
@@ -470,14 +458,7 @@ impl StreamJoin {
             return Err(DataFusionError::Execution("a join has two sides".into()));
         }
         let (keys, valid) = self.spec.key_rows(side, batch)?;
-        let latest = match self.bounds {
-            Some((times, _, _)) => timestamps(batch.column(times[side]))?
-                .iter()
-                .flatten()
-                .max()
-                .unwrap_or(i64::MIN),
-            None => i64::MAX,
-        };
+        let latest = self.latest(side, batch)?;
         self.sides[side].push(batch.clone(), &keys, &valid, latest);
         Ok(())
     }

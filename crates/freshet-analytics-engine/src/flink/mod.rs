@@ -294,37 +294,81 @@ impl FlinkJob {
         records: &[SourceRecord<'_>],
         now_ms: i64,
     ) -> Result<(), RunError> {
-        let runtime = self
-            .sources
-            .get_mut(source)
-            .ok_or_else(|| RunError(format!("no source {source}")))?;
         self.metrics.records_in += records.len() as u64;
-        let Some(decoder) = &runtime.table.decoder else {
-            return Err(RunError(format!(
-                "the table {} is not read from records",
-                runtime.table.name
-            )));
-        };
         let data: Vec<&[u8]> = records.iter().map(|r| r.data).collect();
-        let decoded = decoder.decode(&data).map_err(RunError)?;
+        let decoded = self.decoder(source)?.decode(&data).map_err(RunError)?;
         if decoded.failures > 0 {
             self.metrics.parse_failures += decoded.failures;
             tracing::warn!(
-                table = %runtime.table.name,
+                table = %self.sources[source].table.name,
                 records = decoded.failures,
                 error = decoded.first_error.as_deref().unwrap_or(""),
                 "records the table's format cannot read were skipped"
             );
         }
-        let kept: Vec<usize> = match &decoded.kept {
-            Some(k) => k.iter().map(|i| *i as usize).collect(),
-            None => (0..records.len()).collect(),
+        let kept: Vec<&SourceRecord<'_>> = match &decoded.kept {
+            Some(k) => k.iter().map(|i| &records[*i as usize]).collect(),
+            None => records.iter().collect(),
         };
-        let kept_records: Vec<&SourceRecord<'_>> = kept.iter().map(|i| &records[*i]).collect();
+        self.ingest(source, partition, decoded.batch, Some(&kept), now_ms)?;
+        self.propagate(now_ms)
+    }
+
+    /// A source's records decoded by its format into its physical columns (records that do
+    /// not decode left out): what [`FlinkJob::push_rows`] takes.
+    pub fn decode(&self, source: usize, records: &[&[u8]]) -> Result<RecordBatch, RunError> {
+        Ok(self
+            .decoder(source)?
+            .decode(records)
+            .map_err(RunError)?
+            .batch)
+    }
+
+    /// Feeds rows already in the source's physical columns (a generator's, or
+    /// [`FlinkJob::decode`]'s), without record metadata (METADATA columns are NULL).
+    pub fn push_rows(
+        &mut self,
+        source: usize,
+        partition: &str,
+        rows: RecordBatch,
+        now_ms: i64,
+    ) -> Result<(), RunError> {
+        self.metrics.records_in += rows.num_rows() as u64;
+        self.ingest(source, partition, rows, None, now_ms)?;
+        self.propagate(now_ms)
+    }
+
+    fn decoder(&self, source: usize) -> Result<&format::Decoder, RunError> {
+        let runtime = self
+            .sources
+            .get(source)
+            .ok_or_else(|| RunError(format!("no source {source}")))?;
+        runtime.table.decoder.as_ref().ok_or_else(|| {
+            RunError(format!(
+                "the table {} is not read from records",
+                runtime.table.name
+            ))
+        })
+    }
+
+    /// A source's rows (physical columns) into the job: every column made, the partition's
+    /// watermark moved, the rows delivered.
+    fn ingest(
+        &mut self,
+        source: usize,
+        partition: &str,
+        physical: RecordBatch,
+        records: Option<&[&SourceRecord<'_>]>,
+        now_ms: i64,
+    ) -> Result<(), RunError> {
+        let runtime = self
+            .sources
+            .get_mut(source)
+            .ok_or_else(|| RunError(format!("no source {source}")))?;
         let batch = full_batch(
             &runtime.table,
-            decoded.batch,
-            Some((partition, &kept_records)),
+            physical,
+            records.map(|r| (partition, r)),
             now_ms,
         )?;
         let watermark = batch_watermark(&runtime.table, &batch, now_ms)?;
@@ -335,8 +379,7 @@ impl FlinkJob {
         entry.0 = entry.0.max(watermark);
         entry.1 = now_ms;
         let node = runtime.table.node;
-        self.deliver(node, batch)?;
-        self.propagate(now_ms)
+        self.deliver(node, batch)
     }
 
     /// Lets time pass: processing-time watermarks move, idle partitions stop holding the
@@ -348,18 +391,8 @@ impl FlinkJob {
                 .as_mut()
                 .and_then(|g| g.generate(now_ms, 10_000))
             {
-                let table = &self.sources[i].table;
-                let batch = full_batch(table, physical, None, now_ms)?;
-                let watermark = batch_watermark(table, &batch, now_ms)?;
-                let entry = self.sources[i]
-                    .partitions
-                    .entry(String::new())
-                    .or_insert((i64::MIN, now_ms));
-                entry.0 = entry.0.max(watermark);
-                entry.1 = now_ms;
-                self.metrics.records_in += batch.num_rows() as u64;
-                let node = self.sources[i].table.node;
-                self.deliver(node, batch)?;
+                self.metrics.records_in += physical.num_rows() as u64;
+                self.ingest(i, "", physical, None, now_ms)?;
             }
             if self.sources[i].datagen.as_ref().is_some_and(Datagen::done) {
                 self.sources[i].finished = true;
