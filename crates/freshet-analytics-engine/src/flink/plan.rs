@@ -30,7 +30,7 @@ use super::over::Over;
 use super::script::{ColumnKind, CreateTable, FlinkType};
 use super::session::{SessionAggregate, SessionColumn};
 use super::tvf::{WindowKind, WindowTvf, window_table};
-use super::window::{WindowAggregate, WindowAssign};
+use super::window::{Key, WindowAggregate, WindowAssign};
 use crate::expr::{Functions, interval_ms, message};
 use crate::pump::{aggregate, constant, count_star};
 use crate::types::TIMESTAMP;
@@ -710,7 +710,30 @@ impl<'a> Planner<'a> {
         }
         let input = self.relation(&tvf.input)?;
         let schema = self.relation_schema(&tvf.input)?;
-        let time = time_column(&schema, &input, &tvf)?;
+        let assign = self.window_assign(&tvf, &schema, &input)?;
+        let node = self.add(Op::Assign(assign), vec![input.node]);
+        // The input's time attribute is a plain timestamp after the window function.
+        let mut attrs: Vec<Option<Attr>> = input
+            .attrs
+            .iter()
+            .map(|a| a.filter(|a| *a != Attr::Rowtime))
+            .collect();
+        attrs.extend([
+            Some(Attr::WindowStart),
+            Some(Attr::WindowEnd),
+            Some(Attr::Rowtime),
+        ]);
+        Ok(Compiled { node, attrs })
+    }
+
+    /// A TUMBLE, HOP or CUMULATE window function over `input` (of `schema`).
+    fn window_assign(
+        &self,
+        tvf: &WindowTvf,
+        schema: &SchemaRef,
+        input: &Compiled,
+    ) -> Result<WindowAssign, String> {
+        let time = time_column(schema, input, tvf)?;
         let size = self.interval(&tvf.size)?;
         let step = match &tvf.step {
             Some(s) => self.interval(s)?,
@@ -729,30 +752,14 @@ impl<'a> Planner<'a> {
             }
             .into());
         }
-        let window_schema = window_schema(&schema);
-        let node = self.add(
-            Op::Assign(WindowAssign {
-                time,
-                kind: tvf.kind,
-                size,
-                step,
-                offset,
-                schema: window_schema,
-            }),
-            vec![input.node],
-        );
-        // The input's time attribute is a plain timestamp after the window function.
-        let mut attrs: Vec<Option<Attr>> = input
-            .attrs
-            .iter()
-            .map(|a| a.filter(|a| *a != Attr::Rowtime))
-            .collect();
-        attrs.extend([
-            Some(Attr::WindowStart),
-            Some(Attr::WindowEnd),
-            Some(Attr::Rowtime),
-        ]);
-        Ok(Compiled { node, attrs })
+        Ok(WindowAssign {
+            time,
+            kind: tvf.kind,
+            size,
+            step,
+            offset,
+            schema: window_schema(schema),
+        })
     }
 
     fn relation_schema(&self, name: &str) -> Result<SchemaRef, String> {
@@ -783,6 +790,9 @@ impl<'a> Planner<'a> {
         if let Some((tvf, filters)) = session_input(&aggregate.input, &self.windows) {
             return self.session(aggregate, tvf, filters);
         }
+        if let Some(fused) = self.fused_window_aggregate(aggregate)? {
+            return Ok(fused);
+        }
         let input = self.compile(&aggregate.input)?;
         let in_schema = aggregate.input.schema();
         let columns: Vec<Option<usize>> = aggregate
@@ -799,11 +809,11 @@ impl<'a> Planner<'a> {
         let keys = aggregate
             .group_expr
             .iter()
-            .map(|g| self.functions.physical(g, in_schema))
+            .map(|g| self.functions.physical(g, in_schema).map(Key::Expr))
             .collect::<Result<Vec<_>, _>>()?;
         let aggregates = self.aggregate_specs(&aggregate.aggr_expr, in_schema)?;
         let schema = Arc::new(aggregate.schema.as_arrow().clone());
-        let op = WindowAggregate::new(keys, end_key, aggregates, schema)?;
+        let op = WindowAggregate::new(keys, end_key, None, aggregates, schema)?;
         let mut attrs: Vec<Option<Attr>> = columns
             .iter()
             .map(|c| c.and_then(|c| input.attrs[c]))
@@ -811,6 +821,75 @@ impl<'a> Planner<'a> {
         attrs.extend(std::iter::repeat_n(None, aggregate.aggr_expr.len()));
         let node = self.add(Op::Aggregate(Box::new(op)), vec![input.node]);
         Ok(Compiled { node, attrs })
+    }
+
+    /// A window aggregate reading a TUMBLE, HOP or CUMULATE table function directly (through
+    /// aliases), whose keys are the window's bounds or expressions of the input's columns, and
+    /// whose arguments read only the input's columns: the window function is fused into the
+    /// aggregate, which then repeats per window only the values it aggregates, not whole rows.
+    /// None when the query has another shape (then the window function runs on its own).
+    fn fused_window_aggregate(
+        &mut self,
+        aggregate: &datafusion_expr::Aggregate,
+    ) -> Result<Option<Compiled>, String> {
+        let mut plan = aggregate.input.as_ref();
+        while let LogicalPlan::SubqueryAlias(a) = plan {
+            plan = &a.input;
+        }
+        let LogicalPlan::TableScan(scan) = plan else {
+            return Ok(None);
+        };
+        let Some(index) = scan
+            .table_name
+            .table()
+            .strip_prefix("$window")
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            return Ok(None);
+        };
+        let tvf = self.windows[index].clone();
+        if tvf.kind == WindowKind::Session {
+            return Ok(None);
+        }
+        let window_df = aggregate.input.schema();
+        let schema = self.relation_schema(&tvf.input)?;
+        let width = schema.fields().len();
+        let reads_window = |e: &Expr| {
+            e.column_refs()
+                .iter()
+                .any(|c| window_df.index_of_column(c).is_ok_and(|i| i >= width))
+        };
+        let mut keys = Vec::new();
+        let mut attrs = Vec::new();
+        for g in &aggregate.group_expr {
+            match column_of(g, window_df).and_then(|i| i.checked_sub(width)) {
+                Some(bound) => {
+                    keys.push(Key::Bound(bound));
+                    attrs.push(Some(
+                        [Attr::WindowStart, Attr::WindowEnd, Attr::Rowtime][bound],
+                    ));
+                }
+                None if reads_window(g) => return Ok(None),
+                None => {
+                    keys.push(Key::Expr(self.functions.physical(g, window_df)?));
+                    attrs.push(None);
+                }
+            }
+        }
+        let Some(end_key) = keys.iter().position(|k| matches!(k, Key::Bound(1))) else {
+            return Ok(None);
+        };
+        if aggregate.aggr_expr.iter().any(reads_window) {
+            return Ok(None);
+        }
+        let input = self.relation(&tvf.input)?;
+        let assign = self.window_assign(&tvf, &schema, &input)?;
+        let aggregates = self.aggregate_specs(&aggregate.aggr_expr, window_df)?;
+        let out = Arc::new(aggregate.schema.as_arrow().clone());
+        let op = WindowAggregate::new(keys, end_key, Some(assign), aggregates, out)?;
+        attrs.extend(std::iter::repeat_n(None, aggregate.aggr_expr.len()));
+        let node = self.add(Op::Aggregate(Box::new(op)), vec![input.node]);
+        Ok(Some(Compiled { node, attrs }))
     }
 
     fn aggregate_specs(

@@ -38,6 +38,18 @@ impl WindowAssign {
     /// The input's columns, then window_start, window_end and window_time, one row per window
     /// a row falls in (a HOP window of size/slide windows gives each row that many).
     pub(crate) fn process(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let assignment = self.assign(batch)?;
+        let mut columns: Vec<ArrayRef> = batch
+            .columns()
+            .iter()
+            .map(|c| assignment.repeat(c))
+            .collect::<Result<_>>()?;
+        columns.extend(assignment.bounds());
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+
+    /// Which windows each row of `batch` falls in.
+    pub(crate) fn assign(&self, batch: &RecordBatch) -> Result<Assignment> {
         let time = timestamps(batch.column(self.time))?;
         let mut rows = Vec::with_capacity(batch.num_rows());
         let mut starts = Vec::with_capacity(batch.num_rows());
@@ -51,21 +63,13 @@ impl WindowAssign {
                 ends.push(end);
             });
         }
-        let mut columns: Vec<ArrayRef> = if rows.len() == batch.num_rows() {
-            batch.columns().to_vec()
-        } else {
-            let indices = UInt32Array::from(rows);
-            batch
-                .columns()
-                .iter()
-                .map(|c| take(c, &indices, None))
-                .collect::<std::result::Result<_, _>>()?
-        };
-        let times: Vec<i64> = ends.iter().map(|e| e - 1).collect();
-        columns.push(Arc::new(TimestampMillisecondArray::from(starts)));
-        columns.push(Arc::new(TimestampMillisecondArray::from(ends)));
-        columns.push(Arc::new(TimestampMillisecondArray::from(times)));
-        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+        let identity = rows.len() == batch.num_rows()
+            && rows.iter().enumerate().all(|(i, r)| *r as usize == i);
+        Ok(Assignment {
+            rows: (!identity).then(|| UInt32Array::from(rows)),
+            starts,
+            ends,
+        })
     }
 
     fn windows(&self, t: i64, mut each: impl FnMut(i64, i64)) {
@@ -96,6 +100,35 @@ impl WindowAssign {
     }
 }
 
+/// Rows to windows: each row's index in its input, once per window it falls in, with that
+/// window's bounds.
+pub(crate) struct Assignment {
+    /// None: every row once, in order.
+    rows: Option<UInt32Array>,
+    starts: Vec<i64>,
+    ends: Vec<i64>,
+}
+
+impl Assignment {
+    /// An input column, one value per (row, window).
+    pub(crate) fn repeat(&self, column: &ArrayRef) -> Result<ArrayRef> {
+        match &self.rows {
+            None => Ok(column.clone()),
+            Some(rows) => Ok(take(column, rows, None)?),
+        }
+    }
+
+    /// window_start, window_end and window_time.
+    pub(crate) fn bounds(&self) -> [ArrayRef; 3] {
+        let times: Vec<i64> = self.ends.iter().map(|e| e - 1).collect();
+        [
+            Arc::new(TimestampMillisecondArray::from(self.starts.clone())),
+            Arc::new(TimestampMillisecondArray::from(self.ends.clone())),
+            Arc::new(TimestampMillisecondArray::from(times)),
+        ]
+    }
+}
+
 /// A TIMESTAMP column's values in ms.
 pub(crate) fn timestamps(column: &ArrayRef) -> Result<&TimestampMillisecondArray> {
     column
@@ -115,10 +148,21 @@ struct Groups {
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
 }
 
+/// A GROUP BY key of a window aggregate: an expression over its input's rows, or a bound of
+/// the window the aggregate assigns itself.
+pub(crate) enum Key {
+    Expr(Arc<dyn PhysicalExpr>),
+    /// window_start, window_end or window_time (0, 1, 2) of the assigned window.
+    Bound(usize),
+}
+
 pub(crate) struct WindowAggregate {
-    /// The GROUP BY expressions, one of them the window's end.
-    pub keys: Vec<Arc<dyn PhysicalExpr>>,
+    /// The GROUP BY keys, one of them the window's end.
+    pub keys: Vec<Key>,
     pub end_key: usize,
+    /// The window table function fused in, when the aggregate reads one directly: keys and
+    /// arguments are evaluated once per row and repeated per window (not whole rows).
+    pub assign: Option<WindowAssign>,
     pub aggregates: Vec<AggregateSpec>,
     /// Keys, then the aggregates' values (the Aggregate's schema).
     pub schema: SchemaRef,
@@ -130,8 +174,9 @@ pub(crate) struct WindowAggregate {
 
 impl WindowAggregate {
     pub(crate) fn new(
-        keys: Vec<Arc<dyn PhysicalExpr>>,
+        keys: Vec<Key>,
         end_key: usize,
+        assign: Option<WindowAssign>,
         aggregates: Vec<AggregateSpec>,
         schema: SchemaRef,
     ) -> Result<WindowAggregate, String> {
@@ -146,6 +191,7 @@ impl WindowAggregate {
         Ok(WindowAggregate {
             keys,
             end_key,
+            assign,
             aggregates,
             schema,
             converter,
@@ -158,16 +204,29 @@ impl WindowAggregate {
         if batch.num_rows() == 0 {
             return Ok(());
         }
+        let assignment = self.assign.as_ref().map(|a| a.assign(batch)).transpose()?;
+        let repeat = |column: ArrayRef| match &assignment {
+            Some(a) => a.repeat(&column),
+            None => Ok(column),
+        };
+        let bounds = assignment.as_ref().map(Assignment::bounds);
         let keys: Vec<ArrayRef> = self
             .keys
             .iter()
-            .map(|k| eval(k, batch))
+            .map(|k| match (k, &bounds) {
+                (Key::Expr(e), _) => repeat(eval(e, batch)?),
+                (Key::Bound(b), Some(bounds)) => Ok(bounds[*b].clone()),
+                (Key::Bound(_), None) => Err(DataFusionError::Internal(
+                    "a window bound key without a window function".into(),
+                )),
+            })
             .collect::<Result<_>>()?;
         let args: Vec<Vec<ArrayRef>> = self
             .aggregates
             .iter()
-            .map(|a| a.args().iter().map(|e| eval(e, batch)).collect())
+            .map(|a| a.args().iter().map(|e| repeat(eval(e, batch)?)).collect())
             .collect::<Result<_>>()?;
+        let rows = keys.first().map_or(batch.num_rows(), |k| k.len());
         let ends = timestamps(&keys[self.end_key])?;
         // Rows by window (most batches fall in one).
         let mut by_end: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
@@ -182,19 +241,20 @@ impl WindowAggregate {
         }
         let windows: Vec<(i64, Option<UInt32Array>)> = match first {
             Some(end) if single => vec![(end, None)],
+            _ if rows == 0 => Vec::new(),
             _ => by_end
                 .into_iter()
                 .map(|(end, rows)| (end, Some(UInt32Array::from(rows))))
                 .collect(),
         };
-        for (end, rows) in windows {
-            let n = rows.as_ref().map_or(batch.num_rows(), |r| r.len());
+        for (end, picked) in windows {
+            let n = picked.as_ref().map_or(rows, |r| r.len());
             if end - 1 <= watermark {
                 self.late += n as u64;
                 continue;
             }
             let pick = |c: &ArrayRef| -> Result<ArrayRef> {
-                match &rows {
+                match &picked {
                     None => Ok(c.clone()),
                     Some(rows) => Ok(take(c, rows, None)?),
                 }
@@ -211,9 +271,9 @@ impl WindowAggregate {
                     self.windows.entry(end).or_insert(groups)
                 }
             };
-            let rows = self.converter.convert_columns(&key_columns)?;
+            let key_rows = self.converter.convert_columns(&key_columns)?;
             let mut group_of_row = Vec::with_capacity(n);
-            for row in rows.iter() {
+            for row in key_rows.iter() {
                 let next = groups.index.len();
                 let id = *groups.index.entry(row.as_ref().into()).or_insert_with(|| {
                     groups.keys.push(row);
