@@ -16,6 +16,7 @@ mod dialect;
 mod format;
 mod join;
 mod over;
+mod pending;
 mod plan;
 mod script;
 mod session;

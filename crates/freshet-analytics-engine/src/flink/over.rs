@@ -7,16 +7,16 @@
 use std::collections::HashMap;
 
 use datafusion_common::Result;
-use datafusion_common::arrow::array::{ArrayRef, BooleanArray, RecordBatch, UInt32Array};
+use datafusion_common::arrow::array::{ArrayRef, RecordBatch, UInt32Array};
 use datafusion_common::arrow::compute::{
-    SortColumn, cast, concat_batches, filter_record_batch, lexsort_to_indices, not, take,
-    take_record_batch,
+    SortColumn, cast, lexsort_to_indices, take, take_record_batch,
 };
 use datafusion_common::arrow::datatypes::SchemaRef;
 use datafusion_common::arrow::row::{RowConverter, SortField};
 use datafusion_physical_expr::PhysicalExpr;
 use std::sync::Arc;
 
+use super::pending::Pending;
 use super::window::timestamps;
 use crate::operator::eval;
 use crate::sliding::Sliding;
@@ -37,8 +37,7 @@ pub(crate) struct Over {
     led: SchemaRef,
     /// The Window node's schema (the input's columns, then one per window).
     pub schema: SchemaRef,
-    /// Rows the watermark has not passed yet.
-    pending: Vec<RecordBatch>,
+    pending: Pending,
     pub late: u64,
 }
 
@@ -71,22 +70,13 @@ impl Over {
             range_partitions,
             led,
             schema,
-            pending: Vec::new(),
+            pending: Pending::new(time),
             late: 0,
         })
     }
 
     pub(crate) fn process(&mut self, batch: &RecordBatch, watermark: i64) -> Result<()> {
-        let times = timestamps(batch.column(self.time))?;
-        let on_time: BooleanArray = times
-            .iter()
-            .map(|t| Some(t.is_some_and(|t| t > watermark)))
-            .collect();
-        self.late += (batch.num_rows() - on_time.true_count()) as u64;
-        let kept = filter_record_batch(batch, &on_time)?;
-        if kept.num_rows() > 0 {
-            self.pending.push(kept);
-        }
+        self.late += self.pending.push(batch, watermark)?;
         Ok(())
     }
 
@@ -95,21 +85,7 @@ impl Over {
         watermark: i64,
         out: &mut Vec<RecordBatch>,
     ) -> Result<()> {
-        if self.pending.is_empty() {
-            return self.sliding.advance(watermark);
-        }
-        let all = concat_batches(&self.pending[0].schema(), &self.pending)?;
-        self.pending.clear();
-        let times = timestamps(all.column(self.time))?.clone();
-        let ready: BooleanArray = times
-            .iter()
-            .map(|t| Some(t.is_some_and(|t| t <= watermark)))
-            .collect();
-        if ready.true_count() < all.num_rows() {
-            self.pending.push(filter_record_batch(&all, &not(&ready)?)?);
-        }
-        if ready.true_count() > 0 {
-            let rows = filter_record_batch(&all, &ready)?;
+        if let Some(rows) = self.pending.take_ready(watermark)? {
             let order: UInt32Array = lexsort_to_indices(
                 &[SortColumn {
                     values: rows.column(self.time).clone(),
@@ -155,20 +131,19 @@ impl Over {
 
     /// Part 0: the pending rows; part 1 and on: the windows' rows (the sliding snapshot).
     pub(crate) fn snapshot(&mut self) -> Result<Vec<(usize, RecordBatch)>> {
-        let mut parts = Vec::new();
-        if !self.pending.is_empty() {
-            let pending = concat_batches(&self.pending[0].schema(), &self.pending)?;
-            self.pending = vec![pending.clone()];
-            parts.push((0, pending));
-        }
+        let mut parts: Vec<(usize, RecordBatch)> = self
+            .pending
+            .snapshot()?
+            .into_iter()
+            .map(|b| (0, b))
+            .collect();
         parts.extend(self.sliding.snapshot()?.into_iter().map(|b| (1, b)));
         Ok(parts)
     }
 
     pub(crate) fn restore(&mut self, part: usize, batch: &RecordBatch) -> Result<()> {
         if part == 0 {
-            self.pending.push(batch.clone());
-            Ok(())
+            self.pending.restore(batch)
         } else {
             self.sliding.restore(batch)
         }

@@ -12,15 +12,14 @@ use std::sync::Arc;
 use datafusion_common::arrow::array::{
     Array, ArrayRef, RecordBatch, TimestampMillisecondArray, UInt32Array,
 };
-use datafusion_common::arrow::compute::{
-    SortColumn, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch,
-};
+use datafusion_common::arrow::compute::{SortColumn, lexsort_to_indices, take_record_batch};
 use datafusion_common::arrow::datatypes::SchemaRef;
 use datafusion_common::arrow::row::{RowConverter, SortField};
 use datafusion_common::{DataFusionError, Result, ScalarValue};
 use datafusion_expr::Accumulator;
 use datafusion_physical_expr::PhysicalExpr;
 
+use super::pending::Pending;
 use super::window::timestamps;
 use crate::operator::{AggregateSpec, eval, state_batch};
 
@@ -49,7 +48,7 @@ pub(crate) struct SessionAggregate {
     schema: SchemaRef,
     converter: RowConverter,
     /// Rows the watermark has not passed yet: time, keys, then every aggregate's arguments.
-    pending: Vec<RecordBatch>,
+    pending: Pending,
     sessions: HashMap<Box<[u8]>, Session>,
     /// Keys by the end their session had when it was last extended (stale entries skipped).
     ends: BTreeMap<i64, Vec<Box<[u8]>>>,
@@ -86,7 +85,7 @@ impl SessionAggregate {
             layout,
             schema,
             converter,
-            pending: Vec::new(),
+            pending: Pending::new(0),
             sessions: HashMap::new(),
             ends: BTreeMap::new(),
             finished: Vec::new(),
@@ -95,14 +94,7 @@ impl SessionAggregate {
     }
 
     pub(crate) fn process(&mut self, batch: &RecordBatch, watermark: i64) -> Result<()> {
-        let time = eval(&self.time, batch)?;
-        let times = timestamps(&time)?;
-        let on_time: datafusion_common::arrow::array::BooleanArray = times
-            .iter()
-            .map(|t| Some(t.is_some_and(|t| t > watermark)))
-            .collect();
-        self.late += (on_time.len() - on_time.true_count()) as u64;
-        let mut columns = vec![time.clone()];
+        let mut columns = vec![eval(&self.time, batch)?];
         for key in &self.keys {
             columns.push(eval(key, batch)?);
         }
@@ -111,10 +103,7 @@ impl SessionAggregate {
                 columns.push(eval(arg, batch)?);
             }
         }
-        let rows = filter_record_batch(&state_batch(columns)?, &on_time)?;
-        if rows.num_rows() > 0 {
-            self.pending.push(rows);
-        }
+        self.late += self.pending.push(&state_batch(columns)?, watermark)?;
         Ok(())
     }
 
@@ -146,25 +135,9 @@ impl SessionAggregate {
 
     /// Runs every pending row at or before the watermark through its key's session.
     fn take_final_rows(&mut self, watermark: i64) -> Result<()> {
-        if self.pending.is_empty() {
+        let Some(rows) = self.pending.take_ready(watermark)? else {
             return Ok(());
-        }
-        let schema = self.pending[0].schema();
-        let all = concat_batches(&schema, &self.pending)?;
-        self.pending.clear();
-        let times = timestamps(all.column(0))?.clone();
-        let ready: datafusion_common::arrow::array::BooleanArray = times
-            .iter()
-            .map(|t| Some(t.is_some_and(|t| t <= watermark)))
-            .collect();
-        if ready.true_count() < all.num_rows() {
-            let not_ready = datafusion_common::arrow::compute::not(&ready)?;
-            self.pending.push(filter_record_batch(&all, &not_ready)?);
-        }
-        if ready.true_count() == 0 {
-            return Ok(());
-        }
-        let rows = filter_record_batch(&all, &ready)?;
+        };
         // By key, then time.
         let key_count = self.keys.len();
         let mut sort: Vec<SortColumn> = rows.columns()[1..=key_count]
@@ -313,12 +286,12 @@ impl SessionAggregate {
     /// Part 0: the pending rows; part 1: the open sessions (key columns, start, last, every
     /// accumulator's state).
     pub(crate) fn snapshot(&mut self) -> Result<Vec<(usize, RecordBatch)>> {
-        let mut parts = Vec::new();
-        if !self.pending.is_empty() {
-            let pending = concat_batches(&self.pending[0].schema(), &self.pending)?;
-            self.pending = vec![pending.clone()];
-            parts.push((0, pending));
-        }
+        let mut parts: Vec<(usize, RecordBatch)> = self
+            .pending
+            .snapshot()?
+            .into_iter()
+            .map(|b| (0, b))
+            .collect();
         if self.sessions.is_empty() {
             return Ok(parts);
         }
@@ -357,8 +330,7 @@ impl SessionAggregate {
 
     pub(crate) fn restore(&mut self, part: usize, batch: &RecordBatch) -> Result<()> {
         if part == 0 {
-            self.pending.push(batch.clone());
-            return Ok(());
+            return self.pending.restore(batch);
         }
         let key_count = self.keys.len();
         let keys = self
