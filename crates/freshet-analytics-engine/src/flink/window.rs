@@ -144,7 +144,10 @@ pub(crate) fn timestamps(column: &ArrayRef) -> Result<&TimestampMillisecondArray
 /// The groups of one window: keys to group numbers, and the aggregates' accumulators.
 struct Groups {
     index: HashMap<Box<[u8]>, usize>,
+    /// The groups' keys other than the window's bounds.
     keys: Rows,
+    /// The window's start, end and time: the same for all its groups, so not hashed.
+    bounds: [i64; 3],
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
 }
 
@@ -182,7 +185,9 @@ impl WindowAggregate {
     ) -> Result<WindowAggregate, String> {
         let fields = schema.fields()[..keys.len()]
             .iter()
-            .map(|f| SortField::new(f.data_type().clone()))
+            .zip(&keys)
+            .filter(|(_, k)| matches!(k, Key::Expr(_)))
+            .map(|(f, _)| SortField::new(f.data_type().clone()))
             .collect();
         let converter = RowConverter::new(fields).map_err(|e| e.to_string())?;
         for aggregate in &aggregates {
@@ -259,28 +264,44 @@ impl WindowAggregate {
                     Some(rows) => Ok(take(c, rows, None)?),
                 }
             };
-            let key_columns: Vec<ArrayRef> = keys.iter().map(pick).collect::<Result<_>>()?;
+            let key_columns: Vec<ArrayRef> = keys
+                .iter()
+                .zip(&self.keys)
+                .filter(|(_, k)| matches!(k, Key::Expr(_)))
+                .map(|(c, _)| pick(c))
+                .collect::<Result<_>>()?;
             let arg_columns: Vec<Vec<ArrayRef>> = args
                 .iter()
                 .map(|a| a.iter().map(pick).collect::<Result<Vec<_>>>())
                 .collect::<Result<_>>()?;
+            let first_row = picked.as_ref().map_or(0, |r| r.value(0) as usize);
+            let start = bounds.as_ref().map_or(end, |b| {
+                timestamps(&b[0]).map_or(end, |s| s.value(first_row))
+            });
             let groups = match self.windows.get_mut(&end) {
                 Some(groups) => groups,
                 None => {
-                    let groups = self.new_groups()?;
+                    let groups = self.new_groups([start, end, end - 1])?;
                     self.windows.entry(end).or_insert(groups)
                 }
             };
-            let key_rows = self.converter.convert_columns(&key_columns)?;
-            let mut group_of_row = Vec::with_capacity(n);
-            for row in key_rows.iter() {
-                let next = groups.index.len();
-                let id = *groups.index.entry(row.as_ref().into()).or_insert_with(|| {
-                    groups.keys.push(row);
-                    next
-                });
-                group_of_row.push(id);
-            }
+            let group_of_row = if key_columns.is_empty() {
+                // Grouped by the window alone: one group.
+                groups.index.entry(Box::default()).or_insert(0);
+                vec![0; n]
+            } else {
+                let key_rows = self.converter.convert_columns(&key_columns)?;
+                let mut group_of_row = Vec::with_capacity(n);
+                for row in key_rows.iter() {
+                    let next = groups.index.len();
+                    let id = *groups.index.entry(row.as_ref().into()).or_insert_with(|| {
+                        groups.keys.push(row);
+                        next
+                    });
+                    group_of_row.push(id);
+                }
+                group_of_row
+            };
             let total = groups.index.len();
             for (accumulator, values) in groups.accumulators.iter_mut().zip(&arg_columns) {
                 accumulator.update_batch(values, &group_of_row, None, total)?;
@@ -289,10 +310,11 @@ impl WindowAggregate {
         Ok(())
     }
 
-    fn new_groups(&self) -> Result<Groups> {
+    fn new_groups(&self, bounds: [i64; 3]) -> Result<Groups> {
         Ok(Groups {
             index: HashMap::new(),
             keys: self.converter.empty_rows(0, 0),
+            bounds,
             accumulators: self
                 .aggregates
                 .iter()
@@ -312,7 +334,7 @@ impl WindowAggregate {
                 break;
             }
             let mut groups = entry.remove();
-            let mut columns = self.converter.convert_rows(groups.keys.iter())?;
+            let mut columns = self.key_columns(&groups)?;
             for accumulator in &mut groups.accumulators {
                 columns.push(accumulator.evaluate(EmitTo::All)?);
             }
@@ -321,11 +343,36 @@ impl WindowAggregate {
         Ok(())
     }
 
+    /// Every key column of a window's groups, the bounds repeated.
+    fn key_columns(&self, groups: &Groups) -> Result<Vec<ArrayRef>> {
+        let mut hashed = self.converter.convert_rows(groups.keys.iter())?.into_iter();
+        let n = groups.index.len();
+        self.keys
+            .iter()
+            .map(|k| match k {
+                Key::Expr(_) => hashed
+                    .next()
+                    .ok_or_else(|| DataFusionError::Internal("a window's key columns".into())),
+                Key::Bound(b) => Ok(Arc::new(TimestampMillisecondArray::from_value(
+                    groups.bounds[*b],
+                    n,
+                )) as ArrayRef),
+            })
+            .collect()
+    }
+
     /// Every open window's groups: key columns, then each accumulator's partial state.
     pub(crate) fn snapshot(&mut self) -> Result<Vec<RecordBatch>> {
         let mut batches = Vec::new();
-        for groups in self.windows.values_mut() {
-            let mut columns = self.converter.convert_rows(groups.keys.iter())?;
+        let ends: Vec<i64> = self.windows.keys().copied().collect();
+        for end in ends {
+            let Some(groups) = self.windows.get(&end) else {
+                continue;
+            };
+            let mut columns = self.key_columns(groups)?;
+            let Some(groups) = self.windows.get_mut(&end) else {
+                continue;
+            };
             let mut rebuilt = Vec::new();
             for accumulator in &mut groups.accumulators {
                 let state = accumulator.state(EmitTo::All)?;
@@ -359,11 +406,23 @@ impl WindowAggregate {
         let Some(end) = ends.iter().flatten().next() else {
             return Ok(());
         };
-        let mut groups = self.new_groups()?;
-        let rows = self.converter.convert_columns(keys)?;
-        for (i, row) in rows.iter().enumerate() {
-            groups.index.insert(row.as_ref().into(), i);
-            groups.keys.push(row);
+        let mut bounds = [end, end, end - 1];
+        let mut hashed = Vec::new();
+        for (column, key) in keys.iter().zip(&self.keys) {
+            match key {
+                Key::Expr(_) => hashed.push(column.clone()),
+                Key::Bound(b) => bounds[*b] = timestamps(column)?.value(0),
+            }
+        }
+        let mut groups = self.new_groups(bounds)?;
+        if hashed.is_empty() {
+            groups.index.insert(Box::default(), 0);
+        } else {
+            let rows = self.converter.convert_columns(&hashed)?;
+            for (i, row) in rows.iter().enumerate() {
+                groups.index.insert(row.as_ref().into(), i);
+                groups.keys.push(row);
+            }
         }
         let ids: Vec<usize> = (0..batch.num_rows()).collect();
         let mut at = key_count;
