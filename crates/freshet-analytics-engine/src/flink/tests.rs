@@ -77,6 +77,9 @@ fn tumbling_windows_fire_when_the_watermark_passes_their_end() {
         &[bid(1, 5, 1, 0), bid(2, 7, 3, 0), bid(1, 9, 9, 500)],
         0,
     );
+    // A NULL key is a group of its own.
+    let null_key = r#"{"auction":null,"price":1,"ts":"2026-01-01 00:00:02"}"#;
+    push(&mut job, 0, &[null_key.to_string()], 0);
     assert!(output(&mut job).is_empty(), "the watermark is at 8.5 s");
     // 10.999 s - 1 s: the window [0, 10) ends at 10 s, fires once the watermark is 9.999.
     push(&mut job, 0, &[bid(1, 1, 10, 999)], 1);
@@ -85,6 +88,7 @@ fn tumbling_windows_fire_when_the_watermark_passes_their_end() {
         [
             r#"{"a":1,"b":2,"c":"2026-01-01 00:00:00","d":"2026-01-01 00:00:10"}"#,
             r#"{"a":2,"b":1,"c":"2026-01-01 00:00:00","d":"2026-01-01 00:00:10"}"#,
+            r#"{"a":null,"b":1,"c":"2026-01-01 00:00:00","d":"2026-01-01 00:00:10"}"#,
         ]
     );
     // A row for the fired window is late: counted, dropped.

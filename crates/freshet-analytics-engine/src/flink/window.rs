@@ -11,10 +11,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use datafusion_common::arrow::array::{
-    Array, ArrayRef, AsArray, RecordBatch, TimestampMillisecondArray, UInt32Array,
+    Array, ArrayRef, AsArray, Int64Array, RecordBatch, TimestampMillisecondArray, UInt32Array,
 };
 use datafusion_common::arrow::compute::take;
-use datafusion_common::arrow::datatypes::{SchemaRef, TimestampMillisecondType};
+use datafusion_common::arrow::datatypes::{Int64Type, SchemaRef, TimestampMillisecondType};
 use datafusion_common::arrow::row::{RowConverter, Rows, SortField};
 use datafusion_common::{DataFusionError, Result};
 use datafusion_expr::{EmitTo, GroupsAccumulator};
@@ -143,9 +143,16 @@ pub(crate) fn timestamps(column: &ArrayRef) -> Result<&TimestampMillisecondArray
 
 /// The groups of one window: keys to group numbers, and the aggregates' accumulators.
 struct Groups {
+    /// How many groups there are (numbered in order of arrival).
+    count: usize,
     index: HashMap<Box<[u8]>, usize>,
     /// The groups' keys other than the window's bounds.
     keys: Rows,
+    /// When the only key hashed is one BIGINT (an id, as most window keys are): the groups by
+    /// its value, without Arrow rows.
+    ints: HashMap<i64, usize>,
+    int_keys: Vec<Option<i64>>,
+    null_group: Option<usize>,
     /// The window's start, end and time: the same for all its groups, so not hashed.
     bounds: [i64; 3],
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
@@ -287,22 +294,40 @@ impl WindowAggregate {
             };
             let group_of_row = if key_columns.is_empty() {
                 // Grouped by the window alone: one group.
-                groups.index.entry(Box::default()).or_insert(0);
+                groups.count = 1;
                 vec![0; n]
+            } else if let [column] = key_columns.as_slice()
+                && let Some(ints) = column.as_primitive_opt::<Int64Type>()
+            {
+                let mut group_of_row = Vec::with_capacity(n);
+                for v in ints.iter() {
+                    let next = groups.count;
+                    let id = match v {
+                        Some(v) => *groups.ints.entry(v).or_insert(next),
+                        None => *groups.null_group.get_or_insert(next),
+                    };
+                    if id == next {
+                        groups.int_keys.push(v);
+                        groups.count += 1;
+                    }
+                    group_of_row.push(id);
+                }
+                group_of_row
             } else {
                 let key_rows = self.converter.convert_columns(&key_columns)?;
                 let mut group_of_row = Vec::with_capacity(n);
                 for row in key_rows.iter() {
-                    let next = groups.index.len();
-                    let id = *groups.index.entry(row.as_ref().into()).or_insert_with(|| {
+                    let next = groups.count;
+                    let id = *groups.index.entry(row.as_ref().into()).or_insert(next);
+                    if id == next {
                         groups.keys.push(row);
-                        next
-                    });
+                        groups.count += 1;
+                    }
                     group_of_row.push(id);
                 }
                 group_of_row
             };
-            let total = groups.index.len();
+            let total = groups.count;
             for (accumulator, values) in groups.accumulators.iter_mut().zip(&arg_columns) {
                 accumulator.update_batch(values, &group_of_row, None, total)?;
             }
@@ -312,8 +337,12 @@ impl WindowAggregate {
 
     fn new_groups(&self, bounds: [i64; 3]) -> Result<Groups> {
         Ok(Groups {
+            count: 0,
             index: HashMap::new(),
             keys: self.converter.empty_rows(0, 0),
+            ints: HashMap::new(),
+            int_keys: Vec::new(),
+            null_group: None,
             bounds,
             accumulators: self
                 .aggregates
@@ -345,8 +374,13 @@ impl WindowAggregate {
 
     /// Every key column of a window's groups, the bounds repeated.
     fn key_columns(&self, groups: &Groups) -> Result<Vec<ArrayRef>> {
-        let mut hashed = self.converter.convert_rows(groups.keys.iter())?.into_iter();
-        let n = groups.index.len();
+        let n = groups.count;
+        let mut hashed = if groups.int_keys.is_empty() {
+            self.converter.convert_rows(groups.keys.iter())?.into_iter()
+        } else {
+            let ints: ArrayRef = Arc::new(Int64Array::from(groups.int_keys.clone()));
+            vec![ints].into_iter()
+        };
         self.keys
             .iter()
             .map(|k| match k {
@@ -380,7 +414,7 @@ impl WindowAggregate {
                 columns.extend(state);
             }
             // `state` took the groups out: merge them back so the window stays open.
-            let ids: Vec<usize> = (0..groups.index.len()).collect();
+            let ids: Vec<usize> = (0..groups.count).collect();
             for (accumulator, state) in groups.accumulators.iter_mut().zip(rebuilt) {
                 accumulator.merge_batch(&state, &ids, ids.len())?;
             }
@@ -415,9 +449,18 @@ impl WindowAggregate {
             }
         }
         let mut groups = self.new_groups(bounds)?;
-        if hashed.is_empty() {
-            groups.index.insert(Box::default(), 0);
-        } else {
+        groups.count = batch.num_rows();
+        if let [column] = hashed.as_slice()
+            && let Some(ints) = column.as_primitive_opt::<Int64Type>()
+        {
+            for (i, v) in ints.iter().enumerate() {
+                match v {
+                    Some(v) => groups.ints.insert(v, i),
+                    None => groups.null_group.replace(i),
+                };
+                groups.int_keys.push(v);
+            }
+        } else if !hashed.is_empty() {
             let rows = self.converter.convert_columns(&hashed)?;
             for (i, row) in rows.iter().enumerate() {
                 groups.index.insert(row.as_ref().into(), i);
