@@ -116,26 +116,51 @@ pub(crate) fn object_name(name: &ObjectName) -> String {
 /// Parses application code. Empty code is valid (an application with no code yet).
 pub fn parse(code: &str) -> Result<Script, ParseError> {
     let dialect = KdaDialect;
-    let start = Location { line: 1, column: 1 };
-    let tokens = Tokenizer::new(&dialect, code)
+    let (tokens, end) = tokenize(&dialect, code)?;
+    let (tokens, stream_windows) = rewrite_tokens(tokens)?;
+    let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
+    let mut statements = Vec::new();
+    each_statement(&mut parser, |parser| {
+        let statement = parse_statement(parser).map_err(|e| ParseError::from_sqlparser(e, end))?;
+        statements.push(statement);
+        Ok(())
+    })?;
+    Ok(Script {
+        statements,
+        stream_windows,
+    })
+}
+
+/// The code's tokens with their places, and where the code ends (the place of an error the
+/// end of the code causes).
+pub(crate) fn tokenize(
+    dialect: &dyn Dialect,
+    code: &str,
+) -> Result<(Vec<TokenWithSpan>, Location), ParseError> {
+    let tokens = Tokenizer::new(dialect, code)
         .tokenize_with_location()
         .map_err(|e| ParseError {
             line: e.location.line,
             column: e.location.column,
             message: e.message,
         })?;
+    let start = Location { line: 1, column: 1 };
     let end = tokens.last().map(|t| t.span.end).unwrap_or(start);
-    let (tokens, stream_windows) = rewrite_tokens(tokens)?;
-    let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
-    let mut statements = Vec::new();
+    Ok((tokens, end))
+}
+
+/// Calls `statement` for each statement of the code (empty ones skipped), which must each
+/// end with `;` or the end of the code.
+pub(crate) fn each_statement(
+    parser: &mut Parser,
+    mut statement: impl FnMut(&mut Parser) -> Result<(), ParseError>,
+) -> Result<(), ParseError> {
     loop {
         while parser.consume_token(&Token::SemiColon) {}
         if parser.peek_token_ref().token == Token::EOF {
-            break;
+            return Ok(());
         }
-        let statement =
-            parse_statement(&mut parser).map_err(|e| ParseError::from_sqlparser(e, end))?;
-        statements.push(statement);
+        statement(parser)?;
         let next = parser.peek_token();
         if next.token != Token::EOF && next.token != Token::SemiColon {
             return Err(ParseError::at(
@@ -144,10 +169,6 @@ pub fn parse(code: &str) -> Result<Script, ParseError> {
             ));
         }
     }
-    Ok(Script {
-        statements,
-        stream_windows,
-    })
 }
 
 fn parse_statement(parser: &mut Parser) -> Result<Statement, ParserError> {

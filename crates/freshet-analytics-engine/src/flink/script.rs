@@ -11,10 +11,10 @@ use datafusion_sql::sqlparser::ast::{DataType as SqlType, Expr, Ident, ObjectNam
 use datafusion_sql::sqlparser::dialect::GenericDialect;
 use datafusion_sql::sqlparser::keywords::Keyword;
 use datafusion_sql::sqlparser::parser::{Parser, ParserError};
-use datafusion_sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
+use datafusion_sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan};
 
 use super::tvf::{WindowTvf, rewrite_window_calls};
-use crate::parse::{ParseError, is_word};
+use crate::parse::{ParseError, each_statement, is_word, tokenize};
 
 /// A column of `CREATE TABLE`.
 #[derive(Debug, Clone)]
@@ -108,15 +108,7 @@ pub(crate) fn object_name(name: &ObjectName) -> String {
 
 pub(crate) fn parse(code: &str) -> Result<Script, ParseError> {
     let dialect = GenericDialect;
-    let tokens = Tokenizer::new(&dialect, code)
-        .tokenize_with_location()
-        .map_err(|e| ParseError {
-            line: e.location.line,
-            column: e.location.column,
-            message: e.message,
-        })?;
-    let start = Location { line: 1, column: 1 };
-    let end = tokens.last().map(|t| t.span.end).unwrap_or(start);
+    let (tokens, end) = tokenize(&dialect, code)?;
     // Flink SQL has no shift operator: `>>` only ever closes two nested types (`ROW<a
     // ARRAY<INT>>`), which the tokenizer reads as one token.
     let mut split = Vec::with_capacity(tokens.len());
@@ -130,50 +122,38 @@ pub(crate) fn parse(code: &str) -> Result<Script, ParseError> {
             _ => split.push(t),
         }
     }
-    let tokens = split;
-    let (tokens, windows) = rewrite_window_calls(tokens)?;
+    let (tokens, windows) = rewrite_window_calls(split)?;
     let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let mut statements = Vec::new();
     let error = |e: ParserError| ParseError::from_sqlparser(e, end);
-    loop {
-        while parser.consume_token(&Token::SemiColon) {}
-        if parser.peek_token_ref().token == Token::EOF {
-            break;
-        }
+    each_statement(&mut parser, |parser| {
         let at = parser.peek_token().span.start;
-        if statement_set_begins(&mut parser).map_err(error)? {
-            // The statements of a set are INSERTs run together: here every INSERT of a script
-            // runs in the one job anyway, so the set only groups them.
-            loop {
-                while parser.consume_token(&Token::SemiColon) {}
-                if parser.parse_keyword(Keyword::END) {
-                    break;
-                }
-                if parser.peek_token_ref().token == Token::EOF {
-                    return Err(ParseError::at(at, "STATEMENT SET has no END"));
-                }
-                let inner = parser.peek_token().span.start;
-                match parse_statement(&mut parser).map_err(error)? {
-                    s @ Statement::Insert { .. } => statements.push(s),
-                    _ => {
-                        return Err(ParseError::at(
-                            inner,
-                            "a STATEMENT SET holds only INSERT statements",
-                        ));
-                    }
+        if !statement_set_begins(parser).map_err(error)? {
+            statements.push(parse_statement(parser).map_err(error)?);
+            return Ok(());
+        }
+        // The statements of a set are INSERTs run together: here every INSERT of a script
+        // runs in the one job anyway, so the set only groups them.
+        loop {
+            while parser.consume_token(&Token::SemiColon) {}
+            if parser.parse_keyword(Keyword::END) {
+                return Ok(());
+            }
+            if parser.peek_token_ref().token == Token::EOF {
+                return Err(ParseError::at(at, "STATEMENT SET has no END"));
+            }
+            let inner = parser.peek_token().span.start;
+            match parse_statement(parser).map_err(error)? {
+                s @ Statement::Insert { .. } => statements.push(s),
+                _ => {
+                    return Err(ParseError::at(
+                        inner,
+                        "a STATEMENT SET holds only INSERT statements",
+                    ));
                 }
             }
-        } else {
-            statements.push(parse_statement(&mut parser).map_err(error)?);
         }
-        let next = parser.peek_token();
-        if next.token != Token::EOF && next.token != Token::SemiColon {
-            return Err(ParseError::at(
-                next.span.start,
-                format!("Expected: ; or end of the code, found: {}", next.token),
-            ));
-        }
-    }
+    })?;
     Ok(Script {
         statements,
         windows,
