@@ -284,12 +284,23 @@ impl AnalyticsService {
     // ---- creation and deletion ----
 
     /// Creates an application from a validated configuration (v1 and v2 share this).
+    /// Creates an application of `config` with its CloudWatch logging options and tags (the
+    /// members every CreateApplication shares).
     pub(crate) async fn create(
         &self,
         name: String,
-        config: Config,
-        tags: BTreeMap<String, Option<String>>,
+        mut config: Config,
+        cloudwatch: Option<Vec<crate::model::CloudWatchLoggingOption>>,
+        tags: Option<Vec<crate::model::Tag>>,
     ) -> Result<Arc<Entry>> {
+        for c in cloudwatch.unwrap_or_default() {
+            config.add_cloudwatch(c, 1)?;
+        }
+        let tags: BTreeMap<String, Option<String>> = tags
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| (t.key, t.value))
+            .collect();
         validate::tags(&tags)?;
         validate::code(&config.code)?;
         self.check_resources(&config)?;
@@ -670,16 +681,14 @@ impl AnalyticsService {
         for o in input.outputs.unwrap_or_default() {
             config.add_output(o, 1)?;
         }
-        for c in input.cloud_watch_logging_options.unwrap_or_default() {
-            config.add_cloudwatch(c, 1)?;
-        }
-        let tags = input
-            .tags
-            .unwrap_or_default()
-            .into_iter()
-            .map(|t| (t.key, t.value))
-            .collect();
-        let entry = self.create(input.application_name, config, tags).await?;
+        let entry = self
+            .create(
+                input.application_name,
+                config,
+                input.cloud_watch_logging_options,
+                input.tags,
+            )
+            .await?;
         Ok(CreateApplicationOutput {
             application_summary: summary(&entry),
         })

@@ -408,16 +408,14 @@ impl AnalyticsService {
         for r in sql.reference_data_sources.unwrap_or_default() {
             config.add_reference(r, 1)?;
         }
-        for c in input.cloud_watch_logging_options.unwrap_or_default() {
-            config.add_cloudwatch(c, 1)?;
-        }
-        let tags = input
-            .tags
-            .unwrap_or_default()
-            .into_iter()
-            .map(|t| (t.key, t.value))
-            .collect();
-        let entry = self.create(input.application_name, config, tags).await?;
+        let entry = self
+            .create(
+                input.application_name,
+                config,
+                input.cloud_watch_logging_options,
+                input.tags,
+            )
+            .await?;
         Ok(json!({ "ApplicationDetail": self.current_v2(&entry) }))
     }
 
@@ -432,22 +430,20 @@ impl AnalyticsService {
             code,
             read(Some(Value::Object(members)))?,
         )?;
-        let mut config = Config {
+        let config = Config {
             description: input.application_description,
             service_execution_role: Some(input.service_execution_role),
             flink: Some(flink),
             ..Config::default()
         };
-        for c in input.cloud_watch_logging_options.unwrap_or_default() {
-            config.add_cloudwatch(c, 1)?;
-        }
-        let tags = input
-            .tags
-            .unwrap_or_default()
-            .into_iter()
-            .map(|t| (t.key, t.value))
-            .collect();
-        let entry = self.create(input.application_name, config, tags).await?;
+        let entry = self
+            .create(
+                input.application_name,
+                config,
+                input.cloud_watch_logging_options,
+                input.tags,
+            )
+            .await?;
         Ok(json!({ "ApplicationDetail": self.current_v2(&entry) }))
     }
 
