@@ -20,6 +20,7 @@ mod pending;
 mod plan;
 mod script;
 mod session;
+mod statements;
 mod tvf;
 mod window;
 
@@ -37,6 +38,7 @@ pub use connector::{Connector, StartPosition};
 use datagen::Datagen;
 use plan::{MetadataKey, Node, Op, Planner, SinkTable, SourceColumn, SourceTable};
 use script::Statement;
+pub use statements::cluster_statements;
 
 use crate::app::{CompileError, RunError};
 use crate::expr::Functions;
