@@ -190,6 +190,22 @@ pub trait CatalogBackend: Send + Sync {
         name: &'a str,
     ) -> BoxFuture<'a, Result<()>>;
 
+    /// Stores code archive `md5` (its MD5 in hex) of application `uid`, a no-op when it is
+    /// stored already; durable when it returns. It goes with its application.
+    fn put_application_code<'a>(
+        &'a self,
+        uid: u64,
+        md5: &'a str,
+        bytes: &'a [u8],
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Code archive `md5` of application `uid`, if it is stored.
+    fn get_application_code<'a>(
+        &'a self,
+        uid: u64,
+        md5: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>>>;
+
     /// Takes the lease `name` for `holder` until `now_ms + ttl_ms` if it is free, expired or
     /// already `holder`'s; the epoch grows when the lease changes hands. `None` while another
     /// holder's lease runs.
@@ -430,6 +446,23 @@ impl CatalogBackend for SqliteCatalog {
         name: &'a str,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(SqliteCatalog::delete_application_snapshot(self, uid, name))
+    }
+
+    fn put_application_code<'a>(
+        &'a self,
+        uid: u64,
+        md5: &'a str,
+        bytes: &'a [u8],
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::put_application_code(self, uid, md5, bytes))
+    }
+
+    fn get_application_code<'a>(
+        &'a self,
+        uid: u64,
+        md5: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
+        Box::pin(SqliteCatalog::get_application_code(self, uid, md5))
     }
 
     fn acquire_lease<'a>(

@@ -71,6 +71,13 @@ macro_rules! catalog_conformance_suite {
             .await;
         }
         #[tokio::test]
+        async fn application_code_round_trips_and_goes_with_its_application() {
+            $crate::conformance::application_code_round_trips_and_goes_with_its_application(
+                &$fixture,
+            )
+            .await;
+        }
+        #[tokio::test]
         async fn leases_change_hands_only_when_free_and_fence_their_writes() {
             $crate::conformance::leases_change_hands_only_when_free_and_fence_their_writes(
                 &$fixture,
@@ -504,6 +511,41 @@ pub async fn application_checkpoints_are_fenced_on_their_lease(store: &impl Cata
             .checkpoint
             .as_deref(),
         Some("three")
+    );
+}
+
+pub async fn application_code_round_trips_and_goes_with_its_application(store: &impl CatalogStore) {
+    let catalog = store.open().await;
+    let a = catalog.create_application("a", 1, "{}").await.unwrap();
+    let b = catalog.create_application("b", 2, "{}").await.unwrap();
+    let jar: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    catalog.put_application_code(a, "m1", &jar).await.unwrap();
+    // Stored again under the same MD5: the first stays (same MD5, same bytes).
+    catalog
+        .put_application_code(a, "m1", b"other")
+        .await
+        .unwrap();
+    catalog.put_application_code(b, "m1", b"b's").await.unwrap();
+    catalog.close().await;
+
+    let catalog = store.open().await;
+    assert_eq!(
+        catalog.get_application_code(a, "m1").await.unwrap(),
+        Some(jar)
+    );
+    assert_eq!(
+        catalog.get_application_code(b, "m1").await.unwrap(),
+        Some(b"b's".to_vec())
+    );
+    assert_eq!(catalog.get_application_code(a, "m2").await.unwrap(), None);
+    catalog.delete_application(a).await.unwrap();
+    assert_eq!(catalog.get_application_code(a, "m1").await.unwrap(), None);
+    assert!(
+        catalog
+            .get_application_code(b, "m1")
+            .await
+            .unwrap()
+            .is_some()
     );
 }
 

@@ -607,6 +607,35 @@ impl SqliteCatalog {
         Ok(())
     }
 
+    /// Stores code archive `md5` of application `uid` (a no-op when it is stored already);
+    /// durable when it returns.
+    pub async fn put_application_code(&self, uid: u64, md5: &str, bytes: &[u8]) -> Result<()> {
+        commit_failpoint()?;
+        sqlx::query(
+            "INSERT INTO application_code (app_uid, md5, bytes) VALUES (?, ?, ?)
+             ON CONFLICT(app_uid, md5) DO NOTHING",
+        )
+        .bind(uid as i64)
+        .bind(md5)
+        .bind(bytes)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Code archive `md5` of application `uid`.
+    pub async fn get_application_code(&self, uid: u64, md5: &str) -> Result<Option<Vec<u8>>> {
+        Ok(
+            sqlx::query("SELECT bytes FROM application_code WHERE app_uid = ? AND md5 = ?")
+                .bind(uid as i64)
+                .bind(md5)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|row| row.try_get(0))
+                .transpose()?,
+        )
+    }
+
     async fn insert_doc(
         &self,
         table: DocTable,
@@ -713,6 +742,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_leases.sql"),
     include_str!("../migrations/0006_applications.sql"),
     include_str!("../migrations/0007_application_snapshots.sql"),
+    include_str!("../migrations/0008_application_code.sql"),
 ];
 
 async fn migrate(pool: &SqlitePool) -> Result<()> {
