@@ -617,6 +617,18 @@ impl FirehoseService {
             .map_err(|e| FirehoseError::InvalidArgument(e.to_string()))
     }
 
+    /// The keys of the objects under `prefix` in the same store (a directory: whole key
+    /// segments; empty for the whole bucket), in key order: what a Flink `filesystem` table
+    /// whose path is a directory reads.
+    pub async fn list_objects(&self, bucket: &str, prefix: &str) -> Result<Vec<String>> {
+        self.inner
+            .sinks
+            .objects
+            .list(bucket, prefix)
+            .await
+            .map_err(|e| FirehoseError::InvalidArgument(e.to_string()))
+    }
+
     pub fn list_delivery_streams(
         &self,
         input: ListDeliveryStreamsInput,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
+use futures_util::TryStreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parking_lot::Mutex;
@@ -109,6 +110,36 @@ impl ObjectWriter {
         }
     }
 
+    /// The keys of the objects under `prefix` taken as a directory (whole key segments:
+    /// `a/b` holds `a/b/c`, not `a/bc`; an empty prefix is the whole bucket), in key order.
+    pub async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, SinkError> {
+        let mut keys = match &self.target {
+            S3Target::Local(dir) => {
+                let root = dir.join(bucket);
+                let start = local_path(dir, bucket, prefix);
+                tokio::task::spawn_blocking(move || local_keys(&root, &start))
+                    .await
+                    .map_err(|e| SinkError::S3(e.to_string()))?
+                    .map_err(|e| SinkError::S3(e.to_string()))?
+            }
+            S3Target::Remote(endpoint) => {
+                let store = self.store(endpoint, bucket)?;
+                let prefix = (!prefix.is_empty()).then(|| ObjectPath::from(prefix));
+                let objects: Vec<object_store::ObjectMeta> = store
+                    .list(prefix.as_ref())
+                    .try_collect()
+                    .await
+                    .map_err(|e| SinkError::S3(e.to_string()))?;
+                objects
+                    .into_iter()
+                    .map(|o| o.location.to_string())
+                    .collect()
+            }
+        };
+        keys.sort();
+        Ok(keys)
+    }
+
     fn store(
         &self,
         endpoint: &S3Endpoint,
@@ -147,6 +178,60 @@ fn local_path(dir: &Path, bucket: &str, key: &str) -> PathBuf {
         }
     }
     path
+}
+
+/// The keys of the files under `start` (a directory of the bucket at `root`; none when it is
+/// not one), `local_path`'s escapes undone; objects still being written (their temporary
+/// names) are not objects yet.
+fn local_keys(root: &Path, start: &Path) -> std::io::Result<Vec<String>> {
+    let mut keys = Vec::new();
+    let mut dirs = vec![start.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            if is_temporary(&path) {
+                continue;
+            }
+            let Ok(relative) = path.strip_prefix(root) else {
+                continue;
+            };
+            let segments: Vec<String> = relative
+                .components()
+                .map(|c| match c.as_os_str().to_string_lossy().as_ref() {
+                    "%2E" => ".".to_string(),
+                    "%2E%2E" => "..".to_string(),
+                    s => s.to_string(),
+                })
+                .collect();
+            keys.push(segments.join("/"));
+        }
+    }
+    Ok(keys)
+}
+
+/// `write_durably`'s temporary name: the object's with a `tmp-<uuid>` extension.
+fn is_temporary(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .and_then(|e| e.strip_prefix("tmp-"))
+        .is_some_and(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Write to a temporary name, fsync, rename into place and fsync the directory: the object
@@ -328,5 +413,31 @@ mod tests {
             .unwrap()
             .collect();
         assert_eq!(leftovers.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn local_listings_are_a_directorys_keys_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = ObjectWriter::new(S3Target::Local(dir.path().to_path_buf()));
+        for key in [
+            "dim/b.csv",
+            "dim/a/x.csv",
+            "dim/./y",
+            "dimension.csv",
+            "top",
+        ] {
+            w.put("bucket", key, key.as_bytes().to_vec()).await.unwrap();
+        }
+        // An object being written is not listed.
+        let tmp = format!("c.tmp-{}", uuid::Uuid::new_v4().simple());
+        std::fs::write(dir.path().join("bucket/dim").join(tmp), b"partial").unwrap();
+        assert_eq!(
+            w.list("bucket", "dim").await.unwrap(),
+            ["dim/./y", "dim/a/x.csv", "dim/b.csv"]
+        );
+        assert_eq!(w.list("bucket", "").await.unwrap().len(), 5);
+        assert!(w.list("bucket", "none").await.unwrap().is_empty());
+        assert!(w.list("bucket", "top").await.unwrap().is_empty());
+        assert!(w.list("nobucket", "").await.unwrap().is_empty());
     }
 }
