@@ -42,6 +42,9 @@ pub enum Connector {
     Blackhole,
     /// Rows written to the server's log.
     Print { prefix: String },
+    /// An S3 object, or every object under a prefix (`s3://bucket/key`), read whole when the
+    /// run starts: a bounded source, or a lookup join's table.
+    Filesystem { bucket: String, key: String },
 }
 
 impl Connector {
@@ -53,6 +56,7 @@ impl Connector {
             Connector::Datagen { .. } => "datagen",
             Connector::Blackhole => "blackhole",
             Connector::Print { .. } => "print",
+            Connector::Filesystem { .. } => "filesystem",
         }
     }
 }
@@ -130,12 +134,30 @@ pub(crate) fn table_connector(
         "datagen" => &["rows-per-second", "number-of-rows"],
         "blackhole" => &[],
         "print" => &["print-identifier", "standard-error", "sink.parallelism"],
-        "filesystem" => {
-            return Err("the 'filesystem' connector is not supported by Freshet's embedded engine yet (use 'kinesis' or 'firehose' tables)".into());
-        }
+        // Flink's filesystem options: the sink's are known (so that writing such a table is
+        // refused for what it is, not for its options), the source's too.
+        "filesystem" => &[
+            "path",
+            "source.monitor-interval",
+            "source.report-statistics",
+            "sink.rolling-policy.file-size",
+            "sink.rolling-policy.rollover-interval",
+            "sink.rolling-policy.inactivity-interval",
+            "sink.rolling-policy.check-interval",
+            "sink.shuffle-by-partition.enable",
+            "sink.partition-commit.trigger",
+            "sink.partition-commit.delay",
+            "sink.partition-commit.watermark-time-zone",
+            "sink.partition-commit.policy.kind",
+            "sink.partition-commit.policy.class",
+            "sink.partition-commit.success-file.name",
+            "sink.parallelism",
+            "auto-compaction",
+            "compaction.file-size",
+        ],
         other => {
             return Err(format!(
-                "Could not find any factory for identifier '{other}' that implements 'org.apache.flink.table.factories.DynamicTableFactory' in the classpath.\n\nAvailable factory identifiers are:\n\nblackhole\ndatagen\nfirehose\nkinesis\nprint"
+                "Could not find any factory for identifier '{other}' that implements 'org.apache.flink.table.factories.DynamicTableFactory' in the classpath.\n\nAvailable factory identifiers are:\n\nblackhole\ndatagen\nfilesystem\nfirehose\nkinesis\nprint"
             ));
         }
     };
@@ -195,12 +217,16 @@ pub(crate) fn table_connector(
             number_of_rows: number(get("number-of-rows"), "number-of-rows")?,
         },
         "blackhole" => Connector::Blackhole,
+        "filesystem" if !partitioned_by.is_empty() => {
+            return Err("A partitioned 'filesystem' table (partition values in directory names) is not supported by Freshet's embedded engine yet: leave out PARTITIONED BY".into());
+        }
+        "filesystem" => filesystem(get("path"), get("source.monitor-interval"))?,
         _ => Connector::Print {
             prefix: get("print-identifier").map(|p| format!("{p}> ")).unwrap_or_default(),
         },
     };
     let format = match &connector {
-        Connector::Kinesis { .. } | Connector::Firehose { .. } => {
+        Connector::Kinesis { .. } | Connector::Firehose { .. } | Connector::Filesystem { .. } => {
             let ignore =
                 |prefix: &str| get(&format!("{prefix}.ignore-parse-errors")) == Some("true");
             match get("format") {
@@ -280,6 +306,39 @@ pub(crate) fn table_connector(
         format,
         fields,
         idle_timeout,
+    })
+}
+
+/// A filesystem table's `path`: only Freshet's S3 store is read (the store Firehose delivers
+/// to), never the host's files, so `file://`, `hdfs://` or a bare path is refused.
+fn filesystem(path: Option<&str>, monitor: Option<&str>) -> Result<Connector, String> {
+    let path = path.ok_or(
+        "One or more required options are missing.\n\nMissing required options are:\n\npath",
+    )?;
+    if monitor.is_some() {
+        return Err("'source.monitor-interval' (watching the path for new files, an unbounded source) is not supported by Freshet's embedded engine yet: a 'filesystem' table is read once, when the run starts".into());
+    }
+    let rest = ["s3://", "s3a://"]
+        .iter()
+        .find_map(|scheme| {
+            path.get(..scheme.len())
+                .filter(|p| p.eq_ignore_ascii_case(scheme))
+                .map(|_| &path[scheme.len()..])
+        })
+        .ok_or_else(|| {
+            format!(
+                "The 'filesystem' path '{path}' is not supported: Freshet reads 'filesystem' tables from its S3 store only (s3://bucket/key or s3a://bucket/key, the store Firehose delivers to), never from the server's own files"
+            )
+        })?;
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(format!(
+            "The 'filesystem' path '{path}' names no bucket (s3://bucket/key)"
+        ));
+    }
+    Ok(Connector::Filesystem {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
     })
 }
 

@@ -1,6 +1,6 @@
-//! Flink's record formats for Kinesis and Firehose tables: `json` (field names as the columns,
-//! nested ROWs as objects, timestamps as `yyyy-MM-dd HH:mm:ss[.fff]`), `csv` and `raw`, read
-//! into Arrow with arrow-json and arrow-csv and written back one record per row.
+//! Flink's record formats for Kinesis, Firehose and filesystem tables: `json` (field names as
+//! the columns, nested ROWs as objects, timestamps as `yyyy-MM-dd HH:mm:ss[.fff]`), `csv` and
+//! `raw`, read into Arrow with arrow-json and arrow-csv and written back one record per row.
 
 use std::sync::Arc;
 
@@ -142,6 +142,36 @@ impl Decoder {
         };
         Ok(batch.unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone())))
     }
+}
+
+/// A file's records, as Flink's filesystem connector reads the row formats: one per line
+/// (`\n` or `\r\n`), where a CSV line break inside a quoted field stays in its record. Blank
+/// lines are no JSON or CSV record and are skipped; for `raw` a line is the record, blank or
+/// not (the newline that ends the file starts no record).
+pub(crate) fn file_records(data: &[u8], format: Format) -> Vec<&[u8]> {
+    let csv = matches!(format, Format::Csv { .. });
+    let mut records = Vec::new();
+    let mut start = 0;
+    let mut quoted = false;
+    for (i, byte) in data.iter().enumerate() {
+        match byte {
+            // A doubled quote inside a quoted field toggles twice: still quoted.
+            b'"' if csv => quoted = !quoted,
+            b'\n' if !quoted => {
+                records.push(&data[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if start < data.len() {
+        records.push(&data[start..]);
+    }
+    records
+        .into_iter()
+        .map(|r| r.strip_suffix(b"\r").unwrap_or(r))
+        .filter(|r| format == Format::Raw || !r.iter().all(u8::is_ascii_whitespace))
+        .collect()
 }
 
 /// Encodes each row of `batch` as one record.
@@ -293,6 +323,24 @@ mod tests {
             .column(1)
             .as_primitive::<datafusion_common::arrow::datatypes::TimestampMillisecondType>();
         assert_eq!(ts.value(0), 1_767_225_601_500);
+    }
+
+    #[test]
+    fn files_are_lines_and_csv_keeps_quoted_line_breaks() {
+        let csv = Format::Csv {
+            delimiter: b',',
+            ignore_parse_errors: false,
+        };
+        let data = b"1,a\r\n\n2,\"b\nc\"\"\"\n3,d";
+        assert_eq!(
+            file_records(data, csv),
+            [&b"1,a"[..], b"2,\"b\nc\"\"\"", b"3,d"]
+        );
+        assert_eq!(
+            file_records(b"x\n\ny\n", Format::Raw),
+            [&b"x"[..], b"", b"y"]
+        );
+        assert!(file_records(b"", Format::Raw).is_empty());
     }
 
     #[test]

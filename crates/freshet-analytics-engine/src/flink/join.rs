@@ -6,7 +6,11 @@
 //! - an **interval join** (`ON l.k = r.k AND l.t BETWEEN r.t - INTERVAL ... AND r.t + ...`):
 //!   each row meets the other side's rows as it arrives, and rows leave once no row still to
 //!   come could meet them (the watermark has passed the bound);
-//! - a **regular join** (equalities only): like an interval join whose rows never leave.
+//! - a **regular join** (equalities only): like an interval join whose rows never leave;
+//! - a **lookup join** (`JOIN t FOR SYSTEM_TIME AS OF o.proc_time`, INNER and LEFT): the
+//!   table's rows (loaded whole when the run starts) are kept, and each row of the other side
+//!   meets those there as it arrives, then is gone: nothing of it is state, and the table is
+//!   loaded again at every start rather than snapshotted.
 //!
 //! Keys are compared as Arrow rows; a row with a NULL key meets nothing (SQL's `=`).
 
@@ -382,39 +386,7 @@ impl StreamJoin {
         }
         let (keys, valid) = self.spec.key_rows(side, batch)?;
         let other = &self.sides[1 - side];
-        let mut mine = Vec::new();
-        let mut theirs: Vec<(usize, usize)> = Vec::new();
-        for (i, row) in keys.iter().enumerate() {
-            if !valid[i] {
-                continue;
-            }
-            if let Some(ids) = other.index.get(row.as_ref()) {
-                for id in ids.iter().filter(|id| **id >= other.base) {
-                    mine.push(i as u32);
-                    theirs.push(other.locate(*id));
-                }
-            }
-        }
-        if !mine.is_empty() {
-            let mine = UInt32Array::from(mine);
-            let own: Vec<ArrayRef> = batch
-                .columns()
-                .iter()
-                .map(|c| take(c, &mine, None))
-                .collect::<std::result::Result<_, _>>()?;
-            let other_columns = (0..self.schemas[1 - side].fields().len())
-                .map(|c| {
-                    let arrays: Vec<&dyn Array> =
-                        other.batches.iter().map(|b| b.column(c).as_ref()).collect();
-                    interleave(&arrays, &theirs)
-                })
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            let columns = if side == 0 {
-                own.into_iter().chain(other_columns).collect()
-            } else {
-                other_columns.into_iter().chain(own).collect()
-            };
-            let joined = RecordBatch::try_new(self.spec.schema.clone(), columns)?;
+        if let Some((joined, _)) = meet(&self.spec, side, batch, (&keys, &valid), other)? {
             out.push(self.spec.filtered(joined)?.0);
         }
         let latest = self.latest(side, batch)?;
@@ -461,5 +433,161 @@ impl StreamJoin {
         let latest = self.latest(side, batch)?;
         self.sides[side].push(batch.clone(), &keys, &valid, latest);
         Ok(())
+    }
+}
+
+/// `batch`'s rows (of `side`, with their keys) joined with the rows `other` keeps under the
+/// same keys, the left side's columns first; and which of `batch`'s rows each joined row is.
+/// None when no row meets one.
+fn meet(
+    spec: &JoinSpec,
+    side: usize,
+    batch: &RecordBatch,
+    (keys, valid): (&Rows, &[bool]),
+    other: &Side,
+) -> Result<Option<(RecordBatch, UInt32Array)>> {
+    let mut mine = Vec::new();
+    let mut theirs: Vec<(usize, usize)> = Vec::new();
+    for (i, row) in keys.iter().enumerate() {
+        if !valid[i] {
+            continue;
+        }
+        if let Some(ids) = other.index.get(row.as_ref()) {
+            for id in ids.iter().filter(|id| **id >= other.base) {
+                mine.push(i as u32);
+                theirs.push(other.locate(*id));
+            }
+        }
+    }
+    if mine.is_empty() {
+        return Ok(None);
+    }
+    let mine = UInt32Array::from(mine);
+    let own: Vec<ArrayRef> = batch
+        .columns()
+        .iter()
+        .map(|c| take(c, &mine, None))
+        .collect::<std::result::Result<_, _>>()?;
+    let width = spec.schema.fields().len() - batch.num_columns();
+    let other_columns = (0..width)
+        .map(|c| {
+            let arrays: Vec<&dyn Array> =
+                other.batches.iter().map(|b| b.column(c).as_ref()).collect();
+            interleave(&arrays, &theirs)
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let columns = if side == 0 {
+        own.into_iter().chain(other_columns).collect()
+    } else {
+        other_columns.into_iter().chain(own).collect()
+    };
+    Ok(Some((
+        RecordBatch::try_new(spec.schema.clone(), columns)?,
+        mine,
+    )))
+}
+
+/// A lookup join: the table's rows (right) kept and indexed by key, the stream's rows (left)
+/// looked up as they come.
+pub(crate) struct LookupJoin {
+    pub spec: JoinSpec,
+    pub schemas: [SchemaRef; 2],
+    table: Side,
+}
+
+impl LookupJoin {
+    pub(crate) fn new(spec: JoinSpec, schemas: [SchemaRef; 2]) -> LookupJoin {
+        LookupJoin {
+            spec,
+            schemas,
+            table: Side::new(),
+        }
+    }
+
+    /// The table's rows (side 1) are kept; the stream's (side 0) meet them, in their order,
+    /// each as many times as it matches, or once with NULLs for the table's columns when it
+    /// matches none in a LEFT join.
+    pub(crate) fn process(
+        &mut self,
+        side: usize,
+        batch: &RecordBatch,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let (keys, valid) = self.spec.key_rows(side, batch)?;
+        if side == 1 {
+            // Never expires: the table stays whole for the run.
+            self.table.push(batch.clone(), &keys, &valid, i64::MAX);
+            return Ok(());
+        }
+        let met = meet(&self.spec, 0, batch, (&keys, &valid), &self.table)?;
+        let (joined, rows) = match met {
+            Some((joined, rows)) => {
+                let (joined, mask) = self.spec.filtered(joined)?;
+                let rows = match mask {
+                    Some(mask) => datafusion_common::arrow::compute::filter(&rows, &mask)?
+                        .as_primitive::<datafusion_common::arrow::datatypes::UInt32Type>()
+                        .clone(),
+                    None => rows,
+                };
+                (joined, rows)
+            }
+            None => (
+                RecordBatch::new_empty(self.spec.schema.clone()),
+                UInt32Array::from(Vec::<u32>::new()),
+            ),
+        };
+        if self.spec.kind != JoinKind::Left {
+            out.push(joined);
+            return Ok(());
+        }
+        // In the stream's order: each row's matches (ascending in `rows`), or its NULL row.
+        let nulls = self.unmatched(batch, &rows)?;
+        let mut order = Vec::with_capacity(joined.num_rows() + nulls.num_rows());
+        let mut next_null = 0;
+        let mut matched = rows.values().iter().enumerate().peekable();
+        for row in 0..batch.num_rows() as u32 {
+            let mut any = false;
+            while let Some((j, _)) = matched.next_if(|(_, r)| **r == row) {
+                order.push((0, j));
+                any = true;
+            }
+            if !any {
+                order.push((1, next_null));
+                next_null += 1;
+            }
+        }
+        out.push(datafusion_common::arrow::compute::interleave_record_batch(
+            &[&joined, &nulls],
+            &order,
+        )?);
+        Ok(())
+    }
+
+    /// The stream's rows that met no row of the table, with NULLs for its columns.
+    fn unmatched(&self, batch: &RecordBatch, rows: &UInt32Array) -> Result<RecordBatch> {
+        let mut met = vec![false; batch.num_rows()];
+        for row in rows.values() {
+            met[*row as usize] = true;
+        }
+        let lonely = UInt32Array::from_iter_values(
+            met.iter()
+                .enumerate()
+                .filter(|(_, m)| !**m)
+                .map(|(i, _)| i as u32),
+        );
+        let mut columns: Vec<ArrayRef> = batch
+            .columns()
+            .iter()
+            .map(|c| take(c, &lonely, None))
+            .collect::<std::result::Result<_, _>>()?;
+        columns.extend(
+            self.schemas[1].fields().iter().map(|f| {
+                datafusion_common::arrow::array::new_null_array(f.data_type(), lonely.len())
+            }),
+        );
+        Ok(RecordBatch::try_new(self.spec.schema.clone(), columns)?)
     }
 }

@@ -1,9 +1,10 @@
 //! Flink SQL jobs (Managed Service for Apache Flink's applications) on the same engine: the
 //! script's tables, views and INSERTs are planned into a graph of streaming operators driven
 //! by event time. Records go in with [`FlinkJob::push`] (per source table and partition, with
-//! their Kinesis metadata), time passes with [`FlinkJob::advance`], records for each sink come
-//! out of [`FlinkJob::take_outputs`]; [`FlinkJob::snapshot`] and [`FlinkJob::restore`] carry
-//! open windows, join state and watermarks across restarts.
+//! their Kinesis metadata) and the files of `filesystem` tables with [`FlinkJob::load`], time
+//! passes with [`FlinkJob::advance`], records for each sink come out of
+//! [`FlinkJob::take_outputs`]; [`FlinkJob::snapshot`] and [`FlinkJob::restore`] carry open
+//! windows, join state and watermarks across restarts.
 //!
 //! Watermarks work as Flink's: a source's is the highest `WATERMARK FOR` expression value seen
 //! on each of its partitions, the lowest over the partitions (idle ones left out after the
@@ -15,6 +16,7 @@ mod datagen;
 mod dialect;
 mod format;
 mod join;
+mod lookup;
 mod over;
 mod pending;
 mod plan;
@@ -44,6 +46,9 @@ use crate::app::{CompileError, RunError};
 use crate::expr::Functions;
 use crate::operator::{eval, ipc_batches, ipc_bytes};
 use crate::parse::ParseError;
+
+/// Records per batch when a file is loaded.
+const LOAD_BATCH: usize = 10_000;
 
 /// A record read from a source table's stream.
 #[derive(Debug, Clone, Copy)]
@@ -160,7 +165,7 @@ impl FlinkJob {
             }
         }
         let functions = Functions::flink();
-        let mut planner = Planner::new(&functions, script.windows);
+        let mut planner = Planner::new(&functions, script.windows, script.lookups);
         let mut idle_timeout = None;
         let mut inserts = 0;
         for statement in script.statements {
@@ -299,7 +304,47 @@ impl FlinkJob {
     ) -> Result<(), RunError> {
         self.metrics.records_in += records.len() as u64;
         let data: Vec<&[u8]> = records.iter().map(|r| r.data).collect();
-        let decoded = self.decoder(source)?.decode(&data).map_err(RunError)?;
+        let decoded = self.decode_counted(source, &data)?;
+        let kept: Vec<&SourceRecord<'_>> = match &decoded.kept {
+            Some(k) => k.iter().map(|i| &records[*i as usize]).collect(),
+            None => records.iter().collect(),
+        };
+        self.ingest(source, partition, decoded.batch, Some(&kept), now_ms)?;
+        self.propagate(now_ms)
+    }
+
+    /// Feeds one file of the `filesystem` table `source` (the object's bytes, as read from the
+    /// S3 store when the run starts): its lines are the format's records. Once every file is
+    /// in, [`FlinkJob::finish`] ends the source.
+    pub fn load(&mut self, source: usize, file: &[u8], now_ms: i64) -> Result<(), RunError> {
+        let table = &self
+            .sources
+            .get(source)
+            .ok_or_else(|| RunError(format!("no source {source}")))?
+            .table;
+        if !matches!(table.connector.connector, Connector::Filesystem { .. }) {
+            return Err(RunError(format!(
+                "the table {} is not a 'filesystem' table",
+                table.name
+            )));
+        }
+        let records = format::file_records(file, table.connector.format);
+        // In batches of the size a stream read gives, so that a large file is not one batch.
+        for chunk in records.chunks(LOAD_BATCH) {
+            self.metrics.records_in += chunk.len() as u64;
+            let decoded = self.decode_counted(source, chunk)?;
+            self.ingest(source, "", decoded.batch, None, now_ms)?;
+        }
+        self.propagate(now_ms)
+    }
+
+    /// Decodes a source's records, counting and logging those its format cannot read.
+    fn decode_counted(
+        &mut self,
+        source: usize,
+        records: &[&[u8]],
+    ) -> Result<format::Decoded, RunError> {
+        let decoded = self.decoder(source)?.decode(records).map_err(RunError)?;
         if decoded.failures > 0 {
             self.metrics.parse_failures += decoded.failures;
             tracing::warn!(
@@ -309,12 +354,7 @@ impl FlinkJob {
                 "records the table's format cannot read were skipped"
             );
         }
-        let kept: Vec<&SourceRecord<'_>> = match &decoded.kept {
-            Some(k) => k.iter().map(|i| &records[*i as usize]).collect(),
-            None => records.iter().collect(),
-        };
-        self.ingest(source, partition, decoded.batch, Some(&kept), now_ms)?;
-        self.propagate(now_ms)
+        Ok(decoded)
     }
 
     /// A source's records decoded by its format into its physical columns (records that do
@@ -409,6 +449,14 @@ impl FlinkJob {
         self.sources.iter().all(|s| s.finished)
     }
 
+    /// Whether source `source` has ended: a bounded one that finished, in this run or (a
+    /// `filesystem` table read whole) before the snapshot it was restored from, which a run
+    /// therefore does not load again. A lookup join's table is never restored as finished: it
+    /// is no state, and loaded at every start.
+    pub fn is_finished(&self, source: usize) -> bool {
+        self.sources.get(source).is_some_and(|s| s.finished)
+    }
+
     /// A bounded source ended: its watermark goes to the end of time, firing every window.
     pub fn finish(&mut self, source: usize, now_ms: i64) -> Result<(), RunError> {
         if let Some(s) = self.sources.get_mut(source) {
@@ -459,9 +507,14 @@ impl FlinkJob {
                     (s.watermark, s.idle)
                 }
                 _ => {
-                    let inputs: Vec<(i64, bool)> = self.nodes[i]
-                        .node
-                        .inputs
+                    let node = &self.nodes[i].node;
+                    // A lookup join's time is its stream's: its table is read whole at the
+                    // start, whatever the time.
+                    let inputs = match node.op {
+                        Op::Lookup(_) => &node.inputs[..1],
+                        _ => &node.inputs[..],
+                    };
+                    let inputs: Vec<(i64, bool)> = inputs
                         .iter()
                         .map(|n| (self.nodes[*n].watermark, self.nodes[*n].idle))
                         .collect();
@@ -522,6 +575,7 @@ impl FlinkJob {
                 Op::Session(s) => s.process(&batch, watermark),
                 Op::WindowJoin(j) => j.process(side, &batch, watermark),
                 Op::Join(j) => j.process(side, &batch, &mut out),
+                Op::Lookup(j) => j.process(side, &batch, &mut out),
                 Op::Over(o) => o.process(&batch, watermark),
                 Op::Union => {
                     out.push(batch.clone());
@@ -640,6 +694,7 @@ impl FlinkJob {
         let sources = self
             .sources
             .iter()
+            .filter(|s| !s.table.lookup)
             .map(|s| SourceState {
                 name: s.table.name.clone(),
                 partitions: s
@@ -647,6 +702,8 @@ impl FlinkJob {
                     .iter()
                     .map(|(k, (w, _))| (k.clone(), *w))
                     .collect(),
+                finished: s.finished
+                    && matches!(s.table.connector.connector, Connector::Filesystem { .. }),
             })
             .collect();
         serde_json::to_vec(&JobSnapshot { operators, sources }).map_err(|e| RunError(e.to_string()))
@@ -685,10 +742,18 @@ impl FlinkJob {
             }
         }
         for state in snapshot.sources {
-            if let Some(s) = self.sources.iter_mut().find(|s| s.table.name == state.name) {
+            if let Some(s) = self
+                .sources
+                .iter_mut()
+                .find(|s| !s.table.lookup && s.table.name == state.name)
+            {
                 for (partition, watermark) in state.partitions {
                     s.partitions.insert(partition, (watermark, now_ms));
                 }
+                // Its rows went through before the snapshot (and are in its operators' state),
+                // as Flink's file source restores its finished splits.
+                s.finished |= state.finished
+                    && matches!(s.table.connector.connector, Connector::Filesystem { .. });
             }
         }
         Ok(report)
@@ -719,6 +784,9 @@ struct PartState {
 struct SourceState {
     name: String,
     partitions: BTreeMap<String, i64>,
+    /// A `filesystem` table read to its end (absent in snapshots taken before there were any).
+    #[serde(default)]
+    finished: bool,
 }
 
 fn map(

@@ -25,7 +25,8 @@ use datafusion_sql::sqlparser::ast::{Expr as SqlExpr, Query};
 
 use super::connector::{Connector, Format, TableConnector, table_connector};
 use super::format::Decoder;
-use super::join::{JoinKind, JoinSpec, StreamJoin, WindowJoin};
+use super::join::{JoinKind, JoinSpec, LookupJoin, StreamJoin, WindowJoin};
+use super::lookup::{LookupTable, lookup_index, lookup_table};
 use super::over::Over;
 use super::script::{ColumnKind, CreateTable, FlinkType};
 use super::session::{SessionAggregate, SessionColumn};
@@ -35,14 +36,23 @@ use crate::expr::{Functions, interval_ms, message};
 use crate::pump::{aggregate, constant, count_star};
 use crate::types::TIMESTAMP;
 
-/// What a column carries in time: the event-time attribute, or a window's bounds. Rows only
-/// ever come with these at or past the watermark, which is what lets windows close and joins
-/// forget.
+/// What a column carries in time: the event-time attribute, the processing-time one
+/// (`PROCTIME()`), or a window's bounds. Rows only ever come with these at or past the
+/// watermark, which is what lets windows close and joins forget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Attr {
     Rowtime,
+    Proctime,
     WindowStart,
     WindowEnd,
+}
+
+impl Attr {
+    /// A time attribute windows and OVER can order by: event or processing time (the engine
+    /// runs both alike: a processing-time source's watermark is the arrival time).
+    fn is_time(self) -> bool {
+        matches!(self, Attr::Rowtime | Attr::Proctime)
+    }
 }
 
 /// A node's operator.
@@ -59,6 +69,7 @@ pub(crate) enum Op {
     Session(Box<SessionAggregate>),
     WindowJoin(Box<WindowJoin>),
     Join(Box<StreamJoin>),
+    Lookup(Box<LookupJoin>),
     Over(Box<Over>),
     Union,
     Sink(usize),
@@ -74,6 +85,7 @@ impl Op {
             Op::Session(_) => "session-aggregate",
             Op::WindowJoin(_) => "window-join",
             Op::Join(_) => "join",
+            Op::Lookup(_) => "lookup-join",
             Op::Over(_) => "over",
             Op::Union => "union",
             Op::Sink(_) => "sink",
@@ -104,6 +116,8 @@ pub(crate) struct SourceTable {
     pub watermark: Option<Arc<dyn PhysicalExpr>>,
     /// A `PROCTIME()` column: its time is the arrival, and so is the watermark.
     pub proctime: bool,
+    /// A lookup join's table: loaded whole at every start, its rows no state of the job.
+    pub lookup: bool,
     pub node: usize,
 }
 
@@ -148,6 +162,8 @@ struct TableEntry {
 struct Catalog<'a> {
     functions: &'a Functions,
     relations: HashMap<String, SchemaRef>,
+    /// The names a lookup table is read by, to the user's name for its table.
+    lookups: HashMap<String, String>,
 }
 
 impl ContextProvider for Catalog<'_> {
@@ -156,9 +172,9 @@ impl ContextProvider for Catalog<'_> {
         name: TableReference,
     ) -> datafusion_common::Result<Arc<dyn TableSource>> {
         let schema = self.relations.get(name.table()).ok_or_else(|| {
+            let table = self.lookups.get(name.table()).map_or(name.table(), |t| t);
             DataFusionError::Plan(format!(
-                "Object '{}' not found within 'default_catalog.default_database'",
-                name.table()
+                "Object '{table}' not found within 'default_catalog.default_database'"
             ))
         })?;
         Ok(Arc::new(LogicalTableSource::new(schema.clone())))
@@ -221,6 +237,7 @@ pub(crate) struct Planner<'a> {
     tables: HashMap<String, TableEntry>,
     views: HashMap<String, LogicalPlan>,
     windows: Vec<WindowTvf>,
+    lookups: Vec<LookupTable>,
     pub nodes: Vec<Node>,
     pub sources: Vec<SourceTable>,
     pub sinks: Vec<SinkTable>,
@@ -229,12 +246,17 @@ pub(crate) struct Planner<'a> {
 }
 
 impl<'a> Planner<'a> {
-    pub(crate) fn new(functions: &'a Functions, windows: Vec<WindowTvf>) -> Planner<'a> {
+    pub(crate) fn new(
+        functions: &'a Functions,
+        windows: Vec<WindowTvf>,
+        lookups: Vec<LookupTable>,
+    ) -> Planner<'a> {
         Planner {
             functions,
             tables: HashMap::new(),
             views: HashMap::new(),
             windows,
+            lookups,
             nodes: Vec::new(),
             sources: Vec::new(),
             sinks: Vec::new(),
@@ -255,9 +277,17 @@ impl<'a> Planner<'a> {
                 relations.insert(window_table(i), window_schema(&input));
             }
         }
+        let mut lookups = HashMap::new();
+        for (i, lookup) in self.lookups.iter().enumerate() {
+            if let Some(table) = relations.get(&lookup.table).cloned() {
+                relations.insert(lookup_table(i), table);
+            }
+            lookups.insert(lookup_table(i), lookup.table.clone());
+        }
         Catalog {
             functions: self.functions,
             relations,
+            lookups,
         }
     }
 
@@ -413,10 +443,18 @@ impl<'a> Planner<'a> {
         let entry = self.tables.get(table).ok_or_else(|| {
             format!("Object '{table}' not found within 'default_catalog.default_database'")
         })?;
-        if matches!(entry.connector.connector, Connector::Datagen { .. }) {
-            return Err(format!(
-                "Table sink 'default_catalog.default_database.{table}' cannot be written: the datagen connector only reads"
-            ));
+        match entry.connector.connector {
+            Connector::Datagen { .. } => {
+                return Err(format!(
+                    "Table sink 'default_catalog.default_database.{table}' cannot be written: the datagen connector only reads"
+                ));
+            }
+            Connector::Filesystem { .. } => {
+                return Err(format!(
+                    "Table sink 'default_catalog.default_database.{table}' cannot be written: writing the 'filesystem' connector's files is not supported by Freshet's embedded engine yet (it reads them, as a bounded source or a lookup join's table); write S3 objects through a 'firehose' table"
+                ));
+            }
+            _ => {}
         }
         let sink_schema = entry.physical.clone();
         let plan = self.query(query)?;
@@ -609,6 +647,9 @@ impl<'a> Planner<'a> {
         {
             return self.window(i);
         }
+        if lookup_index(name).is_some() {
+            return Err("FOR SYSTEM_TIME AS OF names a lookup join's table: the right side of a JOIN ... ON an equality with the left side's columns".into());
+        }
         if let Some(view) = self.views.get(name).cloned() {
             return self.compile(&view);
         }
@@ -621,7 +662,7 @@ impl<'a> Planner<'a> {
             attrs[rowtime] = Some(Attr::Rowtime);
         }
         if let Some(p) = entry.proctime {
-            attrs[p] = Some(Attr::Rowtime);
+            attrs[p] = Some(Attr::Proctime);
         }
         if let Some(&i) = self.source_index.get(name) {
             return Ok(Compiled {
@@ -696,8 +737,69 @@ impl<'a> Planner<'a> {
             base_schema,
             watermark,
             proctime: entry.proctime.is_some(),
+            lookup: false,
             node: 0,
             connector,
+        })
+    }
+
+    /// Lookup table `i` as a join's right side: its own source (a lookup join's table is
+    /// loaded for each join that reads it, and its rows carry no time), once the AS OF is
+    /// found to be the left side's processing time, as Flink's lookup joins require.
+    fn lookup_source(
+        &mut self,
+        i: usize,
+        left_schema: &DFSchema,
+        left: &Compiled,
+    ) -> Result<Compiled, String> {
+        let lookup = self.lookups[i].clone();
+        let entry = self.tables.get(&lookup.table).ok_or_else(|| {
+            if self.views.contains_key(&lookup.table) {
+                format!(
+                    "{} is a view: a lookup join (FOR SYSTEM_TIME AS OF) reads a 'filesystem' table",
+                    lookup.table
+                )
+            } else {
+                format!(
+                    "Object '{}' not found within 'default_catalog.default_database'",
+                    lookup.table
+                )
+            }
+        })?;
+        if !matches!(entry.connector.connector, Connector::Filesystem { .. }) {
+            return Err(format!(
+                "Processing-time temporal join is not supported on the '{}' connector's table {}: a lookup join (FOR SYSTEM_TIME AS OF) reads a 'filesystem' table in Freshet's embedded engine",
+                entry.connector.connector.name(),
+                lookup.table
+            ));
+        }
+        let time = self.expr(&lookup.time, left_schema)?;
+        match column_of(&time, left_schema).and_then(|c| left.attrs[c]) {
+            Some(Attr::Proctime) => {}
+            Some(Attr::Rowtime) => {
+                return Err(format!(
+                    "Event-Time Temporal Table Join requires both primary key and row time attribute in versioned table, but no row time attribute can be found: FOR SYSTEM_TIME AS OF {} is event time, and a lookup join of the 'filesystem' table {} is by processing time (a PROCTIME() column)",
+                    lookup.time, lookup.table
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "Temporal table join currently only supports 'FOR SYSTEM_TIME AS OF' left table's time attribute field, not {}",
+                    lookup.time
+                ));
+            }
+        }
+        let width = entry.schema.fields().len();
+        let source = self.source_table(&lookup.table)?;
+        let node = self.add(Op::Source, Vec::new());
+        self.sources.push(SourceTable {
+            node,
+            lookup: true,
+            ..source
+        });
+        Ok(Compiled {
+            node,
+            attrs: vec![None; width],
         })
     }
 
@@ -716,7 +818,7 @@ impl<'a> Planner<'a> {
         let mut attrs: Vec<Option<Attr>> = input
             .attrs
             .iter()
-            .map(|a| a.filter(|a| *a != Attr::Rowtime))
+            .map(|a| a.filter(|a| !a.is_time()))
             .collect();
         attrs.extend([
             Some(Attr::WindowStart),
@@ -1038,7 +1140,7 @@ impl<'a> Planner<'a> {
                 return Err("OVER windows' ordering in stream mode must be defined on a time attribute (ORDER BY one time attribute)".into());
             };
             let column = column_of(&order.expr, in_schema)
-                .filter(|c| input.attrs[*c] == Some(Attr::Rowtime) && order.asc)
+                .filter(|c| input.attrs[*c].is_some_and(Attr::is_time) && order.asc)
                 .ok_or("OVER windows' ordering in stream mode must be defined on a time attribute, ascending")?;
             if time.is_some_and(|t| t != column) {
                 return Err(
@@ -1170,18 +1272,25 @@ impl<'a> Planner<'a> {
                 ));
             }
         };
-        if extra.is_some() && kind != JoinKind::Inner {
+        let lookup = lookup_of(&join.right);
+        if extra.is_some() && kind != JoinKind::Inner && lookup.is_none() {
             return Err("a WHERE clause over an outer join is not supported yet".into());
         }
         let left = self.compile(&join.left)?;
-        let right = self.compile(&join.right)?;
         let (ls, rs) = (join.left.schema(), join.right.schema());
+        let right = match lookup {
+            Some(i) => self.lookup_source(i, ls, &left)?,
+            None => self.compile(&join.right)?,
+        };
         let mut conjuncts: Vec<Expr> = join
             .on
             .iter()
             .map(|(l, r)| l.clone().eq(r.clone()))
             .collect();
-        for e in join.filter.iter().chain(extra) {
+        // A WHERE over a lookup join filters what it emits (for a LEFT join, after the rows
+        // that met nothing got their NULLs); over any other join it is part of the condition.
+        let condition_extra = if lookup.is_some() { None } else { extra };
+        for e in join.filter.iter().chain(condition_extra) {
             conjuncts.extend(split_conjunction(e).into_iter().cloned());
         }
         let side_of = |e: &Expr| -> Option<usize> {
@@ -1261,6 +1370,34 @@ impl<'a> Planner<'a> {
             Arc::new(rs.as_arrow().clone()),
         ];
         let mut attrs: Vec<Option<Attr>> = left.attrs.iter().chain(&right.attrs).copied().collect();
+        if let Some(i) = lookup {
+            if spec.keys[0].is_empty() {
+                return Err(format!(
+                    "Temporal table join requires an equality condition on fields of table [default_catalog.default_database.{}].",
+                    self.lookups[i].table
+                ));
+            }
+            if !matches!(kind, JoinKind::Inner | JoinKind::Left) {
+                return Err(format!(
+                    "{} JOIN ... FOR SYSTEM_TIME AS OF is not supported: a lookup join is INNER or LEFT",
+                    join.join_type
+                ));
+            }
+            let op = Op::Lookup(Box::new(LookupJoin::new(spec, schemas)));
+            let mut node = self.add(op, vec![left.node, right.node]);
+            if let Some(predicate) = extra {
+                let filter = self.functions.physical(predicate, &join.schema)?;
+                node = self.add(
+                    Op::Map {
+                        filter: Some(filter),
+                        exprs: None,
+                        schema: Arc::new(join.schema.as_arrow().clone()),
+                    },
+                    vec![node],
+                );
+            }
+            return Ok(Compiled { node, attrs });
+        }
         let op = match (window_ends, bounds) {
             (Some(ends), _) => Op::WindowJoin(Box::new(WindowJoin::new(spec, ends, schemas))),
             (None, bounds) => {
@@ -1379,6 +1516,15 @@ fn interval_bounds(
     }
 }
 
+/// The lookup table a join's side reads (through its alias), if it is one.
+fn lookup_of(plan: &LogicalPlan) -> Option<usize> {
+    match plan {
+        LogicalPlan::SubqueryAlias(a) => lookup_of(&a.input),
+        LogicalPlan::TableScan(scan) => lookup_index(scan.table_name.table()),
+        _ => None,
+    }
+}
+
 /// A window table function's columns: its input's, then the window's.
 fn window_schema(input: &SchemaRef) -> SchemaRef {
     let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
@@ -1395,7 +1541,7 @@ fn time_column(schema: &SchemaRef, input: &Compiled, tvf: &WindowTvf) -> Result<
             tvf.time
         )
     })?;
-    if input.attrs[time] != Some(Attr::Rowtime) {
+    if !input.attrs[time].is_some_and(Attr::is_time) {
         return Err(format!(
             "The window function requires the timecol is a time attribute type, but is {}.",
             schema.field(time).data_type()

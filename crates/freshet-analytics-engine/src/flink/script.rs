@@ -2,8 +2,9 @@
 //! columns, a WATERMARK), `CREATE VIEW`, `INSERT INTO`, statement sets and `SET`, parsed with
 //! sqlparser's tokenizer and parser pieces so every error carries its line and column.
 //!
-//! Window table functions (`TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL ...))`) are not SQL
-//! sqlparser knows; [`super::tvf`] takes them out of the token stream first.
+//! Window table functions (`TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL ...))`) and lookup
+//! joins' `FOR SYSTEM_TIME AS OF` are not SQL sqlparser's generic dialect knows; [`super::tvf`]
+//! and [`super::lookup`] take them out of the token stream first.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +14,7 @@ use datafusion_sql::sqlparser::keywords::Keyword;
 use datafusion_sql::sqlparser::parser::{Parser, ParserError};
 use datafusion_sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan};
 
+use super::lookup::{LookupTable, rewrite_lookup_tables};
 use super::tvf::{WindowTvf, rewrite_window_calls};
 use crate::parse::{ParseError, each_statement, is_word, tokenize};
 
@@ -84,12 +86,14 @@ pub(crate) enum Statement {
     },
 }
 
-/// A parsed Flink SQL script: its statements, and the window table functions its queries call
-/// (a query reads window `i` as the table named [`super::tvf::window_table`]`(i)`).
+/// A parsed Flink SQL script: its statements, the window table functions its queries call (a
+/// query reads window `i` as the table named [`super::tvf::window_table`]`(i)`), and the tables
+/// its lookup joins read (as [`super::lookup::lookup_table`]`(i)`).
 #[derive(Debug, Clone)]
 pub(crate) struct Script {
     pub statements: Vec<Statement>,
     pub windows: Vec<WindowTvf>,
+    pub lookups: Vec<LookupTable>,
 }
 
 /// Flink SQL quotes names with backticks and keeps their case (unquoted ones too).
@@ -123,6 +127,7 @@ pub(crate) fn parse(code: &str) -> Result<Script, ParseError> {
         }
     }
     let (tokens, windows) = rewrite_window_calls(split)?;
+    let (tokens, lookups) = rewrite_lookup_tables(tokens)?;
     let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let mut statements = Vec::new();
     let error = |e: ParserError| ParseError::from_sqlparser(e, end);
@@ -157,6 +162,7 @@ pub(crate) fn parse(code: &str) -> Result<Script, ParseError> {
     Ok(Script {
         statements,
         windows,
+        lookups,
     })
 }
 
