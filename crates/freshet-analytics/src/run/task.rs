@@ -175,6 +175,20 @@ impl Engine {
         .map_err(|e| e.to_string())
     }
 
+    /// Loads `filesystem` tables' files (by source), each table then ended.
+    fn load(&mut self, files: Vec<(usize, Vec<Vec<u8>>)>, now: i64) -> Result<(), String> {
+        let Engine::Flink(job) = self else {
+            return Ok(());
+        };
+        for (source, table_files) in files {
+            for file in &table_files {
+                job.load(source, file, now).map_err(|e| e.to_string())?;
+            }
+            job.finish(source, now).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
     fn advance(&mut self, now: i64) -> Result<(), String> {
         match self {
             Engine::Sql(app) => app.advance(now),
@@ -248,6 +262,10 @@ pub(crate) struct AppTask {
     name: String,
     uid: u64,
     app: Engine,
+    /// Per `filesystem` source table, its files as read at the start; the first step loads
+    /// them, so that the first checkpoint (taken before it) holds none of their rows, and
+    /// the one that marks them read comes after their output is written.
+    files: Vec<(usize, Vec<Vec<u8>>)>,
     inputs: Vec<InputRun>,
     /// Per engine output, where its records go (None: the engine writes them itself, as a
     /// Flink `blackhole` or `print` table).
@@ -261,6 +279,70 @@ pub(crate) struct AppTask {
 
 fn invalid(message: impl Into<String>) -> LaunchError {
     LaunchError::InvalidConfiguration(message.into())
+}
+
+/// An object of the S3 store Firehose delivers to; None when there is none.
+async fn read_object(
+    services: &Services,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<Vec<u8>>, LaunchError> {
+    services
+        .firehose
+        .get_object(bucket, key)
+        .await
+        .map_err(|e| invalid(format!("cannot read s3://{bucket}/{key}: {e}")))
+}
+
+/// The files of a `filesystem` table's path in that store, as Flink reads a path: the object
+/// at the key, else every object under it taken as a directory, in key order, leaving out
+/// hidden ones (a name starting with `.` or `_`, as Flink's file source does). A path with
+/// nothing there fails the start, as Flink's job fails on a path that does not exist.
+async fn read_path(
+    services: &Services,
+    table: &str,
+    bucket: &str,
+    key: &str,
+) -> Result<Vec<Vec<u8>>, LaunchError> {
+    let directory = key.trim_end_matches('/');
+    if !key.is_empty()
+        && !key.ends_with('/')
+        && let Some(data) = read_object(services, bucket, key).await?
+    {
+        return Ok(vec![data]);
+    }
+    let keys = services
+        .firehose
+        .list_objects(bucket, directory)
+        .await
+        .map_err(|e| invalid(format!("cannot list s3://{bucket}/{key}: {e}")))?;
+    let mut files = Vec::new();
+    for found in keys {
+        let name = found.strip_prefix(directory).unwrap_or(&found);
+        if name
+            .split('/')
+            .any(|part| part.starts_with('.') || part.starts_with('_'))
+        {
+            continue;
+        }
+        // One deleted since the listing is not there to read.
+        if let Some(data) = read_object(services, bucket, &found).await? {
+            files.push(data);
+        }
+    }
+    if files.is_empty() {
+        return Err(invalid(format!(
+            "the table {table} reads s3://{bucket}/{key}, where there is no object (nor any under it)"
+        )));
+    }
+    tracing::info!(
+        table,
+        bucket,
+        key,
+        files = files.len(),
+        "filesystem table read"
+    );
+    Ok(files)
 }
 
 impl AppTask {
@@ -289,16 +371,8 @@ impl AppTask {
             .collect();
         let mut references = Vec::new();
         for reference in &spec.references {
-            let data = services
-                .firehose
-                .get_object(&reference.bucket, &reference.file_key)
-                .await
-                .map_err(|e| {
-                    invalid(format!(
-                        "cannot read s3://{}/{}: {e}",
-                        reference.bucket, reference.file_key
-                    ))
-                })?
+            let data = read_object(&services, &reference.bucket, &reference.file_key)
+                .await?
                 .ok_or_else(|| {
                     invalid(format!(
                         "the reference data object s3://{}/{} does not exist",
@@ -407,6 +481,7 @@ impl AppTask {
             name: spec.app_name,
             uid: spec.app_uid,
             app: Engine::Sql(app),
+            files: Vec::new(),
             inputs: readers,
             outputs: spec
                 .outputs
@@ -421,7 +496,9 @@ impl AppTask {
 
     /// Plans the Flink SQL, takes its state from where this run starts (the checkpoint of a
     /// run the server's restart interrupted, else the snapshot the start names, else none),
-    /// and opens a reader per Kinesis source table.
+    /// opens a reader per Kinesis source table, and reads the files of each `filesystem`
+    /// table (a lookup join's at every start, a bounded source's unless the state it starts
+    /// from has read it whole).
     async fn prepare_flink(
         services: Services,
         spec: &RunSpec,
@@ -469,8 +546,14 @@ impl AppTask {
                 )));
             }
         }
+        let mut files = Vec::new();
         let mut readers = Vec::new();
         for (index, table) in job.sources().into_iter().enumerate() {
+            if let Connector::Filesystem { bucket, key } = &table.connector
+                && !job.is_finished(index)
+            {
+                files.push((index, read_path(&services, &table.name, bucket, key).await?));
+            }
             let Connector::Kinesis { stream, start, .. } = &table.connector else {
                 continue;
             };
@@ -531,6 +614,7 @@ impl AppTask {
             name: spec.app_name.clone(),
             uid: spec.app_uid,
             app: Engine::Flink(Box::new(job)),
+            files,
             inputs: readers,
             outputs,
             doc,
@@ -619,6 +703,10 @@ impl AppTask {
 
     /// Reads what is there, runs it, writes the outputs, and only then moves the positions.
     async fn step(&mut self, stop: &watch::Receiver<Halt>) -> Result<usize, String> {
+        let files = std::mem::take(&mut self.files);
+        if !files.is_empty() {
+            self.app.load(files, self.services.clock.now_ms())?;
+        }
         let mut read = 0;
         let mut moved = Vec::new();
         for input in &mut self.inputs {
