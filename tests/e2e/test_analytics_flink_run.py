@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from firehose_helpers import wait_until
+from firehose_helpers import MotoS3, wait_until
 
 ROLE = "arn:aws:iam::000000000000:role/flink"
 
@@ -269,3 +269,58 @@ GROUP BY auction, window_start, window_end;""",
         "ApplicationRestoreType": "SKIP_RESTORE_FROM_SNAPSHOT"}})
     rows = app.read_until("out", 1)
     assert [(r["auction"], r["n"], r["total"]) for r in rows] == [(1, 6, 21)]
+
+
+LOOKUP = """
+CREATE TABLE orders (id BIGINT, product STRING, qty INT, proc_time AS PROCTIME())
+  WITH ('connector' = 'kinesis', 'stream' = '{orders}', 'source.init.position' = 'TRIM_HORIZON', 'format' = 'json');
+CREATE TABLE products (product STRING, name STRING, price DOUBLE)
+  WITH ('connector' = 'filesystem', 'path' = 's3://dims/products/', 'format' = 'csv');
+CREATE TABLE enriched (id BIGINT, name STRING, amount DOUBLE)
+  WITH ('connector' = 'kinesis', 'stream' = '{out}', 'format' = 'json');
+INSERT INTO enriched
+SELECT o.id, p.name, o.qty * p.price
+FROM orders AS o
+LEFT JOIN products FOR SYSTEM_TIME AS OF o.proc_time AS p ON o.product = p.product;
+"""
+
+
+def test_a_lookup_join_enriches_a_stream_with_a_csv_table_from_s3(server_factory, name_factory, tmp_path):
+    """The table is every object under the path in the S3 server Freshet delivers to (here
+    moto_server), in key order, hidden ones (`_SUCCESS`) left out; it is read when the run
+    starts, and each order meets it as it comes."""
+    moto = MotoS3(tmp_path)
+    app = None
+    try:
+        moto.s3.create_bucket(Bucket="dims")
+        moto.s3.put_object(Bucket="dims", Key="products/part-0.csv", Body=b"p1,apple,0.5\np2,pear,2.25\n")
+        moto.s3.put_object(Bucket="dims", Key="products/part-1.csv", Body=b"p4,plum,1\n")
+        moto.s3.put_object(Bucket="dims", Key="products/_SUCCESS", Body=b"p9,hidden,9\n")
+        srv = server_factory(env={"FRESHET_FIREHOSE__S3__ENDPOINT": moto.endpoint,
+                                  "FRESHET_FIREHOSE__S3__ACCESS_KEY_ID": "testing",
+                                  "FRESHET_FIREHOSE__S3__SECRET_ACCESS_KEY": "testing"})
+        app = FlinkApp(srv, name_factory, ["orders", "out"])
+        # Freshet reads its S3 store only, never its host's files: refused when the code is given.
+        with pytest.raises(app.ka2.exceptions.CodeValidationException, match="s3://bucket/key"):
+            app.create(LOOKUP.replace("s3://dims/products/", "file:///etc/"))
+        app.create(LOOKUP)
+        app.start()
+        app.put("orders", [
+            {"id": 1, "product": "p2", "qty": 2},
+            {"id": 2, "product": "p3", "qty": 1},
+            {"id": 3, "product": "p4", "qty": 3},
+            {"id": 4, "product": "p9", "qty": 1},
+        ])
+        rows = app.read_until("out", 4)
+        time.sleep(0.3)
+        rows += app.read("out")
+        assert sorted(rows, key=lambda r: r["id"]) == [
+            {"id": 1, "name": "pear", "amount": 4.5},
+            {"id": 2, "name": None, "amount": None},
+            {"id": 3, "name": "plum", "amount": 3.0},
+            {"id": 4, "name": None, "amount": None},
+        ]
+    finally:
+        if app is not None:
+            app.delete()
+        moto.close()
