@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/freshet-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# A clean clone at a new path would add its own incremental state to the shared cache each run.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -17,16 +19,20 @@ if ! python3 -c 'import boto3, botocore, pytest' 2>/dev/null \
 fi
 command -v aws >/dev/null 2>&1 || python3 -m pip install --quiet awscli
 
-step "system tools (openssl, strace, ffmpeg/ffprobe, chromium)"
+step "system tools (openssl, strace, ffmpeg/ffprobe, chromium, JDK 17)"
 missing=()
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v strace >/dev/null 2>&1 || missing+=(strace)
 command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 [ -x /usr/bin/chromium ] || missing+=(chromium fonts-liberation)
+command -v javac >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+step "Apache Flink 2.3 (a local cluster for the Flink-cluster tests)"
+scripts/install-flink.sh
 
 step "browser test driver (playwright-core, driving the system chromium)"
 if [ ! -d tests/browser/node_modules/playwright-core ]; then

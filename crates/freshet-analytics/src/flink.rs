@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::sync::Arc;
 
 use base64::Engine;
 use md5::{Digest, Md5};
@@ -297,8 +298,9 @@ pub struct RollbackConfigurationUpdate {
     pub rollback_enabled_update: bool,
 }
 
-/// The code as stored. A ZIP is kept as its checksum, size and the SQL it holds (the archive
-/// itself is not needed again); an S3 object is read when the application starts.
+/// The code as stored. A ZIP is kept as its checksum, size and the SQL it holds; an archive that
+/// holds no SQL (a JAR, for a Flink cluster) is kept apart, in the catalog by its MD5 (`archive`
+/// carries it from the request to there); an S3 object is read when the application starts.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Code {
@@ -310,6 +312,9 @@ pub enum Code {
         size: u64,
         /// Its `.sql` files, in name order; or why there is no SQL in it.
         sql: std::result::Result<String, String>,
+        /// The archive as the request brought it, when it holds no SQL; not in the document.
+        #[serde(skip)]
+        archive: Option<Arc<Vec<u8>>>,
     },
     S3 {
         location: S3ContentLocation,
@@ -324,11 +329,29 @@ impl Default for Code {
     }
 }
 
-/// What AWS answers when an application's code is not SQL.
+/// What AWS answers when an application's code is not SQL and no Flink cluster runs JARs.
 pub fn not_sql(why: &str) -> String {
     format!(
-        "The application code holds no Flink SQL ({why}). Freshet's embedded engine runs Flink SQL (PLAINTEXT TextContent, or a ZIP of .sql files); a JAR application needs an Apache Flink cluster ([analytics.flink] rest_url), which Freshet does not support yet."
+        "The application code holds no Flink SQL ({why}). Freshet's embedded engine runs Flink SQL (PLAINTEXT TextContent, or a ZIP of .sql files); a JAR application needs an Apache Flink cluster: set [analytics.flink] rest_url in Freshet's configuration."
     )
+}
+
+/// What AWS answers when an archive is neither SQL nor a JAR (a Python application's ZIP).
+pub fn not_jar(why: &str) -> String {
+    format!(
+        "The application code is neither Flink SQL ({why}) nor a JAR (no META-INF/MANIFEST.MF or .class files): Freshet runs Flink SQL and Java applications; Python applications are not supported."
+    )
+}
+
+/// Whether a ZIP archive is a Java archive: a manifest or compiled classes.
+pub fn is_jar(bytes: &[u8]) -> bool {
+    zip::ZipArchive::new(std::io::Cursor::new(bytes)).is_ok_and(|archive| {
+        archive.file_names().any(|name| {
+            name.is_ok_and(|n| {
+                n.eq_ignore_ascii_case("META-INF/MANIFEST.MF") || n.ends_with(".class")
+            })
+        })
+    })
 }
 
 impl Code {
@@ -341,10 +364,12 @@ impl Code {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(base64_bytes)
             .map_err(|e| invalid(format!("ZipFileContent is not valid base64: {e}.")))?;
+        let sql = sql_from_zip(&bytes);
         Ok(Code::Zip {
             md5: hex(&Md5::digest(&bytes)),
             size: bytes.len() as u64,
-            sql: sql_from_zip(&bytes),
+            archive: sql.is_err().then(|| Arc::new(bytes)),
+            sql,
         })
     }
 
@@ -588,14 +613,24 @@ impl FlinkConfig {
             restore: RestoreConfiguration::default(),
             run: FlinkRunConfiguration::default(),
         };
-        config.check_code()?;
         Ok(config)
     }
 
-    fn check_code(&self) -> Result<()> {
+    /// Checks the code's SQL on the embedded engine, which runs it (a Flink cluster checks
+    /// its own, more SQL than the engine plans, when it starts).
+    pub fn check_code(&self) -> Result<()> {
         match self.code.known_sql() {
             Some(sql) => validate::flink_code(sql, &self.property_map()),
             None => Ok(()),
+        }
+    }
+
+    /// The archive a request brought that the catalog must keep (a JAR), with its MD5; it is
+    /// not kept in the configuration itself.
+    pub fn take_archive(&mut self) -> Option<(String, Arc<Vec<u8>>)> {
+        match &mut self.code {
+            Code::Zip { md5, archive, .. } => Some((md5.clone(), archive.take()?)),
+            _ => None,
         }
     }
 
@@ -655,7 +690,7 @@ impl FlinkConfig {
         if let Some(run) = run {
             self.apply_run(run)?;
         }
-        self.check_code()
+        Ok(())
     }
 
     /// An in-place version upgrade: to a newer FLINK-* runtime only (going back is a rollback).

@@ -4,6 +4,7 @@
 //! runner can change without touching the API.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
@@ -85,6 +86,19 @@ pub struct FlinkRun {
     /// Whether state in the snapshot that no operator of the code takes is dropped (true) or
     /// refuses the start (false), as Flink's `allowNonRestoredState`.
     pub allow_non_restored_state: bool,
+    /// The application is a JAR (`code` is empty), which only a Flink cluster runs.
+    pub jar: Option<Arc<Vec<u8>>>,
+    /// Flink's parallelism for the job.
+    pub parallelism: u32,
+}
+
+/// How a run stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopMode {
+    /// Its state is kept for a next start (a Flink cluster's job stops with a savepoint).
+    Graceful,
+    /// At once (a forced StopApplication): a Flink cluster's job is cancelled, no savepoint.
+    Force,
 }
 
 /// Why a run could not start; the service answers or records it.
@@ -100,7 +114,7 @@ pub trait Launcher: Send + Sync + 'static {
     /// Starts the application; returns once it runs (or fails to start).
     fn start(&self, spec: RunSpec) -> BoxFuture<'static, Result<(), LaunchError>>;
     /// Stops it; returns once its last checkpoint is committed.
-    fn stop(&self, app_uid: u64) -> BoxFuture<'static, ()>;
+    fn stop(&self, app_uid: u64, mode: StopMode) -> BoxFuture<'static, ()>;
     /// Stores the application's state as the snapshot `name` (taken for application version
     /// `version`): a running application's state now, a stopped one's last checkpoint.
     fn snapshot(

@@ -2,11 +2,12 @@
 //! `KinesisAnalytics_20150814` API and `KinesisAnalytics_20180523` (`v2.rs`), Flink applications
 //! (Managed Service for Apache Flink) through the latter (`flink.rs`, `lifecycle.rs`,
 //! `snapshots.rs`): configuration, versions, tags, snapshots, the status machine and schema
-//! discovery, kept in the catalog. Running an application is a `Launcher`'s job (`launch.rs`);
-//! no HTTP types here.
+//! discovery, kept in the catalog. Running an application is a `Launcher`'s job (`launch.rs`): the
+//! embedded runner (`run`), or an Apache Flink cluster for FLINK-* applications (`cluster`).
 
 mod app;
 pub mod arn;
+pub mod cluster;
 mod discover;
 pub mod error;
 pub mod flink;
@@ -21,7 +22,8 @@ mod tests;
 pub mod v2;
 mod validate;
 
+pub use cluster::{ClusterConfig, FlinkCluster};
 pub use error::{AnalyticsError, Result};
-pub use launch::{LaunchError, Launcher, RunSpec};
+pub use launch::{LaunchError, Launcher, RunSpec, StopMode};
 pub use run::{Runner, RunnerSettings};
 pub use service::{AnalyticsConfig, AnalyticsService};

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use crate::app::AppDoc;
 use crate::error::{AnalyticsError, Result};
-use crate::flink::{Code, FlinkConfig, RestoreType, RunConfigurationUpdate, not_sql};
-use crate::launch::{FlinkRun, RunSpec};
+use crate::flink::{Code, FlinkConfig, RestoreType, RunConfigurationUpdate, not_jar, not_sql};
+use crate::launch::{FlinkRun, RunSpec, StopMode};
 use crate::model::ApplicationStatus;
 use crate::service::{AnalyticsService, Entry, in_use};
 
@@ -22,8 +22,8 @@ pub const MAX_SNAPSHOTS: usize = 1_000;
 
 /// What one launcher task does, in order.
 pub(crate) struct Plan {
-    /// Stop the current run first.
-    stop: bool,
+    /// Stop the current run first, this way.
+    stop: Option<StopMode>,
     /// Then take a snapshot for this application version (of the stopped run's last checkpoint).
     snapshot: Option<u64>,
     /// Then start this version of the application.
@@ -34,11 +34,18 @@ pub(crate) struct Plan {
     rollback_to: Option<u64>,
 }
 
+/// What a Flink run executes.
+pub(crate) struct Program {
+    /// Flink SQL; empty for a JAR.
+    code: String,
+    jar: Option<Arc<Vec<u8>>>,
+}
+
 pub(crate) struct Start {
     version: u64,
     config: FlinkConfig,
-    /// The SQL, when already read (StartApplication reads it to answer a missing object).
-    code: Option<String>,
+    /// The program, when already read (StartApplication reads it to answer a missing object).
+    program: Option<Program>,
     /// Restore from the latest snapshot whatever the restore configuration says (rollbacks).
     latest: bool,
 }
@@ -48,7 +55,7 @@ impl Start {
         Start {
             version,
             config,
-            code: None,
+            program: None,
             latest: false,
         }
     }
@@ -82,16 +89,39 @@ pub(crate) fn no_snapshot(app: &str, snapshot: &str) -> AnalyticsError {
 }
 
 impl AnalyticsService {
-    /// The Flink SQL of a configuration: its text, its ZIP's `.sql` files, or those of the S3
-    /// object it names (read now, through the store Firehose writes to).
-    pub(crate) async fn flink_sql(&self, name: &str, flink: &FlinkConfig) -> Result<String> {
+    /// The program of a configuration: its SQL (its text, its ZIP's `.sql` files, or those of
+    /// the S3 object it names, read now through the store Firehose writes to), or a JAR when a
+    /// Flink cluster runs the application.
+    pub(crate) async fn flink_program(
+        &self,
+        entry: &Entry,
+        flink: &FlinkConfig,
+    ) -> Result<Program> {
         let refuse = AnalyticsError::InvalidApplicationConfiguration;
+        let name = &entry.name;
+        let sql = |code: String| Program { code, jar: None };
         match &flink.code {
             Code::Text { text } if text.trim().is_empty() => Err(refuse(format!(
                 "Application {name} has no code: set ApplicationCodeConfiguration before starting it."
             ))),
-            Code::Text { text } => Ok(text.clone()),
-            Code::Zip { sql, .. } => sql.clone().map_err(|why| refuse(not_sql(&why))),
+            Code::Text { text } => Ok(sql(text.clone())),
+            Code::Zip { sql: Ok(text), .. } => Ok(sql(text.clone())),
+            Code::Zip {
+                sql: Err(why), md5, ..
+            } => {
+                if !self.flink_cluster() {
+                    return Err(refuse(not_sql(why)));
+                }
+                let bytes = self
+                    .inner
+                    .catalog
+                    .get_application_code(entry.uid, md5)
+                    .await?
+                    .ok_or_else(|| {
+                        AnalyticsError::Corrupt(format!("the code archive {md5} of {name} is lost"))
+                    })?;
+                self.jar(bytes, why)
+            }
             Code::S3 { location } => {
                 let bucket = crate::arn::bucket_from_arn(&location.bucket_arn).unwrap_or_default();
                 let bytes = self
@@ -111,9 +141,26 @@ impl AnalyticsService {
                             location.file_key
                         ))
                     })?;
-                crate::flink::sql_from_zip(&bytes).map_err(|why| refuse(not_sql(&why)))
+                match crate::flink::sql_from_zip(&bytes) {
+                    Ok(text) => Ok(sql(text)),
+                    Err(why) if self.flink_cluster() => self.jar(bytes.to_vec(), &why),
+                    Err(why) => Err(refuse(not_sql(&why))),
+                }
             }
         }
+    }
+
+    /// An archive without SQL, for the Flink cluster: it must be a JAR.
+    fn jar(&self, bytes: Vec<u8>, why: &str) -> Result<Program> {
+        if !crate::flink::is_jar(&bytes) {
+            return Err(AnalyticsError::InvalidApplicationConfiguration(not_jar(
+                why,
+            )));
+        }
+        Ok(Program {
+            code: String::new(),
+            jar: Some(Arc::new(bytes)),
+        })
     }
 
     /// The snapshot a run restores from: none (SKIP), the newest (LATEST; none when there is
@@ -171,9 +218,9 @@ impl AnalyticsService {
     /// Starts the run a `Start` describes: its code, the snapshot it restores from, then the
     /// launcher.
     async fn launch(&self, entry: &Entry, start: Start) -> Result<()> {
-        let code = match start.code {
-            Some(code) => code,
-            None => self.flink_sql(&entry.name, &start.config).await?,
+        let program = match start.program {
+            Some(program) => program,
+            None => self.flink_program(entry, &start.config).await?,
         };
         let restore_from = self
             .restore_point(entry, &start.config, start.latest)
@@ -182,7 +229,7 @@ impl AnalyticsService {
             app_uid: entry.uid,
             app_name: entry.name.clone(),
             version: start.version,
-            code,
+            code: program.code,
             inputs: Vec::new(),
             outputs: Vec::new(),
             references: Vec::new(),
@@ -191,10 +238,12 @@ impl AnalyticsService {
                 properties: start.config.property_map(),
                 restore_from,
                 allow_non_restored_state: start.config.allow_non_restored_state(),
+                jar: program.jar,
+                parallelism: start.config.effective_parallelism(),
             }),
         };
         self.inner
-            .launcher
+            .flink_launcher
             .start(spec)
             .await
             .map_err(|e| AnalyticsError::InvalidApplicationConfiguration(e.to_string()))
@@ -208,9 +257,9 @@ impl AnalyticsService {
 
     async fn run_plan(&self, entry: Arc<Entry>, plan: Plan) {
         let _run = entry.run.lock().await;
-        let launcher = &self.inner.launcher;
-        if plan.stop {
-            launcher.stop(entry.uid).await;
+        let launcher = &self.inner.flink_launcher;
+        if let Some(mode) = plan.stop {
+            launcher.stop(entry.uid, mode).await;
         }
         let mut snapshot_failure = None;
         if let Some(version) = plan.snapshot
@@ -335,18 +384,18 @@ impl AnalyticsService {
             }
         }
         let flink = flink_of(&doc)?.clone();
-        let code = self.flink_sql(name, &flink).await?;
+        let program = self.flink_program(&entry, &flink).await?;
         self.restore_point(&entry, &flink, false).await?;
         doc.status = ApplicationStatus::Starting;
         let operation = doc.begin_operation("StartApplication", doc.version, self.now_ms());
         let version = doc.version;
         self.save(&entry, doc).await?;
         let mut start = Start::of(version, flink);
-        start.code = Some(code);
+        start.program = Some(program);
         self.spawn_plan(
             entry.clone(),
             Plan {
-                stop: false,
+                stop: None,
                 snapshot: None,
                 start: Some(start),
                 from: &[ApplicationStatus::Starting],
@@ -379,7 +428,7 @@ impl AnalyticsService {
             doc.cancel_operations(now);
             doc.status = ApplicationStatus::ForceStopping;
             Plan {
-                stop: true,
+                stop: Some(StopMode::Force),
                 snapshot: None,
                 start: None,
                 from: &[ApplicationStatus::ForceStopping],
@@ -391,7 +440,7 @@ impl AnalyticsService {
             }
             doc.status = ApplicationStatus::Stopping;
             Plan {
-                stop: true,
+                stop: Some(StopMode::Graceful),
                 snapshot: flink_of(&doc)?.snapshots_enabled.then_some(doc.version),
                 start: None,
                 from: &[ApplicationStatus::Stopping],
@@ -413,7 +462,7 @@ impl AnalyticsService {
             return;
         };
         let plan = Plan {
-            stop: true,
+            stop: Some(StopMode::Graceful),
             snapshot: old.snapshots_enabled.then_some(before.version),
             start: Some(Start::of(after.version, new.clone())),
             from: &[ApplicationStatus::Updating],
@@ -465,7 +514,10 @@ impl AnalyticsService {
         let task_entry = entry.clone();
         tokio::spawn(async move {
             let _run = task_entry.run.lock().await;
-            svc.inner.launcher.stop(task_entry.uid).await;
+            svc.inner
+                .flink_launcher
+                .stop(task_entry.uid, StopMode::Graceful)
+                .await;
             svc.finish_rollback(&task_entry, start).await;
         });
         drop(admin);
@@ -481,7 +533,7 @@ impl AnalyticsService {
             return;
         };
         let plan = Plan {
-            stop: false,
+            stop: None,
             snapshot: flink.snapshots_enabled.then_some(doc.version),
             start: Some(Start::of(doc.version, flink)),
             from: &[ApplicationStatus::Starting],
@@ -514,7 +566,7 @@ fn rollback_doc(doc: &mut AppDoc, target: u64, now_ms: i64) -> Option<Start> {
     Some(Start {
         version: doc.version,
         config: flink,
-        code: None,
+        program: None,
         latest: true,
     })
 }

@@ -17,7 +17,8 @@ use parking_lot::{Mutex, RwLock};
 use crate::app::{AppDoc, Config};
 use crate::arn::{application_arn, application_name_from_arn};
 use crate::error::{AnalyticsError, Result};
-use crate::launch::{self, Launcher, RunSpec, Source, StartingPosition};
+use crate::flink::FlinkConfig;
+use crate::launch::{self, Launcher, RunSpec, Source, StartingPosition, StopMode};
 use crate::model::*;
 use crate::validate;
 
@@ -28,6 +29,9 @@ pub struct AnalyticsConfig {
     pub application_limit: usize,
     /// Where every reading of time comes from.
     pub clock: SharedClock,
+    /// Where FLINK-* applications run instead of the launcher that runs SQL applications: an
+    /// Apache Flink cluster, which runs JARs as well as Flink SQL.
+    pub flink_cluster: Option<Arc<dyn Launcher>>,
 }
 
 pub(crate) struct Entry {
@@ -60,6 +64,8 @@ pub(crate) struct Inner {
     pub streams: StreamsService,
     pub firehose: FirehoseService,
     pub launcher: Arc<dyn Launcher>,
+    /// Runs FLINK-* applications: the Flink cluster when one is configured, else `launcher`.
+    pub flink_launcher: Arc<dyn Launcher>,
     pub registry: RwLock<BTreeMap<String, Arc<Entry>>>,
 }
 
@@ -73,6 +79,7 @@ impl AnalyticsService {
         firehose: FirehoseService,
         launcher: Arc<dyn Launcher>,
     ) -> Result<AnalyticsService> {
+        let flink_launcher = config.flink_cluster.clone().unwrap_or(launcher.clone());
         let svc = AnalyticsService {
             inner: Arc::new(Inner {
                 config,
@@ -80,6 +87,7 @@ impl AnalyticsService {
                 streams,
                 firehose,
                 launcher,
+                flink_launcher,
                 registry: RwLock::new(BTreeMap::new()),
             }),
         };
@@ -92,7 +100,9 @@ impl AnalyticsService {
             let mut doc = AppDoc::parse(&row.doc)?;
             if doc.status == ApplicationStatus::Deleting {
                 self.inner.catalog.delete_application(row.uid).await?;
-                self.inner.launcher.forget(row.uid).await;
+                self.launcher_of(doc.config.flink.is_some())
+                    .forget(row.uid)
+                    .await;
                 tracing::info!(application = row.name, "finished interrupted deletion");
                 continue;
             }
@@ -198,6 +208,35 @@ impl AnalyticsService {
                 "Application {name} is a {runtime} application: manage it through the KinesisAnalytics_20180523 API (kinesisanalyticsv2)."
             ))
         })
+    }
+
+    /// What runs an application of this kind.
+    pub(crate) fn launcher_of(&self, flink: bool) -> Arc<dyn Launcher> {
+        if flink {
+            self.inner.flink_launcher.clone()
+        } else {
+            self.inner.launcher.clone()
+        }
+    }
+
+    /// Whether FLINK-* applications run on a Flink cluster (which runs JARs too).
+    pub(crate) fn flink_cluster(&self) -> bool {
+        self.inner.config.flink_cluster.is_some()
+    }
+
+    /// Keeps the code archive a request brought (a JAR) in the catalog.
+    pub(crate) async fn keep_archive(
+        &self,
+        uid: u64,
+        archive: Option<(String, Arc<Vec<u8>>)>,
+    ) -> Result<()> {
+        if let Some((md5, bytes)) = archive {
+            self.inner
+                .catalog
+                .put_application_code(uid, &md5, &bytes)
+                .await?;
+        }
+        Ok(())
     }
 
     pub(crate) async fn save(&self, entry: &Entry, doc: AppDoc) -> Result<()> {
@@ -313,6 +352,7 @@ impl AnalyticsService {
                 self.inner.config.application_limit, self.inner.config.account_id
             )));
         }
+        let archive = config.flink.as_mut().and_then(FlinkConfig::take_archive);
         let now = self.now_ms();
         let doc = AppDoc::new(config, tags, now);
         let uid = match self
@@ -325,6 +365,7 @@ impl AnalyticsService {
             Err(CatalogError::NameTaken(_)) => return Err(self.name_in_use(&name)),
             Err(e) => return Err(e.into()),
         };
+        self.keep_archive(uid, archive).await?;
         let entry = Arc::new(Entry {
             uid,
             arn: self.arn(&name),
@@ -351,6 +392,7 @@ impl AnalyticsService {
         let entry = self.get(name)?;
         let _admin = entry.admin.lock().await;
         let mut doc = entry.doc();
+        let launcher = self.launcher_of(doc.config.flink.is_some());
         // SDKs send timestamps as whole epoch seconds (boto3 drops the fraction), so the
         // creation time is compared to the second.
         if create_timestamp.floor() as i64 != entry.created_ms.div_euclid(1000) {
@@ -361,7 +403,7 @@ impl AnalyticsService {
         match doc.status {
             ApplicationStatus::Ready => {
                 self.inner.catalog.delete_application(entry.uid).await?;
-                self.inner.launcher.forget(entry.uid).await;
+                launcher.forget(entry.uid).await;
                 self.forget(&entry);
             }
             ApplicationStatus::Running => {
@@ -370,11 +412,11 @@ impl AnalyticsService {
                 let svc = self.clone();
                 let entry = entry.clone();
                 tokio::spawn(async move {
-                    svc.inner.launcher.stop(entry.uid).await;
+                    launcher.stop(entry.uid, StopMode::Graceful).await;
                     let _admin = entry.admin.lock().await;
                     match svc.inner.catalog.delete_application(entry.uid).await {
                         Ok(()) => {
-                            svc.inner.launcher.forget(entry.uid).await;
+                            launcher.forget(entry.uid).await;
                             svc.forget(&entry);
                         }
                         // Left DELETING: the next start finishes it.
@@ -542,7 +584,7 @@ impl AnalyticsService {
         let svc = self.clone();
         tokio::spawn(async move {
             if restart {
-                svc.inner.launcher.stop(entry.uid).await;
+                svc.inner.launcher.stop(entry.uid, StopMode::Graceful).await;
             }
             let outcome = svc.inner.launcher.start(spec).await;
             if let Err(error) = &outcome {
@@ -648,7 +690,7 @@ impl AnalyticsService {
         let svc = self.clone();
         let entry = entry.clone();
         tokio::spawn(async move {
-            svc.inner.launcher.stop(entry.uid).await;
+            svc.inner.launcher.stop(entry.uid, StopMode::Graceful).await;
             svc.settle(
                 &entry,
                 &[ApplicationStatus::Stopping],

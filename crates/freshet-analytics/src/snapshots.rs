@@ -119,7 +119,7 @@ impl AnalyticsService {
             )));
         }
         self.inner
-            .launcher
+            .flink_launcher
             .snapshot(entry.uid, input.snapshot_name, doc.version)
             .await
             .map_err(|e| AnalyticsError::InvalidApplicationConfiguration(e.to_string()))?;

@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::launch::{LaunchError, Launcher, RunSpec, Source, StartingPosition};
+use crate::launch::{LaunchError, Launcher, RunSpec, Source, StartingPosition, StopMode};
 use crate::model::*;
 use crate::{AnalyticsConfig, AnalyticsError, AnalyticsService};
 
@@ -75,7 +75,7 @@ impl Launcher for TestLauncher {
         })
     }
 
-    fn stop(&self, app_uid: u64) -> BoxFuture<'static, ()> {
+    fn stop(&self, app_uid: u64, _mode: StopMode) -> BoxFuture<'static, ()> {
         self.0.calls.lock().push(Call::Stop(app_uid));
         Box::pin(async {})
     }
@@ -157,6 +157,7 @@ async fn open(dir: tempfile::TempDir, launcher: TestLauncher) -> Harness {
             account_id: "000000000000".into(),
             application_limit: 3,
             clock,
+            flink_cluster: None,
         },
         catalog,
         streams.clone(),

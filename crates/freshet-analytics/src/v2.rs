@@ -430,6 +430,9 @@ impl AnalyticsService {
             code,
             read(Some(Value::Object(members)))?,
         )?;
+        if !self.flink_cluster() {
+            flink.check_code()?;
+        }
         let config = Config {
             description: input.application_description,
             service_execution_role: Some(input.service_execution_role),
@@ -622,6 +625,10 @@ impl AnalyticsService {
             .as_mut()
             .ok_or_else(crate::lifecycle::not_flink)?;
         flink.apply(updates, code, run, input.runtime_environment_update)?;
+        if !self.flink_cluster() {
+            flink.check_code()?;
+        }
+        let archive = flink.take_archive();
         let restart = doc.status == ApplicationStatus::Running;
         if restart {
             // The snapshot the new version restores from must exist before the old one stops.
@@ -639,6 +646,7 @@ impl AnalyticsService {
         } else {
             doc.end_operation(Ok(()), now);
         }
+        self.keep_archive(entry.uid, archive).await?;
         self.save(&entry, doc.clone()).await?;
         drop(admin);
         if restart {

@@ -29,7 +29,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use freshet_analytics::{AnalyticsConfig, AnalyticsService, Runner, RunnerSettings};
+use freshet_analytics::{
+    AnalyticsConfig, AnalyticsService, ClusterConfig, FlinkCluster, Runner, RunnerSettings,
+};
 use freshet_catalog::Catalog;
 use freshet_edge::cors::AllowedOrigins;
 use freshet_edge::{
@@ -279,12 +281,38 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         clock.clone(),
         RunnerSettings::default(),
     );
+    let flink_cluster = match &settings.analytics.flink.rest_url {
+        Some(rest_url) => {
+            let flink = &settings.analytics.flink;
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let cluster = FlinkCluster::new(
+                ClusterConfig {
+                    rest_url: rest_url.clone(),
+                    sql_runner_jar: flink.sql_runner_jar.clone(),
+                    savepoint_dir: flink.savepoint_dir.clone(),
+                    endpoint: Some(
+                        flink
+                            .endpoint
+                            .clone()
+                            .unwrap_or_else(|| format!("{scheme}://{bound}")),
+                    ),
+                    timeout: Duration::from_secs(flink.timeout_secs.max(1)),
+                },
+                catalog.clone(),
+                clock.clone(),
+            )?;
+            tracing::info!(rest_url, "FLINK-* applications run on the Flink cluster");
+            Some(std::sync::Arc::new(cluster) as std::sync::Arc<dyn freshet_analytics::Launcher>)
+        }
+        None => None,
+    };
     let analytics = AnalyticsService::open(
         AnalyticsConfig {
             region: settings.region.clone(),
             account_id: settings.account_id.clone(),
             application_limit: 50,
             clock: clock.clone(),
+            flink_cluster,
         },
         catalog.clone(),
         streams.clone(),

@@ -31,6 +31,7 @@ pub struct Settings {
     pub log: String,
     pub streams: StreamsSettings,
     pub firehose: FirehoseSettings,
+    pub analytics: AnalyticsSettings,
     pub auth: AuthSettings,
     pub tls: TlsSettings,
     pub cors: CorsSettings,
@@ -101,6 +102,43 @@ impl Default for S3Settings {
             access_key_id: String::new(),
             secret_access_key: String::new(),
             virtual_hosted_style: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AnalyticsSettings {
+    pub flink: FlinkSettings,
+}
+
+/// An Apache Flink cluster that runs FLINK-* applications instead of the embedded engine.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FlinkSettings {
+    /// The JobManager's REST API (`http://host:8081`); unset: the embedded engine runs them.
+    pub rest_url: Option<String>,
+    /// Freshet's Flink SQL runner JAR (scripts/build-flink-sql-runner.sh builds it against the
+    /// cluster's Flink); needed for Flink SQL applications on the cluster.
+    pub sql_runner_jar: Option<PathBuf>,
+    /// Where savepoints (snapshots) go, reachable by every JobManager and TaskManager
+    /// (`file:///shared/dir`, `s3://bucket/prefix`); unset: the cluster's own savepoint dir.
+    pub savepoint_dir: Option<String>,
+    /// This server's endpoint as the cluster's Kinesis/Firehose connectors reach it; unset:
+    /// the address the server listens on.
+    pub endpoint: Option<String>,
+    /// How long a job may take to start and a savepoint to complete.
+    pub timeout_secs: u64,
+}
+
+impl Default for FlinkSettings {
+    fn default() -> Self {
+        FlinkSettings {
+            rest_url: None,
+            sql_runner_jar: None,
+            savepoint_dir: None,
+            endpoint: None,
+            timeout_secs: 120,
         }
     }
 }
@@ -189,6 +227,7 @@ impl Default for Settings {
             log: "info".into(),
             streams: StreamsSettings::default(),
             firehose: FirehoseSettings::default(),
+            analytics: AnalyticsSettings::default(),
             auth: AuthSettings::default(),
             tls: TlsSettings::default(),
             cors: CorsSettings::default(),

@@ -35,7 +35,7 @@ pub fn cluster_statements(
         let (start, end) = (offsets.at(first.span.start), offsets.at(last.span.end));
         let mut text = code[start..end].to_string();
         if let Some(endpoint) = endpoint
-            && let Some(close) = needs_endpoint(&tokens)
+            && let Some(close) = needs_endpoint(tokens)
         {
             let at = offsets.at(close) - start;
             text.insert_str(

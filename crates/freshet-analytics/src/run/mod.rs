@@ -23,7 +23,7 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::launch::{LaunchError, Launcher, RunSpec};
+use crate::launch::{LaunchError, Launcher, RunSpec, StopMode};
 
 /// How often a running application commits a checkpoint, and how often time advances its
 /// windows when no record arrives.
@@ -46,6 +46,19 @@ impl Default for RunnerSettings {
 /// stream keeps them until the application has committed past them (or released them).
 pub(crate) fn delivery_reader(app_uid: u64) -> String {
     format!("kinesisanalytics/application/{app_uid}")
+}
+
+/// The checkpoint application `app_uid`'s last run committed, if it ran.
+pub(crate) async fn last_checkpoint(
+    catalog: &Catalog,
+    app_uid: u64,
+) -> freshet_catalog::Result<Option<String>> {
+    Ok(catalog
+        .load_applications()
+        .await?
+        .into_iter()
+        .find(|row| row.uid == app_uid)
+        .and_then(|row| row.checkpoint))
 }
 
 /// What a run needs from the rest of the server.
@@ -118,6 +131,12 @@ impl Launcher for Runner {
         let services = self.services.clone();
         let running = self.running.clone();
         Box::pin(async move {
+            if spec.flink.as_ref().is_some_and(|f| f.jar.is_some()) {
+                return Err(LaunchError::InvalidConfiguration(
+                    "a JAR application needs an Apache Flink cluster ([analytics.flink] rest_url)"
+                        .into(),
+                ));
+            }
             let uid = spec.app_uid;
             let name = spec.app_name.clone();
             let task = task::AppTask::prepare(services, spec).await?;
@@ -138,7 +157,9 @@ impl Launcher for Runner {
         })
     }
 
-    fn stop(&self, app_uid: u64) -> BoxFuture<'static, ()> {
+    fn stop(&self, app_uid: u64, _mode: StopMode) -> BoxFuture<'static, ()> {
+        // Either way the run commits its last checkpoint: a forced stop only means no
+        // snapshot is taken of it.
         self.halt(app_uid, task::Halt::Stop)
     }
 
@@ -172,13 +193,9 @@ impl Launcher for Runner {
                         .map_err(|_| failed("the application stopped".into()))?
                         .map_err(failed)?
                 }
-                None => catalog
-                    .load_applications()
+                None => last_checkpoint(&catalog, app_uid)
                     .await
                     .map_err(|e| failed(e.to_string()))?
-                    .into_iter()
-                    .find(|row| row.uid == app_uid)
-                    .and_then(|row| row.checkpoint)
                     .unwrap_or_default(),
             };
             catalog
