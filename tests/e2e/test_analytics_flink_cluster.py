@@ -423,3 +423,21 @@ def test_a_restarted_server_adopts_the_job_its_application_runs(cluster, job_jar
     finally:
         srv.kill()
 
+
+
+def test_a_job_cancelled_on_the_cluster_leaves_its_application_ready(cluster, ka2, job_jar):
+    client, _ = ka2
+    name = "cluster-cancelled"
+    job_name = "freshet-e2e-cancelled"
+    create(ka2, name, zip_code(job_jar), EnvironmentProperties={"PropertyGroups": [
+        {"PropertyGroupId": "JobGroup", "PropertyMap": {"name": job_name}}]})
+    start(client, name)
+    job = wait_until(lambda: cluster.running(job_name), timeout=30, what="the job")
+    request = urllib.request.Request(f"{cluster.url}/v1/jobs/{job}?mode=cancel", method="PATCH")
+    urllib.request.urlopen(request, timeout=10).close()
+    wait_until(lambda: status(client, name) == "READY", timeout=30, interval=0.2,
+               what="the application to see its job ended")
+    # Started again, it runs a new job.
+    start(client, name)
+    again = wait_until(lambda: cluster.running(job_name), timeout=30, what="a new job")
+    assert again != job

@@ -123,6 +123,14 @@ pub trait Launcher: Send + Sync + 'static {
         name: String,
         version: u64,
     ) -> BoxFuture<'static, Result<(), LaunchError>>;
+    /// Whether application `app_uid`'s run goes on: Some(false) once it ended by itself (a
+    /// Flink cluster's job that finished, failed for good or was cancelled there); None when
+    /// the launcher does not run it or cannot tell (the embedded runner's runs end only when
+    /// stopped).
+    fn alive(&self, _app_uid: u64) -> BoxFuture<'static, Option<bool>> {
+        Box::pin(async { None })
+    }
+
     /// The application is deleted: drops what its runs kept for a next run beside its
     /// checkpoint (the runner's holds on delivery streams). A launcher that keeps nothing has
     /// nothing to do.

@@ -22,6 +22,9 @@ use crate::launch::{self, Launcher, RunSpec, Source, StartingPosition, StopMode}
 use crate::model::*;
 use crate::validate;
 
+/// How often the jobs of applications on a Flink cluster are checked.
+const JOB_WATCH: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub struct AnalyticsConfig {
     pub region: String,
     pub account_id: String,
@@ -92,7 +95,39 @@ impl AnalyticsService {
             }),
         };
         svc.recover().await?;
+        if svc.flink_cluster() {
+            svc.spawn_job_watch();
+        }
         Ok(svc)
+    }
+
+    /// A job on a Flink cluster can end without Freshet (it finishes, fails past its restart
+    /// strategy, or is cancelled from Flink's dashboard): its application then goes READY, as
+    /// the run is over, so DescribeApplication tells and a StartApplication runs it again.
+    fn spawn_job_watch(&self) {
+        let svc = self.clone();
+        tokio::spawn(async move {
+            loop {
+                svc.inner.config.clock.sleep(JOB_WATCH).await;
+                let entries: Vec<Arc<Entry>> =
+                    svc.inner.registry.read().values().cloned().collect();
+                for entry in entries {
+                    let doc = entry.doc();
+                    if doc.config.flink.is_none() || doc.status != ApplicationStatus::Running {
+                        continue;
+                    }
+                    if svc.inner.flink_launcher.alive(entry.uid).await == Some(false) {
+                        tracing::warn!(
+                            application = entry.name,
+                            "its Flink job ended on the cluster; the application is READY"
+                        );
+                        let running = &[ApplicationStatus::Running];
+                        svc.settle(&entry, running, ApplicationStatus::Ready, Ok(()))
+                            .await;
+                    }
+                }
+            }
+        });
     }
 
     async fn recover(&self) -> Result<()> {

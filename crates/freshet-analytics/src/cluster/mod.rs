@@ -406,6 +406,23 @@ fn jar_file_name(app: &str) -> String {
 }
 
 impl Launcher for FlinkCluster {
+    fn alive(&self, app_uid: u64) -> BoxFuture<'static, Option<bool>> {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let job = inner.jobs.lock().get(&app_uid).cloned()?;
+            let ended = match inner.rest.state(&job).await {
+                Ok(Some(state)) => state.is_terminal(),
+                // The cluster forgot the job: it restarted without high availability.
+                Ok(None) => true,
+                Err(_) => return None,
+            };
+            if ended {
+                inner.jobs.lock().remove(&app_uid);
+            }
+            Some(!ended)
+        })
+    }
+
     fn start(&self, spec: RunSpec) -> BoxFuture<'static, Result<(), LaunchError>> {
         let inner = self.inner.clone();
         Box::pin(async move { inner.start(spec).await })
