@@ -9,7 +9,7 @@ use std::pin::Pin;
 
 use crate::{
     ApplicationRow, ApplicationSnapshotRow, ConsumerRow, DeliveryStreamRow, Lease, Result,
-    ShardRow, SqliteCatalog, StoredStream, StreamRow, VideoStreamRow,
+    ShardRow, SignalingChannelRow, SqliteCatalog, StoredStream, StreamRow, VideoStreamRow,
 };
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -126,6 +126,24 @@ pub trait CatalogBackend: Send + Sync {
 
     /// Every video stream, oldest first.
     fn load_video_streams<'a>(&'a self) -> BoxFuture<'a, Result<Vec<VideoStreamRow>>>;
+
+    /// Inserts a signaling channel and returns its uid (never reused). `NameTaken` if the name
+    /// exists.
+    fn create_signaling_channel<'a>(
+        &'a self,
+        name: &'a str,
+        created_ms: i64,
+        doc: &'a str,
+    ) -> BoxFuture<'a, Result<u64>>;
+
+    /// Replaces a signaling channel's document.
+    fn update_signaling_channel<'a>(&'a self, uid: u64, doc: &'a str) -> BoxFuture<'a, Result<()>>;
+
+    /// Deletes a signaling channel.
+    fn delete_signaling_channel<'a>(&'a self, uid: u64) -> BoxFuture<'a, Result<()>>;
+
+    /// Every signaling channel, oldest first.
+    fn load_signaling_channels<'a>(&'a self) -> BoxFuture<'a, Result<Vec<SignalingChannelRow>>>;
 
     /// Inserts an analytics application (its document owned by freshet-analytics) and returns its
     /// uid (never reused). `NameTaken` if the name exists.
@@ -372,6 +390,29 @@ impl CatalogBackend for SqliteCatalog {
 
     fn load_video_streams<'a>(&'a self) -> BoxFuture<'a, Result<Vec<VideoStreamRow>>> {
         Box::pin(SqliteCatalog::load_video_streams(self))
+    }
+
+    fn create_signaling_channel<'a>(
+        &'a self,
+        name: &'a str,
+        created_ms: i64,
+        doc: &'a str,
+    ) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(SqliteCatalog::create_signaling_channel(
+            self, name, created_ms, doc,
+        ))
+    }
+
+    fn update_signaling_channel<'a>(&'a self, uid: u64, doc: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::update_signaling_channel(self, uid, doc))
+    }
+
+    fn delete_signaling_channel<'a>(&'a self, uid: u64) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteCatalog::delete_signaling_channel(self, uid))
+    }
+
+    fn load_signaling_channels<'a>(&'a self) -> BoxFuture<'a, Result<Vec<SignalingChannelRow>>> {
+        Box::pin(SqliteCatalog::load_signaling_channels(self))
     }
 
     fn create_application<'a>(

@@ -71,6 +71,10 @@ macro_rules! catalog_conformance_suite {
             .await;
         }
         #[tokio::test]
+        async fn signaling_channels_round_trip_across_reopen() {
+            $crate::conformance::signaling_channels_round_trip_across_reopen(&$fixture).await;
+        }
+        #[tokio::test]
         async fn application_code_round_trips_and_goes_with_its_application() {
             $crate::conformance::application_code_round_trips_and_goes_with_its_application(
                 &$fixture,
@@ -326,6 +330,49 @@ pub async fn delivery_streams_and_checkpoints_round_trip_across_reopen(store: &i
             .checkpoints
             .is_empty()
     );
+}
+
+pub async fn signaling_channels_round_trip_across_reopen(store: &impl CatalogStore) {
+    let catalog = store.open().await;
+    let a = catalog
+        .create_signaling_channel("lobby", 7, "{}")
+        .await
+        .unwrap();
+    assert!(matches!(
+        catalog.create_signaling_channel("lobby", 8, "{}").await,
+        Err(CatalogError::NameTaken(_))
+    ));
+    // A video stream of the same name is another resource.
+    catalog.create_video_stream("lobby", 8, "{}").await.unwrap();
+    let b = catalog
+        .create_signaling_channel("door", 9, "{}")
+        .await
+        .unwrap();
+    catalog
+        .update_signaling_channel(a, r#"{"v":2}"#)
+        .await
+        .unwrap();
+    catalog.close().await;
+
+    let catalog = store.open().await;
+    let rows = catalog.load_signaling_channels().await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0].name.as_str(), rows[0].created_ms), ("lobby", 7));
+    assert_eq!(rows[0].doc, r#"{"v":2}"#);
+    assert_eq!(rows[1].uid, b);
+    catalog.delete_signaling_channel(a).await.unwrap();
+    let rows = catalog.load_signaling_channels().await.unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        ["door"]
+    );
+    // Uids are never reused: a recreated name gets a new one.
+    let again = catalog
+        .create_signaling_channel("lobby", 10, "{}")
+        .await
+        .unwrap();
+    assert!(again > b);
+    assert_eq!(catalog.load_video_streams().await.unwrap().len(), 1);
 }
 
 pub async fn video_streams_round_trip_across_reopen(store: &impl CatalogStore) {

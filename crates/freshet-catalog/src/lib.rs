@@ -21,8 +21,8 @@ use std::sync::Arc;
 pub use backend::{BoxFuture, CatalogBackend};
 pub use freshet_runtime::Status;
 pub use rows::{
-    ApplicationRow, ApplicationSnapshotRow, ConsumerRow, DeliveryStreamRow, ShardRow, StreamMode,
-    StreamRow, VideoStreamRow,
+    ApplicationRow, ApplicationSnapshotRow, ConsumerRow, DeliveryStreamRow, NamedDocRow, ShardRow,
+    SignalingChannelRow, StreamMode, StreamRow, VideoStreamRow,
 };
 pub use sqlite::SqliteCatalog;
 

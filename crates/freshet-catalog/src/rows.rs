@@ -158,14 +158,18 @@ pub struct DeliveryStreamRow {
     pub checkpoints: BTreeMap<String, String>,
 }
 
-/// A Kinesis Video stream: its description is a JSON document owned by freshet-video.
+/// A named resource whose description is a JSON document owned by its service: a Kinesis Video
+/// stream (freshet-video), a signaling channel (freshet-signaling).
 #[derive(Clone, Debug)]
-pub struct VideoStreamRow {
+pub struct NamedDocRow {
     pub uid: u64,
     pub name: String,
     pub created_ms: i64,
     pub doc: String,
 }
+
+pub type VideoStreamRow = NamedDocRow;
+pub type SignalingChannelRow = NamedDocRow;
 
 /// A Kinesis Data Analytics application: `doc` is the application as JSON owned by
 /// freshet-analytics; `checkpoint` is its runner's last committed state and input positions.

@@ -10,7 +10,7 @@ use sqlx::{Row, SqlitePool};
 
 use crate::{
     ApplicationRow, ApplicationSnapshotRow, CatalogError, ConsumerRow, DeliveryStreamRow, Lease,
-    Result, ShardRow, StoredStream, StreamRow, VideoStreamRow,
+    NamedDocRow, Result, ShardRow, SignalingChannelRow, StoredStream, StreamRow, VideoStreamRow,
 };
 
 /// The embedded catalog: one SQLite database file under the data directory.
@@ -454,17 +454,46 @@ impl SqliteCatalog {
 
     /// Every video stream, oldest first.
     pub async fn load_video_streams(&self) -> Result<Vec<VideoStreamRow>> {
+        self.load_named_docs(DocTable::VideoStreams).await
+    }
+
+    /// The rows of a table of named documents, oldest first.
+    async fn load_named_docs(&self, table: DocTable) -> Result<Vec<NamedDocRow>> {
         Ok(self
-            .load_docs(DocTable::VideoStreams)
+            .load_docs(table)
             .await?
             .into_iter()
-            .map(|(uid, name, created_ms, doc)| VideoStreamRow {
+            .map(|(uid, name, created_ms, doc)| NamedDocRow {
                 uid,
                 name,
                 created_ms,
                 doc,
             })
             .collect())
+    }
+
+    /// Inserts a signaling channel and returns its uid (never reused).
+    pub async fn create_signaling_channel(
+        &self,
+        name: &str,
+        created_ms: i64,
+        doc: &str,
+    ) -> Result<u64> {
+        self.insert_doc(DocTable::SignalingChannels, name, created_ms, doc)
+            .await
+    }
+
+    pub async fn update_signaling_channel(&self, uid: u64, doc: &str) -> Result<()> {
+        self.update_doc(DocTable::SignalingChannels, uid, doc).await
+    }
+
+    pub async fn delete_signaling_channel(&self, uid: u64) -> Result<()> {
+        self.delete_doc(DocTable::SignalingChannels, uid).await
+    }
+
+    /// Every signaling channel, oldest first.
+    pub async fn load_signaling_channels(&self) -> Result<Vec<SignalingChannelRow>> {
+        self.load_named_docs(DocTable::SignalingChannels).await
     }
 
     /// Inserts an analytics application and returns its uid (never reused).
@@ -719,6 +748,7 @@ impl SqliteCatalog {
 enum DocTable {
     DeliveryStreams,
     VideoStreams,
+    SignalingChannels,
     Applications,
 }
 
@@ -727,6 +757,7 @@ impl DocTable {
         match self {
             DocTable::DeliveryStreams => "delivery_streams",
             DocTable::VideoStreams => "video_streams",
+            DocTable::SignalingChannels => "signaling_channels",
             DocTable::Applications => "applications",
         }
     }
@@ -743,6 +774,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_applications.sql"),
     include_str!("../migrations/0007_application_snapshots.sql"),
     include_str!("../migrations/0008_application_code.sql"),
+    include_str!("../migrations/0009_signaling_channels.sql"),
 ];
 
 async fn migrate(pool: &SqlitePool) -> Result<()> {

@@ -20,6 +20,7 @@ pub mod records_json;
 mod request;
 mod server;
 pub mod shape;
+mod signaling;
 pub mod sigv4;
 pub mod tls;
 pub mod validate;

@@ -13,7 +13,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::response::Response;
-use axum::routing::any;
+use axum::routing::{any, get};
 use freshet_video::ingest::Ack;
 use freshet_video::model::{
     GetHlsStreamingSessionUrlInput, SessionFragmentSelector, SessionTimestampRange, StreamRef,
@@ -85,7 +85,7 @@ impl Api for VideoApi {
                 );
             }
         }
-        let (api, put_auth) = (self.clone(), auth);
+        let (api, put_auth) = (self.clone(), auth.clone());
         router = router.route(
             PUT_MEDIA_PATH,
             any(move |req: Request| async move {
@@ -117,6 +117,13 @@ impl Api for VideoApi {
                 }),
             );
         }
+        // The signaling WebSocket lives at the root (JSON APIs there route by X-Amz-Target
+        // before reaching the router).
+        let (api, ws_auth) = (self.clone(), auth.clone());
+        router = router.route(
+            "/",
+            get(move |req: Request| crate::signaling::connect(api.svc.clone(), ws_auth, req)),
+        );
         let api = self;
         router.route(
             "/video/{*rest}",
@@ -229,7 +236,13 @@ async fn dispatch(svc: &VideoService, op: &str, body: Value) -> Result<VideoRepl
         "GetDASHStreamingSessionURL" => run!(get_dash_streaming_session_url),
         "GetClip" => media!(get_clip),
         "GetImages" => run!(get_images),
-        // Signaling channels, edge agents, media and stream storage configurations.
+        "CreateSignalingChannel" => run!(create_signaling_channel),
+        "DescribeSignalingChannel" => run!(describe_signaling_channel),
+        "ListSignalingChannels" => run!(list_signaling_channels),
+        "UpdateSignalingChannel" => run!(update_signaling_channel),
+        "DeleteSignalingChannel" => run!(delete_signaling_channel),
+        "GetSignalingChannelEndpoint" => run!(get_signaling_channel_endpoint),
+        // Edge agents, media and stream storage configurations.
         _ => Err(ApiError::client(
             "InvalidArgumentException",
             format!("{op} is not supported by Freshet yet."),

@@ -2,7 +2,8 @@
 //! 2017-09-30). Streams with their optimistic-concurrency versions, retention, tags and
 //! configurations live in the catalog; their media, one fragment per record, in a log of their
 //! own (`store`), written by PutMedia (`ingest`, reading MKV with `mkv`) and read back as MKV
-//! (`playback`). No HTTP types here: the edge decodes and encodes.
+//! (`playback`). WebRTC signaling channels and their relay are `signaling`. No HTTP types here:
+//! the edge decodes and encodes.
 
 mod arn;
 mod clock;
@@ -17,6 +18,7 @@ pub mod packaging;
 mod paging;
 pub mod playback;
 mod service;
+pub mod signaling;
 pub mod store;
 mod stream;
 

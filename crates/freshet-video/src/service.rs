@@ -15,6 +15,8 @@ use crate::arn::{default_kms_key, stream_arn};
 use crate::error::{Result, VideoError};
 use crate::model::*;
 use crate::paging::{position, token};
+use crate::signaling::channel::{Channel, is_channel_arn};
+use crate::signaling::hub::Hub;
 use crate::store::FragmentStore;
 use crate::stream::{Status, VideoStream, check_create_retention, new_version};
 
@@ -39,6 +41,8 @@ pub struct VideoConfig {
     pub create_delay: Duration,
     /// Where every reading of time comes from (fragment arrival times are the log's).
     pub clock: SharedClock,
+    /// Viewers a SINGLE_MASTER signaling channel takes at once (AWS: 10).
+    pub max_viewers: usize,
 }
 
 #[derive(Clone)]
@@ -48,7 +52,7 @@ pub struct VideoService {
 
 pub(crate) struct Inner {
     pub(crate) config: VideoConfig,
-    catalog: Catalog,
+    pub(crate) catalog: Catalog,
     // A tokio mutex held across the catalog write of each change: changes to the registry are
     // serialized, so a version check and the update it guards are one step.
     pub(crate) streams: Mutex<BTreeMap<String, VideoStream>>,
@@ -58,6 +62,10 @@ pub(crate) struct Inner {
     pub(crate) session_key: [u8; 32],
     /// Streams with a PutMedia in progress (one producer per stream).
     pub(crate) ingesting: Arc<parking_lot::Mutex<std::collections::HashSet<u64>>>,
+    /// Signaling channels by name (changes serialized like the streams').
+    pub(crate) channels: Mutex<BTreeMap<String, Channel>>,
+    /// Who is connected to each signaling channel.
+    pub(crate) hub: Hub,
 }
 
 /// A stream's one PutMedia slot, held for the request's life.
@@ -96,8 +104,12 @@ impl VideoService {
         }
         let uids: Vec<u64> = streams.values().map(|s| s.uid).collect();
         let store = FragmentStore::open(log, uids).await?;
+        let channels = VideoService::load_channels(&catalog).await?;
+        let hub = Hub::new(config.max_viewers, config.clock.clone());
         Ok(VideoService {
             inner: Arc::new(Inner {
+                channels: Mutex::new(channels),
+                hub,
                 config,
                 catalog,
                 streams: Mutex::new(streams),
@@ -397,6 +409,10 @@ impl VideoService {
     }
 
     pub async fn tag_resource(&self, input: TagResourceInput) -> Result<Empty> {
+        if is_channel_arn(&input.resource_arn) {
+            let tags = input.tags.into_iter().map(|t| (t.key, t.value));
+            return self.tag_channel(&input.resource_arn, tags).await;
+        }
         self.modify(Target::Arn(&input.resource_arn), |s| {
             s.tags = s.tags_with(input.tags.into_iter().map(|t| (t.key, t.value)))?;
             Ok(Empty {})
@@ -405,6 +421,11 @@ impl VideoService {
     }
 
     pub async fn untag_resource(&self, input: UntagResourceInput) -> Result<Empty> {
+        if is_channel_arn(&input.resource_arn) {
+            return self
+                .untag_channel(&input.resource_arn, &input.tag_key_list)
+                .await;
+        }
         self.modify(Target::Arn(&input.resource_arn), |s| {
             for key in &input.tag_key_list {
                 s.tags.remove(key);
@@ -418,6 +439,9 @@ impl VideoService {
         &self,
         input: ListTagsForResourceInput,
     ) -> Result<ListTagsOutput> {
+        if is_channel_arn(&input.resource_arn) {
+            return self.channel_tags(&input.resource_arn).await;
+        }
         self.read(Target::Arn(&input.resource_arn), |s| ListTagsOutput {
             tags: s.tags.clone(),
         })

@@ -79,14 +79,7 @@ impl VideoStream {
 
     /// Optimistic concurrency: a named version must be the current one.
     pub fn check_version(&self, given: &str) -> Result<()> {
-        if given == self.version {
-            Ok(())
-        } else {
-            Err(VideoError::VersionMismatch(format!(
-                "The version {given} of stream {} does not match its current version {}.",
-                self.name, self.version
-            )))
-        }
+        check_version(&format!("stream {}", self.name), given, &self.version)
     }
 
     /// The retention an `UpdateDataRetention` leads to, or AWS's refusal.
@@ -116,17 +109,37 @@ impl VideoStream {
         &self,
         new: impl IntoIterator<Item = (String, String)>,
     ) -> Result<BTreeMap<String, String>> {
-        let mut tags = self.tags.clone();
-        tags.extend(new);
-        if tags.len() > MAX_TAGS {
-            return Err(VideoError::TagsPerResourceExceededLimit(format!(
-                "The stream {} would have {} tags; the limit is {MAX_TAGS}.",
-                self.name,
-                tags.len()
-            )));
-        }
-        Ok(tags)
+        tags_with(&format!("stream {}", self.name), &self.tags, new)
     }
+}
+
+/// Optimistic concurrency for any resource (`what`: "stream cam"): a named version must be the
+/// current one.
+pub fn check_version(what: &str, given: &str, current: &str) -> Result<()> {
+    if given == current {
+        Ok(())
+    } else {
+        Err(VideoError::VersionMismatch(format!(
+            "The version {given} of {what} does not match its current version {current}."
+        )))
+    }
+}
+
+/// A resource's tags after adding `new` (same keys overwrite), within the 50-tag limit.
+pub fn tags_with(
+    what: &str,
+    current: &BTreeMap<String, String>,
+    new: impl IntoIterator<Item = (String, String)>,
+) -> Result<BTreeMap<String, String>> {
+    let mut tags = current.clone();
+    tags.extend(new);
+    if tags.len() > MAX_TAGS {
+        return Err(VideoError::TagsPerResourceExceededLimit(format!(
+            "The {what} would have {} tags; the limit is {MAX_TAGS}.",
+            tags.len()
+        )));
+    }
+    Ok(tags)
 }
 
 /// A retention for a new stream: the model only bounds it below.

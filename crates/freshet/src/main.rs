@@ -262,6 +262,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     );
     let video = VideoService::open(
         VideoConfig {
+            max_viewers: settings.video.max_viewers,
             region: settings.region.clone(),
             account_id: settings.account_id.clone(),
             // GetDataEndpoint sends media clients back to this same listener.

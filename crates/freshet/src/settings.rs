@@ -32,6 +32,7 @@ pub struct Settings {
     pub streams: StreamsSettings,
     pub firehose: FirehoseSettings,
     pub analytics: AnalyticsSettings,
+    pub video: VideoSettings,
     pub auth: AuthSettings,
     pub tls: TlsSettings,
     pub cors: CorsSettings,
@@ -103,6 +104,20 @@ impl Default for S3Settings {
             secret_access_key: String::new(),
             virtual_hosted_style: false,
         }
+    }
+}
+
+/// Kinesis Video: its WebRTC signaling channels.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VideoSettings {
+    /// Viewers connected to one SINGLE_MASTER signaling channel at once (AWS: 10).
+    pub max_viewers: usize,
+}
+
+impl Default for VideoSettings {
+    fn default() -> Self {
+        VideoSettings { max_viewers: 10 }
     }
 }
 
@@ -228,6 +243,7 @@ impl Default for Settings {
             streams: StreamsSettings::default(),
             firehose: FirehoseSettings::default(),
             analytics: AnalyticsSettings::default(),
+            video: VideoSettings::default(),
             auth: AuthSettings::default(),
             tls: TlsSettings::default(),
             cors: CorsSettings::default(),

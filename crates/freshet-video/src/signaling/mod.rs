@@ -1,0 +1,345 @@
+//! KVS WebRTC signaling channels: the control plane (`kinesisvideo`'s channel operations, kept in
+//! the catalog's `signaling_channels` like streams in `video_streams`) and the relay that the
+//! edge's signaling WebSocket feeds (`hub`). Media never passes through here: peers exchange SDP
+//! offers, answers and ICE candidates, then connect to each other.
+
+pub mod channel;
+pub mod hub;
+pub mod message;
+pub mod model;
+
+use std::collections::BTreeMap;
+
+use freshet_catalog::CatalogError;
+
+use crate::error::{Result, VideoError};
+use crate::model::{Empty, ListTagsOutput};
+use crate::paging::{position, token};
+use crate::service::VideoService;
+use crate::stream::{Status, check_version, new_version, tags_with};
+use channel::{Channel, ChannelType, DEFAULT_MESSAGE_TTL_SECONDS, channel_arn, check_ttl};
+use hub::ChannelRef;
+use model::*;
+
+/// ListSignalingChannels' paging tokens resume after the last name returned.
+const LIST_MARKER: &str = "freshet-channels-after:";
+const MAX_LIST_RESULTS: usize = 10_000;
+
+fn not_found(what: &str) -> VideoError {
+    VideoError::ResourceNotFound(format!("The signaling channel {what} was not found."))
+}
+
+impl Channel {
+    fn info(&self) -> ChannelInfo {
+        ChannelInfo {
+            channel_name: self.name.clone(),
+            channel_arn: self.arn.clone(),
+            channel_type: self.channel_type.as_str(),
+            channel_status: self.status.as_str(),
+            creation_time: self.created_ms as f64 / 1000.0,
+            single_master_configuration: SingleMasterConfiguration {
+                message_ttl_seconds: Some(self.message_ttl_seconds),
+            },
+            version: self.version.clone(),
+        }
+    }
+
+    fn what(&self) -> String {
+        format!("signaling channel {}", self.name)
+    }
+
+    /// What the relay needs of it.
+    pub fn relay_ref(&self) -> ChannelRef {
+        ChannelRef {
+            uid: self.uid,
+            channel_type: self.channel_type,
+            message_ttl_seconds: self.message_ttl_seconds,
+        }
+    }
+}
+
+impl VideoService {
+    pub(crate) async fn load_channels(
+        catalog: &freshet_catalog::Catalog,
+    ) -> Result<BTreeMap<String, Channel>> {
+        let mut channels = BTreeMap::new();
+        for row in catalog.load_signaling_channels().await? {
+            let mut channel: Channel = serde_json::from_str(&row.doc)?;
+            channel.uid = row.uid;
+            channel.name = row.name;
+            channel.created_ms = row.created_ms;
+            channels.insert(channel.name.clone(), channel);
+        }
+        Ok(channels)
+    }
+
+    pub async fn create_signaling_channel(
+        &self,
+        input: CreateSignalingChannelInput,
+    ) -> Result<CreateSignalingChannelOutput> {
+        let config = &self.inner.config;
+        let channel_type = match input.channel_type.as_deref() {
+            Some(t) => ChannelType::parse(t)?,
+            None => ChannelType::SingleMaster,
+        };
+        let ttl = match input
+            .single_master_configuration
+            .and_then(|c| c.message_ttl_seconds)
+        {
+            Some(ttl) => check_ttl(ttl)?,
+            None => DEFAULT_MESSAGE_TTL_SECONDS,
+        };
+        let mut channels = self.inner.channels.lock().await;
+        if channels.contains_key(&input.channel_name) {
+            return Err(in_use(&input.channel_name));
+        }
+        let created_ms = self.now_ms();
+        let mut channel = Channel {
+            uid: 0,
+            name: input.channel_name.clone(),
+            created_ms,
+            arn: channel_arn(
+                &config.region,
+                &config.account_id,
+                &input.channel_name,
+                created_ms,
+            ),
+            channel_type,
+            // Channels need no set-up: ACTIVE at once, as AWS's become within a second.
+            status: Status::Active,
+            version: new_version(),
+            message_ttl_seconds: ttl,
+            tags: BTreeMap::new(),
+        };
+        channel.tags = tags_with(
+            &channel.what(),
+            &channel.tags,
+            input.tags.into_iter().map(|t| (t.key, t.value)),
+        )?;
+        let doc = serde_json::to_string(&channel)?;
+        channel.uid = match self
+            .inner
+            .catalog
+            .create_signaling_channel(&channel.name, created_ms, &doc)
+            .await
+        {
+            Ok(uid) => uid,
+            Err(CatalogError::NameTaken(name)) => return Err(in_use(&name)),
+            Err(e) => return Err(e.into()),
+        };
+        let arn = channel.arn.clone();
+        channels.insert(channel.name.clone(), channel);
+        tracing::info!(channel = %input.channel_name, "signaling channel created");
+        Ok(CreateSignalingChannelOutput { channel_arn: arn })
+    }
+
+    pub async fn describe_signaling_channel(
+        &self,
+        input: ChannelRefInput,
+    ) -> Result<DescribeSignalingChannelOutput> {
+        let channels = self.inner.channels.lock().await;
+        let channel = find(&channels, &input)?;
+        Ok(DescribeSignalingChannelOutput {
+            channel_info: channel.info(),
+        })
+    }
+
+    pub async fn list_signaling_channels(
+        &self,
+        input: ListSignalingChannelsInput,
+    ) -> Result<ListSignalingChannelsOutput> {
+        let limit = input.max_results.unwrap_or(MAX_LIST_RESULTS);
+        let after = match input.next_token.as_deref() {
+            Some(t) => Some(
+                position::<String>(LIST_MARKER, t)
+                    .filter(|name| !name.is_empty())
+                    .ok_or_else(|| VideoError::invalid(format!("NextToken {t} is not valid.")))?,
+            ),
+            None => None,
+        };
+        let prefix = input
+            .channel_name_condition
+            .and_then(|c| c.comparison_value)
+            .unwrap_or_default();
+        let channels = self.inner.channels.lock().await;
+        let mut matching = channels
+            .values()
+            .filter(|c| after.as_deref().is_none_or(|a| c.name.as_str() > a))
+            .filter(|c| c.name.starts_with(&prefix));
+        let page: Vec<ChannelInfo> = matching.by_ref().take(limit).map(Channel::info).collect();
+        let next_token = match (matching.next(), page.last()) {
+            (Some(_), Some(last)) => Some(token(LIST_MARKER, &last.channel_name)),
+            _ => None,
+        };
+        Ok(ListSignalingChannelsOutput {
+            channel_info_list: page,
+            next_token,
+        })
+    }
+
+    pub async fn update_signaling_channel(
+        &self,
+        input: UpdateSignalingChannelInput,
+    ) -> Result<Empty> {
+        let ttl = input
+            .single_master_configuration
+            .and_then(|c| c.message_ttl_seconds)
+            .map(check_ttl)
+            .transpose()?;
+        self.modify_channel(&input.channel_arn, |c| {
+            check_version(&c.what(), &input.current_version, &c.version)?;
+            if let Some(ttl) = ttl {
+                c.message_ttl_seconds = ttl;
+            }
+            c.version = new_version();
+            Ok(())
+        })
+        .await
+        .map(|()| Empty {})
+    }
+
+    pub async fn delete_signaling_channel(
+        &self,
+        input: DeleteSignalingChannelInput,
+    ) -> Result<Empty> {
+        let mut channels = self.inner.channels.lock().await;
+        let channel = find(&channels, &ChannelRefInput::arn(&input.channel_arn))?;
+        if let Some(version) = &input.current_version {
+            check_version(&channel.what(), version, &channel.version)?;
+        }
+        let (uid, name) = (channel.uid, channel.name.clone());
+        self.inner.catalog.delete_signaling_channel(uid).await?;
+        channels.remove(&name);
+        self.inner.hub.close_channel(uid);
+        tracing::info!(channel = %name, "signaling channel deleted");
+        Ok(Empty {})
+    }
+
+    /// This server's own endpoints: `wss://` (or `ws://` without TLS) for the WebSocket and
+    /// `https://` for the HTTPS API; WEBRTC (the storage session API) is the HTTPS endpoint.
+    pub async fn get_signaling_channel_endpoint(
+        &self,
+        input: GetSignalingChannelEndpointInput,
+    ) -> Result<GetSignalingChannelEndpointOutput> {
+        find(
+            &*self.inner.channels.lock().await,
+            &ChannelRefInput::arn(&input.channel_arn),
+        )?;
+        let config = input.single_master_channel_endpoint_configuration;
+        let protocols = config
+            .as_ref()
+            .and_then(|c| c.protocols.clone())
+            .unwrap_or_else(|| vec!["WSS".into(), "HTTPS".into()]);
+        let https = self.inner.config.data_endpoint.clone();
+        let wss = match https.split_once("://") {
+            Some(("https", rest)) => format!("wss://{rest}"),
+            Some((_, rest)) => format!("ws://{rest}"),
+            None => https.clone(),
+        };
+        let mut list = Vec::new();
+        for protocol in protocols {
+            let endpoint = match protocol.as_str() {
+                "WSS" => wss.clone(),
+                "HTTPS" | "WEBRTC" => https.clone(),
+                other => {
+                    return Err(VideoError::invalid(format!(
+                        "Protocol {other} is not one of WSS, HTTPS, WEBRTC."
+                    )));
+                }
+            };
+            list.push(ResourceEndpoint {
+                protocol,
+                resource_endpoint: endpoint,
+            });
+        }
+        Ok(GetSignalingChannelEndpointOutput {
+            resource_endpoint_list: list,
+        })
+    }
+
+    /// The channel a signaling connection names.
+    pub async fn signaling_channel(&self, arn: &str) -> Result<Channel> {
+        let channels = self.inner.channels.lock().await;
+        find(&channels, &ChannelRefInput::arn(arn)).cloned()
+    }
+
+    pub fn signaling_hub(&self) -> &hub::Hub {
+        &self.inner.hub
+    }
+
+    pub(crate) async fn tag_channel(
+        &self,
+        arn: &str,
+        tags: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Empty> {
+        self.modify_channel(arn, |c| {
+            c.tags = tags_with(&c.what(), &c.tags, tags)?;
+            Ok(())
+        })
+        .await
+        .map(|()| Empty {})
+    }
+
+    pub(crate) async fn untag_channel(&self, arn: &str, keys: &[String]) -> Result<Empty> {
+        self.modify_channel(arn, |c| {
+            for key in keys {
+                c.tags.remove(key);
+            }
+            Ok(())
+        })
+        .await
+        .map(|()| Empty {})
+    }
+
+    pub(crate) async fn channel_tags(&self, arn: &str) -> Result<ListTagsOutput> {
+        let channels = self.inner.channels.lock().await;
+        Ok(ListTagsOutput {
+            tags: find(&channels, &ChannelRefInput::arn(arn))?.tags.clone(),
+        })
+    }
+
+    /// Applies `change` to a copy of the channel, writes it, then makes it visible.
+    async fn modify_channel(
+        &self,
+        arn: &str,
+        change: impl FnOnce(&mut Channel) -> Result<()>,
+    ) -> Result<()> {
+        let mut channels = self.inner.channels.lock().await;
+        let current = find(&channels, &ChannelRefInput::arn(arn))?;
+        let mut next = current.clone();
+        change(&mut next)?;
+        self.inner
+            .catalog
+            .update_signaling_channel(next.uid, &serde_json::to_string(&next)?)
+            .await?;
+        channels.insert(next.name.clone(), next);
+        Ok(())
+    }
+}
+
+impl ChannelRefInput {
+    fn arn(arn: &str) -> ChannelRefInput {
+        ChannelRefInput {
+            name: None,
+            arn: Some(arn.to_string()),
+        }
+    }
+}
+
+fn in_use(name: &str) -> VideoError {
+    VideoError::ResourceInUse(format!("The signaling channel {name} already exists."))
+}
+
+/// The channel named by name or ARN (exactly one of them).
+fn find<'a>(channels: &'a BTreeMap<String, Channel>, by: &ChannelRefInput) -> Result<&'a Channel> {
+    match (&by.name, &by.arn) {
+        (Some(name), None) => channels.get(name).ok_or_else(|| not_found(name)),
+        (None, Some(arn)) => channels
+            .values()
+            .find(|c| &c.arn == arn)
+            .ok_or_else(|| not_found(arn)),
+        _ => Err(VideoError::invalid(
+            "Specify either ChannelName or ChannelARN, but not both.",
+        )),
+    }
+}
