@@ -34,8 +34,9 @@ fi
 step "Apache Flink 2.3 (a local cluster for the Flink-cluster tests)"
 scripts/install-flink.sh
 
-step "browser test driver (playwright-core, driving the system chromium)"
-if [ ! -d tests/browser/node_modules/playwright-core ]; then
+step "browser test driver (playwright-core, driving the system chromium; the KVS WebRTC JS SDK)"
+if [ ! -d tests/browser/node_modules/playwright-core ] \
+  || [ ! -d tests/browser/node_modules/amazon-kinesis-video-streams-webrtc ]; then
   npm ci --prefix tests/browser --no-audit --no-fund --silent
 fi
 
