@@ -272,6 +272,16 @@ impl AggregateSpec {
         self.accumulator().map(|_| ()).map_err(crate::expr::message)
     }
 
+    /// Whether merging the partial states of two sets of rows gives the aggregate of their
+    /// union whatever order the rows came in: not for the aggregates that keep the first, last
+    /// or n-th row or the rows' order, whose merge takes rows in the order of the states.
+    pub(crate) fn merges_in_any_order(&self) -> bool {
+        !matches!(
+            self.func.name(),
+            "first_value" | "last_value" | "nth_value" | "array_agg" | "string_agg"
+        )
+    }
+
     pub(crate) fn args(&self) -> &[Arc<dyn PhysicalExpr>] {
         &self.args
     }

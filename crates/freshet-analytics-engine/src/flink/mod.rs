@@ -720,6 +720,7 @@ impl FlinkJob {
                 continue;
             };
             runtime.watermark = runtime.watermark.max(state.watermark);
+            let watermark = runtime.watermark;
             let mut fits = true;
             for part in state.parts {
                 let bytes = base64::engine::general_purpose::STANDARD
@@ -727,14 +728,17 @@ impl FlinkJob {
                     .map_err(|e| RunError(format!("unreadable snapshot: {e}")))?;
                 for batch in ipc_batches(&bytes).map_err(|e| RunError(e.to_string()))? {
                     let restored = match &mut runtime.node.op {
-                        Op::Aggregate(a) => a.restore(&batch),
+                        Op::Aggregate(a) => a.restore(&batch, watermark),
                         Op::Session(s) => s.restore(part.part, &batch),
                         Op::WindowJoin(j) => j.restore(part.part, &batch),
                         Op::Join(j) => j.restore(part.part, &batch),
                         Op::Over(o) => o.restore(part.part, &batch),
                         _ => Ok(()),
                     };
-                    fits &= restored.is_ok();
+                    if let Err(error) = restored {
+                        tracing::warn!(operator = %state.id, %error, "an operator's snapshot state does not fit it");
+                        fits = false;
+                    }
                 }
             }
             if !fits {

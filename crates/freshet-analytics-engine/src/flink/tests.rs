@@ -179,6 +179,218 @@ fn session_windows_close_a_gap_after_their_last_row() {
     }
 }
 
+/// A sink for window aggregates of several aggregates.
+const WIDE: &str = "CREATE TABLE wide (
+    k BIGINT, n BIGINT, s BIGINT, m BIGINT, d BIGINT, ws TIMESTAMP(3), we TIMESTAMP(3)
+) WITH ('connector' = 'kinesis', 'stream' = 'wide', 'format' = 'json');";
+
+/// A window aggregate over `tvf`: sliced when it reads the window function directly, per
+/// window when `filter` (a WHERE clause that keeps every row) stands between them.
+fn aggregate_over(tvf: &str, filter: &str) -> String {
+    format!(
+        "{BIDS}
+         {WIDE}
+         INSERT INTO wide
+         SELECT auction, COUNT(*), SUM(price), MAX(price), COUNT(DISTINCT price),
+                window_start, window_end
+         FROM TABLE({tvf}) {filter}
+         GROUP BY auction, window_start, window_end;"
+    )
+}
+
+const HOP_6S_BY_2S: &str =
+    "HOP(TABLE bids, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '6' SECOND)";
+const CUMULATE_6S_BY_2S: &str =
+    "CUMULATE(TABLE bids, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '6' SECOND)";
+
+/// Rows pushed in turn (the watermark 1 s behind the latest): windows fire between them, a
+/// row comes for a slice some of whose windows fired, one for a slice all of whose windows
+/// fired (freed), keys appear in some slices only, a NULL key, a row without a time.
+fn sliced_steps() -> Vec<Vec<String>> {
+    vec![
+        vec![
+            bid(1, 5, 0, 500),
+            bid(2, 7, 1, 0),
+            bid(1, 9, 3, 0),
+            r#"{"auction":null,"price":1,"ts":"2026-01-01 00:00:03.500"}"#.to_string(),
+            r#"{"auction":4,"price":1,"ts":null}"#.to_string(),
+            // At a slice's (and windows') boundary: in the slice [4 s, 6 s).
+            bid(3, 2, 4, 0),
+            bid(3, 2, 5, 0),
+        ],
+        // Watermark 6 s.
+        vec![bid(2, 4, 2, 500), bid(1, 3, 7, 0)],
+        vec![bid(1, 8, 1, 500), bid(5, 6, 6, 500), bid(2, 1, 3, 999)],
+        // Watermark 8 s.
+        vec![bid(3, 3, 9, 0), bid(3, 3, 9, 0)],
+    ]
+}
+
+/// Each step's output; the job snapshotted after step `restart_after` and the rest run on a
+/// new job restored from it.
+fn run_steps(
+    code: &str,
+    steps: &[Vec<String>],
+    restart_after: Option<usize>,
+) -> (Vec<Vec<String>>, u64) {
+    let mut running = job(code);
+    let mut outputs = Vec::new();
+    for (i, rows) in steps.iter().enumerate() {
+        push(&mut running, 0, rows, i as i64);
+        outputs.push(output(&mut running));
+        if restart_after == Some(i) {
+            let snapshot = running.snapshot().expect("snapshot");
+            running = job(code);
+            let report = running.restore(&snapshot, i as i64).expect("restores");
+            assert!(report.unmatched.is_empty(), "{:?}", report.unmatched);
+        }
+    }
+    running.finish(0, steps.len() as i64).expect("ends");
+    outputs.push(output(&mut running));
+    (outputs, running.metrics().late_rows)
+}
+
+#[test]
+fn sliced_hop_and_cumulate_windows_give_the_rows_of_per_window_assignment() {
+    for tvf in [HOP_6S_BY_2S, CUMULATE_6S_BY_2S] {
+        let steps = sliced_steps();
+        let (sliced, sliced_late) = run_steps(&aggregate_over(tvf, ""), &steps, None);
+        let (per_window, per_window_late) =
+            run_steps(&aggregate_over(tvf, "WHERE TRUE"), &steps, None);
+        assert_eq!(sliced, per_window, "{tvf}");
+        // Per window, a row counts as late once per window that fired before it came; sliced,
+        // once when every window of its slice had fired.
+        if tvf == HOP_6S_BY_2S {
+            // 1.5 s after [-4, 2), [-2, 4), [0, 6) fired; 2.5 s and 3.999 s are kept for the
+            // windows still open.
+            assert_eq!((sliced_late, per_window_late), (1, 1 + 3 + 2));
+            // [2 s, 8 s): slices [2, 4) (read out when [-2, 4) and [0, 6) fired, then more
+            // rows), [4, 6) and [6, 8); auction 5 only in the last, the NULL key only in the
+            // first.
+            let window = |row: &str| row.contains(r#""ws":"2026-01-01 00:00:02""#);
+            let rows: Vec<&String> = sliced[3].iter().filter(|r| window(r)).collect();
+            assert_eq!(
+                rows,
+                [
+                    r#"{"k":1,"n":2,"s":12,"m":9,"d":2,"ws":"2026-01-01 00:00:02","we":"2026-01-01 00:00:08"}"#,
+                    r#"{"k":2,"n":2,"s":5,"m":4,"d":2,"ws":"2026-01-01 00:00:02","we":"2026-01-01 00:00:08"}"#,
+                    r#"{"k":3,"n":2,"s":4,"m":2,"d":1,"ws":"2026-01-01 00:00:02","we":"2026-01-01 00:00:08"}"#,
+                    r#"{"k":5,"n":1,"s":6,"m":6,"d":1,"ws":"2026-01-01 00:00:02","we":"2026-01-01 00:00:08"}"#,
+                    r#"{"k":null,"n":1,"s":1,"m":1,"d":1,"ws":"2026-01-01 00:00:02","we":"2026-01-01 00:00:08"}"#,
+                ]
+            );
+        } else {
+            // 2.5 s came before [0, 6) fired, 1.5 s and 3.999 s after: when the whole period
+            // [0, 6) had fired.
+            assert_eq!((sliced_late, per_window_late), (2, 1 + 3 + 2));
+        }
+    }
+}
+
+#[test]
+fn a_sliced_window_aggregate_restored_mid_window_goes_on_as_before() {
+    for tvf in [HOP_6S_BY_2S, CUMULATE_6S_BY_2S] {
+        let steps = sliced_steps();
+        let (uninterrupted, _) = run_steps(&aggregate_over(tvf, ""), &steps, None);
+        let (per_window, _) = run_steps(&aggregate_over(tvf, "WHERE TRUE"), &steps, None);
+        // After step 2 the open slices have parts read out by fired windows and live rows
+        // after them; after step 0, live rows only.
+        for restart_after in [0, 2] {
+            let (restored, _) = run_steps(&aggregate_over(tvf, ""), &steps, Some(restart_after));
+            assert_eq!(
+                restored, uninterrupted,
+                "{tvf} restarted after {restart_after}"
+            );
+            assert_eq!(
+                restored, per_window,
+                "{tvf} restarted after {restart_after}"
+            );
+        }
+    }
+}
+
+#[test]
+fn sliced_windows_with_an_offset_or_two_keys_give_the_rows_of_per_window_assignment() {
+    // Two keys are hashed as Arrow rows, not by the BIGINT's value.
+    let two_keys = |tvf: &str, filter: &str| {
+        format!(
+            "{BIDS}
+             {WIDE}
+             INSERT INTO wide
+             SELECT auction, MOD(price, 2), COUNT(*), SUM(price), MAX(price),
+                    window_start, window_end
+             FROM TABLE({tvf}) {filter}
+             GROUP BY auction, MOD(price, 2), window_start, window_end;"
+        )
+    };
+    let tvfs = [
+        HOP_6S_BY_2S,
+        CUMULATE_6S_BY_2S,
+        "HOP(TABLE bids, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '6' SECOND, INTERVAL '1' SECOND)",
+        "CUMULATE(TABLE bids, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '6' SECOND, INTERVAL '1' SECOND)",
+    ];
+    let steps = sliced_steps();
+    for tvf in tvfs {
+        for query in [aggregate_over, two_keys] {
+            let (per_window, _) = run_steps(&query(tvf, "WHERE TRUE"), &steps, None);
+            for restart_after in [None, Some(1)] {
+                let (sliced, _) = run_steps(&query(tvf, ""), &steps, restart_after);
+                assert_eq!(
+                    sliced, per_window,
+                    "{tvf}, restarted after {restart_after:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_per_window_snapshot_of_an_aggregate_that_now_slices_is_refused() {
+    // A TUMBLE aggregate keeps its state per window, in the layout HOP's had before slicing;
+    // the two jobs' operators have the same ids.
+    let tumble = "TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '6' SECOND)";
+    let mut old = job(&aggregate_over(tumble, ""));
+    push(&mut old, 0, &[bid(1, 5, 0, 500)], 0);
+    let snapshot = old.snapshot().expect("snapshot");
+    let mut sliced = job(&aggregate_over(HOP_6S_BY_2S, ""));
+    let report = sliced.restore(&snapshot, 0).expect("restores the rest");
+    // Refused by the aggregate, whose id the snapshot names.
+    assert_eq!(report.unmatched.len(), 1, "{:?}", report.unmatched);
+    assert!(
+        sliced
+            .nodes
+            .iter()
+            .any(|n| n.node.id == report.unmatched[0] && matches!(n.node.op, Op::Aggregate(_))),
+        "{:?}",
+        report.unmatched
+    );
+}
+
+#[test]
+fn aggregates_that_depend_on_row_order_keep_per_window_state() {
+    // FIRST_VALUE takes a window's first row in arrival order: slices merged in time order
+    // would take another when rows come out of order.
+    let code = format!(
+        "{BIDS}
+         INSERT INTO out
+         SELECT auction, FIRST_VALUE(price), window_start, window_end
+         FROM TABLE({HOP_6S_BY_2S})
+         GROUP BY auction, window_start, window_end;"
+    );
+    let mut job = job(&code);
+    push(&mut job, 0, &[bid(1, 5, 3, 0), bid(1, 7, 1, 0)], 0);
+    job.finish(0, 1).expect("ends");
+    assert_eq!(
+        output(&mut job),
+        [
+            r#"{"a":1,"b":5,"c":"2025-12-31 23:59:58","d":"2026-01-01 00:00:04"}"#,
+            r#"{"a":1,"b":5,"c":"2026-01-01 00:00:00","d":"2026-01-01 00:00:06"}"#,
+            r#"{"a":1,"b":5,"c":"2026-01-01 00:00:02","d":"2026-01-01 00:00:08"}"#,
+            r#"{"a":1,"b":7,"c":"2025-12-31 23:59:56","d":"2026-01-01 00:00:02"}"#,
+        ]
+    );
+}
+
 const TWO: &str = "CREATE TABLE persons (
     id BIGINT, name STRING, ts TIMESTAMP(3),
     WATERMARK FOR ts AS ts

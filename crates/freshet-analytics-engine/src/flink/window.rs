@@ -6,15 +6,23 @@
 //! function's, or an earlier window aggregate's (Flink's "window propagation": `GROUP BY
 //! window_start, window_end` over the result of a window aggregate aggregates the same windows
 //! again). Rows for a window that has already fired are late: they are counted and dropped.
+//!
+//! A HOP or CUMULATE aggregate reading its window function directly slices, as Flink's does:
+//! each row is aggregated once, into its slice (a slide or step long), and a window's result
+//! is the merge of its slices' partial states when the watermark passes its end, instead of
+//! each row going into every window it falls in (size / slide of them for a HOP).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use datafusion_common::arrow::array::{
     Array, ArrayRef, AsArray, Int64Array, RecordBatch, TimestampMillisecondArray, UInt32Array,
 };
 use datafusion_common::arrow::compute::take;
-use datafusion_common::arrow::datatypes::{Int64Type, SchemaRef, TimestampMillisecondType};
+use datafusion_common::arrow::datatypes::{
+    DataType, Field, Int64Type, Schema, SchemaRef, TimestampMillisecondType,
+};
 use datafusion_common::arrow::row::{RowConverter, Rows, SortField};
 use datafusion_common::{DataFusionError, Result};
 use datafusion_expr::{EmitTo, GroupsAccumulator};
@@ -50,6 +58,22 @@ impl WindowAssign {
 
     /// Which windows each row of `batch` falls in.
     pub(crate) fn assign(&self, batch: &RecordBatch) -> Result<Assignment> {
+        self.place(batch, |t, each| self.windows(t, each))
+    }
+
+    /// Which slice each row of `batch` falls in (its bounds in place of a window's).
+    fn slice(&self, batch: &RecordBatch) -> Result<Assignment> {
+        self.place(batch, |t, each| {
+            let end = self.slice_end(t);
+            each(end - self.step, end)
+        })
+    }
+
+    fn place(
+        &self,
+        batch: &RecordBatch,
+        places: impl Fn(i64, &mut dyn FnMut(i64, i64)),
+    ) -> Result<Assignment> {
         let time = timestamps(batch.column(self.time))?;
         let mut rows = Vec::with_capacity(batch.num_rows());
         let mut starts = Vec::with_capacity(batch.num_rows());
@@ -57,7 +81,7 @@ impl WindowAssign {
         for (i, t) in time.iter().enumerate() {
             // A row without a time is in no window (Flink drops it too).
             let Some(t) = t else { continue };
-            self.windows(t, |start, end| {
+            places(t, &mut |start, end| {
                 rows.push(i as u32);
                 starts.push(start);
                 ends.push(end);
@@ -72,23 +96,27 @@ impl WindowAssign {
         })
     }
 
-    fn windows(&self, t: i64, mut each: impl FnMut(i64, i64)) {
-        let floor = |t: i64, unit: i64| t - (t - self.offset).rem_euclid(unit);
+    /// The start of the window of `unit` ms (counted from the offset) that `t` falls in.
+    fn floor(&self, t: i64, unit: i64) -> i64 {
+        t - (t - self.offset).rem_euclid(unit)
+    }
+
+    fn windows(&self, t: i64, each: &mut dyn FnMut(i64, i64)) {
         match self.kind {
             WindowKind::Tumble => {
-                let start = floor(t, self.size);
+                let start = self.floor(t, self.size);
                 each(start, start + self.size);
             }
             WindowKind::Hop => {
-                let mut start = floor(t, self.step);
+                let mut start = self.floor(t, self.step);
                 while start > t - self.size {
                     each(start, start + self.size);
                     start -= self.step;
                 }
             }
             WindowKind::Cumulate => {
-                let start = floor(t, self.size);
-                let mut end = floor(t, self.step) + self.step;
+                let start = self.floor(t, self.size);
+                let mut end = self.floor(t, self.step) + self.step;
                 while end <= start + self.size {
                     each(start, end);
                     end += self.step;
@@ -96,6 +124,41 @@ impl WindowAssign {
             }
             // Session windows are not assigned row by row (see `session.rs`).
             WindowKind::Session => {}
+        }
+    }
+
+    /// Whether a row falls in more than one window, so that an aggregate keeps it once, in
+    /// its slice, rather than once per window.
+    fn overlaps(&self) -> bool {
+        matches!(self.kind, WindowKind::Hop | WindowKind::Cumulate) && self.size > self.step
+    }
+
+    /// The end of the slice (a HOP's slide, a CUMULATE's step) that `t` falls in: every window
+    /// holding `t` holds that whole slice, since windows start and end on slice bounds.
+    fn slice_end(&self, t: i64) -> i64 {
+        self.floor(t, self.step) + self.step
+    }
+
+    /// The start of the window that ends at `end`.
+    fn window_start(&self, end: i64) -> i64 {
+        match self.kind {
+            WindowKind::Cumulate => self.floor(end - self.step, self.size),
+            _ => end - self.size,
+        }
+    }
+
+    /// The ends of the windows the slice ending at `end` is part of, in order: each is the
+    /// previous one a step later.
+    fn windows_of_slice(&self, end: i64) -> impl Iterator<Item = i64> + use<> {
+        (end..=self.last_window_of_slice(end)).step_by(self.step.unsigned_abs() as usize)
+    }
+
+    /// The end of the last window the slice ending at `end` is part of: once it fired, the
+    /// slice is done with and rows for it are late.
+    fn last_window_of_slice(&self, end: i64) -> i64 {
+        match self.kind {
+            WindowKind::Cumulate => self.floor(end - self.step, self.size) + self.size,
+            _ => end + self.size - self.step,
         }
     }
 }
@@ -141,7 +204,8 @@ pub(crate) fn timestamps(column: &ArrayRef) -> Result<&TimestampMillisecondArray
         })
 }
 
-/// The groups of one window: keys to group numbers, and the aggregates' accumulators.
+/// The groups of one window (or of one slice): keys to group numbers, and the aggregates'
+/// accumulators.
 struct Groups {
     /// How many groups there are (numbered in order of arrival).
     count: usize,
@@ -158,6 +222,167 @@ struct Groups {
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
 }
 
+impl Groups {
+    fn new(
+        aggregates: &[AggregateSpec],
+        converter: &RowConverter,
+        bounds: [i64; 3],
+    ) -> Result<Groups> {
+        Ok(Groups {
+            count: 0,
+            index: HashMap::new(),
+            keys: converter.empty_rows(0, 0),
+            ints: HashMap::new(),
+            int_keys: Vec::new(),
+            null_group: None,
+            bounds,
+            accumulators: aggregates
+                .iter()
+                .map(AggregateSpec::accumulator)
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    /// The group of each of `rows` rows whose hashed keys are `keys`, opening groups for keys
+    /// not seen before.
+    fn ids(
+        &mut self,
+        keys: &[ArrayRef],
+        rows: usize,
+        converter: &RowConverter,
+    ) -> Result<Vec<usize>> {
+        if keys.is_empty() {
+            // Grouped by the window alone: one group.
+            self.count = self.count.max(usize::from(rows > 0));
+            return Ok(vec![0; rows]);
+        }
+        let mut ids = Vec::with_capacity(rows);
+        if let [column] = keys
+            && let Some(ints) = column.as_primitive_opt::<Int64Type>()
+        {
+            for v in ints.iter() {
+                let next = self.count;
+                let id = match v {
+                    Some(v) => *self.ints.entry(v).or_insert(next),
+                    None => *self.null_group.get_or_insert(next),
+                };
+                if id == next {
+                    self.int_keys.push(v);
+                    self.count += 1;
+                }
+                ids.push(id);
+            }
+        } else {
+            let key_rows = converter.convert_columns(keys)?;
+            for row in key_rows.iter() {
+                let next = self.count;
+                let id = *self.index.entry(row.as_ref().into()).or_insert(next);
+                if id == next {
+                    self.keys.push(row);
+                    self.count += 1;
+                }
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Adds rows (each aggregate's argument columns) to their groups `ids`.
+    fn update(&mut self, args: &[Vec<ArrayRef>], ids: &[usize]) -> Result<()> {
+        for (accumulator, values) in self.accumulators.iter_mut().zip(args) {
+            accumulator.update_batch(values, ids, None, self.count)?;
+        }
+        Ok(())
+    }
+
+    /// Merges partial states (of a slice) into the groups of their keys.
+    fn merge(&mut self, part: &Part, widths: &[usize], converter: &RowConverter) -> Result<()> {
+        let ids = self.ids(&part.keys, part.rows, converter)?;
+        let mut at = 0;
+        for (accumulator, width) in self.accumulators.iter_mut().zip(widths) {
+            accumulator.merge_batch(&part.states[at..at + width], &ids, self.count)?;
+            at += width;
+        }
+        Ok(())
+    }
+
+    /// The hashed key columns, one row per group.
+    fn hashed_columns(&self, converter: &RowConverter) -> Result<Vec<ArrayRef>> {
+        if self.int_keys.is_empty() {
+            Ok(converter.convert_rows(self.keys.iter())?)
+        } else {
+            Ok(vec![Arc::new(Int64Array::from(self.int_keys.clone()))])
+        }
+    }
+
+    /// The groups' keys and partial states, taken out (the accumulators are left empty).
+    fn take_part(&mut self, converter: &RowConverter) -> Result<Part> {
+        let keys = self.hashed_columns(converter)?;
+        let mut states = Vec::new();
+        for accumulator in &mut self.accumulators {
+            states.extend(accumulator.state(EmitTo::All)?);
+        }
+        Ok(Part {
+            rows: self.count,
+            keys,
+            states,
+        })
+    }
+}
+
+/// The keys and partial aggregate states (DataFusion's `state()` form, each aggregate's
+/// columns in turn) of a slice's groups, as they were when read out.
+struct Part {
+    rows: usize,
+    /// The hashed key columns.
+    keys: Vec<ArrayRef>,
+    states: Vec<ArrayRef>,
+}
+
+/// A slice of a HOP or CUMULATE aggregate: its rows aggregated once, for all the windows it is
+/// part of (Flink's slicing window operator). A window's result is the merge of its slices'
+/// partial states.
+struct Slice {
+    /// Rows since the slice's state was last read out.
+    live: Groups,
+    /// Its state as last read out, for the windows still to fire: reading the live groups'
+    /// state empties them, so it is kept here.
+    read: Option<Part>,
+}
+
+impl Slice {
+    fn new(
+        aggregates: &[AggregateSpec],
+        converter: &RowConverter,
+        end: i64,
+        step: i64,
+    ) -> Result<Slice> {
+        Ok(Slice {
+            live: Groups::new(aggregates, converter, [end - step, end, end - 1])?,
+            read: None,
+        })
+    }
+
+    /// Its partial state, reading out the live groups first when rows came since the last
+    /// time (after one of its windows fired, or a snapshot): the earlier state is merged into
+    /// them, so a slice keeps one part however often it is read.
+    fn state(
+        &mut self,
+        aggregates: &[AggregateSpec],
+        widths: &[usize],
+        converter: &RowConverter,
+    ) -> Result<Option<&Part>> {
+        if self.live.count > 0 {
+            if let Some(earlier) = self.read.take() {
+                self.live.merge(&earlier, widths, converter)?;
+            }
+            self.read = Some(self.live.take_part(converter)?);
+            self.live = Groups::new(aggregates, converter, self.live.bounds)?;
+        }
+        Ok(self.read.as_ref())
+    }
+}
+
 /// A GROUP BY key of a window aggregate: an expression over its input's rows, or a bound of
 /// the window the aggregate assigns itself.
 pub(crate) enum Key {
@@ -165,6 +390,10 @@ pub(crate) enum Key {
     /// window_start, window_end or window_time (0, 1, 2) of the assigned window.
     Bound(usize),
 }
+
+/// The name of the first column of a sliced aggregate's snapshot batches: it tells them from
+/// the per-window batches, whose first column is a key.
+const SLICE_END: &str = "slice_end";
 
 pub(crate) struct WindowAggregate {
     /// The GROUP BY keys, one of them the window's end.
@@ -174,12 +403,25 @@ pub(crate) struct WindowAggregate {
     /// arguments are evaluated once per row and repeated per window (not whole rows).
     pub assign: Option<WindowAssign>,
     pub aggregates: Vec<AggregateSpec>,
+    /// Each aggregate's number of partial-state columns.
+    widths: Vec<usize>,
     /// Keys, then the aggregates' values (the Aggregate's schema).
     pub schema: SchemaRef,
     converter: RowConverter,
+    /// Open windows by end (when not sliced).
     windows: BTreeMap<i64, Groups>,
-    /// Rows that came after their window fired.
+    /// A fused HOP or CUMULATE aggregate whose aggregates merge: rows kept per slice.
+    slices: Option<Slices>,
+    /// Rows that came after their window fired (sliced: after every window of their slice
+    /// fired; a row some of whose windows are open goes into those, as Flink's does).
     pub late: u64,
+}
+
+struct Slices {
+    /// By slice end.
+    open: BTreeMap<i64, Slice>,
+    /// The ends of the windows that have rows and have not fired.
+    pending: BTreeSet<i64>,
 }
 
 impl WindowAggregate {
@@ -200,14 +442,28 @@ impl WindowAggregate {
         for aggregate in &aggregates {
             aggregate.check_grouped()?;
         }
+        let widths = aggregates
+            .iter()
+            .map(AggregateSpec::state_width)
+            .collect::<Result<Vec<_>>>()
+            .map_err(crate::expr::message)?;
+        // Slicing merges partial states in time order where the windows took rows in arrival
+        // order: the same result only for aggregates that do not depend on that order.
+        let sliced = assign.as_ref().is_some_and(WindowAssign::overlaps)
+            && aggregates.iter().all(AggregateSpec::merges_in_any_order);
         Ok(WindowAggregate {
             keys,
             end_key,
             assign,
             aggregates,
+            widths,
             schema,
             converter,
             windows: BTreeMap::new(),
+            slices: sliced.then(|| Slices {
+                open: BTreeMap::new(),
+                pending: BTreeSet::new(),
+            }),
             late: 0,
         })
     }
@@ -216,7 +472,11 @@ impl WindowAggregate {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let assignment = self.assign.as_ref().map(|a| a.assign(batch)).transpose()?;
+        let assignment = match &self.assign {
+            Some(a) if self.slices.is_some() => Some(a.slice(batch)?),
+            Some(a) => Some(a.assign(batch)?),
+            None => None,
+        };
         let repeat = |column: ArrayRef| match &assignment {
             Some(a) => a.repeat(&column),
             None => Ok(column),
@@ -239,6 +499,7 @@ impl WindowAggregate {
             .map(|a| a.args().iter().map(|e| repeat(eval(e, batch)?)).collect())
             .collect::<Result<_>>()?;
         let rows = keys.first().map_or(batch.num_rows(), |k| k.len());
+        // Sliced, the bounds are the rows' slices' (a window's otherwise).
         let ends = timestamps(&keys[self.end_key])?;
         // Rows by window (most batches fall in one).
         let mut by_end: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
@@ -261,7 +522,11 @@ impl WindowAggregate {
         };
         for (end, picked) in windows {
             let n = picked.as_ref().map_or(rows, |r| r.len());
-            if end - 1 <= watermark {
+            let last = match (&self.slices, &self.assign) {
+                (Some(_), Some(assign)) => assign.last_window_of_slice(end),
+                _ => end,
+            };
+            if last - 1 <= watermark {
                 self.late += n as u64;
                 continue;
             }
@@ -285,71 +550,38 @@ impl WindowAggregate {
             let start = bounds.as_ref().map_or(end, |b| {
                 timestamps(&b[0]).map_or(end, |s| s.value(first_row))
             });
-            let groups = match self.windows.get_mut(&end) {
-                Some(groups) => groups,
-                None => {
-                    let groups = self.new_groups([start, end, end - 1])?;
-                    self.windows.entry(end).or_insert(groups)
-                }
-            };
-            let group_of_row = if key_columns.is_empty() {
-                // Grouped by the window alone: one group.
-                groups.count = 1;
-                vec![0; n]
-            } else if let [column] = key_columns.as_slice()
-                && let Some(ints) = column.as_primitive_opt::<Int64Type>()
-            {
-                let mut group_of_row = Vec::with_capacity(n);
-                for v in ints.iter() {
-                    let next = groups.count;
-                    let id = match v {
-                        Some(v) => *groups.ints.entry(v).or_insert(next),
-                        None => *groups.null_group.get_or_insert(next),
-                    };
-                    if id == next {
-                        groups.int_keys.push(v);
-                        groups.count += 1;
+            let window_bounds = [start, end, end - 1];
+            let groups = match (&mut self.slices, &self.assign) {
+                (Some(slices), Some(assign)) => {
+                    // Windows that fired already do not get these rows (they were late
+                    // there), the others will.
+                    slices.pending.extend(
+                        assign
+                            .windows_of_slice(end)
+                            .filter(|window| window - 1 > watermark),
+                    );
+                    match slices.open.entry(end) {
+                        Entry::Occupied(slice) => &mut slice.into_mut().live,
+                        Entry::Vacant(slot) => {
+                            let slice =
+                                Slice::new(&self.aggregates, &self.converter, end, assign.step)?;
+                            &mut slot.insert(slice).live
+                        }
                     }
-                    group_of_row.push(id);
                 }
-                group_of_row
-            } else {
-                let key_rows = self.converter.convert_columns(&key_columns)?;
-                let mut group_of_row = Vec::with_capacity(n);
-                for row in key_rows.iter() {
-                    let next = groups.count;
-                    let id = *groups.index.entry(row.as_ref().into()).or_insert(next);
-                    if id == next {
-                        groups.keys.push(row);
-                        groups.count += 1;
-                    }
-                    group_of_row.push(id);
-                }
-                group_of_row
+                _ => match self.windows.entry(end) {
+                    Entry::Occupied(groups) => groups.into_mut(),
+                    Entry::Vacant(slot) => slot.insert(Groups::new(
+                        &self.aggregates,
+                        &self.converter,
+                        window_bounds,
+                    )?),
+                },
             };
-            let total = groups.count;
-            for (accumulator, values) in groups.accumulators.iter_mut().zip(&arg_columns) {
-                accumulator.update_batch(values, &group_of_row, None, total)?;
-            }
+            let ids = groups.ids(&key_columns, n, &self.converter)?;
+            groups.update(&arg_columns, &ids)?;
         }
         Ok(())
-    }
-
-    fn new_groups(&self, bounds: [i64; 3]) -> Result<Groups> {
-        Ok(Groups {
-            count: 0,
-            index: HashMap::new(),
-            keys: self.converter.empty_rows(0, 0),
-            ints: HashMap::new(),
-            int_keys: Vec::new(),
-            null_group: None,
-            bounds,
-            accumulators: self
-                .aggregates
-                .iter()
-                .map(AggregateSpec::accumulator)
-                .collect::<Result<_>>()?,
-        })
     }
 
     /// Emits every window whose end the watermark has passed.
@@ -358,29 +590,58 @@ impl WindowAggregate {
         watermark: i64,
         out: &mut Vec<RecordBatch>,
     ) -> Result<()> {
+        let mut fired = Vec::new();
+        if let (Some(slices), Some(assign)) = (&mut self.slices, &self.assign) {
+            while let Some(end) = slices.pending.first().copied() {
+                if end - 1 > watermark {
+                    break;
+                }
+                slices.pending.pop_first();
+                let start = assign.window_start(end);
+                let mut groups =
+                    Groups::new(&self.aggregates, &self.converter, [start, end, end - 1])?;
+                // The window's slices: those ending after its start, up to its end.
+                for slice in slices.open.range_mut(start + 1..=end).map(|(_, s)| s) {
+                    if let Some(state) =
+                        slice.state(&self.aggregates, &self.widths, &self.converter)?
+                    {
+                        groups.merge(state, &self.widths, &self.converter)?;
+                    }
+                }
+                fired.push(groups);
+            }
+            while let Some(slice) = slices.open.first_entry() {
+                if assign.last_window_of_slice(*slice.key()) - 1 > watermark {
+                    break;
+                }
+                slice.remove();
+            }
+        }
         while let Some(entry) = self.windows.first_entry() {
             if *entry.key() - 1 > watermark {
                 break;
             }
-            let mut groups = entry.remove();
-            let mut columns = self.key_columns(&groups)?;
-            for accumulator in &mut groups.accumulators {
-                columns.push(accumulator.evaluate(EmitTo::All)?);
-            }
-            out.push(RecordBatch::try_new(self.schema.clone(), columns)?);
+            fired.push(entry.remove());
+        }
+        for groups in fired {
+            out.push(self.emit(groups)?);
         }
         Ok(())
+    }
+
+    /// A window's rows: its keys, then its aggregates' values.
+    fn emit(&self, mut groups: Groups) -> Result<RecordBatch> {
+        let mut columns = self.key_columns(&groups)?;
+        for accumulator in &mut groups.accumulators {
+            columns.push(accumulator.evaluate(EmitTo::All)?);
+        }
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
 
     /// Every key column of a window's groups, the bounds repeated.
     fn key_columns(&self, groups: &Groups) -> Result<Vec<ArrayRef>> {
         let n = groups.count;
-        let mut hashed = if groups.int_keys.is_empty() {
-            self.converter.convert_rows(groups.keys.iter())?.into_iter()
-        } else {
-            let ints: ArrayRef = Arc::new(Int64Array::from(groups.int_keys.clone()));
-            vec![ints].into_iter()
-        };
+        let mut hashed = groups.hashed_columns(&self.converter)?.into_iter();
         self.keys
             .iter()
             .map(|k| match k {
@@ -395,9 +656,29 @@ impl WindowAggregate {
             .collect()
     }
 
-    /// Every open window's groups: key columns, then each accumulator's partial state.
+    /// The open state. Per window: every open window's groups, key columns then each
+    /// accumulator's partial state. Sliced: every open slice's groups, its end (a column named
+    /// [`SLICE_END`]), the hashed key columns, then the partial states.
     pub(crate) fn snapshot(&mut self) -> Result<Vec<RecordBatch>> {
         let mut batches = Vec::new();
+        if let Some(slices) = &mut self.slices {
+            for (end, slice) in &mut slices.open {
+                if let Some(part) = slice.state(&self.aggregates, &self.widths, &self.converter)? {
+                    let mut columns: Vec<ArrayRef> =
+                        vec![Arc::new(Int64Array::from_value(*end, part.rows))];
+                    columns.extend(part.keys.iter().cloned());
+                    columns.extend(part.states.iter().cloned());
+                    let batch = state_batch(columns)?;
+                    let mut fields = batch.schema().fields().to_vec();
+                    fields[0] = Arc::new(Field::new(SLICE_END, DataType::Int64, false));
+                    batches.push(RecordBatch::try_new(
+                        Arc::new(Schema::new(fields)),
+                        batch.columns().to_vec(),
+                    )?);
+                }
+            }
+            return Ok(batches);
+        }
         let ends: Vec<i64> = self.windows.keys().copied().collect();
         for end in ends {
             let Some(groups) = self.windows.get(&end) else {
@@ -423,14 +704,75 @@ impl WindowAggregate {
         Ok(batches)
     }
 
-    pub(crate) fn restore(&mut self, batch: &RecordBatch) -> Result<()> {
-        let key_count = self.keys.len();
-        let widths = self
-            .aggregates
+    /// Takes back one batch of [`WindowAggregate::snapshot`]; `watermark` is the operator's
+    /// (windows up to it fired before the snapshot).
+    pub(crate) fn restore(&mut self, batch: &RecordBatch, watermark: i64) -> Result<()> {
+        let sliced_batch = batch
+            .schema()
+            .fields()
+            .first()
+            .is_some_and(|f| f.name() == SLICE_END);
+        match (&self.slices, sliced_batch) {
+            (Some(_), true) => self.restore_slice(batch, watermark),
+            (None, false) => self.restore_window(batch),
+            // Since no release shipped per-window state for an aggregate that now slices, it
+            // is refused rather than converted.
+            (Some(_), false) => Err(DataFusionError::Execution(
+                "the snapshot holds a HOP or CUMULATE window aggregate's state per window, from before the aggregate kept it per slice: it cannot be restored (start without it, or allow non-restored state)".into(),
+            )),
+            (None, true) => Err(DataFusionError::Execution(
+                "the snapshot holds a window aggregate's state per slice, which this query keeps per window".into(),
+            )),
+        }
+    }
+
+    fn restore_slice(&mut self, batch: &RecordBatch, watermark: i64) -> Result<()> {
+        let (Some(slices), Some(assign)) = (&mut self.slices, &self.assign) else {
+            return Ok(());
+        };
+        let hashed = self
+            .keys
             .iter()
-            .map(AggregateSpec::state_width)
-            .collect::<Result<Vec<_>>>()?;
-        if batch.num_columns() != key_count + widths.iter().sum::<usize>() {
+            .filter(|k| matches!(k, Key::Expr(_)))
+            .count();
+        if batch.num_columns() != 1 + hashed + self.widths.iter().sum::<usize>() {
+            return Err(DataFusionError::Execution(
+                "a window snapshot does not fit the query".into(),
+            ));
+        }
+        let Some(end) = batch
+            .column(0)
+            .as_primitive_opt::<Int64Type>()
+            .and_then(|ends| ends.iter().flatten().next())
+        else {
+            return Ok(());
+        };
+        let part = Part {
+            rows: batch.num_rows(),
+            keys: batch.columns()[1..1 + hashed].to_vec(),
+            states: batch.columns()[1 + hashed..].to_vec(),
+        };
+        let slice = match slices.open.entry(end) {
+            Entry::Occupied(slice) => slice.into_mut(),
+            Entry::Vacant(slot) => slot.insert(Slice::new(
+                &self.aggregates,
+                &self.converter,
+                end,
+                assign.step,
+            )?),
+        };
+        slice.live.merge(&part, &self.widths, &self.converter)?;
+        slices.pending.extend(
+            assign
+                .windows_of_slice(end)
+                .filter(|window| window - 1 > watermark),
+        );
+        Ok(())
+    }
+
+    fn restore_window(&mut self, batch: &RecordBatch) -> Result<()> {
+        let key_count = self.keys.len();
+        if batch.num_columns() != key_count + self.widths.iter().sum::<usize>() {
             return Err(DataFusionError::Execution(
                 "a window snapshot does not fit the query".into(),
             ));
@@ -448,31 +790,13 @@ impl WindowAggregate {
                 Key::Bound(b) => bounds[*b] = timestamps(column)?.value(0),
             }
         }
-        let mut groups = self.new_groups(bounds)?;
-        groups.count = batch.num_rows();
-        if let [column] = hashed.as_slice()
-            && let Some(ints) = column.as_primitive_opt::<Int64Type>()
-        {
-            for (i, v) in ints.iter().enumerate() {
-                match v {
-                    Some(v) => groups.ints.insert(v, i),
-                    None => groups.null_group.replace(i),
-                };
-                groups.int_keys.push(v);
-            }
-        } else if !hashed.is_empty() {
-            let rows = self.converter.convert_columns(&hashed)?;
-            for (i, row) in rows.iter().enumerate() {
-                groups.index.insert(row.as_ref().into(), i);
-                groups.keys.push(row);
-            }
-        }
-        let ids: Vec<usize> = (0..batch.num_rows()).collect();
-        let mut at = key_count;
-        for (accumulator, width) in groups.accumulators.iter_mut().zip(widths) {
-            accumulator.merge_batch(&batch.columns()[at..at + width], &ids, ids.len())?;
-            at += width;
-        }
+        let mut groups = Groups::new(&self.aggregates, &self.converter, bounds)?;
+        let part = Part {
+            rows: batch.num_rows(),
+            keys: hashed,
+            states: batch.columns()[key_count..].to_vec(),
+        };
+        groups.merge(&part, &self.widths, &self.converter)?;
         self.windows.insert(end, groups);
         Ok(())
     }
@@ -502,7 +826,7 @@ mod tests {
 
     fn windows_of(a: &WindowAssign, t: i64) -> Vec<(i64, i64)> {
         let mut w = Vec::new();
-        a.windows(t, |s, e| w.push((s, e)));
+        a.windows(t, &mut |s, e| w.push((s, e)));
         w.sort();
         w
     }
