@@ -293,6 +293,17 @@ pub fn kinesis_video_archived_media() -> &'static Model {
     })
 }
 
+/// The Kinesis Video signaling model (ICE servers, Alexa offers).
+pub fn kinesis_video_signaling() -> &'static Model {
+    static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+    MODEL.get_or_init(|| {
+        Model::parse(include_str!(
+            "../models/kinesis-video-signaling-2019-12-04.json"
+        ))
+        .expect("the embedded Kinesis Video Signaling model is valid (checked by tests)")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,5 +357,11 @@ mod tests {
                 assert!(model.shape(shape).is_some(), "{shape}");
             }
         }
+        let signaling = kinesis_video_signaling();
+        assert_eq!(
+            signaling.operations["GetIceServerConfig"].request_uri,
+            "/v1/get-ice-server-config"
+        );
+        assert_eq!(signaling.operations.len(), 2);
     }
 }

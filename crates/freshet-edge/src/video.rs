@@ -36,12 +36,13 @@ use crate::shape::{self, Model};
 const JSON_CONTENT_TYPE: &str = "application/json";
 const PUT_MEDIA_PATH: &str = "/putMedia";
 
-/// The three Kinesis Video models, control plane first.
-fn models() -> [&'static Model; 3] {
+/// The four Kinesis Video models, control plane first.
+fn models() -> [&'static Model; 4] {
     [
         shape::kinesisvideo(),
         shape::kinesis_video_media(),
         shape::kinesis_video_archived_media(),
+        shape::kinesis_video_signaling(),
     ]
 }
 
@@ -242,6 +243,8 @@ async fn dispatch(svc: &VideoService, op: &str, body: Value) -> Result<VideoRepl
         "UpdateSignalingChannel" => run!(update_signaling_channel),
         "DeleteSignalingChannel" => run!(delete_signaling_channel),
         "GetSignalingChannelEndpoint" => run!(get_signaling_channel_endpoint),
+        "GetIceServerConfig" => run!(get_ice_server_config),
+        "SendAlexaOfferToMaster" => run!(send_alexa_offer_to_master),
         // Edge agents, media and stream storage configurations.
         _ => Err(ApiError::client(
             "InvalidArgumentException",

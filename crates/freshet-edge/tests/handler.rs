@@ -32,6 +32,7 @@ async fn harness(credentials: Credentials) -> Harness {
     let video = VideoService::open(
         VideoConfig {
             max_viewers: 10,
+            turn_listen: None,
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
             data_endpoint: "http://edge.test".into(),

@@ -13,9 +13,21 @@ use futures_util::{SinkExt, StreamExt};
 use http::{Request, StatusCode};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
+
+/// A UDP socket for a TURN client (the crate takes a `Conn`, which tokio's socket is).
+struct UdpSocket;
+
+impl UdpSocket {
+    fn std_bind() -> tokio::net::UdpSocket {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_nonblocking(true).unwrap();
+        tokio::net::UdpSocket::from_std(socket).unwrap()
+    }
+}
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 use tower::ServiceExt;
+use webrtc_util::Conn as _;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -26,6 +38,10 @@ struct Server {
 }
 
 async fn server(max_viewers: usize) -> Server {
+    server_with(max_viewers, None).await
+}
+
+async fn server_with(max_viewers: usize, turn_listen: Option<std::net::SocketAddr>) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let catalog = Catalog::open(&dir.path().join("catalog.db")).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -33,6 +49,7 @@ async fn server(max_viewers: usize) -> Server {
     let video = VideoService::open(
         VideoConfig {
             max_viewers,
+            turn_listen,
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
             data_endpoint: format!("http://{addr}"),
@@ -60,6 +77,7 @@ async fn server(max_viewers: usize) -> Server {
 }
 
 impl Server {
+    /// A rest-json call: `op` is the operation's path without its leading `/`.
     async fn call(&self, op: &str, body: Value) -> (StatusCode, Value) {
         let req = Request::post(format!("/{op}"))
             .header("content-type", "application/json")
@@ -383,4 +401,148 @@ async fn connections_are_checked_before_the_upgrade() {
     s.call("deleteSignalingChannel", json!({ "ChannelARN": arn }))
         .await;
     assert_eq!(next(&mut master).await["closed"], "the channel was deleted");
+}
+
+#[tokio::test]
+async fn ice_servers_are_the_embedded_turn_server_and_it_relays_with_their_credentials() {
+    let s = server_with(10, Some("127.0.0.1:0".parse().unwrap())).await;
+    let arn = s.channel("cam", json!({})).await;
+    let (status, out) = s
+        .call(
+            "v1/get-ice-server-config",
+            json!({ "ChannelARN": arn, "ClientId": "viewer-1", "Service": "TURN" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let server = &out["IceServerList"][0];
+    assert_eq!(server["Ttl"], 300);
+    let uri = server["Uris"][0].as_str().unwrap();
+    let addr = uri
+        .strip_prefix("turn:")
+        .and_then(|u| u.strip_suffix("?transport=udp"))
+        .unwrap_or_else(|| panic!("a UDP TURN URI: {uri}"))
+        .to_string();
+    let username = server["Username"].as_str().unwrap().to_string();
+    assert!(
+        username.split_once(':').unwrap().0.parse::<u64>().is_ok(),
+        "{username}"
+    );
+
+    // A TURN client allocates a relay with those credentials; a peer's datagram to the relayed
+    // address reaches the client, and the client's reaches the peer.
+    let relayed = |password: &str| turn::client::ClientConfig {
+        stun_serv_addr: addr.clone(),
+        turn_serv_addr: addr.clone(),
+        username: username.clone(),
+        password: password.to_string(),
+        realm: String::new(),
+        software: String::new(),
+        rto_in_ms: 0,
+        conn: std::sync::Arc::new(UdpSocket::std_bind()),
+        vnet: None,
+    };
+    let client = turn::client::Client::new(relayed(server["Password"].as_str().unwrap()))
+        .await
+        .unwrap();
+    client.listen().await.unwrap();
+    let relay = client.allocate().await.unwrap();
+    let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let peer_addr = peer.local_addr().unwrap();
+    // The client's first send opens the permission for the peer.
+    relay.send_to(b"hello peer", peer_addr).await.unwrap();
+    let mut buf = [0u8; 64];
+    let (n, from) = tokio::time::timeout(Duration::from_secs(5), peer.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf[..n], b"hello peer");
+    assert_eq!(from, relay.local_addr().unwrap());
+    peer.send_to(b"hello client", from).await.unwrap();
+    let (n, _) = tokio::time::timeout(Duration::from_secs(5), relay.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf[..n], b"hello client");
+    client.close().await.unwrap();
+
+    // A wrong password gets no allocation.
+    let wrong = turn::client::Client::new(relayed("d3Jvbmc="))
+        .await
+        .unwrap();
+    wrong.listen().await.unwrap();
+    assert!(wrong.allocate().await.is_err());
+
+    // Bad input.
+    let (status, out) = s
+        .call(
+            "v1/get-ice-server-config",
+            json!({ "ChannelARN": arn, "Service": "STUN" }),
+        )
+        .await;
+    assert_eq!(
+        (status, out["__type"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("InvalidArgumentException"))
+    );
+    let (status, out) = s
+        .call(
+            "v1/get-ice-server-config",
+            json!({ "ChannelARN": arn.replace("/cam/", "/nope/") }),
+        )
+        .await;
+    assert_eq!(
+        (status, out["__type"].as_str()),
+        (StatusCode::NOT_FOUND, Some("ResourceNotFoundException"))
+    );
+}
+
+#[tokio::test]
+async fn without_a_turn_server_no_ice_servers_are_offered() {
+    let s = server(10).await;
+    let arn = s.channel("cam", json!({})).await;
+    let (status, out) = s
+        .call("v1/get-ice-server-config", json!({ "ChannelARN": arn }))
+        .await;
+    assert_eq!(
+        (status, out),
+        (StatusCode::OK, json!({ "IceServerList": [] }))
+    );
+}
+
+#[tokio::test]
+async fn an_alexa_offer_is_answered_by_the_master() {
+    let s = server(10).await;
+    let arn = s
+        .channel(
+            "cam",
+            json!({ "SingleMasterConfiguration": { "MessageTtlSeconds": 5 } }),
+        )
+        .await;
+    let mut master = s.connect(&arn, None).await;
+    let answering = async {
+        let offer = next(&mut master).await;
+        assert_eq!(offer["senderClientId"], "alexa-1");
+        assert_eq!(offer["messagePayload"], "b2ZmZXI=");
+        send(&mut master, json!({ "action": "SDP_ANSWER", "recipientClientId": "alexa-1", "messagePayload": "YW5zd2Vy" })).await;
+    };
+    let asking = s.call(
+        "v1/send-alexa-offer-to-master",
+        json!({ "ChannelARN": arn, "SenderClientId": "alexa-1", "MessagePayload": "b2ZmZXI=" }),
+    );
+    let ((status, out), ()) = tokio::join!(asking, answering);
+    assert_eq!(
+        (status, out),
+        (StatusCode::OK, json!({ "Answer": "YW5zd2Vy" }))
+    );
+    drop(master);
+    // No master: the offer waits the channel's TTL, then ResourceNotFoundException.
+    let (status, out) = s
+        .call(
+            "v1/send-alexa-offer-to-master",
+            json!({ "ChannelARN": arn, "SenderClientId": "alexa-2", "MessagePayload": "b2ZmZXI=" }),
+        )
+        .await;
+    assert_eq!(
+        (status, out["__type"].as_str()),
+        (StatusCode::NOT_FOUND, Some("ResourceNotFoundException"))
+    );
 }

@@ -24,6 +24,8 @@ pub enum VideoError {
     #[error("{0}")]
     NotAuthorized(String),
     #[error("{0}")]
+    ClientLimitExceeded(String),
+    #[error("{0}")]
     MissingCodecPrivateData(String),
     #[error("{0}")]
     InvalidCodecPrivateData(String),
@@ -56,6 +58,7 @@ impl VideoError {
             VideoError::NoDataRetention(_) => "NoDataRetentionException",
             VideoError::ConnectionLimitExceeded(_) => "ConnectionLimitExceededException",
             VideoError::NotAuthorized(_) => "NotAuthorizedException",
+            VideoError::ClientLimitExceeded(_) => "ClientLimitExceededException",
             VideoError::MissingCodecPrivateData(_) => "MissingCodecPrivateDataException",
             VideoError::InvalidCodecPrivateData(_) => "InvalidCodecPrivateDataException",
             VideoError::UnsupportedStreamMediaType(_) => "UnsupportedStreamMediaTypeException",

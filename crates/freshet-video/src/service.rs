@@ -17,6 +17,7 @@ use crate::model::*;
 use crate::paging::{position, token};
 use crate::signaling::channel::{Channel, is_channel_arn};
 use crate::signaling::hub::Hub;
+use crate::signaling::ice::{Credentials, TurnServer};
 use crate::store::FragmentStore;
 use crate::stream::{Status, VideoStream, check_create_retention, new_version};
 
@@ -43,6 +44,9 @@ pub struct VideoConfig {
     pub clock: SharedClock,
     /// Viewers a SINGLE_MASTER signaling channel takes at once (AWS: 10).
     pub max_viewers: usize,
+    /// Where the embedded TURN server listens (UDP); None: no TURN server, and
+    /// GetIceServerConfig answers no servers.
+    pub turn_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Clone)]
@@ -66,6 +70,9 @@ pub(crate) struct Inner {
     pub(crate) channels: Mutex<BTreeMap<String, Channel>>,
     /// Who is connected to each signaling channel.
     pub(crate) hub: Hub,
+    /// GetIceServerConfig's credentials, which the TURN server checks.
+    pub(crate) ice_credentials: Credentials,
+    pub(crate) turn: Option<TurnServer>,
 }
 
 /// A stream's one PutMedia slot, held for the request's life.
@@ -106,10 +113,17 @@ impl VideoService {
         let store = FragmentStore::open(log, uids).await?;
         let channels = VideoService::load_channels(&catalog).await?;
         let hub = Hub::new(config.max_viewers, config.clock.clone());
+        let ice_credentials = Credentials::new(config.clock.clone());
+        let turn = match config.turn_listen {
+            Some(listen) => Some(TurnServer::start(listen, ice_credentials.clone()).await?),
+            None => None,
+        };
         Ok(VideoService {
             inner: Arc::new(Inner {
                 channels: Mutex::new(channels),
                 hub,
+                ice_credentials,
+                turn,
                 config,
                 catalog,
                 streams: Mutex::new(streams),
@@ -210,6 +224,9 @@ impl VideoService {
     /// Flushes and closes the fragment log for a clean shutdown (the catalog is shared and
     /// closed by its owner).
     pub async fn close(&self) -> Result<()> {
+        if let Some(turn) = &self.inner.turn {
+            turn.close().await;
+        }
         self.inner.store.close().await?;
         Ok(())
     }

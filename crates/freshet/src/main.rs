@@ -263,6 +263,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let video = VideoService::open(
         VideoConfig {
             max_viewers: settings.video.max_viewers,
+            turn_listen: settings.video.turn_listen,
             region: settings.region.clone(),
             account_id: settings.account_id.clone(),
             // GetDataEndpoint sends media clients back to this same listener.
@@ -338,7 +339,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         std::fs::write(&tmp, bound.to_string())?;
         std::fs::rename(&tmp, path)?;
     }
-    freshet_edge::serve(listener, tls, router, shutdown_signal()).await?;
+    let signaling = video.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        // Signaling clients are told to reconnect (to this server once it is back, or another).
+        signaling.signaling_hub().notify_all("GO_AWAY");
+    };
+    freshet_edge::serve(listener, tls, router, shutdown).await?;
     tracing::info!("draining finished; closing storage");
     // Every service closes its own log (a clean restart then has nothing to recover); the
     // shared catalog closes last, with the streams service that owns it. Applications stop

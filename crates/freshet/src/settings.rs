@@ -113,11 +113,17 @@ impl Default for S3Settings {
 pub struct VideoSettings {
     /// Viewers connected to one SINGLE_MASTER signaling channel at once (AWS: 10).
     pub max_viewers: usize,
+    /// Where the embedded TURN server listens (UDP), relaying WebRTC calls that cannot
+    /// connect directly; unset: no TURN server (GetIceServerConfig answers an empty list).
+    pub turn_listen: Option<SocketAddr>,
 }
 
 impl Default for VideoSettings {
     fn default() -> Self {
-        VideoSettings { max_viewers: 10 }
+        VideoSettings {
+            max_viewers: 10,
+            turn_listen: None,
+        }
     }
 }
 

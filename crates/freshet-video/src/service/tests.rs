@@ -8,6 +8,7 @@ async fn service(dir: &std::path::Path, create_delay: Duration) -> VideoService 
     let catalog = Catalog::open(&dir.join("c.db")).await.unwrap();
     let config = VideoConfig {
         max_viewers: 10,
+        turn_listen: None,
         region: "us-east-1".into(),
         account_id: "000000000000".into(),
         data_endpoint: "http://127.0.0.1:4566".into(),

@@ -5,6 +5,7 @@
 
 pub mod channel;
 pub mod hub;
+pub mod ice;
 pub mod message;
 pub mod model;
 
@@ -265,6 +266,115 @@ impl VideoService {
 
     pub fn signaling_hub(&self) -> &hub::Hub {
         &self.inner.hub
+    }
+
+    /// The embedded TURN server with credentials for this channel's clients (none when no
+    /// TURN server runs: `[video] turn_listen` unset).
+    pub async fn get_ice_server_config(
+        &self,
+        input: GetIceServerConfigInput,
+    ) -> Result<GetIceServerConfigOutput> {
+        if let Some(service) = input.service.as_deref()
+            && service != "TURN"
+        {
+            return Err(VideoError::invalid(format!(
+                "Service {service} is not supported; TURN is the only valid value."
+            )));
+        }
+        if let Some(id) = input.client_id.as_deref()
+            && !message::valid_client_id(id)
+        {
+            return Err(VideoError::invalid(format!("ClientId {id} is not valid.")));
+        }
+        let channel = self.signaling_channel(&input.channel_arn).await?;
+        let list = match &self.inner.turn {
+            Some(turn) => {
+                let host = match turn.addr().ip() {
+                    ip if ip.is_unspecified() => self.public_host(),
+                    ip => ip.to_string(),
+                };
+                let (username, password) = self.inner.ice_credentials.issue(&channel.arn);
+                vec![ice::IceServer {
+                    uris: vec![format!("turn:{host}:{}?transport=udp", turn.addr().port())],
+                    username,
+                    password,
+                    ttl: ice::CREDENTIAL_TTL_SECONDS,
+                }]
+            }
+            None => Vec::new(),
+        };
+        Ok(GetIceServerConfigOutput {
+            ice_server_list: list,
+        })
+    }
+
+    /// The host clients reach this server by, from its data endpoint.
+    fn public_host(&self) -> String {
+        let endpoint = &self.inner.config.data_endpoint;
+        let authority = endpoint
+            .split_once("://")
+            .map_or(endpoint.as_str(), |(_, a)| a);
+        match authority.rsplit_once(':') {
+            Some((host, _)) => host.trim_matches(['[', ']']).to_string(),
+            None => authority.to_string(),
+        }
+    }
+
+    /// Alexa's offer, relayed to the master as from `SenderClientId`; answers the master's SDP
+    /// answer, waiting for it (and for the master to connect) up to the channel's message TTL.
+    pub async fn send_alexa_offer_to_master(
+        &self,
+        input: SendAlexaOfferToMasterInput,
+    ) -> Result<SendAlexaOfferToMasterOutput> {
+        if !message::valid_client_id(&input.sender_client_id) {
+            return Err(VideoError::invalid(format!(
+                "SenderClientId {} is not valid.",
+                input.sender_client_id
+            )));
+        }
+        let channel = self.signaling_channel(&input.channel_arn).await?;
+        if channel.channel_type != ChannelType::SingleMaster {
+            return Err(VideoError::invalid(
+                "SendAlexaOfferToMaster needs a SINGLE_MASTER channel.",
+            ));
+        }
+        let relay = channel.relay_ref();
+        let hub = &self.inner.hub;
+        let mut joined = hub
+            .join(&relay, Some(&input.sender_client_id))
+            .map_err(|e| VideoError::ClientLimitExceeded(e.to_string()))?;
+        let sent = hub.relay(
+            &relay,
+            Some(&input.sender_client_id),
+            message::Action::SdpOffer,
+            input.message_payload,
+            None,
+        );
+        let answer = async {
+            sent.map_err(|e| VideoError::invalid(e.to_string()))?;
+            while let Some(frame) = joined.frames.recv().await {
+                if let hub::Outgoing::Text(text) = frame
+                    && let Ok(reply) = serde_json::from_str::<serde_json::Value>(&text)
+                    && reply["messageType"] == "SDP_ANSWER"
+                    && let Some(answer) = reply["messagePayload"].as_str()
+                {
+                    return Ok(answer.to_string());
+                }
+            }
+            Err(VideoError::ResourceNotFound(
+                "The connection for the offer was replaced before the master answered.".into(),
+            ))
+        };
+        let ttl = std::time::Duration::from_secs(relay.message_ttl_seconds.into());
+        let outcome = tokio::select! {
+            answer = answer => answer,
+            _ = self.inner.config.clock.sleep(ttl) => Err(VideoError::ResourceNotFound(format!(
+                "The master of signaling channel {} did not answer within {} seconds.",
+                channel.name, relay.message_ttl_seconds
+            ))),
+        };
+        hub.leave(relay.uid, joined.conn);
+        outcome.map(|answer| SendAlexaOfferToMasterOutput { answer })
     }
 
     pub(crate) async fn tag_channel(

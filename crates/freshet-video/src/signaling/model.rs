@@ -132,3 +132,37 @@ pub struct ResourceEndpoint {
 pub struct GetSignalingChannelEndpointOutput {
     pub resource_endpoint_list: Vec<ResourceEndpoint>,
 }
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetIceServerConfigInput {
+    #[serde(rename = "ChannelARN")]
+    pub channel_arn: String,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub service: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetIceServerConfigOutput {
+    pub ice_server_list: Vec<super::ice::IceServer>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct SendAlexaOfferToMasterInput {
+    #[serde(rename = "ChannelARN")]
+    pub channel_arn: String,
+    pub sender_client_id: String,
+    pub message_payload: String,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct SendAlexaOfferToMasterOutput {
+    pub answer: String,
+}
