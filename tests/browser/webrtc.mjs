@@ -1,15 +1,22 @@
 // KVS WebRTC signaling end to end with the official JS SDK (amazon-kinesis-video-streams-webrtc,
 // its browser bundle): a MASTER and a VIEWER, each in its own headless Chromium process with a
 // fake camera, meet through a signaling channel's WSS endpoint. The viewer sends the offer, the
-// master answers, both trickle ICE candidates; host candidates on this machine are enough, so no
-// STUN/TURN server is configured. Prints one JSON line: the ICE connection states each side saw,
-// what the viewer decoded (frames, size), signaling errors and page errors.
+// master answers, both trickle ICE candidates. By default host candidates on this machine are
+// enough, so no STUN/TURN server is configured. Prints one JSON line: the ICE connection states
+// each side saw, the candidates each gathered and the candidate pair ICE selected, ICE candidate
+// errors (a TURN server that refused an allocation), what the viewer decoded (frames, size),
+// signaling errors and page errors.
 //
 // Usage: node webrtc.mjs --arn ARN --master-endpoint wss://... --viewer-endpoint wss://...
 //          [--access-key-id ID --secret-access-key KEY] [--region us-east-1] [--seconds 30]
-//          [--replace-master]
+//          [--replace-master] [--master-ice-servers JSON] [--viewer-ice-servers JSON] [--relay]
 // --replace-master: a first master connects, then a second master on the same channel; the first
 // must be closed by the server, and the viewer then meets the second.
+// --master-ice-servers, --viewer-ice-servers: that peer's RTCPeerConnection iceServers, a JSON
+// array of RTCIceServer ({urls, username, credential}: GetIceServerConfig's Uris, Username,
+// Password); default [].
+// --relay: iceTransportPolicy 'relay' on both peers, so only TURN relay candidates are gathered
+// and a call connects only through a TURN server.
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -25,6 +32,9 @@ const { values: opt } = parseArgs({
     region: { type: 'string', default: 'us-east-1' },
     seconds: { type: 'string', default: '30' },
     'replace-master': { type: 'boolean', default: false },
+    'master-ice-servers': { type: 'string', default: '[]' },
+    'viewer-ice-servers': { type: 'string', default: '[]' },
+    relay: { type: 'boolean', default: false },
   },
 });
 for (const k of ['arn', 'master-endpoint', 'viewer-endpoint']) {
@@ -39,6 +49,11 @@ const common = {
   region: opt.region,
   credentials: { accessKeyId: opt['access-key-id'], secretAccessKey: opt['secret-access-key'] },
 };
+// Each peer's RTCPeerConnection configuration.
+const rtcConfig = (iceServers) => ({
+  iceServers: JSON.parse(iceServers),
+  iceTransportPolicy: opt.relay ? 'relay' : 'all',
+});
 
 // The page is served from http://127.0.0.1 (a secure context, so the SDK's SigV4 signer has
 // crypto.subtle); nothing else is loaded.
@@ -58,9 +73,45 @@ const web = http.createServer((req, res) => {
 await new Promise((resolve) => web.listen(0, '127.0.0.1', resolve));
 const pageUrl = `http://127.0.0.1:${web.address().port}/`;
 
-// In-page flows (serialized by Playwright, so self-contained). Each records into window.peer.
+// In-page code (serialized by Playwright, so self-contained). Each flow records into window.peer.
 
-async function masterFlow(cfg) {
+// Installed in every page before the flows run: window.watch(pc, peer) records what ICE does on a
+// connection (states, gathered candidate types, candidate errors) into peer; window.selectedPair()
+// reads from getStats the candidate pair ICE selected on window.pc: the transport's
+// selectedCandidatePairId, that candidate-pair, and its local and remote candidates.
+function pageHelpers() {
+  window.watch = (pc, peer) => {
+    Object.assign(peer, { candidates: [], candidateErrors: [] });
+    pc.addEventListener('iceconnectionstatechange', () => peer.ice.push(pc.iceConnectionState));
+    pc.addEventListener('icecandidate', ({ candidate }) => {
+      if (candidate) peer.candidates.push(candidate.type);
+    });
+    pc.addEventListener('icecandidateerror', (e) => peer.candidateErrors.push({
+      url: e.url, errorCode: e.errorCode, errorText: e.errorText, address: e.address, port: e.port,
+    }));
+  };
+  window.selectedPair = async () => {
+    if (!window.pc) return null;
+    const stats = new Map();
+    (await window.pc.getStats()).forEach((s) => stats.set(s.id, s));
+    const transport = [...stats.values()].find((s) => s.type === 'transport' && s.selectedCandidatePairId);
+    const pair = transport && stats.get(transport.selectedCandidatePairId);
+    if (!pair) return null;
+    const candidate = (id) => {
+      const c = stats.get(id) ?? {};
+      return {
+        candidateType: c.candidateType, address: c.address, port: c.port, protocol: c.protocol,
+        relayProtocol: c.relayProtocol, url: c.url,
+      };
+    };
+    return {
+      state: pair.state, nominated: pair.nominated,
+      local: candidate(pair.localCandidateId), remote: candidate(pair.remoteCandidateId),
+    };
+  };
+}
+
+async function masterFlow({ rtc, ...cfg }) {
   const { SignalingClient, Role } = window.KVSWebRTC;
   const peer = window.peer = { role: 'MASTER', ice: [], errors: [], opened: false, closed: false, viewers: [] };
   const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
@@ -69,8 +120,9 @@ async function masterFlow(cfg) {
   signaling.on('sdpOffer', async (offer, viewerId) => {
     try {
       peer.viewers.push(viewerId);
-      const pc = peers[viewerId] = new RTCPeerConnection({ iceServers: [] });
-      pc.addEventListener('iceconnectionstatechange', () => peer.ice.push(pc.iceConnectionState));
+      // window.pc: the newest viewer's connection (the tests have one viewer).
+      const pc = peers[viewerId] = window.pc = new RTCPeerConnection(rtc);
+      window.watch(pc, peer);
       pc.addEventListener('icecandidate', ({ candidate }) => {
         if (candidate) signaling.sendIceCandidate(candidate, viewerId);
       });
@@ -97,12 +149,12 @@ async function masterFlow(cfg) {
   return peer;
 }
 
-async function viewerFlow(cfg) {
+async function viewerFlow({ rtc, ...cfg }) {
   const { SignalingClient, Role } = window.KVSWebRTC;
   const peer = window.peer = { role: 'VIEWER', ice: [], errors: [], opened: false, closed: false };
   const signaling = window.signaling = new SignalingClient({ ...cfg, role: Role.VIEWER });
-  const pc = window.pc = new RTCPeerConnection({ iceServers: [] });
-  pc.addEventListener('iceconnectionstatechange', () => peer.ice.push(pc.iceConnectionState));
+  const pc = window.pc = new RTCPeerConnection(rtc);
+  window.watch(pc, peer);
   pc.addEventListener('icecandidate', ({ candidate }) => {
     if (candidate) signaling.sendIceCandidate(candidate);
   });
@@ -144,7 +196,7 @@ async function viewerStats() {
   }
   const el = document.getElementById('remote');
   video.element = [el.videoWidth, el.videoHeight];
-  return { ...window.peer, video };
+  return { ...window.peer, selectedPair: await window.selectedPair(), video };
 }
 
 // Two Chromium processes; the fake camera and permission prompts auto-accepted, self-signed WSS.
@@ -164,6 +216,7 @@ async function openPage(browser, name) {
   const context = await browser.newContext({ ignoreHTTPSErrors: true });
   const p = await context.newPage();
   p.on('pageerror', (e) => result.pageErrors.push(`${name}: ${e}`));
+  await p.addInitScript(pageHelpers);
   await p.goto(pageUrl);
   return p;
 }
@@ -179,7 +232,9 @@ async function until(what, check) {
 try {
   const [masterBrowser, viewerBrowser] = await Promise.all([launch(), launch()]);
   browsers.push(masterBrowser, viewerBrowser);
-  const masterCfg = { ...common, channelEndpoint: opt['master-endpoint'] };
+  const masterCfg = {
+    ...common, channelEndpoint: opt['master-endpoint'], rtc: rtcConfig(opt['master-ice-servers']),
+  };
   let master;
   if (opt['replace-master']) {
     const first = await openPage(masterBrowser, 'first master');
@@ -197,6 +252,7 @@ try {
   const viewer = await openPage(viewerBrowser, 'viewer');
   await viewer.evaluate(viewerFlow, {
     ...common, channelEndpoint: opt['viewer-endpoint'], clientId: `viewer-${process.pid}`,
+    rtc: rtcConfig(opt['viewer-ice-servers']),
   });
   // Until frames are decoded and their size known (then one more second of video), or the
   // viewer's signaling connection is refused or closed.
@@ -207,7 +263,9 @@ try {
     return decoding || v.closed;
   });
   if (decoding) await sleep(1000);
-  result.master = await master.evaluate(() => window.peer);
+  result.master = await master.evaluate(async () => ({
+    ...window.peer, selectedPair: await window.selectedPair(),
+  }));
   result.viewer = await viewer.evaluate(viewerStats);
 } catch (e) {
   result.error = String(e?.stack ?? e);

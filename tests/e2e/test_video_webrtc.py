@@ -6,16 +6,25 @@ The SDK accepts only wss:// endpoints, so the server serves TLS (self-signed) an
 GetSignalingChannelEndpoint answers wss://. The server has credentials configured, so the SDK's
 SigV4-presigned WebSocket URL is checked as AWS would. tests/browser/webrtc.mjs drives the
 browsers and reports one JSON line.
+
+The relay tests start the server with its embedded TURN server (`[video] turn_listen`), take each
+peer's ICE servers from GetIceServerConfig as an application on AWS does, and run both peers with
+`iceTransportPolicy: 'relay'`: the call connects only through that TURN server, and getStats'
+selected candidate pair, relay on both ends, proves it did.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import boto3
 import pytest
@@ -34,24 +43,41 @@ ACCESS_KEY = "AKIDWEBRTCTEST"
 SECRET_KEY = "webrtc-test-secret"
 
 
+TURN = "turn"
+# What a relay test parametrizes tls_server with.
+with_turn = pytest.mark.parametrize("tls_server", [TURN], indirect=True)
+
+
 @pytest.fixture
-def tls_server(server_factory):
-    return server_factory(extra_args=["--tls-self-signed"],
+def tls_server(server_factory, request):
+    """A TLS server with credentials; with the parameter TURN, also its TURN server on a free UDP
+    port of 127.0.0.1 (so GetIceServerConfig answers it)."""
+    env = {"FRESHET_VIDEO__TURN_LISTEN": "127.0.0.1:0"} if getattr(request, "param", None) == TURN else {}
+    return server_factory(extra_args=["--tls-self-signed"], env=env,
                           access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY)
 
 
-@pytest.fixture
-def kvs(tls_server):
+def aws_client(service: str, endpoint: str):
     return boto3.session.Session().client(
-        "kinesisvideo", endpoint_url=f"https://{tls_server.address}", region_name=REGION,
+        service, endpoint_url=endpoint, region_name=REGION,
         aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
         verify=False,  # the server's certificate is self-signed
         config=Config(retries={"max_attempts": 0}))
 
 
 @pytest.fixture
-def channel(kvs, tls_server):
-    """A SINGLE_MASTER channel: (ARN, the master's WSS endpoint, the viewer's WSS endpoint)."""
+def kvs(tls_server):
+    return aws_client("kinesisvideo", f"https://{tls_server.address}")
+
+
+class Channel(NamedTuple):
+    """A SINGLE_MASTER channel and its endpoints, by role ("MASTER", "VIEWER") and protocol."""
+    arn: str
+    endpoints: dict[str, dict[str, str]]
+
+
+@pytest.fixture
+def channel(kvs, tls_server) -> Channel:
     arn = kvs.create_signaling_channel(ChannelName=f"webrtc-{uuid.uuid4().hex[:10]}")["ChannelARN"]
     endpoints = {}
     for role in ("MASTER", "VIEWER"):
@@ -59,19 +85,57 @@ def channel(kvs, tls_server):
             ChannelARN=arn,
             SingleMasterChannelEndpointConfiguration={"Protocols": ["WSS", "HTTPS"], "Role": role},
         )["ResourceEndpointList"]
-        wss = [e["ResourceEndpoint"] for e in listed if e["Protocol"] == "WSS"]
-        assert wss == [f"wss://{tls_server.address}"], listed
-        endpoints[role] = wss[0]
-    return arn, endpoints["MASTER"], endpoints["VIEWER"]
+        endpoints[role] = {e["Protocol"]: e["ResourceEndpoint"] for e in listed}
+        assert endpoints[role] == {"WSS": f"wss://{tls_server.address}",
+                                   "HTTPS": f"https://{tls_server.address}"}, listed
+    return Channel(arn, endpoints)
 
 
-def run_peers(server, channel, *extra: str, secret_key: str = SECRET_KEY, seconds: int = 40) -> dict:
-    arn, master, viewer = channel
+def get_ice_servers(channel: Channel, role: str, client_id: str | None = None) -> list[dict]:
+    """GetIceServerConfig at the role's HTTPS endpoint, as the KVS samples call it: the viewer
+    with its ClientId, the master without one (it has none on AWS)."""
+    signaling = aws_client("kinesis-video-signaling", channel.endpoints[role]["HTTPS"])
+    args = {"ClientId": client_id} if client_id is not None else {}
+    return signaling.get_ice_server_config(ChannelARN=channel.arn, Service="TURN", **args)["IceServerList"]
+
+
+def assert_turn_ice_servers(servers: list[dict], arn: str) -> str:
+    """The one TURN server GetIceServerConfig names, with credentials in the TURN REST form
+    (`<expiry>:<base64 of the channel ARN>`, as AWS's); returns its URI."""
+    assert len(servers) == 1, servers
+    server = servers[0]
+    assert set(server) == {"Uris", "Username", "Password", "Ttl"}, server
+    assert len(server["Uris"]) == 1 and re.fullmatch(r"turn:127\.0\.0\.1:\d+\?transport=udp",
+                                                      server["Uris"][0]), server
+    expiry, encoded_arn = server["Username"].split(":", 1)
+    assert base64.b64decode(encoded_arn, validate=True).decode() == arn, server
+    assert server["Ttl"] == 300, server
+    # The expiry is now plus the TTL (the slack: this machine's seconds are the server's).
+    assert abs(int(expiry) - (time.time() + server["Ttl"])) < 30, server
+    assert server["Password"], server
+    return server["Uris"][0]
+
+
+def rtc_ice_servers(servers: Sequence[dict]) -> str:
+    """GetIceServerConfig's IceServerList as RTCPeerConnection's iceServers (JSON)."""
+    return json.dumps([{"urls": s["Uris"], "username": s["Username"], "credential": s["Password"]}
+                       for s in servers])
+
+
+def run_peers(server, channel: Channel, *extra: str, secret_key: str = SECRET_KEY, seconds: int = 40,
+              master_ice: Sequence[dict] = (), viewer_ice: Sequence[dict] = (), relay: bool = False) -> dict:
+    """Runs webrtc.mjs: each peer with its ICE servers (IceServerList entries), both with
+    `iceTransportPolicy: 'relay'` when `relay`."""
+    relay_args = ["--relay"] if relay else []
     started = time.monotonic()
     out = subprocess.run(
-        ["node", str(BROWSER_DIR / "webrtc.mjs"), "--arn", arn, "--master-endpoint", master,
-         "--viewer-endpoint", viewer, "--region", REGION, "--access-key-id", ACCESS_KEY,
-         "--secret-access-key", secret_key, "--seconds", str(seconds), *extra],
+        ["node", str(BROWSER_DIR / "webrtc.mjs"), "--arn", channel.arn,
+         "--master-endpoint", channel.endpoints["MASTER"]["WSS"],
+         "--viewer-endpoint", channel.endpoints["VIEWER"]["WSS"],
+         "--region", REGION, "--access-key-id", ACCESS_KEY,
+         "--secret-access-key", secret_key, "--seconds", str(seconds),
+         "--master-ice-servers", rtc_ice_servers(master_ice),
+         "--viewer-ice-servers", rtc_ice_servers(viewer_ice), *relay_args, *extra],
         capture_output=True, text=True, timeout=seconds + 60)
     assert out.returncode == 0, f"{out.stderr}\n{server.log_tail()}"
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -115,3 +179,62 @@ def test_a_wrongly_signed_connection_is_refused(tls_server, channel):
         assert not peer["opened"] and peer["closed"] and peer["errors"], result
         assert peer["ice"] == [], result
     assert result["viewer"]["video"]["framesDecoded"] == 0, result
+
+
+def test_without_a_turn_server_get_ice_server_config_answers_no_servers(tls_server, channel):
+    assert get_ice_servers(channel, "MASTER") == []
+    assert get_ice_servers(channel, "VIEWER", client_id="viewer-1") == []
+
+
+@with_turn
+def test_a_call_relayed_through_the_turn_server_connects_and_video_flows(tls_server, channel):
+    master_ice = get_ice_servers(channel, "MASTER")
+    viewer_ice = get_ice_servers(channel, "VIEWER", client_id="viewer-relay")
+    uri = assert_turn_ice_servers(master_ice, channel.arn)
+    assert assert_turn_ice_servers(viewer_ice, channel.arn) == uri
+    result = run_peers(tls_server, channel, master_ice=master_ice, viewer_ice=viewer_ice, relay=True)
+    assert_video_flowed(result, tls_server)
+    context = json.dumps(result, indent=1)
+    turn_port = int(uri.split(":")[2].split("?")[0])
+    pairs = {}
+    for side in ("master", "viewer"):
+        peer = result[side]
+        # Under the relay policy a peer gathers nothing but relay candidates.
+        assert peer["candidates"] and set(peer["candidates"]) == {"relay"}, context
+        assert peer["candidateErrors"] == [], context
+        pair = pairs[side] = peer["selectedPair"]
+        assert pair and pair["state"] == "succeeded", context
+        # The proof the call went through the TURN server: relay candidates on both ends, each an
+        # allocation on the TURN server's address (a relay port, not its listening port).
+        for end in ("local", "remote"):
+            assert pair[end]["candidateType"] == "relay", context
+            assert pair[end]["address"] == "127.0.0.1" and pair[end]["port"] != turn_port, context
+        assert pair["local"]["relayProtocol"] == "udp" and pair["local"]["url"] == uri, context
+    # Each side's remote candidate is the other's own allocation.
+    for side, other in (("master", "viewer"), ("viewer", "master")):
+        assert pairs[side]["remote"]["port"] == pairs[other]["local"]["port"], context
+
+
+@with_turn
+def test_a_viewer_with_a_wrong_turn_password_never_connects_under_the_relay_policy(tls_server, channel):
+    master_ice = get_ice_servers(channel, "MASTER")
+    viewer_ice = [{**s, "Password": "not-the-password"}
+                  for s in get_ice_servers(channel, "VIEWER", client_id="viewer-relay")]
+    result = run_peers(tls_server, channel, master_ice=master_ice, viewer_ice=viewer_ice, relay=True,
+                       seconds=8)
+    context = json.dumps(result, indent=1)
+    assert "error" not in result and result.get("timedOut") == "frames decoded", context
+    master, viewer = result["master"], result["viewer"]
+    # The master's allocation succeeded: the TURN server was there, the password is what failed.
+    assert set(master["candidates"]) == {"relay"} and master["candidateErrors"] == [], context
+    assert viewer["opened"] and viewer["errors"] == [], context
+    assert viewer["candidates"] == [] and viewer["selectedPair"] is None, context
+    # Its Allocate was refused, from each of its interfaces. RFC 5389 10.2.2 asks for 401 when
+    # MESSAGE-INTEGRITY does not match (coturn answers so); the webrtc-rs `turn` crate (0.17)
+    # answers 400 Bad Request, which Chromium reports as is.
+    assert viewer["candidateErrors"], context
+    for error in viewer["candidateErrors"]:
+        assert error["url"] == viewer_ice[0]["Uris"][0] and error["errorCode"] in (400, 401), context
+    for side in ("master", "viewer"):
+        assert not {"connected", "completed"} & set(result[side]["ice"]), context
+    assert viewer["video"]["framesDecoded"] == 0, context
