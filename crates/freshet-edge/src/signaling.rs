@@ -33,6 +33,20 @@ impl Drop for Membership {
     }
 }
 
+/// Whether a request at the root is a signaling connection: a GET naming a channel or asking
+/// for a WebSocket (anything else there is a call without an `X-Amz-Target`).
+pub(crate) fn is_connect(req: &Request) -> bool {
+    req.method() == http::Method::GET
+        && (req
+            .uri()
+            .query()
+            .is_some_and(|q| q.contains("X-Amz-ChannelARN"))
+            || req
+                .headers()
+                .get(http::header::UPGRADE)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket")))
+}
+
 /// Answers a signaling connection request: the upgrade, or AWS's error for it.
 pub(crate) async fn connect(svc: VideoService, auth: Arc<Auth>, req: Request) -> Response {
     match accept(svc, auth, req).await {

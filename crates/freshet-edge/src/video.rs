@@ -13,7 +13,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::response::Response;
-use axum::routing::{any, get};
+use axum::routing::any;
 use freshet_video::ingest::Ack;
 use freshet_video::model::{
     GetHlsStreamingSessionUrlInput, SessionFragmentSelector, SessionTimestampRange, StreamRef,
@@ -123,7 +123,13 @@ impl Api for VideoApi {
         let (api, ws_auth) = (self.clone(), auth.clone());
         router = router.route(
             "/",
-            get(move |req: Request| crate::signaling::connect(api.svc.clone(), ws_auth, req)),
+            any(move |req: Request| async move {
+                if crate::signaling::is_connect(&req) {
+                    crate::signaling::connect(api.svc.clone(), ws_auth, req).await
+                } else {
+                    crate::error_response(ApiError::unknown_operation(), Format::Json)
+                }
+            }),
         );
         let api = self;
         router.route(
