@@ -839,6 +839,21 @@ impl FlinkConfig {
         self.run.allow_non_restored_state.unwrap_or(false)
     }
 
+    /// How often a run checkpoints: the CheckpointConfiguration's interval (DEFAULT: 60 s, as
+    /// Managed Flink), or None when a CUSTOM configuration disables checkpointing.
+    pub fn checkpoint_interval(&self) -> Option<std::time::Duration> {
+        let c = &self.checkpoint;
+        let (enabled, interval) = match c.configuration_type {
+            ConfigurationType::Default => (DEFAULT_CHECKPOINTING, DEFAULT_CHECKPOINT_INTERVAL_MS),
+            ConfigurationType::Custom => (
+                c.checkpointing_enabled.unwrap_or(DEFAULT_CHECKPOINTING),
+                c.checkpoint_interval
+                    .unwrap_or(DEFAULT_CHECKPOINT_INTERVAL_MS),
+            ),
+        };
+        enabled.then(|| std::time::Duration::from_millis(interval.max(1) as u64))
+    }
+
     /// The parallelism the application runs with.
     pub fn effective_parallelism(&self) -> u32 {
         match self.parallelism.configuration_type {

@@ -90,6 +90,9 @@ pub struct FlinkRun {
     pub jar: Option<Arc<Vec<u8>>>,
     /// Flink's parallelism for the job.
     pub parallelism: u32,
+    /// How often the run commits a checkpoint (the application's CheckpointConfiguration);
+    /// None: checkpointing is disabled, and only stops and snapshots commit one.
+    pub checkpoint_interval: Option<std::time::Duration>,
 }
 
 /// How a run stops.

@@ -240,6 +240,7 @@ impl AnalyticsService {
                 allow_non_restored_state: start.config.allow_non_restored_state(),
                 jar: program.jar,
                 parallelism: start.config.effective_parallelism(),
+                checkpoint_interval: start.config.checkpoint_interval(),
             }),
         };
         self.inner

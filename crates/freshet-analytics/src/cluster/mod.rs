@@ -198,6 +198,13 @@ impl Inner {
             "SET 'pipeline.name' = '{}'",
             spec.app_name.replace('\'', "''")
         )];
+        // The application's CheckpointConfiguration, as Managed Flink applies it to the job.
+        if let Some(interval) = flink.checkpoint_interval {
+            args.push(format!(
+                "SET 'execution.checkpointing.interval' = '{} ms'",
+                interval.as_millis()
+            ));
+        }
         args.extend(statements);
         Ok((jar, args))
     }

@@ -272,6 +272,9 @@ pub(crate) struct AppTask {
     outputs: Vec<Option<Source>>,
     doc: CheckpointDoc,
     partition_seed: u64,
+    /// For a Flink application, its checkpoint interval (None inside: checkpointing off);
+    /// None: a SQL application, which checkpoints on the runner's interval.
+    flink_checkpoints: Option<Option<std::time::Duration>>,
     /// Whether anything was read or written since the last checkpoint: an idle application
     /// does not rewrite its state (an anomaly model's is a megabyte) every interval.
     changed: bool,
@@ -490,6 +493,7 @@ impl AppTask {
                 .collect(),
             doc,
             partition_seed: 0,
+            flink_checkpoints: None,
             changed: false,
         })
     }
@@ -619,6 +623,7 @@ impl AppTask {
             outputs,
             doc,
             partition_seed: 0,
+            flink_checkpoints: Some(flink.checkpoint_interval),
             changed: false,
         })
     }
@@ -631,7 +636,12 @@ impl AppTask {
         mut requests: tokio::sync::mpsc::Receiver<SnapshotRequest>,
     ) {
         let clock = self.services.clock.clone();
-        let interval = self.services.settings.checkpoint_interval;
+        // A Flink application checkpoints as its CheckpointConfiguration says (Managed Flink's
+        // default: every minute; its state can be large); a SQL application every interval.
+        let interval = match &self.flink_checkpoints {
+            Some(flink) => *flink,
+            None => Some(self.services.settings.checkpoint_interval),
+        };
         // The positions the inputs start from, committed before anything is read: a crash
         // before the first interval resumes from them too, not from a NOW at the restart (nor
         // from an earlier run's checkpoint, which a start at NOW or TRIM_HORIZON replaced).
@@ -666,7 +676,9 @@ impl AppTask {
                     continue;
                 }
             };
-            if self.changed && clock.elapsed().saturating_sub(last_checkpoint) >= interval {
+            if self.changed
+                && interval.is_some_and(|i| clock.elapsed().saturating_sub(last_checkpoint) >= i)
+            {
                 let _ = self.checkpoint().await;
                 last_checkpoint = clock.elapsed();
             }
