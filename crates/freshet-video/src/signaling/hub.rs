@@ -86,6 +86,17 @@ struct Room {
     waiting: HashMap<Place, Vec<Waiting>>,
 }
 
+impl Room {
+    /// Drops expired messages, so messages for clients that never come stay bounded by what
+    /// the TTL lets through, and an empty room can go.
+    fn expire(&mut self, now: i64) {
+        self.waiting.retain(|_, list| {
+            list.retain(|w| w.expires_ms >= now);
+            !list.is_empty()
+        });
+    }
+}
+
 pub struct Hub {
     rooms: Mutex<HashMap<u64, Room>>,
     next_conn: AtomicU64,
@@ -136,9 +147,11 @@ impl Hub {
 
     /// A connection closed.
     pub fn leave(&self, channel_uid: u64, conn: u64) {
+        let now = self.clock.now_ms();
         let mut rooms = self.rooms.lock();
         if let Some(room) = rooms.get_mut(&channel_uid) {
             room.members.retain(|_, m| m.conn != conn);
+            room.expire(now);
             if room.members.is_empty() && room.waiting.is_empty() {
                 rooms.remove(&channel_uid);
             }
@@ -175,11 +188,9 @@ impl Hub {
             return Ok(());
         }
         let from: Place = sender.map(str::to_string);
+        room.expire(now);
         let waiting = room.waiting.entry(to).or_default();
-        waiting.retain(|w| {
-            w.expires_ms >= now
-                && !(action == Action::SdpOffer && w.action == action && w.sender == from)
-        });
+        waiting.retain(|w| !(action == Action::SdpOffer && w.action == action && w.sender == from));
         if waiting.len() >= MAX_PENDING {
             waiting.remove(0);
         }
@@ -315,6 +326,13 @@ mod tests {
         manual.advance(Duration::from_millis(5_001));
         let mut late = hub.join(&ch, Some("late")).unwrap();
         assert!(text(&mut late.frames).is_none());
+        // Once everyone left and what waited expired, nothing of the channel is kept.
+        hub.relay(&ch, None, Action::SdpAnswer, "YQ==".into(), Some("never"))
+            .unwrap();
+        hub.leave(ch.uid, master.conn);
+        manual.advance(Duration::from_millis(5_001));
+        hub.leave(ch.uid, late.conn);
+        assert!(hub.rooms.lock().is_empty());
     }
 
     #[test]
