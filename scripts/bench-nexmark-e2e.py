@@ -129,7 +129,11 @@ def load(kinesis, stream: str, events: int):
 def run_query(server: Server, sections: dict[str, str], name: str, source: str):
     kinesis, ka2 = server.client("kinesis"), server.client("kinesisanalyticsv2")
     out = f"nexmark-{name}"
-    kinesis.create_stream(StreamName=out, ShardCount=1)
+    try:
+        kinesis.create_stream(StreamName=out, ShardCount=1)
+    except kinesis.exceptions.ResourceInUseException:
+        # The SDK retried a create that had gone through (a busy server answers late).
+        pass
     kinesis.get_waiter("stream_exists").wait(StreamName=out, WaiterConfig={"Delay": 0.1})
     source_with = (f"'connector' = 'kinesis', 'stream' = '{source}', 'aws.region' = 'us-east-1', "
                    "'source.init.position' = 'TRIM_HORIZON', 'format' = 'json'")
