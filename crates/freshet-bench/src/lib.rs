@@ -7,16 +7,24 @@
 //! (`get`); `e2e` puts at a fixed rate while GetRecords pollers and SubscribeToShard subscribers
 //! read every shard, measuring put→receipt latency per record on each path; `mixed` runs `put`
 //! with pollers following the tail (`e2e`). An endpoint `nats://HOST:PORT` runs `put` and `e2e`
-//! against NATS JetStream instead (`nats`), for comparison. The run ends with a human summary and
-//! one `RESULT {json}` line for scripts.
+//! against NATS JetStream instead (`nats`), for comparison. `signaling` holds a master and a
+//! viewer WebSocket on each of thousands of KVS WebRTC signaling channels and times offer→answer
+//! exchanges through them (`signaling`); `turn` pushes datagrams through the embedded TURN
+//! server's relay (`relay`). The run ends with a human summary and one `RESULT {json}` line for
+//! scripts.
 
 mod client;
 pub mod cpu;
 mod e2e;
 mod eventstream;
 mod get;
+mod limits;
 mod nats;
 mod put;
+mod relay;
+mod rest;
+mod sdp;
+mod signaling;
 mod stamp;
 mod stats;
 mod subscribe;
@@ -31,6 +39,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 pub use client::{CallError, Kinesis, Wire};
+pub use relay::TurnResult;
+pub use signaling::SignalingResult;
 use stats::Tally;
 
 /// The largest record Kinesis accepts (1 MiB) and the most records per PutRecords call.
@@ -51,6 +61,13 @@ pub enum Mode {
     E2e,
     /// `put` at full speed while a GetRecords poller per shard follows the tail; reports both.
     Mixed,
+    /// KVS WebRTC signaling: a master and a viewer WebSocket on each of --channels channels
+    /// (server memory per connection), then --rounds of offers at --rate answered by the masters
+    /// (offer→answer latency, server CPU per 1,000 relayed messages).
+    Signaling,
+    /// The embedded TURN server: a relay allocated with GetIceServerConfig's credentials,
+    /// datagrams pushed both ways through it for --duration (Mbit/s, packets/s, server CPU).
+    Turn,
 }
 
 #[derive(clap::Args, Clone, Debug)]
@@ -75,17 +92,19 @@ pub struct BenchArgs {
     #[arg(long)]
     pub batch: Option<usize>,
     /// Concurrent producers, each with one request in flight [default: 4; e2e: 64, the most
-    /// requests the fixed-rate schedule may have in flight].
+    /// requests the fixed-rate schedule may have in flight; signaling: 100 channel creations
+    /// and then 100 WebSocket handshakes in flight].
     #[arg(long)]
     pub concurrency: Option<usize>,
-    /// e2e: records put per second, over all producers.
+    /// e2e: records put per second, over all producers; signaling: offers per second, over all
+    /// channels.
     #[arg(long, default_value_t = 1000.0)]
     pub rate: f64,
     /// e2e and mixed: a GetRecords poller's sleep after an empty batch (none after a full one).
     #[arg(long, default_value = "1ms", value_parser = parse_duration)]
     pub poll_interval: Duration,
-    /// Run time, e.g. 10s, 500ms, 2m (`put`, `e2e`, `mixed` default to 10s; for `get` it caps
-    /// the drain).
+    /// Run time, e.g. 10s, 500ms, 2m (`put`, `e2e`, `mixed`, `turn` default to 10s; for `get`
+    /// it caps the drain).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Total records to put (instead of a duration; `put` and `mixed`).
@@ -103,6 +122,43 @@ pub struct BenchArgs {
     /// Hide the progress bar (it is hidden anyway when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// signaling: channels `<--channel-prefix><i>`, i < N, each with a master and one viewer
+    /// connected (2N WebSockets); existing ones are reused.
+    #[arg(long, default_value_t = 10_000)]
+    pub channels: usize,
+    /// signaling: the channels' name prefix.
+    #[arg(long, default_value = "bench-sig-")]
+    pub channel_prefix: String,
+    /// signaling: rounds of exchanges; in each, every viewer sends one offer.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u32,
+    /// signaling: SDP bytes in an offer or answer (the messagePayload is the base64 of a JSON
+    /// document around it, about 4/3 of this and more).
+    #[arg(long, default_value_t = 2400)]
+    pub sdp_size: usize,
+    /// signaling: this client's read buffer per WebSocket. Small, so that the load generator's
+    /// memory does not limit how many connections a run holds (tungstenite's default, which
+    /// axum's server side keeps, is 128 KiB).
+    #[arg(long, default_value_t = 16 * 1024)]
+    pub ws_read_buffer: usize,
+    /// turn: relay allocations, each with its own peer, all pushing at once.
+    #[arg(long, default_value_t = 1)]
+    pub allocations: usize,
+    /// turn: UDP payload bytes per datagram.
+    #[arg(long, default_value_t = 1200)]
+    pub packet_size: usize,
+    /// turn: datagrams in flight per direction and allocation (sent, not yet received).
+    #[arg(long, default_value_t = 64)]
+    pub window: usize,
+}
+
+/// What a run measured: Kinesis (and NATS) modes share one result shape, the video modes have
+/// their own.
+#[derive(Debug)]
+pub enum Report {
+    Kinesis(Box<BenchResult>),
+    Signaling(Box<SignalingResult>),
+    Turn(Box<TurnResult>),
 }
 
 #[derive(Serialize, Clone, Debug, PartialEq)]
@@ -292,7 +348,55 @@ fn resolve(args: &BenchArgs) -> anyhow::Result<Resolved> {
 }
 
 /// Runs one benchmark, prints the summary and the `RESULT {json}` line to stdout, and returns it.
-pub async fn run(args: BenchArgs) -> anyhow::Result<BenchResult> {
+pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
+    match args.mode {
+        Mode::Signaling => {
+            let result = signaling::run(signaling::Plan {
+                endpoint: args.endpoint.clone(),
+                channels: args.channels,
+                prefix: args.channel_prefix.clone(),
+                concurrency: args.concurrency.unwrap_or(100).max(1),
+                rounds: args.rounds,
+                rate: args.rate,
+                sdp_size: args.sdp_size,
+                ws_read_buffer: args.ws_read_buffer,
+                server_pid: args.server_pid,
+                no_progress: args.no_progress,
+            })
+            .await?;
+            print_result(&result.summary(), &result)?;
+            Ok(Report::Signaling(Box::new(result)))
+        }
+        Mode::Turn => {
+            let result = relay::run(relay::Plan {
+                endpoint: args.endpoint.clone(),
+                allocations: args.allocations,
+                packet_size: args.packet_size,
+                window: args.window,
+                duration: args.duration.unwrap_or(DEFAULT_PUT_DURATION),
+                server_pid: args.server_pid,
+                no_progress: args.no_progress,
+            })
+            .await?;
+            print_result(&result.summary(), &result)?;
+            Ok(Report::Turn(Box::new(result)))
+        }
+        _ => run_kinesis(args)
+            .await
+            .map(|r| Report::Kinesis(Box::new(r))),
+    }
+}
+
+fn print_result(summary: &str, result: &impl Serialize) -> anyhow::Result<()> {
+    println!("{summary}");
+    println!(
+        "RESULT {}",
+        serde_json::to_string(result).context("serialising the result")?
+    );
+    Ok(())
+}
+
+async fn run_kinesis(args: BenchArgs) -> anyhow::Result<BenchResult> {
     let resolved = resolve(&args)?;
     let nats = args.endpoint.starts_with("nats://");
     let wire = if args.cbor { Wire::Cbor } else { Wire::Json };
@@ -413,11 +517,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<BenchResult> {
 
     let mut result = BenchResult::new(&args, &resolved, measured, secs, server_cpu_secs);
     result.client_cpu_secs = client_cpu_secs;
-    println!("{}", result.summary());
-    println!(
-        "RESULT {}",
-        serde_json::to_string(&result).context("serialising the result")?
-    );
+    print_result(&result.summary(), &result)?;
     Ok(result)
 }
 
@@ -609,6 +709,16 @@ fn progress_bar(args: &BenchArgs, deadline: Option<Duration>) -> ProgressBar {
     if let Some(d) = deadline {
         bar.set_message(format!("of {d:?}"));
     }
+    bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(4));
+    bar.enable_steady_tick(Duration::from_millis(250));
+    bar
+}
+
+/// A bar (or spinner) drawn as `progress_bar`'s are; its length is set by the caller.
+fn styled_bar(template: &str) -> ProgressBar {
+    let style =
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
+    let bar = ProgressBar::new(0).with_style(style);
     bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(4));
     bar.enable_steady_tick(Duration::from_millis(250));
     bar

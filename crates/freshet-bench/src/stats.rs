@@ -67,9 +67,12 @@ impl Tally {
     }
 
     pub fn error(&mut self, error: &CallError) {
-        let kind = error.kind();
+        self.note_error(error.kind(), error.to_string());
+    }
+
+    /// Counts a failure of `kind`, keeping `text` as a sample if there are few of that kind.
+    pub fn note_error(&mut self, kind: String, text: String) {
         let samples = self.error_samples.entry(kind.clone()).or_default();
-        let text = error.to_string();
         if samples.len() < SAMPLES_PER_KIND && !samples.contains(&text) {
             samples.push(text);
         }
@@ -109,7 +112,7 @@ pub async fn join(tasks: Vec<JoinHandle<anyhow::Result<Tally>>>) -> anyhow::Resu
     Ok(total)
 }
 
-fn histogram() -> Histogram<u64> {
+pub fn histogram() -> Histogram<u64> {
     Histogram::new(3).expect("3 significant figures is valid")
 }
 
