@@ -19,6 +19,42 @@ pub fn position<T: std::str::FromStr>(marker: &str, token: &str) -> Option<T> {
         .and_then(|text| text.strip_prefix(marker)?.parse().ok())
 }
 
+/// One page of a listing by name (a map ordered by name): the entries after the token's name
+/// that start with `prefix`, at most `limit`, and the token for the next page when there is one.
+pub fn page_by_name<'a, T: 'a, Out>(
+    marker: &str,
+    entries: impl Iterator<Item = (&'a String, &'a T)>,
+    next_token: Option<&str>,
+    prefix: &str,
+    limit: usize,
+    describe: impl Fn(&T) -> Out,
+) -> crate::error::Result<(Vec<Out>, Option<String>)> {
+    let after = match next_token {
+        Some(t) => Some(
+            position::<String>(marker, t)
+                .filter(|name| !name.is_empty())
+                .ok_or_else(|| {
+                    crate::error::VideoError::invalid(format!("NextToken {t} is not valid."))
+                })?,
+        ),
+        None => None,
+    };
+    let mut matching = entries
+        .filter(|(name, _)| after.as_deref().is_none_or(|a| name.as_str() > a))
+        .filter(|(name, _)| name.starts_with(prefix));
+    let mut page = Vec::new();
+    let mut last = None;
+    for (name, entry) in matching.by_ref().take(limit) {
+        page.push(describe(entry));
+        last = Some(name);
+    }
+    let next = match (matching.next(), last) {
+        (Some(_), Some(last)) => Some(token(marker, last)),
+        _ => None,
+    };
+    Ok((page, next))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 use crate::arn::{default_kms_key, stream_arn};
 use crate::error::{Result, VideoError};
 use crate::model::*;
-use crate::paging::{position, token};
+use crate::paging::page_by_name;
 use crate::signaling::channel::{Channel, is_channel_arn};
 use crate::signaling::hub::Hub;
 use crate::signaling::ice::{Credentials, TurnServer};
@@ -325,29 +325,19 @@ impl VideoService {
     }
 
     pub async fn list_streams(&self, input: ListStreamsInput) -> Result<ListStreamsOutput> {
-        let limit = input.max_results.unwrap_or(MAX_LIST_RESULTS);
-        let after = match input.next_token.as_deref() {
-            Some(t) => Some(
-                position::<String>(LIST_MARKER, t)
-                    .filter(|name| !name.is_empty())
-                    .ok_or_else(|| VideoError::invalid(format!("NextToken {t} is not valid.")))?,
-            ),
-            None => None,
-        };
         let prefix = input
             .stream_name_condition
             .and_then(|c| c.comparison_value)
             .unwrap_or_default();
         let streams = self.inner.streams.lock().await;
-        let mut matching = streams
-            .values()
-            .filter(|s| after.as_deref().is_none_or(|a| s.name.as_str() > a))
-            .filter(|s| s.name.starts_with(&prefix));
-        let page: Vec<StreamInfo> = matching.by_ref().take(limit).map(|s| s.info()).collect();
-        let next_token = match (matching.next(), page.last()) {
-            (Some(_), Some(last)) => Some(token(LIST_MARKER, &last.stream_name)),
-            _ => None,
-        };
+        let (page, next_token) = page_by_name(
+            LIST_MARKER,
+            streams.iter(),
+            input.next_token.as_deref(),
+            &prefix,
+            input.max_results.unwrap_or(MAX_LIST_RESULTS),
+            VideoStream::info,
+        )?;
         Ok(ListStreamsOutput {
             stream_info_list: page,
             next_token,

@@ -15,7 +15,7 @@ use freshet_catalog::CatalogError;
 
 use crate::error::{Result, VideoError};
 use crate::model::{Empty, ListTagsOutput};
-use crate::paging::{position, token};
+use crate::paging::page_by_name;
 use crate::service::VideoService;
 use crate::stream::{Status, check_version, new_version, tags_with};
 use channel::{Channel, ChannelType, DEFAULT_MESSAGE_TTL_SECONDS, channel_arn, check_ttl};
@@ -149,29 +149,19 @@ impl VideoService {
         &self,
         input: ListSignalingChannelsInput,
     ) -> Result<ListSignalingChannelsOutput> {
-        let limit = input.max_results.unwrap_or(MAX_LIST_RESULTS);
-        let after = match input.next_token.as_deref() {
-            Some(t) => Some(
-                position::<String>(LIST_MARKER, t)
-                    .filter(|name| !name.is_empty())
-                    .ok_or_else(|| VideoError::invalid(format!("NextToken {t} is not valid.")))?,
-            ),
-            None => None,
-        };
         let prefix = input
             .channel_name_condition
             .and_then(|c| c.comparison_value)
             .unwrap_or_default();
         let channels = self.inner.channels.lock().await;
-        let mut matching = channels
-            .values()
-            .filter(|c| after.as_deref().is_none_or(|a| c.name.as_str() > a))
-            .filter(|c| c.name.starts_with(&prefix));
-        let page: Vec<ChannelInfo> = matching.by_ref().take(limit).map(Channel::info).collect();
-        let next_token = match (matching.next(), page.last()) {
-            (Some(_), Some(last)) => Some(token(LIST_MARKER, &last.channel_name)),
-            _ => None,
-        };
+        let (page, next_token) = page_by_name(
+            LIST_MARKER,
+            channels.iter(),
+            input.next_token.as_deref(),
+            &prefix,
+            input.max_results.unwrap_or(MAX_LIST_RESULTS),
+            Channel::info,
+        )?;
         Ok(ListSignalingChannelsOutput {
             channel_info_list: page,
             next_token,
