@@ -57,7 +57,7 @@ enum Command {
     /// Serve the Kinesis APIs (default 127.0.0.1:4566) over embedded durable storage (./data).
     Serve(Box<ServeArgs>),
     /// Drive a Kinesis endpoint (Freshet or any other) with load and report throughput and latency.
-    Bench(freshet_bench::BenchArgs),
+    Bench(Box<freshet_bench::BenchArgs>),
 }
 
 /// Flags override the config file and FRESHET_* variables; only flags that are given count.
@@ -170,7 +170,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
-            .block_on(freshet_bench::run(args))
+            .block_on(freshet_bench::run(*args))
             .map(drop),
     }
 }
