@@ -227,82 +227,65 @@ impl Model {
     }
 }
 
-/// The Kinesis model, parsed once.
-pub fn kinesis() -> &'static Model {
-    static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
-    MODEL.get_or_init(|| {
-        Model::parse(include_str!("../models/kinesis-2013-12-02.json"))
-            .expect("the embedded Kinesis model is valid (checked by tests)")
-    })
+/// An AWS service model embedded in the binary, parsed on first use.
+macro_rules! embedded_model {
+    ($(#[$doc:meta])* $name:ident, $file:literal) => {
+        $(#[$doc])*
+        pub fn $name() -> &'static Model {
+            static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+            MODEL.get_or_init(|| {
+                Model::parse(include_str!(concat!("../models/", $file)))
+                    .expect(concat!("the embedded model ", $file, " is valid (checked by tests)"))
+            })
+        }
+    };
 }
 
-pub fn firehose() -> &'static Model {
-    static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
-    MODEL.get_or_init(|| {
-        Model::parse(include_str!("../models/firehose-2015-08-04.json"))
-            .expect("the embedded Firehose model is valid (checked by tests)")
-    })
-}
-
-/// Kinesis Data Analytics v1 (`KinesisAnalytics_20150814`): SQL applications.
-pub fn kinesisanalytics() -> &'static Model {
-    static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
-    MODEL.get_or_init(|| {
-        Model::parse(include_str!("../models/kinesisanalytics-2015-08-14.json"))
-            .expect("the embedded Kinesis Analytics model is valid (checked by tests)")
-    })
-}
-
-/// Kinesis Data Analytics v2 (`KinesisAnalytics_20180523`, Managed Service for Apache Flink).
-pub fn kinesisanalyticsv2() -> &'static Model {
-    static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
-    MODEL.get_or_init(|| {
-        Model::parse(include_str!("../models/kinesisanalyticsv2-2018-05-23.json"))
-            .expect("the embedded Kinesis Analytics V2 model is valid (checked by tests)")
-    })
-}
-
-/// The Kinesis Video Streams control-plane model (rest-json: routed by `request_uri`).
-pub fn kinesisvideo() -> &'static Model {
-    static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
-    MODEL.get_or_init(|| {
-        Model::parse(include_str!("../models/kinesisvideo-2017-09-30.json"))
-            .expect("the embedded Kinesis Video model is valid (checked by tests)")
-    })
-}
-
-/// The Kinesis Video media model (GetMedia).
-pub fn kinesis_video_media() -> &'static Model {
-    static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
-    MODEL.get_or_init(|| {
-        Model::parse(include_str!(
-            "../models/kinesis-video-media-2017-09-30.json"
-        ))
-        .expect("the embedded Kinesis Video Media model is valid (checked by tests)")
-    })
-}
-
-/// The Kinesis Video archived-media model (fragments, HLS, DASH, clips, images).
-pub fn kinesis_video_archived_media() -> &'static Model {
-    static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
-    MODEL.get_or_init(|| {
-        Model::parse(include_str!(
-            "../models/kinesis-video-archived-media-2017-09-30.json"
-        ))
-        .expect("the embedded Kinesis Video Archived Media model is valid (checked by tests)")
-    })
-}
-
-/// The Kinesis Video signaling model (ICE servers, Alexa offers).
-pub fn kinesis_video_signaling() -> &'static Model {
-    static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
-    MODEL.get_or_init(|| {
-        Model::parse(include_str!(
-            "../models/kinesis-video-signaling-2019-12-04.json"
-        ))
-        .expect("the embedded Kinesis Video Signaling model is valid (checked by tests)")
-    })
-}
+embedded_model!(
+    /// Kinesis Data Streams (`Kinesis_20131202`).
+    kinesis,
+    "kinesis-2013-12-02.json"
+);
+embedded_model!(
+    /// Firehose (`Firehose_20150804`).
+    firehose,
+    "firehose-2015-08-04.json"
+);
+embedded_model!(
+    /// Kinesis Data Analytics v1 (`KinesisAnalytics_20150814`): SQL applications.
+    kinesisanalytics,
+    "kinesisanalytics-2015-08-14.json"
+);
+embedded_model!(
+    /// Kinesis Data Analytics v2 (`KinesisAnalytics_20180523`, Managed Service for Apache Flink).
+    kinesisanalyticsv2,
+    "kinesisanalyticsv2-2018-05-23.json"
+);
+embedded_model!(
+    /// The Kinesis Video Streams control plane (rest-json: routed by `request_uri`).
+    kinesisvideo,
+    "kinesisvideo-2017-09-30.json"
+);
+embedded_model!(
+    /// The Kinesis Video media model (GetMedia).
+    kinesis_video_media,
+    "kinesis-video-media-2017-09-30.json"
+);
+embedded_model!(
+    /// The Kinesis Video archived-media model (fragments, HLS, DASH, clips, images).
+    kinesis_video_archived_media,
+    "kinesis-video-archived-media-2017-09-30.json"
+);
+embedded_model!(
+    /// The Kinesis Video signaling model (ICE servers, Alexa offers).
+    kinesis_video_signaling,
+    "kinesis-video-signaling-2019-12-04.json"
+);
+embedded_model!(
+    /// The Kinesis Video WebRTC storage model (storage sessions for WebRTC ingestion).
+    kinesis_video_webrtc_storage,
+    "kinesis-video-webrtc-storage-2018-05-10.json"
+);
 
 #[cfg(test)]
 mod tests {
@@ -363,5 +346,11 @@ mod tests {
             "/v1/get-ice-server-config"
         );
         assert_eq!(signaling.operations.len(), 2);
+        let storage = kinesis_video_webrtc_storage();
+        assert_eq!(
+            storage.operations["JoinStorageSession"].request_uri,
+            "/joinStorageSession"
+        );
+        assert_eq!(storage.error_status["AccessDeniedException"], 403);
     }
 }

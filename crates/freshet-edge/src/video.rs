@@ -37,12 +37,13 @@ const JSON_CONTENT_TYPE: &str = "application/json";
 const PUT_MEDIA_PATH: &str = "/putMedia";
 
 /// The four Kinesis Video models, control plane first.
-fn models() -> [&'static Model; 4] {
+fn models() -> [&'static Model; 5] {
     [
         shape::kinesisvideo(),
         shape::kinesis_video_media(),
         shape::kinesis_video_archived_media(),
         shape::kinesis_video_signaling(),
+        shape::kinesis_video_webrtc_storage(),
     ]
 }
 
@@ -251,6 +252,11 @@ async fn dispatch(svc: &VideoService, op: &str, body: Value) -> Result<VideoRepl
         "GetSignalingChannelEndpoint" => run!(get_signaling_channel_endpoint),
         "GetIceServerConfig" => run!(get_ice_server_config),
         "SendAlexaOfferToMaster" => run!(send_alexa_offer_to_master),
+        "UpdateMediaStorageConfiguration" => run!(update_media_storage_configuration),
+        "DescribeMediaStorageConfiguration" => run!(describe_media_storage_configuration),
+        "DescribeMappedResourceConfiguration" => run!(describe_mapped_resource_configuration),
+        "JoinStorageSession" => run!(join_storage_session),
+        "JoinStorageSessionAsViewer" => run!(join_storage_session_as_viewer),
         // Edge agents, media and stream storage configurations.
         _ => Err(ApiError::client(
             "InvalidArgumentException",

@@ -19,6 +19,7 @@ mod paging;
 pub mod playback;
 mod service;
 pub mod signaling;
+pub mod storage;
 pub mod store;
 mod stream;
 

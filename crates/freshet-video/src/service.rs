@@ -73,6 +73,8 @@ pub(crate) struct Inner {
     /// GetIceServerConfig's credentials, which the TURN server checks.
     pub(crate) ice_credentials: Credentials,
     pub(crate) turn: Option<TurnServer>,
+    /// WebRTC storage sessions recording into streams.
+    pub(crate) storage_sessions: crate::storage::Sessions,
 }
 
 /// A stream's one PutMedia slot, held for the request's life.
@@ -130,6 +132,7 @@ impl VideoService {
                 store,
                 session_key: rand::random(),
                 ingesting: Default::default(),
+                storage_sessions: Default::default(),
             }),
         })
     }
@@ -227,6 +230,8 @@ impl VideoService {
         if let Some(turn) = &self.inner.turn {
             turn.close().await;
         }
+        // Sessions store their last fragments before the log closes.
+        self.inner.storage_sessions.stop_all().await;
         self.inner.store.close().await?;
         Ok(())
     }

@@ -47,7 +47,7 @@ pub fn write_tags_document(out: &mut Vec<u8>, tags: &[(&str, String)]) {
     write_tags(out, tags);
 }
 
-fn write_ebml_header(out: &mut Vec<u8>) {
+pub(crate) fn write_ebml_header(out: &mut Vec<u8>) {
     let mut payload = Vec::new();
     write_uint(&mut payload, 0x4286, 1); // EBMLVersion
     write_uint(&mut payload, 0x42F7, 1); // EBMLReadVersion

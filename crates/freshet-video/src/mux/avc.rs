@@ -139,7 +139,7 @@ fn skip_scaling_list(r: &mut BitReader, size: usize) -> Option<()> {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The avcC libx264 writes for 320x240 baseline: SPS and PPS of a real encode.

@@ -9,7 +9,7 @@
 
 mod aac;
 pub(crate) mod annexb;
-mod avc;
+pub(crate) mod avc;
 mod bits;
 mod boxes;
 mod clip;

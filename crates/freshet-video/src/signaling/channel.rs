@@ -55,6 +55,10 @@ pub struct Channel {
     pub version: String,
     pub message_ttl_seconds: u32,
     pub tags: BTreeMap<String, String>,
+    /// The stream WebRTC ingestion records into (UpdateMediaStorageConfiguration); None until
+    /// configured, which DescribeMediaStorageConfiguration answers as DISABLED.
+    #[serde(default)]
+    pub media_storage: Option<crate::storage::model::MediaStorageConfiguration>,
 }
 
 /// The ARN of a channel: `arn:aws:kinesisvideo:<region>:<account>:channel/<name>/<created ms>`.

@@ -111,6 +111,7 @@ impl VideoService {
             version: new_version(),
             message_ttl_seconds: ttl,
             tags: BTreeMap::new(),
+            media_storage: None,
         };
         channel.tags = tags_with(
             &channel.what(),
@@ -299,7 +300,7 @@ impl VideoService {
     }
 
     /// The host clients reach this server by, from its data endpoint.
-    fn public_host(&self) -> String {
+    pub(crate) fn public_host(&self) -> String {
         let endpoint = &self.inner.config.data_endpoint;
         let authority = endpoint
             .split_once("://")
@@ -399,7 +400,7 @@ impl VideoService {
     }
 
     /// Applies `change` to a copy of the channel, writes it, then makes it visible.
-    async fn modify_channel(
+    pub(crate) async fn modify_channel(
         &self,
         arn: &str,
         change: impl FnOnce(&mut Channel) -> Result<()>,
@@ -418,7 +419,7 @@ impl VideoService {
 }
 
 impl ChannelRefInput {
-    fn arn(arn: &str) -> ChannelRefInput {
+    pub(crate) fn arn(arn: &str) -> ChannelRefInput {
         ChannelRefInput {
             name: None,
             arn: Some(arn.to_string()),
@@ -431,7 +432,10 @@ fn in_use(name: &str) -> VideoError {
 }
 
 /// The channel named by name or ARN (exactly one of them).
-fn find<'a>(channels: &'a BTreeMap<String, Channel>, by: &ChannelRefInput) -> Result<&'a Channel> {
+pub(crate) fn find<'a>(
+    channels: &'a BTreeMap<String, Channel>,
+    by: &ChannelRefInput,
+) -> Result<&'a Channel> {
     match (&by.name, &by.arn) {
         (Some(name), None) => channels.get(name).ok_or_else(|| not_found(name)),
         (None, Some(arn)) => channels
