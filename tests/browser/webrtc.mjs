@@ -17,6 +17,9 @@
 // Password); default [].
 // --relay: iceTransportPolicy 'relay' on both peers, so only TURN relay candidates are gathered
 // and a call connects only through a TURN server.
+// --storage SECONDS: no viewer; the master (camera and microphone) answers whoever offers, as a
+// master answers a storage session's offer after JoinStorageSession, and once ICE connects sends
+// media for SECONDS more. The report adds what the master sent (outbound video codec, frames).
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -35,9 +38,10 @@ const { values: opt } = parseArgs({
     'master-ice-servers': { type: 'string', default: '[]' },
     'viewer-ice-servers': { type: 'string', default: '[]' },
     relay: { type: 'boolean', default: false },
+    storage: { type: 'string' },
   },
 });
-for (const k of ['arn', 'master-endpoint', 'viewer-endpoint']) {
+for (const k of ['arn', 'master-endpoint', ...(opt.storage ? [] : ['viewer-endpoint'])]) {
   if (!opt[k]) {
     console.error(`--${k} is required`);
     process.exit(2);
@@ -111,10 +115,10 @@ function pageHelpers() {
   };
 }
 
-async function masterFlow({ rtc, ...cfg }) {
+async function masterFlow({ rtc, audio = false, ...cfg }) {
   const { SignalingClient, Role } = window.KVSWebRTC;
   const peer = window.peer = { role: 'MASTER', ice: [], errors: [], opened: false, closed: false, viewers: [] };
-  const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
+  const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio });
   const signaling = window.signaling = new SignalingClient({ ...cfg, role: Role.MASTER });
   const peers = {};
   signaling.on('sdpOffer', async (offer, viewerId) => {
@@ -199,6 +203,25 @@ async function viewerStats() {
   return { ...window.peer, selectedPair: await window.selectedPair(), video };
 }
 
+// What the master sent on window.pc: its outbound video's codec and frame count.
+async function masterStats() {
+  const sent = { codec: null, framesEncoded: 0, width: 0, height: 0, audioPackets: 0 };
+  if (window.pc) {
+    const stats = new Map();
+    (await window.pc.getStats()).forEach((s) => stats.set(s.id, s));
+    for (const s of stats.values()) {
+      if (s.type === 'outbound-rtp' && s.kind === 'video') {
+        sent.codec = stats.get(s.codecId)?.mimeType ?? null;
+        sent.framesEncoded = s.framesEncoded ?? 0;
+        sent.width = s.frameWidth ?? 0;
+        sent.height = s.frameHeight ?? 0;
+      }
+      if (s.type === 'outbound-rtp' && s.kind === 'audio') sent.audioPackets = s.packetsSent ?? 0;
+    }
+  }
+  return { ...window.peer, selectedPair: await window.selectedPair(), sent };
+}
+
 // Two Chromium processes; the fake camera and permission prompts auto-accepted, self-signed WSS.
 const args = [
   '--no-sandbox', '--disable-gpu', '--ignore-certificate-errors',
@@ -229,7 +252,23 @@ async function until(what, check) {
   return false;
 }
 
-try {
+// The master alone, answering a storage session (--storage).
+async function storageFlow() {
+  const browser = await launch();
+  browsers.push(browser);
+  const master = await openPage(browser, 'master');
+  result.master = await master.evaluate(masterFlow, {
+    ...common, channelEndpoint: opt['master-endpoint'], rtc: rtcConfig(opt['master-ice-servers']), audio: true,
+  });
+  const connected = await until('ICE connected', () => master.evaluate(
+    () => ['connected', 'completed'].includes(window.pc?.iceConnectionState) || window.peer.closed,
+  ));
+  if (connected) await sleep(Number(opt.storage) * 1000);
+  result.master = await master.evaluate(masterStats);
+}
+
+// A master and a viewer meeting through the channel.
+async function callFlow() {
   const [masterBrowser, viewerBrowser] = await Promise.all([launch(), launch()]);
   browsers.push(masterBrowser, viewerBrowser);
   const masterCfg = {
@@ -263,10 +302,12 @@ try {
     return decoding || v.closed;
   });
   if (decoding) await sleep(1000);
-  result.master = await master.evaluate(async () => ({
-    ...window.peer, selectedPair: await window.selectedPair(),
-  }));
+  result.master = await master.evaluate(masterStats);
   result.viewer = await viewer.evaluate(viewerStats);
+}
+
+try {
+  await (opt.storage ? storageFlow() : callFlow());
 } catch (e) {
   result.error = String(e?.stack ?? e);
 } finally {

@@ -29,8 +29,10 @@ from typing import NamedTuple
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from freshet_e2e import REGION
+from video_helpers import ffprobe
 
 BROWSER_DIR = Path(__file__).resolve().parent.parent / "browser"
 # The same condition as tests/e2e/test_video_media.py's browser tests.
@@ -238,3 +240,174 @@ def test_a_viewer_with_a_wrong_turn_password_never_connects_under_the_relay_poli
     for side in ("master", "viewer"):
         assert not {"connected", "completed"} & set(result[side]["ice"]), context
     assert viewer["video"]["framesDecoded"] == 0, context
+
+
+# --- WebRTC ingestion: media storage configuration and storage sessions ---------------------------
+
+def storage_stream(kvs, retention_hours: int = 1) -> str:
+    name = f"webrtc-store-{uuid.uuid4().hex[:10]}"
+    return kvs.create_stream(StreamName=name, DataRetentionInHours=retention_hours)["StreamARN"]
+
+
+def client_error(call, **kwargs) -> tuple[str, int, str]:
+    with pytest.raises(ClientError) as e:
+        call(**kwargs)
+    err = e.value.response
+    return err["Error"]["Code"], err["ResponseMetadata"]["HTTPStatusCode"], err["Error"].get("Message", "")
+
+
+def test_media_storage_configuration_maps_a_channel_to_a_stream(kvs, channel):
+    assert kvs.describe_media_storage_configuration(ChannelARN=channel.arn)["MediaStorageConfiguration"] == {
+        "Status": "DISABLED"}
+    stream_arn = storage_stream(kvs)
+    stream_name = stream_arn.split("/")[1]
+    assert kvs.describe_mapped_resource_configuration(StreamARN=stream_arn)["MappedResourceConfigurationList"] == []
+    kvs.update_media_storage_configuration(
+        ChannelARN=channel.arn, MediaStorageConfiguration={"StreamARN": stream_arn, "Status": "ENABLED"})
+    name = channel.arn.split("/")[1]
+    for by in ({"ChannelARN": channel.arn}, {"ChannelName": name}):
+        assert kvs.describe_media_storage_configuration(**by)["MediaStorageConfiguration"] == {
+            "StreamARN": stream_arn, "Status": "ENABLED"}
+    for by in ({"StreamARN": stream_arn}, {"StreamName": stream_name}):
+        mapped = kvs.describe_mapped_resource_configuration(**by)["MappedResourceConfigurationList"]
+        assert [m["ARN"] for m in mapped] == [channel.arn], mapped
+    # A second channel cannot store into the same stream.
+    other = kvs.create_signaling_channel(ChannelName=f"other-{uuid.uuid4().hex[:8]}")["ChannelARN"]
+    code, status, message = client_error(
+        kvs.update_media_storage_configuration, ChannelARN=other,
+        MediaStorageConfiguration={"StreamARN": stream_arn, "Status": "ENABLED"})
+    assert (code, status) == ("ResourceInUseException", 400) and name in message, message
+    # DISABLED keeps nothing mapped; the configuration survives a restart of the channel list.
+    kvs.update_media_storage_configuration(ChannelARN=channel.arn,
+                                           MediaStorageConfiguration={"Status": "DISABLED"})
+    assert kvs.describe_media_storage_configuration(ChannelARN=channel.arn)["MediaStorageConfiguration"] == {
+        "Status": "DISABLED"}
+    assert kvs.describe_mapped_resource_configuration(StreamARN=stream_arn)["MappedResourceConfigurationList"] == []
+
+
+def test_media_storage_configuration_bad_input(kvs, channel, tls_server):
+    stream_arn = storage_stream(kvs)
+    missing_channel = channel.arn.replace(channel.arn.split("/")[1], "no-such-channel")
+    missing_stream = stream_arn.replace(stream_arn.split("/")[1], "no-such-stream")
+    update = kvs.update_media_storage_configuration
+    cases = [
+        (dict(ChannelARN=missing_channel, MediaStorageConfiguration={"StreamARN": stream_arn, "Status": "ENABLED"}),
+         "ResourceNotFoundException", 404),
+        (dict(ChannelARN=channel.arn, MediaStorageConfiguration={"StreamARN": missing_stream, "Status": "ENABLED"}),
+         "ResourceNotFoundException", 404),
+        (dict(ChannelARN=channel.arn, MediaStorageConfiguration={"Status": "ENABLED"}),
+         "InvalidArgumentException", 400),
+        (dict(ChannelARN=channel.arn, MediaStorageConfiguration={"StreamARN": storage_stream(kvs, 0),
+                                                                  "Status": "ENABLED"}),
+         "NoDataRetentionException", 400),
+    ]
+    for kwargs, code, status in cases:
+        assert client_error(update, **kwargs)[:2] == (code, status), kwargs
+    mesh = kvs.create_signaling_channel(ChannelName=f"mesh-{uuid.uuid4().hex[:8]}",
+                                        ChannelType="FULL_MESH")["ChannelARN"]
+    assert client_error(update, ChannelARN=mesh, MediaStorageConfiguration={
+        "StreamARN": stream_arn, "Status": "ENABLED"})[:2] == ("InvalidArgumentException", 400)
+    # Nothing was half-written by the refusals.
+    assert kvs.describe_media_storage_configuration(ChannelARN=channel.arn)["MediaStorageConfiguration"] == {
+        "Status": "DISABLED"}
+    assert client_error(kvs.describe_media_storage_configuration, ChannelARN=missing_channel)[:2] == (
+        "ResourceNotFoundException", 404)
+    assert client_error(kvs.describe_mapped_resource_configuration, StreamARN=missing_stream)[:2] == (
+        "ResourceNotFoundException", 404)
+    assert client_error(kvs.describe_mapped_resource_configuration, StreamARN=stream_arn, MaxResults=2)[:2] == (
+        "InvalidArgumentException", 400)
+
+
+def webrtc_storage(kvs, channel_arn: str):
+    """The kinesis-video-webrtc-storage client at the channel's WEBRTC endpoint."""
+    listed = kvs.get_signaling_channel_endpoint(
+        ChannelARN=channel_arn,
+        SingleMasterChannelEndpointConfiguration={"Protocols": ["WEBRTC"], "Role": "MASTER"},
+    )["ResourceEndpointList"]
+    assert [e["Protocol"] for e in listed] == ["WEBRTC"], listed
+    return aws_client("kinesis-video-webrtc-storage", listed[0]["ResourceEndpoint"])
+
+
+def test_join_storage_session_bad_input(kvs, channel):
+    storage = webrtc_storage(kvs, channel.arn)
+    missing = channel.arn.replace(channel.arn.split("/")[1], "no-such-channel")
+    assert client_error(storage.join_storage_session, channelArn=missing)[:2] == ("ResourceNotFoundException", 404)
+    # No media storage configuration: nothing to record into.
+    code, status, message = client_error(storage.join_storage_session, channelArn=channel.arn)
+    assert (code, status) == ("InvalidArgumentException", 400) and "media storage" in message, message
+    # Viewers of storage sessions are not offered (README): the documented error, not a silent no-op.
+    code, status, message = client_error(storage.join_storage_session_as_viewer, channelArn=channel.arn,
+                                         clientId="viewer-1")
+    assert (code, status) == ("InvalidArgumentException", 400) and "viewer" in message, message
+    assert client_error(storage.join_storage_session_as_viewer, channelArn=missing,
+                        clientId="viewer-1")[:2] == ("ResourceNotFoundException", 404)
+
+
+def test_a_storage_session_records_the_browser_masters_video_into_the_stream(tls_server, kvs, channel, tmp_path):
+    stream_arn = storage_stream(kvs)
+    stream_name = stream_arn.split("/")[1]
+    kvs.update_media_storage_configuration(
+        ChannelARN=channel.arn, MediaStorageConfiguration={"StreamARN": stream_arn, "Status": "ENABLED"})
+    started_ms = time.time() * 1000
+    master = subprocess.Popen(
+        ["node", str(BROWSER_DIR / "webrtc.mjs"), "--arn", channel.arn,
+         "--master-endpoint", channel.endpoints["MASTER"]["WSS"], "--region", REGION,
+         "--access-key-id", ACCESS_KEY, "--secret-access-key", SECRET_KEY,
+         "--seconds", "40", "--storage", "7"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The offer waits in the channel for the master to connect (within its message TTL).
+    webrtc_storage(kvs, channel.arn).join_storage_session(channelArn=channel.arn)
+    out, err = master.communicate(timeout=100)
+    assert master.returncode == 0, f"{err}\n{tls_server.log_tail()}"
+    result = json.loads(out.strip().splitlines()[-1])
+    context = f"{json.dumps(result, indent=1)}\n{tls_server.log_tail()}"
+    sent = result["master"]["sent"]
+    assert "error" not in result and "timedOut" not in result and result["pageErrors"] == [], context
+    assert result["master"]["errors"] == [] and len(result["master"]["viewers"]) == 1, context
+    assert result["master"]["viewers"][0].startswith("freshet-storage-session"), context
+    assert {"connected", "completed"} & set(result["master"]["ice"]), context
+    # The master sent H.264 (the only video codec offered) and Opus audio.
+    assert sent["codec"] == "video/H264" and sent["framesEncoded"] > 100 and sent["audioPackets"] > 0, context
+    # The master's page is gone: the session ends on ICE disconnect and stores its last fragment.
+    archive = aws_client("kinesis-video-archived-media", f"https://{tls_server.address}")
+    deadline = time.monotonic() + 60
+    fragments = []
+    while time.monotonic() < deadline:
+        fragments = sorted(archive.list_fragments(StreamName=stream_name)["Fragments"],
+                           key=lambda f: f["ProducerTimestamp"])
+        if len(fragments) >= 3 and "storage session ended" in tls_server.log_tail():
+            break
+        time.sleep(1)
+    assert len(fragments) >= 3, f"{fragments}\n{context}"
+    # Fragments are about 2 s each (key frames asked for; the last one ends with the session),
+    # in order, timed by the server's clock from when the master's media arrived.
+    for f in fragments[:-1]:
+        assert 1900 <= f["FragmentLengthInMilliseconds"] <= 10_000, fragments
+    assert 0 < fragments[-1]["FragmentLengthInMilliseconds"] <= 10_000, fragments
+    first_ms = fragments[0]["ProducerTimestamp"].timestamp() * 1000
+    assert started_ms - 5000 < first_ms < time.time() * 1000, fragments
+    for a, b in zip(fragments, fragments[1:]):
+        assert b["ProducerTimestamp"] >= a["ProducerTimestamp"], fragments
+    media = archive.get_media_for_fragment_list(
+        StreamName=stream_name, Fragments=[f["FragmentNumber"] for f in fragments])["Payload"].read()
+    path = tmp_path / "recorded.mkv"
+    path.write_bytes(media)
+    probe = ffprobe(str(path), "stream=codec_name,width,height,nb_read_frames")["streams"]
+    assert len(probe) == 1, probe
+    video = probe[0]
+    assert (video["codec_name"], video["width"], video["height"]) == ("h264", sent["width"], sent["height"]), probe
+    recorded_ms = sum(f["FragmentLengthInMilliseconds"] for f in fragments)
+    # Every frame decodes: at least 10 a second of what was recorded, and (nearly) every frame
+    # the master encoded, only those of its last moments, after its statistics, may differ.
+    assert int(video["nb_read_frames"]) >= recorded_ms / 100, (probe, fragments)
+    assert int(video["nb_read_frames"]) >= 0.9 * sent["framesEncoded"], (probe, sent)
+    # And it plays back through HLS like PutMedia content.
+    url = archive.get_hls_streaming_session_url(StreamName=stream_name, PlaybackMode="ON_DEMAND",
+                                            HLSFragmentSelector={"FragmentSelectorType": "SERVER_TIMESTAMP",
+                                                                 "TimestampRange": {
+                                                                     "StartTimestamp": fragments[0]["ServerTimestamp"],
+                                                                     "EndTimestamp": fragments[-1]["ServerTimestamp"],
+                                                                 }})["HLSStreamingSessionURL"]
+    played = ffprobe(url, "stream=codec_name,width,height,nb_read_frames")["streams"]
+    assert [(v["codec_name"], v["width"]) for v in played] == [("h264", sent["width"])], played
+    assert int(played[0]["nb_read_frames"]) > 0, played
