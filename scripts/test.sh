@@ -19,9 +19,11 @@ if ! python3 -c 'import boto3, botocore, pytest' 2>/dev/null \
 fi
 command -v aws >/dev/null 2>&1 || python3 -m pip install --quiet awscli
 
-step "system tools (openssl, strace, ffmpeg/ffprobe, chromium, JDK 17)"
+step "system tools (openssl and its headers, strace, ffmpeg/ffprobe, chromium, JDK 17)"
 missing=()
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# WebRTC's DTLS (str0m) links the system OpenSSL.
+pkg-config --exists openssl 2>/dev/null || missing+=(pkg-config libssl-dev)
 command -v strace >/dev/null 2>&1 || missing+=(strace)
 command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 [ -x /usr/bin/chromium ] || missing+=(chromium fonts-liberation)
