@@ -47,6 +47,11 @@ pub(crate) fn is_connect(req: &Request) -> bool {
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket")))
 }
 
+/// What one read of a signaling socket takes at most (a message may span reads).
+const READ_BUFFER: usize = 4 * 1024;
+/// The largest WebSocket message a client may send: a 10 KiB payload, base64 and JSON around it.
+const MAX_MESSAGE: usize = 64 * 1024;
+
 /// Answers a signaling connection request: the upgrade, or AWS's error for it.
 pub(crate) async fn connect(svc: VideoService, auth: Arc<Auth>, req: Request) -> Response {
     match accept(svc, auth, req).await {
@@ -86,7 +91,14 @@ async fn accept(svc: VideoService, auth: Arc<Auth>, req: Request) -> Result<Resp
             invalid(format!(
                 "The signaling endpoint takes WebSocket connections: {e}"
             ))
-        })?;
+        })?
+        // Signaling messages are a few KiB (payloads at most 10 KiB): small buffers keep an idle
+        // connection's memory small (tungstenite reserves 128 KiB by default), and the message
+        // limit keeps one client from making the server buffer megabytes.
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE);
     let relay = channel.relay_ref();
     let joined = svc
         .signaling_hub()

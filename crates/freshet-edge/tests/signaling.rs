@@ -350,6 +350,24 @@ async fn refused_messages_answer_status_only_with_a_correlation_id() {
         got["statusResponse"]["errorType"],
         "InvalidArgumentException"
     );
+    // A message too large for any signaling payload (over 64 KiB) is not buffered: the server
+    // closes the connection (1009, message too big), and a new one works.
+    let huge = "a".repeat(100 * 1024);
+    send(&mut master, json!({ "action": "SDP_ANSWER", "recipientClientId": "v", "messagePayload": huge })).await;
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match master.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    })
+    .await
+    .expect("the server closes within 5 s");
+    assert!(matches!(closed, None | Some(1009)), "{closed:?}");
+    let mut again = s.connect(&arn, None).await;
+    sync(&mut again).await;
 }
 
 #[tokio::test]
