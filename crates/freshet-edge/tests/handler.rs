@@ -32,6 +32,7 @@ async fn harness(credentials: Credentials) -> Harness {
     let video = VideoService::open(
         VideoConfig {
             max_viewers: 10,
+            max_signaling_connections: 1_000,
             turn_listen: None,
             region: "us-east-1".into(),
             account_id: "000000000000".into(),

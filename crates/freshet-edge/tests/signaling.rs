@@ -49,6 +49,7 @@ async fn server_with(max_viewers: usize, turn_listen: Option<std::net::SocketAdd
     let video = VideoService::open(
         VideoConfig {
             max_viewers,
+            max_signaling_connections: 8,
             turn_listen,
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
@@ -353,7 +354,11 @@ async fn refused_messages_answer_status_only_with_a_correlation_id() {
     // A message too large for any signaling payload (over 64 KiB) is not buffered: the server
     // closes the connection (1009, message too big), and a new one works.
     let huge = "a".repeat(100 * 1024);
-    send(&mut master, json!({ "action": "SDP_ANSWER", "recipientClientId": "v", "messagePayload": huge })).await;
+    send(
+        &mut master,
+        json!({ "action": "SDP_ANSWER", "recipientClientId": "v", "messagePayload": huge }),
+    )
+    .await;
     let closed = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             match master.next().await {
@@ -419,6 +424,35 @@ async fn connections_are_checked_before_the_upgrade() {
     s.call("deleteSignalingChannel", json!({ "ChannelARN": arn }))
         .await;
     assert_eq!(next(&mut master).await["closed"], "the channel was deleted");
+    // The server-wide cap (8 here): the ninth connection is refused at the handshake, and the
+    // API still answers.
+    let mut held = Vec::new();
+    for i in 0..8 {
+        let cam = s.channel(&format!("cap-{i}"), json!({})).await;
+        held.push(s.connect(&cam, None).await);
+    }
+    let ninth = s.channel("cap-8", json!({})).await;
+    assert_eq!(s.refused(s.url(&ninth, None)).await, 400);
+    let (status, _) = s
+        .call("describeSignalingChannel", json!({ "ChannelARN": ninth }))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    drop(held.pop());
+    // The closed connection's place is free once the server has seen it go.
+    let mut reconnected = None;
+    for _ in 0..50 {
+        if let Ok((socket, _)) = connect_async(s.url(&ninth, None)).await {
+            reconnected = Some(socket);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sync(
+        reconnected
+            .as_mut()
+            .expect("a place frees when a connection closes"),
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -44,6 +44,8 @@ pub struct VideoConfig {
     pub clock: SharedClock,
     /// Viewers a SINGLE_MASTER signaling channel takes at once (AWS: 10).
     pub max_viewers: usize,
+    /// Signaling connections held at once, over every channel.
+    pub max_signaling_connections: usize,
     /// Where the embedded TURN server listens (UDP); None: no TURN server, and
     /// GetIceServerConfig answers no servers.
     pub turn_listen: Option<std::net::SocketAddr>,
@@ -114,7 +116,11 @@ impl VideoService {
         let uids: Vec<u64> = streams.values().map(|s| s.uid).collect();
         let store = FragmentStore::open(log, uids).await?;
         let channels = VideoService::load_channels(&catalog).await?;
-        let hub = Hub::new(config.max_viewers, config.clock.clone());
+        let hub = Hub::new(
+            config.max_viewers,
+            config.max_signaling_connections,
+            config.clock.clone(),
+        );
         let ice_credentials = Credentials::new(config.clock.clone());
         let turn = match config.turn_listen {
             Some(listen) => Some(TurnServer::start(listen, ice_credentials.clone()).await?),

@@ -177,7 +177,8 @@ fn main() -> anyhow::Result<()> {
 
 /// Every shard keeps its active segment file open, so a server with thousands of shards needs
 /// more file descriptors than the usual soft limit of 1,024: raise the soft limit to the hard one.
-fn raise_open_file_limit() {
+/// Answers the soft limit in force afterwards.
+fn raise_open_file_limit() -> u64 {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -195,13 +196,19 @@ fn raise_open_file_limit() {
     };
     if raised {
         tracing::debug!(limit = limit.rlim_max, "open file limit raised");
+        limit.rlim_max
     } else {
         tracing::warn!(soft = limit.rlim_cur, "could not raise the open file limit");
+        limit.rlim_cur
     }
 }
 
+/// Descriptors kept from signaling WebSockets for everything else: API connections, log
+/// segments, the catalog, sockets of storage sessions.
+const RESERVED_DESCRIPTORS: u64 = 1_024;
+
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    raise_open_file_limit();
+    let open_files = raise_open_file_limit();
     // The one clock every part of the server reads time from.
     let clock = SharedClock::system();
     let data_dir = &settings.data_dir;
@@ -263,6 +270,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let video = VideoService::open(
         VideoConfig {
             max_viewers: settings.video.max_viewers,
+            // Past the open-files limit the server could accept no connection at all.
+            max_signaling_connections: settings
+                .video
+                .max_signaling_connections
+                .unwrap_or(open_files.saturating_sub(RESERVED_DESCRIPTORS).max(64) as usize),
             turn_listen: settings.video.turn_listen,
             region: settings.region.clone(),
             account_id: settings.account_id.clone(),

@@ -113,6 +113,10 @@ impl Default for S3Settings {
 pub struct VideoSettings {
     /// Viewers connected to one SINGLE_MASTER signaling channel at once (AWS: 10).
     pub max_viewers: usize,
+    /// Signaling WebSockets the server holds at once, over all channels; more are refused at
+    /// the handshake (`ClientLimitExceededException`). Unset: the open-files limit less 1,024,
+    /// so the server always has descriptors left to accept API calls.
+    pub max_signaling_connections: Option<usize>,
     /// Where the embedded TURN server listens (UDP), relaying WebRTC calls that cannot
     /// connect directly; unset: no TURN server (GetIceServerConfig answers an empty list).
     pub turn_listen: Option<SocketAddr>,
@@ -122,6 +126,7 @@ impl Default for VideoSettings {
     fn default() -> Self {
         VideoSettings {
             max_viewers: 10,
+            max_signaling_connections: None,
             turn_listen: None,
         }
     }

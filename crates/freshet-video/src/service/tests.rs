@@ -8,6 +8,7 @@ async fn service(dir: &std::path::Path, create_delay: Duration) -> VideoService 
     let catalog = Catalog::open(&dir.join("c.db")).await.unwrap();
     let config = VideoConfig {
         max_viewers: 10,
+        max_signaling_connections: 1_000,
         turn_listen: None,
         region: "us-east-1".into(),
         account_id: "000000000000".into(),

@@ -9,7 +9,7 @@
 //! No I/O here: each connection is a queue of frames the edge writes to its WebSocket.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use freshet_runtime::SharedClock;
 use parking_lot::Mutex;
@@ -100,16 +100,21 @@ impl Room {
 pub struct Hub {
     rooms: Mutex<HashMap<u64, Room>>,
     next_conn: AtomicU64,
+    /// Members over every room (changed under the rooms' lock).
+    connected: AtomicUsize,
     max_viewers: usize,
+    max_connections: usize,
     clock: SharedClock,
 }
 
 impl Hub {
-    pub fn new(max_viewers: usize, clock: SharedClock) -> Hub {
+    pub fn new(max_viewers: usize, max_connections: usize, clock: SharedClock) -> Hub {
         Hub {
             rooms: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
+            connected: AtomicUsize::new(0),
             max_viewers,
+            max_connections,
             clock,
         }
     }
@@ -127,10 +132,20 @@ impl Hub {
         let now = self.clock.now_ms();
         let mut rooms = self.rooms.lock();
         let room = rooms.entry(channel.uid).or_default();
+        let replaces = room.members.contains_key(&place);
         let viewers = room.members.keys().filter(|p| p.is_some()).count();
-        if place.is_some() && !room.members.contains_key(&place) && viewers >= self.max_viewers {
+        if place.is_some() && !replaces && viewers >= self.max_viewers {
             return Err(JoinError::ClientLimitExceeded(format!(
                 "The channel has {viewers} viewers connected, the most it allows."
+            )));
+        }
+        let connected = self.connected.load(Ordering::Relaxed);
+        if !replaces && connected >= self.max_connections {
+            if room.members.is_empty() && room.waiting.is_empty() {
+                rooms.remove(&channel.uid);
+            }
+            return Err(JoinError::ClientLimitExceeded(format!(
+                "The server holds {connected} signaling connections, the most it allows."
             )));
         }
         let member = Member { conn, queue };
@@ -139,8 +154,11 @@ impl Hub {
                 member.send(Outgoing::Text(waiting.frame));
             }
         }
-        if let Some(old) = room.members.insert(place, member) {
-            old.send(Outgoing::Close("replaced by a newer connection"));
+        match room.members.insert(place, member) {
+            Some(old) => old.send(Outgoing::Close("replaced by a newer connection")),
+            None => {
+                self.connected.fetch_add(1, Ordering::Relaxed);
+            }
         }
         Ok(Joined { conn, frames })
     }
@@ -150,7 +168,10 @@ impl Hub {
         let now = self.clock.now_ms();
         let mut rooms = self.rooms.lock();
         if let Some(room) = rooms.get_mut(&channel_uid) {
+            let before = room.members.len();
             room.members.retain(|_, m| m.conn != conn);
+            self.connected
+                .fetch_sub(before - room.members.len(), Ordering::Relaxed);
             room.expire(now);
             if room.members.is_empty() && room.waiting.is_empty() {
                 rooms.remove(&channel_uid);
@@ -216,6 +237,8 @@ impl Hub {
     /// The channel is deleted: its connections close, its waiting messages go.
     pub fn close_channel(&self, channel_uid: u64) {
         if let Some(room) = self.rooms.lock().remove(&channel_uid) {
+            self.connected
+                .fetch_sub(room.members.len(), Ordering::Relaxed);
             for member in room.members.values() {
                 member.send(Outgoing::Close("the channel was deleted"));
             }
@@ -224,7 +247,7 @@ impl Hub {
 
     /// Connections open now, over every channel.
     pub fn connections(&self) -> usize {
-        self.rooms.lock().values().map(|r| r.members.len()).sum()
+        self.connected.load(Ordering::Relaxed)
     }
 }
 
@@ -254,7 +277,7 @@ mod tests {
     #[test]
     fn viewers_reach_the_master_and_the_master_names_its_viewer() {
         let (clock, _) = ManualClock::shared(0);
-        let hub = Hub::new(10, clock);
+        let hub = Hub::new(10, 1_000, clock);
         let ch = channel(ChannelType::SingleMaster);
         let mut master = hub.join(&ch, None).unwrap();
         let mut viewer = hub.join(&ch, Some("v1")).unwrap();
@@ -284,7 +307,7 @@ mod tests {
     #[test]
     fn a_newer_connection_replaces_the_older_and_the_cap_counts_viewers() {
         let (clock, _) = ManualClock::shared(0);
-        let hub = Hub::new(2, clock);
+        let hub = Hub::new(2, 1_000, clock);
         let ch = channel(ChannelType::SingleMaster);
         let mut first = hub.join(&ch, None).unwrap();
         let _second = hub.join(&ch, None).unwrap();
@@ -305,9 +328,41 @@ mod tests {
     }
 
     #[test]
+    fn the_server_wide_cap_refuses_new_places_and_frees_them_on_leave() {
+        let (clock, _) = ManualClock::shared(0);
+        let hub = Hub::new(10, 3, clock);
+        let (one, two) = (
+            channel(ChannelType::SingleMaster),
+            ChannelRef {
+                uid: 2,
+                ..channel(ChannelType::SingleMaster)
+            },
+        );
+        let master = hub.join(&one, None).unwrap();
+        let _viewer = hub.join(&one, Some("v")).unwrap();
+        let _other = hub.join(&two, None).unwrap();
+        assert_eq!(hub.connections(), 3);
+        let refused = hub.join(&two, Some("v"));
+        assert!(
+            matches!(refused, Err(JoinError::ClientLimitExceeded(m)) if m.contains("3 signaling connections"))
+        );
+        // Replacing a place takes no new one.
+        let master = hub.join(&one, None).map(|j| (master, j)).unwrap();
+        assert_eq!(hub.connections(), 3);
+        // The replaced connection's leave frees nothing; the current one's does.
+        hub.leave(one.uid, master.0.conn);
+        assert_eq!(hub.connections(), 3);
+        hub.leave(one.uid, master.1.conn);
+        assert_eq!(hub.connections(), 2);
+        assert!(hub.join(&two, Some("v")).is_ok());
+        hub.close_channel(two.uid);
+        assert_eq!(hub.connections(), 1);
+    }
+
+    #[test]
     fn messages_wait_for_their_recipient_until_the_ttl() {
         let (clock, manual) = ManualClock::shared(0);
-        let hub = Hub::new(10, clock);
+        let hub = Hub::new(10, 1_000, clock);
         let ch = channel(ChannelType::SingleMaster);
         hub.relay(&ch, Some("v1"), Action::SdpOffer, "b2xk".into(), None)
             .unwrap();
@@ -338,7 +393,7 @@ mod tests {
     #[test]
     fn full_mesh_clients_need_ids_and_name_each_other() {
         let (clock, _) = ManualClock::shared(0);
-        let hub = Hub::new(10, clock);
+        let hub = Hub::new(10, 1_000, clock);
         let ch = channel(ChannelType::FullMesh);
         assert!(matches!(
             hub.join(&ch, None),
