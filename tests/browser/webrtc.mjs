@@ -20,6 +20,9 @@
 // --storage SECONDS: no viewer; the master (camera and microphone) answers whoever offers, as a
 // master answers a storage session's offer after JoinStorageSession, and once ICE connects sends
 // media for SECONDS more. The report adds what the master sent (outbound video codec, frames).
+// --storage-viewer CLIENTID (with --storage): also a viewer with that ClientId that sends no
+// offer but answers one, as a viewer answers the storage session's offer after
+// JoinStorageSessionAsViewer; the run waits for it to decode frames too.
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -39,6 +42,7 @@ const { values: opt } = parseArgs({
     'viewer-ice-servers': { type: 'string', default: '[]' },
     relay: { type: 'boolean', default: false },
     storage: { type: 'string' },
+    'storage-viewer': { type: 'string' },
   },
 });
 for (const k of ['arn', 'master-endpoint', ...(opt.storage ? [] : ['viewer-endpoint'])]) {
@@ -187,6 +191,39 @@ async function viewerFlow({ rtc, ...cfg }) {
   signaling.open();
 }
 
+// A viewer that waits for an offer (from a storage session) and answers it.
+async function answeringViewerFlow({ rtc, ...cfg }) {
+  const { SignalingClient, Role } = window.KVSWebRTC;
+  const peer = window.peer = { role: 'VIEWER', ice: [], errors: [], opened: false, closed: false, offers: [] };
+  const signaling = window.signaling = new SignalingClient({ ...cfg, role: Role.VIEWER });
+  const pc = window.pc = new RTCPeerConnection(rtc);
+  window.watch(pc, peer);
+  pc.addEventListener('icecandidate', ({ candidate }) => {
+    if (candidate) signaling.sendIceCandidate(candidate);
+  });
+  pc.addEventListener('track', ({ streams, track }) => {
+    if (track.kind === 'video') document.getElementById('remote').srcObject = streams[0] ?? new MediaStream([track]);
+  });
+  signaling.on('sdpOffer', async (offer, senderClientId) => {
+    peer.offers.push(senderClientId ?? null);
+    try {
+      await pc.setRemoteDescription(offer);
+      await pc.setLocalDescription(await pc.createAnswer());
+      signaling.sendSdpAnswer(pc.localDescription);
+    } catch (e) {
+      peer.errors.push(`answer: ${e}`);
+    }
+  });
+  signaling.on('iceCandidate', (candidate) => {
+    pc.addIceCandidate(candidate).catch((e) => peer.errors.push(`addIceCandidate: ${e}`));
+  });
+  signaling.on('statusResponse', (s) => peer.errors.push(`statusResponse: ${JSON.stringify(s)}`));
+  signaling.on('error', (e) => peer.errors.push(`signaling: ${e?.message ?? e?.type ?? e}`));
+  signaling.on('close', () => { peer.closed = true; });
+  signaling.on('open', () => { peer.opened = true; });
+  signaling.open();
+}
+
 async function viewerStats() {
   const video = { framesDecoded: 0, width: 0, height: 0 };
   if (window.pc) {
@@ -260,11 +297,26 @@ async function storageFlow() {
   result.master = await master.evaluate(masterFlow, {
     ...common, channelEndpoint: opt['master-endpoint'], rtc: rtcConfig(opt['master-ice-servers']), audio: true,
   });
+  let viewer = null;
+  if (opt['storage-viewer']) {
+    viewer = await openPage(await launch().then((b) => { browsers.push(b); return b; }), 'viewer');
+    await viewer.evaluate(answeringViewerFlow, {
+      ...common, channelEndpoint: opt['viewer-endpoint'] ?? opt['master-endpoint'], clientId: opt['storage-viewer'],
+      rtc: rtcConfig(opt['viewer-ice-servers']),
+    });
+  }
   const connected = await until('ICE connected', () => master.evaluate(
     () => ['connected', 'completed'].includes(window.pc?.iceConnectionState) || window.peer.closed,
   ));
+  if (connected && viewer) {
+    await until('viewer frames decoded', async () => {
+      const v = await viewer.evaluate(viewerStats);
+      return (v.video.framesDecoded > 0 && v.video.width > 0) || v.closed;
+    });
+  }
   if (connected) await sleep(Number(opt.storage) * 1000);
   result.master = await master.evaluate(masterStats);
+  if (viewer) result.viewer = await viewer.evaluate(viewerStats);
 }
 
 // A master and a viewer meeting through the channel.

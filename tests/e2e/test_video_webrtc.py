@@ -335,32 +335,42 @@ def test_join_storage_session_bad_input(kvs, channel):
     # No media storage configuration: nothing to record into.
     code, status, message = client_error(storage.join_storage_session, channelArn=channel.arn)
     assert (code, status) == ("InvalidArgumentException", 400) and "media storage" in message, message
-    # Viewers of storage sessions are not offered (README): the documented error, not a silent no-op.
     code, status, message = client_error(storage.join_storage_session_as_viewer, channelArn=channel.arn,
                                          clientId="viewer-1")
-    assert (code, status) == ("InvalidArgumentException", 400) and "viewer" in message, message
+    assert (code, status) == ("InvalidArgumentException", 400) and "media storage" in message, message
+    assert client_error(storage.join_storage_session_as_viewer, channelArn=channel.arn,
+                        clientId="AWS_reserved")[:2] == ("InvalidArgumentException", 400)
     assert client_error(storage.join_storage_session_as_viewer, channelArn=missing,
                         clientId="viewer-1")[:2] == ("ResourceNotFoundException", 404)
 
 
-def test_a_storage_session_records_the_browser_masters_video_into_the_stream(tls_server, kvs, channel, tmp_path):
+def storage_session(kvs, channel: Channel, server, *, viewer: str | None = None) -> tuple[str, dict, float]:
+    """Maps the channel to a new stream, runs webrtc.mjs's master (and with `viewer`, a viewer
+    with that ClientId) and has the server join them: JoinStorageSession, then
+    JoinStorageSessionAsViewer. Answers the stream's name, the run's report, and when it began
+    (epoch ms)."""
     stream_arn = storage_stream(kvs)
-    stream_name = stream_arn.split("/")[1]
     kvs.update_media_storage_configuration(
         ChannelARN=channel.arn, MediaStorageConfiguration={"StreamARN": stream_arn, "Status": "ENABLED"})
     started_ms = time.time() * 1000
-    master = subprocess.Popen(
+    viewer_args = ["--storage-viewer", viewer] if viewer else []
+    browsers = subprocess.Popen(
         ["node", str(BROWSER_DIR / "webrtc.mjs"), "--arn", channel.arn,
-         "--master-endpoint", channel.endpoints["MASTER"]["WSS"], "--region", REGION,
+         "--master-endpoint", channel.endpoints["MASTER"]["WSS"],
+         "--viewer-endpoint", channel.endpoints["VIEWER"]["WSS"], "--region", REGION,
          "--access-key-id", ACCESS_KEY, "--secret-access-key", SECRET_KEY,
-         "--seconds", "40", "--storage", "7"],
+         "--seconds", "40", "--storage", "7", *viewer_args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # The offer waits in the channel for the master to connect (within its message TTL).
-    webrtc_storage(kvs, channel.arn).join_storage_session(channelArn=channel.arn)
-    out, err = master.communicate(timeout=100)
-    assert master.returncode == 0, f"{err}\n{tls_server.log_tail()}"
+    # The offers wait in the channel for the master and the viewer to connect (within its
+    # message TTL).
+    storage = webrtc_storage(kvs, channel.arn)
+    storage.join_storage_session(channelArn=channel.arn)
+    if viewer:
+        storage.join_storage_session_as_viewer(channelArn=channel.arn, clientId=viewer)
+    out, err = browsers.communicate(timeout=100)
+    assert browsers.returncode == 0, f"{err}\n{server.log_tail()}"
     result = json.loads(out.strip().splitlines()[-1])
-    context = f"{json.dumps(result, indent=1)}\n{tls_server.log_tail()}"
+    context = f"{json.dumps(result, indent=1)}\n{server.log_tail()}"
     sent = result["master"]["sent"]
     assert "error" not in result and "timedOut" not in result and result["pageErrors"] == [], context
     assert result["master"]["errors"] == [] and len(result["master"]["viewers"]) == 1, context
@@ -368,6 +378,13 @@ def test_a_storage_session_records_the_browser_masters_video_into_the_stream(tls
     assert {"connected", "completed"} & set(result["master"]["ice"]), context
     # The master sent H.264 (the only video codec offered) and Opus audio.
     assert sent["codec"] == "video/H264" and sent["framesEncoded"] > 100 and sent["audioPackets"] > 0, context
+    return stream_arn.split("/")[1], result, started_ms
+
+
+def test_a_storage_session_records_the_browser_masters_video_into_the_stream(tls_server, kvs, channel, tmp_path):
+    stream_name, result, started_ms = storage_session(kvs, channel, tls_server)
+    context = f"{json.dumps(result, indent=1)}\n{tls_server.log_tail()}"
+    sent = result["master"]["sent"]
     # The master's page is gone: the session ends on ICE disconnect and stores its last fragment.
     archive = aws_client("kinesis-video-archived-media", f"https://{tls_server.address}")
     deadline = time.monotonic() + 60
@@ -411,3 +428,22 @@ def test_a_storage_session_records_the_browser_masters_video_into_the_stream(tls
     played = ffprobe(url, "stream=codec_name,width,height,nb_read_frames")["streams"]
     assert [(v["codec_name"], v["width"]) for v in played] == [("h264", sent["width"])], played
     assert int(played[0]["nb_read_frames"]) > 0, played
+
+
+def test_a_viewer_joined_to_the_storage_session_receives_the_masters_video(tls_server, kvs, channel):
+    stream_name, result, _ = storage_session(kvs, channel, tls_server, viewer="viewer-storage")
+    context = f"{json.dumps(result, indent=1)}\n{tls_server.log_tail()}"
+    viewer = result["viewer"]
+    # One offer, from the session as from the master (no sender), answered. The master answered
+    # only the session (storage_session checks), so these frames came through the session.
+    assert viewer["opened"] and not viewer["closed"] and viewer["errors"] == [], context
+    assert viewer["offers"] == [None], context
+    assert {"connected", "completed"} & set(viewer["ice"]), context
+    # The master's video, forwarded by the session: decoded at the size the master sent.
+    video = viewer["video"]
+    assert video["framesDecoded"] > 30, context
+    assert (video["width"], video["height"]) == (result["master"]["sent"]["width"],
+                                                 result["master"]["sent"]["height"]), context
+    # And the session still recorded meanwhile.
+    archive = aws_client("kinesis-video-archived-media", f"https://{tls_server.address}")
+    assert archive.list_fragments(StreamName=stream_name)["Fragments"], context

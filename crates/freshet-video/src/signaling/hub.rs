@@ -84,6 +84,9 @@ struct Waiting {
 struct Room {
     members: HashMap<Place, Member>,
     waiting: HashMap<Place, Vec<Waiting>>,
+    /// Viewers whose messages go to a storage session's place instead of the master
+    /// (JoinStorageSessionAsViewer), by ClientId.
+    routes: HashMap<String, Place>,
 }
 
 impl Room {
@@ -169,9 +172,17 @@ impl Hub {
         let mut rooms = self.rooms.lock();
         if let Some(room) = rooms.get_mut(&channel_uid) {
             let before = room.members.len();
-            room.members.retain(|_, m| m.conn != conn);
+            let mut gone = Vec::new();
+            room.members.retain(|place, m| {
+                let stays = m.conn != conn;
+                if !stays {
+                    gone.push(place.clone());
+                }
+                stays
+            });
             self.connected
                 .fetch_sub(before - room.members.len(), Ordering::Relaxed);
+            room.routes.retain(|_, to| !gone.contains(to));
             room.expire(now);
             if room.members.is_empty() && room.waiting.is_empty() {
                 rooms.remove(&channel_uid);
@@ -188,25 +199,65 @@ impl Hub {
         payload: String,
         recipient: Option<&str>,
     ) -> Result<(), SignalError> {
-        let to: Place = match (channel.channel_type, sender) {
-            // A viewer reaches only the master; what it names is ignored, as on AWS.
-            (ChannelType::SingleMaster, Some(_)) => None,
-            (_, _) => Some(
-                recipient
-                    .filter(|r| !r.is_empty())
-                    .ok_or_else(|| {
-                        SignalError::InvalidArgument("recipientClientId is required.".into())
-                    })?
-                    .to_string(),
-            ),
+        let named = || {
+            recipient
+                .filter(|r| !r.is_empty())
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    SignalError::InvalidArgument("recipientClientId is required.".into())
+                })
         };
-        let frame = ServerMessage::relayed(sender, action, payload).to_json();
-        let now = self.clock.now_ms();
         let mut rooms = self.rooms.lock();
         let room = rooms.entry(channel.uid).or_default();
+        let to: Place = match (channel.channel_type, sender) {
+            // A viewer reaches only the master (or the storage session it joined); what it
+            // names is ignored, as on AWS.
+            (ChannelType::SingleMaster, Some(viewer)) => room.routes.get(viewer).cloned().flatten(),
+            (_, _) => Some(named()?),
+        };
+        self.deliver(room, channel, sender, to, action, payload);
+        Ok(())
+    }
+
+    /// A storage session's message to a viewer it serves, which arrives as from the master;
+    /// the viewer's own messages go to the session from now on.
+    pub fn send_to_viewer(
+        &self,
+        channel: &ChannelRef,
+        session: &str,
+        viewer: &str,
+        action: Action,
+        payload: String,
+    ) {
+        let mut rooms = self.rooms.lock();
+        let room = rooms.entry(channel.uid).or_default();
+        room.routes
+            .insert(viewer.to_string(), Some(session.to_string()));
+        self.deliver(
+            room,
+            channel,
+            None,
+            Some(viewer.to_string()),
+            action,
+            payload,
+        );
+    }
+
+    /// Hands a message to its recipient, or keeps it for the channel's TTL.
+    fn deliver(
+        &self,
+        room: &mut Room,
+        channel: &ChannelRef,
+        sender: Option<&str>,
+        to: Place,
+        action: Action,
+        payload: String,
+    ) {
+        let frame = ServerMessage::relayed(sender, action, payload).to_json();
+        let now = self.clock.now_ms();
         if let Some(member) = room.members.get(&to) {
             member.send(Outgoing::Text(frame));
-            return Ok(());
+            return;
         }
         let from: Place = sender.map(str::to_string);
         room.expire(now);
@@ -221,7 +272,6 @@ impl Hub {
             action,
             frame,
         });
-        Ok(())
     }
 
     /// Sends `notice` (GO_AWAY, RECONNECT_ICE_SERVER) to every connection.
@@ -272,6 +322,37 @@ mod tests {
             Outgoing::Text(t) => serde_json::from_str(&t).ok(),
             Outgoing::Close(why) => Some(serde_json::json!({ "closed": why })),
         }
+    }
+
+    #[test]
+    fn a_storage_session_serves_viewers_as_the_master_until_it_leaves() {
+        let (clock, _) = ManualClock::shared(0);
+        let hub = Hub::new(10, 1_000, clock);
+        let ch = channel(ChannelType::SingleMaster);
+        let mut master = hub.join(&ch, None).unwrap();
+        let mut session = hub.join(&ch, Some("session")).unwrap();
+        let mut viewer = hub.join(&ch, Some("v1")).unwrap();
+        hub.send_to_viewer(&ch, "session", "v1", Action::SdpOffer, "b2Zm".into());
+        let offer = text(&mut viewer.frames).unwrap();
+        assert_eq!(offer["messageType"], "SDP_OFFER");
+        assert!(offer.get("senderClientId").is_none(), "{offer}");
+        // The viewer's answer goes to the session, not the master.
+        hub.relay(&ch, Some("v1"), Action::SdpAnswer, "YW5z".into(), None)
+            .unwrap();
+        let answer = text(&mut session.frames).unwrap();
+        assert_eq!(
+            (
+                answer["senderClientId"].as_str(),
+                answer["messagePayload"].as_str()
+            ),
+            (Some("v1"), Some("YW5z"))
+        );
+        assert!(text(&mut master.frames).is_none());
+        // Once the session leaves, the viewer reaches the master again.
+        hub.leave(ch.uid, session.conn);
+        hub.relay(&ch, Some("v1"), Action::SdpOffer, "b2Zm".into(), None)
+            .unwrap();
+        assert_eq!(text(&mut master.frames).unwrap()["senderClientId"], "v1");
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! One session per channel: a newer JoinStorageSession stops the running one first ("the most
 //! recent client request takes precedence"). A session holds its stream's ingest slot, so a
 //! PutMedia to the same stream is refused while it records, as a second producer would be.
+//! JoinStorageSessionAsViewer adds a viewer to the channel's session (starting one if none
+//! runs): the session offers it the master's media, forwarded as received.
 
 pub mod model;
 mod peer;
@@ -17,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::error::{Result, VideoError};
@@ -40,7 +42,11 @@ const SESSION_CLIENT_ID: &str = "freshet-storage-session";
 struct Running {
     stop: oneshot::Sender<()>,
     done: JoinHandle<()>,
+    commands: mpsc::Sender<peer::Command>,
 }
+
+/// Viewer joins queued for a session at once.
+const COMMAND_QUEUE: usize = 64;
 
 /// The running storage sessions, by channel.
 #[derive(Default)]
@@ -185,7 +191,17 @@ impl VideoService {
     /// Starts a storage session on the channel: its offer goes to the master (now, or when the
     /// master connects within the channel's message TTL), and what the master sends is recorded.
     pub async fn join_storage_session(&self, input: JoinStorageSessionInput) -> Result<Empty> {
-        let channel = self.signaling_channel(&input.channel_arn).await?;
+        self.start_storage_session(&input.channel_arn)
+            .await
+            .map(|_| Empty {})
+    }
+
+    /// Replaces the channel's session with a new one; answers the way to reach it.
+    async fn start_storage_session(
+        &self,
+        channel_arn: &str,
+    ) -> Result<mpsc::Sender<peer::Command>> {
+        let channel = self.signaling_channel(channel_arn).await?;
         let storage = channel
             .media_storage
             .as_ref()
@@ -224,18 +240,23 @@ impl VideoService {
             clock: self.inner.config.clock.clone(),
         };
         let (stop, stopped) = oneshot::channel();
-        let done = tokio::spawn(peer::run(spec, self.clone(), stopped));
-        sessions
-            .running
-            .lock()
-            .insert(channel.uid, Running { stop, done });
+        let (commands, received) = mpsc::channel(COMMAND_QUEUE);
+        let done = tokio::spawn(peer::run(spec, self.clone(), stopped, received));
+        sessions.running.lock().insert(
+            channel.uid,
+            Running {
+                stop,
+                done,
+                commands: commands.clone(),
+            },
+        );
         tracing::info!(channel = %channel.name, "storage session started");
-        Ok(Empty {})
+        Ok(commands)
     }
 
-    /// Viewers of a storage session: not offered by Freshet (its sessions record the master
-    /// and do not forward media to viewers), answered as AWS answers a channel that cannot take
-    /// the request.
+    /// Adds a viewer to the channel's storage session (started if none runs): the session
+    /// offers the viewer, as from the master, the master's media as it receives it. The viewer's
+    /// own messages go to the session from then on.
     pub async fn join_storage_session_as_viewer(
         &self,
         input: JoinStorageSessionAsViewerInput,
@@ -247,11 +268,28 @@ impl VideoService {
             )));
         }
         let channel = self.signaling_channel(&input.channel_arn).await?;
-        Err(VideoError::invalid(format!(
-            "Signaling channel {}: joining a storage session as a viewer is not supported by \
-             Freshet; viewers connect to the master directly.",
-            channel.name
-        )))
+        let running = self
+            .inner
+            .storage_sessions
+            .running
+            .lock()
+            .get(&channel.uid)
+            .filter(|r| !r.done.is_finished())
+            .map(|r| r.commands.clone());
+        let commands = match running {
+            Some(commands) => commands,
+            None => self.start_storage_session(&input.channel_arn).await?,
+        };
+        commands
+            .send(peer::Command::AddViewer(input.client_id))
+            .await
+            .map_err(|_| {
+                VideoError::ClientLimitExceeded(format!(
+                    "The storage session of signaling channel {} ended; join again.",
+                    channel.name
+                ))
+            })
+            .map(|()| Empty {})
     }
 
     /// The address a session's UDP socket binds: the host of this server's data endpoint.
