@@ -262,9 +262,9 @@ def test_bad_input_is_rejected_without_side_effects(kvs, kvs_nv, name):
 
 def test_unsupported_operations_say_so(kvs):
     with pytest.raises(kvs.exceptions.InvalidArgumentException) as e:
-        kvs.describe_media_storage_configuration(ChannelName="chan")
+        kvs.describe_edge_configuration(StreamName="cam")
     assert_error(e, "InvalidArgumentException",
-                 "DescribeMediaStorageConfiguration is not supported by Freshet yet.")
+                 "DescribeEdgeConfiguration is not supported by Freshet yet.")
     with pytest.raises(kvs.exceptions.InvalidArgumentException) as e:
         kvs.list_edge_agent_configurations(HubDeviceArn="arn:aws:iot:us-east-1:000000000000:thing/hub")
     assert_error(e, "InvalidArgumentException", re.compile("not supported"))
