@@ -37,9 +37,9 @@ fn compress(c: &mut Criterion) {
         Compression::Snappy,
         Compression::HadoopSnappy,
     ] {
-        let ratio = format.apply(&data, "bench").map_or(0.0, |out| {
-            out.len() as f64 / data.len() as f64
-        });
+        let ratio = format
+            .apply(&data, "bench")
+            .map_or(0.0, |out| out.len() as f64 / data.len() as f64);
         group.bench_function(format!("{format:?} (ratio {ratio:.3})"), |b| {
             b.iter(|| format.apply(black_box(&data), "bench"))
         });

@@ -140,15 +140,20 @@ impl Worker {
             .min()
             .unwrap_or_else(|| self.clock.now_ms());
         // What S3 receives (as the object or its backup): the records' data back to back.
-        let body: Vec<u8> = batch
-            .records
-            .iter()
-            .map(|r| &r.data[..])
-            .collect::<Vec<_>>()
-            .concat();
+        let body = Bytes::from(
+            batch
+                .records
+                .iter()
+                .map(|r| &r.data[..])
+                .collect::<Vec<_>>()
+                .concat(),
+        );
         match &plan.destination {
             Destination::S3 { config, .. } => {
-                if self.put_object(plan, config, &body, oldest, None).await {
+                if self
+                    .put_object(plan, config, body.clone(), oldest, None)
+                    .await
+                {
                     Metrics::add(&self.metrics.s3_records, batch.records.len() as u64);
                     Metrics::add(&self.metrics.s3_bytes, batch.bytes);
                     Metrics::add(&self.metrics.s3_objects, 1);
@@ -162,7 +167,9 @@ impl Worker {
                     .s3_backup
                     .as_deref()
                     .filter(|_| config.backup_enabled())
-                    && self.put_object(plan, backup, &body, oldest, None).await
+                    && self
+                        .put_object(plan, backup, body.clone(), oldest, None)
+                        .await
                 {
                     Metrics::add(&self.metrics.backup_records, batch.records.len() as u64);
                     Metrics::add(&self.metrics.backup_bytes, batch.bytes);
@@ -184,7 +191,7 @@ impl Worker {
         &self,
         plan: &Plan,
         config: &S3Config,
-        content: &[u8],
+        content: Bytes,
         oldest_ms: i64,
         error_type: Option<&str>,
     ) -> bool {
@@ -200,8 +207,13 @@ impl Worker {
             .rsplit('/')
             .next()
             .unwrap_or(&key)
-            .trim_end_matches(".zip");
-        let body = match compression.apply(content, entry) {
+            .trim_end_matches(".zip")
+            .to_string();
+        // Compressing a buffer of megabytes takes a core for a tenth of a second or more: off
+        // the runtime's threads, so other streams' puts and deliveries go on meanwhile.
+        let compressed =
+            tokio::task::spawn_blocking(move || compression.apply(&content, &entry)).await;
+        let body = match compressed.map_err(std::io::Error::other).and_then(|r| r) {
             Ok(b) => b,
             Err(error) => {
                 tracing::error!(%error, stream = %plan.name, "compression failed; records dropped");
@@ -239,7 +251,7 @@ impl Worker {
         plan: &Plan,
         h: &HttpConfig,
         batch: &Batch,
-        body: &[u8],
+        body: &Bytes,
         oldest: i64,
     ) {
         let records: Vec<Bytes> = batch.records.iter().map(|r| r.data.clone()).collect();
@@ -304,11 +316,21 @@ impl Worker {
                         line
                     })
                     .collect();
-                self.put_object(plan, &h.s3, &lines, oldest, Some("http-endpoint-failed"))
-                    .await;
+                self.put_object(
+                    plan,
+                    &h.s3,
+                    lines.into(),
+                    oldest,
+                    Some("http-endpoint-failed"),
+                )
+                .await;
             }
         }
-        if h.backup_all() && self.put_object(plan, &h.s3, body, oldest, None).await {
+        if h.backup_all()
+            && self
+                .put_object(plan, &h.s3, body.clone(), oldest, None)
+                .await
+        {
             Metrics::add(&self.metrics.backup_records, records.len() as u64);
             Metrics::add(&self.metrics.backup_bytes, batch.bytes);
         }
