@@ -3,7 +3,8 @@
 //! (`freshet_streams::StreamReader`, GetRecords' semantics without JSON). The delivery worker
 //! and every other reader (`reader.rs`) read through it. Records come per partition (the log,
 //! or a shard) with the position to resume from once they are processed: the worker
-//! checkpoints it once the destination has accepted the records.
+//! checkpoints it once the destination has accepted the records. Records the KPL aggregated
+//! come out of a Kinesis source as their user records.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use freshet_log::{ShardLogId, SharedLog};
 use freshet_runtime::SharedClock;
-use freshet_streams::{Checkpoint, StartingPosition, StreamReader, StreamsService};
+use freshet_streams::{Checkpoint, StartingPosition, StreamReader, StreamsService, kpl};
 use tokio::sync::watch;
 
 use crate::error::{FirehoseError, Result};
@@ -307,12 +308,17 @@ impl KinesisSource {
             .into_iter()
             .map(|shard| Partition {
                 partition: shard.shard_id,
+                // Records the KPL aggregated are delivered as their user records, as AWS does.
                 records: shard
                     .records
                     .into_iter()
-                    .map(|r| SourceRecord {
-                        data: r.data.0,
-                        arrival_ms: r.approximate_arrival_timestamp.as_millis(),
+                    .flat_map(|r| {
+                        let arrival_ms = r.approximate_arrival_timestamp.as_millis();
+                        let data = r.data.0;
+                        kpl::deaggregate(&data)
+                            .unwrap_or_else(|| vec![data])
+                            .into_iter()
+                            .map(move |data| SourceRecord { data, arrival_ms })
                     })
                     .collect(),
                 position: position(shard.checkpoint),

@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod hash_key;
 pub mod iterator;
+pub mod kpl;
 pub mod model;
 mod ops;
 mod paging;
