@@ -157,42 +157,10 @@ async function masterFlow({ rtc, audio = false, ...cfg }) {
   return peer;
 }
 
-async function viewerFlow({ rtc, ...cfg }) {
-  const { SignalingClient, Role } = window.KVSWebRTC;
-  const peer = window.peer = { role: 'VIEWER', ice: [], errors: [], opened: false, closed: false };
-  const signaling = window.signaling = new SignalingClient({ ...cfg, role: Role.VIEWER });
-  const pc = window.pc = new RTCPeerConnection(rtc);
-  window.watch(pc, peer);
-  pc.addEventListener('icecandidate', ({ candidate }) => {
-    if (candidate) signaling.sendIceCandidate(candidate);
-  });
-  pc.addEventListener('track', ({ streams }) => {
-    document.getElementById('remote').srcObject = streams[0];
-  });
-  pc.addTransceiver('video', { direction: 'recvonly' });
-  signaling.on('open', async () => {
-    peer.opened = true;
-    try {
-      await pc.setLocalDescription(await pc.createOffer());
-      signaling.sendSdpOffer(pc.localDescription);
-    } catch (e) {
-      peer.errors.push(`offer: ${e}`);
-    }
-  });
-  signaling.on('sdpAnswer', (answer) => {
-    pc.setRemoteDescription(answer).catch((e) => peer.errors.push(`setRemoteDescription: ${e}`));
-  });
-  signaling.on('iceCandidate', (candidate) => {
-    pc.addIceCandidate(candidate).catch((e) => peer.errors.push(`addIceCandidate: ${e}`));
-  });
-  signaling.on('statusResponse', (s) => peer.errors.push(`statusResponse: ${JSON.stringify(s)}`));
-  signaling.on('error', (e) => peer.errors.push(`signaling: ${e?.message ?? e?.type ?? e}`));
-  signaling.on('close', () => { peer.closed = true; });
-  signaling.open();
-}
-
-// A viewer that waits for an offer (from a storage session) and answers it.
-async function answeringViewerFlow({ rtc, ...cfg }) {
+// A viewer: by default it offers to receive video once its signaling connection opens; with
+// `answer` it sends no offer but answers one, as a viewer answers a storage session's offer
+// (peer.offers: who each came from).
+async function viewerFlow({ rtc, answer = false, ...cfg }) {
   const { SignalingClient, Role } = window.KVSWebRTC;
   const peer = window.peer = { role: 'VIEWER', ice: [], errors: [], opened: false, closed: false, offers: [] };
   const signaling = window.signaling = new SignalingClient({ ...cfg, role: Role.VIEWER });
@@ -204,23 +172,39 @@ async function answeringViewerFlow({ rtc, ...cfg }) {
   pc.addEventListener('track', ({ streams, track }) => {
     if (track.kind === 'video') document.getElementById('remote').srcObject = streams[0] ?? new MediaStream([track]);
   });
-  signaling.on('sdpOffer', async (offer, senderClientId) => {
-    peer.offers.push(senderClientId ?? null);
-    try {
-      await pc.setRemoteDescription(offer);
-      await pc.setLocalDescription(await pc.createAnswer());
-      signaling.sendSdpAnswer(pc.localDescription);
-    } catch (e) {
-      peer.errors.push(`answer: ${e}`);
-    }
-  });
+  if (answer) {
+    signaling.on('open', () => { peer.opened = true; });
+    signaling.on('sdpOffer', async (offer, senderClientId) => {
+      peer.offers.push(senderClientId ?? null);
+      try {
+        await pc.setRemoteDescription(offer);
+        await pc.setLocalDescription(await pc.createAnswer());
+        signaling.sendSdpAnswer(pc.localDescription);
+      } catch (e) {
+        peer.errors.push(`answer: ${e}`);
+      }
+    });
+  } else {
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    signaling.on('open', async () => {
+      peer.opened = true;
+      try {
+        await pc.setLocalDescription(await pc.createOffer());
+        signaling.sendSdpOffer(pc.localDescription);
+      } catch (e) {
+        peer.errors.push(`offer: ${e}`);
+      }
+    });
+    signaling.on('sdpAnswer', (sdpAnswer) => {
+      pc.setRemoteDescription(sdpAnswer).catch((e) => peer.errors.push(`setRemoteDescription: ${e}`));
+    });
+  }
   signaling.on('iceCandidate', (candidate) => {
     pc.addIceCandidate(candidate).catch((e) => peer.errors.push(`addIceCandidate: ${e}`));
   });
   signaling.on('statusResponse', (s) => peer.errors.push(`statusResponse: ${JSON.stringify(s)}`));
   signaling.on('error', (e) => peer.errors.push(`signaling: ${e?.message ?? e?.type ?? e}`));
   signaling.on('close', () => { peer.closed = true; });
-  signaling.on('open', () => { peer.opened = true; });
   signaling.open();
 }
 
@@ -300,8 +284,8 @@ async function storageFlow() {
   let viewer = null;
   if (opt['storage-viewer']) {
     viewer = await openPage(await launch().then((b) => { browsers.push(b); return b; }), 'viewer');
-    await viewer.evaluate(answeringViewerFlow, {
-      ...common, channelEndpoint: opt['viewer-endpoint'] ?? opt['master-endpoint'], clientId: opt['storage-viewer'],
+    await viewer.evaluate(viewerFlow, {
+      ...common, answer: true, channelEndpoint: opt['viewer-endpoint'] ?? opt['master-endpoint'], clientId: opt['storage-viewer'],
       rtc: rtcConfig(opt['viewer-ice-servers']),
     });
   }

@@ -371,16 +371,23 @@ def test_delivery_to_a_real_s3_compatible_server(server_factory, tmp_path):
         moto.close()
 
 
+def kinesis_source(srv, stream: str, shards: int, delivery: str, bucket: str):
+    """A Kinesis stream and a delivery stream reading it into the embedded S3 target (objects as
+    soon as records come: IntervalInSeconds 0); answers the clients and the stream's ARN."""
+    kinesis, fh = srv.client(), srv.client(service="firehose")
+    kinesis.create_stream(StreamName=stream, ShardCount=shards)
+    arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
+    fh.create_delivery_stream(
+        DeliveryStreamName=delivery, DeliveryStreamType="KinesisStreamAsSource",
+        KinesisStreamSourceConfiguration={"KinesisStreamARN": arn, "RoleARN": ROLE},
+        ExtendedS3DestinationConfiguration=s3_config(bucket, BufferingHints={"SizeInMBs": 1,
+                                                                              "IntervalInSeconds": 0}))
+    return kinesis, fh, arn
+
+
 def test_kinesis_stream_as_source_delivers_across_resharding(server_factory):
     srv = server_factory()
-    kinesis, fh = srv.client(), srv.client(service="firehose")
-    kinesis.create_stream(StreamName="src", ShardCount=2)
-    arn = kinesis.describe_stream_summary(StreamName="src")["StreamDescriptionSummary"]["StreamARN"]
-    fh.create_delivery_stream(
-        DeliveryStreamName="from-kds", DeliveryStreamType="KinesisStreamAsSource",
-        KinesisStreamSourceConfiguration={"KinesisStreamARN": arn, "RoleARN": ROLE},
-        ExtendedS3DestinationConfiguration=s3_config("kds", BufferingHints={"SizeInMBs": 1,
-                                                                             "IntervalInSeconds": 0}))
+    kinesis, fh, arn = kinesis_source(srv, "src", 2, "from-kds", "kds")
     d = fh.describe_delivery_stream(DeliveryStreamName="from-kds")["DeliveryStreamDescription"]
     assert d["Source"]["KinesisStreamSourceDescription"]["KinesisStreamARN"] == arn
     with pytest.raises(ClientError) as e:
@@ -434,14 +441,7 @@ def kpl_aggregate(records: list[bytes]) -> bytes:
 
 def test_kinesis_source_de_aggregates_kpl_records(server_factory):
     srv = server_factory()
-    kinesis, fh = srv.client(), srv.client(service="firehose")
-    kinesis.create_stream(StreamName="kpl-src", ShardCount=1)
-    arn = kinesis.describe_stream_summary(StreamName="kpl-src")["StreamDescriptionSummary"]["StreamARN"]
-    fh.create_delivery_stream(
-        DeliveryStreamName="from-kpl", DeliveryStreamType="KinesisStreamAsSource",
-        KinesisStreamSourceConfiguration={"KinesisStreamARN": arn, "RoleARN": ROLE},
-        ExtendedS3DestinationConfiguration=s3_config("kpl", BufferingHints={"SizeInMBs": 1,
-                                                                             "IntervalInSeconds": 0}))
+    kinesis, _, _ = kinesis_source(srv, "kpl-src", 1, "from-kpl", "kpl")
     users = [b"user-%03d\n" % i for i in range(50)]
     aggregated = kpl_aggregate(users)
     # An aggregated record, an ordinary one, and one with the magic but a wrong digest (an

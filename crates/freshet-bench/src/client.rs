@@ -114,6 +114,26 @@ struct ErrorDocument {
     message: String,
 }
 
+/// A pooled HTTP client for a plain `http://` endpoint (HTTP/2 with prior knowledge if
+/// `http2`) and the endpoint's URI.
+pub(crate) fn plain_http(
+    endpoint: &str,
+    http2: bool,
+) -> anyhow::Result<(Client<HttpConnector, Full<Bytes>>, Uri)> {
+    let uri: Uri = endpoint.parse()?;
+    anyhow::ensure!(
+        uri.scheme_str() == Some("http"),
+        "only http:// endpoints are supported, got {endpoint}"
+    );
+    let mut connector = HttpConnector::new();
+    // Small JSON requests and responses must not wait on Nagle's algorithm.
+    connector.set_nodelay(true);
+    let http = Client::builder(TokioExecutor::new())
+        .http2_only(http2)
+        .build(connector);
+    Ok((http, uri))
+}
+
 #[derive(Clone)]
 pub struct Kinesis {
     http: Client<HttpConnector, Full<Bytes>>,
@@ -126,17 +146,7 @@ pub struct Kinesis {
 impl Kinesis {
     /// A client for `endpoint` over HTTP/1.1, or over HTTP/2 with prior knowledge (h2c) if `http2`.
     pub fn new(endpoint: &str, http2: bool, wire: Wire) -> anyhow::Result<Self> {
-        let uri: Uri = endpoint.parse()?;
-        anyhow::ensure!(
-            uri.scheme_str() == Some("http"),
-            "only http:// endpoints are supported, got {endpoint}"
-        );
-        let mut connector = HttpConnector::new();
-        // Small JSON requests and responses must not wait on Nagle's algorithm.
-        connector.set_nodelay(true);
-        let http = Client::builder(TokioExecutor::new())
-            .http2_only(http2)
-            .build(connector);
+        let (http, uri) = plain_http(endpoint, http2)?;
         let amz_date = amz_date(SystemTime::now());
         // Unsigned: servers running without credentials (Freshet's default, kinesalite) only check
         // that an Authorization header of the SigV4 shape and an X-Amz-Date are present.

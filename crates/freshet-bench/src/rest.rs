@@ -4,17 +4,16 @@
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
-use http::{Method, Request, Uri, header};
+use http::{Method, Request, header};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use indicatif::ProgressBar;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::client::CallError;
+use crate::client::{CallError, plain_http};
 
 /// AWS's largest ListSignalingChannels page.
 const LIST_PAGE: usize = 10_000;
@@ -27,15 +26,9 @@ pub struct KinesisVideo {
 
 impl KinesisVideo {
     pub fn new(endpoint: &str) -> anyhow::Result<Self> {
-        let uri: Uri = endpoint.parse()?;
-        anyhow::ensure!(
-            uri.scheme_str() == Some("http"),
-            "only http:// endpoints are supported, got {endpoint}"
-        );
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
+        let (http, _) = plain_http(endpoint, false)?;
         Ok(KinesisVideo {
-            http: Client::builder(TokioExecutor::new()).build(connector),
+            http,
             endpoint: endpoint.trim_end_matches('/').to_owned(),
         })
     }

@@ -306,22 +306,29 @@ impl KinesisSource {
         };
         Ok(read
             .into_iter()
-            .map(|shard| Partition {
-                partition: shard.shard_id,
-                // Records the KPL aggregated are delivered as their user records, as AWS does.
-                records: shard
-                    .records
-                    .into_iter()
-                    .flat_map(|r| {
-                        let arrival_ms = r.approximate_arrival_timestamp.as_millis();
-                        let data = r.data.0;
-                        kpl::deaggregate(&data)
-                            .unwrap_or_else(|| vec![data])
-                            .into_iter()
-                            .map(move |data| SourceRecord { data, arrival_ms })
-                    })
-                    .collect(),
-                position: position(shard.checkpoint),
+            .map(|shard| {
+                let mut records = Vec::with_capacity(shard.records.len());
+                for r in shard.records {
+                    let arrival_ms = r.approximate_arrival_timestamp.as_millis();
+                    // Records the KPL aggregated are delivered as their user records, as AWS
+                    // does.
+                    match kpl::deaggregate(&r.data.0) {
+                        Some(users) => records.extend(
+                            users
+                                .into_iter()
+                                .map(|data| SourceRecord { data, arrival_ms }),
+                        ),
+                        None => records.push(SourceRecord {
+                            data: r.data.0,
+                            arrival_ms,
+                        }),
+                    }
+                }
+                Partition {
+                    partition: shard.shard_id,
+                    records,
+                    position: position(shard.checkpoint),
+                }
             })
             .collect())
     }

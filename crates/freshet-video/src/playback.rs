@@ -13,7 +13,7 @@ use crate::ingest::{Ingest, TimecodeType};
 use crate::mkv::chunk::{write_fragment, write_tags_document};
 use crate::model::*;
 use crate::paging::{position, token};
-use crate::service::{IngestSlot, Target, VideoService, blocking, find};
+use crate::service::{Target, VideoService, blocking, find};
 use crate::store::{FragmentMeta, StoredFragment, fragment_number, parse_fragment_number};
 use crate::stream::{Status, VideoStream};
 
@@ -95,16 +95,12 @@ impl VideoService {
             }
         };
         let stream = self.media_stream(&input.stream).await?;
-        if !self.inner.ingesting.lock().insert(stream.uid) {
-            return Err(VideoError::ConnectionLimitExceeded(format!(
+        let slot = self.take_ingest_slot(stream.uid).ok_or_else(|| {
+            VideoError::ConnectionLimitExceeded(format!(
                 "The stream {} already has a PutMedia connection.",
                 stream.name
-            )));
-        }
-        let slot = IngestSlot {
-            ingesting: self.inner.ingesting.clone(),
-            stream: stream.uid,
-        };
+            ))
+        })?;
         tracing::info!(stream = %stream.name, "putmedia started");
         Ok(Ingest {
             store: self.inner.store.clone(),

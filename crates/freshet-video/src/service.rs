@@ -85,6 +85,20 @@ pub struct IngestSlot {
     pub(crate) stream: u64,
 }
 
+impl VideoService {
+    /// The stream's one producer slot, None while a PutMedia or a storage session holds it.
+    pub(crate) fn take_ingest_slot(&self, stream: u64) -> Option<IngestSlot> {
+        self.inner
+            .ingesting
+            .lock()
+            .insert(stream)
+            .then(|| IngestSlot {
+                ingesting: self.inner.ingesting.clone(),
+                stream,
+            })
+    }
+}
+
 impl Drop for IngestSlot {
     fn drop(&mut self) {
         self.ingesting.lock().remove(&self.stream);

@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::{Result, VideoError};
 use crate::model::Empty;
-use crate::service::{IngestSlot, Target, VideoService, find as find_stream};
+use crate::service::{Target, VideoService, find as find_stream};
 use crate::signaling::channel::ChannelType;
 use crate::signaling::message::valid_client_id;
 use crate::signaling::model::ChannelRefInput;
@@ -219,15 +219,11 @@ impl VideoService {
         };
         let sessions = &self.inner.storage_sessions;
         sessions.stop(channel.uid).await;
-        if !self.inner.ingesting.lock().insert(stream) {
-            return Err(VideoError::ClientLimitExceeded(format!(
+        let slot = self.take_ingest_slot(stream).ok_or_else(|| {
+            VideoError::ClientLimitExceeded(format!(
                 "The stream {storage} has a producer already (a PutMedia in progress)."
-            )));
-        }
-        let slot = IngestSlot {
-            ingesting: self.inner.ingesting.clone(),
-            stream,
-        };
+            ))
+        })?;
         let n = sessions.next.fetch_add(1, Ordering::Relaxed);
         let spec = peer::SessionSpec {
             channel: channel.relay_ref(),

@@ -473,9 +473,9 @@ impl<'a> Session<'a> {
         }
         let unit = AccessUnit {
             rtp_time: media.time.numer(),
-            data: media.data.to_vec(),
+            data: &media.data,
         };
-        if let Some(done) = self.recorder.push(&unit) {
+        if let Some(done) = self.recorder.push(unit) {
             let _ = self.writes.send(done).await;
         }
         self.request_keyframe(false);

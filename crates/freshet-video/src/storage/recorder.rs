@@ -29,12 +29,12 @@ const NAL_AUD: u8 = 9;
 const NAL_IDR: u8 = 5;
 
 /// One decoded-order picture off the wire.
-#[derive(Debug, Clone)]
-pub struct AccessUnit {
+#[derive(Debug, Clone, Copy)]
+pub struct AccessUnit<'a> {
     /// RTP timestamp, extended past wrap-around (str0m's MediaTime numerator).
     pub rtp_time: u64,
     /// Annex B NAL units, each behind a start code.
-    pub data: Vec<u8>,
+    pub data: &'a [u8],
 }
 
 /// A fragment ready for the store: what `FragmentStore::append` takes.
@@ -88,14 +88,14 @@ impl Recorder {
     }
 
     /// Takes one access unit; answers the fragment it completed, if any.
-    pub fn push(&mut self, unit: &AccessUnit) -> Option<Recorded> {
+    pub fn push(&mut self, unit: AccessUnit<'_>) -> Option<Recorded> {
         let (base_ms, base_rtp) = *self.base.get_or_insert((self.start_ms, unit.rtp_time));
         let offset = unit.rtp_time.saturating_sub(base_rtp) * 1000 / RTP_VIDEO_HZ;
         // Timecodes never go back, even for reordered or repeated RTP times.
         let ms = (base_ms + offset as i64).max(self.last_ms);
         let mut key = false;
         let mut avcc = Vec::with_capacity(unit.data.len());
-        for nal in annexb_nals(&unit.data) {
+        for nal in annexb_nals(unit.data) {
             match nal[0] & 0x1f {
                 NAL_SPS => self.set_parameter_set(true, nal),
                 NAL_PPS => self.set_parameter_set(false, nal),
@@ -299,7 +299,8 @@ mod tests {
 
     /// Frame `n` as a browser packetizes it: an AUD, then for key frames SPS and PPS (behind
     /// 4-byte start codes), then one slice (behind a 3-byte start code).
-    fn unit(n: u64, key: bool) -> AccessUnit {
+    /// Frame `n`'s bytes (see `unit`).
+    fn frame(n: u64, key: bool) -> Vec<u8> {
         let mut data = vec![0, 0, 0, 1, 0x09, 0xf0];
         if key {
             for set in [sps(), pps()] {
@@ -309,17 +310,30 @@ mod tests {
         }
         data.extend_from_slice(&[0, 0, 1, if key { 0x65 } else { 0x41 }]);
         data.extend(std::iter::repeat_n(n as u8, 50));
-        AccessUnit {
-            rtp_time: 5_000_000 + n * TICKS_PER_FRAME,
-            data,
-        }
+        data
     }
 
-    fn record(units: impl IntoIterator<Item = AccessUnit>) -> (Recorder, Vec<Recorded>) {
+    fn rtp_time(n: u64) -> u64 {
+        5_000_000 + n * TICKS_PER_FRAME
+    }
+
+    /// Pushes frame `n` as a browser packetizes it (see `frame`).
+    fn push(recorder: &mut Recorder, n: u64, key: bool) -> Option<Recorded> {
+        push_data(recorder, n, &frame(n, key))
+    }
+
+    fn push_data(recorder: &mut Recorder, n: u64, data: &[u8]) -> Option<Recorded> {
+        recorder.push(AccessUnit {
+            rtp_time: rtp_time(n),
+            data,
+        })
+    }
+
+    /// Frames `0..n`, `key(i)` telling the key frames.
+    fn record(n: u64, key: impl Fn(u64) -> bool) -> (Recorder, Vec<Recorded>) {
         let mut recorder = Recorder::new(START_MS);
-        let out = units
-            .into_iter()
-            .filter_map(|u| recorder.push(&u))
+        let out = (0..n)
+            .filter_map(|i| push(&mut recorder, i, key(i)))
             .collect();
         (recorder, out)
     }
@@ -334,8 +348,7 @@ mod tests {
     fn a_fragment_per_group_of_pictures_from_the_first_key_frame() {
         // Three delta frames before any key frame (dropped), then key frames every 60 frames
         // (2.4 s): three fragments of 60 frames, timed from the first frame received.
-        let units = (0..183).map(|n| unit(n, n >= 3 && (n - 3) % 60 == 0));
-        let (mut recorder, mut fragments) = record(units);
+        let (mut recorder, mut fragments) = record(183, |n| n >= 3 && (n - 3) % 60 == 0);
         fragments.extend(recorder.finish());
         assert_eq!(fragments.len(), 3);
         let (header, _) = parsed(&fragments[0]);
@@ -373,10 +386,10 @@ mod tests {
 
     #[test]
     fn the_last_fragment_is_stored_at_the_end_and_key_frames_are_asked_for() {
-        let (mut recorder, fragments) = record((0..10).map(|n| unit(n, n == 0)));
+        let (mut recorder, fragments) = record(10, |n| n == 0);
         assert!(fragments.is_empty());
         assert!(!recorder.wants_keyframe());
-        let (mut recorder2, _) = record((0..60).map(|n| unit(n, n == 0)));
+        let (mut recorder2, _) = record(60, |n| n == 0);
         assert!(recorder2.wants_keyframe(), "2 s into a fragment");
         let last = recorder.finish().unwrap();
         assert_eq!(parsed(&last).1.frames.len(), 10);
@@ -388,8 +401,7 @@ mod tests {
     #[test]
     fn a_fragment_without_a_key_frame_for_ten_seconds_ends_and_the_rest_waits_for_one() {
         // A key frame, then 12 s of delta frames, then a key frame.
-        let units = (0..=300).map(|n| unit(n, n == 0 || n == 300));
-        let (mut recorder, fragments) = record(units);
+        let (mut recorder, fragments) = record(301, |n| n == 0 || n == 300);
         assert_eq!(fragments.len(), 1);
         let (_, cluster) = parsed(&fragments[0]);
         assert_eq!(cluster.frames.len(), 251, "0 s to 10 s");
@@ -402,15 +414,15 @@ mod tests {
     fn lost_packets_end_the_fragment_and_drop_frames_until_a_key_frame() {
         let mut recorder = Recorder::new(START_MS);
         for n in 0..5 {
-            assert!(recorder.push(&unit(n, n == 0)).is_none());
+            assert!(push(&mut recorder, n, n == 0).is_none());
         }
         let before = recorder.gap().unwrap();
         assert_eq!(parsed(&before).1.frames.len(), 5);
         assert!(recorder.wants_keyframe());
         for n in 5..8 {
-            assert!(recorder.push(&unit(n, false)).is_none());
+            assert!(push(&mut recorder, n, false).is_none());
         }
-        assert!(recorder.push(&unit(8, true)).is_none());
+        assert!(push(&mut recorder, 8, true).is_none());
         let after = recorder.finish().unwrap();
         assert_eq!(after.producer_ms, START_MS + 8 * 40);
         assert_eq!(parsed(&after).1.frames.len(), 1);
@@ -419,13 +431,13 @@ mod tests {
     #[test]
     fn new_parameter_sets_start_a_fragment_with_their_header() {
         let mut recorder = Recorder::new(START_MS);
-        assert!(recorder.push(&unit(0, true)).is_none());
-        assert!(recorder.push(&unit(1, false)).is_none());
+        assert!(push(&mut recorder, 0, true).is_none());
+        assert!(push(&mut recorder, 1, false).is_none());
         // A key frame 80 ms later with another PPS: the header changes, so the fragment ends.
-        let mut changed = unit(2, true);
-        let at = changed.data.len() - 54 - 5;
-        changed.data[at + 4] ^= 0x01;
-        let done = recorder.push(&changed).unwrap();
+        let mut changed = frame(2, true);
+        let at = changed.len() - 54 - 5;
+        changed[at + 4] ^= 0x01;
+        let done = push_data(&mut recorder, 2, &changed).unwrap();
         assert_eq!(parsed(&done).1.frames.len(), 2);
         let next = recorder.finish().unwrap();
         assert_ne!(next.header, done.header);
