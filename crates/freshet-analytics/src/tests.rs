@@ -144,6 +144,8 @@ async fn open(dir: tempfile::TempDir, launcher: TestLauncher) -> Harness {
             max_backlog_bytes: 1 << 20,
             stream_limit: 10,
             clock: clock.clone(),
+            lambda_endpoint: None,
+            max_active_partitions: 500,
         },
         catalog.clone(),
         Log::open(LogConfig::new(dir.path().join("firehose-log"))).unwrap(),

@@ -7,7 +7,8 @@ use serde_json::{Map, Value, json};
 
 use crate::compress::Compression;
 use crate::error::{FirehoseError, Result};
-use crate::prefix::Prefixes;
+use crate::prefix::{KeySource, Prefix, Prefixes};
+use crate::process::Processing;
 
 const MIB: u64 = 1 << 20;
 
@@ -27,18 +28,28 @@ pub struct Thresholds {
     pub interval_ms: u64,
 }
 
+/// The buffer size dynamic partitioning needs at least, and its default.
+const PARTITIONED_MIN_MIB: u64 = 64;
+const PARTITIONED_DEFAULT_MIB: u64 = 128;
+
 impl BufferingHints {
-    /// AWS's defaults for S3 and HTTP endpoints: 5 MiB or 300 seconds.
-    fn thresholds(hints: Option<BufferingHints>) -> Thresholds {
+    /// AWS's defaults for S3 and HTTP endpoints: 5 MiB (128 MiB with dynamic partitioning) or
+    /// 300 seconds.
+    fn thresholds(hints: Option<BufferingHints>, partitioned: bool) -> Thresholds {
         let hints = hints.unwrap_or_default();
+        let default_mib = if partitioned {
+            PARTITIONED_DEFAULT_MIB
+        } else {
+            5
+        };
         Thresholds {
-            bytes: hints.size_in_mbs.unwrap_or(5) * MIB,
+            bytes: hints.size_in_mbs.unwrap_or(default_mib) * MIB,
             interval_ms: hints.interval_in_seconds.unwrap_or(300) * 1000,
         }
     }
 
-    fn described(hints: Option<BufferingHints>) -> Value {
-        let t = BufferingHints::thresholds(hints);
+    fn described(hints: Option<BufferingHints>, partitioned: bool) -> Value {
+        let t = BufferingHints::thresholds(hints, partitioned);
         json!({"SizeInMBs": t.bytes / MIB, "IntervalInSeconds": t.interval_ms / 1000})
     }
 }
@@ -202,7 +213,12 @@ impl S3Config {
     }
 
     pub fn thresholds(&self) -> Thresholds {
-        BufferingHints::thresholds(self.buffering_hints)
+        BufferingHints::thresholds(self.buffering_hints, self.dynamic())
+    }
+
+    /// Whether dynamic partitioning is enabled.
+    pub fn dynamic(&self) -> bool {
+        enabled(&self.dynamic_partitioning_configuration)
     }
 
     pub fn compression(&self) -> Compression {
@@ -217,8 +233,12 @@ impl S3Config {
     }
 
     pub fn prefixes(&self) -> Result<Prefixes> {
-        Prefixes::new(self.prefix.as_deref(), self.error_output_prefix.as_deref())
-            .map_err(|e| invalid(e.to_string()))
+        Prefixes::new(
+            self.prefix.as_deref(),
+            self.error_output_prefix.as_deref(),
+            self.dynamic(),
+        )
+        .map_err(|e| invalid(e.to_string()))
     }
 
     pub fn backup_enabled(&self) -> bool {
@@ -230,20 +250,39 @@ impl S3Config {
         if self.bucket_arn.is_empty() || self.role_arn.is_empty() {
             return Err(invalid(format!("{what} requires RoleARN and BucketARN.")));
         }
-        self.prefixes()?;
-        if enabled(&self.processing_configuration) {
-            return Err(invalid(
-                "Data transformation (ProcessingConfiguration) is not supported by Freshet yet.",
-            ));
+        let prefixes = self.prefixes()?;
+        let processing = Processing::parse(self.processing_configuration.as_ref(), self.dynamic())?;
+        if self.dynamic() {
+            let hints = self.buffering_hints.unwrap_or_default();
+            if hints.size_in_mbs.is_some_and(|s| s < PARTITIONED_MIN_MIB) {
+                return Err(invalid(format!(
+                    "BufferingHints.SizeInMBs must be at least {PARTITIONED_MIN_MIB} when dynamic partitioning is enabled."
+                )));
+            }
+            if hints.interval_in_seconds == Some(0) {
+                return Err(invalid(
+                    "Zero buffering (BufferingHints.IntervalInSeconds 0) is not available with dynamic partitioning.",
+                ));
+            }
+            for (source, name) in prefixes.data.keys() {
+                let provided = match source {
+                    KeySource::Query => processing.as_ref().is_some_and(Processing::has_query),
+                    KeySource::Lambda => processing.as_ref().is_some_and(|p| p.lambda.is_some()),
+                };
+                if !provided {
+                    let (namespace, processor) = match source {
+                        KeySource::Query => ("partitionKeyFromQuery", "MetadataExtraction"),
+                        KeySource::Lambda => ("partitionKeyFromLambda", "Lambda"),
+                    };
+                    return Err(invalid(format!(
+                        "Prefix uses !{{{namespace}:{name}}} but ProcessingConfiguration has no enabled {processor} processor."
+                    )));
+                }
+            }
         }
         if enabled(&self.data_format_conversion_configuration) {
             return Err(invalid(
                 "Record format conversion (DataFormatConversionConfiguration) is not supported by Freshet yet.",
-            ));
-        }
-        if enabled(&self.dynamic_partitioning_configuration) {
-            return Err(invalid(
-                "Dynamic partitioning is not supported by Freshet yet.",
             ));
         }
         if self
@@ -284,7 +323,7 @@ impl S3Config {
         };
         d.insert(
             "BufferingHints".into(),
-            BufferingHints::described(self.buffering_hints),
+            BufferingHints::described(self.buffering_hints, self.dynamic()),
         );
         d.insert(
             "CompressionFormat".into(),
@@ -318,7 +357,7 @@ impl S3Config {
 
 impl HttpConfig {
     pub fn thresholds(&self) -> Thresholds {
-        BufferingHints::thresholds(self.buffering_hints)
+        BufferingHints::thresholds(self.buffering_hints, false)
     }
 
     /// How long a failing batch is retried before it goes to the S3 error output (AWS: 300 s).
@@ -344,11 +383,7 @@ impl HttpConfig {
         // The model's pattern (checked at the edge) already demands https://.
         reqwest::Url::parse(&self.endpoint_configuration.url)
             .map_err(|e| invalid(format!("Invalid EndpointConfiguration.Url: {e}")))?;
-        if enabled(&self.processing_configuration) {
-            return Err(invalid(
-                "Data transformation (ProcessingConfiguration) is not supported by Freshet yet.",
-            ));
-        }
+        Processing::parse(self.processing_configuration.as_ref(), false)?;
         if enabled(&self.secrets_manager_configuration) {
             return Err(invalid(
                 "SecretsManagerConfiguration is not supported by Freshet yet.",
@@ -370,7 +405,7 @@ impl HttpConfig {
         d.insert("EndpointConfiguration".into(), endpoint);
         d.insert(
             "BufferingHints".into(),
-            BufferingHints::described(self.buffering_hints),
+            BufferingHints::described(self.buffering_hints, false),
         );
         let mut request =
             serde_json::to_value(self.request_configuration.clone().unwrap_or_default())
@@ -446,6 +481,55 @@ impl Destination {
         }
     }
 
+    pub fn thresholds(&self) -> Thresholds {
+        match self {
+            Destination::S3 { config, .. } => config.thresholds(),
+            Destination::Http(h) => h.thresholds(),
+        }
+    }
+
+    /// The S3 configuration that receives error output.
+    pub fn s3(&self) -> &S3Config {
+        match self {
+            Destination::S3 { config, .. } => config,
+            Destination::Http(h) => &h.s3,
+        }
+    }
+
+    /// The destination's processors, compiled.
+    pub fn processing(&self) -> Result<Option<Processing>> {
+        match self {
+            Destination::S3 { config, .. } => {
+                Processing::parse(config.processing_configuration.as_ref(), config.dynamic())
+            }
+            Destination::Http(h) => Processing::parse(h.processing_configuration.as_ref(), false),
+        }
+    }
+
+    /// The data prefix whose partition keys split records into buffers, with dynamic
+    /// partitioning.
+    pub fn partitioned_prefix(&self) -> Option<Prefix> {
+        match self {
+            Destination::S3 { config, .. } if config.dynamic() => {
+                config.prefixes().ok().map(|p| p.data)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the untransformed source records are also written to S3 (S3BackupMode Enabled,
+    /// or AllData for an HTTP endpoint).
+    pub fn backs_up_source(&self) -> bool {
+        match self {
+            Destination::S3 { config, .. } => config.backup_enabled(),
+            Destination::Http(h) => h.backup_all(),
+        }
+    }
+
+    fn dynamic(&self) -> bool {
+        matches!(self, Destination::S3 { config, .. } if config.dynamic())
+    }
+
     /// UpdateDestination: an update of the same kind is merged into the configuration (nested
     /// S3 settings member by member); one of another kind replaces it and must be complete.
     pub fn update(&self, request: &Map<String, Value>) -> Result<Destination> {
@@ -488,6 +572,11 @@ impl Destination {
                 return Err(invalid(format!("{other} is not supported by Freshet yet.")));
             }
         };
+        if d.dynamic() != self.dynamic() {
+            return Err(invalid(
+                "Dynamic partitioning can be enabled only when the delivery stream is created, and cannot be disabled.",
+            ));
+        }
         d.check()?;
         Ok(d)
     }
@@ -599,7 +688,7 @@ mod tests {
         let processing =
             Destination::from_create(&request(json!({"ExtendedS3DestinationConfiguration": {
                 "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::b",
-                "ProcessingConfiguration": {"Enabled": true, "Processors": []}}})))
+                "ProcessingConfiguration": {"Enabled": true, "Processors": [{"Type": "Nope"}]}}})))
             .unwrap_err();
         assert_eq!(processing.aws_type(), "InvalidArgumentException");
     }

@@ -4,12 +4,14 @@
 //! a delivery stream's records for Analytics applications.
 
 pub mod arn;
+mod buffers;
 pub mod compress;
 pub mod config;
 pub mod error;
 mod metrics;
 pub mod model;
 pub mod prefix;
+mod process;
 mod reader;
 mod retention;
 mod service;

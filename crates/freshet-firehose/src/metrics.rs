@@ -54,6 +54,10 @@ metrics! {
     backup_bytes => "BackupToS3.Bytes", "counter";
     kinesis_records => "DataReadFromKinesisStream.Records", "counter";
     kinesis_bytes => "DataReadFromKinesisStream.Bytes", "counter";
+    partition_count => "PartitionCount", "gauge";
+    partition_count_exceeded => "PartitionCountExceeded", "gauge";
+    processing_records => "SucceedProcessing.Records", "counter";
+    processing_bytes => "SucceedProcessing.Bytes", "counter";
 }
 
 impl Metrics {

@@ -1,6 +1,9 @@
 //! S3 key prefixes with Firehose's expressions: `!{timestamp:<Java DateTimeFormatter pattern>}`,
-//! `!{firehose:random-string}` and `!{firehose:error-output-type}`, checked once when a delivery
-//! stream is configured and evaluated for every object written.
+//! `!{firehose:random-string}`, `!{firehose:error-output-type}` and, with dynamic partitioning,
+//! `!{partitionKeyFromQuery:name}` and `!{partitionKeyFromLambda:name}`; checked once when a
+//! delivery stream is configured and evaluated for every object written.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike, Utc};
 use rand::Rng;
@@ -10,7 +13,30 @@ use rand::Rng;
 pub struct Context<'a> {
     pub oldest_arrival: DateTime<Utc>,
     pub error_output_type: Option<&'a str>,
+    /// The partition's keys (dynamic partitioning), shared by every record of the object.
+    pub keys: Option<&'a PartitionKeys>,
 }
+
+/// Where a partition key's value comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KeySource {
+    /// The MetadataExtraction processor's jq query.
+    Query,
+    /// A Lambda processor's `metadata.partitionKeys`.
+    Lambda,
+}
+
+impl KeySource {
+    fn namespace(self) -> &'static str {
+        match self {
+            KeySource::Query => "partitionKeyFromQuery",
+            KeySource::Lambda => "partitionKeyFromLambda",
+        }
+    }
+}
+
+/// A record's partition keys by source and name.
+pub type PartitionKeys = BTreeMap<(KeySource, String), String>;
 
 /// The timestamp AWS appends to a prefix that has none, and the default prefix itself.
 const DEFAULT_TIME: &str = "!{timestamp:yyyy/MM/dd/HH/}";
@@ -23,6 +49,7 @@ enum Part {
     Time(Vec<Pattern>),
     RandomString,
     ErrorOutputType,
+    PartitionKey(KeySource, String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,7 +82,13 @@ pub struct Prefixes {
 }
 
 impl Prefixes {
-    pub fn new(prefix: Option<&str>, error_prefix: Option<&str>) -> Result<Prefixes, PrefixError> {
+    /// `dynamic`: whether dynamic partitioning is enabled, which allows (and demands)
+    /// partition key expressions in the data prefix.
+    pub fn new(
+        prefix: Option<&str>,
+        error_prefix: Option<&str>,
+        dynamic: bool,
+    ) -> Result<Prefixes, PrefixError> {
         let prefix = prefix.unwrap_or_default();
         let error_prefix = error_prefix.filter(|p| !p.is_empty());
         let data = parse(prefix)?;
@@ -64,9 +97,40 @@ impl Prefixes {
                 "Prefix cannot contain the expression !{firehose:error-output-type}",
             ));
         }
+        let keyed = data
+            .parts
+            .iter()
+            .any(|p| matches!(p, Part::PartitionKey(..)));
+        if keyed && !dynamic {
+            return Err(refuse(
+                "Prefix cannot contain partitionKeyFromQuery or partitionKeyFromLambda expressions when dynamic partitioning is not enabled",
+            ));
+        }
+        if dynamic && !keyed {
+            return Err(refuse(
+                "Prefix must contain at least one partitionKeyFromQuery or partitionKeyFromLambda expression when dynamic partitioning is enabled",
+            ));
+        }
+        if dynamic && error_prefix.is_none() {
+            return Err(refuse(
+                "ErrorOutputPrefix cannot be null or empty when dynamic partitioning is enabled",
+            ));
+        }
         let has_expressions = data.parts.iter().any(|p| !matches!(p, Part::Literal(_)));
         let error = match error_prefix {
-            Some(e) => parse(e)?,
+            Some(e) => {
+                let error = parse(e)?;
+                if error
+                    .parts
+                    .iter()
+                    .any(|p| matches!(p, Part::PartitionKey(..)))
+                {
+                    return Err(refuse(
+                        "ErrorOutputPrefix cannot contain partitionKeyFromQuery or partitionKeyFromLambda expressions",
+                    ));
+                }
+                error
+            }
             None if has_expressions => {
                 return Err(refuse(
                     "ErrorOutputPrefix cannot be null or empty when Prefix contains expressions",
@@ -83,6 +147,15 @@ impl Prefixes {
 }
 
 impl Prefix {
+    /// The partition keys this prefix names, in order: together their values identify a
+    /// partition.
+    pub fn keys(&self) -> impl Iterator<Item = (KeySource, &str)> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::PartitionKey(source, name) => Some((*source, name.as_str())),
+            _ => None,
+        })
+    }
+
     /// AWS appends `yyyy/MM/dd/HH/` to a prefix without a timestamp expression.
     fn with_default_time(mut self) -> Prefix {
         if !self.parts.iter().any(|p| matches!(p, Part::Time(_)))
@@ -102,6 +175,17 @@ impl Prefix {
                 Part::Time(patterns) => format_time(patterns, ctx.oldest_arrival, &mut out),
                 Part::RandomString => out.push_str(&random_string()),
                 Part::ErrorOutputType => out.push_str(ctx.error_output_type.unwrap_or_default()),
+                Part::PartitionKey(source, name) => {
+                    match ctx.keys.and_then(|k| k.get(&(*source, name.clone()))) {
+                        Some(value) => out.push_str(value),
+                        None => {
+                            return Err(refuse(format!(
+                                "The partition key {name} of !{{{}:{name}}} has no value",
+                                source.namespace()
+                            )));
+                        }
+                    }
+                }
             }
         }
         if out.len() > MAX_EVALUATED {
@@ -142,10 +226,11 @@ fn parse(text: &str) -> Result<Prefix, PrefixError> {
             ("timestamp", pattern) => Part::Time(parse_pattern(pattern)?),
             ("firehose", "random-string") => Part::RandomString,
             ("firehose", "error-output-type") => Part::ErrorOutputType,
-            ("partitionKeyFromQuery" | "partitionKeyFromLambda", _) => {
-                return Err(refuse(format!(
-                    "!{{{expression}}} requires dynamic partitioning, which is not enabled"
-                )));
+            ("partitionKeyFromQuery", name) if valid_key(name) => {
+                Part::PartitionKey(KeySource::Query, name.to_string())
+            }
+            ("partitionKeyFromLambda", name) if valid_key(name) => {
+                Part::PartitionKey(KeySource::Lambda, name.to_string())
             }
             _ => {
                 return Err(refuse(format!("Unsupported expression !{{{expression}}}")));
@@ -157,6 +242,12 @@ fn parse(text: &str) -> Result<Prefix, PrefixError> {
         parts.push(Part::Literal(rest.to_string()));
     }
     Ok(Prefix { parts })
+}
+
+/// A partition key's name: what a jq object key or a Lambda's metadata key can be, without
+/// the characters that end an expression.
+fn valid_key(name: &str) -> bool {
+    !name.is_empty() && !name.contains(['{', '}', '!']) && !name.trim().is_empty()
 }
 
 /// The pattern letters this formatter knows; others are refused rather than misprinted.
@@ -308,13 +399,14 @@ mod tests {
         p.evaluate(&Context {
             oldest_arrival: t,
             error_output_type: kind,
+            keys: None,
         })
         .unwrap()
     }
 
     #[test]
     fn default_prefix_is_the_utc_hour_folder() {
-        let p = Prefixes::new(None, None).unwrap();
+        let p = Prefixes::new(None, None, false).unwrap();
         let t = at(2026, 3, 7, 5, 9, 1);
         assert_eq!(eval(&p.data, t, None), "2026/03/07/05/");
         assert_eq!(
@@ -325,7 +417,7 @@ mod tests {
 
     #[test]
     fn static_prefix_gets_the_time_folder_appended() {
-        let p = Prefixes::new(Some("logs/"), None).unwrap();
+        let p = Prefixes::new(Some("logs/"), None, false).unwrap();
         let t = at(2026, 12, 31, 23, 0, 0);
         assert_eq!(eval(&p.data, t, None), "logs/2026/12/31/23/");
         assert_eq!(
@@ -338,8 +430,7 @@ mod tests {
     fn timestamp_patterns_follow_java_date_time_formatter() {
         let p = Prefixes::new(
             Some("year=!{timestamp:yyyy}/m=!{timestamp:MM}/!{timestamp:'d='dd'/h='HH}/!{timestamp:yy-M-d H:m:s EEE MMM D}/"),
-            Some("err/!{firehose:error-output-type}/!{timestamp:yyyy}/"),
-        )
+            Some("err/!{firehose:error-output-type}/!{timestamp:yyyy}/"), false)
         .unwrap();
         let t = at(2026, 2, 3, 4, 5, 6);
         assert_eq!(
@@ -350,8 +441,12 @@ mod tests {
             eval(&p.error, t, Some("processing-failed")),
             "err/processing-failed/2026/"
         );
-        let quote =
-            Prefixes::new(Some("!{timestamp:''yyyy''}"), Some("e!{timestamp:yyyy}")).unwrap();
+        let quote = Prefixes::new(
+            Some("!{timestamp:''yyyy''}"),
+            Some("e!{timestamp:yyyy}"),
+            false,
+        )
+        .unwrap();
         assert_eq!(eval(&quote.data, t, None), "'2026'");
     }
 
@@ -371,6 +466,7 @@ mod tests {
         let p = Prefixes::new(
             Some("!{firehose:random-string}/!{firehose:random-string}/"),
             Some("e/"),
+            false,
         )
         .unwrap();
         let s = eval(&p.data, at(2026, 1, 1, 0, 0, 0), None);
@@ -387,24 +483,62 @@ mod tests {
 
     #[test]
     fn aws_prefix_rules_are_enforced() {
-        let e = Prefixes::new(Some("a/!{timestamp:yyyy}/"), None).unwrap_err();
+        let e = Prefixes::new(Some("a/!{timestamp:yyyy}/"), None, false).unwrap_err();
         assert_eq!(
             e.to_string(),
             "The supplied prefix(es) do not satisfy the following constraint: ErrorOutputPrefix cannot be null or empty when Prefix contains expressions"
         );
-        assert!(Prefixes::new(Some("!{firehose:error-output-type}"), Some("e")).is_err());
-        assert!(Prefixes::new(Some("!{timestamp:yyyy"), Some("e")).is_err());
-        assert!(Prefixes::new(Some("!{timestamp:qqq}"), Some("e")).is_err());
-        assert!(Prefixes::new(Some("!{nope:x}"), Some("e")).is_err());
-        assert!(Prefixes::new(Some("!{partitionKeyFromQuery:id}"), Some("e")).is_err());
-        let long = Prefixes::new(Some(&"x".repeat(600)), None).unwrap();
+        assert!(Prefixes::new(Some("!{firehose:error-output-type}"), Some("e"), false).is_err());
+        assert!(Prefixes::new(Some("!{timestamp:yyyy"), Some("e"), false).is_err());
+        assert!(Prefixes::new(Some("!{timestamp:qqq}"), Some("e"), false).is_err());
+        assert!(Prefixes::new(Some("!{nope:x}"), Some("e"), false).is_err());
+        assert!(Prefixes::new(Some("!{partitionKeyFromQuery:id}"), Some("e"), false).is_err());
+        let long = Prefixes::new(Some(&"x".repeat(600)), None, false).unwrap();
         assert!(
             long.data
                 .evaluate(&Context {
                     oldest_arrival: at(2026, 1, 1, 0, 0, 0),
-                    error_output_type: None
+                    error_output_type: None,
+                    keys: None,
                 })
                 .is_err()
         );
+    }
+
+    #[test]
+    fn partition_keys_need_dynamic_partitioning_and_fill_the_prefix() {
+        let data = "c=!{partitionKeyFromQuery:customer}/l=!{partitionKeyFromLambda:region}/!{timestamp:yyyy}/";
+        assert!(Prefixes::new(Some(data), Some("e/"), false).is_err());
+        assert!(Prefixes::new(Some("static/"), Some("e/"), true).is_err());
+        assert!(Prefixes::new(Some(data), None, true).is_err());
+        assert!(
+            Prefixes::new(
+                Some(data),
+                Some("e/!{partitionKeyFromQuery:customer}/"),
+                true
+            )
+            .is_err()
+        );
+        let p = Prefixes::new(Some(data), Some("e/!{firehose:error-output-type}/"), true).unwrap();
+        assert_eq!(
+            p.data.keys().collect::<Vec<_>>(),
+            [
+                (KeySource::Query, "customer"),
+                (KeySource::Lambda, "region")
+            ]
+        );
+        let mut keys = PartitionKeys::new();
+        keys.insert((KeySource::Query, "customer".into()), "42".into());
+        keys.insert((KeySource::Lambda, "region".into()), "eu".into());
+        let evaluate = |keys: &PartitionKeys| {
+            p.data.evaluate(&Context {
+                oldest_arrival: at(2026, 5, 1, 0, 0, 0),
+                error_output_type: None,
+                keys: Some(keys),
+            })
+        };
+        assert_eq!(evaluate(&keys).unwrap(), "c=42/l=eu/2026/");
+        keys.remove(&(KeySource::Lambda, "region".into()));
+        assert!(evaluate(&keys).is_err());
     }
 }

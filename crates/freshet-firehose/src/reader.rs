@@ -119,6 +119,8 @@ mod tests {
                 max_backlog_bytes: 1 << 20,
                 stream_limit: 10,
                 clock,
+                lambda_endpoint: None,
+                max_active_partitions: 500,
             },
             catalog.clone(),
             log.clone(),

@@ -41,6 +41,10 @@ pub struct FirehoseConfig {
     pub stream_limit: usize,
     /// Where every reading of time comes from.
     pub clock: freshet_runtime::SharedClock,
+    /// The Lambda-compatible endpoint Lambda processors invoke (`[firehose.lambda] endpoint`).
+    pub lambda_endpoint: Option<String>,
+    /// Data partitions a dynamically partitioned delivery stream buffers at once (AWS: 500).
+    pub max_active_partitions: usize,
 }
 
 const DESTINATION_ID: &str = "destinationId-000000000001";
@@ -162,10 +166,13 @@ impl FirehoseService {
     ) -> Result<FirehoseService> {
         let http = HttpSender::new(config.http_ca_pem.as_deref())
             .map_err(|e| FirehoseError::Corrupt(e.to_string()))?;
-        let sinks = Arc::new(Sinks {
-            objects: ObjectWriter::new(config.s3.clone()),
+        let sinks = Arc::new(Sinks::new(
+            ObjectWriter::new(config.s3.clone()),
             http,
-        });
+            config.lambda_endpoint.clone(),
+            config.region.clone(),
+            config.max_active_partitions,
+        ));
         let svc = FirehoseService {
             inner: Arc::new(Inner {
                 config,
@@ -240,12 +247,13 @@ impl FirehoseService {
 
     fn entry(&self, uid: u64, name: String, created_ms: i64, doc: Doc, holds: Holds) -> Arc<Entry> {
         let arn = self.arn(&name);
-        let plan = Arc::new(Plan {
-            name: name.clone(),
-            arn: arn.clone(),
-            version_id: doc.version_id,
-            destination: doc.destination.clone(),
-        });
+        let plan = Arc::new(Plan::new(
+            name.clone(),
+            arn.clone(),
+            doc.version_id,
+            doc.destination.clone(),
+            doc.kinesis.as_ref().map(|k| k.arn.clone()),
+        ));
         Arc::new(Entry {
             uid,
             name,
@@ -306,6 +314,20 @@ impl FirehoseService {
             clock: self.inner.config.clock.clone(),
         };
         *entry.worker.lock() = Some(tokio::spawn(worker.run()));
+        Ok(())
+    }
+
+    /// A Lambda processor needs somewhere to invoke its function.
+    fn check_lambda(&self, destination: &Destination) -> Result<()> {
+        let lambda = destination.processing()?.and_then(|p| p.lambda);
+        if let Some(lambda) = lambda
+            && !self.inner.sinks.lambda.configured()
+        {
+            return Err(invalid(format!(
+                "The Lambda processor ({}) needs a Lambda-compatible endpoint: set [firehose.lambda] endpoint in Freshet's configuration.",
+                lambda.arn
+            )));
+        }
         Ok(())
     }
 
@@ -394,6 +416,7 @@ impl FirehoseService {
             None => None,
         };
         let destination = Destination::from_create(&input.rest)?;
+        self.check_lambda(&destination)?;
         let tags = input.tags.unwrap_or_default();
         if tags.len() > MAX_TAGS {
             return Err(FirehoseError::LimitExceeded(format!(
@@ -680,15 +703,17 @@ impl FirehoseService {
             )));
         }
         doc.destination = doc.destination.update(&input.rest)?;
+        self.check_lambda(&doc.destination)?;
         doc.version_id += 1;
         doc.updated_ms = Some(self.inner.config.clock.now_ms());
         self.save(&entry, doc.clone()).await?;
-        entry.plan.send_replace(Arc::new(Plan {
-            name: entry.name.clone(),
-            arn: entry.arn.clone(),
-            version_id: doc.version_id,
-            destination: doc.destination,
-        }));
+        entry.plan.send_replace(Arc::new(Plan::new(
+            entry.name.clone(),
+            entry.arn.clone(),
+            doc.version_id,
+            doc.destination,
+            doc.kinesis.as_ref().map(|k| k.arn.clone()),
+        )));
         tracing::info!(
             stream = entry.name,
             version = doc.version_id,

@@ -293,6 +293,11 @@ impl HttpSender {
         })
     }
 
+    /// The client, for other HTTP calls made with the same trust (Lambda invocations).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     /// One attempt: only a 200 whose JSON body echoes the request id is success.
     pub async fn send(&self, req: &HttpRequest<'_>) -> Result<(), SinkError> {
         let records: Vec<serde_json::Value> = req

@@ -116,9 +116,10 @@ impl Source {
 
     /// After a checkpoint: lets the log drop segments whose every record is delivered and
     /// that no reader still holds (`retention.rs`).
-    pub async fn delivered(&self, batch: &Batch, now_ms: i64) {
-        if let (Source::Log(s), Some(last)) = (self, batch.records.last()) {
-            s.trim(last.arrival_ms, now_ms).await;
+    /// `last_arrival_ms`: when the last delivered record arrived.
+    pub async fn delivered(&self, last_arrival_ms: Option<i64>, now_ms: i64) {
+        if let (Source::Log(s), Some(last)) = (self, last_arrival_ms) {
+            s.trim(last, now_ms).await;
         }
     }
 }

@@ -1,7 +1,11 @@
-//! A delivery stream's worker: fill a buffer from the source until `SizeInMBs` or
-//! `IntervalInSeconds` (whichever first), deliver it as one object or request — retrying as
-//! AWS documents, or moving it to the S3 error output — and only then checkpoint the source.
-//! A crash anywhere replays from the last checkpoint: delivery is at least once.
+//! A delivery stream's worker: read the source into a staging buffer, process it (when the
+//! destination has processors: at once, or at the Lambda processor's own buffer size or
+//! interval), route the results into the destination buffers (`buffers.rs`: one per partition,
+//! error output and backup), deliver each buffer when it reaches `SizeInMBs` or
+//! `IntervalInSeconds` (whichever first) as one object or request — retrying as AWS documents,
+//! or moving it to the S3 error output — and checkpoint the source once every record read
+//! before a position is delivered. A crash anywhere replays from the last checkpoint: delivery
+//! is at least once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,11 +18,13 @@ use freshet_catalog::Catalog;
 use freshet_runtime::SharedClock;
 use tokio::sync::watch;
 
-use crate::config::{Destination, HttpConfig, S3Config};
+use crate::buffers::{Buffers, Part, PartId, Settled};
+use crate::config::{Destination, HttpConfig, S3Config, Thresholds};
 use crate::metrics::Metrics;
-use crate::prefix::Context;
+use crate::prefix::{Context, PartitionKeys};
+use crate::process::{Invocation, Invoker, Outcome, Processed, Processing};
 use crate::sink::{HttpRequest, HttpSender, ObjectWriter, SinkError};
-use crate::source::{Batch, Source};
+use crate::source::{Batch, Source, SourceRecord};
 
 /// What the worker delivers with; replaced whole by UpdateDestination.
 #[derive(Clone, Debug)]
@@ -27,11 +33,63 @@ pub struct Plan {
     pub arn: String,
     pub version_id: u64,
     pub destination: Destination,
+    /// The destination's processors, compiled.
+    pub processing: Option<Processing>,
+    /// The Kinesis data stream the records come from, if any (Lambda invocations name it).
+    pub source_arn: Option<String>,
+}
+
+impl Plan {
+    pub fn new(
+        name: String,
+        arn: String,
+        version_id: u64,
+        destination: Destination,
+        source_arn: Option<String>,
+    ) -> Plan {
+        // The destination was checked when it was configured; a processing configuration
+        // that no longer compiles (a stored document from another version) processes nothing.
+        let processing = destination.processing().unwrap_or_else(|error| {
+            tracing::error!(%error, stream = name, "cannot compile the processing configuration; records are delivered unprocessed");
+            None
+        });
+        Plan {
+            name,
+            arn,
+            version_id,
+            destination,
+            processing,
+            source_arn,
+        }
+    }
 }
 
 pub struct Sinks {
     pub objects: ObjectWriter,
     pub http: HttpSender,
+    pub lambda: Invoker,
+    pub region: String,
+    /// Data partitions a delivery stream may buffer at once (AWS: 500).
+    pub max_active_partitions: usize,
+}
+
+impl Sinks {
+    pub fn new(
+        objects: ObjectWriter,
+        http: HttpSender,
+        lambda_endpoint: Option<String>,
+        region: String,
+        max_active_partitions: usize,
+    ) -> Sinks {
+        let lambda = Invoker::new(http.client().clone(), lambda_endpoint);
+        Sinks {
+            objects,
+            http,
+            lambda,
+            region,
+            max_active_partitions,
+        }
+    }
 }
 
 pub struct Worker {
@@ -47,6 +105,8 @@ pub struct Worker {
 /// Failed S3 writes are retried for as long as Firehose keeps data (24 hours).
 const S3_RETRY_MS: i64 = 24 * 3600 * 1000;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const PROCESSING_FAILED: &str = "processing-failed";
+const PARTITIONS_EXCEEDED: &str = "activePartitionExceeded";
 
 fn datetime(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
@@ -54,26 +114,32 @@ fn datetime(ms: i64) -> DateTime<Utc> {
 
 impl Worker {
     pub async fn run(mut self) {
-        let mut batch = Batch::new(self.clock.clone());
+        let mut stage = Batch::new(self.clock.clone());
+        let mut buffers = Buffers::default();
         loop {
             let plan = self.plan.borrow_and_update().clone();
-            let limits = match &plan.destination {
-                Destination::S3 { config, .. } => config.thresholds(),
-                Destination::Http(h) => h.thresholds(),
+            let limits = plan.destination.thresholds();
+            // Records wait in the stage only for a Lambda processor's buffer.
+            let stage_limits = match plan.processing.as_ref().and_then(|p| p.lambda.as_ref()) {
+                Some(l) => Thresholds {
+                    bytes: l.buffer_bytes,
+                    interval_ms: l.buffer_interval_ms,
+                },
+                None => Thresholds {
+                    bytes: 0,
+                    interval_ms: 0,
+                },
             };
             let mut read = 0;
-            if batch.bytes < limits.bytes {
-                let before = batch.bytes;
-                match self
-                    .source
-                    .poll(limits.bytes - batch.bytes, &mut batch)
-                    .await
-                {
+            let room = stage_limits.bytes.max(limits.bytes);
+            if stage.bytes < room && buffers.bytes() < limits.bytes.saturating_mul(4) {
+                let before = stage.bytes;
+                match self.source.poll(room - stage.bytes, &mut stage).await {
                     Ok(n) => {
                         read = n;
                         if matches!(self.source, Source::Kinesis(_)) {
                             Metrics::add(&self.metrics.kinesis_records, n as u64);
-                            Metrics::add(&self.metrics.kinesis_bytes, batch.bytes - before);
+                            Metrics::add(&self.metrics.kinesis_bytes, stage.bytes - before);
                         }
                     }
                     Err(error) => {
@@ -83,26 +149,33 @@ impl Worker {
                     }
                 }
             }
-            let due = batch
+            let now = self.clock.elapsed();
+            let stage_due = stage
                 .opened
-                .map(|t| t + Duration::from_millis(limits.interval_ms));
-            let full = batch.bytes >= limits.bytes;
-            if !batch.records.is_empty() && (full || due.is_some_and(|d| d <= self.clock.elapsed()))
+                .map(|t| t + Duration::from_millis(stage_limits.interval_ms));
+            if stage.bytes >= stage_limits.bytes
+                || stage_due.is_some_and(|d| d <= now)
+                || (stage.records.is_empty() && !stage.marks.is_empty())
             {
-                self.deliver(&plan, &batch).await;
-                self.checkpoint(&batch).await;
-                batch = Batch::new(self.clock.clone());
-                continue;
+                let full = std::mem::replace(&mut stage, Batch::new(self.clock.clone()));
+                self.route(&plan, full, &mut buffers).await;
             }
-            if batch.records.is_empty() && !batch.marks.is_empty() {
-                // Progress without data (a Kinesis shard reached its end): checkpoint it now.
-                self.checkpoint(&batch).await;
-                batch = Batch::new(self.clock.clone());
+            for id in buffers.due(limits, self.clock.elapsed()) {
+                if let Some(part) = buffers.take(&id) {
+                    self.deliver(&plan, &id, part).await;
+                }
+            }
+            if let Some(settled) = buffers.settled() {
+                self.checkpoint(settled).await;
             }
             if read == 0 {
+                let deadline = [stage_due, buffers.deadline(limits)]
+                    .into_iter()
+                    .flatten()
+                    .min();
                 let clock = self.clock.clone();
                 let interval = async move {
-                    match due {
+                    match deadline {
                         Some(due) => clock.sleep_until(due).await,
                         None => std::future::pending().await,
                     }
@@ -116,8 +189,139 @@ impl Worker {
         }
     }
 
-    async fn checkpoint(&self, batch: &Batch) {
-        for (source, position) in &batch.marks {
+    /// Processes a staged batch and puts the results into the destination buffers as one
+    /// generation.
+    async fn route(&self, plan: &Plan, batch: Batch, buffers: &mut Buffers) {
+        buffers.generation(Settled {
+            last_arrival: batch.records.last().map(|r| r.arrival_ms),
+            marks: batch.marks,
+        });
+        if batch.records.is_empty() {
+            return;
+        }
+        let now = self.clock.elapsed();
+        if plan.destination.backs_up_source() {
+            buffers.add(
+                PartId::Backup,
+                PartitionKeys::new,
+                batch.records.iter().cloned(),
+                now,
+            );
+        }
+        let Some(processing) = &plan.processing else {
+            buffers.add(
+                PartId::Data(String::new()),
+                PartitionKeys::new,
+                batch.records,
+                now,
+            );
+            return;
+        };
+        let invocation = Invocation {
+            delivery_stream_arn: &plan.arn,
+            region: &self.sinks.region,
+            source_stream_arn: plan.source_arn.as_deref(),
+        };
+        let processed = processing
+            .run(batch.records, Some((&self.sinks.lambda, &invocation)))
+            .await;
+        let prefix = plan.destination.partitioned_prefix();
+        let now_ms = self.clock.now_ms();
+        let mut exceeded = false;
+        for record in processed {
+            let (data, keys) = match record.outcome {
+                Outcome::Ok { data, keys } => {
+                    Metrics::add(&self.metrics.processing_records, 1);
+                    Metrics::add(&self.metrics.processing_bytes, data.len() as u64);
+                    (data, keys)
+                }
+                Outcome::Dropped => continue,
+                Outcome::Failed { .. } => {
+                    let line = error_line(&record, now_ms);
+                    buffers.add(
+                        PartId::Error(PROCESSING_FAILED),
+                        PartitionKeys::new,
+                        [line],
+                        now,
+                    );
+                    continue;
+                }
+            };
+            let id = match &prefix {
+                None => String::new(),
+                Some(prefix) => {
+                    let mut id = String::new();
+                    let mut missing = None;
+                    for (source, name) in prefix.keys() {
+                        match keys.get(&(source, name.to_string())) {
+                            Some(value) => {
+                                id.push_str(value);
+                                id.push('\u{1}');
+                            }
+                            None => missing = Some(name.to_string()),
+                        }
+                    }
+                    if let Some(name) = missing {
+                        let failed = Processed {
+                            arrival_ms: record.arrival_ms,
+                            raw: data,
+                            outcome: Outcome::Failed {
+                                code: "DynamicPartitioning.MetadataExtractionFailed",
+                                message: format!(
+                                    "The record has no value for the partition key {name}."
+                                ),
+                                lambda_arn: None,
+                            },
+                        };
+                        buffers.add(
+                            PartId::Error(PROCESSING_FAILED),
+                            PartitionKeys::new,
+                            [error_line(&failed, now_ms)],
+                            now,
+                        );
+                        continue;
+                    }
+                    id
+                }
+            };
+            let part = PartId::Data(id);
+            if prefix.is_some()
+                && !buffers.contains(&part)
+                && buffers.active_partitions() >= self.sinks.max_active_partitions
+            {
+                exceeded = true;
+                let failed = Processed {
+                    arrival_ms: record.arrival_ms,
+                    raw: data,
+                    outcome: Outcome::Failed {
+                        code: "DynamicPartitioning.ActivePartitionsLimitExceeded",
+                        message: format!(
+                            "The delivery stream has {} active partitions, its limit.",
+                            self.sinks.max_active_partitions
+                        ),
+                        lambda_arn: None,
+                    },
+                };
+                buffers.add(
+                    PartId::Error(PARTITIONS_EXCEEDED),
+                    PartitionKeys::new,
+                    [error_line(&failed, now_ms)],
+                    now,
+                );
+                continue;
+            }
+            let arrival_ms = record.arrival_ms;
+            buffers.add(part, || keys, [SourceRecord { data, arrival_ms }], now);
+        }
+        Metrics::set(
+            &self.metrics.partition_count,
+            buffers.active_partitions() as u64,
+        );
+        Metrics::set(&self.metrics.partition_count_exceeded, u64::from(exceeded));
+    }
+
+    async fn checkpoint(&self, settled: Settled) {
+        for (source, position) in &settled.marks {
             let mut backoff = Duration::from_millis(100);
             while let Err(error) = self
                 .catalog
@@ -129,33 +333,32 @@ impl Worker {
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
-        self.source.delivered(batch, self.clock.now_ms()).await;
+        self.source
+            .delivered(settled.last_arrival, self.clock.now_ms())
+            .await;
     }
 
-    async fn deliver(&self, plan: &Plan, batch: &Batch) {
-        let oldest = batch
-            .records
-            .iter()
-            .map(|r| r.arrival_ms)
-            .min()
-            .unwrap_or_else(|| self.clock.now_ms());
-        // What S3 receives (as the object or its backup): the records' data back to back.
+    /// Delivers one buffer: data to the destination, error records and backups to S3.
+    async fn deliver(&self, plan: &Plan, id: &PartId, part: Part) {
+        let oldest = part.oldest_arrival().unwrap_or_else(|| self.clock.now_ms());
+        let records = part.records.len() as u64;
+        // What S3 receives: the records' data back to back.
         let body = Bytes::from(
-            batch
-                .records
+            part.records
                 .iter()
                 .map(|r| &r.data[..])
                 .collect::<Vec<_>>()
                 .concat(),
         );
-        match &plan.destination {
-            Destination::S3 { config, .. } => {
+        let s3 = plan.destination.s3();
+        match (id, &plan.destination) {
+            (PartId::Data(_), Destination::S3 { config, .. }) => {
                 if self
-                    .put_object(plan, config, body.clone(), oldest, None)
+                    .put_object(plan, config, body, oldest, None, Some(&part.keys))
                     .await
                 {
-                    Metrics::add(&self.metrics.s3_records, batch.records.len() as u64);
-                    Metrics::add(&self.metrics.s3_bytes, batch.bytes);
+                    Metrics::add(&self.metrics.s3_records, records);
+                    Metrics::add(&self.metrics.s3_bytes, part.bytes);
                     Metrics::add(&self.metrics.s3_objects, 1);
                     Metrics::set(&self.metrics.s3_success, 1);
                     Metrics::set(
@@ -163,26 +366,37 @@ impl Worker {
                         ((self.clock.now_ms() - oldest).max(0) / 1000) as u64,
                     );
                 }
-                if let Some(backup) = config
-                    .s3_backup
-                    .as_deref()
-                    .filter(|_| config.backup_enabled())
+            }
+            (PartId::Data(_), Destination::Http(h)) => {
+                self.deliver_http(plan, h, &part, oldest).await
+            }
+            (PartId::Error(kind), _) => {
+                self.put_object(plan, s3, body, oldest, Some(kind), None)
+                    .await;
+            }
+            (PartId::Backup, _) => {
+                let target = match &plan.destination {
+                    Destination::S3 { config, .. } => config.s3_backup.as_deref(),
+                    Destination::Http(h) => Some(&h.s3),
+                };
+                if let Some(target) = target
                     && self
-                        .put_object(plan, backup, body.clone(), oldest, None)
+                        .put_object(plan, target, body, oldest, None, None)
                         .await
                 {
-                    Metrics::add(&self.metrics.backup_records, batch.records.len() as u64);
-                    Metrics::add(&self.metrics.backup_bytes, batch.bytes);
+                    Metrics::add(&self.metrics.backup_records, records);
+                    Metrics::add(&self.metrics.backup_bytes, part.bytes);
                 }
             }
-            Destination::Http(h) => self.deliver_http(plan, h, batch, &body, oldest).await,
         }
-        // One atomic step: puts add to the backlog concurrently.
-        let _ = self.metrics.backlog_bytes.fetch_update(
-            std::sync::atomic::Ordering::Relaxed,
-            std::sync::atomic::Ordering::Relaxed,
-            |v| Some(v.saturating_sub(batch.bytes)),
-        );
+        if *id != PartId::Backup {
+            // One atomic step: puts add to the backlog concurrently.
+            let _ = self.metrics.backlog_bytes.fetch_update(
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+                |v| Some(v.saturating_sub(part.bytes)),
+            );
+        }
     }
 
     /// Writes one object, retrying for up to 24 hours after its oldest record arrived; false if
@@ -194,8 +408,9 @@ impl Worker {
         content: Bytes,
         oldest_ms: i64,
         error_type: Option<&str>,
+        keys: Option<&PartitionKeys>,
     ) -> bool {
-        let key = match object_key(plan, config, oldest_ms, error_type) {
+        let key = match object_key(plan, config, oldest_ms, error_type, keys) {
             Ok(key) => key,
             Err(error) => {
                 tracing::error!(%error, stream = %plan.name, "cannot name the object; records dropped");
@@ -246,15 +461,8 @@ impl Worker {
         }
     }
 
-    async fn deliver_http(
-        &self,
-        plan: &Plan,
-        h: &HttpConfig,
-        batch: &Batch,
-        body: &Bytes,
-        oldest: i64,
-    ) {
-        let records: Vec<Bytes> = batch.records.iter().map(|r| r.data.clone()).collect();
+    async fn deliver_http(&self, plan: &Plan, h: &HttpConfig, part: &Part, oldest: i64) {
+        let records: Vec<Bytes> = part.records.iter().map(|r| r.data.clone()).collect();
         let request_id = uuid::Uuid::new_v4().to_string();
         let started = self.clock.elapsed();
         let retry = Duration::from_millis(h.retry_ms());
@@ -285,7 +493,7 @@ impl Worker {
         match failure {
             None => {
                 Metrics::add(&self.metrics.http_records, records.len() as u64);
-                Metrics::add(&self.metrics.http_bytes, batch.bytes);
+                Metrics::add(&self.metrics.http_bytes, part.bytes);
                 Metrics::set(&self.metrics.http_success, 1);
                 Metrics::set(
                     &self.metrics.http_freshness_secs,
@@ -299,21 +507,20 @@ impl Worker {
                     other => ("HttpEndpoint.InternalError", other.to_string()),
                 };
                 let ended = self.clock.now_ms();
-                let lines: Vec<u8> = batch
+                let lines: Vec<u8> = part
                     .records
                     .iter()
                     .flat_map(|r| {
-                        let mut line = serde_json::to_vec(&serde_json::json!({
-                            "attemptsMade": attempts,
-                            "arrivalTimestamp": r.arrival_ms,
-                            "errorCode": code,
-                            "errorMessage": message,
-                            "attemptEndingTimestamp": ended,
-                            "rawData": BASE64.encode(&r.data),
-                        }))
-                        .unwrap_or_default();
-                        line.push(b'\n');
-                        line
+                        let failed = Processed {
+                            arrival_ms: r.arrival_ms,
+                            raw: r.data.clone(),
+                            outcome: Outcome::Failed {
+                                code,
+                                message: message.clone(),
+                                lambda_arn: None,
+                            },
+                        };
+                        error_record(&failed, attempts, ended).data.to_vec()
                     })
                     .collect();
                 self.put_object(
@@ -322,19 +529,45 @@ impl Worker {
                     lines.into(),
                     oldest,
                     Some("http-endpoint-failed"),
+                    None,
                 )
                 .await;
             }
         }
-        if h.backup_all()
-            && self
-                .put_object(plan, &h.s3, body.clone(), oldest, None)
-                .await
-        {
-            Metrics::add(&self.metrics.backup_records, records.len() as u64);
-            Metrics::add(&self.metrics.backup_bytes, batch.bytes);
+    }
+}
+
+/// A failed record as the S3 error output holds it: one JSON line in AWS's shape.
+fn error_record(failed: &Processed, attempts: u32, ended_ms: i64) -> SourceRecord {
+    let mut doc = serde_json::json!({
+        "attemptsMade": attempts,
+        "arrivalTimestamp": failed.arrival_ms,
+        "attemptEndingTimestamp": ended_ms,
+        "rawData": BASE64.encode(&failed.raw),
+    });
+    if let Outcome::Failed {
+        code,
+        message,
+        lambda_arn,
+    } = &failed.outcome
+    {
+        doc["errorCode"] = serde_json::json!(code);
+        doc["errorMessage"] = serde_json::json!(message);
+        if let Some(arn) = lambda_arn {
+            doc["lambdaArn"] = serde_json::json!(arn);
         }
     }
+    let mut line = serde_json::to_vec(&doc).unwrap_or_default();
+    line.push(b'\n');
+    SourceRecord {
+        data: line.into(),
+        arrival_ms: failed.arrival_ms,
+    }
+}
+
+/// A record that failed processing or partitioning, after one attempt.
+fn error_line(failed: &Processed, now_ms: i64) -> SourceRecord {
+    error_record(failed, 1, now_ms)
 }
 
 /// `<evaluated prefix><stream>-<version>-YYYY-MM-dd-HH-mm-ss-<uuid><extension>`.
@@ -343,12 +576,14 @@ fn object_key(
     config: &S3Config,
     oldest_ms: i64,
     error_type: Option<&str>,
+    keys: Option<&PartitionKeys>,
 ) -> Result<String, crate::error::FirehoseError> {
     let prefixes = config.prefixes()?;
     let at = datetime(oldest_ms);
     let ctx = Context {
         oldest_arrival: at,
         error_output_type: error_type,
+        keys,
     };
     let prefix = match error_type {
         Some(_) => &prefixes.error,
@@ -377,18 +612,19 @@ mod tests {
             "RoleARN": "arn:aws:iam::000000000000:role/r", "BucketARN": "arn:aws:s3:::b",
             "CompressionFormat": "GZIP"}))
         .unwrap();
-        let plan = Plan {
-            name: "ds".into(),
-            arn: "arn".into(),
-            version_id: 3,
-            destination: Destination::S3 {
+        let plan = Plan::new(
+            "ds".into(),
+            "arn".into(),
+            3,
+            Destination::S3 {
                 config: Box::new(config.clone()),
                 plain: false,
             },
-        };
+            None,
+        );
         // 2026-02-03 04:05:06.789 UTC
         let ms = 1_770_091_506_789;
-        let key = object_key(&plan, &config, ms, None).unwrap();
+        let key = object_key(&plan, &config, ms, None, None).unwrap();
         let re = regex_lite(&key);
         assert!(re, "{key}");
         assert!(
@@ -396,7 +632,7 @@ mod tests {
             "{key}"
         );
         assert!(key.ends_with(".gz"));
-        let err = object_key(&plan, &config, ms, Some("http-endpoint-failed")).unwrap();
+        let err = object_key(&plan, &config, ms, Some("http-endpoint-failed"), None).unwrap();
         assert!(
             err.starts_with("http-endpoint-failed/2026/02/03/04/ds-3-"),
             "{err}"
@@ -463,25 +699,29 @@ mod tests {
             "RoleARN": "arn:aws:iam::000000000000:role/r", "BucketARN": "arn:aws:s3:::b",
             "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 60}}))
         .unwrap();
-        let plan = Arc::new(Plan {
-            name: "ds".into(),
-            arn: "arn".into(),
-            version_id: 1,
-            destination: Destination::S3 {
+        let plan = Arc::new(Plan::new(
+            "ds".into(),
+            "arn".into(),
+            1,
+            Destination::S3 {
                 config: Box::new(config),
                 plain: false,
             },
-        });
+            None,
+        ));
         let (_plan_tx, plan_rx) = watch::channel(plan);
         let s3 = dir.path().join("s3");
         let (clock, hand) = freshet_runtime::ManualClock::shared(0);
         let worker = Worker {
             uid,
             catalog: catalog.clone(),
-            sinks: Arc::new(Sinks {
-                objects: ObjectWriter::new(S3Target::Local(s3.clone())),
-                http: HttpSender::new(None).unwrap(),
-            }),
+            sinks: Arc::new(Sinks::new(
+                ObjectWriter::new(S3Target::Local(s3.clone())),
+                HttpSender::new(None).unwrap(),
+                None,
+                "us-east-1".into(),
+                500,
+            )),
             metrics: Arc::new(Metrics::default()),
             plan: plan_rx,
             source: Source::Log(

@@ -413,6 +413,8 @@ async fn open_firehose(
         max_backlog_bytes: f.max_backlog_mib.max(1) << 20,
         stream_limit: f.stream_limit,
         clock: clock.clone(),
+        lambda_endpoint: f.lambda.endpoint.clone(),
+        max_active_partitions: f.max_active_partitions.max(1),
     };
     Ok(FirehoseService::open(config, catalog, log, streams).await?)
 }

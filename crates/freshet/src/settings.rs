@@ -68,7 +68,19 @@ pub struct FirehoseSettings {
     pub max_backlog_mib: u64,
     /// PEM file of extra CA certificates trusted for HTTP endpoint delivery.
     pub http_ca_file: Option<PathBuf>,
+    /// Data partitions a dynamically partitioned delivery stream buffers at once; records of
+    /// further partitions go to the `activePartitionExceeded` error output (AWS: 500).
+    pub max_active_partitions: usize,
     pub s3: S3Settings,
+    pub lambda: LambdaSettings,
+}
+
+/// Where Lambda processors' functions are invoked: a Lambda-compatible endpoint speaking the
+/// Invoke REST API (`POST /2015-03-31/functions/{name}/invocations`). Requests are unsigned.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LambdaSettings {
+    pub endpoint: Option<String>,
 }
 
 /// An S3-compatible endpoint for S3 destinations; without `endpoint`, objects are written under
@@ -90,7 +102,9 @@ impl Default for FirehoseSettings {
             stream_limit: 5000,
             max_backlog_mib: 1024,
             http_ca_file: None,
+            max_active_partitions: 500,
             s3: S3Settings::default(),
+            lambda: LambdaSettings::default(),
         }
     }
 }
