@@ -158,3 +158,59 @@ class FirehoseEndpoint:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class LambdaServer:
+    """A Lambda-compatible server for the tests: Lambda's Invoke REST API
+    (`POST /2015-03-31/functions/{name}/invocations`) running `handler(event)` in process, with
+    the real service's error signal (`X-Amz-Function-Error: Unhandled`) when it raises. It keeps
+    every event it was given, and can be told to answer 500 a number of times."""
+
+    def __init__(self, handler):
+        self.handler = handler
+        self.events: list[dict] = []
+        self.paths: list[str] = []
+        self.fail_next = 0
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                event = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with outer.lock:
+                    outer.paths.append(self.path)
+                    fail = outer.fail_next > 0
+                    if fail:
+                        outer.fail_next -= 1
+                    else:
+                        outer.events.append(event)
+                if fail:
+                    self.reply(500, {"Type": "Service", "message": "try again"})
+                    return
+                try:
+                    self.reply(200, outer.handler(event))
+                except Exception as e:  # the function's own failure
+                    self.reply(200, {"errorMessage": str(e), "errorType": type(e).__name__},
+                               function_error="Unhandled")
+
+            def reply(self, status, doc, function_error=None):
+                body = json.dumps(doc).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                if function_error:
+                    self.send_header("X-Amz-Function-Error", function_error)
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -117,9 +117,9 @@ impl Buffers {
         self.parts.remove(id)
     }
 
-    /// Undelivered bytes in all buffers.
-    pub fn bytes(&self) -> u64 {
-        self.parts.values().map(|p| p.bytes).sum()
+    /// The bytes of the fullest buffer.
+    pub fn fullest(&self) -> u64 {
+        self.parts.values().map(|p| p.bytes).max().unwrap_or(0)
     }
 
     /// The positions of every generation no buffer holds records of any more, merged (later

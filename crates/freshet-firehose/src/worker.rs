@@ -131,8 +131,13 @@ impl Worker {
                 },
             };
             let mut read = 0;
-            let room = stage_limits.bytes.max(limits.bytes);
-            if stage.bytes < room && buffers.bytes() < limits.bytes.saturating_mul(4) {
+            // Without a Lambda buffer, read no more than the fullest destination buffer has
+            // room for, so that unprocessed data fills it to its size exactly.
+            let room = match stage_limits.bytes {
+                0 => limits.bytes.saturating_sub(buffers.fullest()),
+                lambda => lambda,
+            };
+            if stage.bytes < room {
                 let before = stage.bytes;
                 match self.source.poll(room - stage.bytes, &mut stage).await {
                     Ok(n) => {

@@ -131,6 +131,11 @@ impl Processing {
         if !config.enabled {
             return Ok(None);
         }
+        if config.processors.is_empty() {
+            return Err(invalid(
+                "ProcessingConfiguration is enabled but lists no processors.",
+            ));
+        }
         let mut processing = Processing {
             decompress: false,
             extract_messages: false,
