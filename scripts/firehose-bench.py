@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Firehose delivery figures for BENCHMARKS.md: (1) delivery throughput into S3 with GZIP
-(producers put 1 KiB records in PutRecordBatch calls of 500; MB/s of records delivered into the
-embedded S3 target, measured from the first put to the last object, and MB per CPU-second of
-the server over that time), and (2) put -> object latency at the smallest buffer interval
-(IntervalInSeconds 0), one record at a time.
+"""Firehose delivery figures for BENCHMARKS.md: (1) delivery throughput into S3 (producers put
+1 KiB records in PutRecordBatch calls of 500; MB/s of records delivered into the embedded S3
+target, measured from the first put to the last object, and MB per CPU-second of the server over
+that time), and (2) put -> object latency at the smallest buffer interval (IntervalInSeconds 0),
+one record at a time.
 
-usage: scripts/firehose-bench.py [--bin PATH] [--seconds N] [--producers N]
+--mode gzip: GZIP objects. --mode partitioned: JSON records in 8 partitions by a jq key
+(dynamic partitioning, a newline appended, GZIP). --mode parquet: JSON records converted to
+Parquet (SNAPPY) with a Glue table's two columns (needs pyarrow).
+
+usage: scripts/firehose-bench.py [--bin PATH] [--seconds N] [--producers N] [--mode M]
 Starts its own `freshet serve` on 127.0.0.1 (ephemeral port) in a temporary directory."""
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--producers", type=int, default=4)
     ap.add_argument("--latency-samples", type=int, default=50)
+    ap.add_argument("--mode", choices=["gzip", "partitioned", "parquet"], default="gzip")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="freshet-fh-bench-"))
     ready = work / "ready"
@@ -61,12 +66,39 @@ def main():
                 config=Config(retries={"max_attempts": 10, "mode": "standard"}))
 
         fh = client()
-        fh.create_delivery_stream(DeliveryStreamName="tput", ExtendedS3DestinationConfiguration={
-            "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::tput", "CompressionFormat": "GZIP",
-            "BufferingHints": {"SizeInMBs": 8, "IntervalInSeconds": 0}})
+        destination = {"RoleARN": ROLE, "BucketARN": "arn:aws:s3:::tput", "CompressionFormat": "GZIP",
+                       "BufferingHints": {"SizeInMBs": 8, "IntervalInSeconds": 0}}
         # 500 different records of 1 KiB of hex text (compresses to about half, like logs): a
         # batch repeats no record, so deflate finds no match between neighbouring records.
-        batch = [{"Data": os.urandom(512).hex().encode()} for _ in range(500)]
+        if args.mode == "gzip":
+            batch = [{"Data": os.urandom(512).hex().encode()} for _ in range(500)]
+        else:
+            batch = [{"Data": ('{"k":"p%d","v":"%s"}' % (i % 8, os.urandom(496).hex())).encode()}
+                     for i in range(500)]
+        if args.mode == "partitioned":
+            destination.update({
+                "Prefix": "k=!{partitionKeyFromQuery:k}/", "ErrorOutputPrefix": "err/",
+                "BufferingHints": {"SizeInMBs": 64, "IntervalInSeconds": 1},
+                "DynamicPartitioningConfiguration": {"Enabled": True},
+                "ProcessingConfiguration": {"Enabled": True, "Processors": [
+                    {"Type": "MetadataExtraction", "Parameters": [
+                        {"ParameterName": "MetadataExtractionQuery", "ParameterValue": "{k: .k}"},
+                        {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"}]},
+                    {"Type": "AppendDelimiterToRecord"}]}})
+        if args.mode == "parquet":
+            glue = boto3.session.Session().client(
+                "glue", endpoint_url=endpoint, region_name="us-east-1",
+                aws_access_key_id="a", aws_secret_access_key="b")
+            glue.create_database(DatabaseInput={"Name": "bench"})
+            glue.create_table(DatabaseName="bench", TableInput={"Name": "t", "StorageDescriptor": {
+                "Columns": [{"Name": "k", "Type": "string"}, {"Name": "v", "Type": "string"}]}})
+            destination.update({
+                "CompressionFormat": "UNCOMPRESSED", "ErrorOutputPrefix": "err/",
+                "DataFormatConversionConfiguration": {
+                    "SchemaConfiguration": {"RoleARN": ROLE, "DatabaseName": "bench", "TableName": "t"},
+                    "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": {}}},
+                    "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {"Compression": "SNAPPY"}}}}})
+        fh.create_delivery_stream(DeliveryStreamName="tput", ExtendedS3DestinationConfiguration=destination)
         record_bytes = len(batch[0]["Data"])
         sent = [0] * args.producers
         stop = time.monotonic() + args.seconds
@@ -86,16 +118,21 @@ def main():
             t.join()
         total = sum(sent) * record_bytes
         root = work / "data" / "s3" / "tput"
-        while True:
-            delivered = sum(len(gzip.decompress(p.read_bytes())) for p in objects(root))
-            if delivered >= total:
-                break
+        def delivered_records():
+            if args.mode == "parquet":
+                import pyarrow.parquet as pq
+                return sum(pq.ParquetFile(p).metadata.num_rows for p in objects(root))
+            lines = sum(len(gzip.decompress(p.read_bytes())) for p in objects(root))
+            # Partitioned records end in the newline AppendDelimiterToRecord adds.
+            return lines // (record_bytes + (args.mode == "partitioned"))
+
+        while delivered_records() < sum(sent):
             time.sleep(0.05)
         secs = time.monotonic() - start
         cpu = cpu_seconds(proc.pid) - cpu_start
         n_objects = len(objects(root))
         print(f"delivery: {sum(sent)} records, {total / 1e6:.1f} MB in {secs:.1f} s = "
-              f"{total / 1e6 / secs:.1f} MB/s into S3 (GZIP), {n_objects} objects; server CPU "
+              f"{total / 1e6 / secs:.1f} MB/s into S3 ({args.mode}), {n_objects} objects; server CPU "
               f"{cpu:.2f} s = {total / 1e6 / cpu:.1f} MB and {sum(sent) / cpu:,.0f} records per "
               f"server CPU-second")
 

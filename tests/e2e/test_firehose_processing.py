@@ -275,6 +275,9 @@ def test_lambda_processor_transforms_drops_fails_partitions_and_backs_up(server_
                             if sum(map(len, local_objects(srv.data_dir, "lam-backup").values()))
                             == sum(map(len, records)) else None, what="the source-record backup")
         assert backup == b"".join(records)
+        # Dropped and transformed records leave no backlog behind (it counts what was put).
+        wait_until(lambda: 'firehose_BacklogBytes{DeliveryStreamName="lam"} 0\n' in urllib.request.urlopen(
+            srv.endpoint + "/metrics").read().decode(), what="an empty backlog")
         # The contract: one retried invocation, then one event with every record.
         assert len(fn.paths) == 2 and set(fn.paths) == {
             f"/2015-03-31/functions/{FUNCTION}/invocations"}

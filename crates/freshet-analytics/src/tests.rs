@@ -146,6 +146,7 @@ async fn open(dir: tempfile::TempDir, launcher: TestLauncher) -> Harness {
             clock: clock.clone(),
             lambda_endpoint: None,
             max_active_partitions: 500,
+            schemas: None,
         },
         catalog.clone(),
         Log::open(LogConfig::new(dir.path().join("firehose-log"))).unwrap(),

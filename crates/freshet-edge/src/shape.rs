@@ -193,7 +193,8 @@ impl Model {
                         // over the size limit). The few patterns with look-around (Redshift JDBC
                         // URLs) cannot be expressed by this engine and are not checked.
                         let ascii = p.replace("\\w", "[0-9A-Za-z_]").replace("\\d", "[0-9]");
-                        let anchored = format!("^(?:{})$", ascii.trim_start_matches('^'));
+                        let scalars = utf16_ranges_as_scalars(&ascii);
+                        let anchored = format!("^(?:{})$", scalars.trim_start_matches('^'));
                         Regex::new(&anchored).ok().map(|re| (p.to_string(), re))
                     }),
                     enumeration: s["enum"].as_array().map(|e| {
@@ -227,6 +228,14 @@ impl Model {
     }
 }
 
+/// Java's patterns describe UTF-16 code units: Glue's "any printable character" class spells the
+/// supplementary planes as the surrogate-pair range `\uD800\uDC00-\uDBFF\uDFFF`, and a lone
+/// surrogate is no character to this engine, which would refuse the whole pattern (leaving the
+/// constraint unchecked). Here that range is the code points it stands for.
+fn utf16_ranges_as_scalars(pattern: &str) -> String {
+    pattern.replace("\\uD800\\uDC00-\\uDBFF\\uDFFF", "\\x{10000}-\\x{10FFFF}")
+}
+
 /// An AWS service model embedded in the binary, parsed on first use.
 macro_rules! embedded_model {
     ($(#[$doc:meta])* $name:ident, $file:literal) => {
@@ -250,6 +259,13 @@ embedded_model!(
     /// Firehose (`Firehose_20150804`).
     firehose,
     "firehose-2015-08-04.json"
+);
+embedded_model!(
+    /// The AWS Glue Data Catalog (`AWSGlue`), trimmed to the operations Freshet serves (databases
+    /// and tables) and the shapes they reach by `scripts/trim-glue-model.py`: any other Glue
+    /// target is not in the model and answers UnknownOperationException.
+    glue,
+    "glue-2017-03-31.json"
 );
 embedded_model!(
     /// Kinesis Data Analytics v1 (`KinesisAnalytics_20150814`): SQL applications.
@@ -321,6 +337,56 @@ mod tests {
             "KinesisAnalytics_20180523"
         );
         assert_eq!(kinesisanalyticsv2().operations.len(), 33);
+    }
+
+    #[test]
+    fn glue_model_is_trimmed_to_the_served_operations() {
+        let model = glue();
+        assert_eq!(model.target_prefix, "AWSGlue");
+        let mut ops: Vec<_> = model.operations.keys().map(String::as_str).collect();
+        ops.sort_unstable();
+        assert_eq!(
+            ops,
+            [
+                "CreateDatabase",
+                "CreateTable",
+                "DeleteDatabase",
+                "DeleteTable",
+                "GetDatabase",
+                "GetDatabases",
+                "GetTable",
+                "GetTableVersion",
+                "GetTableVersions",
+                "GetTables",
+                "UpdateDatabase",
+                "UpdateTable",
+            ]
+        );
+        for op in model.operations.values() {
+            for shape in op.input.iter().chain(&op.output) {
+                assert!(model.shape(shape).is_some(), "{shape}");
+            }
+        }
+        assert!(model.shape("EntityNotFoundException").is_some());
+        assert!(model.shape("ListCrawlersRequest").is_none(), "trimmed");
+    }
+
+    #[test]
+    fn java_surrogate_pair_ranges_are_checked_as_code_points() {
+        let Some(Shape::String {
+            pattern: Some((text, re)),
+            ..
+        }) = glue().shape("NameString")
+        else {
+            panic!("NameString has a pattern")
+        };
+        assert!(
+            text.contains("\\uD800\\uDC00-\\uDBFF\\uDFFF"),
+            "AWS's text is kept"
+        );
+        assert!(re.is_match("orders_2024"));
+        assert!(re.is_match("caf\u{e9} \u{1F600}\t"));
+        assert!(!re.is_match("two\nlines"));
     }
 
     #[test]

@@ -38,12 +38,13 @@ impl Part {
     }
 }
 
-/// Source positions that may be checkpointed, and the arrival time of the last record before
-/// them (the log trims up to it).
+/// Source positions that may be checkpointed, the arrival time of the last record before them
+/// (the log trims up to it), and how many bytes were read before them.
 #[derive(Debug, Default, PartialEq)]
 pub struct Settled {
     pub marks: BTreeMap<String, String>,
     pub last_arrival: Option<i64>,
+    pub bytes: u64,
 }
 
 #[derive(Default)]
@@ -140,6 +141,7 @@ impl Buffers {
             if let Some(s) = self.generations.remove(&g) {
                 merged.marks.extend(s.marks);
                 merged.last_arrival = s.last_arrival.or(merged.last_arrival);
+                merged.bytes += s.bytes;
             }
         }
         Some(merged)
@@ -161,6 +163,7 @@ mod tests {
         Settled {
             marks: [("log".to_string(), log.to_string())].into(),
             last_arrival: Some(log as i64),
+            bytes: 1,
         }
     }
 
@@ -203,7 +206,7 @@ mod tests {
         assert_eq!(b.deadline(limits), Some(Duration::from_secs(1)));
         assert_eq!(b.due(limits, Duration::from_secs(1)), vec![z.clone()]);
         b.take(&z);
-        assert_eq!(b.settled(), Some(at(4)));
+        assert_eq!(b.settled(), Some(Settled { bytes: 2, ..at(4) }));
         assert_eq!(b.settled(), None);
         // A generation without records (a shard's end) settles at once.
         b.generation(at(9));

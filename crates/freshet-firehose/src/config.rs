@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::compress::Compression;
+use crate::convert::Conversion;
 use crate::error::{FirehoseError, Result};
 use crate::prefix::{KeySource, Prefix, Prefixes};
 use crate::process::Processing;
@@ -280,9 +281,11 @@ impl S3Config {
                 }
             }
         }
-        if enabled(&self.data_format_conversion_configuration) {
+        if Conversion::parse(self.data_format_conversion_configuration.as_ref())?.is_some()
+            && self.compression() != Compression::Uncompressed
+        {
             return Err(invalid(
-                "Record format conversion (DataFormatConversionConfiguration) is not supported by Freshet yet.",
+                "CompressionFormat must be UNCOMPRESSED when data format conversion is enabled; set the serializer's own compression instead.",
             ));
         }
         if self
@@ -503,6 +506,16 @@ impl Destination {
                 Processing::parse(config.processing_configuration.as_ref(), config.dynamic())
             }
             Destination::Http(h) => Processing::parse(h.processing_configuration.as_ref(), false),
+        }
+    }
+
+    /// The destination's record format conversion.
+    pub fn conversion(&self) -> Result<Option<Conversion>> {
+        match self {
+            Destination::S3 { config, .. } => {
+                Conversion::parse(config.data_format_conversion_configuration.as_ref())
+            }
+            Destination::Http(_) => Ok(None),
         }
     }
 

@@ -7,6 +7,7 @@ pub mod arn;
 mod buffers;
 pub mod compress;
 pub mod config;
+pub mod convert;
 pub mod error;
 mod metrics;
 pub mod model;
@@ -19,6 +20,7 @@ pub mod sink;
 mod source;
 mod worker;
 
+pub use convert::SchemaSource;
 pub use error::{FirehoseError, Result};
 pub use reader::DeliveryReader;
 pub use service::{FirehoseConfig, FirehoseService};

@@ -121,6 +121,7 @@ mod tests {
                 clock,
                 lambda_endpoint: None,
                 max_active_partitions: 500,
+                schemas: None,
             },
             catalog.clone(),
             log.clone(),

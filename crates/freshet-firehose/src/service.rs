@@ -45,6 +45,8 @@ pub struct FirehoseConfig {
     pub lambda_endpoint: Option<String>,
     /// Data partitions a dynamically partitioned delivery stream buffers at once (AWS: 500).
     pub max_active_partitions: usize,
+    /// Where record format conversion finds its tables' columns (the Glue Data Catalog).
+    pub schemas: Option<Arc<dyn crate::convert::SchemaSource>>,
 }
 
 const DESTINATION_ID: &str = "destinationId-000000000001";
@@ -172,6 +174,7 @@ impl FirehoseService {
             config.lambda_endpoint.clone(),
             config.region.clone(),
             config.max_active_partitions,
+            config.schemas.clone(),
         ));
         let svc = FirehoseService {
             inner: Arc::new(Inner {

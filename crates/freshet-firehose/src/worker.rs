@@ -20,6 +20,7 @@ use tokio::sync::watch;
 
 use crate::buffers::{Buffers, Part, PartId, Settled};
 use crate::config::{Destination, HttpConfig, S3Config, Thresholds};
+use crate::convert::{Conversion, SchemaSource};
 use crate::metrics::Metrics;
 use crate::prefix::{Context, PartitionKeys};
 use crate::process::{Invocation, Invoker, Outcome, Processed, Processing};
@@ -37,6 +38,8 @@ pub struct Plan {
     pub processing: Option<Processing>,
     /// The Kinesis data stream the records come from, if any (Lambda invocations name it).
     pub source_arn: Option<String>,
+    /// The destination's record format conversion.
+    pub conversion: Option<Conversion>,
 }
 
 impl Plan {
@@ -53,6 +56,10 @@ impl Plan {
             tracing::error!(%error, stream = name, "cannot compile the processing configuration; records are delivered unprocessed");
             None
         });
+        let conversion = destination.conversion().unwrap_or_else(|error| {
+            tracing::error!(%error, stream = name, "cannot read the format conversion configuration; records are delivered unconverted");
+            None
+        });
         Plan {
             name,
             arn,
@@ -60,6 +67,7 @@ impl Plan {
             destination,
             processing,
             source_arn,
+            conversion,
         }
     }
 }
@@ -71,6 +79,8 @@ pub struct Sinks {
     pub region: String,
     /// Data partitions a delivery stream may buffer at once (AWS: 500).
     pub max_active_partitions: usize,
+    /// Where record format conversion finds tables' columns.
+    pub schemas: Option<Arc<dyn SchemaSource>>,
 }
 
 impl Sinks {
@@ -80,6 +90,7 @@ impl Sinks {
         lambda_endpoint: Option<String>,
         region: String,
         max_active_partitions: usize,
+        schemas: Option<Arc<dyn SchemaSource>>,
     ) -> Sinks {
         let lambda = Invoker::new(http.client().clone(), lambda_endpoint);
         Sinks {
@@ -88,6 +99,7 @@ impl Sinks {
             lambda,
             region,
             max_active_partitions,
+            schemas,
         }
     }
 }
@@ -200,6 +212,7 @@ impl Worker {
         buffers.generation(Settled {
             last_arrival: batch.records.last().map(|r| r.arrival_ms),
             marks: batch.marks,
+            bytes: batch.bytes,
         });
         if batch.records.is_empty() {
             return;
@@ -338,6 +351,14 @@ impl Worker {
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
+        // The backlog counts what was put, before processing changed its size: it shrinks by
+        // what was read once all that came of it is delivered. One atomic step: puts add to
+        // the backlog concurrently.
+        let _ = self.metrics.backlog_bytes.fetch_update(
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+            |v| Some(v.saturating_sub(settled.bytes)),
+        );
         self.source
             .delivered(settled.last_arrival, self.clock.now_ms())
             .await;
@@ -358,6 +379,13 @@ impl Worker {
         let s3 = plan.destination.s3();
         match (id, &plan.destination) {
             (PartId::Data(_), Destination::S3 { config, .. }) => {
+                let body = match &plan.conversion {
+                    Some(conversion) => match self.convert(plan, conversion, &part, oldest).await {
+                        Some(file) => file,
+                        None => return,
+                    },
+                    None => body,
+                };
                 if self
                     .put_object(plan, config, body, oldest, None, Some(&part.keys))
                     .await
@@ -394,14 +422,87 @@ impl Worker {
                 }
             }
         }
-        if *id != PartId::Backup {
-            // One atomic step: puts add to the backlog concurrently.
-            let _ = self.metrics.backlog_bytes.fetch_update(
-                std::sync::atomic::Ordering::Relaxed,
-                std::sync::atomic::Ordering::Relaxed,
-                |v| Some(v.saturating_sub(part.bytes)),
-            );
+    }
+
+    /// Converts a buffer's records into one Parquet or ORC file; records that do not fit (or
+    /// all of them, without a usable schema) go to the `format-conversion-failed` output.
+    /// `None` when no record converted.
+    async fn convert(
+        &self,
+        plan: &Plan,
+        conversion: &Conversion,
+        part: &Part,
+        oldest: i64,
+    ) -> Option<Bytes> {
+        let converted = match conversion.schema(self.sinks.schemas.as_deref()).await {
+            Ok(schema) => {
+                let conversion = conversion.clone();
+                let records: Vec<Bytes> = part.records.iter().map(|r| r.data.clone()).collect();
+                // Encoding a buffer of megabytes takes a core for a while: off the runtime.
+                tokio::task::spawn_blocking(move || {
+                    let slices: Vec<&[u8]> = records.iter().map(|r| &r[..]).collect();
+                    conversion.convert(&schema, &slices)
+                })
+                .await
+                .unwrap_or_else(|e| {
+                    Err(crate::convert::Failure {
+                        code: "DataFormatConversion.InternalError",
+                        message: e.to_string(),
+                    })
+                })
+            }
+            Err(failure) => Err(failure),
+        };
+        let (file, failed): (Option<Bytes>, Vec<(usize, &'static str, String)>) = match converted {
+            Ok((file, failed)) => {
+                let all_failed = failed.len() == part.records.len();
+                (
+                    (!all_failed).then(|| file.into()),
+                    failed
+                        .into_iter()
+                        .map(|(i, message)| (i, "DataFormatConversion.MalformedData", message))
+                        .collect(),
+                )
+            }
+            Err(failure) => {
+                tracing::error!(stream = %plan.name, code = failure.code, error = failure.message, "records cannot be converted; they go to the error output");
+                (
+                    None,
+                    (0..part.records.len())
+                        .map(|i| (i, failure.code, failure.message.clone()))
+                        .collect(),
+                )
+            }
+        };
+        if !failed.is_empty() {
+            let ended = self.clock.now_ms();
+            let lines: Vec<u8> = failed
+                .into_iter()
+                .flat_map(|(i, code, message)| {
+                    let record = &part.records[i];
+                    let failed = Processed {
+                        arrival_ms: record.arrival_ms,
+                        raw: record.data.clone(),
+                        outcome: Outcome::Failed {
+                            code,
+                            message,
+                            lambda_arn: None,
+                        },
+                    };
+                    error_record(&failed, 1, ended).data.to_vec()
+                })
+                .collect();
+            self.put_object(
+                plan,
+                plan.destination.s3(),
+                lines.into(),
+                oldest,
+                Some("format-conversion-failed"),
+                None,
+            )
+            .await;
         }
+        file
     }
 
     /// Writes one object, retrying for up to 24 hours after its oldest record arrived; false if
@@ -726,6 +827,7 @@ mod tests {
                 None,
                 "us-east-1".into(),
                 500,
+                None,
             )),
             metrics: Arc::new(Metrics::default()),
             plan: plan_rx,

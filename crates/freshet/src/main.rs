@@ -35,9 +35,11 @@ use freshet_analytics::{
 use freshet_catalog::Catalog;
 use freshet_edge::cors::AllowedOrigins;
 use freshet_edge::{
-    AnalyticsApi, AnalyticsV2Api, Credentials, EdgeBuilder, FirehoseApi, KinesisApi, VideoApi,
+    AnalyticsApi, AnalyticsV2Api, Credentials, EdgeBuilder, FirehoseApi, GlueApi, KinesisApi,
+    VideoApi,
 };
 use freshet_firehose::{FirehoseConfig, FirehoseService, S3Endpoint, S3Target};
+use freshet_glue::{GlueConfig, GlueService};
 use freshet_log::{Log, LogConfig};
 use freshet_runtime::SharedClock;
 use freshet_streams::{StreamsConfig, StreamsService};
@@ -237,7 +239,24 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     let streams = StreamsService::open(config, catalog.clone(), log).await?;
     streams.spawn_background();
-    let firehose = open_firehose(&settings, catalog.clone(), streams.clone(), &clock).await?;
+    // Opened before Firehose, whose record format conversion reads its tables' schemas.
+    let glue = GlueService::open(
+        GlueConfig {
+            region: settings.region.clone(),
+            account_id: settings.account_id.clone(),
+            clock: clock.clone(),
+        },
+        catalog.clone(),
+    )
+    .await?;
+    let firehose = open_firehose(
+        &settings,
+        catalog.clone(),
+        streams.clone(),
+        glue.clone(),
+        &clock,
+    )
+    .await?;
 
     let credentials = match (
         &settings.auth.access_key_id,
@@ -339,6 +358,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .cors(AllowedOrigins::from_list(&settings.cors.allowed_origins))
         .api(KinesisApi::new(streams.clone()))
         .api(FirehoseApi::new(firehose.clone()))
+        .api(GlueApi::new(glue.clone()))
         .api(VideoApi::new(video.clone()))
         .api(AnalyticsApi::new(analytics.clone()))
         .api(AnalyticsV2Api::new(analytics))
@@ -380,10 +400,31 @@ async fn open_log(settings: &Settings, dir: &str, clock: &SharedClock) -> anyhow
 }
 
 /// Firehose keeps its own log (its own group commit and orphan cleanup) beside the streams'.
+/// Firehose's record format conversion reads its schemas from the Glue Data Catalog.
+struct GlueSchemas(GlueService);
+
+impl freshet_firehose::SchemaSource for GlueSchemas {
+    fn columns<'a>(
+        &'a self,
+        database: &'a str,
+        table: &'a str,
+        version_id: Option<&'a str>,
+    ) -> futures_util::future::BoxFuture<'a, Result<Vec<(String, String)>, String>> {
+        Box::pin(async move {
+            self.0
+                .table_columns(database, table, version_id)
+                .await
+                .map(|columns| columns.into_iter().map(|c| (c.name, c.type_name)).collect())
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
 async fn open_firehose(
     settings: &Settings,
     catalog: Catalog,
     streams: StreamsService,
+    glue: GlueService,
     clock: &SharedClock,
 ) -> anyhow::Result<FirehoseService> {
     let f = &settings.firehose;
@@ -415,6 +456,7 @@ async fn open_firehose(
         clock: clock.clone(),
         lambda_endpoint: f.lambda.endpoint.clone(),
         max_active_partitions: f.max_active_partitions.max(1),
+        schemas: Some(std::sync::Arc::new(GlueSchemas(glue))),
     };
     Ok(FirehoseService::open(config, catalog, log, streams).await?)
 }
