@@ -214,3 +214,102 @@ class LambdaServer:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class OpenSearch:
+    """osmem-server (an OpenSearch-compatible server: `_bulk`, mappings, `_count`, `_search`)
+    on 127.0.0.1, behind an HTTPS proxy with a self-signed certificate (Firehose's model only
+    takes https:// endpoints). The proxy can be told to answer 503 a number of times."""
+
+    def __init__(self, work: Path):
+        try:
+            import osmem_server
+        except ImportError:
+            pytest.skip("osmem-server is not installed")
+        exe = Path(osmem_server.__file__).parent / "bin" / "osmem-server"
+        self.port = free_port()
+        self.log = open(work / "osmem.log", "wb")
+        self.proc = subprocess.Popen([str(exe), "-addr", f"127.0.0.1:{self.port}", "-no-stdin-watch",
+                                      "-parent-pid", str(os.getpid())],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.base = f"http://127.0.0.1:{self.port}"
+        wait_until(lambda: self._up(), timeout=30, what="osmem-server")
+        self.cert, key = self_signed_cert(work)
+        self.fail_next = 0
+        self.requests: list[bytes] = []
+        self.lock = threading.Lock()
+        outer = self
+
+        class Proxy(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def forward(self, method):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with outer.lock:
+                    outer.requests.append(body)
+                    fail = outer.fail_next > 0
+                    if fail:
+                        outer.fail_next -= 1
+                if fail:
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                status, data = outer.request(method, self.path, body,
+                                             self.headers.get("Content-Type", "application/json"))
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):
+                self.forward("POST")
+
+            def do_PUT(self):
+                self.forward("PUT")
+
+            def do_GET(self):
+                self.forward("GET")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert, key)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def _up(self) -> bool:
+        try:
+            return self.request("GET", "/", b"")[0] == 200
+        except OSError:
+            return False
+
+    def request(self, method: str, path: str, body: bytes = b"",
+                content_type: str = "application/json") -> tuple[int, bytes]:
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(method, path, body=body, headers={"Content-Type": content_type})
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    def documents(self, index: str) -> list[dict]:
+        """Every document of an index (or pattern), refreshed first."""
+        self.request("POST", f"/{index}/_refresh")
+        status, body = self.request("POST", f"/{index}/_search?size=10000",
+                                    json.dumps({"query": {"match_all": {}}}).encode())
+        if status != 200:
+            return []
+        return json.loads(body)["hits"]["hits"]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()

@@ -10,6 +10,7 @@ use crate::convert::Conversion;
 use crate::error::{FirehoseError, Result};
 use crate::prefix::{KeySource, Prefix, Prefixes};
 use crate::process::Processing;
+use crate::search::{SearchConfig, SearchKind};
 
 const MIB: u64 = 1 << 20;
 
@@ -36,7 +37,7 @@ const PARTITIONED_DEFAULT_MIB: u64 = 128;
 impl BufferingHints {
     /// AWS's defaults for S3 and HTTP endpoints: 5 MiB (128 MiB with dynamic partitioning) or
     /// 300 seconds.
-    fn thresholds(hints: Option<BufferingHints>, partitioned: bool) -> Thresholds {
+    pub(crate) fn thresholds(hints: Option<BufferingHints>, partitioned: bool) -> Thresholds {
         let hints = hints.unwrap_or_default();
         let default_mib = if partitioned {
             PARTITIONED_DEFAULT_MIB
@@ -49,7 +50,7 @@ impl BufferingHints {
         }
     }
 
-    fn described(hints: Option<BufferingHints>, partitioned: bool) -> Value {
+    pub(crate) fn described(hints: Option<BufferingHints>, partitioned: bool) -> Value {
         let t = BufferingHints::thresholds(hints, partitioned);
         json!({"SizeInMBs": t.bytes / MIB, "IntervalInSeconds": t.interval_ms / 1000})
     }
@@ -165,15 +166,17 @@ pub enum Destination {
         plain: bool,
     },
     Http(Box<HttpConfig>),
+    /// OpenSearch Service, Elasticsearch or OpenSearch Serverless.
+    Search {
+        kind: SearchKind,
+        config: Box<SearchConfig>,
+    },
 }
 
 /// The destination members of CreateDeliveryStream that Freshet does not deliver to yet.
 pub const UNSUPPORTED_DESTINATIONS: &[&str] = &[
     "RedshiftDestinationConfiguration",
-    "ElasticsearchDestinationConfiguration",
-    "AmazonopensearchserviceDestinationConfiguration",
     "SplunkDestinationConfiguration",
-    "AmazonOpenSearchServerlessDestinationConfiguration",
     "SnowflakeDestinationConfiguration",
     "IcebergDestinationConfiguration",
 ];
@@ -181,10 +184,7 @@ pub const UNSUPPORTED_DESTINATIONS: &[&str] = &[
 /// The same for UpdateDestination.
 pub const UNSUPPORTED_UPDATES: &[&str] = &[
     "RedshiftDestinationUpdate",
-    "ElasticsearchDestinationUpdate",
-    "AmazonopensearchserviceDestinationUpdate",
     "SplunkDestinationUpdate",
-    "AmazonOpenSearchServerlessDestinationUpdate",
     "SnowflakeDestinationUpdate",
     "IcebergDestinationUpdate",
 ];
@@ -247,7 +247,7 @@ impl S3Config {
     }
 
     /// Refuses what Freshet cannot do as AWS documents it, with AWS's InvalidArgumentException.
-    fn check(&self, what: &str) -> Result<()> {
+    pub(crate) fn check(&self, what: &str) -> Result<()> {
         if self.bucket_arn.is_empty() || self.role_arn.is_empty() {
             return Err(invalid(format!("{what} requires RoleARN and BucketARN.")));
         }
@@ -319,7 +319,7 @@ impl S3Config {
 
     /// The `S3DestinationDescription` / `ExtendedS3DestinationDescription` form: the
     /// configuration with AWS's defaults filled in.
-    fn describe(&self, extended: bool) -> Value {
+    pub(crate) fn describe(&self, extended: bool) -> Value {
         let mut d = match serde_json::to_value(self) {
             Ok(Value::Object(m)) => m,
             _ => Map::new(),
@@ -440,6 +440,7 @@ impl Destination {
             "HttpEndpointDestinationConfiguration",
         ]
         .into_iter()
+        .chain(SearchKind::ALL.map(SearchKind::configuration_member))
         .chain(UNSUPPORTED_DESTINATIONS.iter().copied())
         .filter(|k| request.get(*k).is_some_and(|v| !v.is_null()))
         .collect();
@@ -467,11 +468,20 @@ impl Destination {
                 plain: false,
             },
             "HttpEndpointDestinationConfiguration" => Destination::Http(Box::new(parse(value)?)),
-            other => {
-                return Err(invalid(format!(
-                    "{other} is not supported by Freshet yet; supported destinations are ExtendedS3DestinationConfiguration, S3DestinationConfiguration and HttpEndpointDestinationConfiguration."
-                )));
-            }
+            other => match SearchKind::ALL
+                .into_iter()
+                .find(|k| k.configuration_member() == other)
+            {
+                Some(kind) => Destination::Search {
+                    kind,
+                    config: Box::new(parse(value)?),
+                },
+                None => {
+                    return Err(invalid(format!(
+                        "{other} is not supported by Freshet yet; supported destinations are ExtendedS3DestinationConfiguration, S3DestinationConfiguration, HttpEndpointDestinationConfiguration, AmazonopensearchserviceDestinationConfiguration, ElasticsearchDestinationConfiguration and AmazonOpenSearchServerlessDestinationConfiguration."
+                    )));
+                }
+            },
         };
         d.check()?;
         Ok(d)
@@ -481,6 +491,7 @@ impl Destination {
         match self {
             Destination::S3 { config, .. } => config.check("ExtendedS3DestinationConfiguration"),
             Destination::Http(h) => h.check(),
+            Destination::Search { kind, config } => config.check(*kind),
         }
     }
 
@@ -488,6 +499,7 @@ impl Destination {
         match self {
             Destination::S3 { config, .. } => config.thresholds(),
             Destination::Http(h) => h.thresholds(),
+            Destination::Search { config, .. } => config.thresholds(),
         }
     }
 
@@ -496,6 +508,7 @@ impl Destination {
         match self {
             Destination::S3 { config, .. } => config,
             Destination::Http(h) => &h.s3,
+            Destination::Search { config, .. } => &config.s3,
         }
     }
 
@@ -506,6 +519,9 @@ impl Destination {
                 Processing::parse(config.processing_configuration.as_ref(), config.dynamic())
             }
             Destination::Http(h) => Processing::parse(h.processing_configuration.as_ref(), false),
+            Destination::Search { config, .. } => {
+                Processing::parse(config.processing_configuration.as_ref(), false)
+            }
         }
     }
 
@@ -515,7 +531,7 @@ impl Destination {
             Destination::S3 { config, .. } => {
                 Conversion::parse(config.data_format_conversion_configuration.as_ref())
             }
-            Destination::Http(_) => Ok(None),
+            Destination::Http(_) | Destination::Search { .. } => Ok(None),
         }
     }
 
@@ -536,6 +552,7 @@ impl Destination {
         match self {
             Destination::S3 { config, .. } => config.backup_enabled(),
             Destination::Http(h) => h.backup_all(),
+            Destination::Search { config, .. } => config.backup_all(),
         }
     }
 
@@ -552,6 +569,7 @@ impl Destination {
             "HttpEndpointDestinationUpdate",
         ]
         .into_iter()
+        .chain(SearchKind::ALL.map(SearchKind::update_member))
         .chain(UNSUPPORTED_UPDATES.iter().copied())
         .filter(|k| request.get(*k).is_some_and(|v| !v.is_null()))
         .collect();
@@ -581,8 +599,23 @@ impl Destination {
                 Destination::Http(Box::new(parse(merged(h, update)?)?))
             }
             ("HttpEndpointDestinationUpdate", _) => Destination::Http(Box::new(parse(update)?)),
-            (other, _) => {
-                return Err(invalid(format!("{other} is not supported by Freshet yet.")));
+            (other, current) => {
+                let Some(kind) = SearchKind::ALL
+                    .into_iter()
+                    .find(|k| k.update_member() == other)
+                else {
+                    return Err(invalid(format!("{other} is not supported by Freshet yet.")));
+                };
+                let config = match current {
+                    Destination::Search { kind: k, config } if *k == kind => {
+                        parse(merged(config, update)?)?
+                    }
+                    _ => parse(update)?,
+                };
+                Destination::Search {
+                    kind,
+                    config: Box::new(config),
+                }
             }
         };
         if d.dynamic() != self.dynamic() {
@@ -609,6 +642,9 @@ impl Destination {
             }
             Destination::Http(h) => {
                 d.insert("HttpEndpointDestinationDescription".into(), h.describe());
+            }
+            Destination::Search { kind, config } => {
+                d.insert(kind.description_member().into(), config.describe(*kind));
             }
         }
         d

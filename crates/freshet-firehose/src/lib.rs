@@ -15,6 +15,7 @@ pub mod prefix;
 mod process;
 mod reader;
 mod retention;
+mod search;
 mod service;
 pub mod sink;
 mod source;

@@ -50,6 +50,10 @@ metrics! {
     http_bytes => "DeliveryToHttpEndpoint.Bytes", "counter";
     http_success => "DeliveryToHttpEndpoint.Success", "gauge";
     http_freshness_secs => "DeliveryToHttpEndpoint.DataFreshness", "gauge";
+    search_records => "DeliveryToAmazonOpenSearchService.Records", "counter";
+    search_bytes => "DeliveryToAmazonOpenSearchService.Bytes", "counter";
+    search_success => "DeliveryToAmazonOpenSearchService.Success", "gauge";
+    search_freshness_secs => "DeliveryToAmazonOpenSearchService.DataFreshness", "gauge";
     backup_records => "BackupToS3.Records", "counter";
     backup_bytes => "BackupToS3.Bytes", "counter";
     kinesis_records => "DataReadFromKinesisStream.Records", "counter";

@@ -24,6 +24,7 @@ use crate::convert::{Conversion, SchemaSource};
 use crate::metrics::Metrics;
 use crate::prefix::{Context, PartitionKeys};
 use crate::process::{Invocation, Invoker, Outcome, Processed, Processing};
+use crate::search::{Document, SearchConfig, SearchKind, bulk_body, bulk_results};
 use crate::sink::{HttpRequest, HttpSender, ObjectWriter, SinkError};
 use crate::source::{Batch, Source, SourceRecord};
 
@@ -403,6 +404,10 @@ impl Worker {
             (PartId::Data(_), Destination::Http(h)) => {
                 self.deliver_http(plan, h, &part, oldest).await
             }
+            (PartId::Data(_), Destination::Search { kind, config }) => {
+                self.deliver_search(plan, *kind, config, &part, oldest)
+                    .await
+            }
             (PartId::Error(kind), _) => {
                 self.put_object(plan, s3, body, oldest, Some(kind), None)
                     .await;
@@ -411,6 +416,7 @@ impl Worker {
                 let target = match &plan.destination {
                     Destination::S3 { config, .. } => config.s3_backup.as_deref(),
                     Destination::Http(h) => Some(&h.s3),
+                    Destination::Search { config, .. } => Some(&config.s3),
                 };
                 if let Some(target) = target
                     && self
@@ -643,8 +649,151 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// Indexes a buffer's records as documents with `_bulk`, retrying the documents the engine
+    /// refused (and whole requests that failed) within `RetryOptions`; what is still refused
+    /// then goes to the S3 error output with the engine's reason.
+    async fn deliver_search(
+        &self,
+        plan: &Plan,
+        kind: SearchKind,
+        config: &SearchConfig,
+        part: &Part,
+        oldest: i64,
+    ) {
+        let ids = config.document_ids();
+        // Ids are chosen once, so that a retried document replaces itself.
+        let docs: Vec<Document<'_>> = part
+            .records
+            .iter()
+            .map(|r| Document {
+                index: config.index(kind, r.arrival_ms),
+                id: ids.then(|| uuid::Uuid::new_v4().to_string()),
+                source: &r.data,
+            })
+            .collect();
+        let mut pending: Vec<(usize, String, String)> = (0..docs.len())
+            .map(|i| (i, String::new(), String::new()))
+            .collect();
+        let url = format!("{}/_bulk", config.endpoint());
+        let started = self.clock.elapsed();
+        let retry = Duration::from_millis(config.retry_ms());
+        let mut attempts = 0u32;
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            attempts += 1;
+            let batch: Vec<&Document<'_>> = pending.iter().map(|(i, ..)| &docs[*i]).collect();
+            let body = bulk_body(&batch, config.type_name.as_deref());
+            let outcome = match self
+                .sinks
+                .http
+                .client()
+                .post(&url)
+                .header("content-type", "application/x-ndjson")
+                .body(body)
+                .send()
+                .await
+            {
+                Ok(response) if response.status().is_success() => match response.bytes().await {
+                    Ok(bytes) => bulk_results(&bytes, batch.len())
+                        .map_err(|e| ("OS.MalformedResponse".to_string(), e)),
+                    Err(e) => Err(("OS.ConnectionFailed".to_string(), e.to_string())),
+                },
+                Ok(response) => {
+                    let status = response.status().as_u16().to_string();
+                    let text = response.text().await.unwrap_or_default();
+                    Err((status, text.chars().take(512).collect()))
+                }
+                Err(e) => Err(("OS.ConnectionFailed".to_string(), e.to_string())),
+            };
+            pending = match outcome {
+                Ok(results) => pending
+                    .into_iter()
+                    .zip(results)
+                    .filter_map(|((i, ..), r)| r.map(|(code, message)| (i, code, message)))
+                    .collect(),
+                Err((code, message)) => pending
+                    .into_iter()
+                    .map(|(i, ..)| (i, code.clone(), message.clone()))
+                    .collect(),
+            };
+            if pending.is_empty() || self.clock.elapsed().saturating_sub(started) + backoff > retry
+            {
+                break;
+            }
+            tracing::warn!(stream = %plan.name, attempts, failing = pending.len(), "search engine refused documents; retrying them");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+        let indexed = (docs.len() - pending.len()) as u64;
+        Metrics::add(&self.metrics.search_records, indexed);
+        Metrics::add(
+            &self.metrics.search_bytes,
+            part.bytes
+                - pending
+                    .iter()
+                    .map(|(i, ..)| part.records[*i].data.len() as u64)
+                    .sum::<u64>(),
+        );
+        Metrics::set(&self.metrics.search_success, u64::from(pending.is_empty()));
+        Metrics::set(
+            &self.metrics.search_freshness_secs,
+            ((self.clock.now_ms() - oldest).max(0) / 1000) as u64,
+        );
+        if pending.is_empty() {
+            return;
+        }
+        tracing::error!(stream = %plan.name, attempts, failed = pending.len(), "documents refused past the retry duration go to the S3 error output");
+        let ended = self.clock.now_ms();
+        let lines: Vec<u8> = pending
+            .into_iter()
+            .flat_map(|(i, code, message)| {
+                let record = &part.records[i];
+                let failed = Processed {
+                    arrival_ms: record.arrival_ms,
+                    raw: record.data.clone(),
+                    outcome: Outcome::Failed {
+                        code: "",
+                        message,
+                        lambda_arn: None,
+                    },
+                };
+                let mut doc = error_doc(&failed, attempts, ended);
+                doc["errorCode"] = serde_json::json!(code);
+                doc["esDocumentId"] = serde_json::json!(docs[i].id);
+                doc["esIndexName"] = serde_json::json!(docs[i].index);
+                doc["esTypeName"] = serde_json::json!(config.type_name.clone().unwrap_or_default());
+                json_line(&doc, record.arrival_ms).data.to_vec()
+            })
+            .collect();
+        self.put_object(
+            plan,
+            &config.s3,
+            lines.into(),
+            oldest,
+            Some(kind.error_output_type()),
+            None,
+        )
+        .await;
+    }
+}
+
 /// A failed record as the S3 error output holds it: one JSON line in AWS's shape.
 fn error_record(failed: &Processed, attempts: u32, ended_ms: i64) -> SourceRecord {
+    json_line(&error_doc(failed, attempts, ended_ms), failed.arrival_ms)
+}
+
+fn json_line(doc: &serde_json::Value, arrival_ms: i64) -> SourceRecord {
+    let mut line = serde_json::to_vec(doc).unwrap_or_default();
+    line.push(b'\n');
+    SourceRecord {
+        data: line.into(),
+        arrival_ms,
+    }
+}
+
+/// A failed record's error document.
+fn error_doc(failed: &Processed, attempts: u32, ended_ms: i64) -> serde_json::Value {
     let mut doc = serde_json::json!({
         "attemptsMade": attempts,
         "arrivalTimestamp": failed.arrival_ms,
@@ -663,12 +812,7 @@ fn error_record(failed: &Processed, attempts: u32, ended_ms: i64) -> SourceRecor
             doc["lambdaArn"] = serde_json::json!(arn);
         }
     }
-    let mut line = serde_json::to_vec(&doc).unwrap_or_default();
-    line.push(b'\n');
-    SourceRecord {
-        data: line.into(),
-        arrival_ms: failed.arrival_ms,
-    }
+    doc
 }
 
 /// A record that failed processing or partitioning, after one attempt.
