@@ -313,3 +313,96 @@ class OpenSearch:
         self.proc.kill()
         self.proc.wait()
         self.log.close()
+
+
+class HecServer:
+    """A Splunk HTTP Event Collector written to Splunk's documented protocol for the tests:
+    `/services/collector/event` (concatenated event JSON, each with an `event` field) and
+    `/services/collector/raw`, `Authorization: Splunk <token>`, the `X-Splunk-Request-Channel`
+    header, an `ackId` per request, and `/services/collector/ack?channel=` answering which acks
+    are indexed. An ack is reported after `ack_after_polls` polls; requests can be told to fail
+    with 503 "Server is busy" (HEC code 9)."""
+
+    def __init__(self, token="hec-token"):
+        self.token = token
+        self.events: list = []
+        self.raw: list[bytes] = []
+        self.channels: set[str] = set()
+        self.ack_after_polls = 1
+        self.fail_next = 0
+        self.polls: dict[tuple[str, int], int] = {}
+        self.next_ack: dict[str, int] = {}
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def reply(self, status, doc):
+                body = json.dumps(doc).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.headers.get("Authorization") != f"Splunk {outer.token}":
+                    return self.reply(401, {"text": "Invalid token", "code": 4})
+                channel = self.headers.get("X-Splunk-Request-Channel")
+                path, _, query = self.path.partition("?")
+                if path == "/services/collector/ack":
+                    channel = channel or dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("channel")
+                    acks = {}
+                    with outer.lock:
+                        for ack in json.loads(body)["acks"]:
+                            n = outer.polls.get((channel, ack))
+                            if n is None:
+                                acks[str(ack)] = False
+                                continue
+                            outer.polls[(channel, ack)] = n + 1
+                            acks[str(ack)] = n + 1 > outer.ack_after_polls
+                    return self.reply(200, {"acks": acks})
+                if not channel:
+                    return self.reply(400, {"text": "Data channel is missing", "code": 10})
+                with outer.lock:
+                    if outer.fail_next > 0:
+                        outer.fail_next -= 1
+                        return self.reply(503, {"text": "Server is busy", "code": 9})
+                if path == "/services/collector/event":
+                    events, text, decoder, at = [], body.decode(), json.JSONDecoder(), 0
+                    while at < len(text):
+                        while at < len(text) and text[at].isspace():
+                            at += 1
+                        if at == len(text):
+                            break
+                        try:
+                            doc, at = decoder.raw_decode(text, at)
+                        except ValueError:
+                            return self.reply(400, {"text": "Invalid data format", "code": 6})
+                        if not isinstance(doc, dict) or "event" not in doc:
+                            return self.reply(400, {"text": "Event field is required", "code": 12})
+                        events.append(doc)
+                elif path != "/services/collector/raw":
+                    return self.reply(404, {"text": "The requested URL was not found on this server.", "code": 404})
+                with outer.lock:
+                    outer.channels.add(channel)
+                    if path == "/services/collector/event":
+                        outer.events.extend(events)
+                    else:
+                        outer.raw.append(body)
+                    ack = outer.next_ack.get(channel, 0)
+                    outer.next_ack[channel] = ack + 1
+                    outer.polls[(channel, ack)] = 0
+                self.reply(200, {"text": "Success", "code": 0, "ackId": ack})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -11,6 +11,7 @@ use crate::error::{FirehoseError, Result};
 use crate::prefix::{KeySource, Prefix, Prefixes};
 use crate::process::Processing;
 use crate::search::{SearchConfig, SearchKind};
+use crate::splunk::SplunkConfig;
 
 const MIB: u64 = 1 << 20;
 
@@ -166,6 +167,7 @@ pub enum Destination {
         plain: bool,
     },
     Http(Box<HttpConfig>),
+    Splunk(Box<SplunkConfig>),
     /// OpenSearch Service, Elasticsearch or OpenSearch Serverless.
     Search {
         kind: SearchKind,
@@ -176,7 +178,6 @@ pub enum Destination {
 /// The destination members of CreateDeliveryStream that Freshet does not deliver to yet.
 pub const UNSUPPORTED_DESTINATIONS: &[&str] = &[
     "RedshiftDestinationConfiguration",
-    "SplunkDestinationConfiguration",
     "SnowflakeDestinationConfiguration",
     "IcebergDestinationConfiguration",
 ];
@@ -184,7 +185,6 @@ pub const UNSUPPORTED_DESTINATIONS: &[&str] = &[
 /// The same for UpdateDestination.
 pub const UNSUPPORTED_UPDATES: &[&str] = &[
     "RedshiftDestinationUpdate",
-    "SplunkDestinationUpdate",
     "SnowflakeDestinationUpdate",
     "IcebergDestinationUpdate",
 ];
@@ -438,6 +438,7 @@ impl Destination {
             "S3DestinationConfiguration",
             "ExtendedS3DestinationConfiguration",
             "HttpEndpointDestinationConfiguration",
+            "SplunkDestinationConfiguration",
         ]
         .into_iter()
         .chain(SearchKind::ALL.map(SearchKind::configuration_member))
@@ -468,6 +469,12 @@ impl Destination {
                 plain: false,
             },
             "HttpEndpointDestinationConfiguration" => Destination::Http(Box::new(parse(value)?)),
+            "SplunkDestinationConfiguration" => Destination::Splunk(Box::new(parse(value)?)),
+            "SnowflakeDestinationConfiguration" => {
+                return Err(invalid(
+                    "SnowflakeDestinationConfiguration is not supported by Freshet: Snowflake's Snowpipe Streaming ingestion is a proprietary service that Freshet cannot run or emulate. Deliver to S3 and load with Snowpipe, or use an HTTP endpoint destination.",
+                ));
+            }
             other => match SearchKind::ALL
                 .into_iter()
                 .find(|k| k.configuration_member() == other)
@@ -478,7 +485,7 @@ impl Destination {
                 },
                 None => {
                     return Err(invalid(format!(
-                        "{other} is not supported by Freshet yet; supported destinations are ExtendedS3DestinationConfiguration, S3DestinationConfiguration, HttpEndpointDestinationConfiguration, AmazonopensearchserviceDestinationConfiguration, ElasticsearchDestinationConfiguration and AmazonOpenSearchServerlessDestinationConfiguration."
+                        "{other} is not supported by Freshet yet; supported destinations are ExtendedS3DestinationConfiguration, S3DestinationConfiguration, HttpEndpointDestinationConfiguration, SplunkDestinationConfiguration, AmazonopensearchserviceDestinationConfiguration, ElasticsearchDestinationConfiguration and AmazonOpenSearchServerlessDestinationConfiguration."
                     )));
                 }
             },
@@ -492,6 +499,7 @@ impl Destination {
             Destination::S3 { config, .. } => config.check("ExtendedS3DestinationConfiguration"),
             Destination::Http(h) => h.check(),
             Destination::Search { kind, config } => config.check(*kind),
+            Destination::Splunk(c) => c.check(),
         }
     }
 
@@ -500,6 +508,7 @@ impl Destination {
             Destination::S3 { config, .. } => config.thresholds(),
             Destination::Http(h) => h.thresholds(),
             Destination::Search { config, .. } => config.thresholds(),
+            Destination::Splunk(c) => c.thresholds(),
         }
     }
 
@@ -509,6 +518,7 @@ impl Destination {
             Destination::S3 { config, .. } => config,
             Destination::Http(h) => &h.s3,
             Destination::Search { config, .. } => &config.s3,
+            Destination::Splunk(c) => &c.s3,
         }
     }
 
@@ -522,6 +532,7 @@ impl Destination {
             Destination::Search { config, .. } => {
                 Processing::parse(config.processing_configuration.as_ref(), false)
             }
+            Destination::Splunk(c) => Processing::parse(c.processing_configuration.as_ref(), false),
         }
     }
 
@@ -531,7 +542,7 @@ impl Destination {
             Destination::S3 { config, .. } => {
                 Conversion::parse(config.data_format_conversion_configuration.as_ref())
             }
-            Destination::Http(_) | Destination::Search { .. } => Ok(None),
+            _ => Ok(None),
         }
     }
 
@@ -553,6 +564,7 @@ impl Destination {
             Destination::S3 { config, .. } => config.backup_enabled(),
             Destination::Http(h) => h.backup_all(),
             Destination::Search { config, .. } => config.backup_all(),
+            Destination::Splunk(c) => c.backup_all(),
         }
     }
 
@@ -567,6 +579,7 @@ impl Destination {
             "S3DestinationUpdate",
             "ExtendedS3DestinationUpdate",
             "HttpEndpointDestinationUpdate",
+            "SplunkDestinationUpdate",
         ]
         .into_iter()
         .chain(SearchKind::ALL.map(SearchKind::update_member))
@@ -599,6 +612,10 @@ impl Destination {
                 Destination::Http(Box::new(parse(merged(h, update)?)?))
             }
             ("HttpEndpointDestinationUpdate", _) => Destination::Http(Box::new(parse(update)?)),
+            ("SplunkDestinationUpdate", Destination::Splunk(c)) => {
+                Destination::Splunk(Box::new(parse(merged(c, update)?)?))
+            }
+            ("SplunkDestinationUpdate", _) => Destination::Splunk(Box::new(parse(update)?)),
             (other, current) => {
                 let Some(kind) = SearchKind::ALL
                     .into_iter()
@@ -645,6 +662,9 @@ impl Destination {
             }
             Destination::Search { kind, config } => {
                 d.insert(kind.description_member().into(), config.describe(*kind));
+            }
+            Destination::Splunk(c) => {
+                d.insert("SplunkDestinationDescription".into(), c.describe());
             }
         }
         d

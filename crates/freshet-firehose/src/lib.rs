@@ -19,6 +19,7 @@ mod search;
 mod service;
 pub mod sink;
 mod source;
+mod splunk;
 mod worker;
 
 pub use convert::SchemaSource;

@@ -54,6 +54,9 @@ metrics! {
     search_bytes => "DeliveryToAmazonOpenSearchService.Bytes", "counter";
     search_success => "DeliveryToAmazonOpenSearchService.Success", "gauge";
     search_freshness_secs => "DeliveryToAmazonOpenSearchService.DataFreshness", "gauge";
+    splunk_records => "DeliveryToSplunk.Records", "counter";
+    splunk_bytes => "DeliveryToSplunk.Bytes", "counter";
+    splunk_success => "DeliveryToSplunk.Success", "gauge";
     backup_records => "BackupToS3.Records", "counter";
     backup_bytes => "BackupToS3.Bytes", "counter";
     kinesis_records => "DataReadFromKinesisStream.Records", "counter";

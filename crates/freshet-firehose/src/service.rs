@@ -309,6 +309,7 @@ impl FirehoseService {
         let source = self.source(entry, start, checkpoints).await?;
         let worker = Worker {
             uid: entry.uid,
+            channel: uuid::Uuid::new_v4().to_string(),
             catalog: self.inner.catalog.clone(),
             sinks: self.inner.sinks.clone(),
             metrics: entry.metrics.clone(),

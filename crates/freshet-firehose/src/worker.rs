@@ -27,6 +27,7 @@ use crate::process::{Invocation, Invoker, Outcome, Processed, Processing};
 use crate::search::{Document, SearchConfig, SearchKind, bulk_body, bulk_results};
 use crate::sink::{HttpRequest, HttpSender, ObjectWriter, SinkError};
 use crate::source::{Batch, Source, SourceRecord};
+use crate::splunk::{self, SplunkConfig};
 
 /// What the worker delivers with; replaced whole by UpdateDestination.
 #[derive(Clone, Debug)]
@@ -107,6 +108,8 @@ impl Sinks {
 
 pub struct Worker {
     pub uid: u64,
+    /// This delivery's HEC channel (Splunk acknowledges per channel).
+    pub channel: String,
     pub catalog: Catalog,
     pub sinks: Arc<Sinks>,
     pub metrics: Arc<Metrics>,
@@ -404,6 +407,9 @@ impl Worker {
             (PartId::Data(_), Destination::Http(h)) => {
                 self.deliver_http(plan, h, &part, oldest).await
             }
+            (PartId::Data(_), Destination::Splunk(config)) => {
+                self.deliver_splunk(plan, config, &part, body, oldest).await
+            }
             (PartId::Data(_), Destination::Search { kind, config }) => {
                 self.deliver_search(plan, *kind, config, &part, oldest)
                     .await
@@ -417,6 +423,7 @@ impl Worker {
                     Destination::S3 { config, .. } => config.s3_backup.as_deref(),
                     Destination::Http(h) => Some(&h.s3),
                     Destination::Search { config, .. } => Some(&config.s3),
+                    Destination::Splunk(c) => Some(&c.s3),
                 };
                 if let Some(target) = target
                     && self
@@ -650,6 +657,77 @@ impl Worker {
 }
 
 impl Worker {
+    /// Sends a buffer to Splunk's HTTP Event Collector as one request on this delivery's
+    /// channel and waits for its acknowledgement, retrying (a new request, a new ackId) within
+    /// `RetryOptions`; then the events go to the S3 error output (`splunk-failed`).
+    async fn deliver_splunk(
+        &self,
+        plan: &Plan,
+        config: &SplunkConfig,
+        part: &Part,
+        body: Bytes,
+        oldest: i64,
+    ) {
+        let started = self.clock.elapsed();
+        let retry = Duration::from_millis(config.retry_ms());
+        let mut attempts = 0u32;
+        let mut backoff = Duration::from_secs(1);
+        let failure = loop {
+            attempts += 1;
+            match splunk::send(
+                self.sinks.http.client(),
+                config,
+                &self.channel,
+                body.clone(),
+            )
+            .await
+            {
+                Ok(()) => break None,
+                Err(error) => {
+                    if self.clock.elapsed().saturating_sub(started) + backoff > retry {
+                        break Some(error);
+                    }
+                    tracing::warn!(stream = %plan.name, attempts, code = error.code, error = error.message, "Splunk delivery failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        };
+        Metrics::set(&self.metrics.splunk_success, u64::from(failure.is_none()));
+        let Some(error) = failure else {
+            Metrics::add(&self.metrics.splunk_records, part.records.len() as u64);
+            Metrics::add(&self.metrics.splunk_bytes, part.bytes);
+            return;
+        };
+        tracing::error!(stream = %plan.name, attempts, code = error.code, error = error.message, "Splunk delivery failed past its retry duration; events go to the S3 error output");
+        let ended = self.clock.now_ms();
+        let lines: Vec<u8> = part
+            .records
+            .iter()
+            .flat_map(|r| {
+                let failed = Processed {
+                    arrival_ms: r.arrival_ms,
+                    raw: r.data.clone(),
+                    outcome: Outcome::Failed {
+                        code: error.code,
+                        message: error.message.clone(),
+                        lambda_arn: None,
+                    },
+                };
+                error_record(&failed, attempts, ended).data.to_vec()
+            })
+            .collect();
+        self.put_object(
+            plan,
+            &config.s3,
+            lines.into(),
+            oldest,
+            Some("splunk-failed"),
+            None,
+        )
+        .await;
+    }
+
     /// Indexes a buffer's records as documents with `_bulk`, retrying the documents the engine
     /// refused (and whole requests that failed) within `RetryOptions`; what is still refused
     /// then goes to the S3 error output with the engine's reason.
@@ -964,6 +1042,7 @@ mod tests {
         let (clock, hand) = freshet_runtime::ManualClock::shared(0);
         let worker = Worker {
             uid,
+            channel: "test".into(),
             catalog: catalog.clone(),
             sinks: Arc::new(Sinks::new(
                 ObjectWriter::new(S3Target::Local(s3.clone())),
