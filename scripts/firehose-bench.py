@@ -7,7 +7,9 @@ one record at a time.
 
 --mode gzip: GZIP objects. --mode partitioned: JSON records in 8 partitions by a jq key
 (dynamic partitioning, a newline appended, GZIP). --mode parquet: JSON records converted to
-Parquet (SNAPPY) with a Glue table's two columns (needs pyarrow).
+Parquet (SNAPPY) with a Glue table's two columns (needs pyarrow). --mode opensearch: JSON
+documents indexed through `_bulk` into osmem-server (an OpenSearch-compatible server from PyPI)
+behind the tests' HTTPS proxy, counted with `_count`: the chain's throughput, engine included.
 
 usage: scripts/firehose-bench.py [--bin PATH] [--seconds N] [--producers N] [--mode M]
 Starts its own `freshet serve` on 127.0.0.1 (ephemeral port) in a temporary directory."""
@@ -16,9 +18,11 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -47,13 +51,20 @@ def main():
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--producers", type=int, default=4)
     ap.add_argument("--latency-samples", type=int, default=50)
-    ap.add_argument("--mode", choices=["gzip", "partitioned", "parquet"], default="gzip")
+    ap.add_argument("--mode", choices=["gzip", "partitioned", "parquet", "opensearch"], default="gzip")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="freshet-fh-bench-"))
     ready = work / "ready"
+    env = {**os.environ, "FRESHET_FIREHOSE__CREATE_DELAY_MS": "0"}
+    search = None
+    if args.mode == "opensearch":
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "e2e"))
+        from firehose_helpers import OpenSearch
+        search = OpenSearch(work)
+        env["FRESHET_FIREHOSE__HTTP_CA_FILE"] = str(search.cert)
     proc = subprocess.Popen([args.bin, "serve", "--listen", "127.0.0.1:0", "--data-dir",
                              str(work / "data"), "--ready-file", str(ready), "--log", "warn"],
-                            env={**os.environ, "FRESHET_FIREHOSE__CREATE_DELAY_MS": "0"})
+                            env=env)
     try:
         while not ready.exists():
             time.sleep(0.02)
@@ -98,7 +109,13 @@ def main():
                     "SchemaConfiguration": {"RoleARN": ROLE, "DatabaseName": "bench", "TableName": "t"},
                     "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": {}}},
                     "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {"Compression": "SNAPPY"}}}}})
-        fh.create_delivery_stream(DeliveryStreamName="tput", ExtendedS3DestinationConfiguration=destination)
+        if search is not None:
+            fh.create_delivery_stream(DeliveryStreamName="tput", AmazonopensearchserviceDestinationConfiguration={
+                "RoleARN": ROLE, "ClusterEndpoint": search.url, "IndexName": "bench",
+                "IndexRotationPeriod": "NoRotation", "BufferingHints": {"SizeInMBs": 5, "IntervalInSeconds": 0},
+                "S3Configuration": {"RoleARN": ROLE, "BucketARN": "arn:aws:s3:::failed"}})
+        else:
+            fh.create_delivery_stream(DeliveryStreamName="tput", ExtendedS3DestinationConfiguration=destination)
         record_bytes = len(batch[0]["Data"])
         sent = [0] * args.producers
         stop = time.monotonic() + args.seconds
@@ -119,6 +136,10 @@ def main():
         total = sum(sent) * record_bytes
         root = work / "data" / "s3" / "tput"
         def delivered_records():
+            if search is not None:
+                search.request("POST", "/bench/_refresh")
+                status, body = search.request("GET", "/bench/_count")
+                return json.loads(body)["count"] if status == 200 else 0
             if args.mode == "parquet":
                 import pyarrow.parquet as pq
                 return sum(pq.ParquetFile(p).metadata.num_rows for p in objects(root))
@@ -156,6 +177,8 @@ def main():
     finally:
         proc.terminate()
         proc.wait()
+        if search is not None:
+            search.close()
 
 
 if __name__ == "__main__":
