@@ -28,6 +28,8 @@ command -v strace >/dev/null 2>&1 || missing+=(strace)
 command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 [ -x /usr/bin/chromium ] || missing+=(chromium fonts-liberation)
 command -v javac >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
+# Firehose's Redshift destination is tested against a real PostgreSQL (same wire protocol).
+command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"

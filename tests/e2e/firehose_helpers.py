@@ -406,3 +406,57 @@ class HecServer:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class Postgres:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 with password (SCRAM) authentication, run as
+    the `postgres` user when the tests run as root (PostgreSQL refuses to run as root)."""
+
+    USER, PASSWORD = "firehose", "fh-secret"
+
+    def __init__(self, work: Path):
+        import glob
+        import pwd
+        import tempfile
+        bindir = None
+        for candidate in [os.path.dirname(os.path.realpath(shutil.which("initdb") or ""))] + sorted(
+                glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+            if candidate and os.path.exists(os.path.join(candidate, "pg_ctl")):
+                bindir = candidate
+                break
+        if bindir is None:
+            pytest.skip("PostgreSQL is not installed")
+        self.bindir = bindir
+        self.dir = Path(tempfile.mkdtemp(prefix="freshet-pg-"))
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        pwfile = self.dir / "pw"
+        pwfile.write_text(self.PASSWORD + "\n")
+        if self.as_user:
+            os.chown(pwfile, pwd.getpwnam("postgres").pw_uid, -1)
+        self.run("initdb", "-D", str(self.dir / "data"), "-U", self.USER, "--auth=scram-sha-256",
+                 f"--pwfile={pwfile}")
+        self.port = free_port()
+        self.run("pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "log"), "-w", "-o",
+                 f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+        self.jdbc = f"jdbc:redshift://127.0.0.1:{self.port}/postgres"
+
+    def run(self, tool: str, *args: str):
+        subprocess.run(self.as_user + [os.path.join(self.bindir, tool), *args], check=True,
+                       capture_output=True)
+
+    def sql(self, statement: str) -> str:
+        """Runs a statement with psql; its rows as unaligned text."""
+        out = subprocess.run(
+            [os.path.join(self.bindir, "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.USER,
+             "-d", "postgres", "-At", "-c", statement],
+            env={**os.environ, "PGPASSWORD": self.PASSWORD}, check=True, capture_output=True, text=True)
+        return out.stdout.strip()
+
+    def close(self):
+        subprocess.run(self.as_user + [os.path.join(self.bindir, "pg_ctl"), "-D", str(self.dir / "data"),
+                                       "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -10,6 +10,7 @@ use crate::convert::Conversion;
 use crate::error::{FirehoseError, Result};
 use crate::prefix::{KeySource, Prefix, Prefixes};
 use crate::process::Processing;
+use crate::redshift::RedshiftConfig;
 use crate::search::{SearchConfig, SearchKind};
 use crate::splunk::SplunkConfig;
 
@@ -168,6 +169,7 @@ pub enum Destination {
     },
     Http(Box<HttpConfig>),
     Splunk(Box<SplunkConfig>),
+    Redshift(Box<RedshiftConfig>),
     /// OpenSearch Service, Elasticsearch or OpenSearch Serverless.
     Search {
         kind: SearchKind,
@@ -177,17 +179,13 @@ pub enum Destination {
 
 /// The destination members of CreateDeliveryStream that Freshet does not deliver to yet.
 pub const UNSUPPORTED_DESTINATIONS: &[&str] = &[
-    "RedshiftDestinationConfiguration",
     "SnowflakeDestinationConfiguration",
     "IcebergDestinationConfiguration",
 ];
 
 /// The same for UpdateDestination.
-pub const UNSUPPORTED_UPDATES: &[&str] = &[
-    "RedshiftDestinationUpdate",
-    "SnowflakeDestinationUpdate",
-    "IcebergDestinationUpdate",
-];
+pub const UNSUPPORTED_UPDATES: &[&str] =
+    &["SnowflakeDestinationUpdate", "IcebergDestinationUpdate"];
 
 fn invalid(message: impl Into<String>) -> FirehoseError {
     FirehoseError::InvalidArgument(message.into())
@@ -439,6 +437,7 @@ impl Destination {
             "ExtendedS3DestinationConfiguration",
             "HttpEndpointDestinationConfiguration",
             "SplunkDestinationConfiguration",
+            "RedshiftDestinationConfiguration",
         ]
         .into_iter()
         .chain(SearchKind::ALL.map(SearchKind::configuration_member))
@@ -470,6 +469,7 @@ impl Destination {
             },
             "HttpEndpointDestinationConfiguration" => Destination::Http(Box::new(parse(value)?)),
             "SplunkDestinationConfiguration" => Destination::Splunk(Box::new(parse(value)?)),
+            "RedshiftDestinationConfiguration" => Destination::Redshift(Box::new(parse(value)?)),
             "SnowflakeDestinationConfiguration" => {
                 return Err(invalid(
                     "SnowflakeDestinationConfiguration is not supported by Freshet: Snowflake's Snowpipe Streaming ingestion is a proprietary service that Freshet cannot run or emulate. Deliver to S3 and load with Snowpipe, or use an HTTP endpoint destination.",
@@ -485,7 +485,7 @@ impl Destination {
                 },
                 None => {
                     return Err(invalid(format!(
-                        "{other} is not supported by Freshet yet; supported destinations are ExtendedS3DestinationConfiguration, S3DestinationConfiguration, HttpEndpointDestinationConfiguration, SplunkDestinationConfiguration, AmazonopensearchserviceDestinationConfiguration, ElasticsearchDestinationConfiguration and AmazonOpenSearchServerlessDestinationConfiguration."
+                        "{other} is not supported by Freshet yet; supported destinations are ExtendedS3DestinationConfiguration, S3DestinationConfiguration, HttpEndpointDestinationConfiguration, SplunkDestinationConfiguration, RedshiftDestinationConfiguration, AmazonopensearchserviceDestinationConfiguration, ElasticsearchDestinationConfiguration and AmazonOpenSearchServerlessDestinationConfiguration."
                     )));
                 }
             },
@@ -500,6 +500,7 @@ impl Destination {
             Destination::Http(h) => h.check(),
             Destination::Search { kind, config } => config.check(*kind),
             Destination::Splunk(c) => c.check(),
+            Destination::Redshift(c) => c.check(),
         }
     }
 
@@ -509,6 +510,7 @@ impl Destination {
             Destination::Http(h) => h.thresholds(),
             Destination::Search { config, .. } => config.thresholds(),
             Destination::Splunk(c) => c.thresholds(),
+            Destination::Redshift(c) => c.thresholds(),
         }
     }
 
@@ -519,6 +521,7 @@ impl Destination {
             Destination::Http(h) => &h.s3,
             Destination::Search { config, .. } => &config.s3,
             Destination::Splunk(c) => &c.s3,
+            Destination::Redshift(c) => &c.s3,
         }
     }
 
@@ -533,6 +536,9 @@ impl Destination {
                 Processing::parse(config.processing_configuration.as_ref(), false)
             }
             Destination::Splunk(c) => Processing::parse(c.processing_configuration.as_ref(), false),
+            Destination::Redshift(c) => {
+                Processing::parse(c.processing_configuration.as_ref(), false)
+            }
         }
     }
 
@@ -565,6 +571,7 @@ impl Destination {
             Destination::Http(h) => h.backup_all(),
             Destination::Search { config, .. } => config.backup_all(),
             Destination::Splunk(c) => c.backup_all(),
+            Destination::Redshift(c) => c.backup_enabled(),
         }
     }
 
@@ -580,6 +587,7 @@ impl Destination {
             "ExtendedS3DestinationUpdate",
             "HttpEndpointDestinationUpdate",
             "SplunkDestinationUpdate",
+            "RedshiftDestinationUpdate",
         ]
         .into_iter()
         .chain(SearchKind::ALL.map(SearchKind::update_member))
@@ -616,6 +624,10 @@ impl Destination {
                 Destination::Splunk(Box::new(parse(merged(c, update)?)?))
             }
             ("SplunkDestinationUpdate", _) => Destination::Splunk(Box::new(parse(update)?)),
+            ("RedshiftDestinationUpdate", Destination::Redshift(c)) => {
+                Destination::Redshift(Box::new(parse(merged(c, update)?)?))
+            }
+            ("RedshiftDestinationUpdate", _) => Destination::Redshift(Box::new(parse(update)?)),
             (other, current) => {
                 let Some(kind) = SearchKind::ALL
                     .into_iter()
@@ -665,6 +677,9 @@ impl Destination {
             }
             Destination::Splunk(c) => {
                 d.insert("SplunkDestinationDescription".into(), c.describe());
+            }
+            Destination::Redshift(c) => {
+                d.insert("RedshiftDestinationDescription".into(), c.describe());
             }
         }
         d
@@ -750,10 +765,10 @@ mod tests {
     fn one_supported_destination_is_required() {
         let none = Destination::from_create(&request(json!({}))).unwrap_err();
         assert!(matches!(none, FirehoseError::InvalidArgument(_)));
-        let redshift =
-            Destination::from_create(&request(json!({"RedshiftDestinationConfiguration": {}})))
+        let iceberg =
+            Destination::from_create(&request(json!({"IcebergDestinationConfiguration": {}})))
                 .unwrap_err();
-        assert!(redshift.to_string().contains("not supported"));
+        assert!(iceberg.to_string().contains("not supported"));
         let processing =
             Destination::from_create(&request(json!({"ExtendedS3DestinationConfiguration": {
                 "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::b",

@@ -14,6 +14,7 @@ pub mod model;
 pub mod prefix;
 mod process;
 mod reader;
+mod redshift;
 mod retention;
 mod search;
 mod service;

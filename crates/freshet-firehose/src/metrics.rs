@@ -54,6 +54,9 @@ metrics! {
     search_bytes => "DeliveryToAmazonOpenSearchService.Bytes", "counter";
     search_success => "DeliveryToAmazonOpenSearchService.Success", "gauge";
     search_freshness_secs => "DeliveryToAmazonOpenSearchService.DataFreshness", "gauge";
+    redshift_records => "DeliveryToRedshift.Records", "counter";
+    redshift_bytes => "DeliveryToRedshift.Bytes", "counter";
+    redshift_success => "DeliveryToRedshift.Success", "gauge";
     splunk_records => "DeliveryToSplunk.Records", "counter";
     splunk_bytes => "DeliveryToSplunk.Bytes", "counter";
     splunk_success => "DeliveryToSplunk.Success", "gauge";

@@ -24,6 +24,7 @@ use crate::convert::{Conversion, SchemaSource};
 use crate::metrics::Metrics;
 use crate::prefix::{Context, PartitionKeys};
 use crate::process::{Invocation, Invoker, Outcome, Processed, Processing};
+use crate::redshift::{self, RedshiftConfig};
 use crate::search::{Document, SearchConfig, SearchKind, bulk_body, bulk_results};
 use crate::sink::{HttpRequest, HttpSender, ObjectWriter, SinkError};
 use crate::source::{Batch, Source, SourceRecord};
@@ -393,6 +394,7 @@ impl Worker {
                 if self
                     .put_object(plan, config, body, oldest, None, Some(&part.keys))
                     .await
+                    .is_some()
                 {
                     Metrics::add(&self.metrics.s3_records, records);
                     Metrics::add(&self.metrics.s3_bytes, part.bytes);
@@ -406,6 +408,10 @@ impl Worker {
             }
             (PartId::Data(_), Destination::Http(h)) => {
                 self.deliver_http(plan, h, &part, oldest).await
+            }
+            (PartId::Data(_), Destination::Redshift(config)) => {
+                self.deliver_redshift(plan, config, &part, body, oldest)
+                    .await
             }
             (PartId::Data(_), Destination::Splunk(config)) => {
                 self.deliver_splunk(plan, config, &part, body, oldest).await
@@ -424,11 +430,13 @@ impl Worker {
                     Destination::Http(h) => Some(&h.s3),
                     Destination::Search { config, .. } => Some(&config.s3),
                     Destination::Splunk(c) => Some(&c.s3),
+                    Destination::Redshift(c) => c.s3_backup.as_deref(),
                 };
                 if let Some(target) = target
                     && self
                         .put_object(plan, target, body, oldest, None, None)
                         .await
+                        .is_some()
                 {
                     Metrics::add(&self.metrics.backup_records, records);
                     Metrics::add(&self.metrics.backup_bytes, part.bytes);
@@ -528,12 +536,12 @@ impl Worker {
         oldest_ms: i64,
         error_type: Option<&str>,
         keys: Option<&PartitionKeys>,
-    ) -> bool {
+    ) -> Option<String> {
         let key = match object_key(plan, config, oldest_ms, error_type, keys) {
             Ok(key) => key,
             Err(error) => {
                 tracing::error!(%error, stream = %plan.name, "cannot name the object; records dropped");
-                return false;
+                return None;
             }
         };
         let compression = config.compression();
@@ -551,19 +559,29 @@ impl Worker {
             Ok(b) => b,
             Err(error) => {
                 tracing::error!(%error, stream = %plan.name, "compression failed; records dropped");
-                return false;
+                return None;
             }
         };
+        self.write_object(plan, config.bucket(), &key, body, oldest_ms)
+            .await
+            .then_some(key)
+    }
+
+    /// Writes one object as it is, retrying for up to 24 hours after its oldest record arrived;
+    /// false if it had to be given up.
+    async fn write_object(
+        &self,
+        plan: &Plan,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        oldest_ms: i64,
+    ) -> bool {
         let mut backoff = Duration::from_secs(1);
         loop {
-            match self
-                .sinks
-                .objects
-                .put(config.bucket(), &key, body.clone())
-                .await
-            {
+            match self.sinks.objects.put(bucket, key, body.clone()).await {
                 Ok(()) => {
-                    tracing::debug!(stream = %plan.name, bucket = config.bucket(), key, "delivered object");
+                    tracing::debug!(stream = %plan.name, bucket, key, "delivered object");
                     return true;
                 }
                 Err(error) => {
@@ -657,6 +675,76 @@ impl Worker {
 }
 
 impl Worker {
+    /// Writes a buffer as an intermediate object and a manifest naming it, then loads it with
+    /// COPY, retrying within `RetryOptions`; a load that keeps failing leaves its manifest under
+    /// `errors/` for the user to load by hand, as AWS does.
+    async fn deliver_redshift(
+        &self,
+        plan: &Plan,
+        config: &RedshiftConfig,
+        part: &Part,
+        body: Bytes,
+        oldest: i64,
+    ) {
+        let Some(key) = self
+            .put_object(plan, &config.s3, body.clone(), oldest, None, None)
+            .await
+        else {
+            return;
+        };
+        let bucket = config.s3.bucket();
+        let name = key.rsplit('/').next().unwrap_or(&key);
+        let name = name.split('.').next().unwrap_or(name);
+        let prefix = config.s3.prefix.as_deref().unwrap_or_default();
+        let manifest = serde_json::json!({"entries": [
+            {"url": format!("s3://{bucket}/{key}"), "mandatory": true}]});
+        let manifest = serde_json::to_vec(&manifest).unwrap_or_default();
+        let manifest_key = format!("{prefix}manifests/{name}");
+        if !self
+            .write_object(plan, bucket, &manifest_key, manifest.clone(), oldest)
+            .await
+        {
+            return;
+        }
+        let manifest_url = format!("s3://{bucket}/{manifest_key}");
+        let started = self.clock.elapsed();
+        let retry = Duration::from_millis(config.retry_ms());
+        let mut attempts = 0u32;
+        let mut backoff = Duration::from_secs(1);
+        let failure = loop {
+            attempts += 1;
+            match redshift::load(config, &manifest_url, &body).await {
+                Ok(()) => break None,
+                Err(error) => {
+                    if self.clock.elapsed().saturating_sub(started) + backoff > retry {
+                        break Some(error);
+                    }
+                    tracing::warn!(stream = %plan.name, attempts, %error, "Redshift COPY failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        };
+        Metrics::set(&self.metrics.redshift_success, u64::from(failure.is_none()));
+        match failure {
+            None => {
+                Metrics::add(&self.metrics.redshift_records, part.records.len() as u64);
+                Metrics::add(&self.metrics.redshift_bytes, part.bytes);
+            }
+            Some(error) => {
+                tracing::error!(stream = %plan.name, attempts, %error, manifest = manifest_key, "Redshift COPY failed past its retry duration; its manifest goes to errors/");
+                self.write_object(
+                    plan,
+                    bucket,
+                    &format!("{prefix}errors/{name}"),
+                    manifest,
+                    oldest,
+                )
+                .await;
+            }
+        }
+    }
+
     /// Sends a buffer to Splunk's HTTP Event Collector as one request on this delivery's
     /// channel and waits for its acknowledgement, retrying (a new request, a new ackId) within
     /// `RetryOptions`; then the events go to the S3 error output (`splunk-failed`).

@@ -1,0 +1,1 @@
+COPY sales FROM STDIN WITH (FORMAT text, DELIMITER ',', NULL 'NA')

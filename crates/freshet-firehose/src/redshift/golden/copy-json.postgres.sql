@@ -1,0 +1,1 @@
+COPY public.events (id, name, at) FROM STDIN WITH (FORMAT csv)

@@ -1,0 +1,1 @@
+COPY public.events (id, name, at) FROM 's3://loads/events/manifests/ds-1-2026-02-03-04-05-06-uuid' CREDENTIALS 'aws_iam_role=arn:aws:iam::000000000000:role/firehose' MANIFEST JSON 'auto' GZIP TIMEFORMAT 'auto';
