@@ -153,7 +153,7 @@ def main():
         cpu = cpu_seconds(proc.pid) - cpu_start
         n_objects = len(objects(root))
         print(f"delivery: {sum(sent)} records, {total / 1e6:.1f} MB in {secs:.1f} s = "
-              f"{total / 1e6 / secs:.1f} MB/s into S3 ({args.mode}), {n_objects} objects; server CPU "
+              f"{total / 1e6 / secs:.1f} MB/s delivered ({args.mode}), {n_objects} objects; server CPU "
               f"{cpu:.2f} s = {total / 1e6 / cpu:.1f} MB and {sum(sent) / cpu:,.0f} records per "
               f"server CPU-second")
 
