@@ -151,7 +151,8 @@ impl SplunkConfig {
 }
 
 /// Why an attempt failed, with Firehose's error code for the error output.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {message}")]
 pub struct HecError {
     pub code: &'static str,
     pub message: String,

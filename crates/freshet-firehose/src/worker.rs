@@ -125,6 +125,46 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const PROCESSING_FAILED: &str = "processing-failed";
 const PARTITIONS_EXCEEDED: &str = "activePartitionExceeded";
 
+/// Firehose's retry policy for every destination: attempts until `duration` has passed since
+/// the first one began, backing off 1 s, 2 s, 4 s, ... (at most 30 s) in between.
+struct Retry {
+    clock: SharedClock,
+    started: Duration,
+    duration: Duration,
+    backoff: Duration,
+    attempts: u32,
+}
+
+impl Retry {
+    fn new(clock: &SharedClock, duration: Duration) -> Retry {
+        Retry {
+            clock: clock.clone(),
+            started: clock.elapsed(),
+            duration,
+            backoff: Duration::from_secs(1),
+            attempts: 1,
+        }
+    }
+
+    /// After a failed attempt: false once the duration is spent; else waits out the backoff
+    /// and counts the next attempt.
+    async fn again(
+        &mut self,
+        stream: &str,
+        what: &str,
+        error: &(dyn std::fmt::Display + Sync),
+    ) -> bool {
+        if self.clock.elapsed().saturating_sub(self.started) + self.backoff > self.duration {
+            return false;
+        }
+        tracing::warn!(stream, attempts = self.attempts, %error, "{what} failed; retrying");
+        tokio::time::sleep(self.backoff).await;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        self.attempts += 1;
+        true
+    }
+}
+
 fn datetime(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
@@ -601,12 +641,8 @@ impl Worker {
     async fn deliver_http(&self, plan: &Plan, h: &HttpConfig, part: &Part, oldest: i64) {
         let records: Vec<Bytes> = part.records.iter().map(|r| r.data.clone()).collect();
         let request_id = uuid::Uuid::new_v4().to_string();
-        let started = self.clock.elapsed();
-        let retry = Duration::from_millis(h.retry_ms());
-        let mut attempts = 0u32;
-        let mut backoff = Duration::from_secs(1);
+        let mut retry = Retry::new(&self.clock, Duration::from_millis(h.retry_ms()));
         let failure = loop {
-            attempts += 1;
             let request = HttpRequest {
                 config: h,
                 request_id: &request_id,
@@ -614,19 +650,18 @@ impl Worker {
                 source_arn: &plan.arn,
                 records: &records,
             };
-            match self.sinks.http.send(&request).await {
-                Ok(()) => break None,
-                Err(error) => {
-                    Metrics::set(&self.metrics.http_success, 0);
-                    if self.clock.elapsed().saturating_sub(started) + backoff > retry {
-                        break Some(error);
-                    }
-                    tracing::warn!(%error, stream = %plan.name, attempts, "HTTP endpoint delivery failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
+            let Err(error) = self.sinks.http.send(&request).await else {
+                break None;
+            };
+            Metrics::set(&self.metrics.http_success, 0);
+            if !retry
+                .again(&plan.name, "HTTP endpoint delivery", &error)
+                .await
+            {
+                break Some(error);
             }
         };
+        let attempts = retry.attempts;
         match failure {
             None => {
                 Metrics::add(&self.metrics.http_records, records.len() as u64);
@@ -707,24 +742,16 @@ impl Worker {
             return;
         }
         let manifest_url = format!("s3://{bucket}/{manifest_key}");
-        let started = self.clock.elapsed();
-        let retry = Duration::from_millis(config.retry_ms());
-        let mut attempts = 0u32;
-        let mut backoff = Duration::from_secs(1);
+        let mut retry = Retry::new(&self.clock, Duration::from_millis(config.retry_ms()));
         let failure = loop {
-            attempts += 1;
-            match redshift::load(config, &manifest_url, &body).await {
-                Ok(()) => break None,
-                Err(error) => {
-                    if self.clock.elapsed().saturating_sub(started) + backoff > retry {
-                        break Some(error);
-                    }
-                    tracing::warn!(stream = %plan.name, attempts, %error, "Redshift COPY failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
+            let Err(error) = redshift::load(config, &manifest_url, &body).await else {
+                break None;
+            };
+            if !retry.again(&plan.name, "Redshift COPY", &error).await {
+                break Some(error);
             }
         };
+        let attempts = retry.attempts;
         Metrics::set(&self.metrics.redshift_success, u64::from(failure.is_none()));
         match failure {
             None => {
@@ -756,31 +783,23 @@ impl Worker {
         body: Bytes,
         oldest: i64,
     ) {
-        let started = self.clock.elapsed();
-        let retry = Duration::from_millis(config.retry_ms());
-        let mut attempts = 0u32;
-        let mut backoff = Duration::from_secs(1);
+        let mut retry = Retry::new(&self.clock, Duration::from_millis(config.retry_ms()));
         let failure = loop {
-            attempts += 1;
-            match splunk::send(
+            let sent = splunk::send(
                 self.sinks.http.client(),
                 config,
                 &self.channel,
                 body.clone(),
             )
-            .await
-            {
-                Ok(()) => break None,
-                Err(error) => {
-                    if self.clock.elapsed().saturating_sub(started) + backoff > retry {
-                        break Some(error);
-                    }
-                    tracing::warn!(stream = %plan.name, attempts, code = error.code, error = error.message, "Splunk delivery failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
+            .await;
+            let Err(error) = sent else {
+                break None;
+            };
+            if !retry.again(&plan.name, "Splunk delivery", &error).await {
+                break Some(error);
             }
         };
+        let attempts = retry.attempts;
         Metrics::set(&self.metrics.splunk_success, u64::from(failure.is_none()));
         let Some(error) = failure else {
             Metrics::add(&self.metrics.splunk_records, part.records.len() as u64);
@@ -842,12 +861,8 @@ impl Worker {
             .map(|i| (i, String::new(), String::new()))
             .collect();
         let url = format!("{}/_bulk", config.endpoint());
-        let started = self.clock.elapsed();
-        let retry = Duration::from_millis(config.retry_ms());
-        let mut attempts = 0u32;
-        let mut backoff = Duration::from_secs(1);
+        let mut retry = Retry::new(&self.clock, Duration::from_millis(config.retry_ms()));
         loop {
-            attempts += 1;
             let batch: Vec<&Document<'_>> = pending.iter().map(|(i, ..)| &docs[*i]).collect();
             let body = bulk_body(&batch, config.type_name.as_deref());
             let outcome = match self
@@ -872,25 +887,28 @@ impl Worker {
                 }
                 Err(e) => Err(("OS.ConnectionFailed".to_string(), e.to_string())),
             };
+            let tried = std::mem::take(&mut pending).into_iter();
             pending = match outcome {
-                Ok(results) => pending
-                    .into_iter()
+                Ok(results) => tried
                     .zip(results)
                     .filter_map(|((i, ..), r)| r.map(|(code, message)| (i, code, message)))
                     .collect(),
-                Err((code, message)) => pending
-                    .into_iter()
+                Err((code, message)) => tried
                     .map(|(i, ..)| (i, code.clone(), message.clone()))
                     .collect(),
             };
-            if pending.is_empty() || self.clock.elapsed().saturating_sub(started) + backoff > retry
+            let refused = match pending.len() {
+                0 => break,
+                n => format!("{n} documents were not indexed"),
+            };
+            if !retry
+                .again(&plan.name, "Search engine delivery", &refused)
+                .await
             {
                 break;
             }
-            tracing::warn!(stream = %plan.name, attempts, failing = pending.len(), "search engine refused documents; retrying them");
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
+        let attempts = retry.attempts;
         let indexed = (docs.len() - pending.len()) as u64;
         Metrics::add(&self.metrics.search_records, indexed);
         Metrics::add(
