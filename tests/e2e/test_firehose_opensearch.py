@@ -126,7 +126,7 @@ def test_bad_search_configurations_get_aws_errors(server):
         ({**base, "ClusterEndpoint": "https://127.0.0.1:1", "DomainARN": "arn:aws:es:us-east-1:000000000000:domain/logs"},
          "Only one of DomainARN and ClusterEndpoint"),
         (base, "One of DomainARN and ClusterEndpoint"),
-        ({**base, "DomainARN": "arn:aws:es:us-east-1:000000000000:domain/logs"}, "ClusterEndpoint"),
+        ({**base, "DomainARN": "arn:aws:es:us-east-1:000000000000:domain/logs"}, "firehose.search_domains"),
         ({**base, "ClusterEndpoint": "https://127.0.0.1:1",
           "VpcConfiguration": {"SubnetIds": ["s"], "RoleARN": ROLE, "SecurityGroupIds": ["g"]}},
          "VpcConfiguration"),
@@ -139,3 +139,25 @@ def test_bad_search_configurations_get_aws_errors(server):
         assert (err["Error"]["Code"], err["ResponseMetadata"]["HTTPStatusCode"]) == ("InvalidArgumentException", 400), err["Error"]
         assert words in err["Error"]["Message"], err["Error"]["Message"]
     assert "bad-os" not in fh.list_delivery_streams(Limit=10000)["DeliveryStreamNames"]
+
+
+def test_a_domain_arn_is_reached_through_the_configured_domain_endpoint(server_factory, search):
+    srv = server_factory(env={"FRESHET_FIREHOSE__HTTP_CA_FILE": str(search.cert),
+                              "FRESHET_FIREHOSE__SEARCH_DOMAINS__LOGS": search.url})
+    fh = srv.client(service="firehose")
+    fh.create_delivery_stream(DeliveryStreamName="by-arn", AmazonopensearchserviceDestinationConfiguration={
+        "RoleARN": ROLE, "DomainARN": "arn:aws:es:us-east-1:000000000000:domain/logs", "IndexName": "arn",
+        "IndexRotationPeriod": "NoRotation", "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0},
+        "S3Configuration": s3("arn-failed")})
+    active(fh, "by-arn")
+    dest = fh.describe_delivery_stream(DeliveryStreamName="by-arn")[
+        "DeliveryStreamDescription"]["Destinations"][0]["AmazonopensearchserviceDestinationDescription"]
+    assert dest["DomainARN"].endswith("domain/logs") and "ClusterEndpoint" not in dest
+    fh.put_record(DeliveryStreamName="by-arn", Record={"Data": b'{"via": "arn"}'})
+    [doc] = wait_until(lambda: search.documents("arn") or None, what="the document")
+    assert doc["_source"] == {"via": "arn"}
+    with pytest.raises(ClientError) as e:
+        fh.create_delivery_stream(DeliveryStreamName="unknown-domain", AmazonopensearchserviceDestinationConfiguration={
+            "RoleARN": ROLE, "DomainARN": "arn:aws:es:us-east-1:000000000000:domain/other", "IndexName": "i",
+            "S3Configuration": s3("b")})
+    assert "firehose.search_domains" in e.value.response["Error"]["Message"]

@@ -147,6 +147,7 @@ async fn open(dir: tempfile::TempDir, launcher: TestLauncher) -> Harness {
             lambda_endpoint: None,
             max_active_partitions: 500,
             schemas: None,
+            search_domains: Default::default(),
         },
         catalog.clone(),
         Log::open(LogConfig::new(dir.path().join("firehose-log"))).unwrap(),

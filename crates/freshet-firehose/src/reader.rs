@@ -122,6 +122,7 @@ mod tests {
                 lambda_endpoint: None,
                 max_active_partitions: 500,
                 schemas: None,
+                search_domains: Default::default(),
             },
             catalog.clone(),
             log.clone(),

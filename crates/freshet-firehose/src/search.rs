@@ -4,6 +4,8 @@
 //! the record's arrival time as AWS names rotated indexes, with a Firehose document id that
 //! stays the same across retries (or none, with `NO_DOCUMENT_ID`).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -127,13 +129,22 @@ impl SearchConfig {
         self.s3_backup_mode.as_deref() == Some("AllDocuments")
     }
 
-    /// The engine's base URL.
-    pub fn endpoint(&self) -> &str {
+    /// The engine's base URL: its endpoint, or the URL `domains` maps its DomainARN's domain
+    /// name to.
+    pub fn endpoint<'a>(&'a self, domains: &'a BTreeMap<String, String>) -> Option<&'a str> {
         self.cluster_endpoint
             .as_deref()
             .or(self.collection_endpoint.as_deref())
-            .unwrap_or_default()
-            .trim_end_matches('/')
+            .or_else(|| domains.get(self.domain_name()?).map(String::as_str))
+            .map(|e| e.trim_end_matches('/'))
+    }
+
+    /// The domain's name in `DomainARN` (`arn:aws:es:<region>:<account>:domain/<name>`).
+    pub fn domain_name(&self) -> Option<&str> {
+        self.domain_arn
+            .as_deref()?
+            .rsplit_once(":domain/")
+            .map(|(_, n)| n)
     }
 
     fn rotation(&self, kind: SearchKind) -> &str {
@@ -175,16 +186,14 @@ impl SearchConfig {
                         "One of DomainARN and ClusterEndpoint must be specified.",
                     ));
                 }
-                (Some(arn), None) => {
-                    return Err(invalid(format!(
-                        "Freshet reaches a search domain by its ClusterEndpoint; DomainARN {arn} cannot be resolved here."
-                    )));
-                }
-                (None, Some(_)) => {}
+                // Resolved through the server's `firehose.search_domains` (checked by the service).
+                (Some(_), None) | (None, Some(_)) => {}
             },
         }
-        reqwest::Url::parse(self.endpoint())
-            .map_err(|e| invalid(format!("Invalid endpoint {}: {e}", self.endpoint())))?;
+        if let Some(endpoint) = self.endpoint(&BTreeMap::new()) {
+            reqwest::Url::parse(endpoint)
+                .map_err(|e| invalid(format!("Invalid endpoint {endpoint}: {e}")))?;
+        }
         if !matches!(
             self.rotation(kind),
             "NoRotation" | "OneHour" | "OneDay" | "OneWeek" | "OneMonth"

@@ -47,6 +47,8 @@ pub struct FirehoseConfig {
     pub max_active_partitions: usize,
     /// Where record format conversion finds its tables' columns (the Glue Data Catalog).
     pub schemas: Option<Arc<dyn crate::convert::SchemaSource>>,
+    /// Search domains' endpoints by domain name: how a destination's DomainARN is reached.
+    pub search_domains: BTreeMap<String, String>,
 }
 
 const DESTINATION_ID: &str = "destinationId-000000000001";
@@ -168,14 +170,16 @@ impl FirehoseService {
     ) -> Result<FirehoseService> {
         let http = HttpSender::new(config.http_ca_pem.as_deref())
             .map_err(|e| FirehoseError::Corrupt(e.to_string()))?;
-        let sinks = Arc::new(Sinks::new(
+        let mut sinks = Sinks::new(
             ObjectWriter::new(config.s3.clone()),
             http,
             config.lambda_endpoint.clone(),
             config.region.clone(),
             config.max_active_partitions,
             config.schemas.clone(),
-        ));
+        );
+        sinks.search_domains = config.search_domains.clone();
+        let sinks = Arc::new(sinks);
         let svc = FirehoseService {
             inner: Arc::new(Inner {
                 config,
@@ -321,8 +325,18 @@ impl FirehoseService {
         Ok(())
     }
 
-    /// A Lambda processor needs somewhere to invoke its function.
-    fn check_lambda(&self, destination: &Destination) -> Result<()> {
+    /// A Lambda processor needs somewhere to invoke its function, and a search destination
+    /// given a DomainARN an endpoint for its domain.
+    fn check_endpoints(&self, destination: &Destination) -> Result<()> {
+        if let Destination::Search { config, .. } = destination
+            && config.endpoint(&self.inner.sinks.search_domains).is_none()
+        {
+            return Err(invalid(format!(
+                "The search domain {} has no endpoint here: set [firehose.search_domains] {} = \"https://...\" in Freshet's configuration, or give ClusterEndpoint.",
+                config.domain_arn.as_deref().unwrap_or_default(),
+                config.domain_name().unwrap_or_default()
+            )));
+        }
         let lambda = destination.processing()?.and_then(|p| p.lambda);
         if let Some(lambda) = lambda
             && !self.inner.sinks.lambda.configured()
@@ -420,7 +434,7 @@ impl FirehoseService {
             None => None,
         };
         let destination = Destination::from_create(&input.rest)?;
-        self.check_lambda(&destination)?;
+        self.check_endpoints(&destination)?;
         let tags = input.tags.unwrap_or_default();
         if tags.len() > MAX_TAGS {
             return Err(FirehoseError::LimitExceeded(format!(
@@ -707,7 +721,7 @@ impl FirehoseService {
             )));
         }
         doc.destination = doc.destination.update(&input.rest)?;
-        self.check_lambda(&doc.destination)?;
+        self.check_endpoints(&doc.destination)?;
         doc.version_id += 1;
         doc.updated_ms = Some(self.inner.config.clock.now_ms());
         self.save(&entry, doc.clone()).await?;

@@ -84,6 +84,8 @@ pub struct Sinks {
     pub max_active_partitions: usize,
     /// Where record format conversion finds tables' columns.
     pub schemas: Option<Arc<dyn SchemaSource>>,
+    /// Search domains' endpoints by domain name, for destinations given a DomainARN.
+    pub search_domains: std::collections::BTreeMap<String, String>,
 }
 
 impl Sinks {
@@ -103,6 +105,7 @@ impl Sinks {
             region,
             max_active_partitions,
             schemas,
+            search_domains: Default::default(),
         }
     }
 }
@@ -860,7 +863,12 @@ impl Worker {
         let mut pending: Vec<(usize, String, String)> = (0..docs.len())
             .map(|i| (i, String::new(), String::new()))
             .collect();
-        let url = format!("{}/_bulk", config.endpoint());
+        let url = format!(
+            "{}/_bulk",
+            config
+                .endpoint(&self.sinks.search_domains)
+                .unwrap_or_default()
+        );
         let mut retry = Retry::new(&self.clock, Duration::from_millis(config.retry_ms()));
         loop {
             let batch: Vec<&Document<'_>> = pending.iter().map(|(i, ..)| &docs[*i]).collect();

@@ -457,6 +457,7 @@ async fn open_firehose(
         lambda_endpoint: f.lambda.endpoint.clone(),
         max_active_partitions: f.max_active_partitions.max(1),
         schemas: Some(std::sync::Arc::new(GlueSchemas(glue))),
+        search_domains: f.search_domains.clone(),
     };
     Ok(FirehoseService::open(config, catalog, log, streams).await?)
 }

@@ -2,6 +2,7 @@
 //! environment variables (nested keys joined with `__`, e.g. `FRESHET_STREAMS__SHARD_LIMIT`) →
 //! command-line flags. `freshet.example.toml` documents every key.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -71,6 +72,9 @@ pub struct FirehoseSettings {
     /// Data partitions a dynamically partitioned delivery stream buffers at once; records of
     /// further partitions go to the `activePartitionExceeded` error output (AWS: 500).
     pub max_active_partitions: usize,
+    /// OpenSearch / Elasticsearch domains' endpoints by domain name: how a destination that
+    /// names its domain by `DomainARN` (`...:domain/<name>`) is reached.
+    pub search_domains: BTreeMap<String, String>,
     pub s3: S3Settings,
     pub lambda: LambdaSettings,
 }
@@ -103,6 +107,7 @@ impl Default for FirehoseSettings {
             max_backlog_mib: 1024,
             http_ca_file: None,
             max_active_partitions: 500,
+            search_domains: BTreeMap::new(),
             s3: S3Settings::default(),
             lambda: LambdaSettings::default(),
         }
