@@ -7,6 +7,7 @@ import base64
 import gzip
 import json
 import os
+import random
 import shutil
 import socket
 import ssl
@@ -460,3 +461,28 @@ class Postgres:
         subprocess.run(self.as_user + [os.path.join(self.bindir, "pg_ctl"), "-D", str(self.dir / "data"),
                                        "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def put_between_kills(srv, stream: str, cycles: int, seed: int, window: tuple[float, float],
+                      record) -> list[bytes]:
+    """Puts batches of 100 records (`record(cycle, n)`) into a delivery stream for a random
+    time within `window` seconds, SIGKILLs the server and starts it again, `cycles` times; the
+    records whose put was acknowledged, in order."""
+    acked: list[bytes] = []
+    rng = random.Random(seed)
+    n = 0
+    for cycle in range(cycles):
+        deadline = time.monotonic() + rng.uniform(*window)
+        while time.monotonic() < deadline:
+            batch = [record(cycle, n + i) for i in range(100)]
+            try:
+                out = srv.client(service="firehose").put_record_batch(
+                    DeliveryStreamName=stream, Records=[{"Data": r} for r in batch])
+            except Exception:
+                break
+            assert out["FailedPutCount"] == 0
+            acked.extend(batch)
+            n += 100
+        srv.kill()
+        srv.start()
+    return acked

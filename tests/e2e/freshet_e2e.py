@@ -17,6 +17,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -474,3 +475,33 @@ def expected_hash_ranges(n: int) -> list[tuple[int, int]]:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+AWS_CLI = shutil.which("aws")
+
+
+def aws_cli(endpoint: str, tmp_path, service: str, **extra_env: str):
+    """`run(*args, expect_ok=True)`: the AWS CLI's `service` commands against Freshet, with
+    throwaway credentials and configuration, no retries, and `extra_env`. Returns the parsed JSON
+    output (None when empty), or the finished process when `expect_ok` is False."""
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "AKIDCLI",
+        "AWS_SECRET_ACCESS_KEY": "cli-secret",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_PAGER": "",
+        "AWS_CONFIG_FILE": str(tmp_path / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
+        "AWS_MAX_ATTEMPTS": "1",
+        **extra_env,
+    }
+    env.pop("AWS_PROFILE", None)
+
+    def run(*args, expect_ok=True):
+        cmd = [AWS_CLI, "--endpoint-url", endpoint, "--output", "json", service, *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+        if expect_ok:
+            assert proc.returncode == 0, f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}"
+            return json.loads(proc.stdout) if proc.stdout.strip() else None
+        return proc
+    return run

@@ -5,15 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import subprocess
 import time
 
 import pytest
 
-from freshet_e2e import REGION, stream_arn
+from freshet_e2e import AWS_CLI, REGION, aws_cli, stream_arn
 
-AWS = shutil.which("aws")
+AWS = AWS_CLI
 pytestmark = pytest.mark.skipif(AWS is None, reason="AWS CLI not installed")
 
 
@@ -30,27 +29,7 @@ def cli_v2():
 
 @pytest.fixture
 def aws(server, tmp_path):
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "AKIDCLI",
-        "AWS_SECRET_ACCESS_KEY": "cli-secret",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_PAGER": "",
-        "AWS_CONFIG_FILE": str(tmp_path / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
-        "AWS_MAX_ATTEMPTS": "1",
-        "AWS_RETRY_MODE": "standard",
-    }
-    env.pop("AWS_PROFILE", None)
-
-    def run(*args, expect_ok=True):
-        cmd = [AWS, "--endpoint-url", server.endpoint, "--output", "json", "kinesis", *args]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
-        if expect_ok:
-            assert proc.returncode == 0, f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}"
-            return json.loads(proc.stdout) if proc.stdout.strip() else None
-        return proc
-    return run
+    return aws_cli(server.endpoint, tmp_path, "kinesis", AWS_RETRY_MODE="standard")
 
 
 def test_cli_stream_lifecycle(aws, cli_v2, stream_name):

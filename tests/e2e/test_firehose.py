@@ -16,7 +16,7 @@ import pytest
 import snappy_check
 from botocore.exceptions import ClientError
 
-from firehose_helpers import ROLE, FirehoseEndpoint, MotoS3, local_objects, wait_until
+from firehose_helpers import ROLE, FirehoseEndpoint, MotoS3, local_objects, put_between_kills, wait_until
 
 
 def s3_config(bucket="bkt", **extra):
@@ -468,23 +468,7 @@ def test_sigkill_during_delivery_loses_nothing_acknowledged(server_factory, tmp_
     fh = srv.client(service="firehose")
     fh.create_delivery_stream(DeliveryStreamName="crash", ExtendedS3DestinationConfiguration=s3_config(
         "crash", BufferingHints={"SizeInMBs": 1, "IntervalInSeconds": 0}))
-    acked: list[bytes] = []
-    rng = random.Random(7)
-    n = 0
-    for cycle in range(6):
-        deadline = time.monotonic() + rng.uniform(0.2, 0.8)
-        while time.monotonic() < deadline:
-            batch = [b"c%02d-%06d\n" % (cycle, n + i) for i in range(100)]
-            try:
-                out = srv.client(service="firehose").put_record_batch(
-                    DeliveryStreamName="crash", Records=[{"Data": r} for r in batch])
-            except Exception:
-                break
-            assert out["FailedPutCount"] == 0
-            acked.extend(batch)
-            n += 100
-        srv.kill()
-        srv.start()
+    acked = put_between_kills(srv, "crash", 6, 7, (0.2, 0.8), lambda cycle, n: b"c%02d-%06d\n" % (cycle, n))
     assert len(acked) > 1000
 
     def everything():

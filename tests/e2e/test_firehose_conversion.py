@@ -9,14 +9,13 @@ import base64
 import io
 import json
 import random
-import time
 
 import pyarrow.orc as orc
 import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError
 
-from firehose_helpers import ROLE, local_objects, wait_until
+from firehose_helpers import ROLE, local_objects, put_between_kills, wait_until
 
 
 def make_table(glue, database, table, columns):
@@ -157,24 +156,8 @@ def test_sigkill_during_converted_delivery_loses_nothing_acknowledged(server_fac
         "crash", Prefix="pq/", ErrorOutputPrefix="bad/!{firehose:error-output-type}/",
         DataFormatConversionConfiguration=conversion("crashdb", "events", {"ParquetSerDe": {}})))
     active(fh, "crash")
-    acked: list[int] = []
-    rng = random.Random(5)
-    n = 0
-    for _ in range(5):
-        deadline = time.monotonic() + rng.uniform(0.5, 1.5)
-        while time.monotonic() < deadline:
-            batch = list(range(n, n + 100))
-            try:
-                out = srv.client(service="firehose").put_record_batch(
-                    DeliveryStreamName="crash",
-                    Records=[{"Data": json.dumps({"n": i, "pad": "x" * 50}).encode()} for i in batch])
-            except Exception:
-                break
-            assert out["FailedPutCount"] == 0
-            acked.extend(batch)
-            n += 100
-        srv.kill()
-        srv.start()
+    acked = [json.loads(r)["n"] for r in put_between_kills(
+        srv, "crash", 5, 5, (0.5, 1.5), lambda _, n: json.dumps({"n": n, "pad": "x" * 50}).encode())]
     assert len(acked) > 500
 
     def everything():

@@ -10,13 +10,12 @@ import base64
 import gzip
 import json
 import random
-import time
 import urllib.request
 
 import pytest
 from botocore.exceptions import ClientError
 
-from firehose_helpers import ROLE, LambdaServer, local_objects, wait_until
+from firehose_helpers import ROLE, LambdaServer, local_objects, put_between_kills, wait_until
 
 FUNCTION = "arn:aws:lambda:us-east-1:000000000000:function:transform"
 
@@ -338,23 +337,8 @@ def test_sigkill_during_partitioned_delivery_loses_nothing_acknowledged(server_f
     fh = srv.client(service="firehose")
     fh.create_delivery_stream(DeliveryStreamName="crash", ExtendedS3DestinationConfiguration=partitioned(
         "crash", "k=!{partitionKeyFromQuery:k}/", [jq("{k: .k}"), {"Type": "AppendDelimiterToRecord"}]))
-    acked: list[bytes] = []
-    rng = random.Random(11)
-    n = 0
-    for cycle in range(5):
-        deadline = time.monotonic() + rng.uniform(0.5, 1.5)
-        while time.monotonic() < deadline:
-            batch = [json.dumps({"k": f"p{(n + i) % 7}", "n": n + i}).encode() for i in range(100)]
-            try:
-                out = srv.client(service="firehose").put_record_batch(
-                    DeliveryStreamName="crash", Records=[{"Data": r} for r in batch])
-            except Exception:
-                break
-            assert out["FailedPutCount"] == 0
-            acked.extend(batch)
-            n += 100
-        srv.kill()
-        srv.start()
+    acked = put_between_kills(srv, "crash", 5, 11, (0.5, 1.5),
+                              lambda _, n: json.dumps({"k": f"p{n % 7}", "n": n}).encode())
     assert len(acked) > 500
 
     def everything():

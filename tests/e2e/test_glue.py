@@ -7,17 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shutil
-import subprocess
 import uuid
 
 import pytest
 from botocore.exceptions import ClientError
 
-from freshet_e2e import ACCOUNT, REGION, assert_error, assert_raw_error
+from freshet_e2e import ACCOUNT, AWS_CLI, assert_error, assert_raw_error, aws_cli
 
-AWS = shutil.which("aws")
 ENABLED_LINE = "failpoints enabled"
 
 
@@ -385,28 +381,9 @@ def test_the_catalog_survives_a_restart(server_factory):
 
 @pytest.fixture
 def aws_glue(server, tmp_path):
-    if AWS is None:
+    if AWS_CLI is None:
         pytest.skip("AWS CLI not installed")
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "AKIDCLI",
-        "AWS_SECRET_ACCESS_KEY": "cli-secret",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_PAGER": "",
-        "AWS_CONFIG_FILE": str(tmp_path / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
-        "AWS_MAX_ATTEMPTS": "1",
-    }
-    env.pop("AWS_PROFILE", None)
-
-    def run(*args, expect_ok=True):
-        cmd = [AWS, "--endpoint-url", server.endpoint, "--output", "json", "glue", *args]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
-        if expect_ok:
-            assert proc.returncode == 0, f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}"
-            return json.loads(proc.stdout) if proc.stdout.strip() else None
-        return proc
-    return run
+    return aws_cli(server.endpoint, tmp_path, "glue")
 
 
 def test_cli_databases_and_tables(aws_glue):

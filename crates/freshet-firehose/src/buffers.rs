@@ -33,6 +33,15 @@ pub struct Part {
 }
 
 impl Part {
+    /// The records' data back to back: what an S3 object or a HEC request holds.
+    pub fn body(&self) -> bytes::Bytes {
+        let mut body = Vec::with_capacity(self.bytes as usize);
+        for r in &self.records {
+            body.extend_from_slice(&r.data);
+        }
+        body.into()
+    }
+
     pub fn oldest_arrival(&self) -> Option<i64> {
         self.records.iter().map(|r| r.arrival_ms).min()
     }

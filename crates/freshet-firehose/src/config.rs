@@ -132,6 +132,44 @@ pub struct RetryOptions {
     pub duration_in_seconds: Option<u64>,
 }
 
+impl RetryOptions {
+    /// How long a destination retries, in milliseconds: the configured duration or the
+    /// destination's default.
+    pub fn ms(options: Option<RetryOptions>, default_secs: u64) -> u64 {
+        options
+            .and_then(|r| r.duration_in_seconds)
+            .unwrap_or(default_secs)
+            * 1000
+    }
+}
+
+/// What the descriptions of the destinations other than S3 share: the configuration with
+/// `RetryOptions` (as `retry_ms`), `S3BackupMode` (`backup_default` when unset) and
+/// `CloudWatchLoggingOptions` filled in, and its S3 configuration described as
+/// `S3DestinationDescription`.
+pub(crate) fn describe_destination<T: Serialize>(
+    config: &T,
+    s3: &S3Config,
+    retry_ms: u64,
+    backup_default: &str,
+) -> Map<String, Value> {
+    let mut d = match serde_json::to_value(config) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    d.insert(
+        "RetryOptions".into(),
+        json!({"DurationInSeconds": retry_ms / 1000}),
+    );
+    d.entry("S3BackupMode")
+        .or_insert_with(|| json!(backup_default));
+    d.entry("CloudWatchLoggingOptions")
+        .or_insert_with(|| json!({"Enabled": false}));
+    d.remove("S3Configuration");
+    d.insert("S3DestinationDescription".into(), s3.describe(false));
+    d
+}
+
 /// `HttpEndpointDestinationConfiguration`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -363,10 +401,7 @@ impl HttpConfig {
 
     /// How long a failing batch is retried before it goes to the S3 error output (AWS: 300 s).
     pub fn retry_ms(&self) -> u64 {
-        self.retry_options
-            .and_then(|r| r.duration_in_seconds)
-            .unwrap_or(300)
-            * 1000
+        RetryOptions::ms(self.retry_options, 300)
     }
 
     pub fn gzip(&self) -> bool {
@@ -394,10 +429,7 @@ impl HttpConfig {
     }
 
     fn describe(&self) -> Value {
-        let mut d = match serde_json::to_value(self) {
-            Ok(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
+        let mut d = describe_destination(self, &self.s3, self.retry_ms(), "FailedDataOnly");
         // The access key is write-only, as in AWS.
         let mut endpoint = json!({"Url": self.endpoint_configuration.url});
         if let Some(name) = &self.endpoint_configuration.name {
@@ -415,16 +447,6 @@ impl HttpConfig {
             request["ContentEncoding"] = json!("NONE");
         }
         d.insert("RequestConfiguration".into(), request);
-        d.insert(
-            "RetryOptions".into(),
-            json!({"DurationInSeconds": self.retry_ms() / 1000}),
-        );
-        d.entry("S3BackupMode")
-            .or_insert_with(|| json!("FailedDataOnly"));
-        d.entry("CloudWatchLoggingOptions")
-            .or_insert_with(|| json!({"Enabled": false}));
-        d.remove("S3Configuration");
-        d.insert("S3DestinationDescription".into(), self.s3.describe(false));
         Value::Object(d)
     }
 }

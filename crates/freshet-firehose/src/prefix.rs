@@ -38,6 +38,13 @@ impl KeySource {
 /// A record's partition keys by source and name.
 pub type PartitionKeys = BTreeMap<(KeySource, String), String>;
 
+/// The value of one partition key (a record has a few; looked up without allocating).
+pub fn key_value<'a>(keys: &'a PartitionKeys, source: KeySource, name: &str) -> Option<&'a str> {
+    keys.iter()
+        .find(|((s, n), _)| *s == source && n == name)
+        .map(|(_, v)| v.as_str())
+}
+
 /// The timestamp AWS appends to a prefix that has none, and the default prefix itself.
 const DEFAULT_TIME: &str = "!{timestamp:yyyy/MM/dd/HH/}";
 /// The evaluated prefix may not be longer than this.
@@ -176,7 +183,7 @@ impl Prefix {
                 Part::RandomString => out.push_str(&random_string()),
                 Part::ErrorOutputType => out.push_str(ctx.error_output_type.unwrap_or_default()),
                 Part::PartitionKey(source, name) => {
-                    match ctx.keys.and_then(|k| k.get(&(*source, name.clone()))) {
+                    match ctx.keys.and_then(|k| key_value(k, *source, name)) {
                         Some(value) => out.push_str(value),
                         None => {
                             return Err(refuse(format!(

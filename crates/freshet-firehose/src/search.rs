@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use crate::config::{BufferingHints, RetryOptions, S3Config, Thresholds};
+use crate::config::{BufferingHints, RetryOptions, S3Config, Thresholds, describe_destination};
 use crate::error::{FirehoseError, Result};
 use crate::process::Processing;
 
@@ -119,10 +119,7 @@ impl SearchConfig {
     }
 
     pub fn retry_ms(&self) -> u64 {
-        self.retry_options
-            .and_then(|r| r.duration_in_seconds)
-            .unwrap_or(DEFAULT_RETRY_SECS)
-            * 1000
+        RetryOptions::ms(self.retry_options, DEFAULT_RETRY_SECS)
     }
 
     pub fn backup_all(&self) -> bool {
@@ -214,29 +211,16 @@ impl SearchConfig {
 
     /// The description with AWS's defaults filled in.
     pub fn describe(&self, kind: SearchKind) -> Value {
-        let mut d = match serde_json::to_value(self) {
-            Ok(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
+        let mut d = describe_destination(self, &self.s3, self.retry_ms(), "FailedDocumentsOnly");
         d.insert(
             "BufferingHints".into(),
             BufferingHints::described(self.buffering_hints, false),
         );
-        d.insert(
-            "RetryOptions".into(),
-            json!({"DurationInSeconds": self.retry_ms() / 1000}),
-        );
-        d.entry("S3BackupMode")
-            .or_insert_with(|| json!("FailedDocumentsOnly"));
-        d.entry("CloudWatchLoggingOptions")
-            .or_insert_with(|| json!({"Enabled": false}));
         if kind != SearchKind::Serverless {
             d.insert("IndexRotationPeriod".into(), json!(self.rotation(kind)));
             d.entry("DocumentIdOptions")
                 .or_insert_with(|| json!({"DefaultDocumentIdFormat": "FIREHOSE_DEFAULT"}));
         }
-        d.remove("S3Configuration");
-        d.insert("S3DestinationDescription".into(), self.s3.describe(false));
         Value::Object(d)
     }
 

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use crate::config::{BufferingHints, RetryOptions, S3Config, Thresholds};
+use crate::config::{BufferingHints, RetryOptions, S3Config, Thresholds, describe_destination};
 use crate::error::{FirehoseError, Result};
 use crate::process::Processing;
 
@@ -63,10 +63,7 @@ impl SplunkConfig {
     }
 
     pub fn retry_ms(&self) -> u64 {
-        self.retry_options
-            .and_then(|r| r.duration_in_seconds)
-            .unwrap_or(DEFAULT_RETRY_SECS)
-            * 1000
+        RetryOptions::ms(self.retry_options, DEFAULT_RETRY_SECS)
     }
 
     pub fn ack_timeout(&self) -> Duration {
@@ -123,10 +120,7 @@ impl SplunkConfig {
     }
 
     pub fn describe(&self) -> Value {
-        let mut d = match serde_json::to_value(self) {
-            Ok(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
+        let mut d = describe_destination(self, &self.s3, self.retry_ms(), "FailedEventsOnly");
         let t = self.thresholds();
         d.insert(
             "BufferingHints".into(),
@@ -136,16 +130,6 @@ impl SplunkConfig {
             "HECAcknowledgmentTimeoutInSeconds".into(),
             json!(self.ack_timeout().as_secs()),
         );
-        d.insert(
-            "RetryOptions".into(),
-            json!({"DurationInSeconds": self.retry_ms() / 1000}),
-        );
-        d.entry("S3BackupMode")
-            .or_insert_with(|| json!("FailedEventsOnly"));
-        d.entry("CloudWatchLoggingOptions")
-            .or_insert_with(|| json!({"Enabled": false}));
-        d.remove("S3Configuration");
-        d.insert("S3DestinationDescription".into(), self.s3.describe(false));
         Value::Object(d)
     }
 }

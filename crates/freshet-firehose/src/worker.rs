@@ -22,8 +22,8 @@ use crate::buffers::{Buffers, Part, PartId, Settled};
 use crate::config::{Destination, HttpConfig, S3Config, Thresholds};
 use crate::convert::{Conversion, SchemaSource};
 use crate::metrics::Metrics;
-use crate::prefix::{Context, PartitionKeys};
-use crate::process::{Invocation, Invoker, Outcome, Processed, Processing};
+use crate::prefix::{Context, PartitionKeys, Prefix, key_value};
+use crate::process::{Invocation, Invoker, Outcome, Processing};
 use crate::redshift::{self, RedshiftConfig};
 use crate::search::{Document, SearchConfig, SearchKind, bulk_body, bulk_results};
 use crate::sink::{HttpRequest, HttpSender, ObjectWriter, SinkError};
@@ -43,6 +43,8 @@ pub struct Plan {
     pub source_arn: Option<String>,
     /// The destination's record format conversion.
     pub conversion: Option<Conversion>,
+    /// With dynamic partitioning, the data prefix whose keys name each record's partition.
+    pub partition_prefix: Option<Prefix>,
 }
 
 impl Plan {
@@ -63,6 +65,7 @@ impl Plan {
             tracing::error!(%error, stream = name, "cannot read the format conversion configuration; records are delivered unconverted");
             None
         });
+        let partition_prefix = destination.partitioned_prefix();
         Plan {
             name,
             arn,
@@ -71,6 +74,7 @@ impl Plan {
             processing,
             source_arn,
             conversion,
+            partition_prefix,
         }
     }
 }
@@ -291,9 +295,17 @@ impl Worker {
         let processed = processing
             .run(batch.records, Some((&self.sinks.lambda, &invocation)))
             .await;
-        let prefix = plan.destination.partitioned_prefix();
+        let prefix = &plan.partition_prefix;
         let now_ms = self.clock.now_ms();
         let mut exceeded = false;
+        // A record that failed goes to the buffer of its error output, as one line.
+        let reject = |buffers: &mut Buffers, kind: &'static str, arrival_ms: i64, line: Vec<u8>| {
+            let line = SourceRecord {
+                data: line.into(),
+                arrival_ms,
+            };
+            buffers.add(PartId::Error(kind), PartitionKeys::new, [line], now);
+        };
         for record in processed {
             let (data, keys) = match record.outcome {
                 Outcome::Ok { data, keys } => {
@@ -302,13 +314,28 @@ impl Worker {
                     (data, keys)
                 }
                 Outcome::Dropped => continue,
-                Outcome::Failed { .. } => {
-                    let line = error_line(&record, now_ms);
-                    buffers.add(
-                        PartId::Error(PROCESSING_FAILED),
-                        PartitionKeys::new,
-                        [line],
-                        now,
+                Outcome::Failed {
+                    code,
+                    message,
+                    lambda_arn,
+                } => {
+                    let mut doc = Failure {
+                        arrival_ms: record.arrival_ms,
+                        raw: &record.raw,
+                        code,
+                        message: &message,
+                        attempts: 1,
+                        ended_ms: now_ms,
+                    }
+                    .doc();
+                    if let Some(arn) = lambda_arn {
+                        doc["lambdaArn"] = serde_json::json!(arn);
+                    }
+                    reject(
+                        buffers,
+                        PROCESSING_FAILED,
+                        record.arrival_ms,
+                        json_line(&doc),
                     );
                     continue;
                 }
@@ -319,7 +346,7 @@ impl Worker {
                     let mut id = String::new();
                     let mut missing = None;
                     for (source, name) in prefix.keys() {
-                        match keys.get(&(source, name.to_string())) {
+                        match key_value(&keys, source, name) {
                             Some(value) => {
                                 id.push_str(value);
                                 id.push('\u{1}');
@@ -328,23 +355,18 @@ impl Worker {
                         }
                     }
                     if let Some(name) = missing {
-                        let failed = Processed {
+                        let line = Failure {
                             arrival_ms: record.arrival_ms,
-                            raw: data,
-                            outcome: Outcome::Failed {
-                                code: "DynamicPartitioning.MetadataExtractionFailed",
-                                message: format!(
-                                    "The record has no value for the partition key {name}."
-                                ),
-                                lambda_arn: None,
-                            },
-                        };
-                        buffers.add(
-                            PartId::Error(PROCESSING_FAILED),
-                            PartitionKeys::new,
-                            [error_line(&failed, now_ms)],
-                            now,
-                        );
+                            raw: &data,
+                            code: "DynamicPartitioning.MetadataExtractionFailed",
+                            message: &format!(
+                                "The record has no value for the partition key {name}."
+                            ),
+                            attempts: 1,
+                            ended_ms: now_ms,
+                        }
+                        .line();
+                        reject(buffers, PROCESSING_FAILED, record.arrival_ms, line);
                         continue;
                     }
                     id
@@ -356,24 +378,19 @@ impl Worker {
                 && buffers.active_partitions() >= self.sinks.max_active_partitions
             {
                 exceeded = true;
-                let failed = Processed {
+                let line = Failure {
                     arrival_ms: record.arrival_ms,
-                    raw: data,
-                    outcome: Outcome::Failed {
-                        code: "DynamicPartitioning.ActivePartitionsLimitExceeded",
-                        message: format!(
-                            "The delivery stream has {} active partitions, its limit.",
-                            self.sinks.max_active_partitions
-                        ),
-                        lambda_arn: None,
-                    },
-                };
-                buffers.add(
-                    PartId::Error(PARTITIONS_EXCEEDED),
-                    PartitionKeys::new,
-                    [error_line(&failed, now_ms)],
-                    now,
-                );
+                    raw: &data,
+                    code: "DynamicPartitioning.ActivePartitionsLimitExceeded",
+                    message: &format!(
+                        "The delivery stream has {} active partitions, its limit.",
+                        self.sinks.max_active_partitions
+                    ),
+                    attempts: 1,
+                    ended_ms: now_ms,
+                }
+                .line();
+                reject(buffers, PARTITIONS_EXCEEDED, record.arrival_ms, line);
                 continue;
             }
             let arrival_ms = record.arrival_ms;
@@ -416,14 +433,6 @@ impl Worker {
     async fn deliver(&self, plan: &Plan, id: &PartId, part: Part) {
         let oldest = part.oldest_arrival().unwrap_or_else(|| self.clock.now_ms());
         let records = part.records.len() as u64;
-        // What S3 receives: the records' data back to back.
-        let body = Bytes::from(
-            part.records
-                .iter()
-                .map(|r| &r.data[..])
-                .collect::<Vec<_>>()
-                .concat(),
-        );
         let s3 = plan.destination.s3();
         match (id, &plan.destination) {
             (PartId::Data(_), Destination::S3 { config, .. }) => {
@@ -432,7 +441,7 @@ impl Worker {
                         Some(file) => file,
                         None => return,
                     },
-                    None => body,
+                    None => part.body(),
                 };
                 if self
                     .put_object(plan, config, body, oldest, None, Some(&part.keys))
@@ -453,18 +462,19 @@ impl Worker {
                 self.deliver_http(plan, h, &part, oldest).await
             }
             (PartId::Data(_), Destination::Redshift(config)) => {
-                self.deliver_redshift(plan, config, &part, body, oldest)
+                self.deliver_redshift(plan, config, &part, part.body(), oldest)
                     .await
             }
             (PartId::Data(_), Destination::Splunk(config)) => {
-                self.deliver_splunk(plan, config, &part, body, oldest).await
+                self.deliver_splunk(plan, config, &part, part.body(), oldest)
+                    .await
             }
             (PartId::Data(_), Destination::Search { kind, config }) => {
                 self.deliver_search(plan, *kind, config, &part, oldest)
                     .await
             }
             (PartId::Error(kind), _) => {
-                self.put_object(plan, s3, body, oldest, Some(kind), None)
+                self.put_object(plan, s3, part.body(), oldest, Some(kind), None)
                     .await;
             }
             (PartId::Backup, _) => {
@@ -477,7 +487,7 @@ impl Worker {
                 };
                 if let Some(target) = target
                     && self
-                        .put_object(plan, target, body, oldest, None, None)
+                        .put_object(plan, target, part.body(), oldest, None, None)
                         .await
                         .is_some()
                 {
@@ -544,16 +554,15 @@ impl Worker {
                 .into_iter()
                 .flat_map(|(i, code, message)| {
                     let record = &part.records[i];
-                    let failed = Processed {
+                    Failure {
                         arrival_ms: record.arrival_ms,
-                        raw: record.data.clone(),
-                        outcome: Outcome::Failed {
-                            code,
-                            message,
-                            lambda_arn: None,
-                        },
-                    };
-                    error_record(&failed, 1, ended).data.to_vec()
+                        raw: &record.data,
+                        code,
+                        message: &message,
+                        attempts: 1,
+                        ended_ms: ended,
+                    }
+                    .line()
                 })
                 .collect();
             self.put_object(
@@ -681,23 +690,8 @@ impl Worker {
                     SinkError::Http { code, message } => (*code, message.clone()),
                     other => ("HttpEndpoint.InternalError", other.to_string()),
                 };
-                let ended = self.clock.now_ms();
-                let lines: Vec<u8> = part
-                    .records
-                    .iter()
-                    .flat_map(|r| {
-                        let failed = Processed {
-                            arrival_ms: r.arrival_ms,
-                            raw: r.data.clone(),
-                            outcome: Outcome::Failed {
-                                code,
-                                message: message.clone(),
-                                lambda_arn: None,
-                            },
-                        };
-                        error_record(&failed, attempts, ended).data.to_vec()
-                    })
-                    .collect();
+                let lines =
+                    failed_lines(&part.records, code, &message, attempts, self.clock.now_ms());
                 self.put_object(
                     plan,
                     &h.s3,
@@ -810,23 +804,13 @@ impl Worker {
             return;
         };
         tracing::error!(stream = %plan.name, attempts, code = error.code, error = error.message, "Splunk delivery failed past its retry duration; events go to the S3 error output");
-        let ended = self.clock.now_ms();
-        let lines: Vec<u8> = part
-            .records
-            .iter()
-            .flat_map(|r| {
-                let failed = Processed {
-                    arrival_ms: r.arrival_ms,
-                    raw: r.data.clone(),
-                    outcome: Outcome::Failed {
-                        code: error.code,
-                        message: error.message.clone(),
-                        lambda_arn: None,
-                    },
-                };
-                error_record(&failed, attempts, ended).data.to_vec()
-            })
-            .collect();
+        let lines = failed_lines(
+            &part.records,
+            error.code,
+            &error.message,
+            attempts,
+            self.clock.now_ms(),
+        );
         self.put_object(
             plan,
             &config.s3,
@@ -941,21 +925,19 @@ impl Worker {
             .into_iter()
             .flat_map(|(i, code, message)| {
                 let record = &part.records[i];
-                let failed = Processed {
+                let mut doc = Failure {
                     arrival_ms: record.arrival_ms,
-                    raw: record.data.clone(),
-                    outcome: Outcome::Failed {
-                        code: "",
-                        message,
-                        lambda_arn: None,
-                    },
-                };
-                let mut doc = error_doc(&failed, attempts, ended);
-                doc["errorCode"] = serde_json::json!(code);
+                    raw: &record.data,
+                    code: &code,
+                    message: &message,
+                    attempts,
+                    ended_ms: ended,
+                }
+                .doc();
                 doc["esDocumentId"] = serde_json::json!(docs[i].id);
                 doc["esIndexName"] = serde_json::json!(docs[i].index);
                 doc["esTypeName"] = serde_json::json!(config.type_name.clone().unwrap_or_default());
-                json_line(&doc, record.arrival_ms).data.to_vec()
+                json_line(&doc)
             })
             .collect();
         self.put_object(
@@ -970,46 +952,61 @@ impl Worker {
     }
 }
 
-/// A failed record as the S3 error output holds it: one JSON line in AWS's shape.
-fn error_record(failed: &Processed, attempts: u32, ended_ms: i64) -> SourceRecord {
-    json_line(&error_doc(failed, attempts, ended_ms), failed.arrival_ms)
+/// A record that could not be delivered, as the S3 error output describes it (AWS's shape).
+struct Failure<'a> {
+    arrival_ms: i64,
+    raw: &'a [u8],
+    code: &'a str,
+    message: &'a str,
+    attempts: u32,
+    ended_ms: i64,
 }
 
-fn json_line(doc: &serde_json::Value, arrival_ms: i64) -> SourceRecord {
+impl Failure<'_> {
+    fn doc(&self) -> serde_json::Value {
+        serde_json::json!({
+            "attemptsMade": self.attempts,
+            "arrivalTimestamp": self.arrival_ms,
+            "errorCode": self.code,
+            "errorMessage": self.message,
+            "attemptEndingTimestamp": self.ended_ms,
+            "rawData": BASE64.encode(self.raw),
+        })
+    }
+
+    fn line(&self) -> Vec<u8> {
+        json_line(&self.doc())
+    }
+}
+
+fn json_line(doc: &serde_json::Value) -> Vec<u8> {
     let mut line = serde_json::to_vec(doc).unwrap_or_default();
     line.push(b'\n');
-    SourceRecord {
-        data: line.into(),
-        arrival_ms,
-    }
+    line
 }
 
-/// A failed record's error document.
-fn error_doc(failed: &Processed, attempts: u32, ended_ms: i64) -> serde_json::Value {
-    let mut doc = serde_json::json!({
-        "attemptsMade": attempts,
-        "arrivalTimestamp": failed.arrival_ms,
-        "attemptEndingTimestamp": ended_ms,
-        "rawData": BASE64.encode(&failed.raw),
-    });
-    if let Outcome::Failed {
-        code,
-        message,
-        lambda_arn,
-    } = &failed.outcome
-    {
-        doc["errorCode"] = serde_json::json!(code);
-        doc["errorMessage"] = serde_json::json!(message);
-        if let Some(arn) = lambda_arn {
-            doc["lambdaArn"] = serde_json::json!(arn);
-        }
-    }
-    doc
-}
-
-/// A record that failed processing or partitioning, after one attempt.
-fn error_line(failed: &Processed, now_ms: i64) -> SourceRecord {
-    error_record(failed, 1, now_ms)
+/// Error-output lines for a buffer whose records all failed the same way.
+fn failed_lines(
+    records: &[SourceRecord],
+    code: &str,
+    message: &str,
+    attempts: u32,
+    ended_ms: i64,
+) -> Vec<u8> {
+    records
+        .iter()
+        .flat_map(|r| {
+            Failure {
+                arrival_ms: r.arrival_ms,
+                raw: &r.data,
+                code,
+                message,
+                attempts,
+                ended_ms,
+            }
+            .line()
+        })
+        .collect()
 }
 
 /// `<evaluated prefix><stream>-<version>-YYYY-MM-dd-HH-mm-ss-<uuid><extension>`.

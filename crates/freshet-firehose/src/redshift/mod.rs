@@ -5,11 +5,11 @@
 //! options it has, the object's rows streamed by Freshet.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 
-use crate::config::{RetryOptions, S3Config, Thresholds};
+use crate::config::{RetryOptions, S3Config, Thresholds, describe_destination};
 use crate::error::{FirehoseError, Result};
 use crate::process::Processing;
 
@@ -94,10 +94,7 @@ impl RedshiftConfig {
     }
 
     pub fn retry_ms(&self) -> u64 {
-        self.retry_options
-            .and_then(|r| r.duration_in_seconds)
-            .unwrap_or(DEFAULT_RETRY_SECS)
-            * 1000
+        RetryOptions::ms(self.retry_options, DEFAULT_RETRY_SECS)
     }
 
     pub fn backup_enabled(&self) -> bool {
@@ -175,24 +172,12 @@ impl RedshiftConfig {
 
     /// The description; the password is write-only, as in AWS.
     pub fn describe(&self) -> Value {
-        let mut d = match serde_json::to_value(self) {
-            Ok(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
+        let mut d = describe_destination(self, &self.s3, self.retry_ms(), "Disabled");
         d.remove("Password");
-        d.remove("S3Configuration");
         d.remove("S3BackupConfiguration");
-        d.insert("S3DestinationDescription".into(), self.s3.describe(false));
         if let Some(backup) = &self.s3_backup {
             d.insert("S3BackupDescription".into(), backup.describe(false));
         }
-        d.insert(
-            "RetryOptions".into(),
-            json!({"DurationInSeconds": self.retry_ms() / 1000}),
-        );
-        d.entry("S3BackupMode").or_insert_with(|| json!("Disabled"));
-        d.entry("CloudWatchLoggingOptions")
-            .or_insert_with(|| json!({"Enabled": false}));
         Value::Object(d)
     }
 

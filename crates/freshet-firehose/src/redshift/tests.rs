@@ -1,3 +1,5 @@
+use serde_json::json;
+
 use super::*;
 
 const ROLE: &str = "arn:aws:iam::000000000000:role/firehose";
