@@ -201,10 +201,10 @@ impl Invoker {
                 message: "No Lambda endpoint is configured ([firehose.lambda] endpoint).".into(),
             });
         };
-        let url = format!(
-            "{endpoint}/2015-03-31/functions/{}/invocations",
-            urlencoding_path(function)
-        );
+        let url = invoke_url(endpoint, function).ok_or_else(|| InvokeError {
+            code: "Lambda.InvokeError",
+            message: format!("The Lambda endpoint {endpoint} is not a base URL."),
+        })?;
         let response = self
             .client
             .post(url)
@@ -258,23 +258,24 @@ impl Invoker {
     }
 }
 
+/// `<endpoint>/2015-03-31/functions/<function>/invocations`, the function name or ARN as one
+/// percent-encoded path segment.
+fn invoke_url(endpoint: &str, function: &str) -> Option<reqwest::Url> {
+    let mut url = reqwest::Url::parse(endpoint).ok()?;
+    url.path_segments_mut().ok()?.pop_if_empty().extend([
+        "2015-03-31",
+        "functions",
+        function,
+        "invocations",
+    ]);
+    Some(url)
+}
+
 fn record_size(p: &Processed) -> usize {
     match &p.outcome {
         Outcome::Ok { data, .. } => data.len().div_ceil(3) * 4 + RECORD_OVERHEAD,
         _ => 0,
     }
-}
-
-/// A function name or ARN as one path segment (ARNs hold colons, which paths allow).
-fn urlencoding_path(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 type RecordResult = Result<Outcome, InvokeError>;
