@@ -10,6 +10,8 @@ one record at a time.
 Parquet (SNAPPY) with a Glue table's two columns (needs pyarrow). --mode opensearch: JSON
 documents indexed through `_bulk` into osmem-server (an OpenSearch-compatible server from PyPI)
 behind the tests' HTTPS proxy, counted with `_count`: the chain's throughput, engine included.
+--mode iceberg: JSON records appended to an Iceberg table (two string columns) made through
+Freshet's Iceberg REST catalog, one snapshot per buffer (needs pyarrow to count the rows).
 
 usage: scripts/firehose-bench.py [--bin PATH] [--seconds N] [--producers N] [--mode M]
 Starts its own `freshet serve` on 127.0.0.1 (ephemeral port) in a temporary directory."""
@@ -44,6 +46,23 @@ def objects(root: Path):
     return [p for p in root.rglob("*") if p.is_file() and ".tmp-" not in p.name]
 
 
+def make_iceberg_table(endpoint: str):
+    """Namespace `bench` and table `t` (k, v: strings) at s3://tput/wh/bench/t, through the
+    Iceberg REST API."""
+    import urllib.request
+    base = f"{endpoint}/iceberg/v1/catalogs/000000000000/namespaces"
+
+    def post(url, doc):
+        req = urllib.request.Request(url, data=json.dumps(doc).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req).read()
+
+    post(base, {"namespace": ["bench"], "properties": {"location": "s3://tput/wh/bench"}})
+    post(f"{base}/bench/tables", {"name": "t", "schema": {"type": "struct", "schema-id": 0, "fields": [
+        {"id": 1, "name": "k", "required": False, "type": "string"},
+        {"id": 2, "name": "v", "required": False, "type": "string"}]}})
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.environ.get(
@@ -51,7 +70,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--producers", type=int, default=4)
     ap.add_argument("--latency-samples", type=int, default=50)
-    ap.add_argument("--mode", choices=["gzip", "partitioned", "parquet", "opensearch"], default="gzip")
+    ap.add_argument("--mode", choices=["gzip", "partitioned", "parquet", "opensearch", "iceberg"], default="gzip")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="freshet-fh-bench-"))
     ready = work / "ready"
@@ -109,7 +128,14 @@ def main():
                     "SchemaConfiguration": {"RoleARN": ROLE, "DatabaseName": "bench", "TableName": "t"},
                     "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": {}}},
                     "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {"Compression": "SNAPPY"}}}}})
-        if search is not None:
+        if args.mode == "iceberg":
+            make_iceberg_table(endpoint)
+            fh.create_delivery_stream(DeliveryStreamName="tput", IcebergDestinationConfiguration={
+                "RoleARN": ROLE, "CatalogConfiguration": {"CatalogARN": "arn:aws:glue:us-east-1:000000000000:catalog"},
+                "DestinationTableConfigurationList": [{"DestinationDatabaseName": "bench", "DestinationTableName": "t"}],
+                "BufferingHints": {"SizeInMBs": 8, "IntervalInSeconds": 0},
+                "S3Configuration": {"RoleARN": ROLE, "BucketARN": "arn:aws:s3:::failed"}})
+        elif search is not None:
             fh.create_delivery_stream(DeliveryStreamName="tput", AmazonopensearchserviceDestinationConfiguration={
                 "RoleARN": ROLE, "ClusterEndpoint": search.url, "IndexName": "bench",
                 "IndexRotationPeriod": "NoRotation", "BufferingHints": {"SizeInMBs": 5, "IntervalInSeconds": 0},
@@ -140,9 +166,10 @@ def main():
                 search.request("POST", "/bench/_refresh")
                 status, body = search.request("GET", "/bench/_count")
                 return json.loads(body)["count"] if status == 200 else 0
-            if args.mode == "parquet":
+            if args.mode in ("parquet", "iceberg"):
                 import pyarrow.parquet as pq
-                return sum(pq.ParquetFile(p).metadata.num_rows for p in objects(root))
+                return sum(pq.ParquetFile(p).metadata.num_rows for p in objects(root)
+                           if p.suffix == ".parquet" or args.mode == "parquet")
             lines = sum(len(gzip.decompress(p.read_bytes())) for p in objects(root))
             # Partitioned records end in the newline AppendDelimiterToRecord adds.
             return lines // (record_bytes + (args.mode == "partitioned"))

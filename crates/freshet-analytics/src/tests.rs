@@ -148,6 +148,7 @@ async fn open(dir: tempfile::TempDir, launcher: TestLauncher) -> Harness {
             max_active_partitions: 500,
             schemas: None,
             search_domains: Default::default(),
+            iceberg_catalog: None,
         },
         catalog.clone(),
         Log::open(LogConfig::new(dir.path().join("firehose-log"))).unwrap(),

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use crate::compress::Compression;
 use crate::convert::Conversion;
 use crate::error::{FirehoseError, Result};
+use crate::iceberg::IcebergConfig;
 use crate::prefix::{KeySource, Prefix, Prefixes};
 use crate::process::Processing;
 use crate::redshift::RedshiftConfig;
@@ -213,17 +214,14 @@ pub enum Destination {
         kind: SearchKind,
         config: Box<SearchConfig>,
     },
+    Iceberg(Box<IcebergConfig>),
 }
 
 /// The destination members of CreateDeliveryStream that Freshet does not deliver to yet.
-pub const UNSUPPORTED_DESTINATIONS: &[&str] = &[
-    "SnowflakeDestinationConfiguration",
-    "IcebergDestinationConfiguration",
-];
+pub const UNSUPPORTED_DESTINATIONS: &[&str] = &["SnowflakeDestinationConfiguration"];
 
 /// The same for UpdateDestination.
-pub const UNSUPPORTED_UPDATES: &[&str] =
-    &["SnowflakeDestinationUpdate", "IcebergDestinationUpdate"];
+pub const UNSUPPORTED_UPDATES: &[&str] = &["SnowflakeDestinationUpdate"];
 
 fn invalid(message: impl Into<String>) -> FirehoseError {
     FirehoseError::InvalidArgument(message.into())
@@ -460,6 +458,7 @@ impl Destination {
             "HttpEndpointDestinationConfiguration",
             "SplunkDestinationConfiguration",
             "RedshiftDestinationConfiguration",
+            "IcebergDestinationConfiguration",
         ]
         .into_iter()
         .chain(SearchKind::ALL.map(SearchKind::configuration_member))
@@ -492,6 +491,7 @@ impl Destination {
             "HttpEndpointDestinationConfiguration" => Destination::Http(Box::new(parse(value)?)),
             "SplunkDestinationConfiguration" => Destination::Splunk(Box::new(parse(value)?)),
             "RedshiftDestinationConfiguration" => Destination::Redshift(Box::new(parse(value)?)),
+            "IcebergDestinationConfiguration" => Destination::Iceberg(Box::new(parse(value)?)),
             "SnowflakeDestinationConfiguration" => {
                 return Err(invalid(
                     "SnowflakeDestinationConfiguration is not supported by Freshet: Snowflake's Snowpipe Streaming ingestion is a proprietary service that Freshet cannot run or emulate. Deliver to S3 and load with Snowpipe, or use an HTTP endpoint destination.",
@@ -507,7 +507,7 @@ impl Destination {
                 },
                 None => {
                     return Err(invalid(format!(
-                        "{other} is not supported by Freshet yet; supported destinations are ExtendedS3DestinationConfiguration, S3DestinationConfiguration, HttpEndpointDestinationConfiguration, SplunkDestinationConfiguration, RedshiftDestinationConfiguration, AmazonopensearchserviceDestinationConfiguration, ElasticsearchDestinationConfiguration and AmazonOpenSearchServerlessDestinationConfiguration."
+                        "{other} is not supported by Freshet yet; supported destinations are ExtendedS3DestinationConfiguration, S3DestinationConfiguration, HttpEndpointDestinationConfiguration, SplunkDestinationConfiguration, RedshiftDestinationConfiguration, IcebergDestinationConfiguration, AmazonopensearchserviceDestinationConfiguration, ElasticsearchDestinationConfiguration and AmazonOpenSearchServerlessDestinationConfiguration."
                     )));
                 }
             },
@@ -523,6 +523,7 @@ impl Destination {
             Destination::Search { kind, config } => config.check(*kind),
             Destination::Splunk(c) => c.check(),
             Destination::Redshift(c) => c.check(),
+            Destination::Iceberg(c) => c.check(),
         }
     }
 
@@ -533,6 +534,7 @@ impl Destination {
             Destination::Search { config, .. } => config.thresholds(),
             Destination::Splunk(c) => c.thresholds(),
             Destination::Redshift(c) => c.thresholds(),
+            Destination::Iceberg(c) => c.thresholds(),
         }
     }
 
@@ -544,6 +546,7 @@ impl Destination {
             Destination::Search { config, .. } => &config.s3,
             Destination::Splunk(c) => &c.s3,
             Destination::Redshift(c) => &c.s3,
+            Destination::Iceberg(c) => &c.s3,
         }
     }
 
@@ -561,6 +564,8 @@ impl Destination {
             Destination::Redshift(c) => {
                 Processing::parse(c.processing_configuration.as_ref(), false)
             }
+            // Metadata extraction routes records to Iceberg tables.
+            Destination::Iceberg(c) => Processing::parse(c.processing_configuration.as_ref(), true),
         }
     }
 
@@ -594,6 +599,7 @@ impl Destination {
             Destination::Search { config, .. } => config.backup_all(),
             Destination::Splunk(c) => c.backup_all(),
             Destination::Redshift(c) => c.backup_enabled(),
+            Destination::Iceberg(c) => c.backup_all(),
         }
     }
 
@@ -610,6 +616,7 @@ impl Destination {
             "HttpEndpointDestinationUpdate",
             "SplunkDestinationUpdate",
             "RedshiftDestinationUpdate",
+            "IcebergDestinationUpdate",
         ]
         .into_iter()
         .chain(SearchKind::ALL.map(SearchKind::update_member))
@@ -650,6 +657,10 @@ impl Destination {
                 Destination::Redshift(Box::new(parse(merged(c, update)?)?))
             }
             ("RedshiftDestinationUpdate", _) => Destination::Redshift(Box::new(parse(update)?)),
+            ("IcebergDestinationUpdate", Destination::Iceberg(c)) => {
+                Destination::Iceberg(Box::new(parse(merged(c, update)?)?))
+            }
+            ("IcebergDestinationUpdate", _) => Destination::Iceberg(Box::new(parse(update)?)),
             (other, current) => {
                 let Some(kind) = SearchKind::ALL
                     .into_iter()
@@ -702,6 +713,9 @@ impl Destination {
             }
             Destination::Redshift(c) => {
                 d.insert("RedshiftDestinationDescription".into(), c.describe());
+            }
+            Destination::Iceberg(c) => {
+                d.insert("IcebergDestinationDescription".into(), c.describe());
             }
         }
         d
@@ -787,10 +801,10 @@ mod tests {
     fn one_supported_destination_is_required() {
         let none = Destination::from_create(&request(json!({}))).unwrap_err();
         assert!(matches!(none, FirehoseError::InvalidArgument(_)));
-        let iceberg =
-            Destination::from_create(&request(json!({"IcebergDestinationConfiguration": {}})))
+        let snowflake =
+            Destination::from_create(&request(json!({"SnowflakeDestinationConfiguration": {}})))
                 .unwrap_err();
-        assert!(iceberg.to_string().contains("not supported"));
+        assert!(snowflake.to_string().contains("not supported"));
         let processing =
             Destination::from_create(&request(json!({"ExtendedS3DestinationConfiguration": {
                 "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::b",

@@ -9,6 +9,7 @@ pub mod compress;
 pub mod config;
 pub mod convert;
 pub mod error;
+pub mod iceberg;
 mod metrics;
 pub mod model;
 pub mod prefix;

@@ -60,6 +60,9 @@ metrics! {
     splunk_records => "DeliveryToSplunk.Records", "counter";
     splunk_bytes => "DeliveryToSplunk.Bytes", "counter";
     splunk_success => "DeliveryToSplunk.Success", "gauge";
+    iceberg_records => "DeliveryToIceberg.SuccessfulRowCount", "counter";
+    iceberg_deleted_rows => "DeliveryToIceberg.DeletedRowCount", "counter";
+    iceberg_success => "DeliveryToIceberg.Success", "gauge";
     backup_records => "BackupToS3.Records", "counter";
     backup_bytes => "BackupToS3.Bytes", "counter";
     kinesis_records => "DataReadFromKinesisStream.Records", "counter";

@@ -123,6 +123,7 @@ mod tests {
                 max_active_partitions: 500,
                 schemas: None,
                 search_domains: Default::default(),
+                iceberg_catalog: None,
             },
             catalog.clone(),
             log.clone(),

@@ -49,6 +49,8 @@ pub struct FirehoseConfig {
     pub schemas: Option<Arc<dyn crate::convert::SchemaSource>>,
     /// Search domains' endpoints by domain name: how a destination's DomainARN is reached.
     pub search_domains: BTreeMap<String, String>,
+    /// The Iceberg catalog Iceberg destinations commit through.
+    pub iceberg_catalog: Option<Arc<dyn freshet_iceberg::TableCatalog>>,
 }
 
 const DESTINATION_ID: &str = "destinationId-000000000001";
@@ -179,6 +181,12 @@ impl FirehoseService {
             config.schemas.clone(),
         );
         sinks.search_domains = config.search_domains.clone();
+        sinks.iceberg = config.iceberg_catalog.clone().map(|catalog| {
+            Arc::new(crate::iceberg::TableWriter::new(
+                catalog,
+                Arc::new(ObjectWriter::new(config.s3.clone())),
+            ))
+        });
         let sinks = Arc::new(sinks);
         let svc = FirehoseService {
             inner: Arc::new(Inner {
@@ -336,6 +344,13 @@ impl FirehoseService {
                 config.domain_arn.as_deref().unwrap_or_default(),
                 config.domain_name().unwrap_or_default()
             )));
+        }
+        if let Destination::Iceberg(_) = destination
+            && self.inner.sinks.iceberg.is_none()
+        {
+            return Err(invalid(
+                "Iceberg destinations need an Iceberg catalog, and this server has none.",
+            ));
         }
         let lambda = destination.processing()?.and_then(|p| p.lambda);
         if let Some(lambda) = lambda

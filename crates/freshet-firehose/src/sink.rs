@@ -18,6 +18,34 @@ use serde::Deserialize;
 
 use crate::config::HttpConfig;
 
+/// Iceberg tables' files live in the same store as S3 deliveries.
+impl freshet_iceberg::Files for ObjectWriter {
+    fn put<'a>(
+        &'a self,
+        bucket: &'a str,
+        key: &'a str,
+        body: Vec<u8>,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            ObjectWriter::put(self, bucket, key, body)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn get<'a>(
+        &'a self,
+        bucket: &'a str,
+        key: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<Option<Vec<u8>>, String>> {
+        Box::pin(async move {
+            ObjectWriter::get(self, bucket, key)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
 /// Where S3 destinations write.
 #[derive(Clone, Debug)]
 pub enum S3Target {

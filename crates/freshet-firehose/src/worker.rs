@@ -90,6 +90,8 @@ pub struct Sinks {
     pub schemas: Option<Arc<dyn SchemaSource>>,
     /// Search domains' endpoints by domain name, for destinations given a DomainARN.
     pub search_domains: std::collections::BTreeMap<String, String>,
+    /// Writes Iceberg destinations' tables.
+    pub iceberg: Option<Arc<crate::iceberg::TableWriter>>,
 }
 
 impl Sinks {
@@ -110,6 +112,7 @@ impl Sinks {
             max_active_partitions,
             schemas,
             search_domains: Default::default(),
+            iceberg: None,
         }
     }
 }
@@ -131,6 +134,7 @@ const S3_RETRY_MS: i64 = 24 * 3600 * 1000;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const PROCESSING_FAILED: &str = "processing-failed";
 const PARTITIONS_EXCEEDED: &str = "activePartitionExceeded";
+const ICEBERG_FAILED: &str = "iceberg-failed";
 
 /// Firehose's retry policy for every destination: attempts until `duration` has passed since
 /// the first one began, backing off 1 s, 2 s, 4 s, ... (at most 30 s) in between.
@@ -278,6 +282,21 @@ impl Worker {
                 now,
             );
         }
+        if let Destination::Iceberg(config) = &plan.destination
+            && plan.processing.is_none()
+        {
+            for record in batch.records {
+                self.add_iceberg(
+                    config,
+                    buffers,
+                    record.data,
+                    PartitionKeys::new(),
+                    record.arrival_ms,
+                    now,
+                );
+            }
+            return;
+        }
         let Some(processing) = &plan.processing else {
             buffers.add(
                 PartId::Data(String::new()),
@@ -340,6 +359,10 @@ impl Worker {
                     continue;
                 }
             };
+            if let Destination::Iceberg(config) = &plan.destination {
+                self.add_iceberg(config, buffers, data, keys, record.arrival_ms, now);
+                continue;
+            }
             let id = match &prefix {
                 None => String::new(),
                 Some(prefix) => {
@@ -401,6 +424,57 @@ impl Worker {
             buffers.active_partitions() as u64,
         );
         Metrics::set(&self.metrics.partition_count_exceeded, u64::from(exceeded));
+    }
+
+    /// Buffers a record for its Iceberg table, its operation in front of its data; a record
+    /// with no table or operation goes to the error output.
+    fn add_iceberg(
+        &self,
+        config: &crate::iceberg::IcebergConfig,
+        buffers: &mut Buffers,
+        data: Bytes,
+        keys: PartitionKeys,
+        arrival_ms: i64,
+        now: Duration,
+    ) {
+        match config.route(&keys) {
+            Ok((database, table, operation)) => {
+                let mut tagged = Vec::with_capacity(data.len() + 1);
+                tagged.push(operation.tag());
+                tagged.extend_from_slice(&data);
+                let record = SourceRecord {
+                    data: tagged.into(),
+                    arrival_ms,
+                };
+                buffers.add(
+                    PartId::Data(crate::iceberg::part_id(&database, &table)),
+                    PartitionKeys::new,
+                    [record],
+                    now,
+                );
+            }
+            Err((code, message)) => {
+                let line = Failure {
+                    arrival_ms,
+                    raw: &data,
+                    code,
+                    message: &message,
+                    attempts: 1,
+                    ended_ms: self.clock.now_ms(),
+                }
+                .line();
+                let line = SourceRecord {
+                    data: line.into(),
+                    arrival_ms,
+                };
+                buffers.add(
+                    PartId::Error(ICEBERG_FAILED),
+                    PartitionKeys::new,
+                    [line],
+                    now,
+                );
+            }
+        }
     }
 
     async fn checkpoint(&self, settled: Settled) {
@@ -473,6 +547,9 @@ impl Worker {
                 self.deliver_search(plan, *kind, config, &part, oldest)
                     .await
             }
+            (PartId::Data(id), Destination::Iceberg(config)) => {
+                self.deliver_iceberg(plan, config, id, &part, oldest).await
+            }
             (PartId::Error(kind), _) => {
                 self.put_object(plan, s3, part.body(), oldest, Some(kind), None)
                     .await;
@@ -484,6 +561,7 @@ impl Worker {
                     Destination::Search { config, .. } => Some(&config.s3),
                     Destination::Splunk(c) => Some(&c.s3),
                     Destination::Redshift(c) => c.s3_backup.as_deref(),
+                    Destination::Iceberg(c) => Some(&c.s3),
                 };
                 if let Some(target) = target
                     && self
@@ -820,6 +898,120 @@ impl Worker {
             None,
         )
         .await;
+    }
+
+    /// Commits a buffer to its Iceberg table as one snapshot, retrying within `RetryOptions`
+    /// (a retry reloads the table and writes anew); records that cannot be written, and all
+    /// of them once retries are spent, go to the table's S3 error output.
+    async fn deliver_iceberg(
+        &self,
+        plan: &Plan,
+        config: &crate::iceberg::IcebergConfig,
+        id: &str,
+        part: &Part,
+        oldest: i64,
+    ) {
+        let Some((database, table)) = crate::iceberg::part_table(id) else {
+            tracing::error!(stream = %plan.name, id, "an Iceberg buffer without a table; records dropped");
+            return;
+        };
+        let name = freshet_iceberg::TableName {
+            namespace: database.to_string(),
+            table: table.to_string(),
+        };
+        let table_config = config.table(database, table);
+        let unique_keys: Vec<String> = table_config
+            .and_then(|t| t.unique_keys.clone())
+            .unwrap_or_default();
+        // Every buffered record carries its operation's tag in front (add_iceberg).
+        let records: Vec<(crate::iceberg::Operation, &[u8])> = part
+            .records
+            .iter()
+            .filter_map(|r| {
+                let (&tag, data) = r.data.split_first()?;
+                Some((crate::iceberg::Operation::from_tag(tag)?, data))
+            })
+            .collect();
+        let mut retry = Retry::new(&self.clock, Duration::from_millis(config.retry_ms()));
+        let result = loop {
+            let Some(writer) = &self.sinks.iceberg else {
+                break Err(crate::iceberg::WriteError::Permanent {
+                    code: "Iceberg.CatalogUnavailable",
+                    message: "This server has no Iceberg catalog.".into(),
+                });
+            };
+            match writer
+                .write(&name, &records, &unique_keys, self.clock.now_ms())
+                .await
+            {
+                Err(crate::iceberg::WriteError::Transient(error))
+                    if retry.again(&plan.name, "Iceberg commit", &error).await => {}
+                other => break other,
+            }
+        };
+        let now_ms = self.clock.now_ms();
+        let attempts = retry.attempts;
+        let failed: Vec<u8> = match result {
+            Ok(delivered) => {
+                Metrics::add(&self.metrics.iceberg_records, delivered.rows);
+                Metrics::add(&self.metrics.iceberg_deleted_rows, delivered.deleted);
+                Metrics::set(&self.metrics.iceberg_success, 1);
+                if let Some(snapshot) = delivered.snapshot_id {
+                    tracing::debug!(stream = %plan.name, table = %id.replace('\u{1}', "."), snapshot, rows = delivered.rows, deleted = delivered.deleted, "Iceberg snapshot committed");
+                }
+                delivered
+                    .failed
+                    .iter()
+                    .flat_map(|(i, code, message)| {
+                        let r = &part.records[*i];
+                        Failure {
+                            arrival_ms: r.arrival_ms,
+                            raw: records[*i].1,
+                            code,
+                            message,
+                            attempts,
+                            ended_ms: now_ms,
+                        }
+                        .line()
+                    })
+                    .collect()
+            }
+            Err(error) => {
+                Metrics::set(&self.metrics.iceberg_success, 0);
+                let (code, message) = match &error {
+                    crate::iceberg::WriteError::Transient(m) => ("Iceberg.CommitFailed", m.clone()),
+                    crate::iceberg::WriteError::Permanent { code, message } => {
+                        (*code, message.clone())
+                    }
+                };
+                tracing::error!(stream = %plan.name, table = %id.replace('\u{1}', "."), attempts, code, error = message, "Iceberg delivery failed; records go to the S3 error output");
+                part.records
+                    .iter()
+                    .zip(&records)
+                    .flat_map(|(r, (_, data))| {
+                        Failure {
+                            arrival_ms: r.arrival_ms,
+                            raw: data,
+                            code,
+                            message: &message,
+                            attempts,
+                            ended_ms: now_ms,
+                        }
+                        .line()
+                    })
+                    .collect()
+            }
+        };
+        if failed.is_empty() {
+            return;
+        }
+        // A table's own S3ErrorOutputPrefix, where it has one, replaces the stream's.
+        let mut s3 = config.s3.clone();
+        if let Some(prefix) = table_config.and_then(|t| t.s3_error_output_prefix.clone()) {
+            s3.error_output_prefix = Some(prefix);
+        }
+        self.put_object(plan, &s3, failed.into(), oldest, Some(ICEBERG_FAILED), None)
+            .await;
     }
 
     /// Indexes a buffer's records as documents with `_bulk`, retrying the documents the engine

@@ -35,11 +35,13 @@ use freshet_analytics::{
 use freshet_catalog::Catalog;
 use freshet_edge::cors::AllowedOrigins;
 use freshet_edge::{
-    AnalyticsApi, AnalyticsV2Api, Credentials, EdgeBuilder, FirehoseApi, GlueApi, KinesisApi,
-    VideoApi,
+    AnalyticsApi, AnalyticsV2Api, Credentials, EdgeBuilder, FirehoseApi, GlueApi, IcebergApi,
+    KinesisApi, VideoApi,
 };
+use freshet_firehose::sink::ObjectWriter;
 use freshet_firehose::{FirehoseConfig, FirehoseService, S3Endpoint, S3Target};
 use freshet_glue::{GlueConfig, GlueService};
+use freshet_iceberg::{IcebergCatalog, IcebergConfig};
 use freshet_log::{Log, LogConfig};
 use freshet_runtime::SharedClock;
 use freshet_streams::{StreamsConfig, StreamsService};
@@ -249,11 +251,23 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         catalog.clone(),
     )
     .await?;
+    // Firehose and the Iceberg catalog write to the same object store.
+    let s3 = s3_target(&settings);
+    let iceberg = IcebergCatalog::new(
+        glue.clone(),
+        std::sync::Arc::new(ObjectWriter::new(s3.clone())),
+        IcebergConfig {
+            account_id: settings.account_id.clone(),
+            warehouse: None,
+        },
+    );
     let firehose = open_firehose(
         &settings,
         catalog.clone(),
         streams.clone(),
         glue.clone(),
+        s3,
+        iceberg_catalog(&settings, &iceberg)?,
         &clock,
     )
     .await?;
@@ -359,6 +373,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .api(KinesisApi::new(streams.clone()))
         .api(FirehoseApi::new(firehose.clone()))
         .api(GlueApi::new(glue.clone()))
+        .api(IcebergApi::new(iceberg.clone()))
         .api(VideoApi::new(video.clone()))
         .api(AnalyticsApi::new(analytics.clone()))
         .api(AnalyticsV2Api::new(analytics))
@@ -420,25 +435,47 @@ impl freshet_firehose::SchemaSource for GlueSchemas {
     }
 }
 
+/// Where S3 objects go: the configured S3 endpoint, or the embedded target under the data dir.
+fn s3_target(settings: &Settings) -> S3Target {
+    let s3 = &settings.firehose.s3;
+    match &s3.endpoint {
+        Some(url) => S3Target::Remote(S3Endpoint {
+            url: url.clone(),
+            region: s3.region.clone(),
+            access_key_id: s3.access_key_id.clone(),
+            secret_access_key: s3.secret_access_key.clone(),
+            virtual_hosted: s3.virtual_hosted_style,
+        }),
+        None => S3Target::Local(settings.data_dir.join("s3")),
+    }
+}
+
+/// The catalog Iceberg destinations commit through: Freshet's own, or the configured REST one.
+fn iceberg_catalog(
+    settings: &Settings,
+    own: &IcebergCatalog,
+) -> anyhow::Result<std::sync::Arc<dyn freshet_iceberg::TableCatalog>> {
+    let i = &settings.firehose.iceberg;
+    Ok(match &i.catalog_url {
+        Some(url) => std::sync::Arc::new(
+            freshet_iceberg::RestClient::new(url, i.warehouse.clone())
+                .context("[firehose.iceberg] catalog_url")?,
+        ),
+        None => std::sync::Arc::new(own.clone()),
+    })
+}
+
 async fn open_firehose(
     settings: &Settings,
     catalog: Catalog,
     streams: StreamsService,
     glue: GlueService,
+    s3: S3Target,
+    iceberg_catalog: std::sync::Arc<dyn freshet_iceberg::TableCatalog>,
     clock: &SharedClock,
 ) -> anyhow::Result<FirehoseService> {
     let f = &settings.firehose;
     let log = open_log(settings, "firehose-log", clock).await?;
-    let s3 = match &f.s3.endpoint {
-        Some(url) => S3Target::Remote(S3Endpoint {
-            url: url.clone(),
-            region: f.s3.region.clone(),
-            access_key_id: f.s3.access_key_id.clone(),
-            secret_access_key: f.s3.secret_access_key.clone(),
-            virtual_hosted: f.s3.virtual_hosted_style,
-        }),
-        None => S3Target::Local(settings.data_dir.join("s3")),
-    };
     let http_ca_pem = match &f.http_ca_file {
         Some(path) => {
             Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
@@ -458,6 +495,7 @@ async fn open_firehose(
         max_active_partitions: f.max_active_partitions.max(1),
         schemas: Some(std::sync::Arc::new(GlueSchemas(glue))),
         search_domains: f.search_domains.clone(),
+        iceberg_catalog: Some(iceberg_catalog),
     };
     Ok(FirehoseService::open(config, catalog, log, streams).await?)
 }

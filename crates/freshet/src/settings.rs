@@ -77,6 +77,17 @@ pub struct FirehoseSettings {
     pub search_domains: BTreeMap<String, String>,
     pub s3: S3Settings,
     pub lambda: LambdaSettings,
+    pub iceberg: IcebergSettings,
+}
+
+/// The Iceberg REST catalog Iceberg destinations commit through: by default Freshet's own (the
+/// `/iceberg` endpoint over its Glue Data Catalog, called in process); with `catalog_url`, any
+/// Iceberg REST catalog (requests unsigned), its `warehouse` given to its `/v1/config`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IcebergSettings {
+    pub catalog_url: Option<String>,
+    pub warehouse: Option<String>,
 }
 
 /// Where Lambda processors' functions are invoked: a Lambda-compatible endpoint speaking the
@@ -110,6 +121,7 @@ impl Default for FirehoseSettings {
             search_domains: BTreeMap::new(),
             s3: S3Settings::default(),
             lambda: LambdaSettings::default(),
+            iceberg: IcebergSettings::default(),
         }
     }
 }

@@ -271,6 +271,28 @@ impl Conversion {
         }))
     }
 
+    /// How the Iceberg destination writes data files: JSON keys matched to columns exactly,
+    /// Snappy-compressed Parquet.
+    pub fn iceberg() -> Conversion {
+        Conversion {
+            database: String::new(),
+            table: String::new(),
+            version_id: None,
+            input: Input::OpenX {
+                dots_to_underscores: false,
+                case_insensitive: false,
+                renames: Vec::new(),
+            },
+            output: Output::Parquet {
+                compression: ParquetCompression::Snappy,
+                page_size: None,
+                block_size: None,
+                dictionary: true,
+                v2: false,
+            },
+        }
+    }
+
     /// The Arrow schema of the Glue table, from its columns.
     pub async fn schema(
         &self,
@@ -359,16 +381,30 @@ impl Conversion {
             Input::Hive { .. } => object,
         };
         for field in schema.fields() {
-            if let DataType::Timestamp(..) = field.data_type()
+            if let DataType::Timestamp(unit, _) = field.data_type()
                 && let Some(v) = row.get_mut(field.name())
             {
-                *v = timestamp_millis(v, &self.input)?;
+                *v = timestamp_in(v, &self.input, *unit)?;
             }
         }
         Ok(Value::Object(row))
     }
 
-    fn write(
+    /// The records as one batch of `schema` (which may name only some of their fields); the
+    /// first record that does not fit fails it.
+    pub(crate) fn decode_records(
+        &self,
+        schema: &SchemaRef,
+        records: &[&[u8]],
+    ) -> std::result::Result<RecordBatch, String> {
+        let rows = records
+            .iter()
+            .map(|r| self.row(schema, r))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        decode(schema, rows.iter())
+    }
+
+    pub(crate) fn write(
         &self,
         schema: &SchemaRef,
         batch: &RecordBatch,
@@ -556,6 +592,25 @@ fn timestamp_millis(value: &Value, input: &Input) -> std::result::Result<Value, 
         other => return Err(format!("{other} is not a timestamp")),
     };
     Ok(Value::from(millis.round() as i64))
+}
+
+/// A timestamp in the column's unit (Iceberg's are microseconds).
+fn timestamp_in(
+    value: &Value,
+    input: &Input,
+    unit: arrow_schema::TimeUnit,
+) -> std::result::Result<Value, String> {
+    use arrow_schema::TimeUnit;
+    let millis = timestamp_millis(value, input)?;
+    let Some(ms) = millis.as_i64() else {
+        return Ok(millis);
+    };
+    Ok(Value::from(match unit {
+        TimeUnit::Second => ms.div_euclid(1000),
+        TimeUnit::Millisecond => ms,
+        TimeUnit::Microsecond => ms.saturating_mul(1000),
+        TimeUnit::Nanosecond => ms.saturating_mul(1_000_000),
+    }))
 }
 
 fn parse_text_timestamp(s: &str, input: &Input) -> Option<i64> {

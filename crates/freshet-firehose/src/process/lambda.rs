@@ -56,6 +56,10 @@ struct ResponseRecord {
 struct Metadata {
     #[serde(default)]
     partition_keys: HashMap<String, String>,
+    /// An Iceberg destination's routing: `destinationDatabaseName`, `destinationTableName`,
+    /// `operation`. They join the partition keys, which Iceberg destinations do not have.
+    #[serde(default)]
+    otf_metadata: HashMap<String, String>,
 }
 
 /// Why an invocation failed, as error records name it.
@@ -309,9 +313,9 @@ fn parse(payload: &[u8], ids: &[String]) -> Result<HashMap<String, RecordResult>
                 Ok(data) => {
                     let keys: PartitionKeys = record
                         .metadata
-                        .map(|m| m.partition_keys)
-                        .unwrap_or_default()
+                        .map(|m| m.partition_keys.into_iter().chain(m.otf_metadata))
                         .into_iter()
+                        .flatten()
                         .map(|(k, v)| ((KeySource::Lambda, k), v))
                         .collect();
                     Ok(Outcome::Ok {

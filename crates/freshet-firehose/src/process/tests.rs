@@ -226,7 +226,8 @@ async fn cloudwatch_logs_envelopes_become_their_messages() {
 fn lambda_responses_are_matched_by_record_id() {
     let ids: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
     let payload = json!({"records": [
-        {"recordId": "a", "result": "Ok", "data": BASE64.encode("A"), "metadata": {"partitionKeys": {"k": "v"}}},
+        {"recordId": "a", "result": "Ok", "data": BASE64.encode("A"), "metadata": {"partitionKeys": {"k": "v"},
+            "otfMetadata": {"destinationTableName": "t", "operation": "delete"}}},
         {"recordId": "b", "result": "Dropped"},
         {"recordId": "c", "result": "ProcessingFailed", "data": ""},
         {"recordId": "c", "result": "Ok", "data": ""},
@@ -237,7 +238,18 @@ fn lambda_responses_are_matched_by_record_id() {
         parsed["a"],
         Ok(Outcome::Ok {
             data: Bytes::from_static(b"A"),
-            keys: [((KeySource::Lambda, "k".to_string()), "v".to_string())].into()
+            keys: [
+                ((KeySource::Lambda, "k".to_string()), "v".to_string()),
+                (
+                    (KeySource::Lambda, "destinationTableName".to_string()),
+                    "t".to_string()
+                ),
+                (
+                    (KeySource::Lambda, "operation".to_string()),
+                    "delete".to_string()
+                ),
+            ]
+            .into()
         })
     );
     assert_eq!(parsed["b"], Ok(Outcome::Dropped));
