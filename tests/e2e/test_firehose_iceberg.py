@@ -15,13 +15,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from firehose_helpers import ROLE, MotoS3, put_between_kills, wait_until
+from freshet_e2e import ACCOUNT
 
 pyiceberg = pytest.importorskip("pyiceberg")
 from pyiceberg.catalog.rest import RestCatalog  # noqa: E402
 from pyiceberg.schema import Schema  # noqa: E402
 from pyiceberg.types import DoubleType, LongType, NestedField, StringType, TimestamptzType  # noqa: E402
 
-ACCOUNT = "000000000000"
+
 CATALOG_ARN = f"arn:aws:glue:us-east-1:{ACCOUNT}:catalog"
 BUCKET = "lake"
 
@@ -70,16 +71,16 @@ def active(fh, name):
                ["DeliveryStreamDescription"]["DeliveryStreamStatus"] == "ACTIVE", what="ACTIVE")
 
 
-def rows(catalog, ident):
+def rows(catalog, ident, column="id"):
     table = catalog.load_table(ident)
-    return sorted(table.scan().to_arrow().to_pylist(), key=lambda r: r["id"])
+    return sorted(table.scan().to_arrow().to_pylist(), key=lambda r: r[column])
 
 
-def wait_rows(catalog, ident, n):
+def wait_rows(catalog, ident, n, column="id"):
     found = []
 
     def enough():
-        found[:] = rows(catalog, ident)
+        found[:] = rows(catalog, ident, column)
         return len(found) >= n
     wait_until(enough, timeout=30, what=f"{n} rows in {ident}")
     return found
@@ -240,3 +241,26 @@ def test_sigkill_during_iceberg_delivery_loses_nothing_acknowledged(lake):
     wait_until(everything, timeout=60, what="every acknowledged record in the table after 5 SIGKILLs")
     # Each commit is whole: every snapshot's data file is complete, whatever the kills cut.
     assert error_lines(moto, "errors/") == []
+
+
+def test_a_remote_rest_catalog_is_committed_to_over_http(lake, server_factory):
+    """A second server whose `[firehose.iceberg] catalog_url` is the first's `/iceberg`: its
+    Firehose commits through the REST API over HTTP (the client path any REST catalog gets)."""
+    owner, catalog, moto = lake
+    make_table(catalog, "remote", "events", NestedField(1, "n", LongType(), required=True))
+    delivering = server_factory(env={"FRESHET_FIREHOSE__S3__ENDPOINT": moto.endpoint,
+                                     "FRESHET_FIREHOSE__S3__ACCESS_KEY_ID": "testing",
+                                     "FRESHET_FIREHOSE__S3__SECRET_ACCESS_KEY": "testing",
+                                     "FRESHET_FIREHOSE__ICEBERG__CATALOG_URL": f"{owner.endpoint}/iceberg",
+                                     # Quoted: the environment's values are read as TOML.
+                                     "FRESHET_FIREHOSE__ICEBERG__WAREHOUSE": f'"{ACCOUNT}"'})
+    fh = delivering.client(service="firehose")
+    fh.create_delivery_stream(DeliveryStreamName="remote", IcebergDestinationConfiguration=iceberg_config(
+        [{"DestinationDatabaseName": "remote", "DestinationTableName": "events"}]))
+    active(fh, "remote")
+    fh.put_record_batch(DeliveryStreamName="remote",
+                        Records=[{"Data": json.dumps({"n": n}).encode()} for n in range(10)])
+    assert [r["n"] for r in wait_rows(catalog, "remote.events", 10, column="n")] == list(range(10))
+    # The table is the owner's: the delivering server's own catalog does not have it.
+    assert delivering.client(service="glue").get_databases()["DatabaseList"] == []
+

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use crate::compress::Compression;
 use crate::convert::Conversion;
-use crate::error::{FirehoseError, Result};
+use crate::error::{FirehoseError, Result, invalid};
 use crate::iceberg::IcebergConfig;
 use crate::prefix::{KeySource, Prefix, Prefixes};
 use crate::process::Processing;
@@ -223,11 +223,7 @@ pub const UNSUPPORTED_DESTINATIONS: &[&str] = &["SnowflakeDestinationConfigurati
 /// The same for UpdateDestination.
 pub const UNSUPPORTED_UPDATES: &[&str] = &["SnowflakeDestinationUpdate"];
 
-fn invalid(message: impl Into<String>) -> FirehoseError {
-    FirehoseError::InvalidArgument(message.into())
-}
-
-fn enabled(feature: &Option<Value>) -> bool {
+pub(crate) fn enabled(feature: &Option<Value>) -> bool {
     feature
         .as_ref()
         .and_then(|v| v.get("Enabled"))

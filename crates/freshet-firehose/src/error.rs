@@ -50,3 +50,8 @@ impl FirehoseError {
 }
 
 pub type Result<T> = std::result::Result<T, FirehoseError>;
+
+/// A request's configuration that Freshet refuses: `InvalidArgumentException`.
+pub(crate) fn invalid(message: impl Into<String>) -> FirehoseError {
+    FirehoseError::InvalidArgument(message.into())
+}

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::config::{BufferingHints, RetryOptions, S3Config, Thresholds, describe_destination};
-use crate::error::{FirehoseError, Result};
+use crate::error::{Result, invalid};
 use crate::process::Processing;
 
 /// Which of the three destination members a search destination came from.
@@ -104,10 +104,6 @@ pub struct SearchConfig {
     pub vpc_configuration: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub document_id_options: Option<DocumentIdOptions>,
-}
-
-fn invalid(message: impl Into<String>) -> FirehoseError {
-    FirehoseError::InvalidArgument(message.into())
 }
 
 /// How long failing documents are retried before they go to S3 (AWS: 300 s).

@@ -41,12 +41,13 @@ pub struct RestClient {
 }
 
 impl RestClient {
-    pub fn new(url: &str, warehouse: Option<String>) -> Result<RestClient, IcebergError> {
+    pub fn new(
+        http: reqwest::Client,
+        url: &str,
+        warehouse: Option<String>,
+    ) -> Result<RestClient, IcebergError> {
         reqwest::Url::parse(url)
             .map_err(|e| IcebergError::BadRequest(format!("Invalid catalog URL {url}: {e}")))?;
-        let http = reqwest::Client::builder()
-            .build()
-            .map_err(|e| IcebergError::Internal(format!("cannot set up the HTTP client: {e}")))?;
         Ok(RestClient {
             http,
             url: url.trim_end_matches('/').to_string(),

@@ -450,6 +450,16 @@ fn s3_target(settings: &Settings) -> S3Target {
     }
 }
 
+/// The extra CA certificates HTTP deliveries trust (`[firehose] http_ca_file`).
+fn http_ca_pem(settings: &Settings) -> anyhow::Result<Option<Vec<u8>>> {
+    match &settings.firehose.http_ca_file {
+        Some(path) => Ok(Some(
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        )),
+        None => Ok(None),
+    }
+}
+
 /// The catalog Iceberg destinations commit through: Freshet's own, or the configured REST one.
 fn iceberg_catalog(
     settings: &Settings,
@@ -457,10 +467,14 @@ fn iceberg_catalog(
 ) -> anyhow::Result<std::sync::Arc<dyn freshet_iceberg::TableCatalog>> {
     let i = &settings.firehose.iceberg;
     Ok(match &i.catalog_url {
-        Some(url) => std::sync::Arc::new(
-            freshet_iceberg::RestClient::new(url, i.warehouse.clone())
-                .context("[firehose.iceberg] catalog_url")?,
-        ),
+        Some(url) => {
+            // Reached with the trust HTTP endpoint delivery has.
+            let http = freshet_firehose::sink::HttpSender::new(http_ca_pem(settings)?.as_deref())?;
+            std::sync::Arc::new(
+                freshet_iceberg::RestClient::new(http.client().clone(), url, i.warehouse.clone())
+                    .context("[firehose.iceberg] catalog_url")?,
+            )
+        }
         None => std::sync::Arc::new(own.clone()),
     })
 }
@@ -476,12 +490,7 @@ async fn open_firehose(
 ) -> anyhow::Result<FirehoseService> {
     let f = &settings.firehose;
     let log = open_log(settings, "firehose-log", clock).await?;
-    let http_ca_pem = match &f.http_ca_file {
-        Some(path) => {
-            Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
-        }
-        None => None,
-    };
+    let http_ca_pem = http_ca_pem(settings)?;
     let config = FirehoseConfig {
         region: settings.region.clone(),
         account_id: settings.account_id.clone(),

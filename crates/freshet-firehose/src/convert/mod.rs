@@ -13,7 +13,7 @@ use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::error::{FirehoseError, Result};
+use crate::error::{FirehoseError, Result, invalid};
 
 /// A table's columns as (name, Hive type), in order: where conversion finds its schema.
 /// Implemented over the Glue Data Catalog by the binary.
@@ -176,10 +176,6 @@ pub struct Conversion {
     version_id: Option<String>,
     input: Input,
     output: Output,
-}
-
-fn invalid(message: impl Into<String>) -> FirehoseError {
-    FirehoseError::InvalidArgument(message.into())
 }
 
 impl Conversion {

@@ -13,8 +13,10 @@ mod write;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::config::{BufferingHints, RetryOptions, S3Config, Thresholds, describe_destination};
-use crate::error::{FirehoseError, Result};
+use crate::config::{
+    BufferingHints, RetryOptions, S3Config, Thresholds, describe_destination, enabled,
+};
+use crate::error::{Result, invalid};
 use crate::prefix::{KeySource, PartitionKeys, key_value};
 
 pub use write::{Delivered, TableWriter, WriteError};
@@ -104,18 +106,6 @@ impl Operation {
 
 /// A record's table and operation, or why it has none (an error-output code and message).
 pub type Routed = std::result::Result<(String, String, Operation), (&'static str, String)>;
-
-fn enabled(feature: &Option<Value>) -> bool {
-    feature
-        .as_ref()
-        .and_then(|v| v.get("Enabled"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-}
-
-fn invalid(message: impl Into<String>) -> FirehoseError {
-    FirehoseError::InvalidArgument(message.into())
-}
 
 impl IcebergConfig {
     pub fn thresholds(&self) -> Thresholds {

@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use serde::Deserialize;
 
-use crate::error::{FirehoseError, Result};
+use crate::error::{FirehoseError, Result, invalid};
 use crate::prefix::PartitionKeys;
 use crate::source::SourceRecord;
 
@@ -87,10 +87,6 @@ impl std::fmt::Debug for Processing {
             .field("metadata", &self.metadata.is_some())
             .finish_non_exhaustive()
     }
-}
-
-fn invalid(message: impl Into<String>) -> FirehoseError {
-    FirehoseError::InvalidArgument(message.into())
 }
 
 /// Which parameters each processor type takes, and which of them it needs.

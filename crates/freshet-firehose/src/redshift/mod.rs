@@ -10,7 +10,7 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 
 use crate::config::{RetryOptions, S3Config, Thresholds, describe_destination};
-use crate::error::{FirehoseError, Result};
+use crate::error::{Result, invalid};
 use crate::process::Processing;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -54,10 +54,6 @@ pub struct RedshiftConfig {
     pub cloud_watch_logging_options: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secrets_manager_configuration: Option<Value>,
-}
-
-fn invalid(message: impl Into<String>) -> FirehoseError {
-    FirehoseError::InvalidArgument(message.into())
 }
 
 /// AWS retries a failed COPY for an hour by default.
