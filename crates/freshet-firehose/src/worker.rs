@@ -184,8 +184,25 @@ impl Worker {
     pub async fn run(mut self) {
         let mut stage = Batch::new(self.clock.clone());
         let mut buffers = Buffers::default();
+        let mut previous: Option<Arc<Plan>> = None;
         loop {
             let plan = self.plan.borrow_and_update().clone();
+            // Buffers are shaped by their destination (an Iceberg buffer's records carry their
+            // operation): a change of destination kind delivers them with the plan that made them.
+            if let Some(before) = previous.replace(plan.clone())
+                && std::mem::discriminant(&before.destination)
+                    != std::mem::discriminant(&plan.destination)
+            {
+                let all = Thresholds {
+                    bytes: 0,
+                    interval_ms: 0,
+                };
+                for id in buffers.due(all, self.clock.elapsed()) {
+                    if let Some(part) = buffers.take(&id) {
+                        self.deliver(&before, &id, part).await;
+                    }
+                }
+            }
             let limits = plan.destination.thresholds();
             // Records wait in the stage only for a Lambda processor's buffer.
             let stage_limits = match plan.processing.as_ref().and_then(|p| p.lambda.as_ref()) {
@@ -923,15 +940,40 @@ impl Worker {
         let unique_keys: Vec<String> = table_config
             .and_then(|t| t.unique_keys.clone())
             .unwrap_or_default();
-        // Every buffered record carries its operation's tag in front (add_iceberg).
-        let records: Vec<(crate::iceberg::Operation, &[u8])> = part
-            .records
-            .iter()
-            .filter_map(|r| {
-                let (&tag, data) = r.data.split_first()?;
-                Some((crate::iceberg::Operation::from_tag(tag)?, data))
-            })
-            .collect();
+        // Every buffered record carries its operation's tag in front (add_iceberg); one that
+        // does not cannot be applied and goes to the error output.
+        let mut records = Vec::with_capacity(part.records.len());
+        let mut untagged = Vec::with_capacity(part.records.len());
+        let mut stray = Vec::new();
+        for r in &part.records {
+            let op = r
+                .data
+                .first()
+                .copied()
+                .and_then(crate::iceberg::Operation::from_tag);
+            match op {
+                Some(op) => {
+                    let data = r.data.slice(1..);
+                    records.push((op, data.clone()));
+                    untagged.push(SourceRecord {
+                        data,
+                        arrival_ms: r.arrival_ms,
+                    });
+                }
+                None => stray.push(r.clone()),
+            }
+        }
+        let now_ms = self.clock.now_ms();
+        let mut failed = failed_lines(
+            &stray,
+            "Iceberg.InvalidRecord",
+            "The record was buffered for another destination.",
+            1,
+            now_ms,
+        );
+        // One snapshot id for every attempt: an attempt whose commit took effect though its
+        // answer was lost is found on the table by the next one, not written twice.
+        let snapshot_id = crate::iceberg::new_snapshot_id();
         let mut retry = Retry::new(&self.clock, Duration::from_millis(config.retry_ms()));
         let result = loop {
             let Some(writer) = &self.sinks.iceberg else {
@@ -941,17 +983,23 @@ impl Worker {
                 });
             };
             match writer
-                .write(&name, &records, &unique_keys, self.clock.now_ms())
+                .write(
+                    &name,
+                    &records,
+                    &unique_keys,
+                    snapshot_id,
+                    self.clock.now_ms(),
+                )
                 .await
             {
                 Err(crate::iceberg::WriteError::Transient(error))
-                    if retry.again(&plan.name, "Iceberg commit", &error).await => {}
+                    if retry.again(&plan.name, "Iceberg delivery", &error).await => {}
                 other => break other,
             }
         };
         let now_ms = self.clock.now_ms();
         let attempts = retry.attempts;
-        let failed: Vec<u8> = match result {
+        match result {
             Ok(delivered) => {
                 Metrics::add(&self.metrics.iceberg_records, delivered.rows);
                 Metrics::add(&self.metrics.iceberg_deleted_rows, delivered.deleted);
@@ -959,49 +1007,34 @@ impl Worker {
                 if let Some(snapshot) = delivered.snapshot_id {
                     tracing::debug!(stream = %plan.name, table = %id.replace('\u{1}', "."), snapshot, rows = delivered.rows, deleted = delivered.deleted, "Iceberg snapshot committed");
                 }
-                delivered
-                    .failed
-                    .iter()
-                    .flat_map(|(i, code, message)| {
-                        let r = &part.records[*i];
+                for (i, code, message) in &delivered.failed {
+                    failed.extend(
                         Failure {
-                            arrival_ms: r.arrival_ms,
-                            raw: records[*i].1,
+                            arrival_ms: untagged[*i].arrival_ms,
+                            raw: &untagged[*i].data,
                             code,
                             message,
                             attempts,
                             ended_ms: now_ms,
                         }
-                        .line()
-                    })
-                    .collect()
+                        .line(),
+                    );
+                }
             }
             Err(error) => {
                 Metrics::set(&self.metrics.iceberg_success, 0);
                 let (code, message) = match &error {
-                    crate::iceberg::WriteError::Transient(m) => ("Iceberg.CommitFailed", m.clone()),
+                    crate::iceberg::WriteError::Transient(m) => {
+                        ("Iceberg.DeliveryFailed", m.clone())
+                    }
                     crate::iceberg::WriteError::Permanent { code, message } => {
                         (*code, message.clone())
                     }
                 };
                 tracing::error!(stream = %plan.name, table = %id.replace('\u{1}', "."), attempts, code, error = message, "Iceberg delivery failed; records go to the S3 error output");
-                part.records
-                    .iter()
-                    .zip(&records)
-                    .flat_map(|(r, (_, data))| {
-                        Failure {
-                            arrival_ms: r.arrival_ms,
-                            raw: data,
-                            code,
-                            message: &message,
-                            attempts,
-                            ended_ms: now_ms,
-                        }
-                        .line()
-                    })
-                    .collect()
+                failed.extend(failed_lines(&untagged, code, &message, attempts, now_ms));
             }
-        };
+        }
         if failed.is_empty() {
             return;
         }

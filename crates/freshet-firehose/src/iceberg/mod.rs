@@ -260,13 +260,15 @@ impl IcebergConfig {
     }
 }
 
-/// A buffer's partition id for a table.
+/// A buffer's partition id for a table: its names as routed (a remote catalog may tell
+/// case apart, as Glue does not).
 pub fn part_id(database: &str, table: &str) -> String {
-    format!(
-        "{}\u{1}{}",
-        database.to_ascii_lowercase(),
-        table.to_ascii_lowercase()
-    )
+    format!("{database}\u{1}{table}")
+}
+
+/// A fresh snapshot id: positive, as Iceberg's are.
+pub fn new_snapshot_id() -> i64 {
+    (rand::random::<u64>() >> 1).max(1) as i64
 }
 
 /// The table of a buffer's partition id.

@@ -71,21 +71,29 @@ fn catalog_error(e: IcebergError) -> WriteError {
     }
 }
 
+/// Runs CPU-bound work (JSON decoding, Parquet encoding and scanning) off the runtime's
+/// threads, as the S3 path compresses, so other streams' puts and deliveries go on meanwhile.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, WriteError> + Send + 'static,
+) -> Result<T, WriteError> {
+    tokio::task::spawn_blocking(work).await.map_err(transient)?
+}
+
 /// The reserved field ids of a position-delete file's columns (Iceberg's spec).
 const DELETE_FILE_PATH_ID: i32 = 2_147_483_546;
 const DELETE_POS_ID: i32 = 2_147_483_545;
 
 pub struct TableWriter {
     catalog: Arc<dyn TableCatalog>,
-    files: Arc<dyn Files>,
     io: FileIO,
     conversion: Conversion,
 }
 
-/// The rows a batch leaves to write and the keys whose earlier rows it replaces.
-struct Plan {
-    /// Indexes of the records whose rows are written.
-    rows: Vec<usize>,
+/// What a batch writes, worked out before the table is touched.
+struct Prepared {
+    /// The data file of the rows written (None when no row is), and how many rows it holds.
+    file: Option<(Vec<u8>, u64)>,
+    /// The keys whose earlier rows updates and deletes replace.
     replaced: HashSet<String>,
     failed: Vec<(usize, &'static str, String)>,
 }
@@ -93,19 +101,21 @@ struct Plan {
 impl TableWriter {
     pub fn new(catalog: Arc<dyn TableCatalog>, files: Arc<dyn Files>) -> TableWriter {
         TableWriter {
-            io: files_io(files.clone()),
+            io: files_io(files),
             catalog,
-            files,
             conversion: Conversion::iceberg(),
         }
     }
 
-    /// Writes `records` (each a JSON object and what it does) to `name` as one snapshot.
+    /// Writes `records` (each a JSON object and what it does) to `name` as the snapshot
+    /// `snapshot_id`. The same id on every attempt makes a retry after a commit whose answer
+    /// was lost find its snapshot on the table instead of writing the records twice.
     pub async fn write(
         &self,
         name: &TableName,
-        records: &[(Operation, &[u8])],
+        records: &[(Operation, Bytes)],
         unique_keys: &[String],
+        snapshot_id: i64,
         now_ms: i64,
     ) -> Result<Delivered, WriteError> {
         let loaded = self.catalog.load_table(name).await.map_err(catalog_error)?;
@@ -132,54 +142,52 @@ impl TableWriter {
         }
         let arrow = arrow_schema(metadata.current_schema())
             .map_err(|e| permanent("Iceberg.UnsupportedColumnType", e))?;
-        let plan = plan(&self.conversion, &arrow, records, unique_keys)?;
+        let prepared = {
+            let (conversion, arrow) = (self.conversion.clone(), arrow.clone());
+            let (records, keys) = (records.to_vec(), unique_keys.to_vec());
+            blocking(move || prepare(&conversion, &arrow, &records, &keys)).await?
+        };
         let mut delivered = Delivered {
-            failed: plan.failed,
+            failed: prepared.failed,
             ..Delivered::default()
         };
+        if let Some(done) = metadata.snapshot_by_id(snapshot_id) {
+            // An earlier attempt committed: answer what it did.
+            let count = |key: &str| {
+                done.summary()
+                    .additional_properties
+                    .get(key)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+            };
+            delivered.rows = count("added-records");
+            delivered.deleted = count("added-position-deletes");
+            delivered.snapshot_id = Some(snapshot_id);
+            return Ok(delivered);
+        }
         let location = metadata.location().trim_end_matches('/').to_string();
         let mut added = Vec::new();
-        if !plan.rows.is_empty() {
-            let rows: Vec<&[u8]> = plan.rows.iter().map(|&i| records[i].1).collect();
-            let (file, failed) = self
-                .conversion
-                .convert(&arrow, &rows)
-                .map_err(|f| permanent("Iceberg.InvalidRecord", f.message))?;
-            for (i, why) in &failed {
-                delivered
-                    .failed
-                    .push((plan.rows[*i], "Iceberg.InvalidRecord", why.clone()));
-            }
-            let written = (rows.len() - failed.len()) as u64;
-            if written > 0 {
-                added.push(
-                    self.put_file(
-                        &location,
-                        "data",
-                        file,
-                        written,
-                        DataContentType::Data,
-                        &metadata,
-                    )
+        if let Some((file, rows)) = prepared.file {
+            added.push(
+                self.put_file(&location, file, rows, DataContentType::Data, &metadata)
                     .await?,
-                );
-                delivered.rows = written;
-            }
+            );
+            delivered.rows = rows;
         }
         let mut deletes = Vec::new();
-        if !plan.replaced.is_empty() {
+        if !prepared.replaced.is_empty() {
             let positions = self
-                .replaced_positions(&metadata, &arrow, unique_keys, &plan.replaced)
+                .replaced_positions(&metadata, &arrow, unique_keys, prepared.replaced)
                 .await?;
             if !positions.is_empty() {
                 delivered.deleted = positions.len() as u64;
-                let file = self.position_delete_file(&positions)?;
+                let count = positions.len() as u64;
+                let file = blocking(move || position_delete_file(&positions)).await?;
                 deletes.push(
                     self.put_file(
                         &location,
-                        "data",
                         file,
-                        positions.len() as u64,
+                        count,
                         DataContentType::PositionDeletes,
                         &metadata,
                     )
@@ -188,13 +196,11 @@ impl TableWriter {
             }
         }
         if added.is_empty() && deletes.is_empty() {
-            delivered.failed.sort_by_key(|(i, _, _)| *i);
             return Ok(delivered);
         }
         let snapshot = self
-            .snapshot(&metadata, &location, added, deletes, now_ms)
+            .snapshot(&metadata, &location, snapshot_id, added, deletes, now_ms)
             .await?;
-        let snapshot_id = snapshot.snapshot_id();
         let parent = metadata.current_snapshot().map(|s| s.snapshot_id());
         let commit = CommitTableRequest {
             identifier: Some(TableIdent::new(
@@ -226,106 +232,101 @@ impl TableWriter {
             .await
             .map_err(catalog_error)?;
         delivered.snapshot_id = Some(snapshot_id);
-        delivered.failed.sort_by_key(|(i, _, _)| *i);
         Ok(delivered)
     }
 
-    /// The (file, row) positions of the live rows whose keys are in `replaced`, in file order.
+    /// The (file, row) positions of the live rows whose keys are in `replaced` and that no
+    /// delete file removes yet, in file order.
     async fn replaced_positions(
         &self,
         metadata: &TableMetadata,
         arrow: &SchemaRef,
         unique_keys: &[String],
-        replaced: &HashSet<String>,
+        replaced: HashSet<String>,
     ) -> Result<Vec<(String, i64)>, WriteError> {
         let Some(current) = metadata.current_snapshot() else {
             return Ok(Vec::new());
         };
         let keys = key_schema(arrow, unique_keys)
             .map_err(|e| permanent("Iceberg.InvalidUniqueKeys", e))?;
+        let replaced = Arc::new(replaced);
         let mut positions = Vec::new();
+        let mut deleted = HashSet::new();
         for manifest in self.manifests(metadata, current.manifest_list()).await? {
-            if manifest.content != ManifestContentType::Data {
-                continue;
-            }
+            let content = manifest.content;
             let manifest = manifest.load_manifest(&self.io).await.map_err(transient)?;
             for entry in manifest.entries() {
-                if !entry.is_alive() || entry.data_file().file_format() != DataFileFormat::Parquet {
+                let file = entry.data_file();
+                if !entry.is_alive() {
                     continue;
                 }
-                let path = entry.data_file().file_path();
-                let body = self.read(path).await?;
-                for (row, key) in file_keys(body, &keys)
-                    .map_err(|e| transient(format!("{path}: {e}")))?
-                    .into_iter()
-                    .enumerate()
-                {
-                    if key.is_some_and(|k| replaced.contains(&k)) {
-                        positions.push((path.to_string(), row as i64));
+                let path = file.file_path().to_string();
+                match (content, file.content_type(), file.file_format()) {
+                    (ManifestContentType::Data, _, DataFileFormat::Parquet) => {
+                        let body = self.read(&path).await?;
+                        let (keys, replaced) = (keys.clone(), replaced.clone());
+                        let rows = blocking(move || {
+                            let keys = file_keys(body, &keys)
+                                .map_err(|e| transient(format!("{path}: {e}")))?;
+                            Ok(keys
+                                .into_iter()
+                                .enumerate()
+                                .filter(|(_, k)| k.as_ref().is_some_and(|k| replaced.contains(k)))
+                                .map(|(row, _)| (path.clone(), row as i64))
+                                .collect::<Vec<_>>())
+                        })
+                        .await?;
+                        positions.extend(rows);
                     }
+                    (ManifestContentType::Data, _, format) => {
+                        return Err(permanent(
+                            "Iceberg.UnsupportedTable",
+                            format!(
+                                "The data file {path} is {format:?}; Freshet finds the rows updates and deletes replace in Parquet files only."
+                            ),
+                        ));
+                    }
+                    (
+                        ManifestContentType::Deletes,
+                        DataContentType::PositionDeletes,
+                        DataFileFormat::Parquet,
+                    ) => {
+                        let body = self.read(&path).await?;
+                        let earlier = blocking(move || {
+                            deleted_positions(body).map_err(|e| transient(format!("{path}: {e}")))
+                        })
+                        .await?;
+                        deleted.extend(earlier);
+                    }
+                    // Equality deletes and other formats' position deletes: a row they already
+                    // remove is deleted once more, which changes nothing a reader sees.
+                    _ => {}
                 }
             }
         }
+        positions.retain(|p| !deleted.contains(p));
         positions.sort();
         Ok(positions)
     }
 
-    fn position_delete_file(&self, positions: &[(String, i64)]) -> Result<Vec<u8>, WriteError> {
-        let field = |name: &str, t: DataType, id: i32| {
-            Field::new(name, t, false).with_metadata(HashMap::from([(
-                "PARQUET:field_id".to_string(),
-                id.to_string(),
-            )]))
-        };
-        let schema = Arc::new(Schema::new(vec![
-            field("file_path", DataType::Utf8, DELETE_FILE_PATH_ID),
-            field("pos", DataType::Int64, DELETE_POS_ID),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(StringArray::from_iter_values(
-                    positions.iter().map(|(p, _)| p.as_str()),
-                )),
-                Arc::new(Int64Array::from_iter_values(
-                    positions.iter().map(|(_, r)| *r),
-                )),
-            ],
-        )
-        .map_err(|e| transient(e.to_string()))?;
-        self.conversion
-            .write(&schema, &batch)
-            .map_err(|f| transient(f.message))
-    }
-
     async fn read(&self, location: &str) -> Result<Bytes, WriteError> {
-        let (bucket, key) = freshet_iceberg::split_location(location).ok_or_else(|| {
-            permanent(
-                "Iceberg.InvalidLocation",
-                format!("{location} is not in S3"),
-            )
-        })?;
-        match self.files.get(bucket, key).await.map_err(transient)? {
-            Some(body) => Ok(Bytes::from(body)),
-            None => Err(transient(format!("{location} does not exist"))),
-        }
+        let input = self.io.new_input(location).map_err(transient)?;
+        input.read().await.map_err(transient)
     }
 
-    /// Puts a Parquet file under the table's `dir` and describes it.
+    /// Puts a Parquet file under the table's `data/` and describes it.
     async fn put_file(
         &self,
         location: &str,
-        dir: &str,
         body: Vec<u8>,
         records: u64,
         content: DataContentType,
         metadata: &TableMetadata,
     ) -> Result<DataFile, WriteError> {
-        let path = format!("{location}/{dir}/{}.parquet", uuid::Uuid::new_v4());
+        let path = format!("{location}/data/{}.parquet", uuid::Uuid::new_v4());
         let size = body.len() as u64;
-        let (bucket, key) = freshet_iceberg::split_location(&path)
-            .ok_or_else(|| permanent("Iceberg.InvalidLocation", format!("{path} is not in S3")))?;
-        self.files.put(bucket, key, body).await.map_err(transient)?;
+        let output = self.io.new_output(&path).map_err(transient)?;
+        output.write(Bytes::from(body)).await.map_err(transient)?;
         DataFileBuilder::default()
             .content(content)
             .file_path(path)
@@ -334,7 +335,7 @@ impl TableWriter {
             .file_size_in_bytes(size)
             .partition_spec_id(metadata.default_partition_spec().spec_id())
             .build()
-            .map_err(|e| transient(e.to_string()))
+            .map_err(transient)
     }
 
     /// The manifests of a manifest list.
@@ -359,16 +360,11 @@ impl TableWriter {
         &self,
         metadata: &TableMetadata,
         location: &str,
+        snapshot_id: i64,
         added: Vec<DataFile>,
         deletes: Vec<DataFile>,
         now_ms: i64,
     ) -> Result<Snapshot, WriteError> {
-        let snapshot_id = loop {
-            let id = (rand::random::<u64>() >> 1) as i64;
-            if id != 0 && metadata.snapshot_by_id(id).is_none() {
-                break id;
-            }
-        };
         let parent = metadata.current_snapshot();
         let sequence = metadata.last_sequence_number() + 1;
         let mut manifests = match parent {
@@ -396,10 +392,12 @@ impl TableWriter {
                 records(&deletes).to_string(),
             );
         }
-        let operation = if deletes.is_empty() {
-            SnapshotOp::Append
-        } else {
-            SnapshotOp::Overwrite
+        // Iceberg's names: rows added only is an append, rows removed only a delete, both an
+        // overwrite (as a row delta names them).
+        let operation = match (added.is_empty(), deletes.is_empty()) {
+            (false, true) => SnapshotOp::Append,
+            (true, false) => SnapshotOp::Delete,
+            _ => SnapshotOp::Overwrite,
         };
         for (files, deletes_manifest) in [(added, false), (deletes, true)] {
             if files.is_empty() {
@@ -452,48 +450,98 @@ impl TableWriter {
     }
 }
 
-/// Which records' rows are written and which keys' earlier rows go: within the batch, a
-/// later update or delete of a key also replaces the rows the batch gave it before.
-fn plan(
+/// Which records' rows are written and which keys' earlier rows go. A record that does not fit
+/// the table (or has no unique key) fails alone and changes nothing; within the batch, a later
+/// update or delete of a key also replaces the rows the batch gave it before.
+fn prepare(
     conversion: &Conversion,
     arrow: &SchemaRef,
-    records: &[(Operation, &[u8])],
+    records: &[(Operation, Bytes)],
     unique_keys: &[String],
-) -> Result<Plan, WriteError> {
-    let mut plan = Plan {
-        rows: Vec::with_capacity(records.len()),
-        replaced: HashSet::new(),
-        failed: Vec::new(),
-    };
-    if unique_keys.is_empty() {
-        plan.rows = (0..records.len()).collect();
-        return Ok(plan);
+) -> Result<Prepared, WriteError> {
+    let mut failed: Vec<(usize, &'static str, String)> = Vec::new();
+    // Every row that could be written, converted once: its failures are the records that do
+    // not fit, and without unique keys the file is the one written.
+    let candidates: Vec<usize> = (0..records.len())
+        .filter(|&i| records[i].0 != Operation::Delete)
+        .collect();
+    let mut file = None;
+    let mut fitting = HashSet::new();
+    if !candidates.is_empty() {
+        let rows: Vec<&[u8]> = candidates.iter().map(|&i| &records[i].1[..]).collect();
+        let (body, bad) = conversion
+            .convert(arrow, &rows)
+            .map_err(|f| permanent("Iceberg.InvalidRecord", f.message))?;
+        let bad: HashMap<usize, String> = bad.into_iter().collect();
+        for (n, &i) in candidates.iter().enumerate() {
+            match bad.get(&n) {
+                Some(why) => failed.push((i, "Iceberg.InvalidRecord", why.clone())),
+                None => {
+                    fitting.insert(i);
+                }
+            }
+        }
+        file = Some(body);
     }
-    let keys =
-        key_schema(arrow, unique_keys).map_err(|e| permanent("Iceberg.InvalidUniqueKeys", e))?;
-    let mut written: Vec<Option<usize>> = Vec::with_capacity(records.len());
-    let mut latest: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, (op, data)) in records.iter().enumerate() {
-        let key = match record_key(conversion, &keys, data) {
-            Ok(key) => key,
-            Err(why) => {
-                plan.failed.push((i, "Iceberg.InvalidUniqueKeys", why));
+    let mut replaced = HashSet::new();
+    let written: Vec<usize> = if unique_keys.is_empty() {
+        candidates
+            .into_iter()
+            .filter(|i| fitting.contains(i))
+            .collect()
+    } else {
+        let keys = key_schema(arrow, unique_keys)
+            .map_err(|e| permanent("Iceberg.InvalidUniqueKeys", e))?;
+        let mut slots: Vec<Option<usize>> = Vec::with_capacity(records.len());
+        let mut latest: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, (op, data)) in records.iter().enumerate() {
+            if *op != Operation::Delete && !fitting.contains(&i) {
                 continue;
             }
-        };
-        if *op != Operation::Insert {
-            for slot in latest.remove(&key).unwrap_or_default() {
-                written[slot] = None;
+            let key = match record_key(conversion, &keys, data) {
+                Ok(key) => key,
+                Err(why) => {
+                    failed.push((i, "Iceberg.InvalidUniqueKeys", why));
+                    continue;
+                }
+            };
+            if *op != Operation::Insert {
+                for slot in latest.remove(&key).unwrap_or_default() {
+                    slots[slot] = None;
+                }
+                replaced.insert(key.clone());
             }
-            plan.replaced.insert(key.clone());
+            if *op != Operation::Delete {
+                latest.entry(key).or_default().push(slots.len());
+                slots.push(Some(i));
+            }
         }
-        if *op != Operation::Delete {
-            latest.entry(key).or_default().push(written.len());
-            written.push(Some(i));
+        slots.into_iter().flatten().collect()
+    };
+    failed.sort_by_key(|(i, _, _)| *i);
+    // The file converted above holds exactly the rows written unless keys removed some.
+    let all_fitting = written.len() == fitting.len();
+    let file = match (file, written.is_empty()) {
+        (_, true) => None,
+        (Some(body), false) if all_fitting => Some((body, written.len() as u64)),
+        _ => {
+            let rows: Vec<&[u8]> = written.iter().map(|&i| &records[i].1[..]).collect();
+            let (body, bad) = conversion
+                .convert(arrow, &rows)
+                .map_err(|f| permanent("Iceberg.InvalidRecord", f.message))?;
+            if let Some((_, why)) = bad.first() {
+                return Err(transient(format!(
+                    "a row that converted once did not convert again: {why}"
+                )));
+            }
+            Some((body, written.len() as u64))
         }
-    }
-    plan.rows = written.into_iter().flatten().collect();
-    Ok(plan)
+    };
+    Ok(Prepared {
+        file,
+        replaced,
+        failed,
+    })
 }
 
 /// A record's unique key, as the text of its key columns' values.
@@ -504,6 +552,61 @@ fn record_key(conversion: &Conversion, keys: &SchemaRef, data: &[u8]) -> Result<
         .pop()
         .flatten()
         .ok_or_else(|| "The record has no value for a unique key.".to_string())
+}
+
+fn position_delete_file(positions: &[(String, i64)]) -> Result<Vec<u8>, WriteError> {
+    let field = |name: &str, t: DataType, id: i32| {
+        Field::new(name, t, false).with_metadata(HashMap::from([(
+            "PARQUET:field_id".to_string(),
+            id.to_string(),
+        )]))
+    };
+    let schema = Arc::new(Schema::new(vec![
+        field("file_path", DataType::Utf8, DELETE_FILE_PATH_ID),
+        field("pos", DataType::Int64, DELETE_POS_ID),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                positions.iter().map(|(p, _)| p.as_str()),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                positions.iter().map(|(_, r)| *r),
+            )),
+        ],
+    )
+    .map_err(transient)?;
+    Conversion::iceberg()
+        .write(&schema, &batch)
+        .map_err(|f| transient(f.message))
+}
+
+/// The (file, row) positions a position-delete file removes.
+fn deleted_positions(body: Bytes) -> Result<Vec<(String, i64)>, String> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(body)
+        .and_then(|b| b.build())
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| e.to_string())?;
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| format!("a position-delete file without {name}"))
+        };
+        let paths =
+            arrow_cast::cast(column("file_path")?, &DataType::Utf8).map_err(|e| e.to_string())?;
+        let rows = arrow_cast::cast(column("pos")?, &DataType::Int64).map_err(|e| e.to_string())?;
+        let (Some(paths), Some(rows)) = (
+            paths.as_any().downcast_ref::<StringArray>(),
+            rows.as_any().downcast_ref::<Int64Array>(),
+        ) else {
+            return Err("unexpected position-delete column types".into());
+        };
+        out.extend((0..batch.num_rows()).map(|i| (paths.value(i).to_string(), rows.value(i))));
+    }
+    Ok(out)
 }
 
 /// Each row's key: the text of its columns' values joined, `None` where one is null.
@@ -529,7 +632,8 @@ fn row_keys(batch: &RecordBatch) -> Result<Vec<Option<String>>, String> {
 }
 
 /// The keys of every row of a Parquet data file, its key columns found by field id (by name
-/// in a file without ids).
+/// in a file without ids). A file written before a key column existed has no keys: none of its
+/// rows can be replaced by key.
 fn file_keys(body: Bytes, keys: &SchemaRef) -> Result<Vec<Option<String>>, String> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(body).map_err(|e| e.to_string())?;
     let file_schema = builder.schema().clone();
@@ -541,9 +645,14 @@ fn file_keys(body: Bytes, keys: &SchemaRef) -> Result<Vec<Option<String>>, Strin
             .position(|f| match (field_id(f), field_id(key)) {
                 (Some(a), Some(b)) => a == b,
                 _ => f.name() == key.name(),
-            })
-            .ok_or_else(|| format!("the file has no column {}", key.name()))?;
-        roots.push(found);
+            });
+        match found {
+            Some(root) => roots.push(root),
+            None => {
+                let rows = builder.metadata().file_metadata().num_rows();
+                return Ok(vec![None; usize::try_from(rows).unwrap_or(0)]);
+            }
+        }
     }
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots.iter().copied());
     let reader = builder
@@ -580,36 +689,65 @@ mod tests {
     use super::*;
 
     #[test]
+    fn position_delete_files_read_back() {
+        let positions = vec![
+            ("s3://b/t/data/a.parquet".to_string(), 3),
+            ("s3://b/t/data/a.parquet".to_string(), 9),
+        ];
+        let file = position_delete_file(&positions).unwrap();
+        assert_eq!(deleted_positions(Bytes::from(file)).unwrap(), positions);
+    }
+
+    #[test]
     fn the_last_operation_on_a_key_in_a_batch_wins() {
         let arrow: SchemaRef = Arc::new(Schema::new(vec![
-            Field::new("id", DataType::Int64, false),
+            // Nullable, so that a record without an id fits and fails only for its key.
+            Field::new("id", DataType::Int64, true),
             Field::new("name", DataType::Utf8, true),
         ]));
-        let records: Vec<(Operation, &[u8])> = vec![
-            (Operation::Insert, br#"{"id": 1, "name": "a"}"#),
-            (Operation::Insert, br#"{"id": 2, "name": "b"}"#),
-            (Operation::Update, br#"{"id": 1, "name": "a2"}"#),
-            (Operation::Delete, br#"{"id": 2}"#),
-            (Operation::Update, br#"{"id": 3, "name": "c"}"#),
-            (Operation::Insert, br#"{"name": "no key"}"#),
-            (Operation::Update, br#"{"id": 1, "name": "a3"}"#),
+        let record = |op, json: &'static str| (op, Bytes::from_static(json.as_bytes()));
+        let records = vec![
+            record(Operation::Insert, r#"{"id": 1, "name": "a"}"#),
+            record(Operation::Insert, r#"{"id": 2, "name": "b"}"#),
+            record(Operation::Update, r#"{"id": 1, "name": "a2"}"#),
+            record(Operation::Delete, r#"{"id": 2}"#),
+            record(Operation::Update, r#"{"id": 3, "name": "c"}"#),
+            record(Operation::Insert, r#"{"name": "no key"}"#),
+            record(Operation::Update, r#"{"id": 1, "name": "a3"}"#),
+            // An update that does not fit the table replaces nothing.
+            record(
+                Operation::Update,
+                r#"{"id": 3, "name": {"not": "a string"}}"#,
+            ),
         ];
-        let plan = plan(
-            &Conversion::iceberg(),
-            &arrow,
-            &records,
-            &["id".to_string()],
-        )
-        .unwrap();
-        assert_eq!(plan.rows, vec![4, 6]);
-        let mut replaced: Vec<_> = plan.replaced.into_iter().collect();
+        let conversion = Conversion::iceberg();
+        let prepared = prepare(&conversion, &arrow, &records, &["id".to_string()]).unwrap();
+        // The file's rows, each as its (id, name) text.
+        let (body, rows) = prepared.file.clone().unwrap();
+        assert_eq!(rows, 2);
+        assert_eq!(
+            file_keys(Bytes::from(body), &arrow).unwrap(),
+            vec![Some("3\u{1}c".into()), Some("1\u{1}a3".into())]
+        );
+        let mut replaced: Vec<_> = prepared.replaced.into_iter().collect();
         replaced.sort();
         assert_eq!(replaced, vec!["1", "2", "3"]);
-        assert_eq!(plan.failed.len(), 1);
-        assert_eq!(plan.failed[0].0, 5);
-        // Without unique keys every record is written.
-        let all = super::plan(&Conversion::iceberg(), &arrow, &records, &[]).unwrap();
-        assert_eq!(all.rows, (0..records.len()).collect::<Vec<_>>());
+        let failed: Vec<_> = prepared
+            .failed
+            .iter()
+            .map(|(i, code, _)| (*i, *code))
+            .collect();
+        assert_eq!(
+            failed,
+            vec![
+                (5, "Iceberg.InvalidUniqueKeys"),
+                (7, "Iceberg.InvalidRecord")
+            ]
+        );
+        // Without unique keys every record that fits is written.
+        let all = prepare(&conversion, &arrow, &records, &[]).unwrap();
+        assert_eq!(all.file.unwrap().1, 6);
+        assert_eq!(all.failed.len(), 1);
     }
 
     #[test]
@@ -625,8 +763,14 @@ mod tests {
         ];
         let (file, failed) = conversion.convert(&arrow, &records).unwrap();
         assert!(failed.is_empty());
-        let keys = file_keys(Bytes::from(file), &arrow).unwrap();
+        let keys = file_keys(Bytes::from(file.clone()), &arrow).unwrap();
         let from_record = record_key(&conversion, &arrow, records[0]).unwrap();
         assert_eq!(keys, vec![Some(from_record), None]);
+        // A file without a key column has no keys.
+        let other: SchemaRef = Arc::new(Schema::new(vec![Field::new("sku", DataType::Utf8, true)]));
+        assert_eq!(
+            file_keys(Bytes::from(file), &other).unwrap(),
+            vec![None, None]
+        );
     }
 }

@@ -58,8 +58,25 @@ struct Metadata {
     partition_keys: HashMap<String, String>,
     /// An Iceberg destination's routing: `destinationDatabaseName`, `destinationTableName`,
     /// `operation`. They join the partition keys, which Iceberg destinations do not have.
+    /// Values as given (a number or a boolean is taken as its text; null as absent).
     #[serde(default)]
-    otf_metadata: HashMap<String, String>,
+    otf_metadata: Option<HashMap<String, serde_json::Value>>,
+}
+
+impl Metadata {
+    /// The partition keys and the routing an Iceberg destination reads, as one set of keys.
+    fn keys(self) -> impl Iterator<Item = (String, String)> {
+        let routing = self
+            .otf_metadata
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                serde_json::Value::String(s) => Some((k, s)),
+                serde_json::Value::Null => None,
+                other => Some((k, other.to_string())),
+            });
+        self.partition_keys.into_iter().chain(routing)
+    }
 }
 
 /// Why an invocation failed, as error records name it.
@@ -313,7 +330,7 @@ fn parse(payload: &[u8], ids: &[String]) -> Result<HashMap<String, RecordResult>
                 Ok(data) => {
                     let keys: PartitionKeys = record
                         .metadata
-                        .map(|m| m.partition_keys.into_iter().chain(m.otf_metadata))
+                        .map(Metadata::keys)
                         .into_iter()
                         .flatten()
                         .map(|(k, v)| ((KeySource::Lambda, k), v))

@@ -228,7 +228,7 @@ fn lambda_responses_are_matched_by_record_id() {
     let payload = json!({"records": [
         {"recordId": "a", "result": "Ok", "data": BASE64.encode("A"), "metadata": {"partitionKeys": {"k": "v"},
             "otfMetadata": {"destinationTableName": "t", "operation": "delete"}}},
-        {"recordId": "b", "result": "Dropped"},
+        {"recordId": "b", "result": "Dropped", "metadata": {"otfMetadata": null}},
         {"recordId": "c", "result": "ProcessingFailed", "data": ""},
         {"recordId": "c", "result": "Ok", "data": ""},
         {"recordId": "zz", "result": "Ok", "data": ""},
