@@ -12,23 +12,21 @@ macro_rules! metrics {
         }
 
         impl Metrics {
-            /// Appends this stream's metrics to a Prometheus exposition.
-            pub fn render(&self, stream: &str, out: &mut String) {
+            /// Appends the streams' metrics to a Prometheus exposition, each metric one block
+            /// (its `# TYPE` line, then a sample per stream), as the text format requires.
+            pub fn render(streams: &[(&str, &Metrics)], out: &mut String) {
                 $(
-                    let _ = writeln!(
-                        out,
-                        "firehose_{}{{DeliveryStreamName=\"{}\"}} {}",
-                        $name.replace('.', "_"),
-                        stream.replace('\\', "\\\\").replace('"', "\\\""),
-                        self.$field.load(Relaxed)
-                    );
-                )*
-            }
-
-            /// `# TYPE` lines, once per exposition.
-            pub fn render_types(out: &mut String) {
-                $(
-                    let _ = writeln!(out, "# TYPE firehose_{} {}", $name.replace('.', "_"), $kind);
+                    let name = $name.replace('.', "_");
+                    let _ = writeln!(out, "# TYPE firehose_{} {}", name, $kind);
+                    for (stream, metrics) in streams {
+                        let _ = writeln!(
+                            out,
+                            "firehose_{}{{DeliveryStreamName=\"{}\"}} {}",
+                            name,
+                            stream.replace('\\', "\\\\").replace('"', "\\\""),
+                            metrics.$field.load(Relaxed)
+                        );
+                    }
                 )*
             }
         }
@@ -88,15 +86,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_firehose_names_with_the_stream_label() {
-        let m = Metrics::default();
-        Metrics::add(&m.incoming_records, 3);
-        Metrics::add(&m.s3_records, 2);
+    fn renders_each_metric_as_one_block_with_the_stream_label() {
+        let (a, b) = (Metrics::default(), Metrics::default());
+        Metrics::add(&a.incoming_records, 3);
+        Metrics::add(&b.s3_records, 2);
         let mut out = String::new();
-        Metrics::render_types(&mut out);
-        m.render("a\"b", &mut out);
-        assert!(out.contains("# TYPE firehose_IncomingRecords counter\n"));
-        assert!(out.contains("firehose_IncomingRecords{DeliveryStreamName=\"a\\\"b\"} 3\n"));
-        assert!(out.contains("firehose_DeliveryToS3_Records{DeliveryStreamName=\"a\\\"b\"} 2\n"));
+        Metrics::render(&[("a\"b", &a), ("c", &b)], &mut out);
+        assert!(out.contains(
+            "# TYPE firehose_IncomingRecords counter\n\
+             firehose_IncomingRecords{DeliveryStreamName=\"a\\\"b\"} 3\n\
+             firehose_IncomingRecords{DeliveryStreamName=\"c\"} 0\n# TYPE "
+        ));
+        assert!(out.contains("firehose_DeliveryToS3_Records{DeliveryStreamName=\"c\"} 2\n"));
+        // Every sample follows its own metric's TYPE line.
+        let mut current = "";
+        for line in out.lines() {
+            match line.strip_prefix("# TYPE ") {
+                Some(rest) => current = rest.split(' ').next().unwrap(),
+                None => assert!(
+                    line.starts_with(&format!("{current}{{")),
+                    "{line} after {current}"
+                ),
+            }
+        }
     }
 }

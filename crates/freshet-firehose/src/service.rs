@@ -947,10 +947,12 @@ impl FirehoseService {
 
     /// Prometheus exposition of every delivery stream's metrics.
     pub fn render_metrics(&self, out: &mut String) {
-        Metrics::render_types(out);
-        for entry in self.inner.registry.read().values() {
-            entry.metrics.render(&entry.name, out);
-        }
+        let registry = self.inner.registry.read();
+        let streams: Vec<(&str, &Metrics)> = registry
+            .values()
+            .map(|entry| (entry.name.as_str(), entry.metrics.as_ref()))
+            .collect();
+        Metrics::render(&streams, out);
     }
 
     /// Whether the service is open: its log takes durable writes and its catalog answers.
