@@ -10,7 +10,9 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::config::{BufferingHints, RetryOptions, S3Config, Thresholds, describe_destination};
+use crate::config::{
+    BufferingHints, RetryOptions, S3Config, Thresholds, describe_destination, enabled,
+};
 use crate::error::{FirehoseError, Result};
 use crate::process::Processing;
 
@@ -99,13 +101,7 @@ impl SplunkConfig {
         if !matches!(self.hec_endpoint_type.as_str(), "Raw" | "Event") {
             return Err(invalid("HECEndpointType must be Raw or Event."));
         }
-        if self
-            .secrets_manager_configuration
-            .as_ref()
-            .and_then(|s| s.get("Enabled"))
-            .and_then(Value::as_bool)
-            == Some(true)
-        {
+        if enabled(&self.secrets_manager_configuration) {
             return Err(invalid(
                 "SecretsManagerConfiguration is not supported by Freshet yet; give HECToken.",
             ));

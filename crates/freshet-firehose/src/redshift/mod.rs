@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 
-use crate::config::{RetryOptions, S3Config, Thresholds, describe_destination};
+use crate::config::{RetryOptions, S3Config, Thresholds, describe_destination, enabled};
 use crate::error::{Result, invalid};
 use crate::process::Processing;
 
@@ -107,13 +107,7 @@ impl RedshiftConfig {
         if self.copy_command.data_table_name.is_empty() {
             return Err(invalid("CopyCommand.DataTableName is required."));
         }
-        if self
-            .secrets_manager_configuration
-            .as_ref()
-            .and_then(|s| s.get("Enabled"))
-            .and_then(Value::as_bool)
-            == Some(true)
-        {
+        if enabled(&self.secrets_manager_configuration) {
             return Err(invalid(
                 "SecretsManagerConfiguration is not supported by Freshet yet; give Username and Password.",
             ));
