@@ -12,7 +12,7 @@ if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 step() { printf '\n==> %s\n' "$*"; }
 
 step "python test clients"
-if ! python3 -c 'import boto3, botocore, pytest, pyarrow, osmem_server, pyiceberg' 2>/dev/null \
+if ! python3 -c 'import boto3, botocore, pytest, pyarrow, osmem_server, pyiceberg, prometheus_client' 2>/dev/null \
    || ! command -v moto_server >/dev/null 2>&1 \
    || ! python3 -c 'import botocore, os, sys; sys.exit(0 if os.path.exists(os.path.join(os.path.dirname(botocore.__file__), "data/kinesis")) else 1)'; then
   python3 -m pip install --quiet -r tests/e2e/requirements.txt

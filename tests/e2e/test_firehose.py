@@ -415,7 +415,7 @@ def test_kinesis_stream_as_source_delivers_across_resharding(server_factory):
     wait_until(got, timeout=60, what="all Kinesis records delivered")
     metrics = urllib.request.urlopen(srv.endpoint + "/metrics").read().decode()
     read = [line for line in metrics.splitlines()
-            if line.startswith('firehose_DataReadFromKinesisStream_Records{DeliveryStreamName="from-kds"}')]
+            if line.startswith('firehose_DataReadFromKinesisStream_Records_total{DeliveryStreamName="from-kds"}')]
     assert read and int(read[0].split()[-1]) >= 200
 
 

@@ -741,6 +741,11 @@ impl AnalyticsService {
         Ok(self.inner.catalog.ping().await?)
     }
 
+    /// Adds the running SQL applications' metrics to a scrape.
+    pub fn render_metrics(&self, e: &mut freshet_runtime::metrics::Exposition) {
+        self.inner.launcher.render_metrics(e);
+    }
+
     // ---- v1 operations ----
 
     pub async fn create_application(

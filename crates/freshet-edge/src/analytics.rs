@@ -82,6 +82,11 @@ impl Api for AnalyticsV2Api {
     fn health(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async { self.svc.health().await.map_err(|e| e.to_string()) })
     }
+
+    // Rendered by this adapter only: both API versions share one service.
+    fn render_metrics(&self, e: &mut freshet_runtime::metrics::Exposition) {
+        self.svc.render_metrics(e);
+    }
 }
 
 impl From<AnalyticsError> for ApiError {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
+use freshet_runtime::metrics::Exposition;
 use futures_util::future::BoxFuture;
 
 use crate::Auth;
@@ -64,8 +65,8 @@ pub trait Api: Send + Sync + 'static {
     /// Whether the service is open and its storage takes durable writes.
     fn health(&self) -> BoxFuture<'_, Result<(), String>>;
 
-    /// Appends the service's metrics in Prometheus text format.
-    fn render_metrics(&self, out: &mut String) {
-        let _ = out;
+    /// Adds the service's metrics to a `/metrics` scrape.
+    fn render_metrics(&self, e: &mut Exposition) {
+        let _ = e;
     }
 }

@@ -3,6 +3,7 @@
 //! protocol every Firehose SDK speaks).
 
 use freshet_firehose::{FirehoseError, FirehoseService};
+use freshet_runtime::metrics::Exposition;
 use futures_util::future::BoxFuture;
 use http::StatusCode;
 use serde::Serialize;
@@ -51,8 +52,8 @@ impl Api for FirehoseApi {
         Box::pin(async { self.svc.health().await.map_err(|e| e.to_string()) })
     }
 
-    fn render_metrics(&self, out: &mut String) {
-        self.svc.render_metrics(out);
+    fn render_metrics(&self, e: &mut Exposition) {
+        self.svc.render_metrics(e);
     }
 }
 

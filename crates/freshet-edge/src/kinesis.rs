@@ -2,6 +2,7 @@
 //! into its typed request, handed to the streams service, and its typed answer encoded back.
 
 use axum::body::{Body, Bytes};
+use freshet_runtime::metrics::Exposition;
 use freshet_streams::{StreamsError, StreamsService};
 use futures_util::future::BoxFuture;
 use serde::Serialize;
@@ -91,6 +92,10 @@ impl Api for KinesisApi {
 
     fn health(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async { self.svc.health().await.map_err(|e| e.to_string()) })
+    }
+
+    fn render_metrics(&self, e: &mut Exposition) {
+        self.svc.render_metrics(e);
     }
 }
 

@@ -37,8 +37,8 @@ use axum::extract::{Request, State};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::get;
-use freshet_runtime::SharedClock;
-use http::{HeaderValue, Method, StatusCode, header};
+use freshet_runtime::{SharedClock, metrics};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -293,16 +293,20 @@ async fn health(State(apis): State<Arc<Vec<Arc<dyn Api>>>>) -> Response {
     response
 }
 
-/// `GET /metrics`: Prometheus text exposition of the services' metrics.
-async fn metrics(State(apis): State<Arc<Vec<Arc<dyn Api>>>>) -> Response {
-    let mut text = String::new();
+/// `GET /metrics`: the services' and the process's metrics, in the Prometheus text format or,
+/// when the scraper asks for it, OpenMetrics.
+async fn metrics(State(apis): State<Arc<Vec<Arc<dyn Api>>>>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = metrics::Format::negotiate(accept);
+    let mut exposition = metrics::Exposition::new(format);
     for api in apis.iter() {
-        api.render_metrics(&mut text);
+        api.render_metrics(&mut exposition);
     }
-    let mut response = Response::new(Body::from(text));
+    metrics::render_process(&mut exposition);
+    let mut response = Response::new(Body::from(exposition.finish()));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4"),
+        HeaderValue::from_static(format.content_type()),
     );
     response
 }

@@ -150,6 +150,10 @@ impl Api for VideoApi {
     fn health(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async { self.svc.health().await.map_err(|e| e.to_string()) })
     }
+
+    fn render_metrics(&self, e: &mut freshet_runtime::metrics::Exposition) {
+        self.svc.render_metrics(e);
+    }
 }
 
 impl From<VideoError> for ApiError {

@@ -1,74 +1,69 @@
-//! Per delivery stream counters under Firehose's CloudWatch metric names, rendered in the
-//! Prometheus text format on `/metrics` (dots become underscores, the stream is a label).
+//! Per delivery stream counters under Firehose's CloudWatch metric names, on `/metrics` (see
+//! `freshet_runtime::metrics`: dots become underscores, the stream is a label).
 
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use freshet_runtime::metrics::Exposition;
+
 macro_rules! metrics {
-    ($($field:ident => $name:literal, $kind:literal;)*) => {
+    ($($field:ident => $name:literal, $kind:ident;)*) => {
         #[derive(Default, Debug)]
         pub struct Metrics {
             $(pub $field: AtomicU64,)*
         }
 
         impl Metrics {
-            /// Appends the streams' metrics to a Prometheus exposition, each metric one block
-            /// (its `# TYPE` line, then a sample per stream), as the text format requires.
-            pub fn render(streams: &[(&str, &Metrics)], out: &mut String) {
-                $(
-                    let name = $name.replace('.', "_");
-                    let _ = writeln!(out, "# TYPE firehose_{} {}", name, $kind);
-                    for (stream, metrics) in streams {
-                        let _ = writeln!(
-                            out,
-                            "firehose_{}{{DeliveryStreamName=\"{}\"}} {}",
-                            name,
-                            stream.replace('\\', "\\\\").replace('"', "\\\""),
-                            metrics.$field.load(Relaxed)
-                        );
-                    }
-                )*
+            /// Adds the stream's metrics to a scrape.
+            pub fn render(&self, stream: &str, e: &mut Exposition) {
+                let labels = [("DeliveryStreamName", stream)];
+                $(metrics!(@sample e, $kind, $name, &labels, self.$field.load(Relaxed));)*
             }
         }
+    };
+    (@sample $e:ident, counter, $name:literal, $labels:expr, $v:expr) => {
+        $e.counter("firehose", $name, concat!("AWS/Firehose ", $name), $labels, $v)
+    };
+    (@sample $e:ident, gauge, $name:literal, $labels:expr, $v:expr) => {
+        $e.gauge("firehose", $name, concat!("AWS/Firehose ", $name), $labels, $v as f64)
     };
 }
 
 metrics! {
-    incoming_records => "IncomingRecords", "counter";
-    incoming_bytes => "IncomingBytes", "counter";
-    incoming_put_requests => "IncomingPutRequests", "counter";
-    throttled_records => "ThrottledRecords", "counter";
-    backlog_bytes => "BacklogBytes", "gauge";
-    s3_records => "DeliveryToS3.Records", "counter";
-    s3_bytes => "DeliveryToS3.Bytes", "counter";
-    s3_objects => "DeliveryToS3.ObjectCount", "counter";
-    s3_success => "DeliveryToS3.Success", "gauge";
-    s3_freshness_secs => "DeliveryToS3.DataFreshness", "gauge";
-    http_records => "DeliveryToHttpEndpoint.Records", "counter";
-    http_bytes => "DeliveryToHttpEndpoint.Bytes", "counter";
-    http_success => "DeliveryToHttpEndpoint.Success", "gauge";
-    http_freshness_secs => "DeliveryToHttpEndpoint.DataFreshness", "gauge";
-    search_records => "DeliveryToAmazonOpenSearchService.Records", "counter";
-    search_bytes => "DeliveryToAmazonOpenSearchService.Bytes", "counter";
-    search_success => "DeliveryToAmazonOpenSearchService.Success", "gauge";
-    search_freshness_secs => "DeliveryToAmazonOpenSearchService.DataFreshness", "gauge";
-    redshift_records => "DeliveryToRedshift.Records", "counter";
-    redshift_bytes => "DeliveryToRedshift.Bytes", "counter";
-    redshift_success => "DeliveryToRedshift.Success", "gauge";
-    splunk_records => "DeliveryToSplunk.Records", "counter";
-    splunk_bytes => "DeliveryToSplunk.Bytes", "counter";
-    splunk_success => "DeliveryToSplunk.Success", "gauge";
-    iceberg_records => "DeliveryToIceberg.SuccessfulRowCount", "counter";
-    iceberg_deleted_rows => "DeliveryToIceberg.DeletedRowCount", "counter";
-    iceberg_success => "DeliveryToIceberg.Success", "gauge";
-    backup_records => "BackupToS3.Records", "counter";
-    backup_bytes => "BackupToS3.Bytes", "counter";
-    kinesis_records => "DataReadFromKinesisStream.Records", "counter";
-    kinesis_bytes => "DataReadFromKinesisStream.Bytes", "counter";
-    partition_count => "PartitionCount", "gauge";
-    partition_count_exceeded => "PartitionCountExceeded", "gauge";
-    processing_records => "SucceedProcessing.Records", "counter";
-    processing_bytes => "SucceedProcessing.Bytes", "counter";
+    incoming_records => "IncomingRecords", counter;
+    incoming_bytes => "IncomingBytes", counter;
+    incoming_put_requests => "IncomingPutRequests", counter;
+    throttled_records => "ThrottledRecords", counter;
+    backlog_bytes => "BacklogBytes", gauge;
+    s3_records => "DeliveryToS3.Records", counter;
+    s3_bytes => "DeliveryToS3.Bytes", counter;
+    s3_objects => "DeliveryToS3.ObjectCount", counter;
+    s3_success => "DeliveryToS3.Success", gauge;
+    s3_freshness_secs => "DeliveryToS3.DataFreshness", gauge;
+    http_records => "DeliveryToHttpEndpoint.Records", counter;
+    http_bytes => "DeliveryToHttpEndpoint.Bytes", counter;
+    http_success => "DeliveryToHttpEndpoint.Success", gauge;
+    http_freshness_secs => "DeliveryToHttpEndpoint.DataFreshness", gauge;
+    search_records => "DeliveryToAmazonOpenSearchService.Records", counter;
+    search_bytes => "DeliveryToAmazonOpenSearchService.Bytes", counter;
+    search_success => "DeliveryToAmazonOpenSearchService.Success", gauge;
+    search_freshness_secs => "DeliveryToAmazonOpenSearchService.DataFreshness", gauge;
+    redshift_records => "DeliveryToRedshift.Records", counter;
+    redshift_bytes => "DeliveryToRedshift.Bytes", counter;
+    redshift_success => "DeliveryToRedshift.Success", gauge;
+    splunk_records => "DeliveryToSplunk.Records", counter;
+    splunk_bytes => "DeliveryToSplunk.Bytes", counter;
+    splunk_success => "DeliveryToSplunk.Success", gauge;
+    iceberg_records => "DeliveryToIceberg.SuccessfulRowCount", counter;
+    iceberg_deleted_rows => "DeliveryToIceberg.DeletedRowCount", counter;
+    iceberg_success => "DeliveryToIceberg.Success", gauge;
+    backup_records => "BackupToS3.Records", counter;
+    backup_bytes => "BackupToS3.Bytes", counter;
+    kinesis_records => "DataReadFromKinesisStream.Records", counter;
+    kinesis_bytes => "DataReadFromKinesisStream.Bytes", counter;
+    partition_count => "PartitionCount", gauge;
+    partition_count_exceeded => "PartitionCountExceeded", gauge;
+    processing_records => "SucceedProcessing.Records", counter;
+    processing_bytes => "SucceedProcessing.Bytes", counter;
 }
 
 impl Metrics {
@@ -83,6 +78,8 @@ impl Metrics {
 
 #[cfg(test)]
 mod tests {
+    use freshet_runtime::metrics::Format;
+
     use super::*;
 
     #[test]
@@ -90,24 +87,21 @@ mod tests {
         let (a, b) = (Metrics::default(), Metrics::default());
         Metrics::add(&a.incoming_records, 3);
         Metrics::add(&b.s3_records, 2);
-        let mut out = String::new();
-        Metrics::render(&[("a\"b", &a), ("c", &b)], &mut out);
-        assert!(out.contains(
-            "# TYPE firehose_IncomingRecords counter\n\
-             firehose_IncomingRecords{DeliveryStreamName=\"a\\\"b\"} 3\n\
-             firehose_IncomingRecords{DeliveryStreamName=\"c\"} 0\n# TYPE "
-        ));
-        assert!(out.contains("firehose_DeliveryToS3_Records{DeliveryStreamName=\"c\"} 2\n"));
-        // Every sample follows its own metric's TYPE line.
-        let mut current = "";
-        for line in out.lines() {
-            match line.strip_prefix("# TYPE ") {
-                Some(rest) => current = rest.split(' ').next().unwrap(),
-                None => assert!(
-                    line.starts_with(&format!("{current}{{")),
-                    "{line} after {current}"
-                ),
-            }
-        }
+        Metrics::set(&b.backlog_bytes, 7);
+        let mut e = Exposition::new(Format::Prometheus);
+        a.render("a\"b", &mut e);
+        b.render("c", &mut e);
+        let out = e.finish();
+        assert!(
+            out.contains(
+                "# TYPE firehose_IncomingRecords_total counter\n\
+             firehose_IncomingRecords_total{DeliveryStreamName=\"a\\\"b\"} 3\n\
+             firehose_IncomingRecords_total{DeliveryStreamName=\"c\"} 0\n# HELP "
+            ),
+            "{out}"
+        );
+        assert!(out.contains("firehose_DeliveryToS3_Records_total{DeliveryStreamName=\"c\"} 2\n"));
+        assert!(out.contains("# TYPE firehose_BacklogBytes gauge\n"));
+        assert!(out.contains("firehose_BacklogBytes{DeliveryStreamName=\"c\"} 7\n"));
     }
 }

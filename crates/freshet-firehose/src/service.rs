@@ -9,6 +9,7 @@ use std::time::Duration;
 use freshet_catalog::{Catalog, CatalogError};
 use freshet_log::{LogBackend, NewRecord, ShardLogId, SharedLog};
 use freshet_runtime::Status;
+use freshet_runtime::metrics::Exposition;
 use freshet_streams::{StartingPosition, StreamsService};
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
@@ -945,14 +946,12 @@ impl FirehoseService {
         .await
     }
 
-    /// Prometheus exposition of every delivery stream's metrics.
-    pub fn render_metrics(&self, out: &mut String) {
-        let registry = self.inner.registry.read();
-        let streams: Vec<(&str, &Metrics)> = registry
-            .values()
-            .map(|entry| (entry.name.as_str(), entry.metrics.as_ref()))
-            .collect();
-        Metrics::render(&streams, out);
+    /// Adds every delivery stream's metrics, and the log's, to a scrape.
+    pub fn render_metrics(&self, e: &mut Exposition) {
+        for entry in self.inner.registry.read().values() {
+            entry.metrics.render(&entry.name, e);
+        }
+        self.inner.log.render_metrics("firehose", e);
     }
 
     /// Whether the service is open: its log takes durable writes and its catalog answers.

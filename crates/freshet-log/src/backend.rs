@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use freshet_runtime::metrics::Exposition;
 use tokio::sync::watch;
 
 use crate::{Appended, Log, LogError, NewRecord, Record, ShardLogId};
@@ -66,6 +67,9 @@ pub trait LogBackend: Send + Sync {
 
     /// Makes everything durable and stops writing; later writes fail with `Closed`.
     fn close(&self) -> BoxFuture<'_, Result<(), LogError>>;
+
+    /// Adds the storage's own metrics to a scrape, labelled with the owning service.
+    fn render_metrics(&self, service: &str, e: &mut Exposition);
 
     /// Removes every shard log that `keep` does not claim: the orphans of changes that
     /// committed in the catalog before a crash (a deletion) or never committed (a creation).
@@ -158,5 +162,9 @@ impl LogBackend for Log {
 
     fn close(&self) -> BoxFuture<'_, Result<(), LogError>> {
         Box::pin(Log::close(self))
+    }
+
+    fn render_metrics(&self, service: &str, e: &mut Exposition) {
+        Log::render_metrics(self, service, e)
     }
 }

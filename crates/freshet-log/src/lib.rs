@@ -34,6 +34,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use bytestring::ByteString;
 use freshet_runtime::SharedClock;
+use freshet_runtime::metrics::{Exposition, Histogram};
 use parking_lot::RwLock;
 use tokio::sync::{oneshot, watch};
 
@@ -191,12 +192,30 @@ pub struct LogStats {
     pub fsyncs: u64,
 }
 
-#[derive(Default)]
 pub(crate) struct StatsCounters {
     appends: AtomicU64,
     records: AtomicU64,
     batches: AtomicU64,
     fsyncs: AtomicU64,
+    /// Each file fsync's duration.
+    fsync_latency: Histogram,
+    /// Each commit's (writer round's) bytes and records.
+    commit_bytes: Histogram,
+    commit_records: Histogram,
+}
+
+impl Default for StatsCounters {
+    fn default() -> Self {
+        StatsCounters {
+            appends: AtomicU64::new(0),
+            records: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            fsyncs: AtomicU64::new(0),
+            fsync_latency: Histogram::latency(),
+            commit_bytes: Histogram::sizes(),
+            commit_records: Histogram::sizes(),
+        }
+    }
 }
 
 /// A handle to the logs under one directory; cheap to clone, shared by all tasks.
@@ -434,6 +453,42 @@ impl Log {
             batches: s.batches.load(Relaxed),
             fsyncs: s.fsyncs.load(Relaxed),
         }
+    }
+
+    /// Adds the log's fsync latencies and commit sizes to a scrape, labelled with the service
+    /// that owns the log.
+    pub fn render_metrics(&self, service: &str, e: &mut Exposition) {
+        let s = &self.inner.stats;
+        let labels = [("service", service)];
+        e.histogram(
+            "freshet_log",
+            "fsync_latency_milliseconds",
+            "Time each segment file fsync took, in milliseconds.",
+            &labels,
+            &s.fsync_latency,
+        );
+        e.histogram(
+            "freshet_log",
+            "commit_bytes",
+            "Bytes written by each group commit.",
+            &labels,
+            &s.commit_bytes,
+        );
+        e.histogram(
+            "freshet_log",
+            "commit_records",
+            "Records written by each group commit.",
+            &labels,
+            &s.commit_records,
+        );
+        let appends = s.appends.load(Relaxed);
+        e.counter(
+            "freshet_log",
+            "appends",
+            "Appends acknowledged.",
+            &labels,
+            appends,
+        );
     }
 
     fn shard(&self, id: ShardLogId) -> Result<Arc<ShardShared>, LogError> {

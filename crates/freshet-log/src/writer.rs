@@ -504,7 +504,7 @@ impl Writer {
         let results = self.io.parallel(&jobs, |ws| {
             write_staged(&self.settings, ws).map_err(Failed::Write)?;
             if sync_now {
-                sync_file(&self.settings, &ws.active).map_err(Failed::Sync)?;
+                sync_file(&self.settings, &self.stats, &ws.active).map_err(Failed::Sync)?;
             }
             Ok(())
         });
@@ -562,6 +562,15 @@ impl Writer {
             self.last_sync = self.settings.clock.elapsed();
         }
 
+        let (mut bytes, mut records) = (0, 0);
+        for id in &written {
+            if let Some(ws) = self.shards.get(id).filter(|ws| ws.failed.is_none()) {
+                bytes += ws.staged_tip.len - ws.committed.len;
+                records += ws.staged_tip.next - ws.committed.next;
+            }
+        }
+        self.stats.commit_bytes.observe(bytes);
+        self.stats.commit_records.observe(records);
         for id in written {
             let Some(ws) = self.shards.get_mut(&id) else {
                 continue;
@@ -593,7 +602,9 @@ impl Writer {
             .iter()
             .map(|id| self.shards[id].active.clone())
             .collect();
-        let results = self.io.parallel(&files, |f| sync_file(&self.settings, f));
+        let results = self
+            .io
+            .parallel(&files, |f| sync_file(&self.settings, &self.stats, f));
         self.stats.fsyncs.fetch_add(files.len() as u64, Relaxed);
         self.last_sync = self.settings.clock.elapsed();
         for (id, result) in ids.iter().zip(results) {
@@ -874,7 +885,7 @@ fn fail_sync(id: &ShardLogId, ws: &mut WriterShard, e: &io::Error) {
 }
 
 /// fdatasync of a segment (in unit tests, possibly failing as injected).
-fn sync_file(settings: &Settings, file: &SegmentFile) -> io::Result<()> {
+fn sync_file(settings: &Settings, stats: &StatsCounters, file: &SegmentFile) -> io::Result<()> {
     fail::fail_point!("log::fsync", |_| Err(io::Error::other(
         "failpoint log::fsync"
     )));
@@ -882,9 +893,12 @@ fn sync_file(settings: &Settings, file: &SegmentFile) -> io::Result<()> {
     if settings.faults.take(&[faults::Fault::SyncError]).is_some() {
         return Err(io::Error::from_raw_os_error(5));
     }
-    #[cfg(not(test))]
-    let _ = settings;
-    file.file.sync_data()
+    let started = settings.clock.elapsed();
+    let synced = file.file.sync_data();
+    stats
+        .fsync_latency
+        .observe_duration(settings.clock.elapsed().saturating_sub(started));
+    synced
 }
 
 /// Writes a shard's prepared buffer (see `StageBuf::prepare`) at the block boundary before its

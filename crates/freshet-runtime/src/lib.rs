@@ -1,8 +1,10 @@
 //! What every Freshet service runs on, written once: the clock that time is read from (so tests
-//! move time by hand instead of sleeping) and the lifecycle its resources go through.
+//! move time by hand instead of sleeping), the lifecycle its resources go through, and the
+//! metrics it exposes.
 
 pub mod clock;
 pub mod lifecycle;
+pub mod metrics;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use lifecycle::Status;

@@ -12,7 +12,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::model::StreamMode;
@@ -72,7 +71,7 @@ impl StreamsService {
             let now = self.config().clock.elapsed();
             let mut loads = Vec::new();
             for shard in state.shards.iter().filter(|s| s.is_open()) {
-                let bytes = shard.written.load(Ordering::Relaxed);
+                let bytes = shard.metrics.incoming_bytes.get();
                 let Ok((_, records)) = self.inner.log.bounds(shard.log).await else {
                     continue;
                 };

@@ -26,6 +26,8 @@ pub struct StreamsConfig {
     pub on_demand: crate::autoscale::OnDemandPolicy,
     /// How often retention deletes expired segments.
     pub retention_interval: Duration,
+    /// Whether AWS's per-shard throughput limits are enforced (see `limits`).
+    pub enforce_limits: bool,
     /// Where every reading of time comes from (arrival times are the log's).
     pub clock: SharedClock,
 }
@@ -44,6 +46,7 @@ impl Default for StreamsConfig {
             consumers_per_stream: 20,
             on_demand: Default::default(),
             retention_interval: Duration::from_secs(60),
+            enforce_limits: false,
             clock: SharedClock::system(),
         }
     }

@@ -9,6 +9,8 @@ pub mod error;
 pub mod hash_key;
 pub mod iterator;
 pub mod kpl;
+mod limits;
+mod metrics;
 pub mod model;
 mod ops;
 mod paging;

@@ -230,6 +230,22 @@ impl StreamsService {
         expired
     }
 
+    /// Adds every stream's metrics, and the log's, to a scrape.
+    pub fn render_metrics(&self, e: &mut freshet_runtime::metrics::Exposition) {
+        let streams: Vec<Arc<Stream>> = self
+            .inner
+            .streams
+            .read()
+            .by_name
+            .values()
+            .cloned()
+            .collect();
+        for stream in streams {
+            crate::metrics::render(&stream, &stream.snapshot(), e);
+        }
+        self.inner.log.render_metrics("streams", e);
+    }
+
     /// Whether the service is open: its log takes durable writes and its catalog answers.
     pub async fn health(&self) -> Result<()> {
         self.inner.log.probe().await?;

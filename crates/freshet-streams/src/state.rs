@@ -11,6 +11,8 @@ use parking_lot::{MappedRwLockWriteGuard, RwLock, RwLockWriteGuard};
 
 use crate::arn::shard_id;
 use crate::hash_key::HashKeyRange;
+use crate::limits::ShardLimits;
+use crate::metrics::{ShardMetrics, StreamMetrics};
 use crate::model;
 use crate::sequence::SequenceNumber;
 
@@ -36,6 +38,7 @@ pub struct Stream {
     pub scalings: parking_lot::Mutex<std::collections::VecDeque<i64>>,
     /// Woken when shards close or the stream goes away, so push subscribers notice at once.
     pub reshaped: tokio::sync::Notify,
+    pub metrics: StreamMetrics,
 }
 
 #[derive(Clone)]
@@ -78,9 +81,11 @@ pub struct ShardState {
     pub row: ShardRow,
     pub range: HashKeyRange,
     pub log: ShardLogId,
-    /// Bytes (data and partition keys) accepted since the shard opened, shared by every
-    /// snapshot of the shard: the on-demand scaler's measure of load.
-    pub written: Arc<std::sync::atomic::AtomicU64>,
+    /// Shared by every snapshot of the shard; its incoming bytes are also the on-demand
+    /// scaler's measure of load.
+    pub metrics: Arc<ShardMetrics>,
+    /// Its throughput budgets (used when limits are enforced), shared likewise.
+    pub limits: Arc<ShardLimits>,
 }
 
 impl ShardState {
@@ -95,7 +100,8 @@ impl ShardState {
                 shard: row.index,
             },
             row,
-            written: Arc::default(),
+            metrics: Arc::default(),
+            limits: Arc::default(),
         }
     }
 
@@ -176,6 +182,7 @@ impl Stream {
             gate: tokio::sync::RwLock::new(()),
             scalings: parking_lot::Mutex::new(Default::default()),
             reshaped: tokio::sync::Notify::new(),
+            metrics: StreamMetrics::default(),
         })
     }
 

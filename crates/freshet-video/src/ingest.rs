@@ -11,7 +11,12 @@ use futures_util::{Stream, StreamExt};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use std::sync::Arc;
+
+use freshet_runtime::SharedClock;
+
 use crate::media::TrackKind;
+use crate::metrics::StreamMetrics;
 use crate::mkv::split::{Event, Fragment, Splitter};
 use crate::service::IngestSlot;
 use crate::store::{FragmentStore, StoreError, fragment_number};
@@ -91,6 +96,8 @@ pub struct Ingest {
     pub(crate) timecode_type: TimecodeType,
     pub(crate) producer_start_ms: i64,
     pub(crate) _slot: IngestSlot,
+    pub(crate) metrics: Arc<StreamMetrics>,
+    pub(crate) clock: SharedClock,
 }
 
 impl Ingest {
@@ -118,8 +125,12 @@ impl Ingest {
             idle = Duration::ZERO;
             let mut events = Vec::new();
             let (result, ended) = match next {
-                Some(Ok(chunk)) => (splitter.push(&chunk, &mut events), false),
+                Some(Ok(chunk)) => {
+                    self.metrics.incoming_bytes.add(chunk.len() as u64);
+                    (splitter.push(&chunk, &mut events), false)
+                }
                 Some(Err(error)) => {
+                    self.metrics.connection_errors.inc();
                     tracing::info!(stream = self.stream, %error, "putmedia body broke off");
                     return;
                 }
@@ -135,6 +146,7 @@ impl Ingest {
             let mut keep_going = self.handle(events, &acks).await;
             if let (true, Err(e)) = (keep_going, result) {
                 let number = self.next_number().ok();
+                self.metrics.error_acks.inc();
                 let _ = acks.send(Ack::error(None, number, e.error_id())).await;
                 tracing::info!(stream = self.stream, error = %e, "putmedia refused a fragment");
                 keep_going = false;
@@ -163,6 +175,7 @@ impl Ingest {
                     Ok(Some(ack)) => ack,
                     Ok(None) => continue,
                     Err(ack) => {
+                        self.metrics.error_acks.inc();
                         let _ = acks.send(ack).await;
                         return false;
                     }
@@ -194,7 +207,9 @@ impl Ingest {
             TimecodeType::Relative => self.producer_start_ms.saturating_add(start_ms),
         };
         let duration_ms = duration_ms(&fragment);
-        match self
+        let frames = fragment.parsed.frames.len() as u64;
+        let received = self.clock.elapsed();
+        let stored = self
             .store
             .append(
                 self.stream,
@@ -203,15 +218,22 @@ impl Ingest {
                 &fragment.header.raw,
                 &fragment.cluster,
             )
-            .await
-        {
-            Ok(meta) => Ok(self.persist_acks.then(|| {
-                Ack::event(
-                    "PERSISTED",
-                    Some(timecode),
-                    Some(fragment_number(self.stream, meta.offset)),
-                )
-            })),
+            .await;
+        match stored {
+            Ok(meta) => {
+                let m = &self.metrics;
+                m.persist_latency
+                    .observe_duration(self.clock.elapsed().saturating_sub(received));
+                m.incoming_fragments.inc();
+                m.incoming_frames.add(frames);
+                Ok(self.persist_acks.then(|| {
+                    Ack::event(
+                        "PERSISTED",
+                        Some(timecode),
+                        Some(fragment_number(self.stream, meta.offset)),
+                    )
+                }))
+            }
             Err(StoreError::Log(freshet_log::LogError::ShardNotFound(_))) => {
                 Err(Ack::error(Some(timecode), number, 4008))
             }

@@ -11,6 +11,7 @@ mod error;
 pub mod images;
 pub mod ingest;
 pub mod media;
+pub mod metrics;
 pub mod mkv;
 pub mod model;
 pub mod mux;

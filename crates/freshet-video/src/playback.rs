@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use crate::clock::{epoch_ms, epoch_seconds};
 use crate::error::{Result, VideoError};
 use crate::ingest::{Ingest, TimecodeType};
+use crate::metrics::Op;
 use crate::mkv::chunk::{write_fragment, write_tags_document};
 use crate::model::*;
 use crate::paging::{position, token};
@@ -95,12 +96,18 @@ impl VideoService {
             }
         };
         let stream = self.media_stream(&input.stream).await?;
-        let slot = self.take_ingest_slot(stream.uid).ok_or_else(|| {
-            VideoError::ConnectionLimitExceeded(format!(
-                "The stream {} already has a PutMedia connection.",
-                stream.name
-            ))
-        })?;
+        let metrics = self.metered(stream.uid);
+        let clock = &self.inner.config.clock;
+        let slot = metrics
+            .timed(clock, Op::PutMedia, async {
+                self.take_ingest_slot(stream.uid).ok_or_else(|| {
+                    VideoError::ConnectionLimitExceeded(format!(
+                        "The stream {} already has a PutMedia connection.",
+                        stream.name
+                    ))
+                })
+            })
+            .await?;
         tracing::info!(stream = %stream.name, "putmedia started");
         Ok(Ingest {
             store: self.inner.store.clone(),
@@ -109,150 +116,172 @@ impl VideoService {
             timecode_type,
             producer_start_ms,
             _slot: slot,
+            metrics,
+            clock: clock.clone(),
         })
     }
 
     pub async fn list_fragments(&self, input: ListFragmentsInput) -> Result<ListFragmentsOutput> {
         let stream = self.media_stream(&input.stream).await?;
-        let limit = input.max_results.unwrap_or(LIST_FRAGMENTS_DEFAULT);
-        let after = match &input.next_token {
-            Some(t) => Some(
-                position::<u64>(FRAGMENT_MARKER, t)
-                    .ok_or_else(|| VideoError::invalid("NextToken is not valid."))?,
-            ),
-            None => None,
-        };
-        let keep = selector(input.fragment_selector.as_ref())?;
-        // One more than the page: whether it exists decides the NextToken.
-        let mut matching = self
-            .inner
-            .store
-            .select(stream.uid, limit.saturating_add(1), |m| {
-                after.is_none_or(|a| m.offset >= a) && keep(m)
+        let metrics = self.metered(stream.uid);
+        let clock = &self.inner.config.clock;
+        metrics
+            .timed(clock, Op::ListFragments, async {
+                let limit = input.max_results.unwrap_or(LIST_FRAGMENTS_DEFAULT);
+                let after = match &input.next_token {
+                    Some(t) => Some(
+                        position::<u64>(FRAGMENT_MARKER, t)
+                            .ok_or_else(|| VideoError::invalid("NextToken is not valid."))?,
+                    ),
+                    None => None,
+                };
+                let keep = selector(input.fragment_selector.as_ref())?;
+                // One more than the page: whether it exists decides the NextToken.
+                let mut matching = self
+                    .inner
+                    .store
+                    .select(stream.uid, limit.saturating_add(1), |m| {
+                        after.is_none_or(|a| m.offset >= a) && keep(m)
+                    })
+                    .into_iter();
+                let fragments: Vec<FragmentInfo> = matching
+                    .by_ref()
+                    .take(limit)
+                    .map(|m| fragment_info(stream.uid, &m))
+                    .collect();
+                let next_token = matching.next().map(|m| token(FRAGMENT_MARKER, m.offset));
+                Ok(ListFragmentsOutput {
+                    fragments,
+                    next_token,
+                })
             })
-            .into_iter();
-        let fragments: Vec<FragmentInfo> = matching
-            .by_ref()
-            .take(limit)
-            .map(|m| fragment_info(stream.uid, &m))
-            .collect();
-        let next_token = matching.next().map(|m| token(FRAGMENT_MARKER, m.offset));
-        Ok(ListFragmentsOutput {
-            fragments,
-            next_token,
-        })
+            .await
     }
 
     pub async fn get_media(&self, input: GetMediaInput) -> Result<MediaStream> {
         let stream = self.media_stream(&input.stream).await?;
-        let store = &self.inner.store;
-        let uid = stream.uid;
-        let first_after = |keep: &dyn Fn(&FragmentMeta) -> bool| {
-            store
-                .select(uid, 1, keep)
-                .first()
-                .map(|m| m.offset)
-                .unwrap_or(store.next_offset(uid).unwrap_or(0))
-        };
-        let sel = &input.start_selector;
-        let ms = |what: &str| -> Result<i64> {
-            sel.start_timestamp.map(epoch_ms).ok_or_else(|| {
-                VideoError::invalid(format!("StartTimestamp is required for {what}."))
-            })
-        };
-        let start = match sel.start_selector_type.as_str() {
-            "NOW" => store.next_offset(uid)?,
-            "EARLIEST" => first_after(&|_| true),
-            "FRAGMENT_NUMBER" => {
-                let number = sel.after_fragment_number.as_deref().ok_or_else(|| {
-                    VideoError::invalid("AfterFragmentNumber is required for FRAGMENT_NUMBER.")
-                })?;
-                parse_fragment_number(uid, number).ok_or_else(|| {
-                    VideoError::invalid(format!("Fragment number {number} is not valid."))
-                })?
-            }
-            "SERVER_TIMESTAMP" => {
-                let t = ms("SERVER_TIMESTAMP")?;
-                first_after(&|m| m.server_ms >= t)
-            }
-            "PRODUCER_TIMESTAMP" => {
-                let t = ms("PRODUCER_TIMESTAMP")?;
-                first_after(&|m| m.producer_ms >= t)
-            }
-            "CONTINUATION_TOKEN" => {
-                let token = sel.continuation_token.as_deref().ok_or_else(|| {
-                    VideoError::invalid("ContinuationToken is required for CONTINUATION_TOKEN.")
-                })?;
-                parse_fragment_number(uid, token).ok_or_else(|| {
-                    VideoError::invalid(format!("Continuation token {token} is not valid."))
-                })?
-            }
-            other => {
-                return Err(VideoError::invalid(format!(
-                    "Unknown StartSelectorType {other}."
-                )));
-            }
-        };
-        let mut tail = store.subscribe(uid)?;
-        let (tx, chunks) = mpsc::channel(4);
-        if sel.start_selector_type == "FRAGMENT_NUMBER"
-            && start < store.next_offset(uid)?
-            && !store.contains(uid, start)
-        {
-            // GetMedia reports a fragment it cannot find inside the media stream.
-            let _ = tx.try_send(error_report([
-                (
-                    "AWS_KINESISVIDEO_ERROR_CODE",
-                    "Requested fragment is not found",
-                ),
-                ("AWS_KINESISVIDEO_ERROR_ID", "4000"),
-            ]));
-            return Ok(MediaStream {
-                content_type: MKV_CONTENT_TYPE,
-                chunks,
-            });
-        }
-        let store = store.clone();
-        tokio::spawn(async move {
-            let mut next = start;
-            loop {
-                let reader = store.clone();
-                let batch = match blocking(move || reader.read(uid, next, READ_BATCH)).await {
-                    Ok(batch) => batch,
-                    Err(error) => {
-                        tracing::error!(stream = uid, %error, "getmedia cannot read");
-                        let _ = tx
-                            .send(error_report([
-                                ("AWS_KINESISVIDEO_ERROR_CODE", "Internal error"),
-                                ("AWS_KINESISVIDEO_ERROR_ID", "5000"),
-                            ]))
-                            .await;
-                        return;
+        let metrics = self.metered(stream.uid);
+        let clock = &self.inner.config.clock;
+        metrics
+            .timed(clock, Op::GetMedia, async {
+                let store = &self.inner.store;
+                let uid = stream.uid;
+                let first_after = |keep: &dyn Fn(&FragmentMeta) -> bool| {
+                    store
+                        .select(uid, 1, keep)
+                        .first()
+                        .map(|m| m.offset)
+                        .unwrap_or(store.next_offset(uid).unwrap_or(0))
+                };
+                let sel = &input.start_selector;
+                let ms = |what: &str| -> Result<i64> {
+                    sel.start_timestamp.map(epoch_ms).ok_or_else(|| {
+                        VideoError::invalid(format!("StartTimestamp is required for {what}."))
+                    })
+                };
+                let start = match sel.start_selector_type.as_str() {
+                    "NOW" => store.next_offset(uid)?,
+                    "EARLIEST" => first_after(&|_| true),
+                    "FRAGMENT_NUMBER" => {
+                        let number = sel.after_fragment_number.as_deref().ok_or_else(|| {
+                            VideoError::invalid(
+                                "AfterFragmentNumber is required for FRAGMENT_NUMBER.",
+                            )
+                        })?;
+                        parse_fragment_number(uid, number).ok_or_else(|| {
+                            VideoError::invalid(format!("Fragment number {number} is not valid."))
+                        })?
+                    }
+                    "SERVER_TIMESTAMP" => {
+                        let t = ms("SERVER_TIMESTAMP")?;
+                        first_after(&|m| m.server_ms >= t)
+                    }
+                    "PRODUCER_TIMESTAMP" => {
+                        let t = ms("PRODUCER_TIMESTAMP")?;
+                        first_after(&|m| m.producer_ms >= t)
+                    }
+                    "CONTINUATION_TOKEN" => {
+                        let token = sel.continuation_token.as_deref().ok_or_else(|| {
+                            VideoError::invalid(
+                                "ContinuationToken is required for CONTINUATION_TOKEN.",
+                            )
+                        })?;
+                        parse_fragment_number(uid, token).ok_or_else(|| {
+                            VideoError::invalid(format!("Continuation token {token} is not valid."))
+                        })?
+                    }
+                    other => {
+                        return Err(VideoError::invalid(format!(
+                            "Unknown StartSelectorType {other}."
+                        )));
                     }
                 };
-                if batch.is_empty() {
-                    // Caught up: wait for the next persisted fragment, or end after the idle
-                    // timeout (or at once if the stream was deleted).
-                    match tokio::time::timeout(GET_MEDIA_IDLE, tail.changed()).await {
-                        Ok(Ok(())) => continue,
-                        _ => return,
-                    }
+                let mut tail = store.subscribe(uid)?;
+                let (tx, chunks) = mpsc::channel(4);
+                if sel.start_selector_type == "FRAGMENT_NUMBER"
+                    && start < store.next_offset(uid)?
+                    && !store.contains(uid, start)
+                {
+                    // GetMedia reports a fragment it cannot find inside the media stream.
+                    let _ = tx.try_send(error_report([
+                        (
+                            "AWS_KINESISVIDEO_ERROR_CODE",
+                            "Requested fragment is not found",
+                        ),
+                        ("AWS_KINESISVIDEO_ERROR_ID", "4000"),
+                    ]));
+                    return Ok(MediaStream {
+                        content_type: MKV_CONTENT_TYPE,
+                        chunks,
+                    });
                 }
-                let newest = store.last(uid).map(|m| m.server_ms).unwrap_or(0);
-                for fragment in batch {
-                    next = fragment.meta.offset + 1;
-                    let behind = (newest - fragment.meta.server_ms).max(0);
-                    let doc = media_document(uid, &fragment, Some(behind));
-                    if tx.send(doc).await.is_err() {
-                        return;
+                let (store, meter) = (store.clone(), metrics.clone());
+                tokio::spawn(async move {
+                    let mut next = start;
+                    loop {
+                        let reader = store.clone();
+                        let batch = match blocking(move || reader.read(uid, next, READ_BATCH)).await
+                        {
+                            Ok(batch) => batch,
+                            Err(error) => {
+                                tracing::error!(stream = uid, %error, "getmedia cannot read");
+                                let _ = tx
+                                    .send(error_report([
+                                        ("AWS_KINESISVIDEO_ERROR_CODE", "Internal error"),
+                                        ("AWS_KINESISVIDEO_ERROR_ID", "5000"),
+                                    ]))
+                                    .await;
+                                return;
+                            }
+                        };
+                        if batch.is_empty() {
+                            // Caught up: wait for the next persisted fragment, or end after the idle
+                            // timeout (or at once if the stream was deleted).
+                            match tokio::time::timeout(GET_MEDIA_IDLE, tail.changed()).await {
+                                Ok(Ok(())) => continue,
+                                _ => return,
+                            }
+                        }
+                        let newest = store.last(uid).map(|m| m.server_ms).unwrap_or(0);
+                        for fragment in batch {
+                            next = fragment.meta.offset + 1;
+                            let behind = (newest - fragment.meta.server_ms).max(0);
+                            let doc = media_document(uid, &fragment, Some(behind));
+                            let sent = doc.len() as u64;
+                            if tx.send(doc).await.is_err() {
+                                return;
+                            }
+                            meter.outgoing_fragments.inc();
+                            meter.outgoing_bytes.add(sent);
+                        }
                     }
-                }
-            }
-        });
-        Ok(MediaStream {
-            content_type: MKV_CONTENT_TYPE,
-            chunks,
-        })
+                });
+                Ok(MediaStream {
+                    content_type: MKV_CONTENT_TYPE,
+                    chunks,
+                })
+            })
+            .await
     }
 
     pub async fn get_media_for_fragment_list(
@@ -260,50 +289,56 @@ impl VideoService {
         input: GetMediaForFragmentListInput,
     ) -> Result<MediaStream> {
         let stream = self.media_stream(&input.stream).await?;
-        let uid = stream.uid;
-        let mut offsets = Vec::with_capacity(input.fragments.len());
-        for number in &input.fragments {
-            offsets.push(parse_fragment_number(uid, number).ok_or_else(|| {
-                VideoError::invalid(format!("Fragment number {number} is not valid."))
-            })?);
-        }
-        let (tx, chunks) = mpsc::channel(4);
-        let store = self.inner.store.clone();
-        tokio::spawn(async move {
-            for offset in offsets {
-                let reader = store.clone();
-                let doc = match blocking(move || reader.get(uid, offset)).await {
-                    Ok(Some(fragment)) => media_document(uid, &fragment, None),
-                    Ok(None) => error_report([
-                        (
-                            "AWS_KINESISVIDEO_EXCEPTION_ERROR_CODE",
-                            "ResourceNotFoundException",
-                        ),
-                        (
-                            "AWS_KINESISVIDEO_EXCEPTION_MESSAGE",
-                            &format!("Fragment {} was not found.", fragment_number(uid, offset)),
-                        ),
-                    ]),
-                    Err(error) => {
-                        tracing::error!(stream = uid, %error, "getmediaforfragmentlist cannot read");
-                        error_report([
-                            ("AWS_KINESISVIDEO_EXCEPTION_ERROR_CODE", "InternalFailure"),
+        let metrics = self.metered(stream.uid);
+        let clock = &self.inner.config.clock;
+        metrics
+            .timed(clock, Op::GetMediaForFragmentList, async {
+            let uid = stream.uid;
+            let mut offsets = Vec::with_capacity(input.fragments.len());
+            for number in &input.fragments {
+                offsets.push(parse_fragment_number(uid, number).ok_or_else(|| {
+                    VideoError::invalid(format!("Fragment number {number} is not valid."))
+                })?);
+            }
+            let (tx, chunks) = mpsc::channel(4);
+            let store = self.inner.store.clone();
+            tokio::spawn(async move {
+                for offset in offsets {
+                    let reader = store.clone();
+                    let doc = match blocking(move || reader.get(uid, offset)).await {
+                        Ok(Some(fragment)) => media_document(uid, &fragment, None),
+                        Ok(None) => error_report([
+                            (
+                                "AWS_KINESISVIDEO_EXCEPTION_ERROR_CODE",
+                                "ResourceNotFoundException",
+                            ),
                             (
                                 "AWS_KINESISVIDEO_EXCEPTION_MESSAGE",
-                                "The fragment could not be read.",
+                                &format!("Fragment {} was not found.", fragment_number(uid, offset)),
                             ),
-                        ])
+                        ]),
+                        Err(error) => {
+                            tracing::error!(stream = uid, %error, "getmediaforfragmentlist cannot read");
+                            error_report([
+                                ("AWS_KINESISVIDEO_EXCEPTION_ERROR_CODE", "InternalFailure"),
+                                (
+                                    "AWS_KINESISVIDEO_EXCEPTION_MESSAGE",
+                                    "The fragment could not be read.",
+                                ),
+                            ])
+                        }
+                    };
+                    if tx.send(doc).await.is_err() {
+                        return;
                     }
-                };
-                if tx.send(doc).await.is_err() {
-                    return;
                 }
-            }
-        });
-        Ok(MediaStream {
-            content_type: MKV_CONTENT_TYPE,
-            chunks,
-        })
+            });
+            Ok(MediaStream {
+                content_type: MKV_CONTENT_TYPE,
+                chunks,
+            })
+            })
+            .await
     }
 }
 

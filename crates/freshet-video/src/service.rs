@@ -77,6 +77,7 @@ pub(crate) struct Inner {
     pub(crate) turn: Option<TurnServer>,
     /// WebRTC storage sessions recording into streams.
     pub(crate) storage_sessions: crate::storage::Sessions,
+    pub(crate) metrics: crate::metrics::VideoMetrics,
 }
 
 /// A stream's one PutMedia slot, held for the request's life.
@@ -129,6 +130,10 @@ impl VideoService {
         }
         let uids: Vec<u64> = streams.values().map(|s| s.uid).collect();
         let store = FragmentStore::open(log, uids).await?;
+        let metrics = crate::metrics::VideoMetrics::default();
+        for s in streams.values() {
+            metrics.register(s.uid, &s.name);
+        }
         let channels = VideoService::load_channels(&catalog).await?;
         let hub = Hub::new(
             config.max_viewers,
@@ -153,6 +158,7 @@ impl VideoService {
                 session_key: rand::random(),
                 ingesting: Default::default(),
                 storage_sessions: Default::default(),
+                metrics,
             }),
         })
     }
@@ -214,6 +220,7 @@ impl VideoService {
         if stream.status == Status::Creating {
             self.activate_later(stream.uid, stream.name.clone());
         }
+        self.inner.metrics.register(stream.uid, &stream.name);
         streams.insert(stream.name.clone(), stream);
         tracing::info!(stream = %input.stream_name, "video stream created");
         Ok(CreateStreamOutput { stream_arn: arn })
@@ -235,6 +242,17 @@ impl VideoService {
                 }
             }
         });
+    }
+
+    /// Adds every stream's metrics, and the fragment log's, to a scrape.
+    pub fn render_metrics(&self, e: &mut freshet_runtime::metrics::Exposition) {
+        self.inner.metrics.render(e);
+        self.inner.store.render_metrics(e);
+    }
+
+    /// A stream's counters, for the requests that meter it.
+    pub(crate) fn metered(&self, uid: u64) -> std::sync::Arc<crate::metrics::StreamMetrics> {
+        self.inner.metrics.get(uid)
     }
 
     /// Whether the service is open: its log takes durable writes and its catalog answers.
@@ -380,6 +398,7 @@ impl VideoService {
         self.inner.catalog.delete_video_stream(uid).await?;
         streams.remove(&name);
         self.inner.store.remove(uid).await?;
+        self.inner.metrics.forget(uid);
         tracing::info!(stream = %name, "video stream deleted");
         Ok(Empty {})
     }

@@ -178,6 +178,10 @@ impl FragmentStore {
     }
 
     /// Whether the log takes durable writes (for health checks).
+    pub fn render_metrics(&self, e: &mut freshet_runtime::metrics::Exposition) {
+        self.log.render_metrics("video", e);
+    }
+
     pub async fn probe(&self) -> Result<(), StoreError> {
         Ok(self.log.probe().await?)
     }

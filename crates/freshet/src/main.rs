@@ -121,6 +121,11 @@ struct StreamsFlags {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     shard_limit: Option<u32>,
+    /// Enforce AWS's per-shard throughput limits: 1 MiB/s and 1,000 records/s of writes,
+    /// 5 GetRecords calls/s and 2 MiB/s of reads, answered as AWS answers them.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    enforce_limits: bool,
 }
 
 #[derive(clap::Args, Serialize)]
@@ -232,6 +237,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         delete_delay: Duration::from_millis(s.delete_delay_ms),
         update_delay: Duration::from_millis(s.update_delay_ms),
         shard_limit: s.shard_limit,
+        enforce_limits: s.enforce_limits,
         on_demand_stream_limit: s.on_demand_stream_limit,
         shard_count_updates_per_day: s.shard_count_updates_per_day,
         consumers_per_stream: s.consumers_per_stream,

@@ -212,6 +212,8 @@ pub struct StreamsSettings {
     pub consumers_per_stream: u32,
     pub retention_check_secs: u64,
     pub segment_mib: u64,
+    /// Enforce AWS's per-shard throughput limits (throttling as AWS does).
+    pub enforce_limits: bool,
     pub on_demand: OnDemandSettings,
 }
 
@@ -304,6 +306,7 @@ impl Default for StreamsSettings {
             shard_count_updates_per_day: 10,
             consumers_per_stream: 20,
             retention_check_secs: 60,
+            enforce_limits: false,
             segment_mib: 128,
             on_demand: OnDemandSettings::default(),
         }

@@ -7,6 +7,7 @@
 //! a crash repeats output rather than losing it (at least once, as KDA).
 
 mod checkpoint;
+mod metrics;
 mod sink;
 mod task;
 
@@ -72,6 +73,8 @@ pub(crate) struct Services {
 }
 
 struct Running {
+    name: String,
+    metrics: Arc<metrics::AppMetrics>,
     stop: watch::Sender<task::Halt>,
     requests: tokio::sync::mpsc::Sender<task::SnapshotRequest>,
     task: JoinHandle<()>,
@@ -139,11 +142,14 @@ impl Launcher for Runner {
             }
             let uid = spec.app_uid;
             let name = spec.app_name.clone();
-            let task = task::AppTask::prepare(services, spec).await?;
+            let metrics = Arc::new(metrics::AppMetrics::default());
+            let task = task::AppTask::prepare(services, spec, metrics.clone()).await?;
             let (stop, stopped) = watch::channel(task::Halt::Running);
             let (requests, requested) = tokio::sync::mpsc::channel(4);
             let handle = tokio::spawn(task.run(stopped, requested));
             let run = Running {
+                name: name.clone(),
+                metrics,
                 stop,
                 requests,
                 task: handle,
@@ -203,6 +209,18 @@ impl Launcher for Runner {
                 .await
                 .map_err(|e| failed(e.to_string()))
         })
+    }
+
+    fn render_metrics(&self, e: &mut freshet_runtime::metrics::Exposition) {
+        let running: Vec<(String, Arc<metrics::AppMetrics>)> = self
+            .running
+            .lock()
+            .values()
+            .map(|r| (r.name.clone(), r.metrics.clone()))
+            .collect();
+        for (name, metrics) in running {
+            metrics.render(&name, e);
+        }
     }
 
     fn forget(&self, app_uid: u64) -> BoxFuture<'static, ()> {

@@ -1,6 +1,7 @@
 //! One running application: read, run, write, checkpoint, until told to stop.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use freshet_analytics_engine as engine;
@@ -14,6 +15,7 @@ use tokio::sync::watch;
 
 use super::Services;
 use super::checkpoint::{self, CheckpointDoc};
+use super::metrics::AppMetrics;
 use super::sink::{self, OutputRecord};
 use crate::launch::{FlinkRun, LaunchError, RunSpec, Source, StartingPosition};
 
@@ -278,6 +280,7 @@ pub(crate) struct AppTask {
     /// Whether anything was read or written since the last checkpoint: an idle application
     /// does not rewrite its state (an anomaly model's is a megabyte) every interval.
     changed: bool,
+    metrics: Arc<AppMetrics>,
 }
 
 fn invalid(message: impl Into<String>) -> LaunchError {
@@ -351,9 +354,13 @@ async fn read_path(
 impl AppTask {
     /// Compiles the code against the configuration, restores the last checkpoint when every
     /// input resumes from LAST_STOPPED_POINT, and opens a reader per input.
-    pub(crate) async fn prepare(services: Services, spec: RunSpec) -> Result<AppTask, LaunchError> {
+    pub(crate) async fn prepare(
+        services: Services,
+        spec: RunSpec,
+        metrics: Arc<AppMetrics>,
+    ) -> Result<AppTask, LaunchError> {
         if let Some(flink) = &spec.flink {
-            return Self::prepare_flink(services, &spec, flink).await;
+            return Self::prepare_flink(services, &spec, flink, metrics).await;
         }
         let inputs: Vec<engine::InputSpec> = spec
             .inputs
@@ -480,6 +487,7 @@ impl AppTask {
             tracing::warn!(application = %spec.app_name, %error, "cannot release delivery stream holds");
         }
         Ok(AppTask {
+            metrics,
             services,
             name: spec.app_name,
             uid: spec.app_uid,
@@ -507,6 +515,7 @@ impl AppTask {
         services: Services,
         spec: &RunSpec,
         flink: &FlinkRun,
+        metrics: Arc<AppMetrics>,
     ) -> Result<AppTask, LaunchError> {
         let mut job =
             FlinkJob::compile(&spec.code, &flink.properties).map_err(|e| invalid(e.to_string()))?;
@@ -614,6 +623,7 @@ impl AppTask {
             });
         }
         Ok(AppTask {
+            metrics,
             services,
             name: spec.app_name.clone(),
             uid: spec.app_uid,
@@ -724,8 +734,18 @@ impl AppTask {
         for input in &mut self.inputs {
             let partitions = input.reader.read().await?;
             let now = self.services.clock.now_ms();
+            let m = &self.metrics;
+            let newest_read = partitions
+                .iter()
+                .filter_map(|p| p.records.last())
+                .map(|r| (now - r.arrival_ms).max(0) as u64)
+                .max();
+            m.millis_behind_latest.set(newest_read.unwrap_or(0));
             for part in partitions {
                 read += part.records.len();
+                m.input_records.add(part.records.len() as u64);
+                let bytes: usize = part.records.iter().map(|r| r.data.len()).sum();
+                m.input_bytes.add(bytes as u64);
                 self.app.push(
                     input.instance(&part.partition),
                     &part.partition,
@@ -747,6 +767,10 @@ impl AppTask {
                 continue;
             }
             let services = &self.services;
+            let (count, bytes) = (
+                records.len(),
+                records.iter().map(|r| r.data.len()).sum::<usize>(),
+            );
             sink::write(
                 &services.streams,
                 &services.firehose,
@@ -757,6 +781,8 @@ impl AppTask {
                 &stopping,
             )
             .await?;
+            self.metrics.output_records.add(count as u64);
+            self.metrics.output_bytes.add(bytes as u64);
         }
         for (input, partition, position) in moved {
             self.doc.set_position(&input, partition, position);

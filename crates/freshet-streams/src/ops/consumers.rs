@@ -275,6 +275,7 @@ impl StreamsService {
         self.inner.catalog.delete_consumer(stream.uid, name).await?;
         self.inner.catalog.set_policy(&arn, None).await?;
         stream.edit().consumers.retain(|c| c.name != name);
+        stream.metrics.forget_consumer(name);
         tracing::info!(stream = %stream.name, consumer = %name, "consumer deregistered");
         Ok(())
     }

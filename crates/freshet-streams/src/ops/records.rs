@@ -1,7 +1,6 @@
 //! The data plane: PutRecord, PutRecords, GetShardIterator, GetRecords.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use bytestring::ByteString;
 use freshet_log::NewRecord;
@@ -34,6 +33,25 @@ const GET_RECORDS_DEFAULT_LIMIT: i64 = 10_000;
 impl StreamsService {
     pub async fn put_record(&self, input: PutRecordInput) -> Result<PutRecordOutput> {
         let stream = self.find_readable(&input.stream)?;
+        let started = self.config().clock.elapsed();
+        let size = (input.data.0.len() + input.partition_key.len()) as u64;
+        let result = self.put_record_into(&stream, input).await;
+        let m = &stream.metrics;
+        let took = self.config().clock.elapsed().saturating_sub(started);
+        m.put_record.finished(took, result.is_ok());
+        if result.is_ok() {
+            m.put_record.bytes.add(size);
+            m.incoming_bytes.add(size);
+            m.incoming_records.inc();
+        }
+        result
+    }
+
+    async fn put_record_into(
+        &self,
+        stream: &Arc<Stream>,
+        input: PutRecordInput,
+    ) -> Result<PutRecordOutput> {
         // Held until the append is durable: see `Stream::gate`.
         let _gate = stream.gate.read().await;
         let state = stream.snapshot();
@@ -50,8 +68,13 @@ impl StreamsService {
                 )));
             }
         }
-        let shard = self.route(&stream, &state, key)?;
+        let shard = self.route(stream, &state, key)?;
         let size = input.data.0.len() + input.partition_key.len();
+        if !self.admit_write(stream, shard, size as u64) {
+            return Err(StreamsError::ProvisionedThroughputExceeded(
+                self.write_rate_exceeded(stream, shard),
+            ));
+        }
         let appended = self
             .inner
             .log
@@ -64,7 +87,8 @@ impl StreamsService {
                 }],
             )
             .await?;
-        shard.written.fetch_add(size as u64, Ordering::Relaxed);
+        shard.metrics.incoming_bytes.add(size as u64);
+        shard.metrics.incoming_records.inc();
         Ok(PutRecordOutput {
             shard_id: shard.id(),
             sequence_number: shard.sequence(appended.first_offset).to_string(),
@@ -74,6 +98,22 @@ impl StreamsService {
 
     pub async fn put_records(&self, input: PutRecordsInput) -> Result<PutRecordsOutput> {
         let stream = self.find_readable(&input.stream)?;
+        let started = self.config().clock.elapsed();
+        let result = self.put_records_into(&stream, input).await;
+        let took = self.config().clock.elapsed().saturating_sub(started);
+        // AWS counts a call as a success when at least one of its records was written.
+        let ok = result
+            .as_ref()
+            .is_ok_and(|out| (out.failed_record_count as usize) < out.records.len());
+        stream.metrics.put_records.finished(took, ok);
+        result
+    }
+
+    async fn put_records_into(
+        &self,
+        stream: &Arc<Stream>,
+        input: PutRecordsInput,
+    ) -> Result<PutRecordsOutput> {
         // Held until the appends are durable: see `Stream::gate`.
         let _gate = stream.gate.read().await;
         let state = stream.snapshot();
@@ -85,7 +125,7 @@ impl StreamsService {
             check_record_size(&state, r.data.0.len(), &r.partition_key)?;
             total += r.data.0.len() + r.partition_key.len();
             let key = hash_key(r.explicit_hash_key.as_deref(), &r.partition_key)?;
-            let shard = self.route(&stream, &state, key)?;
+            let shard = self.route(stream, &state, key)?;
             routed.push((r.explicit_hash_key.as_ref().map(|_| key), shard));
         }
         if total > max_total {
@@ -97,12 +137,14 @@ impl StreamsService {
 
         // One append per shard, all submitted together so the log commits them in one batch.
         let count = input.records.len();
-        let mut by_shard: Vec<(&ShardState, Vec<usize>, Vec<NewRecord>)> = Vec::new();
+        let mut by_shard: Vec<(&ShardState, Vec<usize>, Vec<NewRecord>, u64)> = Vec::new();
+        let mut throttled: Vec<(usize, &ShardState)> = Vec::new();
         for (i, ((ehk, shard), entry)) in routed.into_iter().zip(input.records).enumerate() {
-            // Counts toward the shard's load even if the append then fails: the scaler only
-            // needs the rate's order of magnitude.
-            let size = entry.data.0.len() + entry.partition_key.len();
-            shard.written.fetch_add(size as u64, Ordering::Relaxed);
+            let size = (entry.data.0.len() + entry.partition_key.len()) as u64;
+            if !self.admit_write(stream, shard, size) {
+                throttled.push((i, shard));
+                continue;
+            }
             let record = NewRecord {
                 partition_key: entry.partition_key,
                 explicit_hash_key: ehk,
@@ -110,20 +152,21 @@ impl StreamsService {
             };
             match by_shard
                 .iter_mut()
-                .find(|(s, _, _)| s.row.index == shard.row.index)
+                .find(|(s, _, _, _)| s.row.index == shard.row.index)
             {
-                Some((_, positions, batch)) => {
+                Some((_, positions, batch, bytes)) => {
                     positions.push(i);
                     batch.push(record);
+                    *bytes += size;
                 }
-                None => by_shard.push((shard, vec![i], vec![record])),
+                None => by_shard.push((shard, vec![i], vec![record], size)),
             }
         }
         let log = &self.inner.log;
         let appends = by_shard
             .into_iter()
-            .map(|(shard, positions, batch)| async move {
-                (shard, positions, log.append(shard.log, batch).await)
+            .map(|(shard, positions, batch, bytes)| async move {
+                (shard, positions, bytes, log.append(shard.log, batch).await)
             });
         let results = futures_util::future::join_all(appends).await;
 
@@ -136,9 +179,17 @@ impl StreamsService {
             })
             .collect();
         let mut failed = 0;
-        for (shard, positions, result) in results {
+        let m = &stream.metrics;
+        for (shard, positions, bytes, result) in results {
             match result {
                 Ok(appended) => {
+                    let records = positions.len() as u64;
+                    shard.metrics.incoming_bytes.add(bytes);
+                    shard.metrics.incoming_records.add(records);
+                    m.incoming_bytes.add(bytes);
+                    m.incoming_records.add(records);
+                    m.put_records.bytes.add(bytes);
+                    m.put_records_successful.add(records);
                     // The shard's numbers are written into one buffer and each answer entry
                     // holds a slice of it: no allocation per record.
                     let shard_id = ByteString::from(shard.id());
@@ -168,6 +219,15 @@ impl StreamsService {
                 }
             }
         }
+        // Internal failures; throttled records are counted apart, as AWS counts them.
+        m.put_records_failed.add(failed as u64);
+        m.put_records_total.add(count as u64);
+        for (i, shard) in &throttled {
+            failed += 1;
+            out[*i].error_code = Some("ProvisionedThroughputExceededException".into());
+            out[*i].error_message = Some(self.write_rate_exceeded(stream, shard).into());
+        }
+        m.put_records_throttled.add(throttled.len() as u64);
         Ok(PutRecordsOutput {
             failed_record_count: failed,
             records: out,
@@ -295,6 +355,7 @@ impl StreamsService {
     }
 
     pub async fn get_records(&self, input: GetRecordsInput) -> Result<GetRecordsOutput> {
+        let started = self.config().clock.elapsed();
         let it = self
             .inner
             .iterators
@@ -329,21 +390,53 @@ impl StreamsService {
             )));
         }
         let state = stream.snapshot();
-        let shard = state.shard(it.shard_index).ok_or_else(shard_gone)?;
-        let limit = input.limit.unwrap_or(GET_RECORDS_DEFAULT_LIMIT).max(1) as usize;
-        let batch = self
-            .read_batch(&state, shard, it.offset, limit, GET_RECORDS_MAX_BYTES)
-            .await?;
-        let next_shard_iterator = match batch.child_shards {
-            Some(_) => None,
-            None => Some(self.iterator(&stream, shard, batch.after)),
-        };
-        Ok(GetRecordsOutput {
-            records: batch.records,
-            next_shard_iterator,
-            millis_behind_latest: batch.millis_behind_latest,
-            child_shards: batch.child_shards,
-        })
+        let result = async {
+            let shard = state.shard(it.shard_index).ok_or_else(shard_gone)?;
+            let limits = self.config().enforce_limits.then(|| &shard.limits);
+            if let Some(limits) = limits
+                && !limits.admit_read(self.config().clock.elapsed())
+            {
+                stream.metrics.read_exceeded.inc();
+                shard.metrics.read_exceeded.inc();
+                return Err(StreamsError::ProvisionedThroughputExceeded(format!(
+                    "Rate exceeded for Shard - {account}/{}/{}",
+                    stream.name,
+                    shard.id()
+                )));
+            }
+            let limit = input.limit.unwrap_or(GET_RECORDS_DEFAULT_LIMIT).max(1) as usize;
+            let batch = self
+                .read_batch(&state, shard, it.offset, limit, GET_RECORDS_MAX_BYTES)
+                .await?;
+            if let Some(limits) = limits {
+                let bytes = records_size(&batch.records);
+                limits.charge_read(self.config().clock.elapsed(), bytes);
+            }
+            // The age of the last record read, or none when the reader is at the tip.
+            let age = batch.records.last().map_or(0, |r| {
+                (now - r.approximate_arrival_timestamp.as_millis()).max(0)
+            });
+            shard.metrics.iterator_age_ms.set(age as u64);
+            let next_shard_iterator = match batch.child_shards {
+                Some(_) => None,
+                None => Some(self.iterator(&stream, shard, batch.after)),
+            };
+            Ok(GetRecordsOutput {
+                records: batch.records,
+                next_shard_iterator,
+                millis_behind_latest: batch.millis_behind_latest,
+                child_shards: batch.child_shards,
+            })
+        }
+        .await;
+        let m = &stream.metrics;
+        let took = self.config().clock.elapsed().saturating_sub(started);
+        m.get_records.finished(took, result.is_ok());
+        if let Ok(out) = &result {
+            m.get_records.bytes.add(records_size(&out.records));
+            m.get_records_records.add(out.records.len() as u64);
+        }
+        result
     }
 
     /// Reads the next records of a shard from `from` (moved up to the trim horizon), as
@@ -373,7 +466,8 @@ impl StreamsService {
         };
         let encryption =
             (state.row.encryption_type != "NONE").then(|| state.row.encryption_type.clone());
-        let records = records
+        shard.metrics.outgoing_records.add(records.len() as u64);
+        let records: Vec<Record> = records
             .into_iter()
             .map(|r| Record {
                 sequence_number: shard.sequence(r.offset).to_string(),
@@ -383,6 +477,7 @@ impl StreamsService {
                 encryption_type: encryption.clone(),
             })
             .collect();
+        shard.metrics.outgoing_bytes.add(records_size(&records));
         // A closed shard read to its end points the reader at its children, as AWS does.
         let drained = shard.row.closed_next_offset.is_some_and(|end| after >= end);
         Ok(Batch {
@@ -391,6 +486,31 @@ impl StreamsService {
             millis_behind_latest,
             child_shards: drained.then(|| child_shards(state, shard)),
         })
+    }
+
+    /// Whether a record of `bytes` may be written to the shard now: always, unless limits are
+    /// enforced and the shard's budget is spent (then counted as throttled).
+    fn admit_write(&self, stream: &Stream, shard: &ShardState, bytes: u64) -> bool {
+        if !self.config().enforce_limits
+            || shard
+                .limits
+                .admit_write(self.config().clock.elapsed(), bytes)
+        {
+            return true;
+        }
+        stream.metrics.write_exceeded.inc();
+        shard.metrics.write_exceeded.inc();
+        false
+    }
+
+    /// AWS's words for a write over a shard's limits.
+    fn write_rate_exceeded(&self, stream: &Stream, shard: &ShardState) -> String {
+        format!(
+            "Rate exceeded for shard {} in stream {} under account {}.",
+            shard.id(),
+            stream.name,
+            self.config().account_id
+        )
     }
 
     /// The open shard that owns a hash key. Open shards tile the hash space, so this only fails
@@ -432,6 +552,14 @@ impl StreamsService {
             issued_ms: self.now_ms(),
         })
     }
+}
+
+/// Records' size as AWS meters it: data and partition keys.
+pub(crate) fn records_size(records: &[Record]) -> u64 {
+    records
+        .iter()
+        .map(|r| (r.data.0.len() + r.partition_key.len()) as u64)
+        .sum()
 }
 
 fn child_shards(state: &StreamState, parent: &ShardState) -> Vec<ChildShard> {

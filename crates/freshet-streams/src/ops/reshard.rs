@@ -345,7 +345,7 @@ impl StreamsService {
             let meters: std::collections::HashMap<u32, _> = live
                 .shards
                 .iter()
-                .map(|s| (s.row.index, s.written.clone()))
+                .map(|s| (s.row.index, (s.metrics.clone(), s.limits.clone())))
                 .collect();
             live.row = row;
             live.shards = plan
@@ -353,8 +353,9 @@ impl StreamsService {
                 .into_iter()
                 .map(|s| {
                     let mut shard = ShardState::new(stream.uid, s);
-                    if let Some(meter) = meters.get(&shard.row.index) {
-                        shard.written = meter.clone();
+                    if let Some((metrics, limits)) = meters.get(&shard.row.index) {
+                        shard.metrics = metrics.clone();
+                        shard.limits = limits.clone();
                     }
                     shard
                 })

@@ -12,7 +12,9 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::arn::shard_index;
 use crate::error::{Result, StreamsError};
+use crate::metrics::ConsumerMetrics;
 use crate::model::*;
+use crate::ops::records::records_size;
 use crate::service::StreamsService;
 use crate::state::{Status, Stream};
 
@@ -80,6 +82,7 @@ impl StreamsService {
             )
             .await?;
         let tail = self.inner.log.subscribe(shard.log)?;
+        let metrics = stream.metrics.consumer(&consumer);
 
         let key = (input.consumer_arn.clone(), index);
         let id = self.inner.subscription_ids.fetch_add(1, Ordering::Relaxed);
@@ -88,6 +91,7 @@ impl StreamsService {
             let mut slots = self.inner.subscriptions.lock();
             if let Some(old) = slots.get(&key) {
                 if self.now_ms() - old.started_ms < TAKEOVER_AFTER_MS {
+                    metrics.subscribe_rate_exceeded.inc();
                     return Err(StreamsError::ResourceInUse(format!(
                         "Another active subscription exists for consumer {} and shard {}.",
                         input.consumer_arn, input.shard_id
@@ -104,12 +108,13 @@ impl StreamsService {
                 },
             );
         }
+        metrics.subscribe_success.inc();
         let (tx, rx) = mpsc::channel(EVENT_BUFFER);
         let service = self.clone();
         tracing::debug!(stream = %stream.name, consumer = %consumer, shard = index, "subscription started");
         tokio::spawn(async move {
             service
-                .push(stream, consumer, index, from, tail, tx, cancel)
+                .push(stream, consumer, index, from, tail, tx, cancel, metrics)
                 .await;
             let mut slots = service.inner.subscriptions.lock();
             if slots.get(&key).is_some_and(|s| s.id == id) {
@@ -138,6 +143,7 @@ impl StreamsService {
         mut tail: tokio::sync::watch::Receiver<u64>,
         tx: mpsc::Sender<Result<SubscribeToShardEvent>>,
         cancel: Arc<Notify>,
+        metrics: Arc<ConsumerMetrics>,
     ) {
         let clock = &self.config().clock;
         let deadline = clock.elapsed() + SUBSCRIPTION_TTL;
@@ -163,9 +169,15 @@ impl StreamsService {
             let has_records = !event.records.is_empty();
             if has_records || drained || clock.elapsed() >= heartbeat_due {
                 position = self.position_after(&event, position);
+                let bytes = records_size(&event.records);
+                let (records, behind) = (event.records.len(), event.millis_behind_latest);
                 if tx.send(Ok(event)).await.is_err() {
                     return; // the client went away
                 }
+                metrics.event_success.inc();
+                metrics.event_bytes.add(bytes);
+                metrics.event_records.add(records as u64);
+                metrics.event_millis_behind.set(behind.max(0) as u64);
                 heartbeat_due = clock.elapsed() + HEARTBEAT;
                 if drained {
                     return;

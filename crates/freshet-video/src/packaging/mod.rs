@@ -13,6 +13,7 @@ use bytes::Bytes;
 use crate::clock::epoch_ms;
 use crate::error::{Result, VideoError};
 use crate::media::{Frame, Track, TrackKind};
+use crate::metrics::Op;
 use crate::model::*;
 use crate::mux::{self, MuxError};
 use crate::service::VideoService;
@@ -263,35 +264,48 @@ impl VideoService {
         customize: impl FnOnce(&mut Session) -> Result<()>,
     ) -> Result<String> {
         let stream = self.media_stream(stream).await?;
-        require_retention(&stream)?;
-        let mode = mode_of(mode)?;
-        let (producer_time, start_ms, end_ms) = session_range(mode, selector)?;
-        let mut session = Session {
-            stream: stream.uid,
-            protocol,
-            mode,
-            producer_time,
-            start_ms,
-            end_ms,
-            ts: false,
-            discontinuity: Discontinuity::Always,
-            display_timestamp: false,
-            display_number: false,
-            max_results: max_results.unwrap_or(match mode {
-                Mode::Live | Mode::LiveReplay => 5,
-                Mode::OnDemand => 1000,
-            }),
-            expires_s: self.now_ms() / 1000 + expires.unwrap_or(DEFAULT_EXPIRES_S),
-        };
-        customize(&mut session)?;
-        let store = &self.inner.store;
-        let Some(first) = session.fragments(store).first().copied() else {
-            return Err(VideoError::ResourceNotFound(
-                "No fragments found in the stream for the streaming request.".into(),
-            ));
-        };
-        check_playable(&tracks_of(store, stream.uid, first.offset)?)?;
-        Ok(session.token(&self.inner.session_key))
+        let metrics = self.metered(stream.uid);
+        let clock = &self.inner.config.clock;
+        metrics
+            .timed(
+                clock,
+                match protocol {
+                    Protocol::Hls => Op::GetHLSStreamingSessionURL,
+                    Protocol::Dash => Op::GetDASHStreamingSessionURL,
+                },
+                async {
+                    require_retention(&stream)?;
+                    let mode = mode_of(mode)?;
+                    let (producer_time, start_ms, end_ms) = session_range(mode, selector)?;
+                    let mut session = Session {
+                        stream: stream.uid,
+                        protocol,
+                        mode,
+                        producer_time,
+                        start_ms,
+                        end_ms,
+                        ts: false,
+                        discontinuity: Discontinuity::Always,
+                        display_timestamp: false,
+                        display_number: false,
+                        max_results: max_results.unwrap_or(match mode {
+                            Mode::Live | Mode::LiveReplay => 5,
+                            Mode::OnDemand => 1000,
+                        }),
+                        expires_s: self.now_ms() / 1000 + expires.unwrap_or(DEFAULT_EXPIRES_S),
+                    };
+                    customize(&mut session)?;
+                    let store = &self.inner.store;
+                    let Some(first) = session.fragments(store).first().copied() else {
+                        return Err(VideoError::ResourceNotFound(
+                            "No fragments found in the stream for the streaming request.".into(),
+                        ));
+                    };
+                    check_playable(&tracks_of(store, stream.uid, first.offset)?)?;
+                    Ok(session.token(&self.inner.session_key))
+                },
+            )
+            .await
     }
 
     pub async fn get_hls_streaming_session_url(
@@ -387,6 +401,24 @@ impl VideoService {
                 "The session token has expired.".into(),
             ));
         }
+        let clock = &self.inner.config.clock;
+        let started = clock.elapsed();
+        let result = self.package(&session, token, action, param);
+        if let Some(op) = Op::of_action(action) {
+            let took = clock.elapsed().saturating_sub(started);
+            let metrics = self.metered(session.stream);
+            metrics.call(op).finished(took, result.is_ok());
+        }
+        result
+    }
+
+    fn package<'q>(
+        &self,
+        session: &Session,
+        token: &str,
+        action: &str,
+        param: impl Fn(&str) -> Option<&'q str>,
+    ) -> Result<Packaged> {
         let store = &self.inner.store;
         let fragment = |store: &FragmentStore| -> Result<Media> {
             let number = param("FragmentNumber")
@@ -399,10 +431,10 @@ impl VideoService {
         let (content_type, body) = match (session.protocol, action) {
             (Protocol::Hls, "getHLSMasterPlaylist.m3u8") => {
                 let shown = session.fragments(store);
-                let tracks = reference_tracks(store, &session, &shown)?;
+                let tracks = reference_tracks(store, session, &shown)?;
                 (
                     hls::PLAYLIST_TYPE,
-                    hls::master_playlist(&session, token, &tracks, &shown)?,
+                    hls::master_playlist(session, token, &tracks, &shown)?,
                 )
             }
             (Protocol::Hls, "getHLSMediaPlaylist.m3u8") => {
@@ -422,22 +454,22 @@ impl VideoService {
                 });
                 (
                     hls::PLAYLIST_TYPE,
-                    hls::media_playlist(&session, token, &shown, before),
+                    hls::media_playlist(session, token, &shown, before),
                 )
             }
             (Protocol::Dash, "getDASHManifest.mpd") => {
                 let shown = session.fragments(store);
-                let tracks = reference_tracks(store, &session, &shown)?;
+                let tracks = reference_tracks(store, session, &shown)?;
                 (
                     dash::MANIFEST_TYPE,
-                    dash::manifest(&session, token, &tracks, &shown)?,
+                    dash::manifest(session, token, &tracks, &shown)?,
                 )
             }
             (_, "getMP4InitFragment.mp4") if !session.ts => {
                 let shown = session.fragments(store);
                 (
                     "video/mp4",
-                    mux::init_segment(&reference_tracks(store, &session, &shown)?)?,
+                    mux::init_segment(&reference_tracks(store, session, &shown)?)?,
                 )
             }
             (_, "getMP4MediaFragment.mp4") if !session.ts => {
@@ -469,48 +501,55 @@ impl VideoService {
 
     pub async fn get_clip(&self, input: GetClipInput) -> Result<crate::playback::MediaStream> {
         let stream = self.media_stream(&input.stream).await?;
-        require_retention(&stream)?;
-        let sel = &input.clip_fragment_selector;
-        let range = SessionFragmentSelector {
-            fragment_selector_type: Some(sel.fragment_selector_type.clone()),
-            timestamp_range: Some(SessionTimestampRange {
-                start_timestamp: Some(sel.timestamp_range.start_timestamp),
-                end_timestamp: Some(sel.timestamp_range.end_timestamp),
-            }),
-        };
-        let (producer_time, start_ms, end_ms) = session_range(Mode::OnDemand, Some(&range))?;
-        let session = Session {
-            stream: stream.uid,
-            protocol: Protocol::Hls,
-            mode: Mode::OnDemand,
-            producer_time,
-            start_ms,
-            end_ms,
-            ts: false,
-            discontinuity: Discontinuity::Never,
-            display_timestamp: false,
-            display_number: false,
-            max_results: MAX_CLIP_FRAGMENTS,
-            expires_s: 0,
-        };
-        let metas = session.fragments(&self.inner.store);
-        if metas.is_empty() {
-            return Err(VideoError::ResourceNotFound(
-                "No fragments found in the stream for the clip request.".into(),
-            ));
-        }
-        let store = self.inner.store.clone();
-        let uid = stream.uid;
-        // Reading up to 100 MB of fragments and muxing them is blocking work.
-        let body = tokio::task::spawn_blocking(move || clip_of(&store, uid, &metas))
+        let metrics = self.metered(stream.uid);
+        let clock = &self.inner.config.clock;
+        metrics
+            .timed(clock, Op::GetClip, async {
+                require_retention(&stream)?;
+                let sel = &input.clip_fragment_selector;
+                let range = SessionFragmentSelector {
+                    fragment_selector_type: Some(sel.fragment_selector_type.clone()),
+                    timestamp_range: Some(SessionTimestampRange {
+                        start_timestamp: Some(sel.timestamp_range.start_timestamp),
+                        end_timestamp: Some(sel.timestamp_range.end_timestamp),
+                    }),
+                };
+                let (producer_time, start_ms, end_ms) =
+                    session_range(Mode::OnDemand, Some(&range))?;
+                let session = Session {
+                    stream: stream.uid,
+                    protocol: Protocol::Hls,
+                    mode: Mode::OnDemand,
+                    producer_time,
+                    start_ms,
+                    end_ms,
+                    ts: false,
+                    discontinuity: Discontinuity::Never,
+                    display_timestamp: false,
+                    display_number: false,
+                    max_results: MAX_CLIP_FRAGMENTS,
+                    expires_s: 0,
+                };
+                let metas = session.fragments(&self.inner.store);
+                if metas.is_empty() {
+                    return Err(VideoError::ResourceNotFound(
+                        "No fragments found in the stream for the clip request.".into(),
+                    ));
+                }
+                let store = self.inner.store.clone();
+                let uid = stream.uid;
+                // Reading up to 100 MB of fragments and muxing them is blocking work.
+                let body = tokio::task::spawn_blocking(move || clip_of(&store, uid, &metas))
+                    .await
+                    .map_err(|e| VideoError::Internal(e.to_string()))??;
+                let (tx, chunks) = tokio::sync::mpsc::channel(1);
+                let _ = tx.try_send(Bytes::from(body));
+                Ok(crate::playback::MediaStream {
+                    content_type: "video/mp4",
+                    chunks,
+                })
+            })
             .await
-            .map_err(|e| VideoError::Internal(e.to_string()))??;
-        let (tx, chunks) = tokio::sync::mpsc::channel(1);
-        let _ = tx.try_send(Bytes::from(body));
-        Ok(crate::playback::MediaStream {
-            content_type: "video/mp4",
-            chunks,
-        })
     }
 }
 

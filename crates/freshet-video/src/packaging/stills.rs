@@ -11,6 +11,7 @@ use crate::clock::{epoch_ms, epoch_seconds};
 use crate::error::{Result, VideoError};
 use crate::images::{self, ImageError, ImageFormat, ImageSize};
 use crate::media::TrackKind;
+use crate::metrics::Op;
 use crate::model::{GetImagesInput, GetImagesOutput, Image};
 use crate::paging::{position, token};
 use crate::service::VideoService;
@@ -28,138 +29,144 @@ const IMAGE_MARKER: &str = "image:";
 impl VideoService {
     pub async fn get_images(&self, input: GetImagesInput) -> Result<GetImagesOutput> {
         let stream = self.media_stream(&input.stream).await?;
-        require_retention(&stream)?;
-        let producer_time = match input.image_selector_type.as_str() {
-            "PRODUCER_TIMESTAMP" => true,
-            "SERVER_TIMESTAMP" => false,
-            other => {
+        let metrics = self.metered(stream.uid);
+        let clock = &self.inner.config.clock;
+        metrics
+            .timed(clock, Op::GetImages, async {
+            require_retention(&stream)?;
+            let producer_time = match input.image_selector_type.as_str() {
+                "PRODUCER_TIMESTAMP" => true,
+                "SERVER_TIMESTAMP" => false,
+                other => {
+                    return Err(VideoError::invalid(format!(
+                        "Unknown ImageSelectorType {other}."
+                    )));
+                }
+            };
+            let format = match input.format.as_str() {
+                "JPEG" => ImageFormat::Jpeg,
+                "PNG" => ImageFormat::Png,
+                other => return Err(VideoError::invalid(format!("Unknown Format {other}."))),
+            };
+            let quality = match input
+                .format_config
+                .as_ref()
+                .and_then(|c| c.get("JPEGQuality"))
+            {
+                Some(q) => q
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|q| (1..=100).contains(q))
+                    .ok_or_else(|| {
+                        VideoError::invalid("JPEGQuality must be an integer from 1 to 100.")
+                    })?,
+                None => DEFAULT_JPEG_QUALITY,
+            };
+            let interval = input.sampling_interval.unwrap_or(DEFAULT_SAMPLING_MS);
+            if interval < MIN_SAMPLING_MS {
                 return Err(VideoError::invalid(format!(
-                    "Unknown ImageSelectorType {other}."
+                    "SamplingInterval must be at least {MIN_SAMPLING_MS} ms."
                 )));
             }
-        };
-        let format = match input.format.as_str() {
-            "JPEG" => ImageFormat::Jpeg,
-            "PNG" => ImageFormat::Png,
-            other => return Err(VideoError::invalid(format!("Unknown Format {other}."))),
-        };
-        let quality = match input
-            .format_config
-            .as_ref()
-            .and_then(|c| c.get("JPEGQuality"))
-        {
-            Some(q) => q
-                .parse::<u8>()
-                .ok()
-                .filter(|q| (1..=100).contains(q))
-                .ok_or_else(|| {
-                    VideoError::invalid("JPEGQuality must be an integer from 1 to 100.")
-                })?,
-            None => DEFAULT_JPEG_QUALITY,
-        };
-        let interval = input.sampling_interval.unwrap_or(DEFAULT_SAMPLING_MS);
-        if interval < MIN_SAMPLING_MS {
-            return Err(VideoError::invalid(format!(
-                "SamplingInterval must be at least {MIN_SAMPLING_MS} ms."
-            )));
-        }
-        let start = epoch_ms(input.start_timestamp);
-        let end = epoch_ms(input.end_timestamp);
-        if end < start {
-            return Err(VideoError::invalid(
-                "EndTimestamp must not be before StartTimestamp.",
-            ));
-        }
-        let first = match &input.next_token {
-            Some(t) => position::<i64>(IMAGE_MARKER, t)
-                .ok_or_else(|| VideoError::invalid("NextToken is not valid."))?,
-            None => start,
-        };
-        let limit = input.max_results.unwrap_or(DEFAULT_MAX_RESULTS);
-        // Sample times: start, start + interval, ... up to end (just start when the range is
-        // shorter than the interval).
-        let times: Vec<i64> = (0..)
-            .map(|i| first + i * interval)
-            .take_while(|&t| t <= end || t == start)
-            .take(limit + 1)
-            .collect();
-        let next_token = (times.len() > limit).then(|| token(IMAGE_MARKER, times[limit]));
-        let times = &times[..times.len().min(limit)];
-        let ts = move |m: &FragmentMeta| {
-            if producer_time {
-                m.producer_ms
-            } else {
-                m.server_ms
+            let start = epoch_ms(input.start_timestamp);
+            let end = epoch_ms(input.end_timestamp);
+            if end < start {
+                return Err(VideoError::invalid(
+                    "EndTimestamp must not be before StartTimestamp.",
+                ));
             }
-        };
-        // The fragments that overlap the page's sample times.
-        let (first_t, last_t) = (times.first().copied(), times.last().copied());
-        let candidates = self.inner.store.select(stream.uid, usize::MAX, |m| {
-            first_t.is_some_and(|f| ts(m) + m.duration_ms as i64 > f)
-                && last_t.is_some_and(|l| ts(m) <= l)
-        });
-        let store = self.inner.store.clone();
-        let uid = stream.uid;
-        let size = ImageSize {
-            width: input.width_pixels,
-            height: input.height_pixels,
-        };
-        let times = times.to_vec();
-        let images = tokio::task::spawn_blocking(move || -> Result<Vec<Image>> {
-            let mut images = Vec::with_capacity(times.len());
-            let mut loaded: Option<(u64, super::Media)> = None;
-            for t in times {
-                let holder = candidates
-                    .iter()
-                    .find(|m| (ts(m)..ts(m) + m.duration_ms as i64).contains(&t));
-                let Some(meta) = holder else {
-                    images.push(Image {
-                        time_stamp: epoch_seconds(t),
-                        error: Some("NO_MEDIA"),
-                        image_content: None,
-                    });
-                    continue;
-                };
-                // Consecutive samples mostly fall in the same fragment: read it once.
-                if loaded.as_ref().map(|(o, _)| *o) != Some(meta.offset) {
-                    loaded = Some((meta.offset, load(&store, uid, meta.offset)?));
+            let first = match &input.next_token {
+                Some(t) => position::<i64>(IMAGE_MARKER, t)
+                    .ok_or_else(|| VideoError::invalid("NextToken is not valid."))?,
+                None => start,
+            };
+            let limit = input.max_results.unwrap_or(DEFAULT_MAX_RESULTS);
+            // Sample times: start, start + interval, ... up to end (just start when the range is
+            // shorter than the interval).
+            let times: Vec<i64> = (0..)
+                .map(|i| first + i * interval)
+                .take_while(|&t| t <= end || t == start)
+                .take(limit + 1)
+                .collect();
+            let next_token = (times.len() > limit).then(|| token(IMAGE_MARKER, times[limit]));
+            let times = &times[..times.len().min(limit)];
+            let ts = move |m: &FragmentMeta| {
+                if producer_time {
+                    m.producer_ms
+                } else {
+                    m.server_ms
                 }
-                let Some((_, media)) = &loaded else { continue };
-                // The sample's place on the fragment's timeline, whichever clock selected it.
-                let into_ms = t - ts(meta);
-                let target = (meta.producer_ms - super::TIMELINE_ORIGIN_MS + into_ms) * 1_000_000;
-                let picture = media
-                    .tracks
-                    .iter()
-                    .find(|tr| matches!(tr.kind, TrackKind::Video { .. }))
-                    .ok_or(ImageError::NoFrames)
-                    .and_then(|track| {
-                        images::render(track, &media.frames, target, format, size, quality)
-                    });
-                images.push(match picture {
-                    Ok(bytes) => Image {
-                        time_stamp: epoch_seconds(t),
-                        error: None,
-                        image_content: Some(STANDARD.encode(bytes)),
-                    },
-                    Err(ImageError::InvalidSize(why)) => return Err(VideoError::invalid(why)),
-                    Err(error) => {
-                        let no_media = error == ImageError::NoFrames;
-                        if !no_media {
-                            tracing::info!(stream = uid, %error, "getimages cannot render a picture");
-                        }
-                        Image {
+            };
+            // The fragments that overlap the page's sample times.
+            let (first_t, last_t) = (times.first().copied(), times.last().copied());
+            let candidates = self.inner.store.select(stream.uid, usize::MAX, |m| {
+                first_t.is_some_and(|f| ts(m) + m.duration_ms as i64 > f)
+                    && last_t.is_some_and(|l| ts(m) <= l)
+            });
+            let store = self.inner.store.clone();
+            let uid = stream.uid;
+            let size = ImageSize {
+                width: input.width_pixels,
+                height: input.height_pixels,
+            };
+            let times = times.to_vec();
+            let images = tokio::task::spawn_blocking(move || -> Result<Vec<Image>> {
+                let mut images = Vec::with_capacity(times.len());
+                let mut loaded: Option<(u64, super::Media)> = None;
+                for t in times {
+                    let holder = candidates
+                        .iter()
+                        .find(|m| (ts(m)..ts(m) + m.duration_ms as i64).contains(&t));
+                    let Some(meta) = holder else {
+                        images.push(Image {
                             time_stamp: epoch_seconds(t),
-                            error: Some(if no_media { "NO_MEDIA" } else { "MEDIA_ERROR" }),
+                            error: Some("NO_MEDIA"),
                             image_content: None,
-                        }
+                        });
+                        continue;
+                    };
+                    // Consecutive samples mostly fall in the same fragment: read it once.
+                    if loaded.as_ref().map(|(o, _)| *o) != Some(meta.offset) {
+                        loaded = Some((meta.offset, load(&store, uid, meta.offset)?));
                     }
-                });
-            }
-            Ok(images)
-        })
-        .await
-        .map_err(|e| VideoError::Internal(e.to_string()))??;
-        Ok(GetImagesOutput { images, next_token })
+                    let Some((_, media)) = &loaded else { continue };
+                    // The sample's place on the fragment's timeline, whichever clock selected it.
+                    let into_ms = t - ts(meta);
+                    let target = (meta.producer_ms - super::TIMELINE_ORIGIN_MS + into_ms) * 1_000_000;
+                    let picture = media
+                        .tracks
+                        .iter()
+                        .find(|tr| matches!(tr.kind, TrackKind::Video { .. }))
+                        .ok_or(ImageError::NoFrames)
+                        .and_then(|track| {
+                            images::render(track, &media.frames, target, format, size, quality)
+                        });
+                    images.push(match picture {
+                        Ok(bytes) => Image {
+                            time_stamp: epoch_seconds(t),
+                            error: None,
+                            image_content: Some(STANDARD.encode(bytes)),
+                        },
+                        Err(ImageError::InvalidSize(why)) => return Err(VideoError::invalid(why)),
+                        Err(error) => {
+                            let no_media = error == ImageError::NoFrames;
+                            if !no_media {
+                                tracing::info!(stream = uid, %error, "getimages cannot render a picture");
+                            }
+                            Image {
+                                time_stamp: epoch_seconds(t),
+                                error: Some(if no_media { "NO_MEDIA" } else { "MEDIA_ERROR" }),
+                                image_content: None,
+                            }
+                        }
+                    });
+                }
+                Ok(images)
+            })
+            .await
+            .map_err(|e| VideoError::Internal(e.to_string()))??;
+            Ok(GetImagesOutput { images, next_token })
+            })
+            .await
     }
 }
