@@ -11,6 +11,7 @@ import os
 import subprocess
 import threading
 import time
+import urllib.request
 
 import pytest
 from botocore.exceptions import ClientError
@@ -137,8 +138,9 @@ def pipeline(server, name_factory):
     return lambda **kw: Pipeline(server, name_factory, **kw)
 
 
-def test_the_getting_started_filter_writes_exactly_the_matching_rows(pipeline):
-    """The AWS getting-started application (stock ticker filter): exact rows out."""
+def test_the_getting_started_filter_writes_exactly_the_matching_rows(pipeline, server):
+    """The AWS getting-started application (stock ticker filter): exact rows out, counted in
+    the application's CloudWatch metrics."""
     p = pipeline()
     p.create(FILTER)
     p.start()
@@ -150,6 +152,10 @@ def test_the_getting_started_filter_writes_exactly_the_matching_rows(pipeline):
         {"TICKER_SYMBOL": "AMZN", "SECTOR": "TECHNOLOGY", "CHANGE": 1.5, "PRICE": 100.0},
         {"TICKER_SYMBOL": "MSFT", "SECTOR": "TECHNOLOGY", "CHANGE": 0.25, "PRICE": 300.0},
     ]
+    metrics = urllib.request.urlopen(server.endpoint + "/metrics").read().decode()
+    app = f'Application="{p.app}"'
+    assert f'kinesisanalytics_Records_total{{{app},Flow="Input"}} 3\n' in metrics, metrics
+    assert f'kinesisanalytics_Records_total{{{app},Flow="Output"}} 2\n' in metrics, metrics
     p.stop()
 
 

@@ -59,7 +59,7 @@ def test_events_are_acknowledged_per_channel(server, hec):
     [(channel, ack)] = list(hec.polls)
     wait_until(lambda: hec.polls[(channel, ack)] >= 3, what="the ack polled until indexed")
     metrics = __import__("urllib.request").request.urlopen(server.endpoint + "/metrics").read().decode()
-    wait_until(lambda: 'firehose_DeliveryToSplunk_Records{DeliveryStreamName="hec-events"} 25' in
+    wait_until(lambda: 'firehose_DeliveryToSplunk_Records_total{DeliveryStreamName="hec-events"} 25' in
                __import__("urllib.request").request.urlopen(server.endpoint + "/metrics").read().decode(),
                what="DeliveryToSplunk.Records")
     assert "firehose_DeliveryToSplunk" in metrics

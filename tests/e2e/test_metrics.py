@@ -146,30 +146,31 @@ def test_enforced_limits_throttle_at_the_documented_rates_and_sdk_retries_get_th
         time.sleep(0.2)
     time.sleep(1.0)
     # A burst of a thousand is the shard's second; what comes right after is throttled.
-    out = kinesis.put_records(StreamName="lim", Records=[
-        {"Data": b"x", "PartitionKey": "k"} for _ in range(500)] * 2)
-    assert out["FailedRecordCount"] == 0
+    for _ in range(2):
+        out = kinesis.put_records(StreamName="lim", Records=[{"Data": b"x", "PartitionKey": "k"}] * 500)
+        assert out["FailedRecordCount"] == 0
     out = kinesis.put_records(StreamName="lim", Records=[
         {"Data": b"x", "PartitionKey": "k"} for _ in range(200)])
     throttled = [r for r in out["Records"] if "ErrorCode" in r]
     assert out["FailedRecordCount"] == len(throttled) > 0
     assert {r["ErrorCode"] for r in throttled} == {"ProvisionedThroughputExceededException"}
     assert {r["ErrorMessage"] for r in throttled} == {throttled_message()}
+    # Bytes: a mebibyte spends the shard's second; a 512 KiB record right after is refused.
+    kinesis.put_records(StreamName="lim", Records=[
+        {"Data": b"b" * (256 * 1024 - 1), "PartitionKey": "k"} for _ in range(4)])
     with pytest.raises(ClientError) as e:
-        for _ in range(1000):
-            kinesis.put_record(StreamName="lim", Data=b"y", PartitionKey="k")
+        kinesis.put_record(StreamName="lim", Data=b"y" * (512 * 1024), PartitionKey="k")
     assert_error(e, "ProvisionedThroughputExceededException", throttled_message())
 
-    # The shard's budget is spent: the SDK's standard retry mode backs off and gets puts through.
+    # The SDK's standard retry mode backs off and gets such puts through.
     exceeded = value(samples(scrape(srv)[1]), "kinesis_WriteProvisionedThroughputExceeded_total",
                      StreamName="lim")
     retrying = boto3.session.Session().client(
         "kinesis", endpoint_url=srv.endpoint, region_name=REGION,
         aws_access_key_id="AKIDDUMMY", aws_secret_access_key="dummysecret",
         config=Config(retries={"max_attempts": 10, "mode": "standard"}))
-    kinesis.put_records(StreamName="lim", Records=[{"Data": b"w", "PartitionKey": "k"}] * 500)
-    for _ in range(50):
-        retrying.put_record(StreamName="lim", Data=b"z", PartitionKey="k")
+    for _ in range(3):
+        retrying.put_record(StreamName="lim", Data=b"z" * (512 * 1024), PartitionKey="k")
     retried = value(samples(scrape(srv)[1]), "kinesis_WriteProvisionedThroughputExceeded_total",
                     StreamName="lim")
     assert retried > exceeded
@@ -191,6 +192,6 @@ def test_enforced_limits_throttle_at_the_documented_rates_and_sdk_retries_get_th
     found = samples(scrape(srv)[1])
     s = {"StreamName": "lim"}
     assert value(found, "kinesis_IncomingRecords_total", **s) == len(stored)
-    assert len(stored) >= 1000 + 1000 + (200 - len(throttled)) + 50
+    assert len(stored) >= 1000 + 1000 + (200 - len(throttled)) + 3
     assert value(found, "kinesis_ReadProvisionedThroughputExceeded_total", **s) >= 1
     assert value(found, "kinesis_GetRecords_Records_total", **s) == len(stored)

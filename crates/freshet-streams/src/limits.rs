@@ -20,6 +20,10 @@ pub const WRITE_RECORDS_PER_SEC: f64 = 1000.0;
 pub const READ_CALLS_PER_SEC: f64 = 5.0;
 pub const READ_BYTES_PER_SEC: f64 = 2.0 * 1024.0 * 1024.0;
 
+/// Slack in comparisons, so refills summed over several calls round the way a steady reader at
+/// exactly the limit expects.
+const EPSILON: f64 = 1e-6;
+
 /// A budget refilled at `rate` per second up to `capacity`.
 #[derive(Debug)]
 struct Bucket {
@@ -39,6 +43,10 @@ impl Bucket {
 
     fn refill(&mut self, secs: f64) {
         self.level = (self.level + secs * self.rate).min(self.capacity);
+    }
+
+    fn holds(&self, amount: f64) -> bool {
+        self.level + EPSILON >= amount
     }
 }
 
@@ -90,7 +98,7 @@ impl ShardLimits {
     pub fn admit_write(&self, now: Duration, bytes: u64) -> bool {
         self.with(now, |b| {
             let bytes = bytes as f64;
-            let fits = b.write_records.level >= 1.0 && b.write_bytes.level >= bytes;
+            let fits = b.write_records.holds(1.0) && b.write_bytes.holds(bytes);
             if fits {
                 b.write_records.level -= 1.0;
                 b.write_bytes.level -= bytes;
@@ -103,7 +111,7 @@ impl ShardLimits {
     /// bytes are not in debt.
     pub fn admit_read(&self, now: Duration) -> bool {
         self.with(now, |b| {
-            let fits = b.read_calls.level >= 1.0 && b.read_bytes.level >= 0.0;
+            let fits = b.read_calls.holds(1.0) && b.read_bytes.holds(0.0);
             if fits {
                 b.read_calls.level -= 1.0;
             }

@@ -225,7 +225,7 @@ impl StreamsService {
         for (i, shard) in &throttled {
             failed += 1;
             out[*i].error_code = Some("ProvisionedThroughputExceededException".into());
-            out[*i].error_message = Some(self.write_rate_exceeded(stream, shard).into());
+            out[*i].error_message = Some(self.write_rate_exceeded(stream, shard));
         }
         m.put_records_throttled.add(throttled.len() as u64);
         Ok(PutRecordsOutput {
@@ -392,7 +392,7 @@ impl StreamsService {
         let state = stream.snapshot();
         let result = async {
             let shard = state.shard(it.shard_index).ok_or_else(shard_gone)?;
-            let limits = self.config().enforce_limits.then(|| &shard.limits);
+            let limits = self.config().enforce_limits.then_some(&shard.limits);
             if let Some(limits) = limits
                 && !limits.admit_read(self.config().clock.elapsed())
             {
