@@ -89,8 +89,8 @@ def all_fragments(archive, name, **kw):
 # -- PutMedia and ListFragments
 
 
-def test_put_media_acknowledges_every_fragment_in_order(recorded):
-    _, _, pm = recorded
+def test_put_media_acknowledges_every_fragment_in_order(recorded, server):
+    name, _, pm = recorded
     kinds = [a["EventType"] for _, a in pm.acks]
     assert kinds == ["BUFFERING", "RECEIVED", "PERSISTED"] * FRAGMENTS, kinds
     persisted = pm.events("PERSISTED")
@@ -100,6 +100,14 @@ def test_put_media_acknowledges_every_fragment_in_order(recorded):
     # The number announced at BUFFERING is the one the fragment is persisted under.
     assert [a["FragmentNumber"] for a in pm.events("BUFFERING")] == [a["FragmentNumber"] for a in persisted]
     assert pm.headers["content-type"] == "application/json"
+    # Counted in the stream's CloudWatch metrics.
+    metrics = urllib.request.urlopen(server.endpoint + "/metrics").read().decode()
+    label = f'{{StreamName="{name}"}}'
+    for line in (f"kinesisvideo_PutMedia_Requests_total{label} 1", f"kinesisvideo_PutMedia_Success_total{label} 1",
+                 f"kinesisvideo_PutMedia_IncomingFragments_total{label} {FRAGMENTS}",
+                 f"kinesisvideo_PutMedia_ErrorAckCount_total{label} 0",
+                 f"kinesisvideo_PutMedia_FragmentPersistLatency_count{label} {FRAGMENTS}"):
+        assert line + "\n" in metrics, line
 
 
 def test_list_fragments_returns_every_fragment_with_timestamps(archive, recorded):

@@ -134,12 +134,12 @@ pub trait Launcher: Send + Sync + 'static {
         Box::pin(async { None })
     }
 
-    /// The application is deleted: drops what its runs kept for a next run beside its
-    /// checkpoint (the runner's holds on delivery streams). A launcher that keeps nothing has
-    /// nothing to do.
     /// Adds the running applications' metrics to a scrape.
     fn render_metrics(&self, _e: &mut freshet_runtime::metrics::Exposition) {}
 
+    /// The application is deleted: drops what its runs kept for a next run beside its
+    /// checkpoint (the runner's holds on delivery streams). A launcher that keeps nothing has
+    /// nothing to do.
     fn forget(&self, _app_uid: u64) -> BoxFuture<'static, ()> {
         Box::pin(async {})
     }

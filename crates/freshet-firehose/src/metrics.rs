@@ -1,25 +1,25 @@
 //! Per delivery stream counters under Firehose's CloudWatch metric names, on `/metrics` (see
 //! `freshet_runtime::metrics`: dots become underscores, the stream is a label).
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-
-use freshet_runtime::metrics::Exposition;
+use freshet_runtime::metrics::{Counter, Exposition, Gauge};
 
 macro_rules! metrics {
     ($($field:ident => $name:literal, $kind:ident;)*) => {
         #[derive(Default, Debug)]
         pub struct Metrics {
-            $(pub $field: AtomicU64,)*
+            $(pub $field: metrics!(@type $kind),)*
         }
 
         impl Metrics {
             /// Adds the stream's metrics to a scrape.
             pub fn render(&self, stream: &str, e: &mut Exposition) {
                 let labels = [("DeliveryStreamName", stream)];
-                $(metrics!(@sample e, $kind, $name, &labels, self.$field.load(Relaxed));)*
+                $(metrics!(@sample e, $kind, $name, &labels, self.$field.get());)*
             }
         }
     };
+    (@type counter) => { Counter };
+    (@type gauge) => { Gauge };
     (@sample $e:ident, counter, $name:literal, $labels:expr, $v:expr) => {
         $e.counter("firehose", $name, concat!("AWS/Firehose ", $name), $labels, $v)
     };
@@ -66,16 +66,6 @@ metrics! {
     processing_bytes => "SucceedProcessing.Bytes", counter;
 }
 
-impl Metrics {
-    pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Relaxed);
-    }
-
-    pub fn set(gauge: &AtomicU64, v: u64) {
-        gauge.store(v, Relaxed);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use freshet_runtime::metrics::Format;
@@ -85,9 +75,9 @@ mod tests {
     #[test]
     fn renders_each_metric_as_one_block_with_the_stream_label() {
         let (a, b) = (Metrics::default(), Metrics::default());
-        Metrics::add(&a.incoming_records, 3);
-        Metrics::add(&b.s3_records, 2);
-        Metrics::set(&b.backlog_bytes, 7);
+        a.incoming_records.add(3);
+        b.s3_records.add(2);
+        b.backlog_bytes.set(7);
         let mut e = Exposition::new(Format::Prometheus);
         a.render("a\"b", &mut e);
         b.render("c", &mut e);

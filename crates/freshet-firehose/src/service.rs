@@ -811,11 +811,9 @@ impl FirehoseService {
         }
         let n = data.len() as u64;
         let m = &entry.metrics;
-        Metrics::add(&m.incoming_put_requests, 1);
-        if m.backlog_bytes.load(std::sync::atomic::Ordering::Relaxed) + bytes
-            > self.inner.config.max_backlog_bytes
-        {
-            Metrics::add(&m.throttled_records, n);
+        m.incoming_put_requests.add(1);
+        if m.backlog_bytes.get() + bytes > self.inner.config.max_backlog_bytes {
+            m.throttled_records.add(n);
             return Err(FirehoseError::ServiceUnavailable("Slow down.".into()));
         }
         let records = data
@@ -837,9 +835,9 @@ impl FirehoseService {
                     "The delivery stream cannot store records right now; retry later.".into(),
                 )
             })?;
-        Metrics::add(&m.incoming_records, n);
-        Metrics::add(&m.incoming_bytes, bytes);
-        Metrics::add(&m.backlog_bytes, bytes);
+        m.incoming_records.add(n);
+        m.incoming_bytes.add(bytes);
+        m.backlog_bytes.add(bytes);
         let ids = (0..n)
             .map(|i| {
                 format!(

@@ -228,8 +228,8 @@ impl Worker {
                     Ok(n) => {
                         read = n;
                         if matches!(self.source, Source::Kinesis(_)) {
-                            Metrics::add(&self.metrics.kinesis_records, n as u64);
-                            Metrics::add(&self.metrics.kinesis_bytes, stage.bytes - before);
+                            self.metrics.kinesis_records.add(n as u64);
+                            self.metrics.kinesis_bytes.add(stage.bytes - before);
                         }
                     }
                     Err(error) => {
@@ -345,8 +345,8 @@ impl Worker {
         for record in processed {
             let (data, keys) = match record.outcome {
                 Outcome::Ok { data, keys } => {
-                    Metrics::add(&self.metrics.processing_records, 1);
-                    Metrics::add(&self.metrics.processing_bytes, data.len() as u64);
+                    self.metrics.processing_records.add(1);
+                    self.metrics.processing_bytes.add(data.len() as u64);
                     (data, keys)
                 }
                 Outcome::Dropped => continue,
@@ -436,11 +436,12 @@ impl Worker {
             let arrival_ms = record.arrival_ms;
             buffers.add(part, || keys, [SourceRecord { data, arrival_ms }], now);
         }
-        Metrics::set(
-            &self.metrics.partition_count,
-            buffers.active_partitions() as u64,
-        );
-        Metrics::set(&self.metrics.partition_count_exceeded, u64::from(exceeded));
+        self.metrics
+            .partition_count
+            .set(buffers.active_partitions() as u64);
+        self.metrics
+            .partition_count_exceeded
+            .set(u64::from(exceeded));
     }
 
     /// Buffers a record for its Iceberg table, its operation in front of its data; a record
@@ -510,11 +511,7 @@ impl Worker {
         // The backlog counts what was put, before processing changed its size: it shrinks by
         // what was read once all that came of it is delivered. One atomic step: puts add to
         // the backlog concurrently.
-        let _ = self.metrics.backlog_bytes.fetch_update(
-            std::sync::atomic::Ordering::Relaxed,
-            std::sync::atomic::Ordering::Relaxed,
-            |v| Some(v.saturating_sub(settled.bytes)),
-        );
+        self.metrics.backlog_bytes.sub(settled.bytes);
         self.source
             .delivered(settled.last_arrival, self.clock.now_ms())
             .await;
@@ -539,14 +536,13 @@ impl Worker {
                     .await
                     .is_some()
                 {
-                    Metrics::add(&self.metrics.s3_records, records);
-                    Metrics::add(&self.metrics.s3_bytes, part.bytes);
-                    Metrics::add(&self.metrics.s3_objects, 1);
-                    Metrics::set(&self.metrics.s3_success, 1);
-                    Metrics::set(
-                        &self.metrics.s3_freshness_secs,
-                        ((self.clock.now_ms() - oldest).max(0) / 1000) as u64,
-                    );
+                    self.metrics.s3_records.add(records);
+                    self.metrics.s3_bytes.add(part.bytes);
+                    self.metrics.s3_objects.add(1);
+                    self.metrics.s3_success.set(1);
+                    self.metrics
+                        .s3_freshness_secs
+                        .set(((self.clock.now_ms() - oldest).max(0) / 1000) as u64);
                 }
             }
             (PartId::Data(_), Destination::Http(h)) => {
@@ -586,8 +582,8 @@ impl Worker {
                         .await
                         .is_some()
                 {
-                    Metrics::add(&self.metrics.backup_records, records);
-                    Metrics::add(&self.metrics.backup_bytes, part.bytes);
+                    self.metrics.backup_records.add(records);
+                    self.metrics.backup_bytes.add(part.bytes);
                 }
             }
         }
@@ -732,7 +728,7 @@ impl Worker {
                     return true;
                 }
                 Err(error) => {
-                    Metrics::set(&self.metrics.s3_success, 0);
+                    self.metrics.s3_success.set(0);
                     if self.clock.now_ms() - oldest_ms > S3_RETRY_MS {
                         tracing::error!(%error, stream = %plan.name, key, "S3 delivery failed for 24 hours; records dropped");
                         return false;
@@ -760,7 +756,7 @@ impl Worker {
             let Err(error) = self.sinks.http.send(&request).await else {
                 break None;
             };
-            Metrics::set(&self.metrics.http_success, 0);
+            self.metrics.http_success.set(0);
             if !retry
                 .again(&plan.name, "HTTP endpoint delivery", &error)
                 .await
@@ -771,13 +767,12 @@ impl Worker {
         let attempts = retry.attempts;
         match failure {
             None => {
-                Metrics::add(&self.metrics.http_records, records.len() as u64);
-                Metrics::add(&self.metrics.http_bytes, part.bytes);
-                Metrics::set(&self.metrics.http_success, 1);
-                Metrics::set(
-                    &self.metrics.http_freshness_secs,
-                    ((self.clock.now_ms() - oldest).max(0) / 1000) as u64,
-                );
+                self.metrics.http_records.add(records.len() as u64);
+                self.metrics.http_bytes.add(part.bytes);
+                self.metrics.http_success.set(1);
+                self.metrics
+                    .http_freshness_secs
+                    .set(((self.clock.now_ms() - oldest).max(0) / 1000) as u64);
             }
             Some(error) => {
                 tracing::error!(%error, stream = %plan.name, attempts, "HTTP endpoint delivery failed past its retry duration; records go to the S3 error output");
@@ -844,11 +839,13 @@ impl Worker {
             }
         };
         let attempts = retry.attempts;
-        Metrics::set(&self.metrics.redshift_success, u64::from(failure.is_none()));
+        self.metrics
+            .redshift_success
+            .set(u64::from(failure.is_none()));
         match failure {
             None => {
-                Metrics::add(&self.metrics.redshift_records, part.records.len() as u64);
-                Metrics::add(&self.metrics.redshift_bytes, part.bytes);
+                self.metrics.redshift_records.add(part.records.len() as u64);
+                self.metrics.redshift_bytes.add(part.bytes);
             }
             Some(error) => {
                 tracing::error!(stream = %plan.name, attempts, %error, manifest = manifest_key, "Redshift COPY failed past its retry duration; its manifest goes to errors/");
@@ -892,10 +889,12 @@ impl Worker {
             }
         };
         let attempts = retry.attempts;
-        Metrics::set(&self.metrics.splunk_success, u64::from(failure.is_none()));
+        self.metrics
+            .splunk_success
+            .set(u64::from(failure.is_none()));
         let Some(error) = failure else {
-            Metrics::add(&self.metrics.splunk_records, part.records.len() as u64);
-            Metrics::add(&self.metrics.splunk_bytes, part.bytes);
+            self.metrics.splunk_records.add(part.records.len() as u64);
+            self.metrics.splunk_bytes.add(part.bytes);
             return;
         };
         tracing::error!(stream = %plan.name, attempts, code = error.code, error = error.message, "Splunk delivery failed past its retry duration; events go to the S3 error output");
@@ -1001,9 +1000,9 @@ impl Worker {
         let attempts = retry.attempts;
         match result {
             Ok(delivered) => {
-                Metrics::add(&self.metrics.iceberg_records, delivered.rows);
-                Metrics::add(&self.metrics.iceberg_deleted_rows, delivered.deleted);
-                Metrics::set(&self.metrics.iceberg_success, 1);
+                self.metrics.iceberg_records.add(delivered.rows);
+                self.metrics.iceberg_deleted_rows.add(delivered.deleted);
+                self.metrics.iceberg_success.set(1);
                 if let Some(snapshot) = delivered.snapshot_id {
                     tracing::debug!(stream = %plan.name, table = %id.replace('\u{1}', "."), snapshot, rows = delivered.rows, deleted = delivered.deleted, "Iceberg snapshot committed");
                 }
@@ -1022,7 +1021,7 @@ impl Worker {
                 }
             }
             Err(error) => {
-                Metrics::set(&self.metrics.iceberg_success, 0);
+                self.metrics.iceberg_success.set(0);
                 let (code, message) = match &error {
                     crate::iceberg::WriteError::Transient(m) => {
                         ("Iceberg.DeliveryFailed", m.clone())
@@ -1127,20 +1126,20 @@ impl Worker {
         }
         let attempts = retry.attempts;
         let indexed = (docs.len() - pending.len()) as u64;
-        Metrics::add(&self.metrics.search_records, indexed);
-        Metrics::add(
-            &self.metrics.search_bytes,
+        self.metrics.search_records.add(indexed);
+        self.metrics.search_bytes.add(
             part.bytes
                 - pending
                     .iter()
                     .map(|(i, ..)| part.records[*i].data.len() as u64)
                     .sum::<u64>(),
         );
-        Metrics::set(&self.metrics.search_success, u64::from(pending.is_empty()));
-        Metrics::set(
-            &self.metrics.search_freshness_secs,
-            ((self.clock.now_ms() - oldest).max(0) / 1000) as u64,
-        );
+        self.metrics
+            .search_success
+            .set(u64::from(pending.is_empty()));
+        self.metrics
+            .search_freshness_secs
+            .set(((self.clock.now_ms() - oldest).max(0) / 1000) as u64);
         if pending.is_empty() {
             return;
         }

@@ -38,6 +38,17 @@ impl Gauge {
         self.0.store(v, Relaxed);
     }
 
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Relaxed);
+    }
+
+    /// Lowers the value by `n`, not below zero, in one atomic step (others may add meanwhile).
+    pub fn sub(&self, n: u64) {
+        let _ = self
+            .0
+            .fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(n)));
+    }
+
     pub fn get(&self) -> u64 {
         self.0.load(Relaxed)
     }
@@ -150,11 +161,13 @@ impl Call {
         labels: Labels,
     ) {
         let help = |metric: &str, unit: &str| format!("{namespace} {op}.{metric} ({unit})");
+        // Success first: a call is counted in Requests before Success, so read the other way
+        // round a scrape never shows more successes than calls.
+        let success = self.success.get();
         let requests = self.latency.count();
         let name = format!("{op}.Requests");
         e.counter(prefix, &name, &help("Requests", "Count"), labels, requests);
         let name = format!("{op}.Success");
-        let success = self.success.get();
         e.counter(prefix, &name, &help("Success", "Count"), labels, success);
         let name = format!("{op}.Latency");
         e.histogram(
@@ -270,7 +283,10 @@ impl Exposition {
     fn family(&mut self, prefix: &str, name: &str, help: &str, kind: Kind) -> &mut Family {
         let full = format!("{prefix}_{}", name.replace(['.', '-'], "_"));
         let at = match self.index.get(&full) {
-            Some(&at) => at,
+            Some(&at) => {
+                debug_assert_eq!(self.families[at].kind, kind, "{full} rendered as two kinds");
+                at
+            }
             None => {
                 self.families.push(Family {
                     name: full.clone(),

@@ -4,7 +4,10 @@
 //!
 //! - writes: 1 MiB/s (data and partition keys) and 1,000 records/s per shard, each a token
 //!   bucket holding one second's worth; a record that does not fit is refused
-//!   (`ProvisionedThroughputExceededException`, per record in PutRecords);
+//!   (`ProvisionedThroughputExceededException`, per record in PutRecords). A record larger
+//!   than a second's worth (up to 10 MiB on a stream whose maximum record size was raised) is
+//!   taken when the bucket is full and leaves it in debt, as AWS lets a shard burst to accept
+//!   it and then holds the shard's writes off while it refills;
 //! - reads: 5 GetRecords calls/s per shard, and 2 MiB/s: a read may run while the shard's read
 //!   budget is not in debt, then charges what it returned, so a 10 MiB answer holds the next
 //!   calls off for 5 seconds, as AWS documents.
@@ -98,7 +101,8 @@ impl ShardLimits {
     pub fn admit_write(&self, now: Duration, bytes: u64) -> bool {
         self.with(now, |b| {
             let bytes = bytes as f64;
-            let fits = b.write_records.holds(1.0) && b.write_bytes.holds(bytes);
+            let room = bytes.min(b.write_bytes.capacity);
+            let fits = b.write_records.holds(1.0) && b.write_bytes.holds(room);
             if fits {
                 b.write_records.level -= 1.0;
                 b.write_bytes.level -= bytes;
@@ -159,6 +163,19 @@ mod tests {
             t += 10 * MS;
             assert!(l.admit_write(t, 10 * 1024));
         }
+    }
+
+    #[test]
+    fn a_record_larger_than_a_second_waits_for_a_full_bucket_and_holds_writes_off() {
+        let l = ShardLimits::default();
+        let t0 = Duration::from_secs(1);
+        let big = 3 * 1024 * 1024;
+        assert!(l.admit_write(t0, big));
+        // Two more seconds of debt to pay off, then a full bucket for the next one.
+        assert!(!l.admit_write(t0 + Duration::from_millis(1_999), 1));
+        assert!(l.admit_write(t0 + Duration::from_secs(3), 1));
+        assert!(!l.admit_write(t0 + Duration::from_secs(3), big));
+        assert!(l.admit_write(t0 + Duration::from_secs(5), big));
     }
 
     #[test]

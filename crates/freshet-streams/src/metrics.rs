@@ -76,7 +76,29 @@ pub struct ShardMetrics {
     pub outgoing_records: Counter,
     pub read_exceeded: Counter,
     pub write_exceeded: Counter,
-    pub iterator_age_ms: Gauge,
+    /// The age of the last record of the latest GetRecords, and when it was read (monotonic
+    /// ms): an age nobody refreshed for a minute is no longer shown, as CloudWatch shows no
+    /// datapoint for a shard nobody reads.
+    iterator_age_ms: Gauge,
+    iterator_age_set_ms: Gauge,
+}
+
+/// How long an iterator age stands without a read refreshing it.
+const AGE_STANDS: Duration = Duration::from_secs(60);
+
+impl ShardMetrics {
+    pub fn iterator_age(&self, now: Duration, age_ms: u64) {
+        self.iterator_age_ms.set(age_ms);
+        // Plus one, so that zero means never set.
+        self.iterator_age_set_ms.set(now.as_millis() as u64 + 1);
+    }
+
+    /// The last iterator age, if it was set within `AGE_STANDS` of `now`.
+    fn current_iterator_age(&self, now: Duration) -> Option<u64> {
+        let set = self.iterator_age_set_ms.get();
+        let since = (now.as_millis() as u64 + 1).saturating_sub(set);
+        (set > 0 && since < AGE_STANDS.as_millis() as u64).then(|| self.iterator_age_ms.get())
+    }
 }
 
 /// An enhanced fan-out consumer's counters.
@@ -111,7 +133,7 @@ fn help(name: &str, unit: &str) -> String {
 }
 
 /// Adds a stream's metrics to a scrape.
-pub(crate) fn render(stream: &Stream, state: &StreamState, e: &mut Exposition) {
+pub(crate) fn render(stream: &Stream, state: &StreamState, now: Duration, e: &mut Exposition) {
     let m = &stream.metrics;
     let labels = [("StreamName", stream.name.as_str())];
     let counters = [
@@ -150,7 +172,7 @@ pub(crate) fn render(stream: &Stream, state: &StreamState, e: &mut Exposition) {
     let age = state
         .shards
         .iter()
-        .map(|s| s.metrics.iterator_age_ms.get())
+        .filter_map(|s| s.metrics.current_iterator_age(now))
         .max()
         .unwrap_or(0);
     let name = "GetRecords.IteratorAgeMilliseconds";
@@ -193,13 +215,19 @@ pub(crate) fn render(stream: &Stream, state: &StreamState, e: &mut Exposition) {
 
     for metric in &state.row.shard_level_metrics {
         for shard in &state.shards {
-            render_shard(stream, shard, metric, e);
+            render_shard(stream, shard, metric, now, e);
         }
     }
 }
 
 /// One enabled shard-level metric of one shard.
-fn render_shard(stream: &Stream, shard: &ShardState, metric: &str, e: &mut Exposition) {
+fn render_shard(
+    stream: &Stream,
+    shard: &ShardState,
+    metric: &str,
+    now: Duration,
+    e: &mut Exposition,
+) {
     let m = &shard.metrics;
     let id = shard.id();
     let labels = [("StreamName", stream.name.as_str()), ("ShardId", &id)];
@@ -212,7 +240,7 @@ fn render_shard(stream: &Stream, shard: &ShardState, metric: &str, e: &mut Expos
         "ReadProvisionedThroughputExceeded" => ("Count", &m.read_exceeded),
         "WriteProvisionedThroughputExceeded" => ("Count", &m.write_exceeded),
         "IteratorAgeMilliseconds" => {
-            let age = m.iterator_age_ms.get() as f64;
+            let age = m.current_iterator_age(now).unwrap_or(0) as f64;
             e.gauge(prefix, metric, &help(metric, "Milliseconds"), &labels, age);
             return;
         }

@@ -210,11 +210,7 @@ impl StreamReader {
             } else if batch.records.is_empty() {
                 continue;
             }
-            bytes += batch
-                .records
-                .iter()
-                .map(|r| r.data.0.len() + r.partition_key.len())
-                .sum::<usize>();
+            bytes += batch.bytes as usize;
             out.push(ShardRecords {
                 shard_id: shard.id(),
                 records: batch.records,

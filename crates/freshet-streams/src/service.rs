@@ -241,7 +241,8 @@ impl StreamsService {
             .cloned()
             .collect();
         for stream in streams {
-            crate::metrics::render(&stream, &stream.snapshot(), e);
+            let now = self.inner.config.clock.elapsed();
+            crate::metrics::render(&stream, &stream.snapshot(), now, e);
         }
         self.inner.log.render_metrics("streams", e);
     }

@@ -271,3 +271,26 @@ async fn shard_level_metrics_appear_only_for_what_enhanced_monitoring_enabled() 
     assert_eq!(total, 10.0);
     assert!(text.contains("# TYPE kinesis_shard_IteratorAgeMilliseconds gauge\n"));
 }
+
+#[tokio::test]
+async fn a_record_over_a_mebibyte_is_taken_from_a_full_bucket_then_holds_the_shard_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, clock) = service(dir.path(), 1, true).await;
+    let arn = svc
+        .describe_stream_summary(StreamOnlyInput { stream: stream() })
+        .unwrap()
+        .stream_description_summary
+        .stream_arn;
+    svc.update_max_record_size(UpdateMaxRecordSizeInput {
+        stream_arn: Some(arn),
+        max_record_size_kib: 10240,
+    })
+    .await
+    .unwrap();
+    // 4 MiB in one record: three seconds of debt after the bucket's one.
+    svc.put_record(one(4 * 1024 * 1024 - 1)).await.unwrap();
+    clock.advance(Duration::from_millis(2_990));
+    assert!(svc.put_record(one(1)).await.is_err());
+    clock.advance(Duration::from_millis(20));
+    svc.put_record(one(1)).await.unwrap();
+}

@@ -397,8 +397,10 @@ impl VideoService {
         let (uid, name) = (stream.uid, stream.name.clone());
         self.inner.catalog.delete_video_stream(uid).await?;
         streams.remove(&name);
-        self.inner.store.remove(uid).await?;
+        // Before the removal, which may fail: a stream made again under the name must not
+        // show beside this one's counters.
         self.inner.metrics.forget(uid);
+        self.inner.store.remove(uid).await?;
         tracing::info!(stream = %name, "video stream deleted");
         Ok(Empty {})
     }

@@ -731,16 +731,17 @@ impl AppTask {
         }
         let mut read = 0;
         let mut moved = Vec::new();
+        // The furthest behind of the inputs' last records read; 0 when all are caught up.
+        let mut behind = 0;
         for input in &mut self.inputs {
             let partitions = input.reader.read().await?;
             let now = self.services.clock.now_ms();
             let m = &self.metrics;
-            let newest_read = partitions
+            behind = partitions
                 .iter()
                 .filter_map(|p| p.records.last())
                 .map(|r| (now - r.arrival_ms).max(0) as u64)
-                .max();
-            m.millis_behind_latest.set(newest_read.unwrap_or(0));
+                .fold(behind, u64::max);
             for part in partitions {
                 read += part.records.len();
                 m.input_records.add(part.records.len() as u64);
@@ -755,6 +756,7 @@ impl AppTask {
                 moved.push((input.id.clone(), part.partition, part.position));
             }
         }
+        self.metrics.millis_behind_latest.set(behind);
         self.app.advance(self.services.clock.now_ms())?;
         let outputs = self.app.take_outputs();
         self.changed |= !moved.is_empty() || outputs.iter().any(|records| !records.is_empty());

@@ -17,6 +17,8 @@ use crate::state::{ShardState, Status, Stream, StreamState};
 /// Records read from a shard, and where reading continues.
 pub(crate) struct Batch {
     pub records: Vec<Record>,
+    /// Their size as AWS meters it (data and partition keys).
+    pub bytes: u64,
     /// The log offset after the last record returned.
     pub after: u64,
     pub millis_behind_latest: i64,
@@ -179,17 +181,15 @@ impl StreamsService {
             })
             .collect();
         let mut failed = 0;
-        let m = &stream.metrics;
+        let (mut written_bytes, mut written_records) = (0, 0);
         for (shard, positions, bytes, result) in results {
             match result {
                 Ok(appended) => {
                     let records = positions.len() as u64;
                     shard.metrics.incoming_bytes.add(bytes);
                     shard.metrics.incoming_records.add(records);
-                    m.incoming_bytes.add(bytes);
-                    m.incoming_records.add(records);
-                    m.put_records.bytes.add(bytes);
-                    m.put_records_successful.add(records);
+                    written_bytes += bytes;
+                    written_records += records;
                     // The shard's numbers are written into one buffer and each answer entry
                     // holds a slice of it: no allocation per record.
                     let shard_id = ByteString::from(shard.id());
@@ -219,15 +219,25 @@ impl StreamsService {
                 }
             }
         }
-        // Internal failures; throttled records are counted apart, as AWS counts them.
-        m.put_records_failed.add(failed as u64);
+        // Once per request: these counters are shared by every writer of the stream.
+        let m = &stream.metrics;
+        m.incoming_bytes.add(written_bytes);
+        m.incoming_records.add(written_records);
+        m.put_records.bytes.add(written_bytes);
+        m.put_records_successful.add(written_records);
         m.put_records_total.add(count as u64);
+        // Internal failures; throttled records are counted apart, as AWS counts them.
+        if failed > 0 {
+            m.put_records_failed.add(failed as u64);
+        }
+        if !throttled.is_empty() {
+            m.put_records_throttled.add(throttled.len() as u64);
+        }
         for (i, shard) in &throttled {
             failed += 1;
             out[*i].error_code = Some("ProvisionedThroughputExceededException".into());
             out[*i].error_message = Some(self.write_rate_exceeded(stream, shard));
         }
-        m.put_records_throttled.add(throttled.len() as u64);
         Ok(PutRecordsOutput {
             failed_record_count: failed,
             records: out,
@@ -390,6 +400,7 @@ impl StreamsService {
             )));
         }
         let state = stream.snapshot();
+        let mut bytes = 0;
         let result = async {
             let shard = state.shard(it.shard_index).ok_or_else(shard_gone)?;
             let limits = self.config().enforce_limits.then_some(&shard.limits);
@@ -409,14 +420,16 @@ impl StreamsService {
                 .read_batch(&state, shard, it.offset, limit, GET_RECORDS_MAX_BYTES)
                 .await?;
             if let Some(limits) = limits {
-                let bytes = records_size(&batch.records);
-                limits.charge_read(self.config().clock.elapsed(), bytes);
+                limits.charge_read(self.config().clock.elapsed(), batch.bytes);
             }
             // The age of the last record read, or none when the reader is at the tip.
             let age = batch.records.last().map_or(0, |r| {
                 (now - r.approximate_arrival_timestamp.as_millis()).max(0)
             });
-            shard.metrics.iterator_age_ms.set(age as u64);
+            shard
+                .metrics
+                .iterator_age(self.config().clock.elapsed(), age as u64);
+            bytes = batch.bytes;
             let next_shard_iterator = match batch.child_shards {
                 Some(_) => None,
                 None => Some(self.iterator(&stream, shard, batch.after)),
@@ -433,7 +446,7 @@ impl StreamsService {
         let took = self.config().clock.elapsed().saturating_sub(started);
         m.get_records.finished(took, result.is_ok());
         if let Ok(out) = &result {
-            m.get_records.bytes.add(records_size(&out.records));
+            m.get_records.bytes.add(bytes);
             m.get_records_records.add(out.records.len() as u64);
         }
         result
@@ -477,11 +490,13 @@ impl StreamsService {
                 encryption_type: encryption.clone(),
             })
             .collect();
-        shard.metrics.outgoing_bytes.add(records_size(&records));
+        let bytes = records_size(&records);
+        shard.metrics.outgoing_bytes.add(bytes);
         // A closed shard read to its end points the reader at its children, as AWS does.
         let drained = shard.row.closed_next_offset.is_some_and(|end| after >= end);
         Ok(Batch {
             records,
+            bytes,
             after,
             millis_behind_latest,
             child_shards: drained.then(|| child_shards(state, shard)),
