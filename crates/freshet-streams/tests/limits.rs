@@ -1,11 +1,11 @@
 //! AWS's per-shard throughput limits (`enforce_limits`) and the CloudWatch metrics they and the
 //! data plane count, on a manual clock: exact rates, exact counts.
 
+mod common;
+
 use std::time::Duration;
 
 use bytes::Bytes;
-use freshet_catalog::Catalog;
-use freshet_log::{FsyncPolicy, Log, LogConfig};
 use freshet_runtime::ManualClock;
 use freshet_runtime::metrics::{Exposition, Format};
 use freshet_streams::model::*;
@@ -26,31 +26,12 @@ async fn service(
     enforce_limits: bool,
 ) -> (StreamsService, std::sync::Arc<ManualClock>) {
     let (clock, manual) = ManualClock::shared(1_700_000_000_000);
-    let mut log_config = LogConfig::new(dir.join("log"));
-    log_config.fsync = FsyncPolicy::Never;
-    log_config.clock = clock.clone();
-    let catalog = Catalog::open(&dir.join("c.db")).await.unwrap();
     let config = StreamsConfig {
-        create_delay: Duration::ZERO,
-        delete_delay: Duration::ZERO,
-        update_delay: Duration::ZERO,
         enforce_limits,
         clock,
         ..StreamsConfig::default()
     };
-    let svc = StreamsService::open(config, catalog, Log::open(log_config).unwrap())
-        .await
-        .unwrap();
-    svc.create_stream(CreateStreamInput {
-        stream_name: NAME.into(),
-        shard_count: Some(shards),
-        stream_mode_details: None,
-        tags: None,
-        warm_throughput_mibps: None,
-        max_record_size_kib: None,
-    })
-    .await
-    .unwrap();
+    let svc = common::service_with(dir, config, NAME, shards).await;
     (svc, manual)
 }
 

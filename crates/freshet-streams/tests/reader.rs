@@ -1,12 +1,12 @@
 //! The typed stream reader: GetRecords' semantics in process — every shard, parents before
 //! children across a split, checkpoints that resume exactly, and waiting on the tail notifier.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use freshet_catalog::Catalog;
-use freshet_log::{FsyncPolicy, Log, LogConfig};
 use freshet_runtime::{ManualClock, SharedClock};
 use freshet_streams::model::*;
 use freshet_streams::{Checkpoint, StartingPosition, StreamReader, StreamsConfig, StreamsService};
@@ -26,31 +26,11 @@ async fn service(dir: &std::path::Path, shards: i64) -> StreamsService {
 
 /// A service whose records arrive (and whose AT_TIMESTAMP reads are judged) on `clock`.
 async fn service_on(dir: &std::path::Path, shards: i64, clock: SharedClock) -> StreamsService {
-    let mut log_config = LogConfig::new(dir.join("log"));
-    log_config.fsync = FsyncPolicy::Never;
-    log_config.clock = clock.clone();
-    let catalog = Catalog::open(&dir.join("c.db")).await.unwrap();
     let config = StreamsConfig {
-        create_delay: Duration::ZERO,
-        delete_delay: Duration::ZERO,
-        update_delay: Duration::ZERO,
         clock,
         ..StreamsConfig::default()
     };
-    let svc = StreamsService::open(config, catalog, Log::open(log_config).unwrap())
-        .await
-        .unwrap();
-    svc.create_stream(CreateStreamInput {
-        stream_name: NAME.into(),
-        shard_count: Some(shards),
-        stream_mode_details: None,
-        tags: None,
-        warm_throughput_mibps: None,
-        max_record_size_kib: None,
-    })
-    .await
-    .unwrap();
-    svc
+    common::service_with(dir, config, NAME, shards).await
 }
 
 /// Puts `data` with the explicit hash key `key`; returns its sequence number.

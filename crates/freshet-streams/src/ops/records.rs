@@ -570,7 +570,7 @@ impl StreamsService {
 }
 
 /// Records' size as AWS meters it: data and partition keys.
-pub(crate) fn records_size(records: &[Record]) -> u64 {
+fn records_size(records: &[Record]) -> u64 {
     records
         .iter()
         .map(|r| (r.data.0.len() + r.partition_key.len()) as u64)

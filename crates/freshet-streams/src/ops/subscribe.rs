@@ -14,7 +14,6 @@ use crate::arn::shard_index;
 use crate::error::{Result, StreamsError};
 use crate::metrics::ConsumerMetrics;
 use crate::model::*;
-use crate::ops::records::records_size;
 use crate::service::StreamsService;
 use crate::state::{Status, Stream};
 
@@ -165,11 +164,10 @@ impl StreamsService {
                     return;
                 }
             };
-            let (event, drained) = batch;
+            let (event, drained, bytes) = batch;
             let has_records = !event.records.is_empty();
             if has_records || drained || clock.elapsed() >= heartbeat_due {
                 position = self.position_after(&event, position);
-                let bytes = records_size(&event.records);
                 let (records, behind) = (event.records.len(), event.millis_behind_latest);
                 if tx.send(Ok(event)).await.is_err() {
                     return; // the client went away
@@ -207,14 +205,14 @@ impl StreamsService {
         }
     }
 
-    /// The next event from `position`, and whether it is the shard's last.
+    /// The next event from `position`, whether it is the shard's last, and its records' size.
     async fn next_event(
         &self,
         stream: &Stream,
         consumer: &str,
         shard_index: u32,
         position: u64,
-    ) -> Result<(SubscribeToShardEvent, bool)> {
+    ) -> Result<(SubscribeToShardEvent, bool, u64)> {
         if !self.inner.streams.read().by_uid.contains_key(&stream.uid) {
             return Err(self.not_found(&stream.name));
         }
@@ -243,6 +241,7 @@ impl StreamsService {
                 child_shards: batch.child_shards,
             },
             drained,
+            batch.bytes,
         ))
     }
 
