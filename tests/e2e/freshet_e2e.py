@@ -29,6 +29,13 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+BROWSER_DIR = Path(__file__).resolve().parent.parent / "browser"
+# Browser checks run headless Chromium from Node (Playwright with the system Chromium).
+needs_browser = pytest.mark.skipif(
+    shutil.which("node") is None or not Path("/usr/bin/chromium").exists()
+    or not (BROWSER_DIR / "node_modules" / "playwright-core").exists(),
+    reason="node, /usr/bin/chromium and tests/browser/node_modules (scripts/test.sh installs them)")
+
 FRESHET_BIN = os.environ.get("FRESHET_BIN", "/var/tmp/freshet-target/debug/freshet")
 REGION = "us-east-1"
 ACCOUNT = "000000000000"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import threading
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from freshet_e2e import assert_error
+from freshet_e2e import BROWSER_DIR, assert_error, needs_browser
 from video_helpers import (FPS, FRAGMENT_S, PutMedia, clusters, ffprobe, frame_times, make_media,
                            needs_ffmpeg, put_media, tag_values, unknown_size_clusters)
 
@@ -521,13 +520,6 @@ def test_sigkill_during_put_media_keeps_every_persisted_fragment(server_factory,
 
 
 # -- the /video page in a real browser
-
-BROWSER_DIR = Path(__file__).resolve().parent.parent / "browser"
-needs_browser = pytest.mark.skipif(
-    shutil.which("node") is None or not Path("/usr/bin/chromium").exists()
-    or not (BROWSER_DIR / "node_modules" / "playwright-core").exists(),
-    reason="node, /usr/bin/chromium and tests/browser/node_modules (scripts/test.sh installs them)")
-
 
 def play(url: str, seconds: int) -> dict:
     out = subprocess.run(["node", str(BROWSER_DIR / "play.mjs"), url, str(seconds)], capture_output=True,

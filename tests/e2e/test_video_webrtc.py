@@ -18,12 +18,10 @@ from __future__ import annotations
 import base64
 import json
 import re
-import shutil
 import subprocess
 import time
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import NamedTuple
 
 import boto3
@@ -31,15 +29,10 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from freshet_e2e import REGION
+from freshet_e2e import BROWSER_DIR, REGION, needs_browser
 from video_helpers import ffprobe
 
-BROWSER_DIR = Path(__file__).resolve().parent.parent / "browser"
-# The same condition as tests/e2e/test_video_media.py's browser tests.
-pytestmark = pytest.mark.skipif(
-    shutil.which("node") is None or not Path("/usr/bin/chromium").exists()
-    or not (BROWSER_DIR / "node_modules" / "playwright-core").exists(),
-    reason="node, /usr/bin/chromium and tests/browser/node_modules (scripts/test.sh installs them)")
+pytestmark = needs_browser
 
 ACCESS_KEY = "AKIDWEBRTCTEST"
 SECRET_KEY = "webrtc-test-secret"

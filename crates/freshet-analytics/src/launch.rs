@@ -113,6 +113,15 @@ pub enum LaunchError {
     InvalidConfiguration(String),
 }
 
+/// Something that went wrong in a running application (a step failed, an output refused).
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AppError {
+    /// Epoch milliseconds.
+    pub at_ms: i64,
+    pub message: String,
+}
+
 pub trait Launcher: Send + Sync + 'static {
     /// Starts the application; returns once it runs (or fails to start).
     fn start(&self, spec: RunSpec) -> BoxFuture<'static, Result<(), LaunchError>>;
@@ -136,6 +145,11 @@ pub trait Launcher: Send + Sync + 'static {
 
     /// Adds the running applications' metrics to a scrape.
     fn render_metrics(&self, _e: &mut freshet_runtime::metrics::Exposition) {}
+
+    /// The running application's recent errors, newest first.
+    fn recent_errors(&self, _app_uid: u64) -> Vec<AppError> {
+        Vec::new()
+    }
 
     /// The application is deleted: drops what its runs kept for a next run beside its
     /// checkpoint (the runner's holds on delivery streams). A launcher that keeps nothing has

@@ -24,6 +24,6 @@ mod validate;
 
 pub use cluster::{ClusterConfig, FlinkCluster};
 pub use error::{AnalyticsError, Result};
-pub use launch::{LaunchError, Launcher, RunSpec, StopMode};
+pub use launch::{AppError, LaunchError, Launcher, RunSpec, StopMode};
 pub use run::{Runner, RunnerSettings};
 pub use service::{AnalyticsConfig, AnalyticsService};

@@ -741,6 +741,13 @@ impl AnalyticsService {
         Ok(self.inner.catalog.ping().await?)
     }
 
+    /// The application's recent errors while running, newest first.
+    pub fn recent_errors(&self, name: &str) -> Result<Vec<crate::AppError>> {
+        let entry = self.get(name)?;
+        let flink = entry.doc().config.flink.is_some();
+        Ok(self.launcher_of(flink).recent_errors(entry.uid))
+    }
+
     /// Adds the running SQL applications' metrics to a scrape.
     pub fn render_metrics(&self, e: &mut freshet_runtime::metrics::Exposition) {
         self.inner.launcher.render_metrics(e);

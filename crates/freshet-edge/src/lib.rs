@@ -94,6 +94,7 @@ pub struct EdgeBuilder {
     auth: Arc<Auth>,
     origins: cors::AllowedOrigins,
     apis: Vec<Arc<dyn Api>>,
+    home: Option<&'static str>,
 }
 
 impl EdgeBuilder {
@@ -102,7 +103,14 @@ impl EdgeBuilder {
             auth: Arc::new(Auth { credentials, clock }),
             origins: cors::AllowedOrigins::Any,
             apis: Vec::new(),
+            home: None,
         }
+    }
+
+    /// Where a browser opening the root (`GET /`, not a WebSocket upgrade) is sent.
+    pub fn home(mut self, path: &'static str) -> EdgeBuilder {
+        self.home = Some(path);
+        self
     }
 
     /// The origins whose browser code may call the APIs (default: any, as AWS).
@@ -133,6 +141,7 @@ impl EdgeBuilder {
             auth: self.auth,
             origins: self.origins,
             ids,
+            home: self.home,
         });
         router
             .route("/health", get(health).with_state(services.clone()))
@@ -151,6 +160,16 @@ struct Front {
     auth: Arc<Auth>,
     origins: cors::AllowedOrigins,
     ids: RequestIds,
+    home: Option<&'static str>,
+}
+
+/// A browser opening the root: a GET of `/` that is not the signaling WebSocket's upgrade (which
+/// shares the path) and not an `X-Amz-Target` call.
+fn opens_home(req: &Request) -> bool {
+    req.method() == Method::GET
+        && req.uri().path() == "/"
+        && !req.headers().contains_key(header::UPGRADE)
+        && !req.headers().contains_key("x-amz-target")
 }
 
 async fn front_door(State(front): State<Arc<Front>>, req: Request, next: Next) -> Response {
@@ -161,8 +180,10 @@ async fn front_door(State(front): State<Arc<Front>>, req: Request, next: Next) -
         .headers()
         .get(header::ORIGIN)
         .map(|origin| (origin.clone(), req.uri().path().to_string()));
-    let mut response = match &cross_origin {
-        Some((origin, path)) if req.method() == Method::OPTIONS => {
+    let home = front.home.filter(|_| opens_home(&req));
+    let mut response = match (&cross_origin, home) {
+        (_, Some(home)) => redirect(home),
+        (Some((origin, path)), None) if req.method() == Method::OPTIONS => {
             cors::preflight(&front.origins, origin, req.headers(), path)
         }
         _ => {
@@ -178,6 +199,15 @@ async fn front_door(State(front): State<Arc<Front>>, req: Request, next: Next) -
         }
     };
     request::finish(&mut response, &id);
+    response
+}
+
+fn redirect(to: &'static str) -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::FOUND;
+    response
+        .headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static(to));
     response
 }
 
@@ -233,6 +263,13 @@ fn typed_response(status: StatusCode, body: Body, format: Format) -> Response {
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
+}
+
+/// An error answered outside an `X-Amz-Target` call (a route of its own) is AWS JSON.
+impl axum::response::IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error_response(self, Format::Json)
+    }
 }
 
 /// An AWS JSON 1.1 (or CBOR) error envelope: `__type` and `message`.

@@ -3,6 +3,7 @@
 //! compress and write to S3-compatible storage or HTTP endpoints, at least once, and readers of
 //! a delivery stream's records for Analytics applications.
 
+mod activity;
 pub mod arn;
 mod buffers;
 pub mod compress;
@@ -24,6 +25,7 @@ mod source;
 mod splunk;
 mod worker;
 
+pub use activity::Delivery;
 pub use convert::SchemaSource;
 pub use error::{FirehoseError, Result};
 pub use reader::DeliveryReader;

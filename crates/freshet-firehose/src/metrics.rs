@@ -8,6 +8,8 @@ macro_rules! metrics {
         #[derive(Default, Debug)]
         pub struct Metrics {
             $(pub $field: metrics!(@type $kind),)*
+            /// The recent deliveries, for the console.
+            pub activity: freshet_runtime::recent::Recent<crate::activity::Delivery>,
         }
 
         impl Metrics {

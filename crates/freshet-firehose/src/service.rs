@@ -944,6 +944,11 @@ impl FirehoseService {
         .await
     }
 
+    /// The delivery stream's recent deliveries, newest first.
+    pub fn recent_deliveries(&self, name: &str) -> Result<Vec<crate::Delivery>> {
+        Ok(self.get(name)?.metrics.activity.list())
+    }
+
     /// Adds every delivery stream's metrics, and the log's, to a scrape.
     pub fn render_metrics(&self, e: &mut Exposition) {
         for entry in self.inner.registry.read().values() {

@@ -18,6 +18,7 @@ use freshet_catalog::Catalog;
 use freshet_runtime::SharedClock;
 use tokio::sync::watch;
 
+use crate::activity::Delivery;
 use crate::buffers::{Buffers, Part, PartId, Settled};
 use crate::config::{Destination, HttpConfig, S3Config, Thresholds};
 use crate::convert::{Conversion, SchemaSource};
@@ -705,7 +706,11 @@ impl Worker {
                 return None;
             }
         };
-        self.write_object(plan, config.bucket(), &key, body, oldest_ms)
+        let what = match error_type {
+            Some(kind) => format!("S3 error output ({kind})"),
+            None => "S3".to_string(),
+        };
+        self.write_object(plan, &what, config.bucket(), &key, body, oldest_ms)
             .await
             .then_some(key)
     }
@@ -715,6 +720,7 @@ impl Worker {
     async fn write_object(
         &self,
         plan: &Plan,
+        what: &str,
         bucket: &str,
         key: &str,
         body: Vec<u8>,
@@ -722,7 +728,15 @@ impl Worker {
     ) -> bool {
         let mut backoff = Duration::from_secs(1);
         loop {
-            match self.sinks.objects.put(bucket, key, body.clone()).await {
+            let result = self.sinks.objects.put(bucket, key, body.clone()).await;
+            self.metrics.activity.record(Delivery {
+                at_ms: self.clock.now_ms(),
+                destination: what.to_string(),
+                target: format!("s3://{bucket}/{key}"),
+                bytes: body.len() as u64,
+                error: result.as_ref().err().map(|e| e.to_string()),
+            });
+            match result {
                 Ok(()) => {
                     tracing::debug!(stream = %plan.name, bucket, key, "delivered object");
                     return true;
@@ -753,7 +767,15 @@ impl Worker {
                 source_arn: &plan.arn,
                 records: &records,
             };
-            let Err(error) = self.sinks.http.send(&request).await else {
+            let result = self.sinks.http.send(&request).await;
+            self.metrics.activity.record(Delivery {
+                at_ms: self.clock.now_ms(),
+                destination: "HTTP endpoint".into(),
+                target: h.endpoint_configuration.url.clone(),
+                bytes: part.bytes,
+                error: result.as_ref().err().map(|e| e.to_string()),
+            });
+            let Err(error) = result else {
                 break None;
             };
             self.metrics.http_success.set(0);
@@ -823,7 +845,14 @@ impl Worker {
         let manifest = serde_json::to_vec(&manifest).unwrap_or_default();
         let manifest_key = format!("{prefix}manifests/{name}");
         if !self
-            .write_object(plan, bucket, &manifest_key, manifest.clone(), oldest)
+            .write_object(
+                plan,
+                "S3 (Redshift manifest)",
+                bucket,
+                &manifest_key,
+                manifest.clone(),
+                oldest,
+            )
             .await
         {
             return;
@@ -851,6 +880,7 @@ impl Worker {
                 tracing::error!(stream = %plan.name, attempts, %error, manifest = manifest_key, "Redshift COPY failed past its retry duration; its manifest goes to errors/");
                 self.write_object(
                     plan,
+                    "S3 error output (Redshift manifest)",
                     bucket,
                     &format!("{prefix}errors/{name}"),
                     manifest,

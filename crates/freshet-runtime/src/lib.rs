@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod lifecycle;
 pub mod metrics;
+pub mod recent;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use lifecycle::Status;

@@ -22,6 +22,7 @@ mod state;
 pub use autoscale::OnDemandPolicy;
 pub use config::StreamsConfig;
 pub use error::{Result, StreamsError};
+pub use metrics::ShardCounters;
 pub use ops::subscribe::Subscription;
 pub use reader::{Checkpoint, ShardLineage, ShardRecords, StartingPosition, StreamReader};
 pub use service::StreamsService;

@@ -19,6 +19,8 @@ use std::time::Duration;
 use freshet_runtime::metrics::{self, Counter, Exposition, Gauge};
 use parking_lot::Mutex;
 
+use crate::error::Result;
+use crate::service::StreamsService;
 use crate::state::{ShardState, Stream, StreamState};
 
 const PREFIX: &str = "kinesis";
@@ -98,6 +100,40 @@ impl ShardMetrics {
         let set = self.iterator_age_set_ms.get();
         let since = (now.as_millis() as u64 + 1).saturating_sub(set);
         (set > 0 && since < AGE_STANDS.as_millis() as u64).then(|| self.iterator_age_ms.get())
+    }
+}
+
+/// One shard's counters as they stand, whatever enhanced monitoring renders: what the console
+/// charts per shard (it takes rates from two readings).
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ShardCounters {
+    pub shard_id: String,
+    pub incoming_bytes: u64,
+    pub incoming_records: u64,
+    pub outgoing_bytes: u64,
+    pub outgoing_records: u64,
+    pub iterator_age_milliseconds: Option<u64>,
+}
+
+impl StreamsService {
+    /// The counters of every shard the stream named by `stream` (a name or an ARN) still has.
+    pub fn shard_counters(&self, stream: &str) -> Result<Vec<ShardCounters>> {
+        let stream = self.find(&crate::reader::stream_ref(stream))?;
+        let now = self.config().clock.elapsed();
+        Ok(stream
+            .snapshot()
+            .shards
+            .iter()
+            .map(|s| ShardCounters {
+                shard_id: s.id(),
+                incoming_bytes: s.metrics.incoming_bytes.get(),
+                incoming_records: s.metrics.incoming_records.get(),
+                outgoing_bytes: s.metrics.outgoing_bytes.get(),
+                outgoing_records: s.metrics.outgoing_records.get(),
+                iterator_age_milliseconds: s.metrics.current_iterator_age(now),
+            })
+            .collect())
     }
 }
 

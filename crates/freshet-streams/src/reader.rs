@@ -120,7 +120,7 @@ impl StreamsService {
     }
 }
 
-fn stream_ref(stream: &str) -> StreamRef {
+pub(crate) fn stream_ref(stream: &str) -> StreamRef {
     if stream.starts_with("arn:") {
         StreamRef {
             stream_name: None,

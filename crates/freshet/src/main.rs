@@ -33,6 +33,7 @@ use freshet_analytics::{
     AnalyticsConfig, AnalyticsService, ClusterConfig, FlinkCluster, Runner, RunnerSettings,
 };
 use freshet_catalog::Catalog;
+use freshet_console::{ConsoleApi, ConsoleConfig};
 use freshet_edge::cors::AllowedOrigins;
 use freshet_edge::{
     AnalyticsApi, AnalyticsV2Api, Credentials, EdgeBuilder, FirehoseApi, GlueApi, IcebergApi,
@@ -374,8 +375,19 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     )
     .await?;
     // The edge is the composition of the services' adapters: adding a service adds a line here.
+    let console = ConsoleApi::new(
+        streams.clone(),
+        firehose.clone(),
+        analytics.clone(),
+        ConsoleConfig {
+            region: settings.region.clone(),
+            auth: !credentials.is_empty(),
+        },
+    );
     let router = EdgeBuilder::new(credentials, clock.clone())
         .cors(AllowedOrigins::from_list(&settings.cors.allowed_origins))
+        .home(freshet_console::HOME)
+        .api(console)
         .api(KinesisApi::new(streams.clone()))
         .api(FirehoseApi::new(firehose.clone()))
         .api(GlueApi::new(glue.clone()))

@@ -4,6 +4,9 @@
 //! input it reads (`MillisBehindLatest`: the age of the last record read, 0 when caught up).
 
 use freshet_runtime::metrics::{Counter, Exposition, Gauge};
+use freshet_runtime::recent::Recent;
+
+use crate::launch::AppError;
 
 const PREFIX: &str = "kinesisanalytics";
 
@@ -14,6 +17,8 @@ pub(crate) struct AppMetrics {
     pub output_records: Counter,
     pub output_bytes: Counter,
     pub millis_behind_latest: Gauge,
+    /// What went wrong lately, for the console.
+    pub errors: Recent<AppError>,
 }
 
 impl AppMetrics {

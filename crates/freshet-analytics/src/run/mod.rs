@@ -211,6 +211,14 @@ impl Launcher for Runner {
         })
     }
 
+    fn recent_errors(&self, app_uid: u64) -> Vec<crate::AppError> {
+        let running = self.running.lock();
+        running
+            .get(&app_uid)
+            .map(|r| r.metrics.errors.list())
+            .unwrap_or_default()
+    }
+
     fn render_metrics(&self, e: &mut freshet_runtime::metrics::Exposition) {
         let running: Vec<(String, Arc<metrics::AppMetrics>)> = self
             .running

@@ -677,6 +677,10 @@ impl AppTask {
                     // to wait on).
                     if failing.as_deref() != Some(e.as_str()) {
                         tracing::warn!(application = %self.name, error = %e, "application step failed; retrying every tick");
+                        self.metrics.errors.record(crate::AppError {
+                            at_ms: clock.now_ms(),
+                            message: e.clone(),
+                        });
                         failing = Some(e);
                     }
                     tokio::select! {

@@ -1,0 +1,145 @@
+//! The web console at `/console/`: pages for every stream, delivery stream, application and
+//! video stream. The pages are plain ES modules committed under `assets/` (with their vendored
+//! libraries) and compiled into the binary: nothing to build, no Node toolchain.
+//!
+//! The pages call the public APIs, signed with SigV4 in the browser when keys are configured,
+//! and a few read-only console endpoints for what no AWS API answers: per-shard counters, a
+//! live tail of a stream (server-sent events from the log's tail notifier), a delivery
+//! stream's recent deliveries and an application's recent errors. Those endpoints are signed like any API call.
+
+mod assets;
+mod tail;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, Request};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use freshet_analytics::AnalyticsService;
+use freshet_edge::{Api, ApiError, Auth};
+use freshet_firehose::FirehoseService;
+use freshet_streams::StreamsService;
+use futures_util::future::BoxFuture;
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+
+/// Where the console lives; the root redirects here.
+pub const HOME: &str = "/console/";
+
+pub struct ConsoleApi {
+    streams: StreamsService,
+    firehose: FirehoseService,
+    analytics: AnalyticsService,
+    /// What the pages need before their first call.
+    config: ConsoleConfig,
+}
+
+/// `GET /console/api/config`: whether calls must be signed, and for which region.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsoleConfig {
+    pub region: String,
+    pub auth: bool,
+}
+
+impl ConsoleApi {
+    pub fn new(
+        streams: StreamsService,
+        firehose: FirehoseService,
+        analytics: AnalyticsService,
+        config: ConsoleConfig,
+    ) -> ConsoleApi {
+        ConsoleApi {
+            streams,
+            firehose,
+            analytics,
+            config,
+        }
+    }
+}
+
+impl Api for ConsoleApi {
+    fn name(&self) -> &'static str {
+        "console"
+    }
+
+    fn routes(self: Arc<Self>, auth: Arc<Auth>) -> Router {
+        let config = self.config.clone();
+        let shards = (self.clone(), auth.clone());
+        let tail = (self.clone(), auth.clone());
+        let deliveries = (self.clone(), auth.clone());
+        let errors = (self, auth);
+        Router::new()
+            .route("/console", get(|| async { redirect(HOME) }))
+            .route("/console/", get(|| async { assets::serve("index.html") }))
+            .route(
+                "/console/assets/{*file}",
+                get(|Path(file): Path<String>| async move { assets::serve(&file) }),
+            )
+            .route(
+                "/console/api/config",
+                get(move || async move { json(&config) }),
+            )
+            .route(
+                "/console/api/streams/{name}/shards",
+                get(move |Path(name): Path<String>, req: Request| async move {
+                    let (api, auth) = shards;
+                    signed(&auth, req)?;
+                    Ok::<_, ApiError>(json(&api.streams.shard_counters(&name)?))
+                }),
+            )
+            .route(
+                "/console/api/streams/{name}/tail",
+                get(
+                    move |Path(name): Path<String>, RawQuery(query): RawQuery, req: Request| async move {
+                        let (api, auth) = tail;
+                        signed(&auth, req)?;
+                        tail::open(&api.streams, &name, query.as_deref()).await
+                    },
+                ),
+            )
+            .route(
+                "/console/api/deliverystreams/{name}/deliveries",
+                get(move |Path(name): Path<String>, req: Request| async move {
+                    let (api, auth) = deliveries;
+                    signed(&auth, req)?;
+                    Ok::<_, ApiError>(json(&api.firehose.recent_deliveries(&name)?))
+                }),
+            )
+            .route(
+                "/console/api/applications/{name}/errors",
+                get(move |Path(name): Path<String>, req: Request| async move {
+                    let (api, auth) = errors;
+                    signed(&auth, req)?;
+                    Ok::<_, ApiError>(json(&api.analytics.recent_errors(&name)?))
+                }),
+            )
+    }
+
+    fn health(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// A console endpoint's call passes the same SigV4 check as an API call (a GET: no body).
+fn signed(auth: &Auth, req: Request) -> Result<(), ApiError> {
+    let (parts, _) = req.into_parts();
+    auth.check(&parts, &[])
+}
+
+fn json(value: &impl Serialize) -> Response {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+fn redirect(to: &'static str) -> Response {
+    (StatusCode::FOUND, [(header::LOCATION, to)]).into_response()
+}
