@@ -15,6 +15,9 @@ pub struct ApiError {
     /// Members of the error's shape besides `message` (UnableToDetectSchemaException carries
     /// the records it read), written into the envelope beside `__type`.
     pub members: Option<Box<serde_json::Map<String, serde_json::Value>>>,
+    /// For a query-compatible JSON service (CloudWatch): the error's query-protocol code, sent
+    /// as `x-amzn-query-error: <code>;Sender`, which SDKs report as the error's code.
+    pub query_code: Option<&'static str>,
 }
 
 /// The detail of an internal failure, carried on the response to the request middleware, which
@@ -30,6 +33,7 @@ impl ApiError {
             message: Some(message.into()),
             detail: None,
             members: None,
+            query_code: None,
         }
     }
 
@@ -65,6 +69,7 @@ impl ApiError {
             message: Some("Internal service failure.".into()),
             detail: Some(detail.into()),
             members: None,
+            query_code: None,
         }
     }
 

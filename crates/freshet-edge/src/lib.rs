@@ -9,6 +9,7 @@
 mod analytics;
 pub mod api;
 pub mod cbor;
+mod cloudwatch;
 pub mod codec;
 pub mod cors;
 pub mod error;
@@ -44,6 +45,7 @@ use tracing::Instrument;
 
 pub use analytics::{AnalyticsApi, AnalyticsV2Api};
 pub use api::{Api, Call, Reply};
+pub use cloudwatch::CloudWatchApi;
 pub use codec::Format;
 pub use error::ApiError;
 pub use firehose::FirehoseApi;
@@ -275,6 +277,11 @@ impl axum::response::IntoResponse for ApiError {
 /// An AWS JSON 1.1 (or CBOR) error envelope: `__type` and `message`.
 pub(crate) fn error_response(e: ApiError, format: Format) -> Response {
     let mut response = typed_response(e.status, error_body(&e, format).into(), format);
+    if let Some(code) = e.query_code
+        && let Ok(value) = HeaderValue::from_str(&format!("{code};Sender"))
+    {
+        response.headers_mut().insert("x-amzn-query-error", value);
+    }
     if let Some(detail) = e.detail {
         response
             .extensions_mut()

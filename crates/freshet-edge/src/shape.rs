@@ -256,13 +256,19 @@ embedded_model!(
     "kinesis-2013-12-02.json"
 );
 embedded_model!(
+    /// CloudWatch (`GraniteServiceVersion20100801`), AWS JSON 1.0, trimmed to the metric reads
+    /// Freshet serves by `scripts/trim-model.py`.
+    cloudwatch,
+    "cloudwatch-2010-08-01.json"
+);
+embedded_model!(
     /// Firehose (`Firehose_20150804`).
     firehose,
     "firehose-2015-08-04.json"
 );
 embedded_model!(
     /// The AWS Glue Data Catalog (`AWSGlue`), trimmed to the operations Freshet serves (databases
-    /// and tables) and the shapes they reach by `scripts/trim-glue-model.py`: any other Glue
+    /// and tables) and the shapes they reach by `scripts/trim-model.py`: any other Glue
     /// target is not in the model and answers UnknownOperationException.
     glue,
     "glue-2017-03-31.json"
@@ -337,6 +343,15 @@ mod tests {
             "KinesisAnalytics_20180523"
         );
         assert_eq!(kinesisanalyticsv2().operations.len(), 33);
+    }
+
+    #[test]
+    fn cloudwatch_model_is_trimmed_to_the_metric_reads() {
+        let model = cloudwatch();
+        assert_eq!(model.target_prefix, "GraniteServiceVersion20100801");
+        let mut ops: Vec<_> = model.operations.keys().map(String::as_str).collect();
+        ops.sort_unstable();
+        assert_eq!(ops, ["GetMetricData", "GetMetricStatistics", "ListMetrics"]);
     }
 
     #[test]

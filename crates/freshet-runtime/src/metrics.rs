@@ -221,10 +221,38 @@ struct Family {
 
 /// One scrape's text. Services add samples in any order; each metric's samples are kept
 /// together under its one `# TYPE` line, as both formats require.
+///
+/// Or, made with `collect`, the samples themselves as values, for what keeps a history of them
+/// (the CloudWatch API): the same walk over every service's metrics feeds both.
 pub struct Exposition {
     format: Format,
     families: Vec<Family>,
     index: HashMap<String, usize>,
+    collected: Option<Vec<Sample>>,
+}
+
+/// One sample, as `Exposition::collect` keeps it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    pub prefix: String,
+    /// The metric's CloudWatch name (`PutRecords.Latency`).
+    pub name: String,
+    /// The unit its help names in parentheses (`Bytes`), `None` when it names none.
+    pub unit: String,
+    pub labels: Vec<(String, String)>,
+    pub value: SampleValue,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SampleValue {
+    /// A running total.
+    Counter(u64),
+    Gauge(f64),
+    /// A histogram's running sum (in its unit) and count of observations.
+    Histogram {
+        sum: f64,
+        count: u64,
+    },
 }
 
 /// Label names and values of one sample.
@@ -236,16 +264,65 @@ impl Exposition {
             format,
             families: Vec::new(),
             index: HashMap::new(),
+            collected: None,
         }
+    }
+
+    /// An exposition that keeps its samples as values (see `samples`) instead of text.
+    pub fn collect() -> Exposition {
+        Exposition {
+            collected: Some(Vec::new()),
+            ..Exposition::new(Format::Prometheus)
+        }
+    }
+
+    /// The samples a `collect` exposition was given, in the order they came.
+    pub fn samples(self) -> Vec<Sample> {
+        self.collected.unwrap_or_default()
+    }
+
+    /// Keeps the sample when collecting; false when text is being written instead.
+    fn kept(
+        &mut self,
+        prefix: &str,
+        name: &str,
+        help: &str,
+        labels: Labels,
+        value: impl FnOnce() -> SampleValue,
+    ) -> bool {
+        let Some(collected) = &mut self.collected else {
+            return false;
+        };
+        let unit = help
+            .strip_suffix(')')
+            .and_then(|h| h.rsplit_once('('))
+            .map_or("None", |(_, unit)| unit);
+        collected.push(Sample {
+            prefix: prefix.to_string(),
+            name: name.to_string(),
+            unit: unit.to_string(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            value: value(),
+        });
+        true
     }
 
     /// A counter's sample; `name` is the metric's CloudWatch name (dots allowed) under `prefix`.
     pub fn counter(&mut self, prefix: &str, name: &str, help: &str, labels: Labels, value: u64) {
+        if self.kept(prefix, name, help, labels, || SampleValue::Counter(value)) {
+            return;
+        }
         let family = self.family(prefix, name, help, Kind::Counter);
         push_sample(family, "_total", labels, None, &value.to_string());
     }
 
     pub fn gauge(&mut self, prefix: &str, name: &str, help: &str, labels: Labels, value: f64) {
+        if self.kept(prefix, name, help, labels, || SampleValue::Gauge(value)) {
+            return;
+        }
         let family = self.family(prefix, name, help, Kind::Gauge);
         push_sample(family, "", labels, None, &number(value));
     }
@@ -258,8 +335,15 @@ impl Exposition {
         labels: Labels,
         h: &Histogram,
     ) {
-        let family = self.family(prefix, name, help, Kind::Histogram);
         let scale = h.scale as f64;
+        let summary = || SampleValue::Histogram {
+            sum: h.sum.load(Relaxed) as f64 / scale,
+            count: h.count(),
+        };
+        if self.kept(prefix, name, help, labels, summary) {
+            return;
+        }
+        let family = self.family(prefix, name, help, Kind::Histogram);
         let mut cumulative = 0;
         for (i, bucket) in h.buckets.iter().enumerate() {
             cumulative += bucket.load(Relaxed);
@@ -403,8 +487,12 @@ pub fn render_process(e: &mut Exposition) {
         {
             let help = "Total user and system CPU time spent in seconds.";
             let seconds = (user + system) as f64 / ticks as f64;
-            let family = e.family("process", "cpu_seconds", help, Kind::Counter);
-            push_sample(family, "_total", &[], None, &number(seconds));
+            if !e.kept("process", "cpu_seconds", help, &[], || {
+                SampleValue::Gauge(seconds)
+            }) {
+                let family = e.family("process", "cpu_seconds", help, Kind::Counter);
+                push_sample(family, "_total", &[], None, &number(seconds));
+            }
         }
     }
 }
@@ -412,6 +500,39 @@ pub fn render_process(e: &mut Exposition) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_collecting_exposition_keeps_values_and_units_instead_of_text() {
+        let mut e = Exposition::collect();
+        e.counter("k", "A.B", "AWS/K A.B (Bytes)", &[("S", "x")], 3);
+        e.gauge("k", "G", "no unit here", &[], 1.5);
+        let h = Histogram::latency();
+        h.observe(2500);
+        h.observe(500);
+        e.histogram("k", "L", "AWS/K L (Milliseconds)", &[], &h);
+        let samples = e.samples();
+        assert_eq!(
+            samples[0],
+            Sample {
+                prefix: "k".into(),
+                name: "A.B".into(),
+                unit: "Bytes".into(),
+                labels: vec![("S".into(), "x".into())],
+                value: SampleValue::Counter(3),
+            }
+        );
+        assert_eq!(
+            (samples[1].unit.as_str(), &samples[1].value),
+            ("None", &SampleValue::Gauge(1.5))
+        );
+        assert_eq!(
+            (samples[2].unit.as_str(), &samples[2].value),
+            (
+                "Milliseconds",
+                &SampleValue::Histogram { sum: 3.0, count: 2 }
+            )
+        );
+    }
 
     #[test]
     fn families_stay_together_whatever_order_samples_come_in() {

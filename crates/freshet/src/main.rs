@@ -33,11 +33,12 @@ use freshet_analytics::{
     AnalyticsConfig, AnalyticsService, ClusterConfig, FlinkCluster, Runner, RunnerSettings,
 };
 use freshet_catalog::Catalog;
+use freshet_cloudwatch::CloudWatchService;
 use freshet_console::{ConsoleApi, ConsoleConfig};
 use freshet_edge::cors::AllowedOrigins;
 use freshet_edge::{
-    AnalyticsApi, AnalyticsV2Api, Credentials, EdgeBuilder, FirehoseApi, GlueApi, IcebergApi,
-    KinesisApi, VideoApi,
+    AnalyticsApi, AnalyticsV2Api, CloudWatchApi, Credentials, EdgeBuilder, FirehoseApi, GlueApi,
+    IcebergApi, KinesisApi, VideoApi,
 };
 use freshet_firehose::sink::ObjectWriter;
 use freshet_firehose::{FirehoseConfig, FirehoseService, S3Endpoint, S3Target};
@@ -375,6 +376,27 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     )
     .await?;
     // The edge is the composition of the services' adapters: adding a service adds a line here.
+    // The CloudWatch API's history reads every service's metrics once a second.
+    let cloudwatch = CloudWatchService::default();
+    let sources: Vec<freshet_cloudwatch::Source> = vec![
+        {
+            let s = streams.clone();
+            Box::new(move |e| s.render_metrics(e))
+        },
+        {
+            let s = firehose.clone();
+            Box::new(move |e| s.render_metrics(e))
+        },
+        {
+            let s = video.clone();
+            Box::new(move |e| s.render_metrics(e))
+        },
+        {
+            let s = analytics.clone();
+            Box::new(move |e| s.render_metrics(e))
+        },
+    ];
+    tokio::spawn(cloudwatch.clone().sample(clock.clone(), sources));
     let console = ConsoleApi::new(
         streams.clone(),
         firehose.clone(),
@@ -395,6 +417,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .api(VideoApi::new(video.clone()))
         .api(AnalyticsApi::new(analytics.clone()))
         .api(AnalyticsV2Api::new(analytics))
+        .api(CloudWatchApi::new(cloudwatch, clock.clone()))
         .router();
     // Written once every service is open (the video index is built by then), so a watcher
     // that sees the address can use every API at once.

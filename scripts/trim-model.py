@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Writes crates/freshet-edge/models/glue-2017-03-31.json: botocore's Glue model trimmed to the
-operations Freshet serves (the Data Catalog's databases and tables) and every shape they reach,
-documentation removed, as the other embedded models are. Glue's full model is over 1 MB; the edge
-answers any other AWSGlue target with UnknownOperationException because it is not in the model.
+"""Writes the embedded models of the services Freshet serves only part of: botocore's model
+trimmed to the operations served and every shape they reach, documentation removed, as the other
+embedded models are. Glue (the Data Catalog's databases and tables; its full model is over 1 MB)
+and CloudWatch (the metric reads). The edge answers any other target of theirs with
+UnknownOperationException because it is not in the model.
 
-Usage: scripts/trim-glue-model.py  (reads the installed botocore's model)
+Usage: scripts/trim-model.py  (reads the installed botocore's models)
 """
 
 import gzip
@@ -14,13 +15,15 @@ import sys
 
 import botocore
 
-SERVED = [
-    "CreateDatabase", "GetDatabase", "GetDatabases", "UpdateDatabase", "DeleteDatabase",
-    "CreateTable", "GetTable", "GetTables", "UpdateTable", "DeleteTable",
-    "GetTableVersion", "GetTableVersions",
-]
-OUT = os.path.join(os.path.dirname(__file__), "..", "crates", "freshet-edge", "models",
-                   "glue-2017-03-31.json")
+SERVED = {
+    ("glue", "2017-03-31"): [
+        "CreateDatabase", "GetDatabase", "GetDatabases", "UpdateDatabase", "DeleteDatabase",
+        "CreateTable", "GetTable", "GetTables", "UpdateTable", "DeleteTable",
+        "GetTableVersion", "GetTableVersions",
+    ],
+    ("cloudwatch", "2010-08-01"): ["GetMetricStatistics", "GetMetricData", "ListMetrics"],
+}
+MODELS = os.path.join(os.path.dirname(__file__), "..", "crates", "freshet-edge", "models")
 
 
 def strip_docs(value):
@@ -31,8 +34,8 @@ def strip_docs(value):
     return value
 
 
-def main() -> int:
-    source = os.path.join(os.path.dirname(botocore.__file__), "data", "glue", "2017-03-31",
+def trim(service: str, version: str, served: list[str]) -> None:
+    source = os.path.join(os.path.dirname(botocore.__file__), "data", service, version,
                           "service-2.json.gz")
     with gzip.open(source) as f:
         model = json.load(f)
@@ -51,7 +54,7 @@ def main() -> int:
             reach(member["shape"])
 
     operations = {}
-    for name in SERVED:
+    for name in served:
         op = model["operations"][name]
         operations[name] = op
         for key in ("input", "output"):
@@ -66,11 +69,17 @@ def main() -> int:
         # In the full model's order, so a diff against a newer botocore stays readable.
         "shapes": {name: shapes[name] for name in shapes if name in reached},
     }
-    with open(OUT, "w") as f:
+    out = os.path.join(MODELS, f"{service}-{version}.json")
+    with open(out, "w") as f:
         json.dump(strip_docs(trimmed), f, indent=1, ensure_ascii=False)
         f.write("\n")
-    print(f"{len(operations)} operations, {len(reached)} shapes -> {os.path.normpath(OUT)}",
+    print(f"{len(operations)} operations, {len(reached)} shapes -> {os.path.normpath(out)}",
           file=sys.stderr)
+
+
+def main() -> int:
+    for (service, version), served in SERVED.items():
+        trim(service, version, served)
     return 0
 
 
