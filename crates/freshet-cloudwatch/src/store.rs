@@ -19,6 +19,11 @@ use crate::model::Dimension;
 
 /// Minutes of history kept.
 pub const RETENTION_MINUTES: i64 = 24 * 60;
+/// Minute aggregates kept across all series (about 100 MB): with more series than a day of
+/// each fits (10,000 shards with every shard-level metric enabled), each keeps fewer minutes,
+/// down to `MIN_RETENTION_MINUTES`.
+const BUDGET_MINUTES: usize = 2_000_000;
+const MIN_RETENTION_MINUTES: i64 = 10;
 const MINUTE_MS: i64 = 60_000;
 
 /// A metric series: its namespace, name and dimensions (sorted by name).
@@ -87,8 +92,9 @@ impl Series {
         m.count > 0.0 && (m.nonzero || (self.gauge && !self.minutes.is_empty()))
     }
 
-    /// Ends the current minute if `minute` is past it.
-    fn roll(&mut self, minute: i64) {
+    /// Ends the current minute if `minute` is past it, and drops what is older than `keep`
+    /// minutes.
+    fn roll(&mut self, minute: i64, keep: i64) {
         if let Some(current) = self.current.take_if(|c| c.minute < minute)
             && self.worth_keeping(&current)
         {
@@ -97,14 +103,14 @@ impl Series {
         while self
             .minutes
             .front()
-            .is_some_and(|m| m.minute <= minute - RETENTION_MINUTES)
+            .is_some_and(|m| m.minute <= minute - keep)
         {
             self.minutes.pop_front();
         }
     }
 
     fn point(&mut self, minute: i64, sum: f64, count: f64, extreme: f64) {
-        self.roll(minute);
+        self.roll(minute, RETENTION_MINUTES);
         self.current
             .get_or_insert_with(|| Minute::new(minute))
             .add(sum, count, extreme);
@@ -192,8 +198,10 @@ impl MetricStore {
             }
         }
         // Series no reading came for (a deleted stream's) keep their history until it ages out.
+        let keep = (BUDGET_MINUTES / series.len().max(1)) as i64;
+        let keep = keep.clamp(MIN_RETENTION_MINUTES, RETENTION_MINUTES);
         series.retain(|_, s| {
-            s.roll(minute);
+            s.roll(minute, keep);
             s.current.is_some() || !s.minutes.is_empty()
         });
     }
@@ -366,6 +374,34 @@ mod tests {
             .unwrap();
         let m = periods[0].1;
         assert_eq!((m.sum, m.count, m.min, m.max), (44.0, 4.0, 4.0, 30.0));
+    }
+
+    #[test]
+    fn many_series_share_the_budget_and_keep_fewer_minutes() {
+        let store = MetricStore::default();
+        let many = BUDGET_MINUTES / 60;
+        let samples = |total| {
+            (0..many)
+                .map(|i| Sample {
+                    labels: vec![("ShardId".into(), i.to_string())],
+                    ..sample("kinesis_shard", "IncomingRecords", SampleValue::Counter(total))
+                })
+                .collect()
+        };
+        for m in 0..62 {
+            store.observe(T0 + m * MINUTE_MS, samples(m as u64 + 1));
+        }
+        let key = SeriesKey {
+            dimensions: vec![Dimension {
+                name: "ShardId".into(),
+                value: "7".into(),
+            }],
+            ..key("IncomingRecords")
+        };
+        let (_, minutes) = store.periods(&key, T0, T0 + 62 * MINUTE_MS, 60).unwrap();
+        // 60 minutes each: the 61 ended and the current one, less the two oldest.
+        assert_eq!(minutes.first().map(|(at, _)| *at), Some(T0 + 2 * MINUTE_MS));
+        assert_eq!(minutes.len(), 60);
     }
 
     #[test]
