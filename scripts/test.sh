@@ -60,4 +60,7 @@ export FRESHET_BIN="$CARGO_TARGET_DIR/debug/freshet"
 cargo test --workspace "${FEATURES[@]}" --quiet
 
 step "boto3 and AWS CLI end-to-end tests"
+# The console's browser test leaves a screenshot of each page here (a test artifact).
+export CONSOLE_SCREENSHOTS="${CONSOLE_SCREENSHOTS:-$CARGO_TARGET_DIR/console-screenshots}"
 python3 -m pytest tests/e2e -q -p no:cacheprovider
+echo "console screenshots: $CONSOLE_SCREENSHOTS"

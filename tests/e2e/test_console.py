@@ -250,8 +250,8 @@ def console(config: dict) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def screenshots(tmp_path):
-    path = os.environ.get("CONSOLE_SCREENSHOTS") or str(tmp_path / "screenshots")
+def screenshots(tmp_path, under=""):
+    path = os.path.join(os.environ.get("CONSOLE_SCREENSHOTS") or str(tmp_path / "screenshots"), under)
     os.makedirs(path, exist_ok=True)
     return path
 
@@ -329,7 +329,7 @@ def test_the_console_signs_in_and_signs_its_calls(server_factory, tmp_path):
     stream = new_stream(kinesis, "signed-tail")
     result = console({"url": srv.endpoint, "stream": stream, "split": True,
                       "keys": {"accessKeyId": ACCESS_KEY, "secretAccessKey": SECRET_KEY},
-                      "shots": screenshots(tmp_path)})
+                      "shots": screenshots(tmp_path, "signed")})
     assert [s for s in result["steps"] if not s["ok"]] == [], result["steps"]
     assert result["consoleErrors"] == [] and result["pageErrors"] == [] and result["failedRequests"] == [], result
     assert result["overview"]["stream"] is True

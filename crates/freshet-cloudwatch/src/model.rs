@@ -114,6 +114,8 @@ pub struct MetricDataResult {
 #[serde(rename_all = "PascalCase")]
 pub struct GetMetricDataOutput {
     pub metric_data_results: Vec<MetricDataResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
     pub messages: Vec<serde_json::Value>,
 }
 

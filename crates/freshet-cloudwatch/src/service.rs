@@ -14,6 +14,12 @@ const MAX_DATAPOINTS: i64 = 1440;
 const MAX_QUERIES: usize = 500;
 const LIST_PAGE: usize = 500;
 const STATISTICS: [&str; 5] = ["SampleCount", "Average", "Sum", "Minimum", "Maximum"];
+/// Bounds that keep the arithmetic on milliseconds in range: year 9999, and a period of ten
+/// years.
+const MAX_EPOCH_SECONDS: f64 = 253_402_300_799.0;
+const MAX_PERIOD: i64 = 10 * 366 * 86_400;
+/// The most datapoints one GetMetricData answers across its results (AWS's default).
+const MAX_DATA_DATAPOINTS: usize = 100_800;
 
 #[derive(Clone, Default)]
 pub struct CloudWatchService {
@@ -28,6 +34,11 @@ fn invalid(message: impl Into<String>) -> CloudWatchError {
 /// The history is per minute, so a shorter period answers per minute, as CloudWatch answers
 /// standard-resolution metrics.
 fn check_period(period: i64, parameter: &str) -> Result<()> {
+    if period > MAX_PERIOD {
+        return Err(invalid(format!(
+            "The parameter {parameter} must not be greater than {MAX_PERIOD}."
+        )));
+    }
     if period <= 0 {
         return Err(invalid(format!(
             "The parameter {parameter} must be greater than 0."
@@ -42,6 +53,11 @@ fn check_period(period: i64, parameter: &str) -> Result<()> {
 }
 
 fn check_range(start: f64, end: f64) -> Result<(i64, i64)> {
+    for (name, t) in [("StartTime", start), ("EndTime", end)] {
+        if !(0.0..=MAX_EPOCH_SECONDS).contains(&t) {
+            return Err(invalid(format!("The parameter {name} is out of range.")));
+        }
+    }
     if start >= end {
         return Err(invalid(
             "The parameter StartTime must be less than the parameter EndTime.",
@@ -142,11 +158,25 @@ impl CloudWatchService {
         })
     }
 
+    /// Answers every query; when they hold more datapoints than `MaxDatapoints` (100,800 by
+    /// default), the first that many, with a `NextToken` (how many were given) that resumes
+    /// after them, each cut result marked `PartialData`.
     pub fn get_metric_data(&self, input: GetMetricDataInput) -> Result<GetMetricDataOutput> {
-        // Every answer is whole, so no token this server gave is ever outstanding.
-        if input.next_token.is_some() {
-            return Err(CloudWatchError::InvalidNextToken);
-        }
+        let skip = match &input.next_token {
+            None => 0,
+            Some(token) => token
+                .parse::<usize>()
+                .map_err(|_| CloudWatchError::InvalidNextToken)?,
+        };
+        let max = match input.max_datapoints {
+            None => MAX_DATA_DATAPOINTS,
+            Some(n) if n > 0 => n as usize,
+            Some(n) => {
+                return Err(invalid(format!(
+                    "The parameter MaxDatapoints must be greater than 0, not {n}."
+                )));
+            }
+        };
         if input.metric_data_queries.is_empty() || input.metric_data_queries.len() > MAX_QUERIES {
             return Err(invalid(format!(
                 "The collection MetricDataQueries must not be empty and must not have more than {MAX_QUERIES} elements."
@@ -217,9 +247,6 @@ impl CloudWatchService {
             if !ascending {
                 points.reverse();
             }
-            if let Some(max) = input.max_datapoints {
-                points.truncate(max.max(0) as usize);
-            }
             results.push(MetricDataResult {
                 id: q.id.clone(),
                 label: q.label.clone().unwrap_or_else(|| name.clone()),
@@ -232,8 +259,27 @@ impl CloudWatchService {
                 messages: Vec::new(),
             });
         }
+        // The page: datapoints `skip..skip + max` of all the results, in order.
+        let mut seen = 0;
+        let mut more = false;
+        for r in &mut results {
+            let n = r.values.len();
+            let from = skip.saturating_sub(seen).min(n);
+            let to = (skip + max).saturating_sub(seen).min(n);
+            seen += n;
+            if to < n {
+                more = true;
+                r.status_code = "PartialData";
+            }
+            r.timestamps = r.timestamps[from..to].to_vec();
+            r.values = r.values[from..to].to_vec();
+        }
+        if skip > 0 && skip >= seen {
+            return Err(CloudWatchError::InvalidNextToken);
+        }
         Ok(GetMetricDataOutput {
             metric_data_results: results,
+            next_token: more.then(|| (skip + max).to_string()),
             messages: Vec::new(),
         })
     }

@@ -6,9 +6,15 @@
 //! sample (a second with no growth gives none: CloudWatch's `SampleCount` of `IncomingRecords` is
 //! then the seconds that had records), a gauge its value, a histogram its observations' sum and
 //! count (a `Latency`'s `Average` is exact; its `Minimum` and `Maximum` are those of per-second
-//! averages). A minute is kept when something happened in it, so an idle resource costs one
-//! entry, not a day of zeros; a gauge keeps its zero minutes once it has been non-zero, so its
-//! averages hold.
+//! averages; `Success` comes as successes of requests, so its `Average` is their ratio). A
+//! minute is kept when something happened in it, so an idle resource costs one small entry, not
+//! a day of zeros; a gauge keeps its zero minutes once it has been non-zero, so its averages
+//! hold.
+//!
+//! Counters count from zero as the process starts, and so does the history: a series' first
+//! reading is growth from zero. Except shard-level series, which appear when
+//! EnableEnhancedMonitoring turns them on while their counters ran since the shard opened: their
+//! first reading is where they start.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -81,6 +87,9 @@ impl Minute {
 struct Series {
     unit: String,
     gauge: bool,
+    /// When it was last read (epoch ms): a series still read is kept even without history, so
+    /// its last total stays its baseline.
+    read_ms: i64,
     /// The last running total (counters) or sum and count (histograms).
     last: (f64, u64),
     current: Option<Minute>,
@@ -88,8 +97,9 @@ struct Series {
 }
 
 impl Series {
+    /// Counter and histogram minutes exist only with points; a gauge's only once it moved.
     fn worth_keeping(&self, m: &Minute) -> bool {
-        m.count > 0.0 && (m.nonzero || (self.gauge && !self.minutes.is_empty()))
+        m.count > 0.0 && (!self.gauge || m.nonzero || !self.minutes.is_empty())
     }
 
     /// Ends the current minute if `minute` is past it, and drops what is older than `keep`
@@ -123,17 +133,8 @@ impl Series {
     }
 }
 
-/// The CloudWatch namespace of a `/metrics` prefix; None for what CloudWatch has no metric of
-/// (the log's, the process's).
-fn namespace(prefix: &str) -> Option<&'static str> {
-    match prefix {
-        "kinesis" | "kinesis_shard" => Some("AWS/Kinesis"),
-        "firehose" => Some("AWS/Firehose"),
-        "kinesisvideo" => Some("AWS/KinesisVideo"),
-        "kinesisanalytics" => Some("AWS/KinesisAnalytics"),
-        _ => None,
-    }
-}
+/// The `/metrics` prefix of the series whose first reading is their baseline (see above).
+const ENABLED_LATE: &str = "kinesis_shard";
 
 #[derive(Debug, Default)]
 pub struct MetricStore {
@@ -146,7 +147,7 @@ impl MetricStore {
         let minute = now_ms.div_euclid(MINUTE_MS);
         let mut series = self.series.lock();
         for sample in samples {
-            let Some(namespace) = namespace(&sample.prefix) else {
+            let Some(namespace) = sample.namespace else {
                 continue;
             };
             let mut dimensions: Vec<Dimension> = sample
@@ -156,18 +157,27 @@ impl MetricStore {
                 .collect();
             dimensions.sort();
             let key = SeriesKey {
-                namespace: namespace.to_string(),
+                namespace,
                 name: sample.name,
                 dimensions,
             };
             let s = series.entry(key).or_insert_with(|| Series {
                 unit: sample.unit,
                 gauge: matches!(sample.value, SampleValue::Gauge(_)),
-                // Counters start at zero with the process, as the history does.
-                last: (0.0, 0),
+                read_ms: now_ms,
+                last: match sample.value {
+                    SampleValue::Counter(total) if sample.prefix == ENABLED_LATE => {
+                        (total as f64, 0)
+                    }
+                    SampleValue::Histogram { sum, count } if sample.prefix == ENABLED_LATE => {
+                        (sum, count)
+                    }
+                    _ => (0.0, 0),
+                },
                 current: None,
                 minutes: VecDeque::new(),
             });
+            s.read_ms = now_ms;
             match sample.value {
                 SampleValue::Counter(total) => {
                     let total = total as f64;
@@ -202,7 +212,7 @@ impl MetricStore {
         let keep = keep.clamp(MIN_RETENTION_MINUTES, RETENTION_MINUTES);
         series.retain(|_, s| {
             s.roll(minute, keep);
-            s.current.is_some() || !s.minutes.is_empty()
+            s.read_ms == now_ms || s.current.is_some() || !s.minutes.is_empty()
         });
     }
 
@@ -258,6 +268,7 @@ mod tests {
     fn sample(prefix: &str, name: &str, value: SampleValue) -> Sample {
         Sample {
             prefix: prefix.into(),
+            namespace: (prefix != "freshet_log").then(|| "AWS/Kinesis".into()),
             name: name.into(),
             unit: "Count".into(),
             labels: vec![("StreamName".into(), "s".into())],
@@ -276,18 +287,29 @@ mod tests {
         }
     }
 
+    /// Readings of one `IncomingRecords` counter under `prefix`.
+    fn incoming(prefix: &'static str) -> impl Fn(u64) -> Vec<Sample> {
+        move |total| {
+            vec![sample(
+                prefix,
+                "IncomingRecords",
+                SampleValue::Counter(total),
+            )]
+        }
+    }
+
+    /// A series' per-minute sums between two times.
+    fn minute_sums(store: &MetricStore, name: &str, from: i64, to: i64) -> Vec<f64> {
+        let (_, periods) = store.periods(&key(name), from, to, 60).unwrap();
+        periods.iter().map(|(_, m)| m.sum).collect()
+    }
+
     const T0: i64 = 1_800_000_000_000 / MINUTE_MS * MINUTE_MS;
 
     #[test]
     fn counters_become_what_they_grew_by_per_minute() {
         let store = MetricStore::default();
-        let counter = |total| {
-            vec![sample(
-                "kinesis",
-                "IncomingRecords",
-                SampleValue::Counter(total),
-            )]
-        };
+        let counter = incoming("kinesis");
         store.observe(T0, counter(5));
         store.observe(T0 + 1000, counter(5));
         store.observe(T0 + 2000, counter(12));
@@ -384,7 +406,11 @@ mod tests {
             (0..many)
                 .map(|i| Sample {
                     labels: vec![("ShardId".into(), i.to_string())],
-                    ..sample("kinesis_shard", "IncomingRecords", SampleValue::Counter(total))
+                    ..sample(
+                        "kinesis_shard",
+                        "IncomingRecords",
+                        SampleValue::Counter(total),
+                    )
                 })
                 .collect()
         };
@@ -402,6 +428,56 @@ mod tests {
         // 60 minutes each: the 61 ended and the current one, less the two oldest.
         assert_eq!(minutes.first().map(|(at, _)| *at), Some(T0 + 2 * MINUTE_MS));
         assert_eq!(minutes.len(), 60);
+    }
+
+    #[test]
+    fn an_idle_counter_past_its_history_does_not_count_its_total_again() {
+        let store = MetricStore::default();
+        let counter = incoming("kinesis");
+        store.observe(T0, counter(10));
+        let later = T0 + (RETENTION_MINUTES + 5) * MINUTE_MS;
+        store.observe(later, counter(10));
+        store.observe(later + 1000, counter(10));
+        assert!(store.keys(None).is_empty());
+        store.observe(later + 2000, counter(11));
+        assert_eq!(
+            minute_sums(&store, "IncomingRecords", later, later + MINUTE_MS),
+            [1.0]
+        );
+    }
+
+    #[test]
+    fn shard_level_series_start_where_they_are_first_read() {
+        let store = MetricStore::default();
+        let shard = incoming("kinesis_shard");
+        store.observe(T0, shard(500));
+        store.observe(T0 + 1000, shard(503));
+        assert_eq!(
+            minute_sums(&store, "IncomingRecords", T0, T0 + MINUTE_MS),
+            [3.0]
+        );
+    }
+
+    #[test]
+    fn a_ratio_averages_to_its_share_and_keeps_minutes_of_zero_successes() {
+        let store = MetricStore::default();
+        let success = |part, whole| {
+            vec![sample(
+                "kinesis",
+                "PutRecord.Success",
+                SampleValue::Histogram {
+                    sum: part,
+                    count: whole,
+                },
+            )]
+        };
+        store.observe(T0, success(3.0, 4));
+        store.observe(T0 + MINUTE_MS, success(3.0, 6));
+        let (_, periods) = store
+            .periods(&key("PutRecord.Success"), T0, T0 + 2 * MINUTE_MS, 60)
+            .unwrap();
+        let stats: Vec<(f64, f64)> = periods.iter().map(|(_, m)| (m.sum, m.count)).collect();
+        assert_eq!(stats, vec![(3.0, 4.0), (0.0, 2.0)]);
     }
 
     #[test]

@@ -105,14 +105,17 @@ export async function all(call, take) {
 }
 
 // The stream's records as they arrive (server-sent events read from a signed fetch: an
-// EventSource cannot sign). `onRecord` gets each record; resolves when `signal` aborts.
-export async function tail(stream, params, onRecord, onShardEnd, signal) {
+// EventSource cannot sign). `onOpen` once the server placed the tail (a record put after it
+// shows), `onRecord` with each record, `onSkip` when the server skipped ahead of a stream busier
+// than a tail shows; resolves when the feed ends or `signal` aborts.
+export async function tail(stream, params, { onOpen, onRecord, onShardEnd, onSkip, signal }) {
   const query = new URLSearchParams(params).toString();
   const response = await send('kinesis', `/console/api/streams/${encodeURIComponent(stream)}/tail?${query}`, {
     signal,
     headers: { Accept: 'text/event-stream' },
   });
   if (!response.ok) await answer(response);
+  onOpen?.();
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
   try {
@@ -132,6 +135,7 @@ export async function tail(stream, params, onRecord, onShardEnd, signal) {
         }
         if (event === 'message' && data) onRecord(JSON.parse(data));
         else if (event === 'shard-end') onShardEnd?.(data);
+        else if (event === 'skipped') onSkip?.(data);
         else if (event === 'error') throw new ApiError('TailError', data, 500);
       }
     }

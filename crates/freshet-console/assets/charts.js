@@ -64,6 +64,8 @@ export function LiveChart({ title, unit, series, tick }) {
             {},
             ...keys.map((k, i) => ({ label: k, stroke: COLORS[i % COLORS.length], width: 2, spanGaps: true })),
           ],
+          // The last two minutes, however few readings there are yet.
+          scales: { x: { time: true, range: (u, min, max) => [max - KEEP, max] } },
           axes: [{}, { label: unit, size: 60 }],
           legend: { live: false },
         },

@@ -15,13 +15,13 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{Path, RawQuery, Request};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use freshet_analytics::AnalyticsService;
-use freshet_edge::{Api, ApiError, Auth};
+use freshet_edge::{Api, ApiError, Auth, redirect};
 use freshet_firehose::FirehoseService;
 use freshet_streams::StreamsService;
 use futures_util::future::BoxFuture;
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderValue, header};
 use serde::Serialize;
 
 /// Where the console lives; the root redirects here.
@@ -66,10 +66,7 @@ impl Api for ConsoleApi {
 
     fn routes(self: Arc<Self>, auth: Arc<Auth>) -> Router {
         let config = self.config.clone();
-        let shards = (self.clone(), auth.clone());
         let tail = (self.clone(), auth.clone());
-        let deliveries = (self.clone(), auth.clone());
-        let errors = (self, auth);
         Router::new()
             .route("/console", get(|| async { redirect(HOME) }))
             .route("/console/", get(|| async { assets::serve("index.html") }))
@@ -83,10 +80,8 @@ impl Api for ConsoleApi {
             )
             .route(
                 "/console/api/streams/{name}/shards",
-                get(move |Path(name): Path<String>, req: Request| async move {
-                    let (api, auth) = shards;
-                    signed(&auth, req)?;
-                    Ok::<_, ApiError>(json(&api.streams.shard_counters(&name)?))
+                signed_json(&self, &auth, |api, name| {
+                    Ok(api.streams.shard_counters(name)?)
                 }),
             )
             .route(
@@ -101,18 +96,14 @@ impl Api for ConsoleApi {
             )
             .route(
                 "/console/api/deliverystreams/{name}/deliveries",
-                get(move |Path(name): Path<String>, req: Request| async move {
-                    let (api, auth) = deliveries;
-                    signed(&auth, req)?;
-                    Ok::<_, ApiError>(json(&api.firehose.recent_deliveries(&name)?))
+                signed_json(&self, &auth, |api, name| {
+                    Ok(api.firehose.recent_deliveries(name)?)
                 }),
             )
             .route(
                 "/console/api/applications/{name}/errors",
-                get(move |Path(name): Path<String>, req: Request| async move {
-                    let (api, auth) = errors;
-                    signed(&auth, req)?;
-                    Ok::<_, ApiError>(json(&api.analytics.recent_errors(&name)?))
+                signed_json(&self, &auth, |api, name| {
+                    Ok(api.analytics.recent_errors(name)?)
                 }),
             )
     }
@@ -128,6 +119,19 @@ fn signed(auth: &Auth, req: Request) -> Result<(), ApiError> {
     auth.check(&parts, &[])
 }
 
+/// A signed read-only endpoint about the resource its path names, answering JSON.
+fn signed_json<T, F>(api: &Arc<ConsoleApi>, auth: &Arc<Auth>, answer: F) -> MethodRouter
+where
+    T: Serialize,
+    F: Fn(&ConsoleApi, &str) -> Result<T, ApiError> + Clone + Send + Sync + 'static,
+{
+    let (api, auth) = (api.clone(), auth.clone());
+    get(move |Path(name): Path<String>, req: Request| async move {
+        signed(&auth, req)?;
+        Ok::<_, ApiError>(json(&answer(&api, &name)?))
+    })
+}
+
 fn json(value: &impl Serialize) -> Response {
     let body = serde_json::to_vec(value).unwrap_or_default();
     (
@@ -138,8 +142,4 @@ fn json(value: &impl Serialize) -> Response {
         body,
     )
         .into_response()
-}
-
-fn redirect(to: &'static str) -> Response {
-    (StatusCode::FOUND, [(header::LOCATION, to)]).into_response()
 }

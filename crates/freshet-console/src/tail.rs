@@ -26,10 +26,13 @@ use futures_util::stream::{self, Stream};
 use serde::Serialize;
 
 /// Records per read; a read every `PACE` at most, so a busy stream cannot flood a browser tab
-/// (it sees up to `BATCH` records per `PACE`, the newest as they come).
+/// (it sees up to `BATCH` records per `PACE`). A tail that found a full batch waiting `BEHIND`
+/// reads in a row (a second of more than it can show) skips to the stream's latest records and
+/// says so with a `skipped` event, so what it shows stays recent.
 const BATCH: usize = 100;
 const MAX_BYTES: usize = 1 << 20;
 const PACE: Duration = Duration::from_millis(100);
+const BEHIND: u32 = 10;
 
 pub async fn open(
     streams: &StreamsService,
@@ -43,9 +46,12 @@ pub async fn open(
     let start = position(&query)?;
     let reader = streams.reader(name, start, BTreeMap::new()).await?;
     let tail = Tail {
+        streams: streams.clone(),
+        name: name.to_string(),
         reader,
         shard: query.get("shard").cloned(),
         paced: false,
+        behind: 0,
     };
     Ok(Sse::new(events(tail))
         .keep_alive(KeepAlive::default())
@@ -85,10 +91,14 @@ fn invalid(message: &str) -> ApiError {
 }
 
 struct Tail {
+    streams: StreamsService,
+    name: String,
     reader: StreamReader,
     shard: Option<String>,
     /// Whether the last read found records: the next waits `PACE` first.
     paced: bool,
+    /// Reads in a row that found a full batch.
+    behind: u32,
 }
 
 #[derive(Serialize)]
@@ -138,6 +148,8 @@ fn events(tail: Tail) -> impl Stream<Item = Result<Event, Infallible>> {
                 continue;
             }
             tail.paced = true;
+            let full = read.iter().any(|shard| shard.records.len() >= BATCH);
+            tail.behind = if full { tail.behind + 1 } else { 0 };
             let mut out = Vec::new();
             for shard in &read {
                 if tail.shard.as_ref().is_some_and(|s| *s != shard.shard_id) {
@@ -153,6 +165,17 @@ fn events(tail: Tail) -> impl Stream<Item = Result<Event, Infallible>> {
                     let end = Event::default().event("shard-end").data(&shard.shard_id);
                     out.push(Ok(end));
                 }
+            }
+            if tail.behind >= BEHIND
+                && let Ok(reader) = (tail.streams)
+                    .reader(&tail.name, StartingPosition::Latest, BTreeMap::new())
+                    .await
+            {
+                tail.reader = reader;
+                tail.behind = 0;
+                let note =
+                    "the stream is busier than the tail shows: skipped to its latest records";
+                out.push(Ok(Event::default().event("skipped").data(note)));
             }
             if !out.is_empty() {
                 return Some((stream::iter(out), Some(tail)));

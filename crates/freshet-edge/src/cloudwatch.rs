@@ -27,7 +27,8 @@ impl CloudWatchApi {
         if !model.operations.contains_key(call.op) {
             return Err(ApiError::unknown_operation());
         }
-        let body = decode_request(model, call.op, Format::Json, &call.body)?;
+        let body =
+            decode_request(model, call.op, Format::Json, &call.body).map_err(query_compatible)?;
         let svc = &self.svc;
         let answer = match call.op {
             "GetMetricStatistics" => output(&svc.get_metric_statistics(typed(body)?)?),
@@ -36,6 +37,18 @@ impl CloudWatchApi {
             _ => Err(ApiError::unknown_operation()),
         };
         answer.map(Reply::Body)
+    }
+}
+
+/// The model's checks answer as JSON services do (ValidationException, SerializationException);
+/// CloudWatch names the same faults with its query errors: a required member missing is
+/// MissingParameter, anything else about a value InvalidParameterValue.
+fn query_compatible(e: ApiError) -> ApiError {
+    let message = e.message.unwrap_or_default();
+    if message.contains("Member must not be null") {
+        CloudWatchError::MissingParameter(message).into()
+    } else {
+        CloudWatchError::InvalidParameterValue(message).into()
     }
 }
 

@@ -204,7 +204,8 @@ async fn front_door(State(front): State<Arc<Front>>, req: Request, next: Next) -
     response
 }
 
-fn redirect(to: &'static str) -> Response {
+/// A `302 Found` to `to`.
+pub fn redirect(to: &'static str) -> Response {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::FOUND;
     response

@@ -54,6 +54,15 @@ impl SearchKind {
     ];
 
     /// The error output type of documents the engine refused.
+    /// The destination as the console names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            SearchKind::Elasticsearch => "Elasticsearch",
+            SearchKind::OpenSearch => "OpenSearch",
+            SearchKind::Serverless => "OpenSearch Serverless",
+        }
+    }
+
     pub fn error_output_type(self) -> &'static str {
         match self {
             SearchKind::Elasticsearch => "elasticsearch-failed",

@@ -715,6 +715,17 @@ impl Worker {
             .then_some(key)
     }
 
+    /// Remembers one delivery's outcome for the console.
+    fn remember(&self, what: &str, target: String, bytes: u64, error: Option<String>) {
+        self.metrics.activity.record(Delivery {
+            at_ms: self.clock.now_ms(),
+            destination: what.to_string(),
+            target,
+            bytes,
+            error,
+        });
+    }
+
     /// Writes one object as it is, retrying for up to 24 hours after its oldest record arrived;
     /// false if it had to be given up.
     async fn write_object(
@@ -729,13 +740,12 @@ impl Worker {
         let mut backoff = Duration::from_secs(1);
         loop {
             let result = self.sinks.objects.put(bucket, key, body.clone()).await;
-            self.metrics.activity.record(Delivery {
-                at_ms: self.clock.now_ms(),
-                destination: what.to_string(),
-                target: format!("s3://{bucket}/{key}"),
-                bytes: body.len() as u64,
-                error: result.as_ref().err().map(|e| e.to_string()),
-            });
+            self.remember(
+                what,
+                format!("s3://{bucket}/{key}"),
+                body.len() as u64,
+                result.as_ref().err().map(|e| e.to_string()),
+            );
             match result {
                 Ok(()) => {
                     tracing::debug!(stream = %plan.name, bucket, key, "delivered object");
@@ -768,13 +778,12 @@ impl Worker {
                 records: &records,
             };
             let result = self.sinks.http.send(&request).await;
-            self.metrics.activity.record(Delivery {
-                at_ms: self.clock.now_ms(),
-                destination: "HTTP endpoint".into(),
-                target: h.endpoint_configuration.url.clone(),
-                bytes: part.bytes,
-                error: result.as_ref().err().map(|e| e.to_string()),
-            });
+            self.remember(
+                "HTTP endpoint",
+                h.endpoint_configuration.url.clone(),
+                part.bytes,
+                result.as_ref().err().map(|e| e.to_string()),
+            );
             let Err(error) = result else {
                 break None;
             };
@@ -868,6 +877,12 @@ impl Worker {
             }
         };
         let attempts = retry.attempts;
+        self.remember(
+            "Redshift COPY",
+            config.copy_command.data_table_name.clone(),
+            part.bytes,
+            failure.as_ref().map(|e| e.to_string()),
+        );
         self.metrics
             .redshift_success
             .set(u64::from(failure.is_none()));
@@ -919,6 +934,14 @@ impl Worker {
             }
         };
         let attempts = retry.attempts;
+        self.remember(
+            "Splunk",
+            config.hec_endpoint.clone(),
+            part.bytes,
+            failure
+                .as_ref()
+                .map(|e| format!("{}: {}", e.code, e.message)),
+        );
         self.metrics
             .splunk_success
             .set(u64::from(failure.is_none()));
@@ -1028,6 +1051,8 @@ impl Worker {
         };
         let now_ms = self.clock.now_ms();
         let attempts = retry.attempts;
+        let error = result.as_ref().err().map(|e| e.to_string());
+        self.remember("Iceberg", id.replace('\u{1}', "."), part.bytes, error);
         match result {
             Ok(delivered) => {
                 self.metrics.iceberg_records.add(delivered.rows);
@@ -1164,6 +1189,9 @@ impl Worker {
                     .map(|(i, ..)| part.records[*i].data.len() as u64)
                     .sum::<u64>(),
         );
+        let refused = (!pending.is_empty())
+            .then(|| format!("{} of {} documents not indexed", pending.len(), docs.len()));
+        self.remember(kind.label(), url.clone(), part.bytes, refused);
         self.metrics
             .search_success
             .set(u64::from(pending.is_empty()));

@@ -168,7 +168,14 @@ impl Call {
         let name = format!("{op}.Requests");
         e.counter(prefix, &name, &help("Requests", "Count"), labels, requests);
         let name = format!("{op}.Success");
-        e.counter(prefix, &name, &help("Success", "Count"), labels, success);
+        e.ratio(
+            prefix,
+            &name,
+            &help("Success", "Count"),
+            labels,
+            success,
+            requests,
+        );
         let name = format!("{op}.Latency");
         e.histogram(
             prefix,
@@ -235,6 +242,9 @@ pub struct Exposition {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
     pub prefix: String,
+    /// The CloudWatch namespace its help starts with (`AWS/Kinesis`); None for metrics
+    /// CloudWatch has no counterpart of (the log's, the process's).
+    pub namespace: Option<String>,
     /// The metric's CloudWatch name (`PutRecords.Latency`).
     pub name: String,
     /// The unit its help names in parentheses (`Bytes`), `None` when it names none.
@@ -248,7 +258,8 @@ pub enum SampleValue {
     /// A running total.
     Counter(u64),
     Gauge(f64),
-    /// A histogram's running sum (in its unit) and count of observations.
+    /// A histogram's running sum (in its unit) and count of observations; also a ratio's
+    /// running part and whole (`Success` of `Requests`), whose average is the ratio.
     Histogram {
         sum: f64,
         count: u64,
@@ -297,8 +308,13 @@ impl Exposition {
             .strip_suffix(')')
             .and_then(|h| h.rsplit_once('('))
             .map_or("None", |(_, unit)| unit);
+        let namespace = help
+            .split_whitespace()
+            .next()
+            .filter(|n| n.starts_with("AWS/"));
         collected.push(Sample {
             prefix: prefix.to_string(),
+            namespace: namespace.map(str::to_string),
             name: name.to_string(),
             unit: unit.to_string(),
             labels: labels
@@ -317,6 +333,27 @@ impl Exposition {
         }
         let family = self.family(prefix, name, help, Kind::Counter);
         push_sample(family, "_total", labels, None, &value.to_string());
+    }
+
+    /// A count that is a part of another (`Success` of `Requests`): a counter in a scrape; kept
+    /// as the part and the whole, so the history's average of it is the ratio, as CloudWatch's
+    /// Average of `Success` is.
+    pub fn ratio(
+        &mut self,
+        prefix: &str,
+        name: &str,
+        help: &str,
+        labels: Labels,
+        part: u64,
+        whole: u64,
+    ) {
+        let ratio = || SampleValue::Histogram {
+            sum: part as f64,
+            count: whole,
+        };
+        if !self.kept(prefix, name, help, labels, ratio) {
+            self.counter(prefix, name, help, labels, part);
+        }
     }
 
     pub fn gauge(&mut self, prefix: &str, name: &str, help: &str, labels: Labels, value: f64) {
@@ -515,6 +552,7 @@ mod tests {
             samples[0],
             Sample {
                 prefix: "k".into(),
+                namespace: Some("AWS/K".into()),
                 name: "A.B".into(),
                 unit: "Bytes".into(),
                 labels: vec![("S".into(), "x".into())],
@@ -525,6 +563,7 @@ mod tests {
             (samples[1].unit.as_str(), &samples[1].value),
             ("None", &SampleValue::Gauge(1.5))
         );
+        assert_eq!(samples[1].namespace, None);
         assert_eq!(
             (samples[2].unit.as_str(), &samples[2].value),
             (

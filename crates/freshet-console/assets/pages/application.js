@@ -9,6 +9,8 @@ const streamName = (arn) => arn?.split('/').pop();
 
 export function ApplicationPage({ name }) {
   const [state, setState] = useState(null);
+  // One output tailed at a time: each tail holds a connection open.
+  const [shown, setShown] = useState(0);
   const [error, setError] = useState(null);
   useInterval(async () => {
     try {
@@ -81,5 +83,9 @@ export function ApplicationPage({ name }) {
         ? html`<p class="muted">No errors.</p>`
         : html`<ul class="errors">${errors.map((e) => html`<li><span>${fmt.time(e.AtMs)}</span> ${e.Message}</li>`)}</ul>`}
     </section>
-    ${outputStreams.map((s) => html`<h2>Output rows: ${s}</h2><${Tail} name=${s} initialDecode="json" />`)}`;
+    ${outputStreams.length > 0 && html`<h2>Output rows</h2>
+      ${outputStreams.length > 1 && html`<label>Output stream <select name="output" onChange=${(e) => setShown(Number(e.target.value))}>
+        ${outputStreams.map((s, i) => html`<option value=${i} selected=${i === shown}>${s}</option>`)}
+      </select></label>`}
+      <${Tail} key=${outputStreams[shown] || outputStreams[0]} name=${outputStreams[shown] || outputStreams[0]} initialDecode="json" />`}`;
 }

@@ -226,11 +226,14 @@ export function Tail({ name, shards = [], initialDecode = 'utf8' }) {
   const [shard, setShard] = useState('');
   const [as, setAs] = useState(initialDecode);
   const [running, setRunning] = useState(null);
+  const [live, setLive] = useState(false);
   const [records, setRecords] = useState([]);
+  const [note, setNote] = useState(null);
   const [error, setError] = useState(null);
   const stop = () => {
     running?.abort();
     setRunning(null);
+    setLive(false);
   };
   useEffect(() => () => running?.abort(), [running]);
   const start = (e) => {
@@ -241,20 +244,32 @@ export function Tail({ name, shards = [], initialDecode = 'utf8' }) {
     if (position.endsWith('SEQUENCE_NUMBER')) params.sequence = at;
     if (shard) params.shard = shard;
     const abort = new AbortController();
+    // Only the current tail may change what is shown: a replaced one's last events are dropped.
+    const mine = () => !abort.signal.aborted;
     setRecords([]);
     setError(null);
+    setNote(null);
+    setLive(false);
     setRunning(abort);
-    tail(name, params, (r) => setRecords((rs) => [r, ...rs].slice(0, MAX_TAIL)), null, abort.signal).catch((err) => {
-      setError(err);
+    const ended = (err) => {
+      if (!mine()) return;
+      setError(err || null);
       setRunning(null);
-    });
+      setLive(false);
+    };
+    tail(name, params, {
+      signal: abort.signal,
+      onOpen: () => mine() && setLive(true),
+      onRecord: (r) => mine() && setRecords((rs) => [r, ...rs].slice(0, MAX_TAIL)),
+      onSkip: (message) => mine() && setNote(message),
+    }).then(() => ended(), ended);
   };
   // Tailing starts at once (from LATEST), so what is put next shows.
   useEffect(() => {
     start();
   }, [name]);
   return html`<section class="card tail" aria-label="Live tail">
-    <h2>Live tail ${running && html`<span class="live" aria-label="tailing">●</span>`}</h2>
+    <h2>Live tail ${live && html`<span class="live" aria-label="tailing">●</span>`}</h2>
     <form class="row" onSubmit=${start}>
       <label>Start <select name="position" value=${position} onChange=${(e) => setPosition(e.target.value)}>
         ${['LATEST', 'TRIM_HORIZON', 'AT_TIMESTAMP', 'AT_SEQUENCE_NUMBER', 'AFTER_SEQUENCE_NUMBER'].map((p) => html`<option value=${p} selected=${p === position}>${p}</option>`)}
@@ -272,6 +287,7 @@ export function Tail({ name, shards = [], initialDecode = 'utf8' }) {
       ${running && html`<button type="button" onClick=${stop}>Stop</button>`}
     </form>
     <${Failure} error=${error} />
+    ${note && html`<p class="muted" role="status">${note}</p>`}
     <ol class="records" aria-live="polite">
       ${records.map(
         (r) => html`<li class="record" data-seq=${r.SequenceNumber}>
