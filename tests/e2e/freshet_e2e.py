@@ -334,6 +334,12 @@ def client_error(excinfo_or_exc) -> ClientError:
     return exc
 
 
+def error_of(excinfo) -> tuple[str, str, int]:
+    """A boto3 error's code, message and HTTP status."""
+    e = excinfo.value.response
+    return e["Error"]["Code"], e["Error"].get("Message", ""), e["ResponseMetadata"]["HTTPStatusCode"]
+
+
 def assert_error(excinfo, code: str, message=None, status: int = 400):
     """Check a boto3 ClientError: error code, HTTP status, and the message.
 

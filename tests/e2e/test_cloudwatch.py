@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
-import subprocess
 import uuid
 
 import pytest
 from botocore.exceptions import ClientError
 
 from firehose_helpers import ROLE, wait_until
-from freshet_e2e import raw_request
+from freshet_e2e import aws_cli, create_stream, error_of, raw_request
 
 NS = "AWS/Kinesis"
 MINUTE = dt.timedelta(minutes=1)
@@ -46,8 +44,7 @@ def total(cw, metric, stream, stat="Sum", namespace=NS, dimensions=None):
 @pytest.fixture
 def workload(server, kinesis, stream_name, cw):
     """7 PutRecord calls of 10 bytes and a PutRecords of 3, under key "k": 10 records of 11 bytes."""
-    kinesis.create_stream(StreamName=stream_name, ShardCount=1)
-    kinesis.get_waiter("stream_exists").wait(StreamName=stream_name, WaiterConfig={"Delay": 0.05})
+    create_stream(kinesis, stream_name)
     for _ in range(7):
         kinesis.put_record(StreamName=stream_name, Data=b"0123456789", PartitionKey="k")
     kinesis.put_records(StreamName=stream_name, Records=[{"Data": b"0123456789", "PartitionKey": "k"}] * 3)
@@ -79,17 +76,12 @@ def test_a_known_workload_has_exact_sums(cw, workload):
     assert total(cw, "IncomingBytes", "no-such-stream") == 0
 
 
-def test_the_aws_cli_reads_a_streams_metrics(server, workload):
+def test_the_aws_cli_reads_a_streams_metrics(server, workload, tmp_path):
     start, end = window()
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "AKIDDUMMY", "AWS_SECRET_ACCESS_KEY": "dummysecret",
-           "AWS_DEFAULT_REGION": "us-east-1"}
-    out = subprocess.run(
-        ["aws", "--endpoint-url", server.endpoint, "cloudwatch", "get-metric-statistics", "--namespace", NS,
-         "--metric-name", "IncomingRecords", "--dimensions", f"Name=StreamName,Value={workload}",
-         "--start-time", start.isoformat(), "--end-time", end.isoformat(), "--period", "600",
-         "--statistics", "Sum"], capture_output=True, text=True, env=env, timeout=60)
-    assert out.returncode == 0, out.stderr
-    doc = json.loads(out.stdout)
+    cli = aws_cli(server.endpoint, tmp_path, "cloudwatch")
+    doc = cli("get-metric-statistics", "--namespace", NS, "--metric-name", "IncomingRecords",
+              "--dimensions", f"Name=StreamName,Value={workload}", "--start-time", start.isoformat(),
+              "--end-time", end.isoformat(), "--period", "600", "--statistics", "Sum")
     assert doc["Label"] == "IncomingRecords"
     assert sum(p["Sum"] for p in doc["Datapoints"]) == 10
 
@@ -131,8 +123,7 @@ def test_get_metric_data_answers_each_query(cw, workload):
 def query_error(call):
     with pytest.raises(ClientError) as e:
         call()
-    err = e.value.response
-    return err["Error"]["Code"], err["Error"]["Message"], err["ResponseMetadata"]["HTTPStatusCode"]
+    return error_of(e)
 
 
 def test_bad_statistics_requests_get_cloudwatchs_errors(cw):

@@ -22,7 +22,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from firehose_helpers import ROLE, local_objects, wait_until
-from freshet_e2e import BROWSER_DIR, REGION, needs_browser
+from freshet_e2e import BROWSER_DIR, REGION, create_stream, needs_browser
 from test_analytics_run import FILTER, Pipeline, tick
 from video_helpers import make_media, needs_ffmpeg, put_media, unknown_size_clusters
 
@@ -73,12 +73,6 @@ def tail_events(server, path, count, *, timeout=10.0):
     return events
 
 
-def new_stream(kinesis, name, shards=1):
-    kinesis.create_stream(StreamName=name, ShardCount=shards)
-    kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.05})
-    return name
-
-
 def kpl_aggregate(payloads: list[bytes]) -> bytes:
     """A KPL aggregated record (protobuf by hand): one partition key, `payloads` as records."""
     def varint(n):
@@ -114,7 +108,7 @@ def test_the_root_sends_a_browser_to_the_console(server):
 
 
 def test_shard_counters_count_a_known_workload_exactly(server, kinesis, stream_name):
-    new_stream(kinesis, stream_name, shards=2)
+    create_stream(kinesis, stream_name, 2)
     shards = kinesis.list_shards(StreamName=stream_name)["Shards"]
     for i in range(5):
         kinesis.put_record(StreamName=stream_name, Data=b"x" * 10, PartitionKey="k",
@@ -138,7 +132,7 @@ def test_shard_counters_count_a_known_workload_exactly(server, kinesis, stream_n
 
 
 def test_the_tail_sends_each_record_once_with_kpl_user_records(server, kinesis, stream_name):
-    new_stream(kinesis, stream_name)
+    create_stream(kinesis, stream_name)
     sent = [kinesis.put_record(StreamName=stream_name, Data=f"r{i}".encode(), PartitionKey=f"p{i}")
             for i in range(3)]
     aggregate = kpl_aggregate([b"user-1", b"user-2"])
@@ -162,7 +156,7 @@ def test_the_tail_sends_each_record_once_with_kpl_user_records(server, kinesis, 
 
 
 def test_a_latest_tail_shows_only_what_is_put_after_it_opened(server, kinesis, stream_name):
-    new_stream(kinesis, stream_name)
+    create_stream(kinesis, stream_name)
     kinesis.put_record(StreamName=stream_name, Data=b"before", PartitionKey="k")
     host, port = server.host_port
     conn = http.client.HTTPConnection(host, port, timeout=10)
@@ -183,7 +177,7 @@ def test_a_latest_tail_shows_only_what_is_put_after_it_opened(server, kinesis, s
     ("position=AT_TIMESTAMP&timestamp=soon", "timestamp (epoch milliseconds) is required"),
 ])
 def test_a_tail_with_a_bad_position_is_refused(server, kinesis, stream_name, query, message):
-    new_stream(kinesis, stream_name)
+    create_stream(kinesis, stream_name)
     status, _, body = get(server, f"/console/api/streams/{stream_name}/tail?{query}")
     assert status == 400
     assert json.loads(body) == {"__type": "InvalidArgumentException", "message": message}
@@ -197,7 +191,7 @@ def test_a_tail_of_a_missing_stream_is_refused(server):
 def test_console_endpoints_are_signed_when_the_server_checks_signatures(server_factory):
     srv = server_factory(access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY)
     kinesis = srv.client(access_key=ACCESS_KEY, secret_key=SECRET_KEY)
-    new_stream(kinesis, "signed")
+    create_stream(kinesis, "signed")
     assert json.loads(get(srv, "/console/api/config")[2]) == {"region": REGION, "auth": True}
     for path in ("/console/api/streams/signed/shards", "/console/api/streams/signed/tail",
                  "/console/api/deliverystreams/d/deliveries", "/console/api/applications/a/errors"):
@@ -260,7 +254,8 @@ def screenshots(tmp_path, under=""):
 @needs_ffmpeg
 def test_every_console_page_in_a_browser(server, name_factory, tmp_path):
     kinesis = server.client()
-    stream = new_stream(kinesis, name_factory("tail"), shards=2)
+    stream = name_factory("tail")
+    create_stream(kinesis, stream, 2)
 
     fh = server.client(service="firehose")
     delivery, bucket = name_factory("fh"), f"console-{int(time.time() * 1000)}"
@@ -326,7 +321,8 @@ def test_every_console_page_in_a_browser(server, name_factory, tmp_path):
 def test_the_console_signs_in_and_signs_its_calls(server_factory, tmp_path):
     srv = server_factory(access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY)
     kinesis = srv.client(access_key=ACCESS_KEY, secret_key=SECRET_KEY)
-    stream = new_stream(kinesis, "signed-tail")
+    stream = "signed-tail"
+    create_stream(kinesis, stream)
     result = console({"url": srv.endpoint, "stream": stream, "split": True,
                       "keys": {"accessKeyId": ACCESS_KEY, "secretAccessKey": SECRET_KEY},
                       "shots": screenshots(tmp_path, "signed")})

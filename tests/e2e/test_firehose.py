@@ -17,15 +17,11 @@ import snappy_check
 from botocore.exceptions import ClientError
 
 from firehose_helpers import ROLE, FirehoseEndpoint, MotoS3, local_objects, put_between_kills, wait_until
+from freshet_e2e import error_of
 
 
 def s3_config(bucket="bkt", **extra):
     return {"RoleARN": ROLE, "BucketARN": f"arn:aws:s3:::{bucket}", **extra}
-
-
-def error_of(excinfo):
-    e = excinfo.value.response
-    return e["Error"]["Code"], e["Error"].get("Message", ""), e["ResponseMetadata"]["HTTPStatusCode"]
 
 
 @pytest.fixture

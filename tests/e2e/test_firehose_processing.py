@@ -16,6 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from firehose_helpers import ROLE, LambdaServer, local_objects, put_between_kills, wait_until
+from freshet_e2e import error_of
 
 FUNCTION = "arn:aws:lambda:us-east-1:000000000000:function:transform"
 
@@ -53,11 +54,6 @@ def by_folder(objects: dict[str, bytes], depth: int) -> dict[str, bytes]:
 def error_lines(objects: dict[str, bytes], kind: str) -> list[dict]:
     return [json.loads(line) for key, body in sorted(objects.items())
             if key.startswith(f"err/{kind}/") for line in body.decode().splitlines()]
-
-
-def error_of(excinfo):
-    e = excinfo.value.response
-    return e["Error"]["Code"], e["Error"].get("Message", ""), e["ResponseMetadata"]["HTTPStatusCode"]
 
 
 @pytest.fixture

@@ -147,9 +147,7 @@ impl MetricStore {
         let minute = now_ms.div_euclid(MINUTE_MS);
         let mut series = self.series.lock();
         for sample in samples {
-            let Some(namespace) = sample.namespace else {
-                continue;
-            };
+            let namespace = sample.namespace;
             let mut dimensions: Vec<Dimension> = sample
                 .labels
                 .into_iter()
@@ -268,7 +266,7 @@ mod tests {
     fn sample(prefix: &str, name: &str, value: SampleValue) -> Sample {
         Sample {
             prefix: prefix.into(),
-            namespace: (prefix != "freshet_log").then(|| "AWS/Kinesis".into()),
+            namespace: "AWS/Kinesis".into(),
             name: name.into(),
             unit: "Count".into(),
             labels: vec![("StreamName".into(), "s".into())],
@@ -481,15 +479,10 @@ mod tests {
     }
 
     #[test]
-    fn history_older_than_a_day_and_unknown_prefixes_are_dropped() {
+    fn history_older_than_a_day_is_dropped() {
         let store = MetricStore::default();
-        store.observe(
-            T0,
-            vec![
-                sample("kinesis", "IncomingBytes", SampleValue::Counter(3)),
-                sample("freshet_log", "fsync_seconds", SampleValue::Counter(3)),
-            ],
-        );
+        let bytes = vec![sample("kinesis", "IncomingBytes", SampleValue::Counter(3))];
+        store.observe(T0, bytes);
         assert_eq!(store.keys(None), vec![key("IncomingBytes")]);
         assert_eq!(store.keys(Some(T0 + MINUTE_MS)), vec![]);
         assert_eq!(

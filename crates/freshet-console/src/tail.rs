@@ -16,10 +16,8 @@ use std::time::Duration;
 
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use freshet_edge::ApiError;
-use freshet_streams::model::Record;
+use freshet_streams::model::{Blob, Record};
 use freshet_streams::{Checkpoint, StartingPosition, StreamReader, StreamsService};
 use futures_util::StreamExt;
 use futures_util::stream::{self, Stream};
@@ -108,20 +106,21 @@ struct TailRecord<'a> {
     sequence_number: &'a str,
     partition_key: &'a str,
     approximate_arrival_timestamp: i64,
-    data: String,
+    /// Base64, as the model writes record data.
+    data: &'a Blob,
     #[serde(skip_serializing_if = "Option::is_none")]
-    user_records: Option<Vec<String>>,
+    user_records: Option<Vec<Blob>>,
 }
 
 fn record_event(shard_id: &str, r: &Record) -> Event {
     let user_records = freshet_streams::kpl::deaggregate(&r.data.0)
-        .map(|records| records.iter().map(|d| BASE64.encode(d)).collect());
+        .map(|records| records.into_iter().map(Blob).collect());
     let record = TailRecord {
         shard_id,
         sequence_number: &r.sequence_number,
         partition_key: &r.partition_key,
         approximate_arrival_timestamp: (r.approximate_arrival_timestamp.0 * 1000.0).round() as i64,
-        data: BASE64.encode(&r.data.0),
+        data: &r.data,
         user_records,
     };
     Event::default().data(serde_json::to_string(&record).unwrap_or_default())

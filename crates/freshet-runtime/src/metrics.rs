@@ -229,8 +229,9 @@ struct Family {
 /// One scrape's text. Services add samples in any order; each metric's samples are kept
 /// together under its one `# TYPE` line, as both formats require.
 ///
-/// Or, made with `collect`, the samples themselves as values, for what keeps a history of them
-/// (the CloudWatch API): the same walk over every service's metrics feeds both.
+/// Or, made with `collect`, the samples of CloudWatch metrics (those whose help names an `AWS/`
+/// namespace) as values, for what keeps a history of them (the CloudWatch API): the same walk
+/// over every service's metrics feeds both.
 pub struct Exposition {
     format: Format,
     families: Vec<Family>,
@@ -242,9 +243,8 @@ pub struct Exposition {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
     pub prefix: String,
-    /// The CloudWatch namespace its help starts with (`AWS/Kinesis`); None for metrics
-    /// CloudWatch has no counterpart of (the log's, the process's).
-    pub namespace: Option<String>,
+    /// The CloudWatch namespace its help starts with (`AWS/Kinesis`).
+    pub namespace: String,
     /// The metric's CloudWatch name (`PutRecords.Latency`).
     pub name: String,
     /// The unit its help names in parentheses (`Bytes`), `None` when it names none.
@@ -292,7 +292,8 @@ impl Exposition {
         self.collected.unwrap_or_default()
     }
 
-    /// Keeps the sample when collecting; false when text is being written instead.
+    /// Keeps the sample when collecting (dropping it if CloudWatch has no counterpart of it: the
+    /// log's, the process's); false when text is being written instead.
     fn kept(
         &mut self,
         prefix: &str,
@@ -304,17 +305,20 @@ impl Exposition {
         let Some(collected) = &mut self.collected else {
             return false;
         };
+        let Some(namespace) = help
+            .split_whitespace()
+            .next()
+            .filter(|n| n.starts_with("AWS/"))
+        else {
+            return true;
+        };
         let unit = help
             .strip_suffix(')')
             .and_then(|h| h.rsplit_once('('))
             .map_or("None", |(_, unit)| unit);
-        let namespace = help
-            .split_whitespace()
-            .next()
-            .filter(|n| n.starts_with("AWS/"));
         collected.push(Sample {
             prefix: prefix.to_string(),
-            namespace: namespace.map(str::to_string),
+            namespace: namespace.to_string(),
             name: name.to_string(),
             unit: unit.to_string(),
             labels: labels
@@ -542,7 +546,15 @@ mod tests {
     fn a_collecting_exposition_keeps_values_and_units_instead_of_text() {
         let mut e = Exposition::collect();
         e.counter("k", "A.B", "AWS/K A.B (Bytes)", &[("S", "x")], 3);
-        e.gauge("k", "G", "no unit here", &[], 1.5);
+        e.gauge("k", "G", "AWS/K G without a unit", &[], 1.5);
+        // Not a CloudWatch metric: not kept.
+        e.gauge(
+            "process",
+            "open_fds",
+            "Number of open file descriptors.",
+            &[],
+            9.0,
+        );
         let h = Histogram::latency();
         h.observe(2500);
         h.observe(500);
@@ -552,7 +564,7 @@ mod tests {
             samples[0],
             Sample {
                 prefix: "k".into(),
-                namespace: Some("AWS/K".into()),
+                namespace: "AWS/K".into(),
                 name: "A.B".into(),
                 unit: "Bytes".into(),
                 labels: vec![("S".into(), "x".into())],
@@ -563,7 +575,6 @@ mod tests {
             (samples[1].unit.as_str(), &samples[1].value),
             ("None", &SampleValue::Gauge(1.5))
         );
-        assert_eq!(samples[1].namespace, None);
         assert_eq!(
             (samples[2].unit.as_str(), &samples[2].value),
             (
@@ -571,6 +582,7 @@ mod tests {
                 &SampleValue::Histogram { sum: 3.0, count: 2 }
             )
         );
+        assert_eq!(samples.len(), 3);
     }
 
     #[test]

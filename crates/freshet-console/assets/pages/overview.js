@@ -3,6 +3,7 @@
 import { html, useState, useRef } from '../vendor/htm-preact-standalone.mjs';
 import { kinesis, firehose, analytics, video, all, metrics, sample } from '../api.js';
 import { useInterval, Failure, fmt, link } from '../ui.js';
+import { Series } from '../charts.js';
 
 async function inventory() {
   const [streams, deliveries, applications, videos] = await Promise.all([
@@ -48,11 +49,10 @@ function Table({ caption, head, rows, empty }) {
 
 export function Overview() {
   const [state, setState] = useState({ inv: null, rates: {}, error: null });
-  const last = useRef(null);
+  const readings = useRef(new Series());
   useInterval(async () => {
     try {
       const [inv, samples] = await Promise.all([inventory(), metrics()]);
-      const now = performance.now() / 1000;
       const counters = {};
       for (const s of inv.streams)
         counters[`s/${s.StreamName}`] = sample(samples, 'kinesis_IncomingRecords_total', { StreamName: s.StreamName });
@@ -69,13 +69,12 @@ export function Overview() {
         counters[`v/${v.StreamName}`] = sample(samples, 'kinesisvideo_PutMedia_IncomingBytes_total', {
           StreamName: v.StreamName,
         });
+      const t = Date.now() / 1000;
       const rates = {};
-      if (last.current) {
-        const dt = now - last.current.t;
-        for (const [k, v] of Object.entries(counters))
-          if (k in last.current.counters) rates[k] = Math.max(0, (v - last.current.counters[k]) / dt);
+      for (const [k, v] of Object.entries(counters)) {
+        const rate = readings.current.rate(k, t, v);
+        if (rate !== null) rates[k] = rate;
       }
-      last.current = { t: now, counters };
       setState({ inv, rates, error: null });
     } catch (error) {
       setState((s) => ({ ...s, error }));
