@@ -80,7 +80,7 @@ impl Api for ConsoleApi {
             )
             .route(
                 "/console/api/streams/{name}/shards",
-                signed_json(&self, &auth, |api, name| {
+                signed_json(&self, &auth, ("kinesis:ListShards", "stream/"), |api, name| {
                     Ok(api.streams.shard_counters(name)?)
                 }),
             )
@@ -89,20 +89,20 @@ impl Api for ConsoleApi {
                 get(
                     move |Path(name): Path<String>, RawQuery(query): RawQuery, req: Request| async move {
                         let (api, auth) = tail;
-                        signed(&auth, req)?;
+                        signed(&auth, req, "kinesis:GetRecords", &format!("stream/{name}"))?;
                         tail::open(&api.streams, &name, query.as_deref()).await
                     },
                 ),
             )
             .route(
                 "/console/api/deliverystreams/{name}/deliveries",
-                signed_json(&self, &auth, |api, name| {
+                signed_json(&self, &auth, ("firehose:DescribeDeliveryStream", "deliverystream/"), |api, name| {
                     Ok(api.firehose.recent_deliveries(name)?)
                 }),
             )
             .route(
                 "/console/api/applications/{name}/errors",
-                signed_json(&self, &auth, |api, name| {
+                signed_json(&self, &auth, ("kinesisanalytics:DescribeApplication", "application/"), |api, name| {
                     Ok(api.analytics.recent_errors(name)?)
                 }),
             )
@@ -113,21 +113,32 @@ impl Api for ConsoleApi {
     }
 }
 
-/// A console endpoint's call passes the same SigV4 check as an API call (a GET: no body).
-fn signed(auth: &Auth, req: Request) -> Result<(), ApiError> {
+/// A console endpoint's call passes the same SigV4 check as an API call (a GET: no body), and
+/// the same authorization as the API call that reads the same thing: `action` on the resource
+/// `resource` (of the server's scope) names.
+fn signed(auth: &Auth, req: Request, action: &str, resource: &str) -> Result<(), ApiError> {
     let (parts, _) = req.into_parts();
-    auth.check(&parts, &[])
+    let caller = auth.check(&parts, &[])?;
+    let service = action.split(':').next().unwrap_or_default();
+    caller
+        .authorize(action, &auth.scope.arn(service, resource), None)
+        .map_err(|denied| ApiError::client("AccessDeniedException", denied.message()))
 }
 
 /// A signed read-only endpoint about the resource its path names, answering JSON.
-fn signed_json<T, F>(api: &Arc<ConsoleApi>, auth: &Arc<Auth>, answer: F) -> MethodRouter
+fn signed_json<T, F>(
+    api: &Arc<ConsoleApi>,
+    auth: &Arc<Auth>,
+    (action, kind): (&'static str, &'static str),
+    answer: F,
+) -> MethodRouter
 where
     T: Serialize,
     F: Fn(&ConsoleApi, &str) -> Result<T, ApiError> + Clone + Send + Sync + 'static,
 {
     let (api, auth) = (api.clone(), auth.clone());
     get(move |Path(name): Path<String>, req: Request| async move {
-        signed(&auth, req)?;
+        signed(&auth, req, action, &format!("{kind}{name}"))?;
         Ok::<_, ApiError>(json(&answer(&api, &name)?))
     })
 }

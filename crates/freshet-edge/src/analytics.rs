@@ -7,7 +7,7 @@ use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::api::{Api, Call, Reply};
+use crate::api::{Api, Call, Members, Reply, Scope};
 use crate::codec::{Format, decode_request, encode, typed};
 use crate::error::ApiError;
 use crate::shape::{Model, kinesisanalytics, kinesisanalyticsv2};
@@ -34,6 +34,15 @@ impl AnalyticsV2Api {
     }
 }
 
+/// Both versions act on applications, named or by ARN (tags).
+fn application(m: &Members, scope: &Scope) -> Vec<String> {
+    match (m.get("ResourceARN"), m.get("ApplicationName")) {
+        (Some(arn), _) => vec![arn.to_string()],
+        (None, Some(name)) => vec![scope.arn("kinesisanalytics", &format!("application/{name}"))],
+        (None, None) => vec!["*".to_string()],
+    }
+}
+
 /// The body of a call, checked against `model`.
 fn checked(model: &'static Model, call: &Call<'_>) -> Result<Value, ApiError> {
     if !model.operations.contains_key(call.op) {
@@ -49,6 +58,14 @@ impl Api for AnalyticsApi {
 
     fn model(&self) -> Option<&'static Model> {
         Some(kinesisanalytics())
+    }
+
+    fn iam_prefix(&self) -> &'static str {
+        "kinesisanalytics"
+    }
+
+    fn resources(&self, _op: &str, m: &Members, scope: &Scope) -> Vec<String> {
+        application(m, scope)
     }
 
     fn call<'a>(&'a self, call: Call<'a>) -> BoxFuture<'a, Result<Reply, ApiError>> {
@@ -70,6 +87,14 @@ impl Api for AnalyticsV2Api {
 
     fn model(&self) -> Option<&'static Model> {
         Some(kinesisanalyticsv2())
+    }
+
+    fn iam_prefix(&self) -> &'static str {
+        "kinesisanalytics"
+    }
+
+    fn resources(&self, _op: &str, m: &Members, scope: &Scope) -> Vec<String> {
+        application(m, scope)
     }
 
     fn call<'a>(&'a self, call: Call<'a>) -> BoxFuture<'a, Result<Reply, ApiError>> {

@@ -65,6 +65,15 @@ impl Api for CloudWatchApi {
         Some(cloudwatch())
     }
 
+    /// CloudWatch answers a refusal with its query error `AccessDenied` (403).
+    fn access_denied(&self, denied: freshet_iam::AccessDenied) -> ApiError {
+        ApiError {
+            status: http::StatusCode::FORBIDDEN,
+            query_code: Some("AccessDenied"),
+            ..ApiError::client("AccessDenied", denied.message())
+        }
+    }
+
     fn call<'a>(&'a self, call: Call<'a>) -> BoxFuture<'a, Result<Reply, ApiError>> {
         Box::pin(async move { self.run(call) })
     }

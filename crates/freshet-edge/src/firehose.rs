@@ -9,7 +9,7 @@ use http::StatusCode;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::api::{Api, Call, Reply};
+use crate::api::{Api, Call, Members, Reply, Scope};
 use crate::codec::{Format, decode_request, encode, typed};
 use crate::error::ApiError;
 use crate::shape::{Model, firehose};
@@ -42,6 +42,13 @@ impl Api for FirehoseApi {
 
     fn model(&self) -> Option<&'static Model> {
         Some(firehose())
+    }
+
+    fn resources(&self, _op: &str, m: &Members, scope: &Scope) -> Vec<String> {
+        match m.get("DeliveryStreamName") {
+            Some(name) => vec![scope.arn("firehose", &format!("deliverystream/{name}"))],
+            None => vec!["*".to_string()],
+        }
     }
 
     fn call<'a>(&'a self, call: Call<'a>) -> BoxFuture<'a, Result<Reply, ApiError>> {

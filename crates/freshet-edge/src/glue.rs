@@ -8,7 +8,7 @@ use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::api::{Api, Call, Reply};
+use crate::api::{Api, Call, Members, Reply, Scope};
 use crate::codec::{Format, decode_request, encode, typed};
 use crate::error::ApiError;
 use crate::shape::{Model, glue};
@@ -40,6 +40,22 @@ impl Api for GlueApi {
 
     fn model(&self) -> Option<&'static Model> {
         Some(glue())
+    }
+
+    /// As Glue authorizes: the catalog, and the database and table a call names.
+    fn resources(&self, _op: &str, m: &Members, scope: &Scope) -> Vec<String> {
+        let mut out = vec![scope.arn("glue", "catalog")];
+        let (database, table) = match m.get("DatabaseName") {
+            Some(db) => (Some(db), m.get("TableName").or(m.get("Name"))),
+            None => (m.get("Name"), None),
+        };
+        if let Some(db) = database {
+            out.push(scope.arn("glue", &format!("database/{db}")));
+            if let Some(table) = table {
+                out.push(scope.arn("glue", &format!("table/{db}/{table}")));
+            }
+        }
+        out
     }
 
     fn call<'a>(&'a self, call: Call<'a>) -> BoxFuture<'a, Result<Reply, ApiError>> {

@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use freshet_iceberg::catalog::{Page, namespace_name};
 use freshet_iceberg::{IcebergCatalog, IcebergError, TableCatalog, TableName};
 use futures_util::future::BoxFuture;
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderValue, Method, StatusCode, header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -117,7 +117,14 @@ struct Checked {
 
 impl Served {
     async fn check(&self, catalog: Option<&str>, req: Request) -> Result<Checked, Failure> {
-        let (parts, body) = self.auth.body(req).await?;
+        let action = glue_action(req.method(), req.uri().path());
+        let (parts, body, caller) = self.auth.body(req).await?;
+        caller
+            .authorize(action, &self.auth.scope.arn("glue", "catalog"), None)
+            .map_err(|denied| ApiError {
+                status: StatusCode::FORBIDDEN,
+                ..ApiError::client("ForbiddenException", denied.message())
+            })?;
         if let Some(catalog) = catalog {
             self.catalog.check_catalog(catalog)?;
         }
@@ -125,6 +132,25 @@ impl Served {
             .into_owned()
             .collect();
         Ok(Checked { query, body })
+    }
+}
+
+/// The Glue action an Iceberg REST call stands for (Glue authorizes its Iceberg endpoint with
+/// its own actions): by method, on tables or namespaces.
+fn glue_action(method: &Method, path: &str) -> &'static str {
+    let tables = path.contains("/tables");
+    let named = !(path.ends_with("/tables") || path.ends_with("/namespaces"));
+    match (method.as_str(), tables, named) {
+        ("GET" | "HEAD", true, true) => "glue:GetTable",
+        ("GET" | "HEAD", true, false) => "glue:GetTables",
+        ("GET" | "HEAD", false, true) => "glue:GetDatabase",
+        ("GET" | "HEAD", false, false) => "glue:GetDatabases",
+        ("DELETE", true, _) => "glue:DeleteTable",
+        ("DELETE", false, _) => "glue:DeleteDatabase",
+        ("POST", true, true) => "glue:UpdateTable",
+        ("POST", true, false) => "glue:CreateTable",
+        ("POST", false, true) => "glue:UpdateDatabase",
+        _ => "glue:CreateDatabase",
     }
 }
 

@@ -8,7 +8,11 @@ use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::api::{Api, Call, Reply};
+use std::sync::Arc;
+
+use freshet_iam::Policy;
+
+use crate::api::{Api, Call, Members, Reply, Scope};
 use crate::codec::{Format, decode_request, encode, typed};
 use crate::error::ApiError;
 use crate::shape::{Model, kinesis};
@@ -84,6 +88,32 @@ impl Api for KinesisApi {
 
     fn speaks_cbor(&self) -> bool {
         true
+    }
+
+    fn iam_prefix(&self) -> &'static str {
+        "kinesis"
+    }
+
+    fn resources(&self, op: &str, m: &Members, scope: &Scope) -> Vec<String> {
+        if let Some(arn) = m.get("ConsumerARN").or(m.get("ResourceARN")) {
+            return vec![arn.to_string()];
+        }
+        let stream = match (m.get("StreamARN"), m.get("StreamName")) {
+            (Some(arn), _) => arn.to_string(),
+            (None, Some(name)) => scope.arn("kinesis", &format!("stream/{name}")),
+            (None, None) => return vec!["*".to_string()],
+        };
+        // Consumer operations that name their consumer by stream and name act on the consumer.
+        match m.get("ConsumerName") {
+            Some(name) if op != "RegisterStreamConsumer" => {
+                vec![self.svc.consumer_arn(&stream, name).unwrap_or(stream)]
+            }
+            _ => vec![stream],
+        }
+    }
+
+    fn resource_policy<'a>(&'a self, arn: &'a str) -> BoxFuture<'a, Option<Arc<Policy>>> {
+        Box::pin(async move { self.svc.resource_policy(arn).await.ok().flatten() })
     }
 
     fn call<'a>(&'a self, call: Call<'a>) -> BoxFuture<'a, Result<Reply, ApiError>> {

@@ -25,6 +25,7 @@ mod server;
 pub mod shape;
 mod signaling;
 pub mod sigv4;
+mod sts;
 pub mod tls;
 pub mod validate;
 mod video;
@@ -38,13 +39,14 @@ use axum::extract::{Request, State};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::get;
+use freshet_iam::{Access, AccessDenied, Context, Iam, Identity, Policy, PrincipalKind};
 use freshet_runtime::{SharedClock, metrics};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde_json::Value;
 use tracing::Instrument;
 
 pub use analytics::{AnalyticsApi, AnalyticsV2Api};
-pub use api::{Api, Call, Reply};
+pub use api::{Api, Call, Members, Reply, Scope};
 pub use cloudwatch::CloudWatchApi;
 pub use codec::Format;
 pub use error::ApiError;
@@ -54,7 +56,7 @@ pub use iceberg::IcebergApi;
 pub use kinesis::KinesisApi;
 pub use request::RequestIds;
 pub use server::serve;
-pub use sigv4::Credentials;
+pub use sts::StsApi;
 pub use video::VideoApi;
 
 /// Largest request body accepted: a 10 MiB record, base64-encoded, with room for its envelope.
@@ -63,31 +65,130 @@ const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const CBOR_CONTENT_TYPE: &str = "application/x-amz-cbor-1.1";
 
-/// Checks requests' SigV4 signatures (when keys are configured) against the server's clock.
+/// Checks requests' SigV4 signatures (when keys are configured) against the server's clock,
+/// and says who made them.
 pub struct Auth {
-    pub credentials: Credentials,
+    pub iam: Arc<Iam>,
     pub clock: SharedClock,
+    pub scope: api::Scope,
+}
+
+/// The connection a request came on, for the `aws:SourceIp` and `aws:SecureTransport` keys.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer {
+    pub addr: std::net::SocketAddr,
+    pub secure: bool,
 }
 
 impl Auth {
     /// Checks a request's signature over `body` (when keys are configured).
-    pub fn check(&self, parts: &http::request::Parts, body: &[u8]) -> Result<(), ApiError> {
-        if self.credentials.is_empty() {
-            return Ok(());
+    pub fn check(&self, parts: &http::request::Parts, body: &[u8]) -> Result<Caller, ApiError> {
+        let peer = parts.extensions.get::<Peer>().copied();
+        if !self.iam.enabled() {
+            return Ok(Caller {
+                identity: None,
+                peer,
+                region: String::new(),
+                now_ms: 0,
+            });
         }
-        sigv4::verify(&self.credentials, parts, body, self.clock.now_ms() / 1000)
+        let now_ms = self.clock.now_ms();
+        let verified = sigv4::verify(parts, body, now_ms / 1000, |key, token| {
+            self.iam.resolve(key, token, now_ms).map_err(|e| match e {
+                freshet_iam::CredentialError::Token(freshet_iam::TokenError::Expired) => {
+                    ApiError::client("ExpiredTokenException", e.to_string())
+                }
+                _ => ApiError::client("UnrecognizedClientException", e.to_string()),
+            })
+        })?;
+        Ok(Caller {
+            identity: Some(verified.signer),
+            peer,
+            region: verified.region,
+            now_ms,
+        })
     }
 
-    /// The body of a request, once its signature checks out.
-    pub async fn body(&self, req: Request) -> Result<(http::request::Parts, Bytes), ApiError> {
+    /// The body of a request, once its signature checks out, and who sent it.
+    pub async fn body(
+        &self,
+        req: Request,
+    ) -> Result<(http::request::Parts, Bytes, Caller), ApiError> {
         let (parts, body) = req.into_parts();
         let body: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
             .await
             .map_err(|_| {
                 ApiError::serialization(format!("Request body exceeds {MAX_BODY_BYTES} bytes."))
             })?;
-        self.check(&parts, &body)?;
-        Ok((parts, body))
+        let caller = self.check(&parts, &body)?;
+        Ok((parts, body, caller))
+    }
+}
+
+/// Who made a request: nobody in particular on an anonymous server, otherwise the principal
+/// whose key signed it.
+pub struct Caller {
+    identity: Option<Arc<Identity>>,
+    peer: Option<Peer>,
+    region: String,
+    now_ms: i64,
+}
+
+impl Caller {
+    pub fn identity(&self) -> Option<&Arc<Identity>> {
+        self.identity.as_ref()
+    }
+
+    /// Whether policies decide what this caller may do: a principal other than the account's
+    /// root (whose key may do anything in its account).
+    pub fn restricted(&self) -> bool {
+        self.identity
+            .as_ref()
+            .is_some_and(|i| i.kind != PrincipalKind::Root)
+    }
+
+    /// The request's condition keys.
+    pub fn context(&self) -> Context {
+        let mut ctx = Context::default();
+        if let Some(identity) = &self.identity {
+            identity.describe(&mut ctx);
+        }
+        if let Some(peer) = self.peer {
+            ctx.set("aws:SourceIp", peer.addr.ip().to_canonical().to_string());
+            ctx.set("aws:SecureTransport", peer.secure.to_string());
+        }
+        ctx.set("aws:CurrentTime", freshet_iam::iso8601(self.now_ms));
+        ctx.set("aws:EpochTime", (self.now_ms / 1000).to_string());
+        if !self.region.is_empty() {
+            ctx.set("aws:RequestedRegion", &self.region);
+        }
+        ctx.set("aws:ViaAWSService", "false");
+        ctx
+    }
+
+    /// Whether the caller may do `action` on `resource` (an ARN, or `*`), given the resource's
+    /// own policy.
+    pub fn authorize(
+        &self,
+        action: &str,
+        resource: &str,
+        resource_policy: Option<&Policy>,
+    ) -> Result<(), AccessDenied> {
+        let Some(identity) = &self.identity else {
+            return Ok(());
+        };
+        if !self.restricted() && resource_policy.is_none() {
+            return Ok(());
+        }
+        freshet_iam::authorize(
+            identity,
+            &Access {
+                action,
+                resource,
+                resource_policy,
+                context: &self.context(),
+            },
+        )
     }
 }
 
@@ -100,9 +201,9 @@ pub struct EdgeBuilder {
 }
 
 impl EdgeBuilder {
-    pub fn new(credentials: Credentials, clock: SharedClock) -> EdgeBuilder {
+    pub fn new(iam: Arc<Iam>, clock: SharedClock, scope: api::Scope) -> EdgeBuilder {
         EdgeBuilder {
-            auth: Arc::new(Auth { credentials, clock }),
+            auth: Arc::new(Auth { iam, clock, scope }),
             origins: cors::AllowedOrigins::Any,
             apis: Vec::new(),
             home: None,
@@ -237,8 +338,11 @@ async fn dispatch_target(front: &Front, req: Request) -> Response {
         if req.method() != Method::POST {
             return Err(ApiError::unknown_operation());
         }
-        let (_, body) = front.auth.body(req).await?;
+        let (_, body, caller) = front.auth.body(req).await?;
         let api = api.ok_or_else(ApiError::unknown_operation)?;
+        if caller.restricted() {
+            authorize_target(api.as_ref(), &caller, &front.auth.scope, op, format, &body).await?;
+        }
         api.call(Call { op, format, body }).await
     }
     .await;
@@ -253,6 +357,27 @@ async fn dispatch_target(front: &Front, req: Request) -> Response {
         }
         Err(e) => error_response(e, format),
     }
+}
+
+/// Authorizes a target call: the action is the service's IAM prefix and the operation, the
+/// resources those the request names (its top-level members tell which).
+async fn authorize_target(
+    api: &dyn Api,
+    caller: &Caller,
+    scope: &api::Scope,
+    op: &str,
+    format: Format,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    let members = api::Members::of(format, body)?;
+    let action = format!("{}:{op}", api.iam_prefix());
+    for resource in api.resources(op, &members, scope) {
+        let policy = api.resource_policy(&resource).await;
+        caller
+            .authorize(&action, &resource, policy.as_deref())
+            .map_err(|e| api.access_denied(e))?;
+    }
+    Ok(())
 }
 
 fn typed_response(status: StatusCode, body: Body, format: Format) -> Response {

@@ -38,7 +38,11 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = tcp.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let conn = crate::Peer {
+            addr: peer,
+            secure: tls.is_some(),
+        };
+        let service = TowerToHyperService::new(app.clone().layer(axum::Extension(conn)));
         match &tls {
             None => {
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);

@@ -62,7 +62,7 @@ pub(crate) async fn connect(svc: VideoService, auth: Arc<Auth>, req: Request) ->
 
 async fn accept(svc: VideoService, auth: Arc<Auth>, req: Request) -> Result<Response, ApiError> {
     let (mut parts, _) = req.into_parts();
-    auth.check(&parts, &[])?;
+    let caller = auth.check(&parts, &[])?;
     let query: Vec<(String, String)> =
         form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
             .into_owned()
@@ -77,6 +77,14 @@ async fn accept(svc: VideoService, auth: Arc<Auth>, req: Request) -> Result<Resp
     let arn =
         param("X-Amz-ChannelARN").ok_or_else(|| invalid("X-Amz-ChannelARN is required.".into()))?;
     let client_id = param("X-Amz-ClientId");
+    // A master connects without a client id, a viewer with one.
+    let action = match client_id {
+        None => "kinesisvideo:ConnectAsMaster",
+        Some(_) => "kinesisvideo:ConnectAsViewer",
+    };
+    caller
+        .authorize(action, &arn, None)
+        .map_err(crate::video::video_access_denied)?;
     if let Some(id) = &client_id
         && !valid_client_id(id)
     {

@@ -1,8 +1,8 @@
 //! AWS Signature Version 4 verification, for the `Authorization` header form and the
-//! query-string (presigned) form. Used only when access keys are configured; otherwise the edge
-//! is anonymous, like the other local emulators.
-
-use std::collections::HashMap;
+//! query-string (presigned) form, as AWS enforces it: the 15-minute clock-skew window, presigned
+//! expiry (`X-Amz-Expires`, at most a week), `host` among the signed headers, and session
+//! tokens. Used only when keys are configured; otherwise the edge is anonymous, like the other
+//! local emulators. Which secret a key has is the caller's to say (`lookup`).
 
 use hmac::{Hmac, Mac};
 use http::request::Parts;
@@ -11,26 +11,10 @@ use sha2::{Digest, Sha256};
 use crate::error::ApiError;
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
-/// AWS rejects requests signed more than 5 minutes away from its clock.
-const MAX_SKEW_SECS: i64 = 5 * 60;
-
-/// The configured access keys: access key id → secret access key.
-#[derive(Clone, Debug, Default)]
-pub struct Credentials {
-    keys: HashMap<String, String>,
-}
-
-impl Credentials {
-    pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> Credentials {
-        Credentials {
-            keys: pairs.into_iter().collect(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-}
+/// AWS rejects requests signed more than 15 minutes away from its clock.
+const MAX_SKEW_SECS: i64 = 15 * 60;
+/// The longest a presigned URL may live.
+const MAX_EXPIRES_SECS: i64 = 7 * 24 * 3600;
 
 struct Signed<'a> {
     access_key: &'a str,
@@ -42,17 +26,25 @@ struct Signed<'a> {
     presigned: bool,
 }
 
+/// What a good signature tells: whose key signed it (as `lookup` named them) and the region of
+/// its credential scope.
+pub struct Verified<T> {
+    pub signer: T,
+    pub region: String,
+}
+
 fn incomplete(msg: impl Into<String>) -> ApiError {
     ApiError::client("IncompleteSignatureException", msg)
 }
 
-/// Checks a request's signature against the configured keys.
-pub fn verify(
-    creds: &Credentials,
+/// Checks a request's signature. `lookup` gives the secret key (and who holds it) of an access
+/// key id and the session token sent with it, or the error to answer.
+pub fn verify<T>(
     parts: &Parts,
     body: &[u8],
     now_secs: i64,
-) -> Result<(), ApiError> {
+    lookup: impl FnOnce(&str, Option<&str>) -> Result<(String, T), ApiError>,
+) -> Result<Verified<T>, ApiError> {
     let query = parts.uri.query().unwrap_or("");
     let params = parse_query(query);
     let header_auth = parts
@@ -72,27 +64,42 @@ pub fn verify(
             ));
         }
     };
-    let Some(secret) = creds.keys.get(signed.access_key) else {
+    if !signed.signed_headers.iter().any(|h| h == "host") {
         return Err(ApiError::client(
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
+            "InvalidSignatureException",
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
         ));
-    };
-    if let Some(t) = parse_amz_date(&signed.amz_date) {
-        if (now_secs - t).abs() > MAX_SKEW_SECS && !signed.presigned {
-            return Err(ApiError::client(
-                "InvalidSignatureException",
-                format!(
-                    "Signature expired: {} is more than 5 minutes away from the server time.",
-                    signed.amz_date
-                ),
-            ));
-        }
+    }
+    let token = if signed.presigned {
+        params
+            .iter()
+            .find(|(k, _)| k == "X-Amz-Security-Token")
+            .map(|(_, v)| v.as_str())
     } else {
+        let token = parts
+            .headers
+            .get("x-amz-security-token")
+            .and_then(|v| v.to_str().ok());
+        for (header, present) in [
+            ("x-amz-date", true),
+            ("x-amz-security-token", token.is_some()),
+        ] {
+            if present && !signed.signed_headers.iter().any(|h| h == header) {
+                return Err(ApiError::client(
+                    "InvalidSignatureException",
+                    format!("'{header}' must be a 'SignedHeader' in the AWS Authorization."),
+                ));
+            }
+        }
+        token
+    };
+    let Some(t) = parse_amz_date(&signed.amz_date) else {
         return Err(incomplete(
             "Date must be in ISO-8601 'basic format'. Got '".to_string() + &signed.amz_date + "'.",
         ));
-    }
+    };
+    check_skew(t, now_secs, signed.presigned)?;
+    let (secret, signer) = lookup(signed.access_key, token)?;
 
     let mut canonical_headers = String::new();
     for name in &signed.signed_headers {
@@ -176,6 +183,44 @@ pub fn verify(
             "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
         ));
     }
+    Ok(Verified {
+        signer,
+        region: region.to_string(),
+    })
+}
+
+/// A request signed outside the window around the server's clock is refused (so a captured
+/// request cannot be replayed later), in AWS's words. A presigned URL may be used until it
+/// expires (checked with its parameters) but not before it was signed.
+fn check_skew(signed_at: i64, now: i64, presigned: bool) -> Result<(), ApiError> {
+    let fmt = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .unwrap_or_default()
+            .format("%Y%m%dT%H%M%SZ")
+            .to_string()
+    };
+    if signed_at > now + MAX_SKEW_SECS {
+        return Err(ApiError::client(
+            "InvalidSignatureException",
+            format!(
+                "Signature not yet current: {} is still later than {} ({} + 15 min.)",
+                fmt(signed_at),
+                fmt(now + MAX_SKEW_SECS),
+                fmt(now)
+            ),
+        ));
+    }
+    if !presigned && signed_at < now - MAX_SKEW_SECS {
+        return Err(ApiError::client(
+            "InvalidSignatureException",
+            format!(
+                "Signature expired: {} is now earlier than {} ({} - 15 min.)",
+                fmt(signed_at),
+                fmt(now - MAX_SKEW_SECS),
+                fmt(now)
+            ),
+        ));
+    }
     Ok(())
 }
 
@@ -243,14 +288,25 @@ fn from_query(params: &[(String, String)], now_secs: i64) -> Result<Signed<'_>, 
     let signature = get("X-Amz-Signature")
         .ok_or_else(|| missing("X-Amz-Signature"))?
         .to_string();
-    if let (Some(expires), Some(t)) = (get("X-Amz-Expires"), parse_amz_date(&amz_date)) {
-        let expires: i64 = expires.parse().unwrap_or(0);
-        if now_secs > t + expires {
-            return Err(ApiError::client(
-                "InvalidSignatureException",
-                "Signature expired: the presigned request has expired.",
-            ));
-        }
+    let expires = get("X-Amz-Expires").ok_or_else(|| missing("X-Amz-Expires"))?;
+    let expires: i64 = expires
+        .parse()
+        .map_err(|_| incomplete("X-Amz-Expires should be a number"))?;
+    if expires <= 0 {
+        return Err(incomplete("X-Amz-Expires must be non-negative"));
+    }
+    if expires > MAX_EXPIRES_SECS {
+        return Err(incomplete(
+            "X-Amz-Expires must be less than a week (in seconds) that is 604800",
+        ));
+    }
+    if let Some(t) = parse_amz_date(&amz_date)
+        && now_secs > t + expires
+    {
+        return Err(ApiError::client(
+            "InvalidSignatureException",
+            "Signature expired: the presigned request has expired.",
+        ));
     }
     split_credential(credential, amz_date, signed_headers, signature, true)
 }
@@ -376,13 +432,26 @@ fn parse_amz_date(s: &str) -> Option<i64> {
 mod tests {
     use super::*;
 
+    fn keys(
+        pairs: &[(&str, &str)],
+    ) -> impl Fn(&str, Option<&str>) -> Result<(String, ()), ApiError> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, s)| (k.to_string(), s.to_string()))
+            .collect();
+        move |key, _| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, s)| (s.clone(), ()))
+                .ok_or_else(|| ApiError::client("UnrecognizedClientException", "unknown"))
+        }
+    }
+
     /// The worked example of the AWS SigV4 documentation ("GET /?Action=ListUsers" on IAM).
     #[test]
     fn aws_documentation_example_verifies() {
-        let creds = Credentials::new([(
-            "AKIDEXAMPLE".to_string(),
-            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_string(),
-        )]);
+        let creds = keys(&[("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")]);
         let req = http::Request::builder()
             .method("GET")
             .uri("https://iam.amazonaws.com/?Action=ListUsers&Version=2010-05-08")
@@ -394,26 +463,31 @@ mod tests {
             .unwrap();
         let (parts, ()) = req.into_parts();
         let now = parse_amz_date("20150830T123600Z").unwrap();
-        verify(&creds, &parts, b"", now).unwrap();
+        let verified = verify(&parts, b"", now, &creds).unwrap();
+        assert_eq!(verified.region, "us-east-1");
+        // Within 15 minutes either way the clock may differ; beyond, refused.
+        verify(&parts, b"", now + 15 * 60, &creds).unwrap();
+        verify(&parts, b"", now - 15 * 60, &creds).unwrap();
+        let err = verify(&parts, b"", now - 15 * 60 - 1, &creds).unwrap_err();
+        assert_eq!(
+            err.message.as_deref(),
+            Some(
+                "Signature not yet current: 20150830T123600Z is still later than 20150830T123559Z (20150830T122059Z + 15 min.)"
+            )
+        );
 
-        let err = verify(
-            &Credentials::new([("AKIDEXAMPLE".to_string(), "wrong".to_string())]),
-            &parts,
-            b"",
-            now,
-        )
-        .unwrap_err();
+        let err = verify(&parts, b"", now, keys(&[("AKIDEXAMPLE", "wrong")])).unwrap_err();
         assert_eq!(err.aws_type, "InvalidSignatureException");
-        let err = verify(
-            &Credentials::new([("OTHER".to_string(), "x".to_string())]),
-            &parts,
-            b"",
-            now,
-        )
-        .unwrap_err();
+        let err = verify(&parts, b"", now, keys(&[("OTHER", "x")])).unwrap_err();
         assert_eq!(err.aws_type, "UnrecognizedClientException");
-        let err = verify(&creds, &parts, b"", now + 3600).unwrap_err();
+        let err = verify(&parts, b"", now + 3600, &creds).unwrap_err();
         assert_eq!(err.aws_type, "InvalidSignatureException");
+        assert_eq!(
+            err.message.as_deref(),
+            Some(
+                "Signature expired: 20150830T123600Z is now earlier than 20150830T131100Z (20150830T132600Z - 15 min.)"
+            )
+        );
     }
 
     #[test]
@@ -423,14 +497,65 @@ mod tests {
             .body(())
             .unwrap()
             .into_parts();
-        let err = verify(
-            &Credentials::new([("a".into(), "b".into())]),
-            &parts,
-            b"",
-            0,
-        )
-        .unwrap_err();
+        let err = verify(&parts, b"", 0, keys(&[("a", "b")])).unwrap_err();
         assert_eq!(err.aws_type, "MissingAuthenticationTokenException");
+    }
+
+    #[test]
+    fn host_must_be_signed() {
+        let (parts, ()) = http::Request::builder()
+            .uri("/")
+            .header("host", "h")
+            .header("x-amz-date", "20150830T123600Z")
+            .header("authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, SignedHeaders=x-amz-date, Signature=00")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let now = parse_amz_date("20150830T123600Z").unwrap();
+        let err = verify(&parts, b"", now, keys(&[("AKIDEXAMPLE", "x")])).unwrap_err();
+        assert_eq!(
+            err.message.as_deref(),
+            Some("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+        );
+    }
+
+    #[test]
+    fn presigned_urls_need_a_sane_expiry() {
+        let now = parse_amz_date("20150830T123600Z").unwrap();
+        let url = |expires: &str| {
+            let q = format!(
+                "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fkinesisvideo%2Faws4_request&X-Amz-Date=20150830T123600Z{expires}&X-Amz-SignedHeaders=host&X-Amz-Signature=00"
+            );
+            http::Request::builder()
+                .uri(format!("/?{q}"))
+                .header("host", "h")
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0
+        };
+        let check = |expires: &str, at: i64| {
+            verify(&url(expires), b"", at, keys(&[("AKIDEXAMPLE", "x")]))
+                .err()
+                .and_then(|e| e.message)
+                .unwrap_or_default()
+        };
+        assert!(check("", now).contains("X-Amz-Expires"));
+        assert_eq!(
+            check("&X-Amz-Expires=soon", now),
+            "X-Amz-Expires should be a number"
+        );
+        assert_eq!(
+            check("&X-Amz-Expires=604801", now),
+            "X-Amz-Expires must be less than a week (in seconds) that is 604800"
+        );
+        assert_eq!(
+            check("&X-Amz-Expires=60", now + 61),
+            "Signature expired: the presigned request has expired."
+        );
+        // Within its minute it gets as far as the signature.
+        assert!(check("&X-Amz-Expires=60", now + 60).starts_with("The request signature"));
+        assert!(check("&X-Amz-Expires=60", now - 16 * 60).starts_with("Signature not yet current"));
     }
 
     #[test]

@@ -27,11 +27,11 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::Auth;
-use crate::api::Api;
+use crate::api::{Api, Members, Scope};
 use crate::codec::{Format, decode_request, typed};
 use crate::error::{ApiError, FailureDetail};
 use crate::shape::{self, Model};
+use crate::{Auth, Caller};
 
 const JSON_CONTENT_TYPE: &str = "application/json";
 const PUT_MEDIA_PATH: &str = "/putMedia";
@@ -59,6 +59,65 @@ impl VideoApi {
     }
 }
 
+impl VideoApi {
+    /// Authorizes `kinesisvideo:<op>` on what a JSON request names.
+    async fn authorize(
+        &self,
+        caller: &Caller,
+        scope: &Scope,
+        op: &str,
+        body: &[u8],
+    ) -> Result<(), ApiError> {
+        if !caller.restricted() {
+            return Ok(());
+        }
+        let members = Members::of(Format::Json, body)?;
+        self.authorize_members(caller, scope, op, &members).await
+    }
+
+    async fn authorize_members(
+        &self,
+        caller: &Caller,
+        scope: &Scope,
+        op: &str,
+        m: &Members,
+    ) -> Result<(), ApiError> {
+        if !caller.restricted() {
+            return Ok(());
+        }
+        let resource = match (
+            m.get("StreamARN")
+                .or(m.get("ResourceARN"))
+                .or(m.get("ChannelARN")),
+            m.get("StreamName"),
+            m.get("ChannelName"),
+        ) {
+            (Some(arn), _, _) => arn.to_string(),
+            (None, Some(name), _) => match self.svc.arn_of(name, false).await {
+                Some(arn) => arn,
+                // Not yet created (or gone): any creation time.
+                None => scope.arn("kinesisvideo", &format!("stream/{name}/*")),
+            },
+            (None, None, Some(name)) => match self.svc.arn_of(name, true).await {
+                Some(arn) => arn,
+                None => scope.arn("kinesisvideo", &format!("channel/{name}/*")),
+            },
+            (None, None, None) => "*".to_string(),
+        };
+        caller
+            .authorize(&format!("kinesisvideo:{op}"), &resource, None)
+            .map_err(video_access_denied)
+    }
+}
+
+/// Kinesis Video answers a refusal with its modelled `AccessDeniedException` (401).
+pub(crate) fn video_access_denied(denied: freshet_iam::AccessDenied) -> ApiError {
+    ApiError {
+        status: StatusCode::UNAUTHORIZED,
+        ..ApiError::client("AccessDeniedException", denied.message())
+    }
+}
+
 impl Api for VideoApi {
     fn name(&self) -> &'static str {
         "video"
@@ -79,7 +138,12 @@ impl Api for VideoApi {
                             );
                         }
                         let result = match auth.body(req).await {
-                            Ok((_, body)) => call(&api.svc, model, op, &body).await,
+                            Ok((_, body, caller)) => {
+                                match api.authorize(&caller, &auth.scope, op, &body).await {
+                                    Ok(()) => call(&api.svc, model, op, &body).await,
+                                    Err(e) => Err(e),
+                                }
+                            }
                             Err(e) => Err(e),
                         };
                         respond(result)
@@ -97,7 +161,21 @@ impl Api for VideoApi {
                 let (parts, body) = req.into_parts();
                 // The body is a live stream: the signature covers the headers, and the payload
                 // hash the producer declared (UNSIGNED-PAYLOAD or that of an empty body).
-                let result = match put_auth.check(&parts, &[]) {
+                let authorized = match put_auth.check(&parts, &[]) {
+                    Ok(caller) => {
+                        // PutMedia names its stream in headers, not a body.
+                        let header =
+                            |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+                        let members = Members::from_pairs([
+                            ("StreamName", header("x-amzn-stream-name")),
+                            ("StreamARN", header("x-amzn-stream-arn")),
+                        ]);
+                        api.authorize_members(&caller, &put_auth.scope, "PutMedia", &members)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                };
+                let result = match authorized {
                     Ok(()) => put_media(&api.svc, &parts.headers, body).await,
                     Err(e) => Err(e),
                 };
@@ -365,7 +443,8 @@ async fn page(svc: &VideoService, path: &str, query: Option<&str>) -> Option<Res
     Some(response)
 }
 
-fn escape(text: &str) -> String {
+/// Text safe inside HTML or XML markup and attribute values.
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

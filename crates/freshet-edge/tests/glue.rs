@@ -3,8 +3,9 @@
 
 use axum::body::Body;
 use freshet_catalog::Catalog;
-use freshet_edge::{Credentials, EdgeBuilder, GlueApi};
+use freshet_edge::{EdgeBuilder, GlueApi, Scope};
 use freshet_glue::{GlueConfig, GlueService};
+use freshet_iam::Iam;
 use freshet_runtime::{ManualClock, SharedClock};
 use http::{Request, StatusCode};
 use serde_json::{Value, json};
@@ -30,9 +31,18 @@ async fn harness() -> Harness {
     .await
     .unwrap();
     Harness {
-        app: EdgeBuilder::new(Credentials::default(), SharedClock::system())
-            .api(GlueApi::new(glue))
-            .router(),
+        app: EdgeBuilder::new(
+            std::sync::Arc::new(
+                Iam::open(&dir.path().join("iam"), "000000000000", None, None).unwrap(),
+            ),
+            SharedClock::system(),
+            Scope {
+                region: "us-east-1".into(),
+                account: "000000000000".into(),
+            },
+        )
+        .api(GlueApi::new(glue))
+        .router(),
         _dir: dir,
     }
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 use axum::body::Body;
 use ciborium::value::Value as Cbor;
 use freshet_catalog::Catalog;
-use freshet_edge::{Credentials, EdgeBuilder, KinesisApi, VideoApi};
+use freshet_edge::{EdgeBuilder, KinesisApi, Scope, VideoApi};
+use freshet_iam::Iam;
 use freshet_log::{Log, LogConfig};
 use freshet_streams::{StreamsConfig, StreamsService};
 use freshet_video::{VideoConfig, VideoService};
@@ -19,7 +20,20 @@ struct Harness {
     _dir: tempfile::TempDir,
 }
 
-async fn harness(credentials: Credentials) -> Harness {
+fn scope() -> Scope {
+    Scope {
+        region: "us-east-1".into(),
+        account: "000000000000".into(),
+    }
+}
+
+/// The server's principals: only the account's root key, when given.
+fn iam(dir: &std::path::Path, root: Option<(&str, &str)>) -> std::sync::Arc<Iam> {
+    let root = root.map(|(k, s)| (k.to_string(), s.to_string()));
+    std::sync::Arc::new(Iam::open(&dir.join("iam"), "000000000000", root, None).unwrap())
+}
+
+async fn harness(root: Option<(&str, &str)>) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(LogConfig::new(dir.path().join("log"))).unwrap();
     let catalog = Catalog::open(&dir.path().join("catalog.db")).await.unwrap();
@@ -48,10 +62,14 @@ async fn harness(credentials: Credentials) -> Harness {
     let streams = StreamsService::open(config, catalog, log).await.unwrap();
     Harness {
         // Kinesis and Video only: Firehose targets are unknown operations here.
-        app: EdgeBuilder::new(credentials, freshet_runtime::SharedClock::system())
-            .api(KinesisApi::new(streams))
-            .api(VideoApi::new(video))
-            .router(),
+        app: EdgeBuilder::new(
+            iam(dir.path(), root),
+            freshet_runtime::SharedClock::system(),
+            scope(),
+        )
+        .api(KinesisApi::new(streams))
+        .api(VideoApi::new(video))
+        .router(),
         _dir: dir,
     }
 }
@@ -108,7 +126,7 @@ fn field<'a>(map: &'a Cbor, key: &str) -> &'a Cbor {
 
 #[tokio::test]
 async fn json_put_and_get_round_trip() {
-    let h = harness(Credentials::default()).await;
+    let h = harness(None).await;
     let (status, _) = h
         .json("CreateStream", json!({"StreamName": "s", "ShardCount": 2}))
         .await;
@@ -139,7 +157,7 @@ async fn json_put_and_get_round_trip() {
 
 #[tokio::test]
 async fn cbor_requests_get_cbor_answers_with_bytes_and_millisecond_timestamps() {
-    let h = harness(Credentials::default()).await;
+    let h = harness(None).await;
     let text = |s: &str| Cbor::Text(s.into());
     let (status, _) = h
         .cbor(
@@ -208,7 +226,7 @@ async fn cbor_requests_get_cbor_answers_with_bytes_and_millisecond_timestamps() 
 
 #[tokio::test]
 async fn protocol_errors_have_aws_envelopes() {
-    let h = harness(Credentials::default()).await;
+    let h = harness(None).await;
     let (status, body) = h.json("NoSuchOperation", json!({})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["__type"], "UnknownOperationException");
@@ -245,11 +263,7 @@ async fn protocol_errors_have_aws_envelopes() {
 
 #[tokio::test]
 async fn unsigned_requests_are_refused_when_keys_are_configured() {
-    let h = harness(Credentials::new([(
-        "AKID".to_string(),
-        "SECRET".to_string(),
-    )]))
-    .await;
+    let h = harness(Some(("AKIDAKIDAKIDAKID", "SECRET"))).await;
     let (status, body) = h.json("ListStreams", json!({})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["__type"], "MissingAuthenticationTokenException");
@@ -259,7 +273,7 @@ async fn unsigned_requests_are_refused_when_keys_are_configured() {
 /// `x-amzn-ErrorType`, and a request with an X-Amz-Target still goes to Kinesis.
 #[tokio::test]
 async fn video_operations_route_by_path_with_rest_json_errors() {
-    let h = harness(Credentials::default()).await;
+    let h = harness(None).await;
     let post = |path: &str, body: Value| {
         Request::post(path)
             .header("content-type", "application/json")

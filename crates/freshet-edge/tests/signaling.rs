@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use freshet_catalog::Catalog;
-use freshet_edge::{Credentials, EdgeBuilder, VideoApi};
+use freshet_edge::{EdgeBuilder, Scope, VideoApi};
+use freshet_iam::Iam;
 use freshet_log::{Log, LogConfig};
 use freshet_video::{VideoConfig, VideoService};
 use futures_util::{SinkExt, StreamExt};
@@ -63,8 +64,14 @@ async fn server_with(max_viewers: usize, turn_listen: Option<std::net::SocketAdd
     .await
     .unwrap();
     let app = EdgeBuilder::new(
-        Credentials::default(),
+        std::sync::Arc::new(
+            Iam::open(&dir.path().join("iam"), "000000000000", None, None).unwrap(),
+        ),
         freshet_runtime::SharedClock::system(),
+        Scope {
+            region: "us-east-1".into(),
+            account: "000000000000".into(),
+        },
     )
     .api(VideoApi::new(video))
     .router();

@@ -34,6 +34,9 @@ pub(crate) struct Inner {
     /// Active SubscribeToShard pushes, by consumer ARN and shard.
     pub subscriptions: parking_lot::Mutex<HashMap<(String, u32), crate::ops::subscribe::Slot>>,
     pub subscription_ids: std::sync::atomic::AtomicU64,
+    /// Resource policies of existing streams and consumers as read from the catalog, parsed:
+    /// every authorized call consults its resource's, so they are not read per call.
+    pub policies: parking_lot::Mutex<HashMap<String, Option<Arc<freshet_iam::Policy>>>>,
 }
 
 /// Every known stream, by name (ordered, for ListStreams) and by uid (for iterators).
@@ -90,6 +93,7 @@ impl StreamsService {
                 streams: RwLock::new(Registry::default()),
                 subscriptions: parking_lot::Mutex::new(HashMap::new()),
                 subscription_ids: std::sync::atomic::AtomicU64::new(0),
+                policies: parking_lot::Mutex::new(HashMap::new()),
             }),
         };
         service.recover().await?;
@@ -454,6 +458,10 @@ impl StreamsService {
             .catalog
             .delete_policies_under(&stream.arn)
             .await?;
+        self.inner
+            .policies
+            .lock()
+            .retain(|arn, _| !arn.starts_with(stream.arn.as_str()));
         self.inner.catalog.delete_stream(stream.uid).await?;
         self.inner.streams.write().remove(stream);
         stream.reshaped.notify_waiters();

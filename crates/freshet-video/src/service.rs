@@ -322,6 +322,18 @@ impl VideoService {
         });
     }
 
+    /// The ARN of a stream (`stream/<name>/<created>`) or, with `channel`, of a signaling
+    /// channel, by name: what a request naming it acts on, for authorization.
+    pub async fn arn_of(&self, name: &str, channel: bool) -> Option<String> {
+        if channel {
+            let channels = self.inner.channels.lock().await;
+            channels.get(name).map(|c| c.arn.clone())
+        } else {
+            let streams = self.inner.streams.lock().await;
+            streams.get(name).map(|s| s.arn.clone())
+        }
+    }
+
     /// Wall-clock milliseconds on the service's clock.
     pub(crate) fn now_ms(&self) -> i64 {
         self.inner.config.clock.now_ms()

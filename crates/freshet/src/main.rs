@@ -25,6 +25,7 @@ fn keep_freed_memory() {
 }
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -37,12 +38,13 @@ use freshet_cloudwatch::CloudWatchService;
 use freshet_console::{ConsoleApi, ConsoleConfig};
 use freshet_edge::cors::AllowedOrigins;
 use freshet_edge::{
-    AnalyticsApi, AnalyticsV2Api, CloudWatchApi, Credentials, EdgeBuilder, FirehoseApi, GlueApi,
-    IcebergApi, KinesisApi, VideoApi,
+    AnalyticsApi, AnalyticsV2Api, CloudWatchApi, EdgeBuilder, FirehoseApi, GlueApi, IcebergApi,
+    KinesisApi, Scope, StsApi, VideoApi,
 };
 use freshet_firehose::sink::ObjectWriter;
 use freshet_firehose::{FirehoseConfig, FirehoseService, S3Endpoint, S3Target};
 use freshet_glue::{GlueConfig, GlueService};
+use freshet_iam::Iam;
 use freshet_iceberg::{IcebergCatalog, IcebergConfig};
 use freshet_log::{Log, LogConfig};
 use freshet_runtime::SharedClock;
@@ -280,13 +282,20 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     )
     .await?;
 
-    let credentials = match (
+    let root = match (
         &settings.auth.access_key_id,
         &settings.auth.secret_access_key,
     ) {
-        (Some(id), Some(secret)) => Credentials::new([(id.clone(), secret.clone())]),
-        _ => Credentials::default(),
+        (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
+        _ => None,
     };
+    let iam = Arc::new(Iam::open(
+        &data_dir.join("iam"),
+        &settings.account_id,
+        root,
+        settings.auth.principals_file.as_deref(),
+    )?);
+    tokio::spawn(watch_principals(iam.clone()));
     let tls = match (
         &settings.tls.cert,
         &settings.tls.key,
@@ -305,7 +314,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         data_dir = %data_dir.display(),
         fsync = %settings.fsync,
         tls = tls.is_some(),
-        sigv4 = !credentials.is_empty(),
+        sigv4 = iam.enabled(),
         "freshet listening"
     );
     let video = VideoService::open(
@@ -403,10 +412,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         analytics.clone(),
         ConsoleConfig {
             region: settings.region.clone(),
-            auth: !credentials.is_empty(),
+            auth: iam.enabled(),
         },
     );
-    let router = EdgeBuilder::new(credentials, clock.clone())
+    let scope = Scope {
+        region: settings.region.clone(),
+        account: settings.account_id.clone(),
+    };
+    let router = EdgeBuilder::new(iam.clone(), clock.clone(), scope)
         .cors(AllowedOrigins::from_list(&settings.cors.allowed_origins))
         .home(freshet_console::HOME)
         .api(console)
@@ -418,6 +431,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .api(AnalyticsApi::new(analytics.clone()))
         .api(AnalyticsV2Api::new(analytics))
         .api(CloudWatchApi::new(cloudwatch, clock.clone()))
+        .api(StsApi::new(iam))
         .router();
     // Written once every service is open (the video index is built by then), so a watcher
     // that sees the address can use every API at once.
@@ -548,6 +562,44 @@ async fn open_firehose(
         iceberg_catalog: Some(iceberg_catalog),
     };
     Ok(FirehoseService::open(config, catalog, log, streams).await?)
+}
+
+/// How often the principals file is checked for changes.
+const PRINCIPALS_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads the principals file again on SIGHUP, and when it changes on disk. A file that does
+/// not load is reported and the last good one stays in force.
+async fn watch_principals(iam: Arc<Iam>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Some(path) = iam.principals.path().map(|p| p.display().to_string()) else {
+        return;
+    };
+    let mut hangup = match signal(SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGHUP; the principals file is only polled");
+            None
+        }
+    };
+    let mut poll = tokio::time::interval(PRINCIPALS_POLL);
+    loop {
+        let forced = tokio::select! {
+            Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => None } } => true,
+            _ = poll.tick() => false,
+        };
+        let result = if forced {
+            iam.principals.reload().map(|()| true)
+        } else {
+            iam.principals.reload_if_changed()
+        };
+        match result {
+            Ok(true) => tracing::info!(file = %path, "principals reloaded"),
+            Ok(false) => {}
+            Err(error) => {
+                tracing::error!(%error, "principals file not reloaded; the last good one stays")
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -259,9 +259,13 @@ impl OnDemandSettings {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AuthSettings {
-    /// With both set, every request must carry a valid SigV4 signature by this key.
+    /// With both set, every request must carry a valid SigV4 signature; this key is the
+    /// account's root, allowed everything in the account.
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
+    /// Users (access keys) and roles with their IAM policies, TOML or JSON (by extension);
+    /// read again on SIGHUP and when it changes. With any key, requests must be signed.
+    pub principals_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -273,7 +273,7 @@ impl StreamsService {
     pub(crate) async fn drop_consumer(&self, stream: &Stream, name: &str) -> Result<()> {
         let arn = self.consumer_arn_of(stream, name);
         self.inner.catalog.delete_consumer(stream.uid, name).await?;
-        self.inner.catalog.set_policy(&arn, None).await?;
+        self.store_policy(&arn, None).await?;
         stream.edit().consumers.retain(|c| c.name != name);
         stream.metrics.forget_consumer(name);
         tracing::info!(stream = %stream.name, consumer = %name, "consumer deregistered");

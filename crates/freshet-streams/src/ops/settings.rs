@@ -1,11 +1,16 @@
 //! Stream settings: retention, encryption, enhanced monitoring, capacity mode, maximum record
 //! size, warm throughput, resource policies and account settings.
 
+use std::sync::Arc;
+
+use freshet_iam::{Policy, PolicyKind};
+
 use crate::error::{Result, StreamsError};
 use crate::model::StreamMode;
 use crate::model::*;
+use crate::ops::tags::Tagged;
 use crate::service::StreamsService;
-use crate::state::Status;
+use crate::state::{Status, Stream};
 
 const MIN_RETENTION_HOURS: i64 = 24;
 const MAX_RETENTION_HOURS: i64 = 8760;
@@ -200,20 +205,13 @@ impl StreamsService {
     }
 
     pub async fn put_resource_policy(&self, input: PutResourcePolicyInput) -> Result<Empty> {
-        let stream = self.find_arn(&input.resource_arn)?;
-        if serde_json::from_str::<serde_json::Value>(&input.policy).map_or(true, |v| !v.is_object())
-        {
-            return Err(StreamsError::InvalidArgument(
-                "The policy document is not valid JSON.".into(),
-            ));
-        }
+        let (arn, stream) = self.policy_target(&input.resource_arn)?;
+        Policy::parse(&input.policy, PolicyKind::Resource)
+            .map_err(|e| StreamsError::InvalidArgument(format!("Invalid policy document: {e}")))?;
         if stream.status() != Status::Active {
             return Err(self.not_active(&stream, stream.status()));
         }
-        self.inner
-            .catalog
-            .set_policy(&stream.arn, Some(&input.policy))
-            .await?;
+        self.store_policy(&arn, Some(&input.policy)).await?;
         Ok(Empty {})
     }
 
@@ -221,8 +219,8 @@ impl StreamsService {
         &self,
         input: ResourceArnInput,
     ) -> Result<GetResourcePolicyOutput> {
-        let stream = self.find_arn(&input.resource_arn)?;
-        let policy = self.inner.catalog.get_policy(&stream.arn).await?;
+        let (arn, _) = self.policy_target(&input.resource_arn)?;
+        let policy = self.inner.catalog.get_policy(&arn).await?;
         // AWS answers an empty policy document when none is attached.
         Ok(GetResourcePolicyOutput {
             policy: policy.unwrap_or_else(|| "{}".into()),
@@ -230,15 +228,69 @@ impl StreamsService {
     }
 
     pub async fn delete_resource_policy(&self, input: ResourceArnInput) -> Result<Empty> {
-        let stream = self.find_arn(&input.resource_arn)?;
-        if self.inner.catalog.get_policy(&stream.arn).await?.is_none() {
+        let (arn, _) = self.policy_target(&input.resource_arn)?;
+        if self.inner.catalog.get_policy(&arn).await?.is_none() {
             return Err(StreamsError::ResourceNotFound(format!(
-                "No resource policy found for resource ARN {}.",
-                stream.arn
+                "No resource policy found for resource ARN {arn}."
             )));
         }
-        self.inner.catalog.set_policy(&stream.arn, None).await?;
+        self.store_policy(&arn, None).await?;
         Ok(Empty {})
+    }
+
+    /// The stream or consumer a policy is attached to: its ARN as stored, and its stream.
+    fn policy_target(&self, arn: &str) -> Result<(String, Arc<Stream>)> {
+        Ok(match self.tagged(arn)? {
+            Tagged::Stream(stream) => (stream.arn.clone(), stream),
+            Tagged::Consumer(stream, name) => (self.consumer_arn_of(&stream, &name), stream),
+        })
+    }
+
+    /// Writes (or, with `None`, removes) a resource's policy and what authorization reads.
+    pub(crate) async fn store_policy(&self, arn: &str, policy: Option<&str>) -> Result<()> {
+        self.inner.catalog.set_policy(arn, policy).await?;
+        let parsed = policy
+            .and_then(|text| Policy::parse(text, PolicyKind::Resource).ok())
+            .map(Arc::new);
+        self.inner.policies.lock().insert(arn.to_string(), parsed);
+        Ok(())
+    }
+
+    /// The policy of an existing stream or consumer, for authorization. A stored document this
+    /// version cannot read (accepted before policies were checked) counts as none.
+    pub async fn resource_policy(&self, arn: &str) -> Result<Option<Arc<Policy>>> {
+        if let Some(cached) = self.inner.policies.lock().get(arn) {
+            return Ok(cached.clone());
+        }
+        // Only resources that exist are remembered, so unknown ARNs cannot grow the cache.
+        let (arn, _) = match self.policy_target(arn) {
+            Ok(target) => target,
+            Err(_) => return Ok(None),
+        };
+        let parsed = match self.inner.catalog.get_policy(&arn).await? {
+            Some(text) => match Policy::parse(&text, PolicyKind::Resource) {
+                Ok(policy) => Some(Arc::new(policy)),
+                Err(e) => {
+                    tracing::warn!(resource = %arn, error = %e, "stored resource policy ignored");
+                    None
+                }
+            },
+            None => None,
+        };
+        self.inner.policies.lock().insert(arn, parsed.clone());
+        Ok(parsed)
+    }
+
+    /// A consumer's ARN by its stream's ARN and its name, if it exists.
+    pub fn consumer_arn(&self, stream_arn: &str, name: &str) -> Option<String> {
+        let (stream, name) = self
+            .find_consumer(&ConsumerRef {
+                stream_arn: Some(stream_arn.to_string()),
+                consumer_name: Some(name.to_string()),
+                consumer_arn: None,
+            })
+            .ok()?;
+        Some(self.consumer_arn_of(&stream, &name))
     }
 
     pub async fn describe_account_settings(&self) -> Result<AccountSettingsOutput> {

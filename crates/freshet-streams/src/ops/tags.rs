@@ -11,7 +11,7 @@ use crate::service::StreamsService;
 use crate::state::{Status, Stream};
 
 /// Something that carries tags: a stream, or one of its consumers.
-enum Tagged {
+pub(crate) enum Tagged {
     Stream(Arc<Stream>),
     Consumer(Arc<Stream>, String),
 }
@@ -181,7 +181,7 @@ impl StreamsService {
     }
 
     /// The stream or consumer a resource ARN names.
-    fn tagged(&self, arn: &str) -> Result<Tagged> {
+    pub(crate) fn tagged(&self, arn: &str) -> Result<Tagged> {
         let c = self.config();
         if consumer_from_arn(arn, &c.region, &c.account_id).is_some() {
             let (stream, name) = self.find_consumer(&ConsumerRef {
