@@ -115,9 +115,58 @@ def test_stale_request_date_rejected(auth_server):
     old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=30)
     hdrs = sign_headers("POST", auth_server.address, "/", base_headers("ListStreams"), body,
                         access_key=AUTH_ACCESS_KEY, secret_key=AUTH_SECRET_KEY, when=old)
-    # AWS allows 5 minutes of skew: "Signature expired: <date> is now earlier than <date> (<date> - 5 min.)"
+    # AWS allows 15 minutes of skew: "Signature expired: <date> is now earlier than <date> (<date> - 15 min.)"
     assert_raw_error(send(auth_server, "POST", "/", hdrs, body), "InvalidSignatureException",
-                     re.compile(r"^Signature expired"))
+                     re.compile(r"^Signature expired: \d{8}T\d{6}Z is now earlier than \d{8}T\d{6}Z \(\d{8}T\d{6}Z - 15 min\.\)$"))
+
+
+def test_clock_skew_window_is_fifteen_minutes_either_way(auth_server):
+    body = b"{}"
+    now = dt.datetime.now(dt.timezone.utc)
+    for offset, ok in ((-14, True), (14, True), (16, False), (-16, False)):
+        hdrs = sign_headers("POST", auth_server.address, "/", base_headers("ListStreams"), body,
+                            access_key=AUTH_ACCESS_KEY, secret_key=AUTH_SECRET_KEY,
+                            when=now + dt.timedelta(minutes=offset))
+        resp = send(auth_server, "POST", "/", hdrs, body)
+        if ok:
+            assert resp.status == 200, (offset, resp)
+        else:
+            # The same request replayed later than the window, or signed ahead of it, is refused.
+            pattern = r"^Signature not yet current: .* \+ 15 min\.\)$" if offset > 0 else r"^Signature expired: .* - 15 min\.\)$"
+            assert_raw_error(resp, "InvalidSignatureException", re.compile(pattern))
+
+
+def test_presigned_url_expires(auth_server):
+    body = b"{}"
+    headers = base_headers("ListStreams")
+    signed_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=120)
+    path = presign_query("POST", auth_server.address, "/", headers, body, access_key=AUTH_ACCESS_KEY,
+                         secret_key=AUTH_SECRET_KEY, expires=60, when=signed_at)
+    assert_raw_error(send(auth_server, "POST", path, headers, body), "InvalidSignatureException",
+                     "Signature expired: the presigned request has expired.")
+    # Still valid long after the skew window while its expiry lasts.
+    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=30)
+    path = presign_query("POST", auth_server.address, "/", headers, body, access_key=AUTH_ACCESS_KEY,
+                         secret_key=AUTH_SECRET_KEY, expires=3600, when=old)
+    assert send(auth_server, "POST", path, headers, body).status == 200
+    for expires, message in (("604801", "X-Amz-Expires must be less than a week (in seconds) that is 604800"),
+                             ("soon", "X-Amz-Expires should be a number"),
+                             ("0", "X-Amz-Expires must be non-negative")):
+        path = presign_query("POST", auth_server.address, "/", headers, body, access_key=AUTH_ACCESS_KEY,
+                             secret_key=AUTH_SECRET_KEY, expires=expires)
+        assert_raw_error(send(auth_server, "POST", path, headers, body), "IncompleteSignatureException", message)
+
+
+def test_host_must_be_signed(auth_server):
+    body = b"{}"
+    hdrs = sign_headers("POST", auth_server.address, "/", base_headers("ListStreams"), body,
+                        access_key=AUTH_ACCESS_KEY, secret_key=AUTH_SECRET_KEY)
+    auth = hdrs["Authorization"]
+    signed = re.search(r"SignedHeaders=([^,]+)", auth).group(1)
+    without = ";".join(h for h in signed.split(";") if h != "host")
+    hdrs["Authorization"] = auth.replace(f"SignedHeaders={signed}", f"SignedHeaders={without}")
+    assert_raw_error(send(auth_server, "POST", "/", hdrs, body), "InvalidSignatureException",
+                     "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
 
 
 def test_presigned_query_string_request_passes(auth_server):
