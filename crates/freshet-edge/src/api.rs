@@ -172,6 +172,11 @@ pub trait Api: Send + Sync + 'static {
         ApiError::client("AccessDeniedException", denied.message())
     }
 
+    /// The largest request body an operation of this service takes.
+    fn max_body_bytes(&self) -> usize {
+        crate::CONTROL_BODY_BYTES
+    }
+
     /// Whether requests may come as CBOR (`application/x-amz-cbor-1.1`); JSON otherwise.
     fn speaks_cbor(&self) -> bool {
         false

@@ -44,6 +44,10 @@ impl Api for FirehoseApi {
         Some(firehose())
     }
 
+    fn max_body_bytes(&self) -> usize {
+        crate::MAX_BODY_BYTES
+    }
+
     fn resources(&self, _op: &str, m: &Members, scope: &Scope) -> Vec<String> {
         match m.get("DeliveryStreamName") {
             Some(name) => vec![scope.arn("firehose", &format!("deliverystream/{name}"))],

@@ -90,6 +90,10 @@ impl Api for KinesisApi {
         true
     }
 
+    fn max_body_bytes(&self) -> usize {
+        crate::MAX_BODY_BYTES
+    }
+
     fn iam_prefix(&self) -> &'static str {
         "kinesis"
     }

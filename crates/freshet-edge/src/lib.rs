@@ -55,12 +55,16 @@ pub use glue::GlueApi;
 pub use iceberg::IcebergApi;
 pub use kinesis::KinesisApi;
 pub use request::RequestIds;
+pub use server::Limits;
 pub use server::serve;
 pub use sts::StsApi;
 pub use video::VideoApi;
 
-/// Largest request body accepted: a 10 MiB record, base64-encoded, with room for its envelope.
-const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// Largest request body of a data API: a 10 MiB record, base64-encoded, with room for its
+/// envelope. Control-plane APIs take less (`Api::max_body_bytes`).
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// The control planes' bodies: configurations, SQL, policies.
+pub const CONTROL_BODY_BYTES: usize = 1024 * 1024;
 
 const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const CBOR_CONTENT_TYPE: &str = "application/x-amz-cbor-1.1";
@@ -71,7 +75,34 @@ pub struct Auth {
     pub iam: Arc<Iam>,
     pub clock: SharedClock,
     pub scope: api::Scope,
+    bodies: Bodies,
 }
+
+/// How request bodies are read: all buffered bodies together hold at most `budget_bytes`
+/// (a request that would pass it waits a little, then is answered 503), and a body must
+/// arrive within `read_timeout` (a slow sender cannot hold its share forever).
+#[derive(Clone, Debug)]
+pub struct BodyLimits {
+    pub budget_bytes: usize,
+    pub read_timeout: std::time::Duration,
+}
+
+impl Default for BodyLimits {
+    fn default() -> BodyLimits {
+        BodyLimits {
+            budget_bytes: 512 * 1024 * 1024,
+            read_timeout: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
+struct Bodies {
+    limits: BodyLimits,
+    budget: tokio::sync::Semaphore,
+}
+
+/// How long a request waits for room in the body budget before it is turned away.
+const BUDGET_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The connection a request came on, for the `aws:SourceIp` and `aws:SecureTransport` keys.
 #[derive(Clone, Copy, Debug)]
@@ -109,17 +140,53 @@ impl Auth {
         })
     }
 
-    /// The body of a request, once its signature checks out, and who sent it.
+    /// The body of a request (at most `max` bytes), once its signature checks out, and who
+    /// sent it.
     pub async fn body(
         &self,
         req: Request,
+        max: usize,
     ) -> Result<(http::request::Parts, Bytes, Caller), ApiError> {
         let (parts, body) = req.into_parts();
-        let body: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-            .await
-            .map_err(|_| {
-                ApiError::serialization(format!("Request body exceeds {MAX_BODY_BYTES} bytes."))
-            })?;
+        let too_large = || ApiError::serialization(format!("Request body exceeds {max} bytes."));
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > max) {
+            return Err(too_large());
+        }
+        // Room for what the body may be: its declared length, or the most it may be.
+        let want = declared.unwrap_or(max).min(self.bodies.limits.budget_bytes);
+        let permits = u32::try_from(want).unwrap_or(u32::MAX);
+        let _room = match self.bodies.budget.try_acquire_many(permits) {
+            Ok(room) => room,
+            Err(_) => tokio::time::timeout(BUDGET_WAIT, self.bodies.budget.acquire_many(permits))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .ok_or_else(|| ApiError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    ..ApiError::client(
+                        "ServiceUnavailable",
+                        "The server is receiving too much request data at once. Retry later.",
+                    )
+                })?,
+        };
+        let body: Bytes = tokio::time::timeout(
+            self.bodies.limits.read_timeout,
+            axum::body::to_bytes(body, max),
+        )
+        .await
+        .map_err(|_| ApiError {
+            status: StatusCode::REQUEST_TIMEOUT,
+            ..ApiError::client(
+                "RequestTimeout",
+                "Your socket connection to the server was not read from or written to within the timeout period.",
+            )
+        })?
+        .map_err(|_| too_large())?;
         let caller = self.check(&parts, &body)?;
         Ok((parts, body, caller))
     }
@@ -194,7 +261,7 @@ impl Caller {
 
 /// Builds the router for every API on the edge port.
 pub struct EdgeBuilder {
-    auth: Arc<Auth>,
+    auth: Auth,
     origins: cors::AllowedOrigins,
     apis: Vec<Arc<dyn Api>>,
     home: Option<&'static str>,
@@ -203,7 +270,15 @@ pub struct EdgeBuilder {
 impl EdgeBuilder {
     pub fn new(iam: Arc<Iam>, clock: SharedClock, scope: api::Scope) -> EdgeBuilder {
         EdgeBuilder {
-            auth: Arc::new(Auth { iam, clock, scope }),
+            auth: Auth {
+                iam,
+                clock,
+                scope,
+                bodies: Bodies {
+                    budget: tokio::sync::Semaphore::new(BodyLimits::default().budget_bytes),
+                    limits: BodyLimits::default(),
+                },
+            },
             origins: cors::AllowedOrigins::Any,
             apis: Vec::new(),
             home: None,
@@ -222,13 +297,23 @@ impl EdgeBuilder {
         self
     }
 
+    /// How much request data may be buffered at once, and how fast it must come.
+    pub fn body_limits(mut self, limits: BodyLimits) -> EdgeBuilder {
+        self.auth.bodies = Bodies {
+            budget: tokio::sync::Semaphore::new(limits.budget_bytes),
+            limits,
+        };
+        self
+    }
+
     pub fn api(mut self, api: impl Api) -> EdgeBuilder {
         self.apis.push(Arc::new(api));
         self
     }
 
     pub fn router(self) -> Router {
-        let ids = RequestIds::new(&self.auth.clock);
+        let auth = Arc::new(self.auth);
+        let ids = RequestIds::new(&auth.clock);
         let targets: HashMap<&'static str, Arc<dyn Api>> = self
             .apis
             .iter()
@@ -236,12 +321,12 @@ impl EdgeBuilder {
             .collect();
         let mut router = Router::new();
         for api in &self.apis {
-            router = router.merge(api.clone().routes(self.auth.clone()));
+            router = router.merge(api.clone().routes(auth.clone()));
         }
         let services = Arc::new(self.apis);
         let front = Arc::new(Front {
             targets,
-            auth: self.auth,
+            auth,
             origins: self.origins,
             ids,
             home: self.home,
@@ -338,8 +423,8 @@ async fn dispatch_target(front: &Front, req: Request) -> Response {
         if req.method() != Method::POST {
             return Err(ApiError::unknown_operation());
         }
-        let (_, body, caller) = front.auth.body(req).await?;
         let api = api.ok_or_else(ApiError::unknown_operation)?;
+        let (_, body, caller) = front.auth.body(req, api.max_body_bytes()).await?;
         if caller.restricted() {
             authorize_target(api.as_ref(), &caller, &front.auth.scope, op, format, &body).await?;
         }

@@ -18,6 +18,8 @@ use crate::video::escape;
 use crate::{Auth, Caller};
 
 const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+/// An STS request is a few parameters and at most a 2 KiB session policy.
+const MAX_BODY: usize = 64 * 1024;
 
 /// The STS query API.
 pub struct StsApi {
@@ -39,7 +41,7 @@ impl Api for StsApi {
         Router::new().route(
             "/",
             post(move |req: Request| async move {
-                let result = match auth.body(req).await {
+                let result = match auth.body(req, MAX_BODY).await {
                     Ok((parts, body, caller)) => {
                         let mut params: Vec<(String, String)> =
                             form_urlencoded::parse(&body).into_owned().collect();

@@ -137,7 +137,7 @@ impl Api for VideoApi {
                                 Format::Json,
                             );
                         }
-                        let result = match auth.body(req).await {
+                        let result = match auth.body(req, crate::CONTROL_BODY_BYTES).await {
                             Ok((_, body, caller)) => {
                                 match api.authorize(&caller, &auth.scope, op, &body).await {
                                     Ok(()) => call(&api.svc, model, op, &body).await,

@@ -420,6 +420,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         account: settings.account_id.clone(),
     };
     let router = EdgeBuilder::new(iam.clone(), clock.clone(), scope)
+        .body_limits(settings.limits.bodies())
         .cors(AllowedOrigins::from_list(&settings.cors.allowed_origins))
         .home(freshet_console::HOME)
         .api(console)
@@ -447,7 +448,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         // Signaling clients are told to reconnect (to this server once it is back, or another).
         signaling.signaling_hub().notify_all("GO_AWAY");
     };
-    freshet_edge::serve(listener, tls, router, shutdown).await?;
+    freshet_edge::serve(listener, tls, router, settings.limits.serve(), shutdown).await?;
     tracing::info!("draining finished; closing storage");
     // Every service closes its own log (a clean restart then has nothing to recover); the
     // shared catalog closes last, with the streams service that owns it. Applications stop

@@ -35,6 +35,7 @@ pub struct Settings {
     pub analytics: AnalyticsSettings,
     pub video: VideoSettings,
     pub auth: AuthSettings,
+    pub limits: LimitSettings,
     pub tls: TlsSettings,
     pub cors: CorsSettings,
 }
@@ -268,6 +269,65 @@ pub struct AuthSettings {
     pub principals_file: Option<PathBuf>,
 }
 
+/// What one client can hold of the server, so a hostile or broken one cannot take it down.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LimitSettings {
+    /// Open connections in all, and from one IP address; past them a connection is closed.
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    /// Time to send a request's head (and to start one on an idle keep-alive connection).
+    pub header_read_timeout_ms: u64,
+    /// Bytes of a request head, and header fields in one request.
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    /// Concurrent HTTP/2 streams on one connection.
+    pub max_concurrent_streams: u32,
+    /// MiB of request bodies buffered at once (past it requests wait, then get 503).
+    pub body_budget_mib: usize,
+    /// Time for a buffered request body to arrive.
+    pub body_read_timeout_ms: u64,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        let (serve, body) = (
+            freshet_edge::Limits::default(),
+            freshet_edge::BodyLimits::default(),
+        );
+        LimitSettings {
+            max_connections: serve.max_connections,
+            max_connections_per_ip: serve.max_connections_per_ip,
+            header_read_timeout_ms: serve.header_read_timeout.as_millis() as u64,
+            max_header_bytes: serve.max_header_bytes,
+            max_headers: serve.max_headers,
+            max_concurrent_streams: serve.max_concurrent_streams,
+            body_budget_mib: body.budget_bytes / (1024 * 1024),
+            body_read_timeout_ms: body.read_timeout.as_millis() as u64,
+        }
+    }
+}
+
+impl LimitSettings {
+    pub fn serve(&self) -> freshet_edge::Limits {
+        freshet_edge::Limits {
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            max_header_bytes: self.max_header_bytes,
+            max_headers: self.max_headers,
+            max_concurrent_streams: self.max_concurrent_streams,
+        }
+    }
+
+    pub fn bodies(&self) -> freshet_edge::BodyLimits {
+        freshet_edge::BodyLimits {
+            budget_bytes: self.body_budget_mib * 1024 * 1024,
+            read_timeout: Duration::from_millis(self.body_read_timeout_ms),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TlsSettings {
@@ -293,6 +353,7 @@ impl Default for Settings {
             analytics: AnalyticsSettings::default(),
             video: VideoSettings::default(),
             auth: AuthSettings::default(),
+            limits: LimitSettings::default(),
             tls: TlsSettings::default(),
             cors: CorsSettings::default(),
         }
