@@ -220,6 +220,47 @@ def test_cross_account_needs_the_resource_policy(iam_server):
         o.put_record(StreamARN=arn, Data=b"x", PartitionKey="k")
 
 
+def test_other_accounts_cannot_act_on_the_account_itself(iam_server):
+    # The outsider's own policy allows kinesis:*, but calls on no stream act in this account.
+    with pytest.raises(ClientError) as e:
+        client(iam_server, OUTSIDER).list_streams()
+    assert error_of(e) == ("AccessDeniedException", denied(
+        user_arn("outsider", OTHER_ACCOUNT), "kinesis:ListStreams", "*", "no-resource"), 400)
+
+
+def signed_post(srv, key, op, doc):
+    import http.client
+
+    from freshet_e2e import JSON_CONTENT_TYPE, RawResponse, sign_headers
+    body = json.dumps(doc).encode()
+    hdrs = sign_headers("POST", srv.address, "/", {"Content-Type": JSON_CONTENT_TYPE,
+                                                   "X-Amz-Target": f"Kinesis_20131202.{op}"}, body,
+                        access_key=key, secret_key=f"{key.lower()}-secret")
+    host, port = srv.host_port
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    try:
+        conn.request("POST", "/", body=body, headers=hdrs)
+        r = conn.getresponse()
+        return RawResponse(r.status, dict(r.getheaders()), r.read())
+    finally:
+        conn.close()
+
+
+def test_members_the_operation_does_not_take_name_nothing(iam_server):
+    # The writer may put to app-*; a stray ResourceARN naming app-orders must not let a put to
+    # secret-ledger through (the operation ignores the member; authorization must too).
+    w = client(iam_server, WRITER, validate=False)
+    with pytest.raises(ClientError) as e:
+        w.put_record(StreamName="secret-ledger", Data=b"x", PartitionKey="k")
+    resp = signed_post(iam_server, WRITER, "PutRecord", {
+        "StreamName": "secret-ledger", "ResourceARN": stream_arn("app-orders"), "Data": "eA==", "PartitionKey": "k"})
+    assert resp.status == 400 and resp.error_type == "AccessDeniedException", resp
+    # An ARN written with another partition is the same stream to authorization.
+    resp = signed_post(iam_server, WRITER, "PutRecord", {
+        "StreamARN": stream_arn("secret-ledger").replace("arn:aws:", "arn:aws-x:"), "Data": "eA==", "PartitionKey": "k"})
+    assert resp.status == 400 and resp.error_type in ("AccessDeniedException", "ResourceNotFoundException"), resp
+
+
 def test_malformed_resource_policy_is_refused(iam_server):
     a = admin(iam_server)
     with pytest.raises(ClientError) as e:
@@ -259,8 +300,11 @@ def test_caller_identity_and_session_tokens(iam_server):
         temp_sts.get_session_token()
     assert error_of(e) == ("AccessDenied", "Cannot call GetSessionToken with session credentials", 403)
     # A token altered, or used with another key, is not accepted.
-    forged = client(iam_server, creds["AccessKeyId"], secret=creds["SecretAccessKey"],
-                    token=creds["SessionToken"][:-2] + "AA")
+    token = creds["SessionToken"]
+    middle = len(token) // 2
+    altered = token[:middle] + ("B" if token[middle] == "A" else "A") + token[middle + 1:]
+    assert altered != token
+    forged = client(iam_server, creds["AccessKeyId"], secret=creds["SecretAccessKey"], token=altered)
     with pytest.raises(ClientError) as e:
         forged.list_shards(StreamName="app-orders")
     assert error_of(e) == ("UnrecognizedClientException",
@@ -404,3 +448,34 @@ def test_anonymous_server_answers_sts(server):
         make_client(server.endpoint, service="sts", validate=False).assume_role(
             RoleArn="arn:aws:iam::000000000000:role/x", RoleSessionName="bad name!")
     assert error_of(e)[0] == "ValidationError"
+
+
+def signed_get(srv, key, path):
+    import http.client
+
+    from freshet_e2e import RawResponse, sign_headers
+    hdrs = sign_headers("GET", srv.address, path, {}, b"", access_key=key, secret_key=f"{key.lower()}-secret")
+    host, port = srv.host_port
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    try:
+        conn.request("GET", path, headers=hdrs)
+        r = conn.getresponse()
+        return RawResponse(r.status, dict(r.getheaders()), r.read())
+    finally:
+        conn.close()
+
+
+def test_console_and_iceberg_endpoints_are_authorized(iam_server):
+    # The console's shard counters are kinesis:ListShards on the stream.
+    ok = signed_get(iam_server, WRITER, "/console/api/streams/app-orders/shards")
+    assert ok.status == 200, ok
+    refused = signed_get(iam_server, WRITER, "/console/api/streams/secret-ledger/shards")
+    assert refused.status == 400
+    assert refused.json() == {"__type": "AccessDeniedException", "message": denied(
+        user_arn("writer"), "kinesis:ListShards", stream_arn("secret-ledger"), "no-identity")}
+    # The Iceberg catalog is Glue's: a principal without Glue permissions is forbidden.
+    refused = signed_get(iam_server, NOBODY, f"/iceberg/v1/catalogs/{ACCOUNT}/namespaces")
+    assert refused.status == 403
+    error = refused.json()["error"]
+    assert error["type"] == "ForbiddenException" and error["code"] == 403
+    assert error["message"].startswith(f"User: {user_arn('nobody')} is not authorized to perform: glue:GetDatabases")

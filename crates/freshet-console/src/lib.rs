@@ -89,7 +89,8 @@ impl Api for ConsoleApi {
                 get(
                     move |Path(name): Path<String>, RawQuery(query): RawQuery, req: Request| async move {
                         let (api, auth) = tail;
-                        signed(&auth, req, "kinesis:GetRecords", &format!("stream/{name}"))?;
+                        signed(&api, &auth, req, "kinesis:GetRecords", &format!("stream/{name}"))
+                            .await?;
                         tail::open(&api.streams, &name, query.as_deref()).await
                     },
                 ),
@@ -116,12 +117,24 @@ impl Api for ConsoleApi {
 /// A console endpoint's call passes the same SigV4 check as an API call (a GET: no body), and
 /// the same authorization as the API call that reads the same thing: `action` on the resource
 /// `resource` (of the server's scope) names.
-fn signed(auth: &Auth, req: Request, action: &str, resource: &str) -> Result<(), ApiError> {
+async fn signed(
+    api: &ConsoleApi,
+    auth: &Auth,
+    req: Request,
+    action: &str,
+    resource: &str,
+) -> Result<(), ApiError> {
     let (parts, _) = req.into_parts();
-    let caller = auth.check(&parts, &[])?;
+    let caller = auth.check(&parts, None)?;
     let service = action.split(':').next().unwrap_or_default();
+    let arn = auth.scope.arn(service, resource);
+    // A stream's resource policy counts here as on the API call.
+    let policy = match service {
+        "kinesis" => api.streams.resource_policy(&arn).await.ok().flatten(),
+        _ => None,
+    };
     caller
-        .authorize(action, &auth.scope.arn(service, resource), None)
+        .authorize(action, &arn, policy.as_deref())
         .map_err(|denied| ApiError::client("AccessDeniedException", denied.message()))
 }
 
@@ -138,7 +151,7 @@ where
 {
     let (api, auth) = (api.clone(), auth.clone());
     get(move |Path(name): Path<String>, req: Request| async move {
-        signed(&auth, req, action, &format!("{kind}{name}"))?;
+        signed(&api, &auth, req, action, &format!("{kind}{name}")).await?;
         Ok::<_, ApiError>(json(&answer(&api, &name)?))
     })
 }

@@ -67,6 +67,19 @@ impl Members {
         }
     }
 
+    /// Only the members operation `op` of `model` takes: decoding drops the others, so they
+    /// must not name the resource to authorization either.
+    pub fn of_operation(mut self, model: &Model, op: &str) -> Members {
+        let input = model.operations.get(op).and_then(|o| o.input.as_deref());
+        match input.and_then(|i| model.shapes.get(i)) {
+            Some(crate::shape::Shape::Structure { members, .. }) => {
+                self.0.retain(|(k, _)| members.iter().any(|(m, _)| m == k));
+            }
+            _ => self.0.clear(),
+        }
+        self
+    }
+
     /// Members given one by one (a request that names its resource in headers).
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> Members {
         Members(

@@ -45,13 +45,14 @@ impl Api for GlueApi {
     /// As Glue authorizes: the catalog, and the database and table a call names.
     fn resources(&self, _op: &str, m: &Members, scope: &Scope) -> Vec<String> {
         let mut out = vec![scope.arn("glue", "catalog")];
+        // Glue keeps names in lower case: a policy on `database/sales` covers `Sales`.
         let (database, table) = match m.get("DatabaseName") {
             Some(db) => (Some(db), m.get("TableName").or(m.get("Name"))),
             None => (m.get("Name"), None),
         };
-        if let Some(db) = database {
+        if let Some(db) = database.map(str::to_lowercase) {
             out.push(scope.arn("glue", &format!("database/{db}")));
-            if let Some(table) = table {
+            if let Some(table) = table.map(str::to_lowercase) {
                 out.push(scope.arn("glue", &format!("table/{db}/{table}")));
             }
         }

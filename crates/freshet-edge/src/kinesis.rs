@@ -99,11 +99,27 @@ impl Api for KinesisApi {
     }
 
     fn resources(&self, op: &str, m: &Members, scope: &Scope) -> Vec<String> {
+        // ARNs as the service spells them, so a differently written ARN of the same resource
+        // meets the same policies.
+        let canonical = |arn: &str| {
+            self.svc
+                .canonical_arn(arn)
+                .unwrap_or_else(|| arn.to_string())
+        };
         if let Some(arn) = m.get("ConsumerARN").or(m.get("ResourceARN")) {
-            return vec![arn.to_string()];
+            return vec![canonical(arn)];
+        }
+        if let Some(iterator) = m.get("ShardIterator") {
+            // GetRecords names its stream only inside the iterator; an iterator that names no
+            // stream is refused by the operation itself.
+            return vec![
+                self.svc
+                    .iterator_stream_arn(iterator)
+                    .unwrap_or_else(|| "*".to_string()),
+            ];
         }
         let stream = match (m.get("StreamARN"), m.get("StreamName")) {
-            (Some(arn), _) => arn.to_string(),
+            (Some(arn), _) => canonical(arn),
             (None, Some(name)) => scope.arn("kinesis", &format!("stream/{name}")),
             (None, None) => return vec!["*".to_string()],
         };

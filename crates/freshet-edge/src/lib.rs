@@ -112,28 +112,39 @@ pub struct Peer {
 }
 
 impl Auth {
-    /// Checks a request's signature over `body` (when keys are configured).
-    pub fn check(&self, parts: &http::request::Parts, body: &[u8]) -> Result<Caller, ApiError> {
+    /// Checks a request's signature over `body` (when keys are configured); `None` for a body
+    /// that is streamed rather than read whole (GETs, PutMedia).
+    pub fn check(
+        &self,
+        parts: &http::request::Parts,
+        body: Option<&[u8]>,
+    ) -> Result<Caller, ApiError> {
         let peer = parts.extensions.get::<Peer>().copied();
         if !self.iam.enabled() {
             return Ok(Caller {
                 identity: None,
+                account: String::new(),
                 peer,
                 region: String::new(),
                 now_ms: 0,
             });
         }
         let now_ms = self.clock.now_ms();
-        let verified = sigv4::verify(parts, body, now_ms / 1000, |key, token| {
+        let lookup = |key: &str, token: Option<&str>| {
             self.iam.resolve(key, token, now_ms).map_err(|e| match e {
                 freshet_iam::CredentialError::Token(freshet_iam::TokenError::Expired) => {
                     ApiError::client("ExpiredTokenException", e.to_string())
                 }
                 _ => ApiError::client("UnrecognizedClientException", e.to_string()),
             })
-        })?;
+        };
+        let verified = match body {
+            Some(body) => sigv4::verify(parts, body, now_ms / 1000, lookup)?,
+            None => sigv4::verify_streamed(parts, now_ms / 1000, lookup)?,
+        };
         Ok(Caller {
             identity: Some(verified.signer),
+            account: self.scope.account.clone(),
             peer,
             region: verified.region,
             now_ms,
@@ -187,7 +198,7 @@ impl Auth {
             )
         })?
         .map_err(|_| too_large())?;
-        let caller = self.check(&parts, &body)?;
+        let caller = self.check(&parts, Some(&body))?;
         Ok((parts, body, caller))
     }
 }
@@ -196,6 +207,8 @@ impl Auth {
 /// whose key signed it.
 pub struct Caller {
     identity: Option<Arc<Identity>>,
+    /// The server's account: the one calls on no particular resource act in.
+    account: String,
     peer: Option<Peer>,
     region: String,
     now_ms: i64,
@@ -247,15 +260,24 @@ impl Caller {
         if !self.restricted() && resource_policy.is_none() {
             return Ok(());
         }
-        freshet_iam::authorize(
-            identity,
-            &Access {
-                action,
-                resource,
-                resource_policy,
-                context: &self.context(),
-            },
-        )
+        let access = Access {
+            action,
+            resource,
+            resource_policy,
+            context: &self.context(),
+        };
+        freshet_iam::authorize(identity, &access)?;
+        // A call on no particular resource acts in the server's account, which no resource
+        // policy opens to another account's principals.
+        if resource == "*" && identity.account != self.account {
+            return Err(AccessDenied {
+                principal: identity.arn.clone(),
+                action: action.to_string(),
+                resource: resource.to_string(),
+                why: freshet_iam::Denial::NoResourceAllow,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -454,7 +476,10 @@ async fn authorize_target(
     format: Format,
     body: &[u8],
 ) -> Result<(), ApiError> {
-    let members = api::Members::of(format, body)?;
+    let mut members = api::Members::of(format, body)?;
+    if let Some(model) = api.model() {
+        members = members.of_operation(model, op);
+    }
     let action = format!("{}:{op}", api.iam_prefix());
     for resource in api.resources(op, &members, scope) {
         let policy = api.resource_policy(&resource).await;

@@ -110,6 +110,9 @@ pub async fn serve(
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(limits.max_concurrent_streams)
+        // A peer that stops answering pings is gone: its connection is closed.
+        .keep_alive_interval(Some(limits.header_read_timeout))
+        .keep_alive_timeout(limits.header_read_timeout)
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     let census = Arc::new(Mutex::new(Census::default()));
     let mut refused = 0u64;
@@ -130,7 +133,7 @@ pub async fn serve(
         let Some(admitted) = admit(&census, &limits, peer.ip().to_canonical()) else {
             // Closed at once: a client over its share gets no request served. Logged at the
             // first refusal and then every thousandth, not per connection.
-            if refused % 1000 == 0 {
+            if refused.is_multiple_of(1000) {
                 tracing::warn!(%peer, refused = refused + 1, "connection refused: over the connection limits");
             }
             refused += 1;
@@ -184,6 +187,14 @@ pub async fn serve(
                                 return;
                             }
                         };
+                    // As on plain TCP: some bytes (a TLS record) must follow the handshake.
+                    let mut probe = [0u8; 1];
+                    if !matches!(
+                        tokio::time::timeout(first_byte, stream.get_ref().0.peek(&mut probe)).await,
+                        Ok(Ok(n)) if n > 0
+                    ) {
+                        return;
+                    }
                     let conn =
                         builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     if let Err(error) = watcher.watch(conn.into_owned()).await {

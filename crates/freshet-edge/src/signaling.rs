@@ -62,7 +62,7 @@ pub(crate) async fn connect(svc: VideoService, auth: Arc<Auth>, req: Request) ->
 
 async fn accept(svc: VideoService, auth: Arc<Auth>, req: Request) -> Result<Response, ApiError> {
     let (mut parts, _) = req.into_parts();
-    let caller = auth.check(&parts, &[])?;
+    let caller = auth.check(&parts, None)?;
     let query: Vec<(String, String)> =
         form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
             .into_owned()

@@ -65,13 +65,14 @@ impl VideoApi {
         &self,
         caller: &Caller,
         scope: &Scope,
+        model: &Model,
         op: &str,
         body: &[u8],
     ) -> Result<(), ApiError> {
         if !caller.restricted() {
             return Ok(());
         }
-        let members = Members::of(Format::Json, body)?;
+        let members = Members::of(Format::Json, body)?.of_operation(model, op);
         self.authorize_members(caller, scope, op, &members).await
     }
 
@@ -139,7 +140,7 @@ impl Api for VideoApi {
                         }
                         let result = match auth.body(req, crate::CONTROL_BODY_BYTES).await {
                             Ok((_, body, caller)) => {
-                                match api.authorize(&caller, &auth.scope, op, &body).await {
+                                match api.authorize(&caller, &auth.scope, model, op, &body).await {
                                     Ok(()) => call(&api.svc, model, op, &body).await,
                                     Err(e) => Err(e),
                                 }
@@ -161,7 +162,7 @@ impl Api for VideoApi {
                 let (parts, body) = req.into_parts();
                 // The body is a live stream: the signature covers the headers, and the payload
                 // hash the producer declared (UNSIGNED-PAYLOAD or that of an empty body).
-                let authorized = match put_auth.check(&parts, &[]) {
+                let authorized = match put_auth.check(&parts, None) {
                     Ok(caller) => {
                         // PutMedia names its stream in headers, not a body.
                         let header =
@@ -214,6 +215,20 @@ impl Api for VideoApi {
         router.route(
             "/video/{*rest}",
             any(move |req: Request| async move {
+                // The player page mints a playback session without a signature (a browser
+                // cannot sign): only an anonymous server offers it.
+                if auth.iam.enabled() {
+                    return crate::error_response(
+                        ApiError {
+                            status: StatusCode::UNAUTHORIZED,
+                            ..ApiError::client(
+                                "AccessDeniedException",
+                                "The player page is served only when the server checks no signatures; sign GetHLSStreamingSessionURL instead.",
+                            )
+                        },
+                        Format::Json,
+                    );
+                }
                 let page = match req.method() == Method::GET {
                     true => page(&api.svc, req.uri().path(), req.uri().query()).await,
                     false => None,

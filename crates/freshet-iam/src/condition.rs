@@ -203,7 +203,8 @@ fn check_value(base: Base, v: &str, op_name: &str) -> Result<(), PolicyError> {
 
 fn date(s: &str) -> Option<i64> {
     if let Ok(secs) = s.parse::<i64>() {
-        return Some(secs * 1000);
+        // Seconds whose milliseconds overflow are no date (and must not wrap into one).
+        return secs.checked_mul(1000);
     }
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Some(t.timestamp_millis());
@@ -220,8 +221,17 @@ fn cidr(s: &str) -> Option<ipnet::IpNet> {
         .or_else(|| s.parse::<IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
+/// A policy value once its variables are replaced: as text for the exact operators, as a
+/// pattern for the wildcard ones (where `${*}` is an asterisk, not a wildcard).
+struct Wanted {
+    text: String,
+    pattern: Vec<glob::Token>,
+}
+
 /// One context value against one policy value, by the operator's positive sense.
-fn compare(base: Base, actual: &str, wanted: &str) -> bool {
+fn compare(base: Base, actual: &str, wanted: &Wanted) -> bool {
+    let pattern = &wanted.pattern;
+    let wanted = wanted.text.as_str();
     let num = |a: &str, w: &str, f: fn(f64, f64) -> bool| match (a.parse(), w.parse()) {
         (Ok(a), Ok(w)) => f(a, w),
         _ => false,
@@ -233,7 +243,7 @@ fn compare(base: Base, actual: &str, wanted: &str) -> bool {
     match base {
         Base::StringEquals => actual == wanted,
         Base::StringEqualsIgnoreCase => actual.to_lowercase() == wanted.to_lowercase(),
-        Base::StringLike => glob::matches(wanted, actual, false),
+        Base::StringLike => glob::matches_tokens(pattern, actual, false),
         Base::NumericEquals => num(actual, wanted, |a, w| a == w),
         Base::NumericLessThan => num(actual, wanted, |a, w| a < w),
         Base::NumericLessThanEquals => num(actual, wanted, |a, w| a <= w),
@@ -250,7 +260,7 @@ fn compare(base: Base, actual: &str, wanted: &str) -> bool {
             (Ok(ip), Some(net)) => net.contains(&ip),
             _ => false,
         },
-        Base::ArnLike => glob::arn_matches(wanted, actual),
+        Base::ArnLike => glob::arn_matches(pattern, actual),
         Base::Null => false,
     }
 }
@@ -259,26 +269,36 @@ impl Condition {
     /// Whether the condition holds for `ctx`; `vars` substitutes policy variables in values
     /// (a value whose variable has no value matches nothing).
     pub(crate) fn holds(&self, ctx: &Context, vars: bool) -> bool {
-        let actual = ctx.get(&self.key).filter(|v| !v.is_empty());
+        let actual = ctx.get(&self.key).filter(|v| match self.set {
+            Set::Single => !v.is_empty(),
+            // To a set operator, nothing but empty strings is a null data set, as no value is.
+            Set::AnyValue | Set::AllValues => v.iter().any(|s| !s.is_empty()),
+        });
         if self.base == Base::Null {
             let want_absent = self.values.iter().any(|v| v == "true");
             return actual.is_none() == want_absent;
         }
-        let wanted: Vec<String> = self
+        let wanted: Vec<Wanted> = self
             .values
             .iter()
             .filter_map(|v| {
                 if vars {
-                    crate::vars::substitute(v, ctx)
+                    Some(Wanted {
+                        text: crate::vars::substitute(v, ctx)?,
+                        pattern: crate::vars::pattern(v, ctx)?,
+                    })
                 } else {
-                    Some(v.clone())
+                    Some(Wanted {
+                        text: v.clone(),
+                        pattern: glob::tokens(v),
+                    })
                 }
             })
             .collect();
         // One context value, by the operator's own sense (negated: it matches none of them).
         let one = |a: &str| wanted.iter().any(|w| compare(self.base, a, w)) != self.negated;
         match (self.set, actual) {
-            (Set::AnyValue, None) => false,
+            (Set::AnyValue, None) => self.if_exists,
             (Set::AllValues, None) => true,
             (Set::Single, None) => self.if_exists || self.negated,
             (Set::AnyValue, Some(values)) => values.iter().any(|a| one(a)),

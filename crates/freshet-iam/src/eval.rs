@@ -141,9 +141,10 @@ enum Verdict {
     None,
     /// Allowed through an account principal: the account's own identity policies must allow too.
     AllowDelegated,
-    /// Allowed naming the caller (or everyone).
+    /// Allowed naming the caller (or, to a caller other than a role session, everyone).
     Allow,
-    /// Allowed naming this exact role session: not limited by its session policy.
+    /// Allowed naming this exact role session (or everyone): within the account, not limited by
+    /// its session policy.
     AllowSession,
     Deny,
 }
@@ -194,25 +195,28 @@ pub fn authorize(identity: &Identity, access: &Access<'_>) -> Result<(), AccessD
     if session == Some(Verdict::Deny) {
         return Err(deny(Denial::SessionDeny));
     }
+    let session_allows = session.is_none_or(Verdict::allows);
     let same_account = arn_account(access.resource).is_none_or(|a| a == identity.account);
     if same_account {
         let resource_alone = matches!(resource, Verdict::Allow | Verdict::AllowSession);
         if !(id.allows() || resource_alone) {
             return Err(deny(Denial::NoIdentityAllow));
         }
+        if !session_allows && resource != Verdict::AllowSession {
+            return Err(deny(Denial::NoSessionAllow));
+        }
     } else {
+        // The caller's own account decides on its identity and session policies alone (a
+        // grant to the session itself escapes the session policy only within one account).
         if !id.allows() {
             return Err(deny(Denial::NoIdentityAllow));
+        }
+        if !session_allows {
+            return Err(deny(Denial::NoSessionAllow));
         }
         if !resource.allows() {
             return Err(deny(Denial::NoResourceAllow));
         }
-    }
-    if let Some(session) = session
-        && !session.allows()
-        && resource != Verdict::AllowSession
-    {
-        return Err(deny(Denial::NoSessionAllow));
     }
     Ok(())
 }
@@ -250,17 +254,23 @@ fn applies(
     if let Some(resources) = &st.resource {
         let hit = resources.items.iter().any(|p| {
             let p = if vars {
-                crate::vars::substitute(p, access.context)
+                crate::vars::pattern(p, access.context)
             } else {
-                Some(p.clone())
+                Some(glob::tokens(p))
             };
-            p.is_some_and(|p| glob::matches(&p, access.resource, false))
+            p.is_some_and(|p| glob::matches_tokens(&p, access.resource, false))
         });
         if hit == resources.negated {
             return None;
         }
     }
     let how = match (principal, &st.principal) {
+        (Some(identity), Some(principals)) if principals.negated => {
+            if spared(&principals.items, identity) {
+                return None;
+            }
+            Verdict::Allow
+        }
         (Some(identity), Some(principals)) => {
             let how = principals
                 .items
@@ -268,12 +278,10 @@ fn applies(
                 .map(|p| names(p, identity))
                 .max()
                 .unwrap_or(Verdict::None);
-            match (principals.negated, how) {
-                (false, Verdict::None) => return None,
-                (false, how) => how,
-                (true, Verdict::None) => Verdict::Allow,
-                (true, _) => return None,
+            if how == Verdict::None {
+                return None;
             }
+            how
         }
         _ => Verdict::Allow,
     };
@@ -283,10 +291,37 @@ fn applies(
     Some(how)
 }
 
+/// Whether a `NotPrincipal` list leaves the caller out. AWS checks the account, then the role,
+/// then the user or session, each against the list, so every one of them must be named: naming
+/// the account alone spares none of its users, and naming a role none of its other sessions.
+fn spared(items: &[PrincipalPattern], identity: &Identity) -> bool {
+    let listed = |arn: &str| {
+        items
+            .iter()
+            .any(|p| matches!(p, PrincipalPattern::Arn(a) if a == arn))
+    };
+    let account = items
+        .iter()
+        .any(|p| matches!(p, PrincipalPattern::Account(a) if *a == identity.account));
+    items.contains(&PrincipalPattern::Anyone)
+        || account
+            && match &identity.kind {
+                PrincipalKind::Root => true,
+                PrincipalKind::User { .. } => listed(&identity.arn),
+                PrincipalKind::AssumedRole { role_arn, .. } => {
+                    listed(role_arn) && listed(&identity.arn)
+                }
+            }
+}
+
 /// How a principal pattern names a caller.
 fn names(pattern: &PrincipalPattern, identity: &Identity) -> Verdict {
     match pattern {
-        PrincipalPattern::Anyone => Verdict::Allow,
+        // Everyone includes the session itself, which a session policy then does not limit.
+        PrincipalPattern::Anyone => match identity.kind {
+            PrincipalKind::AssumedRole { .. } => Verdict::AllowSession,
+            _ => Verdict::Allow,
+        },
         PrincipalPattern::Account(a) if *a == identity.account => {
             if identity.kind == PrincipalKind::Root {
                 Verdict::Allow

@@ -25,6 +25,9 @@ pub use sts::{AssumeRoleInput, AssumedRole, Granted, StsError};
 pub struct Iam {
     pub principals: Principals,
     sessions: Sessions,
+    /// Whether requests must be signed: some key was configured at start. Decided once, so no
+    /// reload can turn checking off.
+    signing: bool,
 }
 
 /// Why a request's credentials were not accepted.
@@ -64,6 +67,7 @@ impl Iam {
             source,
         })?;
         Ok(Iam {
+            signing: !principals.current().is_empty(),
             principals,
             sessions,
         })
@@ -76,7 +80,7 @@ impl Iam {
 
     /// Whether requests must be signed: some key is configured.
     pub fn enabled(&self) -> bool {
-        !self.principals.current().is_empty()
+        self.signing
     }
 
     /// The secret key to check a signature with, and whose it is: a long-term key, or a

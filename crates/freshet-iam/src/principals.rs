@@ -305,18 +305,27 @@ impl Principals {
                 *self.stamp.write() = Some(stamp(path).map_err(read)?);
                 let text = std::fs::read_to_string(path).map_err(read)?;
                 let json = path.extension().is_some_and(|e| e == "json");
-                let dir =
-                    Directory::parse(&text, json, &self.default_account).map_err(|message| {
-                        LoadError::Invalid {
-                            path: path.clone(),
-                            message,
-                        }
-                    })?;
-                dir
+                Directory::parse(&text, json, &self.default_account).map_err(|message| {
+                    LoadError::Invalid {
+                        path: path.clone(),
+                        message,
+                    }
+                })?
             }
         };
         if let Some((key, secret)) = &self.root {
             dir = dir.with_root(key, secret, &self.default_account);
+        }
+        // A server that checks signatures never stops (an emptied or half-written file would
+        // otherwise open it to anyone).
+        if dir.is_empty()
+            && !self.current.read().is_empty()
+            && let Some(path) = &self.path
+        {
+            return Err(LoadError::Invalid {
+                path: path.clone(),
+                message: "holds no access key, and the server checks signatures: refused".into(),
+            });
         }
         *self.current.write() = Arc::new(dir);
         Ok(())

@@ -277,8 +277,28 @@ impl StreamsService {
             },
             None => None,
         };
-        self.inner.policies.lock().insert(arn, parsed.clone());
-        Ok(parsed)
+        // A policy stored meanwhile by PutResourcePolicy is newer than what was read here.
+        Ok(self
+            .inner
+            .policies
+            .lock()
+            .entry(arn)
+            .or_insert(parsed)
+            .clone())
+    }
+
+    /// The ARN a stream or consumer ARN names as the service spells it (a request may write
+    /// the same resource otherwise: another partition, leading zeros), if it exists.
+    pub fn canonical_arn(&self, arn: &str) -> Option<String> {
+        self.policy_target(arn).ok().map(|(arn, _)| arn)
+    }
+
+    /// The ARN of the stream a shard iterator reads, if the iterator is well formed and its
+    /// stream exists.
+    pub fn iterator_stream_arn(&self, iterator: &str) -> Option<String> {
+        let it = self.inner.iterators.decode(iterator)?;
+        let streams = self.inner.streams.read();
+        streams.by_uid.get(&it.stream_uid).map(|s| s.arn.clone())
     }
 
     /// A consumer's ARN by its stream's ARN and its name, if it exists.
