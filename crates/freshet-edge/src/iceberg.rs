@@ -118,7 +118,7 @@ struct Checked {
 impl Served {
     async fn check(&self, catalog: Option<&str>, req: Request) -> Result<Checked, Failure> {
         let action = glue_action(req.method(), req.uri().path());
-        let (parts, body, caller) = self.auth.body(req, crate::CONTROL_BODY_BYTES).await?;
+        let (parts, body, caller, _room) = self.auth.body(req, crate::CONTROL_BODY_BYTES).await?;
         caller
             .authorize(action, &self.auth.scope.arn("glue", "catalog"), None)
             .map_err(|denied| ApiError {

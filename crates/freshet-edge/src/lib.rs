@@ -98,7 +98,7 @@ impl Default for BodyLimits {
 
 struct Bodies {
     limits: BodyLimits,
-    budget: tokio::sync::Semaphore,
+    budget: Arc<tokio::sync::Semaphore>,
 }
 
 /// How long a request waits for room in the body budget before it is turned away.
@@ -119,8 +119,39 @@ impl Auth {
         parts: &http::request::Parts,
         body: Option<&[u8]>,
     ) -> Result<Caller, ApiError> {
-        let peer = parts.extensions.get::<Peer>().copied();
+        let prepared = self.prepare(parts)?;
+        self.finish(parts, prepared, body)
+    }
+
+    /// The signature's form, date and key, checked before any body is read (`None` on an
+    /// anonymous server).
+    fn prepare(
+        &self,
+        parts: &http::request::Parts,
+    ) -> Result<Option<(sigv4::Prepared<Arc<Identity>>, i64)>, ApiError> {
         if !self.iam.enabled() {
+            return Ok(None);
+        }
+        let now_ms = self.clock.now_ms();
+        let prepared = sigv4::prepare(parts, now_ms / 1000, |key, token| {
+            self.iam.resolve(key, token, now_ms).map_err(|e| match e {
+                freshet_iam::CredentialError::Token(freshet_iam::TokenError::Expired) => {
+                    ApiError::client("ExpiredTokenException", e.to_string())
+                }
+                _ => ApiError::client("UnrecognizedClientException", e.to_string()),
+            })
+        })?;
+        Ok(Some((prepared, now_ms)))
+    }
+
+    fn finish(
+        &self,
+        parts: &http::request::Parts,
+        prepared: Option<(sigv4::Prepared<Arc<Identity>>, i64)>,
+        body: Option<&[u8]>,
+    ) -> Result<Caller, ApiError> {
+        let peer = parts.extensions.get::<Peer>().copied();
+        let Some((prepared, now_ms)) = prepared else {
             return Ok(Caller {
                 identity: None,
                 account: String::new(),
@@ -128,20 +159,8 @@ impl Auth {
                 region: String::new(),
                 now_ms: 0,
             });
-        }
-        let now_ms = self.clock.now_ms();
-        let lookup = |key: &str, token: Option<&str>| {
-            self.iam.resolve(key, token, now_ms).map_err(|e| match e {
-                freshet_iam::CredentialError::Token(freshet_iam::TokenError::Expired) => {
-                    ApiError::client("ExpiredTokenException", e.to_string())
-                }
-                _ => ApiError::client("UnrecognizedClientException", e.to_string()),
-            })
         };
-        let verified = match body {
-            Some(body) => sigv4::verify(parts, body, now_ms / 1000, lookup)?,
-            None => sigv4::verify_streamed(parts, now_ms / 1000, lookup)?,
-        };
+        let verified = prepared.finish(parts, body)?;
         Ok(Caller {
             identity: Some(verified.signer),
             account: self.scope.account.clone(),
@@ -151,13 +170,13 @@ impl Auth {
         })
     }
 
-    /// The body of a request (at most `max` bytes), once its signature checks out, and who
-    /// sent it.
+    /// The body of a request (at most `max` bytes), once its signature checks out, who sent
+    /// it, and its room in the body budget (held while the call runs, as the body is).
     pub async fn body(
         &self,
         req: Request,
         max: usize,
-    ) -> Result<(http::request::Parts, Bytes, Caller), ApiError> {
+    ) -> Result<(http::request::Parts, Bytes, Caller, BodyRoom), ApiError> {
         let (parts, body) = req.into_parts();
         let too_large = || ApiError::serialization(format!("Request body exceeds {max} bytes."));
         let declared = parts
@@ -168,12 +187,16 @@ impl Auth {
         if declared.is_some_and(|n| n > max) {
             return Err(too_large());
         }
+        // A stranger (unknown key, stale date, malformed signature) is refused before the body
+        // takes any room.
+        let prepared = self.prepare(&parts)?;
         // Room for what the body may be: its declared length, or the most it may be.
         let want = declared.unwrap_or(max).min(self.bodies.limits.budget_bytes);
         let permits = u32::try_from(want).unwrap_or(u32::MAX);
-        let _room = match self.bodies.budget.try_acquire_many(permits) {
+        let budget = self.bodies.budget.clone();
+        let room = match budget.clone().try_acquire_many_owned(permits) {
             Ok(room) => room,
-            Err(_) => tokio::time::timeout(BUDGET_WAIT, self.bodies.budget.acquire_many(permits))
+            Err(_) => tokio::time::timeout(BUDGET_WAIT, budget.acquire_many_owned(permits))
                 .await
                 .ok()
                 .and_then(Result::ok)
@@ -198,9 +221,14 @@ impl Auth {
             )
         })?
         .map_err(|_| too_large())?;
-        let caller = self.check(&parts, Some(&body))?;
-        Ok((parts, body, caller))
+        let caller = self.finish(&parts, prepared, Some(&body))?;
+        Ok((parts, body, caller, BodyRoom { _permit: room }))
     }
+}
+
+/// A request body's share of the body budget, given back when dropped.
+pub struct BodyRoom {
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// Who made a request: nobody in particular on an anonymous server, otherwise the principal
@@ -297,7 +325,9 @@ impl EdgeBuilder {
                 clock,
                 scope,
                 bodies: Bodies {
-                    budget: tokio::sync::Semaphore::new(BodyLimits::default().budget_bytes),
+                    budget: Arc::new(tokio::sync::Semaphore::new(
+                        BodyLimits::default().budget_bytes,
+                    )),
                     limits: BodyLimits::default(),
                 },
             },
@@ -322,7 +352,7 @@ impl EdgeBuilder {
     /// How much request data may be buffered at once, and how fast it must come.
     pub fn body_limits(mut self, limits: BodyLimits) -> EdgeBuilder {
         self.auth.bodies = Bodies {
-            budget: tokio::sync::Semaphore::new(limits.budget_bytes),
+            budget: Arc::new(tokio::sync::Semaphore::new(limits.budget_bytes)),
             limits,
         };
         self
@@ -446,7 +476,7 @@ async fn dispatch_target(front: &Front, req: Request) -> Response {
             return Err(ApiError::unknown_operation());
         }
         let api = api.ok_or_else(ApiError::unknown_operation)?;
-        let (_, body, caller) = front.auth.body(req, api.max_body_bytes()).await?;
+        let (_, body, caller, _room) = front.auth.body(req, api.max_body_bytes()).await?;
         if caller.restricted() {
             authorize_target(api.as_ref(), &caller, &front.auth.scope, op, format, &body).await?;
         }

@@ -16,10 +16,10 @@ const MAX_SKEW_SECS: i64 = 15 * 60;
 /// The longest a presigned URL may live.
 const MAX_EXPIRES_SECS: i64 = 7 * 24 * 3600;
 
-struct Signed<'a> {
-    access_key: &'a str,
+struct Signed {
+    access_key: String,
     scope: String,
-    date: &'a str,
+    date: String,
     amz_date: String,
     signed_headers: Vec<String>,
     signature: String,
@@ -65,6 +65,24 @@ fn verify_payload<T>(
     now_secs: i64,
     lookup: impl FnOnce(&str, Option<&str>) -> Result<(String, T), ApiError>,
 ) -> Result<Verified<T>, ApiError> {
+    prepare(parts, now_secs, lookup)?.finish(parts, body)
+}
+
+/// A request whose signature's form, date and key check out, before its payload is read: what
+/// can be refused without reading a body is refused before anyone spends memory on it.
+pub struct Prepared<T> {
+    signed: Signed,
+    params: Vec<(String, String)>,
+    secret: String,
+    signer: T,
+}
+
+/// The first half of `verify`: everything but the signature over the payload.
+pub fn prepare<T>(
+    parts: &Parts,
+    now_secs: i64,
+    lookup: impl FnOnce(&str, Option<&str>) -> Result<(String, T), ApiError>,
+) -> Result<Prepared<T>, ApiError> {
     let query = parts.uri.query().unwrap_or("");
     let params = parse_query(query);
     let header_auth = parts
@@ -119,106 +137,125 @@ fn verify_payload<T>(
         ));
     };
     check_skew(t, now_secs, signed.presigned)?;
-    let (secret, signer) = lookup(signed.access_key, token)?;
-
-    let mut canonical_headers = String::new();
-    for name in &signed.signed_headers {
-        let value = if name == "host" {
-            parts
-                .headers
-                .get(http::header::HOST)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-                .or_else(|| parts.uri.authority().map(|a| a.to_string()))
-                .unwrap_or_default()
-        } else {
-            parts
-                .headers
-                .get_all(name.as_str())
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .map(collapse_spaces)
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        canonical_headers.push_str(name);
-        canonical_headers.push(':');
-        canonical_headers.push_str(&value);
-        canonical_headers.push('\n');
-    }
-    let declared = parts
-        .headers
-        .get("x-amz-content-sha256")
-        .and_then(|v| v.to_str().ok());
-    let payload_hash = match (declared, body) {
-        // A streamed body (PutMedia) is not at hand: the signature covers the hash it declared.
-        (Some(h), None) => h.to_string(),
-        (None, None) => hex::encode(Sha256::digest(b"")),
-        (declared, Some(body)) => {
-            let actual = hex::encode(Sha256::digest(body));
-            // A declared hash must be the body's: otherwise a captured signature would carry
-            // any body.
-            if declared.is_some_and(|h| h != actual) {
-                return Err(ApiError::client(
-                    "InvalidSignatureException",
-                    "The provided 'x-amz-content-sha256' header does not match what was computed.",
-                ));
-            }
-            actual
-        }
-    };
-    let mut query_pairs: Vec<(String, String)> = params
-        .iter()
-        .filter(|(k, _)| k != "X-Amz-Signature")
-        .map(|(k, v)| (uri_encode(k, true), uri_encode(v, true)))
-        .collect();
-    query_pairs.sort();
-    let canonical_query = query_pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&");
-    let path = parts.uri.path();
-    let canonical_uri = if path.is_empty() {
-        "/".to_string()
-    } else {
-        uri_encode(path, false)
-    };
-    let canonical_request = format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
-        parts.method.as_str(),
-        canonical_uri,
-        canonical_query,
-        canonical_headers,
-        signed.signed_headers.join(";"),
-        payload_hash
-    );
-    let string_to_sign = format!(
-        "{ALGORITHM}\n{}\n{}\n{}",
-        signed.amz_date,
-        signed.scope,
-        hex::encode(Sha256::digest(canonical_request.as_bytes()))
-    );
-    let scope_parts: Vec<&str> = signed.scope.split('/').collect();
-    let (region, service) = (
-        scope_parts.get(1).copied().unwrap_or(""),
-        scope_parts.get(2).copied().unwrap_or(""),
-    );
-    let mut key = hmac(format!("AWS4{secret}").as_bytes(), signed.date.as_bytes());
-    key = hmac(&key, region.as_bytes());
-    key = hmac(&key, service.as_bytes());
-    key = hmac(&key, b"aws4_request");
-    let expected = hex::encode(hmac(&key, string_to_sign.as_bytes()));
-    if !constant_time_eq(expected.as_bytes(), signed.signature.as_bytes()) {
-        return Err(ApiError::client(
-            "InvalidSignatureException",
-            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
-        ));
-    }
-    Ok(Verified {
+    let (secret, signer) = lookup(&signed.access_key, token)?;
+    Ok(Prepared {
+        signed,
+        params,
+        secret,
         signer,
-        region: region.to_string(),
     })
+}
+
+impl<T> Prepared<T> {
+    /// The second half of `verify`: the signature over the request and `body` (`None`: a
+    /// streamed body, covered by the hash it declares).
+    pub fn finish(self, parts: &Parts, body: Option<&[u8]>) -> Result<Verified<T>, ApiError> {
+        let Prepared {
+            signed,
+            params,
+            secret,
+            signer,
+        } = self;
+
+        let mut canonical_headers = String::new();
+        for name in &signed.signed_headers {
+            let value = if name == "host" {
+                parts
+                    .headers
+                    .get(http::header::HOST)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+                    .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+                    .unwrap_or_default()
+            } else {
+                parts
+                    .headers
+                    .get_all(name.as_str())
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .map(collapse_spaces)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            canonical_headers.push_str(name);
+            canonical_headers.push(':');
+            canonical_headers.push_str(&value);
+            canonical_headers.push('\n');
+        }
+        let declared = parts
+            .headers
+            .get("x-amz-content-sha256")
+            .and_then(|v| v.to_str().ok());
+        let payload_hash = match (declared, body) {
+            // A streamed body (PutMedia) is not at hand: the signature covers the hash it declared.
+            (Some(h), None) => h.to_string(),
+            (None, None) => hex::encode(Sha256::digest(b"")),
+            (declared, Some(body)) => {
+                let actual = hex::encode(Sha256::digest(body));
+                // A declared hash must be the body's: otherwise a captured signature would carry
+                // any body.
+                if declared.is_some_and(|h| h != actual) {
+                    return Err(ApiError::client(
+                        "InvalidSignatureException",
+                        "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                    ));
+                }
+                actual
+            }
+        };
+        let mut query_pairs: Vec<(String, String)> = params
+            .iter()
+            .filter(|(k, _)| k != "X-Amz-Signature")
+            .map(|(k, v)| (uri_encode(k, true), uri_encode(v, true)))
+            .collect();
+        query_pairs.sort();
+        let canonical_query = query_pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let path = parts.uri.path();
+        let canonical_uri = if path.is_empty() {
+            "/".to_string()
+        } else {
+            uri_encode(path, false)
+        };
+        let canonical_request = format!(
+            "{}\n{}\n{}\n{}\n{}\n{}",
+            parts.method.as_str(),
+            canonical_uri,
+            canonical_query,
+            canonical_headers,
+            signed.signed_headers.join(";"),
+            payload_hash
+        );
+        let string_to_sign = format!(
+            "{ALGORITHM}\n{}\n{}\n{}",
+            signed.amz_date,
+            signed.scope,
+            hex::encode(Sha256::digest(canonical_request.as_bytes()))
+        );
+        let scope_parts: Vec<&str> = signed.scope.split('/').collect();
+        let (region, service) = (
+            scope_parts.get(1).copied().unwrap_or(""),
+            scope_parts.get(2).copied().unwrap_or(""),
+        );
+        let mut key = hmac(format!("AWS4{secret}").as_bytes(), signed.date.as_bytes());
+        key = hmac(&key, region.as_bytes());
+        key = hmac(&key, service.as_bytes());
+        key = hmac(&key, b"aws4_request");
+        let expected = hex::encode(hmac(&key, string_to_sign.as_bytes()));
+        if !constant_time_eq(expected.as_bytes(), signed.signature.as_bytes()) {
+            return Err(ApiError::client(
+                "InvalidSignatureException",
+                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+            ));
+        }
+        Ok(Verified {
+            signer,
+            region: region.to_string(),
+        })
+    }
 }
 
 /// A request signed outside the window around the server's clock is refused (so a captured
@@ -256,7 +293,7 @@ fn check_skew(signed_at: i64, now: i64, presigned: bool) -> Result<(), ApiError>
     Ok(())
 }
 
-fn from_header<'a>(auth: &'a str, parts: &Parts) -> Result<Signed<'a>, ApiError> {
+fn from_header(auth: &str, parts: &Parts) -> Result<Signed, ApiError> {
     let rest = auth
         .strip_prefix(ALGORITHM)
         .ok_or_else(|| incomplete(format!("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization={auth}")))?;
@@ -296,7 +333,7 @@ fn from_header<'a>(auth: &'a str, parts: &Parts) -> Result<Signed<'a>, ApiError>
     )
 }
 
-fn from_query(params: &[(String, String)], now_secs: i64) -> Result<Signed<'_>, ApiError> {
+fn from_query(params: &[(String, String)], now_secs: i64) -> Result<Signed, ApiError> {
     let get = |name: &str| {
         params
             .iter()
@@ -343,13 +380,13 @@ fn from_query(params: &[(String, String)], now_secs: i64) -> Result<Signed<'_>, 
     split_credential(credential, amz_date, signed_headers, signature, true)
 }
 
-fn split_credential<'a>(
-    credential: &'a str,
+fn split_credential(
+    credential: &str,
     amz_date: String,
     signed_headers: &str,
     signature: String,
     presigned: bool,
-) -> Result<Signed<'a>, ApiError> {
+) -> Result<Signed, ApiError> {
     let (access_key, scope) = credential.split_once('/').ok_or_else(|| {
         incomplete(format!(
             "Credential should be scoped to a valid region. Credential={credential}"
@@ -362,9 +399,9 @@ fn split_credential<'a>(
         )));
     }
     Ok(Signed {
-        access_key,
+        access_key: access_key.to_string(),
         scope: scope.to_string(),
-        date,
+        date: date.to_string(),
         amz_date,
         signed_headers: signed_headers
             .split(';')

@@ -42,7 +42,7 @@ impl Api for StsApi {
             "/",
             post(move |req: Request| async move {
                 let result = match auth.body(req, MAX_BODY).await {
-                    Ok((parts, body, caller)) => {
+                    Ok((parts, body, caller, _room)) => {
                         let mut params: Vec<(String, String)> =
                             form_urlencoded::parse(&body).into_owned().collect();
                         params.extend(

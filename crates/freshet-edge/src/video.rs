@@ -139,7 +139,7 @@ impl Api for VideoApi {
                             );
                         }
                         let result = match auth.body(req, crate::CONTROL_BODY_BYTES).await {
-                            Ok((_, body, caller)) => {
+                            Ok((_, body, caller, _room)) => {
                                 match api.authorize(&caller, &auth.scope, model, op, &body).await {
                                     Ok(()) => call(&api.svc, model, op, &body).await,
                                     Err(e) => Err(e),

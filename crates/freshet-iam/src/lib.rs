@@ -108,6 +108,19 @@ impl Iam {
     }
 }
 
+/// IAM's ids (`AIDA...`, `AROA...`, `ASIA...`): a prefix and characters of the base-32
+/// alphabet IAM uses, one per byte of `bytes`.
+pub(crate) fn iam_id(prefix: &str, bytes: impl IntoIterator<Item = u8>) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut id = prefix.to_string();
+    id.extend(
+        bytes
+            .into_iter()
+            .map(|b| ALPHABET[usize::from(b % 32)] as char),
+    );
+    id
+}
+
 /// Milliseconds since the epoch as ISO 8601 (`2024-01-02T03:04:05Z`), as STS and condition
 /// keys write times.
 pub fn iso8601(ms: i64) -> String {

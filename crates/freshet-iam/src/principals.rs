@@ -106,14 +106,7 @@ pub struct Directory {
 
 /// IAM-shaped unique ids, stable for a name: a prefix and 17 characters of a hash.
 pub(crate) fn unique_id(prefix: &str, arn: &str) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let digest = Sha256::digest(arn.as_bytes());
-    let tail: String = digest
-        .iter()
-        .take(17)
-        .map(|b| ALPHABET[usize::from(b % 32)] as char)
-        .collect();
-    format!("{prefix}{tail}")
+    crate::iam_id(prefix, Sha256::digest(arn.as_bytes()).into_iter().take(17))
 }
 
 fn valid_account(a: &str) -> bool {

@@ -104,12 +104,8 @@ impl Sessions {
 
     /// A fresh access key id for a session: `ASIA` and 16 base-32 characters.
     pub fn new_key_id() -> String {
-        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
         let mut rng = rand::rngs::OsRng;
-        let tail: String = (0..16)
-            .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-            .collect();
-        format!("ASIA{tail}")
+        crate::iam_id("ASIA", (0..16).map(|_| rng.r#gen::<u8>()))
     }
 
     pub fn issue(&self, claims: &Claims) -> Issued {
