@@ -9,6 +9,7 @@ import json
 import os
 import struct
 import base64
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODEL = os.path.join(HERE, "..", "..", "crates", "freshet-edge", "models", "kinesis-2013-12-02.json")
@@ -143,6 +144,100 @@ def iterator(name, uid, shard, offset, issued_ms, key=bytes([7] * 32)):
     return base64.b64encode(body + tag)
 
 
+# The fuzz target iam_policy: policy documents of both kinds and principals files of both syntaxes.
+POLICIES = {
+    "identity": {"Version": "2012-10-17", "Statement": [
+        {"Sid": "own", "Effect": "Allow", "Action": ["kinesis:Get*", "kinesis:PutRecord"],
+         "Resource": "arn:aws:kinesis:*:${aws:PrincipalAccount}:stream/${aws:username}-*"},
+        {"Effect": "Deny", "NotAction": "kinesis:Describe*", "NotResource": "arn:aws:kinesis:*:*:stream/public",
+         "Condition": {"NotIpAddress": {"aws:SourceIp": ["203.0.113.0/24", "::1/128"]},
+                       "Bool": {"aws:SecureTransport": False}}},
+    ]},
+    "resource": {"Version": "2012-10-17", "Statement": {
+        "Effect": "Allow",
+        "Principal": {"AWS": ["111122223333", "arn:aws:iam::444455556666:root",
+                              "arn:aws:sts::444455556666:assumed-role/ops/s"], "Service": "firehose.amazonaws.com"},
+        "Action": "kinesis:*", "Resource": "*",
+        "Condition": {"ForAnyValue:StringLike": {"aws:TagKeys": ["env*"]},
+                      "DateLessThanIfExists": {"aws:CurrentTime": "2030-01-01T00:00:00Z"},
+                      "NumericGreaterThan": {"aws:EpochTime": 1700000000},
+                      "ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/x*"},
+                      "Null": {"aws:username": "false"}}}},
+    "old-version": {"Version": "2008-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole", "Resource": "arn:aws:iam::*:role/${x}"}]},
+}
+
+PRINCIPALS_TOML = """[[users]]
+name = "alice"
+access_keys = [{ id = "AKIAALICE0000000", secret = "s3cret" }]
+policies = ['{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"kinesis:*","Resource":"*"}}']
+
+[[users]]
+name = "bob"
+account = "222222222222"
+access_keys = [{ id = "AKIABOB000000000", secret = "b" }]
+policies = [{ Version = "2012-10-17", Statement = [{ Effect = "Allow", Action = "sts:AssumeRole", Resource = "*" }] }]
+
+[[roles]]
+name = "reader"
+trust_policy = { Version = "2012-10-17", Statement = [{ Effect = "Allow", Principal = { AWS = "222222222222" }, Action = "sts:AssumeRole" }] }
+max_session_duration = 7200
+"""
+
+PRINCIPALS_JSON = {
+    "users": [{"name": "carol", "account": "333333333333",
+               "access_keys": [{"id": "AKIACAROL0000000", "secret": "c"}],
+               "policies": [POLICIES["identity"]]}],
+    "roles": [{"name": "writer", "trust_policy": POLICIES["resource"], "policies": []}],
+}
+
+# The fuzz target sigv4_request: requests written like HTTP/1, signed with the secret and at the
+# time the target's lookup and clock give (those of AWS's documented SigV4 example).
+SIGV4_SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+SIGV4_DATE = "20150830T123600Z"
+
+
+def uri_encode(s, slash=True):
+    return urllib.parse.quote(s, safe="-_.~" if slash else "-_.~/")
+
+
+def signed_request(method, path, params, headers, body=b"", service="kinesis", region="us-east-1",
+                   access_key="AKIDEXAMPLE", token=None, expires=None):
+    """A request signed as SigV4 says: in the Authorization header, or presigned when `expires`."""
+    scope = f"{SIGV4_DATE[:8]}/{region}/{service}/aws4_request"
+    headers = [(n.lower(), v) for n, v in headers]
+    params = list(params)
+    if expires is None:
+        headers.append(("x-amz-date", SIGV4_DATE))
+        if token:
+            headers.append(("x-amz-security-token", token))
+    names = sorted({n for n, _ in headers})
+    if expires is not None:
+        params += [("X-Amz-Algorithm", "AWS4-HMAC-SHA256"), ("X-Amz-Credential", f"{access_key}/{scope}"),
+                   ("X-Amz-Date", SIGV4_DATE), ("X-Amz-Expires", str(expires)),
+                   ("X-Amz-SignedHeaders", ";".join(names))]
+        if token:
+            params.append(("X-Amz-Security-Token", token))
+    canonical_query = "&".join(f"{k}={v}" for k, v in sorted((uri_encode(k), uri_encode(v)) for k, v in params))
+    canonical_headers = "".join(
+        n + ":" + ",".join(" ".join(v.split()) for m, v in headers if m == n) + "\n" for n in names)
+    canonical = "\n".join([method, uri_encode(path, slash=False), canonical_query, canonical_headers,
+                           ";".join(names), hashlib.sha256(body).hexdigest()])
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", SIGV4_DATE, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key = ("AWS4" + SIGV4_SECRET).encode()
+    for part in (SIGV4_DATE[:8], region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    query = "&".join(f"{uri_encode(k)}={uri_encode(v)}" for k, v in params)
+    if expires is None:
+        headers.append(("authorization", f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, "
+                                         f"SignedHeaders={';'.join(names)}, Signature={signature}"))
+    else:
+        query += ("&" if query else "") + "X-Amz-Signature=" + signature
+    head = f"{method} {path}{'?' + query if query else ''}\n" + "".join(f"{n}: {v}\n" for n, v in headers)
+    return head.encode() + b"\n" + body, signature
+
+
 def write(target, name, data):
     d = os.path.join(HERE, target)
     os.makedirs(d, exist_ok=True)
@@ -168,6 +263,27 @@ def main():
     write("log_frame", "batch", batch)
     write("log_frame", "torn_tail", batch + frame(8, 1700000000003, "k", b"lost", batch_end=False))
     write("log_frame", "zeroes", bytes(64))
+    for name, doc in POLICIES.items():
+        write("iam_policy", name, json.dumps(doc, indent=1).encode())
+    write("iam_policy", "principals-toml", PRINCIPALS_TOML.encode())
+    write("iam_policy", "principals-json", json.dumps(PRINCIPALS_JSON).encode())
+
+    example, signature = signed_request(
+        "GET", "/", [("Action", "ListUsers"), ("Version", "2010-05-08")],
+        [("host", "iam.amazonaws.com"), ("content-type", "application/x-www-form-urlencoded; charset=utf-8")],
+        service="iam")
+    # The signature the AWS documentation gives for its example.
+    assert signature == "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7", signature
+    write("sigv4_request", "aws-example", example)
+    body = json.dumps({"StreamName": "orders", "Data": base64.b64encode(DATA).decode(), "PartitionKey": "user-1"})
+    write("sigv4_request", "put-record", signed_request(
+        "POST", "/", [], [("host", "localhost:4567"), ("content-type", "application/x-amz-json-1.1"),
+                          ("x-amz-target", "Kinesis_20131202.PutRecord"), ("x-amz-user-agent", "a  b ")],
+        body=body.encode(), token="FQoGZXIvYXdzEXAMPLE")[0])
+    write("sigv4_request", "presigned", signed_request(
+        "GET", "/", [("X-Amz-ChannelARN", "arn:aws:kinesisvideo:us-east-1:000000000000:channel/c/1"),
+                     ("a", ""), ("a", "x y+z")],
+        [("host", "localhost:4567")], service="kinesisvideo", expires=300, token="tok/en=")[0])
 
 
 if __name__ == "__main__":
