@@ -128,7 +128,7 @@ impl Auth {
     fn prepare(
         &self,
         parts: &http::request::Parts,
-    ) -> Result<Option<(sigv4::Prepared<Arc<Identity>>, i64)>, ApiError> {
+    ) -> Result<Option<Signing>, ApiError> {
         if !self.iam.enabled() {
             return Ok(None);
         }
@@ -147,7 +147,7 @@ impl Auth {
     fn finish(
         &self,
         parts: &http::request::Parts,
-        prepared: Option<(sigv4::Prepared<Arc<Identity>>, i64)>,
+        prepared: Option<Signing>,
         body: Option<&[u8]>,
     ) -> Result<Caller, ApiError> {
         let peer = parts.extensions.get::<Peer>().copied();
@@ -225,6 +225,9 @@ impl Auth {
         Ok((parts, body, caller, BodyRoom { _permit: room }))
     }
 }
+
+/// A signature checked but for its payload, and the time it was checked at (ms).
+type Signing = (sigv4::Prepared<Arc<Identity>>, i64);
 
 /// A request body's share of the body budget, given back when dropped.
 pub struct BodyRoom {
