@@ -125,10 +125,7 @@ impl Auth {
 
     /// The signature's form, date and key, checked before any body is read (`None` on an
     /// anonymous server).
-    fn prepare(
-        &self,
-        parts: &http::request::Parts,
-    ) -> Result<Option<Signing>, ApiError> {
+    fn prepare(&self, parts: &http::request::Parts) -> Result<Option<Signing>, ApiError> {
         if !self.iam.enabled() {
             return Ok(None);
         }
