@@ -187,14 +187,6 @@ pub async fn serve(
                                 return;
                             }
                         };
-                    // As on plain TCP: some bytes (a TLS record) must follow the handshake.
-                    let mut probe = [0u8; 1];
-                    if !matches!(
-                        tokio::time::timeout(first_byte, stream.get_ref().0.peek(&mut probe)).await,
-                        Ok(Ok(n)) if n > 0
-                    ) {
-                        return;
-                    }
                     let conn =
                         builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     if let Err(error) = watcher.watch(conn.into_owned()).await {

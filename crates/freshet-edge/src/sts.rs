@@ -41,6 +41,18 @@ impl Api for StsApi {
         Router::new().route(
             "/",
             post(move |req: Request| async move {
+                // Only a form is an STS call; anything else posted to the root is no operation.
+                let form = req
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+                if !form {
+                    return crate::error_response(
+                        ApiError::unknown_operation(),
+                        crate::codec::Format::Json,
+                    );
+                }
                 let result = match auth.body(req, MAX_BODY).await {
                     Ok((parts, body, caller, _room)) => {
                         let mut params: Vec<(String, String)> =
