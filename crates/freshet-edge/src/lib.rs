@@ -155,6 +155,7 @@ impl Auth {
                 peer,
                 region: String::new(),
                 now_ms: 0,
+                context: std::sync::OnceLock::new(),
             });
         };
         let verified = prepared.finish(parts, body)?;
@@ -164,6 +165,7 @@ impl Auth {
             peer,
             region: verified.region,
             now_ms,
+            context: std::sync::OnceLock::new(),
         })
     }
 
@@ -240,6 +242,8 @@ pub struct Caller {
     peer: Option<Peer>,
     region: String,
     now_ms: i64,
+    /// The request's condition keys, made once however many resources a call authorizes.
+    context: std::sync::OnceLock<Context>,
 }
 
 impl Caller {
@@ -292,7 +296,7 @@ impl Caller {
             action,
             resource,
             resource_policy,
-            context: &self.context(),
+            context: self.context.get_or_init(|| self.context()),
         };
         freshet_iam::authorize(identity, &access)?;
         // A call on no particular resource acts in the server's account, which no resource

@@ -109,6 +109,30 @@ pub(crate) fn unique_id(prefix: &str, arn: &str) -> String {
     crate::iam_id(prefix, Sha256::digest(arn.as_bytes()).into_iter().take(17))
 }
 
+/// What users and roles have alike: their account (the server's unless named), ARN and
+/// identity policies, or why the file is refused.
+fn principal(
+    kind: &str,
+    name: &str,
+    account: Option<String>,
+    policies: &[PolicyDoc],
+    default_account: &str,
+) -> Result<(String, String, Arc<[Policy]>), String> {
+    let account = account.unwrap_or_else(|| default_account.to_string());
+    if !valid_account(&account) {
+        return Err(format!(
+            "{kind} {name}: account {account:?} is not 12 digits"
+        ));
+    }
+    let arn = format!("arn:aws:iam::{account}:{kind}/{name}");
+    let policies = policies
+        .iter()
+        .map(|p| p.parse(Kind::Identity))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{kind} {name}: policy: {e}"))?;
+    Ok((account, arn, policies.into()))
+}
+
 fn valid_account(a: &str) -> bool {
     a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())
 }
@@ -124,20 +148,13 @@ impl Directory {
         };
         let mut dir = Directory::default();
         for user in doc.users {
-            let account = user.account.unwrap_or_else(|| default_account.to_string());
-            if !valid_account(&account) {
-                return Err(format!(
-                    "user {}: account {account:?} is not 12 digits",
-                    user.name
-                ));
-            }
-            let arn = format!("arn:aws:iam::{account}:user/{}", user.name);
-            let policies = user
-                .policies
-                .iter()
-                .map(|p| p.parse(Kind::Identity))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("user {}: policy: {e}", user.name))?;
+            let (account, arn, policies) = principal(
+                "user",
+                &user.name,
+                user.account,
+                &user.policies,
+                default_account,
+            )?;
             let identity = Arc::new(Identity {
                 user_id: unique_id("AIDA", &arn),
                 account,
@@ -145,7 +162,7 @@ impl Directory {
                     name: user.name.clone(),
                 },
                 arn: arn.clone(),
-                policies: policies.into(),
+                policies,
                 session_policy: None,
                 token_issued_ms: None,
             });
@@ -169,24 +186,17 @@ impl Directory {
             }
         }
         for role in doc.roles {
-            let account = role.account.unwrap_or_else(|| default_account.to_string());
-            if !valid_account(&account) {
-                return Err(format!(
-                    "role {}: account {account:?} is not 12 digits",
-                    role.name
-                ));
-            }
-            let arn = format!("arn:aws:iam::{account}:role/{}", role.name);
+            let (account, arn, policies) = principal(
+                "role",
+                &role.name,
+                role.account,
+                &role.policies,
+                default_account,
+            )?;
             let trust = role
                 .trust_policy
                 .parse(Kind::Resource)
                 .map_err(|e| format!("role {}: trust policy: {e}", role.name))?;
-            let policies = role
-                .policies
-                .iter()
-                .map(|p| p.parse(Kind::Identity))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("role {}: policy: {e}", role.name))?;
             let max = role.max_session_duration.unwrap_or(3600);
             if !(3600..=43200).contains(&max) {
                 return Err(format!(
@@ -200,7 +210,7 @@ impl Directory {
                 name: role.name,
                 account,
                 trust,
-                policies: policies.into(),
+                policies,
                 max_session_secs: max,
             });
             if dir.roles.insert(arn.clone(), entry).is_some() {
