@@ -23,6 +23,7 @@ const SHARD: ShardLogId = ShardLogId {
 fn batch(n: usize) -> Vec<NewRecord> {
     (0..n)
         .map(|i| NewRecord {
+            sealed: false,
             partition_key: format!("user-{i}").into(),
             explicit_hash_key: None,
             data: Bytes::from(vec![i as u8; RECORD_BYTES]),

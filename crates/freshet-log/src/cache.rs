@@ -132,6 +132,7 @@ mod tests {
 
     fn rec(offset: u64, arrival_ms: i64, len: usize) -> Record {
         Record {
+            sealed: false,
             offset,
             arrival_ms,
             partition_key: bytestring::ByteString::new(),

@@ -51,6 +51,7 @@ const B: ShardLogId = ShardLogId {
 fn batch(prefix: &str, n: usize, size: usize) -> Vec<NewRecord> {
     (0..n)
         .map(|i| NewRecord {
+            sealed: false,
             partition_key: format!("{prefix}{i}").into(),
             explicit_hash_key: (i % 2 == 1).then_some(i as u128 * 7),
             data: Bytes::from(vec![i as u8; size]),

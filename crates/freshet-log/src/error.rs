@@ -29,4 +29,7 @@ pub enum LogError {
     /// The shard stopped taking writes after an fsync failure; reopening the log recovers it.
     #[error("shard log {shard} stopped taking writes: {reason}")]
     ShardFailed { shard: ShardLogId, reason: String },
+    /// A sealed stream's data key cannot be used (`Sealing`).
+    #[error("{0}")]
+    Key(#[from] crate::KeyError),
 }

@@ -1,11 +1,11 @@
 //! The on-disk frame of one record: the stored format of segment files, its encoder and its checked
 //! decoder. This format is a deliberate, versioned thing: changing it means a new version byte.
 //!
-//! Layout, little-endian, format version 1:
+//! Layout, little-endian, format versions 1 and 2:
 //!
 //! ```text
 //! [u32 body_len][u32 crc32c(body)]
-//! body = [u8 version = 1][u64 offset][i64 arrival_ms][u16 pk_len][pk bytes, UTF-8]
+//! body = [u8 version][u64 offset][i64 arrival_ms][u16 pk_len][pk bytes, UTF-8]
 //!        [u8 flags][16 bytes explicit hash key, only if flags & 1][data]
 //! ```
 //!
@@ -13,6 +13,10 @@
 //! the last record of its append batch. The batch-end bit exists because a batch must be all or
 //! nothing across a crash: recovery truncates the active segment back to the end of the last batch
 //! whose final frame is intact, so a half-written batch (never acknowledged) disappears entirely.
+//! Bit 2 (version 2 only) marks a sealed record: its data is an envelope encrypted under a data key
+//! (`sealed.rs`) and its partition key is inside it (the frame's is empty). Sealed frames are
+//! version 2 so that a build that predates sealing stops at them (an unknown version is never
+//! truncated away) instead of reading ciphertext as data; clear frames stay version 1.
 //! Other flag bits must be zero; a future format that needs them bumps the version byte instead.
 
 use std::ops::Range;
@@ -22,12 +26,15 @@ use bytestring::ByteString;
 
 /// The version byte written into every frame by this build.
 pub(crate) const FORMAT_VERSION: u8 = 1;
+/// The version byte of sealed frames.
+pub(crate) const SEALED_VERSION: u8 = 2;
 /// Length and checksum that precede the body.
 pub(crate) const PREFIX_LEN: usize = 8;
 /// version + offset + arrival_ms + pk_len + flags.
 const FIXED_BODY_LEN: usize = 1 + 8 + 8 + 2 + 1;
 const FLAG_EHK: u8 = 1;
 const FLAG_BATCH_END: u8 = 2;
+const FLAG_SEALED: u8 = 4;
 const KNOWN_FLAGS: u8 = FLAG_EHK | FLAG_BATCH_END;
 
 /// Longest partition key a frame can hold (its length is a u16). Kinesis allows 256 characters.
@@ -50,6 +57,7 @@ pub(crate) struct FrameFields<'a> {
     pub explicit_hash_key: Option<u128>,
     pub data: &'a [u8],
     pub batch_end: bool,
+    pub sealed: bool,
 }
 
 /// Where an encoded frame's partition key and data lie, relative to the frame's start.
@@ -69,7 +77,11 @@ pub(crate) fn encode(out: &mut Vec<u8>, f: &FrameFields<'_>) -> Spans {
     out.reserve(total);
     out.extend_from_slice(&((total - PREFIX_LEN) as u32).to_le_bytes());
     out.extend_from_slice(&[0; 4]); // checksum, filled in below once the body exists
-    out.push(FORMAT_VERSION);
+    out.push(if f.sealed {
+        SEALED_VERSION
+    } else {
+        FORMAT_VERSION
+    });
     out.extend_from_slice(&f.offset.to_le_bytes());
     out.extend_from_slice(&f.arrival_ms.to_le_bytes());
     out.extend_from_slice(&(f.partition_key.len() as u16).to_le_bytes());
@@ -81,6 +93,9 @@ pub(crate) fn encode(out: &mut Vec<u8>, f: &FrameFields<'_>) -> Spans {
     }
     if f.batch_end {
         flags |= FLAG_BATCH_END;
+    }
+    if f.sealed {
+        flags |= FLAG_SEALED;
     }
     out.push(flags);
     if let Some(ehk) = f.explicit_hash_key {
@@ -104,6 +119,7 @@ pub(crate) struct Frame {
     /// A slice of the buffer the frame was decoded from (no copy).
     pub data: Bytes,
     pub batch_end: bool,
+    pub sealed: bool,
 }
 
 #[derive(Debug)]
@@ -135,17 +151,20 @@ pub(crate) fn decode(buf: &Bytes) -> Decoded {
     if crc32c::crc32c(body) != crc {
         return Decoded::Invalid("checksum mismatch");
     }
-    if body[0] != FORMAT_VERSION {
-        return Decoded::UnknownVersion(body[0]);
-    }
-    match parse_body(buf, PREFIX_LEN, len) {
+    let known = match body[0] {
+        FORMAT_VERSION => KNOWN_FLAGS,
+        SEALED_VERSION => KNOWN_FLAGS | FLAG_SEALED,
+        version => return Decoded::UnknownVersion(version),
+    };
+    match parse_body(buf, PREFIX_LEN, len, known) {
         Some(frame) => Decoded::Frame { frame, len },
         None => Decoded::Invalid("malformed frame body"),
     }
 }
 
-/// Parses a checksum-verified version-1 body spanning `buf[start..end]`.
-fn parse_body(buf: &Bytes, start: usize, end: usize) -> Option<Frame> {
+/// Parses a checksum-verified body spanning `buf[start..end]` whose version allows the flags in
+/// `known`.
+fn parse_body(buf: &Bytes, start: usize, end: usize, known: u8) -> Option<Frame> {
     let mut r = Reader {
         buf: &buf[..end],
         pos: start + 1,
@@ -157,7 +176,7 @@ fn parse_body(buf: &Bytes, start: usize, end: usize) -> Option<Frame> {
     r.take(pk_len)?;
     let partition_key = ByteString::try_from(buf.slice(pk_start..r.pos)).ok()?;
     let [flags] = r.array()?;
-    if flags & !KNOWN_FLAGS != 0 {
+    if flags & !known != 0 {
         return None;
     }
     let explicit_hash_key = if flags & FLAG_EHK != 0 {
@@ -172,6 +191,7 @@ fn parse_body(buf: &Bytes, start: usize, end: usize) -> Option<Frame> {
         explicit_hash_key,
         data: buf.slice(r.pos..end),
         batch_end: flags & FLAG_BATCH_END != 0,
+        sealed: flags & FLAG_SEALED != 0,
     })
 }
 
@@ -200,6 +220,16 @@ mod tests {
 
     /// The encoded frame, after checking that the spans `encode` reports hold the key and data.
     fn encode_one(pk: &str, ehk: Option<u128>, data: &[u8], batch_end: bool) -> Vec<u8> {
+        encode_with(pk, ehk, data, batch_end, false)
+    }
+
+    fn encode_with(
+        pk: &str,
+        ehk: Option<u128>,
+        data: &[u8],
+        batch_end: bool,
+        sealed: bool,
+    ) -> Vec<u8> {
         let mut out = vec![0xAA; 3];
         let spans = encode(
             &mut out,
@@ -210,6 +240,7 @@ mod tests {
                 explicit_hash_key: ehk,
                 data,
                 batch_end,
+                sealed,
             },
         );
         let frame = out.split_off(3);
@@ -221,8 +252,10 @@ mod tests {
     proptest! {
         #[test]
         fn round_trip(pk in ".{0,40}", ehk in proptest::option::of(any::<u128>()),
-                      data in proptest::collection::vec(any::<u8>(), 0..300), batch_end in any::<bool>()) {
-            let buf = encode_one(&pk, ehk, &data, batch_end);
+                      data in proptest::collection::vec(any::<u8>(), 0..300), batch_end in any::<bool>(),
+                      sealed in any::<bool>()) {
+            let buf = encode_with(&pk, ehk, &data, batch_end, sealed);
+            prop_assert_eq!(buf[PREFIX_LEN], if sealed { SEALED_VERSION } else { FORMAT_VERSION });
             prop_assert_eq!(buf.len(), frame_len(pk.len(), ehk.is_some(), data.len()));
             match decode(&Bytes::from(buf.clone())) {
                 Decoded::Frame { frame, len } => {
@@ -233,6 +266,7 @@ mod tests {
                     prop_assert_eq!(frame.explicit_hash_key, ehk);
                     prop_assert_eq!(&frame.data[..], &data[..]);
                     prop_assert_eq!(frame.batch_end, batch_end);
+                    prop_assert_eq!(frame.sealed, sealed);
                 }
                 other => prop_assert!(false, "unexpected {:?}", other),
             }
@@ -268,6 +302,15 @@ mod tests {
             decode(&Bytes::from(buf)),
             Decoded::UnknownVersion(9)
         ));
+    }
+
+    #[test]
+    fn the_sealed_flag_is_refused_in_a_version_one_frame() {
+        let mut buf = encode_with("", None, b"x", true, true);
+        buf[PREFIX_LEN] = FORMAT_VERSION;
+        let crc = crc32c::crc32c(&buf[PREFIX_LEN..]);
+        buf[4..8].copy_from_slice(&crc.to_le_bytes());
+        assert!(matches!(decode(&Bytes::from(buf)), Decoded::Invalid(_)));
     }
 
     #[test]

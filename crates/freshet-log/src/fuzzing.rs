@@ -36,6 +36,7 @@ pub enum FrameDecode {
 fn decoded_frame(frame: frame::Frame, len: usize) -> DecodedFrame {
     DecodedFrame {
         record: Record {
+            sealed: frame.sealed,
             offset: frame.offset,
             arrival_ms: frame.arrival_ms,
             partition_key: frame.partition_key,
@@ -63,6 +64,7 @@ pub fn encode_frame(record: &Record, batch_end: bool) -> Vec<u8> {
     frame::encode(
         &mut out,
         &FrameFields {
+            sealed: record.sealed,
             offset: record.offset,
             arrival_ms: record.arrival_ms,
             partition_key: &record.partition_key,

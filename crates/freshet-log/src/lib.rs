@@ -19,6 +19,7 @@ mod frame;
 pub mod fuzzing;
 mod index;
 mod io_pool;
+mod sealed;
 mod segment;
 mod shard;
 mod stage;
@@ -41,6 +42,7 @@ use tokio::sync::{oneshot, watch};
 pub use backend::{BoxFuture, LogBackend, SharedLog};
 pub use error::LogError;
 pub use frame::{MAX_DATA_BYTES, MAX_PARTITION_KEY_BYTES};
+pub use sealed::{DataKey, DataKeys, KeyError, SEAL_OVERHEAD, Sealing};
 
 use shard::ShardShared;
 use writer::{Command, Registry, Writer};
@@ -160,6 +162,20 @@ pub struct NewRecord {
     pub partition_key: ByteString,
     pub explicit_hash_key: Option<u128>,
     pub data: Bytes,
+    /// The data is a sealed envelope (`Sealing`), the partition key inside it.
+    pub sealed: bool,
+}
+
+impl NewRecord {
+    /// A record stored as given.
+    pub fn clear(partition_key: ByteString, explicit_hash_key: Option<u128>, data: Bytes) -> Self {
+        NewRecord {
+            partition_key,
+            explicit_hash_key,
+            data,
+            sealed: false,
+        }
+    }
 }
 
 /// A stored record.
@@ -170,6 +186,8 @@ pub struct Record {
     pub partition_key: ByteString,
     pub explicit_hash_key: Option<u128>,
     pub data: Bytes,
+    /// Stored sealed; `Sealing` opens it before a service sees it.
+    pub sealed: bool,
 }
 
 /// Where an append batch went: offsets `first_offset..first_offset + n`, all with `arrival_ms`.

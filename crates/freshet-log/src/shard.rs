@@ -149,6 +149,7 @@ impl ShardShared {
                             partition_key: frame.partition_key,
                             explicit_hash_key: frame.explicit_hash_key,
                             data: frame.data,
+                            sealed: frame.sealed,
                         });
                     }
                     Step::Bad { pos, reason } => return Err(corrupt(&span.path, pos, reason)),

@@ -153,6 +153,7 @@ struct StagedRecord {
     offset: u64,
     arrival_ms: i64,
     explicit_hash_key: Option<u128>,
+    sealed: bool,
     /// Where the key and data lie among the round's staged frames.
     key: Range<usize>,
     data: Range<usize>,
@@ -172,6 +173,7 @@ impl StagedRecord {
             partition_key: unsafe { ByteString::from_bytes_unchecked(key) },
             explicit_hash_key: self.explicit_hash_key,
             data: frames.slice(self.data),
+            sealed: self.sealed,
         }
     }
 }
@@ -452,6 +454,7 @@ impl Writer {
                     explicit_hash_key: r.explicit_hash_key,
                     data: &r.data,
                     batch_end: i + 1 == n,
+                    sealed: r.sealed,
                 },
             );
             if keep_records {
@@ -459,6 +462,7 @@ impl Writer {
                     offset,
                     arrival_ms,
                     explicit_hash_key: r.explicit_hash_key,
+                    sealed: r.sealed,
                     key: at + spans.key.start..at + spans.key.end,
                     data: at + spans.data.start..at + spans.data.end,
                 });
@@ -951,6 +955,7 @@ mod fault_tests {
 
     fn record(n: u8) -> Vec<NewRecord> {
         vec![NewRecord {
+            sealed: false,
             partition_key: "k".into(),
             explicit_hash_key: None,
             data: bytes::Bytes::from(vec![n; 100]),

@@ -22,6 +22,7 @@ async fn flipped_byte_in_a_sealed_segment_is_reported_and_the_rest_served() {
             log.append(
                 ID,
                 vec![NewRecord {
+                    sealed: false,
                     partition_key: format!("k{i}").into(),
                     explicit_hash_key: None,
                     data: Bytes::from(vec![i as u8; 200]),
@@ -63,6 +64,7 @@ async fn flipped_byte_in_a_sealed_segment_is_reported_and_the_rest_served() {
         .append(
             ID,
             vec![NewRecord {
+                sealed: false,
                 partition_key: "after".into(),
                 explicit_hash_key: None,
                 data: Bytes::from_static(b"fine"),

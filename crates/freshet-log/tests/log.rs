@@ -42,6 +42,7 @@ fn new_record(rng: &mut Lcg, tag: u64) -> NewRecord {
     };
     let data: Vec<u8> = (0..len).map(|i| (tag as usize * 31 + i) as u8).collect();
     NewRecord {
+        sealed: false,
         partition_key: format!("pk-{tag}-{}", "é".repeat(rng.below(3) as usize)).into(),
         explicit_hash_key: (rng.below(2) == 0).then(|| u128::from(tag) << 64 | 0xfeed),
         data: Bytes::from(data),
@@ -60,6 +61,7 @@ impl Model {
             let offset = first_offset + i as u64;
             // Appends to one shard complete in offset order only per writer round; sort at the end.
             self.records.push(Record {
+                sealed: false,
                 offset,
                 arrival_ms,
                 partition_key: r.partition_key.clone(),
@@ -106,6 +108,7 @@ async fn append_ok(log: &Log, id: ShardLogId, batch: Vec<NewRecord>) -> freshet_
 
 fn one(data: &str) -> Vec<NewRecord> {
     vec![NewRecord {
+        sealed: false,
         partition_key: "k".into(),
         explicit_hash_key: None,
         data: Bytes::copy_from_slice(data.as_bytes()),
@@ -328,6 +331,7 @@ async fn torn_tail_every_byte() {
         (0..3).map(|i| new_record(&mut rng, i)).collect(),
         vec![new_record(&mut rng, 10)],
         vec![NewRecord {
+            sealed: false,
             partition_key: "last".into(),
             explicit_hash_key: Some(u128::MAX),
             data: Bytes::from_static(b"the torn one"),
@@ -461,6 +465,7 @@ async fn segments_time_lookup_and_retention() {
         let n = 1 + (i % 3);
         let batch: Vec<NewRecord> = (0..n)
             .map(|j| NewRecord {
+                sealed: false,
                 partition_key: format!("k{i}").into(),
                 explicit_hash_key: None,
                 data: Bytes::from(vec![j as u8; 60]),
@@ -675,6 +680,7 @@ async fn shard_lifecycle_and_errors() {
     let empty = append_ok(&log, id, Vec::new()).await;
     assert_eq!(empty.first_offset, 1, "an empty batch takes no offsets");
     let too_long = NewRecord {
+        sealed: false,
         partition_key: "k".repeat(70_000).into(),
         explicit_hash_key: None,
         data: Bytes::new(),

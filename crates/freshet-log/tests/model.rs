@@ -78,6 +78,7 @@ fn check(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         .iter()
                         .enumerate()
                         .map(|(i, &n)| NewRecord {
+                            sealed: false,
                             partition_key: format!("{step}-{i}").into(),
                             explicit_hash_key: ehk.then_some(step as u128),
                             data: Bytes::from(vec![(step + i) as u8; n]),
@@ -91,6 +92,7 @@ fn check(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     }
                     for (i, r) in batch.into_iter().enumerate() {
                         m.records.push(Record {
+                            sealed: false,
                             offset: a.first_offset + i as u64,
                             arrival_ms: a.arrival_ms,
                             partition_key: r.partition_key,
