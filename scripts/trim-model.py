@@ -2,7 +2,8 @@
 """Writes the embedded models of the services Freshet serves only part of: botocore's model
 trimmed to the operations served and every shape they reach, documentation removed, as the other
 embedded models are. Glue (the Data Catalog's databases and tables; its full model is over 1 MB)
-and CloudWatch (the metric reads). The edge answers any other target of theirs with
+CloudWatch (the metric reads) and KMS (symmetric keys, aliases, rotation and the
+cryptographic operations of the local KMS). The edge answers any other target of theirs with
 UnknownOperationException because it is not in the model.
 
 Usage: scripts/trim-model.py  (reads the installed botocore's models)
@@ -22,6 +23,14 @@ SERVED = {
         "GetTableVersion", "GetTableVersions",
     ],
     ("cloudwatch", "2010-08-01"): ["GetMetricStatistics", "GetMetricData", "ListMetrics"],
+    ("kms", "2014-11-01"): [
+        "CreateKey", "DescribeKey", "ListKeys", "EnableKey", "DisableKey",
+        "ScheduleKeyDeletion", "CancelKeyDeletion",
+        "CreateAlias", "UpdateAlias", "DeleteAlias", "ListAliases",
+        "EnableKeyRotation", "DisableKeyRotation", "GetKeyRotationStatus", "RotateKeyOnDemand",
+        "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "Encrypt", "Decrypt", "ReEncrypt",
+        "GenerateRandom",
+    ],
 }
 MODELS = os.path.join(os.path.dirname(__file__), "..", "crates", "freshet-edge", "models")
 

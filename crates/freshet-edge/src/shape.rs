@@ -262,6 +262,11 @@ embedded_model!(
     "cloudwatch-2010-08-01.json"
 );
 embedded_model!(
+    /// KMS (`TrentService`), trimmed to the local KMS's operations by `scripts/trim-model.py`.
+    kms,
+    "kms-2014-11-01.json"
+);
+embedded_model!(
     /// Firehose (`Firehose_20150804`).
     firehose,
     "firehose-2015-08-04.json"

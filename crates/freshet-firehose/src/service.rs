@@ -819,6 +819,7 @@ impl FirehoseService {
         let records = data
             .into_iter()
             .map(|data| NewRecord {
+                sealed: false,
                 partition_key: Default::default(),
                 explicit_hash_key: None,
                 data,

@@ -1462,6 +1462,7 @@ mod tests {
         };
         let task = tokio::spawn(worker.run());
         let record = |data: &[u8]| NewRecord {
+            sealed: false,
             partition_key: Default::default(),
             explicit_hash_key: None,
             data: Bytes::copy_from_slice(data),

@@ -186,7 +186,8 @@ pub struct Record {
     pub partition_key: ByteString,
     pub explicit_hash_key: Option<u128>,
     pub data: Bytes,
-    /// Stored sealed; `Sealing` opens it before a service sees it.
+    /// Stored sealed (encrypted). Below `Sealing` the data is the envelope; above it, the
+    /// opened record's data.
     pub sealed: bool,
 }
 

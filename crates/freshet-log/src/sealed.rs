@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use bytestring::ByteString;
 use freshet_runtime::metrics::Exposition;
 use tokio::sync::watch;
@@ -149,7 +149,8 @@ impl Sealing {
             .collect()
     }
 
-    /// Opens every sealed record in place of its envelope.
+    /// Opens every sealed record in place of its envelope (it stays marked `sealed`: stored
+    /// encrypted).
     fn open(&self, id: ShardLogId, records: &mut [Record]) -> Result<(), LogError> {
         let mut key: Option<Arc<DataKey>> = None;
         for r in records.iter_mut().filter(|r| r.sealed) {
@@ -187,7 +188,6 @@ impl Sealing {
                 .ok_or_else(|| undecryptable(id, r.offset))?;
             r.data = clear.slice(2 + pk_len..);
             r.partition_key = pk;
-            r.sealed = false;
         }
         Ok(())
     }
@@ -325,7 +325,7 @@ mod tests {
     }
 
     fn record(pk: &str, data: &[u8]) -> NewRecord {
-        NewRecord::clear(pk.into(), Some(7), Bytes::copy_from_slice(data))
+        NewRecord::clear(pk.into(), Some(7), bytes::Bytes::copy_from_slice(data))
     }
 
     const A: ShardLogId = ShardLogId {
@@ -396,9 +396,9 @@ mod tests {
             got,
             [
                 ("clear-key", &b"clear-before"[..], false),
-                ("secret-key-1", b"secret-payload-1", false),
-                ("secret-key-2", b"secret-payload-2", false),
-                ("secret-key-3", b"secret-payload-3", false),
+                ("secret-key-1", b"secret-payload-1", true),
+                ("secret-key-2", b"secret-payload-2", true),
+                ("secret-key-3", b"secret-payload-3", true),
             ]
         );
         assert!(read.iter().all(|r| r.explicit_hash_key == Some(7)));

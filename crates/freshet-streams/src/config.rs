@@ -30,6 +30,9 @@ pub struct StreamsConfig {
     pub enforce_limits: bool,
     /// Where every reading of time comes from (arrival times are the log's).
     pub clock: SharedClock,
+    /// The data keys of encrypted streams (StartStreamEncryption); without one, encryption
+    /// requests answer KMSNotFoundException.
+    pub keys: Option<std::sync::Arc<freshet_kms::Keyring>>,
 }
 
 impl Default for StreamsConfig {
@@ -48,6 +51,7 @@ impl Default for StreamsConfig {
             retention_interval: Duration::from_secs(60),
             enforce_limits: false,
             clock: SharedClock::system(),
+            keys: None,
         }
     }
 }

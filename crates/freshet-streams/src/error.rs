@@ -1,6 +1,8 @@
 //! The errors of the Data Streams semantics. Each variant is one AWS error type; the edge maps
 //! them to `__type` and HTTP status in one place and never invents messages of its own.
 
+use freshet_log::{KeyError, LogError};
+
 #[derive(thiserror::Error, Debug)]
 #[non_exhaustive]
 pub enum StreamsError {
@@ -20,8 +22,9 @@ pub enum StreamsError {
     ProvisionedThroughputExceeded(String),
     #[error("{0}")]
     Validation(String),
-    #[error("storage failure: {0}")]
-    Log(#[from] freshet_log::LogError),
+    /// Storage failures, and refusals of an encrypted stream's KMS key (`LogError::Key`).
+    #[error("{0}")]
+    Log(#[from] LogError),
     #[error("catalog failure: {0}")]
     Catalog(#[from] freshet_catalog::CatalogError),
 }
@@ -40,13 +43,25 @@ impl StreamsError {
                 "ProvisionedThroughputExceededException"
             }
             StreamsError::Validation(_) => "ValidationException",
+            StreamsError::Log(LogError::Key(k)) => match k {
+                KeyError::Disabled(_) => "KMSDisabledException",
+                KeyError::InvalidState(_) => "KMSInvalidStateException",
+                KeyError::NotFound(_) => "KMSNotFoundException",
+                KeyError::AccessDenied(_) => "KMSAccessDeniedException",
+                KeyError::Unavailable(_) => "KMSThrottlingException",
+                KeyError::Undecryptable(_) => "InternalFailure",
+            },
             StreamsError::Log(_) | StreamsError::Catalog(_) => "InternalFailure",
         }
     }
 
     /// Whether this is our fault (HTTP 500) rather than the caller's (HTTP 400).
     pub fn is_internal(&self) -> bool {
-        matches!(self, StreamsError::Log(_) | StreamsError::Catalog(_))
+        match self {
+            StreamsError::Log(LogError::Key(k)) => matches!(k, KeyError::Undecryptable(_)),
+            StreamsError::Log(_) | StreamsError::Catalog(_) => true,
+            _ => false,
+        }
     }
 }
 

@@ -84,12 +84,16 @@ impl StreamsService {
         };
         let mut key_bytes = [0u8; 32];
         key_bytes.copy_from_slice(&key);
+        let log: SharedLog = match &config.keys {
+            Some(keys) => Arc::new(freshet_log::Sealing::new(Arc::new(log), keys.clone())),
+            None => Arc::new(log),
+        };
         let service = StreamsService {
             inner: Arc::new(Inner {
                 iterators: IteratorCodec::new(key_bytes),
                 config,
                 catalog,
-                log: std::sync::Arc::new(log),
+                log,
                 streams: RwLock::new(Registry::default()),
                 subscriptions: parking_lot::Mutex::new(HashMap::new()),
                 subscription_ids: std::sync::atomic::AtomicU64::new(0),
@@ -132,6 +136,7 @@ impl StreamsService {
             .log
             .remove_orphans(&|id| known_logs.contains(&id))
             .await?;
+        self.recover_encryption().await?;
         let count = inner.streams.read().by_name.len();
         tracing::info!(streams = count, "data streams recovered");
         Ok(())
@@ -375,12 +380,30 @@ impl StreamsService {
     where
         F: FnOnce(&mut StreamRow) -> Result<()>,
     {
+        self.update_active_after(stream, async { Ok(()) }, change)
+            .await
+    }
+
+    /// `update_active` with `first` run before the change, under the stream's admin lock and
+    /// once the stream is known to be ACTIVE: an effect outside the catalog that the change
+    /// records (a failing `first` changes nothing).
+    pub(crate) async fn update_active_after<F, P>(
+        &self,
+        stream: &Arc<Stream>,
+        first: P,
+        change: F,
+    ) -> Result<()>
+    where
+        F: FnOnce(&mut StreamRow) -> Result<()>,
+        P: std::future::Future<Output = Result<()>>,
+    {
         // Held across the catalog commit on purpose: see `Stream::admin`.
         let _admin = stream.admin.lock().await;
         let before = &stream.snapshot().row;
         if before.status != Status::Active {
             return Err(self.not_active(stream, before.status));
         }
+        first.await?;
         let mut row = before.clone();
         change(&mut row)?;
         if row == *before {
@@ -462,10 +485,55 @@ impl StreamsService {
             .policies
             .lock()
             .retain(|arn, _| !arn.starts_with(stream.arn.as_str()));
+        if let Some(keys) = &self.inner.config.keys {
+            keys.forget(stream.uid).await.map_err(kms)?;
+        }
         self.inner.catalog.delete_stream(stream.uid).await?;
         self.inner.streams.write().remove(stream);
         stream.reshaped.notify_waiters();
         tracing::info!(stream = %stream.name, "stream deleted");
         Ok(())
     }
+
+    /// Brings the keyring in line with the catalog after a crash between the two: a stream the
+    /// catalog calls encrypted seals its new records, one it calls clear does not, and deleted
+    /// streams' data keys go.
+    async fn recover_encryption(&self) -> Result<()> {
+        let Some(keys) = &self.inner.config.keys else {
+            return Ok(());
+        };
+        let streams: Vec<Arc<Stream>> =
+            self.inner.streams.read().by_uid.values().cloned().collect();
+        keys.retain(|uid| streams.iter().any(|s| s.uid == uid))
+            .await
+            .map_err(kms)?;
+        for stream in streams {
+            let row = stream.snapshot().row.clone();
+            match (&row.key_id, keys.current_key(stream.uid)) {
+                (Some(key_id), None) if row.encryption_type == "KMS" => {
+                    if let Err(e) = keys
+                        .start(stream.uid, key_id, self.key_context(&stream))
+                        .await
+                    {
+                        tracing::warn!(stream = %stream.name, error = %e, "encryption not resumed");
+                    }
+                }
+                (_, Some(_)) if row.encryption_type != "KMS" => {
+                    keys.stop(stream.uid).await.map_err(kms)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The encryption context of a stream's data keys, as AWS names it in KMS's records.
+    pub(crate) fn key_context(&self, stream: &Stream) -> freshet_kms::Context {
+        [("aws:kinesis:arn".to_string(), stream.arn.clone())].into()
+    }
+}
+
+/// A KMS refusal, answered with the Kinesis error code of its condition.
+pub(crate) fn kms(e: freshet_kms::KmsError) -> StreamsError {
+    StreamsError::Log(freshet_log::LogError::Key(e.into()))
 }

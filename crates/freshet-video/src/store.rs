@@ -229,6 +229,7 @@ impl FragmentStore {
             .append(
                 log_id(stream),
                 vec![NewRecord {
+                    sealed: false,
                     partition_key: Default::default(),
                     explicit_hash_key: None,
                     data,

@@ -39,13 +39,15 @@ use freshet_console::{ConsoleApi, ConsoleConfig};
 use freshet_edge::cors::AllowedOrigins;
 use freshet_edge::{
     AnalyticsApi, AnalyticsV2Api, CloudWatchApi, EdgeBuilder, FirehoseApi, GlueApi, IcebergApi,
-    KinesisApi, Scope, StsApi, VideoApi,
+    KinesisApi, KmsApi, Scope, StsApi, VideoApi,
 };
 use freshet_firehose::sink::ObjectWriter;
 use freshet_firehose::{FirehoseConfig, FirehoseService, S3Endpoint, S3Target};
 use freshet_glue::{GlueConfig, GlueService};
 use freshet_iam::Iam;
 use freshet_iceberg::{IcebergCatalog, IcebergConfig};
+use freshet_kms::master::{MasterKey, MasterKeys};
+use freshet_kms::{KeyService, Keyring, Kms};
 use freshet_log::{Log, LogConfig};
 use freshet_runtime::SharedClock;
 use freshet_streams::{StreamsConfig, StreamsService};
@@ -233,6 +235,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     log_config.clock = clock.clone();
     let log = tokio::task::spawn_blocking(move || Log::open(log_config)).await??;
     let catalog = Catalog::open(&data_dir.join("catalog.db")).await?;
+    let kms = open_kms(&settings, catalog.clone(), &clock).await?;
+    let key_service: Arc<dyn KeyService> = Arc::new(kms.clone());
+    let keyring = |log: &'static str| Keyring::open(log, catalog.clone(), key_service.clone());
     let s = &settings.streams;
     let config = StreamsConfig {
         region: settings.region.clone(),
@@ -248,6 +253,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         on_demand: s.on_demand.policy(),
         retention_interval: Duration::from_secs(s.retention_check_secs.max(1)),
         clock: clock.clone(),
+        keys: Some(keyring("streams").await?),
     };
     let streams = StreamsService::open(config, catalog.clone(), log).await?;
     streams.spawn_background();
@@ -432,6 +438,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .api(AnalyticsApi::new(analytics.clone()))
         .api(AnalyticsV2Api::new(analytics))
         .api(CloudWatchApi::new(cloudwatch, clock.clone()))
+        .api(KmsApi::new(kms))
         .api(StsApi::new(iam))
         .router();
     // Written once every service is open (the video index is built by then), so a watcher
@@ -459,6 +466,44 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     streams.close().await?;
     tracing::info!("freshet stopped cleanly");
     Ok(())
+}
+
+/// The local KMS, its key material wrapped under the master key file (created on first start
+/// if absent), and the minute timer that rotates keys whose rotation period has passed.
+async fn open_kms(
+    settings: &Settings,
+    catalog: Catalog,
+    clock: &SharedClock,
+) -> anyhow::Result<Kms> {
+    let e = &settings.encryption;
+    let current = match &e.master_key_file {
+        Some(path) => MasterKey::load(path, true)?,
+        None => MasterKey::load(&settings.data_dir.join("kms/master.key"), true)?,
+    };
+    let previous = e
+        .previous_master_key_files
+        .iter()
+        .map(|p| MasterKey::load(p, false))
+        .collect::<Result<Vec<_>, _>>()?;
+    let kms = Kms::open(
+        catalog,
+        MasterKeys::new(current, previous),
+        &settings.region,
+        &settings.account_id,
+        clock.clone(),
+    )
+    .await?;
+    let rotating = kms.clone();
+    let clock = clock.clone();
+    tokio::spawn(async move {
+        loop {
+            clock.sleep(Duration::from_secs(60)).await;
+            if let Err(e) = rotating.rotate_due().await {
+                tracing::warn!(error = %e, "scheduled KMS key rotation failed");
+            }
+        }
+    });
+    Ok(kms)
 }
 
 /// A service's own log directory under the data dir, with the server's fsync policy (its own

@@ -35,9 +35,23 @@ pub struct Settings {
     pub analytics: AnalyticsSettings,
     pub video: VideoSettings,
     pub auth: AuthSettings,
+    pub encryption: EncryptionSettings,
     pub limits: LimitSettings,
     pub tls: TlsSettings,
     pub cors: CorsSettings,
+}
+
+/// Encryption at rest: the master key that wraps the local KMS's key material.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EncryptionSettings {
+    /// A file of 64 hex digits; created with a random key if absent. Default
+    /// `<data_dir>/kms/master.key`: keep it off the data directory's disk (a secret mount, a
+    /// separate volume) for the encryption to protect against a stolen disk or backup.
+    pub master_key_file: Option<PathBuf>,
+    /// Master keys replaced by a rotation: material wrapped under them is read and wrapped
+    /// anew under the current key at start; list them until one start has completed.
+    pub previous_master_key_files: Vec<PathBuf>,
 }
 
 /// Cross-origin access for browser code calling the APIs directly (the AWS SDK for JavaScript).
@@ -353,6 +367,7 @@ impl Default for Settings {
             analytics: AnalyticsSettings::default(),
             video: VideoSettings::default(),
             auth: AuthSettings::default(),
+            encryption: EncryptionSettings::default(),
             limits: LimitSettings::default(),
             tls: TlsSettings::default(),
             cors: CorsSettings::default(),

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use bytestring::ByteString;
-use freshet_log::NewRecord;
+use freshet_log::{DataKeys, LogError, NewRecord};
 
 use crate::arn::shard_index;
 use crate::error::{Result, StreamsError};
@@ -83,6 +83,7 @@ impl StreamsService {
             .append(
                 shard.log,
                 vec![NewRecord {
+                    sealed: false,
                     partition_key: input.partition_key,
                     explicit_hash_key: input.explicit_hash_key.as_ref().map(|_| key),
                     data: input.data.0,
@@ -119,6 +120,11 @@ impl StreamsService {
         // Held until the appends are durable: see `Stream::gate`.
         let _gate = stream.gate.read().await;
         let state = stream.snapshot();
+        // A key that refuses fails the whole request, as on AWS (per-record codes are only
+        // throughput and internal failures).
+        if let Some(keys) = &self.config().keys {
+            keys.sealing(stream.uid).map_err(LogError::Key)?;
+        }
         let max_total = PUT_RECORDS_MAX_BYTES.max(state.row.max_record_size_kib as usize * 1024);
         let mut total = 0usize;
         // Checked in full before anything is written: a request with a bad record writes nothing.
@@ -148,6 +154,7 @@ impl StreamsService {
                 continue;
             }
             let record = NewRecord {
+                sealed: false,
                 partition_key: entry.partition_key,
                 explicit_hash_key: ehk,
                 data: entry.data.0,
@@ -477,8 +484,6 @@ impl StreamsService {
                 .last()
                 .map_or(0, |r| (self.now_ms() - r.arrival_ms).max(0))
         };
-        let encryption =
-            (state.row.encryption_type != "NONE").then(|| state.row.encryption_type.clone());
         shard.metrics.outgoing_records.add(records.len() as u64);
         let records: Vec<Record> = records
             .into_iter()
@@ -487,7 +492,8 @@ impl StreamsService {
                 approximate_arrival_timestamp: Timestamp::from_millis(r.arrival_ms),
                 data: Blob(r.data),
                 partition_key: r.partition_key,
-                encryption_type: encryption.clone(),
+                // Each record says how it was stored, as on AWS across Start/StopStreamEncryption.
+                encryption_type: r.sealed.then(|| "KMS".to_string()),
             })
             .collect();
         let bytes = records_size(&records);
@@ -549,12 +555,10 @@ impl StreamsService {
     /// the retention period) to the next offset to be written.
     async fn shard_window(&self, state: &StreamState, shard: &ShardState) -> Result<(u64, u64)> {
         let log = &self.inner.log;
-        let (first, next) = log.bounds(shard.log).await?;
+        let (_, next) = log.bounds(shard.log).await?;
         let cutoff = self.now_ms() - state.row.retention_hours * 3_600_000;
-        let horizon = match log.read(shard.log, first, 1, 1).await?.first() {
-            Some(r) if r.arrival_ms < cutoff => log.offset_at_time(shard.log, cutoff).await?,
-            _ => first,
-        };
+        // From the index, not a record: an encrypted stream's window needs no decryption.
+        let horizon = log.offset_at_time(shard.log, cutoff).await?;
         Ok((horizon.min(next), next))
     }
 

@@ -9,7 +9,7 @@ use crate::error::{Result, StreamsError};
 use crate::model::StreamMode;
 use crate::model::*;
 use crate::ops::tags::Tagged;
-use crate::service::StreamsService;
+use crate::service::{StreamsService, kms};
 use crate::state::{Status, Stream};
 
 const MIN_RETENTION_HOURS: i64 = 24;
@@ -70,9 +70,25 @@ impl StreamsService {
         Ok(Empty {})
     }
 
+    /// Seals the stream's new records under a fresh data key that `KeyId` wraps (the key is
+    /// checked and the data key stored before the change is committed).
     pub async fn start_stream_encryption(&self, input: EncryptionInput) -> Result<Empty> {
         let stream = self.find(&input.stream)?;
-        self.update_active(&stream, |row| {
+        if input.encryption_type != "KMS" {
+            return Err(StreamsError::InvalidArgument(format!(
+                "Encryption type {} is not valid for StartStreamEncryption: only KMS.",
+                input.encryption_type
+            )));
+        }
+        let keys = self.keys()?;
+        let key_id = input.key_id.clone();
+        let first = async {
+            keys.start(stream.uid, &key_id, self.key_context(&stream))
+                .await
+                .map(|_| ())
+                .map_err(kms)
+        };
+        self.update_active_after(&stream, first, |row| {
             row.encryption_type = input.encryption_type;
             row.key_id = Some(input.key_id);
             Ok(())
@@ -81,15 +97,26 @@ impl StreamsService {
         Ok(Empty {})
     }
 
+    /// New records are stored in clear; those sealed before stay sealed and readable.
     pub async fn stop_stream_encryption(&self, input: EncryptionInput) -> Result<Empty> {
         let stream = self.find(&input.stream)?;
-        self.update_active(&stream, |row| {
+        let keys = self.keys()?;
+        let first = async { keys.stop(stream.uid).await.map_err(kms) };
+        self.update_active_after(&stream, first, |row| {
             row.encryption_type = "NONE".into();
             row.key_id = None;
             Ok(())
         })
         .await?;
         Ok(Empty {})
+    }
+
+    fn keys(&self) -> Result<&std::sync::Arc<freshet_kms::Keyring>> {
+        self.config().keys.as_ref().ok_or_else(|| {
+            StreamsError::Log(freshet_log::LogError::Key(freshet_log::KeyError::NotFound(
+                "This server has no KMS configured.".into(),
+            )))
+        })
     }
 
     pub async fn enable_enhanced_monitoring(
