@@ -302,3 +302,44 @@ def test_the_master_key_rotates_and_a_wrong_one_refuses_to_start(server_factory,
     kinesis = srv.client()
     assert [r["Data"] for r in read_shard(kinesis, "mastered", shard0(kinesis, "mastered"))] == [secret]
     assert files_containing(srv.data_dir, secret) == []
+
+
+def test_firehose_encryption_seals_buffered_records_and_delivery_opens_them(server_factory):
+    from firehose_helpers import ROLE, local_objects, wait_until
+
+    srv = server_factory()
+    fh, kms = srv.client(service="firehose"), kms_client(srv)
+    key = kms.create_key()["KeyMetadata"]
+    s3 = {"RoleARN": ROLE, "BucketARN": "arn:aws:s3:::sealed",
+          "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 900}}
+    fh.create_delivery_stream(
+        DeliveryStreamName="sealed-hose", ExtendedS3DestinationConfiguration=s3,
+        DeliveryStreamEncryptionConfigurationInput={"KeyType": "CUSTOMER_MANAGED_CMK",
+                                                    "KeyARN": key["Arn"]})
+    enc = fh.describe_delivery_stream(DeliveryStreamName="sealed-hose")[
+        "DeliveryStreamDescription"]["DeliveryStreamEncryptionConfiguration"]
+    assert enc == {"KeyARN": key["Arn"], "KeyType": "CUSTOMER_MANAGED_CMK", "Status": "ENABLED"}
+    secrets = [marker("hose") for _ in range(3)]
+    out = fh.put_record_batch(DeliveryStreamName="sealed-hose", Records=[{"Data": s} for s in secrets])
+    assert out["FailedPutCount"] == 0 and out["Encrypted"] is True
+    for s in secrets:
+        assert files_containing(srv.data_dir / "firehose-log", s) == []
+    # A disabled key refuses puts; nothing is written.
+    kms.disable_key(KeyId=key["KeyId"])
+    with pytest.raises(ClientError) as e:
+        fh.put_record(DeliveryStreamName="sealed-hose", Record={"Data": b"refused"})
+    assert error_of(e) == ("InvalidKMSResourceException", f"{key['Arn']} is disabled.", 400)
+    with pytest.raises(ClientError) as e:
+        fh.create_delivery_stream(
+            DeliveryStreamName="never-made", ExtendedS3DestinationConfiguration=s3,
+            DeliveryStreamEncryptionConfigurationInput={"KeyType": "CUSTOMER_MANAGED_CMK",
+                                                        "KeyARN": key["Arn"]})
+    assert error_of(e)[0] == "InvalidKMSResourceException"
+    assert "never-made" not in fh.list_delivery_streams()["DeliveryStreamNames"]
+    kms.enable_key(KeyId=key["KeyId"])
+    # Past the size threshold the buffer is delivered: delivery opened the sealed records.
+    filler = [b"f" * 600_000, b"g" * 600_000]
+    fh.put_record_batch(DeliveryStreamName="sealed-hose", Records=[{"Data": f} for f in filler])
+    objects = wait_until(lambda: local_objects(srv.data_dir, "sealed") or None, what="a delivered object")
+    delivered = b"".join(objects.values())
+    assert all(s in delivered for s in secrets) and b"refused" not in delivered

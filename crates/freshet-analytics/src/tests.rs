@@ -149,6 +149,7 @@ async fn open(dir: tempfile::TempDir, launcher: TestLauncher) -> Harness {
             schemas: None,
             search_domains: Default::default(),
             iceberg_catalog: None,
+            keys: None,
         },
         catalog.clone(),
         Log::open(LogConfig::new(dir.path().join("firehose-log"))).unwrap(),

@@ -16,6 +16,9 @@ pub enum FirehoseError {
     ServiceUnavailable(String),
     #[error("{0}")]
     Validation(String),
+    /// The stream's KMS key cannot be used (disabled, missing, pending deletion).
+    #[error("{0}")]
+    InvalidKmsResource(String),
     #[error(transparent)]
     Log(#[from] freshet_log::LogError),
     #[error(transparent)]
@@ -34,6 +37,8 @@ impl FirehoseError {
             FirehoseError::ConcurrentModification(_) => "ConcurrentModificationException",
             FirehoseError::ServiceUnavailable(_) => "ServiceUnavailableException",
             FirehoseError::Validation(_) => "ValidationException",
+            FirehoseError::InvalidKmsResource(_)
+            | FirehoseError::Log(freshet_log::LogError::Key(_)) => "InvalidKMSResourceException",
             FirehoseError::Log(_) | FirehoseError::Catalog(_) | FirehoseError::Corrupt(_) => {
                 "InternalFailure"
             }
@@ -42,10 +47,13 @@ impl FirehoseError {
 
     /// Whether this is our fault (HTTP 500) rather than the caller's (HTTP 400).
     pub fn is_internal(&self) -> bool {
-        matches!(
-            self,
-            FirehoseError::Log(_) | FirehoseError::Catalog(_) | FirehoseError::Corrupt(_)
-        )
+        match self {
+            FirehoseError::Log(freshet_log::LogError::Key(k)) => {
+                matches!(k, freshet_log::KeyError::Undecryptable(_))
+            }
+            FirehoseError::Log(_) | FirehoseError::Catalog(_) | FirehoseError::Corrupt(_) => true,
+            _ => false,
+        }
     }
 }
 

@@ -124,6 +124,7 @@ mod tests {
                 schemas: None,
                 search_domains: Default::default(),
                 iceberg_catalog: None,
+                keys: None,
             },
             catalog.clone(),
             log.clone(),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use freshet_catalog::{Catalog, CatalogError};
-use freshet_log::{LogBackend, NewRecord, ShardLogId, SharedLog};
+use freshet_log::{LogBackend, LogError, NewRecord, ShardLogId, SharedLog};
 use freshet_runtime::Status;
 use freshet_runtime::metrics::Exposition;
 use freshet_streams::{StartingPosition, StreamsService};
@@ -52,7 +52,13 @@ pub struct FirehoseConfig {
     pub search_domains: BTreeMap<String, String>,
     /// The Iceberg catalog Iceberg destinations commit through.
     pub iceberg_catalog: Option<Arc<dyn freshet_iceberg::TableCatalog>>,
+    /// The data keys of encrypted DirectPut streams (StartDeliveryStreamEncryption); without
+    /// one, encryption requests answer InvalidKMSResourceException.
+    pub keys: Option<Arc<freshet_kms::Keyring>>,
 }
+
+/// The local KMS key an AWS owned CMK stands for.
+const AWS_OWNED_KEY: &str = "alias/aws/firehose";
 
 const DESTINATION_ID: &str = "destinationId-000000000001";
 const MAX_BATCH_BYTES: u64 = 4 * 1024 * 1024;
@@ -189,11 +195,15 @@ impl FirehoseService {
             ))
         });
         let sinks = Arc::new(sinks);
+        let log: SharedLog = match &config.keys {
+            Some(keys) => Arc::new(freshet_log::Sealing::new(Arc::new(log), keys.clone())),
+            None => Arc::new(log),
+        };
         let svc = FirehoseService {
             inner: Arc::new(Inner {
                 config,
                 catalog,
-                log: Arc::new(log),
+                log,
                 streams,
                 sinks,
                 registry: RwLock::new(BTreeMap::new()),
@@ -250,7 +260,7 @@ impl FirehoseService {
             .log
             .remove_orphans(&|id| live.contains(&id))
             .await?;
-        Ok(())
+        self.recover_sealing().await
     }
 
     fn arn(&self, name: &str) -> String {
@@ -493,6 +503,14 @@ impl FirehoseService {
         if doc.kind == Kind::DirectPut {
             self.create_log(entry.log_id()).await?;
         }
+        if let Some(key) = doc.encryption.as_ref().map(EncryptionDoc::kms_key) {
+            // Refused keys create nothing: the row and log go again before the answer.
+            if let Err(e) = self.start_sealing(uid, &name, key).await {
+                self.remove_log(entry.log_id()).await?;
+                self.inner.catalog.delete_delivery_stream(uid).await?;
+                return Err(e);
+            }
+        }
         self.inner
             .registry
             .write()
@@ -547,6 +565,9 @@ impl FirehoseService {
         }
         if doc.kind == Kind::DirectPut {
             self.remove_log(entry.log_id()).await?;
+        }
+        if let Some(keys) = &self.inner.config.keys {
+            keys.forget(entry.uid).await.map_err(kms)?;
         }
         self.inner.catalog.delete_delivery_stream(entry.uid).await?;
         self.inner.registry.write().remove(&entry.name);
@@ -830,11 +851,14 @@ impl FirehoseService {
             .log
             .append(entry.log_id(), records)
             .await
-            .map_err(|error| {
-                tracing::warn!(%error, stream = name, "delivery stream append failed");
-                FirehoseError::ServiceUnavailable(
-                    "The delivery stream cannot store records right now; retry later.".into(),
-                )
+            .map_err(|error| match error {
+                LogError::Key(e) => FirehoseError::InvalidKmsResource(e.to_string()),
+                error => {
+                    tracing::warn!(%error, stream = name, "delivery stream append failed");
+                    FirehoseError::ServiceUnavailable(
+                        "The delivery stream cannot store records right now; retry later.".into(),
+                    )
+                }
             })?;
         m.incoming_records.add(n);
         m.incoming_bytes.add(bytes);
@@ -926,23 +950,75 @@ impl FirehoseService {
                 key_arn: None,
                 key_type: "AWS_OWNED_CMK".into(),
             });
-        self.modify(&input.delivery_stream_name, |doc| {
-            direct_put_only(doc)?;
-            doc.encryption = Some(encryption(requested)?);
-            Ok(())
-        })
-        .await
+        let entry = self.get(&input.delivery_stream_name)?;
+        let _admin = entry.admin.lock().await;
+        let mut doc = entry.doc();
+        direct_put_only(&doc)?;
+        let requested = encryption(requested)?;
+        // The data key is made and stored before the document says the stream is encrypted.
+        self.start_sealing(entry.uid, &entry.name, requested.kms_key())
+            .await?;
+        doc.encryption = Some(requested);
+        self.save(&entry, doc).await?;
+        Ok(Empty {})
     }
 
+    /// New records are stored in clear; those sealed before stay sealed until delivered.
     pub async fn stop_delivery_stream_encryption(&self, input: DeliveryStreamRef) -> Result<Empty> {
-        self.modify(&input.delivery_stream_name, |doc| {
-            direct_put_only(doc)?;
-            if let Some(e) = doc.encryption.as_mut() {
-                e.status = "DISABLED".into();
-            }
-            Ok(())
+        let entry = self.get(&input.delivery_stream_name)?;
+        let _admin = entry.admin.lock().await;
+        let mut doc = entry.doc();
+        direct_put_only(&doc)?;
+        self.keys()?.stop(entry.uid).await.map_err(kms)?;
+        if let Some(e) = doc.encryption.as_mut() {
+            e.status = "DISABLED".into();
+        }
+        self.save(&entry, doc).await?;
+        Ok(Empty {})
+    }
+
+    fn keys(&self) -> Result<&Arc<freshet_kms::Keyring>> {
+        self.inner.config.keys.as_ref().ok_or_else(|| {
+            FirehoseError::InvalidKmsResource("This server has no KMS configured.".into())
         })
-        .await
+    }
+
+    /// Seals the stream's new records under a fresh data key wrapped by `key`.
+    async fn start_sealing(&self, uid: u64, name: &str, key: &str) -> Result<()> {
+        let context = [("aws:firehose:arn".to_string(), self.arn(name))].into();
+        self.keys()?
+            .start(uid, key, context)
+            .await
+            .map(drop)
+            .map_err(kms)
+    }
+
+    /// Brings the keyring in line with the documents after a crash between the two.
+    async fn recover_sealing(&self) -> Result<()> {
+        let Some(keys) = &self.inner.config.keys else {
+            return Ok(());
+        };
+        let entries: Vec<Arc<Entry>> = self.inner.registry.read().values().cloned().collect();
+        keys.retain(|uid| entries.iter().any(|e| e.uid == uid))
+            .await
+            .map_err(kms)?;
+        for entry in entries {
+            let key = entry
+                .doc()
+                .encryption
+                .filter(|e| e.status == "ENABLED")
+                .map(|e| e.kms_key().to_string());
+            match (key, keys.current_key(entry.uid)) {
+                (Some(key), None) => {
+                    if let Err(e) = self.start_sealing(entry.uid, &entry.name, &key).await {
+                        tracing::warn!(stream = entry.name, error = %e, "encryption not resumed");
+                    }
+                }
+                (None, Some(_)) => keys.stop(entry.uid).await.map_err(kms)?,
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// The delivery stream's recent deliveries, newest first.
@@ -984,6 +1060,18 @@ fn direct_put_only(doc: &Doc) -> Result<()> {
         return Err(invalid(SSE_DIRECT_PUT_ONLY));
     }
     Ok(())
+}
+
+impl EncryptionDoc {
+    /// The KMS key that wraps the stream's data keys.
+    fn kms_key(&self) -> &str {
+        self.key_arn.as_deref().unwrap_or(AWS_OWNED_KEY)
+    }
+}
+
+/// A KMS refusal: Firehose answers every one with InvalidKMSResourceException.
+fn kms(e: freshet_kms::KmsError) -> FirehoseError {
+    FirehoseError::InvalidKmsResource(e.to_string())
 }
 
 fn encryption(input: EncryptionInput) -> Result<EncryptionDoc> {

@@ -277,14 +277,20 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             warehouse: None,
         },
     );
-    let firehose = open_firehose(
+    let (firehose_config, firehose_log) = firehose_config(
         &settings,
-        catalog.clone(),
-        streams.clone(),
         glue.clone(),
         s3,
         iceberg_catalog(&settings, &iceberg)?,
+        keyring("firehose").await?,
         &clock,
+    )
+    .await?;
+    let firehose = FirehoseService::open(
+        firehose_config,
+        catalog.clone(),
+        firehose_log,
+        streams.clone(),
     )
     .await?;
 
@@ -580,15 +586,16 @@ fn iceberg_catalog(
     })
 }
 
-async fn open_firehose(
+/// Firehose's settings and its own log; the service opens over them, the catalog and the
+/// streams it reads.
+async fn firehose_config(
     settings: &Settings,
-    catalog: Catalog,
-    streams: StreamsService,
     glue: GlueService,
     s3: S3Target,
     iceberg_catalog: std::sync::Arc<dyn freshet_iceberg::TableCatalog>,
+    keys: Arc<Keyring>,
     clock: &SharedClock,
-) -> anyhow::Result<FirehoseService> {
+) -> anyhow::Result<(FirehoseConfig, Log)> {
     let f = &settings.firehose;
     let log = open_log(settings, "firehose-log", clock).await?;
     let http_ca_pem = http_ca_pem(settings)?;
@@ -606,8 +613,9 @@ async fn open_firehose(
         schemas: Some(std::sync::Arc::new(GlueSchemas(glue))),
         search_domains: f.search_domains.clone(),
         iceberg_catalog: Some(iceberg_catalog),
+        keys: Some(keys),
     };
-    Ok(FirehoseService::open(config, catalog, log, streams).await?)
+    Ok((config, log))
 }
 
 /// How often the principals file is checked for changes.
