@@ -112,7 +112,11 @@ impl Keyring {
     /// KMS key's ARN. The stream's older data keys are wrapped anew under it (best effort: one
     /// whose old KMS key refuses stays as it was).
     pub async fn start(&self, stream: u64, key_id: &str, context: Context) -> Result<String> {
-        let (plaintext, blob, arn) = self.kms.generate_data_key(key_id, &context).await?;
+        let crate::NewDataKey {
+            plaintext,
+            blob,
+            key_arn: arn,
+        } = self.kms.generate_data_key(key_id, &context).await?;
         let key: [u8; 32] = plaintext
             .try_into()
             .map_err(|_| KmsError::Internal("the data key is not 256 bits".into()))?;

@@ -84,14 +84,21 @@ impl From<KmsError> for freshet_log::KeyError {
 
 pub type Result<T, E = KmsError> = std::result::Result<T, E>;
 
+/// A fresh data key: its plaintext, its ciphertext blob, and the ARN of the key that wraps it.
+pub struct NewDataKey {
+    pub plaintext: Vec<u8>,
+    pub blob: Vec<u8>,
+    pub key_arn: String,
+}
+
 /// Where keyrings get and open their data keys: the local KMS, or a KMS-compatible endpoint.
 pub trait KeyService: Send + Sync {
-    /// A fresh 256-bit data key: (plaintext, ciphertext blob, the ARN of the key that wraps it).
+    /// A fresh 256-bit data key.
     fn generate_data_key<'a>(
         &'a self,
         key_id: &'a str,
         context: &'a Context,
-    ) -> BoxFuture<'a, Result<(Vec<u8>, Vec<u8>, String)>>;
+    ) -> BoxFuture<'a, Result<NewDataKey>>;
 
     /// A blob's plaintext.
     fn decrypt<'a>(
@@ -123,7 +130,7 @@ impl KeyService for Kms {
         &'a self,
         key_id: &'a str,
         context: &'a Context,
-    ) -> BoxFuture<'a, Result<(Vec<u8>, Vec<u8>, String)>> {
+    ) -> BoxFuture<'a, Result<NewDataKey>> {
         Box::pin(async move {
             let out = Kms::generate_data_key(
                 self,
@@ -136,11 +143,11 @@ impl KeyService for Kms {
                 true,
             )
             .await?;
-            Ok((
-                out.plaintext.unwrap_or_default(),
-                out.ciphertext_blob,
-                out.key_id,
-            ))
+            Ok(NewDataKey {
+                plaintext: out.plaintext.unwrap_or_default(),
+                blob: out.ciphertext_blob,
+                key_arn: out.key_id,
+            })
         })
     }
 
