@@ -14,7 +14,7 @@ import pytest
 
 from freshet_e2e import REGION, create_stream
 
-SERVICES = {"kinesis", "firehose", "glue", "iceberg", "video", "analytics", "analyticsv2", "cloudwatch", "console", "sts"}
+SERVICES = {"kinesis", "firehose", "glue", "iceberg", "video", "analytics", "analyticsv2", "cloudwatch", "console", "sts", "kms"}
 # The services that write their own logs (a full disk fails their probe); Analytics only reads
 # and writes the catalog, which answers reads on a full disk.
 LOGGED = {"kinesis", "firehose", "video"}
