@@ -416,12 +416,12 @@ async fn newer_format_is_refused_not_truncated() {
     let (dir, seg, lens) = build_log(vec![one("a"), one("b")]).await;
     let mut bytes = std::fs::read(&seg).unwrap();
     let start = lens[1] as usize;
-    bytes[start + 8] = 2; // version byte of the second frame
+    bytes[start + 8] = 3; // version byte of the second frame (sealed frames are version 2)
     let crc = crc32c_of(&bytes[start + 8..]);
     bytes[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
     std::fs::write(&seg, &bytes).unwrap();
     match Log::open(config(dir.path())) {
-        Err(LogError::UnsupportedFormat { version: 2, .. }) => {}
+        Err(LogError::UnsupportedFormat { version: 3, .. }) => {}
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("opened a log with an unknown record format"),
     }
