@@ -332,3 +332,98 @@ impl DataKeys for Keyring {
 fn internal(e: impl std::fmt::Display) -> KmsError {
     KmsError::Internal(e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use freshet_runtime::SharedClock;
+
+    use super::*;
+    use crate::Kms;
+    use crate::master::{MasterKey, MasterKeys};
+    use crate::model::{CreateKeyInput, KeyIdInput};
+
+    async fn setup(dir: &std::path::Path) -> (Kms, Catalog) {
+        let path = dir.join("master.key");
+        let master = MasterKeys::new(MasterKey::load(&path, true).unwrap(), vec![]);
+        let catalog = Catalog::open(&dir.join("catalog.db")).await.unwrap();
+        let kms = Kms::open(
+            catalog.clone(),
+            master,
+            "us-east-1",
+            "000000000000",
+            SharedClock::system(),
+        )
+        .await
+        .unwrap();
+        (kms, catalog)
+    }
+
+    fn ctx() -> Context {
+        [("aws:kinesis:arn".to_string(), "s".to_string())].into()
+    }
+
+    #[tokio::test]
+    async fn keys_seal_open_survive_a_reopen_and_follow_rotations() {
+        let dir = tempfile::tempdir().unwrap();
+        let (kms, catalog) = setup(dir.path()).await;
+        let key = kms
+            .create_key(CreateKeyInput::default())
+            .await
+            .unwrap()
+            .key_metadata;
+        let ring = Keyring::open("streams", catalog.clone(), Arc::new(kms.clone()))
+            .await
+            .unwrap();
+        assert!(ring.sealing(7).unwrap().is_none());
+        assert_eq!(ring.start(7, &key.key_id, ctx()).await.unwrap(), key.arn);
+        let first = ring.sealing(7).unwrap().unwrap();
+        assert_eq!(ring.current_key(7), Some(key.arn.clone()));
+        // Another stream cannot open this stream's key.
+        assert!(matches!(
+            ring.opening(8, first.key_ref()),
+            Err(KeyError::NotFound(_))
+        ));
+        kms.disable_key(KeyIdInput {
+            key_id: key.key_id.clone(),
+        })
+        .await
+        .unwrap();
+        assert!(matches!(ring.sealing(7), Err(KeyError::Disabled(_))));
+        assert!(matches!(
+            ring.opening(7, first.key_ref()),
+            Err(KeyError::Disabled(_))
+        ));
+        kms.enable_key(KeyIdInput {
+            key_id: key.key_id.clone(),
+        })
+        .await
+        .unwrap();
+        let blob = |ring: &Keyring| ring.ring.read().keys[&first.key_ref()].stored.blob.clone();
+        let before = blob(&ring);
+        kms.rotate_key_on_demand(KeyIdInput {
+            key_id: key.key_id.clone(),
+        })
+        .await
+        .unwrap();
+        for _ in 0..200 {
+            if blob(&ring) != before {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_ne!(blob(&ring), before, "the data key was not wrapped anew");
+        ring.stop(7).await.unwrap();
+        assert!(ring.sealing(7).unwrap().is_none());
+        drop(ring);
+        let ring = Keyring::open("streams", catalog.clone(), Arc::new(kms.clone()))
+            .await
+            .unwrap();
+        assert!(ring.sealing(7).unwrap().is_none());
+        assert!(
+            ring.opening(7, first.key_ref()).is_ok(),
+            "sealed records stay readable"
+        );
+        ring.forget(7).await.unwrap();
+        assert!(ring.opening(7, first.key_ref()).is_err());
+    }
+}

@@ -266,7 +266,7 @@ pub struct GenerateRandomOutput {
     pub plaintext: Vec<u8>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Debug)]
 pub struct Empty {}
 
 /// Blobs travel as base64 in KMS's JSON.
