@@ -343,3 +343,53 @@ def test_firehose_encryption_seals_buffered_records_and_delivery_opens_them(serv
     objects = wait_until(lambda: local_objects(srv.data_dir, "sealed") or None, what="a delivered object")
     delivered = b"".join(objects.values())
     assert all(s in delivered for s in secrets) and b"refused" not in delivered
+
+
+def test_video_fragments_are_sealed_under_the_stream_key(server_factory, tmp_path):
+    from video_helpers import make_media, needs_ffmpeg, put_media, unknown_size_clusters
+
+    if needs_ffmpeg.args[0]:
+        pytest.skip("needs ffmpeg")
+    srv = server_factory()
+    kvs = srv.client(service="kinesisvideo")
+    archive = srv.client(service="kinesis-video-archived-media")
+    kms = kms_client(srv)
+    key = kms.create_key()["KeyMetadata"]
+    media = unknown_size_clusters(make_media(tmp_path / "m.mkv", 4).read_bytes())
+    # The codec id is in every stored fragment's header: a marker that must not reach the disk.
+    codec = b"V_MPEG4/ISO/AVC"
+    assert codec in media
+    start = float(int(__import__("time").time() - 60))
+    kvs.create_stream(StreamName="cam", DataRetentionInHours=24, KmsKeyId=key["Arn"])
+    assert kvs.describe_stream(StreamName="cam")["StreamInfo"]["KmsKeyId"] == key["Arn"]
+    kvs.create_stream(StreamName="cam-default", DataRetentionInHours=24)
+    for name in ("cam", "cam-default"):
+        pm = put_media(srv.endpoint, name, media, start=start)
+        assert [a["EventType"] for _, a in pm.acks].count("PERSISTED") == 2, pm.acks
+    assert files_containing(srv.data_dir / "video-log", codec) == []
+    managed = kms.describe_key(KeyId="alias/aws/kinesisvideo")["KeyMetadata"]
+    assert {k["key_arn"] for k in keyring_doc(srv.data_dir, "video")["keys"]} == {key["Arn"], managed["Arn"]}
+    # Reads open the fragments, also after a restart (the index is rebuilt from sealed records).
+    srv.stop()
+    srv.start()
+    archive = srv.client(service="kinesis-video-archived-media")
+    kvs, kms = srv.client(service="kinesisvideo"), kms_client(srv)
+    numbers = [f["FragmentNumber"] for f in archive.list_fragments(StreamName="cam")["Fragments"]]
+    assert len(numbers) == 2
+    payload = archive.get_media_for_fragment_list(StreamName="cam", Fragments=numbers)["Payload"].read()
+    assert codec in payload
+    # A disabled key: PutMedia's KMS_KEY_DISABLED acknowledgement, reads NotAuthorizedException.
+    kms.disable_key(KeyId=key["KeyId"])
+    pm = put_media(srv.endpoint, "cam", media, start=start + 10)
+    errors = pm.events("ERROR")
+    assert errors and (errors[0]["ErrorId"], errors[0]["ErrorCode"]) == (4501, "KMS_KEY_DISABLED")
+    with pytest.raises(ClientError) as e:
+        archive.get_media_for_fragment_list(StreamName="cam", Fragments=numbers)
+    assert error_of(e)[:2] == ("NotAuthorizedException", f"{key['Arn']} is disabled.")
+    kms.enable_key(KeyId=key["KeyId"])
+    assert len(archive.list_fragments(StreamName="cam")["Fragments"]) == 2, "nothing refused was stored"
+    # A key that cannot be used creates no stream.
+    with pytest.raises(ClientError) as e:
+        kvs.create_stream(StreamName="cam-bad", KmsKeyId=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{uuid.uuid4()}")
+    assert error_of(e)[0] == "InvalidArgumentException"
+    assert "cam-bad" not in [s["StreamName"] for s in kvs.list_streams()["StreamInfoList"]]

@@ -48,6 +48,7 @@ async fn harness(root: Option<(&str, &str)>) -> Harness {
             max_viewers: 10,
             max_signaling_connections: 1_000,
             turn_listen: None,
+            keys: None,
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
             data_endpoint: "http://edge.test".into(),

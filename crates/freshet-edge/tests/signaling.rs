@@ -52,6 +52,7 @@ async fn server_with(max_viewers: usize, turn_listen: Option<std::net::SocketAdd
             max_viewers,
             max_signaling_connections: 8,
             turn_listen,
+            keys: None,
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
             data_endpoint: format!("http://{addr}"),

@@ -42,7 +42,7 @@ use tokio::sync::{oneshot, watch};
 pub use backend::{BoxFuture, LogBackend, SharedLog};
 pub use error::LogError;
 pub use frame::{MAX_DATA_BYTES, MAX_PARTITION_KEY_BYTES};
-pub use sealed::{DataKey, DataKeys, KeyError, SEAL_OVERHEAD, Sealing};
+pub use sealed::{DataKey, DataKeys, KeyError, SEAL_OVERHEAD, Sealer, Sealing};
 
 use shard::ShardShared;
 use writer::{Command, Registry, Writer};

@@ -85,19 +85,51 @@ pub trait DataKeys: Send + Sync {
 /// A log whose chosen streams are encrypted at rest (see the module's documentation).
 pub struct Sealing {
     inner: SharedLog,
-    keys: Arc<dyn DataKeys>,
-    epoch: u32,
-    counter: AtomicU64,
+    sealer: Sealer,
 }
 
 impl Sealing {
     pub fn new(inner: SharedLog, keys: Arc<dyn DataKeys>) -> Sealing {
         Sealing {
-            // An epoch past u32 would take four billion restarts.
-            epoch: inner.epoch() as u32,
+            sealer: Sealer::new(inner.epoch(), keys),
             inner,
+        }
+    }
+}
+
+/// Seals and opens records for one writer of a log: `Sealing` over a backend, or a caller that
+/// uses the embedded log's synchronous reads directly (Kinesis Video's fragment store).
+pub struct Sealer {
+    keys: Arc<dyn DataKeys>,
+    epoch: u32,
+    counter: AtomicU64,
+}
+
+impl Sealer {
+    /// For the writer of `epoch` (`LogBackend::epoch`), the only one sealing under it.
+    pub fn new(epoch: u64, keys: Arc<dyn DataKeys>) -> Sealer {
+        Sealer {
             keys,
+            // An epoch past u32 would take four billion restarts.
+            epoch: epoch as u32,
             counter: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether the stream's sealing key may be used now (a stream in clear always may).
+    pub fn check(&self, stream: u64) -> Result<(), KeyError> {
+        self.keys.sealing(stream).map(drop)
+    }
+
+    /// The records as the log stores them: sealed if the stream is encrypted, else as given.
+    pub fn prepare(
+        &self,
+        id: ShardLogId,
+        records: Vec<NewRecord>,
+    ) -> Result<Vec<NewRecord>, LogError> {
+        match self.keys.sealing(id.stream).map_err(LogError::Key)? {
+            None => Ok(records),
+            Some(key) => Ok(self.seal(id, &key, records)),
         }
     }
 
@@ -151,7 +183,7 @@ impl Sealing {
 
     /// Opens every sealed record in place of its envelope (it stays marked `sealed`: stored
     /// encrypted).
-    fn open(&self, id: ShardLogId, records: &mut [Record]) -> Result<(), LogError> {
+    pub fn open(&self, id: ShardLogId, records: &mut [Record]) -> Result<(), LogError> {
         let mut key: Option<Arc<DataKey>> = None;
         for r in records.iter_mut().filter(|r| r.sealed) {
             let envelope = &r.data;
@@ -233,10 +265,9 @@ impl LogBackend for Sealing {
         id: ShardLogId,
         records: Vec<NewRecord>,
     ) -> BoxFuture<'_, Result<Appended, LogError>> {
-        match self.keys.sealing(id.stream) {
-            Ok(None) => self.inner.append(id, records),
-            Ok(Some(key)) => self.inner.append(id, self.seal(id, &key, records)),
-            Err(e) => Box::pin(std::future::ready(Err(LogError::Key(e)))),
+        match self.sealer.prepare(id, records) {
+            Ok(records) => self.inner.append(id, records),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
         }
     }
 
@@ -249,7 +280,7 @@ impl LogBackend for Sealing {
     ) -> BoxFuture<'_, Result<Vec<Record>, LogError>> {
         Box::pin(async move {
             let mut records = self.inner.read(id, from, max_records, max_bytes).await?;
-            self.open(id, &mut records)?;
+            self.sealer.open(id, &mut records)?;
             Ok(records)
         })
     }

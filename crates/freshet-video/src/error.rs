@@ -2,6 +2,8 @@
 
 use freshet_catalog::CatalogError;
 
+use freshet_log::{KeyError, LogError};
+
 use crate::store::StoreError;
 
 #[derive(thiserror::Error, Debug)]
@@ -62,6 +64,12 @@ impl VideoError {
             VideoError::MissingCodecPrivateData(_) => "MissingCodecPrivateDataException",
             VideoError::InvalidCodecPrivateData(_) => "InvalidCodecPrivateDataException",
             VideoError::UnsupportedStreamMediaType(_) => "UnsupportedStreamMediaTypeException",
+            // A stream's KMS key that refuses: the caller may not read or write its media now.
+            VideoError::Store(StoreError::Log(LogError::Key(k)))
+                if !matches!(k, KeyError::Undecryptable(_)) =>
+            {
+                "NotAuthorizedException"
+            }
             VideoError::Catalog(_)
             | VideoError::Corrupt(_)
             | VideoError::Store(_)
@@ -71,6 +79,9 @@ impl VideoError {
 
     /// Our fault, not the caller's: logged by the edge and answered with a 500.
     pub fn is_internal(&self) -> bool {
+        if let VideoError::Store(StoreError::Log(LogError::Key(k))) = self {
+            return matches!(k, KeyError::Undecryptable(_));
+        }
         matches!(
             self,
             VideoError::Catalog(_)

@@ -70,6 +70,19 @@ impl Ack {
     }
 }
 
+/// PutMedia's error id for a KMS key that refuses (its API reference's 45xx codes).
+fn kms_error(e: &freshet_log::KeyError) -> u32 {
+    use freshet_log::KeyError;
+    match e {
+        KeyError::AccessDenied(_) => 4500,
+        KeyError::Disabled(_) => 4501,
+        KeyError::Unavailable(_) => 4503,
+        KeyError::InvalidState(_) => 4505,
+        KeyError::NotFound(_) => 4506,
+        KeyError::Undecryptable(_) => 5001,
+    }
+}
+
 /// The ErrorCode names of the PutMedia API reference.
 fn error_code(id: u32) -> &'static str {
     match id {
@@ -83,6 +96,11 @@ fn error_code(id: u32) -> &'static str {
         4010 => "TRACK_NUMBER_MISMATCH",
         4011 => "FRAMES_MISSING_FOR_TRACK",
         4012 => "MORE_THAN_ALLOWED_TRACKS_FOUND",
+        4500 => "KMS_ACCESS_DENIED",
+        4501 => "KMS_KEY_DISABLED",
+        4503 => "KMS_UNAVAILABLE",
+        4505 => "KMS_INVALID_STATE",
+        4506 => "KMS_NOT_FOUND",
         5001 => "ARCHIVAL_ERROR",
         _ => "INTERNAL_ERROR",
     }
@@ -236,6 +254,10 @@ impl Ingest {
             }
             Err(StoreError::Log(freshet_log::LogError::ShardNotFound(_))) => {
                 Err(Ack::error(Some(timecode), number, 4008))
+            }
+            Err(StoreError::Log(freshet_log::LogError::Key(e))) => {
+                tracing::warn!(stream = self.stream, error = %e, "a fragment's KMS key refused");
+                Err(Ack::error(Some(timecode), number, kms_error(&e)))
             }
             Err(error) => {
                 tracing::error!(stream = self.stream, %error, "cannot persist a fragment");

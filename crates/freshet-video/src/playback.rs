@@ -63,6 +63,14 @@ impl VideoService {
         Ok(found.clone())
     }
 
+    /// `media_stream` for a read of media: the stream's KMS key must open its fragments now,
+    /// checked before a streamed answer starts (a refusal mid-stream could only cut it short).
+    pub(crate) async fn readable_stream(&self, stream: &StreamRef) -> Result<VideoStream> {
+        let found = self.media_stream(stream).await?;
+        self.inner.store.check_key(found.uid)?;
+        Ok(found)
+    }
+
     /// Checks PutMedia's headers, resolves the stream and takes its ingest slot.
     pub async fn put_media(&self, input: PutMediaInput) -> Result<Ingest> {
         let timecode_type = match input.timecode_type.as_deref() {
@@ -159,7 +167,7 @@ impl VideoService {
     }
 
     pub async fn get_media(&self, input: GetMediaInput) -> Result<MediaStream> {
-        let stream = self.media_stream(&input.stream).await?;
+        let stream = self.readable_stream(&input.stream).await?;
         let metrics = self.metered(stream.uid);
         let clock = &self.inner.config.clock;
         metrics
@@ -288,7 +296,7 @@ impl VideoService {
         &self,
         input: GetMediaForFragmentListInput,
     ) -> Result<MediaStream> {
-        let stream = self.media_stream(&input.stream).await?;
+        let stream = self.readable_stream(&input.stream).await?;
         let metrics = self.metered(stream.uid);
         let clock = &self.inner.config.clock;
         metrics

@@ -49,6 +49,9 @@ pub struct VideoConfig {
     /// Where the embedded TURN server listens (UDP); None: no TURN server, and
     /// GetIceServerConfig answers no servers.
     pub turn_listen: Option<std::net::SocketAddr>,
+    /// The data keys that seal every stream's fragments under its KmsKeyId (as AWS, Kinesis
+    /// Video always encrypts); None stores fragments in clear.
+    pub keys: Option<Arc<freshet_kms::Keyring>>,
 }
 
 #[derive(Clone)]
@@ -106,6 +109,17 @@ impl Drop for IngestSlot {
     }
 }
 
+/// The encryption context of a stream's data keys.
+fn key_context(stream: &VideoStream) -> freshet_kms::Context {
+    [("aws:kinesisvideo:arn".to_string(), stream.arn.clone())].into()
+}
+
+fn kms(e: freshet_kms::KmsError) -> VideoError {
+    VideoError::Store(crate::store::StoreError::Log(freshet_log::LogError::Key(
+        e.into(),
+    )))
+}
+
 fn not_found(what: &str) -> VideoError {
     VideoError::ResourceNotFound(format!("The stream {what} was not found."))
 }
@@ -129,7 +143,23 @@ impl VideoService {
             streams.insert(stream.name.clone(), stream);
         }
         let uids: Vec<u64> = streams.values().map(|s| s.uid).collect();
-        let store = FragmentStore::open(log, uids).await?;
+        if let Some(keys) = &config.keys {
+            // Streams made before encryption (or whose key refused at their last start) seal
+            // from now on; deleted streams' data keys go.
+            keys.retain(|uid| uids.contains(&uid)).await.map_err(kms)?;
+            for s in streams.values() {
+                if keys.current_key(s.uid).is_none() {
+                    if let Err(e) = keys.start(s.uid, &s.kms_key_id, key_context(s)).await {
+                        tracing::warn!(stream = %s.name, error = %e, "fragments not sealed");
+                    }
+                }
+            }
+        }
+        let sealing = config
+            .keys
+            .clone()
+            .map(|k| k as Arc<dyn freshet_log::DataKeys>);
+        let store = FragmentStore::open(log, uids, sealing).await?;
         let metrics = crate::metrics::VideoMetrics::default();
         for s in streams.values() {
             metrics.register(s.uid, &s.name);
@@ -217,6 +247,17 @@ impl VideoService {
         };
         let arn = stream.arn.clone();
         self.inner.store.create(stream.uid).await?;
+        if let Some(keys) = &config.keys {
+            // A key that cannot be used creates nothing.
+            if let Err(e) = keys
+                .start(stream.uid, &stream.kms_key_id, key_context(&stream))
+                .await
+            {
+                self.inner.store.remove(stream.uid).await?;
+                self.inner.catalog.delete_video_stream(stream.uid).await?;
+                return Err(VideoError::invalid(format!("KmsKeyId: {e}")));
+            }
+        }
         if stream.status == Status::Creating {
             self.activate_later(stream.uid, stream.name.clone());
         }
@@ -413,6 +454,9 @@ impl VideoService {
         // show beside this one's counters.
         self.inner.metrics.forget(uid);
         self.inner.store.remove(uid).await?;
+        if let Some(keys) = &self.inner.config.keys {
+            keys.forget(uid).await.map_err(kms)?;
+        }
         tracing::info!(stream = %name, "video stream deleted");
         Ok(Empty {})
     }

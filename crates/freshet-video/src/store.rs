@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use freshet_log::{Log, LogBackend, LogError, NewRecord, ShardLogId};
+use freshet_log::{DataKeys, Log, LogBackend, LogError, NewRecord, Sealer, ShardLogId};
 use parking_lot::RwLock;
 use tokio::sync::watch;
 
@@ -114,13 +114,19 @@ fn decode(data: &Bytes) -> Option<(i64, u32, Bytes, Bytes)> {
 #[derive(Clone)]
 pub struct FragmentStore {
     log: Log,
+    /// Seals every stream's fragments under its KMS key (Kinesis Video always encrypts).
+    sealer: Option<Arc<Sealer>>,
     index: Arc<RwLock<HashMap<u64, Vec<FragmentMeta>>>>,
 }
 
 impl FragmentStore {
     /// Indexes every retained fragment of `streams` (creating their logs if missing) and drops
     /// the logs of streams that no longer exist.
-    pub async fn open(log: Log, streams: Vec<u64>) -> Result<FragmentStore, StoreError> {
+    pub async fn open(
+        log: Log,
+        streams: Vec<u64>,
+        keys: Option<Arc<dyn DataKeys>>,
+    ) -> Result<FragmentStore, StoreError> {
         log.remove_orphans(&|id| streams.contains(&id.stream))
             .await?;
         let existing = log.shards();
@@ -130,6 +136,7 @@ impl FragmentStore {
             }
         }
         let store = FragmentStore {
+            sealer: keys.map(|keys| Arc::new(Sealer::new(log.epoch(), keys))),
             log,
             index: Default::default(),
         };
@@ -147,18 +154,41 @@ impl FragmentStore {
         Ok(store)
     }
 
+    /// The index of a stream's retained fragments. A sealed fragment whose key refuses now
+    /// (disabled, missing) is left out, not a reason to refuse to start: it is indexed at the
+    /// first start after the key is usable again.
     fn scan(&self, stream: u64) -> Result<Vec<FragmentMeta>, StoreError> {
-        let (mut next, end) = self.log.bounds(log_id(stream))?;
+        let id = log_id(stream);
+        let (mut next, end) = self.log.bounds(id)?;
         let mut metas = Vec::new();
+        let mut refused = None;
         while next < end {
-            let batch = self.log.read(log_id(stream), next, 256, 64 << 20)?;
+            let batch = self.log.read(id, next, 256, 64 << 20)?;
             let Some(last) = batch.last() else { break };
             next = last.offset + 1;
-            for record in batch {
-                metas.push(self.to_stored(record)?.meta);
+            for mut record in batch {
+                match self.unseal(id, std::slice::from_mut(&mut record)) {
+                    Ok(()) => metas.push(self.to_stored(record)?.meta),
+                    Err(StoreError::Log(LogError::Key(e))) => refused = Some(e),
+                    Err(e) => return Err(e),
+                }
             }
         }
+        if let Some(error) = refused {
+            tracing::warn!(stream, %error, "sealed fragments left out of the index");
+        }
         Ok(metas)
+    }
+
+    fn unseal(
+        &self,
+        id: ShardLogId,
+        records: &mut [freshet_log::Record],
+    ) -> Result<(), StoreError> {
+        if let Some(sealer) = &self.sealer {
+            sealer.open(id, records)?;
+        }
+        Ok(())
     }
 
     fn to_stored(&self, record: freshet_log::Record) -> Result<StoredFragment, StoreError> {
@@ -190,6 +220,14 @@ impl FragmentStore {
     /// start has nothing to recover.
     pub async fn close(&self) -> Result<(), StoreError> {
         Ok(self.log.close().await?)
+    }
+
+    /// Whether the stream's fragments can be sealed and opened now (its KMS key is usable).
+    pub fn check_key(&self, stream: u64) -> Result<(), StoreError> {
+        if let Some(sealer) = &self.sealer {
+            sealer.check(stream).map_err(LogError::Key)?;
+        }
+        Ok(())
     }
 
     /// A new stream's log.
@@ -224,18 +262,11 @@ impl FragmentStore {
     ) -> Result<FragmentMeta, StoreError> {
         let data = encode(producer_ms, duration_ms, header, cluster);
         let size = (header.len() + cluster.len()) as u32;
-        let appended = self
-            .log
-            .append(
-                log_id(stream),
-                vec![NewRecord {
-                    sealed: false,
-                    partition_key: Default::default(),
-                    explicit_hash_key: None,
-                    data,
-                }],
-            )
-            .await?;
+        let mut records = vec![NewRecord::clear(Default::default(), None, data)];
+        if let Some(sealer) = &self.sealer {
+            records = sealer.prepare(log_id(stream), records)?;
+        }
+        let appended = self.log.append(log_id(stream), records).await?;
         let meta = FragmentMeta {
             offset: appended.first_offset,
             server_ms: appended.arrival_ms,
@@ -256,11 +287,9 @@ impl FragmentStore {
         from: u64,
         max: usize,
     ) -> Result<Vec<StoredFragment>, StoreError> {
-        self.log
-            .read(log_id(stream), from, max, 64 << 20)?
-            .into_iter()
-            .map(|r| self.to_stored(r))
-            .collect()
+        let mut records = self.log.read(log_id(stream), from, max, 64 << 20)?;
+        self.unseal(log_id(stream), &mut records)?;
+        records.into_iter().map(|r| self.to_stored(r)).collect()
     }
 
     /// The fragment at `offset`, if retained.

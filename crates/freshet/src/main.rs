@@ -344,6 +344,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             data_endpoint: format!("{}://{bound}", if tls.is_some() { "https" } else { "http" }),
             create_delay: Duration::from_millis(settings.streams.create_delay_ms),
             clock: clock.clone(),
+            keys: Some(keyring("video").await?),
         },
         catalog.clone(),
         open_log(&settings, "video-log", &clock).await?,

@@ -263,7 +263,7 @@ impl VideoService {
         max_results: Option<usize>,
         customize: impl FnOnce(&mut Session) -> Result<()>,
     ) -> Result<String> {
-        let stream = self.media_stream(stream).await?;
+        let stream = self.readable_stream(stream).await?;
         let metrics = self.metered(stream.uid);
         let clock = &self.inner.config.clock;
         metrics
@@ -500,7 +500,7 @@ impl VideoService {
     }
 
     pub async fn get_clip(&self, input: GetClipInput) -> Result<crate::playback::MediaStream> {
-        let stream = self.media_stream(&input.stream).await?;
+        let stream = self.readable_stream(&input.stream).await?;
         let metrics = self.metered(stream.uid);
         let clock = &self.inner.config.clock;
         metrics

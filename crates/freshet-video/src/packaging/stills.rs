@@ -28,7 +28,7 @@ const IMAGE_MARKER: &str = "image:";
 
 impl VideoService {
     pub async fn get_images(&self, input: GetImagesInput) -> Result<GetImagesOutput> {
-        let stream = self.media_stream(&input.stream).await?;
+        let stream = self.readable_stream(&input.stream).await?;
         let metrics = self.metered(stream.uid);
         let clock = &self.inner.config.clock;
         metrics

@@ -10,6 +10,7 @@ async fn service(dir: &std::path::Path, create_delay: Duration) -> VideoService 
         max_viewers: 10,
         max_signaling_connections: 1_000,
         turn_listen: None,
+        keys: None,
         region: "us-east-1".into(),
         account_id: "000000000000".into(),
         data_endpoint: "http://127.0.0.1:4566".into(),
