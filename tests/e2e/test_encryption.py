@@ -393,3 +393,46 @@ def test_video_fragments_are_sealed_under_the_stream_key(server_factory, tmp_pat
         kvs.create_stream(StreamName="cam-bad", KmsKeyId=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{uuid.uuid4()}")
     assert error_of(e)[0] == "InvalidArgumentException"
     assert "cam-bad" not in [s["StreamName"] for s in kvs.list_streams()["StreamInfoList"]]
+
+
+def test_a_kms_endpoint_wraps_the_data_keys_in_place_of_the_local_kms(server_factory, tmp_path):
+    """A second Freshet's KMS serves as the KMS-compatible endpoint: GenerateDataKey, Decrypt and
+    DescribeKey go to it over KMS's JSON API, signed."""
+    import time
+
+    keys = server_factory()
+    kms = kms_client(keys)
+    key = kms.create_key()["KeyMetadata"]
+    config = tmp_path / "remote.toml"
+    config.write_text(f'[encryption]\nkms_endpoint = "{keys.endpoint}"\nkms_check_secs = 1\n'
+                      'kms_access_key_id = "AKIDREMOTE"\nkms_secret_access_key = "remote-secret"\n')
+    srv = server_factory(extra_args=["--config", str(config)])
+    kinesis = srv.client()
+    with pytest.raises(ClientError) as e:
+        kms_client(srv).list_keys()
+    assert error_of(e)[0] == "UnknownOperationException", "the local KMS is not served"
+    create_stream(kinesis, "remote", 1)
+    kinesis.start_stream_encryption(StreamName="remote", EncryptionType="KMS", KeyId=key["Arn"])
+    secret = marker("remote")
+    kinesis.put_record(StreamName="remote", Data=secret, PartitionKey="k")
+    assert [r["Data"] for r in read_shard(kinesis, "remote", shard0(kinesis, "remote"))] == [secret]
+    assert files_containing(srv.data_dir, secret) == []
+    assert {k["key_arn"] for k in keyring_doc(srv.data_dir)["keys"]} == {key["Arn"]}
+    # Disabled at the endpoint: refused here within the check interval.
+    kms.disable_key(KeyId=key["KeyId"])
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            kinesis.put_record(StreamName="remote", Data=b"late", PartitionKey="k")
+        except ClientError as err:
+            got = (err.response["Error"]["Code"], err.response["Error"]["Message"],
+                   err.response["ResponseMetadata"]["HTTPStatusCode"])
+            assert got == ("KMSDisabledException", f"{key['Arn']} is disabled.", 400)
+            break
+        assert time.monotonic() < deadline, "the endpoint's disabled key was never noticed"
+        time.sleep(0.2)
+    kms.enable_key(KeyId=key["KeyId"])
+    srv.stop()
+    srv.start()
+    kinesis = srv.client()
+    assert [r["Data"] for r in read_shard(kinesis, "remote", shard0(kinesis, "remote"))][0] == secret

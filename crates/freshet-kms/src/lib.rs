@@ -2,12 +2,14 @@
 //! symmetric keys whose material is wrapped by a master key from a key file (`master`), aliases,
 //! rotation, and the cryptographic operations. A `Keyring` holds one log's data keys: made by
 //! `GenerateDataKey` when a stream's encryption starts, kept wrapped in the catalog, unwrapped
-//! in memory, and handed to the log's `Sealing` (`DataKeys`).
+//! in memory, and handed to the log's `Sealing` (`DataKeys`). `RemoteKms` puts a KMS-compatible
+//! endpoint in the local KMS's place.
 
 mod keyring;
 mod keys;
 pub mod master;
 pub mod model;
+mod remote;
 
 use futures_util::future::BoxFuture;
 use tokio::sync::watch;
@@ -15,6 +17,7 @@ use tokio::sync::watch;
 pub use keyring::Keyring;
 pub use keys::Kms;
 pub use model::Context;
+pub use remote::RemoteKms;
 
 /// KMS's errors, each answered with its AWS error code.
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]

@@ -47,7 +47,7 @@ use freshet_glue::{GlueConfig, GlueService};
 use freshet_iam::Iam;
 use freshet_iceberg::{IcebergCatalog, IcebergConfig};
 use freshet_kms::master::{MasterKey, MasterKeys};
-use freshet_kms::{KeyService, Keyring, Kms};
+use freshet_kms::{KeyService, Keyring, Kms, RemoteKms};
 use freshet_log::{Log, LogConfig};
 use freshet_runtime::SharedClock;
 use freshet_streams::{StreamsConfig, StreamsService};
@@ -235,8 +235,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     log_config.clock = clock.clone();
     let log = tokio::task::spawn_blocking(move || Log::open(log_config)).await??;
     let catalog = Catalog::open(&data_dir.join("catalog.db")).await?;
-    let kms = open_kms(&settings, catalog.clone(), &clock).await?;
-    let key_service: Arc<dyn KeyService> = Arc::new(kms.clone());
+    let (key_service, local_kms) = key_service(&settings, catalog.clone(), &clock).await?;
     let keyring = |log: &'static str| Keyring::open(log, catalog.clone(), key_service.clone());
     let s = &settings.streams;
     let config = StreamsConfig {
@@ -445,9 +444,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .api(AnalyticsApi::new(analytics.clone()))
         .api(AnalyticsV2Api::new(analytics))
         .api(CloudWatchApi::new(cloudwatch, clock.clone()))
-        .api(KmsApi::new(kms))
-        .api(StsApi::new(iam))
-        .router();
+        .api(StsApi::new(iam));
+    let router = match local_kms {
+        Some(kms) => router.api(KmsApi::new(kms)),
+        None => router,
+    }
+    .router();
     // Written once every service is open (the video index is built by then), so a watcher
     // that sees the address can use every API at once.
     if let Some(path) = &settings.ready_file {
@@ -473,6 +475,31 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     streams.close().await?;
     tracing::info!("freshet stopped cleanly");
     Ok(())
+}
+
+/// Where data keys come from: a KMS-compatible endpoint when one is configured, else the local
+/// KMS (also served on the API port).
+async fn key_service(
+    settings: &Settings,
+    catalog: Catalog,
+    clock: &SharedClock,
+) -> anyhow::Result<(Arc<dyn KeyService>, Option<Kms>)> {
+    let e = &settings.encryption;
+    let Some(endpoint) = &e.kms_endpoint else {
+        let kms = open_kms(settings, catalog, clock).await?;
+        return Ok((Arc::new(kms.clone()), Some(kms)));
+    };
+    let remote = Arc::new(RemoteKms::new(
+        endpoint,
+        e.kms_region.as_deref().unwrap_or(&settings.region),
+        e.kms_access_key_id.as_deref().unwrap_or("freshet"),
+        e.kms_secret_access_key.as_deref().unwrap_or("freshet"),
+        clock.clone(),
+    )?);
+    let every = Duration::from_secs(e.kms_check_secs.unwrap_or(60).max(1));
+    tokio::spawn(remote.clone().check_keys(every));
+    tracing::info!(endpoint, "data keys come from a KMS endpoint");
+    Ok((remote, None))
 }
 
 /// The local KMS, its key material wrapped under the master key file (created on first start

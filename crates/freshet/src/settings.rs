@@ -52,6 +52,15 @@ pub struct EncryptionSettings {
     /// Master keys replaced by a rotation: material wrapped under them is read and wrapped
     /// anew under the current key at start; list them until one start has completed.
     pub previous_master_key_files: Vec<PathBuf>,
+    /// A KMS-compatible endpoint (`http(s)://host:port`) whose keys wrap the data keys instead
+    /// of the local KMS, which is then not served. Calls are SigV4-signed with the key below.
+    pub kms_endpoint: Option<String>,
+    /// The endpoint's region (default: the server's).
+    pub kms_region: Option<String>,
+    pub kms_access_key_id: Option<String>,
+    pub kms_secret_access_key: Option<String>,
+    /// How often the endpoint is asked whether the keys in use are still enabled (default 60 s).
+    pub kms_check_secs: Option<u64>,
 }
 
 /// Cross-origin access for browser code calling the APIs directly (the AWS SDK for JavaScript).
