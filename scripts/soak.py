@@ -2,7 +2,7 @@
 """Soak: mixed valid and hostile traffic against one `freshet serve`, watching that its memory
 and open files stay bounded and that valid clients keep their latency. Not part of CI.
 
-    scripts/soak.py [--minutes 30] [--bin target/release/freshet]
+    scripts/soak.py [--minutes 30] [--bin target/release/freshet] [--encrypted]
 
 Valid clients (boto3, one connection pool each) put and read records in a loop. Hostile clients
 open slowloris heads, idle sockets, oversized and never-finished bodies, deeply nested
@@ -164,6 +164,8 @@ def main():
     ap.add_argument("--max-rss-mib", type=float, default=1024)
     ap.add_argument("--max-fds", type=int, default=1024)
     ap.add_argument("--max-slowdown", type=float, default=5.0)
+    ap.add_argument("--encrypted", action="store_true",
+                    help="valid clients use a stream encrypted at rest (StartStreamEncryption)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="freshet-soak."))
     proc, endpoint = start(args.bin, work)
@@ -171,6 +173,9 @@ def main():
                                           aws_access_key_id=KEY, aws_secret_access_key=SECRET)
     admin.create_stream(StreamName="soak", ShardCount=4)
     admin.get_waiter("stream_exists").wait(StreamName="soak")
+    if args.encrypted:
+        admin.start_stream_encryption(StreamName="soak", EncryptionType="KMS", KeyId="alias/aws/kinesis")
+        admin.get_waiter("stream_exists").wait(StreamName="soak")
     stop, hostile_stop = threading.Event(), threading.Event()
     latencies: list = []
     valid = [Valid(endpoint, "soak", stop, latencies) for _ in range(args.valid)]
