@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -253,13 +255,13 @@ def test_the_aws_managed_key_and_rotation_rewrap_data_keys_not_records(server_fa
     kms.rotate_key_on_demand(KeyId=key["KeyId"])
     status = kms.get_key_rotation_status(KeyId=key["KeyId"])
     assert status["KeyId"] == key["Arn"] and "OnDemandRotationStartDate" in status
-    deadline = __import__("time").monotonic() + 10
+    deadline = time.monotonic() + 10
     while True:
         after = {k["key_ref"]: k["blob"] for k in keyring_doc(srv.data_dir)["keys"]}
         if after.keys() == before.keys() and all(after[r] != before[r] for r in before):
             break
-        assert __import__("time").monotonic() < deadline, "data keys were not wrapped anew"
-        __import__("time").sleep(0.1)
+        assert time.monotonic() < deadline, "data keys were not wrapped anew"
+        time.sleep(0.1)
     assert {p: p.read_bytes() for p in segments} == segments, "records were rewritten"
     srv.stop()
     srv.start()
@@ -359,7 +361,7 @@ def test_video_fragments_are_sealed_under_the_stream_key(server_factory, tmp_pat
     # The codec id is in every stored fragment's header: a marker that must not reach the disk.
     codec = b"V_MPEG4/ISO/AVC"
     assert codec in media
-    start = float(int(__import__("time").time() - 60))
+    start = float(int(time.time() - 60))
     kvs.create_stream(StreamName="cam", DataRetentionInHours=24, KmsKeyId=key["Arn"])
     assert kvs.describe_stream(StreamName="cam")["StreamInfo"]["KmsKeyId"] == key["Arn"]
     kvs.create_stream(StreamName="cam-default", DataRetentionInHours=24)
@@ -398,8 +400,6 @@ def test_video_fragments_are_sealed_under_the_stream_key(server_factory, tmp_pat
 def test_a_kms_endpoint_wraps_the_data_keys_in_place_of_the_local_kms(server_factory, tmp_path):
     """A second Freshet's KMS serves as the KMS-compatible endpoint: GenerateDataKey, Decrypt and
     DescribeKey go to it over KMS's JSON API, signed."""
-    import time
-
     keys = server_factory()
     kms = kms_client(keys)
     key = kms.create_key()["KeyMetadata"]
@@ -436,3 +436,40 @@ def test_a_kms_endpoint_wraps_the_data_keys_in_place_of_the_local_kms(server_fac
     srv.start()
     kinesis = srv.client()
     assert [r["Data"] for r in read_shard(kinesis, "remote", shard0(kinesis, "remote"))][0] == secret
+
+
+def test_decrypt_is_authorized_on_the_key_its_ciphertext_names(server_factory, tmp_path):
+    from freshet_e2e import AUTH_ACCESS_KEY, AUTH_SECRET_KEY
+    from test_iam import allow, client, deny, policy, user
+
+    principals = tmp_path / "principals.toml"
+    principals.write_text("")
+    srv = server_factory(access_key_id=AUTH_ACCESS_KEY, secret_access_key=AUTH_SECRET_KEY,
+                         env={"FRESHET_AUTH__PRINCIPALS_FILE": str(principals)})
+    root = boto3.client("kms", endpoint_url=srv.endpoint, region_name=REGION,
+                        aws_access_key_id=AUTH_ACCESS_KEY, aws_secret_access_key=AUTH_SECRET_KEY,
+                        config=Config(retries={"max_attempts": 0}))
+    open_key = root.create_key()["KeyMetadata"]
+    closed_key = root.create_key()["KeyMetadata"]
+    principals.write_text(user("reader", "AKIAKMSREADER001",
+                               [policy(allow("kms:*"), deny("kms:Decrypt", closed_key["Arn"]))]))
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    reader = client(srv, "AKIAKMSREADER001", service="kms")
+    deadline = time.monotonic() + 10
+    while True:  # until the reloaded principals file knows the key
+        try:
+            reader.list_keys()
+            break
+        except ClientError:
+            assert time.monotonic() < deadline, "the principals file was not reloaded"
+            time.sleep(0.1)
+    for key, allowed in ((open_key, True), (closed_key, False)):
+        blob = root.encrypt(KeyId=key["KeyId"], Plaintext=b"x")["CiphertextBlob"]
+        if allowed:
+            assert reader.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+            continue
+        with pytest.raises(ClientError) as e:
+            reader.decrypt(CiphertextBlob=blob)
+        code, message, _ = error_of(e)
+        assert code == "AccessDeniedException"
+        assert f"kms:Decrypt on resource: {key['Arn']} with an explicit deny" in message

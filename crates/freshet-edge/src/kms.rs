@@ -2,6 +2,7 @@
 //! requests for `freshet_kms::Kms` (KMS's model trimmed to the operations served; any other
 //! target answers UnknownOperationException).
 
+use base64::Engine;
 use freshet_kms::{Kms, KmsError};
 use futures_util::future::BoxFuture;
 use serde::Serialize;
@@ -71,17 +72,28 @@ impl Api for KmsApi {
     }
 
     /// A key named by id or ARN is the resource; an alias is authorized as the alias's ARN
-    /// (AWS authorizes on the key behind it); Decrypt and the key-less operations on `*`.
+    /// (AWS authorizes on the key behind it). Decrypt and ReEncrypt are also authorized on the
+    /// key their ciphertext names; the key-less operations on `*`.
     fn resources(&self, _op: &str, m: &Members, scope: &Scope) -> Vec<String> {
-        let key = m
+        let named = m
             .get("KeyId")
             .or_else(|| m.get("TargetKeyId"))
-            .or_else(|| m.get("DestinationKeyId"));
-        match key {
-            Some(k) if k.starts_with("arn:") => vec![k.to_string()],
-            Some(k) if k.starts_with("alias/") => vec![scope.arn("kms", k)],
-            Some(k) => vec![scope.arn("kms", &format!("key/{k}"))],
-            None => vec!["*".to_string()],
+            .or_else(|| m.get("DestinationKeyId"))
+            .map(|k| match k {
+                k if k.starts_with("arn:") => k.to_string(),
+                k if k.starts_with("alias/") => scope.arn("kms", k),
+                k => scope.arn("kms", &format!("key/{k}")),
+            });
+        let sealed_by = m
+            .get("CiphertextBlob")
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .and_then(|b| freshet_kms::blob_key_id(&b))
+            .map(|id| scope.arn("kms", &format!("key/{id}")));
+        let resources: Vec<String> = named.into_iter().chain(sealed_by).collect();
+        if resources.is_empty() {
+            vec!["*".to_string()]
+        } else {
+            resources
         }
     }
 

@@ -37,8 +37,10 @@ impl FirehoseError {
             FirehoseError::ConcurrentModification(_) => "ConcurrentModificationException",
             FirehoseError::ServiceUnavailable(_) => "ServiceUnavailableException",
             FirehoseError::Validation(_) => "ValidationException",
-            FirehoseError::InvalidKmsResource(_)
-            | FirehoseError::Log(freshet_log::LogError::Key(_)) => "InvalidKMSResourceException",
+            FirehoseError::InvalidKmsResource(_) => "InvalidKMSResourceException",
+            FirehoseError::Log(freshet_log::LogError::Key(k)) if !k.is_internal() => {
+                "InvalidKMSResourceException"
+            }
             FirehoseError::Log(_) | FirehoseError::Catalog(_) | FirehoseError::Corrupt(_) => {
                 "InternalFailure"
             }
@@ -48,9 +50,7 @@ impl FirehoseError {
     /// Whether this is our fault (HTTP 500) rather than the caller's (HTTP 400).
     pub fn is_internal(&self) -> bool {
         match self {
-            FirehoseError::Log(freshet_log::LogError::Key(k)) => {
-                matches!(k, freshet_log::KeyError::Undecryptable(_))
-            }
+            FirehoseError::Log(freshet_log::LogError::Key(k)) => k.is_internal(),
             FirehoseError::Log(_) | FirehoseError::Catalog(_) | FirehoseError::Corrupt(_) => true,
             _ => false,
         }

@@ -852,7 +852,9 @@ impl FirehoseService {
             .append(entry.log_id(), records)
             .await
             .map_err(|error| match error {
-                LogError::Key(e) => FirehoseError::InvalidKmsResource(e.to_string()),
+                LogError::Key(e) if !e.is_internal() => {
+                    FirehoseError::InvalidKmsResource(e.to_string())
+                }
                 error => {
                     tracing::warn!(%error, stream = name, "delivery stream append failed");
                     FirehoseError::ServiceUnavailable(
@@ -969,11 +971,14 @@ impl FirehoseService {
         let _admin = entry.admin.lock().await;
         let mut doc = entry.doc();
         direct_put_only(&doc)?;
-        self.keys()?.stop(entry.uid).await.map_err(kms)?;
+        let keys = self.keys()?;
         if let Some(e) = doc.encryption.as_mut() {
             e.status = "DISABLED".into();
         }
+        // The document first: should the keyring's write fail, records stay sealed (a start
+        // reconciles the two), never clear while the document says encrypted.
         self.save(&entry, doc).await?;
+        keys.stop(entry.uid).await.map_err(kms)?;
         Ok(Empty {})
     }
 
@@ -985,12 +990,16 @@ impl FirehoseService {
 
     /// Seals the stream's new records under a fresh data key wrapped by `key`.
     async fn start_sealing(&self, uid: u64, name: &str, key: &str) -> Result<()> {
-        let context = [("aws:firehose:arn".to_string(), self.arn(name))].into();
         self.keys()?
-            .start(uid, key, context)
+            .start(uid, key, self.key_context(name))
             .await
             .map(drop)
             .map_err(kms)
+    }
+
+    /// The encryption context of a delivery stream's data keys.
+    fn key_context(&self, name: &str) -> freshet_kms::Context {
+        [("aws:firehose:arn".to_string(), self.arn(name))].into()
     }
 
     /// Brings the keyring in line with the documents after a crash between the two.
@@ -1010,9 +1019,8 @@ impl FirehoseService {
                 .map(|e| e.kms_key().to_string());
             match (key, keys.current_key(entry.uid)) {
                 (Some(key), None) => {
-                    if let Err(e) = self.start_sealing(entry.uid, &entry.name, &key).await {
-                        tracing::warn!(stream = entry.name, error = %e, "encryption not resumed");
-                    }
+                    let context = self.key_context(&entry.name);
+                    keys.resume(entry.uid, &key, context).await;
                 }
                 (None, Some(_)) => keys.stop(entry.uid).await.map_err(kms)?,
                 _ => {}
@@ -1069,8 +1077,12 @@ impl EncryptionDoc {
     }
 }
 
-/// A KMS refusal: Firehose answers every one with InvalidKMSResourceException.
+/// A KMS refusal: Firehose answers every one with InvalidKMSResourceException (our own
+/// failures stay internal).
 fn kms(e: freshet_kms::KmsError) -> FirehoseError {
+    if e.is_internal() {
+        return FirehoseError::Log(LogError::Key(e.into()));
+    }
     FirehoseError::InvalidKmsResource(e.to_string())
 }
 

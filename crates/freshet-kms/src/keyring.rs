@@ -11,8 +11,11 @@ use std::sync::{Arc, Weak};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use std::time::Duration;
+
 use freshet_catalog::Catalog;
 use freshet_log::{DataKey, DataKeys, KeyError};
+use freshet_runtime::SharedClock;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
@@ -49,12 +52,23 @@ struct Ring {
     next_ref: u32,
     keys: BTreeMap<u32, Entry>,
     current: HashMap<u64, u32>,
+    /// Streams the catalog calls encrypted whose data key could not be made at start: their
+    /// appends are refused (never stored in clear) until a retry succeeds.
+    held: HashMap<u64, Held>,
+}
+
+#[derive(Clone)]
+struct Held {
+    key_id: String,
+    context: Context,
+    error: KeyError,
 }
 
 pub struct Keyring {
     /// The catalog setting that stores it: `keyring/<log>`.
     setting: String,
     catalog: Catalog,
+    clock: SharedClock,
     kms: Arc<dyn KeyService>,
     ring: RwLock<Ring>,
     write: tokio::sync::Mutex<()>,
@@ -67,6 +81,7 @@ impl Keyring {
         log: &str,
         catalog: Catalog,
         kms: Arc<dyn KeyService>,
+        clock: SharedClock,
     ) -> Result<Arc<Keyring>> {
         let setting = format!("keyring/{log}");
         let doc: Doc = match catalog.get_setting(&setting).await.map_err(internal)? {
@@ -100,11 +115,12 @@ impl Keyring {
         let keyring = Arc::new(Keyring {
             setting,
             catalog,
+            clock,
             kms,
             ring: RwLock::new(ring),
             write: tokio::sync::Mutex::new(()),
         });
-        tokio::spawn(follow_rotations(Arc::downgrade(&keyring)));
+        tokio::spawn(maintain(Arc::downgrade(&keyring)));
         Ok(keyring)
     }
 
@@ -112,6 +128,17 @@ impl Keyring {
     /// KMS key's ARN. The stream's older data keys are wrapped anew under it (best effort: one
     /// whose old KMS key refuses stays as it was).
     pub async fn start(&self, stream: u64, key_id: &str, context: Context) -> Result<String> {
+        self.start_when(stream, key_id, context, |_| true).await
+    }
+
+    /// `start`, installing the new key only if `when` still holds of the ring as it is then.
+    async fn start_when(
+        &self,
+        stream: u64,
+        key_id: &str,
+        context: Context,
+        when: impl FnOnce(&Ring) -> bool,
+    ) -> Result<String> {
         let crate::NewDataKey {
             plaintext,
             blob,
@@ -121,6 +148,9 @@ impl Keyring {
             .try_into()
             .map_err(|_| KmsError::Internal("the data key is not 256 bits".into()))?;
         self.change(|ring| {
+            if !when(ring) {
+                return;
+            }
             let key_ref = ring.next_ref;
             ring.next_ref += 1;
             ring.keys.insert(
@@ -138,6 +168,7 @@ impl Keyring {
                 },
             );
             ring.current.insert(stream, key_ref);
+            ring.held.remove(&stream);
         })
         .await?;
         let older: Vec<StoredKey> = self
@@ -152,10 +183,28 @@ impl Keyring {
         Ok(arn)
     }
 
+    /// `start` for a stream the catalog already calls encrypted (at a service's start). If the
+    /// key refuses now, the stream's appends are refused with its error, and the start is
+    /// retried every few seconds until it succeeds: nothing is ever stored in clear for it.
+    pub async fn resume(&self, stream: u64, key_id: &str, context: Context) {
+        if let Err(e) = self.start(stream, key_id, context.clone()).await {
+            tracing::warn!(stream, error = %e, "encryption not resumed; appends refused until the key can be used");
+            self.ring.write().held.insert(
+                stream,
+                Held {
+                    key_id: key_id.to_string(),
+                    context,
+                    error: e.into(),
+                },
+            );
+        }
+    }
+
     /// New records of the stream are stored in clear; its data keys stay for the sealed ones.
     pub async fn stop(&self, stream: u64) -> Result<()> {
         self.change(|ring| {
             ring.current.remove(&stream);
+            ring.held.remove(&stream);
         })
         .await
     }
@@ -174,6 +223,7 @@ impl Keyring {
         self.change(|ring| {
             ring.keys.retain(|_, e| keep(e.stream));
             ring.current.retain(|s, _| keep(*s));
+            ring.held.retain(|s, _| keep(*s));
         })
         .await
     }
@@ -218,7 +268,9 @@ impl Keyring {
             };
             let to = destination.unwrap_or(&stored.key_arn);
             match self.kms.re_encrypt(&blob, &stored.context, to).await {
-                Ok((blob, arn)) => renewed.push((stored.key_ref, B64.encode(blob), arn)),
+                Ok((blob, arn)) => {
+                    renewed.push((stored.key_ref, stored.blob.clone(), B64.encode(blob), arn))
+                }
                 Err(e) => {
                     tracing::warn!(key_ref = stored.key_ref, error = %e, "a data key was not wrapped anew")
                 }
@@ -230,8 +282,10 @@ impl Keyring {
         let n = renewed.len();
         let result = self
             .change(|ring| {
-                for (key_ref, blob, arn) in renewed {
-                    if let Some(e) = ring.keys.get_mut(&key_ref) {
+                // Only over the blob that was wrapped anew: a concurrent rewrap (a rotation
+                // while the stream moves to another key) that stored first keeps its result.
+                for (key_ref, old, blob, arn) in renewed {
+                    if let Some(e) = ring.keys.get_mut(&key_ref).filter(|e| e.stored.blob == old) {
                         e.stored.blob = blob;
                         e.stored.key_arn = arn;
                     }
@@ -281,20 +335,74 @@ async fn unwrap(kms: &dyn KeyService, stored: &StoredKey) -> Result<Arc<DataKey>
     Ok(Arc::new(DataKey::new(stored.key_ref, &key)))
 }
 
-/// Wraps the keyring's data keys anew whenever a KMS key rotates, for as long as it exists.
-async fn follow_rotations(keyring: Weak<Keyring>) {
-    let Some(mut rotations) = keyring.upgrade().map(|k| k.kms.rotations()) else {
+/// How often keys that could not be used are tried again.
+const RETRY_EVERY: Duration = Duration::from_secs(5);
+
+/// For as long as the keyring exists: wraps its data keys anew whenever a KMS key rotates, and
+/// every few seconds retries what a refusing key left undone (held streams' starts, data keys
+/// that did not unwrap at open), so a key enabled again is used again without a restart.
+async fn maintain(keyring: Weak<Keyring>) {
+    let Some((mut rotations, clock)) = keyring
+        .upgrade()
+        .map(|k| (k.kms.rotations(), k.clock.clone()))
+    else {
         return;
     };
     loop {
-        if let Some(k) = keyring.upgrade() {
-            let stale = k.stale();
-            if !stale.is_empty() {
-                k.rewrap(stale, None).await;
+        let Some(k) = keyring.upgrade() else { return };
+        let stale = k.stale();
+        if !stale.is_empty() {
+            k.rewrap(stale, None).await;
+        }
+        k.retry().await;
+        drop(k);
+        tokio::select! {
+            changed = rotations.changed() => if changed.is_err() { return },
+            _ = clock.sleep(RETRY_EVERY) => {}
+        }
+    }
+}
+
+impl Keyring {
+    async fn retry(&self) {
+        let held: Vec<(u64, Held)> = self
+            .ring
+            .read()
+            .held
+            .iter()
+            .map(|(s, h)| (*s, h.clone()))
+            .collect();
+        for (stream, h) in held {
+            // Unless the stream stopped encryption (or went) meanwhile.
+            let still_held = |ring: &Ring| ring.held.contains_key(&stream);
+            match self
+                .start_when(stream, &h.key_id, h.context, still_held)
+                .await
+            {
+                Ok(_) => tracing::info!(stream, "encryption resumed"),
+                Err(e) => {
+                    if let Some(h) = self.ring.write().held.get_mut(&stream) {
+                        h.error = e.into();
+                    }
+                }
             }
         }
-        if rotations.changed().await.is_err() || keyring.strong_count() == 0 {
-            return;
+        let failed: Vec<StoredKey> = self
+            .ring
+            .read()
+            .keys
+            .values()
+            .filter(|e| e.key.is_err())
+            .map(|e| e.stored.clone())
+            .collect();
+        for stored in failed {
+            let key = unwrap(&*self.kms, &stored).await;
+            if key.is_ok() {
+                tracing::info!(key_ref = stored.key_ref, "a data key unwrapped on retry");
+            }
+            if let Some(e) = self.ring.write().keys.get_mut(&stored.key_ref) {
+                e.key = key;
+            }
         }
     }
 }
@@ -302,6 +410,9 @@ async fn follow_rotations(keyring: Weak<Keyring>) {
 impl DataKeys for Keyring {
     fn sealing(&self, stream: u64) -> Result<Option<Arc<DataKey>>, KeyError> {
         let ring = self.ring.read();
+        if let Some(held) = ring.held.get(&stream) {
+            return Err(held.error.clone());
+        }
         let Some(key_ref) = ring.current.get(&stream) else {
             return Ok(None);
         };
@@ -371,9 +482,14 @@ mod tests {
             .await
             .unwrap()
             .key_metadata;
-        let ring = Keyring::open("streams", catalog.clone(), Arc::new(kms.clone()))
-            .await
-            .unwrap();
+        let ring = Keyring::open(
+            "streams",
+            catalog.clone(),
+            Arc::new(kms.clone()),
+            SharedClock::system(),
+        )
+        .await
+        .unwrap();
         assert!(ring.sealing(7).unwrap().is_none());
         assert_eq!(ring.start(7, &key.key_id, ctx()).await.unwrap(), key.arn);
         let first = ring.sealing(7).unwrap().unwrap();
@@ -415,9 +531,14 @@ mod tests {
         ring.stop(7).await.unwrap();
         assert!(ring.sealing(7).unwrap().is_none());
         drop(ring);
-        let ring = Keyring::open("streams", catalog.clone(), Arc::new(kms.clone()))
-            .await
-            .unwrap();
+        let ring = Keyring::open(
+            "streams",
+            catalog.clone(),
+            Arc::new(kms.clone()),
+            SharedClock::system(),
+        )
+        .await
+        .unwrap();
         assert!(ring.sealing(7).unwrap().is_none());
         assert!(
             ring.opening(7, first.key_ref()).is_ok(),
@@ -425,5 +546,75 @@ mod tests {
         );
         ring.forget(7).await.unwrap();
         assert!(ring.opening(7, first.key_ref()).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_refused_resume_holds_appends_and_retries_until_the_key_is_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (kms, catalog) = setup(dir.path()).await;
+        let (clock, manual) = freshet_runtime::ManualClock::shared(0);
+        let key = kms
+            .create_key(CreateKeyInput::default())
+            .await
+            .unwrap()
+            .key_metadata;
+        let ring = Keyring::open(
+            "video",
+            catalog.clone(),
+            Arc::new(kms.clone()),
+            clock.clone(),
+        )
+        .await
+        .unwrap();
+        kms.disable_key(KeyIdInput {
+            key_id: key.key_id.clone(),
+        })
+        .await
+        .unwrap();
+        ring.resume(3, &key.arn, ctx()).await;
+        // Held: the stream's appends are refused, never stored in clear.
+        assert!(matches!(ring.sealing(3), Err(KeyError::Disabled(_))));
+        kms.enable_key(KeyIdInput {
+            key_id: key.key_id.clone(),
+        })
+        .await
+        .unwrap();
+        for _ in 0..200 {
+            manual.advance(RETRY_EVERY);
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            if matches!(ring.sealing(3), Ok(Some(_))) {
+                break;
+            }
+        }
+        let sealing = ring
+            .sealing(3)
+            .unwrap()
+            .expect("the held stream seals once the key is back");
+        // A data key that does not unwrap at open is retried the same way.
+        kms.disable_key(KeyIdInput {
+            key_id: key.key_id.clone(),
+        })
+        .await
+        .unwrap();
+        drop(ring);
+        let ring = Keyring::open("video", catalog, Arc::new(kms.clone()), clock)
+            .await
+            .unwrap();
+        kms.enable_key(KeyIdInput {
+            key_id: key.key_id.clone(),
+        })
+        .await
+        .unwrap();
+        for _ in 0..200 {
+            manual.advance(RETRY_EVERY);
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            if ring.opening(3, sealing.key_ref()).is_ok() {
+                break;
+            }
+        }
+        assert!(
+            ring.opening(3, sealing.key_ref()).is_ok(),
+            "the data key was not unwrapped again"
+        );
     }
 }

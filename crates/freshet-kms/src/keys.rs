@@ -20,6 +20,8 @@ use crate::model::*;
 use crate::{KmsError, Result};
 
 const DOC: &str = "kms/keys";
+/// The services whose AWS managed keys (`alias/aws/<service>`) exist on first use.
+const AWS_MANAGED: [&str; 3] = ["kinesis", "firehose", "kinesisvideo"];
 const DAY_MS: i64 = 86_400_000;
 /// Ciphertext blobs: a version byte, the key's id (16 bytes), the material version, the nonce,
 /// then the sealed plaintext and its tag.
@@ -158,8 +160,7 @@ impl Kms {
             }),
         };
         if rewrapped > 0 {
-            let _guard = kms.inner.write.lock().await;
-            kms.save().await?;
+            kms.change(|_, _| Ok(())).await?;
             tracing::info!(
                 materials = rewrapped,
                 "KMS key material wrapped anew under the current master key"
@@ -191,13 +192,10 @@ impl Kms {
         )
     }
 
-    async fn save(&self) -> Result<()> {
-        let doc = {
-            let keys = self.inner.keys.read();
-            Doc {
-                keys: keys.keys.values().map(|k| k.stored.clone()).collect(),
-                aliases: keys.aliases.values().cloned().collect(),
-            }
+    async fn save(&self, keys: &Keys) -> Result<()> {
+        let doc = Doc {
+            keys: keys.keys.values().map(|k| k.stored.clone()).collect(),
+            aliases: keys.aliases.values().cloned().collect(),
         };
         let bytes = serde_json::to_vec(&doc).map_err(|e| KmsError::Internal(e.to_string()))?;
         self.inner
@@ -207,24 +205,21 @@ impl Kms {
             .map_err(internal)
     }
 
-    /// Applies `change` to a copy of the keys, writes it, then makes it current: a failed write
-    /// changes nothing.
+    /// Applies `change` to a copy of the keys, writes it, then makes it current: nothing (new
+    /// material above all) is used before it is durable, and a failed write changes nothing.
     async fn change<T>(&self, change: impl FnOnce(&mut Keys, i64) -> Result<T>) -> Result<T> {
         let _guard = self.inner.write.lock().await;
         let now = self.now_ms();
         let mut copy = self.inner.keys.read().clone_all();
         let out = change(&mut copy, now)?;
-        let previous = std::mem::replace(&mut *self.inner.keys.write(), copy);
-        if let Err(e) = self.save().await {
-            *self.inner.keys.write() = previous;
-            return Err(e);
-        }
+        self.save(&copy).await?;
+        *self.inner.keys.write() = copy;
         Ok(out)
     }
 
-    /// The key a KeyId names: a key id, a key ARN, an alias name or an alias ARN. A predefined
-    /// AWS alias (`alias/aws/<service>`) that names no key yet gets an AWS managed key, as KMS
-    /// creates them on first use.
+    /// The key a KeyId names: a key id, a key ARN, an alias name or an alias ARN. The AWS
+    /// managed alias of a service Freshet serves (`alias/aws/kinesis`, ...) that names no key
+    /// yet gets its key, as KMS creates them on the service's first use.
     async fn resolve(&self, key_id: &str) -> Result<uuid::Uuid> {
         let alias = self.alias_name(key_id)?;
         let Some(alias) = alias else {
@@ -233,8 +228,11 @@ impl Kms {
         if let Some(a) = self.inner.keys.read().aliases.get(&alias) {
             return Ok(a.key);
         }
-        if alias.starts_with("alias/aws/") && alias.len() > "alias/aws/".len() {
-            let service = alias["alias/aws/".len()..].to_string();
+        let managed = alias
+            .strip_prefix("alias/aws/")
+            .filter(|service| AWS_MANAGED.contains(service));
+        if let Some(service) = managed {
+            let service = service.to_string();
             return self
                 .change(|keys, now| {
                     if let Some(a) = keys.aliases.get(&alias) {
@@ -782,10 +780,7 @@ impl Kms {
         expect: Option<uuid::Uuid>,
     ) -> Result<(Vec<u8>, String)> {
         let invalid = || KmsError::InvalidCiphertext(String::new());
-        if blob.len() < BLOB_HEADER + 16 || blob[0] != BLOB_VERSION {
-            return Err(invalid());
-        }
-        let id = uuid::Uuid::from_slice(&blob[1..17]).map_err(|_| invalid())?;
+        let id = blob_key(blob).ok_or_else(invalid)?;
         if expect.is_some_and(|e| e != id) {
             return Err(KmsError::IncorrectKey(
                 "The key ID in the request does not identify a CMK that can perform this operation."
@@ -966,6 +961,14 @@ impl Keys {
             aliases: self.aliases.clone(),
         }
     }
+}
+
+/// The key id a blob of this KMS names, if it is one.
+pub(crate) fn blob_key(blob: &[u8]) -> Option<uuid::Uuid> {
+    if blob.len() < BLOB_HEADER + 16 || blob[0] != BLOB_VERSION {
+        return None;
+    }
+    uuid::Uuid::from_slice(&blob[1..17]).ok()
 }
 
 fn usable_state(key: &StoredKey, arn: &str) -> Result<()> {

@@ -19,6 +19,12 @@ pub use keys::Kms;
 pub use model::Context;
 pub use remote::RemoteKms;
 
+/// Whether a blob is one of the local KMS's ciphertexts, and which key's (its id): what a
+/// Decrypt or ReEncrypt call is authorized on.
+pub fn blob_key_id(blob: &[u8]) -> Option<String> {
+    keys::blob_key(blob).map(|id| id.to_string())
+}
+
 /// KMS's errors, each answered with its AWS error code.
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
 pub enum KmsError {
@@ -80,7 +86,11 @@ impl From<KmsError> for freshet_log::KeyError {
                 KeyError::Undecryptable(m)
             }
             KmsError::NotAuthorized(m) => KeyError::AccessDenied(m),
-            other => KeyError::Unavailable(other.to_string()),
+            KmsError::Internal(m) => KeyError::Internal(m),
+            KmsError::Validation(m) | KmsError::InvalidKeyUsage(m) | KmsError::Unsupported(m) => {
+                KeyError::InvalidState(m)
+            }
+            KmsError::AlreadyExists(m) => KeyError::Unavailable(m),
         }
     }
 }

@@ -92,9 +92,9 @@ impl RemoteKms {
                         key_metadata: Some(m),
                         ..
                     }) => state(&m),
-                    Ok(_) => Err(KmsError::Internal(
-                        "DescribeKey answered no metadata".into(),
-                    )),
+                    // The endpoint unreachable or failing: the last answer stands, rather than
+                    // one hiccup refusing every stream on the key for a whole interval.
+                    Ok(_) | Err(KmsError::Internal(_)) => continue,
                     Err(e) => Err(e),
                 };
                 self.states.write().insert(arn, state);

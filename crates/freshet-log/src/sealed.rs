@@ -70,6 +70,17 @@ pub enum KeyError {
     /// A sealed record did not open under the key it names: altered or damaged at rest.
     #[error("{0}")]
     Undecryptable(String),
+    /// Our fault, not the key's: the keyring's storage failed, or the key service could not be
+    /// reached.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl KeyError {
+    /// Whether the server is at fault (a 500 the caller may retry) rather than the key.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, KeyError::Undecryptable(_) | KeyError::Internal(_))
+    }
 }
 
 /// Which data key seals a stream's new records and which opens a sealed record.

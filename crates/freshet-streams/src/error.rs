@@ -49,7 +49,7 @@ impl StreamsError {
                 KeyError::NotFound(_) => "KMSNotFoundException",
                 KeyError::AccessDenied(_) => "KMSAccessDeniedException",
                 KeyError::Unavailable(_) => "KMSThrottlingException",
-                KeyError::Undecryptable(_) => "InternalFailure",
+                KeyError::Undecryptable(_) | KeyError::Internal(_) => "InternalFailure",
             },
             StreamsError::Log(_) | StreamsError::Catalog(_) => "InternalFailure",
         }
@@ -58,7 +58,7 @@ impl StreamsError {
     /// Whether this is our fault (HTTP 500) rather than the caller's (HTTP 400).
     pub fn is_internal(&self) -> bool {
         match self {
-            StreamsError::Log(LogError::Key(k)) => matches!(k, KeyError::Undecryptable(_)),
+            StreamsError::Log(LogError::Key(k)) => k.is_internal(),
             StreamsError::Log(_) | StreamsError::Catalog(_) => true,
             _ => false,
         }

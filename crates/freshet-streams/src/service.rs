@@ -511,12 +511,8 @@ impl StreamsService {
             let row = stream.snapshot().row.clone();
             match (&row.key_id, keys.current_key(stream.uid)) {
                 (Some(key_id), None) if row.encryption_type == "KMS" => {
-                    if let Err(e) = keys
-                        .start(stream.uid, key_id, self.key_context(&stream))
-                        .await
-                    {
-                        tracing::warn!(stream = %stream.name, error = %e, "encryption not resumed");
-                    }
+                    keys.resume(stream.uid, key_id, self.key_context(&stream))
+                        .await;
                 }
                 (_, Some(_)) if row.encryption_type != "KMS" => {
                     keys.stop(stream.uid).await.map_err(kms)?;

@@ -2,7 +2,7 @@
 
 use freshet_catalog::CatalogError;
 
-use freshet_log::{KeyError, LogError};
+use freshet_log::LogError;
 
 use crate::store::StoreError;
 
@@ -65,9 +65,7 @@ impl VideoError {
             VideoError::InvalidCodecPrivateData(_) => "InvalidCodecPrivateDataException",
             VideoError::UnsupportedStreamMediaType(_) => "UnsupportedStreamMediaTypeException",
             // A stream's KMS key that refuses: the caller may not read or write its media now.
-            VideoError::Store(StoreError::Log(LogError::Key(k)))
-                if !matches!(k, KeyError::Undecryptable(_)) =>
-            {
+            VideoError::Store(StoreError::Log(LogError::Key(k))) if !k.is_internal() => {
                 "NotAuthorizedException"
             }
             VideoError::Catalog(_)
@@ -80,7 +78,7 @@ impl VideoError {
     /// Our fault, not the caller's: logged by the edge and answered with a 500.
     pub fn is_internal(&self) -> bool {
         if let VideoError::Store(StoreError::Log(LogError::Key(k))) = self {
-            return matches!(k, KeyError::Undecryptable(_));
+            return k.is_internal();
         }
         matches!(
             self,

@@ -79,7 +79,7 @@ fn kms_error(e: &freshet_log::KeyError) -> u32 {
         KeyError::Unavailable(_) => 4503,
         KeyError::InvalidState(_) => 4505,
         KeyError::NotFound(_) => 4506,
-        KeyError::Undecryptable(_) => 5001,
+        KeyError::Undecryptable(_) | KeyError::Internal(_) => 5001,
     }
 }
 

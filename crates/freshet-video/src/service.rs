@@ -148,10 +148,8 @@ impl VideoService {
             // from now on; deleted streams' data keys go.
             keys.retain(|uid| uids.contains(&uid)).await.map_err(kms)?;
             for s in streams.values() {
-                if keys.current_key(s.uid).is_none()
-                    && let Err(e) = keys.start(s.uid, &s.kms_key_id, key_context(s)).await
-                {
-                    tracing::warn!(stream = %s.name, error = %e, "fragments not sealed");
+                if keys.current_key(s.uid).is_none() {
+                    keys.resume(s.uid, &s.kms_key_id, key_context(s)).await;
                 }
             }
         }

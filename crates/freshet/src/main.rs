@@ -236,7 +236,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let log = tokio::task::spawn_blocking(move || Log::open(log_config)).await??;
     let catalog = Catalog::open(&data_dir.join("catalog.db")).await?;
     let (key_service, local_kms) = key_service(&settings, catalog.clone(), &clock).await?;
-    let keyring = |log: &'static str| Keyring::open(log, catalog.clone(), key_service.clone());
+    let keyring =
+        |log: &'static str| Keyring::open(log, catalog.clone(), key_service.clone(), clock.clone());
     let s = &settings.streams;
     let config = StreamsConfig {
         region: settings.region.clone(),

@@ -101,13 +101,15 @@ impl StreamsService {
     pub async fn stop_stream_encryption(&self, input: EncryptionInput) -> Result<Empty> {
         let stream = self.find(&input.stream)?;
         let keys = self.keys()?;
-        let first = async { keys.stop(stream.uid).await.map_err(kms) };
-        self.update_active_after(&stream, first, |row| {
+        self.update_active(&stream, |row| {
             row.encryption_type = "NONE".into();
             row.key_id = None;
             Ok(())
         })
         .await?;
+        // After the catalog: should the keyring's write fail, records stay sealed (a start
+        // reconciles the two), never clear while the catalog says encrypted.
+        keys.stop(stream.uid).await.map_err(kms)?;
         Ok(Empty {})
     }
 
