@@ -577,22 +577,20 @@ impl Kms {
     }
 
     pub async fn enable_key(&self, input: KeyIdInput) -> Result<Empty> {
-        self.change_key(&input.key_id, |key, arn, _| {
-            if key.state == State::PendingDeletion {
-                return Err(pending_deletion(&arn));
-            }
-            key.state = State::Enabled;
-            Ok(Empty {})
-        })
-        .await
+        self.set_state(&input.key_id, State::Enabled).await
     }
 
     pub async fn disable_key(&self, input: KeyIdInput) -> Result<Empty> {
-        self.change_key(&input.key_id, |key, arn, _| {
+        self.set_state(&input.key_id, State::Disabled).await
+    }
+
+    /// Enables or disables a key; one pending deletion must have its deletion cancelled first.
+    async fn set_state(&self, key_id: &str, state: State) -> Result<Empty> {
+        self.change_key(key_id, |key, arn, _| {
             if key.state == State::PendingDeletion {
                 return Err(pending_deletion(&arn));
             }
-            key.state = State::Disabled;
+            key.state = state;
             Ok(Empty {})
         })
         .await
