@@ -11,7 +11,7 @@ use crate::{LogBackend, LogError, NewRecord, ShardLogId};
 
 /// Opens a log over the same storage every time it is called (after the previous one closed).
 pub trait LogStore {
-    fn open(&self) -> Box<dyn LogBackend>;
+    fn open(&self) -> impl std::future::Future<Output = Box<dyn LogBackend>>;
 }
 
 /// Runs every conformance test against the storage that `$fixture` (an expression of a type
@@ -60,7 +60,7 @@ fn batch(prefix: &str, n: usize, size: usize) -> Vec<NewRecord> {
 }
 
 pub async fn appends_get_consecutive_offsets_and_read_back_in_order(store: &impl LogStore) {
-    let log = store.open();
+    let log = store.open().await;
     log.create_shard(A).await.unwrap();
     log.create_shard(B).await.unwrap();
     let first = log.append(A, batch("a", 3, 10)).await.unwrap();
@@ -99,7 +99,7 @@ pub async fn appends_get_consecutive_offsets_and_read_back_in_order(store: &impl
 }
 
 pub async fn reads_are_bounded_but_never_empty_before_the_tip(store: &impl LogStore) {
-    let log = store.open();
+    let log = store.open().await;
     log.create_shard(A).await.unwrap();
     log.append(A, batch("a", 10, 1000)).await.unwrap();
     assert_eq!(log.read(A, 0, 4, 1 << 20).await.unwrap().len(), 4);
@@ -115,7 +115,7 @@ pub async fn reads_are_bounded_but_never_empty_before_the_tip(store: &impl LogSt
 }
 
 pub async fn time_lookups_and_trims_follow_arrival(store: &impl LogStore) {
-    let log = store.open();
+    let log = store.open().await;
     log.create_shard(A).await.unwrap();
     let old = log.append(A, batch("old", 3, 100)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -141,7 +141,7 @@ pub async fn time_lookups_and_trims_follow_arrival(store: &impl LogStore) {
 }
 
 pub async fn subscribers_wake_on_durable_appends(store: &impl LogStore) {
-    let log = store.open();
+    let log = store.open().await;
     log.create_shard(A).await.unwrap();
     let mut tail = log.subscribe(A).unwrap();
     assert_eq!(*tail.borrow_and_update(), 0);
@@ -155,7 +155,7 @@ pub async fn subscribers_wake_on_durable_appends(store: &impl LogStore) {
 }
 
 pub async fn shard_creation_and_removal_are_idempotent(store: &impl LogStore) {
-    let log = store.open();
+    let log = store.open().await;
     log.create_shard(A).await.unwrap();
     log.append(A, batch("a", 2, 10)).await.unwrap();
     log.create_shard(A).await.unwrap();
@@ -182,14 +182,14 @@ pub async fn shard_creation_and_removal_are_idempotent(store: &impl LogStore) {
 }
 
 pub async fn acknowledged_records_survive_a_reopen_and_epochs_grow(store: &impl LogStore) {
-    let log = store.open();
+    let log = store.open().await;
     let first_epoch = log.epoch();
     log.create_shard(A).await.unwrap();
     log.append(A, batch("a", 3, 100)).await.unwrap();
     log.close().await.unwrap();
     drop(log);
 
-    let log = store.open();
+    let log = store.open().await;
     assert!(log.epoch() > first_epoch);
     assert!(log.opened_clean());
     assert_eq!(log.shards(), [A]);
@@ -201,13 +201,13 @@ pub async fn acknowledged_records_survive_a_reopen_and_epochs_grow(store: &impl 
     );
     // Dropped without close, as a crash leaves it: still every acknowledged record.
     drop(log);
-    let log = store.open();
+    let log = store.open().await;
     assert!(!log.opened_clean());
     assert_eq!(log.bounds(A).await.unwrap(), (0, 4));
 }
 
 pub async fn a_closed_log_refuses_writes_and_reports_it(store: &impl LogStore) {
-    let log = store.open();
+    let log = store.open().await;
     log.create_shard(A).await.unwrap();
     log.append(A, batch("a", 1, 10)).await.unwrap();
     log.probe().await.unwrap();

@@ -29,6 +29,11 @@ pub enum LogError {
     /// The shard stopped taking writes after an fsync failure; reopening the log recovers it.
     #[error("shard log {shard} stopped taking writes: {reason}")]
     ShardFailed { shard: ShardLogId, reason: String },
+    /// A writer whose epoch was overtaken by a newer open of the same storage under the same
+    /// name (a restarted cluster node): its appends are refused so it cannot commit after its
+    /// successor.
+    #[error("log writer epoch {0} was overtaken by a newer writer")]
+    Fenced(u64),
     /// A sealed stream's data key cannot be used (`Sealing`).
     #[error("{0}")]
     Key(#[from] crate::KeyError),

@@ -11,6 +11,7 @@
 //! visible to readers (`writer`). Readers never wait on the writer (`shard`).
 
 mod backend;
+pub mod batch;
 mod cache;
 pub mod conformance;
 mod error;
@@ -369,20 +370,7 @@ impl Log {
         id: ShardLogId,
         records: Vec<NewRecord>,
     ) -> Result<Appended, LogError> {
-        for r in &records {
-            if r.partition_key.len() > MAX_PARTITION_KEY_BYTES {
-                return Err(LogError::InvalidRecord(format!(
-                    "partition key of {} bytes exceeds {MAX_PARTITION_KEY_BYTES}",
-                    r.partition_key.len()
-                )));
-            }
-            if r.data.len() > MAX_DATA_BYTES {
-                return Err(LogError::InvalidRecord(format!(
-                    "data of {} bytes exceeds {MAX_DATA_BYTES}",
-                    r.data.len()
-                )));
-            }
-        }
+        batch::check_records(&records)?;
         let (reply, done) = oneshot::channel();
         self.inner
             .commands

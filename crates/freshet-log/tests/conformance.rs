@@ -13,7 +13,7 @@ impl Directory {
 }
 
 impl LogStore for Directory {
-    fn open(&self) -> Box<dyn LogBackend> {
+    async fn open(&self) -> Box<dyn LogBackend> {
         let mut config = LogConfig::new(self.0.path());
         config.segment_bytes = 1024;
         Box::new(Log::open(config).expect("the log opens"))

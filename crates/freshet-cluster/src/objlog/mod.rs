@@ -1,0 +1,711 @@
+//! The record log of a cluster node on object storage, indexed in PostgreSQL (`index`).
+//!
+//! Appends wait in a queue; a flusher writes everything queued, for all shards, as one object
+//! (`<prefix>/log/<node>/<epoch>-<seq>`), then commits the object's ranges in one transaction
+//! (`index::commit`), and only then acknowledges the appends. A crash before the commit leaves
+//! an object no range points into (swept at the node's next start) and no acknowledged append;
+//! a crash after it leaves every acknowledged record committed in both places.
+
+mod cache;
+mod index;
+mod tails;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use freshet_log::batch::{check_records, decode_batch, encode_batch};
+use freshet_log::{Appended, BoxFuture, LogBackend, LogError, NewRecord, Record, ShardLogId};
+use freshet_runtime::SharedClock;
+use freshet_runtime::metrics::{Exposition, Histogram};
+use futures_util::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parking_lot::Mutex;
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::{Notify, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use cache::BatchCache;
+use tails::{Event, Tails};
+
+/// How a node's log batches and caches.
+#[derive(Clone, Debug)]
+pub struct ObjectLogConfig {
+    /// This node's name: unique in the cluster, stable across its restarts ([A-Za-z0-9._-]).
+    pub node: String,
+    /// The longest an append waits for its object to be written.
+    pub flush_interval: Duration,
+    /// An object is written as soon as this much is queued.
+    pub flush_bytes: usize,
+    /// Recent batches kept in memory for readers.
+    pub cache_bytes: usize,
+    pub clock: SharedClock,
+}
+
+impl ObjectLogConfig {
+    pub fn new(node: impl Into<String>) -> ObjectLogConfig {
+        ObjectLogConfig {
+            node: node.into(),
+            flush_interval: Duration::from_millis(50),
+            flush_bytes: 8 << 20,
+            cache_bytes: 256 << 20,
+            clock: SharedClock::system(),
+        }
+    }
+}
+
+/// Ranges fetched at once by one read.
+const READ_RANGES: usize = 64;
+/// Ranged GETs a read keeps in flight.
+const READ_CONCURRENCY: usize = 8;
+
+pub struct ObjectLog {
+    inner: Arc<Inner>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+    listener: JoinHandle<()>,
+}
+
+struct Inner {
+    cfg: ObjectLogConfig,
+    pool: PgPool,
+    store: Arc<dyn ObjectStore>,
+    /// `<prefix>/log/<node>/`: where this node's objects go.
+    node_prefix: String,
+    epoch: u64,
+    clean: bool,
+    closed: AtomicBool,
+    next_object: AtomicU64,
+    queue: Mutex<Queue>,
+    /// Work queued (or the log closing).
+    queued: Notify,
+    /// A full object's worth queued (or the log closing): flush without waiting.
+    full: Notify,
+    tails: Tails,
+    cache: BatchCache,
+    stats: Stats,
+}
+
+#[derive(Default)]
+struct Queue {
+    batches: Vec<Queued>,
+    bytes: usize,
+}
+
+struct Queued {
+    id: ShardLogId,
+    records: Vec<NewRecord>,
+    reply: oneshot::Sender<Result<Appended, LogError>>,
+}
+
+struct Stats {
+    flush_latency: Histogram,
+    object_bytes: Histogram,
+    objects: AtomicU64,
+    appends: AtomicU64,
+    records: AtomicU64,
+}
+
+impl ObjectLog {
+    /// Opens this node's log over the shared database and store; `prefix` is the path under
+    /// which every node of the cluster keeps its objects.
+    pub async fn open(
+        pool: PgPool,
+        store: Arc<dyn ObjectStore>,
+        prefix: &str,
+        cfg: ObjectLogConfig,
+    ) -> Result<ObjectLog, LogError> {
+        if cfg.node.is_empty()
+            || !cfg
+                .node
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            return Err(LogError::Io(std::io::Error::other(format!(
+                "node name {:?} must be letters, digits, '.', '_' or '-'",
+                cfg.node
+            ))));
+        }
+        crate::schema::migrate(&pool).await.map_err(index::db)?;
+        let (epoch, clean) = index::claim_node(&pool, &cfg.node).await?;
+        let prefix = prefix.trim_matches('/');
+        let node_prefix = if prefix.is_empty() {
+            format!("log/{}/", cfg.node)
+        } else {
+            format!("{prefix}/log/{}/", cfg.node)
+        };
+        let inner = Arc::new(Inner {
+            cache: BatchCache::new(cfg.cache_bytes),
+            cfg,
+            pool,
+            store,
+            node_prefix,
+            epoch,
+            clean,
+            closed: AtomicBool::new(false),
+            next_object: AtomicU64::new(0),
+            queue: Mutex::new(Queue::default()),
+            queued: Notify::new(),
+            full: Notify::new(),
+            tails: Tails::default(),
+            stats: Stats {
+                flush_latency: Histogram::latency(),
+                object_bytes: Histogram::sizes(),
+                objects: AtomicU64::new(0),
+                appends: AtomicU64::new(0),
+                records: AtomicU64::new(0),
+            },
+        });
+        if !clean {
+            inner.sweep_uncommitted().await?;
+        }
+        inner.tails.reset(&index::shards(&inner.pool).await?);
+        let listener = tokio::spawn(listen(inner.clone()));
+        let flusher = tokio::spawn(flush_loop(inner.clone()));
+        tracing::info!(node = %inner.cfg.node, epoch, clean, "cluster log opened");
+        Ok(ObjectLog {
+            inner,
+            flusher: Mutex::new(Some(flusher)),
+            listener,
+        })
+    }
+
+    fn check_open(&self) -> Result<(), LogError> {
+        if self.inner.closed.load(Relaxed) {
+            return Err(LogError::Closed);
+        }
+        Ok(())
+    }
+
+    async fn append_batch(
+        &self,
+        id: ShardLogId,
+        records: Vec<NewRecord>,
+    ) -> Result<Appended, LogError> {
+        check_records(&records)?;
+        let (reply, done) = oneshot::channel();
+        {
+            let mut q = self.inner.queue.lock();
+            // Checked under the queue's lock: close drains the queue after setting the flag, so
+            // an append either gets in before the last flush or is refused.
+            self.check_open()?;
+            q.bytes += records
+                .iter()
+                .map(|r| r.partition_key.len() + r.data.len() + 32)
+                .sum::<usize>();
+            q.batches.push(Queued {
+                id,
+                records,
+                reply,
+            });
+            if q.batches.len() == 1 {
+                self.inner.queued.notify_one();
+            }
+            if q.bytes >= self.inner.cfg.flush_bytes {
+                self.inner.full.notify_one();
+            }
+        }
+        done.await.map_err(|_| LogError::Closed)?
+    }
+
+    async fn read_records(
+        &self,
+        id: ShardLogId,
+        from: u64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Record>, LogError> {
+        // A trim racing this read can delete an object between its lookup and its GET: look up
+        // again, past the new horizon.
+        let mut attempts = 0;
+        loop {
+            match self.inner.read_once(id, from, max_records, max_bytes).await {
+                Err(ReadError::Gone) if attempts < 3 => attempts += 1,
+                Err(ReadError::Gone) => {
+                    return Err(LogError::Io(std::io::Error::other(
+                        "objects kept disappearing under a read",
+                    )));
+                }
+                Err(ReadError::Log(e)) => return Err(e),
+                Ok(records) => return Ok(records),
+            }
+        }
+    }
+
+    async fn drop_objects(&self, objects: &[i64]) -> Result<(), LogError> {
+        for key in index::forget_empty_objects(&self.inner.pool, objects).await? {
+            self.inner.delete_object(&key).await;
+        }
+        Ok(())
+    }
+
+    async fn close_log(&self) -> Result<(), LogError> {
+        {
+            let _q = self.inner.queue.lock();
+            self.inner.closed.store(true, Relaxed);
+        }
+        self.inner.queued.notify_one();
+        self.inner.full.notify_one();
+        let flusher = self.flusher.lock().take();
+        if let Some(flusher) = flusher {
+            flusher
+                .await
+                .map_err(|e| LogError::Io(std::io::Error::other(e)))?;
+            self.listener.abort();
+            index::release_node(&self.inner.pool, &self.inner.cfg.node, self.inner.epoch).await?;
+            tracing::info!(node = %self.inner.cfg.node, "cluster log closed");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ObjectLog {
+    /// Without `close`, as a crash would: queued appends fail, nothing is marked clean.
+    fn drop(&mut self) {
+        if let Some(flusher) = self.flusher.lock().take() {
+            flusher.abort();
+        }
+        self.listener.abort();
+    }
+}
+
+enum ReadError {
+    /// An object the index named is no longer in the store.
+    Gone,
+    Log(LogError),
+}
+
+impl From<LogError> for ReadError {
+    fn from(e: LogError) -> Self {
+        ReadError::Log(e)
+    }
+}
+
+fn store_error(e: object_store::Error) -> LogError {
+    LogError::Io(std::io::Error::other(format!("object store: {e}")))
+}
+
+impl Inner {
+    fn object_path(&self, key: &str) -> Path {
+        Path::from(key)
+    }
+
+    async fn delete_object(&self, key: &str) {
+        match self.store.delete(&self.object_path(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            // Left behind: an orphan costs storage, never correctness.
+            Err(e) => tracing::warn!(key, error = %e, "could not delete a log object"),
+        }
+    }
+
+    /// Deletes this node's objects that no commit indexed: written by an earlier process under
+    /// this name that stopped between its PUT and its commit.
+    async fn sweep_uncommitted(&self) -> Result<(), LogError> {
+        let known: std::collections::HashSet<String> =
+            index::known_objects(&self.pool, &self.node_prefix)
+                .await?
+                .into_iter()
+                .collect();
+        let listed: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&Path::from(self.node_prefix.as_str())))
+            .try_collect()
+            .await
+            .map_err(store_error)?;
+        let mut swept = 0;
+        for meta in listed {
+            if !known.contains(meta.location.as_ref()) {
+                self.delete_object(meta.location.as_ref()).await;
+                swept += 1;
+            }
+        }
+        if swept > 0 {
+            tracing::info!(node = %self.cfg.node, swept, "removed objects of uncommitted flushes");
+        }
+        Ok(())
+    }
+
+    async fn read_once(
+        &self,
+        id: ShardLogId,
+        from: u64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Record>, ReadError> {
+        let (horizon, next) = index::bounds(&self.pool, id).await?;
+        let from = from.max(horizon);
+        if from >= next || max_records == 0 {
+            return Ok(Vec::new());
+        }
+        let ranges = index::ranges(
+            &self.pool,
+            id,
+            from,
+            next,
+            max_records.min(READ_RANGES),
+        )
+        .await?;
+        // Fetch only what the budgets can use: records and data bytes counted from the index.
+        let (mut records, mut bytes, mut wanted) = (0, 0, 0);
+        for r in &ranges {
+            if wanted > 0 && (records >= max_records || bytes >= max_bytes) {
+                break;
+            }
+            let skipped = from.saturating_sub(r.first_offset);
+            records += (r.count - skipped.min(r.count)) as usize;
+            bytes += r.data_bytes as usize;
+            wanted += 1;
+        }
+        let fetches: Vec<_> = ranges[..wanted].iter().map(|r| self.batch(r)).collect();
+        let batches: Vec<Bytes> = futures_util::stream::iter(fetches)
+            .buffered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        'ranges: for (r, batch) in ranges.iter().zip(batches) {
+            for record in decode_batch(batch, r.first_offset, r.arrival_ms, &r.key)? {
+                if record.offset < from {
+                    continue;
+                }
+                if out.len() >= max_records
+                    || (!out.is_empty() && bytes + record.data.len() > max_bytes)
+                {
+                    break 'ranges;
+                }
+                bytes += record.data.len();
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One committed batch's bytes, from the cache or a ranged GET.
+    async fn batch(&self, r: &index::Range) -> Result<Bytes, ReadError> {
+        if let Some(hit) = self.cache.get(&r.key, r.byte_start) {
+            return Ok(hit);
+        }
+        let got = self
+            .store
+            .get_range(
+                &self.object_path(&r.key),
+                r.byte_start..r.byte_start + r.byte_len,
+            )
+            .await;
+        match got {
+            Ok(bytes) => {
+                self.cache.insert(&r.key, r.byte_start, bytes.clone());
+                Ok(bytes)
+            }
+            Err(object_store::Error::NotFound { .. }) => Err(ReadError::Gone),
+            Err(e) => Err(ReadError::Log(store_error(e))),
+        }
+    }
+
+    /// Writes everything queued as one object, commits it, and answers each append.
+    async fn flush(&self, batches: Vec<Queued>) {
+        let started = Instant::now();
+        let mut body = Vec::new();
+        let mut placed = Vec::with_capacity(batches.len());
+        for b in &batches {
+            let start = body.len();
+            encode_batch(&b.records, &mut body);
+            placed.push(index::Placed {
+                id: b.id,
+                count: b.records.len() as u64,
+                byte_start: start as u64,
+                byte_len: (body.len() - start) as u64,
+                data_bytes: b.records.iter().map(|r| r.data.len() as u64).sum(),
+            });
+        }
+        let body = Bytes::from(body);
+        let seq = self.next_object.fetch_add(1, Relaxed);
+        let key = format!("{}{:016x}-{seq:010}", self.node_prefix, self.epoch);
+        let outcome = self.write_and_commit(&key, &body, &placed).await;
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // Not committed, or not known to be: the appends fail (a client retries), and
+                // an object the index may not name is left for the sweep if this delete fails.
+                tracing::warn!(node = %self.cfg.node, error = %e, "log flush failed");
+                if !matches!(e, FlushError::Put(_)) {
+                    self.delete_object(&key).await;
+                }
+                let message = e.to_string();
+                batches.into_iter().for_each(|b| {
+                    let _ = b.reply.send(Err(match &e {
+                        FlushError::Fenced(epoch) => LogError::Fenced(*epoch),
+                        _ => LogError::Io(std::io::Error::other(message.clone())),
+                    }));
+                });
+                return;
+            }
+        };
+        self.stats.flush_latency.observe_duration(started.elapsed());
+        self.stats.object_bytes.observe(body.len() as u64);
+        self.stats.objects.fetch_add(1, Relaxed);
+        let mut committed = false;
+        for ((b, p), result) in batches.into_iter().zip(&placed).zip(outcome) {
+            let answer = result.map(|(first_offset, arrival_ms)| {
+                committed = true;
+                self.cache.insert(
+                    &key,
+                    p.byte_start,
+                    body.slice(p.byte_start as usize..(p.byte_start + p.byte_len) as usize),
+                );
+                self.tails.advance(b.id, first_offset + p.count);
+                self.stats.appends.fetch_add(1, Relaxed);
+                self.stats.records.fetch_add(p.count, Relaxed);
+                Appended {
+                    first_offset,
+                    arrival_ms,
+                }
+            });
+            let _ = b.reply.send(answer);
+        }
+        if !committed {
+            self.delete_object(&key).await;
+        }
+    }
+
+    async fn write_and_commit(
+        &self,
+        key: &str,
+        body: &Bytes,
+        placed: &[index::Placed],
+    ) -> Result<Vec<Result<(u64, i64), LogError>>, FlushError> {
+        self.store
+            .put(&self.object_path(key), body.clone().into())
+            .await
+            .map_err(FlushError::Put)?;
+        index::commit(
+            &self.pool,
+            &self.cfg.node,
+            self.epoch,
+            key,
+            body.len() as u64,
+            self.cfg.clock.now_ms(),
+            placed,
+        )
+        .await
+        .map_err(|e| match e {
+            LogError::Fenced(epoch) => FlushError::Fenced(epoch),
+            other => FlushError::Commit(other),
+        })
+    }
+}
+
+#[derive(Debug)]
+enum FlushError {
+    Put(object_store::Error),
+    Commit(LogError),
+    Fenced(u64),
+}
+
+impl std::fmt::Display for FlushError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FlushError::Put(e) => write!(f, "object store: {e}"),
+            FlushError::Commit(e) => write!(f, "{e}"),
+            FlushError::Fenced(epoch) => write!(f, "writer epoch {epoch} was overtaken"),
+        }
+    }
+}
+
+/// Flushes whatever is queued: after `flush_interval` from when the first append arrived, or at
+/// once when a full object is queued or the log closes (then until the queue is empty).
+async fn flush_loop(inner: Arc<Inner>) {
+    loop {
+        let queued = inner.queued.notified();
+        tokio::pin!(queued);
+        queued.as_mut().enable();
+        let (empty, closed) = {
+            let q = inner.queue.lock();
+            (q.batches.is_empty(), inner.closed.load(Relaxed))
+        };
+        if empty {
+            if closed {
+                return;
+            }
+            queued.await;
+            continue;
+        }
+        if !closed {
+            tokio::select! {
+                _ = inner.cfg.clock.sleep(inner.cfg.flush_interval) => {}
+                _ = inner.full.notified() => {}
+            }
+        }
+        let batches = std::mem::take(&mut *inner.queue.lock()).batches;
+        inner.flush(batches).await;
+    }
+}
+
+/// Follows every node's commits through PostgreSQL notifications. After (re)connecting it reads
+/// every shard's next offset, which covers whatever was missed while it was not listening.
+async fn listen(inner: Arc<Inner>) {
+    loop {
+        let mut listener = match PgListener::connect_with(&inner.pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cluster log: cannot listen for commits; retrying");
+                inner.cfg.clock.sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(index::CHANNEL).await {
+            tracing::warn!(error = %e, "cluster log: cannot listen for commits; retrying");
+            inner.cfg.clock.sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        match index::shards(&inner.pool).await {
+            Ok(shards) => inner.tails.reset(&shards),
+            Err(e) => tracing::warn!(error = %e, "cluster log: cannot read the shards"),
+        }
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(n)) => match Event::parse(n.payload()) {
+                    Some(event) => event.apply(&inner.tails),
+                    None => tracing::warn!(payload = n.payload(), "unknown log notification"),
+                },
+                // The connection dropped: listen anew and catch up.
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cluster log: lost the notification connection");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+impl LogBackend for ObjectLog {
+    fn epoch(&self) -> u64 {
+        self.inner.epoch
+    }
+
+    fn opened_clean(&self) -> bool {
+        self.inner.clean
+    }
+
+    fn shards(&self) -> Vec<ShardLogId> {
+        self.inner.tails.ids()
+    }
+
+    fn create_shard(&self, id: ShardLogId) -> BoxFuture<'_, Result<(), LogError>> {
+        Box::pin(async move {
+            self.check_open()?;
+            let next = index::create_shard(&self.inner.pool, id).await?;
+            self.inner.tails.add(id, next);
+            Ok(())
+        })
+    }
+
+    fn remove_shard(&self, id: ShardLogId) -> BoxFuture<'_, Result<(), LogError>> {
+        Box::pin(async move {
+            self.check_open()?;
+            let objects = index::remove_shard(&self.inner.pool, id).await?;
+            self.inner.tails.remove(id);
+            self.drop_objects(&objects).await
+        })
+    }
+
+    fn append(
+        &self,
+        id: ShardLogId,
+        records: Vec<NewRecord>,
+    ) -> BoxFuture<'_, Result<Appended, LogError>> {
+        Box::pin(self.append_batch(id, records))
+    }
+
+    fn read(
+        &self,
+        id: ShardLogId,
+        from: u64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> BoxFuture<'_, Result<Vec<Record>, LogError>> {
+        Box::pin(self.read_records(id, from, max_records, max_bytes))
+    }
+
+    fn bounds(&self, id: ShardLogId) -> BoxFuture<'_, Result<(u64, u64), LogError>> {
+        Box::pin(index::bounds(&self.inner.pool, id))
+    }
+
+    fn offset_at_time(&self, id: ShardLogId, ts_ms: i64) -> BoxFuture<'_, Result<u64, LogError>> {
+        Box::pin(index::offset_at_time(&self.inner.pool, id, ts_ms))
+    }
+
+    fn trim_before(&self, id: ShardLogId, cutoff_ms: i64) -> BoxFuture<'_, Result<u64, LogError>> {
+        Box::pin(async move {
+            self.check_open()?;
+            let (freed, objects) = index::trim_before(&self.inner.pool, id, cutoff_ms).await?;
+            self.drop_objects(&objects).await?;
+            Ok(freed)
+        })
+    }
+
+    fn subscribe(&self, id: ShardLogId) -> Result<watch::Receiver<u64>, LogError> {
+        self.inner
+            .tails
+            .subscribe(id)
+            .ok_or(LogError::ShardNotFound(id))
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), LogError>> {
+        Box::pin(async move {
+            self.check_open()?;
+            sqlx::query("SELECT 1")
+                .execute(&self.inner.pool)
+                .await
+                .map_err(index::db)?;
+            Ok(())
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, Result<(), LogError>> {
+        Box::pin(self.close_log())
+    }
+
+    fn render_metrics(&self, service: &str, e: &mut Exposition) {
+        let s = &self.inner.stats;
+        let labels = [("service", service)];
+        e.histogram(
+            "freshet_cluster_log",
+            "flush_latency_milliseconds",
+            "Time from a flush's start to its commit: the object PUT and the index transaction.",
+            &labels,
+            &s.flush_latency,
+        );
+        e.histogram(
+            "freshet_cluster_log",
+            "object_bytes",
+            "Bytes of each object written.",
+            &labels,
+            &s.object_bytes,
+        );
+        e.counter(
+            "freshet_cluster_log",
+            "objects",
+            "Objects written and committed.",
+            &labels,
+            s.objects.load(Relaxed),
+        );
+        e.counter(
+            "freshet_cluster_log",
+            "appends",
+            "Appends acknowledged.",
+            &labels,
+            s.appends.load(Relaxed),
+        );
+        e.counter(
+            "freshet_cluster_log",
+            "records",
+            "Records acknowledged.",
+            &labels,
+            s.records.load(Relaxed),
+        );
+    }
+}

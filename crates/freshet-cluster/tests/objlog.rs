@@ -1,0 +1,189 @@
+//! The cluster log on a real PostgreSQL (a throwaway server) and an in-memory object store:
+//! the log conformance suite, and what only a shared log has to show: several nodes appending
+//! to one shard, tails woken across nodes, fencing of a stale process, and objects cleaned up.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use freshet_cluster::{ObjectLog, ObjectLogConfig};
+use freshet_log::conformance::LogStore;
+use freshet_log::{LogBackend, LogError, NewRecord, ShardLogId};
+use futures_util::TryStreamExt;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use sqlx::postgres::PgPoolOptions;
+use tokio::sync::OnceCell;
+
+const PREFIX: &str = "cluster-a";
+
+/// One database and one bucket, shared by every node a test opens.
+struct Cluster {
+    url: OnceCell<String>,
+    store: Arc<InMemory>,
+}
+
+impl Cluster {
+    fn new() -> Cluster {
+        Cluster {
+            url: OnceCell::new(),
+            store: Arc::new(InMemory::new()),
+        }
+    }
+
+    async fn node(&self, name: &str) -> ObjectLog {
+        let url = self
+            .url
+            .get_or_init(freshet_testkit::postgres_database)
+            .await;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect(url)
+            .await
+            .expect("the database answers");
+        let mut cfg = ObjectLogConfig::new(name);
+        cfg.flush_interval = Duration::from_millis(5);
+        ObjectLog::open(pool, self.store.clone(), PREFIX, cfg)
+            .await
+            .expect("the log opens")
+    }
+
+    async fn objects(&self) -> Vec<String> {
+        self.store
+            .list(Some(&Path::from(PREFIX)))
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+            .unwrap()
+    }
+}
+
+impl LogStore for Cluster {
+    async fn open(&self) -> Box<dyn LogBackend> {
+        Box::new(self.node("n1").await)
+    }
+}
+
+freshet_log::log_conformance_suite!(Cluster::new());
+
+const S: ShardLogId = ShardLogId {
+    stream: 3,
+    shard: 0,
+};
+
+fn records(tag: &str, n: usize) -> Vec<NewRecord> {
+    (0..n)
+        .map(|i| NewRecord::clear(format!("{tag}-{i}").into(), None, Bytes::from(format!("{tag}-{i}"))))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_appending_to_one_shard_share_one_gapless_order() {
+    let cluster = Cluster::new();
+    let a = Arc::new(cluster.node("a").await);
+    let b = Arc::new(cluster.node("b").await);
+    a.create_shard(S).await.unwrap();
+    // Node b learns of the shard from a's notification.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while b.subscribe(S).is_err() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("b hears of the new shard");
+    let mut b_tail = b.subscribe(S).unwrap();
+
+    let mut writers = Vec::new();
+    for (name, log) in [("a", a.clone()), ("b", b.clone())] {
+        writers.push(tokio::spawn(async move {
+            let mut firsts = Vec::new();
+            for round in 0..40 {
+                let appended = log.append(S, records(&format!("{name}{round}"), 3)).await.unwrap();
+                firsts.push(appended.first_offset);
+            }
+            firsts
+        }));
+    }
+    let mut all_firsts = Vec::new();
+    for (w, name) in writers.into_iter().zip(["a", "b"]) {
+        let firsts = w.await.unwrap();
+        assert!(
+            firsts.windows(2).all(|p| p[0] < p[1]),
+            "{name}'s appends keep their order"
+        );
+        all_firsts.extend(firsts);
+    }
+    all_firsts.sort_unstable();
+    assert_eq!(all_firsts, (0..80).map(|i| i * 3).collect::<Vec<u64>>(), "no gap, no overlap");
+
+    tokio::time::timeout(Duration::from_secs(10), b_tail.wait_for(|&n| n == 240))
+        .await
+        .expect("b's tail sees every commit")
+        .unwrap();
+    // Each node reads the other's records (not from its own cache) where the offsets said.
+    for reader in [&a, &b] {
+        let mut got = Vec::new();
+        while got.len() < 240 {
+            let more = reader.read(S, got.len() as u64, 1000, 1 << 20).await.unwrap();
+            assert!(!more.is_empty());
+            got.extend(more);
+        }
+        for batch in got.chunks(3) {
+            let first = std::str::from_utf8(&batch[0].data).unwrap().to_string();
+            let tag = first.trim_end_matches("-0");
+            for (i, r) in batch.iter().enumerate() {
+                assert_eq!(r.data, Bytes::from(format!("{tag}-{i}")), "a batch stays whole");
+                assert_eq!(r.arrival_ms, batch[0].arrival_ms);
+            }
+        }
+        assert!(got.windows(2).all(|p| p[0].arrival_ms <= p[1].arrival_ms));
+    }
+}
+
+#[tokio::test]
+async fn a_stale_process_under_a_reused_name_is_fenced() {
+    let cluster = Cluster::new();
+    let old = cluster.node("n").await;
+    old.create_shard(S).await.unwrap();
+    old.append(S, records("old", 1)).await.unwrap();
+    let new = cluster.node("n").await;
+    assert!(new.epoch() > old.epoch());
+    assert!(!new.opened_clean(), "the old process never closed");
+    assert!(matches!(
+        old.append(S, records("late", 1)).await,
+        Err(LogError::Fenced(_))
+    ));
+    assert_eq!(new.append(S, records("new", 1)).await.unwrap().first_offset, 1);
+    let got = new.read(S, 0, 10, 1 << 20).await.unwrap();
+    assert_eq!(got.len(), 2, "the fenced append left nothing");
+}
+
+#[tokio::test]
+async fn uncommitted_objects_are_swept_and_trims_delete_whole_objects() {
+    let cluster = Cluster::new();
+    let log = cluster.node("n").await;
+    log.create_shard(S).await.unwrap();
+    let first = log.append(S, records("x", 5)).await.unwrap();
+    // What a crash between an object's PUT and its commit leaves.
+    let orphan = Path::from(format!("{PREFIX}/log/n/ffffffffffffffff-0000000000"));
+    cluster
+        .store
+        .put(&orphan, Bytes::from_static(b"never committed").into())
+        .await
+        .unwrap();
+    drop(log);
+    assert_eq!(cluster.objects().await.len(), 2);
+
+    let log = cluster.node("n").await;
+    assert_eq!(cluster.objects().await.len(), 1, "the orphan is swept");
+    assert_eq!(log.read(S, 0, 10, 1 << 20).await.unwrap().len(), 5);
+    log.append(S, records("y", 2)).await.unwrap();
+    assert_eq!(cluster.objects().await.len(), 2);
+    let freed = log.trim_before(S, first.arrival_ms + 1).await.unwrap();
+    assert!(freed > 0);
+    assert_eq!(cluster.objects().await.len(), 1, "the expired object is deleted");
+    assert_eq!(log.bounds(S).await.unwrap(), (5, 7));
+    log.remove_shard(S).await.unwrap();
+    assert!(cluster.objects().await.is_empty(), "a removed shard leaves no object");
+}
