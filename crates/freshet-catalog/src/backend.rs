@@ -1,7 +1,8 @@
 //! The boundary between the services and their metadata store. The services hold a `Catalog`
-//! (a handle to `dyn CatalogBackend`) and never name a backend; each backend implements every
-//! method with the same meaning, which `conformance.rs` checks. Methods return boxed futures so
-//! the trait can be used as a trait object; none of them is on a record's path.
+//! (a handle to `dyn CatalogBackend`) and never name a backend; `SqlCatalog` implements every
+//! method the same way on SQLite and PostgreSQL, which `conformance.rs` checks on both. Methods
+//! return boxed futures so the trait can be used as a trait object; none of them is on a record's
+//! path.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -9,7 +10,7 @@ use std::pin::Pin;
 
 use crate::{
     ApplicationRow, ApplicationSnapshotRow, ConsumerRow, DeliveryStreamRow, Lease, Result,
-    ShardRow, SignalingChannelRow, SqliteCatalog, StoredStream, StreamRow, VideoStreamRow,
+    ShardRow, SignalingChannelRow, SqlCatalog, StoredStream, StreamRow, VideoStreamRow,
 };
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -247,13 +248,13 @@ pub trait CatalogBackend: Send + Sync {
     fn release_lease<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<()>>;
 }
 
-impl CatalogBackend for SqliteCatalog {
+impl CatalogBackend for SqlCatalog {
     fn close<'a>(&'a self) -> BoxFuture<'a, ()> {
-        Box::pin(SqliteCatalog::close(self))
+        Box::pin(SqlCatalog::close(self))
     }
 
     fn ping<'a>(&'a self) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::ping(self))
+        Box::pin(SqlCatalog::ping(self))
     }
 
     fn create_stream<'a>(
@@ -262,11 +263,11 @@ impl CatalogBackend for SqliteCatalog {
         shards: &'a [ShardRow],
         tags: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Result<u64>> {
-        Box::pin(SqliteCatalog::create_stream(self, stream, shards, tags))
+        Box::pin(SqlCatalog::create_stream(self, stream, shards, tags))
     }
 
     fn update_stream<'a>(&'a self, stream: &'a StreamRow) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::update_stream(self, stream))
+        Box::pin(SqlCatalog::update_stream(self, stream))
     }
 
     fn reshard<'a>(
@@ -275,7 +276,7 @@ impl CatalogBackend for SqliteCatalog {
         closed: &'a [(u32, u64)],
         children: &'a [ShardRow],
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::reshard(self, stream, closed, children))
+        Box::pin(SqlCatalog::reshard(self, stream, closed, children))
     }
 
     fn put_consumer<'a>(
@@ -283,15 +284,15 @@ impl CatalogBackend for SqliteCatalog {
         uid: u64,
         consumer: &'a ConsumerRow,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::put_consumer(self, uid, consumer))
+        Box::pin(SqlCatalog::put_consumer(self, uid, consumer))
     }
 
     fn delete_consumer<'a>(&'a self, uid: u64, name: &'a str) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::delete_consumer(self, uid, name))
+        Box::pin(SqlCatalog::delete_consumer(self, uid, name))
     }
 
     fn delete_shards<'a>(&'a self, uid: u64, indexes: &'a [u32]) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::delete_shards(self, uid, indexes))
+        Box::pin(SqlCatalog::delete_shards(self, uid, indexes))
     }
 
     fn set_tags<'a>(
@@ -299,27 +300,27 @@ impl CatalogBackend for SqliteCatalog {
         uid: u64,
         tags: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::set_tags(self, uid, tags))
+        Box::pin(SqlCatalog::set_tags(self, uid, tags))
     }
 
     fn delete_stream<'a>(&'a self, uid: u64) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::delete_stream(self, uid))
+        Box::pin(SqlCatalog::delete_stream(self, uid))
     }
 
     fn load_streams<'a>(&'a self) -> BoxFuture<'a, Result<Vec<StoredStream>>> {
-        Box::pin(SqliteCatalog::load_streams(self))
+        Box::pin(SqlCatalog::load_streams(self))
     }
 
     fn get_setting<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
-        Box::pin(SqliteCatalog::get_setting(self, key))
+        Box::pin(SqlCatalog::get_setting(self, key))
     }
 
     fn put_setting<'a>(&'a self, key: &'a str, value: &'a [u8]) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::put_setting(self, key, value))
+        Box::pin(SqlCatalog::put_setting(self, key, value))
     }
 
     fn get_policy<'a>(&'a self, arn: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
-        Box::pin(SqliteCatalog::get_policy(self, arn))
+        Box::pin(SqlCatalog::get_policy(self, arn))
     }
 
     fn set_policy<'a>(
@@ -327,11 +328,11 @@ impl CatalogBackend for SqliteCatalog {
         arn: &'a str,
         policy: Option<&'a str>,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::set_policy(self, arn, policy))
+        Box::pin(SqlCatalog::set_policy(self, arn, policy))
     }
 
     fn delete_policies_under<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::delete_policies_under(self, prefix))
+        Box::pin(SqlCatalog::delete_policies_under(self, prefix))
     }
 
     fn create_delivery_stream<'a>(
@@ -340,21 +341,21 @@ impl CatalogBackend for SqliteCatalog {
         created_ms: i64,
         doc: &'a str,
     ) -> BoxFuture<'a, Result<u64>> {
-        Box::pin(SqliteCatalog::create_delivery_stream(
+        Box::pin(SqlCatalog::create_delivery_stream(
             self, name, created_ms, doc,
         ))
     }
 
     fn update_delivery_stream<'a>(&'a self, uid: u64, doc: &'a str) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::update_delivery_stream(self, uid, doc))
+        Box::pin(SqlCatalog::update_delivery_stream(self, uid, doc))
     }
 
     fn delete_delivery_stream<'a>(&'a self, uid: u64) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::delete_delivery_stream(self, uid))
+        Box::pin(SqlCatalog::delete_delivery_stream(self, uid))
     }
 
     fn load_delivery_streams<'a>(&'a self) -> BoxFuture<'a, Result<Vec<DeliveryStreamRow>>> {
-        Box::pin(SqliteCatalog::load_delivery_streams(self))
+        Box::pin(SqlCatalog::load_delivery_streams(self))
     }
 
     fn put_checkpoint<'a>(
@@ -364,7 +365,7 @@ impl CatalogBackend for SqliteCatalog {
         position: &'a str,
         fence: Option<&'a Lease>,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::put_checkpoint(
+        Box::pin(SqlCatalog::put_checkpoint(
             self, uid, source, position, fence,
         ))
     }
@@ -375,21 +376,19 @@ impl CatalogBackend for SqliteCatalog {
         created_ms: i64,
         doc: &'a str,
     ) -> BoxFuture<'a, Result<u64>> {
-        Box::pin(SqliteCatalog::create_video_stream(
-            self, name, created_ms, doc,
-        ))
+        Box::pin(SqlCatalog::create_video_stream(self, name, created_ms, doc))
     }
 
     fn update_video_stream<'a>(&'a self, uid: u64, doc: &'a str) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::update_video_stream(self, uid, doc))
+        Box::pin(SqlCatalog::update_video_stream(self, uid, doc))
     }
 
     fn delete_video_stream<'a>(&'a self, uid: u64) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::delete_video_stream(self, uid))
+        Box::pin(SqlCatalog::delete_video_stream(self, uid))
     }
 
     fn load_video_streams<'a>(&'a self) -> BoxFuture<'a, Result<Vec<VideoStreamRow>>> {
-        Box::pin(SqliteCatalog::load_video_streams(self))
+        Box::pin(SqlCatalog::load_video_streams(self))
     }
 
     fn create_signaling_channel<'a>(
@@ -398,21 +397,21 @@ impl CatalogBackend for SqliteCatalog {
         created_ms: i64,
         doc: &'a str,
     ) -> BoxFuture<'a, Result<u64>> {
-        Box::pin(SqliteCatalog::create_signaling_channel(
+        Box::pin(SqlCatalog::create_signaling_channel(
             self, name, created_ms, doc,
         ))
     }
 
     fn update_signaling_channel<'a>(&'a self, uid: u64, doc: &'a str) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::update_signaling_channel(self, uid, doc))
+        Box::pin(SqlCatalog::update_signaling_channel(self, uid, doc))
     }
 
     fn delete_signaling_channel<'a>(&'a self, uid: u64) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::delete_signaling_channel(self, uid))
+        Box::pin(SqlCatalog::delete_signaling_channel(self, uid))
     }
 
     fn load_signaling_channels<'a>(&'a self) -> BoxFuture<'a, Result<Vec<SignalingChannelRow>>> {
-        Box::pin(SqliteCatalog::load_signaling_channels(self))
+        Box::pin(SqlCatalog::load_signaling_channels(self))
     }
 
     fn create_application<'a>(
@@ -421,21 +420,19 @@ impl CatalogBackend for SqliteCatalog {
         created_ms: i64,
         doc: &'a str,
     ) -> BoxFuture<'a, Result<u64>> {
-        Box::pin(SqliteCatalog::create_application(
-            self, name, created_ms, doc,
-        ))
+        Box::pin(SqlCatalog::create_application(self, name, created_ms, doc))
     }
 
     fn update_application<'a>(&'a self, uid: u64, doc: &'a str) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::update_application(self, uid, doc))
+        Box::pin(SqlCatalog::update_application(self, uid, doc))
     }
 
     fn delete_application<'a>(&'a self, uid: u64) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::delete_application(self, uid))
+        Box::pin(SqlCatalog::delete_application(self, uid))
     }
 
     fn load_applications<'a>(&'a self) -> BoxFuture<'a, Result<Vec<ApplicationRow>>> {
-        Box::pin(SqliteCatalog::load_applications(self))
+        Box::pin(SqlCatalog::load_applications(self))
     }
 
     fn put_application_checkpoint<'a>(
@@ -444,13 +441,13 @@ impl CatalogBackend for SqliteCatalog {
         doc: &'a str,
         fence: Option<&'a Lease>,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::put_application_checkpoint(
+        Box::pin(SqlCatalog::put_application_checkpoint(
             self, uid, doc, fence,
         ))
     }
 
     fn delete_application_checkpoint<'a>(&'a self, uid: u64) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::delete_application_checkpoint(self, uid))
+        Box::pin(SqlCatalog::delete_application_checkpoint(self, uid))
     }
 
     fn put_application_snapshot<'a>(
@@ -461,7 +458,7 @@ impl CatalogBackend for SqliteCatalog {
         version: u64,
         doc: &'a str,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::put_application_snapshot(
+        Box::pin(SqlCatalog::put_application_snapshot(
             self, uid, name, created_ms, version, doc,
         ))
     }
@@ -471,14 +468,14 @@ impl CatalogBackend for SqliteCatalog {
         uid: u64,
         name: &'a str,
     ) -> BoxFuture<'a, Result<Option<String>>> {
-        Box::pin(SqliteCatalog::get_application_snapshot(self, uid, name))
+        Box::pin(SqlCatalog::get_application_snapshot(self, uid, name))
     }
 
     fn list_application_snapshots<'a>(
         &'a self,
         uid: u64,
     ) -> BoxFuture<'a, Result<Vec<ApplicationSnapshotRow>>> {
-        Box::pin(SqliteCatalog::list_application_snapshots(self, uid))
+        Box::pin(SqlCatalog::list_application_snapshots(self, uid))
     }
 
     fn delete_application_snapshot<'a>(
@@ -486,7 +483,7 @@ impl CatalogBackend for SqliteCatalog {
         uid: u64,
         name: &'a str,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::delete_application_snapshot(self, uid, name))
+        Box::pin(SqlCatalog::delete_application_snapshot(self, uid, name))
     }
 
     fn put_application_code<'a>(
@@ -495,7 +492,7 @@ impl CatalogBackend for SqliteCatalog {
         md5: &'a str,
         bytes: &'a [u8],
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::put_application_code(self, uid, md5, bytes))
+        Box::pin(SqlCatalog::put_application_code(self, uid, md5, bytes))
     }
 
     fn get_application_code<'a>(
@@ -503,7 +500,7 @@ impl CatalogBackend for SqliteCatalog {
         uid: u64,
         md5: &'a str,
     ) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
-        Box::pin(SqliteCatalog::get_application_code(self, uid, md5))
+        Box::pin(SqlCatalog::get_application_code(self, uid, md5))
     }
 
     fn acquire_lease<'a>(
@@ -513,7 +510,7 @@ impl CatalogBackend for SqliteCatalog {
         now_ms: i64,
         ttl_ms: i64,
     ) -> BoxFuture<'a, Result<Option<Lease>>> {
-        Box::pin(SqliteCatalog::acquire_lease(
+        Box::pin(SqlCatalog::acquire_lease(
             self, name, holder, now_ms, ttl_ms,
         ))
     }
@@ -524,10 +521,10 @@ impl CatalogBackend for SqliteCatalog {
         now_ms: i64,
         ttl_ms: i64,
     ) -> BoxFuture<'a, Result<Lease>> {
-        Box::pin(SqliteCatalog::renew_lease(self, lease, now_ms, ttl_ms))
+        Box::pin(SqlCatalog::renew_lease(self, lease, now_ms, ttl_ms))
     }
 
     fn release_lease<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqliteCatalog::release_lease(self, lease))
+        Box::pin(SqlCatalog::release_lease(self, lease))
     }
 }

@@ -2,7 +2,8 @@
 //! `CatalogBackend` (as Quickwit's metastore test suite is). A backend's tests instantiate it with
 //! `catalog_conformance_suite!(fixture)`, where the fixture opens the same store again on each
 //! call (so the suite can check what survives a reopen); the embedded SQLite backend runs it in
-//! `tests/conformance.rs`, a PostgreSQL backend will run it against a real server.
+//! `tests/conformance.rs`, the PostgreSQL backend against a real server in
+//! `tests/conformance_postgres.rs`.
 
 use std::collections::BTreeMap;
 

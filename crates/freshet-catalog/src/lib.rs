@@ -5,14 +5,16 @@
 //! the new state; the services order catalog and log changes so that the next start can finish or
 //! undo whatever was in flight (see `Status::Creating` / `Deleting`).
 //!
-//! The services see the catalog through `CatalogBackend` (`backend.rs`): today's embedded backend
-//! is SQLite (`sqlite.rs`); a PostgreSQL backend for cluster mode implements the same trait and
-//! passes the same conformance suite (`conformance.rs`).
+//! The services see the catalog through `CatalogBackend` (`backend.rs`). One implementation,
+//! `SqlCatalog` (`sql.rs`), runs the same queries on either backend: embedded SQLite for a single
+//! node, PostgreSQL shared by the nodes of a cluster. Both hold one schema (`migrate.rs`) and pass
+//! one conformance suite (`conformance.rs`).
 
 mod backend;
 pub mod conformance;
+mod migrate;
 mod rows;
-mod sqlite;
+mod sql;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,9 +26,9 @@ pub use rows::{
     ApplicationRow, ApplicationSnapshotRow, ConsumerRow, DeliveryStreamRow, NamedDocRow, ShardRow,
     SignalingChannelRow, StreamMode, StreamRow, VideoStreamRow,
 };
-pub use sqlite::SqliteCatalog;
+pub use sql::SqlCatalog;
 
-pub(crate) use sqlite::parse_u128;
+pub(crate) use sql::parse_u128;
 
 #[derive(thiserror::Error, Debug)]
 #[non_exhaustive]
@@ -75,7 +77,13 @@ pub struct Catalog(Arc<dyn CatalogBackend>);
 impl Catalog {
     /// The embedded catalog: opens (creating if needed) the SQLite database at `path`.
     pub async fn open(path: &Path) -> Result<Catalog> {
-        Ok(Catalog::new(SqliteCatalog::open(path).await?))
+        Ok(Catalog::new(SqlCatalog::open_sqlite(path).await?))
+    }
+
+    /// The cluster catalog: connects to the PostgreSQL database at `url`, which other nodes may
+    /// share, migrating its schema if needed.
+    pub async fn open_postgres(url: &str) -> Result<Catalog> {
+        Ok(Catalog::new(SqlCatalog::open_postgres(url).await?))
     }
 
     pub fn new(backend: impl CatalogBackend + 'static) -> Catalog {

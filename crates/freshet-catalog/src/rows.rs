@@ -1,16 +1,16 @@
-//! The stored shapes of catalog rows and their decoding from SQLite rows.
+//! The stored shapes of catalog rows and their decoding from database rows (either backend).
 
 use std::collections::BTreeMap;
 
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use freshet_runtime::Status;
 
 use crate::{CatalogError, Result, parse_u128};
 
 /// A row's `status` column: the AWS name of a `Status`.
-fn status(row: &SqliteRow) -> Result<Status> {
+fn status(row: &AnyRow) -> Result<Status> {
     let text: String = row.try_get("status")?;
     Status::parse(&text).ok_or(CatalogError::Corrupt {
         field: "status",
@@ -82,7 +82,7 @@ pub struct ConsumerRow {
 }
 
 impl ConsumerRow {
-    pub(crate) fn from_row(row: &SqliteRow) -> Result<ConsumerRow> {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<ConsumerRow> {
         let tags: String = row.try_get("tags")?;
         Ok(ConsumerRow {
             name: row.try_get("name")?,
@@ -97,7 +97,7 @@ impl ConsumerRow {
 }
 
 impl StreamRow {
-    pub(crate) fn from_row(row: &SqliteRow) -> Result<StreamRow> {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<StreamRow> {
         let metrics: String = row.try_get("shard_level_metrics")?;
         let shard_level_metrics =
             serde_json::from_str(&metrics).map_err(|_| CatalogError::Corrupt {
@@ -128,7 +128,7 @@ impl StreamRow {
 }
 
 impl ShardRow {
-    pub(crate) fn from_row(row: &SqliteRow) -> Result<ShardRow> {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<ShardRow> {
         Ok(ShardRow {
             index: row.try_get::<i64, _>("shard_index")? as u32,
             hash_start: parse_u128("hash_start", row.try_get("hash_start")?)?,

@@ -11,4 +11,4 @@
 mod objlog;
 mod schema;
 
-pub use objlog::{ObjectLog, ObjectLogConfig};
+pub use objlog::{FaultPlan, FaultPoint, ObjectLog, ObjectLogConfig};

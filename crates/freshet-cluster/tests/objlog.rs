@@ -74,7 +74,13 @@ const S: ShardLogId = ShardLogId {
 
 fn records(tag: &str, n: usize) -> Vec<NewRecord> {
     (0..n)
-        .map(|i| NewRecord::clear(format!("{tag}-{i}").into(), None, Bytes::from(format!("{tag}-{i}"))))
+        .map(|i| {
+            NewRecord::clear(
+                format!("{tag}-{i}").into(),
+                None,
+                Bytes::from(format!("{tag}-{i}")),
+            )
+        })
         .collect()
 }
 
@@ -99,7 +105,10 @@ async fn nodes_appending_to_one_shard_share_one_gapless_order() {
         writers.push(tokio::spawn(async move {
             let mut firsts = Vec::new();
             for round in 0..40 {
-                let appended = log.append(S, records(&format!("{name}{round}"), 3)).await.unwrap();
+                let appended = log
+                    .append(S, records(&format!("{name}{round}"), 3))
+                    .await
+                    .unwrap();
                 firsts.push(appended.first_offset);
             }
             firsts
@@ -115,7 +124,11 @@ async fn nodes_appending_to_one_shard_share_one_gapless_order() {
         all_firsts.extend(firsts);
     }
     all_firsts.sort_unstable();
-    assert_eq!(all_firsts, (0..80).map(|i| i * 3).collect::<Vec<u64>>(), "no gap, no overlap");
+    assert_eq!(
+        all_firsts,
+        (0..80).map(|i| i * 3).collect::<Vec<u64>>(),
+        "no gap, no overlap"
+    );
 
     tokio::time::timeout(Duration::from_secs(10), b_tail.wait_for(|&n| n == 240))
         .await
@@ -125,7 +138,10 @@ async fn nodes_appending_to_one_shard_share_one_gapless_order() {
     for reader in [&a, &b] {
         let mut got = Vec::new();
         while got.len() < 240 {
-            let more = reader.read(S, got.len() as u64, 1000, 1 << 20).await.unwrap();
+            let more = reader
+                .read(S, got.len() as u64, 1000, 1 << 20)
+                .await
+                .unwrap();
             assert!(!more.is_empty());
             got.extend(more);
         }
@@ -133,7 +149,11 @@ async fn nodes_appending_to_one_shard_share_one_gapless_order() {
             let first = std::str::from_utf8(&batch[0].data).unwrap().to_string();
             let tag = first.trim_end_matches("-0");
             for (i, r) in batch.iter().enumerate() {
-                assert_eq!(r.data, Bytes::from(format!("{tag}-{i}")), "a batch stays whole");
+                assert_eq!(
+                    r.data,
+                    Bytes::from(format!("{tag}-{i}")),
+                    "a batch stays whole"
+                );
                 assert_eq!(r.arrival_ms, batch[0].arrival_ms);
             }
         }
@@ -154,7 +174,10 @@ async fn a_stale_process_under_a_reused_name_is_fenced() {
         old.append(S, records("late", 1)).await,
         Err(LogError::Fenced(_))
     ));
-    assert_eq!(new.append(S, records("new", 1)).await.unwrap().first_offset, 1);
+    assert_eq!(
+        new.append(S, records("new", 1)).await.unwrap().first_offset,
+        1
+    );
     let got = new.read(S, 0, 10, 1 << 20).await.unwrap();
     assert_eq!(got.len(), 2, "the fenced append left nothing");
 }
@@ -182,8 +205,15 @@ async fn uncommitted_objects_are_swept_and_trims_delete_whole_objects() {
     assert_eq!(cluster.objects().await.len(), 2);
     let freed = log.trim_before(S, first.arrival_ms + 1).await.unwrap();
     assert!(freed > 0);
-    assert_eq!(cluster.objects().await.len(), 1, "the expired object is deleted");
+    assert_eq!(
+        cluster.objects().await.len(),
+        1,
+        "the expired object is deleted"
+    );
     assert_eq!(log.bounds(S).await.unwrap(), (5, 7));
     log.remove_shard(S).await.unwrap();
-    assert!(cluster.objects().await.is_empty(), "a removed shard leaves no object");
+    assert!(
+        cluster.objects().await.is_empty(),
+        "a removed shard leaves no object"
+    );
 }

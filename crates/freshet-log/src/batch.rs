@@ -113,7 +113,10 @@ mod tests {
         let mut buf = Vec::new();
         encode_batch(&records(), &mut buf);
         let got = decode_batch(Bytes::from(buf), 100, 7, "object").unwrap();
-        assert_eq!(got.iter().map(|r| r.offset).collect::<Vec<_>>(), [100, 101, 102]);
+        assert_eq!(
+            got.iter().map(|r| r.offset).collect::<Vec<_>>(),
+            [100, 101, 102]
+        );
         for (got, want) in got.iter().zip(records()) {
             assert_eq!(got.arrival_ms, 7);
             assert_eq!(got.partition_key, want.partition_key);
@@ -129,7 +132,9 @@ mod tests {
         encode_batch(&records(), &mut buf);
         let whole = Bytes::from(buf);
         // Cut at a frame boundary: the batch end mark is missing.
-        let first_len = decode_batch(whole.clone(), 0, 0, "o").unwrap()[0].data.len();
+        let first_len = decode_batch(whole.clone(), 0, 0, "o").unwrap()[0]
+            .data
+            .len();
         assert!(first_len > 0);
         for cut in [1, whole.len() / 2, whole.len() - 1] {
             assert!(matches!(

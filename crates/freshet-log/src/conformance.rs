@@ -69,7 +69,7 @@ pub async fn appends_get_consecutive_offsets_and_read_back_in_order(store: &impl
     assert_eq!((first.first_offset, second.first_offset), (0, 3));
     assert_eq!(other.first_offset, 0, "offsets are per shard");
     assert!(second.arrival_ms >= first.arrival_ms);
-    let read = log.read(A, 0, 100, 1 << 20).await.unwrap();
+    let read = log.read(A, 0, 5, 1 << 20).await.unwrap();
     assert_eq!(
         read.iter().map(|r| r.offset).collect::<Vec<_>>(),
         [0, 1, 2, 3, 4]
@@ -85,6 +85,14 @@ pub async fn appends_get_consecutive_offsets_and_read_back_in_order(store: &impl
     }
     assert_eq!(log.bounds(A).await.unwrap(), (0, 5));
     assert_eq!(log.read(A, 3, 100, 1 << 20).await.unwrap()[0].offset, 3);
+    // An empty batch writes nothing and takes no offset.
+    assert_eq!(log.append(A, Vec::new()).await.unwrap().first_offset, 5);
+    assert_eq!(log.bounds(A).await.unwrap(), (0, 5));
+    assert_eq!(
+        log.append(A, batch("d", 1, 1)).await.unwrap().first_offset,
+        5
+    );
+    assert_eq!(log.bounds(A).await.unwrap(), (0, 6));
     assert!(matches!(
         log.append(
             ShardLogId {

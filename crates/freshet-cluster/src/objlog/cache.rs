@@ -28,7 +28,11 @@ impl BatchCache {
     }
 
     pub(crate) fn get(&self, key: &str, start: u64) -> Option<Bytes> {
-        self.inner.lock().map.get(&(key.to_string(), start)).cloned()
+        self.inner
+            .lock()
+            .map
+            .get(&(key.to_string(), start))
+            .cloned()
     }
 
     pub(crate) fn insert(&self, key: &str, start: u64, batch: Bytes) {
@@ -65,7 +69,10 @@ mod tests {
         cache.insert("a", 60, Bytes::from(vec![1; 30]));
         assert_eq!(cache.get("a", 60).map(|b| b.len()), Some(30));
         cache.insert("b", 0, Bytes::from(vec![2; 30]));
-        assert!(cache.get("a", 0).is_none(), "evicted to stay within 100 bytes");
+        assert!(
+            cache.get("a", 0).is_none(),
+            "evicted to stay within 100 bytes"
+        );
         assert!(cache.get("a", 60).is_some() && cache.get("b", 0).is_some());
         cache.insert("c", 0, Bytes::from(vec![3; 101]));
         assert!(cache.get("c", 0).is_none(), "larger than the whole cache");

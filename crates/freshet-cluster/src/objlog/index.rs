@@ -254,12 +254,13 @@ pub(crate) async fn trim_before(
 ) -> Result<(u64, Vec<i64>), LogError> {
     let (stream, shard) = shard_binds(id);
     let mut tx = pool.begin().await.map_err(db)?;
-    let exists = sqlx::query("SELECT 1 FROM log_shards WHERE stream = $1 AND shard = $2 FOR UPDATE")
-        .bind(stream)
-        .bind(shard)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
+    let exists =
+        sqlx::query("SELECT 1 FROM log_shards WHERE stream = $1 AND shard = $2 FOR UPDATE")
+            .bind(stream)
+            .bind(shard)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
     if exists.is_none() {
         return Err(LogError::ShardNotFound(id));
     }
@@ -318,7 +319,17 @@ pub(crate) async fn forget_empty_objects(
     .map_err(db)
 }
 
-/// Which of these keys the index knows.
+/// Whether a commit indexed the object at `key`.
+pub(crate) async fn is_indexed(pool: &PgPool, key: &str) -> Result<bool, LogError> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM log_objects WHERE key = $1")
+        .bind(key)
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?;
+    Ok(found.is_some())
+}
+
+/// The keys under `prefix` the index knows.
 pub(crate) async fn known_objects(pool: &PgPool, prefix: &str) -> Result<Vec<String>, LogError> {
     sqlx::query_scalar("SELECT key FROM log_objects WHERE starts_with(key, $1)")
         .bind(prefix)

@@ -32,7 +32,7 @@ use cache::BatchCache;
 use tails::{Event, Tails};
 
 /// How a node's log batches and caches.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ObjectLogConfig {
     /// This node's name: unique in the cluster, stable across its restarts ([A-Za-z0-9._-]).
     pub node: String,
@@ -43,7 +43,19 @@ pub struct ObjectLogConfig {
     /// Recent batches kept in memory for readers.
     pub cache_bytes: usize,
     pub clock: SharedClock,
+    /// A test's fault plan: consulted at each `FaultPoint`, a `true` fails the operation there.
+    pub faults: Option<FaultPlan>,
 }
+
+/// Where the commit protocol can be made to fail, as the database client would: before the
+/// transaction reaches the database, or after it committed but before the answer came back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultPoint {
+    BeforeCommit,
+    AfterCommit,
+}
+
+pub type FaultPlan = Arc<dyn Fn(FaultPoint) -> bool + Send + Sync>;
 
 impl ObjectLogConfig {
     pub fn new(node: impl Into<String>) -> ObjectLogConfig {
@@ -53,6 +65,7 @@ impl ObjectLogConfig {
             flush_bytes: 8 << 20,
             cache_bytes: 256 << 20,
             clock: SharedClock::system(),
+            faults: None,
         }
     }
 }
@@ -185,6 +198,15 @@ impl ObjectLog {
         records: Vec<NewRecord>,
     ) -> Result<Appended, LogError> {
         check_records(&records)?;
+        if records.is_empty() {
+            // Nothing to place: a range of no records would claim the next offset's slot.
+            self.check_open()?;
+            let (_, next) = index::bounds(&self.inner.pool, id).await?;
+            return Ok(Appended {
+                first_offset: next,
+                arrival_ms: self.inner.cfg.clock.now_ms(),
+            });
+        }
         let (reply, done) = oneshot::channel();
         {
             let mut q = self.inner.queue.lock();
@@ -195,11 +217,7 @@ impl ObjectLog {
                 .iter()
                 .map(|r| r.partition_key.len() + r.data.len() + 32)
                 .sum::<usize>();
-            q.batches.push(Queued {
-                id,
-                records,
-                reply,
-            });
+            q.batches.push(Queued { id, records, reply });
             if q.batches.len() == 1 {
                 self.inner.queued.notify_one();
             }
@@ -339,14 +357,8 @@ impl Inner {
         if from >= next || max_records == 0 {
             return Ok(Vec::new());
         }
-        let ranges = index::ranges(
-            &self.pool,
-            id,
-            from,
-            next,
-            max_records.min(READ_RANGES),
-        )
-        .await?;
+        let ranges =
+            index::ranges(&self.pool, id, from, next, max_records.min(READ_RANGES)).await?;
         // Fetch only what the budgets can use: records and data bytes counted from the index.
         let (mut records, mut bytes, mut wanted) = (0, 0, 0);
         for r in &ranges {
@@ -430,9 +442,7 @@ impl Inner {
                 // Not committed, or not known to be: the appends fail (a client retries), and
                 // an object the index may not name is left for the sweep if this delete fails.
                 tracing::warn!(node = %self.cfg.node, error = %e, "log flush failed");
-                if !matches!(e, FlushError::Put(_)) {
-                    self.delete_object(&key).await;
-                }
+                self.discard_unindexed(&key, &e).await;
                 let message = e.to_string();
                 batches.into_iter().for_each(|b| {
                     let _ = b.reply.send(Err(match &e {
@@ -470,6 +480,28 @@ impl Inner {
         }
     }
 
+    /// After a failed flush, deletes its object unless a commit may have indexed it: a commit
+    /// whose answer was lost may have happened, and its ranges point into the object. Whatever
+    /// cannot be decided here is left to the sweep.
+    async fn discard_unindexed(&self, key: &str, e: &FlushError) {
+        let indexed = match e {
+            FlushError::Put(_) => Ok(false),
+            _ => index::is_indexed(&self.pool, key).await,
+        };
+        if let Ok(false) = indexed {
+            self.delete_object(key).await;
+        }
+    }
+
+    fn injected(&self, point: FaultPoint) -> Result<(), LogError> {
+        match &self.cfg.faults {
+            Some(plan) if plan(point) => Err(LogError::Io(std::io::Error::other(format!(
+                "injected fault at {point:?}"
+            )))),
+            _ => Ok(()),
+        }
+    }
+
     async fn write_and_commit(
         &self,
         key: &str,
@@ -480,7 +512,9 @@ impl Inner {
             .put(&self.object_path(key), body.clone().into())
             .await
             .map_err(FlushError::Put)?;
-        index::commit(
+        self.injected(FaultPoint::BeforeCommit)
+            .map_err(FlushError::Commit)?;
+        let outcome = index::commit(
             &self.pool,
             &self.cfg.node,
             self.epoch,
@@ -493,7 +527,10 @@ impl Inner {
         .map_err(|e| match e {
             LogError::Fenced(epoch) => FlushError::Fenced(epoch),
             other => FlushError::Commit(other),
-        })
+        })?;
+        self.injected(FaultPoint::AfterCommit)
+            .map_err(FlushError::Commit)?;
+        Ok(outcome)
     }
 }
 

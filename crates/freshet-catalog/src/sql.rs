@@ -1,41 +1,69 @@
-//! The embedded catalog on SQLite: one database file, every mutation one transaction committed
-//! with `synchronous=FULL`, the schema migrated in order at open.
+//! The catalog's one query layer, over either backend through sqlx's `Any` driver: embedded
+//! SQLite (one database file, committed with `synchronous=FULL`) or PostgreSQL (shared by the
+//! nodes of a cluster). Both hold the same schema (`migrate.rs`), and every query is written once
+//! in the SQL they share: `$N` placeholders (PostgreSQL's; SQLite binds them by number), upserts
+//! with `ON CONFLICT`, `RETURNING`, integers bound as `i64`. Every mutation is one transaction or
+//! one statement.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::str::FromStr;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor, Row};
 
+use crate::migrate;
 use crate::{
     ApplicationRow, ApplicationSnapshotRow, CatalogError, ConsumerRow, DeliveryStreamRow, Lease,
     NamedDocRow, Result, ShardRow, SignalingChannelRow, StoredStream, StreamRow, VideoStreamRow,
 };
 
-/// The embedded catalog: one SQLite database file under the data directory.
+/// The catalog on a SQL database: an embedded SQLite file or a PostgreSQL server.
 #[derive(Clone)]
-pub struct SqliteCatalog {
-    pool: SqlitePool,
+pub struct SqlCatalog {
+    pool: AnyPool,
 }
 
-impl SqliteCatalog {
-    /// Opens (creating if needed) the catalog database at `path` and applies migrations.
-    pub async fn open(path: &Path) -> Result<SqliteCatalog> {
-        // synchronous=FULL: a committed catalog change must survive power loss just like an
-        // acknowledged record does.
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+/// Connections per pool: the catalog is off the record path, a few writers suffice.
+const MAX_CONNECTIONS: u32 = 4;
+
+impl SqlCatalog {
+    /// Opens (creating if needed) the SQLite catalog database at `path` and applies migrations.
+    pub async fn open_sqlite(path: &Path) -> Result<SqlCatalog> {
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(&sqlite_url(path)?)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            // `Any` connects by URL, which carries no pragmas: each connection sets its own.
+            // synchronous=FULL: a committed catalog change must survive power loss just like an
+            // acknowledged record does. foreign_keys: deletes cascade as the schema says.
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+                         PRAGMA foreign_keys = ON;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await?;
-        migrate(&pool).await?;
-        Ok(SqliteCatalog { pool })
+        migrate::sqlite(&pool).await?;
+        Ok(SqlCatalog { pool })
+    }
+
+    /// Connects to the PostgreSQL database at `url` (`postgres://user@host/db`) and applies
+    /// migrations; several nodes may open the same database at once.
+    pub async fn open_postgres(url: &str) -> Result<SqlCatalog> {
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options)
+            .await?;
+        migrate::postgres(&pool).await?;
+        Ok(SqlCatalog { pool })
     }
 
     pub async fn close(&self) {
@@ -57,17 +85,13 @@ impl SqliteCatalog {
         tags: &BTreeMap<String, String>,
     ) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
-        let taken = sqlx::query("SELECT 1 FROM streams WHERE name = ?")
-            .bind(&stream.name)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if taken.is_some() {
-            return Err(CatalogError::NameTaken(stream.name.clone()));
-        }
-        let uid: i64 = sqlx::query(
+        // One statement that inserts or finds the name taken: two nodes creating the same name at
+        // once cannot both pass a check made before the insert.
+        let inserted = sqlx::query(
             "INSERT INTO streams (name, status, mode, created_ms, retention_hours, encryption_type,
                key_id, shard_level_metrics, max_record_size_kib, next_shard_index, warm_throughput_mibps)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING uid",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT(name) DO NOTHING RETURNING uid",
         )
         .bind(&stream.name)
         .bind(stream.status.as_str())
@@ -80,10 +104,12 @@ impl SqliteCatalog {
         .bind(stream.max_record_size_kib)
         .bind(stream.next_shard_index)
         .bind(stream.warm_throughput_mibps)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
-        let uid = uid as u64;
+        .fetch_optional(&mut *tx)
+        .await?;
+        let uid = match inserted {
+            Some(row) => row.try_get::<i64, _>(0)? as u64,
+            None => return Err(CatalogError::NameTaken(stream.name.clone())),
+        };
         for shard in shards {
             insert_shard(&mut tx, uid, shard).await?;
         }
@@ -96,10 +122,10 @@ impl SqliteCatalog {
     pub async fn update_stream(&self, stream: &StreamRow) -> Result<()> {
         commit_failpoint()?;
         sqlx::query(
-            "UPDATE streams SET status = ?, mode = ?, retention_hours = ?, encryption_type = ?,
-               key_id = ?, shard_level_metrics = ?, max_record_size_kib = ?, next_shard_index = ?,
-               warm_throughput_mibps = ?
-             WHERE uid = ?",
+            "UPDATE streams SET status = $1, mode = $2, retention_hours = $3, encryption_type = $4,
+               key_id = $5, shard_level_metrics = $6, max_record_size_kib = $7, next_shard_index = $8,
+               warm_throughput_mibps = $9
+             WHERE uid = $10",
         )
         .bind(stream.status.as_str())
         .bind(stream.mode.as_str())
@@ -125,7 +151,7 @@ impl SqliteCatalog {
         children: &[ShardRow],
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE streams SET status = ?, next_shard_index = ? WHERE uid = ?")
+        sqlx::query("UPDATE streams SET status = $1, next_shard_index = $2 WHERE uid = $3")
             .bind(stream.status.as_str())
             .bind(stream.next_shard_index)
             .bind(stream.uid as i64)
@@ -133,7 +159,7 @@ impl SqliteCatalog {
             .await?;
         for (index, next_offset) in closed {
             sqlx::query(
-                "UPDATE shards SET closed_next_offset = ? WHERE stream_uid = ? AND shard_index = ?",
+                "UPDATE shards SET closed_next_offset = $1 WHERE stream_uid = $2 AND shard_index = $3",
             )
             .bind(*next_offset as i64)
             .bind(stream.uid as i64)
@@ -152,7 +178,7 @@ impl SqliteCatalog {
     pub async fn put_consumer(&self, uid: u64, consumer: &ConsumerRow) -> Result<()> {
         commit_failpoint()?;
         sqlx::query(
-            "INSERT INTO consumers (stream_uid, name, created_ms, status, tags) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO consumers (stream_uid, name, created_ms, status, tags) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT(stream_uid, name) DO UPDATE SET created_ms = excluded.created_ms,
                status = excluded.status, tags = excluded.tags",
         )
@@ -168,7 +194,7 @@ impl SqliteCatalog {
 
     pub async fn delete_consumer(&self, uid: u64, name: &str) -> Result<()> {
         commit_failpoint()?;
-        sqlx::query("DELETE FROM consumers WHERE stream_uid = ? AND name = ?")
+        sqlx::query("DELETE FROM consumers WHERE stream_uid = $1 AND name = $2")
             .bind(uid as i64)
             .bind(name)
             .execute(&self.pool)
@@ -180,7 +206,7 @@ impl SqliteCatalog {
     pub async fn delete_shards(&self, uid: u64, indexes: &[u32]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         for index in indexes {
-            sqlx::query("DELETE FROM shards WHERE stream_uid = ? AND shard_index = ?")
+            sqlx::query("DELETE FROM shards WHERE stream_uid = $1 AND shard_index = $2")
                 .bind(uid as i64)
                 .bind(*index as i64)
                 .execute(&mut *tx)
@@ -193,7 +219,7 @@ impl SqliteCatalog {
     /// Replaces a stream's whole tag set.
     pub async fn set_tags(&self, uid: u64, tags: &BTreeMap<String, String>) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM tags WHERE stream_uid = ?")
+        sqlx::query("DELETE FROM tags WHERE stream_uid = $1")
             .bind(uid as i64)
             .execute(&mut *tx)
             .await?;
@@ -205,7 +231,7 @@ impl SqliteCatalog {
     /// Removes a stream and everything that hangs off it.
     pub async fn delete_stream(&self, uid: u64) -> Result<()> {
         commit_failpoint()?;
-        sqlx::query("DELETE FROM streams WHERE uid = ?")
+        sqlx::query("DELETE FROM streams WHERE uid = $1")
             .bind(uid as i64)
             .execute(&self.pool)
             .await?;
@@ -221,14 +247,14 @@ impl SqliteCatalog {
         for row in streams {
             let stream = StreamRow::from_row(&row)?;
             let shards =
-                sqlx::query("SELECT * FROM shards WHERE stream_uid = ? ORDER BY shard_index")
+                sqlx::query("SELECT * FROM shards WHERE stream_uid = $1 ORDER BY shard_index")
                     .bind(stream.uid as i64)
                     .fetch_all(&self.pool)
                     .await?
                     .iter()
                     .map(ShardRow::from_row)
                     .collect::<Result<Vec<_>>>()?;
-            let tags = sqlx::query("SELECT key, value FROM tags WHERE stream_uid = ?")
+            let tags = sqlx::query("SELECT key, value FROM tags WHERE stream_uid = $1")
                 .bind(stream.uid as i64)
                 .fetch_all(&self.pool)
                 .await?
@@ -236,7 +262,7 @@ impl SqliteCatalog {
                 .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
                 .collect::<Result<BTreeMap<String, String>>>()?;
             let consumers = sqlx::query(
-                "SELECT * FROM consumers WHERE stream_uid = ? ORDER BY created_ms, name",
+                "SELECT * FROM consumers WHERE stream_uid = $1 ORDER BY created_ms, name",
             )
             .bind(stream.uid as i64)
             .fetch_all(&self.pool)
@@ -255,7 +281,7 @@ impl SqliteCatalog {
     }
 
     pub async fn get_setting(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let row = sqlx::query("SELECT value FROM settings WHERE key = ?")
+        let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
             .bind(key)
             .fetch_optional(&self.pool)
             .await?;
@@ -267,7 +293,7 @@ impl SqliteCatalog {
 
     pub async fn put_setting(&self, key: &str, value: &[u8]) -> Result<()> {
         commit_failpoint()?;
-        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
             .bind(key)
             .bind(value)
             .execute(&self.pool)
@@ -276,7 +302,7 @@ impl SqliteCatalog {
     }
 
     pub async fn get_policy(&self, arn: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT policy FROM resource_policies WHERE resource_arn = ?")
+        let row = sqlx::query("SELECT policy FROM resource_policies WHERE resource_arn = $1")
             .bind(arn)
             .fetch_optional(&self.pool)
             .await?;
@@ -291,14 +317,14 @@ impl SqliteCatalog {
         commit_failpoint()?;
         match policy {
             Some(policy) => {
-                sqlx::query("INSERT INTO resource_policies (resource_arn, policy) VALUES (?, ?) ON CONFLICT(resource_arn) DO UPDATE SET policy = excluded.policy")
+                sqlx::query("INSERT INTO resource_policies (resource_arn, policy) VALUES ($1, $2) ON CONFLICT(resource_arn) DO UPDATE SET policy = excluded.policy")
                     .bind(arn)
                     .bind(policy)
                     .execute(&self.pool)
                     .await?;
             }
             None => {
-                sqlx::query("DELETE FROM resource_policies WHERE resource_arn = ?")
+                sqlx::query("DELETE FROM resource_policies WHERE resource_arn = $1")
                     .bind(arn)
                     .execute(&self.pool)
                     .await?;
@@ -332,7 +358,7 @@ impl SqliteCatalog {
         let mut out = Vec::new();
         for (uid, name, created_ms, doc) in self.load_docs(DocTable::DeliveryStreams).await? {
             let checkpoints = sqlx::query(
-                "SELECT source, position FROM delivery_checkpoints WHERE stream_uid = ?",
+                "SELECT source, position FROM delivery_checkpoints WHERE stream_uid = $1",
             )
             .bind(uid as i64)
             .fetch_all(&self.pool)
@@ -363,7 +389,7 @@ impl SqliteCatalog {
             check_fence(&mut tx, lease).await?;
         }
         sqlx::query(
-            "INSERT INTO delivery_checkpoints (stream_uid, source, position) VALUES (?, ?, ?)
+            "INSERT INTO delivery_checkpoints (stream_uid, source, position) VALUES ($1, $2, $3)
              ON CONFLICT(stream_uid, source) DO UPDATE SET position = excluded.position",
         )
         .bind(uid as i64)
@@ -381,33 +407,35 @@ impl SqliteCatalog {
         now_ms: i64,
         ttl_ms: i64,
     ) -> Result<Option<Lease>> {
-        let mut tx = self.pool.begin().await?;
-        let current = lease_row(&mut tx, name).await?;
-        let epoch = match &current {
-            Some(l) if l.holder == holder => l.epoch,
-            Some(l) if l.expires_ms > now_ms => return Ok(None),
-            Some(l) => l.epoch + 1,
-            None => 1,
-        };
-        let lease = Lease {
-            name: name.to_string(),
-            holder: holder.to_string(),
-            epoch,
-            expires_ms: now_ms + ttl_ms,
-        };
-        sqlx::query(
-            "INSERT INTO leases (name, holder, epoch, expires_ms) VALUES (?, ?, ?, ?)
-             ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, epoch = excluded.epoch,
-               expires_ms = excluded.expires_ms",
+        commit_failpoint()?;
+        // One statement, so two nodes racing for a free or expired lease cannot both take it: the
+        // second one's conflict check sees the first one's row (PostgreSQL waits for its commit)
+        // and the WHERE turns it away. No row back: another holder's lease is running.
+        let epoch = sqlx::query(
+            "INSERT INTO leases (name, holder, epoch, expires_ms) VALUES ($1, $2, 1, $4)
+             ON CONFLICT(name) DO UPDATE SET holder = excluded.holder,
+               epoch = CASE WHEN leases.holder = excluded.holder THEN leases.epoch
+                            ELSE leases.epoch + 1 END,
+               expires_ms = excluded.expires_ms
+             WHERE leases.holder = excluded.holder OR leases.expires_ms <= $3
+             RETURNING epoch",
         )
         .bind(name)
         .bind(holder)
-        .bind(epoch as i64)
-        .bind(lease.expires_ms)
-        .execute(&mut *tx)
+        .bind(now_ms)
+        .bind(now_ms + ttl_ms)
+        .fetch_optional(&self.pool)
         .await?;
-        commit(tx).await?;
-        Ok(Some(lease))
+        epoch
+            .map(|row| {
+                Ok(Lease {
+                    name: name.to_string(),
+                    holder: holder.to_string(),
+                    epoch: row.try_get::<i64, _>(0)? as u64,
+                    expires_ms: now_ms + ttl_ms,
+                })
+            })
+            .transpose()
     }
 
     pub async fn renew_lease(&self, lease: &Lease, now_ms: i64, ttl_ms: i64) -> Result<Lease> {
@@ -417,7 +445,7 @@ impl SqliteCatalog {
             expires_ms: now_ms + ttl_ms,
             ..lease.clone()
         };
-        sqlx::query("UPDATE leases SET expires_ms = ? WHERE name = ?")
+        sqlx::query("UPDATE leases SET expires_ms = $1 WHERE name = $2")
             .bind(renewed.expires_ms)
             .bind(&lease.name)
             .execute(&mut *tx)
@@ -429,12 +457,14 @@ impl SqliteCatalog {
     pub async fn release_lease(&self, lease: &Lease) -> Result<()> {
         commit_failpoint()?;
         // Expired, not deleted: the epoch must keep growing for the next holder.
-        sqlx::query("UPDATE leases SET expires_ms = 0 WHERE name = ? AND epoch = ? AND holder = ?")
-            .bind(&lease.name)
-            .bind(lease.epoch as i64)
-            .bind(&lease.holder)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE leases SET expires_ms = 0 WHERE name = $1 AND epoch = $2 AND holder = $3",
+        )
+        .bind(&lease.name)
+        .bind(lease.epoch as i64)
+        .bind(&lease.holder)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -516,7 +546,7 @@ impl SqliteCatalog {
         let mut out = Vec::new();
         for (uid, name, created_ms, doc) in self.load_docs(DocTable::Applications).await? {
             let checkpoint =
-                sqlx::query("SELECT doc FROM application_checkpoints WHERE app_uid = ?")
+                sqlx::query("SELECT doc FROM application_checkpoints WHERE app_uid = $1")
                     .bind(uid as i64)
                     .fetch_optional(&self.pool)
                     .await?
@@ -544,7 +574,7 @@ impl SqliteCatalog {
             check_fence(&mut tx, lease).await?;
         }
         sqlx::query(
-            "INSERT INTO application_checkpoints (app_uid, doc) VALUES (?, ?)
+            "INSERT INTO application_checkpoints (app_uid, doc) VALUES ($1, $2)
              ON CONFLICT(app_uid) DO UPDATE SET doc = excluded.doc",
         )
         .bind(uid as i64)
@@ -556,7 +586,7 @@ impl SqliteCatalog {
 
     pub async fn delete_application_checkpoint(&self, uid: u64) -> Result<()> {
         commit_failpoint()?;
-        sqlx::query("DELETE FROM application_checkpoints WHERE app_uid = ?")
+        sqlx::query("DELETE FROM application_checkpoints WHERE app_uid = $1")
             .bind(uid as i64)
             .execute(&self.pool)
             .await?;
@@ -575,7 +605,7 @@ impl SqliteCatalog {
         commit_failpoint()?;
         sqlx::query(
             "INSERT INTO application_snapshots (app_uid, name, created_ms, version, doc)
-             VALUES (?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT(app_uid, name) DO UPDATE SET created_ms = excluded.created_ms,
                version = excluded.version, doc = excluded.doc",
         )
@@ -592,7 +622,7 @@ impl SqliteCatalog {
     /// The document of snapshot `name` of application `uid`.
     pub async fn get_application_snapshot(&self, uid: u64, name: &str) -> Result<Option<String>> {
         Ok(
-            sqlx::query("SELECT doc FROM application_snapshots WHERE app_uid = ? AND name = ?")
+            sqlx::query("SELECT doc FROM application_snapshots WHERE app_uid = $1 AND name = $2")
                 .bind(uid as i64)
                 .bind(name)
                 .fetch_optional(&self.pool)
@@ -608,7 +638,7 @@ impl SqliteCatalog {
         uid: u64,
     ) -> Result<Vec<ApplicationSnapshotRow>> {
         let rows = sqlx::query(
-            "SELECT name, created_ms, version FROM application_snapshots WHERE app_uid = ?
+            "SELECT name, created_ms, version FROM application_snapshots WHERE app_uid = $1
              ORDER BY created_ms, rowid",
         )
         .bind(uid as i64)
@@ -628,7 +658,7 @@ impl SqliteCatalog {
     /// Deletes snapshot `name` of application `uid` (a no-op if there is none).
     pub async fn delete_application_snapshot(&self, uid: u64, name: &str) -> Result<()> {
         commit_failpoint()?;
-        sqlx::query("DELETE FROM application_snapshots WHERE app_uid = ? AND name = ?")
+        sqlx::query("DELETE FROM application_snapshots WHERE app_uid = $1 AND name = $2")
             .bind(uid as i64)
             .bind(name)
             .execute(&self.pool)
@@ -641,7 +671,7 @@ impl SqliteCatalog {
     pub async fn put_application_code(&self, uid: u64, md5: &str, bytes: &[u8]) -> Result<()> {
         commit_failpoint()?;
         sqlx::query(
-            "INSERT INTO application_code (app_uid, md5, bytes) VALUES (?, ?, ?)
+            "INSERT INTO application_code (app_uid, md5, bytes) VALUES ($1, $2, $3)
              ON CONFLICT(app_uid, md5) DO NOTHING",
         )
         .bind(uid as i64)
@@ -655,7 +685,7 @@ impl SqliteCatalog {
     /// Code archive `md5` of application `uid`.
     pub async fn get_application_code(&self, uid: u64, md5: &str) -> Result<Option<Vec<u8>>> {
         Ok(
-            sqlx::query("SELECT bytes FROM application_code WHERE app_uid = ? AND md5 = ?")
+            sqlx::query("SELECT bytes FROM application_code WHERE app_uid = $1 AND md5 = $2")
                 .bind(uid as i64)
                 .bind(md5)
                 .fetch_optional(&self.pool)
@@ -674,7 +704,7 @@ impl SqliteCatalog {
     ) -> Result<u64> {
         commit_failpoint()?;
         let inserted = sqlx::query(&format!(
-            "INSERT INTO {} (name, created_ms, doc) VALUES (?, ?, ?)
+            "INSERT INTO {} (name, created_ms, doc) VALUES ($1, $2, $3)
              ON CONFLICT(name) DO NOTHING RETURNING uid",
             table.name()
         ))
@@ -692,7 +722,7 @@ impl SqliteCatalog {
     async fn update_doc(&self, table: DocTable, uid: u64, doc: &str) -> Result<()> {
         commit_failpoint()?;
         sqlx::query(&format!(
-            "UPDATE {} SET doc = ? WHERE uid = ?",
+            "UPDATE {} SET doc = $1 WHERE uid = $2",
             table.name()
         ))
         .bind(doc)
@@ -704,7 +734,7 @@ impl SqliteCatalog {
 
     async fn delete_doc(&self, table: DocTable, uid: u64) -> Result<()> {
         commit_failpoint()?;
-        sqlx::query(&format!("DELETE FROM {} WHERE uid = ?", table.name()))
+        sqlx::query(&format!("DELETE FROM {} WHERE uid = $1", table.name()))
             .bind(uid as i64)
             .execute(&self.pool)
             .await?;
@@ -734,8 +764,7 @@ impl SqliteCatalog {
     /// Drops every policy whose ARN starts with `prefix` (a stream's ARN and its consumers').
     pub async fn delete_policies_under(&self, prefix: &str) -> Result<()> {
         commit_failpoint()?;
-        sqlx::query("DELETE FROM resource_policies WHERE substr(resource_arn, 1, length(?)) = ?")
-            .bind(prefix)
+        sqlx::query("DELETE FROM resource_policies WHERE substr(resource_arn, 1, length($1)) = $1")
             .bind(prefix)
             .execute(&self.pool)
             .await?;
@@ -763,76 +792,40 @@ impl DocTable {
     }
 }
 
-/// Schema versions, applied in order; `PRAGMA user_version` records how many have run. A schema
-/// change is a new entry here, never an edit of an old one.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/0001_streams.sql"),
-    include_str!("../migrations/0002_consumers.sql"),
-    include_str!("../migrations/0003_delivery_streams.sql"),
-    include_str!("../migrations/0004_video_streams.sql"),
-    include_str!("../migrations/0005_leases.sql"),
-    include_str!("../migrations/0006_applications.sql"),
-    include_str!("../migrations/0007_application_snapshots.sql"),
-    include_str!("../migrations/0008_application_code.sql"),
-    include_str!("../migrations/0009_signaling_channels.sql"),
-];
-
-async fn migrate(pool: &SqlitePool) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    let applied: i64 = sqlx::query("PRAGMA user_version")
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
-    for (version, sql) in MIGRATIONS.iter().enumerate().skip(applied.max(0) as usize) {
-        sqlx::raw_sql(sql).execute(&mut *tx).await?;
-        sqlx::raw_sql(&format!("PRAGMA user_version = {}", version + 1))
-            .execute(&mut *tx)
-            .await?;
-        tracing::info!(version = version + 1, "catalog schema migrated");
-    }
-    // Not through `commit`: schema setup is no change a caller asked for, and failing it would keep
-    // every server from starting rather than fail the write a test aims at.
-    tx.commit().await?;
-    Ok(())
-}
-
-/// The lease as stored, if any.
-async fn lease_row(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    name: &str,
-) -> Result<Option<Lease>> {
-    let row = sqlx::query("SELECT holder, epoch, expires_ms FROM leases WHERE name = ?")
-        .bind(name)
-        .fetch_optional(&mut **tx)
-        .await?;
-    row.map(|row| {
-        Ok(Lease {
-            name: name.to_string(),
-            holder: row.try_get(0)?,
-            epoch: row.try_get::<i64, _>(1)? as u64,
-            expires_ms: row.try_get(2)?,
-        })
-    })
-    .transpose()
-}
-
 /// Fails the transaction with `Fenced` unless `lease` is still the current holding of its name.
-async fn check_fence(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, lease: &Lease) -> Result<()> {
-    let current = lease_row(tx, &lease.name).await?;
-    match current {
-        Some(l) if l.epoch == lease.epoch && l.holder == lease.holder => Ok(()),
-        other => Err(CatalogError::Fenced {
-            name: lease.name.clone(),
-            held: lease.epoch,
-            current: other.map_or(0, |l| l.epoch),
-        }),
+/// The check is a write so that it locks the lease row until the transaction ends: a takeover
+/// (which must update that row) then waits for this commit and cannot slip in between the check
+/// and the write it guards, even on PostgreSQL at READ COMMITTED.
+async fn check_fence(tx: &mut sqlx::Transaction<'_, Any>, lease: &Lease) -> Result<()> {
+    let held = sqlx::query(
+        "UPDATE leases SET epoch = epoch WHERE name = $1 AND epoch = $2 AND holder = $3",
+    )
+    .bind(&lease.name)
+    .bind(lease.epoch as i64)
+    .bind(&lease.holder)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if held > 0 {
+        return Ok(());
     }
+    let current: Option<i64> = sqlx::query("SELECT epoch FROM leases WHERE name = $1")
+        .bind(&lease.name)
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(|row| row.try_get(0))
+        .transpose()?;
+    Err(CatalogError::Fenced {
+        name: lease.name.clone(),
+        held: lease.epoch,
+        current: current.map_or(0, |epoch| epoch as u64),
+    })
 }
 
 /// Commits a write transaction. At the `catalog::commit` failpoint the transaction is dropped
 /// instead, which rolls it back, so the caller sees what a failed commit leaves: an error and no
 /// change.
-async fn commit(tx: sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<()> {
+async fn commit(tx: sqlx::Transaction<'_, Any>) -> Result<()> {
     commit_failpoint()?;
     tx.commit().await?;
     Ok(())
@@ -848,12 +841,12 @@ fn commit_failpoint() -> Result<()> {
 }
 
 async fn insert_tags(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, Any>,
     uid: u64,
     tags: &BTreeMap<String, String>,
 ) -> Result<()> {
     for (key, value) in tags {
-        sqlx::query("INSERT INTO tags (stream_uid, key, value) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO tags (stream_uid, key, value) VALUES ($1, $2, $3)")
             .bind(uid as i64)
             .bind(key)
             .bind(value)
@@ -864,13 +857,13 @@ async fn insert_tags(
 }
 
 async fn insert_shard(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, Any>,
     uid: u64,
     shard: &ShardRow,
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO shards (stream_uid, shard_index, hash_start, hash_end, parent_index,
-           adjacent_parent_index, created_ms, closed_next_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+           adjacent_parent_index, created_ms, closed_next_offset) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(uid as i64)
     .bind(shard.index as i64)
@@ -887,4 +880,55 @@ async fn insert_shard(
 
 pub(crate) fn parse_u128(field: &'static str, value: String) -> Result<u128> {
     u128::from_str(&value).map_err(|_| CatalogError::Corrupt { field, value })
+}
+
+/// The URL of the SQLite database at `path`, to be created if missing. The path is made absolute
+/// (a relative one would parse as a URL's host) and percent-encoded byte by byte, which sqlx
+/// decodes back, so any UTF-8 file name survives (sqlx refuses others with an error).
+fn sqlite_url(path: &Path) -> Result<String> {
+    let path = std::path::absolute(path).map_err(sqlx::Error::Io)?;
+    let mut url = String::from("sqlite://");
+    for &byte in path.as_os_str().as_encoded_bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-._~".contains(&byte) {
+            url.push(char::from(byte));
+        } else {
+            url.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    url.push_str("?mode=rwc");
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Any` connects by URL, which carries no pragmas: every pooled connection must still be
+    /// durable and enforce foreign keys, and any file name must reach SQLite intact.
+    #[tokio::test]
+    async fn every_sqlite_connection_gets_the_catalog_pragmas() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cat alog%20?#é.db");
+        let catalog = SqlCatalog::open_sqlite(&path).await.unwrap();
+        assert!(path.is_file());
+        let mut connections = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            connections.push(catalog.pool.acquire().await.unwrap());
+        }
+        for connection in &mut connections {
+            let mut pragma = async |name: &str| -> String {
+                let row = sqlx::query(&format!("PRAGMA {name}"))
+                    .fetch_one(&mut **connection)
+                    .await
+                    .unwrap();
+                row.try_get::<String, _>(0)
+                    .or_else(|_| row.try_get::<i64, _>(0).map(|n| n.to_string()))
+                    .unwrap()
+            };
+            assert_eq!(pragma("journal_mode").await, "wal");
+            // 2 is FULL.
+            assert_eq!(pragma("synchronous").await, "2");
+            assert_eq!(pragma("foreign_keys").await, "1");
+        }
+    }
 }
