@@ -12,7 +12,7 @@ mod tails;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use freshet_log::batch::{check_records, decode_batch, encode_batch};
@@ -418,7 +418,7 @@ impl Inner {
 
     /// Writes everything queued as one object, commits it, and answers each append.
     async fn flush(&self, batches: Vec<Queued>) {
-        let started = Instant::now();
+        let started = self.cfg.clock.elapsed();
         let mut body = Vec::new();
         let mut placed = Vec::with_capacity(batches.len());
         for b in &batches {
@@ -453,7 +453,9 @@ impl Inner {
                 return;
             }
         };
-        self.stats.flush_latency.observe_duration(started.elapsed());
+        self.stats
+            .flush_latency
+            .observe_duration(self.cfg.clock.elapsed().saturating_sub(started));
         self.stats.object_bytes.observe(body.len() as u64);
         self.stats.objects.fetch_add(1, Relaxed);
         let mut committed = false;
