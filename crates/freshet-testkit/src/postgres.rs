@@ -2,33 +2,18 @@
 //! 127.0.0.1 only, with `fsync` off, and gone (process and directory) within a second of the test
 //! process, however that process ends.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
+use crate::watched::{Ready, WatchedServer, free_port};
+
 /// The superuser `initdb` creates; trust authentication, so no password.
 const USER: &str = "freshet";
-
-/// Runs postgres in the background and, once the test process (`$4`) is gone, stops it with
-/// SIGQUIT (immediate shutdown: nothing in it is worth keeping) and removes its directory. The
-/// server's log goes to this script's stdout; the script itself then writes nowhere, so a closed
-/// pipe after the test process ends cannot kill it before it cleans up.
-const WATCHDOG: &str = r#"
-"$1" -D "$2/data" -p "$3" -k "$2" -c listen_addresses=127.0.0.1 -c fsync=off \
-    -c max_connections=200 2>&1 &
-pg=$!
-exec >/dev/null 2>&1
-while [ -d "/proc/$4" ]; do sleep 1; done
-kill -QUIT "$pg"
-wait "$pg"
-rm -rf "$2"
-"#;
 
 static SERVER: OnceLock<String> = OnceLock::new();
 static DATABASES: AtomicU64 = AtomicU64::new(0);
@@ -97,43 +82,37 @@ fn start() -> String {
         .arg(dir.join("data"))
         .args(["--auth=trust", "--no-sync", "-U", USER])
         .args(["--encoding=UTF8", "--locale=C"]));
+    // In the configuration file, not on the command line: a benchmark that measures commits turns
+    // it back on with ALTER SYSTEM, which a command-line setting would override.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("data/postgresql.conf"))
+        .and_then(|mut conf| std::io::Write::write_all(&mut conf, b"\nfsync = off\n"))
+        .expect("the server's configuration file takes a setting");
 
     let port = free_port();
-    let mut watchdog = tool(Path::new("/bin/sh"));
-    watchdog
-        .arg("-c")
-        .arg(WATCHDOG)
-        .arg("sh")
-        .arg(bin.join("postgres"))
-        .arg(&dir)
-        .arg(port.to_string())
-        .arg(std::process::id().to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    // A process group of its own, so an interrupt meant for the tests (Ctrl-C) leaves the
-    // watchdog alive to clean up.
-    std::os::unix::process::CommandExt::process_group(&mut watchdog, 0);
-    let mut child = watchdog.spawn().expect("the PostgreSQL watchdog starts");
-    let mut log = BufReader::new(child.stdout.take().expect("a piped stdout")).lines();
-    let mut seen = Vec::new();
-    loop {
-        match log.next() {
-            Some(Ok(line)) => {
-                let ready = line.contains("database system is ready to accept connections");
-                seen.push(line);
-                if ready {
-                    break;
-                }
-            }
-            _ => panic!("PostgreSQL did not start:\n{}", seen.join("\n")),
-        }
+    WatchedServer {
+        name: "PostgreSQL",
+        shell: tool(Path::new("/bin/sh")),
+        argv: vec![
+            bin.join("postgres").into(),
+            "-D".into(),
+            dir.join("data").into(),
+            "-p".into(),
+            port.to_string().into(),
+            "-k".into(),
+            dir.clone().into(),
+            "-c".into(),
+            "listen_addresses=127.0.0.1".into(),
+            "-c".into(),
+            "max_connections=200".into(),
+        ],
+        // Immediate shutdown: nothing in it is worth keeping.
+        stop_signal: "QUIT",
+        remove_after: Some(dir),
+        ready: Ready::LogLine("database system is ready to accept connections"),
     }
-    // The server logs for as long as it runs: keep its pipe drained so it never blocks on a write.
-    std::thread::spawn(move || {
-        log.for_each(drop);
-        child.wait().ok();
-    });
+    .start();
     format!("postgres://{USER}@127.0.0.1:{port}")
 }
 
@@ -171,14 +150,6 @@ fn effective_uid() -> Option<u32> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let uids = status.lines().find_map(|line| line.strip_prefix("Uid:"))?;
     uids.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// A port on 127.0.0.1 that nothing listens on now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free local port")
-        .port()
 }
 
 /// Runs a setup command to completion; panics with its output if it fails.
