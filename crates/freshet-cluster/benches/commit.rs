@@ -39,7 +39,7 @@ async fn run(interval_ms: u64, offered_mb_s: u64, seconds: u64) -> Outcome {
         .connect(&url)
         .await
         .unwrap();
-    let mut cfg = ObjectLogConfig::new("bench");
+    let mut cfg = ObjectLogConfig::new("bench", "node");
     cfg.flush_interval = Duration::from_millis(interval_ms);
     let log = Arc::new(
         ObjectLog::open(pool.clone(), Arc::new(InMemory::new()), "bench", cfg)

@@ -1,12 +1,15 @@
 -- Cluster mode's record index. Record data lives in objects (one per node flush, holding batches
 -- of many shards); this says which bytes of which object hold which offsets of which shard.
+-- `log` names one service's log (streams, firehose, video): their stream ids are their own.
 
 -- One row per node name: the epoch of its current writer (fencing a stale process that still
 -- runs under the same name) and whether that writer closed cleanly.
 CREATE TABLE log_nodes (
-    node        TEXT    PRIMARY KEY,
+    log         TEXT    NOT NULL,
+    node        TEXT    NOT NULL,
     epoch       BIGINT  NOT NULL,
-    clean       BOOLEAN NOT NULL
+    clean       BOOLEAN NOT NULL,
+    PRIMARY KEY (log, node)
 );
 
 -- Writer epochs, shared by every node: each open of the log takes the next one.
@@ -15,12 +18,13 @@ CREATE SEQUENCE log_epochs;
 -- A shard log: its next offset (assigned here, in commit order, so per-shard order is commit
 -- order), its trim horizon and the arrival time of its newest batch (arrival never goes back).
 CREATE TABLE log_shards (
+    log             TEXT   NOT NULL,
     stream          BIGINT NOT NULL,
     shard           BIGINT NOT NULL,
     next_offset     BIGINT NOT NULL,
     trim_offset     BIGINT NOT NULL,
     last_arrival_ms BIGINT NOT NULL,
-    PRIMARY KEY (stream, shard)
+    PRIMARY KEY (log, stream, shard)
 );
 
 -- An object holding committed batches.
@@ -34,6 +38,7 @@ CREATE TABLE log_objects (
 -- One append batch: offsets first_offset..first_offset+count of a shard, at bytes
 -- byte_start..byte_start+byte_len of an object.
 CREATE TABLE log_ranges (
+    log          TEXT   NOT NULL,
     stream       BIGINT NOT NULL,
     shard        BIGINT NOT NULL,
     first_offset BIGINT NOT NULL,
@@ -43,8 +48,8 @@ CREATE TABLE log_ranges (
     byte_start   BIGINT NOT NULL,
     byte_len     BIGINT NOT NULL,
     data_bytes   BIGINT NOT NULL,
-    PRIMARY KEY (stream, shard, first_offset)
+    PRIMARY KEY (log, stream, shard, first_offset)
 );
 CREATE INDEX log_ranges_object ON log_ranges(object_id);
 -- Time lookups (AT_TIMESTAMP iterators, retention) without scanning a shard's ranges.
-CREATE INDEX log_ranges_arrival ON log_ranges(stream, shard, arrival_ms);
+CREATE INDEX log_ranges_arrival ON log_ranges(log, stream, shard, arrival_ms);

@@ -45,6 +45,11 @@ mod in_memory {
     async fn uncommitted_objects_are_swept_and_trims_delete_whole_objects() {
         super::uncommitted_objects_are_swept_and_trims_delete_whole_objects(cluster()).await;
     }
+
+    #[tokio::test]
+    async fn logs_sharing_a_cluster_keep_apart() {
+        super::logs_sharing_a_cluster_keep_apart(cluster()).await;
+    }
 }
 
 /// The conformance suite and the cluster tests on a real S3-compatible server (moto), a fresh
@@ -86,6 +91,11 @@ mod on_s3 {
     async fn uncommitted_objects_are_swept_and_trims_delete_whole_objects() {
         super::uncommitted_objects_are_swept_and_trims_delete_whole_objects(cluster().await).await;
     }
+
+    #[tokio::test]
+    async fn logs_sharing_a_cluster_keep_apart() {
+        super::logs_sharing_a_cluster_keep_apart(cluster().await).await;
+    }
 }
 
 /// One database and one bucket, shared by every node a test opens.
@@ -103,6 +113,11 @@ impl Cluster {
     }
 
     async fn node(&self, name: &str) -> ObjectLog {
+        self.node_of("streams", name).await
+    }
+
+    /// A node of the log named `log`.
+    async fn node_of(&self, log: &str, name: &str) -> ObjectLog {
         let url = self
             .url
             .get_or_init(freshet_testkit::postgres_database)
@@ -112,7 +127,7 @@ impl Cluster {
             .connect(url)
             .await
             .expect("the database answers");
-        let mut cfg = ObjectLogConfig::new(name);
+        let mut cfg = ObjectLogConfig::new(log, name);
         cfg.flush_interval = Duration::from_millis(5);
         ObjectLog::open(pool, self.store.clone(), PREFIX, cfg)
             .await
@@ -251,7 +266,7 @@ async fn uncommitted_objects_are_swept_and_trims_delete_whole_objects(cluster: C
     log.create_shard(S).await.unwrap();
     let first = log.append(S, records("x", 5)).await.unwrap();
     // What a crash between an object's PUT and its commit leaves.
-    let orphan = Path::from(format!("{PREFIX}/log/n/ffffffffffffffff-0000000000"));
+    let orphan = Path::from(format!("{PREFIX}/streams/n/ffffffffffffffff-0000000000"));
     cluster
         .store
         .put(&orphan, Bytes::from_static(b"never committed").into())
@@ -277,5 +292,48 @@ async fn uncommitted_objects_are_swept_and_trims_delete_whole_objects(cluster: C
     assert!(
         cluster.objects().await.is_empty(),
         "a removed shard leaves no object"
+    );
+}
+
+/// Two services' logs in one database and bucket: the same shard ids, separate records, offsets,
+/// tails and objects.
+async fn logs_sharing_a_cluster_keep_apart(cluster: Cluster) {
+    let streams = cluster.node_of("streams", "n").await;
+    let firehose = cluster.node_of("firehose", "n").await;
+    assert!(firehose.opened_clean(), "a node's writer is per log");
+    streams.create_shard(S).await.unwrap();
+    assert!(
+        firehose.bounds(S).await.is_err(),
+        "not created in the other log"
+    );
+    firehose.create_shard(S).await.unwrap();
+    let mut firehose_tail = firehose.subscribe(S).unwrap();
+    streams.append(S, records("s", 3)).await.unwrap();
+    assert_eq!(
+        firehose
+            .append(S, records("f", 1))
+            .await
+            .unwrap()
+            .first_offset,
+        0
+    );
+    assert_eq!(streams.bounds(S).await.unwrap(), (0, 3));
+    assert_eq!(firehose.bounds(S).await.unwrap(), (0, 1));
+    assert_eq!(*firehose_tail.borrow_and_update(), 1);
+    let got = firehose.read(S, 0, 10, 1 << 20).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].data, Bytes::from("f-0"));
+    streams.remove_shard(S).await.unwrap();
+    assert_eq!(
+        firehose.bounds(S).await.unwrap(),
+        (0, 1),
+        "the other log keeps its shard"
+    );
+    let objects = cluster.objects().await;
+    assert!(
+        objects
+            .iter()
+            .all(|o| o.starts_with(&format!("{PREFIX}/firehose/n/"))),
+        "{objects:?}"
     );
 }

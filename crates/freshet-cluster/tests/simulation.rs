@@ -168,7 +168,7 @@ impl Sim {
             .await
             .expect("the database answers");
         let faults = self.db_faults.clone();
-        let mut cfg = ObjectLogConfig::new(node);
+        let mut cfg = ObjectLogConfig::new("sim", node);
         cfg.flush_interval = Duration::from_millis(2);
         cfg.cache_bytes = 4096;
         cfg.faults = Some(Arc::new(move |_point: FaultPoint| {

@@ -6,8 +6,18 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use super::tails::Event;
 
-/// The channel every node's commits notify and every node listens on.
-pub(crate) const CHANNEL: &str = "freshet_log";
+/// One log's index: the rows of the log named `log` (the cluster keeps one per service).
+pub(crate) struct Index {
+    pub pool: PgPool,
+    pub log: String,
+}
+
+impl Index {
+    /// The channel this log's commits notify and its nodes listen on.
+    pub(crate) fn channel(&self) -> String {
+        format!("freshet_log_{}", self.log)
+    }
+}
 
 /// One append batch placed in an object, waiting for its offsets.
 pub(crate) struct Placed {
@@ -39,24 +49,26 @@ fn shard_binds(id: ShardLogId) -> (i64, i64) {
 
 /// Takes this node's next writer epoch; returns it and whether the previous writer under the
 /// same name closed cleanly (true for a new name).
-pub(crate) async fn claim_node(pool: &PgPool, node: &str) -> Result<(u64, bool), LogError> {
-    let mut tx = pool.begin().await.map_err(db)?;
+pub(crate) async fn claim_node(ix: &Index, node: &str) -> Result<(u64, bool), LogError> {
+    let mut tx = ix.pool.begin().await.map_err(db)?;
     let epoch: i64 = sqlx::query_scalar("SELECT nextval('log_epochs')")
         .fetch_one(&mut *tx)
         .await
         .map_err(db)?;
     let previous: Option<bool> =
-        sqlx::query_scalar("SELECT clean FROM log_nodes WHERE node = $1 FOR UPDATE")
+        sqlx::query_scalar("SELECT clean FROM log_nodes WHERE node = $1 AND log = $2 FOR UPDATE")
             .bind(node)
+            .bind(&ix.log)
             .fetch_optional(&mut *tx)
             .await
             .map_err(db)?;
     sqlx::query(
-        "INSERT INTO log_nodes (node, epoch, clean) VALUES ($1, $2, false)
-         ON CONFLICT (node) DO UPDATE SET epoch = excluded.epoch, clean = false",
+        "INSERT INTO log_nodes (log, node, epoch, clean) VALUES ($3, $1, $2, false)
+         ON CONFLICT (log, node) DO UPDATE SET epoch = excluded.epoch, clean = false",
     )
     .bind(node)
     .bind(epoch)
+    .bind(&ix.log)
     .execute(&mut *tx)
     .await
     .map_err(db)?;
@@ -65,20 +77,22 @@ pub(crate) async fn claim_node(pool: &PgPool, node: &str) -> Result<(u64, bool),
 }
 
 /// Marks this node's writer closed cleanly, unless a newer one took its name over.
-pub(crate) async fn release_node(pool: &PgPool, node: &str, epoch: u64) -> Result<(), LogError> {
-    sqlx::query("UPDATE log_nodes SET clean = true WHERE node = $1 AND epoch = $2")
+pub(crate) async fn release_node(ix: &Index, node: &str, epoch: u64) -> Result<(), LogError> {
+    sqlx::query("UPDATE log_nodes SET clean = true WHERE node = $1 AND epoch = $2 AND log = $3")
         .bind(node)
         .bind(epoch as i64)
-        .execute(pool)
+        .bind(&ix.log)
+        .execute(&ix.pool)
         .await
         .map_err(db)?;
     Ok(())
 }
 
 /// Every shard with its next offset.
-pub(crate) async fn shards(pool: &PgPool) -> Result<Vec<(ShardLogId, u64)>, LogError> {
-    let rows = sqlx::query("SELECT stream, shard, next_offset FROM log_shards")
-        .fetch_all(pool)
+pub(crate) async fn shards(ix: &Index) -> Result<Vec<(ShardLogId, u64)>, LogError> {
+    let rows = sqlx::query("SELECT stream, shard, next_offset FROM log_shards WHERE log = $1")
+        .bind(&ix.log)
+        .fetch_all(&ix.pool)
         .await
         .map_err(db)?;
     rows.iter()
@@ -95,10 +109,14 @@ pub(crate) async fn shards(pool: &PgPool) -> Result<Vec<(ShardLogId, u64)>, LogE
         .map_err(db)
 }
 
-async fn notify(tx: &mut Transaction<'_, Postgres>, events: &[Event]) -> Result<(), LogError> {
+async fn notify(
+    ix: &Index,
+    tx: &mut Transaction<'_, Postgres>,
+    events: &[Event],
+) -> Result<(), LogError> {
     let payloads: Vec<String> = events.iter().map(Event::encode).collect();
     sqlx::query("SELECT pg_notify($1, p) FROM UNNEST($2::text[]) AS p")
-        .bind(CHANNEL)
+        .bind(ix.channel())
         .bind(payloads)
         .execute(&mut **tx)
         .await
@@ -107,70 +125,79 @@ async fn notify(tx: &mut Transaction<'_, Postgres>, events: &[Event]) -> Result<
 }
 
 /// Creates a shard (idempotent); its next offset.
-pub(crate) async fn create_shard(pool: &PgPool, id: ShardLogId) -> Result<u64, LogError> {
+pub(crate) async fn create_shard(ix: &Index, id: ShardLogId) -> Result<u64, LogError> {
     let (stream, shard) = shard_binds(id);
-    let mut tx = pool.begin().await.map_err(db)?;
+    let mut tx = ix.pool.begin().await.map_err(db)?;
     let created = sqlx::query(
-        "INSERT INTO log_shards (stream, shard, next_offset, trim_offset, last_arrival_ms)
-         VALUES ($1, $2, 0, 0, 0) ON CONFLICT DO NOTHING",
+        "INSERT INTO log_shards (log, stream, shard, next_offset, trim_offset, last_arrival_ms)
+         VALUES ($3, $1, $2, 0, 0, 0) ON CONFLICT DO NOTHING",
     )
     .bind(stream)
     .bind(shard)
+    .bind(&ix.log)
     .execute(&mut *tx)
     .await
     .map_err(db)?
     .rows_affected()
         == 1;
     if created {
-        notify(&mut tx, &[Event::Created(id)]).await?;
+        notify(ix, &mut tx, &[Event::Created(id)]).await?;
     }
-    let next: i64 =
-        sqlx::query_scalar("SELECT next_offset FROM log_shards WHERE stream = $1 AND shard = $2")
-            .bind(stream)
-            .bind(shard)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?;
+    let next: i64 = sqlx::query_scalar(
+        "SELECT next_offset FROM log_shards WHERE stream = $1 AND shard = $2 AND log = $3",
+    )
+    .bind(stream)
+    .bind(shard)
+    .bind(&ix.log)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db)?;
     tx.commit().await.map_err(db)?;
     Ok(next as u64)
 }
 
 /// Deletes a shard and its ranges; the objects left without ranges, to delete from the store.
-pub(crate) async fn remove_shard(pool: &PgPool, id: ShardLogId) -> Result<Vec<i64>, LogError> {
+pub(crate) async fn remove_shard(ix: &Index, id: ShardLogId) -> Result<Vec<i64>, LogError> {
     let (stream, shard) = shard_binds(id);
-    let mut tx = pool.begin().await.map_err(db)?;
+    let mut tx = ix.pool.begin().await.map_err(db)?;
     let objects: Vec<i64> = sqlx::query_scalar(
-        "DELETE FROM log_ranges WHERE stream = $1 AND shard = $2 RETURNING object_id",
+        "DELETE FROM log_ranges WHERE stream = $1 AND shard = $2 AND log = $3
+         RETURNING object_id",
     )
     .bind(stream)
     .bind(shard)
+    .bind(&ix.log)
     .fetch_all(&mut *tx)
     .await
     .map_err(db)?;
-    let removed = sqlx::query("DELETE FROM log_shards WHERE stream = $1 AND shard = $2")
-        .bind(stream)
-        .bind(shard)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?
-        .rows_affected()
-        == 1;
+    let removed =
+        sqlx::query("DELETE FROM log_shards WHERE stream = $1 AND shard = $2 AND log = $3")
+            .bind(stream)
+            .bind(shard)
+            .bind(&ix.log)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected()
+            == 1;
     if removed {
-        notify(&mut tx, &[Event::Removed(id)]).await?;
+        notify(ix, &mut tx, &[Event::Removed(id)]).await?;
     }
     tx.commit().await.map_err(db)?;
     Ok(objects)
 }
 
 /// (trim horizon, next offset).
-pub(crate) async fn bounds(pool: &PgPool, id: ShardLogId) -> Result<(u64, u64), LogError> {
+pub(crate) async fn bounds(ix: &Index, id: ShardLogId) -> Result<(u64, u64), LogError> {
     let (stream, shard) = shard_binds(id);
     let row = sqlx::query(
-        "SELECT trim_offset, next_offset FROM log_shards WHERE stream = $1 AND shard = $2",
+        "SELECT trim_offset, next_offset FROM log_shards
+         WHERE stream = $1 AND shard = $2 AND log = $3",
     )
     .bind(stream)
     .bind(shard)
-    .fetch_optional(pool)
+    .bind(&ix.log)
+    .fetch_optional(&ix.pool)
     .await
     .map_err(db)?
     .ok_or(LogError::ShardNotFound(id))?;
@@ -182,7 +209,7 @@ pub(crate) async fn bounds(pool: &PgPool, id: ShardLogId) -> Result<(u64, u64), 
 
 /// Up to `limit` committed ranges holding offsets in `from..until`, in offset order.
 pub(crate) async fn ranges(
-    pool: &PgPool,
+    ix: &Index,
     id: ShardLogId,
     from: u64,
     until: u64,
@@ -193,7 +220,7 @@ pub(crate) async fn ranges(
         "SELECT r.first_offset, r.count, r.arrival_ms, o.key, r.byte_start, r.byte_len, r.data_bytes
          FROM log_ranges r JOIN log_objects o ON o.id = r.object_id
          WHERE r.stream = $1 AND r.shard = $2 AND r.first_offset + r.count > $3
-           AND r.first_offset < $4
+           AND r.first_offset < $4 AND r.log = $6
          ORDER BY r.first_offset LIMIT $5",
     )
     .bind(stream)
@@ -201,7 +228,8 @@ pub(crate) async fn ranges(
     .bind(from as i64)
     .bind(until as i64)
     .bind(limit as i64)
-    .fetch_all(pool)
+    .bind(&ix.log)
+    .fetch_all(&ix.pool)
     .await
     .map_err(db)?;
     rows.iter()
@@ -222,7 +250,7 @@ pub(crate) async fn ranges(
 
 /// The first retained offset that arrived at or after `ts_ms`, else the next offset.
 pub(crate) async fn offset_at_time(
-    pool: &PgPool,
+    ix: &Index,
     id: ShardLogId,
     ts_ms: i64,
 ) -> Result<u64, LogError> {
@@ -230,13 +258,15 @@ pub(crate) async fn offset_at_time(
     let row = sqlx::query(
         "SELECT s.next_offset,
            (SELECT min(r.first_offset) FROM log_ranges r
-             WHERE r.stream = s.stream AND r.shard = s.shard AND r.arrival_ms >= $3)
-         FROM log_shards s WHERE s.stream = $1 AND s.shard = $2",
+             WHERE r.log = s.log AND r.stream = s.stream AND r.shard = s.shard
+               AND r.arrival_ms >= $3)
+         FROM log_shards s WHERE s.stream = $1 AND s.shard = $2 AND s.log = $4",
     )
     .bind(stream)
     .bind(shard)
     .bind(ts_ms)
-    .fetch_optional(pool)
+    .bind(&ix.log)
+    .fetch_optional(&ix.pool)
     .await
     .map_err(db)?
     .ok_or(LogError::ShardNotFound(id))?;
@@ -248,29 +278,32 @@ pub(crate) async fn offset_at_time(
 /// Drops the ranges that arrived before `cutoff_ms` and moves the trim horizon past them;
 /// returns the bytes they held and the objects they were in.
 pub(crate) async fn trim_before(
-    pool: &PgPool,
+    ix: &Index,
     id: ShardLogId,
     cutoff_ms: i64,
 ) -> Result<(u64, Vec<i64>), LogError> {
     let (stream, shard) = shard_binds(id);
-    let mut tx = pool.begin().await.map_err(db)?;
-    let exists =
-        sqlx::query("SELECT 1 FROM log_shards WHERE stream = $1 AND shard = $2 FOR UPDATE")
-            .bind(stream)
-            .bind(shard)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
+    let mut tx = ix.pool.begin().await.map_err(db)?;
+    let exists = sqlx::query(
+        "SELECT 1 FROM log_shards WHERE stream = $1 AND shard = $2 AND log = $3 FOR UPDATE",
+    )
+    .bind(stream)
+    .bind(shard)
+    .bind(&ix.log)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db)?;
     if exists.is_none() {
         return Err(LogError::ShardNotFound(id));
     }
     let gone = sqlx::query(
-        "DELETE FROM log_ranges WHERE stream = $1 AND shard = $2 AND arrival_ms < $3
+        "DELETE FROM log_ranges WHERE stream = $1 AND shard = $2 AND arrival_ms < $3 AND log = $4
          RETURNING first_offset + count, byte_len, object_id",
     )
     .bind(stream)
     .bind(shard)
     .bind(cutoff_ms)
+    .bind(&ix.log)
     .fetch_all(&mut *tx)
     .await
     .map_err(db)?;
@@ -284,11 +317,12 @@ pub(crate) async fn trim_before(
     }
     sqlx::query(
         "UPDATE log_shards SET trim_offset = GREATEST(trim_offset, $3)
-         WHERE stream = $1 AND shard = $2",
+         WHERE stream = $1 AND shard = $2 AND log = $4",
     )
     .bind(stream)
     .bind(shard)
     .bind(horizon)
+    .bind(&ix.log)
     .execute(&mut *tx)
     .await
     .map_err(db)?;
@@ -302,7 +336,7 @@ pub(crate) async fn trim_before(
 /// the store. Run after the transaction that dropped the ranges committed, so that of two
 /// trims emptying one object together at least the later sees it empty.
 pub(crate) async fn forget_empty_objects(
-    pool: &PgPool,
+    ix: &Index,
     objects: &[i64],
 ) -> Result<Vec<String>, LogError> {
     if objects.is_empty() {
@@ -314,26 +348,26 @@ pub(crate) async fn forget_empty_objects(
          RETURNING o.key",
     )
     .bind(objects)
-    .fetch_all(pool)
+    .fetch_all(&ix.pool)
     .await
     .map_err(db)
 }
 
 /// Whether a commit indexed the object at `key`.
-pub(crate) async fn is_indexed(pool: &PgPool, key: &str) -> Result<bool, LogError> {
+pub(crate) async fn is_indexed(ix: &Index, key: &str) -> Result<bool, LogError> {
     let found: Option<i64> = sqlx::query_scalar("SELECT id FROM log_objects WHERE key = $1")
         .bind(key)
-        .fetch_optional(pool)
+        .fetch_optional(&ix.pool)
         .await
         .map_err(db)?;
     Ok(found.is_some())
 }
 
 /// The keys under `prefix` the index knows.
-pub(crate) async fn known_objects(pool: &PgPool, prefix: &str) -> Result<Vec<String>, LogError> {
+pub(crate) async fn known_objects(ix: &Index, prefix: &str) -> Result<Vec<String>, LogError> {
     sqlx::query_scalar("SELECT key FROM log_objects WHERE starts_with(key, $1)")
         .bind(prefix)
-        .fetch_all(pool)
+        .fetch_all(&ix.pool)
         .await
         .map_err(db)
 }
@@ -343,7 +377,7 @@ pub(crate) async fn known_objects(pool: &PgPool, prefix: &str) -> Result<Vec<Str
 /// node. Per batch: its (first offset, arrival), or `ShardNotFound`. Nothing is committed when
 /// no batch found its shard.
 pub(crate) async fn commit(
-    pool: &PgPool,
+    ix: &Index,
     node: &str,
     epoch: u64,
     key: &str,
@@ -351,16 +385,19 @@ pub(crate) async fn commit(
     now_ms: i64,
     placed: &[Placed],
 ) -> Result<Vec<Result<(u64, i64), LogError>>, LogError> {
-    let mut tx = pool.begin().await.map_err(db)?;
+    let mut tx = ix.pool.begin().await.map_err(db)?;
     // Locks this node's row until commit: a newer writer under the same name waits for this
     // commit or, once it has claimed the name, makes it fail here.
-    let current = sqlx::query("UPDATE log_nodes SET clean = false WHERE node = $1 AND epoch = $2")
-        .bind(node)
-        .bind(epoch as i64)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?
-        .rows_affected()
+    let current = sqlx::query(
+        "UPDATE log_nodes SET clean = false WHERE node = $1 AND epoch = $2 AND log = $3",
+    )
+    .bind(node)
+    .bind(epoch as i64)
+    .bind(&ix.log)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?
+    .rows_affected()
         == 1;
     if !current {
         return Err(LogError::Fenced(epoch));
@@ -374,11 +411,12 @@ pub(crate) async fn commit(
     let (streams, shards): (Vec<i64>, Vec<i64>) = ids.iter().map(|&id| shard_binds(id)).unzip();
     let rows = sqlx::query(
         "SELECT stream, shard, next_offset, last_arrival_ms FROM log_shards
-         WHERE (stream, shard) IN (SELECT * FROM UNNEST($1::bigint[], $2::bigint[]))
+         WHERE log = $3 AND (stream, shard) IN (SELECT * FROM UNNEST($1::bigint[], $2::bigint[]))
          ORDER BY stream, shard FOR UPDATE",
     )
     .bind(&streams)
     .bind(&shards)
+    .bind(&ix.log)
     .fetch_all(&mut *tx)
     .await
     .map_err(db)?;
@@ -437,9 +475,9 @@ pub(crate) async fn commit(
     }
     sqlx::query(
         "INSERT INTO log_ranges
-           (stream, shard, first_offset, count, arrival_ms, byte_start, byte_len, data_bytes,
+           (log, stream, shard, first_offset, count, arrival_ms, byte_start, byte_len, data_bytes,
             object_id)
-         SELECT *, $9 FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[],
+         SELECT $10, *, $9 FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[],
            $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])",
     )
     .bind(&cols[0])
@@ -451,6 +489,7 @@ pub(crate) async fn commit(
     .bind(&cols[6])
     .bind(&cols[7])
     .bind(object_id)
+    .bind(&ix.log)
     .execute(&mut *tx)
     .await
     .map_err(db)?;
@@ -470,12 +509,13 @@ pub(crate) async fn commit(
         "UPDATE log_shards s SET next_offset = t.next, last_arrival_ms = t.arrival
          FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])
            AS t(stream, shard, next, arrival)
-         WHERE s.stream = t.stream AND s.shard = t.shard",
+         WHERE s.log = $5 AND s.stream = t.stream AND s.shard = t.shard",
     )
     .bind(&streams)
     .bind(&shards)
     .bind(&nexts)
     .bind(&arrivals)
+    .bind(&ix.log)
     .execute(&mut *tx)
     .await
     .map_err(db)?;
@@ -483,7 +523,7 @@ pub(crate) async fn commit(
         .iter()
         .map(|(&id, &(next, _))| Event::Appended(id, next))
         .collect();
-    notify(&mut tx, &events).await?;
+    notify(ix, &mut tx, &events).await?;
     tx.commit().await.map_err(db)?;
     Ok(outcome)
 }

@@ -34,6 +34,9 @@ use tails::{Event, Tails};
 /// How a node's log batches and caches.
 #[derive(Clone)]
 pub struct ObjectLogConfig {
+    /// The log's name in the cluster ([a-z0-9_]): each service keeps its own (their stream ids
+    /// are their own).
+    pub log: String,
     /// This node's name: unique in the cluster, stable across its restarts ([A-Za-z0-9._-]).
     pub node: String,
     /// The longest an append waits for its object to be written.
@@ -58,8 +61,9 @@ pub enum FaultPoint {
 pub type FaultPlan = Arc<dyn Fn(FaultPoint) -> bool + Send + Sync>;
 
 impl ObjectLogConfig {
-    pub fn new(node: impl Into<String>) -> ObjectLogConfig {
+    pub fn new(log: impl Into<String>, node: impl Into<String>) -> ObjectLogConfig {
         ObjectLogConfig {
+            log: log.into(),
             node: node.into(),
             flush_interval: Duration::from_millis(50),
             flush_bytes: 8 << 20,
@@ -83,9 +87,9 @@ pub struct ObjectLog {
 
 struct Inner {
     cfg: ObjectLogConfig,
-    pool: PgPool,
+    index: index::Index,
     store: Arc<dyn ObjectStore>,
-    /// `<prefix>/log/<node>/`: where this node's objects go.
+    /// `<prefix>/<log>/<node>/`: where this node's objects go.
     node_prefix: String,
     epoch: u64,
     clean: bool,
@@ -130,29 +134,45 @@ impl ObjectLog {
         prefix: &str,
         cfg: ObjectLogConfig,
     ) -> Result<ObjectLog, LogError> {
+        let invalid = |what: &str, name: &str, allowed: &str| {
+            Err(LogError::Io(std::io::Error::other(format!(
+                "{what} name {name:?} must be {allowed}"
+            ))))
+        };
         if cfg.node.is_empty()
             || !cfg
                 .node
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         {
-            return Err(LogError::Io(std::io::Error::other(format!(
-                "node name {:?} must be letters, digits, '.', '_' or '-'",
-                cfg.node
-            ))));
+            return invalid("node", &cfg.node, "letters, digits, '.', '_' or '-'");
+        }
+        // It names a notification channel, which PostgreSQL limits to 63 bytes.
+        if cfg.log.is_empty()
+            || cfg.log.len() > 40
+            || !cfg
+                .log
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return invalid("log", &cfg.log, "1 to 40 of a-z, 0-9 and '_'");
         }
         crate::schema::migrate(&pool).await.map_err(index::db)?;
-        let (epoch, clean) = index::claim_node(&pool, &cfg.node).await?;
+        let index = index::Index {
+            pool,
+            log: cfg.log.clone(),
+        };
+        let (epoch, clean) = index::claim_node(&index, &cfg.node).await?;
         let prefix = prefix.trim_matches('/');
         let node_prefix = if prefix.is_empty() {
-            format!("log/{}/", cfg.node)
+            format!("{}/{}/", cfg.log, cfg.node)
         } else {
-            format!("{prefix}/log/{}/", cfg.node)
+            format!("{prefix}/{}/{}/", cfg.log, cfg.node)
         };
         let inner = Arc::new(Inner {
             cache: BatchCache::new(cfg.cache_bytes),
             cfg,
-            pool,
+            index,
             store,
             node_prefix,
             epoch,
@@ -174,7 +194,7 @@ impl ObjectLog {
         if !clean {
             inner.sweep_uncommitted().await?;
         }
-        inner.tails.reset(&index::shards(&inner.pool).await?);
+        inner.tails.reset(&index::shards(&inner.index).await?);
         let listener = tokio::spawn(listen(inner.clone()));
         let flusher = tokio::spawn(flush_loop(inner.clone()));
         tracing::info!(node = %inner.cfg.node, epoch, clean, "cluster log opened");
@@ -201,7 +221,7 @@ impl ObjectLog {
         if records.is_empty() {
             // Nothing to place: a range of no records would claim the next offset's slot.
             self.check_open()?;
-            let (_, next) = index::bounds(&self.inner.pool, id).await?;
+            let (_, next) = index::bounds(&self.inner.index, id).await?;
             return Ok(Appended {
                 first_offset: next,
                 arrival_ms: self.inner.cfg.clock.now_ms(),
@@ -253,7 +273,7 @@ impl ObjectLog {
     }
 
     async fn drop_objects(&self, objects: &[i64]) -> Result<(), LogError> {
-        for key in index::forget_empty_objects(&self.inner.pool, objects).await? {
+        for key in index::forget_empty_objects(&self.inner.index, objects).await? {
             self.inner.delete_object(&key).await;
         }
         Ok(())
@@ -272,7 +292,7 @@ impl ObjectLog {
                 .await
                 .map_err(|e| LogError::Io(std::io::Error::other(e)))?;
             self.listener.abort();
-            index::release_node(&self.inner.pool, &self.inner.cfg.node, self.inner.epoch).await?;
+            index::release_node(&self.inner.index, &self.inner.cfg.node, self.inner.epoch).await?;
             tracing::info!(node = %self.inner.cfg.node, "cluster log closed");
         }
         Ok(())
@@ -322,7 +342,7 @@ impl Inner {
     /// this name that stopped between its PUT and its commit.
     async fn sweep_uncommitted(&self) -> Result<(), LogError> {
         let known: std::collections::HashSet<String> =
-            index::known_objects(&self.pool, &self.node_prefix)
+            index::known_objects(&self.index, &self.node_prefix)
                 .await?
                 .into_iter()
                 .collect();
@@ -352,13 +372,13 @@ impl Inner {
         max_records: usize,
         max_bytes: usize,
     ) -> Result<Vec<Record>, ReadError> {
-        let (horizon, next) = index::bounds(&self.pool, id).await?;
+        let (horizon, next) = index::bounds(&self.index, id).await?;
         let from = from.max(horizon);
         if from >= next || max_records == 0 {
             return Ok(Vec::new());
         }
         let ranges =
-            index::ranges(&self.pool, id, from, next, max_records.min(READ_RANGES)).await?;
+            index::ranges(&self.index, id, from, next, max_records.min(READ_RANGES)).await?;
         // Fetch only what the budgets can use: records and data bytes counted from the index.
         let (mut records, mut bytes, mut wanted) = (0, 0, 0);
         for r in &ranges {
@@ -488,7 +508,7 @@ impl Inner {
     async fn discard_unindexed(&self, key: &str, e: &FlushError) {
         let indexed = match e {
             FlushError::Put(_) => Ok(false),
-            _ => index::is_indexed(&self.pool, key).await,
+            _ => index::is_indexed(&self.index, key).await,
         };
         if let Ok(false) = indexed {
             self.delete_object(key).await;
@@ -517,7 +537,7 @@ impl Inner {
         self.injected(FaultPoint::BeforeCommit)
             .map_err(FlushError::Commit)?;
         let outcome = index::commit(
-            &self.pool,
+            &self.index,
             &self.cfg.node,
             self.epoch,
             key,
@@ -586,7 +606,7 @@ async fn flush_loop(inner: Arc<Inner>) {
 /// every shard's next offset, which covers whatever was missed while it was not listening.
 async fn listen(inner: Arc<Inner>) {
     loop {
-        let mut listener = match PgListener::connect_with(&inner.pool).await {
+        let mut listener = match PgListener::connect_with(&inner.index.pool).await {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(error = %e, "cluster log: cannot listen for commits; retrying");
@@ -594,12 +614,12 @@ async fn listen(inner: Arc<Inner>) {
                 continue;
             }
         };
-        if let Err(e) = listener.listen(index::CHANNEL).await {
+        if let Err(e) = listener.listen(&inner.index.channel()).await {
             tracing::warn!(error = %e, "cluster log: cannot listen for commits; retrying");
             inner.cfg.clock.sleep(Duration::from_secs(1)).await;
             continue;
         }
-        match index::shards(&inner.pool).await {
+        match index::shards(&inner.index).await {
             Ok(shards) => inner.tails.reset(&shards),
             Err(e) => tracing::warn!(error = %e, "cluster log: cannot read the shards"),
         }
@@ -636,7 +656,7 @@ impl LogBackend for ObjectLog {
     fn create_shard(&self, id: ShardLogId) -> BoxFuture<'_, Result<(), LogError>> {
         Box::pin(async move {
             self.check_open()?;
-            let next = index::create_shard(&self.inner.pool, id).await?;
+            let next = index::create_shard(&self.inner.index, id).await?;
             self.inner.tails.add(id, next);
             Ok(())
         })
@@ -645,7 +665,7 @@ impl LogBackend for ObjectLog {
     fn remove_shard(&self, id: ShardLogId) -> BoxFuture<'_, Result<(), LogError>> {
         Box::pin(async move {
             self.check_open()?;
-            let objects = index::remove_shard(&self.inner.pool, id).await?;
+            let objects = index::remove_shard(&self.inner.index, id).await?;
             self.inner.tails.remove(id);
             self.drop_objects(&objects).await
         })
@@ -670,17 +690,17 @@ impl LogBackend for ObjectLog {
     }
 
     fn bounds(&self, id: ShardLogId) -> BoxFuture<'_, Result<(u64, u64), LogError>> {
-        Box::pin(index::bounds(&self.inner.pool, id))
+        Box::pin(index::bounds(&self.inner.index, id))
     }
 
     fn offset_at_time(&self, id: ShardLogId, ts_ms: i64) -> BoxFuture<'_, Result<u64, LogError>> {
-        Box::pin(index::offset_at_time(&self.inner.pool, id, ts_ms))
+        Box::pin(index::offset_at_time(&self.inner.index, id, ts_ms))
     }
 
     fn trim_before(&self, id: ShardLogId, cutoff_ms: i64) -> BoxFuture<'_, Result<u64, LogError>> {
         Box::pin(async move {
             self.check_open()?;
-            let (freed, objects) = index::trim_before(&self.inner.pool, id, cutoff_ms).await?;
+            let (freed, objects) = index::trim_before(&self.inner.index, id, cutoff_ms).await?;
             self.drop_objects(&objects).await?;
             Ok(freed)
         })
@@ -697,7 +717,7 @@ impl LogBackend for ObjectLog {
         Box::pin(async move {
             self.check_open()?;
             sqlx::query("SELECT 1")
-                .execute(&self.inner.pool)
+                .execute(&self.inner.index.pool)
                 .await
                 .map_err(index::db)?;
             Ok(())
