@@ -50,6 +50,11 @@ mod in_memory {
     async fn logs_sharing_a_cluster_keep_apart() {
         super::logs_sharing_a_cluster_keep_apart(cluster()).await;
     }
+
+    #[tokio::test]
+    async fn compaction_gathers_a_shards_batches_into_one_object() {
+        super::compaction_gathers_a_shards_batches_into_one_object(cluster()).await;
+    }
 }
 
 /// The conformance suite and the cluster tests on a real S3-compatible server (moto), a fresh
@@ -96,6 +101,11 @@ mod on_s3 {
     async fn logs_sharing_a_cluster_keep_apart() {
         super::logs_sharing_a_cluster_keep_apart(cluster().await).await;
     }
+
+    #[tokio::test]
+    async fn compaction_gathers_a_shards_batches_into_one_object() {
+        super::compaction_gathers_a_shards_batches_into_one_object(cluster().await).await;
+    }
 }
 
 /// One database and one bucket, shared by every node a test opens.
@@ -118,6 +128,16 @@ impl Cluster {
 
     /// A node of the log named `log`.
     async fn node_of(&self, log: &str, name: &str) -> ObjectLog {
+        self.node_with(log, name, |_| {}).await
+    }
+
+    /// A node of the log named `log`, configured further by `adjust`.
+    async fn node_with(
+        &self,
+        log: &str,
+        name: &str,
+        adjust: impl FnOnce(&mut ObjectLogConfig),
+    ) -> ObjectLog {
         let url = self
             .url
             .get_or_init(freshet_testkit::postgres_database)
@@ -129,6 +149,7 @@ impl Cluster {
             .expect("the database answers");
         let mut cfg = ObjectLogConfig::new(log, name);
         cfg.flush_interval = Duration::from_millis(5);
+        adjust(&mut cfg);
         ObjectLog::open(pool, self.store.clone(), PREFIX, cfg)
             .await
             .expect("the log opens")
@@ -335,5 +356,75 @@ async fn logs_sharing_a_cluster_keep_apart(cluster: Cluster) {
             .iter()
             .all(|o| o.starts_with(&format!("{PREFIX}/firehose/n/"))),
         "{objects:?}"
+    );
+}
+
+/// Batches of two shards flushed together, one object per flush, are moved into one object per
+/// shard; every record reads back the same, and the emptied objects are gone.
+async fn compaction_gathers_a_shards_batches_into_one_object(cluster: Cluster) {
+    let log = cluster
+        .node_with("streams", "n", |cfg| {
+            cfg.compact_interval = Duration::ZERO;
+            cfg.compact_after = Duration::ZERO;
+        })
+        .await;
+    let t = ShardLogId {
+        stream: 3,
+        shard: 1,
+    };
+    log.create_shard(S).await.unwrap();
+    log.create_shard(t).await.unwrap();
+    for round in 0..6 {
+        let (a, b) = tokio::join!(
+            log.append(S, records(&format!("s{round}"), 3)),
+            log.append(t, records(&format!("t{round}"), 2))
+        );
+        a.unwrap();
+        b.unwrap();
+    }
+    let before_s = log.read(S, 0, 100, 1 << 20).await.unwrap();
+    let before_t = log.read(t, 0, 100, 1 << 20).await.unwrap();
+    assert_eq!((before_s.len(), before_t.len()), (18, 12));
+    let objects = cluster.objects().await.len();
+    assert!(objects >= 6, "{objects} objects for 6 rounds of flushes");
+    // Only ranges old enough move: tails read the young ones from the writers' caches.
+    let unmoved = cluster
+        .node_with("streams", "n2", |cfg| {
+            cfg.compact_interval = Duration::ZERO;
+            cfg.compact_after = Duration::from_secs(3600);
+        })
+        .await;
+    assert_eq!(unmoved.compact().await.unwrap(), 0);
+
+    assert_eq!(
+        log.compact().await.unwrap(),
+        12,
+        "every batch of both shards moved"
+    );
+    assert_eq!(
+        cluster.objects().await.len(),
+        2,
+        "one object per shard is left"
+    );
+    assert_eq!(log.compact().await.unwrap(), 0, "nothing left to gather");
+    // A node that never cached these batches reads them back whole, in one GET per shard.
+    let reader = cluster.node("n3").await;
+    assert_eq!(reader.read(S, 0, 100, 1 << 20).await.unwrap(), before_s);
+    assert_eq!(reader.read(t, 0, 100, 1 << 20).await.unwrap(), before_t);
+    assert_eq!(reader.read(S, 4, 2, 1 << 20).await.unwrap(), before_s[4..6]);
+    assert_eq!(
+        reader
+            .offset_at_time(t, before_t[6].arrival_ms)
+            .await
+            .unwrap(),
+        6
+    );
+    // New appends go on after the moved ones.
+    assert_eq!(
+        log.append(S, records("late", 1))
+            .await
+            .unwrap()
+            .first_offset,
+        18
     );
 }

@@ -30,6 +30,7 @@ pub(crate) struct Placed {
 
 /// A committed batch: where it is and which offsets it holds.
 pub(crate) struct Range {
+    pub object_id: i64,
     pub first_offset: u64,
     pub count: u64,
     pub arrival_ms: i64,
@@ -217,7 +218,8 @@ pub(crate) async fn ranges(
 ) -> Result<Vec<Range>, LogError> {
     let (stream, shard) = shard_binds(id);
     let rows = sqlx::query(
-        "SELECT r.first_offset, r.count, r.arrival_ms, o.key, r.byte_start, r.byte_len, r.data_bytes
+        "SELECT r.first_offset, r.count, r.arrival_ms, o.key, r.byte_start, r.byte_len, r.data_bytes,
+           r.object_id
          FROM log_ranges r JOIN log_objects o ON o.id = r.object_id
          WHERE r.stream = $1 AND r.shard = $2 AND r.first_offset + r.count > $3
            AND r.first_offset < $4 AND r.log = $6
@@ -242,6 +244,7 @@ pub(crate) async fn ranges(
                 byte_start: r.try_get::<i64, _>(4)? as u64,
                 byte_len: r.try_get::<i64, _>(5)? as u64,
                 data_bytes: r.try_get::<i64, _>(6)? as u64,
+                object_id: r.try_get(7)?,
             })
         })
         .collect::<Result<_, sqlx::Error>>()
@@ -526,4 +529,116 @@ pub(crate) async fn commit(
     notify(ix, &mut tx, &events).await?;
     tx.commit().await.map_err(db)?;
     Ok(outcome)
+}
+
+/// Up to `limit` ranges of a shard, in offset order from its horizon, that arrived before
+/// `before_ms` and sit in objects smaller than `small_bytes`: what compaction may merge.
+pub(crate) async fn small_ranges(
+    ix: &Index,
+    id: ShardLogId,
+    before_ms: i64,
+    small_bytes: u64,
+    limit: usize,
+) -> Result<Vec<Range>, LogError> {
+    let (stream, shard) = shard_binds(id);
+    let rows = sqlx::query(
+        "SELECT r.first_offset, r.count, r.arrival_ms, o.key, r.byte_start, r.byte_len, r.data_bytes,
+           r.object_id
+         FROM log_ranges r JOIN log_objects o ON o.id = r.object_id
+         WHERE r.log = $1 AND r.stream = $2 AND r.shard = $3 AND r.arrival_ms < $4
+           AND o.bytes < $5
+         ORDER BY r.first_offset LIMIT $6",
+    )
+    .bind(&ix.log)
+    .bind(stream)
+    .bind(shard)
+    .bind(before_ms)
+    .bind(small_bytes as i64)
+    .bind(limit as i64)
+    .fetch_all(&ix.pool)
+    .await
+    .map_err(db)?;
+    rows.iter()
+        .map(|r| {
+            Ok(Range {
+                first_offset: r.try_get::<i64, _>(0)? as u64,
+                count: r.try_get::<i64, _>(1)? as u64,
+                arrival_ms: r.try_get(2)?,
+                key: r.try_get(3)?,
+                byte_start: r.try_get::<i64, _>(4)? as u64,
+                byte_len: r.try_get::<i64, _>(5)? as u64,
+                data_bytes: r.try_get::<i64, _>(6)? as u64,
+                object_id: r.try_get(7)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(db)
+}
+
+/// Points `old` ranges of a shard at their copies in the object `key` (`new`: the same ranges,
+/// their bytes at `byte_start` of it), in one transaction, if every one of them is still where
+/// it was (no trim or other compaction moved them meanwhile). Whether it did.
+pub(crate) async fn move_ranges(
+    ix: &Index,
+    id: ShardLogId,
+    old: &[Range],
+    new_starts: &[u64],
+    key: &str,
+    object_bytes: u64,
+    now_ms: i64,
+) -> Result<bool, LogError> {
+    let (stream, shard) = shard_binds(id);
+    let mut tx = ix.pool.begin().await.map_err(db)?;
+    let firsts: Vec<i64> = old.iter().map(|r| r.first_offset as i64).collect();
+    let objects: Vec<i64> = old.iter().map(|r| r.object_id).collect();
+    let moved = sqlx::query(
+        "DELETE FROM log_ranges WHERE log = $1 AND stream = $2 AND shard = $3
+           AND (first_offset, object_id) IN (SELECT * FROM UNNEST($4::bigint[], $5::bigint[]))",
+    )
+    .bind(&ix.log)
+    .bind(stream)
+    .bind(shard)
+    .bind(&firsts)
+    .bind(&objects)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?
+    .rows_affected();
+    if moved != old.len() as u64 {
+        // Dropping the transaction rolls the deletions back.
+        return Ok(false);
+    }
+    let object_id: i64 = sqlx::query_scalar(
+        "INSERT INTO log_objects (key, bytes, created_ms) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(key)
+    .bind(object_bytes as i64)
+    .bind(now_ms)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db)?;
+    let col = |f: &dyn Fn(&Range) -> i64| old.iter().map(f).collect::<Vec<i64>>();
+    let starts: Vec<i64> = new_starts.iter().map(|&s| s as i64).collect();
+    sqlx::query(
+        "INSERT INTO log_ranges
+           (log, stream, shard, object_id, first_offset, count, arrival_ms, byte_start, byte_len,
+            data_bytes)
+         SELECT $1, $2, $3, $4, * FROM UNNEST($5::bigint[], $6::bigint[], $7::bigint[],
+           $8::bigint[], $9::bigint[], $10::bigint[])",
+    )
+    .bind(&ix.log)
+    .bind(stream)
+    .bind(shard)
+    .bind(object_id)
+    .bind(&firsts)
+    .bind(col(&|r| r.count as i64))
+    .bind(col(&|r| r.arrival_ms))
+    .bind(&starts)
+    .bind(col(&|r| r.byte_len as i64))
+    .bind(col(&|r| r.data_bytes as i64))
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(true)
 }

@@ -45,6 +45,12 @@ pub struct ObjectLogConfig {
     pub flush_bytes: usize,
     /// Recent batches kept in memory for readers.
     pub cache_bytes: usize,
+    /// How often the node looks for shards to compact (`Duration::ZERO`: never).
+    pub compact_interval: Duration,
+    /// Ranges younger than this are left alone: tails read them from the writers' caches.
+    pub compact_after: Duration,
+    /// Objects smaller than this are compaction's input, and its output is at most this big.
+    pub compact_bytes: usize,
     pub clock: SharedClock,
     /// A test's fault plan: consulted at each `FaultPoint`, a `true` fails the operation there.
     pub faults: Option<FaultPlan>,
@@ -68,6 +74,9 @@ impl ObjectLogConfig {
             flush_interval: Duration::from_millis(50),
             flush_bytes: 8 << 20,
             cache_bytes: 256 << 20,
+            compact_interval: Duration::from_secs(60),
+            compact_after: Duration::from_secs(10),
+            compact_bytes: 8 << 20,
             clock: SharedClock::system(),
             faults: None,
         }
@@ -83,6 +92,7 @@ pub struct ObjectLog {
     inner: Arc<Inner>,
     flusher: Mutex<Option<JoinHandle<()>>>,
     listener: JoinHandle<()>,
+    compactor: Option<JoinHandle<()>>,
 }
 
 struct Inner {
@@ -197,12 +207,25 @@ impl ObjectLog {
         inner.tails.reset(&index::shards(&inner.index).await?);
         let listener = tokio::spawn(listen(inner.clone()));
         let flusher = tokio::spawn(flush_loop(inner.clone()));
+        let compactor = (!inner.cfg.compact_interval.is_zero())
+            .then(|| tokio::spawn(compact_loop(inner.clone())));
         tracing::info!(node = %inner.cfg.node, epoch, clean, "cluster log opened");
         Ok(ObjectLog {
             inner,
             flusher: Mutex::new(Some(flusher)),
             listener,
+            compactor,
         })
+    }
+
+    /// Merges, for every shard this node knows, a run of consecutive batches that sit in small
+    /// objects into one object of that shard alone, so that reading the shard back takes one
+    /// GET where it took one per flush; the objects left without ranges are deleted. Returns
+    /// how many batches moved. Nodes take turns per shard (an advisory lock); a trim or another
+    /// compaction that moved the same batches first makes this one stand down.
+    pub async fn compact(&self) -> Result<usize, LogError> {
+        self.check_open()?;
+        self.inner.compact().await
     }
 
     fn check_open(&self) -> Result<(), LogError> {
@@ -292,6 +315,9 @@ impl ObjectLog {
                 .await
                 .map_err(|e| LogError::Io(std::io::Error::other(e)))?;
             self.listener.abort();
+            if let Some(compactor) = &self.compactor {
+                compactor.abort();
+            }
             index::release_node(&self.inner.index, &self.inner.cfg.node, self.inner.epoch).await?;
             tracing::info!(node = %self.inner.cfg.node, "cluster log closed");
         }
@@ -306,6 +332,9 @@ impl Drop for ObjectLog {
             flusher.abort();
         }
         self.listener.abort();
+        if let Some(compactor) = &self.compactor {
+            compactor.abort();
+        }
     }
 }
 
@@ -390,11 +419,7 @@ impl Inner {
             bytes += r.data_bytes as usize;
             wanted += 1;
         }
-        let fetches: Vec<_> = ranges[..wanted].iter().map(|r| self.batch(r)).collect();
-        let batches: Vec<Bytes> = futures_util::stream::iter(fetches)
-            .buffered(READ_CONCURRENCY)
-            .try_collect()
-            .await?;
+        let batches = self.fetch(&ranges[..wanted]).await?;
         let mut out = Vec::new();
         let mut bytes = 0;
         'ranges: for (r, batch) in ranges.iter().zip(batches) {
@@ -414,26 +439,165 @@ impl Inner {
         Ok(out)
     }
 
+    /// The bytes of committed batches, in order: cached ones from memory, and a run of batches
+    /// lying back to back in one object (as compaction leaves them) with one ranged GET.
+    async fn fetch(&self, ranges: &[index::Range]) -> Result<Vec<Bytes>, ReadError> {
+        let mut runs: Vec<&[index::Range]> = Vec::new();
+        let mut start = 0;
+        for i in 1..=ranges.len() {
+            let joins = i < ranges.len() && {
+                let (a, b) = (&ranges[i - 1], &ranges[i]);
+                a.key == b.key
+                    && a.byte_start + a.byte_len == b.byte_start
+                    && self.cache.get(&b.key, b.byte_start).is_none()
+            };
+            if !joins {
+                runs.push(&ranges[start..i]);
+                start = i;
+            }
+        }
+        let fetches: Vec<_> = runs.into_iter().map(|run| self.run(run)).collect();
+        let runs: Vec<Vec<Bytes>> = futures_util::stream::iter(fetches)
+            .buffered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(runs.into_iter().flatten().collect())
+    }
+
+    /// The batches of one run: one batch from the cache or a GET, several with one GET.
+    async fn run(&self, run: &[index::Range]) -> Result<Vec<Bytes>, ReadError> {
+        let [first, .., last] = run else {
+            return match run.first() {
+                Some(r) => Ok(vec![self.batch(r).await?]),
+                None => Ok(Vec::new()),
+            };
+        };
+        let span = self
+            .get(
+                &first.key,
+                first.byte_start..last.byte_start + last.byte_len,
+            )
+            .await?;
+        Ok(run
+            .iter()
+            .map(|r| {
+                let at = (r.byte_start - first.byte_start) as usize;
+                let batch = span.slice(at..at + r.byte_len as usize);
+                self.cache.insert(&r.key, r.byte_start, batch.clone());
+                batch
+            })
+            .collect())
+    }
+
+    async fn get(&self, key: &str, range: std::ops::Range<u64>) -> Result<Bytes, ReadError> {
+        match self.store.get_range(&self.object_path(key), range).await {
+            Ok(bytes) => Ok(bytes),
+            Err(object_store::Error::NotFound { .. }) => Err(ReadError::Gone),
+            Err(e) => Err(ReadError::Log(store_error(e))),
+        }
+    }
+
+    async fn compact(&self) -> Result<usize, LogError> {
+        let mut moved = 0;
+        for id in self.tails.ids() {
+            match self.compact_shard(id).await {
+                Ok(n) => moved += n,
+                // Trimmed or compacted by another node under this one: nothing lost.
+                Err(ReadError::Gone) => {}
+                Err(ReadError::Log(LogError::ShardNotFound(_))) => {}
+                Err(ReadError::Log(e)) => return Err(e),
+            }
+        }
+        Ok(moved)
+    }
+
+    async fn compact_shard(&self, id: ShardLogId) -> Result<usize, ReadError> {
+        // A session lock on a connection of its own: released when this returns, or when the
+        // node dies and its connection with it.
+        let mut conn = self.index.pool.acquire().await.map_err(index::db)?;
+        let lock = format!("{}/{}/{}", self.cfg.log, id.stream, id.shard);
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+            .bind(&lock)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(index::db)?;
+        if !locked {
+            return Ok(0);
+        }
+        let moved = self.compact_locked(id).await;
+        sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+            .bind(&lock)
+            .execute(&mut *conn)
+            .await
+            .map_err(index::db)?;
+        moved
+    }
+
+    async fn compact_locked(&self, id: ShardLogId) -> Result<usize, ReadError> {
+        let before = self.cfg.clock.now_ms() - self.cfg.compact_after.as_millis() as i64;
+        let target = self.cfg.compact_bytes as u64;
+        let candidates = index::small_ranges(&self.index, id, before, target, 4096).await?;
+        // The first run of consecutive offsets that fits in one object.
+        let mut run: Vec<index::Range> = Vec::new();
+        let mut bytes = 0;
+        for r in candidates {
+            let follows = run
+                .last()
+                .is_some_and(|last| last.first_offset + last.count == r.first_offset);
+            if !follows || bytes + r.byte_len > target {
+                if run.len() >= 2 {
+                    break;
+                }
+                run.clear();
+                bytes = 0;
+            }
+            bytes += r.byte_len;
+            run.push(r);
+        }
+        if run.len() < 2 || run.iter().all(|r| r.object_id == run[0].object_id) {
+            return Ok(0);
+        }
+        let batches = self.fetch(&run).await?;
+        let mut body = Vec::with_capacity(bytes as usize);
+        let mut starts = Vec::with_capacity(run.len());
+        for batch in &batches {
+            starts.push(body.len() as u64);
+            body.extend_from_slice(batch);
+        }
+        let body = Bytes::from(body);
+        let seq = self.next_object.fetch_add(1, Relaxed);
+        let key = format!("{}{:016x}-c{seq:010}", self.node_prefix, self.epoch);
+        self.store
+            .put(&self.object_path(&key), body.clone().into())
+            .await
+            .map_err(store_error)?;
+        let now = self.cfg.clock.now_ms();
+        let moved =
+            index::move_ranges(&self.index, id, &run, &starts, &key, body.len() as u64, now).await;
+        if !matches!(moved, Ok(true)) {
+            // Ok(false): rolled back, so certainly not indexed.
+            self.discard_unindexed(&key, moved.is_ok()).await;
+            return moved.map(|_| 0).map_err(ReadError::Log);
+        }
+        let mut old: Vec<i64> = run.iter().map(|r| r.object_id).collect();
+        old.sort_unstable();
+        old.dedup();
+        for gone in index::forget_empty_objects(&self.index, &old).await? {
+            self.delete_object(&gone).await;
+        }
+        Ok(run.len())
+    }
+
     /// One committed batch's bytes, from the cache or a ranged GET.
     async fn batch(&self, r: &index::Range) -> Result<Bytes, ReadError> {
         if let Some(hit) = self.cache.get(&r.key, r.byte_start) {
             return Ok(hit);
         }
-        let got = self
-            .store
-            .get_range(
-                &self.object_path(&r.key),
-                r.byte_start..r.byte_start + r.byte_len,
-            )
-            .await;
-        match got {
-            Ok(bytes) => {
-                self.cache.insert(&r.key, r.byte_start, bytes.clone());
-                Ok(bytes)
-            }
-            Err(object_store::Error::NotFound { .. }) => Err(ReadError::Gone),
-            Err(e) => Err(ReadError::Log(store_error(e))),
-        }
+        let bytes = self
+            .get(&r.key, r.byte_start..r.byte_start + r.byte_len)
+            .await?;
+        self.cache.insert(&r.key, r.byte_start, bytes.clone());
+        Ok(bytes)
     }
 
     /// Writes everything queued as one object, commits it, and answers each append.
@@ -462,7 +626,8 @@ impl Inner {
                 // Not committed, or not known to be: the appends fail (a client retries), and
                 // an object the index may not name is left for the sweep if this delete fails.
                 tracing::warn!(node = %self.cfg.node, error = %e, "log flush failed");
-                self.discard_unindexed(&key, &e).await;
+                self.discard_unindexed(&key, matches!(e, FlushError::Put(_)))
+                    .await;
                 let message = e.to_string();
                 batches.into_iter().for_each(|b| {
                     let _ = b.reply.send(Err(match &e {
@@ -502,13 +667,14 @@ impl Inner {
         }
     }
 
-    /// After a failed flush, deletes its object unless a commit may have indexed it: a commit
+    /// After a failed write, deletes its object unless a commit may have indexed it: a commit
     /// whose answer was lost may have happened, and its ranges point into the object. Whatever
     /// cannot be decided here is left to the sweep.
-    async fn discard_unindexed(&self, key: &str, e: &FlushError) {
-        let indexed = match e {
-            FlushError::Put(_) => Ok(false),
-            _ => index::is_indexed(&self.index, key).await,
+    async fn discard_unindexed(&self, key: &str, known_unindexed: bool) {
+        let indexed = if known_unindexed {
+            Ok(false)
+        } else {
+            index::is_indexed(&self.index, key).await
         };
         if let Ok(false) = indexed {
             self.delete_object(key).await;
@@ -599,6 +765,18 @@ async fn flush_loop(inner: Arc<Inner>) {
         }
         let batches = std::mem::take(&mut *inner.queue.lock()).batches;
         inner.flush(batches).await;
+    }
+}
+
+/// Compacts every `compact_interval`.
+async fn compact_loop(inner: Arc<Inner>) {
+    loop {
+        inner.cfg.clock.sleep(inner.cfg.compact_interval).await;
+        match inner.compact().await {
+            Ok(0) => {}
+            Ok(moved) => tracing::debug!(log = %inner.cfg.log, moved, "compacted log batches"),
+            Err(e) => tracing::warn!(log = %inner.cfg.log, error = %e, "log compaction failed"),
+        }
     }
 }
 
