@@ -55,6 +55,11 @@ mod in_memory {
     async fn compaction_gathers_a_shards_batches_into_one_object() {
         super::compaction_gathers_a_shards_batches_into_one_object(cluster()).await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn objects_stay_within_flush_bytes_while_appends_wait_for_room() {
+        super::objects_stay_within_flush_bytes_while_appends_wait_for_room(cluster()).await;
+    }
 }
 
 /// The conformance suite and the cluster tests on a real S3-compatible server (moto), a fresh
@@ -286,8 +291,9 @@ async fn uncommitted_objects_are_swept_and_trims_delete_whole_objects(cluster: C
     let log = cluster.node("n").await;
     log.create_shard(S).await.unwrap();
     let first = log.append(S, records("x", 5)).await.unwrap();
-    // What a crash between an object's PUT and its commit leaves.
-    let orphan = Path::from(format!("{PREFIX}/streams/n/ffffffffffffffff-0000000000"));
+    // What a crash between an object's PUT and its commit leaves (an earlier epoch's object:
+    // a node sweeps only those, its own may be between PUT and commit).
+    let orphan = Path::from(format!("{PREFIX}/streams/n/0000000000000000-0000000000"));
     cluster
         .store
         .put(&orphan, Bytes::from_static(b"never committed").into())
@@ -427,4 +433,51 @@ async fn compaction_gathers_a_shards_batches_into_one_object(cluster: Cluster) {
             .first_offset,
         18
     );
+}
+
+/// Many appends at once against a small queue: they wait for room rather than pile up, every
+/// one is acknowledged at its own offsets, and no object outgrows `flush_bytes`.
+async fn objects_stay_within_flush_bytes_while_appends_wait_for_room(cluster: Cluster) {
+    let log = Arc::new(
+        cluster
+            .node_with("streams", "n", |cfg| {
+                cfg.flush_bytes = 4096;
+                cfg.queue_bytes = 16 << 10;
+                cfg.flush_interval = Duration::from_millis(20);
+            })
+            .await,
+    );
+    log.create_shard(S).await.unwrap();
+    let appends: Vec<_> = (0..64)
+        .map(|i| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let batch = (0..10)
+                    .map(|j| {
+                        NewRecord::clear(format!("{i}-{j}").into(), None, vec![7u8; 100].into())
+                    })
+                    .collect();
+                log.append(S, batch).await.unwrap().first_offset
+            })
+        })
+        .collect();
+    let mut firsts = Vec::new();
+    for a in appends {
+        firsts.push(a.await.unwrap());
+    }
+    firsts.sort_unstable();
+    assert_eq!(firsts, (0..64).map(|i| i * 10).collect::<Vec<u64>>());
+    let sizes: Vec<u64> = cluster
+        .store
+        .list(Some(&Path::from(PREFIX)))
+        .map_ok(|m| m.size)
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(
+        sizes.len() >= 64 * 10 * 100 / 4096,
+        "{} objects",
+        sizes.len()
+    );
+    assert!(sizes.iter().all(|&size| size <= 4096), "{sizes:?}");
 }

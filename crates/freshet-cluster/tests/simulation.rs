@@ -2,10 +2,11 @@
 //! while the object store fails requests (before or after doing them), the database client fails
 //! commits (before the transaction, or after it committed with the answer lost), nodes crash
 //! mid-flush and restart, a stale process keeps running under a restarted node's name, and
-//! nodes compact shards (moving batches between objects) under the same faults.
+//! nodes compact shards (moving batches between objects) and trim them under the same faults.
 //! After every few steps, and at the end, it checks what the protocol promises:
-//! - every acknowledged append is readable at exactly the offsets it was given, whole;
-//! - a shard's offsets run from 0 to its next offset without a gap;
+//! - every acknowledged append not trimmed is readable at exactly the offsets it was given, whole;
+//! - a shard's offsets run from its trim horizon to its next offset without a gap, and a trim
+//!   never drops a record that arrived at or after its cutoff;
 //! - nothing is readable that was not appended, and nothing twice;
 //! - a fenced process never gets an append acknowledged;
 //! - every node's tail reaches every shard's next offset.
@@ -161,6 +162,7 @@ struct Sim {
     seed: u64,
     /// Batches compaction moved, so a run shows it exercised compaction at all.
     compacted: usize,
+    trims: usize,
 }
 
 impl Sim {
@@ -268,12 +270,48 @@ impl Sim {
         );
     }
 
+    /// Trims a shard before the arrival of one of its records, picked at random: the trim may
+    /// fail, and must never drop that record or anything after it.
+    async fn trim(&mut self) {
+        let node = self.nodes[self.rng.gen_range(0..NODES.len())].clone();
+        let shard = SHARDS[self.rng.gen_range(0..SHARDS.len())];
+        let Ok((horizon, next)) = node.bounds(shard).await else {
+            return;
+        };
+        if next <= horizon {
+            return;
+        }
+        let at = self.rng.gen_range(horizon..next);
+        let Ok(picked) = node.read(shard, at, 1, 1).await else {
+            return;
+        };
+        let Some(kept) = picked.first() else {
+            return;
+        };
+        if node.trim_before(shard, kept.arrival_ms).await.is_ok() {
+            self.trims += 1;
+            let (after, _) = node.bounds(shard).await.unwrap();
+            assert!(
+                after <= kept.offset,
+                "seed {}: trimming before {shard}@{}'s arrival dropped it (horizon {after})",
+                self.seed,
+                kept.offset
+            );
+        }
+    }
+
     /// Reads a whole shard through `node`, retrying the store's injected failures.
-    async fn read_all(&self, node: &ObjectLog, shard: ShardLogId, next: u64) -> Vec<Record> {
+    async fn read_all(
+        &self,
+        node: &ObjectLog,
+        shard: ShardLogId,
+        from: u64,
+        next: u64,
+    ) -> Vec<Record> {
         let mut out: Vec<Record> = Vec::new();
         let mut failures = 0;
-        while (out.len() as u64) < next {
-            match node.read(shard, out.len() as u64, 7, 1 << 20).await {
+        while from + (out.len() as u64) < next {
+            match node.read(shard, from + out.len() as u64, 7, 1 << 20).await {
                 Ok(more) => {
                     assert!(
                         !more.is_empty(),
@@ -299,14 +337,13 @@ impl Sim {
         let mut seen = HashSet::new();
         for shard in SHARDS {
             let (horizon, next) = self.nodes[0].bounds(shard).await.unwrap();
-            assert_eq!(horizon, 0);
             for node in &self.nodes {
-                let records = self.read_all(node, shard, next).await;
+                let records = self.read_all(node, shard, horizon, next).await;
                 let offsets: Vec<u64> = records.iter().map(|r| r.offset).collect();
                 assert_eq!(
                     offsets,
-                    (0..next).collect::<Vec<_>>(),
-                    "seed {}: offsets of {shard} are not 0..{next} without gaps",
+                    (horizon..next).collect::<Vec<_>>(),
+                    "seed {}: offsets of {shard} are not {horizon}..{next} without gaps",
                     self.seed
                 );
                 for r in &records {
@@ -353,8 +390,8 @@ impl Sim {
     }
 }
 
-/// Runs one seed; returns how many batches compaction moved.
-async fn simulate(url: String, seed: u64, steps: usize) -> usize {
+/// Runs one seed; returns how many batches compaction moved and how many trims succeeded.
+async fn simulate(url: String, seed: u64, steps: usize) -> (usize, usize) {
     let mut sim = Sim {
         url,
         store: Arc::new(FaultyStore {
@@ -369,6 +406,7 @@ async fn simulate(url: String, seed: u64, steps: usize) -> usize {
         next_payload: AtomicU64::new(0),
         seed,
         compacted: 0,
+        trims: 0,
     };
     for name in NODES {
         let node = Arc::new(sim.open(name).await);
@@ -383,6 +421,7 @@ async fn simulate(url: String, seed: u64, steps: usize) -> usize {
             0 => sim.crash().await,
             1 => sim.stale_process().await,
             // Compaction under the same faults: it may fail, never lose or move a record.
+            4 => sim.trim().await,
             2 | 3 => {
                 let node = sim.nodes[sim.rng.gen_range(0..NODES.len())].clone();
                 if let Ok(moved) = node.compact().await {
@@ -400,7 +439,7 @@ async fn simulate(url: String, seed: u64, steps: usize) -> usize {
         !sim.acked.is_empty(),
         "seed {seed}: no append was acknowledged at all"
     );
-    sim.compacted
+    (sim.compacted, sim.trims)
 }
 
 fn seeds() -> Vec<u64> {
@@ -414,12 +453,19 @@ fn seeds() -> Vec<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_commit_protocol_keeps_its_promises_under_faults() {
     let steps = std::env::var("FRESHET_SIM_STEPS").map_or(60, |s| s.parse().unwrap());
-    let mut compacted = 0;
+    let (mut compacted, mut trimmed) = (0, 0);
     for seed in seeds() {
         // A database per seed: every run starts from nothing.
-        let moved = simulate(freshet_testkit::postgres_database().await, seed, steps).await;
-        eprintln!("seed {seed}: {steps} steps, {moved} batches compacted, every check held");
+        let (moved, trims) =
+            simulate(freshet_testkit::postgres_database().await, seed, steps).await;
+        eprintln!(
+            "seed {seed}: {steps} steps, {moved} batches compacted, {trims} trims, every check held"
+        );
         compacted += moved;
+        trimmed += trims;
     }
-    assert!(compacted > 0, "no seed compacted anything");
+    assert!(
+        compacted > 0 && trimmed > 0,
+        "no seed compacted or trimmed anything"
+    );
 }

@@ -49,13 +49,10 @@ fn shard_binds(id: ShardLogId) -> (i64, i64) {
 }
 
 /// Takes this node's next writer epoch; returns it and whether the previous writer under the
-/// same name closed cleanly (true for a new name).
+/// same name closed cleanly (true for a new name). `Fenced` if a process claiming the same name
+/// at the same moment took a newer epoch: the stored epoch only grows.
 pub(crate) async fn claim_node(ix: &Index, node: &str) -> Result<(u64, bool), LogError> {
     let mut tx = ix.pool.begin().await.map_err(db)?;
-    let epoch: i64 = sqlx::query_scalar("SELECT nextval('log_epochs')")
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?;
     let previous: Option<bool> =
         sqlx::query_scalar("SELECT clean FROM log_nodes WHERE node = $1 AND log = $2 FOR UPDATE")
             .bind(node)
@@ -63,17 +60,26 @@ pub(crate) async fn claim_node(ix: &Index, node: &str) -> Result<(u64, bool), Lo
             .fetch_optional(&mut *tx)
             .await
             .map_err(db)?;
-    sqlx::query(
+    let epoch: i64 = sqlx::query_scalar("SELECT nextval('log_epochs')")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+    let stored: i64 = sqlx::query_scalar(
         "INSERT INTO log_nodes (log, node, epoch, clean) VALUES ($3, $1, $2, false)
-         ON CONFLICT (log, node) DO UPDATE SET epoch = excluded.epoch, clean = false",
+         ON CONFLICT (log, node) DO UPDATE
+           SET epoch = GREATEST(log_nodes.epoch, excluded.epoch), clean = false
+         RETURNING epoch",
     )
     .bind(node)
     .bind(epoch)
     .bind(&ix.log)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await
     .map_err(db)?;
     tx.commit().await.map_err(db)?;
+    if stored != epoch {
+        return Err(LogError::Fenced(epoch as u64));
+    }
     Ok((epoch as u64, previous.unwrap_or(true)))
 }
 
@@ -161,16 +167,8 @@ pub(crate) async fn create_shard(ix: &Index, id: ShardLogId) -> Result<u64, LogE
 pub(crate) async fn remove_shard(ix: &Index, id: ShardLogId) -> Result<Vec<i64>, LogError> {
     let (stream, shard) = shard_binds(id);
     let mut tx = ix.pool.begin().await.map_err(db)?;
-    let objects: Vec<i64> = sqlx::query_scalar(
-        "DELETE FROM log_ranges WHERE stream = $1 AND shard = $2 AND log = $3
-         RETURNING object_id",
-    )
-    .bind(stream)
-    .bind(shard)
-    .bind(&ix.log)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db)?;
+    // The shard's row first: this waits for a commit, trim or compaction that holds it, and the
+    // ranges are deleted after, seeing whatever that one added.
     let removed =
         sqlx::query("DELETE FROM log_shards WHERE stream = $1 AND shard = $2 AND log = $3")
             .bind(stream)
@@ -181,6 +179,16 @@ pub(crate) async fn remove_shard(ix: &Index, id: ShardLogId) -> Result<Vec<i64>,
             .map_err(db)?
             .rows_affected()
             == 1;
+    let objects: Vec<i64> = sqlx::query_scalar(
+        "DELETE FROM log_ranges WHERE stream = $1 AND shard = $2 AND log = $3
+         RETURNING object_id",
+    )
+    .bind(stream)
+    .bind(shard)
+    .bind(&ix.log)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db)?;
     if removed {
         notify(ix, &mut tx, &[Event::Removed(id)]).await?;
     }
@@ -223,6 +231,9 @@ pub(crate) async fn ranges(
          FROM log_ranges r JOIN log_objects o ON o.id = r.object_id
          WHERE r.stream = $1 AND r.shard = $2 AND r.first_offset + r.count > $3
            AND r.first_offset < $4 AND r.log = $6
+           -- From the range holding $3, found through the key, not by scanning from the horizon.
+           AND r.first_offset >= COALESCE((SELECT max(h.first_offset) FROM log_ranges h
+             WHERE h.log = $6 AND h.stream = $1 AND h.shard = $2 AND h.first_offset <= $3), 0)
          ORDER BY r.first_offset LIMIT $5",
     )
     .bind(stream)
@@ -356,11 +367,24 @@ pub(crate) async fn forget_empty_objects(
     .map_err(db)
 }
 
-/// Whether a commit indexed the object at `key`.
-pub(crate) async fn is_indexed(ix: &Index, key: &str) -> Result<bool, LogError> {
+/// Whether a commit of this node indexed the object at `key`. A commit whose answer was lost
+/// may still be running on another connection: it holds this node's row until it ends, so the
+/// answer waits for it (up to a lock timeout, then an error: undecided).
+pub(crate) async fn is_indexed(ix: &Index, node: &str, key: &str) -> Result<bool, LogError> {
+    let mut tx = ix.pool.begin().await.map_err(db)?;
+    sqlx::query("SET LOCAL lock_timeout = '10s'")
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    sqlx::query("SELECT 1 FROM log_nodes WHERE log = $1 AND node = $2 FOR UPDATE")
+        .bind(&ix.log)
+        .bind(node)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
     let found: Option<i64> = sqlx::query_scalar("SELECT id FROM log_objects WHERE key = $1")
         .bind(key)
-        .fetch_optional(&ix.pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
     Ok(found.is_some())
@@ -373,6 +397,33 @@ pub(crate) async fn known_objects(ix: &Index, prefix: &str) -> Result<Vec<String
         .fetch_all(&ix.pool)
         .await
         .map_err(db)
+}
+
+/// Locks this node's row until the transaction ends: a newer writer under the same name waits
+/// for it or, once it has claimed the name (and may be sweeping this writer's objects), makes it
+/// fail here with `Fenced`.
+async fn fence(
+    ix: &Index,
+    tx: &mut Transaction<'_, Postgres>,
+    node: &str,
+    epoch: u64,
+) -> Result<(), LogError> {
+    let current = sqlx::query(
+        "UPDATE log_nodes SET clean = false WHERE node = $1 AND epoch = $2 AND log = $3",
+    )
+    .bind(node)
+    .bind(epoch as i64)
+    .bind(&ix.log)
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?
+    .rows_affected()
+        == 1;
+    if current {
+        Ok(())
+    } else {
+        Err(LogError::Fenced(epoch))
+    }
 }
 
 /// Commits one flushed object: fences this writer, indexes the object, assigns each placed
@@ -389,22 +440,7 @@ pub(crate) async fn commit(
     placed: &[Placed],
 ) -> Result<Vec<Result<(u64, i64), LogError>>, LogError> {
     let mut tx = ix.pool.begin().await.map_err(db)?;
-    // Locks this node's row until commit: a newer writer under the same name waits for this
-    // commit or, once it has claimed the name, makes it fail here.
-    let current = sqlx::query(
-        "UPDATE log_nodes SET clean = false WHERE node = $1 AND epoch = $2 AND log = $3",
-    )
-    .bind(node)
-    .bind(epoch as i64)
-    .bind(&ix.log)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?
-    .rows_affected()
-        == 1;
-    if !current {
-        return Err(LogError::Fenced(epoch));
-    }
+    fence(ix, &mut tx, node, epoch).await?;
 
     // The shards' rows, locked in one order by every node so that two commits touching the
     // same shards queue instead of deadlocking.
@@ -575,11 +611,15 @@ pub(crate) async fn small_ranges(
         .map_err(db)
 }
 
-/// Points `old` ranges of a shard at their copies in the object `key` (`new`: the same ranges,
-/// their bytes at `byte_start` of it), in one transaction, if every one of them is still where
-/// it was (no trim or other compaction moved them meanwhile). Whether it did.
+/// Points `old` ranges of a shard at their copies in the object `key` (`new_starts`: where
+/// each one's bytes begin in it), in one transaction, if every one of them is still where it
+/// was (no trim or other compaction moved them meanwhile) and this writer is not fenced. Whether
+/// it did.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn move_ranges(
     ix: &Index,
+    node: &str,
+    epoch: u64,
     id: ShardLogId,
     old: &[Range],
     new_starts: &[u64],
@@ -589,6 +629,20 @@ pub(crate) async fn move_ranges(
 ) -> Result<bool, LogError> {
     let (stream, shard) = shard_binds(id);
     let mut tx = ix.pool.begin().await.map_err(db)?;
+    fence(ix, &mut tx, node, epoch).await?;
+    // The shard's row, as commits, trims and removals take it: one of them at a time.
+    let exists = sqlx::query(
+        "SELECT 1 FROM log_shards WHERE stream = $1 AND shard = $2 AND log = $3 FOR UPDATE",
+    )
+    .bind(stream)
+    .bind(shard)
+    .bind(&ix.log)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db)?;
+    if exists.is_none() {
+        return Ok(false);
+    }
     let firsts: Vec<i64> = old.iter().map(|r| r.first_offset as i64).collect();
     let objects: Vec<i64> = old.iter().map(|r| r.object_id).collect();
     let moved = sqlx::query(

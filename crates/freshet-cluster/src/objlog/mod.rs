@@ -41,8 +41,11 @@ pub struct ObjectLogConfig {
     pub node: String,
     /// The longest an append waits for its object to be written.
     pub flush_interval: Duration,
-    /// An object is written as soon as this much is queued.
+    /// An object is written as soon as this much is queued, and holds at most this much (or
+    /// one batch, if larger).
     pub flush_bytes: usize,
+    /// Appends wait for room once this much is queued or being flushed.
+    pub queue_bytes: usize,
     /// Recent batches kept in memory for readers.
     pub cache_bytes: usize,
     /// How often the node looks for shards to compact (`Duration::ZERO`: never).
@@ -73,6 +76,7 @@ impl ObjectLogConfig {
             node: node.into(),
             flush_interval: Duration::from_millis(50),
             flush_bytes: 8 << 20,
+            queue_bytes: 64 << 20,
             cache_bytes: 256 << 20,
             compact_interval: Duration::from_secs(60),
             compact_after: Duration::from_secs(10),
@@ -90,8 +94,10 @@ const READ_CONCURRENCY: usize = 8;
 
 pub struct ObjectLog {
     inner: Arc<Inner>,
-    flusher: Mutex<Option<JoinHandle<()>>>,
+    /// Held across the whole of `close`, so a second close waits for the first.
+    flusher: tokio::sync::Mutex<Option<JoinHandle<()>>>,
     listener: JoinHandle<()>,
+    resync: JoinHandle<()>,
     compactor: Option<JoinHandle<()>>,
 }
 
@@ -106,6 +112,8 @@ struct Inner {
     closed: AtomicBool,
     next_object: AtomicU64,
     queue: Mutex<Queue>,
+    /// Room in the queue, in KiB: appends take theirs before queueing, a flush gives it back.
+    room: Arc<tokio::sync::Semaphore>,
     /// Work queued (or the log closing).
     queued: Notify,
     /// A full object's worth queued (or the log closing): flush without waiting.
@@ -124,7 +132,9 @@ struct Queue {
 struct Queued {
     id: ShardLogId,
     records: Vec<NewRecord>,
+    bytes: usize,
     reply: oneshot::Sender<Result<Appended, LogError>>,
+    _room: tokio::sync::OwnedSemaphorePermit,
 }
 
 struct Stats {
@@ -149,13 +159,19 @@ impl ObjectLog {
                 "{what} name {name:?} must be {allowed}"
             ))))
         };
-        if cfg.node.is_empty()
+        // Names and prefix must be what object_store's paths keep as written: the sweep
+        // compares listed paths with the keys the index holds.
+        if !cfg.node.starts_with(|c: char| c.is_ascii_alphanumeric())
             || !cfg
                 .node
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         {
-            return invalid("node", &cfg.node, "letters, digits, '.', '_' or '-'");
+            return invalid(
+                "node",
+                &cfg.node,
+                "a letter or digit, then letters, digits, '.', '_' or '-'",
+            );
         }
         // It names a notification channel, which PostgreSQL limits to 63 bytes.
         if cfg.log.is_empty()
@@ -174,11 +190,19 @@ impl ObjectLog {
         };
         let (epoch, clean) = index::claim_node(&index, &cfg.node).await?;
         let prefix = prefix.trim_matches('/');
+        if Path::from(prefix).as_ref() != prefix {
+            return invalid(
+                "object store prefix",
+                prefix,
+                "path segments without empty parts or characters object stores escape",
+            );
+        }
         let node_prefix = if prefix.is_empty() {
             format!("{}/{}/", cfg.log, cfg.node)
         } else {
             format!("{prefix}/{}/{}/", cfg.log, cfg.node)
         };
+        let cfg_queue_kib = cfg.queue_bytes >> 10;
         let inner = Arc::new(Inner {
             cache: BatchCache::new(cfg.cache_bytes),
             cfg,
@@ -190,6 +214,7 @@ impl ObjectLog {
             closed: AtomicBool::new(false),
             next_object: AtomicU64::new(0),
             queue: Mutex::new(Queue::default()),
+            room: Arc::new(tokio::sync::Semaphore::new((cfg_queue_kib).max(1))),
             queued: Notify::new(),
             full: Notify::new(),
             tails: Tails::default(),
@@ -201,19 +226,20 @@ impl ObjectLog {
                 records: AtomicU64::new(0),
             },
         });
-        if !clean {
-            inner.sweep_uncommitted().await?;
-        }
-        inner.tails.reset(&index::shards(&inner.index).await?);
+        // After claiming the name, so no earlier process under it can still commit what is swept.
+        inner.sweep_unindexed().await?;
+        inner.tails.catch_up(&index::shards(&inner.index).await?);
         let listener = tokio::spawn(listen(inner.clone()));
+        let resync = tokio::spawn(resync_loop(inner.clone()));
         let flusher = tokio::spawn(flush_loop(inner.clone()));
         let compactor = (!inner.cfg.compact_interval.is_zero())
             .then(|| tokio::spawn(compact_loop(inner.clone())));
         tracing::info!(node = %inner.cfg.node, epoch, clean, "cluster log opened");
         Ok(ObjectLog {
             inner,
-            flusher: Mutex::new(Some(flusher)),
+            flusher: tokio::sync::Mutex::new(Some(flusher)),
             listener,
+            resync,
             compactor,
         })
     }
@@ -250,17 +276,31 @@ impl ObjectLog {
                 arrival_ms: self.inner.cfg.clock.now_ms(),
             });
         }
+        let bytes = records
+            .iter()
+            .map(|r| r.partition_key.len() + r.data.len() + 32)
+            .sum::<usize>();
+        let room = &self.inner.room;
+        let kib = (bytes >> 10).clamp(1, self.inner.cfg.queue_bytes.max(1024) >> 10);
+        let room = room
+            .clone()
+            .acquire_many_owned(kib as u32)
+            .await
+            .map_err(|_| LogError::Closed)?;
         let (reply, done) = oneshot::channel();
         {
             let mut q = self.inner.queue.lock();
             // Checked under the queue's lock: close drains the queue after setting the flag, so
             // an append either gets in before the last flush or is refused.
             self.check_open()?;
-            q.bytes += records
-                .iter()
-                .map(|r| r.partition_key.len() + r.data.len() + 32)
-                .sum::<usize>();
-            q.batches.push(Queued { id, records, reply });
+            q.bytes += bytes;
+            q.batches.push(Queued {
+                id,
+                records,
+                bytes,
+                reply,
+                _room: room,
+            });
             if q.batches.len() == 1 {
                 self.inner.queued.notify_one();
             }
@@ -309,12 +349,13 @@ impl ObjectLog {
         }
         self.inner.queued.notify_one();
         self.inner.full.notify_one();
-        let flusher = self.flusher.lock().take();
-        if let Some(flusher) = flusher {
-            flusher
+        let mut flusher = self.flusher.lock().await;
+        if let Some(running) = flusher.take() {
+            running
                 .await
                 .map_err(|e| LogError::Io(std::io::Error::other(e)))?;
             self.listener.abort();
+            self.resync.abort();
             if let Some(compactor) = &self.compactor {
                 compactor.abort();
             }
@@ -328,10 +369,11 @@ impl ObjectLog {
 impl Drop for ObjectLog {
     /// Without `close`, as a crash would: queued appends fail, nothing is marked clean.
     fn drop(&mut self) {
-        if let Some(flusher) = self.flusher.lock().take() {
+        if let Some(flusher) = self.flusher.get_mut().take() {
             flusher.abort();
         }
         self.listener.abort();
+        self.resync.abort();
         if let Some(compactor) = &self.compactor {
             compactor.abort();
         }
@@ -367,13 +409,16 @@ impl Inner {
         }
     }
 
-    /// Deletes this node's objects that no commit indexed: written by an earlier process under
-    /// this name that stopped between its PUT and its commit.
-    async fn sweep_uncommitted(&self) -> Result<(), LogError> {
+    /// Deletes this node's objects that the index does not name: written by an earlier process
+    /// under this name that stopped between its PUT and its commit, or dropped from the index
+    /// by a trim or compaction (of any node) whose delete failed.
+    /// Only objects of earlier epochs: this process's own may be between their PUT and commit.
+    async fn sweep_unindexed(&self) -> Result<(), LogError> {
         let known: std::collections::HashSet<String> =
             index::known_objects(&self.index, &self.node_prefix)
                 .await?
                 .into_iter()
+                .map(|key| Path::from(key).to_string())
                 .collect();
         let listed: Vec<object_store::ObjectMeta> = self
             .store
@@ -382,14 +427,21 @@ impl Inner {
             .await
             .map_err(store_error)?;
         let mut swept = 0;
+        let earlier = |location: &Path| {
+            location
+                .filename()
+                .and_then(|name| name.split('-').next())
+                .and_then(|epoch| u64::from_str_radix(epoch, 16).ok())
+                .is_some_and(|epoch| epoch < self.epoch)
+        };
         for meta in listed {
-            if !known.contains(meta.location.as_ref()) {
+            if earlier(&meta.location) && !known.contains(meta.location.as_ref()) {
                 self.delete_object(meta.location.as_ref()).await;
                 swept += 1;
             }
         }
         if swept > 0 {
-            tracing::info!(node = %self.cfg.node, swept, "removed objects of uncommitted flushes");
+            tracing::info!(node = %self.cfg.node, swept, "removed objects the index does not name");
         }
         Ok(())
     }
@@ -423,7 +475,15 @@ impl Inner {
         let mut out = Vec::new();
         let mut bytes = 0;
         'ranges: for (r, batch) in ranges.iter().zip(batches) {
-            for record in decode_batch(batch, r.first_offset, r.arrival_ms, &r.key)? {
+            let records = decode_batch(batch, r.first_offset, r.arrival_ms, &r.key)?;
+            if records.len() as u64 != r.count {
+                return Err(ReadError::Log(LogError::Corrupt {
+                    path: r.key.clone().into(),
+                    pos: r.byte_start,
+                    reason: format!("{} records where the index says {}", records.len(), r.count),
+                }));
+            }
+            for record in records {
                 if record.offset < from {
                     continue;
                 }
@@ -498,9 +558,12 @@ impl Inner {
     }
 
     async fn compact(&self) -> Result<usize, LogError> {
+        // A connection of its own for the pass's session locks, closed when the pass ends or
+        // is cancelled (a pooled one would go back to the pool still holding a lock).
+        let mut conn = self.index.pool.acquire().await.map_err(index::db)?.detach();
         let mut moved = 0;
         for id in self.tails.ids() {
-            match self.compact_shard(id).await {
+            match self.compact_shard(&mut conn, id).await {
                 Ok(n) => moved += n,
                 // Trimmed or compacted by another node under this one: nothing lost.
                 Err(ReadError::Gone) => {}
@@ -511,10 +574,12 @@ impl Inner {
         Ok(moved)
     }
 
-    async fn compact_shard(&self, id: ShardLogId) -> Result<usize, ReadError> {
-        // A session lock on a connection of its own: released when this returns, or when the
-        // node dies and its connection with it.
-        let mut conn = self.index.pool.acquire().await.map_err(index::db)?;
+    /// Compacts one shard under a session lock that makes nodes take turns.
+    async fn compact_shard(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        id: ShardLogId,
+    ) -> Result<usize, ReadError> {
         let lock = format!("{}/{}/{}", self.cfg.log, id.stream, id.shard);
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
             .bind(&lock)
@@ -536,8 +601,14 @@ impl Inner {
     async fn compact_locked(&self, id: ShardLogId) -> Result<usize, ReadError> {
         let before = self.cfg.clock.now_ms() - self.cfg.compact_after.as_millis() as i64;
         let target = self.cfg.compact_bytes as u64;
-        let candidates = index::small_ranges(&self.index, id, before, target, 4096).await?;
-        // The first run of consecutive offsets that fits in one object.
+        // Inputs under half the target: an output past half is never rewritten again, so a
+        // batch is copied a bounded number of times.
+        let candidates = index::small_ranges(&self.index, id, before, target / 2, 4096).await?;
+        // The first run of consecutive offsets that fits in one object and gathers batches from
+        // more than one object (a run already gathered is passed over).
+        let worth = |run: &[index::Range]| {
+            run.len() >= 2 && run.iter().any(|r| r.object_id != run[0].object_id)
+        };
         let mut run: Vec<index::Range> = Vec::new();
         let mut bytes = 0;
         for r in candidates {
@@ -545,7 +616,7 @@ impl Inner {
                 .last()
                 .is_some_and(|last| last.first_offset + last.count == r.first_offset);
             if !follows || bytes + r.byte_len > target {
-                if run.len() >= 2 {
+                if worth(&run) {
                     break;
                 }
                 run.clear();
@@ -554,7 +625,7 @@ impl Inner {
             bytes += r.byte_len;
             run.push(r);
         }
-        if run.len() < 2 || run.iter().all(|r| r.object_id == run[0].object_id) {
+        if !worth(&run) {
             return Ok(0);
         }
         let batches = self.fetch(&run).await?;
@@ -572,8 +643,18 @@ impl Inner {
             .await
             .map_err(store_error)?;
         let now = self.cfg.clock.now_ms();
-        let moved =
-            index::move_ranges(&self.index, id, &run, &starts, &key, body.len() as u64, now).await;
+        let moved = index::move_ranges(
+            &self.index,
+            &self.cfg.node,
+            self.epoch,
+            id,
+            &run,
+            &starts,
+            &key,
+            body.len() as u64,
+            now,
+        )
+        .await;
         if !matches!(moved, Ok(true)) {
             // Ok(false): rolled back, so certainly not indexed.
             self.discard_unindexed(&key, moved.is_ok()).await;
@@ -600,7 +681,22 @@ impl Inner {
         Ok(bytes)
     }
 
-    /// Writes everything queued as one object, commits it, and answers each append.
+    /// The queued batches of the next object, oldest first: up to `flush_bytes`, at least one.
+    fn take_object(&self) -> Vec<Queued> {
+        let mut q = self.queue.lock();
+        let (mut n, mut bytes) = (0, 0);
+        for b in &q.batches {
+            if n > 0 && bytes + b.bytes > self.cfg.flush_bytes {
+                break;
+            }
+            bytes += b.bytes;
+            n += 1;
+        }
+        q.bytes -= bytes;
+        q.batches.drain(..n).collect()
+    }
+
+    /// Writes batches as one object, commits it, and answers each append.
     async fn flush(&self, batches: Vec<Queued>) {
         let started = self.cfg.clock.elapsed();
         let mut body = Vec::new();
@@ -674,7 +770,7 @@ impl Inner {
         let indexed = if known_unindexed {
             Ok(false)
         } else {
-            index::is_indexed(&self.index, key).await
+            index::is_indexed(&self.index, &self.cfg.node, key).await
         };
         if let Ok(false) = indexed {
             self.delete_object(key).await;
@@ -746,9 +842,13 @@ async fn flush_loop(inner: Arc<Inner>) {
         let queued = inner.queued.notified();
         tokio::pin!(queued);
         queued.as_mut().enable();
-        let (empty, closed) = {
+        let (empty, closed, full) = {
             let q = inner.queue.lock();
-            (q.batches.is_empty(), inner.closed.load(Relaxed))
+            (
+                q.batches.is_empty(),
+                inner.closed.load(Relaxed),
+                q.bytes >= inner.cfg.flush_bytes,
+            )
         };
         if empty {
             if closed {
@@ -757,14 +857,31 @@ async fn flush_loop(inner: Arc<Inner>) {
             queued.await;
             continue;
         }
-        if !closed {
+        if !closed && !full {
             tokio::select! {
                 _ = inner.cfg.clock.sleep(inner.cfg.flush_interval) => {}
                 _ = inner.full.notified() => {}
             }
         }
-        let batches = std::mem::take(&mut *inner.queue.lock()).batches;
+        let batches = inner.take_object();
         inner.flush(batches).await;
+    }
+}
+
+/// How often a node rereads every shard's next offset, in case notifications were lost on a
+/// connection that failed without saying so.
+const RESYNC: Duration = Duration::from_secs(5);
+
+/// Rereads the shards every `RESYNC`: learns shards it missed, advances tails, and forgets
+/// shards removed without it hearing.
+async fn resync_loop(inner: Arc<Inner>) {
+    loop {
+        inner.cfg.clock.sleep(RESYNC).await;
+        let generation = inner.tails.next_generation();
+        match index::shards(&inner.index).await {
+            Ok(shards) => inner.tails.resync(generation, &shards),
+            Err(e) => tracing::warn!(error = %e, "cluster log: cannot reread the shards"),
+        }
     }
 }
 
@@ -798,7 +915,8 @@ async fn listen(inner: Arc<Inner>) {
             continue;
         }
         match index::shards(&inner.index).await {
-            Ok(shards) => inner.tails.reset(&shards),
+            Ok(shards) => inner.tails.catch_up(&shards),
+            // The periodic resync catches up instead.
             Err(e) => tracing::warn!(error = %e, "cluster log: cannot read the shards"),
         }
         loop {

@@ -9,7 +9,9 @@ use tokio::sync::watch;
 
 #[derive(Default)]
 pub(crate) struct Tails {
-    map: RwLock<BTreeMap<ShardLogId, watch::Sender<u64>>>,
+    /// Each shard's watch and the resync generation it was learned in.
+    map: RwLock<BTreeMap<ShardLogId, (watch::Sender<u64>, u64)>>,
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl Tails {
@@ -18,21 +20,22 @@ impl Tails {
     }
 
     pub(crate) fn subscribe(&self, id: ShardLogId) -> Option<watch::Receiver<u64>> {
-        self.map.read().get(&id).map(|tx| tx.subscribe())
+        self.map.read().get(&id).map(|(tx, _)| tx.subscribe())
     }
 
     /// Learns of a shard (idempotent) and of its next offset.
     pub(crate) fn add(&self, id: ShardLogId, next: u64) {
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
         self.map
             .write()
             .entry(id)
-            .or_insert_with(|| watch::channel(next).0);
+            .or_insert_with(|| (watch::channel(next).0, generation));
         self.advance(id, next);
     }
 
     /// Records become readable up to `next`; never moves back (notifications can arrive late).
     pub(crate) fn advance(&self, id: ShardLogId, next: u64) {
-        if let Some(tx) = self.map.read().get(&id) {
+        if let Some((tx, _)) = self.map.read().get(&id) {
             tx.send_if_modified(|current| {
                 let newer = next > *current;
                 if newer {
@@ -47,13 +50,30 @@ impl Tails {
         self.map.write().remove(&id);
     }
 
-    /// Replaces what this node knows by the database's full list (after missed notifications).
-    pub(crate) fn reset(&self, shards: &[(ShardLogId, u64)]) {
-        let live: BTreeMap<ShardLogId, u64> = shards.iter().copied().collect();
-        self.map.write().retain(|id, _| live.contains_key(id));
-        for (id, next) in live {
+    /// Learns every shard of the database's full list and its next offset.
+    pub(crate) fn catch_up(&self, shards: &[(ShardLogId, u64)]) {
+        for &(id, next) in shards {
             self.add(id, next);
         }
+    }
+
+    /// Starts a resync: the generation to pass to `resync` with the list read after this.
+    pub(crate) fn next_generation(&self) -> u64 {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1
+    }
+
+    /// Catches up with a full list read after `next_generation` returned `generation`, and
+    /// forgets the shards missing from it that were known before it was read (one learned
+    /// since may simply be newer than the list).
+    pub(crate) fn resync(&self, generation: u64, shards: &[(ShardLogId, u64)]) {
+        let live: std::collections::BTreeSet<ShardLogId> =
+            shards.iter().map(|&(id, _)| id).collect();
+        self.map
+            .write()
+            .retain(|id, (_, learned)| live.contains(id) || *learned >= generation);
+        self.catch_up(shards);
     }
 }
 
@@ -127,9 +147,30 @@ mod tests {
         Event::Appended(A, 5).apply(&tails);
         Event::Appended(A, 3).apply(&tails);
         assert_eq!(*rx.borrow(), 5);
-        tails.reset(&[]);
-        assert!(tails.ids().is_empty());
         Event::Removed(A).apply(&tails);
         assert!(tails.subscribe(A).is_none());
+    }
+
+    #[test]
+    fn a_resync_forgets_only_shards_known_before_its_list_was_read() {
+        let b = ShardLogId {
+            stream: 7,
+            shard: 3,
+        };
+        let tails = Tails::default();
+        tails.catch_up(&[(A, 4)]);
+        let generation = tails.next_generation();
+        // Created while the list was being read: not in it, yet not to be forgotten.
+        tails.add(b, 0);
+        tails.resync(generation, &[]);
+        assert_eq!(tails.ids(), [b]);
+        let generation = tails.next_generation();
+        tails.resync(generation, &[(A, 9)]);
+        assert_eq!(
+            tails.ids(),
+            [A],
+            "b was removed unheard; A is back at its offset"
+        );
+        assert_eq!(*tails.subscribe(A).unwrap().borrow(), 9);
     }
 }
