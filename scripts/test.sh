@@ -28,7 +28,8 @@ command -v strace >/dev/null 2>&1 || missing+=(strace)
 command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 [ -x /usr/bin/chromium ] || missing+=(chromium fonts-liberation)
 command -v javac >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
-# Firehose's Redshift destination is tested against a real PostgreSQL (same wire protocol).
+# A real PostgreSQL: Firehose's Redshift destination (same wire protocol) and cluster mode's
+# catalog and log (freshet-testkit starts a throwaway server per test process).
 command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
