@@ -1,9 +1,10 @@
 //! The cluster log's cost model, measured: for each flush interval and offered load, one node
-//! appends 100-record batches of 1 KiB records to 16 shards at a steady rate into an in-memory
-//! object store and a local PostgreSQL (a throwaway server, fsync on), and reports what a
-//! deployment pays for it: objects (PUTs) and commits per second, object size, and the
-//! append -> acknowledgement latency. The store answers at once, so the latency is the queueing
-//! of the flush interval plus the PostgreSQL commit; add the store's PUT latency for S3.
+//! appends 100-record batches of 1 KiB records to 16 shards at a steady rate into an object
+//! store and a local PostgreSQL (a throwaway server, fsync on), and reports what a deployment
+//! pays for it: objects (PUTs) and commits per second, object size, and the append ->
+//! acknowledgement latency. First with an in-memory store (the latency is the flush interval's
+//! queueing plus the PostgreSQL commit), then through the S3 API to moto_server on loopback (a
+//! real HTTP PUT of every object, though not S3's own latency).
 //!
 //!   cargo bench -p freshet-cluster --bench commit [-- SECONDS]
 
@@ -18,6 +19,8 @@ use bytes::Bytes;
 use freshet_cluster::{ObjectLog, ObjectLogConfig};
 use freshet_log::{LogBackend, NewRecord, ShardLogId};
 use hdrhistogram::Histogram;
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
 use object_store::memory::InMemory;
 use parking_lot::Mutex;
 use sqlx::postgres::PgPoolOptions;
@@ -34,7 +37,12 @@ struct Outcome {
     p99_ms: f64,
 }
 
-async fn run(interval_ms: u64, offered_mb_s: u64, seconds: u64) -> Outcome {
+async fn run(
+    store: Arc<dyn ObjectStore>,
+    interval_ms: u64,
+    offered_mb_s: u64,
+    seconds: u64,
+) -> Outcome {
     let url = freshet_testkit::postgres_database().await;
     durable(&url).await;
     let pool = PgPoolOptions::new()
@@ -45,7 +53,7 @@ async fn run(interval_ms: u64, offered_mb_s: u64, seconds: u64) -> Outcome {
     let mut cfg = ObjectLogConfig::new("bench", "node");
     cfg.flush_interval = Duration::from_millis(interval_ms);
     let log = Arc::new(
-        ObjectLog::open(pool.clone(), Arc::new(InMemory::new()), "bench", cfg)
+        ObjectLog::open(pool.clone(), store, "bench", cfg)
             .await
             .unwrap(),
     );
@@ -138,6 +146,23 @@ async fn durable(url: &str) {
     panic!("PostgreSQL did not turn fsync on");
 }
 
+async fn moto_store() -> Arc<dyn ObjectStore> {
+    // The workspace's reqwest brings no crypto provider of its own; the server's is ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let bucket = freshet_testkit::s3_bucket().await;
+    Arc::new(
+        AmazonS3Builder::new()
+            .with_endpoint(&bucket.endpoint)
+            .with_bucket_name(&bucket.bucket)
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_access_key_id("bench")
+            .with_secret_access_key("bench")
+            .build()
+            .unwrap(),
+    )
+}
+
 fn main() {
     let seconds: u64 = std::env::args()
         .skip(1)
@@ -148,16 +173,27 @@ fn main() {
         .build()
         .unwrap();
     println!(
-        "| flush interval | offered | acknowledged | objects (PUTs)/s | commits/s | object size | ack p50 | ack p99 |"
+        "| store | flush interval | offered | acknowledged | objects (PUTs)/s | commits/s | object size | ack p50 | ack p99 |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let print = |store: &str, interval: u64, offered: u64, o: Outcome| {
+        println!(
+            "| {store} | {interval} ms | {offered} MB/s | {:.1} MB/s | {:.1} | {:.1} | {:.0} KiB | {:.1} ms | {:.1} ms |",
+            o.mb_per_s, o.objects_per_s, o.objects_per_s, o.object_kib, o.p50_ms, o.p99_ms
+        );
+    };
     for interval in [10, 50, 250] {
         for offered in [10, 100] {
-            let o = rt.block_on(run(interval, offered, seconds));
-            println!(
-                "| {interval} ms | {offered} MB/s | {:.1} MB/s | {:.1} | {:.1} | {:.0} KiB | {:.1} ms | {:.1} ms |",
-                o.mb_per_s, o.objects_per_s, o.objects_per_s, o.object_kib, o.p50_ms, o.p99_ms
-            );
+            let o = rt.block_on(run(Arc::new(InMemory::new()), interval, offered, seconds));
+            print("in-memory", interval, offered, o);
         }
+    }
+    // moto is one Python process: 10 MB/s is what it takes without becoming the subject.
+    for interval in [10, 50, 250] {
+        let o = rt.block_on(async {
+            let store = moto_store().await;
+            run(store, interval, 10, seconds).await
+        });
+        print("moto (S3 API)", interval, 10, o);
     }
 }
