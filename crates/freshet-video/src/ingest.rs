@@ -163,7 +163,7 @@ impl Ingest {
             // first: an error loses nothing that came before it.
             let mut keep_going = self.handle(events, &acks).await;
             if let (true, Err(e)) = (keep_going, result) {
-                let number = self.next_number().ok();
+                let number = self.next_number().await.ok();
                 self.metrics.error_acks.inc();
                 let _ = acks.send(Ack::error(None, number, e.error_id())).await;
                 tracing::info!(stream = self.stream, error = %e, "putmedia refused a fragment");
@@ -175,10 +175,10 @@ impl Ingest {
         }
     }
 
-    fn next_number(&self) -> Result<String, StoreError> {
+    async fn next_number(&self) -> Result<String, StoreError> {
         Ok(fragment_number(
             self.stream,
-            self.store.next_offset(self.stream)?,
+            self.store.next_offset(self.stream).await?,
         ))
     }
 
@@ -187,7 +187,7 @@ impl Ingest {
         for event in events {
             let ack = match event {
                 Event::FragmentStart { timecode } => {
-                    Ack::event("BUFFERING", Some(timecode), self.next_number().ok())
+                    Ack::event("BUFFERING", Some(timecode), self.next_number().await.ok())
                 }
                 Event::Fragment(fragment) => match self.persist(fragment, acks).await {
                     Ok(Some(ack)) => ack,
@@ -214,7 +214,7 @@ impl Ingest {
         acks: &mpsc::Sender<Ack>,
     ) -> Result<Option<Ack>, Ack> {
         let timecode = fragment.parsed.timecode;
-        let number = self.next_number().ok();
+        let number = self.next_number().await.ok();
         let _ = acks
             .send(Ack::event("RECEIVED", Some(timecode), number.clone()))
             .await;

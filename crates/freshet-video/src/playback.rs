@@ -14,7 +14,7 @@ use crate::metrics::Op;
 use crate::mkv::chunk::{write_fragment, write_tags_document};
 use crate::model::*;
 use crate::paging::{position, token};
-use crate::service::{Target, VideoService, blocking, find};
+use crate::service::{Target, VideoService, find};
 use crate::store::{FragmentMeta, StoredFragment, fragment_number, parse_fragment_number};
 use crate::stream::{Status, VideoStream};
 
@@ -174,12 +174,13 @@ impl VideoService {
             .timed(clock, Op::GetMedia, async {
                 let store = &self.inner.store;
                 let uid = stream.uid;
+                let tip = store.next_offset(uid).await?;
                 let first_after = |keep: &dyn Fn(&FragmentMeta) -> bool| {
                     store
                         .select(uid, 1, keep)
                         .first()
                         .map(|m| m.offset)
-                        .unwrap_or(store.next_offset(uid).unwrap_or(0))
+                        .unwrap_or(tip)
                 };
                 let sel = &input.start_selector;
                 let ms = |what: &str| -> Result<i64> {
@@ -188,7 +189,7 @@ impl VideoService {
                     })
                 };
                 let start = match sel.start_selector_type.as_str() {
-                    "NOW" => store.next_offset(uid)?,
+                    "NOW" => tip,
                     "EARLIEST" => first_after(&|_| true),
                     "FRAGMENT_NUMBER" => {
                         let number = sel.after_fragment_number.as_deref().ok_or_else(|| {
@@ -227,7 +228,7 @@ impl VideoService {
                 let mut tail = store.subscribe(uid)?;
                 let (tx, chunks) = mpsc::channel(4);
                 if sel.start_selector_type == "FRAGMENT_NUMBER"
-                    && start < store.next_offset(uid)?
+                    && start < store.next_offset(uid).await?
                     && !store.contains(uid, start)
                 {
                     // GetMedia reports a fragment it cannot find inside the media stream.
@@ -247,9 +248,7 @@ impl VideoService {
                 tokio::spawn(async move {
                     let mut next = start;
                     loop {
-                        let reader = store.clone();
-                        let batch = match blocking(move || reader.read(uid, next, READ_BATCH)).await
-                        {
+                        let batch = match store.read(uid, next, READ_BATCH).await {
                             Ok(batch) => batch,
                             Err(error) => {
                                 tracing::error!(stream = uid, %error, "getmedia cannot read");
@@ -312,8 +311,7 @@ impl VideoService {
             let store = self.inner.store.clone();
             tokio::spawn(async move {
                 for offset in offsets {
-                    let reader = store.clone();
-                    let doc = match blocking(move || reader.get(uid, offset)).await {
+                    let doc = match store.get(uid, offset).await {
                         Ok(Some(fragment)) => media_document(uid, &fragment, None),
                         Ok(None) => error_report([
                             (

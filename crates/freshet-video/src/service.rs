@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use freshet_catalog::{Catalog, CatalogError};
-use freshet_log::Log;
 use freshet_runtime::SharedClock;
 use tokio::sync::Mutex;
 
@@ -127,7 +126,11 @@ fn not_found(what: &str) -> VideoError {
 impl VideoService {
     /// Loads every video stream from the catalog (streams a crash left CREATING become ACTIVE)
     /// and indexes their fragments in `log`, the video streams' own log directory.
-    pub async fn open(config: VideoConfig, catalog: Catalog, log: Log) -> Result<VideoService> {
+    pub async fn open(
+        config: VideoConfig,
+        catalog: Catalog,
+        log: impl freshet_log::LogBackend + 'static,
+    ) -> Result<VideoService> {
         let mut streams = BTreeMap::new();
         for row in catalog.load_video_streams().await? {
             let mut stream: VideoStream = serde_json::from_str(&row.doc)?;
@@ -157,7 +160,7 @@ impl VideoService {
             .keys
             .clone()
             .map(|k| k as Arc<dyn freshet_log::DataKeys>);
-        let store = FragmentStore::open(log, uids, sealing).await?;
+        let store = FragmentStore::open(Arc::new(log), uids, sealing).await?;
         let metrics = crate::metrics::VideoMetrics::default();
         for s in streams.values() {
             metrics.register(s.uid, &s.name);
@@ -659,16 +662,6 @@ pub(crate) fn find<'a>(
             "Either StreamName or StreamARN must be specified.".into(),
         )),
     }
-}
-
-/// Runs blocking storage reads (segment files are read with direct I/O) off the runtime.
-pub(crate) async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> std::result::Result<T, crate::store::StoreError> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| VideoError::Internal(e.to_string()))?
-        .map_err(VideoError::from)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use freshet_log::{DataKeys, Log, LogBackend, LogError, NewRecord, Sealer, ShardLogId};
+use freshet_log::{DataKeys, LogError, NewRecord, Sealer, ShardLogId, SharedLog};
 use parking_lot::RwLock;
 use tokio::sync::watch;
 
@@ -113,7 +113,7 @@ fn decode(data: &Bytes) -> Option<(i64, u32, Bytes, Bytes)> {
 
 #[derive(Clone)]
 pub struct FragmentStore {
-    log: Log,
+    log: SharedLog,
     /// Seals every stream's fragments under its KMS key (Kinesis Video always encrypts).
     sealer: Option<Arc<Sealer>>,
     index: Arc<RwLock<HashMap<u64, Vec<FragmentMeta>>>>,
@@ -123,7 +123,7 @@ impl FragmentStore {
     /// Indexes every retained fragment of `streams` (creating their logs if missing) and drops
     /// the logs of streams that no longer exist.
     pub async fn open(
-        log: Log,
+        log: SharedLog,
         streams: Vec<u64>,
         keys: Option<Arc<dyn DataKeys>>,
     ) -> Result<FragmentStore, StoreError> {
@@ -140,30 +140,23 @@ impl FragmentStore {
             log,
             index: Default::default(),
         };
-        // Reading every stored fragment is file I/O: off the async workers.
-        let scanner = store.clone();
-        tokio::task::spawn_blocking(move || {
-            for stream in streams {
-                let metas = scanner.scan(stream)?;
-                scanner.index.write().insert(stream, metas);
-            }
-            Ok::<_, StoreError>(())
-        })
-        .await
-        .map_err(|e| StoreError::Corrupt(0, format!("index scan failed: {e}")))??;
+        for stream in streams {
+            let metas = store.scan(stream).await?;
+            store.index.write().insert(stream, metas);
+        }
         Ok(store)
     }
 
     /// The index of a stream's retained fragments. A sealed fragment whose key refuses now
     /// (disabled, missing) is left out, not a reason to refuse to start: it is indexed at the
     /// first start after the key is usable again.
-    fn scan(&self, stream: u64) -> Result<Vec<FragmentMeta>, StoreError> {
+    async fn scan(&self, stream: u64) -> Result<Vec<FragmentMeta>, StoreError> {
         let id = log_id(stream);
-        let (mut next, end) = self.log.bounds(id)?;
+        let (mut next, end) = self.log.bounds(id).await?;
         let mut metas = Vec::new();
         let mut refused = None;
         while next < end {
-            let batch = self.log.read(id, next, 256, 64 << 20)?;
+            let batch = self.log.read(id, next, 256, 64 << 20).await?;
             let Some(last) = batch.last() else { break };
             next = last.offset + 1;
             for mut record in batch {
@@ -246,8 +239,8 @@ impl FragmentStore {
 
     /// The offset the next fragment will get (PutMedia is the stream's only writer, so the
     /// number it announces before persisting is the one the fragment gets).
-    pub fn next_offset(&self, stream: u64) -> Result<u64, StoreError> {
-        Ok(self.log.bounds(log_id(stream))?.1)
+    pub async fn next_offset(&self, stream: u64) -> Result<u64, StoreError> {
+        Ok(self.log.bounds(log_id(stream)).await?.1)
     }
 
     /// Appends a fragment; once this returns it is durable (per the log's fsync policy),
@@ -281,21 +274,26 @@ impl FragmentStore {
     }
 
     /// Fragments at offsets >= `from`, at most `max` of them (fewer at the tip).
-    pub fn read(
+    pub async fn read(
         &self,
         stream: u64,
         from: u64,
         max: usize,
     ) -> Result<Vec<StoredFragment>, StoreError> {
-        let mut records = self.log.read(log_id(stream), from, max, 64 << 20)?;
+        let mut records = self.log.read(log_id(stream), from, max, 64 << 20).await?;
         self.unseal(log_id(stream), &mut records)?;
         records.into_iter().map(|r| self.to_stored(r)).collect()
     }
 
     /// The fragment at `offset`, if retained.
-    pub fn get(&self, stream: u64, offset: u64) -> Result<Option<StoredFragment>, StoreError> {
+    pub async fn get(
+        &self,
+        stream: u64,
+        offset: u64,
+    ) -> Result<Option<StoredFragment>, StoreError> {
         Ok(self
-            .read(stream, offset, 1)?
+            .read(stream, offset, 1)
+            .await?
             .into_iter()
             .find(|f| f.meta.offset == offset))
     }
@@ -371,7 +369,7 @@ impl FragmentStore {
     /// Retention: drops fragments older than `cutoff_ms` (whole log segments at a time).
     pub async fn expire(&self, stream: u64, cutoff_ms: i64) -> Result<u64, StoreError> {
         let freed = self.log.trim_before(log_id(stream), cutoff_ms).await?;
-        let horizon = self.log.bounds(log_id(stream))?.0;
+        let horizon = self.log.bounds(log_id(stream)).await?.0;
         if let Some(metas) = self.index.write().get_mut(&stream) {
             metas.retain(|m| m.offset >= horizon);
         }

@@ -60,9 +60,15 @@ impl From<MuxError> for VideoError {
     }
 }
 
+/// Waits for a store read from blocking work: packaging and muxing run on blocking threads
+/// (CPU work), the store's reads are async.
+pub(crate) fn wait<T>(read: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Handle::current().block_on(read)
+}
+
 /// Reads a fragment and moves its frames onto the timeline.
-pub(crate) fn load(store: &FragmentStore, stream: u64, offset: u64) -> Result<Media> {
-    let fragment = store.get(stream, offset)?.ok_or_else(|| {
+pub(crate) async fn load(store: &FragmentStore, stream: u64, offset: u64) -> Result<Media> {
+    let fragment = store.get(stream, offset).await?.ok_or_else(|| {
         VideoError::ResourceNotFound("The requested fragment was not found.".into())
     })?;
     let (header, cluster) = fragment.media().map_err(|e| {
@@ -95,8 +101,8 @@ fn require_retention(stream: &crate::stream::VideoStream) -> Result<()> {
 }
 
 /// The tracks of a stored fragment (its header only; the frames are not read).
-fn tracks_of(store: &FragmentStore, stream: u64, offset: u64) -> Result<Vec<Track>> {
-    let fragment = store.get(stream, offset)?.ok_or_else(|| {
+async fn tracks_of(store: &FragmentStore, stream: u64, offset: u64) -> Result<Vec<Track>> {
+    let fragment = store.get(stream, offset).await?.ok_or_else(|| {
         VideoError::ResourceNotFound("The requested fragment was not found.".into())
     })?;
     let header = crate::mkv::header::Header::parse(fragment.header).map_err(|e| {
@@ -107,7 +113,7 @@ fn tracks_of(store: &FragmentStore, stream: u64, offset: u64) -> Result<Vec<Trac
 
 /// The tracks a session's init segment and playlists describe: those of the first fragment it
 /// shows now.
-fn reference_tracks(
+async fn reference_tracks(
     store: &FragmentStore,
     session: &Session,
     shown: &[FragmentMeta],
@@ -115,7 +121,7 @@ fn reference_tracks(
     let first = shown.first().ok_or_else(|| {
         VideoError::ResourceNotFound("No fragments found in the stream for the session.".into())
     })?;
-    tracks_of(store, session.stream, first.offset)
+    tracks_of(store, session.stream, first.offset).await
 }
 
 /// Refuses media a player could not be given: KVS plays H.264/H.265 video with optional AAC
@@ -301,7 +307,7 @@ impl VideoService {
                             "No fragments found in the stream for the streaming request.".into(),
                         ));
                     };
-                    check_playable(&tracks_of(store, stream.uid, first.offset)?)?;
+                    check_playable(&tracks_of(store, stream.uid, first.offset).await?)?;
                     Ok(session.token(&self.inner.session_key))
                 },
             )
@@ -426,12 +432,12 @@ impl VideoService {
             let offset = parse_fragment_number(session.stream, number).ok_or_else(|| {
                 VideoError::invalid(format!("Fragment number {number} is not valid."))
             })?;
-            load(store, session.stream, offset)
+            wait(load(store, session.stream, offset))
         };
         let (content_type, body) = match (session.protocol, action) {
             (Protocol::Hls, "getHLSMasterPlaylist.m3u8") => {
                 let shown = session.fragments(store);
-                let tracks = reference_tracks(store, session, &shown)?;
+                let tracks = wait(reference_tracks(store, session, &shown))?;
                 (
                     hls::PLAYLIST_TYPE,
                     hls::master_playlist(session, token, &tracks, &shown)?,
@@ -459,7 +465,7 @@ impl VideoService {
             }
             (Protocol::Dash, "getDASHManifest.mpd") => {
                 let shown = session.fragments(store);
-                let tracks = reference_tracks(store, session, &shown)?;
+                let tracks = wait(reference_tracks(store, session, &shown))?;
                 (
                     dash::MANIFEST_TYPE,
                     dash::manifest(session, token, &tracks, &shown)?,
@@ -469,7 +475,7 @@ impl VideoService {
                 let shown = session.fragments(store);
                 (
                     "video/mp4",
-                    mux::init_segment(&reference_tracks(store, session, &shown)?)?,
+                    mux::init_segment(&wait(reference_tracks(store, session, &shown))?)?,
                 )
             }
             (_, "getMP4MediaFragment.mp4") if !session.ts => {
@@ -564,7 +570,7 @@ fn clip_of(store: &FragmentStore, uid: u64, metas: &[FragmentMeta]) -> Result<Ve
         if bytes > MAX_CLIP_BYTES && !fragments.is_empty() {
             break;
         }
-        let media = load(store, uid, meta.offset)?;
+        let media = wait(load(store, uid, meta.offset))?;
         if tracks.is_none() {
             check_playable(&media.tracks)?;
             tracks = Some(media.tracks);

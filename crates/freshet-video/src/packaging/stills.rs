@@ -127,7 +127,7 @@ impl VideoService {
                     };
                     // Consecutive samples mostly fall in the same fragment: read it once.
                     if loaded.as_ref().map(|(o, _)| *o) != Some(meta.offset) {
-                        loaded = Some((meta.offset, load(&store, uid, meta.offset)?));
+                        loaded = Some((meta.offset, super::wait(load(&store, uid, meta.offset))?));
                     }
                     let Some((_, media)) = &loaded else { continue };
                     // The sample's place on the fragment's timeline, whichever clock selected it.
