@@ -103,7 +103,8 @@ class FreshetServer:
                     "--secret-access-key", self.secret_access_key]
         return cmd + self.extra_args
 
-    def start(self) -> "FreshetServer":
+    def start(self, wait: bool = True) -> "FreshetServer":
+        """Starts the server and, unless `wait` is false, waits until it listens."""
         if not os.path.exists(FRESHET_BIN):
             pytest.fail(f"freshet binary not found at {FRESHET_BIN} (set FRESHET_BIN)")
         assert self.proc is None or self.proc.poll() is not None, "server already running"
@@ -116,7 +117,11 @@ class FreshetServer:
         self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env={**os.environ, "RUST_BACKTRACE": "1", **self.env})
         log.close()
-        deadline = time.monotonic() + READY_TIMEOUT_S
+        return self.wait_ready() if wait else self
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> "FreshetServer":
+        """Waits until the server has written its address to the ready file."""
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 pytest.fail(f"freshet exited with {self.proc.returncode} before becoming ready\n{self.log_tail()}")
@@ -129,7 +134,7 @@ class FreshetServer:
                 return self
             time.sleep(0.02)
         self.kill()
-        pytest.fail(f"freshet did not write {self.ready_file} within {READY_TIMEOUT_S}s\n{self.log_tail()}")
+        pytest.fail(f"freshet did not write {self.ready_file} within {timeout}s\n{self.log_tail()}")
 
     def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM and wait; returns the exit status."""

@@ -64,6 +64,25 @@ pub struct S3Endpoint {
     pub virtual_hosted: bool,
 }
 
+impl S3Endpoint {
+    /// A client for one bucket of this endpoint (Firehose's S3 destinations, cluster mode's
+    /// log objects).
+    pub fn object_store(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>, object_store::Error> {
+        // reqwest's client wants a crypto provider even for plain http; the server's is ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(&self.url)
+            .with_region(&self.region)
+            .with_bucket_name(bucket)
+            .with_access_key_id(&self.access_key_id)
+            .with_secret_access_key(&self.secret_access_key)
+            .with_allow_http(self.url.starts_with("http://"))
+            .with_virtual_hosted_style_request(self.virtual_hosted)
+            .build()?;
+        Ok(Arc::new(store))
+    }
+}
+
 #[derive(thiserror::Error, Debug)]
 pub enum SinkError {
     #[error("S3 write failed: {0}")]
@@ -177,17 +196,9 @@ impl ObjectWriter {
         if let Some(store) = stores.get(bucket) {
             return Ok(store.clone());
         }
-        let store = object_store::aws::AmazonS3Builder::new()
-            .with_endpoint(&endpoint.url)
-            .with_region(&endpoint.region)
-            .with_bucket_name(bucket)
-            .with_access_key_id(&endpoint.access_key_id)
-            .with_secret_access_key(&endpoint.secret_access_key)
-            .with_allow_http(endpoint.url.starts_with("http://"))
-            .with_virtual_hosted_style_request(endpoint.virtual_hosted)
-            .build()
+        let store = endpoint
+            .object_store(bucket)
             .map_err(|e| SinkError::S3(e.to_string()))?;
-        let store: Arc<dyn ObjectStore> = Arc::new(store);
         stores.insert(bucket.to_string(), store.clone());
         Ok(store)
     }

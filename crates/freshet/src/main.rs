@@ -1,5 +1,6 @@
 //! The `freshet` binary: `freshet serve` runs every API on one port over embedded storage.
 
+mod cluster;
 mod failpoints;
 mod settings;
 
@@ -48,7 +49,7 @@ use freshet_iam::Iam;
 use freshet_iceberg::{IcebergCatalog, IcebergConfig};
 use freshet_kms::master::{MasterKey, MasterKeys};
 use freshet_kms::{KeyService, Keyring, Kms, RemoteKms};
-use freshet_log::{Log, LogConfig};
+use freshet_log::{Log, LogBackend, LogConfig};
 use freshet_runtime::SharedClock;
 use freshet_streams::{StreamsConfig, StreamsService};
 use freshet_video::{VideoConfig, VideoService};
@@ -107,6 +108,29 @@ struct ServeArgs {
     auth: AuthFlags,
     #[command(flatten)]
     tls: TlsFlags,
+    #[command(flatten)]
+    cluster: ClusterFlags,
+}
+
+#[derive(clap::Args, Serialize)]
+struct ClusterFlags {
+    /// Cluster mode: record data in an S3-compatible bucket, everything else in PostgreSQL.
+    #[arg(long = "cluster", requires_all = ["postgres_url", "object_store"])]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    enabled: bool,
+    /// PostgreSQL for cluster mode: postgres://user:password@host:port/database.
+    #[arg(long = "postgres")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    postgres_url: Option<String>,
+    /// Bucket and prefix for cluster mode's log objects: s3://bucket/prefix (endpoint and
+    /// credentials from [firehose.s3]).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object_store: Option<String>,
+    /// This node's name in the cluster (default: the host name).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_name: Option<String>,
 }
 
 #[derive(clap::Args, Serialize)]
@@ -169,8 +193,15 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             keep_freed_memory();
             let settings = Settings::load(args.config.as_ref(), &*args)?;
-            let filter = tracing_subscriber::EnvFilter::try_new(&settings.log)
-                .context("invalid log filter")?;
+            // PostgreSQL's notices (a migration's "already exists, skipping") are no events of
+            // ours: shown only when the filter names them.
+            let filter = if settings.log.contains("sqlx") {
+                settings.log.clone()
+            } else {
+                format!("{},sqlx::postgres::notice=warn", settings.log)
+            };
+            let filter =
+                tracing_subscriber::EnvFilter::try_new(&filter).context("invalid log filter")?;
             tracing_subscriber::fmt()
                 .with_env_filter(filter)
                 .with_writer(std::io::stderr)
@@ -223,18 +254,51 @@ fn raise_open_file_limit() -> u64 {
 const RESERVED_DESCRIPTORS: u64 = 1_024;
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let open_files = raise_open_file_limit();
     // The one clock every part of the server reads time from.
     let clock = SharedClock::system();
     let data_dir = &settings.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
+    if settings.cluster.enabled {
+        let node = cluster::ClusterNode::join(&settings, &clock).await?;
+        let logs = Logs {
+            streams: node.log("streams").await?,
+            firehose: node.log("firehose").await?,
+            video: node.log("video").await?,
+        };
+        let result = run(settings, clock, node.catalog.clone(), logs).await;
+        node.leave().await;
+        return result;
+    }
     let mut log_config = LogConfig::new(data_dir.join("log"));
     log_config.fsync = settings.fsync_policy()?;
     log_config.segment_bytes = settings.streams.segment_mib.max(1) << 20;
     log_config.clock = clock.clone();
-    let log = tokio::task::spawn_blocking(move || Log::open(log_config)).await??;
+    let logs = Logs {
+        streams: tokio::task::spawn_blocking(move || Log::open(log_config)).await??,
+        firehose: open_log(&settings, "firehose-log", &clock).await?,
+        video: open_log(&settings, "video-log", &clock).await?,
+    };
     let catalog = Catalog::open(&data_dir.join("catalog.db")).await?;
+    run(settings, clock, catalog, logs).await
+}
+
+/// Each service's own log (its own group commit and orphan clean-up), of one backend.
+struct Logs<L> {
+    streams: L,
+    firehose: L,
+    video: L,
+}
+
+/// Opens every service over the storage, composes the edge and serves until a shutdown signal.
+async fn run<L: LogBackend + 'static>(
+    settings: Settings,
+    clock: SharedClock,
+    catalog: Catalog,
+    logs: Logs<L>,
+) -> anyhow::Result<()> {
+    let open_files = raise_open_file_limit();
+    let data_dir = &settings.data_dir;
     let (key_service, local_kms) = key_service(&settings, catalog.clone(), &clock).await?;
     let keyring =
         |log: &'static str| Keyring::open(log, catalog.clone(), key_service.clone(), clock.clone());
@@ -255,7 +319,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         clock: clock.clone(),
         keys: Some(keyring("streams").await?),
     };
-    let streams = StreamsService::open(config, catalog.clone(), log).await?;
+    let streams = StreamsService::open(config, catalog.clone(), logs.streams).await?;
     streams.spawn_background();
     // Opened before Firehose, whose record format conversion reads its tables' schemas.
     let glue = GlueService::open(
@@ -277,7 +341,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             warehouse: None,
         },
     );
-    let (firehose_config, firehose_log) = firehose_config(
+    let firehose_config = firehose_config(
         &settings,
         glue.clone(),
         s3,
@@ -289,7 +353,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let firehose = FirehoseService::open(
         firehose_config,
         catalog.clone(),
-        firehose_log,
+        logs.firehose,
         streams.clone(),
     )
     .await?;
@@ -347,7 +411,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             keys: Some(keyring("video").await?),
         },
         catalog.clone(),
-        open_log(&settings, "video-log", &clock).await?,
+        logs.video,
     )
     .await?;
     video.spawn_retention();
@@ -615,8 +679,8 @@ fn iceberg_catalog(
     })
 }
 
-/// Firehose's settings and its own log; the service opens over them, the catalog and the
-/// streams it reads.
+/// Firehose's settings; the service opens over them, its log, the catalog and the streams it
+/// reads.
 async fn firehose_config(
     settings: &Settings,
     glue: GlueService,
@@ -624,9 +688,8 @@ async fn firehose_config(
     iceberg_catalog: std::sync::Arc<dyn freshet_iceberg::TableCatalog>,
     keys: Arc<Keyring>,
     clock: &SharedClock,
-) -> anyhow::Result<(FirehoseConfig, Log)> {
+) -> anyhow::Result<FirehoseConfig> {
     let f = &settings.firehose;
-    let log = open_log(settings, "firehose-log", clock).await?;
     let http_ca_pem = http_ca_pem(settings)?;
     let config = FirehoseConfig {
         region: settings.region.clone(),
@@ -644,7 +707,7 @@ async fn firehose_config(
         iceberg_catalog: Some(iceberg_catalog),
         keys: Some(keys),
     };
-    Ok((config, log))
+    Ok(config)
 }
 
 /// How often the principals file is checked for changes.

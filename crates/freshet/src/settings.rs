@@ -39,6 +39,40 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub tls: TlsSettings,
     pub cors: CorsSettings,
+    pub cluster: ClusterSettings,
+}
+
+/// Cluster mode: record data in an S3-compatible bucket (reached with `[firehose.s3]`'s
+/// endpoint and credentials), everything else in PostgreSQL.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClusterSettings {
+    pub enabled: bool,
+    /// `postgres://user:password@host:port/database`.
+    pub postgres_url: Option<String>,
+    /// `s3://bucket/prefix`: where every node keeps its log objects.
+    pub object_store: Option<String>,
+    /// This node's name, unique in the cluster and stable across its restarts (default: the
+    /// host name).
+    pub node_name: Option<String>,
+    /// The longest an acknowledgement waits for its object (a flush per node per interval).
+    pub flush_interval_ms: u64,
+    /// How long the serving node's lease lasts unrenewed: a standby takes over this long
+    /// after the serving node stopped renewing it.
+    pub lease_ttl_ms: u64,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings {
+            enabled: false,
+            postgres_url: None,
+            object_store: None,
+            node_name: None,
+            flush_interval_ms: 50,
+            lease_ttl_ms: 10_000,
+        }
+    }
 }
 
 /// Encryption at rest: the master key that wraps the local KMS's key material.
@@ -380,6 +414,7 @@ impl Default for Settings {
             limits: LimitSettings::default(),
             tls: TlsSettings::default(),
             cors: CorsSettings::default(),
+            cluster: ClusterSettings::default(),
         }
     }
 }
