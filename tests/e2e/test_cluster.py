@@ -1,7 +1,8 @@
 """Cluster mode: nodes on one PostgreSQL and one S3-compatible bucket (moto_server). One node
 serves at a time, the others stand by without listening; when the serving node is SIGKILLed
 under load, a standby takes over within the lease's life, and every acknowledged record is
-read back from it, in order per shard, once per sequence number."""
+read back from it, in order per shard, once per sequence number; a serving node stopped
+cleanly (drained) hands over at once."""
 from __future__ import annotations
 
 import threading
@@ -116,6 +117,18 @@ def test_a_standby_takes_over_from_a_killed_node_with_every_acknowledged_record(
                                    ShardIteratorType="AT_SEQUENCE_NUMBER",
                                    StartingSequenceNumber=put["SequenceNumber"])["ShardIterator"]
         assert cb.get_records(ShardIterator=it)["Records"][0]["Data"] == b"after"
+
+        # Draining: a serving node stopped cleanly gives the lease up, so a standby takes over
+        # at its next try (a quarter of the lease's life), not after the lease would lapse.
+        a.start(wait=False)
+        time.sleep(1.0)
+        assert not a.ready_file.exists(), "a, back, stands by while b serves"
+        assert b.stop() == 0
+        stopped = time.monotonic()
+        a.wait_ready(timeout=LEASE_TTL_MS / 1000 * 5 + 20)
+        assert time.monotonic() - stopped < LEASE_TTL_MS / 1000, "took over before the lease lapsed"
+        after = drain(a.client(), "orders")
+        assert sum(len(r) for r in after.values()) == sum(len(r) for r in read.values()) + 1
     finally:
         for server in (a, b):
             if server.running():

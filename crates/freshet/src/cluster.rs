@@ -23,7 +23,10 @@ use crate::settings::Settings;
 const SERVE_LEASE: &str = "cluster/serve";
 
 pub struct ClusterNode {
+    /// The services' catalog (closed with them).
     pub catalog: Catalog,
+    /// The lease's own handle: it is released after the services closed theirs.
+    leases: Catalog,
     pool: sqlx::PgPool,
     store: Arc<dyn object_store::ObjectStore>,
     prefix: String,
@@ -68,6 +71,9 @@ impl ClusterNode {
         let catalog = Catalog::open_postgres(url)
             .await
             .context("the cluster's PostgreSQL")?;
+        let leases = Catalog::open_postgres(url)
+            .await
+            .context("the cluster's PostgreSQL")?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .connect(url)
@@ -78,12 +84,13 @@ impl ClusterNode {
         // epoch and fences whatever its previous process still had in flight.
         let holder = format!("{name}/{}/{}", std::process::id(), clock.now_ms());
         let ttl = Duration::from_millis(c.lease_ttl_ms.max(1000));
-        let lease = acquire(&catalog, clock, &holder, ttl).await?;
+        let lease = acquire(&leases, clock, &holder, ttl).await?;
         tracing::info!(node = %name, epoch = lease.epoch, "serving: this node holds the cluster lease");
         let lease = Arc::new(Mutex::new(lease));
-        let renewer = tokio::spawn(renew(catalog.clone(), clock.clone(), lease.clone(), ttl));
+        let renewer = tokio::spawn(renew(leases.clone(), clock.clone(), lease.clone(), ttl));
         Ok(ClusterNode {
             catalog,
+            leases,
             pool,
             store,
             prefix: prefix.to_string(),
@@ -109,9 +116,10 @@ impl ClusterNode {
     pub async fn leave(self) {
         self.renewer.abort();
         let lease = self.lease.lock().clone();
-        if let Err(e) = self.catalog.release_lease(&lease).await {
+        if let Err(e) = self.leases.release_lease(&lease).await {
             tracing::warn!(error = %e, "could not release the cluster lease");
         }
+        self.leases.close().await;
     }
 }
 
