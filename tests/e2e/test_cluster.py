@@ -129,6 +129,17 @@ def test_a_standby_takes_over_from_a_killed_node_with_every_acknowledged_record(
         assert time.monotonic() - stopped < LEASE_TTL_MS / 1000, "took over before the lease lapsed"
         after = drain(a.client(), "orders")
         assert sum(len(r) for r in after.values()) == sum(len(r) for r in read.values()) + 1
+
+        # PostgreSQL's log of the serving lease: a killed, b drained, a again; each holding taken
+        # only after the one before had ended (released) or expired (lapsed).
+        spans = [line.split("|") for line in pg.sql(
+            "SELECT epoch, holder, acquired_ms, expires_ms, coalesce(ended_ms, -1) FROM lease_log "
+            "WHERE name = 'cluster/serve' ORDER BY epoch").splitlines()]
+        assert [(int(e), h.split("/")[0]) for e, h, *_ in spans] == [(1, "a"), (2, "b"), (3, "a")]
+        assert int(spans[0][4]) == -1 and int(spans[1][4]) > 0, "a lapsed, b released"
+        for before, after_span in zip(spans, spans[1:]):
+            ended = int(before[4]) if int(before[4]) >= 0 else int(before[3])
+            assert int(after_span[2]) >= ended, f"epoch {after_span[0]} overlaps epoch {before[0]}"
     finally:
         for server in (a, b):
             if server.running():

@@ -244,8 +244,9 @@ pub trait CatalogBackend: Send + Sync {
         ttl_ms: i64,
     ) -> BoxFuture<'a, Result<Lease>>;
 
-    /// Gives a held lease up at once (a no-op if it changed hands).
-    fn release_lease<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<()>>;
+    /// Gives a held lease up at once (a no-op if it changed hands); `now_ms`, when its holder
+    /// stopped, ends its holding in the lease log.
+    fn release_lease<'a>(&'a self, lease: &'a Lease, now_ms: i64) -> BoxFuture<'a, Result<()>>;
 }
 
 impl CatalogBackend for SqlCatalog {
@@ -524,7 +525,7 @@ impl CatalogBackend for SqlCatalog {
         Box::pin(SqlCatalog::renew_lease(self, lease, now_ms, ttl_ms))
     }
 
-    fn release_lease<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<()>> {
-        Box::pin(SqlCatalog::release_lease(self, lease))
+    fn release_lease<'a>(&'a self, lease: &'a Lease, now_ms: i64) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqlCatalog::release_lease(self, lease, now_ms))
     }
 }

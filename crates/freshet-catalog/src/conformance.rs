@@ -454,7 +454,7 @@ pub async fn leases_change_hands_only_when_free_and_fence_their_writes(store: &i
         .await
         .unwrap();
     // A release frees it at once, and the epoch keeps growing.
-    reopened.release_lease(&b).await.unwrap();
+    reopened.release_lease(&b, 20_000).await.unwrap();
     let c: Lease = reopened
         .acquire_lease("worker/1", "node-a", 20_000, 10_000)
         .await

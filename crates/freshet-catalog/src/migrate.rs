@@ -17,6 +17,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/0007_application_snapshots.sql"),
     include_str!("../migrations/0008_application_code.sql"),
     include_str!("../migrations/0009_signaling_channels.sql"),
+    include_str!("../migrations/0010_lease_log.sql"),
 ];
 
 /// PostgreSQL schema versions, applied in order; `schema_migrations` records which have run. The

@@ -411,6 +411,7 @@ impl SqlCatalog {
         // One statement, so two nodes racing for a free or expired lease cannot both take it: the
         // second one's conflict check sees the first one's row (PostgreSQL waits for its commit)
         // and the WHERE turns it away. No row back: another holder's lease is running.
+        let mut tx = self.pool.begin().await?;
         let epoch = sqlx::query(
             "INSERT INTO leases (name, holder, epoch, expires_ms) VALUES ($1, $2, 1, $4)
              ON CONFLICT(name) DO UPDATE SET holder = excluded.holder,
@@ -424,18 +425,31 @@ impl SqlCatalog {
         .bind(holder)
         .bind(now_ms)
         .bind(now_ms + ttl_ms)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        epoch
-            .map(|row| {
-                Ok(Lease {
-                    name: name.to_string(),
-                    holder: holder.to_string(),
-                    epoch: row.try_get::<i64, _>(0)? as u64,
-                    expires_ms: now_ms + ttl_ms,
-                })
-            })
-            .transpose()
+        let Some(row) = epoch else {
+            return Ok(None);
+        };
+        let lease = Lease {
+            name: name.to_string(),
+            holder: holder.to_string(),
+            epoch: row.try_get::<i64, _>(0)? as u64,
+            expires_ms: now_ms + ttl_ms,
+        };
+        sqlx::query(
+            "INSERT INTO lease_log (name, epoch, holder, acquired_ms, expires_ms)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT(name, epoch) DO UPDATE SET expires_ms = excluded.expires_ms",
+        )
+        .bind(name)
+        .bind(lease.epoch as i64)
+        .bind(holder)
+        .bind(now_ms)
+        .bind(lease.expires_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(lease))
     }
 
     pub async fn renew_lease(&self, lease: &Lease, now_ms: i64, ttl_ms: i64) -> Result<Lease> {
@@ -450,22 +464,37 @@ impl SqlCatalog {
             .bind(&lease.name)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("UPDATE lease_log SET expires_ms = $1 WHERE name = $2 AND epoch = $3")
+            .bind(renewed.expires_ms)
+            .bind(&lease.name)
+            .bind(lease.epoch as i64)
+            .execute(&mut *tx)
+            .await?;
         commit(tx).await?;
         Ok(renewed)
     }
 
-    pub async fn release_lease(&self, lease: &Lease) -> Result<()> {
-        commit_failpoint()?;
+    pub async fn release_lease(&self, lease: &Lease, now_ms: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         // Expired, not deleted: the epoch must keep growing for the next holder.
-        sqlx::query(
+        let released = sqlx::query(
             "UPDATE leases SET expires_ms = 0 WHERE name = $1 AND epoch = $2 AND holder = $3",
         )
         .bind(&lease.name)
         .bind(lease.epoch as i64)
         .bind(&lease.holder)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if released == 1 {
+            sqlx::query("UPDATE lease_log SET ended_ms = $1 WHERE name = $2 AND epoch = $3")
+                .bind(now_ms)
+                .bind(&lease.name)
+                .bind(lease.epoch as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        commit(tx).await
     }
 
     /// Inserts a video stream and returns its uid (never reused).

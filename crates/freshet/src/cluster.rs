@@ -116,7 +116,7 @@ impl ClusterNode {
     pub async fn leave(self) {
         self.renewer.abort();
         let lease = self.lease.lock().clone();
-        if let Err(e) = self.leases.release_lease(&lease).await {
+        if let Err(e) = self.leases.release_lease(&lease, self.clock.now_ms()).await {
             tracing::warn!(error = %e, "could not release the cluster lease");
         }
         self.leases.close().await;

@@ -124,3 +124,16 @@ CREATE TABLE signaling_channels (
     created_ms   BIGINT  NOT NULL,
     doc          TEXT    NOT NULL
 );
+
+-- Every holding of a lease, one row per epoch: when it was taken, until when it was last renewed
+-- to run, and when its holder gave it up (NULL: it lapsed). Shows that no two holdings of a
+-- lease overlapped: each was taken after the one before ended or expired.
+CREATE TABLE lease_log (
+    name         TEXT   NOT NULL,
+    epoch        BIGINT NOT NULL,
+    holder       TEXT   NOT NULL,
+    acquired_ms  BIGINT NOT NULL,
+    expires_ms   BIGINT NOT NULL,
+    ended_ms     BIGINT,
+    PRIMARY KEY (name, epoch)
+);
