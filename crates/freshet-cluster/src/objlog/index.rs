@@ -216,6 +216,25 @@ pub(crate) async fn bounds(ix: &Index, id: ShardLogId) -> Result<(u64, u64), Log
     ))
 }
 
+/// The columns `range_of` reads, with the join that gives a range its object's key.
+const RANGE_SELECT: &str = "SELECT r.first_offset, r.count, r.arrival_ms, o.key, r.byte_start,
+           r.byte_len, r.data_bytes, r.object_id
+         FROM log_ranges r JOIN log_objects o ON o.id = r.object_id";
+
+fn range_of(r: &sqlx::postgres::PgRow) -> Result<Range, LogError> {
+    let int = |i: usize| r.try_get::<i64, _>(i).map_err(db);
+    Ok(Range {
+        first_offset: int(0)? as u64,
+        count: int(1)? as u64,
+        arrival_ms: int(2)?,
+        key: r.try_get(3).map_err(db)?,
+        byte_start: int(4)? as u64,
+        byte_len: int(5)? as u64,
+        data_bytes: int(6)? as u64,
+        object_id: int(7)?,
+    })
+}
+
 /// Up to `limit` committed ranges holding offsets in `from..until`, in offset order.
 pub(crate) async fn ranges(
     ix: &Index,
@@ -225,17 +244,15 @@ pub(crate) async fn ranges(
     limit: usize,
 ) -> Result<Vec<Range>, LogError> {
     let (stream, shard) = shard_binds(id);
-    let rows = sqlx::query(
-        "SELECT r.first_offset, r.count, r.arrival_ms, o.key, r.byte_start, r.byte_len, r.data_bytes,
-           r.object_id
-         FROM log_ranges r JOIN log_objects o ON o.id = r.object_id
+    let rows = sqlx::query(&format!(
+        "{RANGE_SELECT}
          WHERE r.stream = $1 AND r.shard = $2 AND r.first_offset + r.count > $3
            AND r.first_offset < $4 AND r.log = $6
            -- From the range holding $3, found through the key, not by scanning from the horizon.
            AND r.first_offset >= COALESCE((SELECT max(h.first_offset) FROM log_ranges h
              WHERE h.log = $6 AND h.stream = $1 AND h.shard = $2 AND h.first_offset <= $3), 0)
-         ORDER BY r.first_offset LIMIT $5",
-    )
+         ORDER BY r.first_offset LIMIT $5"
+    ))
     .bind(stream)
     .bind(shard)
     .bind(from as i64)
@@ -245,21 +262,7 @@ pub(crate) async fn ranges(
     .fetch_all(&ix.pool)
     .await
     .map_err(db)?;
-    rows.iter()
-        .map(|r| {
-            Ok(Range {
-                first_offset: r.try_get::<i64, _>(0)? as u64,
-                count: r.try_get::<i64, _>(1)? as u64,
-                arrival_ms: r.try_get(2)?,
-                key: r.try_get(3)?,
-                byte_start: r.try_get::<i64, _>(4)? as u64,
-                byte_len: r.try_get::<i64, _>(5)? as u64,
-                data_bytes: r.try_get::<i64, _>(6)? as u64,
-                object_id: r.try_get(7)?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(db)
+    rows.iter().map(range_of).collect()
 }
 
 /// The first retained offset that arrived at or after `ts_ms`, else the next offset.
@@ -577,14 +580,12 @@ pub(crate) async fn small_ranges(
     limit: usize,
 ) -> Result<Vec<Range>, LogError> {
     let (stream, shard) = shard_binds(id);
-    let rows = sqlx::query(
-        "SELECT r.first_offset, r.count, r.arrival_ms, o.key, r.byte_start, r.byte_len, r.data_bytes,
-           r.object_id
-         FROM log_ranges r JOIN log_objects o ON o.id = r.object_id
+    let rows = sqlx::query(&format!(
+        "{RANGE_SELECT}
          WHERE r.log = $1 AND r.stream = $2 AND r.shard = $3 AND r.arrival_ms < $4
            AND o.bytes < $5
-         ORDER BY r.first_offset LIMIT $6",
-    )
+         ORDER BY r.first_offset LIMIT $6"
+    ))
     .bind(&ix.log)
     .bind(stream)
     .bind(shard)
@@ -594,21 +595,7 @@ pub(crate) async fn small_ranges(
     .fetch_all(&ix.pool)
     .await
     .map_err(db)?;
-    rows.iter()
-        .map(|r| {
-            Ok(Range {
-                first_offset: r.try_get::<i64, _>(0)? as u64,
-                count: r.try_get::<i64, _>(1)? as u64,
-                arrival_ms: r.try_get(2)?,
-                key: r.try_get(3)?,
-                byte_start: r.try_get::<i64, _>(4)? as u64,
-                byte_len: r.try_get::<i64, _>(5)? as u64,
-                data_bytes: r.try_get::<i64, _>(6)? as u64,
-                object_id: r.try_get(7)?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(db)
+    rows.iter().map(range_of).collect()
 }
 
 /// Points `old` ranges of a shard at their copies in the object `key` (`new_starts`: where
