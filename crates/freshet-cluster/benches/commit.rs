@@ -20,7 +20,6 @@ use freshet_cluster::{ObjectLog, ObjectLogConfig};
 use freshet_log::{LogBackend, NewRecord, ShardLogId};
 use hdrhistogram::Histogram;
 use object_store::ObjectStore;
-use object_store::aws::AmazonS3Builder;
 use object_store::memory::InMemory;
 use parking_lot::Mutex;
 use sqlx::postgres::PgPoolOptions;
@@ -146,23 +145,6 @@ async fn durable(url: &str) {
     panic!("PostgreSQL did not turn fsync on");
 }
 
-async fn moto_store() -> Arc<dyn ObjectStore> {
-    // The workspace's reqwest brings no crypto provider of its own; the server's is ring.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let bucket = freshet_testkit::s3_bucket().await;
-    Arc::new(
-        AmazonS3Builder::new()
-            .with_endpoint(&bucket.endpoint)
-            .with_bucket_name(&bucket.bucket)
-            .with_allow_http(true)
-            .with_region("us-east-1")
-            .with_access_key_id("bench")
-            .with_secret_access_key("bench")
-            .build()
-            .unwrap(),
-    )
-}
-
 fn main() {
     let seconds: u64 = std::env::args()
         .skip(1)
@@ -191,7 +173,7 @@ fn main() {
     // moto is one Python process: 10 MB/s is what it takes without becoming the subject.
     for interval in [10, 50, 250] {
         let o = rt.block_on(async {
-            let store = moto_store().await;
+            let store = freshet_testkit::s3_bucket().await.object_store();
             run(store, interval, 10, seconds).await
         });
         print("moto (S3 API)", interval, 10, o);

@@ -12,7 +12,6 @@ use freshet_cluster::{ObjectLog, ObjectLogConfig};
 use freshet_log::conformance::LogStore;
 use freshet_log::{LogBackend, LogError, NewRecord, ShardLogId};
 use futures_util::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -68,21 +67,7 @@ mod on_s3 {
     use super::*;
 
     async fn cluster() -> Cluster {
-        // The workspace's reqwest has no bundled crypto provider, and its client wants one even
-        // for plain http; the process has one TLS stack (ring), as the server's own does.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let bucket = freshet_testkit::s3_bucket().await;
-        let store = AmazonS3Builder::new()
-            .with_endpoint(&bucket.endpoint)
-            .with_bucket_name(&bucket.bucket)
-            .with_allow_http(true)
-            .with_region("us-east-1")
-            // moto checks no signature, but the client signs every request.
-            .with_access_key_id("testing")
-            .with_secret_access_key("testing")
-            .build()
-            .expect("an S3 client for moto");
-        Cluster::new(Arc::new(store))
+        Cluster::new(freshet_testkit::s3_bucket().await.object_store())
     }
 
     freshet_log::log_conformance_suite!(cluster().await);

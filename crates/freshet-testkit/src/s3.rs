@@ -16,6 +16,26 @@ pub struct S3Bucket {
     pub bucket: String,
 }
 
+impl S3Bucket {
+    /// An object_store client for this bucket.
+    pub fn object_store(&self) -> std::sync::Arc<dyn object_store::ObjectStore> {
+        // The workspace's reqwest has no bundled crypto provider, and its client wants one even
+        // for plain http; the process has one TLS stack (ring), as the server's own does.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(&self.endpoint)
+            .with_bucket_name(&self.bucket)
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            // moto checks no signature, but the client signs every request.
+            .with_access_key_id("testing")
+            .with_secret_access_key("testing")
+            .build()
+            .expect("an S3 client for moto");
+        std::sync::Arc::new(store)
+    }
+}
+
 /// The port of this test process's moto server.
 static SERVER: OnceLock<u16> = OnceLock::new();
 static BUCKETS: AtomicU64 = AtomicU64::new(0);
