@@ -292,6 +292,26 @@ pub(crate) async fn offset_at_time(
     Ok(first.unwrap_or(next) as u64)
 }
 
+/// Takes the shard's row until the transaction ends, as commits, trims, compactions and
+/// removals do: one of them at a time per shard. Whether the shard exists.
+async fn lock_shard(
+    ix: &Index,
+    tx: &mut Transaction<'_, Postgres>,
+    id: ShardLogId,
+) -> Result<bool, LogError> {
+    let (stream, shard) = shard_binds(id);
+    let row = sqlx::query(
+        "SELECT 1 FROM log_shards WHERE stream = $1 AND shard = $2 AND log = $3 FOR UPDATE",
+    )
+    .bind(stream)
+    .bind(shard)
+    .bind(&ix.log)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db)?;
+    Ok(row.is_some())
+}
+
 /// Drops the ranges that arrived before `cutoff_ms` and moves the trim horizon past them;
 /// returns the bytes they held and the objects they were in.
 pub(crate) async fn trim_before(
@@ -301,16 +321,7 @@ pub(crate) async fn trim_before(
 ) -> Result<(u64, Vec<i64>), LogError> {
     let (stream, shard) = shard_binds(id);
     let mut tx = ix.pool.begin().await.map_err(db)?;
-    let exists = sqlx::query(
-        "SELECT 1 FROM log_shards WHERE stream = $1 AND shard = $2 AND log = $3 FOR UPDATE",
-    )
-    .bind(stream)
-    .bind(shard)
-    .bind(&ix.log)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(db)?;
-    if exists.is_none() {
+    if !lock_shard(ix, &mut tx, id).await? {
         return Err(LogError::ShardNotFound(id));
     }
     let gone = sqlx::query(
@@ -617,17 +628,7 @@ pub(crate) async fn move_ranges(
     let (stream, shard) = shard_binds(id);
     let mut tx = ix.pool.begin().await.map_err(db)?;
     fence(ix, &mut tx, node, epoch).await?;
-    // The shard's row, as commits, trims and removals take it: one of them at a time.
-    let exists = sqlx::query(
-        "SELECT 1 FROM log_shards WHERE stream = $1 AND shard = $2 AND log = $3 FOR UPDATE",
-    )
-    .bind(stream)
-    .bind(shard)
-    .bind(&ix.log)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(db)?;
-    if exists.is_none() {
+    if !lock_shard(ix, &mut tx, id).await? {
         return Ok(false);
     }
     let firsts: Vec<i64> = old.iter().map(|r| r.first_offset as i64).collect();
